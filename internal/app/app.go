@@ -1,0 +1,230 @@
+// Package app assembles gatehouse from its parts: configuration, data directory, store, seal key,
+// host keys, the command registry and the SSH server. cmd/gatehouse and the end-to-end tests both
+// start the bastion through it, so what is tested is what runs.
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/ingress"
+	"gatehouse/internal/keygen"
+	"gatehouse/internal/names"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/osh/cmd/open"
+	"gatehouse/internal/osh/cmd/restricted"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/sshkey"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlite"
+)
+
+// Version is gatehouse's version, shown by info and the banner.
+const Version = "0.1.0"
+
+// Options say where the bastion keeps its state and how it starts.
+type Options struct {
+	DataDir    string
+	ConfigFile string // "" : DataDir/gatehouse.toml when it exists, else the defaults
+	Listen     string // overrides the config's listen when set
+	Log        *slog.Logger
+}
+
+// App is one running (or ready to run) bastion.
+type App struct {
+	DataDir string
+	Store   *sqlite.Store
+	Env     *osh.Env
+	Server  *ingress.Server
+
+	opts   Options
+	config atomic.Pointer[config.Config]
+	log    *slog.Logger
+}
+
+// Open prepares the data directory (0700), the store, the seal key and the host keys.
+func Open(ctx context.Context, o Options) (*App, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("no data directory: give --data-dir DIR")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.Chmod(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory permissions: %w", err)
+	}
+	a := &App{DataDir: o.DataDir, opts: o, log: o.Log}
+	if err := a.Reload(); err != nil {
+		return nil, err
+	}
+	sealer, err := seal.LoadOrCreate(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	hostKeys, err := ingress.LoadOrCreateHostKeys(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "gatehouse.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+	reg := osh.NewRegistry()
+	open.Register(reg)
+	restricted.Register(reg)
+	a.Env = &osh.Env{
+		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
+		Now: time.Now, Log: o.Log,
+	}
+	a.Server = ingress.New(a.Env, hostKeys, o.Log)
+	return a, nil
+}
+
+// Config is the configuration in force.
+func (a *App) Config() *config.Config { return a.config.Load() }
+
+// Reload re-reads the configuration file; on error the running configuration stays.
+func (a *App) Reload() error {
+	path := a.opts.ConfigFile
+	c := config.Default()
+	if path == "" {
+		if p := filepath.Join(a.opts.DataDir, "gatehouse.toml"); fileExists(p) {
+			path = p
+		}
+	}
+	if path != "" {
+		var err error
+		if c, err = config.Load(path); err != nil {
+			return err
+		}
+	}
+	if a.opts.Listen != "" {
+		c.Listen = a.opts.Listen
+	}
+	a.config.Store(&c)
+	return nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Listen opens the configured listening socket.
+func (a *App) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", a.Config().Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (another gatehouse running? use --listen)", a.Config().Listen, err)
+	}
+	return ln, nil
+}
+
+// Serve runs the SSH server on ln until ctx is cancelled.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error { return a.Server.Serve(ctx, ln) }
+
+// Bootstrap is what CreateFirstAdmin did.
+type Bootstrap struct {
+	Created    bool
+	Account    string
+	KeyFile    string // the private key generated for the admin, "" when a key was given
+	PublicLine string
+}
+
+// CreateFirstAdmin creates the first admin when the store has no account. With keyFile "" it
+// generates an ed25519 key pair into the data directory (0600) once and uses it.
+func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (Bootstrap, error) {
+	n, err := a.Store.CountAccounts(ctx)
+	if err != nil {
+		return Bootstrap{}, err
+	}
+	if n > 0 {
+		return Bootstrap{}, nil
+	}
+	if name == "" {
+		name = "admin"
+	}
+	if err := names.Account(name); err != nil {
+		return Bootstrap{}, fmt.Errorf("--admin: %w", err)
+	}
+	b := Bootstrap{Created: true, Account: name}
+	var line string
+	if keyFile != "" {
+		data, err := os.ReadFile(keyFile)
+		if err != nil {
+			return Bootstrap{}, fmt.Errorf("read --admin-key: %w", err)
+		}
+		line = string(data)
+	} else {
+		b.KeyFile = filepath.Join(a.DataDir, "admin_ed25519")
+		if line, err = adminKeyPair(b.KeyFile); err != nil {
+			return Bootstrap{}, err
+		}
+	}
+	k, err := sshkey.Parse(line)
+	if err != nil {
+		return Bootstrap{}, fmt.Errorf("admin key: %w", err)
+	}
+	b.PublicLine = k.Line
+	now := time.Now().UTC()
+	acc := store.Account{Name: name, CreatedAt: now, CreatedBy: "gatehouse-init", AlwaysActive: true,
+		MaxInactiveDays: -1, Grants: []string{osh.GrantAdmin}, Comment: "first admin"}
+	keys := []store.IngressKey{{Line: k.Line, Type: k.Type, Fingerprint: k.Fingerprint, Comment: k.Comment, From: k.From, CreatedAt: now}}
+	if err := a.Store.CreateAccount(ctx, acc, keys); err != nil {
+		return Bootstrap{}, fmt.Errorf("create admin: %w", err)
+	}
+	cfg := a.Config()
+	pair, err := keygen.Generate(cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, "gatehouse account "+name)
+	if err == nil {
+		var sealed []byte
+		if sealed, err = a.Env.Sealer.Seal(common.SealPurpose, pair.PrivatePEM); err == nil {
+			_, err = a.Store.AddEgressKey(ctx, store.EgressKey{OwnerKind: "account", Owner: name, Type: pair.Type, Bits: pair.Bits,
+				Public: pair.Line + " " + name + "@gatehouse", Fingerprint: pair.Fingerprint, Sealed: sealed, CreatedAt: now})
+		}
+	}
+	if err != nil {
+		a.log.Warn("first admin has no egress key yet", "err", err)
+	}
+	return b, nil
+}
+
+// adminKeyPair writes a new ed25519 key pair at path (0600) and path.pub, or reuses it.
+func adminKeyPair(path string) (string, error) {
+	if data, err := os.ReadFile(path + ".pub"); err == nil {
+		return string(data), nil
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "gatehouse first admin")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	spub, _ := ssh.NewPublicKey(pub)
+	line := string(ssh.MarshalAuthorizedKey(spub))
+	if err := os.WriteFile(path+".pub", []byte(line), 0o644); err != nil {
+		return "", err
+	}
+	return line, nil
+}

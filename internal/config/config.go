@@ -1,0 +1,291 @@
+// Package config reads gatehouse's configuration file (TOML). Option names follow The Bastion's
+// bastion.conf wherever one exists, so an administrator who knows one knows the other.
+//
+// Loading is strict: an unknown key or a bad value stops the start with the file, the line and the
+// reason, since a typo in a security setting silently ignored is worse than a refusal to start.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. The zero value is not valid; use Default or Load.
+type Config struct {
+	BastionName string `toml:"bastionName"`
+	Listen      string `toml:"listen"`
+
+	// Ingress limits, as sshd's MaxStartups "start:rate:full", LoginGraceTime and MaxSessions.
+	MaxStartups    string `toml:"maxStartups"`
+	LoginGraceTime int    `toml:"loginGraceTime"` // seconds
+	MaxSessions    int    `toml:"maxSessions"`
+	MaxCommandLine int    `toml:"maxCommandLineBytes"`
+
+	AccountMFAPolicy        string   `toml:"accountMFAPolicy"`
+	AccountMaxInactiveDays  int      `toml:"accountMaxInactiveDays"`
+	MFAPasswordMinDays      int      `toml:"MFAPasswordMinDays"`
+	MFAPasswordMaxDays      int      `toml:"MFAPasswordMaxDays"`
+	MFAPasswordWarnDays     int      `toml:"MFAPasswordWarnDays"`
+	MFAPasswordInactiveDays int      `toml:"MFAPasswordInactiveDays"`
+	EgressKeysFrom          []string `toml:"egressKeysFrom"`
+
+	DefaultAccountEgressKeyAlgorithm string `toml:"defaultAccountEgressKeyAlgorithm"`
+	DefaultAccountEgressKeySize      int    `toml:"defaultAccountEgressKeySize"`
+
+	InteractiveModeAllowed                bool `toml:"interactiveModeAllowed"`
+	InteractiveModeTimeout                int  `toml:"interactiveModeTimeout"`
+	InteractiveModeByDefault              bool `toml:"interactiveModeByDefault"`
+	InteractiveModeProactiveMFAenabled    bool `toml:"interactiveModeProactiveMFAenabled"`
+	InteractiveModeProactiveMFAexpiration int  `toml:"interactiveModeProactiveMFAexpiration"`
+
+	IdleLockTimeout       int `toml:"idleLockTimeout"`
+	IdleKillTimeout       int `toml:"idleKillTimeout"`
+	WarnBeforeLockSeconds int `toml:"warnBeforeLockSeconds"`
+	WarnBeforeKillSeconds int `toml:"warnBeforeKillSeconds"`
+
+	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
+	Plugin map[string]PluginConfig `toml:"plugin"`
+}
+
+// PluginConfig is the operator's part of a command's configuration.
+type PluginConfig struct {
+	Disabled    bool   `toml:"disabled"`
+	MFARequired string `toml:"mfa_required"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		BastionName:                           "gatehouse",
+		Listen:                                "127.0.0.1:2222",
+		MaxStartups:                           "50:30:500",
+		LoginGraceTime:                        30,
+		MaxSessions:                           10,
+		MaxCommandLine:                        64 * 1024,
+		AccountMFAPolicy:                      "enabled",
+		MFAPasswordMaxDays:                    90,
+		MFAPasswordWarnDays:                   15,
+		MFAPasswordInactiveDays:               -1,
+		DefaultAccountEgressKeyAlgorithm:      "ed25519",
+		DefaultAccountEgressKeySize:           256,
+		InteractiveModeAllowed:                true,
+		InteractiveModeTimeout:                60,
+		InteractiveModeByDefault:              true,
+		InteractiveModeProactiveMFAenabled:    true,
+		InteractiveModeProactiveMFAexpiration: 900,
+		Plugin:                                map[string]PluginConfig{},
+	}
+}
+
+// Error is a refusal of the configuration file, with where and why.
+type Error struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Reason)
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads TOML data over the defaults; name is used in errors.
+func Parse(name string, data []byte) (Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, &Error{File: name, Line: pe.Position.Line, Reason: pe.Message}
+		}
+		// Type mismatches name the key; find its line.
+		msg := err.Error()
+		key := mismatchKey(msg)
+		line := lineOf(data, key)
+		if m := lineRe.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		return Config{}, &Error{File: name, Line: line, Key: key, Reason: strings.TrimPrefix(msg, "toml: ")}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		last := und[0][len(und[0])-1]
+		return Config{}, &Error{File: name, Line: lineOf(data, last), Key: k,
+			Reason: fmt.Sprintf("unknown option %q (check its spelling; option names are case-sensitive)", k)}
+	}
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = name
+			ce.Line = lineOf(data, ce.Key)
+			return Config{}, ce
+		}
+		return Config{}, err
+	}
+	return c, nil
+}
+
+var (
+	mismatchRe = regexp.MustCompile(`(?:'|")([A-Za-z0-9_.]+)(?:'|")`)
+	lineRe     = regexp.MustCompile(`line (\d+)`)
+)
+
+func mismatchKey(msg string) string {
+	if m := mismatchRe.FindStringSubmatch(msg); m != nil {
+		parts := strings.Split(m[1], ".")
+		return parts[len(parts)-1]
+	}
+	return ""
+}
+
+// lineOf finds the first line that assigns key (key = …); 0 when not found.
+func lineOf(data []byte, key string) int {
+	if key == "" {
+		return 0
+	}
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		key = key[i+1:]
+	}
+	re := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
+	for i, l := range strings.Split(string(data), "\n") {
+		if re.MatchString(l) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func bad(key, format string, args ...any) error {
+	return &Error{Key: key, Reason: key + ": " + fmt.Sprintf(format, args...)}
+}
+
+var mfaPolicies = map[string]bool{"disabled": true, "enabled": true, "any-required": true, "totp-required": true, "password-required": true}
+var mfaRequired = map[string]bool{"": true, "none": true, "any": true, "password": true, "totp": true}
+
+// Validate checks every value; the first problem is returned.
+func (c *Config) Validate() error {
+	if !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(c.BastionName) {
+		return bad("bastionName", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.BastionName)
+	}
+	if _, _, err := splitHostPort(c.Listen); err != nil {
+		return bad("listen", "%v", err)
+	}
+	if _, err := ParseMaxStartups(c.MaxStartups); err != nil {
+		return bad("maxStartups", "%v", err)
+	}
+	if c.LoginGraceTime < 1 || c.LoginGraceTime > 600 {
+		return bad("loginGraceTime", "%d must be between 1 and 600 seconds", c.LoginGraceTime)
+	}
+	if c.MaxSessions < 1 || c.MaxSessions > 1000 {
+		return bad("maxSessions", "%d must be between 1 and 1000", c.MaxSessions)
+	}
+	if c.MaxCommandLine < 1024 || c.MaxCommandLine > 1<<20 {
+		return bad("maxCommandLineBytes", "%d must be between 1024 and 1048576", c.MaxCommandLine)
+	}
+	if !mfaPolicies[c.AccountMFAPolicy] {
+		return bad("accountMFAPolicy", "%q must be one of disabled, enabled, any-required, totp-required, password-required", c.AccountMFAPolicy)
+	}
+	for _, kv := range []struct {
+		key string
+		v   int
+		min int
+	}{
+		{"accountMaxInactiveDays", c.AccountMaxInactiveDays, 0},
+		{"MFAPasswordMinDays", c.MFAPasswordMinDays, 0},
+		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0},
+		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0},
+		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1},
+		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0},
+		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1},
+		{"idleLockTimeout", c.IdleLockTimeout, 0},
+		{"idleKillTimeout", c.IdleKillTimeout, 0},
+		{"warnBeforeLockSeconds", c.WarnBeforeLockSeconds, 0},
+		{"warnBeforeKillSeconds", c.WarnBeforeKillSeconds, 0},
+	} {
+		if kv.v < kv.min {
+			return bad(kv.key, "%d must be %d or more", kv.v, kv.min)
+		}
+	}
+	if c.IdleKillTimeout > 0 && c.IdleLockTimeout > 0 && c.IdleKillTimeout <= c.IdleLockTimeout {
+		return bad("idleKillTimeout", "%d must be greater than idleLockTimeout (%d)", c.IdleKillTimeout, c.IdleLockTimeout)
+	}
+	switch c.DefaultAccountEgressKeyAlgorithm {
+	case "ed25519", "ecdsa", "rsa":
+	default:
+		return bad("defaultAccountEgressKeyAlgorithm", "%q must be ed25519, ecdsa or rsa", c.DefaultAccountEgressKeyAlgorithm)
+	}
+	for _, f := range c.EgressKeysFrom {
+		if f == "" || strings.ContainsAny(f, "\" ,") {
+			return bad("egressKeysFrom", "%q is not an address or prefix", f)
+		}
+	}
+	for name, p := range c.Plugin {
+		if !mfaRequired[p.MFARequired] {
+			return bad("mfa_required", "plugin %s: %q must be none, any, password or totp", name, p.MFARequired)
+		}
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q must be host:port", addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has an invalid port", addr)
+	}
+	return addr[:i], port, nil
+}
+
+// MaxStartups is sshd's start:rate:full rule for unauthenticated connections: beyond Start, new
+// ones are refused with probability Rate% rising linearly to 100% at Full.
+type MaxStartups struct{ Start, Rate, Full int }
+
+// ParseMaxStartups parses "start:rate:full" or a single number.
+func ParseMaxStartups(s string) (MaxStartups, error) {
+	parts := strings.Split(s, ":")
+	nums := make([]int, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return MaxStartups{}, fmt.Errorf("%q must be start:rate:full, e.g. 50:30:500", s)
+		}
+		nums[i] = n
+	}
+	switch len(nums) {
+	case 1:
+		return MaxStartups{nums[0], 100, nums[0]}, validMS(MaxStartups{nums[0], 100, nums[0]}, s)
+	case 3:
+		m := MaxStartups{nums[0], nums[1], nums[2]}
+		return m, validMS(m, s)
+	}
+	return MaxStartups{}, fmt.Errorf("%q must be start:rate:full, e.g. 50:30:500", s)
+}
+
+func validMS(m MaxStartups, s string) error {
+	if m.Start < 1 || m.Full < m.Start || m.Rate > 100 {
+		return fmt.Errorf("%q: need 1 <= start <= full and rate <= 100", s)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package ingress
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// LoadOrCreateHostKeys returns the bastion's host keys (ed25519 and ecdsa-p256) from dir,
+// generating the missing ones (0600) so that clients see the same host across restarts.
+func LoadOrCreateHostKeys(dir string) ([]ssh.Signer, error) {
+	var out []ssh.Signer
+	for _, kind := range []string{"ed25519", "ecdsa"} {
+		path := filepath.Join(dir, "ssh_host_"+kind+"_key")
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			data, err = newHostKey(path, kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("host key %s: %w", path, err)
+		}
+		signer, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("host key %s does not parse: %w (remove it to make a new one)", path, err)
+		}
+		out = append(out, signer)
+	}
+	return out, nil
+}
+
+func newHostKey(path, kind string) ([]byte, error) {
+	var priv crypto.Signer
+	var err error
+	switch kind {
+	case "ed25519":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "gatehouse host key")
+	if err != nil {
+		return nil, err
+	}
+	data := pem.EncodeToMemory(block)
+	if err := writeFileAtomic(path, data, 0o600); err != nil {
+		return nil, err
+	}
+	pub, _ := ssh.NewPublicKey(priv.Public())
+	if err := writeFileAtomic(path+".pub", ssh.MarshalAuthorizedKey(pub), 0o644); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a crash never leaves half a key.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,161 @@
+package ingress
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/osh"
+)
+
+// ptyRequest is RFC 4254 6.2's pty-req payload.
+type ptyRequest struct {
+	Term                    string
+	Cols, Rows, Width, High uint32
+	Modes                   string
+}
+
+// windowChange is RFC 4254 6.7's payload.
+type windowChange struct {
+	Cols, Rows, Width, High uint32
+}
+
+// maxEnvVars bounds what a client may set with env requests.
+const maxEnvVars = 32
+
+func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ssh.NewChannel) {
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	s.stats.Sessions.Add(1)
+	var (
+		pty     *ptyRequest
+		env     = map[string]string{}
+		started bool
+		resize  = make(chan [2]int, 4)
+		done    = make(chan int, 1)
+	)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for {
+		select {
+		case status := <-done:
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+			_ = ch.CloseWrite()
+			return
+		case req, ok := <-reqs:
+			if !ok {
+				// The client closed the channel: stop what runs and wait for it to notice.
+				cancel()
+				if started {
+					<-done
+				}
+				return
+			}
+			switch req.Type {
+			case "pty-req":
+				var p ptyRequest
+				if started || ssh.Unmarshal(req.Payload, &p) != nil || len(p.Term) > 64 {
+					_ = req.Reply(false, nil)
+					continue
+				}
+				pty = &p
+				_ = req.Reply(true, nil)
+			case "env":
+				var kv struct{ Name, Value string }
+				ok := ssh.Unmarshal(req.Payload, &kv) == nil && len(env) < maxEnvVars && len(kv.Value) < 1024 &&
+					(kv.Name == "LANG" || strings.HasPrefix(kv.Name, "LC_"))
+				if ok {
+					env[kv.Name] = kv.Value
+				}
+				_ = req.Reply(ok, nil)
+			case "window-change":
+				var w windowChange
+				if ssh.Unmarshal(req.Payload, &w) == nil {
+					select {
+					case resize <- [2]int{int(w.Cols), int(w.Rows)}:
+					default: // a slow consumer loses intermediate sizes, never the connection
+					}
+				}
+			case "shell", "exec":
+				if started {
+					_ = req.Reply(false, nil)
+					continue
+				}
+				line := ""
+				if req.Type == "exec" {
+					var cmd struct{ Command string }
+					if ssh.Unmarshal(req.Payload, &cmd) != nil {
+						_ = req.Reply(false, nil)
+						continue
+					}
+					line = cmd.Command
+				}
+				started = true
+				_ = req.Reply(true, nil)
+				go func() {
+					done <- s.run(sctx, conn, ch, line, pty, resize)
+				}()
+			default:
+				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
+				_ = req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+// run builds the osh session for one channel and runs the line.
+func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, line string, pty *ptyRequest, resize chan [2]int) int {
+	a, err := s.env.Store.GetAccount(ctx, conn.User())
+	if err != nil {
+		// Deleted since login: refuse.
+		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
+		return osh.ExitInactive
+	}
+	roles := osh.RolesOf(a)
+	if s.RoleHook != nil {
+		s.RoleHook(ctx, a, &roles)
+	}
+	sess := &osh.Session{
+		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: roles,
+		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
+		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize,
+	}
+	if pty != nil {
+		sess.PTY, sess.Term, sess.Cols, sess.Rows = true, pty.Term, int(pty.Cols), int(pty.Rows)
+		// Without a line discipline on our side, a terminal needs CR before LF.
+		sess.Out = &crlfWriter{w: ch}
+		sess.Err = &crlfWriter{w: ch.Stderr()}
+	}
+	return s.env.Serve(ctx, sess, line)
+}
+
+// crlfWriter turns lone "\n" into "\r\n" for terminals.
+type crlfWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last byte
+}
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf := make([]byte, 0, len(p)+len(p)/16+1)
+	for _, b := range p {
+		if b == '\n' && c.last != '\r' {
+			buf = append(buf, '\r')
+		}
+		buf = append(buf, b)
+		c.last = b
+	}
+	if _, err := c.w.Write(buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+

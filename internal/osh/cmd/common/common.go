@@ -1,0 +1,150 @@
+// Package common holds what several command folders share: how keys and accounts are shown, and
+// the creation of egress keys.
+package common
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gatehouse/internal/keygen"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/sshkey"
+	"gatehouse/internal/store"
+)
+
+// Bool is The Bastion's integer boolean.
+func Bool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// IngressKeysValue renders login keys for JSON and prints them for people.
+func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any {
+	out := []map[string]any{}
+	for _, k := range keys {
+		var from []string
+		if k.From != "" {
+			from = strings.Split(k.From, ",")
+		}
+		size := 0
+		if pk, err := sshkey.Parse(k.Line); err == nil {
+			size = pk.Bits
+		}
+		out = append(out, map[string]any{
+			"id": k.ID, "line": k.Line, "typecode": k.Type, "size": size, "fingerprint": k.Fingerprint,
+			"comment": k.Comment, "from_list": from, "created": k.CreatedAt.Unix(),
+		})
+		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, size, k.CreatedAt.Format("2006/01/02"))
+		p.Line("%s", k.Line)
+		p.Line("")
+	}
+	return out
+}
+
+// EgressKeysValue renders egress keys, with the from="…" prefix ready to paste.
+func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []map[string]any {
+	out := []map[string]any{}
+	for _, k := range keys {
+		line := keygen.WithFrom(k.Public, from)
+		out = append(out, map[string]any{
+			"id": k.ID, "typecode": k.Type, "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
+			"fullline": line, "created": k.CreatedAt.Unix(),
+		})
+		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, k.Bits, k.CreatedAt.Format("2006/01/02"))
+		p.Line("%s", line)
+		p.Line("")
+	}
+	return out
+}
+
+// SealPurpose binds sealed egress private keys to their use.
+const SealPurpose = "egress-private-key"
+
+// NewEgressKey generates a key pair for an account or a group and stores it sealed.
+func NewEgressKey(ctx context.Context, c *osh.Call, ownerKind, owner, algo string, size int) (store.EgressKey, error) {
+	pair, err := keygen.Generate(algo, size, fmt.Sprintf("gatehouse %s %s", ownerKind, owner))
+	if err != nil {
+		return store.EgressKey{}, err
+	}
+	sealed, err := c.Env.Sealer.Seal(SealPurpose, pair.PrivatePEM)
+	if err != nil {
+		return store.EgressKey{}, err
+	}
+	return c.Env.Store.AddEgressKey(ctx, store.EgressKey{
+		OwnerKind: ownerKind, Owner: owner, Type: pair.Type, Bits: pair.Bits, Public: pair.Line + " " + owner + "@gatehouse",
+		Fingerprint: pair.Fingerprint, Sealed: sealed, CreatedAt: c.Now().UTC(),
+	})
+}
+
+// ReadKeyLine reads a public key from the session's standard input (one line, bounded).
+func ReadKeyLine(in io.Reader) (string, error) {
+	if in == nil {
+		return "", fmt.Errorf("no public key given: use --public-key \"ssh-… AAAA…\" or pipe it on standard input")
+	}
+	r := bufio.NewReaderSize(io.LimitReader(in, sshkey.MaxLineLen+2), sshkey.MaxLineLen+2)
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("no public key given: use --public-key \"ssh-… AAAA…\" or pipe it on standard input")
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// KeyFromArgs returns the ingress key named by --public-key, or read from standard input when
+// --public-key-file is "-" or when neither option is given and readStdin is true.
+func KeyFromArgs(c *osh.Call, readStdin bool) (sshkey.Key, error) {
+	line := c.Args.String("public-key")
+	switch {
+	case c.Args.Has("public-key") && c.Args.Has("public-key-file"):
+		return sshkey.Key{}, fmt.Errorf("give either --public-key or --public-key-file, not both")
+	case c.Args.Has("public-key-file"):
+		if f := c.Args.String("public-key-file"); f != "-" {
+			return sshkey.Key{}, fmt.Errorf("--public-key-file only accepts \"-\" (standard input): files on the bastion are not readable through commands")
+		}
+		fallthrough
+	case !c.Args.Has("public-key") && readStdin:
+		if c.Sess.Interactive || c.Sess.PTY {
+			c.P.Line("Please paste the SSH public key, then press Enter:")
+		}
+		l, err := ReadKeyLine(c.Sess.In)
+		if err != nil {
+			return sshkey.Key{}, err
+		}
+		line = l
+	}
+	return sshkey.Parse(line)
+}
+
+// TTL formats an account expiry for people.
+func TTL(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// IsActive reports an account's activeness as accountInfo shows it, with the reason.
+func IsActive(a *store.Account, now time.Time, globalMaxInactive int) (bool, string) {
+	if a.AlwaysActive {
+		return true, "account local configuration"
+	}
+	if a.Frozen {
+		return false, "frozen"
+	}
+	if !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt) {
+		return false, "ttl expired"
+	}
+	days := a.MaxInactiveDays
+	if days < 0 {
+		days = globalMaxInactive
+	}
+	if days > 0 && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour {
+		return false, "inactive"
+	}
+	return true, ""
+}

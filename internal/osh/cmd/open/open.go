@@ -1,0 +1,234 @@
+// Package open holds the commands any account may run. Most act only on the caller's own data.
+package open
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"strings"
+
+	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/store"
+)
+
+// Register adds the open commands to r.
+func Register(r *osh.Registry) {
+	r.Add(
+		&osh.Command{Name: "info", Category: osh.Open, Summary: "information about this bastion and your account", MFASetupNotRequired: true, Run: info},
+		&osh.Command{Name: "help", Category: osh.Open, Summary: "the commands you may run", MFASetupNotRequired: true, Run: help},
+		&osh.Command{Name: "batch", Category: osh.Open, Summary: "run several commands read from standard input", ReadsStdin: true, Run: batch},
+		&osh.Command{Name: "selfListIngressKeys", Category: osh.Open, Summary: "the public keys you log in with", Run: selfListIngressKeys},
+		&osh.Command{Name: "selfAddIngressKey", Category: osh.Open, Summary: "add a public key to log in with", ReadsStdin: true,
+			Options: []osh.Option{{Name: "public-key", Kind: osh.Words, Help: "the key line, e.g. \"ssh-ed25519 AAAA… comment\""},
+				{Name: "public-key-file", Kind: osh.String, Help: "\"-\" to read the key from standard input"}},
+			Run: selfAddIngressKey},
+		&osh.Command{Name: "selfDelIngressKey", Category: osh.Open, Summary: "remove one of your login keys",
+			Options: []osh.Option{{Name: "fingerprint-to-delete", Kind: osh.String, Help: "SHA256:… of the key"},
+				{Name: "id-to-delete", Kind: osh.Int, Help: "the id shown by selfListIngressKeys"}},
+			Run: selfDelIngressKey},
+		&osh.Command{Name: "selfListEgressKeys", Category: osh.Open, Summary: "your keys for reaching servers, to paste into their authorized_keys", Run: selfListEgressKeys},
+		&osh.Command{Name: "selfGenerateEgressKey", Category: osh.Open, Summary: "make a new key pair for reaching servers",
+			Options: []osh.Option{{Name: "algo", Kind: osh.String, Choices: []string{"ed25519", "ecdsa", "rsa"}, Help: "key algorithm"},
+				{Name: "size", Kind: osh.Int, Help: "key size in bits (ecdsa 256/384/521, rsa 2048-8192)"}},
+			Run: selfGenerateEgressKey},
+	)
+}
+
+func info(ctx context.Context, c *osh.Call) osh.Result {
+	a := c.Caller()
+	cfg := c.Cfg()
+	r := c.Sess.Roles
+	c.P.Line("You are %s on %s (gatehouse %s).", a.Name, cfg.BastionName, c.Env.Version)
+	var roles []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{r.Admin, "admin"}, {r.SuperOwner, "super-owner"}, {r.Auditor, "auditor"}} {
+		if x.on {
+			roles = append(roles, x.name)
+		}
+	}
+	if len(roles) > 0 {
+		c.P.Line("Your roles: %s.", strings.Join(roles, ", "))
+	}
+	if a.OshOnly {
+		c.P.Line("Your account may only run --osh commands: it cannot connect to servers.")
+	}
+	c.P.Line("Your alias to connect: alias bssh='ssh %s@<bastion> -p <port> -t --'", a.Name)
+	value := map[string]any{
+		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version,
+		"is_admin": common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),
+		"osh_only": common.Bool(a.OshOnly), "ttl_expires": nil, "mfa_policy": cfg.AccountMFAPolicy,
+		"interactive_mode_allowed": common.Bool(cfg.InteractiveModeAllowed),
+	}
+	if !a.ExpiresAt.IsZero() {
+		value["ttl_expires"] = a.ExpiresAt.Unix()
+	}
+	if r.Auditor || r.Admin {
+		accounts, err := c.Env.Store.ListAccounts(ctx)
+		if err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
+		}
+		var admins []string
+		for _, x := range accounts {
+			if x.HasGrant(osh.GrantAdmin) {
+				admins = append(admins, x.Name)
+			}
+		}
+		value["admins"] = admins
+		c.P.Line("Admins of this bastion: %s", strings.Join(admins, ", "))
+	}
+	return osh.OK("", value)
+}
+
+func help(ctx context.Context, c *osh.Call) osh.Result {
+	byCat := map[osh.Category][]*osh.Command{}
+	value := map[string]any{}
+	for _, cmd := range c.Env.Registry.All() {
+		if ok, _ := osh.Authorize(cmd, c.Sess.Roles); !ok {
+			continue
+		}
+		byCat[cmd.Category] = append(byCat[cmd.Category], cmd)
+		value[cmd.Name] = map[string]any{"category": string(cmd.Category), "description": cmd.Summary}
+	}
+	c.P.Line("OSH help: use --osh COMMAND [options]. Connect with [user@]host [-p port] [command].")
+	for _, cat := range []osh.Category{osh.Open, osh.Restricted, osh.GroupOwner, osh.GroupGatekeeper, osh.GroupAclkeeper, osh.Admin} {
+		cmds := byCat[cat]
+		if len(cmds) == 0 {
+			continue
+		}
+		c.P.Line("")
+		c.P.Line("%s commands:", cat)
+		for _, cmd := range cmds {
+			c.P.Line("  %-28s %s", cmd.Name, cmd.Summary)
+		}
+	}
+	return osh.OK("", value)
+}
+
+// maxBatchLines bounds a batch so one connection cannot keep the bastion busy forever.
+const maxBatchLines = 1000
+
+func batch(ctx context.Context, c *osh.Call) osh.Result {
+	type item struct {
+		Command string     `json:"command"`
+		Result  osh.Result `json:"result"`
+	}
+	results := []item{}
+	sc := bufio.NewScanner(c.Sess.In)
+	sc.Buffer(make([]byte, 64*1024), c.Cfg().MaxCommandLine)
+	saved := c.Sess.InBatch
+	c.Sess.InBatch = true
+	defer func() { c.Sess.InBatch = saved }()
+	for n := 0; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if line == "quit" || line == "exit" {
+			break
+		}
+		if n >= maxBatchLines {
+			return osh.Fail("", "ERR_TOO_MANY_COMMANDS", "a batch may hold at most %d commands", maxBatchLines)
+		}
+		words, err := osh.Split(line)
+		var r osh.Result
+		if err != nil {
+			r = osh.Refuse("KO_GETOPTS_FAILED", "Error parsing %q: %v", line, err)
+		} else if words[0] == "batch" {
+			r = osh.Refuse("KO_RESTRICTED_COMMAND", "batch cannot be nested")
+		} else {
+			c.P.Line("--- %s", line)
+			r = c.Env.Run(ctx, c.Sess, words[0], words[1:], c.P.Quiet)
+		}
+		results = append(results, item{Command: line, Result: r})
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return osh.Fail("", "ERR_BAD_INPUT", "cannot read the batch: %v", err)
+	}
+	return osh.OK("", results)
+}
+
+func selfListIngressKeys(ctx context.Context, c *osh.Call) osh.Result {
+	keys, err := c.Env.Store.ListIngressKeys(ctx, c.Caller().Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list your keys: %v", err)
+	}
+	c.P.Line("Your account has %d ingress key(s):", len(keys))
+	c.P.Line("")
+	return osh.OK("", map[string]any{"account": c.Caller().Name, "keys": common.IngressKeysValue(c.P, keys)})
+}
+
+func selfAddIngressKey(ctx context.Context, c *osh.Call) osh.Result {
+	k, err := common.KeyFromArgs(c, true)
+	if err != nil {
+		return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+	}
+	saved, err := c.Env.Store.AddIngressKey(ctx, store.IngressKey{Account: c.Caller().Name, Line: k.Line, Type: k.Type,
+		Fingerprint: k.Fingerprint, Comment: k.Comment, From: k.From, CreatedAt: c.Now().UTC()})
+	if errors.Is(err, store.ErrExists) {
+		return osh.Fail("", "ERR_KEY_ALREADY_EXISTS", "This key (%s) is already one of your ingress keys", k.Fingerprint)
+	}
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot add the key: %v", err)
+	}
+	c.P.Line("Public key successfully added: %s", saved.Fingerprint)
+	return osh.OK("", map[string]any{"account": c.Caller().Name, "key": common.IngressKeysValue(&osh.Printer{W: io.Discard}, []store.IngressKey{saved})[0]})
+}
+
+func selfDelIngressKey(ctx context.Context, c *osh.Call) osh.Result {
+	keys, err := c.Env.Store.ListIngressKeys(ctx, c.Caller().Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list your keys: %v", err)
+	}
+	fp := c.Args.String("fingerprint-to-delete")
+	if c.Args.Has("id-to-delete") == c.Args.Has("fingerprint-to-delete") {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "give exactly one of --fingerprint-to-delete or --id-to-delete (see selfListIngressKeys)")
+	}
+	var found *store.IngressKey
+	for i := range keys {
+		if keys[i].Fingerprint == fp || (c.Args.Has("id-to-delete") && keys[i].ID == int64(c.Args.Int("id-to-delete"))) {
+			found = &keys[i]
+		}
+	}
+	if found == nil {
+		return osh.Fail("", "ERR_NOT_FOUND", "none of your ingress keys matches; see selfListIngressKeys")
+	}
+	if len(keys) == 1 {
+		return osh.Fail("", "ERR_LAST_KEY", "this is your only ingress key: add another one first, or you could not log in any more")
+	}
+	if err := c.Env.Store.DeleteIngressKey(ctx, c.Caller().Name, found.Fingerprint); err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot delete the key: %v", err)
+	}
+	c.P.Line("Key %s removed.", found.Fingerprint)
+	if found.Fingerprint == c.Sess.AuthKey {
+		c.P.Line("Note: this is the key of your current connection; it will not work for the next one.")
+	}
+	return osh.OK("", map[string]any{"deleted_key": found.Fingerprint})
+}
+
+func selfListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
+	keys, err := c.Env.Store.ListEgressKeys(ctx, "account", c.Caller().Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list your keys: %v", err)
+	}
+	c.P.Line("You have %d egress key(s). Put one in the ~/.ssh/authorized_keys of the servers you reach:", len(keys))
+	c.P.Line("")
+	return osh.OK("", common.EgressKeysValue(c.P, keys, c.Cfg().EgressKeysFrom))
+}
+
+func selfGenerateEgressKey(ctx context.Context, c *osh.Call) osh.Result {
+	algo := c.Args.String("algo")
+	if algo == "" {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "give --algo ed25519, ecdsa or rsa (and --size for ecdsa and rsa)")
+	}
+	k, err := common.NewEgressKey(ctx, c, "account", c.Caller().Name, algo, c.Args.Int("size"))
+	if err != nil {
+		return osh.Fail("", "ERR_INVALID_PARAMETER", "%v", err)
+	}
+	c.P.Line("New key pair generated. Its public half:")
+	v := common.EgressKeysValue(c.P, []store.EgressKey{k}, c.Cfg().EgressKeysFrom)
+	return osh.OK("", v[0])
+}

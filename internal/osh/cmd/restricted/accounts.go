@@ -1,0 +1,423 @@
+// Package restricted holds the commands an account may run only once granted them one by one
+// (accountGrantCommand); admins hold them all.
+package restricted
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gatehouse/internal/names"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/sshkey"
+	"gatehouse/internal/store"
+)
+
+var accountOpt = osh.Option{Name: "account", Kind: osh.String, Help: "the account name"}
+
+// Register adds the restricted commands to r.
+func Register(r *osh.Registry) {
+	r.Add(
+		&osh.Command{Name: "accountCreate", Category: osh.Restricted, Summary: "create a new bastion account", ReadsStdin: true,
+			Options: []osh.Option{accountOpt,
+				{Name: "public-key", Kind: osh.Words, Help: "the account's first ingress key"},
+				{Name: "public-key-file", Kind: osh.String, Help: "\"-\" to read the key from standard input"},
+				{Name: "no-key", Kind: osh.Flag, Help: "create the account without an ingress key"},
+				{Name: "comment", Kind: osh.Words, Help: "a free comment"},
+				{Name: "ttl", Kind: osh.Duration, Help: "the account expires after this long (e.g. 30d)"},
+				{Name: "osh-only", Kind: osh.Flag, Help: "the account may only run --osh commands, never connect"},
+				{Name: "always-active", Kind: osh.Flag, Help: "never consider the account inactive"},
+				{Name: "max-inactive-days", Kind: osh.Int, Help: "days without login before the account expires (-1: global, 0: never)"},
+				{Name: "uid", Kind: osh.Int, Help: "accepted for compatibility with The Bastion; gatehouse has no Unix users"},
+				{Name: "uid-auto", Kind: osh.Flag, Help: "accepted for compatibility"},
+			}, Run: accountCreate},
+		&osh.Command{Name: "accountDelete", Category: osh.Restricted, Summary: "delete an account", ReadsStdin: true,
+			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
+		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
+			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag}}, Run: accountList},
+		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
+			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"}}, Run: accountInfo},
+		&osh.Command{Name: "accountModify", Category: osh.Restricted, Summary: "modify the configuration of an account",
+			Options: modifyOptions(), Run: accountModify},
+		&osh.Command{Name: "accountFreeze", Category: osh.Restricted, Summary: "freeze an account: it can no longer do anything",
+			Options: []osh.Option{accountOpt, {Name: "reason", Kind: osh.Words, Help: "shown to the account"}}, Run: accountFreeze},
+		&osh.Command{Name: "accountUnfreeze", Category: osh.Restricted, Summary: "unfreeze an account",
+			Options: []osh.Option{accountOpt}, Run: accountUnfreeze},
+		&osh.Command{Name: "accountGrantCommand", Category: osh.Restricted, Summary: "grant a restricted command (or the auditor role) to an account",
+			Options: []osh.Option{accountOpt, {Name: "command", Kind: osh.String}}, Run: grantCommand(true)},
+		&osh.Command{Name: "accountRevokeCommand", Category: osh.Restricted, Summary: "revoke a restricted command (or a role) from an account",
+			Options: []osh.Option{accountOpt, {Name: "command", Kind: osh.String}}, Run: grantCommand(false)},
+		&osh.Command{Name: "accountListIngressKeys", Category: osh.Restricted, Summary: "the ingress keys of an account",
+			Options: []osh.Option{accountOpt}, Run: accountListIngressKeys},
+		&osh.Command{Name: "accountListEgressKeys", Category: osh.Restricted, Summary: "the egress keys of an account",
+			Options: []osh.Option{accountOpt}, Run: accountListEgressKeys},
+	)
+}
+
+// target loads the account named by --account, with the codes The Bastion gives.
+func target(ctx context.Context, c *osh.Call) (store.Account, *osh.Result) {
+	name := c.Args.String("account")
+	if name == "" {
+		r := osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --account")
+		return store.Account{}, &r
+	}
+	if err := names.Account(name); err != nil {
+		r := osh.Fail("", "ERR_INVALID_ACCOUNT", "%v", err)
+		return store.Account{}, &r
+	}
+	a, err := c.Env.Store.GetAccount(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		r := osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s doesn't exist", name)
+		return a, &r
+	}
+	if err != nil {
+		r := osh.Fail("", "ERR_INTERNAL", "cannot load account %s: %v", name, err)
+		return a, &r
+	}
+	return a, nil
+}
+
+// guardAdmin refuses changes to an admin by a non-admin, as The Bastion does.
+func guardAdmin(c *osh.Call, a store.Account) *osh.Result {
+	if a.HasGrant(osh.GrantAdmin) && !c.Sess.Roles.Admin {
+		r := osh.Fail("", "ERR_SECURITY_VIOLATION", "Account %s is an admin: only an admin may change it", a.Name)
+		return &r
+	}
+	return nil
+}
+
+func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
+	name := c.Args.String("account")
+	if name == "" {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --account")
+	}
+	if err := names.Account(name); err != nil {
+		return osh.Fail("", "ERR_INVALID_ACCOUNT", "%v", err)
+	}
+	var keys []store.IngressKey
+	if c.Args.Has("no-key") {
+		if c.Args.Has("public-key") || c.Args.Has("public-key-file") {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "--no-key cannot be combined with --public-key or --public-key-file")
+		}
+	} else {
+		k, err := common.KeyFromArgs(c, true)
+		if err != nil {
+			return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+		}
+		keys = append(keys, ingressFrom(name, k, c.Now()))
+	}
+	now := c.Now().UTC()
+	a := store.Account{
+		Name: name, Comment: c.Args.String("comment"), CreatedAt: now, CreatedBy: c.Caller().Name,
+		OshOnly: c.Args.Has("osh-only"), AlwaysActive: c.Args.Has("always-active"), MaxInactiveDays: -1,
+	}
+	if c.Args.Has("max-inactive-days") {
+		if a.MaxInactiveDays = c.Args.Int("max-inactive-days"); a.MaxInactiveDays < -1 {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "--max-inactive-days must be -1, 0 or more")
+		}
+	}
+	if c.Args.Has("ttl") {
+		ttl := c.Args.Duration("ttl")
+		if ttl <= 0 {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "--ttl must be positive")
+		}
+		a.ExpiresAt = now.Add(ttl)
+	}
+	err := c.Env.Store.CreateAccount(ctx, a, keys)
+	if errors.Is(err, store.ErrExists) {
+		return osh.Fail("", "ERR_ACCOUNT_ALREADY_EXISTS", "Account %s already exists", name)
+	}
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot create account %s: %v", name, err)
+	}
+	cfg := c.Cfg()
+	ek, err := common.NewEgressKey(ctx, c, "account", name, cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize)
+	if err != nil {
+		// The account is usable without an egress key; say so rather than undo it.
+		c.P.Line("Warning: the account was created but its egress key could not be generated (%v); run selfGenerateEgressKey as %s.", err, name)
+	}
+	c.P.Line("Account %s successfully created.", name)
+	value := map[string]any{"account": name, "ttl_expires": nil}
+	if !a.ExpiresAt.IsZero() {
+		value["ttl_expires"] = a.ExpiresAt.Unix()
+	}
+	if err == nil {
+		c.P.Line("Its egress public key, to put in the authorized_keys of the servers it will reach:")
+		value["egress_key"] = common.EgressKeysValue(c.P, []store.EgressKey{ek}, cfg.EgressKeysFrom)[0]
+	}
+	return osh.OK("", value)
+}
+
+func ingressFrom(account string, k sshkey.Key, now time.Time) store.IngressKey {
+	return store.IngressKey{Account: account, Line: k.Line, Type: k.Type, Fingerprint: k.Fingerprint, Comment: k.Comment, From: k.From, CreatedAt: now.UTC()}
+}
+
+func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	if a.Name == c.Caller().Name {
+		return osh.Fail("", "ERR_CANNOT_DELETE_SELF", "You cannot delete your own account")
+	}
+	if r := guardAdmin(c, a); r != nil {
+		return *r
+	}
+	if !c.Args.Has("no-confirm") {
+		want := "Yes, do as I say and delete " + a.Name
+		c.P.Line("You are about to delete account %s. To confirm, type: %s", a.Name, want)
+		line, _ := bufio.NewReader(io.LimitReader(c.Sess.In, 1024)).ReadString('\n')
+		if strings.TrimSpace(line) != want {
+			return osh.Fail("", "ERR_OPERATION_ABORTED", "Confirmation not given, account %s is untouched (use --no-confirm in scripts)", a.Name)
+		}
+	}
+	if err := c.Env.Store.DeleteAccount(ctx, a.Name); err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot delete account %s: %v", a.Name, err)
+	}
+	c.P.Line("Account %s deleted.", a.Name)
+	return osh.OK("", map[string]any{"account": a.Name})
+}
+
+func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
+	active, reason := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
+	v := map[string]any{
+		"account": a.Name, "name": a.Name, "is_active": common.Bool(active), "always_active": common.Bool(a.AlwaysActive),
+		"is_frozen": common.Bool(a.Frozen), "osh_only": common.Bool(a.OshOnly), "comment": a.Comment,
+		"created": a.CreatedAt.Unix(), "created_by": a.CreatedBy, "ttl_expires": nil, "last_activity": nil,
+		"is_admin": common.Bool(a.HasGrant(osh.GrantAdmin)), "is_superowner": common.Bool(a.HasGrant(osh.GrantSuperOwner) || a.HasGrant(osh.GrantAdmin)),
+		"is_auditor": common.Bool(a.HasGrant(osh.GrantAuditor)), "max_inactive_days": a.MaxInactiveDays,
+	}
+	if reason != "" {
+		v["always_active_reason"] = reason
+	}
+	if !a.ExpiresAt.IsZero() {
+		v["ttl_expires"] = a.ExpiresAt.Unix()
+	}
+	if !a.LastSeenAt.IsZero() {
+		v["last_activity"] = a.LastSeenAt.Unix()
+	}
+	if a.Frozen {
+		v["freeze_reason"] = a.FrozenReason
+	}
+	if detailed {
+		grants := []string{}
+		grants = append(grants, a.Grants...)
+		v["allowed_commands"] = grants
+		v["groups"] = map[string]any{}
+		settings := map[string]string{}
+		for k, s := range a.Settings {
+			settings[k] = s
+		}
+		v["settings"] = settings
+	}
+	return v
+}
+
+func accountList(ctx context.Context, c *osh.Call) osh.Result {
+	all, err := c.Env.Store.ListAccounts(ctx)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
+	}
+	only := map[string]bool{}
+	for _, n := range c.Args.All("account") {
+		only[n] = true
+	}
+	value := map[string]any{}
+	for _, a := range all {
+		if len(only) > 0 && !only[a.Name] {
+			continue
+		}
+		active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
+		if c.Args.Has("inactive-only") && active {
+			continue
+		}
+		value[a.Name] = accountValue(c, a, false)
+		state := "active"
+		if !active {
+			state = "inactive"
+		}
+		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
+	}
+	if len(value) == 0 {
+		return osh.Result{Code: "OK_EMPTY", Message: "No account matches", Value: value}
+	}
+	c.P.Line("%d account(s).", len(value))
+	return osh.OK("", value)
+}
+
+func frozenTag(a store.Account) string {
+	if a.Frozen {
+		return " [FROZEN]"
+	}
+	return ""
+}
+
+func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
+	if c.Args.Has("all") {
+		if !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+			return osh.Fail("", "ERR_ACCESS_DENIED", "--all is only for auditors")
+		}
+		all, err := c.Env.Store.ListAccounts(ctx)
+		if err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
+		}
+		value := map[string]any{}
+		for _, a := range all {
+			value[a.Name] = accountValue(c, a, true)
+		}
+		c.P.Line("%d account(s).", len(value))
+		return osh.OK("", value)
+	}
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	v := accountValue(c, a, true)
+	c.P.Line("%s is %s.", a.Name, map[bool]string{true: "active", false: "inactive"}[v["is_active"] == 1])
+	c.P.Line("Created %s by %s; expires: %s.", a.CreatedAt.Format(time.RFC3339), a.CreatedBy, common.TTL(a.ExpiresAt))
+	if len(a.Grants) > 0 {
+		c.P.Line("Granted: %s", strings.Join(a.Grants, ", "))
+	}
+	if a.Frozen {
+		c.P.Line("This account is FROZEN (%s).", a.FrozenReason)
+	}
+	return osh.OK("", v)
+}
+
+func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	if r := guardAdmin(c, a); r != nil {
+		return *r
+	}
+	if a.Name == c.Caller().Name {
+		return osh.Fail("", "ERR_CANNOT_FREEZE_SELF", "You cannot freeze your own account")
+	}
+	if a.Frozen {
+		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is already frozen", Value: map[string]any{"account": a.Name}}
+	}
+	reason := c.Args.String("reason")
+	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		x.Frozen, x.FrozenReason = true, reason
+		return nil
+	})
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot freeze %s: %v", a.Name, err)
+	}
+	c.P.Line("Account %s is now frozen; its sessions will be refused.", a.Name)
+	return osh.OK("", map[string]any{"account": a.Name, "reason": reason})
+}
+
+func accountUnfreeze(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	if !a.Frozen {
+		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not frozen", Value: map[string]any{"account": a.Name}}
+	}
+	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		x.Frozen, x.FrozenReason = false, ""
+		return nil
+	})
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot unfreeze %s: %v", a.Name, err)
+	}
+	c.P.Line("Account %s is no longer frozen.", a.Name)
+	return osh.OK("", map[string]any{"account": a.Name})
+}
+
+// adminOnlyGrants may only be granted or revoked by admins: they hand out everything else.
+var adminOnlyGrants = map[string]bool{osh.GrantAdmin: true, osh.GrantSuperOwner: true, "accountGrantCommand": true, "accountRevokeCommand": true}
+
+func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {
+	return func(ctx context.Context, c *osh.Call) osh.Result {
+		a, r := target(ctx, c)
+		if r != nil {
+			return *r
+		}
+		cmd := c.Args.String("command")
+		if cmd == "" {
+			return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --command")
+		}
+		if known, ok := c.Env.Registry.Lookup(cmd); ok {
+			if known.Category != osh.Restricted {
+				return osh.Fail("", "ERR_INVALID_PARAMETER", "%s is not a restricted command: it needs no grant", cmd)
+			}
+			cmd = known.Name
+		} else if cmd != osh.GrantAuditor && cmd != osh.GrantSuperOwner && cmd != osh.GrantAdmin {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "%s is neither a restricted command nor one of the roles auditor, superowner, admin", cmd)
+		}
+		if adminOnlyGrants[cmd] && !c.Sess.Roles.Admin {
+			return osh.Fail("", "ERR_SECURITY_VIOLATION", "Only an admin may grant or revoke %s", cmd)
+		}
+		if r := guardAdmin(c, a); r != nil {
+			return *r
+		}
+		if !grant && cmd == osh.GrantAdmin && a.Name == c.Caller().Name {
+			return osh.Fail("", "ERR_SECURITY_VIOLATION", "You cannot revoke your own admin role: ask another admin")
+		}
+		changed := false
+		err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+			has := x.HasGrant(cmd)
+			switch {
+			case grant && !has:
+				x.Grants = append(x.Grants, cmd)
+				changed = true
+			case !grant && has:
+				kept := x.Grants[:0]
+				for _, g := range x.Grants {
+					if g != cmd {
+						kept = append(kept, g)
+					}
+				}
+				x.Grants = kept
+				changed = true
+			}
+			return nil
+		})
+		if err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot change the grants of %s: %v", a.Name, err)
+		}
+		verb := map[bool]string{true: "granted to", false: "revoked from"}[grant]
+		value := map[string]any{"account": a.Name, "command": cmd}
+		if !changed {
+			return osh.Result{Code: "OK_NO_CHANGE", Message: fmt.Sprintf("%s was already %s %s", cmd, verb, a.Name), Value: value}
+		}
+		c.P.Line("%s %s %s.", cmd, verb, a.Name)
+		return osh.OK("", value)
+	}
+}
+
+func accountListIngressKeys(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	keys, err := c.Env.Store.ListIngressKeys(ctx, a.Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list keys: %v", err)
+	}
+	c.P.Line("Account %s has %d ingress key(s):", a.Name, len(keys))
+	return osh.OK("", map[string]any{"account": a.Name, "keys": common.IngressKeysValue(c.P, keys)})
+}
+
+func accountListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	keys, err := c.Env.Store.ListEgressKeys(ctx, "account", a.Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list keys: %v", err)
+	}
+	c.P.Line("Account %s has %d egress key(s):", a.Name, len(keys))
+	return osh.OK("", common.EgressKeysValue(c.P, keys, c.Cfg().EgressKeysFrom))
+}

@@ -1,0 +1,139 @@
+package restricted
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+// modifier is one accountModify option: the values it takes and how it changes an account.
+type modifier struct {
+	opt     string
+	choices []string
+	// apply changes a; it returns whether anything changed.
+	apply func(a *store.Account, v string) (bool, error)
+}
+
+func yesNo(get func(*store.Account) *bool) func(*store.Account, string) (bool, error) {
+	return func(a *store.Account, v string) (bool, error) {
+		p := get(a)
+		want := v == "yes"
+		if *p == want {
+			return false, nil
+		}
+		*p = want
+		return true, nil
+	}
+}
+
+// setting stores a per-account flag; "default" removes it.
+func setting(key string) func(*store.Account, string) (bool, error) {
+	return func(a *store.Account, v string) (bool, error) {
+		if a.Settings == nil {
+			a.Settings = map[string]string{}
+		}
+		old, had := a.Settings[key]
+		if v == "default" {
+			delete(a.Settings, key)
+			return had, nil
+		}
+		if had && old == v {
+			return false, nil
+		}
+		a.Settings[key] = v
+		return true, nil
+	}
+}
+
+// modifiers are the non-MFA flags of accountModify, in The Bastion's names. The MFA flags are
+// added by the MFA package through ExtraModifiers.
+var modifiers = []modifier{
+	{opt: "osh-only", choices: []string{"yes", "no"}, apply: yesNo(func(a *store.Account) *bool { return &a.OshOnly })},
+	{opt: "always-active", choices: []string{"yes", "no"}, apply: yesNo(func(a *store.Account) *bool { return &a.AlwaysActive })},
+	{opt: "idle-ignore", choices: []string{"yes", "no"}, apply: setting("idle_ignore")},
+	{opt: "egress-strict-host-key-checking", choices: []string{"yes", "accept-new", "no", "ask", "default", "bypass"}, apply: setting("egress_strict_host_key_checking")},
+	{opt: "egress-session-multiplexing", choices: []string{"yes", "no", "default"}, apply: setting("egress_session_multiplexing")},
+	{opt: "max-inactive-days", apply: func(a *store.Account, v string) (bool, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 {
+			return false, fmt.Errorf("--max-inactive-days must be -1 (global), 0 (never) or a number of days")
+		}
+		if a.MaxInactiveDays == n {
+			return false, nil
+		}
+		a.MaxInactiveDays = n
+		return true, nil
+	}},
+}
+
+// ExtraModifiers lets other concerns (MFA) add accountModify options at start, before the
+// registry is built. It is read once by Register.
+type ExtraModifier struct {
+	Option  string
+	Choices []string
+	Apply   func(a *store.Account, v string) (bool, error)
+}
+
+func modifyOptions() []osh.Option {
+	opts := []osh.Option{accountOpt}
+	for _, m := range modifiers {
+		opts = append(opts, osh.Option{Name: m.opt, Kind: osh.String, Choices: m.choices})
+	}
+	return opts
+}
+
+func accountModify(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	if r := guardAdmin(c, a); r != nil {
+		return *r
+	}
+	var todo []modifier
+	for _, m := range modifiers {
+		if c.Args.Has(m.opt) {
+			todo = append(todo, m)
+		}
+	}
+	if len(todo) == 0 {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "Nothing to modify: give at least one option (see --osh help)")
+	}
+	results := map[string]any{}
+	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		for _, m := range todo {
+			key := underscore(m.opt)
+			v := c.Args.String(m.opt)
+			changed, err := m.apply(x, v)
+			switch {
+			case err != nil:
+				results[key] = osh.Result{Code: "ERR_INVALID_PARAMETER", Message: err.Error()}
+				return err
+			case changed:
+				results[key] = osh.Result{Code: "OK", Message: "OK", Value: v}
+				c.P.Line("Setting %s to %s... done.", m.opt, v)
+			default:
+				results[key] = osh.Result{Code: "OK_NO_CHANGE", Message: "Nothing to change, " + m.opt + " is already " + v, Value: v}
+				c.P.Line("%s is already %s, nothing to do.", m.opt, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return osh.Fail("", "ERR_INVALID_PARAMETER", "No change made to %s: %v", a.Name, err)
+	}
+	return osh.OK("", results)
+}
+
+func underscore(s string) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,297 @@
+// Package osh is gatehouse's command language: The Bastion's line grammar (grammar.go), its
+// commands and who may run them (registry.go, roles.go), and its output, human and JSON
+// (output.go). It decides and prints; it never touches the network. Commands live in
+// internal/osh/cmd/<category>/, the folder naming who may run them.
+//
+// The path of one line, as osh.pl's:
+//
+//	account gate (frozen, TTL, inactivity) → parse → MFA setup gate → one of:
+//	  --osh CMD: lookup → authorize → JIT MFA → parse options → run → output
+//	  -i or nothing: the interactive mode (each line goes through the same path)
+//	  [user@]host: the Connect hook (access check, JIT MFA, egress)
+//
+// Every refusal before a command runs has command null in JSON and The Bastion's exit status.
+package osh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
+)
+
+// Env is what commands share for the life of the server.
+type Env struct {
+	Store    store.Store
+	Sealer   *seal.Sealer
+	Config   func() *config.Config // the current configuration (it may be reloaded)
+	Registry *Registry
+	Version  string
+	Now      func() time.Time
+	Log      *slog.Logger
+	Hooks    Hooks
+}
+
+// Hooks connect the command language to the concerns built around it. A nil hook means the
+// concern is not configured; security hooks that are nil never grant anything by themselves.
+type Hooks struct {
+	// SetupGate refuses everything but help, info and setup commands until required factors exist.
+	SetupGate func(ctx context.Context, s *Session, cmd *Command) *Result
+	// JIT asks for a second factor when cmd requires one; a non-nil result is a refusal.
+	JIT func(ctx context.Context, s *Session, cmd *Command) *Result
+	// Connect handles [user@]host lines and returns the exit status.
+	Connect func(ctx context.Context, s *Session) int
+	// CommandDone is told of every command run, for the audit log.
+	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
+	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
+	ProactiveMFA func(ctx context.Context, s *Session) *Result
+}
+
+// Session is one SSH session channel of an authenticated account.
+type Session struct {
+	Account store.Account
+	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
+	AuthKey    string
+	Roles      Roles
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	In         io.Reader
+	Out        io.Writer
+	Err        io.Writer
+	PTY        bool
+	Term       string
+	Cols, Rows int
+	Request    Request
+	// MFAUntil is when a proactively validated second factor stops counting (zero: not validated).
+	MFAUntil    time.Time
+	InBatch     bool
+	Interactive bool
+	// Resize receives window changes while a pty is open (may be nil).
+	Resize <-chan [2]int
+}
+
+// MFAValidated reports whether a proactive second factor still counts at now.
+func (s *Session) MFAValidated(now time.Time) bool { return !s.MFAUntil.IsZero() && now.Before(s.MFAUntil) }
+
+// Call is one run of one command.
+type Call struct {
+	Env  *Env
+	Sess *Session
+	Cmd  *Command
+	Args Args
+	P    *Printer
+}
+
+// Caller is the account running the command.
+func (c *Call) Caller() *store.Account { return &c.Sess.Account }
+
+// Now is the current time.
+func (c *Call) Now() time.Time { return c.Env.Now() }
+
+// Cfg is the configuration in force.
+func (c *Call) Cfg() *config.Config { return c.Env.Config() }
+
+// Serve runs the line an account typed after `--` and returns the exit status.
+func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
+	cfg := e.Config()
+	if len(line) > cfg.MaxCommandLine {
+		r := Refuse("KO_GETOPTS_FAILED", "The command line is too long (%d bytes, at most %d)", len(line), cfg.MaxCommandLine)
+		return e.emit(s, r, JSONNone, false)
+	}
+	req, perr := ParseLine(line)
+	if perr != nil {
+		// Even a line that does not parse may have asked for JSON: honour it if we can see it.
+		r := Refuse("KO_GETOPTS_FAILED", "Error parsing the command line: %v", perr)
+		return e.emit(s, r, jsonModeOf(line), false)
+	}
+	s.Request = req
+	if r := e.accountGate(s); r != nil {
+		return e.emit(s, *r, req.JSON, req.Quiet)
+	}
+	// Activity is recorded only for accounts let in, so an expired account stays expired.
+	if err := e.Store.TouchAccount(ctx, s.Account.Name, e.Now()); err != nil {
+		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
+	}
+	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
+		if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
+	switch {
+	case req.Osh != "":
+		r := e.Run(ctx, s, req.Osh, req.OshArgs, req.Quiet)
+		return e.emitJSONOnly(s, r, req.JSON)
+	case req.HasTarget():
+		if r := e.setupGate(ctx, s, nil); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+		if e.Hooks.Connect == nil {
+			return e.emit(s, Refuse("KO_ACCESS_DENIED", "Access denied for %s to %s: connections to servers are not enabled on this bastion", s.Account.Name, req.Host), req.JSON, req.Quiet)
+		}
+		return e.Hooks.Connect(ctx, s)
+	case req.Help:
+		r := e.Run(ctx, s, "help", nil, req.Quiet)
+		return e.emitJSONOnly(s, r, req.JSON)
+	default:
+		if !cfg.InteractiveModeAllowed || (!req.Interactive && !cfg.InteractiveModeByDefault) {
+			if req.Interactive {
+				return e.emit(s, Refuse("KO_INTERACTIVE_DISABLED", "Sorry, the interactive mode is disabled on this bastion"), req.JSON, req.Quiet)
+			}
+			return e.emit(s, Refuse("KO_NO_HOST", "No host specified: use [user@]host, --osh COMMAND, or -i"), req.JSON, req.Quiet)
+		}
+		return e.Interactive(ctx, s)
+	}
+}
+
+func jsonModeOf(line string) JSONMode {
+	switch {
+	case strings.Contains(line, "--json-greppable"):
+		return JSONGreppable
+	case strings.Contains(line, "--json-pretty"):
+		return JSONPretty
+	case strings.Contains(line, "--json"):
+		return JSONCompact
+	}
+	return JSONNone
+}
+
+// accountGate refuses frozen, expired and inactive accounts before anything else runs.
+func (e *Env) accountGate(s *Session) *Result {
+	a := &s.Account
+	now := e.Now()
+	cfg := e.Config()
+	var r Result
+	switch {
+	case a.Frozen:
+		reason := ""
+		if a.FrozenReason != "" {
+			reason = " (" + a.FrozenReason + ")"
+		}
+		r = Refuse("KO_FROZEN", "Sorry %s, your account is frozen%s, access denied", a.Name, reason)
+	case !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt):
+		r = Refuse("KO_TTL_EXPIRED", "Sorry %s, your account TTL has expired (since %s), access denied", a.Name, a.ExpiresAt.Format(time.RFC3339))
+	default:
+		days := a.MaxInactiveDays
+		if days < 0 {
+			days = cfg.AccountMaxInactiveDays
+		}
+		if days > 0 && !a.AlwaysActive && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour {
+			r = Refuse("KO_ACCOUNT_EXPIRED", "Sorry %s, your account has expired: no login for more than %d days, access denied by policy", a.Name, days)
+		} else {
+			return nil
+		}
+	}
+	return &r
+}
+
+func (e *Env) setupGate(ctx context.Context, s *Session, cmd *Command) *Result {
+	if e.Hooks.SetupGate == nil {
+		return nil
+	}
+	return e.Hooks.SetupGate(ctx, s, cmd)
+}
+
+// Run runs one command with its options in the session, printing its human output, and returns
+// its result (the caller prints the JSON). Batch and the interactive mode call it per line.
+func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, quiet bool) Result {
+	p := &Printer{W: s.Out, Quiet: quiet}
+	cmd, ok := e.Registry.Lookup(name)
+	if !ok {
+		r := Refuse("KO_UNKNOWN_COMMAND", "Unknown command %q: use --osh help to list the commands you may run", name)
+		e.printRefusal(p, r)
+		return r
+	}
+	if pc, ok := e.Config().Plugin[cmd.Name]; ok && pc.Disabled {
+		r := Refuse("KO_PLUGIN_DISABLED", "Sorry, the command %s is disabled on this bastion", cmd.Name)
+		e.printRefusal(p, r)
+		return r
+	}
+	if ok, r := Authorize(cmd, s.Roles); !ok {
+		e.printRefusal(p, r)
+		e.done(ctx, s, cmd.Name, args, r)
+		return r
+	}
+	if r := e.setupGate(ctx, s, cmd); r != nil {
+		e.printRefusal(p, *r)
+		return *r
+	}
+	if e.Hooks.JIT != nil {
+		if r := e.Hooks.JIT(ctx, s, cmd); r != nil {
+			e.printRefusal(p, *r)
+			e.done(ctx, s, cmd.Name, args, *r)
+			return *r
+		}
+	}
+	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
+	parsed, err := ParseArgs(cmd.Options, args)
+	var r Result
+	if err != nil {
+		r = Fail(cmd.Name, "ERR_BAD_OPTIONS", "%v", err)
+	} else {
+		r = safeRun(ctx, &Call{Env: e, Sess: s, Cmd: cmd, Args: parsed, P: p}, e.Log)
+		r.Command = cmd.Name
+	}
+	if !r.Success() {
+		p.Line("⛔ %s", messageOf(r))
+	}
+	p.Footer(cmd.Name)
+	e.done(ctx, s, cmd.Name, args, r)
+	return r
+}
+
+// safeRun turns a panic in a command into an error result, so one bug never takes the server down
+// and never reports success.
+func safeRun(ctx context.Context, c *Call, log *slog.Logger) (r Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("command panicked", "command", c.Cmd.Name, "account", c.Sess.Account.Name, "panic", fmt.Sprint(p))
+			r = Fail(c.Cmd.Name, "ERR_INTERNAL", "Internal error while running %s; the administrators can find it in the logs", c.Cmd.Name)
+		}
+	}()
+	return c.Cmd.Run(ctx, c)
+}
+
+func (e *Env) done(ctx context.Context, s *Session, cmd string, args []string, r Result) {
+	if e.Hooks.CommandDone != nil {
+		e.Hooks.CommandDone(ctx, s, cmd, args, r)
+	}
+}
+
+func messageOf(r Result) string {
+	if r.Message != "" {
+		return r.Message
+	}
+	return r.Code
+}
+
+func (e *Env) printRefusal(p *Printer, r Result) {
+	if p.Quiet {
+		p.Line("%s", messageOf(r))
+		return
+	}
+	p.Header(e.Config().BastionName, e.Version, "")
+	p.Line("⛔ %s", messageOf(r))
+	p.Footer("")
+}
+
+// emit prints a refusal in human form, then its JSON, and returns its exit status.
+func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {
+	e.printRefusal(&Printer{W: s.Out, Quiet: quiet}, r)
+	return e.emitJSONOnly(s, r, mode)
+}
+
+func (e *Env) emitJSONOnly(s *Session, r Result, mode JSONMode) int {
+	if out, err := EncodeJSON(r, mode); err == nil {
+		_, _ = s.Out.Write(out)
+	} else {
+		e.Log.Error("cannot encode JSON result", "err", err)
+	}
+	return r.ExitCode()
+}

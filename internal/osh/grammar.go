@@ -1,0 +1,298 @@
+package osh
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// JSONMode is how machine output is framed, as The Bastion's --json* options.
+type JSONMode int
+
+const (
+	JSONNone      JSONMode = iota
+	JSONCompact            // --json: JSON_START / one line / JSON_END
+	JSONPretty             // --json-pretty: the same markers around an indented body
+	JSONGreppable          // --json-greppable: one line JSON_OUTPUT=…
+)
+
+// Request is the parsed line a user typed after `ssh … --`.
+type Request struct {
+	Osh     string   // --osh COMMAND
+	OshArgs []string // the command's own options
+	JSON    JSONMode
+	Quiet   bool
+
+	Interactive  bool // -i
+	ProactiveMFA bool // --proactive-mfa
+	ForceTTY     bool // -t
+	NoTTY        bool // -T
+	Help         bool // --help
+
+	// The target, for [user@]host [-p port] [-u user] [command …].
+	User          string
+	Host          string
+	Port          int // 0: not given
+	RemoteCommand []string
+}
+
+// HasTarget reports whether the line names a server to connect to.
+func (r *Request) HasTarget() bool { return r.Host != "" }
+
+// GrammarError is a line that cannot be parsed; its message says what to fix.
+type GrammarError struct{ Msg string }
+
+func (e *GrammarError) Error() string { return e.Msg }
+
+func gerr(format string, a ...any) error { return &GrammarError{Msg: fmt.Sprintf(format, a...)} }
+
+// Split cuts a command line into words the way a POSIX shell would: blanks separate words, single
+// quotes keep everything literally, double quotes keep blanks and honour \" \\ \$ \`, and a
+// backslash outside quotes escapes the next character. OpenSSH sends the words after `--` joined
+// by spaces, so quoting them once more on the client (`'"two words"'`) keeps them together.
+func Split(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			inWord = true
+			j := strings.IndexByte(line[i+1:], '\'')
+			if j < 0 {
+				return nil, gerr("unterminated single quote in the command line")
+			}
+			cur.WriteString(line[i+1 : i+1+j])
+			i += j + 1
+		case c == '"':
+			inWord = true
+			i++
+			for ; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(line[i])
+			}
+			if i >= len(line) {
+				return nil, gerr("unterminated double quote in the command line")
+			}
+		case c == '\\':
+			inWord = true
+			if i+1 < len(line) {
+				i++
+				cur.WriteByte(line[i])
+			}
+		default:
+			inWord = true
+			cur.WriteByte(c)
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// ParseLine parses the whole line a user typed after `--`, in The Bastion's grammar (osh.pl):
+// bastion options, then either `--osh COMMAND [options]`, or `[user@]host [-p port] [-u user]
+// [remote command …]`, or nothing (the interactive mode). --json, --json-pretty and
+// --json-greppable may appear anywhere, also among a command's options.
+func ParseLine(line string) (Request, error) {
+	words, err := Split(line)
+	if err != nil {
+		return Request{}, err
+	}
+	return ParseWords(words)
+}
+
+// ParseWords is ParseLine over words already split.
+func ParseWords(words []string) (Request, error) {
+	var r Request
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return gerr("option %s is given twice", name)
+		}
+		seen[name] = true
+		return nil
+	}
+	setJSON := func(m JSONMode, name string) error {
+		if r.JSON != JSONNone && r.JSON != m {
+			return gerr("only one of --json, --json-pretty and --json-greppable may be given")
+		}
+		r.JSON = m
+		return nil
+	}
+	jsonOpt := func(w string) (bool, error) {
+		switch w {
+		case "--json":
+			return true, setJSON(JSONCompact, w)
+		case "--json-pretty":
+			return true, setJSON(JSONPretty, w)
+		case "--json-greppable":
+			return true, setJSON(JSONGreppable, w)
+		}
+		return false, nil
+	}
+	value := func(i *int, name string) (string, error) {
+		w := words[*i]
+		if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(k, "--") {
+			return v, nil
+		}
+		if *i+1 >= len(words) {
+			return "", gerr("option %s needs a value", name)
+		}
+		*i++
+		return words[*i], nil
+	}
+	port := func(s string) (int, error) {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > 65535 {
+			return 0, gerr("port %q is invalid: give a number from 1 to 65535", s)
+		}
+		return p, nil
+	}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if ok, err := jsonOpt(w); ok || err != nil {
+			if err != nil {
+				return r, err
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(w, "=")
+		switch name {
+		case "--osh":
+			if err := once("--osh"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, "--osh")
+			if err != nil {
+				return r, err
+			}
+			if v == "" || strings.HasPrefix(v, "-") {
+				return r, gerr("--osh needs a command name, e.g. --osh help")
+			}
+			r.Osh = v
+			// Everything after the command is its own, except the JSON framing options.
+			for _, a := range words[i+1:] {
+				if ok, err := jsonOpt(a); ok || err != nil {
+					if err != nil {
+						return r, err
+					}
+					continue
+				}
+				r.OshArgs = append(r.OshArgs, a)
+			}
+			return r, r.checkConflicts()
+		case "--quiet", "-q":
+			r.Quiet = true
+		case "-i", "--interactive":
+			r.Interactive = true
+		case "--proactive-mfa":
+			r.ProactiveMFA = true
+		case "-t", "--tty":
+			r.ForceTTY = true
+		case "-T", "--no-tty":
+			r.NoTTY = true
+		case "--help", "--long-help":
+			r.Help = true
+		case "-p", "--port":
+			if err := once("--port"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			if r.Port, err = port(v); err != nil {
+				return r, err
+			}
+		case "-u", "--user":
+			if err := once("--user"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.User = v
+		case "-h", "--host":
+			if err := once("--host"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.Host = v
+		case "--":
+			if r.Host == "" {
+				return r, gerr("'--' must follow a host: [user@]host [-p port] -- command")
+			}
+			r.RemoteCommand = append(r.RemoteCommand, words[i+1:]...)
+			return r, r.checkConflicts()
+		default:
+			if strings.HasPrefix(w, "-") {
+				if r.Host != "" {
+					// After the host, the first unknown word starts the remote command.
+					r.RemoteCommand = append(r.RemoteCommand, words[i:]...)
+					return r, r.checkConflicts()
+				}
+				return r, gerr("unknown option %s: see --osh help, or `--long-help' for the options", w)
+			}
+			if r.Host != "" {
+				r.RemoteCommand = append(r.RemoteCommand, words[i:]...)
+				return r, r.checkConflicts()
+			}
+			if err := once("--host"); err != nil {
+				return r, err
+			}
+			user, host := "", w
+			if at := strings.LastIndexByte(w, '@'); at >= 0 {
+				user, host = w[:at], w[at+1:]
+				if user == "" || host == "" {
+					return r, gerr("%q is not [user@]host", w)
+				}
+				if r.User != "" {
+					return r, gerr("the remote user is given twice (%s and -u)", w)
+				}
+				r.User = user
+			}
+			// host:port is accepted too, but not for IPv6 literals without brackets.
+			if h, p, ok := strings.Cut(host, ":"); ok && !strings.Contains(p, ":") {
+				n, err := port(p)
+				if err != nil {
+					return r, err
+				}
+				if r.Port != 0 {
+					return r, gerr("the port is given twice")
+				}
+				host, r.Port = h, n
+			}
+			r.Host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		}
+	}
+	return r, r.checkConflicts()
+}
+
+func (r *Request) checkConflicts() error {
+	switch {
+	case r.Osh != "" && (r.Host != "" || r.Interactive):
+		return gerr("--osh cannot be combined with a host or -i")
+	case r.Interactive && r.Host != "":
+		return gerr("-i cannot be combined with a host")
+	case r.Host == "" && (r.Port != 0 || r.User != ""):
+		return gerr("a port or user was given but no host: use [user@]host -p PORT")
+	case r.ForceTTY && r.NoTTY:
+		return gerr("-t and -T cannot be given together")
+	}
+	return nil
+}

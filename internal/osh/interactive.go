@@ -1,0 +1,202 @@
+package osh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Interactive runs the interactive mode: a prompt where each line is a command (without --osh),
+// `ssh [user@]host …` or a host line to connect, `mfa`/`nomfa` for the elevated state, and
+// `exit`. It ends after interactiveModeTimeout seconds without input. Returns the exit status.
+func (e *Env) Interactive(ctx context.Context, s *Session) int {
+	cfg := e.Config()
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{s.In, s.Out}
+	t := term.NewTerminal(rw, "")
+	if s.Cols > 0 && s.Rows > 0 {
+		_ = t.SetSize(s.Cols, s.Rows)
+	}
+	t.AutoCompleteCallback = e.completer(s)
+	saved := s.Out
+	s.Out = t
+	s.Interactive = true
+	defer func() { s.Out = saved; s.Interactive = false }()
+
+	fmt.Fprintf(t, "Welcome to %s interactive mode, type `help' for available commands.\n", cfg.BastionName)
+	fmt.Fprintf(t, "You can use <tab> and <tab><tab> for autocompletion.\n")
+	if cfg.InteractiveModeTimeout > 0 {
+		fmt.Fprintf(t, "You'll be disconnected after %d seconds of inactivity.\n", cfg.InteractiveModeTimeout)
+	}
+	type lineOrErr struct {
+		line string
+		err  error
+	}
+	lines := make(chan lineOrErr, 1)
+	for {
+		t.SetPrompt(e.prompt(s))
+		go func() {
+			l, err := t.ReadLine()
+			lines <- lineOrErr{l, err}
+		}()
+		var timeout <-chan time.Time
+		if cfg.InteractiveModeTimeout > 0 {
+			timer := time.NewTimer(time.Duration(cfg.InteractiveModeTimeout) * time.Second)
+			defer timer.Stop()
+			timeout = timer.C
+		}
+		var got lineOrErr
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-timeout:
+			fmt.Fprintf(t, "\nIdle timeout of %d seconds reached, goodbye!\n", cfg.InteractiveModeTimeout)
+			return 0
+		case got = <-lines:
+		}
+		if got.err != nil {
+			return 0
+		}
+		line := strings.TrimSpace(got.line)
+		if len(line) > cfg.MaxCommandLine {
+			fmt.Fprintf(t, "The line is too long (%d bytes, at most %d).\n", len(line), cfg.MaxCommandLine)
+			continue
+		}
+		words, err := Split(line)
+		if err != nil {
+			fmt.Fprintf(t, "%v\n", err)
+			continue
+		}
+		if len(words) == 0 {
+			continue
+		}
+		switch words[0] {
+		case "exit", "quit", "logout":
+			return 0
+		case "mfa", "enable":
+			e.elevate(ctx, s, t)
+			continue
+		case "nomfa", "end":
+			s.MFAUntil = time.Time{}
+			fmt.Fprintf(t, "Exited the MFA-elevated session.\n")
+			continue
+		case "ssh":
+			words = words[1:]
+		}
+		if cmd, ok := e.Registry.Lookup(words[0]); ok || !looksLikeHost(words[0]) {
+			name := words[0]
+			if ok {
+				name = cmd.Name
+			}
+			e.Run(ctx, s, name, words[1:], false)
+			continue
+		}
+		req, err := ParseWords(words)
+		if err != nil || !req.HasTarget() {
+			fmt.Fprintf(t, "Cannot understand %q: type help for the commands.\n", line)
+			continue
+		}
+		if e.Hooks.Connect == nil {
+			fmt.Fprintf(t, "Connections to servers are not enabled on this bastion.\n")
+			continue
+		}
+		saveReq := s.Request
+		s.Request = req
+		e.Hooks.Connect(ctx, s)
+		s.Request = saveReq
+	}
+}
+
+func looksLikeHost(w string) bool {
+	return strings.ContainsAny(w, "@.:") && !strings.HasPrefix(w, "-")
+}
+
+func (e *Env) elevate(ctx context.Context, s *Session, w io.Writer) {
+	cfg := e.Config()
+	if !cfg.InteractiveModeProactiveMFAenabled {
+		fmt.Fprintf(w, "Proactive MFA is disabled on this bastion.\n")
+		return
+	}
+	if e.Hooks.ProactiveMFA == nil {
+		fmt.Fprintf(w, "No second factor is configured on this bastion.\n")
+		return
+	}
+	if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
+		fmt.Fprintf(w, "%s\n", messageOf(*r))
+		return
+	}
+	fmt.Fprintf(w, "MFA validated, you are now in an elevated session for %d seconds; type nomfa to leave it.\n", cfg.InteractiveModeProactiveMFAexpiration)
+}
+
+func (e *Env) prompt(s *Session) string {
+	p := fmt.Sprintf("%s@%s(master)", s.Account.Name, e.Config().BastionName)
+	if s.MFAValidated(e.Now()) {
+		p += "[MFA-OK]"
+	}
+	return p + "> "
+}
+
+// completer completes command names, then the options of the command being typed.
+func (e *Env) completer(s *Session) func(line string, pos int, key rune) (string, int, bool) {
+	return func(line string, pos int, key rune) (string, int, bool) {
+		if key != '\t' || pos != len(line) {
+			return "", 0, false
+		}
+		words := strings.Fields(line)
+		trailing := strings.HasSuffix(line, " ")
+		var candidates []string
+		prefix := ""
+		if len(words) == 0 || (len(words) == 1 && !trailing) {
+			if len(words) == 1 {
+				prefix = words[0]
+			}
+			for _, c := range e.Registry.All() {
+				if ok, _ := Authorize(c, s.Roles); ok {
+					candidates = append(candidates, c.Name)
+				}
+			}
+			candidates = append(candidates, "exit", "mfa", "nomfa", "ssh")
+		} else {
+			cmd, ok := e.Registry.Lookup(words[0])
+			if !ok {
+				return "", 0, false
+			}
+			if !trailing {
+				prefix = words[len(words)-1]
+			}
+			for _, o := range cmd.Options {
+				candidates = append(candidates, "--"+o.Name)
+			}
+		}
+		var matches []string
+		for _, c := range candidates {
+			if strings.HasPrefix(c, prefix) {
+				matches = append(matches, c)
+			}
+		}
+		sort.Strings(matches)
+		if len(matches) == 0 {
+			return "", 0, false
+		}
+		base := line[:len(line)-len(prefix)]
+		if len(matches) == 1 {
+			nl := base + matches[0] + " "
+			return nl, len(nl), true
+		}
+		common := matches[0]
+		for _, m := range matches[1:] {
+			for !strings.HasPrefix(m, common) {
+				common = common[:len(common)-1]
+			}
+		}
+		nl := base + common
+		return nl, len(nl), true
+	}
+}

@@ -1,0 +1,240 @@
+package osh
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Result is what every command and every refusal produces. Human text and JSON both come from it.
+type Result struct {
+	// Command is the command's name, or "" when the refusal came before any command ran
+	// (then the JSON says null, as The Bastion's dispatcher does).
+	Command string
+	// Code matches ^(OK|KO|ERR)[A-Z0-9_]*$: OK* success, KO* refusal, ERR* error.
+	Code string
+	// Message is a sentence for people; never empty in output (it falls back to Code).
+	Message string
+	Value   any
+	// Exit overrides the exit status derived from Code (dispatcher refusals carry their own).
+	Exit int
+}
+
+// OK returns a success result with a value.
+func OK(cmd string, value any) Result { return Result{Command: cmd, Code: "OK", Message: "OK", Value: value} }
+
+// Fail returns a command's failure: code ERR_* or KO_*, with a sentence saying what to do.
+func Fail(cmd, code, format string, a ...any) Result {
+	return Result{Command: cmd, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// Success reports whether the code is an OK* code.
+func (r Result) Success() bool { return strings.HasPrefix(r.Code, "OK") }
+
+// ExitCode is the process exit status The Bastion gives for this result.
+func (r Result) ExitCode() int {
+	if r.Exit != 0 {
+		return r.Exit
+	}
+	if r.Success() {
+		return 0
+	}
+	if e, ok := dispatcherExit[r.Code]; ok && r.Command == "" {
+		return e
+	}
+	if strings.HasPrefix(r.Code, "KO_MFA_FAILED") {
+		return ExitMFAFailed
+	}
+	return ExitPluginFailed
+}
+
+// Exit statuses, as lib/perl/OVH/Bastion.pm defines them.
+const (
+	ExitOK                 = 0
+	ExitPluginFailed       = 100
+	ExitInactive           = 101
+	ExitHostNotFound       = 102
+	ExitUnknownCommand     = 104
+	ExitRestrictedCommand  = 106
+	ExitAccessDenied       = 107
+	ExitGetoptsFailed      = 111
+	ExitNoHost             = 112
+	ExitAccountExpired     = 113
+	ExitInteractiveOff     = 114
+	ExitConflictingOptions = 115
+	ExitTTLExpired         = 121
+	ExitPasswordSetup      = 122
+	ExitTOTPSetup          = 123
+	ExitAnySetup           = 124
+	ExitMFAFailed          = 125
+	ExitInvalidUser        = 127
+	ExitInvalidHost        = 128
+	ExitFrozen             = 131
+	ExitInvalidPort        = 134
+)
+
+var dispatcherExit = map[string]int{
+	"KO_UNKNOWN_COMMAND":             ExitUnknownCommand,
+	"KO_RESTRICTED_COMMAND":          ExitRestrictedCommand,
+	"KO_PLUGIN_DISABLED":             ExitRestrictedCommand,
+	"KO_ACCESS_DENIED":               ExitAccessDenied,
+	"KO_GETOPTS_FAILED":              ExitGetoptsFailed,
+	"KO_NO_HOST":                     ExitNoHost,
+	"KO_HOST_NOT_FOUND":              ExitHostNotFound,
+	"KO_INTERACTIVE_DISABLED":        ExitInteractiveOff,
+	"KO_CONFLICTING_OPTIONS":         ExitConflictingOptions,
+	"KO_MFA_PASSWORD_SETUP_REQUIRED": ExitPasswordSetup,
+	"KO_MFA_TOTP_SETUP_REQUIRED":     ExitTOTPSetup,
+	"KO_MFA_ANY_SETUP_REQUIRED":      ExitAnySetup,
+	"KO_INVALID_REMOTE_USER":         ExitInvalidUser,
+	"KO_INVALID_REMOTE_HOST":         ExitInvalidHost,
+	"KO_INVALID_PORT":                ExitInvalidPort,
+	"KO_FROZEN":                      ExitFrozen,
+	"KO_TTL_EXPIRED":                 ExitTTLExpired,
+	"KO_ACCOUNT_EXPIRED":             ExitAccountExpired,
+	"KO_INACTIVE_ACCOUNT":            ExitInactive,
+}
+
+// Refuse builds a dispatcher refusal: command null, value null, The Bastion's exit status.
+func Refuse(code, format string, a ...any) Result {
+	return Result{Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// MarshalJSON renders the four keys, with command null when no command ran.
+func (r Result) MarshalJSON() ([]byte, error) {
+	msg := r.Message
+	if msg == "" {
+		msg = r.Code
+	}
+	var cmd any
+	if r.Command != "" {
+		cmd = r.Command
+	}
+	return marshal(struct {
+		Command      any    `json:"command"`
+		ErrorCode    string `json:"error_code"`
+		ErrorMessage string `json:"error_message"`
+		Value        any    `json:"value"`
+	}{cmd, r.Code, msg, r.Value}, "")
+}
+
+func marshal(v any, indent string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// asciiEscape turns every non-ASCII character into \uXXXX (surrogate pairs beyond the BMP), as
+// The Bastion's encoder does; in valid JSON such characters only occur inside strings.
+func asciiEscape(b []byte) []byte {
+	var out bytes.Buffer
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r < utf8.RuneSelf:
+			out.WriteByte(b[0])
+		case r > 0xFFFF:
+			r -= 0x10000
+			fmt.Fprintf(&out, `\u%04x\u%04x`, 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+		b = b[size:]
+	}
+	return out.Bytes()
+}
+
+var markerFix = strings.NewReplacer("JSON_START", "JSON__START", "JSON_END", "JSON__END", "JSON_OUTPUT", "JSON__OUTPUT")
+
+// EncodeJSON renders r in the framing mode asks for; JSONNone renders nothing.
+func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
+	if mode == JSONNone {
+		return nil, nil
+	}
+	body, err := r.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	if mode == JSONPretty {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, err
+		}
+		if body, err = marshal(v, "   "); err != nil {
+			return nil, err
+		}
+	}
+	// Markers inside the payload would confuse parsers that look for them.
+	s := markerFix.Replace(string(asciiEscape(body)))
+	switch mode {
+	case JSONGreppable:
+		s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+		return []byte("\nJSON_OUTPUT=" + s + "\n"), nil
+	default:
+		return []byte("\nJSON_START\n" + s + "\nJSON_END\n"), nil
+	}
+}
+
+// Printer writes human text inside The Bastion's box, or bare lines with --quiet.
+type Printer struct {
+	W     io.Writer
+	Quiet bool
+}
+
+// Line prints one line of human output.
+func (p *Printer) Line(format string, a ...any) {
+	s := fmt.Sprintf(format, a...)
+	for _, l := range strings.Split(s, "\n") {
+		if p.Quiet {
+			fmt.Fprintln(p.W, l)
+		} else {
+			fmt.Fprintln(p.W, "│ "+l)
+		}
+	}
+}
+
+const boxWidth = 75
+
+// Header opens the box: bastion name, version and the command's title.
+func (p *Printer) Header(bastion, version, title string) {
+	if p.Quiet {
+		return
+	}
+	left := "╭──" + bastion
+	right := "gatehouse-" + version + "───"
+	fill := boxWidth - utf8.RuneCountInString(left) - utf8.RuneCountInString(right)
+	if fill < 3 {
+		fill = 3
+	}
+	fmt.Fprintln(p.W, left+strings.Repeat("─", fill)+right)
+	if title != "" {
+		fmt.Fprintln(p.W, "│ ▶ "+title)
+		fmt.Fprintln(p.W, "├"+strings.Repeat("─", boxWidth-1))
+	}
+}
+
+// Footer closes the box with the command's name.
+func (p *Printer) Footer(cmd string) {
+	if p.Quiet {
+		return
+	}
+	tag := "</" + cmd + ">───"
+	if cmd == "" {
+		tag = "───"
+	}
+	fill := boxWidth - 1 - utf8.RuneCountInString(tag)
+	if fill < 3 {
+		fill = 3
+	}
+	fmt.Fprintln(p.W, "╰"+strings.Repeat("─", fill)+tag)
+}

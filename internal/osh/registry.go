@@ -1,0 +1,239 @@
+package osh
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Category says who may run a command. It is also the folder of internal/osh/cmd the command
+// lives in, so the permission model can be read from the tree, as in The Bastion's bin/plugin/.
+type Category string
+
+const (
+	Open            Category = "open"             // any account
+	Restricted      Category = "restricted"       // accounts granted the command (admins hold all)
+	GroupOwner      Category = "group-owner"      // owners of at least one group, super-owners
+	GroupGatekeeper Category = "group-gatekeeper" // gatekeepers of at least one group, super-owners
+	GroupAclkeeper  Category = "group-aclkeeper"  // aclkeepers of at least one group, super-owners
+	Admin           Category = "admin"            // admins only
+)
+
+// OptionKind is the type of a command's option value.
+type OptionKind int
+
+const (
+	Flag     OptionKind = iota // --name, no value
+	String                     // --name VALUE
+	Int                        // --name N
+	Multi                      // --name VALUE, may repeat
+	Duration                   // --name 1d2h, or seconds
+	// Words takes every following word up to the next one starting with "-", joined by spaces,
+	// so that `--public-key ssh-ed25519 AAAA… comment` works even though ssh joins the words.
+	Words
+)
+
+// Option describes one option of a command, for parsing, help and completion.
+type Option struct {
+	Name string // without the leading dashes
+	Kind OptionKind
+	Help string
+	// Choices, when set, are the only values accepted.
+	Choices []string
+}
+
+// Command is one --osh command.
+type Command struct {
+	Name     string
+	Category Category
+	Summary  string
+	Options  []Option
+	// MFARequired is the built-in JIT MFA requirement: "", "any", "password", "totp" or
+	// "any-if-configured". The operator's plugin config may add one; a built-in is never lowered.
+	MFARequired string
+	// MFASetupNotRequired lets the command run before the account has set up required factors
+	// (help, info and the setup commands).
+	MFASetupNotRequired bool
+	// ReadsStdin marks commands that consume standard input (batch, key pasting).
+	ReadsStdin bool
+	Run        func(ctx context.Context, c *Call) Result
+}
+
+// Registry holds the commands by name. Build it once at start; it is read-only afterwards.
+type Registry struct {
+	cmds    map[string]*Command
+	aliases map[string]string
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{cmds: map[string]*Command{}, aliases: map[string]string{
+		// Old names The Bastion still accepts.
+		"selfAddKey": "selfAddIngressKey", "selfDelKey": "selfDelIngressKey", "selfListKeys": "selfListIngressKeys",
+		"accountListKeys": "accountListIngressKeys", "groupDelete": "groupDestroy",
+	}}
+}
+
+// Add registers commands; a duplicate name is a programming error and panics at start.
+func (r *Registry) Add(cmds ...*Command) {
+	for _, c := range cmds {
+		if _, dup := r.cmds[c.Name]; dup {
+			panic("osh: command registered twice: " + c.Name)
+		}
+		if c.Run == nil || c.Category == "" {
+			panic("osh: command without Run or Category: " + c.Name)
+		}
+		r.cmds[c.Name] = c
+	}
+}
+
+// Lookup returns the command for name, following old aliases.
+func (r *Registry) Lookup(name string) (*Command, bool) {
+	if a, ok := r.aliases[name]; ok {
+		name = a
+	}
+	c, ok := r.cmds[name]
+	return c, ok
+}
+
+// All returns every command sorted by name.
+func (r *Registry) All() []*Command {
+	out := make([]*Command, 0, len(r.cmds))
+	for _, c := range r.cmds {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Args are a command's parsed options.
+type Args struct {
+	values map[string][]string
+}
+
+// Has reports whether the option was given.
+func (a Args) Has(name string) bool { _, ok := a.values[name]; return ok }
+
+// String returns the option's value, or "".
+func (a Args) String(name string) string {
+	if v := a.values[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// All returns every value of a repeatable option.
+func (a Args) All(name string) []string { return a.values[name] }
+
+// Int returns the option's value as a number (validated at parse time).
+func (a Args) Int(name string) int { n, _ := strconv.Atoi(a.String(name)); return n }
+
+// Duration returns a Duration option (validated at parse time).
+func (a Args) Duration(name string) time.Duration { d, _ := ParseDuration(a.String(name)); return d }
+
+// ParseArgs parses a command's options. Unknown options, missing values, repeated single options
+// and values outside Choices are refused with a sentence naming the option.
+func ParseArgs(opts []Option, words []string) (Args, error) {
+	byName := map[string]Option{}
+	for _, o := range opts {
+		byName[o.Name] = o
+	}
+	a := Args{values: map[string][]string{}}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
+			return a, fmt.Errorf("unexpected argument %q: options are --name value", w)
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		o, ok := byName[name]
+		if !ok {
+			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", name)
+		}
+		if _, dup := a.values[name]; dup && o.Kind != Multi {
+			return a, fmt.Errorf("option --%s is given twice", name)
+		}
+		if o.Kind == Flag {
+			if hasVal {
+				return a, fmt.Errorf("option --%s takes no value", name)
+			}
+			a.values[name] = []string{""}
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(words) {
+				return a, fmt.Errorf("option --%s needs a value", name)
+			}
+			i++
+			val = words[i]
+			if o.Kind == Words {
+				for i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+					i++
+					val += " " + words[i]
+				}
+			}
+		}
+		switch o.Kind {
+		case Int:
+			if _, err := strconv.Atoi(val); err != nil {
+				return a, fmt.Errorf("option --%s needs a whole number, got %q", name, val)
+			}
+		case Duration:
+			if _, err := ParseDuration(val); err != nil {
+				return a, fmt.Errorf("option --%s: %v", name, err)
+			}
+		}
+		if len(o.Choices) > 0 && !contains(o.Choices, val) {
+			return a, fmt.Errorf("option --%s must be one of %s, got %q", name, strings.Join(o.Choices, ", "), val)
+		}
+		a.values[name] = append(a.values[name], val)
+	}
+	return a, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseDuration reads The Bastion's durations: a number of seconds, or units such as 1w2d3h4m5s.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration: give seconds or e.g. 1d12h")
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > 100*365*86400 {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	units := map[byte]time.Duration{'y': 365 * 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'd': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute, 's': time.Second}
+	var total time.Duration
+	num := ""
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			num += string(c)
+		case units[c] != 0 && num != "":
+			n, _ := strconv.ParseInt(num, 10, 64)
+			if n > 100000 {
+				return 0, fmt.Errorf("duration %q is out of range", s)
+			}
+			total += time.Duration(n) * units[c]
+			num = ""
+		default:
+			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+		}
+	}
+	if num != "" || total > 100*365*24*time.Hour {
+		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+	}
+	return total, nil
+}

@@ -1,0 +1,54 @@
+package sqlite
+
+// migrations are applied in order, each once, in its own transaction. Append only: a released
+// migration is never edited, since stores in the field have already run it.
+var migrations = []string{
+	// 1: accounts, their keys, grants and settings.
+	`CREATE TABLE accounts (
+		name TEXT PRIMARY KEY,
+		comment TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		created_by TEXT NOT NULL DEFAULT '',
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		osh_only INTEGER NOT NULL DEFAULT 0,
+		always_active INTEGER NOT NULL DEFAULT 0,
+		frozen INTEGER NOT NULL DEFAULT 0,
+		frozen_reason TEXT NOT NULL DEFAULT '',
+		max_inactive_days INTEGER NOT NULL DEFAULT -1,
+		last_seen_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE account_grants (
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		command TEXT NOT NULL,
+		PRIMARY KEY (account, command)
+	);
+	CREATE TABLE account_settings (
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		key TEXT NOT NULL,
+		value TEXT NOT NULL,
+		PRIMARY KEY (account, key)
+	);
+	CREATE TABLE ingress_keys (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		line TEXT NOT NULL,
+		type TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		comment TEXT NOT NULL DEFAULT '',
+		from_pattern TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		UNIQUE (account, fingerprint)
+	);
+	CREATE TABLE egress_keys (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		owner_kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		type TEXT NOT NULL,
+		bits INTEGER NOT NULL,
+		public TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		sealed BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		UNIQUE (owner_kind, owner, fingerprint)
+	);`,
+}

@@ -1,0 +1,312 @@
+// Package sqlite is the embedded store: one SQLite file in the data directory, in WAL mode, opened
+// through the pure-Go modernc.org/sqlite driver so the binary needs no C library.
+//
+// Writes take the database lock at BEGIN (IMMEDIATE) so two read-modify-write transactions never
+// deadlock on a lock upgrade; readers never block writers (WAL).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gatehouse/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and brings its schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	dsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+	}
+	// The file holds sealed secrets and account data: only gatehouse reads it.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			_ = os.Chmod(p, 0o600)
+		}
+	}
+	return s, nil
+}
+
+// DB exposes the handle to the packages that keep their own tables in the same file.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("store schema version %d is newer than this gatehouse (%d): upgrade gatehouse", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, time.Now().Unix())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// CountAccounts returns how many accounts exist.
+func (s *Store) CountAccounts(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
+	return n, err
+}
+
+// CreateAccount inserts the account with its grants, settings and first ingress keys.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account, keys []store.IngressKey) error {
+	if a.Name == "" {
+		return errors.New("store: empty account name")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, comment, created_at, created_by, expires_at, osh_only,
+			always_active, frozen, frozen_reason, max_inactive_days, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+			a.Name, a.Comment, unix(a.CreatedAt), a.CreatedBy, unix(a.ExpiresAt), b2i(a.OshOnly), b2i(a.AlwaysActive),
+			b2i(a.Frozen), a.FrozenReason, a.MaxInactiveDays, unix(a.LastSeenAt))
+		if isUnique(err) {
+			return store.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		if err := saveGrantsSettings(ctx, tx, a); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			k.Account = a.Name
+			if _, err := insertIngressKey(ctx, tx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func saveGrantsSettings(ctx context.Context, tx *sql.Tx, a store.Account) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM account_grants WHERE account=?`, a.Name); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM account_settings WHERE account=?`, a.Name); err != nil {
+		return err
+	}
+	for _, g := range a.Grants {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO account_grants(account, command) VALUES (?,?)`, a.Name, g); err != nil {
+			return err
+		}
+	}
+	for k, v := range a.Settings {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO account_settings(account, key, value) VALUES (?,?,?)`, a.Name, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+const accountCols = `name, comment, created_at, created_by, expires_at, osh_only, always_active, frozen,
+	frozen_reason, max_inactive_days, last_seen_at`
+
+func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
+	var a store.Account
+	var created, expires, seen int64
+	var osh, always, frozen int
+	err := sc.Scan(&a.Name, &a.Comment, &created, &a.CreatedBy, &expires, &osh, &always, &frozen,
+		&a.FrozenReason, &a.MaxInactiveDays, &seen)
+	a.CreatedAt, a.ExpiresAt, a.LastSeenAt = fromUnix(created), fromUnix(expires), fromUnix(seen)
+	a.OshOnly, a.AlwaysActive, a.Frozen = osh == 1, always == 1, frozen == 1
+	return a, err
+}
+
+func loadAccount(ctx context.Context, q queryer, name string) (store.Account, error) {
+	a, err := scanAccount(q.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name=?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, store.ErrNotFound
+	}
+	if err != nil {
+		return a, err
+	}
+	return a, loadGrantsSettings(ctx, q, &a)
+}
+
+func loadGrantsSettings(ctx context.Context, q queryer, a *store.Account) error {
+	rows, err := q.QueryContext(ctx, `SELECT command FROM account_grants WHERE account=? ORDER BY command`, a.Name)
+	if err != nil {
+		return err
+	}
+	a.Grants = nil
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return err
+		}
+		a.Grants = append(a.Grants, g)
+	}
+	rows.Close()
+	rows, err = q.QueryContext(ctx, `SELECT key, value FROM account_settings WHERE account=?`, a.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	a.Settings = map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		a.Settings[k] = v
+	}
+	return rows.Err()
+}
+
+// GetAccount returns the named account with its grants and settings.
+func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
+	return loadAccount(ctx, s.db, name)
+}
+
+// ListAccounts returns every account, sorted by name.
+func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	rows.Close()
+	for i := range out {
+		if err := loadGrantsSettings(ctx, s.db, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// DeleteAccount removes the account and everything it owns.
+func (s *Store) DeleteAccount(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE name=?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='account' AND owner=?`, name)
+		return err
+	})
+}
+
+// UpdateAccount applies fn to the stored account inside one transaction.
+func (s *Store) UpdateAccount(ctx context.Context, name string, fn func(*store.Account) error) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := loadAccount(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(&a); err != nil {
+			return err
+		}
+		a.Name = name // the key never changes through an update
+		_, err = tx.ExecContext(ctx, `UPDATE accounts SET comment=?, expires_at=?, osh_only=?, always_active=?, frozen=?,
+			frozen_reason=?, max_inactive_days=?, last_seen_at=? WHERE name=?`,
+			a.Comment, unix(a.ExpiresAt), b2i(a.OshOnly), b2i(a.AlwaysActive), b2i(a.Frozen), a.FrozenReason,
+			a.MaxInactiveDays, unix(a.LastSeenAt), name)
+		if err != nil {
+			return err
+		}
+		return saveGrantsSettings(ctx, tx, a)
+	})
+}
+
+// TouchAccount records the time of a successful login.
+func (s *Store) TouchAccount(ctx context.Context, name string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE accounts SET last_seen_at=? WHERE name=?`, at.Unix(), name)
+	return err
+}

@@ -1,0 +1,103 @@
+// Package store defines gatehouse's persistent state: accounts, their keys and grants, and the
+// settings that later concerns (MFA, groups, host keys) keep per account.
+//
+// Invariants every implementation keeps:
+//   - Names are validated by the caller (see internal/names) before they reach the store; the store
+//     still refuses an empty name.
+//   - Every mutating call is one transaction: it either changes everything it names or nothing.
+//   - Secrets (egress private keys) are stored sealed; the store never sees them in clear.
+//   - A missing row is reported as ErrNotFound, a duplicate as ErrExists, so callers can map them to
+//     The Bastion's codes without string matching.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when the named row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrExists is returned when a row with the same key already exists.
+var ErrExists = errors.New("store: already exists")
+
+// Account is one person or robot who may log in to the bastion.
+type Account struct {
+	Name            string
+	Comment         string
+	CreatedAt       time.Time
+	CreatedBy       string
+	ExpiresAt       time.Time // zero: never (accountCreate --ttl sets it)
+	OshOnly         bool
+	AlwaysActive    bool
+	Frozen          bool
+	FrozenReason    string
+	MaxInactiveDays int // -1: use the global value, 0: never inactive
+	LastSeenAt      time.Time
+	// Grants are the restricted commands this account may run, and the pseudo-commands
+	// "admin", "superowner" and "auditor" that give roles.
+	Grants []string
+	// Settings are per-account flags keyed by The Bastion's option name with underscores
+	// (idle_ignore, egress_strict_host_key_checking, mfa_password_required …).
+	Settings map[string]string
+}
+
+// HasGrant reports whether the account holds the named command or role.
+func (a *Account) HasGrant(name string) bool {
+	for _, g := range a.Grants {
+		if g == name {
+			return true
+		}
+	}
+	return false
+}
+
+// IngressKey is a public key an account logs in with.
+type IngressKey struct {
+	ID          int64
+	Account     string
+	Line        string // the authorized_keys line, options included, as given
+	Type        string
+	Fingerprint string // SHA256:…
+	Comment     string
+	From        string // the from="…" pattern list, empty when absent
+	CreatedAt   time.Time
+}
+
+// EgressKey is a key pair gatehouse uses to reach targets on behalf of an account or a group.
+type EgressKey struct {
+	ID          int64
+	OwnerKind   string // "account" or "group"
+	Owner       string
+	Type        string
+	Bits        int
+	Public      string // authorized_keys line, without any from= prefix
+	Fingerprint string
+	Sealed      []byte // the private key in OpenSSH PEM form, sealed (see internal/seal)
+	CreatedAt   time.Time
+}
+
+// Store is gatehouse's state. Implementations are safe for concurrent use.
+type Store interface {
+	CountAccounts(ctx context.Context) (int, error)
+	CreateAccount(ctx context.Context, a Account, keys []IngressKey) error
+	GetAccount(ctx context.Context, name string) (Account, error)
+	ListAccounts(ctx context.Context) ([]Account, error)
+	DeleteAccount(ctx context.Context, name string) error
+	// UpdateAccount loads the account, lets fn change it and saves it in one transaction.
+	// Grants and Settings are saved as fn leaves them.
+	UpdateAccount(ctx context.Context, name string, fn func(*Account) error) error
+	TouchAccount(ctx context.Context, name string, at time.Time) error
+
+	AddIngressKey(ctx context.Context, k IngressKey) (IngressKey, error)
+	ListIngressKeys(ctx context.Context, account string) ([]IngressKey, error)
+	DeleteIngressKey(ctx context.Context, account, fingerprint string) error
+	FindIngressKey(ctx context.Context, account, fingerprint string) (IngressKey, error)
+
+	AddEgressKey(ctx context.Context, k EgressKey) (EgressKey, error)
+	ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]EgressKey, error)
+	DeleteEgressKey(ctx context.Context, ownerKind, owner, fingerprint string) error
+
+	Close() error
+}
