@@ -87,15 +87,22 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
-	reg := osh.NewRegistry()
-	open.Register(reg)
-	restricted.Register(reg)
+	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: time.Now, Log: o.Log,
 	}
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	return a, nil
+}
+
+// NewRegistry returns every --osh command gatehouse has, each registered by the folder that
+// says who may run it.
+func NewRegistry() *osh.Registry {
+	reg := osh.NewRegistry()
+	open.Register(reg)
+	restricted.Register(reg)
+	return reg
 }
 
 // Config is the configuration in force.

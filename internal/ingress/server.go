@@ -120,6 +120,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			continue
 		}
+		s.unauth.Add(1) // counted here, not in the goroutine, so a burst sees its own size
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
@@ -255,7 +256,6 @@ func NewFactorPermissions(account string) *ssh.Permissions {
 }
 
 func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
-	s.unauth.Add(1)
 	counted := true
 	release := func() {
 		if counted {

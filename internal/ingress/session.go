@@ -158,4 +158,3 @@ func (c *crlfWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

@@ -78,7 +78,9 @@ type Session struct {
 }
 
 // MFAValidated reports whether a proactive second factor still counts at now.
-func (s *Session) MFAValidated(now time.Time) bool { return !s.MFAUntil.IsZero() && now.Before(s.MFAUntil) }
+func (s *Session) MFAValidated(now time.Time) bool {
+	return !s.MFAUntil.IsZero() && now.Before(s.MFAUntil)
+}
 
 // Call is one run of one command.
 type Call struct {

@@ -24,7 +24,9 @@ type Result struct {
 }
 
 // OK returns a success result with a value.
-func OK(cmd string, value any) Result { return Result{Command: cmd, Code: "OK", Message: "OK", Value: value} }
+func OK(cmd string, value any) Result {
+	return Result{Command: cmd, Code: "OK", Message: "OK", Value: value}
+}
 
 // Fail returns a command's failure: code ERR_* or KO_*, with a sentence saying what to do.
 func Fail(cmd, code, format string, a ...any) Result {

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"testing"
+
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+// persona is one kind of caller of the role table.
+type persona struct {
+	name  string
+	roles osh.Roles
+}
+
+func personas(cmd string) []persona {
+	acct := func(grants ...string) osh.Roles { return osh.RolesOf(store.Account{Grants: grants}) }
+	return []persona{
+		{"admin", acct(osh.GrantAdmin)},
+		{"superowner", acct(osh.GrantSuperOwner)},
+		{"auditor", acct(osh.GrantAuditor)},
+		{"granted", acct(cmd)},
+		{"plain", acct()},
+		{"group-owner", func() osh.Roles { r := acct(); r.OwnerOfAny = true; return r }()},
+	}
+}
+
+// allowedBy is the permission model written out: category → which personas may run it.
+var allowedBy = map[osh.Category]map[string]bool{
+	osh.Open:            {"admin": true, "superowner": true, "auditor": true, "granted": true, "plain": true, "group-owner": true},
+	osh.Restricted:      {"admin": true, "granted": true},
+	osh.GroupOwner:      {"admin": true, "superowner": true, "group-owner": true},
+	osh.GroupGatekeeper: {"admin": true, "superowner": true},
+	osh.GroupAclkeeper:  {"admin": true, "superowner": true},
+	osh.Admin:           {"admin": true},
+}
+
+// categoryOf pins each command to its folder, so moving one by mistake fails here.
+var categoryOf = map[string]osh.Category{
+	"info": osh.Open, "help": osh.Open, "batch": osh.Open,
+	"selfListIngressKeys": osh.Open, "selfAddIngressKey": osh.Open, "selfDelIngressKey": osh.Open,
+	"selfListEgressKeys": osh.Open, "selfGenerateEgressKey": osh.Open,
+	"accountCreate": osh.Restricted, "accountDelete": osh.Restricted, "accountList": osh.Restricted,
+	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
+	"accountUnfreeze": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,
+	"accountListIngressKeys": osh.Restricted, "accountListEgressKeys": osh.Restricted,
+}
+
+func TestRoleTable(t *testing.T) {
+	reg := NewRegistry()
+	seen := 0
+	for _, cmd := range reg.All() {
+		want, pinned := categoryOf[cmd.Name]
+		if !pinned {
+			t.Errorf("command %s is not in the role table: add it to categoryOf", cmd.Name)
+			continue
+		}
+		seen++
+		if cmd.Category != want {
+			t.Errorf("%s is in %s, want %s", cmd.Name, cmd.Category, want)
+		}
+		for _, p := range personas(cmd.Name) {
+			ok, refusal := osh.Authorize(cmd, p.roles)
+			if ok != allowedBy[want][p.name] {
+				t.Errorf("%s as %s: allowed=%v, want %v", cmd.Name, p.name, ok, allowedBy[want][p.name])
+			}
+			if !ok && (refusal.Code != "KO_RESTRICTED_COMMAND" || refusal.Command != "" || refusal.ExitCode() != 106) {
+				t.Errorf("%s as %s: refusal %+v, want KO_RESTRICTED_COMMAND, command null, exit 106", cmd.Name, p.name, refusal)
+			}
+		}
+	}
+	if seen != len(categoryOf) {
+		t.Errorf("role table names %d commands, registry has %d of them", len(categoryOf), seen)
+	}
+}

@@ -1,0 +1,216 @@
+// Package testenv starts a real gatehouse in-process on a free loopback port and drives it with
+// the real OpenSSH client, for end-to-end tests. Keys are made by the real ssh-keygen.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/app"
+)
+
+// Bastion is a running gatehouse.
+type Bastion struct {
+	T        testing.TB
+	App      *app.App
+	Addr     string
+	Host     string
+	Port     string
+	DataDir  string
+	AdminKey string // private key file of the first admin, "admin"
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// Options tune Start.
+type Options struct {
+	Config  string // TOML written to DATA/gatehouse.toml
+	DataDir string // reuse a data directory (restart tests)
+	Admin   string // first admin's private key file (reuse across restarts)
+}
+
+// Start starts gatehouse and creates the first admin with a key made by ssh-keygen.
+func Start(t testing.TB, o Options) *Bastion {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(t.TempDir(), "data")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if o.Config != "" {
+		if err := os.WriteFile(filepath.Join(o.DataDir, "gatehouse.toml"), []byte(o.Config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Admin == "" {
+		o.Admin, _ = NewKey(t, "ed25519", "admin")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log})
+	if err != nil {
+		cancel()
+		t.Fatalf("open gatehouse: %v", err)
+	}
+	if _, err := a.CreateFirstAdmin(ctx, "admin", o.Admin+".pub"); err != nil {
+		cancel()
+		t.Fatalf("first admin: %v", err)
+	}
+	ln, err := a.Listen()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	b := &Bastion{T: t, App: a, Addr: ln.Addr().String(), DataDir: o.DataDir, AdminKey: o.Admin, cancel: cancel, done: make(chan error, 1)}
+	b.Host, b.Port, _ = net.SplitHostPort(b.Addr)
+	go func() { b.done <- a.Serve(ctx, ln) }()
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Stop shuts the bastion down and waits for it (idempotent).
+func (b *Bastion) Stop() {
+	if b.cancel == nil {
+		return
+	}
+	b.cancel()
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		b.T.Errorf("gatehouse did not stop within 10s")
+	}
+	b.App.Close()
+	b.cancel = nil
+}
+
+// NewKey makes a key pair with the real ssh-keygen; it returns the private key path and the
+// public key line.
+func NewKey(t testing.TB, kind, name string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, name)
+	args := []string{"-q", "-t", kind, "-N", "", "-C", name + "@test", "-f", path}
+	if kind == "rsa" {
+		args = append(args, "-b", "2048")
+	}
+	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.TrimSpace(string(pub))
+}
+
+// Result is what one ssh run gave.
+type Result struct {
+	Stdout, Stderr string
+	Exit           int
+}
+
+// JSON returns the payload of the last JSON_OUTPUT= line (from --json-greppable).
+func (r Result) JSON() map[string]any {
+	var last string
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if strings.HasPrefix(l, "JSON_OUTPUT=") {
+			last = strings.TrimPrefix(l, "JSON_OUTPUT=")
+		}
+	}
+	if last == "" {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(last), &m); err != nil {
+		return nil
+	}
+	return m
+}
+
+// Code is the JSON error_code, or "".
+func (r Result) Code() string {
+	if m := r.JSON(); m != nil {
+		s, _ := m["error_code"].(string)
+		return s
+	}
+	return ""
+}
+
+// SSHArgs are the client options every test run uses: no config, no agent, no known_hosts.
+func (b *Bastion) SSHArgs(key, account string) []string {
+	args := []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentityAgent=none",
+		"-o", "ConnectTimeout=10", "-p", b.Port}
+	if key != "" {
+		args = append(args, "-o", "IdentitiesOnly=yes", "-i", key)
+	}
+	return append(args, account+"@"+b.Host)
+}
+
+// SSH runs the real ssh client as account with key and the words after `--`.
+func (b *Bastion) SSH(key, account string, words ...string) Result {
+	return b.SSHIn(nil, key, account, words...)
+}
+
+// SSHIn is SSH with standard input.
+func (b *Bastion) SSHIn(stdin io.Reader, key, account string, words ...string) Result {
+	b.T.Helper()
+	args := append(b.SSHArgs(key, account), "--")
+	args = append(args, words...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		b.T.Fatalf("ssh: %v", err)
+	}
+	return Result{Stdout: out.String(), Stderr: errb.String(), Exit: code}
+}
+
+// Admin runs a command as the first admin.
+func (b *Bastion) Admin(words ...string) Result {
+	return b.SSH(b.AdminKey, "admin", words...)
+}
+
+// MustOK runs a command as the admin with --json-greppable and fails the test unless it succeeds.
+func (b *Bastion) MustOK(words ...string) Result {
+	b.T.Helper()
+	r := b.Admin(append([]string{"--json-greppable"}, words...)...)
+	if r.Exit != 0 || !strings.HasPrefix(r.Code(), "OK") {
+		b.T.Fatalf("%v: exit %d code %q\nstdout: %s\nstderr: %s", words, r.Exit, r.Code(), r.Stdout, r.Stderr)
+	}
+	return r
+}
+
+// CreateAccount makes an account with a new key and returns its private key path.
+func (b *Bastion) CreateAccount(name string, extra ...string) string {
+	b.T.Helper()
+	key, pub := NewKey(b.T, "ed25519", name)
+	words := append([]string{"--osh", "accountCreate", "--account", name, "--public-key", fmt.Sprintf("%q", pub)}, extra...)
+	b.MustOK(words...)
+	return key
+}
