@@ -14,8 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"gatehouse/internal/app"
 )
@@ -213,4 +217,108 @@ func (b *Bastion) CreateAccount(name string, extra ...string) string {
 	words := append([]string{"--osh", "accountCreate", "--account", name, "--public-key", fmt.Sprintf("%q", pub)}, extra...)
 	b.MustOK(words...)
 	return key
+}
+
+// Terminal is the real ssh client run on a pseudo-terminal, for interactive tests.
+type Terminal struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	pty  *os.File
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+// SSHTerminal starts `ssh -tt` as account with the words after `--`, on a pty of cols×rows.
+func (b *Bastion) SSHTerminal(key, account string, cols, rows int, words ...string) *Terminal {
+	b.T.Helper()
+	args := append([]string{"-tt"}, b.SSHArgs(key, account)...)
+	args = append(args, "--")
+	args = append(args, words...)
+	cmd := exec.Command("ssh", args...)
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+	if err != nil {
+		b.T.Fatalf("start ssh on a pty: %v", err)
+	}
+	term := &Terminal{t: b.T, cmd: cmd, pty: f, done: make(chan struct{})}
+	go func() {
+		defer close(term.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			term.mu.Lock()
+			term.buf.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	b.T.Cleanup(func() { term.Close() })
+	return term
+}
+
+// Send types s.
+func (t *Terminal) Send(s string) {
+	if _, err := t.pty.Write([]byte(s)); err != nil {
+		t.t.Fatalf("write to terminal: %v", err)
+	}
+}
+
+// Resize changes the terminal size (the client sends a window-change).
+func (t *Terminal) Resize(cols, rows int) {
+	if err := pty.Setsize(t.pty, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)}); err != nil {
+		t.t.Fatal(err)
+	}
+	_ = t.cmd.Process.Signal(syscall.SIGWINCH)
+}
+
+// Output is everything the terminal showed so far.
+func (t *Terminal) Output() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
+
+// Expect waits until the output (after offset from) contains s; it returns the new offset.
+func (t *Terminal) Expect(from int, s string, timeout time.Duration) int {
+	t.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		out := t.Output()
+		if from > len(out) {
+			from = len(out)
+		}
+		if i := strings.Index(out[from:], s); i >= 0 {
+			return from + i + len(s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.t.Fatalf("terminal never showed %q; it showed:\n%s", s, t.Output()[from:])
+	return 0
+}
+
+// Wait waits for ssh to exit and returns its exit status.
+func (t *Terminal) Wait(timeout time.Duration) int {
+	t.t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- t.cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 0
+	case <-time.After(timeout):
+		t.t.Fatalf("ssh did not exit within %v; output:\n%s", timeout, t.Output())
+	}
+	return -1
+}
+
+// Close ends the client.
+func (t *Terminal) Close() {
+	if t.cmd.ProcessState == nil && t.cmd.Process != nil {
+		_ = t.cmd.Process.Kill()
+	}
+	t.pty.Close()
 }

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/testenv"
+)
+
+func TestInteractiveMode(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion1\"\ninteractiveModeTimeout = 3\n"})
+	term := b.SSHTerminal(b.AdminKey, "admin", 100, 30, "-i")
+	off := term.Expect(0, "Welcome to bastion1 interactive mode", 10*time.Second)
+	off = term.Expect(off, "admin@bastion1(master)> ", 5*time.Second)
+	term.Send("info\r")
+	off = term.Expect(off, "You are admin on bastion1", 5*time.Second)
+	off = term.Expect(off, "</info>", 5*time.Second)
+	// Tab completion: "selfListIn<tab>" completes to the one command it can be.
+	term.Send("selfListIn\t")
+	off = term.Expect(off, "selfListIngressKeys ", 5*time.Second)
+	term.Send("\r")
+	off = term.Expect(off, "ingress key(s)", 5*time.Second)
+	// Output lines end in CRLF on a terminal.
+	if !strings.Contains(term.Output(), "You are admin on bastion1 (gatehouse 0.1.0).\r\n") {
+		t.Fatalf("lines do not end in CRLF: %q", term.Output())
+	}
+	// Unknown commands are refused in the prompt too.
+	term.Send("frobnicate\r")
+	off = term.Expect(off, "Unknown command", 5*time.Second)
+	// The idle timeout ends the session.
+	term.Expect(off, "Idle timeout of 3 seconds reached", 8*time.Second)
+	if code := term.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+}
+
+func TestInteractiveExitAndDefault(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	// No command at all: interactive by default.
+	term := b.SSHTerminal(b.AdminKey, "admin", 80, 24)
+	off := term.Expect(0, "admin@gatehouse(master)> ", 10*time.Second)
+	term.Send("exit\r")
+	if code := term.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	_ = off
+	// Disabled interactive mode: -i is refused with The Bastion's exit code.
+	b2 := testenv.Start(t, testenv.Options{Config: "interactiveModeAllowed = false\n"})
+	r := b2.Admin("--json-greppable", "-i")
+	if r.Exit != 114 || r.Code() != "KO_INTERACTIVE_DISABLED" {
+		t.Fatalf("disabled -i: exit %d code %s", r.Exit, r.Code())
+	}
+}
