@@ -51,4 +51,42 @@ var migrations = []string{
 		created_at INTEGER NOT NULL,
 		UNIQUE (owner_kind, owner, fingerprint)
 	);`,
+	// 2: groups, their roles, ACLs (group servers, guest and personal accesses), known host keys.
+	`CREATE TABLE groups (
+		name TEXT PRIMARY KEY,
+		created_at INTEGER NOT NULL,
+		created_by TEXT NOT NULL DEFAULT '',
+		mfa_required TEXT NOT NULL DEFAULT '',
+		idle_lock_timeout INTEGER NOT NULL DEFAULT -1,
+		idle_kill_timeout INTEGER NOT NULL DEFAULT -1,
+		guest_ttl_limit INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE group_roles (
+		group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+		role TEXT NOT NULL,
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		PRIMARY KEY (group_name, role, account)
+	);
+	CREATE INDEX group_roles_account ON group_roles(account);
+	CREATE TABLE acl_entries (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		account TEXT NOT NULL DEFAULT '',
+		host TEXT NOT NULL,
+		user TEXT NOT NULL DEFAULT '',
+		port INTEGER NOT NULL DEFAULT 0,
+		comment TEXT NOT NULL DEFAULT '',
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		added_by TEXT NOT NULL DEFAULT '',
+		added_at INTEGER NOT NULL,
+		UNIQUE (kind, owner, account, host, user, port)
+	);
+	CREATE TABLE known_hosts (
+		account TEXT NOT NULL,
+		hostport TEXT NOT NULL,
+		key BLOB NOT NULL,
+		added_at INTEGER NOT NULL,
+		PRIMARY KEY (account, hostport, key)
+	);`,
 }
