@@ -1,0 +1,241 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ExitStatus is what a failed egress connection exits with, as OpenSSH's
+// client does (and The Bastion passes through).
+const ExitStatus = 255
+
+// Target is where to connect.
+type Target struct {
+	User string // remote user
+	Host string // IP address (or a name, resolved here) to dial
+	Port int    // 0 means 22
+}
+
+func (t Target) addr() string {
+	port := t.Port
+	if port == 0 {
+		port = 22
+	}
+	return net.JoinHostPort(t.Host, strconv.Itoa(port))
+}
+
+// Reason classifies why a dial failed, so the caller can pick a message,
+// an audit tag (The Bastion's comment_close tags) and an exit status.
+type Reason string
+
+const (
+	ReasonRefused         Reason = "connection_refused"
+	ReasonTimeout         Reason = "timeout"
+	ReasonUnreachable     Reason = "unreachable"
+	ReasonDNS             Reason = "dns"
+	ReasonAuth            Reason = "permission_denied"
+	ReasonHostKeyChanged  Reason = "hostkey_changed"
+	ReasonHostKeyUnknown  Reason = "hostkey_unknown"
+	ReasonHostKeyStore    Reason = "hostkey_store"
+	ReasonProtocol        Reason = "protocol_error"
+	ReasonCanceled        Reason = "canceled"
+	ReasonNoKeys          Reason = "no_keys"
+	ReasonInvalidArgument Reason = "invalid_argument"
+)
+
+// DialError is every error Dial returns. Its message reads like OpenSSH's
+// and names the target; Reason says what kind of failure it was.
+type DialError struct {
+	Target Target
+	Reason Reason
+	Err    error
+}
+
+func (e *DialError) Error() string {
+	port := e.Target.Port
+	if port == 0 {
+		port = 22
+	}
+	switch e.Reason {
+	case ReasonAuth:
+		return fmt.Sprintf("%s@%s: Permission denied (publickey).", e.Target.User, e.Target.Host)
+	case ReasonRefused:
+		return fmt.Sprintf("ssh: connect to host %s port %d: Connection refused", e.Target.Host, port)
+	case ReasonTimeout:
+		return fmt.Sprintf("ssh: connect to host %s port %d: Connection timed out (%v)", e.Target.Host, port, e.Err)
+	case ReasonUnreachable:
+		return fmt.Sprintf("ssh: connect to host %s port %d: %v", e.Target.Host, port, e.Err)
+	case ReasonDNS:
+		return fmt.Sprintf("ssh: Could not resolve hostname %s: %v", e.Target.Host, e.Err)
+	case ReasonHostKeyChanged, ReasonHostKeyUnknown:
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("ssh: %s port %d: %v", e.Target.Host, port, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Dialer holds the knobs of Dial. The zero value is ready to use.
+type Dialer struct {
+	// DialTimeout bounds the TCP connect (default 10s).
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds everything after the TCP connect up to an
+	// authenticated client: version exchange, key exchange, host key check,
+	// authentication and banners (default 20s). A target that never answers
+	// or floods us fails within it.
+	HandshakeTimeout time.Duration
+	// KeyExchanges, Ciphers, MACs restrict algorithms (nil: x/crypto's
+	// defaults). Benchmarks pin curve25519-sha256 here.
+	KeyExchanges, Ciphers, MACs []string
+	// Banner, when set, receives the target's authentication banner (what
+	// OpenSSH prints on stderr), at most maxBanner bytes in total.
+	Banner func(message string)
+	// ClientVersion overrides the version string sent to the target.
+	ClientVersion string
+}
+
+const maxBanner = 64 << 10
+
+// Dial connects with the zero Dialer.
+func Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (*ssh.Client, error) {
+	var d Dialer
+	return d.Dial(ctx, t, signers, hk)
+}
+
+// Dial opens an authenticated SSH connection to t, offering every signer
+// in order through one publickey method (as OpenSSH offers each -i key in
+// turn). The returned client must be closed by the caller. Cancelling ctx
+// aborts the dial at any stage; once Dial has returned, ctx no longer
+// affects the client. All errors are *DialError.
+func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (*ssh.Client, error) {
+	fail := func(r Reason, err error) (*ssh.Client, error) {
+		return nil, &DialError{Target: t, Reason: r, Err: err}
+	}
+	if t.User == "" || t.Host == "" || t.Port < 0 || t.Port > 65535 {
+		return fail(ReasonInvalidArgument, errors.New("target needs a user, a host and a port between 1 and 65535"))
+	}
+	if len(signers) == 0 {
+		return fail(ReasonNoKeys, errors.New("no egress key to offer: generate one (selfGenerateEgressKey or groupGenerateEgressKey)"))
+	}
+	check, err := newHostKeyCheck(ctx, hk, t.addr())
+	if err != nil {
+		return fail(ReasonHostKeyStore, err)
+	}
+
+	dialTimeout := orDefault(d.DialTimeout, 10*time.Second)
+	nd := net.Dialer{Timeout: dialTimeout}
+	conn, err := nd.DialContext(ctx, "tcp", t.addr())
+	if err != nil {
+		return fail(classifyNetError(ctx, err), err)
+	}
+
+	handshakeTimeout := orDefault(d.HandshakeTimeout, 20*time.Second)
+	// The deadline makes every blocked read or write of the handshake fail
+	// by itself; the watcher closes the socket early if ctx ends first.
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	stop := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Add(1)
+	go func() {
+		defer watcher.Done()
+		select {
+		case <-ctx.Done():
+			conn.Close()
+		case <-stop:
+		}
+	}()
+
+	var bannerBytes int
+	cfg := &ssh.ClientConfig{
+		User:              t.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signers...)},
+		HostKeyCallback:   check.callback(ctx),
+		HostKeyAlgorithms: check.algorithms(),
+		ClientVersion:     d.ClientVersion,
+		BannerCallback: func(msg string) error {
+			if d.Banner != nil && bannerBytes < maxBanner {
+				if len(msg) > maxBanner-bannerBytes {
+					msg = msg[:maxBanner-bannerBytes]
+				}
+				bannerBytes += len(msg)
+				d.Banner(msg)
+			}
+			return nil
+		},
+	}
+	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = d.KeyExchanges, d.Ciphers, d.MACs
+
+	c, chans, reqs, err := ssh.NewClientConn(conn, t.addr(), cfg)
+	close(stop)
+	watcher.Wait()
+	if err == nil && ctx.Err() != nil {
+		// ctx ended as the handshake finished: the watcher may have closed conn.
+		c.Close()
+		err = ctx.Err()
+	}
+	if err != nil {
+		conn.Close()
+		return fail(classifyHandshakeError(ctx, err), err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func classifyNetError(ctx context.Context, err error) Reason {
+	var dnsErr *net.DNSError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return ReasonCanceled
+	case errors.As(err, &dnsErr):
+		return ReasonDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonRefused
+	case isTimeout(err):
+		return ReasonTimeout
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ReasonUnreachable
+	}
+	return ReasonUnreachable
+}
+
+func classifyHandshakeError(ctx context.Context, err error) Reason {
+	var hkErr *HostKeyError
+	var storeErr *hostKeyStoreError
+	switch {
+	case errors.As(err, &hkErr) && hkErr.Event.Kind == HostKeyUnknownRefused:
+		return ReasonHostKeyUnknown
+	case errors.As(err, &hkErr):
+		return ReasonHostKeyChanged
+	case errors.As(err, &storeErr):
+		return ReasonHostKeyStore
+	case ctx.Err() != nil:
+		return ReasonCanceled
+	case isTimeout(err):
+		return ReasonTimeout
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return ReasonAuth
+	}
+	return ReasonProtocol
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

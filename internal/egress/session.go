@@ -1,0 +1,284 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// PtyRequest is what the user's client asked for on the ingress side, to
+// be asked of the target in turn.
+type PtyRequest struct {
+	Term          string
+	Cols, Rows    uint32
+	Width, Height uint32 // pixels, usually 0
+	Modes         ssh.TerminalModes
+}
+
+// WindowChange is a terminal resize from the user.
+type WindowChange struct {
+	Cols, Rows    uint32
+	Width, Height uint32
+}
+
+// Request describes the session to open on the target.
+type Request struct {
+	Pty     *PtyRequest       // nil: no pty
+	Command string            // "": a login shell
+	Env     map[string]string // sent as "env" requests; refusals by the target are ignored
+}
+
+// Streams connects the session to the user.
+type Streams struct {
+	Stdin          io.Reader // nil: no input (EOF at once)
+	Stdout, Stderr io.Writer // nil: discarded
+	WindowChanges  <-chan WindowChange
+	Signals        <-chan ssh.Signal // "INT", "TERM", … (no SIG prefix)
+}
+
+// relayBuffer is the copy buffer size: large buffers cut per-write costs
+// on bulk output (the benchmark in docs/egress.md measures it).
+const relayBuffer = 256 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBuffer); return &b }}
+
+// closeGrace is how long RunSession waits for the target to acknowledge a
+// close after ctx ended.
+const closeGrace = 2 * time.Second
+
+// ErrNoExitStatus is returned when the target closed the session without
+// an exit status or signal; the exit status is then ExitStatus (255).
+var ErrNoExitStatus = errors.New("the target closed the session without an exit status")
+
+// RunSession opens a session channel on client, sets it up as req says and
+// relays it with st until the target closes it or ctx ends.
+//
+// It returns the target's exit status, or its exit signal name ("KILL")
+// with status ExitStatus, as the ingress side should forward them. If ctx
+// ends first, the channel is closed (the target gets EOF and hangs up) and
+// ctx.Err() is returned.
+//
+// Lifecycle: every goroutine RunSession starts has ended when it returns,
+// with two exceptions. The one reading st.Stdin may still be blocked in
+// Read: it ends as soon as Read returns (the caller closes stdin when the
+// user's channel ends), its writes to the closed channel failing. And if ctx
+// ended and the target did not acknowledge the close within closeGrace,
+// the readers end when the caller closes client, which it must do anyway.
+func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams) (exitStatus int, exitSignal string, err error) {
+	ch, reqs, err := client.OpenChannel("session", nil)
+	if err != nil {
+		return ExitStatus, "", fmt.Errorf("open session on target: %w", err)
+	}
+
+	// Collect exit-status / exit-signal until the channel closes; this
+	// goroutine must run from the start so requests never block the mux.
+	type exit struct {
+		status int
+		signal string
+		got    bool
+	}
+	exitc := make(chan exit, 1)
+	go func() {
+		var e exit
+		for r := range reqs {
+			switch r.Type {
+			case "exit-status":
+				var m struct{ Status uint32 }
+				if ssh.Unmarshal(r.Payload, &m) == nil {
+					e.status, e.got = int(m.Status), true
+				}
+			case "exit-signal":
+				var m struct {
+					Signal     string
+					CoreDumped bool
+					Error      string
+					Lang       string
+				}
+				if ssh.Unmarshal(r.Payload, &m) == nil {
+					e.signal, e.status, e.got = m.Signal, ExitStatus, true
+				}
+			}
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		}
+		exitc <- e
+	}()
+
+	if err := setup(ch, req); err != nil {
+		ch.Close()
+		<-exitc
+		return ExitStatus, "", err
+	}
+
+	done := make(chan struct{}) // closed when the relay is over
+	var wg sync.WaitGroup
+
+	// ctx, window changes and signals.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				ch.Close()
+				return
+			case wc, ok := <-st.WindowChanges:
+				if !ok {
+					st.WindowChanges = nil
+					continue
+				}
+				_, _ = ch.SendRequest("window-change", false, ssh.Marshal(struct {
+					Cols, Rows, Width, Height uint32
+				}{wc.Cols, wc.Rows, wc.Width, wc.Height}))
+			case sig, ok := <-st.Signals:
+				if !ok {
+					st.Signals = nil
+					continue
+				}
+				_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(string(sig), "SIG")}))
+			}
+		}
+	}()
+
+	// Output: target → user. A failing writer (the user went away) closes
+	// the channel so the target stops too.
+	var outErr error
+	var outMu sync.Mutex
+	copyOut := func(w io.Writer, r io.Reader) {
+		defer wg.Done()
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		if _, err := io.CopyBuffer(w, r, *bp); err != nil {
+			outMu.Lock()
+			if outErr == nil {
+				outErr = err
+			}
+			outMu.Unlock()
+			ch.Close()
+			_, _ = io.Copy(io.Discard, r) // drain so the mux never blocks on this channel
+		}
+	}
+	wg.Add(2)
+	go copyOut(onlyWriter{st.Stdout}, ch)
+	go copyOut(onlyWriter{st.Stderr}, ch.Stderr())
+
+	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
+	go func() {
+		if st.Stdin != nil {
+			bp := bufPool.Get().(*[]byte)
+			_, _ = io.CopyBuffer(ch, onlyReader{st.Stdin}, *bp)
+			bufPool.Put(bp)
+		}
+		_ = ch.CloseWrite()
+	}()
+
+	// Wait until the channel is closed (by the target, ctx or a write
+	// error). A target that ignores our close cannot hold us past
+	// closeGrace; its goroutines then end when the caller closes client.
+	var e exit
+	select {
+	case e = <-exitc:
+	case <-ctx.Done():
+		ch.Close()
+		select {
+		case e = <-exitc:
+		case <-time.After(closeGrace):
+			close(done)
+			return ExitStatus, "", ctx.Err()
+		}
+	}
+	ch.Close()
+	close(done)
+	wg.Wait()
+
+	switch {
+	case ctx.Err() != nil:
+		return ExitStatus, "", ctx.Err()
+	case outErr != nil:
+		return ExitStatus, "", fmt.Errorf("relay output to user: %w", outErr)
+	case !e.got:
+		return ExitStatus, "", ErrNoExitStatus
+	}
+	return e.status, e.signal, nil
+}
+
+// setup sends env, pty-req and the shell or exec request.
+func setup(ch ssh.Channel, req Request) error {
+	keys := make([]string, 0, len(req.Env))
+	for k := range req.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		_, _ = ch.SendRequest("env", true, ssh.Marshal(struct{ Name, Value string }{k, req.Env[k]}))
+	}
+	if p := req.Pty; p != nil {
+		ok, err := ch.SendRequest("pty-req", true, ssh.Marshal(struct {
+			Term          string
+			Cols, Rows    uint32
+			Width, Height uint32
+			Modes         string
+		}{p.Term, p.Cols, p.Rows, p.Width, p.Height, encodeModes(p.Modes)}))
+		if err == nil && !ok {
+			err = errors.New("the target refused to allocate a pty")
+		}
+		if err != nil {
+			return fmt.Errorf("request pty on target: %w", err)
+		}
+	}
+	var ok bool
+	var err error
+	if req.Command == "" {
+		ok, err = ch.SendRequest("shell", true, nil)
+	} else {
+		ok, err = ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{req.Command}))
+	}
+	if err == nil && !ok {
+		err = errors.New("the target refused to start the command")
+	}
+	if err != nil {
+		return fmt.Errorf("start session on target: %w", err)
+	}
+	return nil
+}
+
+// encodeModes encodes terminal modes as RFC 4254 8 wants (opcode, uint32
+// value, …, TTY_OP_END), in opcode order so the request is deterministic.
+func encodeModes(m ssh.TerminalModes) string {
+	ops := make([]int, 0, len(m))
+	for k := range m {
+		ops = append(ops, int(k))
+	}
+	sort.Ints(ops)
+	var b []byte
+	for _, op := range ops {
+		v := m[uint8(op)]
+		b = append(b, byte(op), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return string(append(b, 0))
+}
+
+// onlyWriter and onlyReader hide ReaderFrom/WriterTo so io.CopyBuffer uses
+// our large buffer instead of the other side's smaller one.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) {
+	if o.w == nil {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
+
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
