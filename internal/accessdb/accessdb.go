@@ -15,10 +15,7 @@ import (
 )
 
 // Store is what the loader reads.
-type Store interface {
-	store.Store
-	store.Groups
-}
+type Store = store.Store
 
 // Key converts a stored egress key.
 func Key(k store.EgressKey) access.Key {

@@ -19,10 +19,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/config"
 	"gatehouse/internal/ingress"
-	"gatehouse/internal/keygen"
-	"gatehouse/internal/names"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/osh/cmd/open"
@@ -93,6 +92,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Now: time.Now, Log: o.Log,
 	}
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
+	a.Server.RoleHook = a.groupRoles
 	return a, nil
 }
 
@@ -168,7 +168,7 @@ func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (Boots
 	if name == "" {
 		name = "admin"
 	}
-	if err := names.Account(name); err != nil {
+	if err := access.ValidateAccountName(name); err != nil {
 		return Bootstrap{}, fmt.Errorf("--admin: %w", err)
 	}
 	b := Bootstrap{Created: true, Account: name}
@@ -198,15 +198,7 @@ func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (Boots
 		return Bootstrap{}, fmt.Errorf("create admin: %w", err)
 	}
 	cfg := a.Config()
-	pair, err := keygen.Generate(cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, "gatehouse account "+name)
-	if err == nil {
-		var sealed []byte
-		if sealed, err = a.Env.Sealer.Seal(common.SealPurpose, pair.PrivatePEM); err == nil {
-			_, err = a.Store.AddEgressKey(ctx, store.EgressKey{OwnerKind: "account", Owner: name, Type: pair.Type, Bits: pair.Bits,
-				Public: pair.Line + " " + name + "@gatehouse", Fingerprint: pair.Fingerprint, Sealed: sealed, CreatedAt: now})
-		}
-	}
-	if err != nil {
+	if _, err := common.StoreNewEgressKey(ctx, a.Store, a.Env.Sealer, "account", name, cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, now); err != nil {
 		a.log.Warn("first admin has no egress key yet", "err", err)
 	}
 	return b, nil
@@ -234,4 +226,19 @@ func adminKeyPair(path string) (string, error) {
 		return "", err
 	}
 	return line, nil
+}
+
+// groupRoles completes an account's roles with the group roles it holds on at least one group,
+// which is what the dispatcher checks before a group command (the command checks the group).
+func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
+	gs, err := a.Store.GroupsOf(ctx, acc.Name)
+	if err != nil {
+		a.log.Error("cannot load group roles; group commands will be refused", "account", acc.Name, "err", err)
+		return
+	}
+	for _, g := range gs {
+		r.OwnerOfAny = r.OwnerOfAny || g.Has(store.RoleOwner, acc.Name)
+		r.GatekeeperOfAny = r.GatekeeperOfAny || g.Has(store.RoleGatekeeper, acc.Name)
+		r.AclkeeperOfAny = r.AclkeeperOfAny || g.Has(store.RoleAclkeeper, acc.Name)
+	}
 }

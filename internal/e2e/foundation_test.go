@@ -145,7 +145,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		exit  int
 		msg   string
 	}{
-		{"slash", []string{"--osh", "accountCreate", "--account", "a/b", "--public-key", fmt.Sprintf("%q", pub)}, "ERR_INVALID_ACCOUNT", 100, "invalid"},
+		{"slash", []string{"--osh", "accountCreate", "--account", "a/b", "--public-key", fmt.Sprintf("%q", pub)}, "ERR_INVALID_ACCOUNT", 100, "forbidden characters"},
 		{"200 chars", []string{"--osh", "accountCreate", "--account", strings.Repeat("a", 200), "--public-key", fmt.Sprintf("%q", pub)}, "ERR_INVALID_ACCOUNT", 100, "too long"},
 		{"bad key", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", "ssh-ed25519", "AAAAnope"}, "ERR_INVALID_KEY", 100, "does not parse"},
 		{"weak rsa", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", fmt.Sprintf("%q", rsa1024)}, "ERR_INVALID_KEY", 100, "too weak"},

@@ -29,8 +29,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/config"
-	"gatehouse/internal/names"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -184,7 +184,7 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 var errAuth = errors.New("authentication refused")
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account, error) {
-	if names.Account(name) != nil {
+	if access.ValidateAccountName(name) != nil {
 		return store.Account{}, errAuth
 	}
 	a, err := s.env.Store.GetAccount(ctx, name)

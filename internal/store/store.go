@@ -99,5 +99,7 @@ type Store interface {
 	ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]EgressKey, error)
 	DeleteEgressKey(ctx context.Context, ownerKind, owner, fingerprint string) error
 
+	Groups
+
 	Close() error
 }

@@ -5,13 +5,15 @@ package common
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"gatehouse/internal/keygen"
+	"gatehouse/internal/egress"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/seal"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
@@ -51,7 +53,10 @@ func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any 
 func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []map[string]any {
 	out := []map[string]any{}
 	for _, k := range keys {
-		line := keygen.WithFrom(k.Public, from)
+		line, err := egress.AuthorizedKeyWithFrom(k.Public, from)
+		if err != nil {
+			line = k.Public // egressKeysFrom is validated at load; never print a broken line
+		}
 		out = append(out, map[string]any{
 			"id": k.ID, "typecode": k.Type, "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
 			"fullline": line, "created": k.CreatedAt.Unix(),
@@ -68,17 +73,26 @@ const SealPurpose = "egress-private-key"
 
 // NewEgressKey generates a key pair for an account or a group and stores it sealed.
 func NewEgressKey(ctx context.Context, c *osh.Call, ownerKind, owner, algo string, size int) (store.EgressKey, error) {
-	pair, err := keygen.Generate(algo, size, fmt.Sprintf("gatehouse %s %s", ownerKind, owner))
+	return StoreNewEgressKey(ctx, c.Env.Store, c.Env.Sealer, ownerKind, owner, algo, size, c.Now())
+}
+
+// StoreNewEgressKey is NewEgressKey for callers outside a command (the first admin).
+// size 0 picks the algorithm's default (ecdsa 521, rsa 4096).
+func StoreNewEgressKey(ctx context.Context, st store.Store, sealer *seal.Sealer, ownerKind, owner, algo string, size int, now time.Time) (store.EgressKey, error) {
+	if size == 0 {
+		size = map[string]int{egress.AlgoECDSA: 521, egress.AlgoRSA: 4096}[algo]
+	}
+	pair, err := egress.GenerateKey(rand.Reader, algo, size, owner+"@gatehouse")
 	if err != nil {
 		return store.EgressKey{}, err
 	}
-	sealed, err := c.Env.Sealer.Seal(SealPurpose, pair.PrivatePEM)
+	sealed, err := sealer.Seal(SealPurpose, pair.PrivatePEM)
 	if err != nil {
 		return store.EgressKey{}, err
 	}
-	return c.Env.Store.AddEgressKey(ctx, store.EgressKey{
-		OwnerKind: ownerKind, Owner: owner, Type: pair.Type, Bits: pair.Bits, Public: pair.Line + " " + owner + "@gatehouse",
-		Fingerprint: pair.Fingerprint, Sealed: sealed, CreatedAt: c.Now().UTC(),
+	return st.AddEgressKey(ctx, store.EgressKey{
+		OwnerKind: ownerKind, Owner: owner, Type: pair.PublicKey.Type(), Bits: pair.Size, Public: pair.AuthorizedKey,
+		Fingerprint: pair.Fingerprint, Sealed: sealed, CreatedAt: now.UTC(),
 	})
 }
 

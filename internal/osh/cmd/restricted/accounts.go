@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/internal/names"
+	"gatehouse/internal/access"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/sshkey"
@@ -66,7 +66,7 @@ func target(ctx context.Context, c *osh.Call) (store.Account, *osh.Result) {
 		r := osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --account")
 		return store.Account{}, &r
 	}
-	if err := names.Account(name); err != nil {
+	if err := access.ValidateAccountName(name); err != nil {
 		r := osh.Fail("", "ERR_INVALID_ACCOUNT", "%v", err)
 		return store.Account{}, &r
 	}
@@ -96,7 +96,7 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 	if name == "" {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --account")
 	}
-	if err := names.Account(name); err != nil {
+	if err := access.ValidateAccountName(name); err != nil {
 		return osh.Fail("", "ERR_INVALID_ACCOUNT", "%v", err)
 	}
 	var keys []store.IngressKey
