@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -122,3 +123,5 @@ func (c *fixedClock) Add(d time.Duration) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 var _ = fmt.Sprint
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -305,6 +305,9 @@ func (m *Manager) refused(ctx context.Context, id string, act Action, by Approve
 func (m *Manager) Wait(ctx context.Context, id string, tick func(remaining time.Duration)) (Record, error) {
 	defer m.forgetWaker(id)
 	for {
+		// Register before reading, so a decision between the read and the
+		// select still wakes us.
+		wake := m.waker(id)
 		rec, err := m.cfg.Store.Get(ctx, id)
 		if err != nil {
 			return rec, fmt.Errorf("approval: reading the request: %w", err)
@@ -328,7 +331,6 @@ func (m *Manager) Wait(ctx context.Context, id string, tick func(remaining time.
 		if tick != nil {
 			tick(remaining)
 		}
-		wake := m.waker(id)
 		t := time.NewTimer(min(m.cfg.Poll, remaining))
 		select {
 		case <-wake:
