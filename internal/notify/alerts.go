@@ -238,6 +238,13 @@ func (c *FailureCounter) Add(account string, now time.Time) (count int, fire boo
 	if c.seen == nil {
 		c.seen = make(map[string][]time.Time)
 	}
+	if len(c.seen) >= 4096 { // bound memory: forget accounts with no recent failure
+		for a, ts := range c.seen {
+			if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= c.Window {
+				delete(c.seen, a)
+			}
+		}
+	}
 	ts := c.seen[account]
 	keep := ts[:0]
 	for _, t := range ts {

@@ -254,3 +254,24 @@ func TestSlackCallbackExpiredRequest(t *testing.T) {
 		t.Errorf("GET: HTTP %d, want 405", resp.StatusCode)
 	}
 }
+
+// TestHandlersUnconfiguredRefuse: a handler missing its parts refuses
+// rather than deciding without checks.
+func TestHandlersUnconfiguredRefuse(t *testing.T) {
+	for name, h := range map[string]http.Handler{
+		"slack without users":  &SlackHandler{SigningSecret: []byte(signingSecret), Manager: NewManager(Config{Logger: quiet()})},
+		"slack without secret": &SlackHandler{Manager: NewManager(Config{Logger: quiet()}), Users: slackDirectory{}},
+		"links without signer": &LinkHandler{Manager: NewManager(Config{Logger: quiet()})},
+	} {
+		body := blockActions("T0TEAM", "U0ALICE", notify.SlackActionApprove, "x")
+		req := httptest.NewRequest(http.MethodPost, "/approval/x.y", strings.NewReader(body))
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req.Header.Set("X-Slack-Request-Timestamp", ts)
+		req.Header.Set("X-Slack-Signature", slackSign(signingSecret, ts, body))
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		if rr.Code < 400 {
+			t.Errorf("%s: HTTP %d", name, rr.Code)
+		}
+	}
+}

@@ -116,6 +116,10 @@ func (h *LinkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	if h.Signer == nil || h.Manager == nil {
+		http.Error(w, "approvals not configured", http.StatusServiceUnavailable)
+		return
+	}
 	now := time.Now()
 	if h.Now != nil {
 		now = h.Now()

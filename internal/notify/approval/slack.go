@@ -70,6 +70,11 @@ func (h *SlackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if h.Manager == nil || h.Users == nil {
+		// Misconfigured: refuse everything rather than guess an identity.
+		http.Error(w, "approvals not configured", http.StatusServiceUnavailable)
+		return
+	}
 	now := time.Now()
 	if h.Now != nil {
 		now = h.Now()
