@@ -38,6 +38,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 		env     = map[string]string{}
 		started bool
 		resize  = make(chan [2]int, 4)
+		signals = make(chan string, 4)
 		done    = make(chan int, 1)
 	)
 	sctx, cancel := context.WithCancel(ctx)
@@ -82,6 +83,14 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					default: // a slow consumer loses intermediate sizes, never the connection
 					}
 				}
+			case "signal":
+				var sig struct{ Signal string }
+				if started && ssh.Unmarshal(req.Payload, &sig) == nil && len(sig.Signal) < 16 {
+					select {
+					case signals <- sig.Signal:
+					default:
+					}
+				}
 			case "shell", "exec":
 				if started {
 					_ = req.Reply(false, nil)
@@ -99,7 +108,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 				started = true
 				_ = req.Reply(true, nil)
 				go func() {
-					done <- s.run(sctx, conn, ch, line, pty, resize)
+					done <- s.run(sctx, conn, ch, line, pty, resize, signals)
 				}()
 			default:
 				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
@@ -110,7 +119,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 }
 
 // run builds the osh session for one channel and runs the line.
-func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, line string, pty *ptyRequest, resize chan [2]int) int {
+func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, line string, pty *ptyRequest, resize chan [2]int, signals chan string) int {
 	a, err := s.env.Store.GetAccount(ctx, conn.User())
 	if err != nil {
 		// Deleted since login: refuse.
@@ -124,10 +133,10 @@ func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, 
 	sess := &osh.Session{
 		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: roles,
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
-		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize,
+		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),
 	}
 	if pty != nil {
-		sess.PTY, sess.Term, sess.Cols, sess.Rows = true, pty.Term, int(pty.Cols), int(pty.Rows)
+		sess.PTY, sess.Term, sess.Cols, sess.Rows, sess.Modes = true, pty.Term, int(pty.Cols), int(pty.Rows), pty.Modes
 		// Without a line discipline on our side, a terminal needs CR before LF.
 		sess.Out = &crlfWriter{w: ch}
 		sess.Err = &crlfWriter{w: ch.Stderr()}

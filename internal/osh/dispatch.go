@@ -67,6 +67,7 @@ type Session struct {
 	Err        io.Writer
 	PTY        bool
 	Term       string
+	Modes      string // the client's encoded terminal modes (RFC 4254 8)
 	Cols, Rows int
 	Request    Request
 	// MFAUntil is when a proactively validated second factor stops counting (zero: not validated).
@@ -75,6 +76,11 @@ type Session struct {
 	Interactive bool
 	// Resize receives window changes while a pty is open (may be nil).
 	Resize <-chan [2]int
+	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
+	Signals <-chan string
+	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
+	// relayed sessions write through them, since the target's own terminal already did it.
+	RawOut, RawErr io.Writer
 }
 
 // MFAValidated reports whether a proactive second factor still counts at now.
@@ -282,6 +288,10 @@ func (e *Env) printRefusal(p *Printer, r Result) {
 	p.Line("⛔ %s", messageOf(r))
 	p.Footer("")
 }
+
+// Refuse prints a refusal (human form, then JSON when the line asked for it) and returns its
+// exit status. Hooks use it so their refusals look like the dispatcher's.
+func (e *Env) Refuse(s *Session, r Result) int { return e.emit(s, r, s.Request.JSON, s.Request.Quiet) }
 
 // emit prints a refusal in human form, then its JSON, and returns its exit status.
 func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {
