@@ -284,7 +284,7 @@ func TestParse(t *testing.T) {
 	if _, err := ParseFlag("maybe"); err == nil {
 		t.Error("accepted an unknown flag")
 	}
-	if (Password | TOTP).String() != "password+totp" || Factors(0).String() != "none" {
+	if (Password|TOTP).String() != "password+totp" || Factors(0).String() != "none" {
 		t.Error("Factors.String")
 	}
 }
