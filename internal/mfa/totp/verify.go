@@ -136,47 +136,66 @@ func (v *Verifier) Verify(ctx context.Context, account string, key Key, code str
 		return 0, fmt.Errorf("totp: window %+v out of range", w)
 	}
 
-	var first, last int64
+	// Candidate steps, most likely first: for TOTP the current step, then one behind, one
+	// ahead, two behind…; for HOTP the counters in increasing order.
+	var candidates []int64
 	switch key.Kind {
 	case KindTOTP:
 		cur := Step(v.now().Unix(), key.period()) + key.Skew
-		first, last = cur-int64(w.Behind), cur+int64(w.Ahead)
+		candidates = append(candidates, cur)
+		for d := 1; d <= max(w.Behind, w.Ahead); d++ {
+			if d <= w.Behind {
+				candidates = append(candidates, cur-int64(d))
+			}
+			if d <= w.Ahead {
+				candidates = append(candidates, cur+int64(d))
+			}
+		}
 	case KindHOTP:
 		prev, ok, err := v.Steps.Last(ctx, account)
 		if err != nil {
 			return 0, fmt.Errorf("totp: reading last counter of %s: %w", account, err)
 		}
-		first = max(key.Counter, 0)
+		first := max(key.Counter, 0)
 		if ok && prev+1 > first {
 			first = prev + 1
 		}
-		last = first + int64(w.Behind+w.Ahead)
+		for s := first; s <= first+int64(w.Behind+w.Ahead); s++ {
+			candidates = append(candidates, s)
+		}
 	default:
 		return 0, fmt.Errorf("totp: unknown key kind %d", key.Kind)
 	}
 
-	// Compare against every candidate without stopping early; keep the latest match.
-	matched, found := int64(0), 0
-	for s := max(first, 0); s <= last; s++ {
+	// Compare against every candidate without stopping early, so that timing does not tell
+	// which step matched. A 6-digit code collides with a neighbouring step's about once in a
+	// million, hence possibly several matches.
+	var matched []int64
+	for _, s := range candidates {
+		if s < 0 {
+			continue
+		}
 		want, err := HOTP(key.Secret, uint64(s), key.Algorithm, digits)
 		if err != nil {
 			return 0, err
 		}
 		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			matched, found = s, 1
+			matched = append(matched, s)
 		}
 	}
-	if found == 0 {
+	if len(matched) == 0 {
 		return 0, ErrInvalidCode
 	}
-	ok, err := v.Steps.Advance(ctx, account, matched)
-	if err != nil {
-		return 0, fmt.Errorf("totp: recording step of %s: %w", account, err)
+	for _, s := range matched {
+		ok, err := v.Steps.Advance(ctx, account, s)
+		if err != nil {
+			return 0, fmt.Errorf("totp: recording step of %s: %w", account, err)
+		}
+		if ok {
+			return s, nil
+		}
 	}
-	if !ok {
-		return 0, ErrReplayed
-	}
-	return matched, nil
+	return 0, ErrReplayed
 }
 
 // Code returns the current TOTP code of key at time t (used by enrolment confirmation tests
