@@ -335,3 +335,39 @@ func TestScratchCodes(t *testing.T) {
 		t.Fatalf("%d racing logins with one scratch code succeeded, want 1", wins.Load())
 	}
 }
+
+// With seed20, steps 50424280 and 50424281 share the code 070562 (found by search; a 6-digit code
+// collides with a neighbour about once in a million steps). The step closest to now is used, so a
+// collision does not burn the next step.
+func TestVerifyCollidingSteps(t *testing.T) {
+	const s0, code = 50424280, "070562"
+	for _, s := range []int64{s0, s0 + 1} {
+		if c, _ := HOTP(seed20, uint64(s), SHA1, 6); c != code {
+			t.Fatalf("step %d code %s, the collision fixture is wrong", s, c)
+		}
+	}
+	ctx := context.Background()
+	key := Key{Secret: seed20}
+	at := func(step int64) func() time.Time {
+		return func() time.Time { return time.Unix(step*30+5, 0) }
+	}
+	v := &Verifier{Steps: &MemStepStore{}, Now: at(s0 + 1)}
+	if got, err := v.Verify(ctx, "a", key, code); err != nil || got != s0+1 {
+		t.Fatalf("at step %d: %d, %v; want the current step", s0+1, got, err)
+	}
+	if _, err := v.Verify(ctx, "a", key, code); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("again: %v, want ErrReplayed", err)
+	}
+	// One step earlier the code is the current one and, through the window, the next one's:
+	// it is accepted once per step it is valid for, never twice for the same step.
+	v = &Verifier{Steps: &MemStepStore{}, Now: at(s0)}
+	if got, err := v.Verify(ctx, "a", key, code); err != nil || got != s0 {
+		t.Fatalf("at step %d: %d, %v", s0, got, err)
+	}
+	if got, err := v.Verify(ctx, "a", key, code); err != nil || got != s0+1 {
+		t.Fatalf("second use: %d, %v; want step %d, for which the code is also valid", got, err, s0+1)
+	}
+	if _, err := v.Verify(ctx, "a", key, code); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("third use: %v, want ErrReplayed", err)
+	}
+}

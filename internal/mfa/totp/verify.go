@@ -73,7 +73,7 @@ func (m *MemStepStore) Reset(account string) {
 type Verifier struct {
 	Steps StepStore        // required
 	Now   func() time.Time // nil means time.Now
-	// Window is used for keys whose Window is nil; the zero Window here means DefaultWindow.
+	// Window is used for keys whose Window is nil; nil here means DefaultWindow (±1 step).
 	Window *Window
 }
 
