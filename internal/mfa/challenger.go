@@ -329,3 +329,13 @@ func (c *Challenger) emit(ctx context.Context, e Event) {
 		c.Observer.MFAEvent(ctx, e)
 	}
 }
+
+// ImportedLimits turns an imported google_authenticator RATE_LIMIT into the TOTP limits of
+// Credentials.TOTPLimits, keeping base's lockout; nil when the file had no RATE_LIMIT.
+func ImportedLimits(rl *totp.GARateLimit, base limit.Limits) *limit.Limits {
+	if rl == nil {
+		return nil
+	}
+	base.Attempts, base.Window = rl.Attempts, time.Duration(rl.Seconds)*time.Second
+	return &base
+}

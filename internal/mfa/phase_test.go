@@ -5,8 +5,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/policy"
+	"gatehouse/internal/mfa/totp"
 )
 
 func TestRunJIT(t *testing.T) {
@@ -90,5 +93,15 @@ func TestRunProactive(t *testing.T) {
 	_, ref = r.c.RunProactive(context.Background(), &out, (&script{}).prompt, policy.Account{Name: "nobody"}, r.cred, true)
 	if ref == nil || ref.ExitCode != policy.ExitMFAAnySetupRequired || !strings.HasPrefix(out.String(), policy.InteractiveEnteringLine) {
 		t.Fatalf("no factor: %v, %q", ref, out.String())
+	}
+}
+
+func TestImportedLimits(t *testing.T) {
+	if ImportedLimits(nil, limit.Default) != nil {
+		t.Fatal("no RATE_LIMIT must keep the defaults")
+	}
+	got := ImportedLimits(&totp.GARateLimit{Attempts: 5, Seconds: 60}, limit.Default)
+	if *got != (limit.Limits{Attempts: 5, Window: time.Minute, LockAfter: limit.Default.LockAfter}) {
+		t.Fatalf("%+v", got)
 	}
 }
