@@ -1,0 +1,110 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+)
+
+// The words The Bastion prints around MFA, kept identical so that people and scripts (expect
+// scripts wait for "word:" and "code:") that know The Bastion keep working.
+
+// Prompts, asked with echo off.
+const (
+	PasswordPrompt = "Password: "
+	TOTPPrompt     = "Verification code: "
+)
+
+// FactorBanner is the line printed before each factor's prompt (by The Bastion's PAM stack).
+func FactorBanner(f Factor) string {
+	name := "password"
+	if f == TOTP {
+		name = "OTP"
+	}
+	return "Your account has Multi-Factor Authentication enabled, an additional authentication factor is required (" + name + ")."
+}
+
+// Lines around a JIT MFA phase.
+const (
+	// SuccessLine is what pamtester prints after a successful JIT MFA phase; The Bastion's tests
+	// look for it.
+	SuccessLine = "pamtester: successfully authenticated"
+	// FailureLine is what pamtester prints after each failed try.
+	FailureLine = "pamtester: Authentication failure"
+	// FailedMessage is the KO_MFA_FAILED message after the last failed try.
+	FailedMessage = "Sorry, but Multi-Factor Authentication failed, couldn't complete the requested action"
+	// BatchMessage refuses an MFA phase under --osh batch, where nothing can be prompted.
+	BatchMessage = "MFA is required for this action, but we're running under batch mode, please use --proactive-mfa"
+
+	SkipBypassLine    = "... skipping as your account is exempt from MFA."
+	SkipProactiveLine = "... you already validated MFA proactively."
+)
+
+// Action is what a JIT MFA phase protects.
+type Action string
+
+const (
+	ActionPlugin Action = "plugin" // an --osh command
+	ActionHost   Action = "host"   // a connection to a server
+)
+
+// EnteringLine announces a JIT MFA phase. The plugin wording is the one of The Bastion's
+// documentation ("to run this plugin"); the host one is "for this host".
+func EnteringLine(a Action, account string) string {
+	if a == ActionPlugin {
+		return fmt.Sprintf("As this is required to run this plugin, entering MFA phase for %s.", account)
+	}
+	return fmt.Sprintf("As this is required for this %s, entering MFA phase for %s.", a, account)
+}
+
+// ProactiveEnteringLine announces --proactive-mfa.
+func ProactiveEnteringLine(account string) string {
+	return fmt.Sprintf("As proactive MFA has been requested, entering MFA phase for %s.", account)
+}
+
+// Interactive mode (the `mfa` and `nomfa` built-ins).
+const (
+	InteractiveEnteringLine = "As proactive MFA validation has been requested, entering MFA phase."
+	ElevatedTag             = "[MFA-OK]"
+	ForgottenLine           = "Your proactive MFA validation has been forgotten."
+)
+
+// Elevation is the interactive mode's proactive MFA state: while it lasts, commands that require
+// MFA do not ask again (interactiveModeProactiveMFAexpiration, 900 s by default).
+type Elevation struct {
+	Until time.Time // zero: not elevated
+}
+
+// Elevate starts an elevation at now for d.
+func Elevate(now time.Time, d time.Duration) Elevation { return Elevation{Until: now.Add(d)} }
+
+// Active reports whether the elevation still holds at now.
+func (e Elevation) Active(now time.Time) bool { return !e.Until.IsZero() && now.Before(e.Until) }
+
+// PromptTag is "[MFA-OK]" while active, "" otherwise, to append to the interactive prompt.
+func (e Elevation) PromptTag(now time.Time) string {
+	if e.Active(now) {
+		return ElevatedTag
+	}
+	return ""
+}
+
+// ElevatedLines is what the `mfa` built-in prints once the factors passed, e.g.
+//
+//	Proactive MFA enabled, any command requiring MFA from now on will not ask you again.
+//	This mode will expire in 00:15:00 (Thu 2023-08-03 12:35:08 UTC)
+//	To exit this mode manually, type 'nomfa'.
+func (e Elevation) ElevatedLines(now time.Time) []string {
+	left := e.Until.Sub(now).Round(time.Second)
+	if left < 0 {
+		left = 0
+	}
+	h, m, s := int(left.Hours()), int(left.Minutes())%60, int(left.Seconds())%60
+	return []string{
+		"Proactive MFA enabled, any command requiring MFA from now on will not ask you again.",
+		fmt.Sprintf("This mode will expire in %02d:%02d:%02d (%s)", h, m, s, e.Until.UTC().Format("Mon 2006-01-02 15:04:05 MST")),
+		"To exit this mode manually, type 'nomfa'.",
+	}
+}
+
+// GroupInfoLine is groupInfo's line for a group with --mfa-required set.
+const GroupInfoLine = "❗ MFA Required: when connecting to servers of this group, users will be asked for an additional authentication factor"
