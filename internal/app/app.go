@@ -21,6 +21,8 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/connect"
+	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
@@ -49,6 +51,8 @@ type App struct {
 	Store   *sqlite.Store
 	Env     *osh.Env
 	Server  *ingress.Server
+	// Connector relays [user@]host requests to targets.
+	Connector *connect.Connector
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -91,6 +95,10 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: time.Now, Log: o.Log,
 	}
+	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
+		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
+		Observe: a.observeConnection}
+	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.RoleHook = a.groupRoles
 	return a, nil
@@ -241,4 +249,13 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 		r.GatekeeperOfAny = r.GatekeeperOfAny || g.Has(store.RoleGatekeeper, acc.Name)
 		r.AclkeeperOfAny = r.AclkeeperOfAny || g.Has(store.RoleAclkeeper, acc.Name)
 	}
+}
+
+// observeConnection logs connection events until the audit log takes them.
+func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
+	args := []any{"event", ev.Type}
+	for k, v := range ev.Fields {
+		args = append(args, k, v)
+	}
+	a.log.Info("connection", args...)
 }

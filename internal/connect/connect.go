@@ -1,0 +1,406 @@
+// Package connect handles `[user@]host [-p port] [command]`: the bastion's main job.
+//
+// Lifecycle of one connection request:
+//
+//  1. Validate the target (remote user, host, port) and resolve the host.
+//  2. Decide (internal/access) from the store's accounts, groups and personal accesses; a refusal
+//     is printed with The Bastion's code and exit status, and reported to the Observer.
+//  3. Second factor when any matching access requires it (the MFA hook); no hook, no access.
+//  4. Print the accesses that will be tried, open every key they offer, dial the target with
+//     all of them (internal/egress) under the account's host key policy.
+//  5. Relay the session: pty, window changes, signals, stdin, exit status; the recorder (when
+//     set) sees what the terminal shows.
+//
+// Every error before the relay ends the request with a message naming the target and the reason
+// and exit status 255, as OpenSSH's client gives; the bastion itself is unaffected.
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/access"
+	"gatehouse/internal/accessdb"
+	"gatehouse/internal/egress"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
+)
+
+// Event is what the Observer hears: the open and close of a connection, refusals and host key
+// decisions, with The Bastion's field names.
+type Event struct {
+	Type   string // "connection.open", "connection.close", "connection.denied", "hostkey"
+	Fields map[string]any
+}
+
+// Recorder records what a relayed session shows. Implementations must not block for long.
+type Recorder interface {
+	io.Writer // terminal output
+	Resize(cols, rows int)
+	Close() (id, sha256 string, size int64, err error)
+}
+
+// MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
+// result is a refusal.
+type MFAFunc func(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result
+
+// Connector connects accounts to targets. Its zero value is not usable: set Store, Sealer, Env.
+type Connector struct {
+	Env    *osh.Env
+	Store  store.Store
+	Sealer *seal.Sealer
+	Log    *slog.Logger
+	Dialer egress.Dialer
+	// MFA, when nil, makes every access that requires a second factor refused (fail closed).
+	MFA MFAFunc
+	// Observe receives audit events (may be nil).
+	Observe func(ctx context.Context, ev Event)
+	// NewRecorder opens a recording for a session (nil: not recorded).
+	NewRecorder func(s *osh.Session, target string, cols, rows int, command string) (Recorder, error)
+	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
+	if c.Observe != nil {
+		c.Observe(ctx, Event{Type: typ, Fields: f})
+	}
+}
+
+// Connect runs the session's target request and returns the exit status.
+func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
+	req := s.Request
+	acct := s.Account
+	user := req.User
+	if user == "" {
+		user = acct.Name // The Bastion's default remote user
+	}
+	port := req.Port
+	if port == 0 {
+		port = 22
+	}
+	base := map[string]any{"account": acct.Name, "ip_from": addrIP(s.RemoteAddr), "port_from": addrPort(s.RemoteAddr),
+		"ip_bastion": addrIP(s.LocalAddr), "port_bastion": addrPort(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
+	refuse := func(r osh.Result) int {
+		f := clone(base)
+		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
+		c.observe(ctx, "connection.denied", f)
+		return c.Env.Refuse(s, r)
+	}
+	if err := access.ValidateRemoteUser(user, false); err != nil {
+		return refuse(osh.Result{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: osh.ExitInvalidUser})
+	}
+	ip, err := c.resolve(ctx, req.Host)
+	if err != nil {
+		var r osh.Result
+		if errors.Is(err, errBadHost) {
+			r = osh.Result{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: osh.ExitInvalidHost}
+		} else {
+			r = osh.Result{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: osh.ExitHostNotFound}
+		}
+		return refuse(r)
+	}
+	base["ip_to"] = ip.String()
+	in, err := accessdb.Load(ctx, c.Store, acct)
+	if err != nil {
+		c.Log.Error("cannot load accesses", "account", acct.Name, "err", err)
+		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: "Access denied: the bastion could not read your accesses, try again later", Exit: osh.ExitAccessDenied})
+	}
+	target := access.Target{User: user, Host: req.Host, IP: ip, Port: port}
+	d, err := access.Decide(c.Env.Now(), in.Account, in.Groups, in.Personal, target)
+	if err != nil {
+		var ref *access.Refusal
+		if errors.As(err, &ref) {
+			return refuse(osh.Result{Code: ref.Code, Message: ref.Message, Exit: ref.Exit})
+		}
+		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: osh.ExitAccessDenied})
+	}
+	display := access.MachineDisplay(user, ip.String(), port)
+	errw := s.Err
+	for _, l := range access.TryLines(d, time.Local) {
+		fmt.Fprintln(errw, l)
+	}
+	if need := d.MFA(); len(need) > 0 {
+		var reqs []string
+		for _, m := range need {
+			reqs = append(reqs, string(m))
+		}
+		if c.MFA == nil {
+			return refuse(osh.Result{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: osh.ExitMFAFailed})
+		}
+		if r := c.MFA(ctx, s, reqs, display); r != nil {
+			return refuse(*r)
+		}
+	}
+	signers, err := c.signers(ctx, acct.Name, d)
+	if err != nil {
+		c.Log.Error("cannot open egress keys", "account", acct.Name, "err", err)
+		fmt.Fprintf(errw, "Cannot use your egress keys: %v\n", err)
+		return egress.ExitStatus
+	}
+	mode, err := egress.ParseHostKeyMode(acct.Settings["egress_strict_host_key_checking"])
+	if err != nil {
+		mode = egress.HostKeyYes // a bad stored value never weakens checking
+	}
+	policy := egress.HostKeyPolicy{Mode: mode, Account: acct.Name, Store: knownHosts{c.Store}, OnEvent: func(ev egress.HostKeyEvent) {
+		if ev.Kind != egress.HostKeyMatched {
+			f := clone(base)
+			f["event"], f["fingerprint"], f["known"], f["hostport"] = string(ev.Kind), ev.Fingerprint, ev.Known, ev.HostPort
+			c.observe(ctx, "hostkey", f)
+		}
+	}}
+	fmt.Fprintf(errw, "Connecting to %s...\n", display)
+	start := time.Now()
+	client, err := c.Dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
+	if err != nil {
+		f := clone(base)
+		f["allowed"], f["comment"] = true, err.Error()
+		var de *egress.DialError
+		if errors.As(err, &de) {
+			f["comment_close"] = string(de.Reason)
+		}
+		c.observe(ctx, "connection.close", f)
+		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
+		return egress.ExitStatus
+	}
+	defer client.Close()
+	return c.relay(ctx, s, client, base, start, strings.Join(req.RemoteCommand, " "))
+}
+
+func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Client, base map[string]any, start time.Time, command string) int {
+	req := s.Request
+	er := egress.Request{Command: command}
+	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
+	if wantPTY {
+		er.Pty = &egress.PtyRequest{Term: s.Term, Cols: uint32(s.Cols), Rows: uint32(s.Rows), Modes: decodeModes(s.Modes)}
+	}
+	stdout, stderr := s.RawOut, s.RawErr
+	if stdout == nil {
+		stdout, stderr = s.Out, s.Err
+	}
+	cols, rows := s.Cols, s.Rows
+	var rec Recorder
+	if c.NewRecorder != nil {
+		var err error
+		if rec, err = c.NewRecorder(s, fmt.Sprint(base["ip_to"]), cols, rows, command); err != nil {
+			// Fail closed: a session that must be recorded and cannot be does not start.
+			fmt.Fprintf(s.Err, "Cannot record this session (%v): refusing to connect\n", err)
+			return egress.ExitStatus
+		}
+		stdout, stderr = io.MultiWriter(stdout, rec), io.MultiWriter(stderr, rec)
+	}
+	counted := &countWriter{w: stdout}
+	wins := make(chan egress.WindowChange, 4)
+	sigs := make(chan ssh.Signal, 4)
+	fwdDone := make(chan struct{})
+	defer close(fwdDone)
+	go func() {
+		for {
+			select {
+			case <-fwdDone:
+				return
+			case sz, ok := <-s.Resize:
+				if !ok {
+					return
+				}
+				if rec != nil {
+					rec.Resize(sz[0], sz[1])
+				}
+				select {
+				case wins <- egress.WindowChange{Cols: uint32(sz[0]), Rows: uint32(sz[1])}:
+				default:
+				}
+			case sig, ok := <-s.Signals:
+				if !ok {
+					return
+				}
+				select {
+				case sigs <- ssh.Signal(sig):
+				default:
+				}
+			}
+		}
+	}()
+	inCount := &countReader{r: s.In}
+	f := clone(base)
+	f["allowed"] = true
+	c.observe(ctx, "connection.open", f)
+	status, signal, err := egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: wins, Signals: sigs})
+	f = clone(base)
+	f["allowed"], f["exit_status"], f["duration"] = true, status, time.Since(start).Seconds()
+	f["bytes_out"], f["bytes_in"] = counted.n.Load(), inCount.n.Load()
+	if signal != "" {
+		f["signal"] = signal
+	}
+	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
+		f["comment"] = err.Error()
+	}
+	if rec != nil {
+		id, sum, size, rerr := rec.Close()
+		f["recording_id"], f["recording_sha256"], f["recording_size"] = id, sum, size
+		if rerr != nil {
+			f["recording_error"] = rerr.Error()
+		}
+	}
+	c.observe(ctx, "connection.close", f)
+	return status
+}
+
+// signers opens every key the decision offers, in its order.
+func (c *Connector) signers(ctx context.Context, account string, d access.Decision) ([]ssh.Signer, error) {
+	byID := map[string]store.EgressKey{}
+	load := func(kind, owner string) error {
+		keys, err := c.Store.ListEgressKeys(ctx, kind, owner)
+		for _, k := range keys {
+			byID[strconv.FormatInt(k.ID, 10)] = k
+		}
+		return err
+	}
+	if err := load("account", account); err != nil {
+		return nil, err
+	}
+	for _, g := range d.Grants {
+		if g.Group != "" {
+			if err := load("group", g.Group); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var out []ssh.Signer
+	for _, k := range d.Keys() {
+		sk, ok := byID[k.ID]
+		if !ok {
+			continue
+		}
+		pem, err := c.Sealer.Open(common.SealPurpose, sk.Sealed)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", sk.Fingerprint, err)
+		}
+		signer, err := egress.ParseSigner(pem)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, signer)
+	}
+	return out, nil
+}
+
+var errBadHost = errors.New("invalid host")
+
+func (c *Connector) resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap(), nil
+	}
+	h, err := access.ParseHost(host)
+	if err != nil || h.Kind != access.HostName {
+		return netip.Addr{}, fmt.Errorf("%w: %q is neither an IP address nor a host name", errBadHost, host)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var addrs []netip.Addr
+	if c.Resolve != nil {
+		addrs, err = c.Resolve(rctx, host)
+	} else {
+		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+	}
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("Unable to resolve host '%s'", host)
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// knownHosts adapts the store to egress.KnownHosts.
+type knownHosts struct{ st store.Store }
+
+func (k knownHosts) Lookup(ctx context.Context, account, hostport string) ([]ssh.PublicKey, error) {
+	rows, err := k.st.KnownHostKeys(ctx, account, hostport)
+	if err != nil {
+		return nil, err
+	}
+	var out []ssh.PublicKey
+	for _, r := range rows {
+		pk, err := ssh.ParsePublicKey(r.Key)
+		if err != nil {
+			return nil, fmt.Errorf("stored host key for %s does not parse: %w", hostport, err)
+		}
+		out = append(out, pk)
+	}
+	return out, nil
+}
+
+func (k knownHosts) Add(ctx context.Context, account, hostport string, key ssh.PublicKey) error {
+	return k.st.AddKnownHost(ctx, store.KnownHost{Account: account, HostPort: hostport, Key: key.Marshal(), AddedAt: time.Now().UTC()})
+}
+
+// decodeModes parses RFC 4254 8 encoded terminal modes (opcode byte, uint32 value, until 0).
+func decodeModes(s string) ssh.TerminalModes {
+	b := []byte(s)
+	m := ssh.TerminalModes{}
+	for len(b) > 0 && b[0] != 0 && b[0] < 160 {
+		if len(b) < 5 {
+			break
+		}
+		m[b[0]] = uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4])
+		b = b[5:]
+	}
+	return m
+}
+
+// countWriter and countReader count bytes relayed; atomic because the stdin reader may still be
+// running when the session's totals are read.
+type countWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func addrIP(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return ""
+}
+
+func addrPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}
+
+func clone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+8)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
