@@ -265,6 +265,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	}
 	defer release()
 	defer nc.Close()
+	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx))
 	if err != nil {
@@ -272,6 +273,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	release()
+	stopQuickAck(nc)
 	_ = nc.SetDeadline(time.Time{})
 	defer sconn.Close()
 	// Fail closed: the session needs a verified key or a completed factor-only login.
