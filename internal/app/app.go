@@ -105,6 +105,8 @@ func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
 	open.Register(reg)
 	restricted.Register(reg)
+	open.RegisterGroups(reg)
+	restricted.RegisterGroups(reg)
 	groupowner.Register(reg)
 	groupgatekeeper.Register(reg)
 	groupaclkeeper.Register(reg)

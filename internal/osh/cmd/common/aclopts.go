@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,4 +316,58 @@ func Entries(list []store.ACLEntry) []access.Entry {
 		out = append(out, accessdb.Entry(e))
 	}
 	return out
+}
+
+// HostPortOptions are --host and --port of the host key commands.
+var HostPortOptions = []osh.Option{
+	{Name: "host", Kind: osh.String, Help: "the server's IP or host name, as you connect to it"},
+	{Name: "port", Kind: osh.String, Help: "the server's SSH port (default 22)"},
+}
+
+// ParseHostPort reads --host (an IP or a name, not a network) and --port (default 22) and returns
+// them in known_hosts form (see HostPort).
+func ParseHostPort(c *osh.Call) (host string, port int, hostport string, r *osh.Result) {
+	in := ACLInput{Host: c.Args.String("host"), UserAny: true, Port: c.Args.String("port")}
+	if in.Port == "" {
+		in.Port = "22"
+	}
+	s, cerr := CheckACL(in, false, false)
+	if cerr != nil {
+		return "", 0, "", Failure(cerr.Code, "%s", cerr.Message)
+	}
+	if s.Host.Kind == access.HostPrefix {
+		return "", 0, "", Failure("KO_INVALID_IP", "%s is a network: give the address or the name of one server", s.Host)
+	}
+	return s.Host.String(), s.Port, HostPort(s.Host.String(), s.Port), nil
+}
+
+// AccessesValue renders an account's accesses as The Bastion's get_acls does: a list of {type,
+// group, acl} with type personal (group null), group-member or group-guest, each acl as ACLValue.
+// It prints them as a table and returns how many entries it listed.
+func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time) ([]map[string]any, int) {
+	out := []map[string]any{}
+	n := 0
+	add := func(typ string, group any, by string, acl []access.Entry) {
+		v := ACLValue(acl, now)
+		if len(v) == 0 {
+			return
+		}
+		if n == 0 {
+			PrintACLHeader(p)
+		}
+		n += PrintACL(p, by, acl, now)
+		out = append(out, map[string]any{"type": typ, "group": group, "acl": v})
+	}
+	add("personal", nil, "personal", in.Personal)
+	groups := slices.Clone(in.Groups)
+	slices.SortFunc(groups, func(a, b access.Group) int { return strings.Compare(a.Name, b.Name) })
+	for _, g := range groups {
+		switch {
+		case slices.Contains(g.Members, in.Account.Name):
+			add("group-member", g.Name, g.Name+"(group-member)", g.Servers)
+		case len(g.Guests[in.Account.Name]) > 0:
+			add("group-guest", g.Name, g.Name+"(group-guest)", g.Guests[in.Account.Name])
+		}
+	}
+	return out, n
 }

@@ -57,7 +57,7 @@ func Register(r *osh.Registry) {
 			Options: modifyOptions(), Run: modify},
 		&osh.Command{Name: "groupDestroy", Category: osh.GroupOwner, Summary: "delete a group, its servers, guests and keys", ReadsStdin: true,
 			Options: []osh.Option{groupOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the group name"}},
-			Run: destroy},
+			Run:     destroy},
 	)
 }
 
