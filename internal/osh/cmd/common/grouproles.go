@@ -95,7 +95,7 @@ func requireRole(c *osh.Call, actor access.Actor, g store.Group, role access.Rol
 	case err != nil:
 		return Failure("ERR_INTERNAL", "cannot check your role on %s: %v", g.Name, err)
 	case override:
-		c.P.Line("SUPER OWNER OVERRIDE: you're not a %s of group %s,", role, g.Name)
+		c.P.Line("SUPER OWNER OVERRIDE: you're not %s of group %s,", withArticle(string(role)), g.Name)
 		c.P.Line("but allowing because you're a super-owner. This has been logged.")
 		c.Env.Log.Warn("superowner-override", "type", "security", "account", c.Caller().Name,
 			"command", c.Cmd.Name, "group", g.Name, "role", string(role))
@@ -115,14 +115,14 @@ func SetRole(ctx context.Context, c *osh.Call, g store.Group, role, account stri
 		if !on {
 			state = "already not"
 		}
-		msg := fmt.Sprintf("Account %s is %s a %s of %s, nothing to do", account, state, role, g.Name)
+		msg := fmt.Sprintf("Account %s is %s %s of %s, nothing to do", account, state, withArticle(role), g.Name)
 		c.P.Line("%s", msg)
 		return osh.Result{Code: "OK_NO_CHANGE", Message: msg}
 	}
 	if on {
-		c.P.Line("Account %s is now a %s of group %s.", account, role, g.Name)
+		c.P.Line("Account %s is now %s of group %s.", account, withArticle(role), g.Name)
 	} else {
-		c.P.Line("Account %s is no longer a %s of group %s.", account, role, g.Name)
+		c.P.Line("Account %s is no longer %s of group %s.", account, withArticle(role), g.Name)
 	}
 	return osh.Result{Code: "OK", Message: "OK"}
 }
@@ -179,4 +179,12 @@ func CheckKeyAlgo(algo string, size int) *osh.Result {
 		return Failure("ERR_INVALID_PARAMETER", "unknown key algorithm %q: give ed25519, ecdsa or rsa", algo)
 	}
 	return nil
+}
+
+// withArticle is "an owner", "a member": role names as sentences need them.
+func withArticle(role string) string {
+	if role != "" && strings.IndexByte("aeiou", role[0]) >= 0 {
+		return "an " + role
+	}
+	return "a " + role
 }
