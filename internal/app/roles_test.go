@@ -47,7 +47,7 @@ var categoryOf = map[string]osh.Category{
 	// Groups and accesses.
 	"groupList": osh.Open, "groupInfo": osh.Open, "groupListServers": osh.Open, "selfListAccesses": osh.Open,
 	"selfForgetHostKey": osh.Open,
-	"groupCreate": osh.Restricted, "selfAddPersonalAccess": osh.Restricted, "selfDelPersonalAccess": osh.Restricted,
+	"groupCreate":       osh.Restricted, "selfAddPersonalAccess": osh.Restricted, "selfDelPersonalAccess": osh.Restricted,
 	"accountAddPersonalAccess": osh.Restricted, "accountDelPersonalAccess": osh.Restricted,
 	"accountListAccesses": osh.Restricted, "whoHasAccessTo": osh.Restricted, "assetForgetHostKey": osh.Restricted,
 	"groupAddOwner": osh.GroupOwner, "groupDelOwner": osh.GroupOwner, "groupAddGatekeeper": osh.GroupOwner,

@@ -520,4 +520,3 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK_EMPTY", "plain", "groupList", "--all")
 	})
 }
-
