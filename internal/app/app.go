@@ -26,6 +26,9 @@ import (
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/osh/cmd/groupaclkeeper"
+	"gatehouse/internal/osh/cmd/groupgatekeeper"
+	"gatehouse/internal/osh/cmd/groupowner"
 	"gatehouse/internal/osh/cmd/open"
 	"gatehouse/internal/osh/cmd/restricted"
 	"gatehouse/internal/seal"
@@ -110,6 +113,11 @@ func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
 	open.Register(reg)
 	restricted.Register(reg)
+	open.RegisterGroups(reg)
+	restricted.RegisterGroups(reg)
+	groupowner.Register(reg)
+	groupgatekeeper.Register(reg)
+	groupaclkeeper.Register(reg)
 	return reg
 }
 

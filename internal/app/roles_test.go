@@ -44,6 +44,19 @@ var categoryOf = map[string]osh.Category{
 	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
 	"accountUnfreeze": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,
 	"accountListIngressKeys": osh.Restricted, "accountListEgressKeys": osh.Restricted,
+	// Groups and accesses.
+	"groupList": osh.Open, "groupInfo": osh.Open, "groupListServers": osh.Open, "selfListAccesses": osh.Open,
+	"selfForgetHostKey": osh.Open,
+	"groupCreate":       osh.Restricted, "selfAddPersonalAccess": osh.Restricted, "selfDelPersonalAccess": osh.Restricted,
+	"accountAddPersonalAccess": osh.Restricted, "accountDelPersonalAccess": osh.Restricted,
+	"accountListAccesses": osh.Restricted, "whoHasAccessTo": osh.Restricted, "assetForgetHostKey": osh.Restricted,
+	"groupAddOwner": osh.GroupOwner, "groupDelOwner": osh.GroupOwner, "groupAddGatekeeper": osh.GroupOwner,
+	"groupDelGatekeeper": osh.GroupOwner, "groupAddAclkeeper": osh.GroupOwner, "groupDelAclkeeper": osh.GroupOwner,
+	"groupTransmitOwnership": osh.GroupOwner, "groupGenerateEgressKey": osh.GroupOwner, "groupDelEgressKey": osh.GroupOwner,
+	"groupModify": osh.GroupOwner, "groupDestroy": osh.GroupOwner,
+	"groupAddMember": osh.GroupGatekeeper, "groupDelMember": osh.GroupGatekeeper, "groupAddGuestAccess": osh.GroupGatekeeper,
+	"groupDelGuestAccess": osh.GroupGatekeeper, "groupListGuestAccesses": osh.GroupGatekeeper,
+	"groupAddServer": osh.GroupAclkeeper, "groupDelServer": osh.GroupAclkeeper, "groupSetServers": osh.GroupAclkeeper,
 }
 
 func TestRoleTable(t *testing.T) {
