@@ -25,6 +25,9 @@ const (
 	RoleOwner      = "owner"
 	RoleGatekeeper = "gatekeeper"
 	RoleAclkeeper  = "aclkeeper"
+	// RoleGuest is held while an account has guest accesses in the group (as The Bastion makes a
+	// guest a member of the group's Unix group), so GroupsOf finds the groups of guests too.
+	RoleGuest = "guest"
 )
 
 // Has reports whether account holds role in the group.

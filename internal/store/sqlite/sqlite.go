@@ -278,8 +278,17 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='account' AND owner=?`, name)
-		return err
+		// Nothing the account held may pass to a new account of the same name.
+		for _, q := range []string{
+			`DELETE FROM egress_keys WHERE owner_kind='account' AND owner=?`,
+			`DELETE FROM acl_entries WHERE (kind='personal' AND owner=?1) OR (kind='guest' AND account=?1)`,
+			`DELETE FROM known_hosts WHERE account=?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, name); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -137,3 +137,24 @@ func TestGroupsACLAndKnownHosts(t *testing.T) {
 		t.Fatalf("ForgetHost for everyone removed %d", n)
 	}
 }
+
+func TestDeleteAccountLeavesNothingBehind(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "g.db"))
+	s.CreateAccount(ctx, store.Account{Name: "a", CreatedAt: time.Now()}, nil)
+	s.CreateAccount(ctx, store.Account{Name: "o", CreatedAt: time.Now()}, nil)
+	s.CreateGroup(ctx, store.Group{Name: "g", CreatedAt: time.Now(), Roles: map[string][]string{store.RoleOwner: {"o"}}})
+	s.AddACL(ctx, store.ACLEntry{Kind: store.ACLPersonal, Owner: "a", Host: "10.0.0.1", AddedAt: time.Now()})
+	s.AddACL(ctx, store.ACLEntry{Kind: store.ACLGuest, Owner: "g", Account: "a", Host: "10.0.0.2", AddedAt: time.Now()})
+	s.AddKnownHost(ctx, store.KnownHost{Account: "a", HostPort: "h", Key: []byte{1}, AddedAt: time.Now()})
+	if err := s.DeleteAccount(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	s.CreateAccount(ctx, store.Account{Name: "a", CreatedAt: time.Now()}, nil)
+	p, _ := s.ListACL(ctx, store.ACLPersonal, "a", "")
+	g, _ := s.ListACL(ctx, store.ACLGuest, "g", "a")
+	k, _ := s.KnownHostKeys(ctx, "a", "h")
+	if len(p)+len(g)+len(k) != 0 {
+		t.Fatalf("a new account inherited: %d personal, %d guest, %d host keys", len(p), len(g), len(k))
+	}
+}

@@ -15,7 +15,7 @@ import (
 // puts guests in the group's system group too; here it makes store.GroupsOf, and so the access
 // decision loaded by accessdb, see the groups where an account is only a guest. The guest entries
 // themselves stay the ACL of kind store.ACLGuest.
-const GuestRole = "guest"
+const GuestRole = store.RoleGuest
 
 // Failure returns a command failure as a pointer, for helpers that return "nil or a refusal".
 func Failure(code, format string, a ...any) *osh.Result {
