@@ -57,11 +57,37 @@ func (c *utf8Carry) drain() []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe[b] is true for bytes copied as they are into a JSON string
+// when the text is known to be valid UTF-8: printable ASCII other than
+// quote and backslash, and every byte of a multibyte character.
+var jsonSafe = func() (t [256]bool) {
+	for b := 0x20; b < 256; b++ {
+		t[b] = b != '"' && b != '\\' && b != 0x7f
+	}
+	return t
+}()
+
 // appendJSONString appends p's bytes escaped as the inside of a JSON string.
 // Valid UTF-8 is kept as is; each invalid byte becomes \ufffd (as
 // encoding/json does); control characters, DEL, quote and backslash are
 // escaped. It does not allocate beyond growing dst.
 func appendJSONString(dst, p []byte) []byte {
+	if !utf8.Valid(p) {
+		return appendJSONStringSlow(dst, p)
+	}
+	// Fast path: one table lookup per byte, no decoding.
+	start := 0
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; !jsonSafe[b] {
+			dst = append(dst, p[start:i]...)
+			dst = appendEscape(dst, b)
+			start = i + 1
+		}
+	}
+	return append(dst, p[start:]...)
+}
+
+func appendJSONStringSlow(dst, p []byte) []byte {
 	start := 0
 	for i := 0; i < len(p); {
 		b := p[i]
@@ -82,22 +108,27 @@ func appendJSONString(dst, p []byte) []byte {
 			continue
 		}
 		dst = append(dst, p[start:i]...)
-		switch b {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-		}
+		dst = appendEscape(dst, b)
 		i++
 		start = i
 	}
 	return append(dst, p[start:]...)
+}
+
+// appendEscape appends the JSON escape of an ASCII byte.
+func appendEscape(dst []byte, b byte) []byte {
+	switch b {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	default:
+		return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+	}
 }
