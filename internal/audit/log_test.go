@@ -306,7 +306,7 @@ func TestFileNameOrder(t *testing.T) {
 	if a >= b {
 		t.Errorf("%s sorts after %s", a, b)
 	}
-	if !fileNameRE.MatchString(fileName(1<<63)) {
+	if !fileNameRE.MatchString(fileName(1 << 63)) {
 		t.Errorf("name for a huge seq does not match the pattern")
 	}
 }
