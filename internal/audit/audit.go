@@ -4,22 +4,24 @@
 //
 // Format (docs/audit.md has the full description):
 //
-//		{"seq":1,"prev":"000…0","time":"…","type":"connection.open","fields":{…}}
-//		{"seq":2,"prev":"<sha256 hex of line 1's bytes>","time":"…","type":"…",…}
-//		{"seq":3,"prev":"…","time":"…","type":"checkpoint","checkpoint":{"every":1000,"key":"…","sig":"…"}}
+//	{"seq":1,"prev":"000…0","time":"…","type":"connection.open","fields":{…}}
+//	{"seq":2,"prev":"<sha256 hex of line 1's bytes>","time":"…","type":"…",…}
+//	{"seq":3,"prev":"…","time":"…","type":"checkpoint","checkpoint":{"every":1000,"key":"…","sig":"…"}}
 //
-//	  - seq counts lines from 1 across all files; prev is the SHA-256 (hex) of
-//	    the previous line's exact bytes without its newline, 64 zeros for the
-//	    first line of the chain. Editing, deleting or reordering a line breaks
-//	    the link to the next one.
-//	  - A checkpoint signs (seq, prev, time, every, key id) with the bastion's
-//	    ed25519 key. prev commits to the whole chain before it, so rewriting
-//	    history after the fact needs the private key. One is written every
-//	    Options.CheckpointEvery lines, at the end of each rotated file and at
-//	    Close, so at most CheckpointEvery lines are ever unsigned, and only
-//	    at the end of the log (a crash leaves them; Verify reports how many).
-//	  - Files are named audit-<first seq, 20 digits>.jsonl, so name order is
-//	    chain order. A new file continues the chain of the previous one.
+// Invariants:
+//
+//   - seq counts lines from 1 across all files; prev is the SHA-256 (hex) of
+//     the previous line's exact bytes without its newline, 64 zeros for the
+//     first line of the chain. Editing, deleting or reordering a line breaks
+//     the link to the next one.
+//   - A checkpoint signs (seq, prev, time, every, key id) with the bastion's
+//     ed25519 key. prev commits to the whole chain before it, so rewriting
+//     history after the fact needs the private key. One is written every
+//     Options.CheckpointEvery lines, at the end of each rotated file and at
+//     Close, so at most CheckpointEvery lines are ever unsigned, and only
+//     at the end of the log (a crash leaves them; Verify reports how many).
+//   - Files are named audit-<first seq, 20 digits>.jsonl, so name order is
+//     chain order. A new file continues the chain of the previous one.
 //
 // Lifecycle: Open (creates or resumes the log, after checking the chain of
 // the last file), Append from any goroutine, Close once. Append errors are

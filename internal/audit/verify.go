@@ -254,13 +254,13 @@ func (v *verifier) line(fileIdx int, sum *FileSummary, offset int64, line []byte
 	case rec.Seq > v.expect:
 		if n == 1 && fileIdx > 0 && !v.rep.Files[len(v.rep.Files)-2].EndsInCheckpoint {
 			return v.fail(v.prevFile, v.prevLine+1, 0, ProblemTruncated,
-				"the file ends at seq %d without the checkpoint that closes a rotated file; seq %d-%d were cut from its end",
-				v.expect-1, v.expect, rec.Seq-1)
+				"the file ends at seq %d without the checkpoint that closes a rotated file; %s cut from its end",
+				v.expect-1, seqRange(v.expect, rec.Seq-1))
 		}
 		if v.seqAppearsLater(fileIdx, offset, v.expect) {
 			return v.fail(path, n, rec.Seq, ProblemReordered, "seq %d appears here, before seq %d: lines were moved", rec.Seq, v.expect)
 		}
-		return v.fail(path, n, rec.Seq, ProblemDeleted, "seq %d-%d are missing before this line: lines were deleted", v.expect, rec.Seq-1)
+		return v.fail(path, n, rec.Seq, ProblemDeleted, "%s missing before this line: lines were deleted", seqRange(v.expect, rec.Seq-1))
 	case rec.Seq < v.expect:
 		return v.fail(path, n, rec.Seq, ProblemReordered, "seq %d appears after seq %d: lines were moved or duplicated", rec.Seq, v.expect-1)
 	}
@@ -316,4 +316,11 @@ func (v *verifier) seqAppearsLater(fileIdx int, offset int64, want uint64) bool 
 		}
 	}
 	return false
+}
+
+func seqRange(from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("seq %d was", from)
+	}
+	return fmt.Sprintf("seq %d-%d were", from, to)
 }
