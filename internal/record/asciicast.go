@@ -11,18 +11,14 @@ import (
 // asciicastWriter writes asciicast v2: a JSON header line, then one
 // `[seconds, code, data]` line per event. See docs/recording.md.
 type asciicastWriter struct {
-	*output
-	now     func() time.Time
+	*sink
 	start   time.Time
 	last    float64 // seconds of the last event; times never decrease
-	stealth bool
-	input   bool
 	out, in utf8Carry
 	joined  [2 * utf8.UTFMax]byte
 }
 
-func newAsciicastWriter(o *output, opts Options) (*asciicastWriter, error) {
-	start := opts.Now()
+func newAsciicastWriter(o *sink, opts Options, start time.Time) (*asciicastWriter, error) {
 	h := Header{
 		Version:   2,
 		Width:     opts.Cols,
@@ -46,12 +42,12 @@ func newAsciicastWriter(o *output, opts Options) (*asciicastWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: encode asciicast header: %w", err)
 	}
-	a := &asciicastWriter{output: o, now: opts.Now, start: start, stealth: opts.Stealthed(), input: opts.RecordInput}
+	a := &asciicastWriter{sink: o, start: start}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.write(append(line, '\n'))
-	if a.stealth {
-		a.event('m', nil, []byte(StealthMarker))
+	if opts.Stealthed() {
+		a.event('m', start, nil, []byte(StealthMarker))
 	}
 	o.eventDone()
 	if o.err != nil {
@@ -60,29 +56,13 @@ func newAsciicastWriter(o *output, opts Options) (*asciicastWriter, error) {
 	return a, nil
 }
 
-func (a *asciicastWriter) Output(p []byte) {
-	if a.stealth || len(p) == 0 {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.text('o', &a.out, p)
-}
+func (a *asciicastWriter) output(at time.Time, p []byte) { a.text('o', &a.out, at, p) }
 
-func (a *asciicastWriter) Input(p []byte) {
-	if !a.input || len(p) == 0 {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.text('i', &a.in, p)
-}
+func (a *asciicastWriter) input(at time.Time, p []byte) { a.text('i', &a.in, at, p) }
 
-// Resize writes an "r" event. A character whose first bytes are being
+// resize writes an "r" event. A character whose first bytes are being
 // carried is written after it, with the next output, never cut in two.
-func (a *asciicastWriter) Resize(cols, rows int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *asciicastWriter) resize(at time.Time, cols, rows int) {
 	if !a.usable() {
 		return
 	}
@@ -90,28 +70,23 @@ func (a *asciicastWriter) Resize(cols, rows int) {
 	size := strconv.AppendInt(buf[:0], int64(cols), 10)
 	size = append(size, 'x')
 	size = strconv.AppendInt(size, int64(rows), 10)
-	a.event('r', nil, size)
+	a.event('r', at, nil, size)
 	a.eventDone()
 }
 
-func (a *asciicastWriter) Close() (string, int64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.usable() {
-		// The stream ended mid-character: those bytes are really invalid.
-		if a.out.n > 0 {
-			a.event('o', nil, a.out.drain())
-		}
-		if a.in.n > 0 {
-			a.event('i', nil, a.in.drain())
-		}
+// end writes carried bytes: the stream ended mid-character, so they are
+// really invalid.
+func (a *asciicastWriter) end(at time.Time) {
+	if a.out.n > 0 {
+		a.event('o', at, nil, a.out.drain())
 	}
-	return a.finish()
+	if a.in.n > 0 {
+		a.event('i', at, nil, a.in.drain())
+	}
 }
 
 // text writes p as one or more events of code, keeping characters whole.
-// Callers hold mu.
-func (a *asciicastWriter) text(code byte, carry *utf8Carry, p []byte) {
+func (a *asciicastWriter) text(code byte, carry *utf8Carry, at time.Time, p []byte) {
 	if !a.usable() {
 		return
 	}
@@ -121,13 +96,13 @@ func (a *asciicastWriter) text(code byte, carry *utf8Carry, p []byte) {
 	}
 	for {
 		cut := len(rest)
-		if cut > maxEventBytes {
-			cut = maxEventBytes
+		if limit := maxEventBytes - len(first); cut > limit {
+			cut = limit
 			for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(rest[cut]); i++ {
 				cut--
 			}
 		}
-		a.event(code, first, rest[:cut])
+		a.event(code, at, first, rest[:cut])
 		first, rest = nil, rest[cut:]
 		if len(rest) == 0 {
 			break
@@ -136,9 +111,9 @@ func (a *asciicastWriter) text(code byte, carry *utf8Carry, p []byte) {
 	a.eventDone()
 }
 
-// event writes one `[t, "code", "first+data"]` line. Callers hold mu.
-func (a *asciicastWriter) event(code byte, first, data []byte) {
-	t := a.now().Sub(a.start).Seconds()
+// event writes one `[t, "code", "first+data"]` line.
+func (a *asciicastWriter) event(code byte, at time.Time, first, data []byte) {
+	t := at.Sub(a.start).Seconds()
 	if t < a.last {
 		t = a.last
 	}

@@ -18,11 +18,17 @@
 //   - UTF-8: a multibyte character split across Output calls is held back
 //     and written whole in the next event. Bytes become U+FFFD only when
 //     they are really invalid (or the stream ends mid-character).
+//   - Off the session's path: Output stamps the time and copies the bytes
+//     into a bounded queue (256 KiB); a worker goroutine per recorder
+//     escapes, hashes and writes. When the disk is slower than the session
+//     Output waits: nothing is dropped.
 //   - Errors are sticky: the first write error stops the recorder; Err
-//     reports it at once and Close returns it. The session code decides
-//     whether to end the session (fail closed) when recording fails.
-//   - All methods are safe for concurrent use (output, window-change and the
-//     flush timer run on different goroutines).
+//     reports it (shortly after the Output that met it) and Close returns
+//     it. The session code decides whether to end the session (fail closed)
+//     when recording fails.
+//   - All methods are safe for concurrent use (output, window-change, the
+//     worker and the flush timer run on different goroutines). Close must be
+//     called once the stream ends, or the worker goroutine stays.
 package record
 
 import (
@@ -180,24 +186,164 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	out := newOutput(w, f, opts.FlushInterval)
+	out := newSink(w, f, opts.FlushInterval)
+	start := opts.Now()
+	var enc encoder
+	var err error
 	switch opts.Format {
 	case Asciicast:
-		return newAsciicastWriter(out, opts)
+		enc, err = newAsciicastWriter(out, opts, start)
 	case Ttyrec:
 		if opts.RecordInput {
 			return nil, errors.New("record: ttyrec cannot hold input events; use asciicast or turn input recording off")
 		}
-		return newTtyrecWriter(out, opts)
+		enc, err = newTtyrecWriter(out, opts, start)
 	default:
 		return nil, fmt.Errorf("record: unknown format %d", opts.Format)
 	}
+	if err != nil {
+		return nil, err
+	}
+	r := &recorder{
+		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
+		queue: make(chan item, queueLen), free: make(chan []byte, queueLen+2), done: make(chan struct{}),
+	}
+	go r.run()
+	return r, nil
 }
 
-// output is the part both writers share: a mutex, a buffered writer whose
+// encoder turns events into a format's bytes. Its methods run on the
+// recorder's worker goroutine with sink.mu held.
+type encoder interface {
+	output(at time.Time, p []byte)
+	input(at time.Time, p []byte)
+	resize(at time.Time, cols, rows int)
+	end(at time.Time) // the stream is over: write anything held back
+}
+
+// queueLen bounds the events in flight between the session goroutine and
+// the worker: at most queueLen*maxEventBytes bytes (256 KiB) are queued.
+const queueLen = 8
+
+// item is one queued event. data is a buffer from free, owned by the item.
+type item struct {
+	kind       EventKind
+	at         time.Time
+	data       []byte
+	cols, rows int
+}
+
+// recorder is the Recorder the session code holds. Output, Input and Resize
+// stamp the time, copy the bytes into a pooled buffer and queue them; a
+// worker goroutine encodes, hashes and writes. The session's goroutine thus
+// pays for a copy, not for escaping, hashing or the disk, until the queue
+// is full: then Output waits (backpressure), and nothing is ever dropped.
+type recorder struct {
+	enc     encoder
+	out     *sink
+	now     func() time.Time
+	stealth bool
+	input   bool
+
+	mu     sync.Mutex // orders senders; guards closed and the Close results
+	closed bool
+	queue  chan item
+	free   chan []byte
+	done   chan struct{}
+	sum    string
+	size   int64
+	err    error
+}
+
+func (r *recorder) Output(p []byte) {
+	if r.stealth || len(p) == 0 {
+		return
+	}
+	r.send(KindOutput, p, 0, 0)
+}
+
+func (r *recorder) Input(p []byte) {
+	if !r.input || len(p) == 0 {
+		return
+	}
+	r.send(KindInput, p, 0, 0)
+}
+
+func (r *recorder) Resize(cols, rows int) { r.send(KindResize, nil, cols, rows) }
+
+// Err returns the first write error. Writes happen on the worker, so an
+// error shows here shortly after the Output that met it, and at Close.
+func (r *recorder) Err() error { return r.out.Err() }
+
+func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	at := r.now()
+	if kind == KindResize {
+		r.queue <- item{kind: kind, at: at, cols: cols, rows: rows}
+		return
+	}
+	for len(p) > 0 {
+		n := min(len(p), maxEventBytes)
+		var buf []byte
+		select {
+		case buf = <-r.free:
+		default:
+			buf = make([]byte, 0, maxEventBytes)
+		}
+		r.queue <- item{kind: kind, at: at, data: append(buf, p[:n]...)}
+		p = p[n:]
+	}
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for it := range r.queue {
+		r.out.mu.Lock()
+		if r.out.usable() {
+			switch it.kind {
+			case KindOutput:
+				r.enc.output(it.at, it.data)
+			case KindInput:
+				r.enc.input(it.at, it.data)
+			case KindResize:
+				r.enc.resize(it.at, it.cols, it.rows)
+			}
+		}
+		r.out.mu.Unlock()
+		if it.data != nil {
+			select {
+			case r.free <- it.data[:0]:
+			default:
+			}
+		}
+	}
+}
+
+func (r *recorder) Close() (string, int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+		<-r.done
+		r.out.mu.Lock()
+		if r.out.usable() {
+			r.enc.end(r.now())
+		}
+		r.sum, r.size, r.err = r.out.finish()
+		r.out.mu.Unlock()
+	}
+	return r.sum, r.size, r.err
+}
+
+// sink is the part both writers share: a mutex, a buffered writer whose
 // bytes are hashed and counted on their way out, a flush timer, a sticky
 // error and the owned file, if any.
-type output struct {
+type sink struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
 	hc      *hashCounter
@@ -211,16 +357,16 @@ type output struct {
 	scratch []byte
 }
 
-func newOutput(w io.Writer, f *os.File, every time.Duration) *output {
+func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
 	hc := &hashCounter{w: w, h: sha256.New()}
-	return &output{bw: bufio.NewWriterSize(hc, 64<<10), hc: hc, file: f, every: every}
+	return &sink{bw: bufio.NewWriterSize(hc, 64<<10), hc: hc, file: f, every: every}
 }
 
 // usable reports whether a new event may be written; callers hold mu.
-func (o *output) usable() bool { return !o.closed && o.err == nil }
+func (o *sink) usable() bool { return !o.closed && o.err == nil }
 
 // write appends p to the buffer; callers hold mu. A failure is sticky.
-func (o *output) write(p []byte) {
+func (o *sink) write(p []byte) {
 	if o.err != nil {
 		return
 	}
@@ -232,7 +378,7 @@ func (o *output) write(p []byte) {
 // eventDone arms the flush timer if buffered bytes are waiting; callers
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
-func (o *output) eventDone() {
+func (o *sink) eventDone() {
 	if o.armed || o.bw.Buffered() == 0 || o.err != nil {
 		return
 	}
@@ -244,7 +390,7 @@ func (o *output) eventDone() {
 	}
 }
 
-func (o *output) timedFlush() {
+func (o *sink) timedFlush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.armed = false
@@ -256,14 +402,14 @@ func (o *output) timedFlush() {
 	}
 }
 
-func (o *output) Err() error {
+func (o *sink) Err() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.err
 }
 
 // finish flushes, syncs and closes; callers hold mu.
-func (o *output) finish() (string, int64, error) {
+func (o *sink) finish() (string, int64, error) {
 	if o.closed {
 		return o.sum, o.hc.n, o.err
 	}

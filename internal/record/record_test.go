@@ -371,10 +371,19 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Overflow the 64 KiB buffer so the failing write happens now.
+	// Overflow the 64 KiB buffer so the failing write happens now; the
+	// worker meets it shortly after.
 	rec.Output(bytes.Repeat([]byte("z"), 200<<10))
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if rec.Err() == nil {
-		t.Fatal("Err is nil after the writer failed")
+		t.Fatal("Err is still nil after the writer failed")
+	}
+	// A failed recorder keeps draining: later output must not block.
+	for i := 0; i < 100; i++ {
+		rec.Output(bytes.Repeat([]byte("y"), maxEventBytes))
 	}
 	if _, _, err := rec.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Close error %v, want the write error", err)
@@ -403,5 +412,50 @@ func TestConcurrentUse(t *testing.T) {
 	_, evs := readAll(t, &buf)
 	if got := string(outputOf(evs, KindOutput)); got != strings.Repeat("ö", 2000) {
 		t.Errorf("concurrent output lost or reordered: %d bytes", len(got))
+	}
+}
+
+// blockingWriter blocks every write until release is closed.
+type blockingWriter struct {
+	release chan struct{}
+	buf     bytes.Buffer
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return w.buf.Write(p)
+}
+
+// TestSlowDiskDoesNotStallOutput: the session's goroutine only queues; a
+// stalled disk holds the worker, not Output, until the queue is full.
+func TestSlowDiskDoesNotStallOutput(t *testing.T) {
+	w := &blockingWriter{release: make(chan struct{})}
+	rec, err := New(w, Options{FlushInterval: time.Millisecond}) // the header write blocks the timer flush
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() {
+		for i := 0; i < queueLen; i++ {
+			rec.Output(bytes.Repeat([]byte{'a' + byte(i)}, 1000))
+		}
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Output blocked on a stalled writer before the queue was full")
+	}
+	close(w.release)
+	if _, _, err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := readAll(t, &w.buf)
+	var want []byte
+	for i := 0; i < queueLen; i++ {
+		want = append(want, bytes.Repeat([]byte{'a' + byte(i)}, 1000)...)
+	}
+	if got := outputOf(evs, KindOutput); !bytes.Equal(got, want) {
+		t.Errorf("after the stall: %d bytes, want %d in order", len(got), len(want))
 	}
 }

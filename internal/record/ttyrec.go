@@ -41,22 +41,19 @@ func resizeSequence(cols, rows int) []byte {
 
 // ttyrecWriter writes ttyrec frames: output only, no header of its own.
 type ttyrecWriter struct {
-	*output
-	now     func() time.Time
-	wall    time.Time // wall-clock start, stamped into frames
-	mono    time.Time // same instant, for monotonic elapsed time
-	last    time.Duration
-	stealth bool
+	*sink
+	wall time.Time // wall-clock start, stamped into frames
+	mono time.Time // same instant, for monotonic elapsed time
+	last time.Duration
 }
 
-func newTtyrecWriter(o *output, opts Options) (*ttyrecWriter, error) {
-	start := opts.Now()
-	t := &ttyrecWriter{output: o, now: opts.Now, wall: start.Round(0), mono: start, stealth: opts.Stealthed()}
+func newTtyrecWriter(o *sink, opts Options, start time.Time) (*ttyrecWriter, error) {
+	t := &ttyrecWriter{sink: o, wall: start.Round(0), mono: start}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	t.frame(resizeSequence(opts.Cols, opts.Rows))
-	if t.stealth {
-		t.frame([]byte("\r\n[" + StealthMarker + "]\r\n"))
+	t.frame(start, resizeSequence(opts.Cols, opts.Rows))
+	if opts.Stealthed() {
+		t.frame(start, []byte("\r\n[" + StealthMarker + "]\r\n"))
 	}
 	o.eventDone()
 	if o.err != nil {
@@ -65,45 +62,34 @@ func newTtyrecWriter(o *output, opts Options) (*ttyrecWriter, error) {
 	return t, nil
 }
 
-func (t *ttyrecWriter) Output(p []byte) {
-	if t.stealth || len(p) == 0 {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *ttyrecWriter) output(at time.Time, p []byte) {
 	if !t.usable() {
 		return
 	}
 	for len(p) > 0 {
 		n := min(len(p), maxEventBytes)
-		t.frame(p[:n])
+		t.frame(at, p[:n])
 		p = p[n:]
 	}
 	t.eventDone()
 }
 
-// Input is a no-op: ttyrec has no input frames (New refuses RecordInput).
-func (t *ttyrecWriter) Input([]byte) {}
+// input is never called: ttyrec has no input frames (New refuses RecordInput).
+func (t *ttyrecWriter) input(time.Time, []byte) {}
 
-func (t *ttyrecWriter) Resize(cols, rows int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *ttyrecWriter) resize(at time.Time, cols, rows int) {
 	if !t.usable() {
 		return
 	}
-	t.frame(resizeSequence(cols, rows))
+	t.frame(at, resizeSequence(cols, rows))
 	t.eventDone()
 }
 
-func (t *ttyrecWriter) Close() (string, int64, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.finish()
-}
+func (t *ttyrecWriter) end(time.Time) {}
 
-// frame writes one header and payload. Callers hold mu.
-func (t *ttyrecWriter) frame(p []byte) {
-	d := t.now().Sub(t.mono)
+// frame writes one header and payload.
+func (t *ttyrecWriter) frame(at time.Time, p []byte) {
+	d := at.Sub(t.mono)
 	if d < t.last {
 		d = t.last
 	}
