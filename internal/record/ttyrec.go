@@ -53,7 +53,7 @@ func newTtyrecWriter(o *sink, opts Options, start time.Time) (*ttyrecWriter, err
 	defer o.mu.Unlock()
 	t.frame(start, resizeSequence(opts.Cols, opts.Rows))
 	if opts.Stealthed() {
-		t.frame(start, []byte("\r\n[" + StealthMarker + "]\r\n"))
+		t.frame(start, []byte("\r\n["+StealthMarker+"]\r\n"))
 	}
 	o.eventDone()
 	if o.err != nil {
