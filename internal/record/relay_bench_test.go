@@ -161,6 +161,7 @@ func BenchmarkSSHRelay(b *testing.B) {
 			}
 			defer conn.Close()
 			b.SetBytes(transferSize)
+			cpu := startCPU()
 			for b.Loop() {
 				sess, _ := conn.NewSession()
 				out, _ := sess.StdoutPipe()
@@ -174,6 +175,7 @@ func BenchmarkSSHRelay(b *testing.B) {
 					b.Fatalf("relayed %d bytes, want %d", got, transferSize)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
@@ -171,5 +172,32 @@ func TestStripperNeverPassesESC(t *testing.T) {
 		if strings.Count(string(out), "\n") > strings.Count(string(in), "\n") {
 			t.Fatalf("stripper invented newlines")
 		}
+	}
+}
+
+func TestNeedsEscape8MatchesTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	check := func(b [8]byte) {
+		want := false
+		for _, c := range b {
+			want = want || (c < 0x80 && !jsonSafe[c])
+		}
+		if got := needsEscape8(binary.LittleEndian.Uint64(b[:])); got != want {
+			t.Fatalf("needsEscape8(%q) = %v, want %v", b, got, want)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := [8]byte{'a', 'b', 0xc3, 0xa9, 'c', 'd', 'e', 'f'}
+			b[pos] = byte(c)
+			check(b)
+		}
+	}
+	for i := 0; i < 100000; i++ {
+		var b [8]byte
+		for j := range b {
+			b[j] = byte(r.IntN(256))
+		}
+		check(b)
 	}
 }
