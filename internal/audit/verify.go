@@ -209,7 +209,8 @@ func (v *verifier) run() error {
 			return nil
 		}
 		if err != nil {
-			return v.fail(path, sum.Lines+1, 0, ProblemCorrupt, "%v", err)
+			v.fail(path, sum.Lines+1, 0, ProblemCorrupt, "%v", err)
+			return nil
 		}
 	}
 	if v.rep.Lines == 0 {
