@@ -310,3 +310,12 @@ func TestFileNameOrder(t *testing.T) {
 		t.Errorf("name for a huge seq does not match the pattern")
 	}
 }
+
+func TestVerifyRejectsOverlongLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), fileName(1))
+	writeLines(t, p, []string{strings.Repeat("x", 5*maxLineBytes) + "\n"})
+	rep, err := VerifyFiles([]string{p}, pubOf(testKey(1)))
+	if !errors.Is(err, ErrBroken) || rep.Problem == nil || rep.Problem.Kind != ProblemCorrupt {
+		t.Errorf("over-long line: err %v, problem %v", err, rep.Problem)
+	}
+}
