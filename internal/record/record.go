@@ -1,0 +1,454 @@
+// Package record writes and reads terminal session recordings: asciicast v2
+// (the default; plays in `asciinema play` and the asciinema web player) and
+// ttyrec (plays in `ttyplay`).
+//
+// Lifecycle: the session code creates one Recorder per channel with Create
+// (or New over any io.Writer), feeds it Output as bytes flow to the user,
+// Resize on window-change, Input only when input recording is enabled, and
+// calls Close exactly once when the channel ends. Close returns the SHA-256
+// and size of the bytes written, for the audit log.
+//
+// Invariants:
+//   - Streaming: nothing accumulates. A recorder holds one bufio buffer, a
+//     scratch slice bounded by maxEventBytes, and at most 3 bytes of an
+//     incomplete UTF-8 sequence per stream, whatever the session length.
+//   - Durability: bytes handed to Output reach the OS (write(2)) within
+//     FlushInterval (1 s by default), so a crash of gatehouse loses at most
+//     about one second. Close flushes and, for files it owns, fsyncs.
+//   - UTF-8: a multibyte character split across Output calls is held back
+//     and written whole in the next event. Bytes become U+FFFD only when
+//     they are really invalid (or the stream ends mid-character).
+//   - Off the session's path: Output stamps the time and copies the bytes
+//     into a bounded queue (256 KiB); a worker goroutine per recorder
+//     escapes, hashes and writes. When the disk is slower than the session
+//     Output waits: nothing is dropped.
+//   - Errors are sticky: the first write error stops the recorder; Err
+//     reports it (shortly after the Output that met it) and Close returns
+//     it. The session code decides whether to end the session (fail closed)
+//     when recording fails.
+//   - All methods are safe for concurrent use (output, window-change, the
+//     worker and the flush timer run on different goroutines). Close must be
+//     called once the stream ends, or the worker goroutine stays.
+package record
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+)
+
+// Recorder records one terminal stream. Implementations never block on
+// anything but the underlying writer, and never retain p after returning.
+type Recorder interface {
+	// Output records terminal output, in whatever chunks it arrives.
+	Output(p []byte)
+	// Resize records a terminal size change.
+	Resize(cols, rows int)
+	// Input records user keystrokes; a no-op unless Options.RecordInput.
+	Input(p []byte)
+	// Err returns the first write error, if any, without closing.
+	Err() error
+	// Close flushes, syncs and closes the recording and returns the SHA-256
+	// (hex) and size in bytes of everything written. Calling Close again
+	// returns the same values.
+	Close() (sha256Hex string, size int64, err error)
+}
+
+// Format is a recording file format.
+type Format int
+
+const (
+	// Asciicast is asciicast v2 (newline-delimited JSON), the default.
+	Asciicast Format = iota
+	// Ttyrec is the classic ttyrec binary format.
+	Ttyrec
+)
+
+// Ext returns the file name extension for f, without the dot.
+func (f Format) Ext() string {
+	if f == Ttyrec {
+		return "ttyrec"
+	}
+	return "cast"
+}
+
+func (f Format) String() string { return f.Ext() }
+
+// Options configure a recorder. The zero value records asciicast v2 at
+// 80x24, output only, flushed every second.
+type Options struct {
+	Format Format
+	// Cols and Rows are the initial terminal size; 0 means 80x24 (the
+	// fallback when the client asked for no pty).
+	Cols, Rows int
+	// Term and Shell go into the asciicast header's env (TERM, SHELL).
+	Term, Shell string
+	// Title goes into the asciicast header.
+	Title string
+	// Command is the remote command ("" for a shell). It is matched against
+	// StealthStdout; it is written to the header only if HeaderCommand.
+	Command       string
+	HeaderCommand bool
+	// RecordInput enables "i" events (asciicast only). Off by default:
+	// passwords typed on the target are not echoed, so without input
+	// recording they never reach the file.
+	RecordInput bool
+	// StealthStdout, when it matches Command, stops output recording for
+	// this stream (The Bastion's --stealth-stdout, for rsync, scp and other
+	// bulk transfers). A marker notes that output was not recorded.
+	StealthStdout *regexp.Regexp
+	// FlushInterval bounds how long written data may sit in the user-space
+	// buffer; 0 means 1 s.
+	FlushInterval time.Duration
+	// Now is the clock; nil means time.Now. Event times are differences of
+	// its readings, so with time.Now they come from the monotonic clock.
+	Now func() time.Time
+}
+
+// Stealthed reports whether opts make output unrecorded for this stream.
+func (o *Options) Stealthed() bool {
+	return o.StealthStdout != nil && o.StealthStdout.MatchString(o.Command)
+}
+
+// StealthMarker is the marker label written when output is not recorded.
+const StealthMarker = "gatehouse: output not recorded (stealth stdout)"
+
+// maxEventBytes caps the input bytes per event or frame, so one huge
+// Output call cannot make a huge line that readers must hold in memory.
+const maxEventBytes = 32 << 10
+
+// New starts a recorder writing to w. Close flushes but does not close w.
+func New(w io.Writer, opts Options) (Recorder, error) {
+	return newRecorder(w, nil, opts)
+}
+
+// Create creates dir/name (mode 0600, O_EXCL, so an existing file is never
+// overwritten or followed through a symlink) and starts a recorder that
+// owns it: Close fsyncs and closes the file. dir is created with mode 0700
+// if missing and must not be accessible to group or others. It returns the
+// recorder and the file's path.
+func Create(dir, name string, opts Options) (Recorder, string, error) {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return nil, "", fmt.Errorf("record: recording file name %q must be a single path element; build it with FileName", name)
+	}
+	if err := ensurePrivateDir(dir); err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("record: create recording: %w", err)
+	}
+	rec, err := newRecorder(f, f, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, "", err
+	}
+	return rec, path, nil
+}
+
+// ensurePrivateDir creates dir with mode 0700 if needed and refuses a
+// directory that group or others can enter.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("record: create recording directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("record: recording directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("record: %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("record: recording directory %s has mode %v; run chmod 700 on it", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
+	if opts.Cols <= 0 || opts.Rows <= 0 {
+		opts.Cols, opts.Rows = 80, 24
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	out := newSink(w, f, opts.FlushInterval)
+	start := opts.Now()
+	var enc encoder
+	var err error
+	switch opts.Format {
+	case Asciicast:
+		enc, err = newAsciicastWriter(out, opts, start)
+	case Ttyrec:
+		if opts.RecordInput {
+			return nil, errors.New("record: ttyrec cannot hold input events; use asciicast or turn input recording off")
+		}
+		enc, err = newTtyrecWriter(out, opts, start)
+	default:
+		return nil, fmt.Errorf("record: unknown format %d", opts.Format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &recorder{
+		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
+		queue: make(chan item, queueLen), free: make(chan []byte, queueLen+2), done: make(chan struct{}),
+	}
+	go r.run()
+	return r, nil
+}
+
+// encoder turns events into a format's bytes. Its methods run on the
+// recorder's worker goroutine with sink.mu held.
+type encoder interface {
+	output(at time.Time, p []byte)
+	input(at time.Time, p []byte)
+	resize(at time.Time, cols, rows int)
+	end(at time.Time) // the stream is over: write anything held back
+}
+
+// queueLen bounds the events in flight between the session goroutine and
+// the worker: at most queueLen*maxEventBytes bytes (256 KiB) are queued.
+const queueLen = 8
+
+// item is one queued event. data is a buffer from free, owned by the item.
+type item struct {
+	kind       EventKind
+	at         time.Time
+	data       []byte
+	cols, rows int
+}
+
+// recorder is the Recorder the session code holds. Output, Input and Resize
+// stamp the time, copy the bytes into a pooled buffer and queue them; a
+// worker goroutine encodes, hashes and writes. The session's goroutine thus
+// pays for a copy, not for escaping, hashing or the disk, until the queue
+// is full: then Output waits (backpressure), and nothing is ever dropped.
+type recorder struct {
+	enc     encoder
+	out     *sink
+	now     func() time.Time
+	stealth bool
+	input   bool
+
+	mu     sync.Mutex // orders senders; guards closed and the Close results
+	closed bool
+	queue  chan item
+	free   chan []byte
+	done   chan struct{}
+	sum    string
+	size   int64
+	err    error
+}
+
+func (r *recorder) Output(p []byte) {
+	if r.stealth || len(p) == 0 {
+		return
+	}
+	r.send(KindOutput, p, 0, 0)
+}
+
+func (r *recorder) Input(p []byte) {
+	if !r.input || len(p) == 0 {
+		return
+	}
+	r.send(KindInput, p, 0, 0)
+}
+
+func (r *recorder) Resize(cols, rows int) { r.send(KindResize, nil, cols, rows) }
+
+// Err returns the first write error. Writes happen on the worker, so an
+// error shows here shortly after the Output that met it, and at Close.
+func (r *recorder) Err() error { return r.out.Err() }
+
+func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	at := r.now()
+	if kind == KindResize {
+		r.queue <- item{kind: kind, at: at, cols: cols, rows: rows}
+		return
+	}
+	for len(p) > 0 {
+		n := min(len(p), maxEventBytes)
+		var buf []byte
+		select {
+		case buf = <-r.free:
+		default:
+			buf = make([]byte, 0, maxEventBytes)
+		}
+		r.queue <- item{kind: kind, at: at, data: append(buf, p[:n]...)}
+		p = p[n:]
+	}
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	for it := range r.queue {
+		r.out.mu.Lock()
+		if r.out.usable() {
+			switch it.kind {
+			case KindOutput:
+				r.enc.output(it.at, it.data)
+			case KindInput:
+				r.enc.input(it.at, it.data)
+			case KindResize:
+				r.enc.resize(it.at, it.cols, it.rows)
+			}
+		}
+		r.out.mu.Unlock()
+		if it.data != nil {
+			select {
+			case r.free <- it.data[:0]:
+			default:
+			}
+		}
+	}
+}
+
+func (r *recorder) Close() (string, int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+		<-r.done
+		r.out.mu.Lock()
+		if r.out.usable() {
+			r.enc.end(r.now())
+		}
+		r.sum, r.size, r.err = r.out.finish()
+		r.out.mu.Unlock()
+	}
+	return r.sum, r.size, r.err
+}
+
+// sink is the part both writers share: a mutex, a buffered writer whose
+// bytes are hashed and counted on their way out, a flush timer, a sticky
+// error and the owned file, if any.
+type sink struct {
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	hc      *hashCounter
+	file    *os.File
+	every   time.Duration
+	timer   *time.Timer
+	armed   bool
+	err     error
+	closed  bool
+	sum     string
+	scratch []byte
+}
+
+func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
+	hc := &hashCounter{w: w, h: sha256.New()}
+	return &sink{bw: bufio.NewWriterSize(hc, 64<<10), hc: hc, file: f, every: every}
+}
+
+// usable reports whether a new event may be written; callers hold mu.
+func (o *sink) usable() bool { return !o.closed && o.err == nil }
+
+// write appends p to the buffer; callers hold mu. A failure is sticky.
+func (o *sink) write(p []byte) {
+	if o.err != nil {
+		return
+	}
+	if _, err := o.bw.Write(p); err != nil {
+		o.err = fmt.Errorf("record: write recording: %w", err)
+	}
+}
+
+// eventDone arms the flush timer if buffered bytes are waiting; callers
+// hold mu. One timer per recorder, armed only while data waits, so idle
+// sessions cost nothing.
+func (o *sink) eventDone() {
+	if o.armed || o.bw.Buffered() == 0 || o.err != nil {
+		return
+	}
+	o.armed = true
+	if o.timer == nil {
+		o.timer = time.AfterFunc(o.every, o.timedFlush)
+	} else {
+		o.timer.Reset(o.every)
+	}
+}
+
+func (o *sink) timedFlush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.armed = false
+	if o.closed || o.err != nil {
+		return
+	}
+	if err := o.bw.Flush(); err != nil {
+		o.err = fmt.Errorf("record: flush recording: %w", err)
+	}
+}
+
+func (o *sink) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+// finish flushes, syncs and closes; callers hold mu.
+func (o *sink) finish() (string, int64, error) {
+	if o.closed {
+		return o.sum, o.hc.n, o.err
+	}
+	o.closed = true
+	if o.timer != nil {
+		o.timer.Stop()
+	}
+	if o.err == nil {
+		if err := o.bw.Flush(); err != nil {
+			o.err = fmt.Errorf("record: flush recording: %w", err)
+		}
+	}
+	if o.file != nil {
+		if o.err == nil {
+			if err := o.file.Sync(); err != nil {
+				o.err = fmt.Errorf("record: sync recording: %w", err)
+			}
+		}
+		if err := o.file.Close(); err != nil && o.err == nil {
+			o.err = fmt.Errorf("record: close recording: %w", err)
+		}
+	}
+	o.sum = hex.EncodeToString(o.hc.h.Sum(nil))
+	o.bw = nil
+	o.scratch = nil
+	return o.sum, o.hc.n, o.err
+}
+
+// hashCounter hashes and counts what reaches the underlying writer, so the
+// SHA-256 given to the audit log is that of the file's exact bytes.
+type hashCounter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
