@@ -134,8 +134,8 @@ func (s *SSHD) config(opts Options, penalties bool) string {
 	lines = append(lines, opts.Extra...)
 	lines = append(lines,
 		"ListenAddress 127.0.0.1",
-		"HostKey " + s.HostKeyPath,
-		"AuthorizedKeysFile " + s.AuthorizedKeys,
+		"HostKey "+s.HostKeyPath,
+		"AuthorizedKeysFile "+s.AuthorizedKeys,
 		"PidFile none",
 		"UsePAM no",
 		"StrictModes no",
