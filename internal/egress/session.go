@@ -37,7 +37,7 @@ type Request struct {
 
 // Streams connects the session to the user.
 type Streams struct {
-	Stdin          io.Reader // nil: no input (EOF at once)
+	Stdin          io.Reader // nil: no input (EOF at once, except on a pty)
 	Stdout, Stderr io.Writer // nil: discarded
 	WindowChanges  <-chan WindowChange
 	Signals        <-chan ssh.Signal // "INT", "TERM", … (no SIG prefix)
@@ -173,14 +173,19 @@ func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams
 	go copyOut(onlyWriter{st.Stderr}, ch.Stderr())
 
 	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
-	go func() {
-		if st.Stdin != nil {
-			bp := bufPool.Get().(*[]byte)
-			_, _ = io.CopyBuffer(ch, onlyReader{st.Stdin}, *bp)
-			bufPool.Put(bp)
-		}
-		_ = ch.CloseWrite()
-	}()
+	// Without stdin on a pty session we send no EOF at all: OpenSSH's sshd
+	// closes the pty master on EOF, after which it can no longer apply
+	// window changes.
+	if st.Stdin != nil || req.Pty == nil {
+		go func() {
+			if st.Stdin != nil {
+				bp := bufPool.Get().(*[]byte)
+				_, _ = io.CopyBuffer(ch, onlyReader{st.Stdin}, *bp)
+				bufPool.Put(bp)
+			}
+			_ = ch.CloseWrite()
+		}()
+	}
 
 	// Wait until the channel is closed (by the target, ctx or a write
 	// error). A target that ignores our close cannot hold us past
