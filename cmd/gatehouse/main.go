@@ -30,6 +30,8 @@ func usage(w io.Writer) {
 Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
+  gatehouse audit verify [--data-dir DIR] [--strict] [FILE …]
+  gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse version
 
 Run "gatehouse COMMAND -h" for the options of a command.
@@ -47,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(args[1:], stdout, stderr)
+	case "replay":
+		err = replayCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
 	case "help", "-h", "--help":

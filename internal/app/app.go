@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
 	"gatehouse/internal/egress"
@@ -32,9 +33,11 @@ import (
 	"gatehouse/internal/osh/cmd/open"
 	"gatehouse/internal/osh/cmd/restricted"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
+	"gatehouse/internal/web"
 )
 
 // Version is gatehouse's version, shown by info and the banner.
@@ -56,6 +59,12 @@ type App struct {
 	Server  *ingress.Server
 	// Connector relays [user@]host requests to targets.
 	Connector *connect.Connector
+	// Audit is the hash-chained audit log; Tracker records and audits sessions.
+	Audit   *audit.Log
+	Tracker *sessionlog.Tracker
+	Metrics *web.Metrics
+	// MetricsAddr is where /metrics listens once Serve started ("" when off).
+	MetricsAddr string
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -93,6 +102,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
+	a.Metrics = web.NewMetrics()
+	if err := a.openAudit(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
@@ -100,9 +114,20 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
-		Observe: a.observeConnection}
+		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Env.Hooks.Connect = a.Connector.Connect
+	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
+	a.Server.Tracker = a.Tracker
+	a.Server.AuthEvent = a.authEvent
+	st2 := a.Server.Stats()
+	a.Metrics.RegisterServer(web.ServerStats{
+		Accepted:                 func() float64 { return float64(st2.Accepted.Load()) },
+		Dropped:                  func() float64 { return float64(st2.DroppedStartups.Load()) },
+		AuthenticatedConnections: func() float64 { return float64(a.Server.ActiveConnections()) },
+		SessionsStarted:          func() float64 { return float64(st2.Sessions.Load()) },
+		ActiveSessions:           func() float64 { return float64(a.Server.ActiveSessions()) },
+	})
 	a.Server.RoleHook = a.groupRoles
 	return a, nil
 }
@@ -112,6 +137,8 @@ func Open(ctx context.Context, o Options) (*App, error) {
 func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
 	open.Register(reg)
+	open.RegisterSessions(reg)
+	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)
 	restricted.RegisterGroups(reg)
@@ -148,8 +175,14 @@ func (a *App) Reload() error {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close writes the audit log's final checkpoint and releases the store.
+func (a *App) Close() error {
+	aerr := a.Audit.Close()
+	if err := a.Store.Close(); err != nil {
+		return err
+	}
+	return aerr
+}
 
 // Listen opens the configured listening socket.
 func (a *App) Listen() (net.Listener, error) {
@@ -160,8 +193,29 @@ func (a *App) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve runs the SSH server on ln until ctx is cancelled.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error { return a.Server.Serve(ctx, ln) }
+// Serve runs the SSH server on ln (and the metrics listener when configured) until ctx is
+// cancelled.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if addr := a.Config().MetricsListen; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics listener %s: %w", addr, err)
+		}
+		a.MetricsAddr = mln.Addr().String()
+		go func() {
+			if err := web.Serve(ctx, mln, web.Handler(a.Metrics, a.healthy)); err != nil {
+				a.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+	return a.Server.Serve(ctx, ln)
+}
+
+// healthy checks that the store answers.
+func (a *App) healthy(ctx context.Context) error {
+	_, err := a.Store.CountAccounts(ctx)
+	return err
+}
 
 // Bootstrap is what CreateFirstAdmin did.
 type Bootstrap struct {
@@ -257,13 +311,4 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 		r.GatekeeperOfAny = r.GatekeeperOfAny || g.Has(store.RoleGatekeeper, acc.Name)
 		r.AclkeeperOfAny = r.AclkeeperOfAny || g.Has(store.RoleAclkeeper, acc.Name)
 	}
-}
-
-// observeConnection logs connection events until the audit log takes them.
-func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
-	args := []any{"event", ev.Type}
-	for k, v := range ev.Fields {
-		args = append(args, k, v)
-	}
-	a.log.Info("connection", args...)
 }

@@ -50,6 +50,13 @@ type Config struct {
 	WarnBeforeLockSeconds int `toml:"warnBeforeLockSeconds"`
 	WarnBeforeKillSeconds int `toml:"warnBeforeKillSeconds"`
 
+	// Recording and audit.
+	RecordingFormat            string `toml:"recordingFormat"`            // asciicast (default) or ttyrec
+	TtyrecStealthStdoutPattern string `toml:"ttyrecStealthStdoutPattern"` // regexp on the remote command
+	AuditCheckpointEvery       int    `toml:"auditCheckpointEvery"`
+	SyslogAddress              string `toml:"syslogAddress"` // "" off; "udp://127.0.0.1:514", "unix:///dev/log"
+	MetricsListen              string `toml:"metricsListen"` // "" off; e.g. "127.0.0.1:9122"
+
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
 }
@@ -80,6 +87,8 @@ func Default() Config {
 		InteractiveModeByDefault:              true,
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
+		RecordingFormat:                       "asciicast",
+		AuditCheckpointEvery:                  1000,
 		Plugin:                                map[string]PluginConfig{},
 	}
 }
@@ -236,6 +245,25 @@ func (c *Config) Validate() error {
 	for _, f := range c.EgressKeysFrom {
 		if f == "" || strings.ContainsAny(f, "\" ,") {
 			return bad("egressKeysFrom", "%q is not an address or prefix", f)
+		}
+	}
+	switch c.RecordingFormat {
+	case "asciicast", "ttyrec":
+	default:
+		return bad("recordingFormat", "%q must be asciicast or ttyrec", c.RecordingFormat)
+	}
+	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
+		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
+	}
+	if c.AuditCheckpointEvery < 1 || c.AuditCheckpointEvery > 1000000 {
+		return bad("auditCheckpointEvery", "%d must be between 1 and 1000000", c.AuditCheckpointEvery)
+	}
+	if c.SyslogAddress != "" && !strings.HasPrefix(c.SyslogAddress, "udp://") && !strings.HasPrefix(c.SyslogAddress, "tcp://") && !strings.HasPrefix(c.SyslogAddress, "unix://") {
+		return bad("syslogAddress", "%q must start with udp://, tcp:// or unix://", c.SyslogAddress)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := splitHostPort(c.MetricsListen); err != nil {
+			return bad("metricsListen", "%v", err)
 		}
 	}
 	for name, p := range c.Plugin {

@@ -8,8 +8,9 @@
 //  3. Second factor when any matching access requires it (the MFA hook); no hook, no access.
 //  4. Print the accesses that will be tried, open every key they offer, dial the target with
 //     all of them (internal/egress) under the account's host key policy.
-//  5. Relay the session: pty, window changes, signals, stdin, exit status; the recorder (when
-//     set) sees what the terminal shows.
+//  5. Relay the session: pty, window changes, signals, stdin, exit status. Recording happens
+//     around the whole session channel (internal/ingress's Tracker), so what the user saw before
+//     a failure is recorded too.
 //
 // Every error before the relay ends the request with a message naming the target and the reason
 // and exit status 255, as OpenSSH's client gives; the bastion itself is unaffected.
@@ -46,13 +47,6 @@ type Event struct {
 	Fields map[string]any
 }
 
-// Recorder records what a relayed session shows. Implementations must not block for long.
-type Recorder interface {
-	io.Writer // terminal output
-	Resize(cols, rows int)
-	Close() (id, sha256 string, size int64, err error)
-}
-
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
 // result is a refusal.
 type MFAFunc func(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result
@@ -68,8 +62,8 @@ type Connector struct {
 	MFA MFAFunc
 	// Observe receives audit events (may be nil).
 	Observe func(ctx context.Context, ev Event)
-	// NewRecorder opens a recording for a session (nil: not recorded).
-	NewRecorder func(s *osh.Session, target string, cols, rows int, command string) (Recorder, error)
+	// OnDial hears how long each successful dial took (metrics; may be nil).
+	OnDial func(time.Duration)
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -92,9 +86,11 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	if port == 0 {
 		port = 22
 	}
-	base := map[string]any{"account": acct.Name, "ip_from": addrIP(s.RemoteAddr), "port_from": addrPort(s.RemoteAddr),
+	s.Outcome.Kind, s.Outcome.User, s.Outcome.Host, s.Outcome.PortTo = "ssh", user, req.Host, port
+	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": addrIP(s.RemoteAddr), "port_from": addrPort(s.RemoteAddr),
 		"ip_bastion": addrIP(s.LocalAddr), "port_bastion": addrPort(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
 	refuse := func(r osh.Result) int {
+		s.Outcome.Allowed, s.Outcome.Comment = false, r.Code
 		f := clone(base)
 		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
 		c.observe(ctx, "connection.denied", f)
@@ -114,6 +110,7 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		return refuse(r)
 	}
 	base["ip_to"] = ip.String()
+	s.Outcome.IPTo = ip.String()
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
 		c.Log.Error("cannot load accesses", "account", acct.Name, "err", err)
@@ -128,6 +125,7 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		}
 		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: osh.ExitAccessDenied})
 	}
+	s.Outcome.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err
 	for _, l := range access.TryLines(d, time.Local) {
@@ -177,10 +175,14 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		return egress.ExitStatus
 	}
 	defer client.Close()
+	if c.OnDial != nil {
+		c.OnDial(time.Since(start))
+	}
 	return c.relay(ctx, s, client, base, start, strings.Join(req.RemoteCommand, " "))
 }
 
 func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Client, base map[string]any, start time.Time, command string) int {
+	s.Outcome.Comment = ""
 	req := s.Request
 	er := egress.Request{Command: command}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
@@ -190,17 +192,6 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 	stdout, stderr := s.RawOut, s.RawErr
 	if stdout == nil {
 		stdout, stderr = s.Out, s.Err
-	}
-	cols, rows := s.Cols, s.Rows
-	var rec Recorder
-	if c.NewRecorder != nil {
-		var err error
-		if rec, err = c.NewRecorder(s, fmt.Sprint(base["ip_to"]), cols, rows, command); err != nil {
-			// Fail closed: a session that must be recorded and cannot be does not start.
-			fmt.Fprintf(s.Err, "Cannot record this session (%v): refusing to connect\n", err)
-			return egress.ExitStatus
-		}
-		stdout, stderr = io.MultiWriter(stdout, rec), io.MultiWriter(stderr, rec)
 	}
 	counted := &countWriter{w: stdout}
 	wins := make(chan egress.WindowChange, 4)
@@ -215,9 +206,6 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 			case sz, ok := <-s.Resize:
 				if !ok {
 					return
-				}
-				if rec != nil {
-					rec.Resize(sz[0], sz[1])
 				}
 				select {
 				case wins <- egress.WindowChange{Cols: uint32(sz[0]), Rows: uint32(sz[1])}:
@@ -248,13 +236,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
 		f["comment"] = err.Error()
 	}
-	if rec != nil {
-		id, sum, size, rerr := rec.Close()
-		f["recording_id"], f["recording_sha256"], f["recording_size"] = id, sum, size
-		if rerr != nil {
-			f["recording_error"] = rerr.Error()
-		}
-	}
+	s.Outcome.BytesOut, s.Outcome.BytesIn = counted.n.Load(), inCount.n.Load()
 	c.observe(ctx, "connection.close", f)
 	return status
 }

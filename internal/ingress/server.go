@@ -54,6 +54,18 @@ type Authenticator interface {
 	WithoutPublicKey(conn ssh.ConnMetadata, account store.Account) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)
 }
 
+// Tracker records and audits sessions. Begin runs before the line is served and may wrap the
+// session's writers; a Begin error refuses the session (fail closed).
+type Tracker interface {
+	Begin(ctx context.Context, s *osh.Session, line string) (SessionTrack, error)
+}
+
+// SessionTrack follows one session: its window changes, then its end.
+type SessionTrack interface {
+	Resize(cols, rows int)
+	End(ctx context.Context, s *osh.Session, exitStatus int)
+}
+
 // Server is the SSH server. Create it with New; Serve may be called once.
 type Server struct {
 	env      *osh.Env
@@ -63,8 +75,14 @@ type Server struct {
 	Auth Authenticator
 	// RoleHook, when set, completes an account's roles (group roles) at session start.
 	RoleHook func(ctx context.Context, a store.Account, r *osh.Roles)
+	// Tracker, when set, records and audits every session.
+	Tracker Tracker
+	// AuthEvent, when set, hears every authentication attempt (method, success) for audit and
+	// metrics; it is never given a secret.
+	AuthEvent func(conn ssh.ConnMetadata, method string, err error)
 
 	unauth   atomic.Int64
+	sessions atomic.Int64 // session channels open now
 	conns    sync.WaitGroup
 	active   atomic.Int64
 	stats    Stats
@@ -84,6 +102,9 @@ func New(env *osh.Env, hostKeys []ssh.Signer, log *slog.Logger) *Server {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
+
+// ActiveSessions is the number of session channels open now.
+func (s *Server) ActiveSessions() int64 { return s.sessions.Load() }
 
 // ActiveConnections is the number of authenticated connections open now.
 func (s *Server) ActiveConnections() int64 { return s.active.Load() }
@@ -157,6 +178,9 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 			return s.verifiedKey(ctx, conn, key, perms)
 		},
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
+			if s.AuthEvent != nil && method != "none" {
+				s.AuthEvent(conn, method, err)
+			}
 			if err != nil && method != "none" {
 				s.log.Debug("auth attempt failed", "user", conn.User(), "remote", conn.RemoteAddr().String(), "method", method, "err", err)
 			}

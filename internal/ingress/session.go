@@ -33,7 +33,10 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	}
 	defer ch.Close()
 	s.stats.Sessions.Add(1)
+	s.sessions.Add(1)
+	defer s.sessions.Add(-1)
 	var (
+		track   SessionTrack
 		pty     *ptyRequest
 		env     = map[string]string{}
 		started bool
@@ -78,6 +81,9 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 			case "window-change":
 				var w windowChange
 				if ssh.Unmarshal(req.Payload, &w) == nil {
+					if track != nil {
+						track.Resize(int(w.Cols), int(w.Rows))
+					}
 					select {
 					case resize <- [2]int{int(w.Cols), int(w.Rows)}:
 					default: // a slow consumer loses intermediate sizes, never the connection
@@ -107,8 +113,28 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 				}
 				started = true
 				_ = req.Reply(true, nil)
+				sess, status := s.newSession(sctx, conn, ch, pty, resize, signals)
+				if sess == nil {
+					done <- status
+					continue
+				}
+				if s.Tracker != nil {
+					t, err := s.Tracker.Begin(sctx, sess, line)
+					if err != nil {
+						// Fail closed: what cannot be recorded does not run.
+						s.log.Error("cannot record session, refusing it", "account", sess.Account.Name, "err", err)
+						_, _ = io.WriteString(ch.Stderr(), "This session cannot be recorded, so it is refused; please tell the bastion administrators.\r\n")
+						done <- osh.ExitPluginFailed
+						continue
+					}
+					track = t
+				}
 				go func() {
-					done <- s.run(sctx, conn, ch, line, pty, resize, signals)
+					status := s.env.Serve(sctx, sess, line)
+					if track != nil {
+						track.End(context.WithoutCancel(sctx), sess, status)
+					}
+					done <- status
 				}()
 			default:
 				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
@@ -118,13 +144,13 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	}
 }
 
-// run builds the osh session for one channel and runs the line.
-func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, line string, pty *ptyRequest, resize chan [2]int, signals chan string) int {
+// newSession builds the osh session for one channel; on failure it returns nil and the status.
+func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan [2]int, signals chan string) (*osh.Session, int) {
 	a, err := s.env.Store.GetAccount(ctx, conn.User())
 	if err != nil {
 		// Deleted since login: refuse.
 		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
-		return osh.ExitInactive
+		return nil, osh.ExitInactive
 	}
 	roles := osh.RolesOf(a)
 	if s.RoleHook != nil {
@@ -141,7 +167,7 @@ func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, 
 		sess.Out = &crlfWriter{w: ch}
 		sess.Err = &crlfWriter{w: ch.Stderr()}
 	}
-	return s.env.Serve(ctx, sess, line)
+	return sess, 0
 }
 
 // crlfWriter turns lone "\n" into "\r\n" for terminals.

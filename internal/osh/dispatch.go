@@ -54,8 +54,25 @@ type Hooks struct {
 	ProactiveMFA func(ctx context.Context, s *Session) *Result
 }
 
+// Outcome is what a session did, filled as it goes, for its session row and audit entries.
+type Outcome struct {
+	Plugin  string // the --osh command run
+	Allowed bool   // the command was authorized, or the connection was granted
+	Kind    string // "osh", "interactive", "ssh"
+	// The target of a connection, once resolved.
+	User, Host, IPTo string
+	PortTo           int
+	BytesIn          int64
+	BytesOut         int64
+	Comment          string
+}
+
 // Session is one SSH session channel of an authenticated account.
 type Session struct {
+	// ID is the session's unique id: its recording, its session row and its audit entries.
+	ID string
+	// Outcome is filled by the dispatcher and the connector.
+	Outcome Outcome
 	Account store.Account
 	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
 	AuthKey    string
@@ -236,6 +253,9 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 			e.done(ctx, s, cmd.Name, args, *r)
 			return *r
 		}
+	}
+	if s.Outcome.Plugin == "" {
+		s.Outcome.Plugin, s.Outcome.Allowed = cmd.Name, true
 	}
 	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
 	parsed, err := ParseArgs(cmd.Options, args)

@@ -59,6 +59,9 @@ type Command struct {
 	MFASetupNotRequired bool
 	// ReadsStdin marks commands that consume standard input (batch, key pasting).
 	ReadsStdin bool
+	// AuditorMay lets auditors run this restricted command without a grant (read-only commands
+	// such as accountListSessions).
+	AuditorMay bool
 	Run        func(ctx context.Context, c *Call) Result
 }
 

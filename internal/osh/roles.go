@@ -44,7 +44,7 @@ func Authorize(cmd *Command, r Roles) (ok bool, refusal Result) {
 	case Open:
 		allowed = true
 	case Restricted:
-		allowed = r.Admin || r.Grants[cmd.Name]
+		allowed = r.Admin || r.Grants[cmd.Name] || (cmd.AuditorMay && r.Auditor)
 	case GroupOwner:
 		allowed = r.SuperOwner || r.OwnerOfAny
 	case GroupGatekeeper:

@@ -322,3 +322,26 @@ func (t *Terminal) Close() {
 	}
 	t.pty.Close()
 }
+
+// AsciinemaCat plays a recording with the real `asciinema cat` and returns what it printed.
+// asciinema opens /dev/tty, so it gets a controlling terminal while its stdout stays a pipe.
+func AsciinemaCat(t testing.TB, path string) string {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "asciinema", "cat", path)
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "PYTHONIOENCODING=utf-8")
+	var out, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("asciinema cat %s: %v\n%s", path, err, stderr.String())
+	}
+	return out.String()
+}

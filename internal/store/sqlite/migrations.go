@@ -89,4 +89,33 @@ var migrations = []string{
 		added_at INTEGER NOT NULL,
 		PRIMARY KEY (account, hostport, key)
 	);`,
+	// 3: sessions (osh commands, interactive mode, connections) for the session list commands.
+	`CREATE TABLE sessions (
+		id TEXT PRIMARY KEY,
+		account TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		plugin TEXT NOT NULL DEFAULT '',
+		params TEXT NOT NULL DEFAULT '',
+		allowed INTEGER NOT NULL DEFAULT 0,
+		ip_from TEXT NOT NULL DEFAULT '',
+		port_from INTEGER NOT NULL DEFAULT 0,
+		ip_bastion TEXT NOT NULL DEFAULT '',
+		port_bastion INTEGER NOT NULL DEFAULT 0,
+		user TEXT NOT NULL DEFAULT '',
+		host TEXT NOT NULL DEFAULT '',
+		ip_to TEXT NOT NULL DEFAULT '',
+		port_to INTEGER NOT NULL DEFAULT 0,
+		started_at INTEGER NOT NULL,
+		ended_at INTEGER NOT NULL DEFAULT 0,
+		exit_status INTEGER NOT NULL DEFAULT 0,
+		status TEXT NOT NULL DEFAULT 'open',
+		recording TEXT NOT NULL DEFAULT '',
+		sha256 TEXT NOT NULL DEFAULT '',
+		size INTEGER NOT NULL DEFAULT 0,
+		bytes_in INTEGER NOT NULL DEFAULT 0,
+		bytes_out INTEGER NOT NULL DEFAULT 0,
+		comment TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_account ON sessions(account, started_at);
+	CREATE INDEX sessions_status ON sessions(status);`,
 }

@@ -1,0 +1,283 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/syslog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/audit"
+	"gatehouse/internal/connect"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/record"
+	"gatehouse/internal/sessionlog"
+)
+
+// AuditKeyFile is the bastion's audit signing key in the data directory (hex seed, 0600); its
+// public half is AuditKeyFile+".pub" (hex), which `gatehouse audit verify` reads.
+const AuditKeyFile = "audit_ed25519"
+
+// LoadOrCreateAuditKey returns the audit signing key, creating it once.
+func LoadOrCreateAuditKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, AuditKeyFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write audit key: %w", err)
+		}
+		if err := os.WriteFile(path+".pub", []byte(hex.EncodeToString(pub)+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("write audit public key: %w", err)
+		}
+		return priv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read audit key: %w", err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s must hold a 64-hex-character ed25519 seed", path)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ReadAuditPublicKey reads an audit public key file (hex), e.g. DATA-DIR/audit_ed25519.pub.
+func ReadAuditPublicKey(path string) (ed25519.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read audit public key: %w", err)
+	}
+	pub, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%s.pub must hold a 64-hex-character ed25519 public key", AuditKeyFile)
+	}
+	return pub, nil
+}
+
+// AuditDir and RecordingsDir are where the audit log and the recordings live.
+func AuditDir(dataDir string) string      { return filepath.Join(dataDir, "audit") }
+func RecordingsDir(dataDir string) string { return filepath.Join(dataDir, "recordings") }
+
+// openAudit opens the audit log and the session tracker.
+func (a *App) openAudit(ctx context.Context) error {
+	cfg := a.Config()
+	key, err := LoadOrCreateAuditKey(a.DataDir)
+	if err != nil {
+		return err
+	}
+	var sinks []audit.Sink
+	if cfg.SyslogAddress != "" {
+		network, addr, _ := strings.Cut(cfg.SyslogAddress, "://")
+		if network == "unix" {
+			network = "unixgram"
+		}
+		w, err := syslog.Dial(network, addr, syslog.LOG_INFO|syslog.LOG_LOCAL7, "gatehouse")
+		if err != nil {
+			return fmt.Errorf("syslog %s: %w", cfg.SyslogAddress, err)
+		}
+		sinks = append(sinks, audit.SyslogSink{W: w})
+	}
+	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
+		Sinks: sinks, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("open audit log: %w (check it with: gatehouse audit verify --data-dir %s)", err, a.DataDir)
+	}
+	format := record.Asciicast
+	if cfg.RecordingFormat == "ttyrec" {
+		format = record.Ttyrec
+	}
+	var stealth *regexp.Regexp
+	if cfg.TtyrecStealthStdoutPattern != "" {
+		stealth = regexp.MustCompile(cfg.TtyrecStealthStdoutPattern) // validated at load
+	}
+	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir), Format: format,
+		Stealth: stealth, Log: a.log, Now: time.Now,
+		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
+		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() }}
+	return a.Tracker.Interrupted(ctx)
+}
+
+// auditEvent appends one event; a failure is logged (the caller decides whether to refuse).
+func (a *App) auditEvent(typ string, f audit.Fields) error {
+	err := a.Audit.Append(audit.Event{Type: typ, Fields: f})
+	if err != nil {
+		a.log.Error("audit log append failed", "type", typ, "err", err)
+	}
+	return err
+}
+
+// auditMap turns free-form fields (from connect, mfa) into audit fields.
+func auditMap(m map[string]any) audit.Fields {
+	var f audit.Fields
+	extra := map[string]string{}
+	for k, v := range m {
+		switch k {
+		case "uniqid":
+			f.UniqID = fmt.Sprint(v)
+		case "account":
+			f.Account = fmt.Sprint(v)
+		case "ip_from":
+			f.IPFrom = fmt.Sprint(v)
+		case "port_from":
+			f.PortFrom = toInt(v)
+		case "ip_bastion":
+			f.IPBastion = fmt.Sprint(v)
+		case "port_bastion":
+			f.PortBastion = toInt(v)
+		case "user":
+			f.User = fmt.Sprint(v)
+		case "host_to":
+			f.HostTo = fmt.Sprint(v)
+		case "ip_to":
+			f.IPTo = fmt.Sprint(v)
+		case "port_to":
+			f.PortTo = toInt(v)
+		case "allowed":
+			if b, ok := v.(bool); ok {
+				f.Allowed = audit.Bool(b)
+			}
+		case "exit_status":
+			f.ExitStatus = audit.Int(toInt(v))
+		case "duration":
+			if d, ok := v.(float64); ok {
+				f.Duration = d
+			}
+		case "bytes_in":
+			f.BytesIn = int64(toInt(v))
+		case "bytes_out":
+			f.BytesOut = int64(toInt(v))
+		case "signal":
+			f.Signal = fmt.Sprint(v)
+		case "comment":
+			f.Comment = fmt.Sprint(v)
+		case "factor":
+			f.Factor = fmt.Sprint(v)
+		case "result":
+			f.Result = fmt.Sprint(v)
+		case "plugin":
+			f.Plugin = fmt.Sprint(v)
+		default:
+			extra[k] = fmt.Sprint(v)
+		}
+	}
+	if len(extra) > 0 {
+		f.Extra = extra
+	}
+	return f
+}
+
+func toInt(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
+}
+
+// observeConnection writes connection events to the audit log and the metrics.
+func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
+	typ := ev.Type
+	if typ == "hostkey" {
+		typ = "hostkey." + fmt.Sprint(ev.Fields["event"])
+	}
+	if typ == "connection.close" {
+		if b, ok := ev.Fields["bytes_out"].(int64); ok {
+			a.Metrics.RelayedBytes.WithLabelValues("out").Add(float64(b))
+		}
+		if b, ok := ev.Fields["bytes_in"].(int64); ok {
+			a.Metrics.RelayedBytes.WithLabelValues("in").Add(float64(b))
+		}
+	}
+	if typ == "connection.denied" {
+		a.Metrics.AccessDenied.Inc()
+	}
+	_ = a.auditEvent(typ, auditMap(ev.Fields))
+}
+
+// commandDone audits every --osh command with its options (secrets masked) and result code.
+func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args []string, r osh.Result) {
+	typ := "osh.command"
+	if r.Success() && changes(cmd) {
+		switch {
+		case strings.HasPrefix(cmd, "group"):
+			typ = "group.change"
+		case strings.HasPrefix(cmd, "account"), strings.HasPrefix(cmd, "self"):
+			typ = "account.change"
+		}
+	}
+	a.Metrics.Commands.WithLabelValues(resultClass(r.Code)).Inc()
+	_ = a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
+		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
+		IPFrom: ipString(s), ExitStatus: audit.Int(r.ExitCode())})
+}
+
+// changes reports whether a command modifies state (its name says it: not a list or info).
+func changes(cmd string) bool {
+	for _, ro := range []string{"List", "Info", "help", "info", "whoHasAccessTo", "PlaySession"} {
+		if strings.Contains(cmd, ro) {
+			return false
+		}
+	}
+	return true
+}
+
+func resultClass(code string) string {
+	switch {
+	case strings.HasPrefix(code, "OK"):
+		return "ok"
+	case strings.HasPrefix(code, "KO"):
+		return "refused"
+	}
+	return "error"
+}
+
+func ipString(s *osh.Session) string {
+	if s.RemoteAddr == nil {
+		return ""
+	}
+	host, _ := splitAddr(s.RemoteAddr.String())
+	return host
+}
+
+func splitAddr(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
+// authEvent audits each authentication attempt by method and result.
+func (a *App) authEvent(conn ssh.ConnMetadata, method string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "fail"
+		var partial *ssh.PartialSuccessError
+		if errors.As(err, &partial) {
+			result = "partial"
+		}
+	}
+	a.Metrics.Auth.WithLabelValues(method, result).Inc()
+	host, port := splitAddr(conn.RemoteAddr().String())
+	_ = a.auditEvent("auth", audit.Fields{Account: conn.User(), Factor: method, Result: result, IPFrom: host, PortFrom: port})
+}

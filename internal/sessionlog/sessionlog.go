@@ -1,0 +1,227 @@
+// Package sessionlog records and audits sessions: it is the ingress Tracker. For each session
+// channel it opens a recording (asciicast v2 or ttyrec) of everything the channel shows, a row in
+// the store's session list, and audit entries at the start and the end; the end entry carries the
+// recording's SHA-256.
+//
+// Invariants: a session whose recording cannot be opened is refused (Begin fails); the recording
+// is named with the time, account, target and an unguessable id, 0600, under a 0700 directory;
+// the session row and the audit entries share the recording's id (uniqid).
+package sessionlog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/audit"
+	"gatehouse/internal/ingress"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/record"
+	"gatehouse/internal/store"
+)
+
+// Auditor appends audit events.
+type Auditor interface {
+	Append(ev audit.Event) error
+}
+
+// Tracker implements ingress.Tracker.
+type Tracker struct {
+	Store  store.Store
+	Audit  Auditor
+	Dir    string // recordings root; one 0700 folder per account below it
+	Format record.Format
+	// Stealth, when it matches a connection's remote command, keeps its output out of the
+	// recording (The Bastion's ttyrecStealthStdoutPattern, for rsync and other bulk transfers).
+	Stealth *regexp.Regexp
+	Log     *slog.Logger
+	Now     func() time.Time
+	// OnRecordingBytes and OnRecordingError feed metrics (may be nil).
+	OnRecordingBytes func(n int64)
+	OnRecordingError func()
+}
+
+var _ ingress.Tracker = (*Tracker)(nil)
+
+// Begin opens the recording and the session row, and wraps the session's writers.
+func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingress.SessionTrack, error) {
+	now := t.Now()
+	s.ID = record.NewID()
+	req, _ := osh.ParseLine(line) // a bad line is refused later by the dispatcher; record it anyway
+	kind, host, user, port, plugin := "interactive", "", "", 0, ""
+	switch {
+	case req.Osh != "":
+		kind, host, plugin = "osh", req.Osh, req.Osh
+	case req.HasTarget():
+		kind, host, user, port = "ssh", req.Host, req.User, req.Port
+	}
+	s.Outcome.Kind = kind
+	name, err := record.FileName(record.NameParts{Start: now, ID: s.ID, Account: s.Account.Name, User: user, Host: host, Port: port, Format: t.Format})
+	if err != nil {
+		return nil, err
+	}
+	cols, rows := s.Cols, s.Rows
+	opts := record.Options{Format: t.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
+		Command: strings.Join(req.RemoteCommand, " "), StealthStdout: t.Stealth, Now: t.Now}
+	dir := filepath.Join(t.Dir, s.Account.Name)
+	rec, path, err := record.Create(dir, name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open recording: %w", err)
+	}
+	tr := &track{t: t, rec: rec, path: path, start: now}
+	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, Kind: kind, Plugin: plugin, Params: strings.Join(audit.MaskArgs(splitOrRaw(line)), " "),
+		IPFrom: ipOf(s.RemoteAddr), PortFrom: portOf(s.RemoteAddr), IPBastion: ipOf(s.LocalAddr), PortBastion: portOf(s.LocalAddr),
+		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path}
+	if err := t.Store.OpenSession(ctx, tr.row); err != nil {
+		rec.Close()
+		return nil, fmt.Errorf("record the session in the store: %w", err)
+	}
+	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.open", Fields: audit.Fields{
+		UniqID: s.ID, Account: s.Account.Name, CmdType: kind, IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom,
+		IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion, User: user, HostTo: req.Host, PortTo: port, Plugin: plugin,
+		Params: audit.MaskArgs(splitOrRaw(line)), RecordingID: s.ID}}); err != nil {
+		// The audit log refuses: nothing runs that cannot be audited.
+		rec.Close()
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	w := &recWriter{tr: tr}
+	s.Out = io.MultiWriter(s.Out, w)
+	s.Err = io.MultiWriter(s.Err, w)
+	if s.RawOut != nil {
+		s.RawOut = io.MultiWriter(s.RawOut, w)
+	}
+	if s.RawErr != nil {
+		s.RawErr = io.MultiWriter(s.RawErr, w)
+	}
+	return tr, nil
+}
+
+func title(kind, line string) string {
+	if len(line) > 80 {
+		line = line[:80] + "…"
+	}
+	if line == "" {
+		return kind
+	}
+	return line
+}
+
+func splitOrRaw(line string) []string {
+	if w, err := osh.Split(line); err == nil {
+		return w
+	}
+	return []string{line}
+}
+
+type track struct {
+	t     *Tracker
+	rec   record.Recorder
+	path  string
+	row   store.Session
+	start time.Time
+	mu    sync.Mutex
+	n     int64
+}
+
+// recWriter feeds the recorder; it never fails the user's stream.
+type recWriter struct{ tr *track }
+
+func (w *recWriter) Write(p []byte) (int, error) {
+	w.tr.rec.Output(p)
+	w.tr.mu.Lock()
+	w.tr.n += int64(len(p))
+	w.tr.mu.Unlock()
+	if w.tr.t.OnRecordingBytes != nil {
+		w.tr.t.OnRecordingBytes(int64(len(p)))
+	}
+	return len(p), nil
+}
+
+func (tr *track) Resize(cols, rows int) { tr.rec.Resize(cols, rows) }
+
+// End closes the recording and completes the row and the audit log.
+func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {
+	t := tr.t
+	now := t.Now()
+	sum, size, rerr := tr.rec.Close()
+	if rerr != nil {
+		t.Log.Error("recording incomplete", "id", s.ID, "path", tr.path, "err", rerr)
+		if t.OnRecordingError != nil {
+			t.OnRecordingError()
+		}
+	}
+	o := s.Outcome
+	err := t.Store.CloseSession(ctx, s.ID, func(r *store.Session) {
+		r.EndedAt, r.ExitStatus, r.Status, r.SHA256, r.Size = now, exitStatus, "closed", sum, size
+		r.Allowed, r.Plugin, r.User, r.Host, r.IPTo, r.PortTo = o.Allowed, o.Plugin, o.User, o.Host, o.IPTo, o.PortTo
+		r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, o.Comment
+		if o.Kind != "" {
+			r.Kind = o.Kind
+		}
+	})
+	if err != nil {
+		t.Log.Error("cannot complete the session row", "id", s.ID, "err", err)
+	}
+	f := audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: o.Kind, Allowed: audit.Bool(o.Allowed),
+		IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom, IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion,
+		User: o.User, HostTo: o.Host, IPTo: o.IPTo, PortTo: o.PortTo, Plugin: o.Plugin, ExitStatus: audit.Int(exitStatus),
+		Duration: now.Sub(tr.start).Seconds(), BytesIn: o.BytesIn, BytesOut: o.BytesOut,
+		RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment}
+	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
+		t.Log.Error("cannot write the session end to the audit log", "id", s.ID, "err", err)
+	}
+}
+
+// Interrupted marks the sessions a dead gatehouse left open, in the store and the audit log.
+func (t *Tracker) Interrupted(ctx context.Context) error {
+	open, err := t.Store.MarkInterrupted(ctx, t.Now())
+	if err != nil {
+		return err
+	}
+	for _, s := range open {
+		sum, size := hashFile(s.Recording)
+		_ = t.Audit.Append(audit.Event{Type: "session.interrupted", Fields: audit.Fields{UniqID: s.ID, Account: s.Account,
+			CmdType: s.Kind, HostTo: s.Host, PortTo: s.PortTo, RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size,
+			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}})
+	}
+	return nil
+}
+
+// hashFile returns the SHA-256 and size of what a recording holds ("" when unreadable).
+func hashFile(path string) (string, int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", n
+	}
+	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+func ipOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return ""
+}
+
+func portOf(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}

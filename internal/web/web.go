@@ -1,0 +1,93 @@
+// Package web is gatehouse's HTTP side: Prometheus metrics at /metrics and a health check at
+// /healthz, on a listener separate from SSH (metricsListen). Metrics are named by what they count.
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the counters gatehouse keeps. Create them with NewMetrics.
+type Metrics struct {
+	Registry        *prometheus.Registry
+	Auth            *prometheus.CounterVec // method, result
+	MFA             *prometheus.CounterVec // factor, result
+	Commands        *prometheus.CounterVec // result: ok, refused, error
+	AccessDenied    prometheus.Counter
+	EgressDial      prometheus.Histogram
+	RelayedBytes    *prometheus.CounterVec // direction: in (to the target), out (to the user)
+	RecordingBytes  prometheus.Counter
+	RecordingErrors prometheus.Counter
+}
+
+// NewMetrics registers every metric in a fresh registry (no globals).
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry:        r,
+		Auth:            prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_authentications_total", Help: "Authentication attempts by method and result."}, []string{"method", "result"}),
+		MFA:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_mfa_total", Help: "Second-factor prompts and results by factor."}, []string{"factor", "result"}),
+		Commands:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_osh_commands_total", Help: "--osh commands run, by result."}, []string{"result"}),
+		AccessDenied:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_access_denied_total", Help: "Connections to targets refused."}),
+		EgressDial:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gatehouse_egress_dial_seconds", Help: "Time to connect and authenticate to a target.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		RelayedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_relayed_bytes_total", Help: "Bytes relayed between users and targets."}, []string{"direction"}),
+		RecordingBytes:  prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_recording_bytes_total", Help: "Terminal bytes written to recordings."}),
+		RecordingErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_recording_errors_total", Help: "Recordings that could not be completed."}),
+	}
+	r.MustRegister(m.Auth, m.MFA, m.Commands, m.AccessDenied, m.EgressDial,
+		m.RelayedBytes, m.RecordingBytes, m.RecordingErrors, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// ServerStats are the SSH server's own counters, read when /metrics is scraped.
+type ServerStats struct {
+	Accepted, Dropped, AuthenticatedConnections, SessionsStarted, ActiveSessions func() float64
+}
+
+// RegisterServer exports the SSH server's counters.
+func (m *Metrics) RegisterServer(s ServerStats) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_connections_accepted_total", Help: "TCP connections accepted on the SSH port."}, s.Accepted),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_connections_dropped_total", Help: "Unauthenticated connections dropped by maxStartups."}, s.Dropped),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_connections_active", Help: "Authenticated connections open now."}, s.AuthenticatedConnections),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_sessions_started_total", Help: "Session channels started."}, s.SessionsStarted),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_sessions_active", Help: "Session channels open now."}, s.ActiveSessions),
+	)
+}
+
+// Handler serves /metrics and /healthz; healthy reports whether the bastion can serve.
+func Handler(m *Metrics, healthy func(ctx context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := healthy(ctx); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// Serve runs the HTTP server on ln until ctx ends.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
