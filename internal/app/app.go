@@ -115,6 +115,8 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
+	a.Connector.Locks = connect.NewLocks()
+	a.Env.SessionLocks = a.Connector.Locks
 	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
@@ -138,6 +140,7 @@ func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
 	open.Register(reg)
 	open.RegisterSessions(reg)
+	open.RegisterLock(reg)
 	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)

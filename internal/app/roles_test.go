@@ -37,7 +37,7 @@ var allowedBy = map[osh.Category]map[string]bool{
 
 // categoryOf pins each command to its folder, so moving one by mistake fails here.
 var categoryOf = map[string]osh.Category{
-	"selfListSessions": osh.Open, "selfPlaySession": osh.Open,
+	"selfListSessions": osh.Open, "selfPlaySession": osh.Open, "lock": osh.Open, "unlock": osh.Open,
 	"accountListSessions": osh.Restricted, "accountPlaySession": osh.Restricted,
 	"info": osh.Open, "help": osh.Open, "batch": osh.Open,
 	"selfListIngressKeys": osh.Open, "selfAddIngressKey": osh.Open, "selfDelIngressKey": osh.Open,

@@ -62,6 +62,8 @@ type Connector struct {
 	MFA MFAFunc
 	// Observe receives audit events (may be nil).
 	Observe func(ctx context.Context, ev Event)
+	// Locks, when set, lets lock/unlock reach this account's relayed sessions.
+	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
@@ -178,11 +180,35 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	return c.relay(ctx, s, client, base, start, strings.Join(req.RemoteCommand, " "))
+	return c.relay(ctx, s, client, base, start, strings.Join(req.RemoteCommand, " "), c.idleTimeouts(s, d))
 }
 
-func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Client, base map[string]any, start time.Time, command string) int {
+// idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
+// accounts with idle-ignore are exempt.
+func (c *Connector) idleTimeouts(s *osh.Session, d access.Decision) access.IdleTimeouts {
+	if s.Account.Settings["idle_ignore"] == "yes" {
+		return access.IdleTimeouts{}
+	}
+	cfg := c.Env.Config()
+	global := access.IdleTimeouts{Lock: time.Duration(cfg.IdleLockTimeout) * time.Second, Kill: time.Duration(cfg.IdleKillTimeout) * time.Second}
+	return access.CombineIdle(global, d.Grants)
+}
+
+func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Client, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
 	s.Outcome.Comment = ""
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gate := newIdleGate(ctx, s.Err)
+	if c.Locks != nil {
+		c.Locks.add(s.Account.Name, gate)
+		defer c.Locks.remove(s.Account.Name, gate)
+	}
+	var killed atomic.Bool
+	if idle.Lock > 0 || idle.Kill > 0 {
+		cfg := c.Env.Config()
+		go watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &killed)
+	}
 	req := s.Request
 	er := egress.Request{Command: command}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
@@ -193,7 +219,8 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 	if stdout == nil {
 		stdout, stderr = s.Out, s.Err
 	}
-	counted := &countWriter{w: stdout}
+	counted := &countWriter{w: &gatedWriter{ctx: ctx, g: gate, w: stdout}}
+	stderr = &gatedWriter{ctx: ctx, g: gate, w: stderr}
 	wins := make(chan egress.WindowChange, 4)
 	sigs := make(chan ssh.Signal, 4)
 	fwdDone := make(chan struct{})
@@ -222,7 +249,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 			}
 		}
 	}()
-	inCount := &countReader{r: s.In}
+	inCount := &countReader{r: &gatedReader{g: gate, r: s.In}}
 	f := clone(base)
 	f["allowed"] = true
 	c.observe(ctx, "connection.open", f)
@@ -235,6 +262,9 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Clien
 	}
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
 		f["comment"] = err.Error()
+	}
+	if killed.Load() {
+		f["comment"], s.Outcome.Comment = "idle_kill", "idle_kill"
 	}
 	s.Outcome.BytesOut, s.Outcome.BytesIn = counted.n.Load(), inCount.n.Load()
 	c.observe(ctx, "connection.close", f)

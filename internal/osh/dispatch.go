@@ -37,6 +37,10 @@ type Env struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Hooks    Hooks
+	// SessionLocks locks and unlocks an account's relayed sessions (lock/unlock); may be nil.
+	SessionLocks interface {
+		Set(account string, locked bool) int
+	}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the
