@@ -100,6 +100,7 @@ type Store interface {
 	DeleteEgressKey(ctx context.Context, ownerKind, owner, fingerprint string) error
 
 	Groups
+	MFA
 
 	Close() error
 }
