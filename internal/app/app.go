@@ -24,6 +24,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/osh/cmd/open"
@@ -53,6 +54,8 @@ type App struct {
 	Server  *ingress.Server
 	// Connector relays [user@]host requests to targets.
 	Connector *connect.Connector
+	// MFA asks second factors: at SSH authentication, before commands and connections.
+	MFA *mfaauth.Auth
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -101,6 +104,10 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.RoleHook = a.groupRoles
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditMFA}
+	a.Server.Auth = a.MFA
+	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
+	a.Connector.MFA = a.MFA.ConnectMFA
 	return a, nil
 }
 
@@ -110,6 +117,8 @@ func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
 	open.Register(reg)
 	restricted.Register(reg)
+	open.RegisterMFA(reg)
+	restricted.RegisterMFA(reg)
 	return reg
 }
 
@@ -258,4 +267,13 @@ func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
 		args = append(args, k, v)
 	}
 	a.log.Info("connection", args...)
+}
+
+// auditMFA logs MFA events until the audit log takes them; the fields never hold a secret.
+func (a *App) auditMFA(ctx context.Context, typ string, fields map[string]any) {
+	args := []any{"event", typ}
+	for k, v := range fields {
+		args = append(args, k, v)
+	}
+	a.log.InfoContext(ctx, "mfa", args...)
 }

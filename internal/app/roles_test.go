@@ -44,6 +44,9 @@ var categoryOf = map[string]osh.Category{
 	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
 	"accountUnfreeze": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,
 	"accountListIngressKeys": osh.Restricted, "accountListEgressKeys": osh.Restricted,
+	"selfMFASetupPassword": osh.Open, "selfMFAResetPassword": osh.Open, "selfMFASetupTOTP": osh.Open, "selfMFAResetTOTP": osh.Open,
+	"accountMFAResetPassword": osh.Restricted, "accountMFAResetTOTP": osh.Restricted, "accountUnlock": osh.Restricted,
+	"accountMFAImportTOTP": osh.Restricted,
 }
 
 func TestRoleTable(t *testing.T) {
