@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -217,5 +219,178 @@ func TestMFAPasswordSetupAndExpiry(t *testing.T) {
 	out, exit, res = login(pw)
 	if exit != 122 || res.Code() != "KO_MFA_PASSWORD_SETUP_REQUIRED" || !strings.Contains(out, "You are required to change your password immediately") {
 		t.Fatalf("expired password: exit %d\n%s", exit, out)
+	}
+}
+
+// JIT MFA for a command (the operator's [plugin.help] mfa_required), proactive MFA, batch, the
+// interactive mode's mfa/nomfa and its expiry, and a 10 kB answer.
+func TestMFAJITCommand(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\ninteractiveModeProactiveMFAexpiration = 3\n" +
+		"[plugin.help]\nmfa_required = \"password\"\n"})
+	const pw = "correct horse 1"
+	keys := map[string]string{}
+	for _, n := range []string{"carol", "dave", "erin"} {
+		keys[n] = b.CreateAccount(n)
+		setPassword(t, b, n, pw)
+	}
+
+	// In JIT mode the login is key only (BatchMode), and help asks the password on the terminal.
+	term := startKbd(t, b, kbdOpts{key: keys["carol"], tty: true}, "carol", "--json-greppable", "--osh", "help")
+	off := term.expect(0, "As this is required to run this plugin, entering MFA phase for carol.")
+	off = term.expect(off, passwordBanner)
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	term.expect(off, "pamtester: successfully authenticated")
+	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" || !strings.Contains(res.Stdout, "OSH help") || strings.Contains(res.Stdout, pw) {
+		t.Fatalf("help after JIT MFA: exit %d\n%s", exit, res.Stdout)
+	}
+	// Commands that require nothing are not asked.
+	if r := b.SSH(keys["carol"], "carol", "--json-greppable", "--osh", "info"); r.Exit != 0 || strings.Contains(r.Stdout+r.Stderr, "MFA phase") {
+		t.Fatalf("info: exit %d %s %s", r.Exit, r.Stdout, r.Stderr)
+	}
+
+	// Three wrong answers: 125, and the command never ran.
+	term = startKbd(t, b, kbdOpts{key: keys["dave"], tty: true}, "dave", "--json-greppable", "--osh", "help")
+	off = 0
+	for range 3 {
+		off = term.expect(off, "Password: ")
+		term.send("not the password\r")
+	}
+	exit, res := term.wait()
+	if exit != 125 || res.Code() != "KO_MFA_FAILED" || strings.Contains(res.Stdout, "OSH help") || !strings.Contains(res.Stdout, "pamtester: Authentication failure") {
+		t.Fatalf("3 wrong passwords: exit %d\n%s", exit, res.Stdout)
+	}
+
+	// A 10 kB answer, without a pty: refused at once.
+	r := b.SSHIn(strings.NewReader(strings.Repeat("7", 10240)+"\n"), keys["erin"], "erin", "--json-greppable", "--osh", "help")
+	if r.Exit != 125 || r.Code() != "KO_MFA_FAILED" || !strings.Contains(r.Stdout, "answer too long") || strings.Contains(r.Stdout, "OSH help") {
+		t.Fatalf("10 kB answer: exit %d\n%s\n%s", r.Exit, r.Stdout, r.Stderr)
+	}
+
+	// --proactive-mfa: asked once, up front; the command then says it was validated.
+	r = b.SSHIn(strings.NewReader(pw+"\n"), keys["carol"], "carol", "--json-greppable", "--proactive-mfa", "--osh", "help")
+	all := r.Stdout + r.Stderr
+	if r.Exit != 0 || r.Code() != "OK" || strings.Count(all, "Password: ") != 1 ||
+		!strings.Contains(all, "As proactive MFA has been requested, entering MFA phase for carol.") ||
+		!strings.Contains(all, "... you already validated MFA proactively.") {
+		t.Fatalf("--proactive-mfa: exit %d\n%s", r.Exit, all)
+	}
+
+	// Batch cannot prompt: the command fails with a hint; with --proactive-mfa it runs.
+	r = b.SSHIn(strings.NewReader("help\nquit\n"), keys["carol"], "carol", "--json-greppable", "--osh", "batch")
+	first, _ := jsonValue(r, "value").([]any)
+	item, _ := firstItem(first)
+	if r.Exit != 0 || item["command"] != "help" || resultCode(item) != "KO_MFA_FAILED" || !strings.Contains(resultMessage(item), "--proactive-mfa") {
+		t.Fatalf("batch without --proactive-mfa: exit %d %v\n%s", r.Exit, first, r.Stderr)
+	}
+	r = b.SSHIn(strings.NewReader(pw+"\nhelp\nquit\n"), keys["carol"], "carol", "--json-greppable", "--proactive-mfa", "--osh", "batch")
+	first, _ = jsonValue(r, "value").([]any)
+	if item, _ = firstItem(first); r.Exit != 0 || resultCode(item) != "OK" {
+		t.Fatalf("batch with --proactive-mfa: exit %d %v\n%s", r.Exit, first, r.Stderr)
+	}
+
+	// Interactive mode: mfa elevates ([MFA-OK]), commands do not ask again, nomfa leaves,
+	// and the elevation expires after interactiveModeProactiveMFAexpiration (3 s).
+	term = startKbd(t, b, kbdOpts{key: keys["carol"], tty: true}, "carol", "-i")
+	off = term.expect(0, "carol@gatehouse(master)> ")
+	term.send("mfa\r")
+	off = term.expect(off, "As proactive MFA validation has been requested, entering MFA phase.")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "Proactive MFA enabled")
+	off = term.expect(off, "carol@gatehouse(master)[MFA-OK]> ")
+	term.send("help\r")
+	off = term.expect(off, "... you already validated MFA proactively.")
+	off = term.expect(off, "</help>")
+	off = term.expect(off, "[MFA-OK]> ")
+	term.send("nomfa\r")
+	off = term.expect(off, "carol@gatehouse(master)> ")
+	term.send("mfa\r")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "[MFA-OK]> ")
+	time.Sleep(3200 * time.Millisecond)
+	term.send("help\r")
+	off = term.expect(off, "As this is required to run this plugin, entering MFA phase for carol.")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "</help>")
+	off = term.expect(off, "carol@gatehouse(master)> ")
+	term.send("exit\r")
+	if exit, _ := term.wait(); exit != 0 {
+		t.Fatalf("interactive exit %d", exit)
+	}
+}
+
+func firstItem(items []any) (map[string]any, bool) {
+	if len(items) == 0 {
+		return nil, false
+	}
+	m, ok := items[0].(map[string]any)
+	return m, ok
+}
+
+func resultCode(item map[string]any) string {
+	r, _ := item["result"].(map[string]any)
+	s, _ := r["error_code"].(string)
+	return s
+}
+
+func resultMessage(item map[string]any) string {
+	r, _ := item["result"].(map[string]any)
+	s, _ := r["error_message"].(string)
+	return s
+}
+
+// The setup gate of each accountMFAPolicy value (reloaded in place): 122, 123, 124 before
+// enrolment, help and info still run, nothing is gated when disabled.
+func TestMFASetupGatePolicies(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\n"})
+	key := b.CreateAccount("frank")
+	setPolicy := func(p string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(b.DataDir, "gatehouse.toml"), []byte("MFAMode = \"jit\"\naccountMFAPolicy = \""+p+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.App.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		policy string
+		exit   int
+		code   string
+	}{
+		{"enabled", 0, "OK"},
+		{"password-required", 122, "KO_MFA_PASSWORD_SETUP_REQUIRED"},
+		{"totp-required", 123, "KO_MFA_TOTP_SETUP_REQUIRED"},
+		{"any-required", 124, "KO_MFA_ANY_SETUP_REQUIRED"},
+		{"disabled", 0, "OK"},
+	} {
+		setPolicy(tc.policy)
+		r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfListIngressKeys")
+		if r.Exit != tc.exit || r.Code() != tc.code || (tc.exit != 0 && jsonValue(r, "command") != nil) {
+			t.Errorf("%s: exit %d code %s, want %d %s", tc.policy, r.Exit, r.Code(), tc.exit, tc.code)
+		}
+		for _, cmd := range []string{"help", "info"} {
+			if r := b.SSH(key, "frank", "--json-greppable", "--osh", cmd); r.Exit != 0 {
+				t.Errorf("%s: %s exit %d", tc.policy, cmd, r.Exit)
+			}
+		}
+	}
+	// disabled: even a per-account yes does not gate, and the setup commands refuse to run.
+	b.MustOK("--osh", "accountModify", "--account", "frank", "--mfa-password-required", "yes")
+	if r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfListIngressKeys"); r.Exit != 0 {
+		t.Errorf("disabled with a per-account yes: exit %d", r.Exit)
+	}
+	if r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfMFASetupPassword", "--yes"); r.Code() != "ERR_DISABLED_BY_POLICY" {
+		t.Errorf("setup under disabled: %s", r.Code())
+	}
+	// any-required is met by one factor.
+	b.MustOK("--osh", "accountModify", "--account", "frank", "--mfa-password-required", "no")
+	setPolicy("any-required") // from here the admin, who has no factor, is gated too
+	enrolTOTP(t, b, "frank")
+	if r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfListIngressKeys"); r.Exit != 0 {
+		t.Errorf("any-required with TOTP enrolled: exit %d %s", r.Exit, r.Code())
 	}
 }

@@ -132,6 +132,11 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *osh.Session, required []string
 // runJIT runs a JIT phase on the session and audits its refusal.
 func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.JITInput, base map[string]any) *osh.Result {
 	g := a.Global()
+	if g.Policy == policy.PolicyDisabled {
+		// With accountMFAPolicy disabled nobody can enrol, so an account's "yes" must not
+		// require a factor it lacks (that would lock it out); factors already set still count.
+		in.Account = disabledPolicyAccount(in.Account)
+	}
 	if d, r := policy.JIT(g, in); r == nil && !d.Need.Required() {
 		return nil
 	}
@@ -155,6 +160,16 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 		return expiredRefusal(s.Account.Name)
 	}
 	return nil
+}
+
+func disabledPolicyAccount(pa policy.Account) policy.Account {
+	if pa.PasswordRequired == policy.FlagYes && !pa.Configured.Has(policy.Password) {
+		pa.PasswordRequired = policy.FlagNo
+	}
+	if pa.TOTPRequired == policy.FlagYes && !pa.Configured.Has(policy.TOTP) {
+		pa.TOTPRequired = policy.FlagNo
+	}
+	return pa
 }
 
 func (a *Auth) auditRefusal(ctx context.Context, s *osh.Session, stage string, base map[string]any, r *policy.Refusal) {
