@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
 
@@ -392,5 +397,127 @@ func TestMFASetupGatePolicies(t *testing.T) {
 	enrolTOTP(t, b, "frank")
 	if r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfListIngressKeys"); r.Exit != 0 {
 		t.Errorf("any-required with TOTP enrolled: exit %d %s", r.Exit, r.Code())
+	}
+}
+
+// countingListener stands for a target server: it counts the TCP connections made to it (then
+// closes them), so a test can tell whether an egress was even attempted.
+func countingListener(t *testing.T) (port string, count func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, func() int { return int(n.Load()) }
+}
+
+// JIT MFA for a group's server: "(MFA REQUIRED: ANY)" in the list of accesses, the MFA phase,
+// three wrong answers give 125 with no egress attempt, the right one lets the connection be
+// tried; a robot with bypass is never asked, and without it is told to enrol (124).
+func TestMFAGroupJIT(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\n"})
+	ctx := context.Background()
+	port, attempts := countingListener(t)
+	const pw = "group secret 9"
+	keys := map[string]string{}
+	st := b.App.Store
+	if err := st.CreateGroup(ctx, store.Group{Name: "secure", CreatedAt: time.Now(), CreatedBy: "admin", MFARequired: "any",
+		IdleLockTimeout: -1, IdleKillTimeout: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := common.StoreNewEgressKey(ctx, st, b.App.Env.Sealer, "group", "secure", "ed25519", 256, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	if _, err := st.AddACL(ctx, store.ACLEntry{Kind: store.ACLGroup, Owner: "secure", Host: "127.0.0.1", Port: p, AddedBy: "admin", AddedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"dave", "erin", "robot"} {
+		keys[n] = b.CreateAccount(n)
+		if _, err := st.SetRole(ctx, "secure", store.RoleMember, n, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPassword(t, b, "dave", pw)
+	setPassword(t, b, "erin", pw)
+
+	term := startKbd(t, b, kbdOpts{key: keys["dave"], tty: true}, "dave", "--json-greppable", "root@127.0.0.1", "-p", port)
+	off := term.expect(0, "(MFA REQUIRED: ANY)")
+	off = term.expect(off, "As this is required for this host, entering MFA phase for dave.")
+	for range 3 {
+		off = term.expect(off, "Password: ")
+		term.send("wrong\r")
+	}
+	exit, res := term.wait()
+	if exit != 125 || res.Code() != "KO_MFA_FAILED" || attempts() != 0 {
+		t.Fatalf("3 wrong answers: exit %d, %d egress attempts\n%s", exit, attempts(), res.Stdout)
+	}
+
+	term = startKbd(t, b, kbdOpts{key: keys["erin"], tty: true}, "erin", "root@127.0.0.1", "-p", port)
+	off = term.expect(0, "entering MFA phase for erin.")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	term.expect(off, "pamtester: successfully authenticated")
+	if exit, res = term.wait(); exit != 255 || attempts() != 1 {
+		t.Fatalf("right answer: exit %d, %d egress attempts (want 255 from the fake target, 1)\n%s", exit, attempts(), res.Stdout)
+	}
+
+	// The robot has no factor: with bypass it connects without being asked (BatchMode), …
+	b.MustOK("--osh", "accountModify", "--account", "robot", "--mfa-password-required", "bypass")
+	r := b.SSH(keys["robot"], "robot", "root@127.0.0.1", "-p", port)
+	if all := r.Stdout + r.Stderr; r.Exit != 255 || attempts() != 2 || strings.Contains(all, "Password") || !strings.Contains(all, "exempt from MFA") {
+		t.Fatalf("bypass robot: exit %d, %d attempts\n%s", r.Exit, attempts(), all)
+	}
+	// … and without it, it is told to enrol, with no egress attempt.
+	b.MustOK("--osh", "accountModify", "--account", "robot", "--mfa-password-required", "no")
+	r = b.SSH(keys["robot"], "robot", "--json-greppable", "root@127.0.0.1", "-p", port)
+	if r.Exit != 124 || r.Code() != "KO_MFA_ANY_SETUP_REQUIRED" || attempts() != 2 {
+		t.Fatalf("robot without bypass: exit %d code %s, %d attempts", r.Exit, r.Code(), attempts())
+	}
+}
+
+// Pubkey-optional: without the flag a login without a key is refused before any prompt; with
+// it (and a password), the password alone is enough, and the key alone is not.
+func TestMFAPubkeyOptional(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("gina")
+	const pw = "only a password"
+	setPassword(t, b, "gina", pw)
+
+	term := startKbd(t, b, kbdOpts{}, "gina", "--json-greppable", "--osh", "info")
+	if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "Password") || !strings.Contains(res.Stdout, "Permission denied") {
+		t.Fatalf("no key, no flag: exit %d\n%s", exit, res.Stdout)
+	}
+	for _, want := range []string{"OK", "OK_NO_CHANGE"} {
+		r := b.MustOK("--osh", "accountModify", "--account", "gina", "--pubkey-auth-optional", "yes")
+		if got := jsonValue(r, "value", "pubkey_auth_optional", "error_code"); got != want {
+			t.Fatalf("--pubkey-auth-optional yes: %v, want %s", got, want)
+		}
+	}
+	for _, o := range []kbdOpts{{}, {key: key}} {
+		term = startKbd(t, b, o, "gina", "--json-greppable", "--osh", "info")
+		off := term.expect(0, passwordBanner)
+		term.expect(off, "Password: ")
+		term.send(pw + "\n")
+		if exit, res := term.wait(); exit != 0 || jsonValue(res, "value", "account") != "gina" {
+			t.Fatalf("pubkey optional, key %q: exit %d\n%s", o.key, exit, res.Stdout)
+		}
+	}
+	// The key alone never logs in while a password is configured.
+	if r := b.SSH(key, "gina", "--json-greppable", "--osh", "info"); r.Exit != 255 {
+		t.Fatalf("key alone: exit %d", r.Exit)
 	}
 }
