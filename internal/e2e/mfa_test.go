@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -233,6 +236,7 @@ func TestMFAJITCommand(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\ninteractiveModeProactiveMFAexpiration = 3\n" +
 		"[plugin.help]\nmfa_required = \"password\"\n"})
 	const pw = "correct horse 1"
+	events := recordAudit(b)
 	keys := map[string]string{}
 	for _, n := range []string{"carol", "dave", "erin"} {
 		keys[n] = b.CreateAccount(n)
@@ -264,6 +268,15 @@ func TestMFAJITCommand(t *testing.T) {
 	exit, res := term.wait()
 	if exit != 125 || res.Code() != "KO_MFA_FAILED" || strings.Contains(res.Stdout, "OSH help") || !strings.Contains(res.Stdout, "pamtester: Authentication failure") {
 		t.Fatalf("3 wrong passwords: exit %d\n%s", exit, res.Stdout)
+	}
+	n := 0
+	for _, e := range events.all() {
+		if strings.HasPrefix(e, "mfa.fail ") && strings.Contains(e, "account=dave") && strings.Contains(e, "command=help") && strings.Contains(e, "stage=jit") {
+			n++
+		}
+	}
+	if n != 3 || !events.has("mfa.phase_refused", "account=dave") || !events.has("mfa.prompt", "account=dave") || !events.has("mfa.pass", "account=carol") {
+		t.Fatalf("audit of the JIT phases: %d failures of dave\n%s", n, strings.Join(events.all(), "\n"))
 	}
 
 	// A 10 kB answer, without a pty: refused at once.
@@ -520,4 +533,115 @@ func TestMFAPubkeyOptional(t *testing.T) {
 	if r := b.SSH(key, "gina", "--json-greppable", "--osh", "info"); r.Exit != 255 {
 		t.Fatalf("key alone: exit %d", r.Exit)
 	}
+}
+
+// Import of a ~/.google_authenticator file (its used steps stay refused, its scratch codes
+// work), the lockout after repeated failures and accountUnlock, and accountMFAResetTOTP.
+func TestMFAImportLockoutAndReset(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFALockAfterFailures = 2\n"})
+	key := b.CreateAccount("henry")
+	events := recordAudit(b)
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	step := time.Now().Unix() / 30
+	file := fmt.Sprintf("%s\n\" RATE_LIMIT 5 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE %d\n\" TOTP_AUTH\n11111111\n22222222\n", secret, step)
+	r := b.SSHIn(strings.NewReader(file), b.AdminKey, "admin", "--json-greppable", "--osh", "accountMFAImportTOTP", "--account", "henry")
+	if r.Exit != 0 || jsonValue(r, "value", "mode") != "TOTP" || jsonValue(r, "value", "scratch_codes") != float64(2) || strings.Contains(r.Stdout, secret) {
+		t.Fatalf("import: exit %d\n%s", r.Exit, r.Stdout)
+	}
+	if r := b.SSHIn(strings.NewReader("not base32!\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "accountMFAImportTOTP", "--account", "henry"); r.Exit == 0 {
+		t.Fatalf("a bad file was imported: %s", r.Stdout)
+	}
+
+	// The code of a step the old system already accepted is refused; a scratch code works once.
+	term := startKbd(t, b, kbdOpts{key: key}, "henry", "--json-greppable", "--osh", "info")
+	off := term.expect(0, "Verification code: ")
+	term.send(oathtool(t, secret, fmt.Sprintf("@%d", step*30)) + "\n")
+	off = term.expect(off, "Verification code: ")
+	term.send("11111111\n")
+	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
+		t.Fatalf("imported scratch code: exit %d\n%s", exit, res.Stdout)
+	}
+	if !events.has("mfa.fail", "code already used") || !events.has("mfa.pass", "scratch code") {
+		t.Fatalf("audit lacks the replay refusal or the scratch code: %v", events.all())
+	}
+
+	// Two failures lock the factor: the next login is refused without a prompt.
+	term = startKbd(t, b, kbdOpts{key: key}, "henry", "--osh", "info")
+	off = 0
+	for range 2 {
+		off = term.expect(off, "Verification code: ")
+		term.send(wrongCode(oathtool(t, secret, "")) + "\n")
+	}
+	if exit, _ := term.wait(); exit != 255 {
+		t.Fatalf("two wrong codes: exit %d", exit)
+	}
+	term = startKbd(t, b, kbdOpts{key: key}, "henry", "--osh", "info")
+	if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "Verification code") {
+		t.Fatalf("locked account was prompted: exit %d\n%s", exit, res.Stdout)
+	}
+	if !events.has("mfa.refused", "locked") {
+		t.Fatalf("audit lacks the lockout: %v", events.all())
+	}
+	b.MustOK("--osh", "accountUnlock", "--account", "henry")
+	term = startKbd(t, b, kbdOpts{key: key}, "henry", "--json-greppable", "--osh", "info")
+	term.expect(0, "Verification code: ")
+	term.send(oathtool(t, secret, "now + 30 seconds") + "\n")
+	if exit, res := term.wait(); exit != 0 {
+		t.Fatalf("after accountUnlock: exit %d\n%s", exit, res.Stdout)
+	}
+
+	// accountMFAResetTOTP: the key alone logs in again; a second reset changes nothing.
+	b.MustOK("--osh", "accountMFAResetTOTP", "--account", "henry")
+	if r := b.Admin("--json-greppable", "--osh", "accountMFAResetTOTP", "--account", "henry"); r.Code() != "OK_NO_CHANGE" {
+		t.Fatalf("second reset: %s", r.Code())
+	}
+	if r := b.SSH(key, "henry", "--json-greppable", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("after reset: exit %d", r.Exit)
+	}
+	for _, e := range events.all() {
+		if strings.Contains(e, secret) || strings.Contains(e, "11111111") || strings.Contains(e, "22222222") {
+			t.Fatalf("a secret reached the audit: %s", e)
+		}
+	}
+}
+
+// auditLog records the MFA audit events of a bastion, as "type field=value …" lines.
+type auditLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func recordAudit(b *testenv.Bastion) *auditLog {
+	l := &auditLog{}
+	b.App.MFA.Audit = func(_ context.Context, typ string, fields map[string]any) {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		line := typ
+		for _, k := range keys {
+			line += fmt.Sprintf(" %s=%v", k, fields[k])
+		}
+		l.mu.Lock()
+		l.events = append(l.events, line)
+		l.mu.Unlock()
+	}
+	return l
+}
+
+func (l *auditLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.events...)
+}
+
+// has reports whether an event of type typ mentions s.
+func (l *auditLog) has(typ, s string) bool {
+	for _, e := range l.all() {
+		if strings.HasPrefix(e, typ+" ") && strings.Contains(e, s) {
+			return true
+		}
+	}
+	return false
 }
