@@ -3,15 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,26 +336,6 @@ func TestMFAJITCommand(t *testing.T) {
 	}
 }
 
-func firstItem(items []any) (map[string]any, bool) {
-	if len(items) == 0 {
-		return nil, false
-	}
-	m, ok := items[0].(map[string]any)
-	return m, ok
-}
-
-func resultCode(item map[string]any) string {
-	r, _ := item["result"].(map[string]any)
-	s, _ := r["error_code"].(string)
-	return s
-}
-
-func resultMessage(item map[string]any) string {
-	r, _ := item["result"].(map[string]any)
-	s, _ := r["error_message"].(string)
-	return s
-}
-
 // The setup gate of each accountMFAPolicy value (reloaded in place): 122, 123, 124 before
 // enrolment, help and info still run, nothing is gated when disabled.
 func TestMFASetupGatePolicies(t *testing.T) {
@@ -411,30 +387,6 @@ func TestMFASetupGatePolicies(t *testing.T) {
 	if r := b.SSH(key, "frank", "--json-greppable", "--osh", "selfListIngressKeys"); r.Exit != 0 {
 		t.Errorf("any-required with TOTP enrolled: exit %d %s", r.Exit, r.Code())
 	}
-}
-
-// countingListener stands for a target server: it counts the TCP connections made to it (then
-// closes them), so a test can tell whether an egress was even attempted.
-func countingListener(t *testing.T) (port string, count func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ = net.SplitHostPort(ln.Addr().String())
-	return port, func() int { return int(n.Load()) }
 }
 
 // JIT MFA for a group's server: "(MFA REQUIRED: ANY)" in the list of accesses, the MFA phase,
@@ -603,45 +555,4 @@ func TestMFAImportLockoutAndReset(t *testing.T) {
 			t.Fatalf("a secret reached the audit: %s", e)
 		}
 	}
-}
-
-// auditLog records the MFA audit events of a bastion, as "type field=value …" lines.
-type auditLog struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func recordAudit(b *testenv.Bastion) *auditLog {
-	l := &auditLog{}
-	b.App.MFA.Audit = func(_ context.Context, typ string, fields map[string]any) {
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		line := typ
-		for _, k := range keys {
-			line += fmt.Sprintf(" %s=%v", k, fields[k])
-		}
-		l.mu.Lock()
-		l.events = append(l.events, line)
-		l.mu.Unlock()
-	}
-	return l
-}
-
-func (l *auditLog) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.events...)
-}
-
-// has reports whether an event of type typ mentions s.
-func (l *auditLog) has(typ, s string) bool {
-	for _, e := range l.all() {
-		if strings.HasPrefix(e, typ+" ") && strings.Contains(e, s) {
-			return true
-		}
-	}
-	return false
 }
