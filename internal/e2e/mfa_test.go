@@ -204,6 +204,34 @@ func TestMFAPasswordSetupAndExpiry(t *testing.T) {
 		t.Fatalf("expiry line %q, want %s in 29 days:\n%s", m, wantDate, out)
 	}
 
+	// Enrolling TOTP asks the existing factor first (login, then the JIT phase of
+	// any-if-configured); then a login asks both factors, and a scratch code stands for TOTP.
+	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "bob", "--json-greppable", "--osh", "selfMFASetupTOTP", "--no-confirm")
+	off = term.expect(0, "Password: ")
+	term.send(pw + "\n")
+	off = term.expect(off, "As this is required to run this plugin, entering MFA phase for bob.")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	term.expect(off, "Your emergency scratch codes are:")
+	exit, res = term.wait()
+	codes := regexp.MustCompile(`(?m)^  ([1-9][0-9]{7})\r?$`).FindAllStringSubmatch(res.Stdout, -1)
+	if exit != 0 || res.Code() != "OK" || len(codes) != 5 || strings.Contains(res.Stdout, "Enter code from app") {
+		t.Fatalf("selfMFASetupTOTP --no-confirm: exit %d\n%s", exit, res.Stdout)
+	}
+	term = startKbd(t, b, kbdOpts{key: key}, "bob", "--json-greppable", "--osh", "selfListIngressKeys")
+	off = term.expect(0, passwordBanner)
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\n")
+	off = term.expect(off, otpBanner)
+	term.expect(off, "Verification code: ")
+	term.send(codes[0][1] + "\n")
+	if exit, res = term.wait(); exit != 0 || res.Code() != "OK" {
+		t.Fatalf("password + scratch code: exit %d\n%s", exit, res.Stdout)
+	}
+	if _, err := b.App.Store.ClearMFATOTP(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Changed 27 days ago: 2 days left (within MFAPasswordWarnDays).
 	ctx := context.Background()
 	st, err := b.App.Store.GetMFA(ctx, "bob")
