@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/osh/cmd/groupaclkeeper"
@@ -65,6 +67,8 @@ type App struct {
 	Metrics *web.Metrics
 	// MetricsAddr is where /metrics listens once Serve started ("" when off).
 	MetricsAddr string
+	// MFA asks second factors: at SSH authentication, before commands and connections.
+	MFA *mfaauth.Auth
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -110,7 +114,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: time.Now, Log: o.Log,
+		Now: time.Now, Log: o.Log, Audit: a.auditAny,
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -131,6 +135,10 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		ActiveSessions:           func() float64 { return float64(a.Server.ActiveSessions()) },
 	})
 	a.Server.RoleHook = a.groupRoles
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditAny}
+	a.Server.Auth = a.MFA
+	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
+	a.Connector.MFA = a.MFA.ConnectMFA
 	return a, nil
 }
 
@@ -148,6 +156,8 @@ func NewRegistry() *osh.Registry {
 	groupowner.Register(reg)
 	groupgatekeeper.Register(reg)
 	groupaclkeeper.Register(reg)
+	open.RegisterMFA(reg)
+	restricted.RegisterMFA(reg)
 	return reg
 }
 
@@ -314,4 +324,13 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 		r.GatekeeperOfAny = r.GatekeeperOfAny || g.Has(store.RoleGatekeeper, acc.Name)
 		r.AclkeeperOfAny = r.AclkeeperOfAny || g.Has(store.RoleAclkeeper, acc.Name)
 	}
+}
+
+// auditAny appends an event given as free-form fields (MFA, overrides) to the audit log, and
+// counts MFA results.
+func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
+	if strings.HasPrefix(typ, "mfa.") {
+		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
+	}
+	_ = a.auditEvent(typ, auditMap(fields))
 }

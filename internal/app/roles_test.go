@@ -59,6 +59,9 @@ var categoryOf = map[string]osh.Category{
 	"groupAddMember": osh.GroupGatekeeper, "groupDelMember": osh.GroupGatekeeper, "groupAddGuestAccess": osh.GroupGatekeeper,
 	"groupDelGuestAccess": osh.GroupGatekeeper, "groupListGuestAccesses": osh.GroupGatekeeper,
 	"groupAddServer": osh.GroupAclkeeper, "groupDelServer": osh.GroupAclkeeper, "groupSetServers": osh.GroupAclkeeper,
+	"selfMFASetupPassword": osh.Open, "selfMFAResetPassword": osh.Open, "selfMFASetupTOTP": osh.Open, "selfMFAResetTOTP": osh.Open,
+	"accountMFAResetPassword": osh.Restricted, "accountMFAResetTOTP": osh.Restricted, "accountUnlock": osh.Restricted,
+	"accountMFAImportTOTP": osh.Restricted,
 }
 
 // auditorMay are the read-only restricted commands auditors hold without a grant.

@@ -36,6 +36,15 @@ type Config struct {
 	MFAPasswordInactiveDays int      `toml:"MFAPasswordInactiveDays"`
 	EgressKeysFrom          []string `toml:"egressKeysFrom"`
 
+	// MFAMode says when per-account factors are asked: "immediate" (during SSH authentication,
+	// as The Bastion's default sshd_config) or "jit" (by the bastion, before each action).
+	MFAMode string `toml:"MFAMode"`
+	// MFA tries: TOTP steps accepted each side of now, and throttling per account and factor.
+	MFATOTPWindow        int `toml:"MFATOTPWindow"`
+	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
+	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
+	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+
 	DefaultAccountEgressKeyAlgorithm string `toml:"defaultAccountEgressKeyAlgorithm"`
 	DefaultAccountEgressKeySize      int    `toml:"defaultAccountEgressKeySize"`
 
@@ -80,6 +89,11 @@ func Default() Config {
 		MFAPasswordMaxDays:                    90,
 		MFAPasswordWarnDays:                   15,
 		MFAPasswordInactiveDays:               -1,
+		MFAMode:                               "immediate",
+		MFATOTPWindow:                         1,
+		MFARateLimitAttempts:                  3,
+		MFARateLimitSeconds:                   30,
+		MFALockAfterFailures:                  10,
 		DefaultAccountEgressKeyAlgorithm:      "ed25519",
 		DefaultAccountEgressKeySize:           256,
 		InteractiveModeAllowed:                true,
@@ -213,6 +227,15 @@ func (c *Config) Validate() error {
 	if !mfaPolicies[c.AccountMFAPolicy] {
 		return bad("accountMFAPolicy", "%q must be one of disabled, enabled, any-required, totp-required, password-required", c.AccountMFAPolicy)
 	}
+	if c.MFAMode != "immediate" && c.MFAMode != "jit" {
+		return bad("MFAMode", "%q must be immediate or jit", c.MFAMode)
+	}
+	if c.MFATOTPWindow < 0 || c.MFATOTPWindow > 10 {
+		return bad("MFATOTPWindow", "%d must be between 0 and 10 steps", c.MFATOTPWindow)
+	}
+	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
+		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	}
 	for _, kv := range []struct {
 		key string
 		v   int
@@ -223,6 +246,7 @@ func (c *Config) Validate() error {
 		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0},
 		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0},
 		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1},
+		{"MFALockAfterFailures", c.MFALockAfterFailures, 0},
 		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0},
 		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1},
 		{"idleLockTimeout", c.IdleLockTimeout, 0},

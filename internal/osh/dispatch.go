@@ -37,6 +37,8 @@ type Env struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Hooks    Hooks
+	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// SessionLocks locks and unlocks an account's relayed sessions (lock/unlock); may be nil.
 	SessionLocks interface {
 		Set(account string, locked bool) int

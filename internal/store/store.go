@@ -101,6 +101,7 @@ type Store interface {
 
 	Groups
 	Sessions
+	MFA
 
 	Close() error
 }

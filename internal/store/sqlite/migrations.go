@@ -118,4 +118,42 @@ var migrations = []string{
 	);
 	CREATE INDEX sessions_account ON sessions(account, started_at);
 	CREATE INDEX sessions_status ON sessions(status);`,
+	// 4: second factors (internal/mfaauth): the password hash, the TOTP key (sealed), unused
+	// scratch code hashes, the last accepted TOTP step, throttling state, and sealed server
+	// secrets (the scratch code MAC key).
+	`CREATE TABLE mfa_password (
+		account TEXT PRIMARY KEY REFERENCES accounts(name) ON DELETE CASCADE,
+		hash TEXT NOT NULL,
+		changed_at INTEGER NOT NULL,
+		temporary INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE mfa_totp (
+		account TEXT PRIMARY KEY REFERENCES accounts(name) ON DELETE CASCADE,
+		sealed BLOB,
+		created_at INTEGER NOT NULL,
+		rate_attempts INTEGER NOT NULL DEFAULT 0,
+		rate_seconds INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE mfa_scratch (
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		hash TEXT NOT NULL,
+		PRIMARY KEY (account, hash)
+	);
+	CREATE TABLE mfa_totp_step (
+		account TEXT PRIMARY KEY REFERENCES accounts(name) ON DELETE CASCADE,
+		step INTEGER NOT NULL
+	);
+	CREATE TABLE mfa_limits (
+		account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+		factor TEXT NOT NULL,
+		tries TEXT NOT NULL DEFAULT '',
+		failures INTEGER NOT NULL DEFAULT 0,
+		locked INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (account, factor)
+	);
+	CREATE TABLE mfa_secrets (
+		name TEXT PRIMARY KEY,
+		sealed BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	);`,
 }

@@ -99,6 +99,10 @@ func requireRole(c *osh.Call, actor access.Actor, g store.Group, role access.Rol
 		c.P.Line("but allowing because you're a super-owner. This has been logged.")
 		c.Env.Log.Warn("superowner-override", "type", "security", "account", c.Caller().Name,
 			"command", c.Cmd.Name, "group", g.Name, "role", string(role))
+		if c.Env.Audit != nil {
+			c.Env.Audit(context.Background(), "security.superowner-override", map[string]any{"account": c.Caller().Name, "plugin": c.Cmd.Name,
+				"group": g.Name, "role": string(role), "uniqid": c.Sess.ID})
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
 )
@@ -56,6 +57,12 @@ var modifiers = []modifier{
 	{opt: "idle-ignore", choices: []string{"yes", "no"}, apply: setting("idle_ignore")},
 	{opt: "egress-strict-host-key-checking", choices: []string{"yes", "accept-new", "no", "ask", "default", "bypass"}, apply: setting("egress_strict_host_key_checking")},
 	{opt: "egress-session-multiplexing", choices: []string{"yes", "no", "default"}, apply: setting("egress_session_multiplexing")},
+	// MFA (internal/mfaauth reads them).
+	{opt: "mfa-password-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingPasswordRequired, "no")},
+	{opt: "mfa-totp-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingTOTPRequired, "no")},
+	{opt: "pam-auth-bypass", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPAMAuthBypass, "no")},
+	{opt: "pubkey-auth-optional", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPubkeyAuthOptional, "no")},
+	{opt: "personal-egress-mfa-required", choices: []string{"password", "totp", "any", "none"}, apply: defaultedSetting(mfaauth.SettingPersonalEgressMFA, "none")},
 	{opt: "max-inactive-days", apply: func(a *store.Account, v string) (bool, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 {

@@ -1,0 +1,110 @@
+package mfaauth
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/ingress"
+	"gatehouse/internal/mfa"
+	"gatehouse/internal/mfa/policy"
+	"gatehouse/internal/store"
+)
+
+var _ ingress.Authenticator = (*Auth)(nil)
+
+// errRefused is all an SSH client learns of a refused factor.
+var errRefused = errors.New("authentication refused")
+
+// AfterPublicKey implements ingress.Authenticator: once the key is verified it asks, by
+// keyboard-interactive, every factor policy.ImmediateFactors wants (none in JIT mode, for
+// robots with --pam-auth-bypass, or when the account has no factor).
+//
+// The connection's deadline (loginGraceTime) bounds the whole exchange: the challenge cannot
+// wait on a silent client longer than that.
+func (a *Auth) AfterPublicKey(conn ssh.ConnMetadata, acct store.Account, perms *ssh.Permissions) (*ssh.Permissions, error) {
+	ctx := context.Background()
+	f, err := a.Load(ctx, acct.Name)
+	if err != nil {
+		a.loadFailed(ctx, conn, acct.Name, err)
+		return nil, errRefused
+	}
+	im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured))
+	if im.Factors == 0 {
+		return perms, nil
+	}
+	return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
+		KeyboardInteractiveCallback: func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+			if err := a.immediate(ctx, conn, acct, client); err != nil {
+				return nil, err
+			}
+			return ingress.MarkFactorsOK(perms), nil
+		},
+	}}
+}
+
+// WithoutPublicKey implements ingress.Authenticator: accounts with --pubkey-auth-optional and
+// at least one factor may log in with their factors alone. Every other account gets nil, which
+// the server turns into a refusal without any prompt.
+func (a *Auth) WithoutPublicKey(conn ssh.ConnMetadata, acct store.Account) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	ctx := context.Background()
+	f, err := a.Load(ctx, acct.Name)
+	if err != nil {
+		a.loadFailed(ctx, conn, acct.Name, err)
+		return nil
+	}
+	if im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured)); im.PublicKey != policy.KeyOptional || im.Factors == 0 {
+		return nil
+	}
+	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		if err := a.immediate(ctx, conn, acct, client); err != nil {
+			return nil, err
+		}
+		return ingress.NewFactorPermissions(acct.Name), nil
+	}
+}
+
+// immediate asks the immediate factors of acct, reloaded now so that a change since the
+// public key step (a reset, a lockout) counts.
+func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge) error {
+	f, err := a.Load(ctx, acct.Name)
+	if err != nil {
+		a.loadFailed(ctx, conn, acct.Name, err)
+		return errRefused
+	}
+	im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured))
+	if im.Factors == 0 {
+		return nil // e.g. the factor was reset meanwhile: the key alone is what policy asks
+	}
+	ch, err := a.challenger(ctx, "immediate", map[string]any{"ip_from": remoteIP(conn.RemoteAddr()), "user": conn.User()})
+	if err != nil {
+		a.loadFailed(ctx, conn, acct.Name, err)
+		return errRefused
+	}
+	if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, im.Factors); err != nil {
+		return errRefused
+	}
+	return nil
+}
+
+func (a *Auth) loadFailed(ctx context.Context, conn ssh.ConnMetadata, account string, err error) {
+	a.log().Error("cannot read MFA factors; refusing the login", "account", account, "err", err)
+	a.audit(ctx, "mfa.refused", map[string]any{"stage": "immediate", "account": account,
+		"ip_from": remoteIP(conn.RemoteAddr()), "reason": "internal: cannot read MFA factors"})
+}
+
+func remoteIP(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	if addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}

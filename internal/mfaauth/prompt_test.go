@@ -1,0 +1,75 @@
+package mfaauth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadSecretLine(t *testing.T) {
+	tests := []struct {
+		name, in string
+		pty      bool
+		max      int
+		want     string
+		rest     string // what must stay unread
+		err      error
+	}{
+		{name: "no pty, \\n", in: "hunter2\nnext\n", want: "hunter2", rest: "next\n"},
+		{name: "no pty, \\r\\n", in: "hunter2\r\nnext", want: "hunter2", rest: "next"},
+		{name: "no pty, \\r is part of nothing but the end", in: "a\rb\n", want: "a\rb"},
+		{name: "no pty, last line without \\n", in: "hunter2", want: "hunter2"},
+		{name: "no pty, nothing", in: "", err: io.EOF},
+		{name: "pty, \\r ends", in: "hunter2\rnext", pty: true, want: "hunter2", rest: "next"},
+		{name: "pty, \\n ends", in: "hunter2\n", pty: true, want: "hunter2"},
+		{name: "pty, \\n left from a \\r\\n is skipped", in: "\nhunter2\r", pty: true, want: "hunter2"},
+		{name: "pty, backspace", in: "huntx\x7fer2\r", pty: true, want: "hunter2"},
+		{name: "pty, backspace on a multibyte rune", in: "pé\x7fe\r", pty: true, want: "pe"},
+		{name: "pty, ^U clears", in: "garbage\x15hunter2\r", pty: true, want: "hunter2"},
+		{name: "pty, ^C aborts", in: "hun\x03ter2\r", pty: true, err: ErrInterrupted},
+		{name: "pty, ^D on an empty line", in: "\x04", pty: true, err: io.EOF},
+		{name: "pty, EOF before the end", in: "hunter2", pty: true, err: io.EOF},
+		{name: "over-long answer is cut at max, the rest of the line dropped", in: strings.Repeat("7", 10240) + "\nnext", max: 1025,
+			want: strings.Repeat("7", 1025), rest: "next"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := strings.NewReader(tt.in)
+			max := tt.max
+			if max == 0 {
+				max = 100
+			}
+			got, err := readSecretLine(r, tt.pty, max)
+			if !errors.Is(err, tt.err) || got != tt.want {
+				t.Fatalf("got %q, %v; want %q, %v", got, err, tt.want, tt.err)
+			}
+			if tt.err == nil {
+				rest, _ := io.ReadAll(r)
+				if string(rest) != tt.rest {
+					t.Fatalf("left %q unread, want %q", rest, tt.rest)
+				}
+			}
+		})
+	}
+}
+
+// blockingReader never yields, like a client that does not answer.
+type blockingReader struct{ release chan struct{} }
+
+func (b blockingReader) Read([]byte) (int, error) { <-b.release; return 0, io.EOF }
+
+func TestReadAnswerTimeoutAndCancel(t *testing.T) {
+	r := blockingReader{make(chan struct{})}
+	defer close(r.release)
+	if _, err := readAnswer(context.Background(), r, false, 10, 20*time.Millisecond); !errors.Is(err, ErrPromptTimeout) {
+		t.Fatalf("silent client: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := readAnswer(ctx, r, false, 10, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended session: %v", err)
+	}
+}
