@@ -133,17 +133,19 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	for _, l := range access.TryLines(d, time.Local) {
 		fmt.Fprintln(errw, l)
 	}
-	if need := d.MFA(); len(need) > 0 {
-		var reqs []string
-		for _, m := range need {
-			reqs = append(reqs, string(m))
-		}
-		if c.MFA == nil {
-			return refuse(osh.Result{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: osh.ExitMFAFailed})
-		}
+	// The MFA hook always runs: besides the accesses' requirements, the account's own policy
+	// (JIT mode) may ask for a factor. Without a hook, any requirement refuses (fail closed).
+	var reqs []string
+	for _, m := range d.MFA() {
+		reqs = append(reqs, string(m))
+	}
+	switch {
+	case c.MFA != nil:
 		if r := c.MFA(ctx, s, reqs, display); r != nil {
 			return refuse(*r)
 		}
+	case len(reqs) > 0:
+		return refuse(osh.Result{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: osh.ExitMFAFailed})
 	}
 	signers, err := c.signers(ctx, acct.Name, d)
 	if err != nil {

@@ -85,7 +85,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			continue
 		case "nomfa", "end":
 			s.MFAUntil = time.Time{}
-			fmt.Fprintf(t, "Exited the MFA-elevated session.\n")
+			fmt.Fprintf(t, "Your proactive MFA validation has been forgotten.\n")
 			continue
 		case "ssh":
 			words = words[1:]
@@ -105,6 +105,10 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		if e.Hooks.Connect == nil {
 			fmt.Fprintf(t, "Connections to servers are not enabled on this bastion.\n")
+			continue
+		}
+		if r := e.setupGate(ctx, s, nil); r != nil {
+			e.printRefusal(&Printer{W: t}, *r)
 			continue
 		}
 		saveReq := s.Request
@@ -128,11 +132,10 @@ func (e *Env) elevate(ctx context.Context, s *Session, w io.Writer) {
 		fmt.Fprintf(w, "No second factor is configured on this bastion.\n")
 		return
 	}
+	// The hook prints the phase and, on success, the elevated-session lines.
 	if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
 		fmt.Fprintf(w, "%s\n", messageOf(*r))
-		return
 	}
-	fmt.Fprintf(w, "MFA validated, you are now in an elevated session for %d seconds; type nomfa to leave it.\n", cfg.InteractiveModeProactiveMFAexpiration)
 }
 
 func (e *Env) prompt(s *Session) string {
