@@ -175,7 +175,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = d.KeyExchanges, d.Ciphers, d.MACs
 
-	c, chans, reqs, err := ssh.NewClientConn(conn, t.addr(), cfg)
+	c, chans, reqs, err := ssh.NewClientConn(&burstConn{Conn: conn}, t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {

@@ -43,12 +43,6 @@ type Streams struct {
 	Signals        <-chan ssh.Signal // "INT", "TERM", … (no SIG prefix)
 }
 
-// relayBuffer is the copy buffer size: large buffers cut per-write costs
-// on bulk output (the benchmark in docs/egress.md measures it).
-const relayBuffer = 256 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBuffer); return &b }}
-
 // closeGrace is how long RunSession waits for the target to acknowledge a
 // close after ctx ended.
 const closeGrace = 2 * time.Second
@@ -156,9 +150,10 @@ func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams
 	var outMu sync.Mutex
 	copyOut := func(w io.Writer, r io.Reader) {
 		defer wg.Done()
-		bp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(bp)
-		if _, err := io.CopyBuffer(w, r, *bp); err != nil {
+		if w == nil {
+			w = io.Discard
+		}
+		if err := relay(w, r); err != nil {
 			outMu.Lock()
 			if outErr == nil {
 				outErr = err
@@ -169,8 +164,8 @@ func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams
 		}
 	}
 	wg.Add(2)
-	go copyOut(onlyWriter{st.Stdout}, ch)
-	go copyOut(onlyWriter{st.Stderr}, ch.Stderr())
+	go copyOut(st.Stdout, ch)
+	go copyOut(st.Stderr, ch.Stderr())
 
 	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
 	// Without stdin on a pty session we send no EOF at all: OpenSSH's sshd
@@ -179,9 +174,7 @@ func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams
 	if st.Stdin != nil || req.Pty == nil {
 		go func() {
 			if st.Stdin != nil {
-				bp := bufPool.Get().(*[]byte)
-				_, _ = io.CopyBuffer(ch, onlyReader{st.Stdin}, *bp)
-				bufPool.Put(bp)
+				_ = relay(ch, st.Stdin)
 			}
 			_ = ch.CloseWrite()
 		}()
@@ -272,18 +265,3 @@ func encodeModes(m ssh.TerminalModes) string {
 	}
 	return string(append(b, 0))
 }
-
-// onlyWriter and onlyReader hide ReaderFrom/WriterTo so io.CopyBuffer uses
-// our large buffer instead of the other side's smaller one.
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(p []byte) (int, error) {
-	if o.w == nil {
-		return len(p), nil
-	}
-	return o.w.Write(p)
-}
-
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

@@ -1,0 +1,94 @@
+package egress
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"testing"
+	"testing/iotest"
+)
+
+// chunkReader returns data in reads of random sizes, sometimes filling p.
+type chunkReader struct{ data []byte }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	max := big.NewInt(int64(min(len(p), len(c.data))) + 1)
+	r, _ := rand.Int(rand.Reader, max)
+	n := int(r.Int64())
+	if n == 0 {
+		n = min(len(p), len(c.data)) // a full read, to enter bursts
+	}
+	n = copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+func TestRelay(t *testing.T) {
+	data := make([]byte, 3<<20+123)
+	rand.Read(data)
+	for name, r := range map[string]io.Reader{
+		"chunks":   &chunkReader{data: data},
+		"one byte": iotest.OneByteReader(bytes.NewReader(data[:100000])),
+		"full":     bytes.NewReader(data),
+	} {
+		var out bytes.Buffer
+		if err := relay(&out, r); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := data
+		if name == "one byte" {
+			want = data[:100000]
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("%s: relayed %d bytes differ from the %d sent", name, out.Len(), len(want))
+		}
+	}
+	boom := errors.New("boom")
+	if err := relay(io.Discard, iotest.ErrReader(boom)); !errors.Is(err, boom) {
+		t.Fatalf("read error = %v", err)
+	}
+	if err := relay(&failWriter{}, bytes.NewReader(data)); err == nil {
+		t.Fatal("write error lost")
+	}
+}
+
+func TestBurstConn(t *testing.T) {
+	data := make([]byte, 5<<20+7)
+	rand.Read(data)
+	a, b := net.Pipe()
+	go func() {
+		// Write in uneven slices, as a socket delivers.
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 70000)
+			b.Write(rest[:n])
+			rest = rest[n:]
+		}
+		b.Close()
+	}()
+	c := &burstConn{Conn: a}
+	var out bytes.Buffer
+	sizes := []int{4, 4096, 32768, 17, 300000}
+	buf := make([]byte, 300000)
+	for i := 0; ; i++ {
+		n, err := c.Read(buf[:sizes[i%len(sizes)]])
+		out.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("burstConn returned %d bytes differing from the %d written", out.Len(), len(data))
+	}
+	if c.buf != nil {
+		t.Fatal("burstConn still holds a bulk buffer after EOF")
+	}
+}
