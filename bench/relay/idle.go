@@ -17,25 +17,34 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// idleResult is the memory of one fresh gatehouse before and with the idle relayed sessions.
-type idleResult struct {
-	sessions                      int
-	open                          time.Duration // to have every session relayed
-	ghBefore, ghAfter             uint64        // PSS, KiB
-	anonBefore, anonAfter         uint64        // Pss_Anon, KiB
-	threadsBefore, threadsAfter   int
-	targetBefore, targetAfter     uint64 // PSS of the target sshd and every process below it, KiB
-	targetProcsBefore, targetProc int
-	sleeping                      int // sleep processes found under the target sshd
+// snapshot is the memory of gatehouse and of the target at one moment.
+type snapshot struct {
+	ghPss, ghAnon uint64 // KiB
+	ghThreads     int
+	targetPss     uint64 // the target sshd and every process below it, KiB
+	targetProcs   int
+	sleeping      int           // sleep processes below the target sshd
+	open          time.Duration // to have every session of the wave relayed
 }
 
-func (r *idleResult) perSession() float64 {
-	return (float64(r.ghAfter) - float64(r.ghBefore)) / float64(r.sessions)
+// idleResult is the memory of one fresh gatehouse before and with each wave of idle relayed
+// sessions.
+type idleResult struct {
+	sessions int
+	before   snapshot
+	waves    []snapshot
+}
+
+// perSession is the growth of gatehouse's PSS per session, from the fresh process to wave i.
+func (r *idleResult) perSession(i int) float64 {
+	return (float64(r.waves[i].ghPss) - float64(r.before.ghPss)) / float64(r.sessions)
 }
 
 // idlePhase opens o.sessions sessions through a fresh gatehouse, each running a command that
 // prints "ready" and sleeps on the target, waits until every one has printed it, and reads the
-// memory of gatehouse and of the target sshd.
+// memory of gatehouse and of the target sshd. With o.waves > 1, that many waves of sessions are
+// opened and ended one after the other and the last one is measured against the fresh process:
+// sessions that come and go, as on a bastion in use.
 func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 	gh, err := e.startGatehouse(ctx, "gatehouse-idle", gatehouseConfig("", ""))
 	if err != nil {
@@ -44,10 +53,22 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 	defer gh.stop()
 	res := &idleResult{sessions: e.o.sessions}
 	time.Sleep(time.Second)
-	if err := res.read(gh, e.target, true); err != nil {
+	if res.before, err = measure(gh, e.target); err != nil {
 		return nil, err
 	}
+	for wave := 1; wave <= e.o.waves; wave++ {
+		snap, err := e.idleWave(ctx, gh)
+		if err != nil {
+			return nil, fmt.Errorf("wave %d: %w", wave, err)
+		}
+		res.waves = append(res.waves, snap)
+		time.Sleep(2 * time.Second) // gatehouse closes the sessions
+	}
+	return res, nil
+}
 
+// idleWave opens the sessions, measures, and ends them.
+func (e *env) idleWave(ctx context.Context, gh *server) (snap snapshot, err error) {
 	command := fmt.Sprintf("root@127.0.0.1 -p %d echo ready; exec sleep %d", e.target.Port, e.o.sleep)
 	cfg := clientConfig("alice", e.user)
 	clients := make([]*ssh.Client, e.o.sessions)
@@ -81,7 +102,7 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return snap, ctx.Err()
 		}
 		if len(errs) > 0 {
 			break
@@ -105,20 +126,21 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 		all = append(all, err)
 	}
 	if len(all) > 0 {
-		return nil, fmt.Errorf("%d sessions failed, first: %w", len(all), all[0])
+		return snap, fmt.Errorf("%d sessions failed, first: %w", len(all), all[0])
 	}
-	res.open = time.Since(start)
+	open := time.Since(start)
 	time.Sleep(2 * time.Second) // let the runtime settle
-	if err := res.read(gh, e.target, false); err != nil {
-		return nil, err
+	if snap, err = measure(gh, e.target); err != nil {
+		return snap, err
 	}
-	if res.sleeping != e.o.sessions {
-		return nil, fmt.Errorf("%d sleep processes under the target sshd, want %d", res.sleeping, e.o.sessions)
+	snap.open = open
+	if snap.sleeping != e.o.sessions {
+		return snap, fmt.Errorf("%d sleep processes under the target sshd, want %d", snap.sleeping, e.o.sessions)
 	}
 	for i, w := range waits {
 		select {
 		case err := <-w:
-			return nil, fmt.Errorf("session %d ended early: %v", i+1, err)
+			return snap, fmt.Errorf("session %d ended early: %v", i+1, err)
 		default:
 		}
 	}
@@ -129,7 +151,7 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 		case <-ctx.Done():
 		}
 	}
-	return res, nil
+	return snap, nil
 }
 
 // openIdle opens one connection and session to gatehouse, runs command, and returns once the
@@ -203,26 +225,21 @@ func (t *tailBuffer) String() string {
 	return strings.TrimSpace(string(t.b))
 }
 
-func (r *idleResult) read(gh, target *server, before bool) error {
+func measure(gh, target *server) (snapshot, error) {
+	var s snapshot
 	roll, err := rollup(gh.PID())
 	if err != nil {
-		return err
+		return s, err
 	}
-	threads, err := threadsOf(gh.PID())
-	if err != nil {
-		return err
+	if s.ghThreads, err = threadsOf(gh.PID()); err != nil {
+		return s, err
 	}
-	tk, tp, err := treePssKiB(target.PID())
-	if err != nil {
-		return err
+	if s.targetPss, s.targetProcs, err = treePssKiB(target.PID()); err != nil {
+		return s, err
 	}
-	if before {
-		r.ghBefore, r.anonBefore, r.threadsBefore, r.targetBefore, r.targetProcsBefore = roll["Pss"], roll["Pss_Anon"], threads, tk, tp
-		return nil
-	}
-	r.ghAfter, r.anonAfter, r.threadsAfter, r.targetAfter, r.targetProc = roll["Pss"], roll["Pss_Anon"], threads, tk, tp
-	r.sleeping = len(sleepingUnder(target.PID()))
-	return nil
+	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
+	s.sleeping = len(sleepingUnder(target.PID()))
+	return s, nil
 }
 
 // rollup reads /proc/PID/smaps_rollup into KiB by field.

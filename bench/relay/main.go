@@ -45,6 +45,7 @@ type options struct {
 	sessions, parallel int   // idle sessions
 	sleep              int   // seconds the idle sessions' command sleeps
 	hold               time.Duration
+	waves              int
 	phases             string
 	perf               bool
 	cipher             string // Ciphers for the OpenSSH client on every hop; "" its default
@@ -62,6 +63,7 @@ func main() {
 	flag.IntVar(&o.sessions, "sessions", 1000, "idle: concurrent relayed sessions on one gatehouse")
 	flag.IntVar(&o.parallel, "parallel", 16, "idle: sessions being opened at once")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
+	flag.IntVar(&o.waves, "waves", 2, "idle: open, measure and end the sessions this many times (each wave against the fresh process)")
 	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools)")
 	flag.StringVar(&o.phases, "phases", "connect,bulk,idle", "what to measure, comma-separated")
 	flag.BoolVar(&o.perf, "perf", false, "bulk: after the timed runs, one more run per gatehouse under `perf record`, and its top symbols")
@@ -122,8 +124,8 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 			return fmt.Errorf("-phases: unknown phase %q (connect, bulk, idle)", p)
 		}
 	}
-	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 {
-		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions and -parallel must be at least 1")
+	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 || o.waves < 1 {
+		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions, -parallel and -waves must be at least 1")
 	}
 	if err := raiseNoFile(); err != nil {
 		return err

@@ -89,14 +89,19 @@ func (r *report) printBulk(w io.Writer, o options) {
 
 func (r *report) printIdle(w io.Writer, o options) {
 	i := r.idle
-	fmt.Fprintf(w, "\n## %d concurrent idle relayed sessions on one fresh gatehouse (opened %d at a time in %.1f s)\n\n", i.sessions, o.parallel, i.open.Seconds())
-	fmt.Fprintln(w, "| process | PSS before (KiB) | PSS with sessions (KiB) | per session (KiB) | other |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
-	fmt.Fprintf(w, "| gatehouse | %d | %d | %.1f | Pss_Anon %d → %d KiB, threads %d → %d |\n", i.ghBefore, i.ghAfter, i.perSession(),
-		i.anonBefore, i.anonAfter, i.threadsBefore, i.threadsAfter)
-	fmt.Fprintf(w, "| target sshd and below | %d | %d | %.1f | processes %d → %d, %d sleep commands |\n", i.targetBefore, i.targetAfter,
-		(float64(i.targetAfter)-float64(i.targetBefore))/float64(i.sessions), i.targetProcsBefore, i.targetProc, i.sleeping)
-	fmt.Fprintf(w, "\nno error; gatehouse %.1f KiB per idle relayed session; target < 150 KiB: %s\n", i.perSession(), verdict(i.perSession() < 150))
+	fmt.Fprintf(w, "\n## %d concurrent idle relayed sessions on one fresh gatehouse, %d wave(s) opened %d at a time and ended\n\n",
+		i.sessions, len(i.waves), o.parallel)
+	fmt.Fprintln(w, "| when | opened in (s) | gatehouse PSS (KiB) | per session (KiB) | Pss_Anon (KiB) | threads | target sshd tree PSS (KiB) | per session (KiB) | target processes |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| fresh | | %d | | %d | %d | %d | | %d |\n", i.before.ghPss, i.before.ghAnon, i.before.ghThreads, i.before.targetPss, i.before.targetProcs)
+	for k, s := range i.waves {
+		fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %d | %d | %.1f | %d (%d sleep) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
+			s.ghAnon, s.ghThreads, s.targetPss, (float64(s.targetPss)-float64(i.before.targetPss))/float64(i.sessions), s.targetProcs, s.sleeping)
+	}
+	fmt.Fprintln(w)
+	for k := range i.waves {
+		fmt.Fprintf(w, "wave %d: no error; gatehouse %.1f KiB per idle relayed session; target < 150 KiB: %s\n", k+1, i.perSession(k), verdict(i.perSession(k) < 150))
+	}
 }
 
 func verdict(ok bool) string {
