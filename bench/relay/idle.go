@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// snapshot is the memory of gatehouse and of the target at one moment.
+type snapshot struct {
+	ghPss, ghAnon uint64 // KiB
+	ghThreads     int
+	targetPss     uint64 // the target sshd and every process below it, KiB
+	targetProcs   int
+	sleeping      int           // sleep processes below the target sshd
+	open          time.Duration // to have every session of the wave relayed
+}
+
+// idleResult is the memory of one fresh gatehouse before and with each wave of idle relayed
+// sessions.
+type idleResult struct {
+	sessions int
+	before   snapshot
+	waves    []snapshot
+}
+
+// perSession is the growth of gatehouse's PSS per session, from the fresh process to wave i.
+func (r *idleResult) perSession(i int) float64 {
+	return (float64(r.waves[i].ghPss) - float64(r.before.ghPss)) / float64(r.sessions)
+}
+
+// idlePhase opens o.sessions sessions through a fresh gatehouse, each running a command that
+// prints "ready" and sleeps on the target, waits until every one has printed it, and reads the
+// memory of gatehouse and of the target sshd. With o.waves > 1, that many waves of sessions are
+// opened and ended one after the other and the last one is measured against the fresh process:
+// sessions that come and go, as on a bastion in use.
+func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
+	gh, err := e.startGatehouse(ctx, "gatehouse-idle", gatehouseConfig("", ""))
+	if err != nil {
+		return nil, err
+	}
+	defer gh.stop()
+	res := &idleResult{sessions: e.o.sessions}
+	time.Sleep(time.Second)
+	if res.before, err = measure(gh, e.target); err != nil {
+		return nil, err
+	}
+	for wave := 1; wave <= e.o.waves; wave++ {
+		snap, err := e.idleWave(ctx, gh)
+		if err != nil {
+			return nil, fmt.Errorf("wave %d: %w", wave, err)
+		}
+		res.waves = append(res.waves, snap)
+		time.Sleep(2 * time.Second) // gatehouse closes the sessions
+	}
+	return res, nil
+}
+
+// idleWave opens the sessions, measures, and ends them.
+func (e *env) idleWave(ctx context.Context, gh *server) (snap snapshot, err error) {
+	command := fmt.Sprintf("root@127.0.0.1 -p %d echo ready; exec sleep %d", e.target.Port, e.o.sleep)
+	cfg := clientConfig("alice", e.user)
+	clients := make([]*ssh.Client, e.o.sessions)
+	waits := make([]chan error, e.o.sessions) // each session's end
+	defer func() {
+		// End the sleeping commands on the target (they are ours, below our sshd), then the
+		// sessions end by themselves; close what is left.
+		killSleeping(e.target.PID())
+		deadline := time.After(20 * time.Second)
+		for _, w := range waits {
+			if w == nil {
+				continue
+			}
+			select {
+			case <-w:
+			case <-deadline:
+			}
+		}
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+
+	start := time.Now()
+	sem := make(chan struct{}, e.o.parallel)
+	errs := make(chan error, e.o.sessions)
+	var wg sync.WaitGroup
+	for i := range clients {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return snap, ctx.Err()
+		}
+		if len(errs) > 0 {
+			break
+		}
+		wg.Add(1)
+		waits[i] = make(chan error, 1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := openIdle(ctx, gh.Addr(), cfg, command, waits[i])
+			clients[i] = c
+			if err != nil {
+				errs <- fmt.Errorf("session %d: %w", i+1, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if len(all) > 0 {
+		return snap, fmt.Errorf("%d sessions failed, first: %w", len(all), all[0])
+	}
+	open := time.Since(start)
+	time.Sleep(2 * time.Second) // let the runtime settle
+	if snap, err = measure(gh, e.target); err != nil {
+		return snap, err
+	}
+	snap.open = open
+	if snap.sleeping != e.o.sessions {
+		return snap, fmt.Errorf("%d sleep processes under the target sshd, want %d", snap.sleeping, e.o.sessions)
+	}
+	for i, w := range waits {
+		select {
+		case err := <-w:
+			return snap, fmt.Errorf("session %d ended early: %v", i+1, err)
+		default:
+		}
+	}
+	if e.o.hold > 0 {
+		fmt.Fprintf(e.w, "holding %d sessions on gatehouse pid %d (%s) for %s\n", e.o.sessions, gh.PID(), gh.Dir, e.o.hold)
+		select {
+		case <-time.After(e.o.hold):
+		case <-ctx.Done():
+		}
+	}
+	return snap, nil
+}
+
+// openIdle opens one connection and session to gatehouse, runs command, and returns once the
+// target has printed "ready". ended receives the session's end.
+func openIdle(ctx context.Context, addr string, cfg *ssh.ClientConfig, command string, ended chan<- error) (*ssh.Client, error) {
+	c, err := ssh.Dial("tcp", addr, cfg)
+	if err != nil {
+		ended <- err
+		return nil, err
+	}
+	sess, err := c.NewSession()
+	if err != nil {
+		ended <- err
+		return c, err
+	}
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		ended <- err
+		return c, err
+	}
+	var stderr tailBuffer
+	sess.Stderr = &stderr
+	if err := sess.Start(command); err != nil {
+		ended <- err
+		return c, err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("unexpected output %q", line)
+		}
+		ready <- err
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	go func() { ended <- sess.Wait() }()
+	t := time.NewTimer(60 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return c, fmt.Errorf("%w; gatehouse said: %s", err, stderr.String())
+		}
+		return c, nil
+	case <-t.C:
+		return c, fmt.Errorf("no \"ready\" from the target after 60s; gatehouse said: %s", stderr.String())
+	case <-ctx.Done():
+		return c, ctx.Err()
+	}
+}
+
+// tailBuffer keeps the last 2 KiB written.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2048 {
+		t.b = t.b[len(t.b)-2048:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
+}
+
+func measure(gh, target *server) (snapshot, error) {
+	var s snapshot
+	roll, err := rollup(gh.PID())
+	if err != nil {
+		return s, err
+	}
+	if s.ghThreads, err = threadsOf(gh.PID()); err != nil {
+		return s, err
+	}
+	if s.targetPss, s.targetProcs, err = treePssKiB(target.PID()); err != nil {
+		return s, err
+	}
+	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
+	s.sleeping = len(sleepingUnder(target.PID()))
+	return s, nil
+}
+
+// rollup reads /proc/PID/smaps_rollup into KiB by field.
+func rollup(pid int) (map[string]uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parsePss(b); err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 3 && f[2] == "kB" {
+			if v, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				out[strings.TrimSuffix(f[0], ":")] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+func threadsOf(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, errors.New("no Threads line in /proc/PID/status")
+}
+
+// sleepingUnder lists the sleep processes below root.
+func sleepingUnder(root int) []int {
+	pids, err := descendants(root)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, pid := range pids[1:] {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(b)) == "sleep" {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// killSleeping ends the idle sessions' commands on the target.
+func killSleeping(root int) {
+	for _, pid := range sleepingUnder(root) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+type report struct {
+	connect *connectResult
+	bulk    *bulkResult
+	idle    *idleResult
+}
+
+func (r *report) printConnect(w io.Writer, o options) {
+	c := r.connect
+	fmt.Fprintf(w, "\n## connect and run `true` (%d alternating runs per route after %d warm-up)\n\n", o.runs, o.warmup)
+	fmt.Fprintln(w, "| route | median (ms) | p90 | min | ratio to direct (median) | ratio (p90) | ssh client CPU (ms, median) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	base, base90 := quantile(c.wall["direct"], 0.5), quantile(c.wall["direct"], 0.9)
+	for _, name := range c.routes {
+		xs := c.wall[name]
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f |\n", name, quantile(xs, 0.5), quantile(xs, 0.9), slices.Min(xs),
+			quantile(xs, 0.5)/base, quantile(xs, 0.9)/base90, quantile(c.cpu[name], 0.5))
+	}
+	fmt.Fprintf(w, "\ngatehouse CPU per connection (ingress login, access check, egress dial, relay, recording, audit): %.1f ms\n", msOf(c.ghCPU))
+	ratio := quantile(c.wall["gatehouse-"+recAsciicast], 0.5) / base
+	fmt.Fprintf(w, "gatehouse/direct (medians) %.3f; target ≤ 1.20: %s\n", ratio, verdict(ratio <= 1.2))
+	if o.verbose {
+		for _, name := range c.routes {
+			s := slices.Clone(c.wall[name])
+			slices.Sort(s)
+			fmt.Fprintf(w, "%s sorted (ms): %.0f\n", name, s)
+		}
+	}
+}
+
+func (r *report) printBulk(w io.Writer, o options) {
+	b := r.bulk
+	fmt.Fprintf(w, "\n## bulk: %d MiB of output (`head -c %d /dev/zero`), %d alternating runs per route\n\n", o.bulkMiB, o.bulkMiB<<20, o.bulkRuns)
+	cipher := o.cipher
+	if cipher == "" {
+		cipher = "the OpenSSH client's default (chacha20-poly1305@openssh.com on every OpenSSH hop; gatehouse's own client picks aes128-gcm@openssh.com to the target)"
+	}
+	fmt.Fprintln(w, "Ciphers:", cipher)
+	fmt.Fprintln(w, "MB/s = 10^6 bytes per second, from starting ssh to its exit; CPU in seconds per run (medians).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| route | MB/s median | min | max | ratio to direct | ssh client CPU | gatehouse CPU | target sshd CPU | jump sshd CPU | recording (MB) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	med := func(runs []bulkRun, f func(bulkRun) float64) float64 {
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = f(r)
+		}
+		return quantile(xs, 0.5)
+	}
+	mbps := func(r bulkRun) float64 { return r.mbps() }
+	base := med(b.runs["direct"], mbps)
+	for _, name := range b.routes {
+		runs := b.runs[name]
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = r.mbps()
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f |\n", name,
+			quantile(xs, 0.5), slices.Min(xs), slices.Max(xs), quantile(xs, 0.5)/base,
+			med(runs, func(r bulkRun) float64 { return r.clientCPU.Seconds() }),
+			med(runs, func(r bulkRun) float64 { return r.ghCPU.Seconds() }),
+			med(runs, func(r bulkRun) float64 { return r.targetCPU.Seconds() }),
+			med(runs, func(r bulkRun) float64 { return r.jumpCPU.Seconds() }),
+			med(runs, func(r bulkRun) float64 { return float64(r.recording) / 1e6 }))
+	}
+	fmt.Fprintln(w)
+	for _, v := range []string{recAsciicast, recTtyrec, recStealth} {
+		ratio := med(b.runs["gatehouse-"+v], mbps) / base
+		fmt.Fprintf(w, "gatehouse (%s)/direct throughput %.3f; target ≥ 0.60: %s\n", v, ratio, verdict(ratio >= 0.6))
+	}
+	off := med(b.runs["gatehouse-"+recStealth], mbps)
+	for _, v := range []string{recAsciicast, recTtyrec} {
+		cost := 1 - med(b.runs["gatehouse-"+v], mbps)/off
+		fmt.Fprintf(w, "recording cost, %s versus off (stealth): %.1f%% of throughput; target < 5%%: %s\n", v, 100*cost, verdict(cost < 0.05))
+	}
+}
+
+func (r *report) printIdle(w io.Writer, o options) {
+	i := r.idle
+	fmt.Fprintf(w, "\n## %d concurrent idle relayed sessions on one fresh gatehouse, %d wave(s) opened %d at a time and ended\n\n",
+		i.sessions, len(i.waves), o.parallel)
+	fmt.Fprintln(w, "| when | opened in (s) | gatehouse PSS (KiB) | per session (KiB) | Pss_Anon (KiB) | threads | target sshd tree PSS (KiB) | per session (KiB) | target processes |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| fresh | | %d | | %d | %d | %d | | %d |\n", i.before.ghPss, i.before.ghAnon, i.before.ghThreads, i.before.targetPss, i.before.targetProcs)
+	for k, s := range i.waves {
+		fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %d | %d | %.1f | %d (%d sleep) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
+			s.ghAnon, s.ghThreads, s.targetPss, (float64(s.targetPss)-float64(i.before.targetPss))/float64(i.sessions), s.targetProcs, s.sleeping)
+	}
+	fmt.Fprintln(w)
+	for k := range i.waves {
+		fmt.Fprintf(w, "wave %d: no error; gatehouse %.1f KiB per idle relayed session; target < 150 KiB: %s\n", k+1, i.perSession(k), verdict(i.perSession(k) < 150))
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// quantile is the q-quantile of xs with linear interpolation between the closest ranks.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	pos := q * float64(len(s)-1)
+	lo := int(pos)
+	if lo+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
+}
+
+func machine() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("machine: %d CPUs (%s), %s RAM, Linux %s, %s, %s; load average %s; %s\n",
+		runtime.NumCPU(), cpuModel(), memTotal(), kernel(), sshVersion(), runtime.Version(),
+		strings.Join(strings.Fields(string(load))[:3], " "), time.Now().UTC().Format(time.RFC3339))
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+			var kib float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kib)
+			return fmt.Sprintf("%.0f GiB", kib/(1<<20))
+		}
+	}
+	return "? GiB"
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func sshVersion() string {
+	out, _ := exec.Command("ssh", "-V").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
