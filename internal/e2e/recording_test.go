@@ -38,19 +38,24 @@ func TestSessionsAreRecordedListedAndAudited(t *testing.T) {
 	b.SSH(aliceKey, "alice", "--osh", "info")
 	b.SSH(aliceKey, "alice", "root@127.0.0.1", "-p", "1")
 
-	r := b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListSessions")
-	list := r.JSON()["value"].([]any)
-	// The listing itself is open too, so at least 3 earlier ones are there.
+	// Rows are completed just after the exit status reaches the client: poll briefly.
 	var sshSess, oshSess, denied map[string]any
-	for _, it := range list {
-		m := it.(map[string]any)
-		switch {
-		case m["type"] == "ssh" && m["allowed"] == float64(1):
-			sshSess = m
-		case m["type"] == "osh" && m["plugin"] == "info":
-			oshSess = m
-		case m["type"] == "ssh" && m["allowed"] == float64(0):
-			denied = m
+	var list []any
+	for try := 0; try < 50 && (sshSess == nil || oshSess == nil || denied == nil); try++ {
+		time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+		r := b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListSessions")
+		list = r.JSON()["value"].([]any)
+		sshSess, oshSess, denied = nil, nil, nil
+		for _, it := range list {
+			m := it.(map[string]any)
+			switch {
+			case m["type"] == "ssh" && m["allowed"] == float64(1) && m["status"] == "closed":
+				sshSess = m
+			case m["type"] == "osh" && m["plugin"] == "info" && m["status"] == "closed":
+				oshSess = m
+			case m["type"] == "ssh" && m["allowed"] == float64(0) && m["status"] == "closed":
+				denied = m
+			}
 		}
 	}
 	if sshSess == nil || oshSess == nil || denied == nil {
@@ -59,7 +64,7 @@ func TestSessionsAreRecordedListedAndAudited(t *testing.T) {
 	if sshSess["returnvalue"] != float64(3) || sshSess["status"] != "closed" || sshSess["ipto"] != "127.0.0.1" {
 		t.Fatalf("ssh session row: %v", sshSess)
 	}
-	if r = b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListSessions", "--denied"); len(r.JSON()["value"].([]any)) != 1 {
+	if r := b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListSessions", "--denied"); len(r.JSON()["value"].([]any)) != 1 {
 		t.Fatalf("--denied: %v", r.JSON())
 	}
 	// The recording plays in the real asciinema and shows what the terminal showed.

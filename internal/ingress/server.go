@@ -169,6 +169,7 @@ func (s *Server) dropStartup() bool {
 
 func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
+		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-gatehouse",
 		PublicKeyCallback: func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -313,14 +314,10 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	go ssh.DiscardRequests(reqs)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-cctx.Done():
-			sconn.Close()
-		case <-s.closing:
-			sconn.Close()
-		}
-	}()
+	// Close the connection when the server stops; AfterFunc holds no goroutine while waiting
+	// (1,000 idle connections would otherwise hold 1,000 stacks).
+	stop := context.AfterFunc(cctx, func() { sconn.Close() })
+	defer stop()
 	var sessions sync.WaitGroup
 	var open atomic.Int64
 	for nch := range chans {

@@ -129,12 +129,16 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					}
 					track = t
 				}
+				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
+					defer s.conns.Done()
 					status := s.env.Serve(sctx, sess, line)
+					// The user gets the exit status first; closing the recording (an fsync)
+					// and writing the audit entry happen after.
+					done <- status
 					if track != nil {
 						track.End(context.WithoutCancel(sctx), sess, status)
 					}
-					done <- status
 				}()
 			default:
 				// subsystems (sftp), x11, agent forwarding, signals before start: refused.

@@ -206,7 +206,7 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	}
 	r := &recorder{
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
-		queue: make(chan item, queueLen), free: make(chan []byte, queueLen+2), done: make(chan struct{}),
+		queue: make(chan item, queueLen), free: make(chan []byte, freeLen), done: make(chan struct{}),
 	}
 	go r.run()
 	return r, nil
@@ -224,6 +224,9 @@ type encoder interface {
 // queueLen bounds the events in flight between the session goroutine and
 // the worker: at most queueLen*maxEventBytes bytes (256 KiB) are queued.
 const queueLen = 8
+
+// freeLen is how many event buffers a recorder keeps for reuse between bursts.
+const freeLen = queueLen + 2
 
 // item is one queued event. data is a buffer from free, owned by the item.
 type item struct {
@@ -292,7 +295,10 @@ func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
 		select {
 		case buf = <-r.free:
 		default:
-			buf = make([]byte, 0, maxEventBytes)
+		}
+		if cap(buf) < n {
+			// Sized to the chunk: small output (an idle terminal) keeps small buffers.
+			buf = make([]byte, 0, max(n, 512))
 		}
 		r.queue <- item{kind: kind, at: at, data: append(buf, p[:n]...)}
 		p = p[n:]
@@ -357,9 +363,14 @@ type sink struct {
 	scratch []byte
 }
 
+// sinkBuffer is the write buffer of a recording. It is allocated when output arrives and
+// released after each timed flush, so an idle session holds none (1,000 idle sessions would
+// otherwise pin 64 MiB).
+const sinkBuffer = 64 << 10
+
 func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
 	hc := &hashCounter{w: w, h: sha256.New()}
-	return &sink{bw: bufio.NewWriterSize(hc, 64<<10), hc: hc, file: f, every: every}
+	return &sink{hc: hc, file: f, every: every}
 }
 
 // usable reports whether a new event may be written; callers hold mu.
@@ -370,6 +381,9 @@ func (o *sink) write(p []byte) {
 	if o.err != nil {
 		return
 	}
+	if o.bw == nil {
+		o.bw = bufio.NewWriterSize(o.hc, sinkBuffer)
+	}
 	if _, err := o.bw.Write(p); err != nil {
 		o.err = fmt.Errorf("record: write recording: %w", err)
 	}
@@ -379,7 +393,7 @@ func (o *sink) write(p []byte) {
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
 func (o *sink) eventDone() {
-	if o.armed || o.bw.Buffered() == 0 || o.err != nil {
+	if o.armed || o.bw == nil || o.bw.Buffered() == 0 || o.err != nil {
 		return
 	}
 	o.armed = true
@@ -394,12 +408,13 @@ func (o *sink) timedFlush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.armed = false
-	if o.closed || o.err != nil {
+	if o.closed || o.err != nil || o.bw == nil {
 		return
 	}
 	if err := o.bw.Flush(); err != nil {
 		o.err = fmt.Errorf("record: flush recording: %w", err)
 	}
+	o.bw = nil // allocated again by the next write
 }
 
 func (o *sink) Err() error {
@@ -417,7 +432,7 @@ func (o *sink) finish() (string, int64, error) {
 	if o.timer != nil {
 		o.timer.Stop()
 	}
-	if o.err == nil {
+	if o.err == nil && o.bw != nil {
 		if err := o.bw.Flush(); err != nil {
 			o.err = fmt.Errorf("record: flush recording: %w", err)
 		}
