@@ -219,7 +219,7 @@ func (n *Notify) validate(approvalListen string) error {
 	if n.Code.Digits != 0 && (n.Code.Digits < 4 || n.Code.Digits > 12) {
 		return badIn("notify.code", "digits", "%d must be between 4 and 12", n.Code.Digits)
 	}
-	if err := checkDuration("notify.code", "ttl", n.Code.TTL, 10*time.Second, time.Hour); err != nil {
+	if err := checkDuration("notify.code", "ttl", n.Code.TTL, 5*time.Second, time.Hour); err != nil {
 		return err
 	}
 	if err := checkDuration("notify.approval", "ttl", n.Approval.TTL, 10*time.Second, time.Hour); err != nil {

@@ -234,8 +234,8 @@ func PolicyAccount(acct store.Account, configured policy.Factors) policy.Account
 		PubkeyAuthOptional: acct.Settings[SettingPubkeyAuthOptional] == "yes",
 		PersonalEgressMFA:  policy.Requirement(acct.Settings[SettingPersonalEgressMFA]),
 		Configured:         configured,
-		WebhookRequired:    flag(SettingWebhookRequired),
-		ApprovalRequired:   flag(SettingApprovalRequired),
+		WebhookRequired:    chatFlag(acct, SettingWebhookRequired),
+		ApprovalRequired:   chatFlag(acct, SettingApprovalRequired),
 	}
 }
 

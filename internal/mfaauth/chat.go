@@ -27,6 +27,20 @@ const (
 	SettingSlackUserID = "slack_user_id"
 )
 
+// chatFlag reads a chat factor's yes|no|bypass setting: absent is the zero Flag (no), unknown
+// values count as yes (fail closed), as for the other flags.
+func chatFlag(acct store.Account, key string) policy.Flag {
+	v, ok := acct.Settings[key]
+	if !ok {
+		return ""
+	}
+	f, err := policy.ParseFlag(v)
+	if err != nil {
+		return policy.FlagYes
+	}
+	return f
+}
+
 // ChatRequest is what a chat factor is asked for: who, from where, to what, and the groups whose
 // channels carry it (the groups whose access matched a host; for a login or a command, the
 // account's groups).
