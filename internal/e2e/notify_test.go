@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/sshtest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
@@ -177,4 +179,76 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// JIT webhook code for a group's server (a real sshd behind the bastion) and for a command
+// ([plugin.groupList] mfa_required = "webhook"): the code goes to the group's own channel, is
+// typed on the terminal inside the session, and the session goes on; a wrong code ends the
+// command with KO_MFA_FAILED and nothing runs.
+func TestNotifyWebhookJITGroupServerAndCommand(t *testing.T) {
+	ops, dba := newHook(t, "slack"), newHook(t, "discord")
+	cfg := "[plugin.groupList]\nmfa_required = \"webhook\"\n[notify]\ncodes = [\"ops\"]\n" +
+		channelTOML("ops", ops, "") + channelTOML("dba", dba, "") + "[notify.groups.dbas]\nchannels = [\"dba\"]\n"
+	b := testenv.Start(t, testenv.Options{Config: cfg})
+	ctx := context.Background()
+	sshd := sshtest.StartSSHD(t)
+	key := b.CreateAccount("alice")
+	group(t, b, "dbas", "", "alice")
+	if _, err := b.App.Store.SetRole(ctx, "dbas", store.RoleOwner, "admin", true); err != nil {
+		t.Fatal(err)
+	}
+	ek, err := common.StoreNewEgressKey(ctx, b.App.Store, b.App.Env.Sealer, "group", "dbas", "ed25519", 256, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshd.Authorize(t, ek.Public)
+	if _, err := b.App.Store.AddACL(ctx, store.ACLEntry{Kind: store.ACLGroup, Owner: "dbas", Host: "127.0.0.1", Port: sshd.Port,
+		AddedBy: "admin", AddedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// groupModify accepts the chat factors.
+	r := b.MustOK("--osh", "groupModify", "--group", "dbas", "--mfa-required", "webhook")
+	if g, _ := b.App.Store.GetGroup(ctx, "dbas"); g.MFARequired != "webhook" {
+		t.Fatalf("groupModify --mfa-required webhook: stored %q\n%s", g.MFARequired, r.Stdout)
+	}
+
+	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", sshd.User+"@127.0.0.1", "-p", fmt.Sprint(sshd.Port), "echo", "hello-from-target")
+	off := term.expect(0, "(MFA REQUIRED: WEBHOOK)")
+	off = term.expect(off, "As this is required for this host, entering MFA phase for alice.")
+	off = term.expect(off, "Code for session ")
+	label := labelAfter(t, term.output(), off-len("Code for session "))
+	req := dba.waitFor(t, label)
+	if !strings.Contains(string(req.Body), fmt.Sprintf("127.0.0.1:%d", sshd.Port)) {
+		t.Fatalf("the message does not name the target:\n%s", req.Body)
+	}
+	term.send(codeIn(t, req.Body, label) + "\r")
+	off = term.expect(off, "pamtester: successfully authenticated")
+	term.expect(off, "hello-from-target")
+	if exit, res := term.wait(); exit != 0 {
+		t.Fatalf("JIT code for the group's server: exit %d\n%s", exit, res.Stdout)
+	}
+	if len(ops.requests()) != 0 {
+		t.Fatalf("the default channel got the group's code: %d messages", len(ops.requests()))
+	}
+
+	// A command whose operator config requires the webhook factor: asked in the session.
+	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--osh", "groupList")
+	off = term.expect(0, "As this is required to run this plugin, entering MFA phase for alice.")
+	off = term.expect(off, "Code for session ")
+	label = labelAfter(t, term.output(), off-len("Code for session "))
+	term.send(codeIn(t, dba.waitFor(t, label).Body, label) + "\r")
+	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
+		t.Fatalf("groupList after the code: exit %d\n%s", exit, res.Stdout)
+	}
+	// A wrong code: 125, the command does not run.
+	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--osh", "groupList")
+	off = term.expect(0, "Code for session ")
+	label = labelAfter(t, term.output(), off-len("Code for session "))
+	term.send(wrongCode(codeIn(t, dba.waitFor(t, label).Body, label)) + "\r")
+	exit, res := term.wait()
+	if exit != 125 || res.Code() != "KO_MFA_FAILED" || !strings.Contains(res.Stdout, "pamtester: Authentication failure") ||
+		!strings.Contains(res.Stdout, "(wrong code)") || strings.Contains(res.Stdout, "dbas") {
+		t.Fatalf("wrong JIT code: exit %d\n%s", exit, res.Stdout)
+	}
+	auditHas(t, b, "mfa.phase_refused", `"account":"alice"`, `"command":"groupList"`)
 }
