@@ -425,3 +425,126 @@ func readAll(resp *http.Response) string {
 		}
 	}
 }
+
+// Delivery: a 429 with Retry-After is honoured within the deadline; a channel that hangs, one
+// that answers 200 with an error body, one that asks to wait beyond the deadline: the login is
+// refused with a clear message and an audit entry that names the channel, never its URL.
+func TestNotifyDeliveryFailuresFailClosed(t *testing.T) {
+	slow, hang, broken := newHook(t, "slack"), newHook(t, "slack"), newHook(t, "slack")
+	slow.script(func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	hang.script(func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	})
+	broken.script(func(w http.ResponseWriter, r *http.Request, n int) { w.Write([]byte("invalid_payload")) })
+	cfg := "[notify]\n" + channelTOML("slow", slow, "") + channelTOML("hang", hang, "") + channelTOML("broken", broken, "")
+	for _, c := range []string{"slow", "hang", "broken"} {
+		cfg += fmt.Sprintf("[notify.groups.g-%s]\nchannels = [%q]\n", c, c)
+	}
+	b := testenv.Start(t, testenv.Options{Config: cfg})
+	keyFile, pub := testenv.NewKey(t, "ed25519", "deliver")
+	for _, c := range []string{"slow", "hang", "broken"} {
+		createAccounts(t, b, pub, "u"+c)
+		group(t, b, "g-"+c, "", "u"+c)
+		b.MustOK("--osh", "accountModify", "--account", "u"+c, "--mfa-webhook-required", "yes")
+	}
+
+	// 429 then ok: the code arrives after the Retry-After second.
+	term := startKbd(t, b, kbdOpts{key: keyFile}, "uslow", "--json-greppable", "--osh", "info")
+	off := term.expect(0, "Code for session ")
+	label := labelAfter(t, term.output(), 0)
+	reqs := slow.requests()
+	if len(reqs) != 2 || reqs[1].At.Sub(reqs[0].At) < 900*time.Millisecond {
+		t.Fatalf("429 Retry-After 1: %d requests", len(reqs))
+	}
+	term.expect(off, ": ")
+	term.send(codeIn(t, reqs[1].Body, label) + "\n")
+	if exit, res := term.wait(); exit != 0 {
+		t.Fatalf("login after a 429: exit %d\n%s", exit, res.Stdout)
+	}
+
+	for _, tc := range []struct{ account, channel, reason string }{
+		{"uhang", "hang", "no answer before the deadline"},
+		{"ubroken", "broken", "invalid_payload"},
+	} {
+		start := time.Now()
+		term := startKbd(t, b, kbdOpts{key: keyFile}, tc.account, "--json-greppable", "--osh", "info")
+		exit, res := term.wait()
+		if exit != 255 || !strings.Contains(res.Stdout, "could not deliver your login code to the team chat, so access is refused") ||
+			strings.Contains(res.Stdout, "Code for session") || strings.Contains(res.Stdout, "JSON_OUTPUT") {
+			t.Fatalf("%s: exit %d\n%s", tc.channel, exit, res.Stdout)
+		}
+		if d := time.Since(start); d > 8*time.Second {
+			t.Fatalf("%s: the refusal took %v (channel timeout 2s)", tc.channel, d)
+		}
+		l := auditHas(t, b, "mfa.refused", `"account":"`+tc.account+`"`, `"factor":"webhook"`, "undelivered", `channel \"`+tc.channel+`\"`, tc.reason)
+		if strings.Contains(l, "127.0.0.1:") || strings.Contains(l, "/hooks/") {
+			t.Fatalf("the audit entry holds the webhook URL: %s", l)
+		}
+	}
+
+	// Retry-After beyond the deadline: refused at once rather than waiting.
+	slow.script(func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	start := time.Now()
+	term = startKbd(t, b, kbdOpts{key: keyFile}, "uslow", "--json-greppable", "--osh", "info")
+	if exit, res := term.wait(); exit != 255 || !strings.Contains(res.Stdout, "could not deliver") || time.Since(start) > 5*time.Second {
+		t.Fatalf("Retry-After beyond the deadline: exit %d after %v\n%s", exit, time.Since(start), res.Stdout)
+	}
+	auditHas(t, b, "mfa.refused", `"account":"uslow"`, "rate limited beyond the deadline")
+}
+
+// With a fallback configured, an undelivered code is replaced by a factor of the account that
+// was not already asked in the same phase: frank's password at the JIT phase of a command. At
+// login, dora's password was just asked (falling back to it would leave one factor), and earl
+// has no password: both are refused.
+func TestNotifyDeliveryFallback(t *testing.T) {
+	down := newHook(t, "mattermost")
+	down.Close() // connection refused
+	b := testenv.Start(t, testenv.Options{Config: "[plugin.groupList]\nmfa_required = \"webhook\"\n" +
+		"[notify]\nfallback = \"password\"\ncodes = [\"down\"]\n" + channelTOML("down", down, "")})
+	keyFile, pub := testenv.NewKey(t, "ed25519", "fallback")
+	createAccounts(t, b, pub, "dora", "earl", "frank")
+	const pw = "fallback password 1"
+	setPassword(t, b, "dora", pw)
+	setPassword(t, b, "frank", pw)
+	for _, a := range []string{"dora", "earl"} {
+		b.MustOK("--osh", "accountModify", "--account", a, "--mfa-webhook-required", "yes")
+	}
+
+	term := startKbd(t, b, kbdOpts{key: keyFile, tty: true}, "frank", "--json-greppable", "--osh", "groupList")
+	off := term.expect(0, "Password: ") // immediate: frank's configured password
+	term.send(pw + "\n")
+	off = term.expect(off, "entering MFA phase for frank.")
+	off = term.expect(off, "The team chat could not be reached; asking your password instead.")
+	term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	if exit, res := term.wait(); exit != 0 || !strings.HasPrefix(res.Code(), "OK") || jsonValue(res, "command") != "groupList" {
+		t.Fatalf("fallback to the password: exit %d\n%s", exit, res.Stdout)
+	}
+	auditHas(t, b, "mfa.fallback", `"account":"frank"`, `"factor":"webhook"`, `"fallback":"password"`, `channel \"down\"`)
+
+	term = startKbd(t, b, kbdOpts{key: keyFile}, "dora", "--json-greppable", "--osh", "info")
+	off = term.expect(0, "Password: ")
+	term.send(pw + "\n")
+	term.expect(off, "no other factor of yours can replace it")
+	if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "JSON_OUTPUT") {
+		t.Fatalf("fallback to a factor already asked: exit %d\n%s", exit, res.Stdout)
+	}
+	term = startKbd(t, b, kbdOpts{key: keyFile}, "earl", "--json-greppable", "--osh", "info")
+	if exit, res := term.wait(); exit != 255 || !strings.Contains(res.Stdout, "no other factor of yours can replace it") {
+		t.Fatalf("earl without a password: exit %d\n%s", exit, res.Stdout)
+	}
+	auditHas(t, b, "mfa.refused", `"account":"earl"`, `"factor":"webhook"`, "undelivered")
+}
