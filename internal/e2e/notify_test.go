@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"gatehouse/internal/sshtest"
 	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
+	"gatehouse/internal/web"
 )
 
 var chatKinds = []string{"slack", "teams-workflow", "teams-connector", "discord", "mattermost", "ntfy", "generic"}
@@ -547,4 +549,98 @@ func TestNotifyDeliveryFallback(t *testing.T) {
 		t.Fatalf("earl without a password: exit %d\n%s", exit, res.Stdout)
 	}
 	auditHas(t, b, "mfa.refused", `"account":"earl"`, `"factor":"webhook"`, "undelivered")
+}
+
+// metricsText scrapes the bastion's metrics in-process.
+func metricsText(t *testing.T, b *testenv.Bastion) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	web.Handler(b.App.Metrics, func(context.Context) error { return nil }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}
+
+// Alerts: an admin's login, a refused access, an account created, a grant given and repeated
+// MFA failures reach the alert channel; when the channel hangs, logins are not slowed, alerts
+// beyond the queue are dropped, and the metrics count them.
+func TestNotifyAlerts(t *testing.T) {
+	alerts := newHook(t, "slack")
+	b := testenv.Start(t, testenv.Options{Config: "[notify]\n" + channelTOML("alerts", alerts, "") +
+		"[notify.alerts]\nchannels = [\"alerts\"]\nqueue_size = 2\nmfa_failure_threshold = 2\n" +
+		"kinds = [\"admin_login\", \"access_refused\", \"account_created\", \"grant_given\", \"mfa_failures\"]\n"})
+	b.Admin("--osh", "info")
+	m := alerts.waitFor(t, "admin login").JSON(t)
+	if !strings.Contains(fmt.Sprint(m["blocks"]), "admin") || !strings.Contains(fmt.Sprint(m["blocks"]), "127.0.0.1") {
+		t.Fatalf("admin login alert: %v", m)
+	}
+	key := b.CreateAccount("alice")
+	alerts.waitFor(t, "account created")
+	b.MustOK("--osh", "accountGrantCommand", "--account", "alice", "--command", "accountList")
+	alerts.waitFor(t, "access granted")
+	if r := b.SSH(key, "alice", "--json-greppable", "root@127.0.0.1", "-p", "1", "true"); r.Exit == 0 {
+		t.Fatalf("alice has no access but connected: %s", r.Stderr)
+	}
+	refused := alerts.waitFor(t, "access refused")
+	if !strings.Contains(string(refused.Body), "alice") || !strings.Contains(string(refused.Body), "KO_ACCESS_DENIED") {
+		t.Fatalf("access refused alert: %s", refused.Body)
+	}
+	// Two wrong passwords in one login reach the threshold: one alert, the login then succeeds.
+	setPassword(t, b, "alice", "alice password 1")
+	term := startKbd(t, b, kbdOpts{key: key}, "alice", "--json-greppable", "--osh", "info")
+	off := 0
+	for _, pw := range []string{"wrong 1", "wrong 2", "alice password 1"} {
+		off = term.expect(off, "Password: ")
+		term.send(pw + "\n")
+	}
+	if exit, _ := term.wait(); exit != 0 {
+		t.Fatal("alice's login after two wrong passwords")
+	}
+	if body := string(alerts.waitFor(t, "repeated MFA failures").Body); !strings.Contains(body, "2 second-factor failures") {
+		t.Fatalf("MFA failures alert: %s", body)
+	}
+	sentBefore := len(alerts.requests())
+
+	// The channel hangs: admin logins take no longer, and alerts pile up, then drop.
+	login := func() time.Duration {
+		start := time.Now()
+		if r := b.Admin("--osh", "info"); r.Exit != 0 {
+			t.Fatalf("admin login: %d %s", r.Exit, r.Stderr)
+		}
+		return time.Since(start)
+	}
+	base := login()
+	alerts.waitFor(t, "admin login") // the last one sent while the channel worked
+	alerts.script(func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	})
+	for range 5 {
+		if d := login(); d > base+time.Second {
+			t.Fatalf("an admin login took %v while the alert channel hangs (%v before)", d, base)
+		}
+	}
+	text := metricsText(t, b)
+	for _, want := range []string{`gatehouse_alerts_total{channel="alerts",result="dropped"}`, `gatehouse_alerts_total{channel="alerts",result="sent"}`,
+		`gatehouse_alerts_queued{channel="alerts"}`, "gatehouse_alert_events_dropped_total 0"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("metrics lack %q:\n%s", want, grepLines(text, "alert"))
+		}
+	}
+	if strings.Contains(text, `gatehouse_alerts_total{channel="alerts",result="dropped"} 0`) {
+		t.Fatalf("nothing dropped:\n%s", grepLines(text, "alert"))
+	}
+	if n := len(alerts.requests()); n < sentBefore+1 {
+		t.Fatalf("the alert channel got %d requests", n)
+	}
+}
+
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
