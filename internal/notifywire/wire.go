@@ -80,6 +80,7 @@ type Wire struct {
 	ln      net.Listener
 	baseURL string
 
+	client   *http.Client
 	alerter  *notify.Alerter
 	alertsOn bool
 	failures *notify.FailureCounter
@@ -106,6 +107,7 @@ func New(ctx context.Context, o Options) (*Wire, error) {
 	if client == nil {
 		client = newClient()
 	}
+	w.client = client
 	for name, c := range cfg.Notify.Channels {
 		s, err := NewSender(name, c, client)
 		if err != nil {
@@ -224,6 +226,10 @@ func (w *Wire) Run(ctx context.Context) error {
 	wg.Wait()
 	return serveErr
 }
+
+// CloseIdleConnections closes the connections kept open to the chat services (at most 16 per
+// service, reused by the next messages; they close by themselves after 90 s idle).
+func (w *Wire) CloseIdleConnections() { w.client.CloseIdleConnections() }
 
 // Close releases the listener when Run was never called.
 func (w *Wire) Close() {
