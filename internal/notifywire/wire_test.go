@@ -132,10 +132,10 @@ func TestSlackUsers(t *testing.T) {
 	u := slackUsers{st}
 	for _, tc := range []struct{ team, user, want string }{
 		{"T1", "U1", "bob"}, {"T2", "U1", ""}, // bound to workspace T1
-		{"T5", "U2", "carol"},  // any workspace
-		{"T9", "U3", ""},       // dave (any workspace) and erin (T9) both claim it: nobody
-		{"T1", "", ""},         // no user
-		{"T1", "U404", ""},     // unknown
+		{"T5", "U2", "carol"}, // any workspace
+		{"T9", "U3", ""},      // dave (any workspace) and erin (T9) both claim it: nobody
+		{"T1", "", ""},        // no user
+		{"T1", "U404", ""},    // unknown
 	} {
 		got, err := u.SlackAccount(ctx, tc.team, tc.user)
 		if got != tc.want || (tc.want == "") != errors.Is(err, approval.ErrUnknownUser) {
