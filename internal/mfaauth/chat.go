@@ -163,7 +163,8 @@ func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
 	}
 	var und *undelivered
 	if errors.As(err, &und) {
-		_ = attempt.Done(ctx, true) // not the user's failure: do not lock them out
+		// Not the user's failure: the try stays counted in the rate limit, but neither counts
+		// towards the lockout nor resets it (Done is not called).
 		return err
 	}
 	if doneErr := attempt.Done(ctx, err == nil); doneErr != nil && err == nil {
