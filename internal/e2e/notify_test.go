@@ -260,12 +260,13 @@ const slackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 // approvalBastion: alice and carol need approval at login; bob approves (Slack user U0BOB);
 // alice's own Slack id is U0ALICE (four eyes refuses her). Requests go to Slack with buttons,
 // except carol's (group ops) which go to a Teams workflow with links bound to bob.
-func approvalBastion(t *testing.T) (*testenv.Bastion, string, *hook, *hook) {
+func approvalBastion(t *testing.T, extra ...string) (*testenv.Bastion, string, *hook, *hook) {
 	slack, teams := newHook(t, "slack"), newHook(t, "teams-workflow")
 	cfg := "approvalListen = \"127.0.0.1:0\"\nloginGraceTime = 60\n[notify]\napprovals = [\"slack\"]\n" +
 		channelTOML("slack", slack, "") + channelTOML("teams", teams, "approver = \"bob\"\n") +
 		"[notify.groups.ops]\nchannels = [\"teams\"]\n" +
-		"[notify.approval]\nttl = \"10s\"\nfour_eyes = true\nslack_signing_secret = \"" + slackSecret + "\"\nslack_team_id = \"T0TEAM\"\nslack_app_id = \"A0APP\"\n"
+		"[notify.approval]\nttl = \"10s\"\nfour_eyes = true\nslack_signing_secret = \"" + slackSecret + "\"\nslack_team_id = \"T0TEAM\"\nslack_app_id = \"A0APP\"\n" +
+		strings.Join(extra, "")
 	b := testenv.Start(t, testenv.Options{Config: cfg})
 	keyFile, pub := testenv.NewKey(t, "ed25519", "approval")
 	createAccounts(t, b, pub, "alice", "bob", "carol")
@@ -413,6 +414,30 @@ func TestNotifyApprovalLink(t *testing.T) {
 		t.Fatalf("second use of the link: HTTP %d, want 409", got)
 	}
 	auditHas(t, b, "approval.decided", `"account":"carol"`, `"approver":"bob"`, `"via":"link"`, `"state":"approved"`)
+}
+
+// JIT approval for a command, on a terminal: the countdown is rewritten in place every second
+// until alice (another account, mapped to her Slack user) approves bob's request.
+func TestNotifyApprovalJITCountdown(t *testing.T) {
+	b, key, slack, _ := approvalBastion(t, "[plugin.groupList]\nmfa_required = \"approval\"\n")
+	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "bob", "--json-greppable", "--osh", "groupList")
+	off := term.expect(0, "As this is required to run this plugin, entering MFA phase for bob.")
+	off = term.expect(off, "a request for session ")
+	label := labelAfter(t, term.output(), 0)
+	term.expect(off, "Waiting for approval of session "+label+": ")
+	time.Sleep(2200 * time.Millisecond)
+	if n := strings.Count(term.output(), "\r\x1b[KWaiting for approval of session "+label); n < 2 {
+		t.Fatalf("the countdown was shown %d times in 2 s:\n%q", n, term.output())
+	}
+	body, h := slackCallback(slackSecret, time.Now().Unix(), "T0TEAM", "U0ALICE", "gatehouse_approve", slackRequestID(t, slack.waitFor(t, label)))
+	if got := post(t, "http://"+b.App.Notify.ApprovalAddr()+"/slack/interactive", body, h); got != http.StatusOK {
+		t.Fatalf("alice approves bob's request: HTTP %d", got)
+	}
+	off = term.expect(off, "Session "+label+" approved by alice.")
+	term.expect(off, "pamtester: successfully authenticated")
+	if exit, res := term.wait(); exit != 0 || jsonValue(res, "command") != "groupList" {
+		t.Fatalf("groupList after approval: exit %d\n%s", exit, res.Stdout)
+	}
 }
 
 func readAll(resp *http.Response) string {
