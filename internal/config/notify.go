@@ -88,8 +88,11 @@ type NotifyAlerts struct {
 	Channels []string `toml:"channels"`
 	// Kinds: admin_login, mfa_failures, access_refused, host_key_changed, account_created,
 	// grant_given; empty: all of them.
-	Kinds     []string `toml:"kinds"`
-	QueueSize int      `toml:"queue_size"` // per channel, default 256
+	Kinds []string `toml:"kinds"`
+	// Routes send some kinds to other channels instead: [notify.alerts.routes]
+	// access_refused = ["security"]. A routed kind is sent whatever Kinds says.
+	Routes    map[string][]string `toml:"routes"`
+	QueueSize int                 `toml:"queue_size"` // per channel, default 256
 	// MFA failures alert when an account reaches the threshold within the window.
 	MFAFailureThreshold int    `toml:"mfa_failure_threshold"` // default 5
 	MFAFailureWindow    string `toml:"mfa_failure_window"`    // default 10m
@@ -241,6 +244,14 @@ func (n *Notify) validate(approvalListen string) error {
 	for _, k := range n.Alerts.Kinds {
 		if !slices.Contains(AlertKinds, k) {
 			return badIn("notify.alerts", "kinds", "%q must be one of %s", k, strings.Join(AlertKinds, ", "))
+		}
+	}
+	for k, chans := range n.Alerts.Routes {
+		if !slices.Contains(AlertKinds, k) {
+			return badIn("notify.alerts.routes", k, "%q must be one of %s", k, strings.Join(AlertKinds, ", "))
+		}
+		if err := refs("notify.alerts.routes", k, chans); err != nil {
+			return err
 		}
 	}
 	if n.Alerts.QueueSize < 0 || n.Alerts.QueueSize > 100000 {

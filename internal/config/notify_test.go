@@ -80,6 +80,8 @@ func TestParseNotifyRefusals(t *testing.T) {
 		{"fallback", "[notify]\nfallback = \"webhook\"\n", 2, "none, password, totp or any"},
 		{"public url", "[notify.approval]\npublic_url = \"http://bastion.example/\"\n", 2, "https"},
 		{"alert kind", "[notify.alerts]\nkinds = [\"admin_login\", \"coffee\"]\n", 2, "\"coffee\" must be one of"},
+		{"route kind", "[notify.alerts.routes]\ncoffee = [\"a\"]\n", 2, "\"coffee\" must be one of"},
+		{"route channel", "[notify.channels.a]\nkind = \"slack\"\nurl = \"https://x.test/\"\n[notify.alerts.routes]\nadmin_login = [\"a\"]\naccess_refused = [\"zz\"]\n", 6, "no channel named \"zz\""},
 		{"unknown notify key", "[notify.code]\nlength = 6\n", 2, "unknown option"},
 		{"plugin value", "[plugin.a]\nmfa_required = \"any\"\n[plugin.b]\nmfa_required = \"sms\"\n", 4, "webhook or approval"},
 	} {

@@ -22,19 +22,59 @@ const (
 var grantCommands = []string{"accountGrantCommand", "accountAddPersonalAccess", "selfAddPersonalAccess",
 	"groupAddMember", "groupAddGuestAccess", "groupAddServer", "groupSetServers", "groupTransmitOwnership"}
 
+// AlertRoutes returns, per alert channel, the kinds it carries: the routed kinds
+// ([notify.alerts.routes]) to their channels, the other chosen kinds (kinds, empty: all) to the
+// default channels.
+func AlertRoutes(a config.NotifyAlerts) map[string][]string {
+	chosen := a.Kinds
+	if len(chosen) == 0 {
+		chosen = config.AlertKinds
+	}
+	out := map[string][]string{}
+	add := func(ch, k string) {
+		if !slices.Contains(out[ch], k) {
+			out[ch] = append(out[ch], k)
+		}
+	}
+	for _, k := range config.AlertKinds {
+		if chans, routed := a.Routes[k]; routed {
+			for _, ch := range chans {
+				add(ch, k)
+			}
+			continue
+		}
+		if slices.Contains(chosen, k) {
+			for _, ch := range a.Channels {
+				add(ch, k)
+			}
+		}
+	}
+	return out
+}
+
 func (w *Wire) newAlerter() {
 	a := w.n.Alerts
-	var kinds []notify.AlertKind
-	for _, k := range a.Kinds {
-		kinds = append(kinds, notify.AlertKind(k))
+	names := make([]string, 0)
+	routes := AlertRoutes(a)
+	for ch := range routes {
+		names = append(names, ch)
 	}
-	w.alerter = notify.NewAlerter(notify.AlerterConfig{Channels: w.senderList(a.Channels), Kinds: kinds,
-		QueueSize: a.QueueSize, Bastion: w.bastion, Logger: w.log})
+	slices.Sort(names)
+	// One alerter per channel, each with its kinds; every alerter has its own bounded queue and
+	// worker, as one alerter has per channel.
+	for _, ch := range names {
+		var kinds []notify.AlertKind
+		for _, k := range routes[ch] {
+			kinds = append(kinds, notify.AlertKind(k))
+		}
+		w.alerters = append(w.alerters, notify.NewAlerter(notify.AlerterConfig{Channels: w.senderList([]string{ch}), Kinds: kinds,
+			QueueSize: a.QueueSize, Bastion: w.bastion, Logger: w.log}))
+	}
 	threshold := a.MFAFailureThreshold
 	if threshold == 0 {
 		threshold = DefaultMFAFailureThreshold
 	}
-	w.alertsOn = len(a.Channels) > 0
+	w.alertsOn = len(w.alerters) > 0
 	w.failures = &notify.FailureCounter{Threshold: threshold, Window: config.Duration(a.MFAFailureWindow, DefaultMFAFailureWindow)}
 }
 
@@ -134,7 +174,9 @@ func (w *Wire) consumeTaps(ctx context.Context) {
 				}
 				t.alert.Detail = fmt.Sprintf("%d second-factor failures within %s", n, w.failures.Window)
 			}
-			w.alerter.Alert(t.alert)
+			for _, al := range w.alerters {
+				al.Alert(t.alert)
+			}
 		}
 	}
 }
@@ -147,7 +189,18 @@ type AlertStats struct {
 
 // Stats returns the alert counters (for metrics).
 func (w *Wire) Stats() AlertStats {
-	return AlertStats{AlertStats: w.alerter.Stats(), TapsDropped: w.tapDrops.Load()}
+	out := AlertStats{AlertStats: notify.AlertStats{Channels: map[string]notify.ChannelAlertStats{}}, TapsDropped: w.tapDrops.Load()}
+	for _, al := range w.alerters {
+		s := al.Stats()
+		out.Enqueued += s.Enqueued
+		out.Sent += s.Sent
+		out.Failed += s.Failed
+		out.Dropped += s.Dropped
+		for name, c := range s.Channels {
+			out.Channels[name] = c // one channel per alerter
+		}
+	}
+	return out
 }
 
 func str(v any) string {

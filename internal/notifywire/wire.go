@@ -81,7 +81,7 @@ type Wire struct {
 	baseURL string
 
 	client   *http.Client
-	alerter  *notify.Alerter
+	alerters []*notify.Alerter // one per alert channel
 	alertsOn bool
 	failures *notify.FailureCounter
 	taps     chan tap
@@ -207,7 +207,9 @@ func (w *Wire) Handler() http.Handler {
 // returns once all of them have stopped.
 func (w *Wire) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { w.alerter.Run(ctx) })
+	for _, al := range w.alerters {
+		wg.Go(func() { al.Run(ctx) })
+	}
 	wg.Go(func() { w.consumeTaps(ctx) })
 	var serveErr error
 	if w.ln != nil {

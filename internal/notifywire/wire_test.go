@@ -231,3 +231,26 @@ mfa_failure_threshold = 3
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+func TestAlertRoutes(t *testing.T) {
+	got := AlertRoutes(config.NotifyAlerts{Channels: []string{"ops"}, Kinds: []string{"admin_login", "access_refused", "grant_given"},
+		Routes: map[string][]string{"access_refused": {"security", "ops"}, "host_key_changed": {"security"}}})
+	want := map[string][]string{
+		"ops":      {"admin_login", "access_refused", "grant_given"},
+		"security": {"access_refused", "host_key_changed"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("routes %v", got)
+	}
+	for ch, kinds := range want {
+		if !slices.Equal(got[ch], kinds) {
+			t.Errorf("%s: %v, want %v", ch, got[ch], kinds)
+		}
+	}
+	if all := AlertRoutes(config.NotifyAlerts{Channels: []string{"ops"}}); len(all["ops"]) != len(config.AlertKinds) {
+		t.Errorf("no kinds means all: %v", all)
+	}
+	if none := AlertRoutes(config.NotifyAlerts{}); len(none) != 0 {
+		t.Errorf("no channel: %v", none)
+	}
+}
