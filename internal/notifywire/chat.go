@@ -30,10 +30,24 @@ func (w *Wire) Available(_ context.Context, r mfaauth.ChatRequest) policy.Factor
 	if len(w.codeChannels(r)) > 0 {
 		f |= policy.Webhook
 	}
-	if len(w.approvalChannels(r)) > 0 && w.links != nil {
+	if w.approvable(w.approvalChannels(r)) {
 		f |= policy.Approval
 	}
 	return f
+}
+
+// approvable: some channel can carry a decision back — a link (any channel but Slack, which
+// shows buttons) through the listener, or Slack's buttons when the signing secret is set.
+func (w *Wire) approvable(names []string) bool {
+	if w.links == nil {
+		return false
+	}
+	for _, n := range names {
+		if w.n.Channels[n].Kind != "slack" || w.slack != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // sendTimeout is the longest timeout of the channels named (default 10 s each): the factor
@@ -73,7 +87,7 @@ func (w *Wire) StartApproval(ctx context.Context, r mfaauth.ChatRequest) (approv
 			p.Channels = append(p.Channels, approval.Channel{Sender: s, Approver: w.n.Channels[n].Approver})
 		}
 	}
-	if w.links == nil {
+	if !w.approvable(names) {
 		return approval.Record{}, notify.ErrNoChannel
 	}
 	return w.manager.Start(ctx, request(r), p)

@@ -160,6 +160,7 @@ func TestTapsAndAvailability(t *testing.T) {
 	cfg, err := config.Parse("t.toml", []byte(`approvalListen = "127.0.0.1:0"
 [notify]
 codes = ["alerts"]
+approvals = ["alerts"]
 [notify.channels.alerts]
 kind = "slack"
 url = "`+srv.URL+`"
@@ -187,7 +188,7 @@ mfa_failure_threshold = 3
 	go func() { w.Run(ctx); close(done) }()
 
 	if got := w.Available(ctx, mfaauth.ChatRequest{Account: "a"}); got != policy.Webhook {
-		t.Fatalf("available: %v (codes configured, no approvals channel)", got)
+		t.Fatalf("available: %v (approvals only through Slack, without a signing secret: nothing can approve)", got)
 	}
 	w.LoginSucceeded("someone", "192.0.2.1") // not an admin: nothing
 	w.LoginSucceeded("root1", "192.0.2.2")
