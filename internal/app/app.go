@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/mfaauth"
+	"gatehouse/internal/notifywire"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/osh/cmd/groupaclkeeper"
@@ -69,6 +70,8 @@ type App struct {
 	MetricsAddr string
 	// MFA asks second factors: at SSH authentication, before commands and connections.
 	MFA *mfaauth.Auth
+	// Notify delivers the chat factors, serves approvalListen and sends alerts.
+	Notify *notifywire.Wire
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -139,6 +142,14 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.Connector.MFA = a.MFA.ConnectMFA
+	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
+		Audit: a.auditAny, Now: time.Now}); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	a.MFA.Chat = a.Notify
+	a.Metrics.RegisterAlerts(a.alertStats)
 	return a, nil
 }
 
@@ -190,6 +201,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // Close writes the audit log's final checkpoint and releases the store.
 func (a *App) Close() error {
+	a.Notify.Close()
 	aerr := a.Audit.Close()
 	if err := a.Store.Close(); err != nil {
 		return err
@@ -221,6 +233,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	go func() {
+		if err := a.Notify.Run(ctx); err != nil {
+			a.log.Error("notify stopped", "err", err)
+		}
+	}()
 	return a.Server.Serve(ctx, ln)
 }
 
@@ -331,6 +348,17 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
 	if strings.HasPrefix(typ, "mfa.") {
 		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
+		a.Notify.AuditEvent(typ, fields)
 	}
 	_ = a.auditEvent(typ, auditMap(fields))
+}
+
+// alertStats feeds the alert metrics.
+func (a *App) alertStats() ([]web.AlertChannel, uint64) {
+	st := a.Notify.Stats()
+	out := make([]web.AlertChannel, 0, len(st.Channels))
+	for name, c := range st.Channels {
+		out = append(out, web.AlertChannel{Name: name, Enqueued: c.Enqueued, Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped, Queued: c.Queued})
+	}
+	return out, st.TapsDropped
 }

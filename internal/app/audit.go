@@ -210,6 +210,7 @@ func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
 	if typ == "connection.denied" {
 		a.Metrics.AccessDenied.Inc()
 	}
+	a.Notify.ConnectionEvent(typ, ev.Fields)
 	_ = a.auditEvent(typ, auditMap(ev.Fields))
 }
 
@@ -225,6 +226,7 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 		}
 	}
 	a.Metrics.Commands.WithLabelValues(resultClass(r.Code)).Inc()
+	a.Notify.CommandDone(s.Account.Name, ipString(s), cmd, audit.MaskArgs(args), r.Code)
 	_ = a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
 		IPFrom: ipString(s), ExitStatus: audit.Int(r.ExitCode())})
@@ -279,5 +281,8 @@ func (a *App) authEvent(conn ssh.ConnMetadata, method string, err error) {
 	}
 	a.Metrics.Auth.WithLabelValues(method, result).Inc()
 	host, port := splitAddr(conn.RemoteAddr().String())
+	if result == "ok" {
+		a.Notify.LoginSucceeded(conn.User(), host)
+	}
 	_ = a.auditEvent("auth", audit.Fields{Account: conn.User(), Factor: method, Result: result, IPFrom: host, PortFrom: port})
 }

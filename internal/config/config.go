@@ -71,6 +71,13 @@ type Config struct {
 	SyslogAddress              string `toml:"syslogAddress"` // "" off; "udp://127.0.0.1:514", "unix:///dev/log"
 	MetricsListen              string `toml:"metricsListen"` // "" off; e.g. "127.0.0.1:9122"
 
+	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
+	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
+	// reachable from Slack, the metrics should not.
+	ApprovalListen string `toml:"approvalListen"`
+	// Notify configures chat channels, the webhook code and approval factors, and alerts.
+	Notify Notify `toml:"notify"`
+
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
 }
@@ -118,6 +125,7 @@ type Error struct {
 	File   string
 	Line   int
 	Key    string
+	Table  string // the TOML table holding Key ("" for top-level options)
 	Reason string
 }
 
@@ -165,7 +173,7 @@ func Parse(name string, data []byte) (Config, error) {
 		var ce *Error
 		if errors.As(err, &ce) {
 			ce.File = name
-			ce.Line = lineOf(data, ce.Key)
+			ce.Line = lineIn(data, ce.Table, ce.Key)
 			return Config{}, ce
 		}
 		return Config{}, err
@@ -220,7 +228,7 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 var mfaPolicies = map[string]bool{"disabled": true, "enabled": true, "any-required": true, "totp-required": true, "password-required": true}
-var mfaRequired = map[string]bool{"": true, "none": true, "any": true, "password": true, "totp": true}
+var mfaRequired = map[string]bool{"": true, "none": true, "any": true, "password": true, "totp": true, "webhook": true, "approval": true}
 
 // Validate checks every value; the first problem is returned.
 func (c *Config) Validate() error {
@@ -318,10 +326,16 @@ func (c *Config) Validate() error {
 	}
 	for name, p := range c.Plugin {
 		if !mfaRequired[p.MFARequired] {
-			return bad("mfa_required", "plugin %s: %q must be none, any, password or totp", name, p.MFARequired)
+			return &Error{Key: "mfa_required", Table: "plugin." + name,
+				Reason: fmt.Sprintf("mfa_required: plugin %s: %q must be none, any, password, totp, webhook or approval", name, p.MFARequired)}
 		}
 	}
-	return nil
+	if c.ApprovalListen != "" {
+		if _, _, err := splitHostPort(c.ApprovalListen); err != nil {
+			return bad("approvalListen", "%v", err)
+		}
+	}
+	return c.Notify.validate(c.ApprovalListen)
 }
 
 func splitHostPort(addr string) (string, int, error) {

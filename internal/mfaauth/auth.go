@@ -71,6 +71,9 @@ type Auth struct {
 	PasswordParams password.Params
 	// PromptTimeout bounds one answer in a session (zero: DefaultPromptTimeout).
 	PromptTimeout time.Duration
+	// Chat delivers the chat factors (webhook code, approval); nil: they are never delivered
+	// (refused, or the configured fallback).
+	Chat Chat
 
 	slotsOnce sync.Once
 	slots     chan struct{} // bounds concurrent argon2id verifications (memory)
@@ -231,6 +234,8 @@ func PolicyAccount(acct store.Account, configured policy.Factors) policy.Account
 		PubkeyAuthOptional: acct.Settings[SettingPubkeyAuthOptional] == "yes",
 		PersonalEgressMFA:  policy.Requirement(acct.Settings[SettingPersonalEgressMFA]),
 		Configured:         configured,
+		WebhookRequired:    chatFlag(acct, SettingWebhookRequired),
+		ApprovalRequired:   chatFlag(acct, SettingApprovalRequired),
 	}
 }
 

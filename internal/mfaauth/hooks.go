@@ -69,7 +69,8 @@ func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) 
 		}
 	}
 	if cmd == nil && g.Mode == policy.ModeJIT && !s.MFAValidated(a.now()) &&
-		(pa.PasswordRequired == policy.FlagYes || pa.TOTPRequired == policy.FlagYes) {
+		(pa.PasswordRequired == policy.FlagYes || pa.TOTPRequired == policy.FlagYes ||
+			pa.WebhookRequired == policy.FlagYes || pa.ApprovalRequired == policy.FlagYes) {
 		in := policy.JITInput{Action: policy.ActionHost, Account: pa, Batch: s.InBatch}
 		if r := a.runJIT(ctx, s, f, in, map[string]any{"target": s.Request.Host}); r != nil {
 			return r
@@ -137,10 +138,14 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 		// require a factor it lacks (that would lock it out); factors already set still count.
 		in.Account = disabledPolicyAccount(in.Account)
 	}
-	if d, r := policy.JIT(g, in); r == nil && !d.Need.Required() {
+	d, r := policy.JIT(g, in)
+	if r == nil && !d.Need.Required() {
 		return nil
 	}
 	base["ip_from"] = remoteIP(s.RemoteAddr)
+	if r == nil && d.Ask&policy.ChatFactors != 0 {
+		return a.runChatJIT(ctx, s, f, in, d, base)
+	}
 	ch, err := a.challenger(ctx, "jit", base)
 	if err != nil {
 		a.log().Error("cannot prepare the MFA phase; refusing", "account", s.Account.Name, "err", err)

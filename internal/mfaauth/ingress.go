@@ -83,8 +83,13 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 		a.loadFailed(ctx, conn, acct.Name, err)
 		return errRefused
 	}
-	if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, im.Factors); err != nil {
-		return errRefused
+	if pt := im.Factors &^ policy.ChatFactors; pt != 0 {
+		if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, pt); err != nil {
+			return errRefused
+		}
+	}
+	if chat := im.Factors & policy.ChatFactors; chat != 0 {
+		return a.immediateChat(ctx, conn, acct, client, f, ch, chat, im.Factors&^policy.ChatFactors)
 	}
 	return nil
 }

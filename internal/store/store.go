@@ -102,6 +102,7 @@ type Store interface {
 	Groups
 	Sessions
 	MFA
+	Approvals
 
 	Close() error
 }

@@ -91,3 +91,46 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	}
 	return nil
 }
+
+// AlertChannel are one alert channel's counters (internal/notify's alert queue).
+type AlertChannel struct {
+	Name                            string
+	Enqueued, Sent, Failed, Dropped uint64
+	Queued                          int
+}
+
+// RegisterAlerts exports the alert queues' counters, read at each scrape: alerts by channel and
+// outcome, what waits in each queue, and events dropped before reaching a queue.
+func (m *Metrics) RegisterAlerts(stats func() (channels []AlertChannel, eventsDropped uint64)) {
+	m.Registry.MustRegister(alertCollector{stats})
+}
+
+var (
+	alertsDesc       = prometheus.NewDesc("gatehouse_alerts_total", "Alerts by channel and outcome (enqueued, sent, failed, dropped).", []string{"channel", "result"}, nil)
+	alertsQueuedDesc = prometheus.NewDesc("gatehouse_alerts_queued", "Alerts waiting in each channel's queue.", []string{"channel"}, nil)
+	alertDropsDesc   = prometheus.NewDesc("gatehouse_alert_events_dropped_total", "Events dropped before becoming alerts (event queue full).", nil, nil)
+)
+
+type alertCollector struct {
+	stats func() ([]AlertChannel, uint64)
+}
+
+func (c alertCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- alertsDesc
+	ch <- alertsQueuedDesc
+	ch <- alertDropsDesc
+}
+
+func (c alertCollector) Collect(ch chan<- prometheus.Metric) {
+	channels, dropped := c.stats()
+	for _, a := range channels {
+		for _, v := range []struct {
+			result string
+			n      uint64
+		}{{"enqueued", a.Enqueued}, {"sent", a.Sent}, {"failed", a.Failed}, {"dropped", a.Dropped}} {
+			ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.CounterValue, float64(v.n), a.Name, v.result)
+		}
+		ch <- prometheus.MustNewConstMetric(alertsQueuedDesc, prometheus.GaugeValue, float64(a.Queued), a.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(alertDropsDesc, prometheus.CounterValue, float64(dropped))
+}

@@ -69,16 +69,21 @@ type Immediate struct {
 // Every configured factor is asked, whatever the --mfa-*-required flags say: the flags only make
 // enrolment mandatory (SetupGate); PAM asks what is configured. accountMFAPolicy "disabled" does
 // not remove factors already configured.
+//
+// Chat factors (--mfa-webhook-required yes, --mfa-approval-required yes) are asked after the
+// configured ones, under the same rules, but never replace the key: with --pubkey-auth-optional
+// the key may only be left out when a password or TOTP is configured.
 func ImmediateFactors(g Global, a Account) Immediate {
+	chat := a.chatRequired()
 	switch {
-	case a.PAMAuthBypass, a.Configured == 0:
+	case a.PAMAuthBypass, a.Configured == 0 && chat == 0:
 		return Immediate{PublicKey: KeyRequired}
-	case a.PubkeyAuthOptional:
-		return Immediate{PublicKey: KeyOptional, Factors: a.Configured}
+	case a.PubkeyAuthOptional && a.Configured != 0:
+		return Immediate{PublicKey: KeyOptional, Factors: a.Configured | chat}
 	case g.Mode == ModeJIT:
 		return Immediate{PublicKey: KeyRequired}
 	}
-	return Immediate{PublicKey: KeyRequired, Factors: a.Configured}
+	return Immediate{PublicKey: KeyRequired, Factors: a.Configured | chat}
 }
 
 // SetupGate refuses an account that must enrol a factor before doing anything, or returns nil.

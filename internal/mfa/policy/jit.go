@@ -21,6 +21,10 @@ func (n Need) add(r Requirement) Need {
 		n.All |= Password
 	case RequireTOTP:
 		n.All |= TOTP
+	case RequireWebhook:
+		n.All |= Webhook
+	case RequireApproval:
+		n.All |= Approval
 	default:
 		n.Any = true
 	}
@@ -115,6 +119,7 @@ func JIT(g Global, in JITInput) (JITDecision, *Refusal) {
 		if a.TOTPRequired == FlagYes {
 			need.All |= TOTP
 		}
+		need.All |= a.chatRequired()
 	}
 	d := JITDecision{Need: need}
 	if !need.Required() {
@@ -142,6 +147,7 @@ func JIT(g Global, in JITInput) (JITDecision, *Refusal) {
 		}
 		remaining.Any = false
 	}
+	remaining.All &^= a.chatBypassed()
 	switch {
 	case !remaining.Required():
 		d.Skip = SkipBypass
@@ -150,7 +156,7 @@ func JIT(g Global, in JITInput) (JITDecision, *Refusal) {
 	case in.Batch:
 		return d, &Refusal{ExitMFAFailed, "KO_MFA_FAILED", BatchMessage}
 	default:
-		d.Ask = a.Configured
+		d.Ask = askFor(remaining, a)
 	}
 	return d, nil
 }

@@ -30,11 +30,15 @@ type Factors = Factor
 const (
 	Password Factor = 1 << iota
 	TOTP
+	// Webhook is a one-time code posted to the team's chat (chat.go).
+	Webhook
+	// Approval is a person approving the login in the team's chat (chat.go).
+	Approval
 )
 
 // AllFactors lists the factors in the order they are asked: password, then TOTP, as
-// The Bastion's PAM stack does.
-var AllFactors = []Factor{Password, TOTP}
+// The Bastion's PAM stack does, then the chat factors (webhook code, approval).
+var AllFactors = []Factor{Password, TOTP, Webhook, Approval}
 
 // Has reports whether every factor of f is in s.
 func (s Factors) Has(f Factor) bool { return f != 0 && s&f == f }
@@ -50,7 +54,7 @@ func (s Factors) List() []Factor {
 	return out
 }
 
-// String returns "password", "totp", "password+totp" or "none".
+// String returns "password", "totp", "password+totp", "webhook" … or "none".
 func (s Factors) String() string {
 	var names []string
 	for _, f := range s.List() {
@@ -59,6 +63,10 @@ func (s Factors) String() string {
 			names = append(names, "password")
 		case TOTP:
 			names = append(names, "totp")
+		case Webhook:
+			names = append(names, "webhook")
+		case Approval:
+			names = append(names, "approval")
 		}
 	}
 	if len(names) == 0 {
@@ -131,19 +139,22 @@ const (
 	RequirePassword Requirement = "password"
 	RequireTOTP     Requirement = "totp"
 	RequireAny      Requirement = "any"
+	// RequireWebhook and RequireApproval ask a chat factor (chat.go); "any" never includes them.
+	RequireWebhook  Requirement = "webhook"
+	RequireApproval Requirement = "approval"
 	// RequireAnyIfConfigured (built-in command configs only, e.g. selfMFASetupTOTP): "any" when
 	// the account has a factor configured, "none" otherwise.
 	RequireAnyIfConfigured Requirement = "any-if-configured"
 )
 
-// ParseRequirement validates a password|totp|any|none value (what groupModify and accountModify
-// accept).
+// ParseRequirement validates a password|totp|any|webhook|approval|none value (what groupModify
+// and accountModify accept).
 func ParseRequirement(s string) (Requirement, error) {
 	switch r := Requirement(s); r {
-	case RequireNone, RequirePassword, RequireTOTP, RequireAny:
+	case RequireNone, RequirePassword, RequireTOTP, RequireAny, RequireWebhook, RequireApproval:
 		return r, nil
 	}
-	return "", fmt.Errorf("%q: use password, totp, any or none", s)
+	return "", fmt.Errorf("%q: use password, totp, any, webhook, approval or none", s)
 }
 
 // Required reports whether r asks for MFA at all.
@@ -167,7 +178,12 @@ type Account struct {
 	PubkeyAuthOptional bool // --pubkey-auth-optional: factors may replace the key
 	// PersonalEgressMFA is --personal-egress-mfa-required, applied when a personal access is used.
 	PersonalEgressMFA Requirement
-	Configured        Factors // factors the account has set up
+	Configured        Factors // factors the account has set up (password, TOTP)
+	// WebhookRequired and ApprovalRequired are --mfa-webhook-required and
+	// --mfa-approval-required: yes asks the chat factor at every login (immediate mode) or
+	// before every action (JIT mode); bypass exempts from groups' and commands' requirements.
+	WebhookRequired  Flag
+	ApprovalRequired Flag
 }
 
 // Command is what the policy needs to know about an --osh command's configuration.

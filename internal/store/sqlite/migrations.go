@@ -156,4 +156,29 @@ var migrations = []string{
 		sealed BLOB NOT NULL,
 		created_at INTEGER NOT NULL
 	);`,
+	// 5: the approval factor (internal/notifywire): requests, decided once by compare-and-set,
+	// and the nonces of signed Slack callbacks (replay protection).
+	`CREATE TABLE approval_requests (
+		id TEXT PRIMARY KEY,
+		account TEXT NOT NULL,
+		source_ip TEXT NOT NULL DEFAULT '',
+		target TEXT NOT NULL DEFAULT '',
+		command TEXT NOT NULL DEFAULT '',
+		bastion TEXT NOT NULL DEFAULT '',
+		label TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		four_eyes INTEGER NOT NULL DEFAULT 0,
+		approvers TEXT NOT NULL DEFAULT '',
+		state TEXT NOT NULL DEFAULT 'pending',
+		decided_by TEXT NOT NULL DEFAULT '',
+		decided_via TEXT NOT NULL DEFAULT '',
+		decided_chat TEXT NOT NULL DEFAULT '',
+		decided_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX approval_requests_expires ON approval_requests(expires_at);
+	CREATE TABLE approval_nonces (
+		key TEXT PRIMARY KEY,
+		until_at INTEGER NOT NULL
+	);`,
 }

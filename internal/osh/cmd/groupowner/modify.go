@@ -47,7 +47,7 @@ func intField(get func(*store.Group) *int) func(*store.Group, any) bool {
 // settings are groupModify's options in The Bastion's names. mfa_required is only stored here;
 // the MFA concern reads it when a member connects.
 var settings = []setting{
-	{opt: "mfa-required", kind: osh.String, choices: []string{"password", "totp", "any", "none"},
+	{opt: "mfa-required", kind: osh.String, choices: []string{"password", "totp", "any", "webhook", "approval", "none"},
 		parse: func(v string) (any, error) {
 			if v == "none" {
 				return "", nil // stored empty: no requirement

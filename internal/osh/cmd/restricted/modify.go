@@ -3,6 +3,7 @@ package restricted
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 
 	"gatehouse/internal/mfaauth"
@@ -62,7 +63,11 @@ var modifiers = []modifier{
 	{opt: "mfa-totp-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingTOTPRequired, "no")},
 	{opt: "pam-auth-bypass", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPAMAuthBypass, "no")},
 	{opt: "pubkey-auth-optional", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPubkeyAuthOptional, "no")},
-	{opt: "personal-egress-mfa-required", choices: []string{"password", "totp", "any", "none"}, apply: defaultedSetting(mfaauth.SettingPersonalEgressMFA, "none")},
+	{opt: "personal-egress-mfa-required", choices: []string{"password", "totp", "any", "webhook", "approval", "none"}, apply: defaultedSetting(mfaauth.SettingPersonalEgressMFA, "none")},
+	// Chat factors (internal/notifywire delivers them) and the account's Slack identity.
+	{opt: "mfa-webhook-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingWebhookRequired, "no")},
+	{opt: "mfa-approval-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingApprovalRequired, "no")},
+	{opt: "slack-user-id", apply: slackUserID},
 	{opt: "max-inactive-days", apply: func(a *store.Account, v string) (bool, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 {
@@ -143,4 +148,15 @@ func underscore(s string) string {
 		}
 	}
 	return string(b)
+}
+
+var slackUserRe = regexp.MustCompile(`^(T[A-Z0-9]{2,20}/)?[UW][A-Z0-9]{2,20}$`)
+
+// slackUserID maps the account to a Slack user ("T0123/U0456", or "U0456" in any workspace), so
+// its clicks on Approve/Deny are recognised; "none" removes the mapping.
+func slackUserID(a *store.Account, v string) (bool, error) {
+	if v != "none" && !slackUserRe.MatchString(v) {
+		return false, fmt.Errorf("--slack-user-id must be a Slack user id such as U0456ABCD or T0123ABCD/U0456ABCD, or none")
+	}
+	return defaultedSetting(mfaauth.SettingSlackUserID, "none")(a, v)
 }

@@ -1,0 +1,60 @@
+package mfaauth
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/mfa"
+	"gatehouse/internal/mfa/policy"
+	"gatehouse/internal/store"
+)
+
+// kbdCountdownEvery is how often the approval countdown is shown during SSH authentication: each
+// line is one keyboard-interactive message the client prints (a line of its own).
+const kbdCountdownEvery = 5 * time.Second
+
+// immediateChat asks the chat factors during SSH authentication, over keyboard-interactive: the
+// code as a prompt, the approval's banner, countdown and outcome as messages without questions
+// (OpenSSH prints them). The wait is bounded by loginGraceTime, which also bounds the
+// connection. passed are the factors the Challenger already validated.
+func (a *Auth) immediateChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge,
+	f Factors, ch *mfa.Challenger, chat, passed policy.Factors) error {
+	say := func(_ context.Context, line string) error {
+		_, err := client("", line, nil, nil)
+		return err
+	}
+	last := time.Duration(-1)
+	step := &chatStep{a: a, f: f, pa: PolicyAccount(acct, f.Configured),
+		base: map[string]any{"stage": "immediate", "ip_from": remoteIP(conn.RemoteAddr()), "user": conn.User()},
+		req: ChatRequest{Account: acct.Name, SourceIP: remoteIP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
+			Stage: "immediate", MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
+		ask: func(_ context.Context, instruction, question string) (string, error) {
+			answers, err := client("", instruction, []string{question}, []bool{false})
+			if err != nil {
+				return "", err
+			}
+			if len(answers) != 1 {
+				return "", errRefused
+			}
+			return answers[0], nil
+		},
+		say: say,
+		tick: func(ctx context.Context, label string, left time.Duration) error {
+			if last >= 0 && last-left < kbdCountdownEvery {
+				return nil
+			}
+			last = left
+			return say(ctx, policy.ApprovalWaitLine(label, left))
+		},
+		other: func(ctx context.Context, ask policy.Factors) error {
+			_, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, ask)
+			return err
+		},
+	}
+	if err := step.run(ctx, chat, passed); err != nil {
+		return errRefused
+	}
+	return nil
+}
