@@ -311,7 +311,6 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
 	s.log.Info("login", "account", sconn.User(), "remote", sconn.RemoteAddr().String(), "key", ext[extKey])
-	go ssh.DiscardRequests(reqs)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Close the connection when the server stops; AfterFunc holds no goroutine while waiting
@@ -320,22 +319,39 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	defer stop()
 	var sessions sync.WaitGroup
 	var open atomic.Int64
-	for nch := range chans {
-		if nch.ChannelType() != "session" {
-			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
-			continue
+	// One goroutine serves both the global requests (all refused: keepalives get their "no")
+	// and the channel opens, until the connection ends.
+	for chans != nil {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		case nch, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			if nch.ChannelType() != "session" {
+				_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
+				continue
+			}
+			if open.Load() >= int64(s.cfg().MaxSessions) {
+				_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+				continue
+			}
+			open.Add(1)
+			sessions.Add(1)
+			go func() {
+				defer sessions.Done()
+				defer open.Add(-1)
+				s.handleSession(cctx, sconn, nch)
+			}()
 		}
-		if open.Load() >= int64(s.cfg().MaxSessions) {
-			_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-			continue
-		}
-		open.Add(1)
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			defer open.Add(-1)
-			s.handleSession(cctx, sconn, nch)
-		}()
 	}
 	cancel()
 	sessions.Wait()

@@ -206,11 +206,14 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	}
 	r := &recorder{
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
-		queue: make(chan item, queueLen), free: make(chan []byte, freeLen), done: make(chan struct{}),
+		queue: make(chan item, queueLen), free: make(chan []byte, freeLen),
 	}
-	go r.run()
 	return r, nil
 }
+
+// workerIdle is how long the worker goroutine waits for the next event before it exits; the
+// next event starts a new one. Idle sessions then hold no worker stack.
+const workerIdle = 2 * time.Second
 
 // encoder turns events into a format's bytes. Its methods run on the
 // recorder's worker goroutine with sink.mu held.
@@ -248,14 +251,15 @@ type recorder struct {
 	stealth bool
 	input   bool
 
-	mu     sync.Mutex // orders senders; guards closed and the Close results
-	closed bool
-	queue  chan item
-	free   chan []byte
-	done   chan struct{}
-	sum    string
-	size   int64
-	err    error
+	mu      sync.Mutex // orders senders; guards closed, running and the Close results
+	closed  bool
+	running bool // a worker goroutine is draining the queue
+	queue   chan item
+	free    chan []byte
+	done    chan struct{}
+	sum     string
+	size    int64
+	err     error
 }
 
 func (r *recorder) Output(p []byte) {
@@ -285,6 +289,11 @@ func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
 		return
 	}
 	at := r.now()
+	if !r.running {
+		r.running = true
+		r.done = make(chan struct{})
+		go r.run(r.done)
+	}
 	if kind == KindResize {
 		r.queue <- item{kind: kind, at: at, cols: cols, rows: rows}
 		return
@@ -305,26 +314,59 @@ func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
 	}
 }
 
-func (r *recorder) run() {
-	defer close(r.done)
-	for it := range r.queue {
-		r.out.mu.Lock()
-		if r.out.usable() {
-			switch it.kind {
-			case KindOutput:
-				r.enc.output(it.at, it.data)
-			case KindInput:
-				r.enc.input(it.at, it.data)
-			case KindResize:
-				r.enc.resize(it.at, it.cols, it.rows)
+// run drains the queue; it exits when the queue is closed, or after workerIdle without events
+// (then, under mu, only if nothing was queued meanwhile).
+func (r *recorder) run(done chan struct{}) {
+	defer close(done)
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		var it item
+		var ok bool
+		select {
+		case it, ok = <-r.queue:
+			if !ok {
+				return
 			}
+		case <-idle.C:
+			r.mu.Lock()
+			if len(r.queue) == 0 {
+				r.running = false
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Unlock()
+			idle.Reset(workerIdle)
+			continue
 		}
-		r.out.mu.Unlock()
-		if it.data != nil {
+		r.handle(it)
+		if !idle.Stop() {
 			select {
-			case r.free <- it.data[:0]:
+			case <-idle.C:
 			default:
 			}
+		}
+		idle.Reset(workerIdle)
+	}
+}
+
+func (r *recorder) handle(it item) {
+	r.out.mu.Lock()
+	if r.out.usable() {
+		switch it.kind {
+		case KindOutput:
+			r.enc.output(it.at, it.data)
+		case KindInput:
+			r.enc.input(it.at, it.data)
+		case KindResize:
+			r.enc.resize(it.at, it.cols, it.rows)
+		}
+	}
+	r.out.mu.Unlock()
+	if it.data != nil {
+		select {
+		case r.free <- it.data[:0]:
+		default:
 		}
 	}
 }
@@ -335,7 +377,9 @@ func (r *recorder) Close() (string, int64, error) {
 	if !r.closed {
 		r.closed = true
 		close(r.queue)
-		<-r.done
+		if r.running {
+			<-r.done
+		}
 		r.out.mu.Lock()
 		if r.out.usable() {
 			r.enc.end(r.now())
