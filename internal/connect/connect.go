@@ -196,7 +196,7 @@ func (c *Connector) idleTimeouts(s *osh.Session, d access.Decision) access.IdleT
 	return access.CombineIdle(global, d.Grants)
 }
 
-func (c *Connector) relay(ctx context.Context, s *osh.Session, client *ssh.Client, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
+func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
 	s.Outcome.Comment = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

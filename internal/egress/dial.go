@@ -107,7 +107,7 @@ type Dialer struct {
 const maxBanner = 64 << 10
 
 // Dial connects with the zero Dialer.
-func Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (*ssh.Client, error) {
+func Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (ssh.Conn, error) {
 	var d Dialer
 	return d.Dial(ctx, t, signers, hk)
 }
@@ -117,8 +117,8 @@ func Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy)
 // turn). The returned client must be closed by the caller. Cancelling ctx
 // aborts the dial at any stage; once Dial has returned, ctx no longer
 // affects the client. All errors are *DialError.
-func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (*ssh.Client, error) {
-	fail := func(r Reason, err error) (*ssh.Client, error) {
+func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk HostKeyPolicy) (ssh.Conn, error) {
+	fail := func(r Reason, err error) (ssh.Conn, error) {
 		return nil, &DialError{Target: t, Reason: r, Err: err}
 	}
 	if t.User == "" || t.Host == "" || t.Port < 0 || t.Port > 65535 {
@@ -188,7 +188,32 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		return fail(classifyHandshakeError(ctx, err), err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	go refuseIncoming(chans, reqs)
+	return c, nil
+}
+
+// refuseIncoming answers what a target may ask of us: no channel (no forwarding back into the
+// bastion) and no global request. One goroutine instead of ssh.NewClient's three, since a
+// bastion holds one of these per relayed session.
+func refuseIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+	for chans != nil || reqs != nil {
+		select {
+		case nch, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			_ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target")
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		}
+	}
 }
 
 func orDefault(v, def time.Duration) time.Duration {

@@ -65,7 +65,7 @@ var ErrNoExitStatus = errors.New("the target closed the session without an exit 
 // user's channel ends), its writes to the closed channel failing. And if ctx
 // ended and the target did not acknowledge the close within closeGrace,
 // the readers end when the caller closes client, which it must do anyway.
-func RunSession(ctx context.Context, client *ssh.Client, req Request, st Streams) (exitStatus int, exitSignal string, err error) {
+func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (exitStatus int, exitSignal string, err error) {
 	ch, reqs, err := client.OpenChannel("session", nil)
 	if err != nil {
 		return ExitStatus, "", fmt.Errorf("open session on target: %w", err)

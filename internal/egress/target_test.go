@@ -242,7 +242,7 @@ func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 }
 
 // client dials tg as user with a fresh key the target accepts.
-func (tg *target) client(t *testing.T) (*ssh.Client, *MemoryKnownHosts) {
+func (tg *target) client(t *testing.T) (ssh.Conn, *MemoryKnownHosts) {
 	t.Helper()
 	s := newSigner(t)
 	tg.allow(s.PublicKey())
