@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,7 +141,17 @@ func BenchmarkIdleSessions(b *testing.B) {
 				RunSession(ctx, c, Request{Pty: &PtyRequest{Term: "xterm", Cols: 80, Rows: 24}, Command: "echo up; exec sleep 600"},
 					Streams{Stdin: stdin, Stdout: out, WindowChanges: make(chan WindowChange), Signals: make(chan ssh.Signal)})
 			}()
-			go func() { out.waitFor(b, "up"); started.Done() }()
+			go func() {
+				// Not waitFor: under load a session may take longer than its
+				// 5s, and a Fatal here would leave started.Wait hanging.
+				defer started.Done()
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if strings.Contains(out.String(), "up") {
+						return
+					}
+				}
+				b.Error("a session did not start within a minute")
+			}()
 		}
 		started.Wait()
 		heap1, stack1 := memInUse()
