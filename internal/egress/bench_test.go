@@ -2,11 +2,17 @@ package egress
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +102,76 @@ func BenchmarkBulk512MiB(b *testing.B) {
 			b.ReportMetric(egressRate/sshRate, "ratio")
 		})
 	}
+}
+
+// BenchmarkIdleSessions measures what one idle relayed session costs this
+// process (Go heap and goroutine stacks) on the egress side: n connections
+// to a real sshd, each with a pty session running "sleep" and relayed by
+// RunSession, then the memory delta divided by n.
+//
+//	go test -run '^$' -bench IdleSessions -benchtime 1x ./internal/egress
+func BenchmarkIdleSessions(b *testing.B) {
+	const n = 100
+	s := sshtest.StartSSHD(b)
+	g, _ := GenerateKey(rand.Reader, AlgoEd25519, 0, "bench")
+	s.Authorize(b, g.AuthorizedKey)
+	signer, _ := ParseSigner(g.PrivatePEM)
+	tgt := Target{User: s.User, Host: s.Host, Port: s.Port}
+	if os.Getenv("HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1
+	}
+	for i := 0; i < b.N; i++ {
+		heap0, stack0 := memInUse()
+		ctx, cancel := context.WithCancel(b.Context())
+		var wg sync.WaitGroup
+		var started sync.WaitGroup
+		started.Add(n)
+		for j := 0; j < n; j++ {
+			c, err := Dial(ctx, tgt, []ssh.Signer{signer}, HostKeyPolicy{Mode: HostKeyBypass})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			out := &syncBuffer{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stdin, stdinW := io.Pipe()
+				defer stdinW.Close()
+				RunSession(ctx, c, Request{Pty: &PtyRequest{Term: "xterm", Cols: 80, Rows: 24}, Command: "echo up; exec sleep 600"},
+					Streams{Stdin: stdin, Stdout: out, WindowChanges: make(chan WindowChange), Signals: make(chan ssh.Signal)})
+			}()
+			go func() {
+				// Not waitFor: under load a session may take longer than its
+				// 5s, and a Fatal here would leave started.Wait hanging.
+				defer started.Done()
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if strings.Contains(out.String(), "up") {
+						return
+					}
+				}
+				b.Error("a session did not start within a minute")
+			}()
+		}
+		started.Wait()
+		heap1, stack1 := memInUse()
+		if f := os.Getenv("HEAPPROFILE"); f != "" {
+			pf, _ := os.Create(f)
+			pprof.WriteHeapProfile(pf)
+			pf.Close()
+		}
+		b.ReportMetric(float64(heap1-heap0)/n/1024, "heap-KiB/session")
+		b.ReportMetric(float64(stack1-stack0)/n/1024, "stack-KiB/session")
+		b.ReportMetric(float64(runtime.NumGoroutine())/n, "goroutines/session")
+		cancel()
+		wg.Wait()
+	}
+}
+
+func memInUse() (heap, stack uint64) {
+	runtime.GC()
+	runtime.GC() // a second cycle empties sync.Pool's victim cache
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse, m.StackInuse
 }

@@ -93,7 +93,9 @@ func (c *burstConn) Read(p []byte) (int, error) {
 	}
 	if !c.burst || len(p) >= bulkBuffer {
 		n, err := c.Conn.Read(p)
-		c.burst = err == nil && n == len(p)
+		// Only a large read that came back full hints at more waiting
+		// (the version exchange reads byte by byte).
+		c.burst = err == nil && len(p) >= smallBuffer && n == len(p)
 		return n, err
 	}
 	c.buf = bulkPool.Get().(*[]byte)

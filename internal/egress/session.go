@@ -62,104 +62,45 @@ var ErrNoExitStatus = errors.New("the target closed the session without an exit 
 // Lifecycle: every goroutine RunSession starts has ended when it returns,
 // with two exceptions. The one reading st.Stdin may still be blocked in
 // Read: it ends as soon as Read returns (the caller closes stdin when the
-// user's channel ends), its writes to the closed channel failing. And if ctx
-// ended and the target did not acknowledge the close within closeGrace,
-// the readers end when the caller closes client, which it must do anyway.
+// user's channel ends), its writes to the closed channel failing. And if we
+// closed the channel (ctx ended, or writing to the user failed) and the
+// target did not acknowledge within closeGrace, the remaining readers end
+// when the caller closes client, which it must do anyway, or after another
+// closeGrace for the request drain.
 func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (exitStatus int, exitSignal string, err error) {
 	ch, reqs, err := client.OpenChannel("session", nil)
 	if err != nil {
 		return ExitStatus, "", fmt.Errorf("open session on target: %w", err)
 	}
-
-	// Collect exit-status / exit-signal until the channel closes; this
-	// goroutine must run from the start so requests never block the mux.
-	type exit struct {
-		status int
-		signal string
-		got    bool
-	}
-	exitc := make(chan exit, 1)
-	go func() {
-		var e exit
-		for r := range reqs {
-			switch r.Type {
-			case "exit-status":
-				var m struct{ Status uint32 }
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					e.status, e.got = int(m.Status), true
-				}
-			case "exit-signal":
-				var m struct {
-					Signal     string
-					CoreDumped bool
-					Error      string
-					Lang       string
-				}
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					e.signal, e.status, e.got = m.Signal, ExitStatus, true
-				}
-			}
-			if r.WantReply {
-				_ = r.Reply(false, nil)
-			}
-		}
-		exitc <- e
-	}()
-
+	// Requests the target sends before we read reqs wait in x/crypto's
+	// per-channel queue, so setup can run first.
 	if err := setup(ch, req); err != nil {
 		ch.Close()
-		<-exitc
+		drain(reqs)
 		return ExitStatus, "", err
 	}
 
-	done := make(chan struct{}) // closed when the relay is over
+	// Few goroutines per session (idle sessions are many): the output
+	// readers and the input reader; everything else runs in the loop below
+	// on the caller's goroutine.
 	var wg sync.WaitGroup
-
-	// ctx, window changes and signals.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				ch.Close()
-				return
-			case wc, ok := <-st.WindowChanges:
-				if !ok {
-					st.WindowChanges = nil
-					continue
-				}
-				_, _ = ch.SendRequest("window-change", false, ssh.Marshal(struct {
-					Cols, Rows, Width, Height uint32
-				}{wc.Cols, wc.Rows, wc.Width, wc.Height}))
-			case sig, ok := <-st.Signals:
-				if !ok {
-					st.Signals = nil
-					continue
-				}
-				_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(string(sig), "SIG")}))
-			}
-		}
-	}()
-
-	// Output: target → user. A failing writer (the user went away) closes
-	// the channel so the target stops too.
 	var outErr error
 	var outMu sync.Mutex
+	failed := make(chan struct{}, 2)
 	copyOut := func(w io.Writer, r io.Reader) {
 		defer wg.Done()
 		if w == nil {
 			w = io.Discard
 		}
 		if err := relay(w, r); err != nil {
+			// The user went away: stop the target too.
 			outMu.Lock()
 			if outErr == nil {
 				outErr = err
 			}
 			outMu.Unlock()
 			ch.Close()
+			failed <- struct{}{}
 			_, _ = io.Copy(io.Discard, r) // drain so the mux never blocks on this channel
 		}
 	}
@@ -180,34 +121,113 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		}()
 	}
 
-	// Wait until the channel is closed (by the target, ctx or a write
-	// error). A target that ignores our close cannot hold us past
-	// closeGrace; its goroutines then end when the caller closes client.
-	var e exit
-	select {
-	case e = <-exitc:
-	case <-ctx.Done():
+	// Relay control messages until the target closes the channel (reqs
+	// ends). After we close it (ctx, or a failed writer), a target that
+	// does not acknowledge cannot hold us past closeGrace; the readers then
+	// end when the caller closes client.
+	var status int
+	var signal string
+	gotExit := false
+	ctxDone := ctx.Done()
+	var grace <-chan time.Time
+	closeNow := func() {
 		ch.Close()
+		if grace == nil {
+			grace = time.After(closeGrace)
+		}
+	}
+loop:
+	for {
 		select {
-		case e = <-exitc:
-		case <-time.After(closeGrace):
-			close(done)
-			return ExitStatus, "", ctx.Err()
+		case r, ok := <-reqs:
+			if !ok {
+				break loop
+			}
+			switch r.Type {
+			case "exit-status":
+				var m struct{ Status uint32 }
+				if ssh.Unmarshal(r.Payload, &m) == nil {
+					status, gotExit = int(m.Status), true
+				}
+			case "exit-signal":
+				var m struct {
+					Signal     string
+					CoreDumped bool
+					Error      string
+					Lang       string
+				}
+				if ssh.Unmarshal(r.Payload, &m) == nil {
+					signal, status, gotExit = m.Signal, ExitStatus, true
+				}
+			}
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		case <-ctxDone:
+			ctxDone = nil
+			closeNow()
+		case <-failed:
+			closeNow()
+		case <-grace:
+			go drain(reqs)
+			return ExitStatus, "", closedErr(ctx, &outMu, &outErr)
+		case wc, ok := <-st.WindowChanges:
+			if !ok {
+				st.WindowChanges = nil
+				continue
+			}
+			_, _ = ch.SendRequest("window-change", false, ssh.Marshal(struct {
+				Cols, Rows, Width, Height uint32
+			}{wc.Cols, wc.Rows, wc.Width, wc.Height}))
+		case sig, ok := <-st.Signals:
+			if !ok {
+				st.Signals = nil
+				continue
+			}
+			_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(string(sig), "SIG")}))
 		}
 	}
 	ch.Close()
-	close(done)
 	wg.Wait()
-
-	switch {
-	case ctx.Err() != nil:
-		return ExitStatus, "", ctx.Err()
-	case outErr != nil:
-		return ExitStatus, "", fmt.Errorf("relay output to user: %w", outErr)
-	case !e.got:
+	if err := closedErr(ctx, &outMu, &outErr); err != nil {
+		return ExitStatus, "", err
+	}
+	if !gotExit {
 		return ExitStatus, "", ErrNoExitStatus
 	}
-	return e.status, e.signal, nil
+	return status, signal, nil
+}
+
+// closedErr is why we closed the channel ourselves, if we did.
+func closedErr(ctx context.Context, mu *sync.Mutex, outErr *error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if *outErr != nil {
+		return fmt.Errorf("relay output to user: %w", *outErr)
+	}
+	return nil
+}
+
+// drain answers a closed channel's remaining requests until x/crypto ends
+// the stream, bounded by closeGrace when the target never acknowledges.
+func drain(reqs <-chan *ssh.Request) {
+	timeout := time.After(closeGrace)
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				return
+			}
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		case <-timeout:
+			return
+		}
+	}
 }
 
 // setup sends env, pty-req and the shell or exec request.

@@ -32,7 +32,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func (s *syncBuffer) waitFor(t *testing.T, sub string) {
+func (s *syncBuffer) waitFor(t testing.TB, sub string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(s.String(), sub) {
