@@ -223,39 +223,11 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	}
 	counted := &countWriter{w: &gatedWriter{ctx: ctx, g: gate, w: stdout}}
 	stderr = &gatedWriter{ctx: ctx, g: gate, w: stderr}
-	wins := make(chan egress.WindowChange, 4)
-	sigs := make(chan ssh.Signal, 4)
-	fwdDone := make(chan struct{})
-	defer close(fwdDone)
-	go func() {
-		for {
-			select {
-			case <-fwdDone:
-				return
-			case sz, ok := <-s.Resize:
-				if !ok {
-					return
-				}
-				select {
-				case wins <- egress.WindowChange{Cols: uint32(sz[0]), Rows: uint32(sz[1])}:
-				default:
-				}
-			case sig, ok := <-s.Signals:
-				if !ok {
-					return
-				}
-				select {
-				case sigs <- ssh.Signal(sig):
-				default:
-				}
-			}
-		}
-	}()
 	inCount := &countReader{r: &gatedReader{g: gate, r: s.In}}
 	f := clone(base)
 	f["allowed"] = true
 	c.observe(ctx, "connection.open", f)
-	status, signal, err := egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: wins, Signals: sigs})
+	status, signal, err := egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
 	f = clone(base)
 	f["allowed"], f["exit_status"], f["duration"] = true, status, time.Since(start).Seconds()
 	f["bytes_out"], f["bytes_in"] = counted.n.Load(), inCount.n.Load()

@@ -139,7 +139,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 				stdin, stdinW := io.Pipe()
 				defer stdinW.Close()
 				RunSession(ctx, c, Request{Pty: &PtyRequest{Term: "xterm", Cols: 80, Rows: 24}, Command: "echo up; exec sleep 600"},
-					Streams{Stdin: stdin, Stdout: out, WindowChanges: make(chan WindowChange), Signals: make(chan ssh.Signal)})
+					Streams{Stdin: stdin, Stdout: out, WindowChanges: make(chan WindowChange), Signals: make(chan string)})
 			}()
 			go func() {
 				// Not waitFor: under load a session may take longer than its

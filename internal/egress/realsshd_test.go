@@ -93,10 +93,10 @@ func TestRealSSHD(t *testing.T) {
 	})
 	t.Run("signal", func(t *testing.T) {
 		out := &syncBuffer{}
-		sigs := make(chan ssh.Signal, 1)
+		sigs := make(chan string, 1)
 		go func() {
 			out.waitFor(t, "ready")
-			sigs <- ssh.SIGKILL
+			sigs <- string(ssh.SIGKILL)
 		}()
 		if os.Geteuid() == 0 {
 			// sshd runs a root login without its privilege-separated child

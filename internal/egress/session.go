@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/termsize"
 )
 
 // PtyRequest is what the user's client asked for on the ingress side, to
@@ -23,10 +25,7 @@ type PtyRequest struct {
 }
 
 // WindowChange is a terminal resize from the user.
-type WindowChange struct {
-	Cols, Rows    uint32
-	Width, Height uint32
-}
+type WindowChange = termsize.Size
 
 // Request describes the session to open on the target.
 type Request struct {
@@ -40,7 +39,7 @@ type Streams struct {
 	Stdin          io.Reader // nil: no input (EOF at once, except on a pty)
 	Stdout, Stderr io.Writer // nil: discarded
 	WindowChanges  <-chan WindowChange
-	Signals        <-chan ssh.Signal // "INT", "TERM", … (no SIG prefix)
+	Signals        <-chan string // "INT", "TERM", … (a SIG prefix is removed)
 }
 
 // closeGrace is how long RunSession waits for the target to acknowledge a

@@ -121,11 +121,11 @@ func TestRunSessionSignal(t *testing.T) {
 	checkGoroutines(t, func() {
 		c, _ := tg.client(t)
 		defer c.Close()
-		sigs := make(chan ssh.Signal, 1)
+		sigs := make(chan string, 1)
 		out := &syncBuffer{}
 		go func() {
 			out.waitFor(t, "ready")
-			sigs <- ssh.SIGTERM
+			sigs <- string(ssh.SIGTERM)
 		}()
 		status, sig, err := RunSession(t.Context(), c, Request{Command: "waitsig"}, Streams{Stdout: out, Signals: sigs})
 		if err != nil || sig != "TERM" || status != ExitStatus {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/termsize"
 )
 
 // ptyRequest is RFC 4254 6.2's pty-req payload.
@@ -40,7 +41,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 		pty     *ptyRequest
 		env     = map[string]string{}
 		started bool
-		resize  = make(chan [2]int, 4)
+		resize  = make(chan termsize.Size, 4)
 		signals = make(chan string, 4)
 		done    = make(chan int, 1)
 	)
@@ -85,7 +86,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 						track.Resize(int(w.Cols), int(w.Rows))
 					}
 					select {
-					case resize <- [2]int{int(w.Cols), int(w.Rows)}:
+					case resize <- termsize.Size{Cols: w.Cols, Rows: w.Rows, Width: w.Width, Height: w.High}:
 					default: // a slow consumer loses intermediate sizes, never the connection
 					}
 				}
@@ -149,7 +150,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 }
 
 // newSession builds the osh session for one channel; on failure it returns nil and the status.
-func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan [2]int, signals chan string) (*osh.Session, int) {
+func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*osh.Session, int) {
 	a, err := s.env.Store.GetAccount(ctx, conn.User())
 	if err != nil {
 		// Deleted since login: refuse.

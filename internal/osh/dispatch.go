@@ -25,6 +25,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
+	"gatehouse/internal/termsize"
 )
 
 // Env is what commands share for the life of the server.
@@ -98,7 +99,7 @@ type Session struct {
 	InBatch     bool
 	Interactive bool
 	// Resize receives window changes while a pty is open (may be nil).
-	Resize <-chan [2]int
+	Resize <-chan termsize.Size
 	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
 	Signals <-chan string
 	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
