@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"gatehouse/internal/app"
@@ -141,6 +142,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(a.Config().GCPercent)
 	}
 	ln, err := a.Listen()
 	if err != nil {

@@ -70,6 +70,10 @@ type Config struct {
 	AuditCheckpointEvery       int    `toml:"auditCheckpointEvery"`
 	SyslogAddress              string `toml:"syslogAddress"` // "" off; "udp://127.0.0.1:514", "unix:///dev/log"
 	MetricsListen              string `toml:"metricsListen"` // "" off; e.g. "127.0.0.1:9122"
+	// GCPercent is the Go garbage collector's target (GOGC) for `gatehouse serve`. 50 keeps the
+	// resident memory of many idle sessions low (docs/performance.md) at a small CPU cost; the
+	// GOGC environment variable, when set, wins.
+	GCPercent int `toml:"gcPercent"`
 
 	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
 	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
@@ -116,6 +120,7 @@ func Default() Config {
 		InteractiveModeProactiveMFAexpiration: 900,
 		RecordingFormat:                       "asciicast",
 		AuditCheckpointEvery:                  1000,
+		GCPercent:                             50,
 		Plugin:                                map[string]PluginConfig{},
 	}
 }
@@ -318,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SyslogAddress != "" && !strings.HasPrefix(c.SyslogAddress, "udp://") && !strings.HasPrefix(c.SyslogAddress, "tcp://") && !strings.HasPrefix(c.SyslogAddress, "unix://") {
 		return bad("syslogAddress", "%q must start with udp://, tcp:// or unix://", c.SyslogAddress)
+	}
+	if c.GCPercent < 10 || c.GCPercent > 1000 {
+		return bad("gcPercent", "%d must be between 10 and 1000", c.GCPercent)
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := splitHostPort(c.MetricsListen); err != nil {
