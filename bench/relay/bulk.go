@@ -29,7 +29,13 @@ type bulkResult struct {
 }
 
 func (e *env) bulkCommand() []string {
-	return []string{"head", "-c", strconv.FormatInt(e.o.bulkMiB<<20, 10), "/dev/zero"}
+	n := strconv.FormatInt(e.o.bulkMiB<<20, 10)
+	if e.o.bulkText {
+		// Terminal-like text: what people's sessions mostly show. One shell word so the
+		// target's shell runs the pipe; it still starts with "head -c" for the stealth pattern.
+		return []string{"head -c " + n + " /dev/zero | tr '\\000' 'x' | fold -w 79"}
+	}
+	return []string{"head", "-c", n, "/dev/zero"}
 }
 
 func (e *env) bulkRoutes() []route {
@@ -79,7 +85,11 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 		return b, err
 	}
 	b.sshRun = s
-	if want := e.o.bulkMiB << 20; s.bytes != want {
+	want := e.o.bulkMiB << 20
+	if e.o.bulkText {
+		want += (want - 1) / 79 // fold's newlines
+	}
+	if s.bytes != want {
 		return b, fmt.Errorf("received %d bytes, want %d", s.bytes, want)
 	}
 	time.Sleep(300 * time.Millisecond) // until the sshd listeners have reaped the connection's processes

@@ -42,6 +42,7 @@ type options struct {
 	runs, warmup       int   // connect
 	bulkRuns           int   // bulk
 	bulkMiB            int64 //
+	bulkText           bool  // text lines instead of NUL bytes
 	sessions, parallel int   // idle sessions
 	sleep              int   // seconds the idle sessions' command sleeps
 	hold               time.Duration
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 3, "connect: untimed runs per route first")
 	flag.IntVar(&o.bulkRuns, "bulk-runs", 3, "bulk: timed runs per route, alternating")
 	flag.Int64Var(&o.bulkMiB, "bulk-mib", 512, "bulk: MiB of output per run (head -c N /dev/zero on the target)")
+	flag.BoolVar(&o.bulkText, "bulk-text", false, "bulk: output 79-column text lines (tr and fold over /dev/zero) instead of NUL bytes; the size then grows by the newlines")
 	flag.IntVar(&o.sessions, "sessions", 1000, "idle: concurrent relayed sessions on one gatehouse")
 	flag.IntVar(&o.parallel, "parallel", 16, "idle: sessions being opened at once")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")

@@ -182,7 +182,7 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	return c.relay(ctx, s, client, base, start, strings.Join(req.RemoteCommand, " "), c.idleTimeouts(s, d))
+	return c.relay(ctx, s, client, base, start, req.Command(), c.idleTimeouts(s, d))
 }
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);

@@ -50,6 +50,11 @@ func TestConnectExecStdinExitCode(t *testing.T) {
 	if r.Exit != 0 || !strings.HasPrefix(r.Stdout, want) {
 		t.Fatalf("stdin relay: exit %d stdout %q want %s", r.Exit, r.Stdout, want)
 	}
+	// The remote command reaches the target's shell as typed, quoting kept.
+	r = b.SSH(aliceKey, "alice", dest, "-p", port, `printf '%s|' "a b" c`)
+	if r.Stdout != "a b|c|" {
+		t.Fatalf("quoting lost on the way: %q", r.Stdout)
+	}
 	// stdout stays clean of bastion chatter (it goes to stderr).
 	r = b.SSH(aliceKey, "alice", dest, "-p", port, "printf", "x")
 	if r.Stdout != "x" {

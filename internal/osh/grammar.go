@@ -34,6 +34,16 @@ type Request struct {
 	Host          string
 	Port          int // 0: not given
 	RemoteCommand []string
+	// RemoteCommandLine is the remote command exactly as typed (ParseLine); "" from ParseWords.
+	RemoteCommandLine string
+}
+
+// Command is the remote command to run on the target: as typed when known, else its words.
+func (r *Request) Command() string {
+	if r.RemoteCommandLine != "" {
+		return r.RemoteCommandLine
+	}
+	return strings.Join(r.RemoteCommand, " ")
 }
 
 // HasTarget reports whether the line names a server to connect to.
@@ -51,11 +61,21 @@ func gerr(format string, a ...any) error { return &GrammarError{Msg: fmt.Sprintf
 // backslash outside quotes escapes the next character. OpenSSH sends the words after `--` joined
 // by spaces, so quoting them once more on the client (`'"two words"'`) keeps them together.
 func Split(line string) ([]string, error) {
+	words, _, err := splitOffsets(line)
+	return words, err
+}
+
+// splitOffsets is Split that also gives where each word starts in line.
+func splitOffsets(line string) ([]string, []int, error) {
 	var words []string
+	var starts []int
 	var cur strings.Builder
 	inWord := false
 	for i := 0; i < len(line); i++ {
 		c := line[i]
+		if !inWord && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			starts = append(starts, i)
+		}
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
@@ -67,7 +87,7 @@ func Split(line string) ([]string, error) {
 			inWord = true
 			j := strings.IndexByte(line[i+1:], '\'')
 			if j < 0 {
-				return nil, gerr("unterminated single quote in the command line")
+				return nil, nil, gerr("unterminated single quote in the command line")
 			}
 			cur.WriteString(line[i+1 : i+1+j])
 			i += j + 1
@@ -81,7 +101,7 @@ func Split(line string) ([]string, error) {
 				cur.WriteByte(line[i])
 			}
 			if i >= len(line) {
-				return nil, gerr("unterminated double quote in the command line")
+				return nil, nil, gerr("unterminated double quote in the command line")
 			}
 		case c == '\\':
 			inWord = true
@@ -97,7 +117,7 @@ func Split(line string) ([]string, error) {
 	if inWord {
 		words = append(words, cur.String())
 	}
-	return words, nil
+	return words, starts, nil
 }
 
 // ParseLine parses the whole line a user typed after `--`, in The Bastion's grammar (osh.pl):
@@ -105,11 +125,18 @@ func Split(line string) ([]string, error) {
 // [remote command …]`, or nothing (the interactive mode). --json, --json-pretty and
 // --json-greppable may appear anywhere, also among a command's options.
 func ParseLine(line string) (Request, error) {
-	words, err := Split(line)
+	words, starts, err := splitOffsets(line)
 	if err != nil {
 		return Request{}, err
 	}
-	return ParseWords(words)
+	r, err := ParseWords(words)
+	if err == nil && len(r.RemoteCommand) > 0 {
+		// The remote command goes to the target's shell as typed, quotes and all, as ssh
+		// itself would send it: re-joining the words would lose the user's quoting.
+		k := len(words) - len(r.RemoteCommand)
+		r.RemoteCommandLine = strings.TrimRight(line[starts[k]:], " \t\r\n")
+	}
+	return r, err
 }
 
 // ParseWords is ParseLine over words already split.

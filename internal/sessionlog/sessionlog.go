@@ -72,7 +72,7 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 	}
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: t.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
-		Command: strings.Join(req.RemoteCommand, " "), StealthStdout: t.Stealth, Now: t.Now}
+		Command: req.Command(), StealthStdout: t.Stealth, Now: t.Now}
 	dir := filepath.Join(t.Dir, s.Account.Name)
 	rec, path, err := record.Create(dir, name, opts)
 	if err != nil {
