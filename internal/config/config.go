@@ -121,7 +121,9 @@ func Default() Config {
 		RecordingFormat:                       "asciicast",
 		AuditCheckpointEvery:                  1000,
 		GCPercent:                             50,
-		Plugin:                                map[string]PluginConfig{},
+		// Four eyes by default: nobody approves their own access unless the operator says so.
+		Notify: Notify{Approval: NotifyApproval{FourEyes: true}},
+		Plugin: map[string]PluginConfig{},
 	}
 }
 

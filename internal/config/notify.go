@@ -71,7 +71,7 @@ type NotifyCode struct {
 // interactivity URL, the signed links) listen on approvalListen.
 type NotifyApproval struct {
 	TTL       string   `toml:"ttl"`       // default 120s
-	FourEyes  bool     `toml:"four_eyes"` // the requester may not approve their own request
+	FourEyes  bool     `toml:"four_eyes"` // the requester may not approve their own request (default true)
 	Approvers []string `toml:"approvers"` // accounts allowed to decide; empty: any mapped account
 	// PublicURL is the base under which approvalListen is reachable (https), e.g.
 	// "https://bastion.example:8443/". Empty: http://<approvalListen>/ (loopback only).
