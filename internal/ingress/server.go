@@ -187,18 +187,21 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 			}
 		},
 	}
-	if s.Auth != nil {
-		cfg.KeyboardInteractiveCallback = func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-			a, err := s.lookupAccount(ctx, conn.User())
-			if err != nil {
-				return nil, err
+	// The methods offered depend on the account, as sshd's Match blocks make them: the client's
+	// first "none" request never succeeds (NoClientAuthCallback only answers with the methods
+	// to use), publickey for everyone, keyboard-interactive alone only for accounts whose key is
+	// optional. Other accounts then see "Permission denied (publickey)" as with The Bastion.
+	cfg.NoClientAuth = true
+	cfg.NoClientAuthCallback = func(conn ssh.ConnMetadata) (*ssh.Permissions, error) {
+		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
+		if s.Auth != nil {
+			if a, err := s.lookupAccount(ctx, conn.User()); err == nil {
+				if cb := s.Auth.WithoutPublicKey(conn, a); cb != nil {
+					next.KeyboardInteractiveCallback = cb
+				}
 			}
-			cb := s.Auth.WithoutPublicKey(conn, a)
-			if cb == nil {
-				return nil, errors.New("public key required")
-			}
-			return cb(conn, client)
 		}
+		return nil, &ssh.PartialSuccessError{Next: next}
 	}
 	for _, k := range s.hostKeys {
 		cfg.AddHostKey(k)
