@@ -16,6 +16,10 @@
 package main
 
 import (
+	"gatehouse/bench/internal/stats"
+
+	"gatehouse/bench/internal/procfs"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -123,11 +127,11 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 	time.Sleep(300 * time.Millisecond) // let sshd reap the warm-up connections
-	ghCPU0, err := cpuTicks(gh.PID())
+	ghCPU0, err := procfs.CPUTicks(gh.PID())
 	if err != nil {
 		return err
 	}
-	sshdCPU0, err := cpuTicks(sshd.PID())
+	sshdCPU0, err := procfs.CPUTicks(sshd.PID())
 	if err != nil {
 		return err
 	}
@@ -146,11 +150,11 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // until sshd has reaped every connection of the runs
-	ghCPU1, err := cpuTicks(gh.PID())
+	ghCPU1, err := procfs.CPUTicks(gh.PID())
 	if err != nil {
 		return err
 	}
-	sshdCPU1, err := cpuTicks(sshd.PID())
+	sshdCPU1, err := procfs.CPUTicks(sshd.PID())
 	if err != nil {
 		return err
 	}
@@ -286,7 +290,7 @@ func idleMemory(ctx context.Context, t target, signer ssh.Signer, o options) (me
 	m := memory{conns: o.conns}
 	time.Sleep(500 * time.Millisecond)
 	var err error
-	if m.before, m.procsBefore, err = treePssKiB(t.srv.PID()); err != nil {
+	if m.before, m.procsBefore, err = procfs.TreePssKiB(t.srv.PID()); err != nil {
 		return m, err
 	}
 	cfg := &ssh.ClientConfig{
@@ -333,26 +337,14 @@ func idleMemory(ctx context.Context, t target, signer ssh.Signer, o options) (me
 		return m, err
 	}
 	time.Sleep(2 * time.Second) // let the server settle (sshd's children finish their start-up)
-	if m.after, m.procsAfter, err = treePssKiB(t.srv.PID()); err != nil {
+	if m.after, m.procsAfter, err = procfs.TreePssKiB(t.srv.PID()); err != nil {
 		return m, err
 	}
 	return m, nil
 }
 
 func ticksPerRun(ticks uint64, runs int) time.Duration {
-	return time.Duration(ticks) * (time.Second / clockTicks) / time.Duration(runs)
-}
-
-// quantile is the q-quantile of xs with linear interpolation between the closest ranks.
-func quantile(xs []float64, q float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
+	return time.Duration(ticks) * (time.Second / procfs.ClockTicks) / time.Duration(runs)
 }
 
 func ms(ss []sample, pick func(sample) time.Duration) []float64 {
@@ -389,7 +381,7 @@ func report(w io.Writer, o options, d reportData) {
 	fmt.Fprintln(w, "| measure (ms) | median | p90 | min |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f |\n", r.name, quantile(r.xs, 0.5), quantile(r.xs, 0.9), slices.Min(r.xs))
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f |\n", r.name, stats.Quantile(r.xs, 0.5), stats.Quantile(r.xs, 0.9), slices.Min(r.xs))
 	}
 	fmt.Fprintf(w, "| server CPU per login, sshd (listener + reaped children, incl. the shell) | %.1f | | |\n", float64(d.sshdCPU)/float64(time.Millisecond))
 	fmt.Fprintf(w, "| server CPU per login, gatehouse | %.1f | | |\n", float64(d.ghCPU)/float64(time.Millisecond))
@@ -403,8 +395,8 @@ func report(w io.Writer, o options, d reportData) {
 		fmt.Fprintln(w)
 	}
 
-	ratio := quantile(ms(d.ours, result), 0.5) / quantile(ms(d.base, exit), 0.5)
-	ratioExit := quantile(ms(d.ours, exit), 0.5) / quantile(ms(d.base, exit), 0.5)
+	ratio := stats.Quantile(ms(d.ours, result), 0.5) / stats.Quantile(ms(d.base, exit), 0.5)
+	ratioExit := stats.Quantile(ms(d.ours, exit), 0.5) / stats.Quantile(ms(d.base, exit), 0.5)
 	fmt.Fprintf(w, "\nround trip ratio gatehouse/sshd (medians): %.2f to the JSON line, %.2f to exit; target ≤ 0.80: %s\n",
 		ratio, ratioExit, verdict(ratio <= 0.8))
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/procfs"
+
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +112,7 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 func cpuOf(servers []*server) ([]time.Duration, error) {
 	out := make([]time.Duration, len(servers))
 	for i, s := range servers {
-		t, err := cpuTicks(s.PID())
+		t, err := procfs.CPUTicks(s.PID())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name, err)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/procfs"
+
 	"context"
 	"fmt"
 	"io"
@@ -79,7 +81,7 @@ func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
 	}
 	gh := e.gh[recAsciicast]
 	time.Sleep(300 * time.Millisecond)
-	cpu0, err := cpuTicks(gh.PID())
+	cpu0, err := procfs.CPUTicks(gh.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	cpu1, err := cpuTicks(gh.PID())
+	cpu1, err := procfs.CPUTicks(gh.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -104,4 +106,4 @@ func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func ticks(t uint64) time.Duration { return time.Duration(t) * (time.Second / clockTicks) }
+func ticks(t uint64) time.Duration { return time.Duration(t) * (time.Second / procfs.ClockTicks) }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/procfs"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -234,7 +236,7 @@ func measure(gh, target *server) (snapshot, error) {
 	if s.ghThreads, err = threadsOf(gh.PID()); err != nil {
 		return s, err
 	}
-	if s.targetPss, s.targetProcs, err = treePssKiB(target.PID()); err != nil {
+	if s.targetPss, s.targetProcs, err = procfs.TreePssKiB(target.PID()); err != nil {
 		return s, err
 	}
 	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
@@ -248,7 +250,7 @@ func rollup(pid int) (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := parsePss(b); err != nil {
+	if _, err := procfs.ParsePss(b); err != nil {
 		return nil, err
 	}
 	out := map[string]uint64{}
@@ -279,7 +281,7 @@ func threadsOf(pid int) (int, error) {
 
 // sleepingUnder lists the sleep processes below root.
 func sleepingUnder(root int) []int {
-	pids, err := descendants(root)
+	pids, err := procfs.Descendants(root)
 	if err != nil {
 		return nil
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/stats"
+
 	"fmt"
 	"io"
 	"os"
@@ -22,14 +24,14 @@ func (r *report) printConnect(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n## connect and run `true` (%d alternating runs per route after %d warm-up)\n\n", o.runs, o.warmup)
 	fmt.Fprintln(w, "| route | median (ms) | p90 | min | ratio to direct (median) | ratio (p90) | ssh client CPU (ms, median) |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
-	base, base90 := quantile(c.wall["direct"], 0.5), quantile(c.wall["direct"], 0.9)
+	base, base90 := stats.Quantile(c.wall["direct"], 0.5), stats.Quantile(c.wall["direct"], 0.9)
 	for _, name := range c.routes {
 		xs := c.wall[name]
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f |\n", name, quantile(xs, 0.5), quantile(xs, 0.9), slices.Min(xs),
-			quantile(xs, 0.5)/base, quantile(xs, 0.9)/base90, quantile(c.cpu[name], 0.5))
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f |\n", name, stats.Quantile(xs, 0.5), stats.Quantile(xs, 0.9), slices.Min(xs),
+			stats.Quantile(xs, 0.5)/base, stats.Quantile(xs, 0.9)/base90, stats.Quantile(c.cpu[name], 0.5))
 	}
 	fmt.Fprintf(w, "\ngatehouse CPU per connection (ingress login, access check, egress dial, relay, recording, audit): %.1f ms\n", msOf(c.ghCPU))
-	ratio := quantile(c.wall["gatehouse-"+recAsciicast], 0.5) / base
+	ratio := stats.Quantile(c.wall["gatehouse-"+recAsciicast], 0.5) / base
 	fmt.Fprintf(w, "gatehouse/direct (medians) %.3f; target ≤ 1.20: %s\n", ratio, verdict(ratio <= 1.2))
 	if o.verbose {
 		for _, name := range c.routes {
@@ -57,7 +59,7 @@ func (r *report) printBulk(w io.Writer, o options) {
 		for i, r := range runs {
 			xs[i] = f(r)
 		}
-		return quantile(xs, 0.5)
+		return stats.Quantile(xs, 0.5)
 	}
 	mbps := func(r bulkRun) float64 { return r.mbps() }
 	base := med(b.runs["direct"], mbps)
@@ -68,7 +70,7 @@ func (r *report) printBulk(w io.Writer, o options) {
 			xs[i] = r.mbps()
 		}
 		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f |\n", name,
-			quantile(xs, 0.5), slices.Min(xs), slices.Max(xs), quantile(xs, 0.5)/base,
+			stats.Quantile(xs, 0.5), slices.Min(xs), slices.Max(xs), stats.Quantile(xs, 0.5)/base,
 			med(runs, func(r bulkRun) float64 { return r.clientCPU.Seconds() }),
 			med(runs, func(r bulkRun) float64 { return r.ghCPU.Seconds() }),
 			med(runs, func(r bulkRun) float64 { return r.targetCPU.Seconds() }),
@@ -109,21 +111,6 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "MISSED"
-}
-
-// quantile is the q-quantile of xs with linear interpolation between the closest ranks.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
 }
 
 func machine() string {

@@ -5,6 +5,8 @@ package main
 // started in other sessions). bench/connect is left as it is.
 
 import (
+	"gatehouse/bench/internal/procfs"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -106,7 +108,7 @@ func (s *server) stop() {
 
 // killDescendants sends SIGKILL to every process below root (not root itself).
 func killDescendants(root int) {
-	pids, err := descendants(root)
+	pids, err := procfs.Descendants(root)
 	if err != nil {
 		return
 	}

@@ -1,4 +1,5 @@
-package main
+// Package procfs reads what the benchmarks measure of a process from /proc: CPU time and PSS.
+package procfs
 
 import (
 	"bufio"
@@ -10,63 +11,63 @@ import (
 	"strings"
 )
 
-// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat. The kernel fixes it at 100 on
+// ClockTicks is USER_HZ, the unit of the times in /proc/PID/stat. The kernel fixes it at 100 on
 // every architecture Go supports on Linux, whatever CONFIG_HZ is.
-const clockTicks = 100
+const ClockTicks = 100
 
-// procStat is the part of /proc/PID/stat the benchmark needs.
-type procStat struct {
+// Stat is the part of /proc/PID/stat the benchmark needs.
+type Stat struct {
 	PPID           int
 	UTime, STime   uint64 // this process, in clock ticks
-	CUTime, CSTime uint64 // waited-for descendants, in clock ticks
+	CUTime, CSTime uint64 // waited-for Descendants, in clock ticks
 }
 
-// parseStat reads one /proc/PID/stat line. The command name (field 2) is in parentheses and may
+// ParseStat reads one /proc/PID/stat line. The command name (field 2) is in parentheses and may
 // itself hold spaces and parentheses, so the fields are counted from the last ')'.
-func parseStat(line string) (procStat, error) {
+func ParseStat(line string) (Stat, error) {
 	end := strings.LastIndexByte(line, ')')
 	if end < 0 {
-		return procStat{}, fmt.Errorf("stat line without a command name: %q", line)
+		return Stat{}, fmt.Errorf("stat line without a command name: %q", line)
 	}
 	f := strings.Fields(line[end+1:])
 	// f[0] is field 3 (state); utime..cstime are fields 14..17.
 	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("stat line with %d fields after the name, want at least 15", len(f))
+		return Stat{}, fmt.Errorf("stat line with %d fields after the name, want at least 15", len(f))
 	}
-	var s procStat
+	var s Stat
 	var err error
 	if s.PPID, err = strconv.Atoi(f[1]); err != nil {
-		return procStat{}, fmt.Errorf("stat ppid: %w", err)
+		return Stat{}, fmt.Errorf("stat ppid: %w", err)
 	}
 	for i, p := range []*uint64{&s.UTime, &s.STime, &s.CUTime, &s.CSTime} {
 		if *p, err = strconv.ParseUint(f[11+i], 10, 64); err != nil {
-			return procStat{}, fmt.Errorf("stat field %d: %w", 14+i, err)
+			return Stat{}, fmt.Errorf("stat field %d: %w", 14+i, err)
 		}
 	}
 	return s, nil
 }
 
-func readStat(pid int) (procStat, error) {
+func ReadStat(pid int) (Stat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return procStat{}, err
+		return Stat{}, err
 	}
-	return parseStat(string(b))
+	return ParseStat(string(b))
 }
 
-// cpuTicks is the CPU time of pid and of every descendant it has waited for. sshd's listener
+// CPUTicks is the CPU time of pid and of every descendant it has waited for. sshd's listener
 // reaps each connection's monitor, which reaps its children, so this covers a whole sshd login
 // once the connection's processes are gone.
-func cpuTicks(pid int) (uint64, error) {
-	s, err := readStat(pid)
+func CPUTicks(pid int) (uint64, error) {
+	s, err := ReadStat(pid)
 	if err != nil {
 		return 0, err
 	}
 	return s.UTime + s.STime + s.CUTime + s.CSTime, nil
 }
 
-// parsePss returns the Pss line of a /proc/PID/smaps_rollup, in KiB.
-func parsePss(b []byte) (uint64, error) {
+// ParsePss returns the Pss line of a /proc/PID/smaps_rollup, in KiB.
+func ParsePss(b []byte) (uint64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -80,16 +81,16 @@ func parsePss(b []byte) (uint64, error) {
 	return 0, fmt.Errorf("smaps_rollup without a Pss line")
 }
 
-func pssKiB(pid int) (uint64, error) {
+func PssKiB(pid int) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return 0, err
 	}
-	return parsePss(b)
+	return ParsePss(b)
 }
 
-// descendants returns root and every process below it.
-func descendants(root int) ([]int, error) {
+// Descendants returns root and every process below it.
+func Descendants(root int) ([]int, error) {
 	dirs, err := filepath.Glob("/proc/[0-9]*")
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func descendants(root int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		s, err := readStat(pid)
+		s, err := ReadStat(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
@@ -113,14 +114,14 @@ func descendants(root int) ([]int, error) {
 	return out, nil
 }
 
-// treePssKiB sums the PSS of root and its descendants, and counts them.
-func treePssKiB(root int) (kib uint64, procs int, err error) {
-	pids, err := descendants(root)
+// TreePssKiB sums the PSS of root and its Descendants, and counts them.
+func TreePssKiB(root int) (kib uint64, procs int, err error) {
+	pids, err := Descendants(root)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, pid := range pids {
-		p, err := pssKiB(pid)
+		p, err := PssKiB(pid)
 		if err != nil {
 			if pid == root {
 				return 0, 0, err
