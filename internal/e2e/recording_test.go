@@ -157,3 +157,27 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsStayOutOfRecordings: what selfMFASetupTOTP shows (the seed, the scratch codes) must
+// not be readable by whoever may play the session later.
+func TestSecretsStayOutOfRecordings(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	r := b.Admin("--osh", "selfMFASetupTOTP", "--no-confirm")
+	i := strings.Index(r.Stdout, "Your new secret key is: ")
+	if r.Exit != 0 || i < 0 {
+		t.Fatalf("setup: %d %s", r.Exit, r.Stdout)
+	}
+	secret := strings.Fields(r.Stdout[i+len("Your new secret key is: "):])[0]
+	b.Stop()
+	files, _ := filepath.Glob(filepath.Join(b.DataDir, "recordings", "admin", "*selfMFASetupTOTP*"))
+	if len(files) != 1 {
+		t.Fatalf("recording of the setup: %v", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	if strings.Contains(string(data), secret) || strings.Contains(string(data), "scratch codes are") {
+		t.Fatal("the TOTP secret reached the session recording")
+	}
+	if !strings.Contains(string(data), "holds a secret and is not recorded") {
+		t.Fatalf("no marker in the recording:\n%s", data)
+	}
+}

@@ -102,6 +102,8 @@ type Session struct {
 	Resize <-chan termsize.Size
 	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
 	Signals <-chan string
+	// PauseRecording, when set, stops (true) and resumes (false) recording the session's output.
+	PauseRecording func(paused bool)
 	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
 	// relayed sessions write through them, since the target's own terminal already did it.
 	RawOut, RawErr io.Writer
@@ -263,6 +265,10 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 	}
 	if s.Outcome.Plugin == "" {
 		s.Outcome.Plugin, s.Outcome.Allowed = cmd.Name, true
+	}
+	if cmd.ShowsSecrets && s.PauseRecording != nil {
+		s.PauseRecording(true)
+		defer s.PauseRecording(false)
 	}
 	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
 	parsed, err := ParseArgs(cmd.Options, args)

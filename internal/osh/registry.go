@@ -59,6 +59,10 @@ type Command struct {
 	MFASetupNotRequired bool
 	// ReadsStdin marks commands that consume standard input (batch, key pasting).
 	ReadsStdin bool
+	// ShowsSecrets marks commands whose output holds a secret (a TOTP seed and scratch codes, a
+	// temporary password): their output is kept out of the session recording, which auditors
+	// may play.
+	ShowsSecrets bool
 	// AuditorMay lets auditors run this restricted command without a grant (read-only commands
 	// such as accountListSessions).
 	AuditorMay bool

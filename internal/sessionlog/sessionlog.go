@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/internal/audit"
@@ -95,6 +96,7 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	w := &recWriter{tr: tr}
+	s.PauseRecording = tr.pause
 	s.Out = io.MultiWriter(s.Out, w)
 	s.Err = io.MultiWriter(s.Err, w)
 	if s.RawOut != nil {
@@ -124,19 +126,23 @@ func splitOrRaw(line string) []string {
 }
 
 type track struct {
-	t     *Tracker
-	rec   record.Recorder
-	path  string
-	row   store.Session
-	start time.Time
-	mu    sync.Mutex
-	n     int64
+	paused atomic.Bool
+	t      *Tracker
+	rec    record.Recorder
+	path   string
+	row    store.Session
+	start  time.Time
+	mu     sync.Mutex
+	n      int64
 }
 
 // recWriter feeds the recorder; it never fails the user's stream.
 type recWriter struct{ tr *track }
 
 func (w *recWriter) Write(p []byte) (int, error) {
+	if w.tr.paused.Load() {
+		return len(p), nil
+	}
 	w.tr.rec.Output(p)
 	w.tr.mu.Lock()
 	w.tr.n += int64(len(p))
@@ -148,6 +154,14 @@ func (w *recWriter) Write(p []byte) (int, error) {
 }
 
 func (tr *track) Resize(cols, rows int) { tr.rec.Resize(cols, rows) }
+
+// pause keeps what a command shows out of the recording (it holds a secret), with a marker.
+func (tr *track) pause(paused bool) {
+	if paused && !tr.paused.Load() {
+		tr.rec.Output([]byte("\r\n[gatehouse: the output of this command holds a secret and is not recorded]\r\n"))
+	}
+	tr.paused.Store(paused)
+}
 
 // End closes the recording and completes the row and the audit log.
 func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {

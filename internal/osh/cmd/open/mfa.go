@@ -19,12 +19,12 @@ import (
 // setup gate lets anything else run.
 func RegisterMFA(r *osh.Registry) {
 	r.Add(
-		&osh.Command{Name: "selfMFASetupPassword", Category: osh.Open, Summary: "setup a password as an additional authentication factor",
+		&osh.Command{Name: "selfMFASetupPassword", Category: osh.Open, ShowsSecrets: true, Summary: "setup a password as an additional authentication factor",
 			MFASetupNotRequired: true, ReadsStdin: true,
 			Options: []osh.Option{{Name: "yes", Kind: osh.Flag, Help: "don't ask for confirmation"}}, Run: selfMFASetupPassword},
 		&osh.Command{Name: "selfMFAResetPassword", Category: osh.Open, Summary: "remove your password factor",
 			MFARequired: string(policy.RequireAny), Run: selfMFAResetPassword},
-		&osh.Command{Name: "selfMFASetupTOTP", Category: osh.Open, Summary: "setup TOTP (an authenticator app) as an additional authentication factor",
+		&osh.Command{Name: "selfMFASetupTOTP", Category: osh.Open, ShowsSecrets: true, Summary: "setup TOTP (an authenticator app) as an additional authentication factor",
 			MFASetupNotRequired: true, MFARequired: string(policy.RequireAnyIfConfigured), ReadsStdin: true,
 			Options: []osh.Option{{Name: "no-confirm", Kind: osh.Flag, Help: "don't ask for a first code to confirm the enrolment"}}, Run: selfMFASetupTOTP},
 		&osh.Command{Name: "selfMFAResetTOTP", Category: osh.Open, Summary: "remove your TOTP factor and its emergency scratch codes",
