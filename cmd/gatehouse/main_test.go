@@ -224,3 +224,35 @@ func TestReplayText(t *testing.T) {
 		t.Fatalf("replay: %d %q", code, out.String())
 	}
 }
+
+// TestInitThenServe prepares a data directory with `init`, then serves it: the admin given to
+// init logs in. A second init on the same directory is refused and changes nothing.
+func TestInitThenServe(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	key, _ := testenv.NewKey(t, "ed25519", "alice")
+	var out, errb bytes.Buffer
+	if code := run([]string{"init", "--data-dir", dataDir, "--admin", "alice", "--admin-key", key + ".pub"}, &out, &errb); code != 0 {
+		t.Fatalf("init: %d %s", code, errb.String())
+	}
+	if code := run([]string{"init", "--data-dir", dataDir, "--admin", "mallory", "--admin-key", key + ".pub"}, &out, &errb); code == 0 {
+		t.Fatal("a second init was accepted")
+	}
+	s := startServer(t, bin, dataDir, key+".pub")
+	m := sshJSON(t, s.addr, key, "alice", "--osh", "info")
+	if v := m["value"].(map[string]any); v["account"] != "alice" || v["is_admin"] != float64(1) {
+		t.Fatalf("info as the init admin: %v", m)
+	}
+}
+
+// TestBadConfigRefusedAtStart: a typo in the configuration stops the start with file:line.
+func TestBadConfigRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gatehouse.toml")
+	os.WriteFile(cfg, []byte("bastionName = \"b\"\n\naccountMFAPolicy = \"sometimes\"\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--config", cfg, "--listen", "127.0.0.1:0"}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), cfg+":3: accountMFAPolicy") {
+		t.Fatalf("bad config: exit %d, %q", code, errb.String())
+	}
+}
