@@ -16,6 +16,9 @@
 package main
 
 import (
+	"errors"
+	"gatehouse/bench/internal/benchserver"
+
 	"gatehouse/bench/internal/stats"
 
 	"gatehouse/bench/internal/procfs"
@@ -43,7 +46,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-const kex = "curve25519-sha256"
+const kex = benchserver.Kex
 
 type options struct {
 	runs, warmup, conns, parallel int
@@ -72,7 +75,7 @@ func main() {
 
 // target is one server under test and how to log in to it.
 type target struct {
-	srv     *server
+	srv     *benchserver.Server
 	user    string
 	command []string // the remote command line
 	json    bool     // wait for JSON_OUTPUT (gatehouse) rather than only the exit
@@ -92,12 +95,12 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 	key := filepath.Join(dir, "client_ed25519")
-	if err := run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key); err != nil {
+	if err := benchserver.Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", key); err != nil {
 		return err
 	}
 	bin := o.gatehouse
 	if bin == "" {
-		if bin, err = buildGatehouse(dir); err != nil {
+		if bin, err = benchserver.BuildGatehouse(dir); err != nil {
 			return err
 		}
 	}
@@ -105,16 +108,16 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sshd, err := startSSHD(ctx, o.sshd, dir, key+".pub")
+	sshd, _, err := benchserver.StartSSHD(ctx, o.sshd, dir, "sshd", key+".pub")
 	if err != nil {
 		return err
 	}
-	defer sshd.stop()
-	gh, err := startGatehouse(ctx, bin, dir, key+".pub")
+	defer sshd.Stop()
+	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gatehouse-server", "", key+".pub")
 	if err != nil {
 		return err
 	}
-	defer gh.stop()
+	defer gh.Stop()
 
 	base := target{srv: sshd, user: me.Username, command: []string{"true"}}
 	ours := target{srv: gh, user: "admin", command: []string{"--", "--json-greppable", "--osh", "info"}, json: true}
@@ -437,3 +440,6 @@ func sshVersion() string {
 	out, _ := exec.Command("ssh", "-V").CombinedOutput()
 	return strings.TrimSpace(string(out))
 }
+
+// errNoJSON: the server answered without the JSON line the benchmark waits for.
+var errNoJSON = errors.New("no JSON_OUTPUT line")

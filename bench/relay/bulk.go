@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/benchserver"
+
 	"gatehouse/bench/internal/procfs"
 
 	"context"
@@ -74,7 +76,7 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 			return b, err
 		}
 	}
-	procs := []*server{e.target, e.jump}
+	procs := []*benchserver.Server{e.target, e.jump}
 	if r.gh != nil {
 		procs = append(procs, r.gh)
 	}
@@ -109,7 +111,7 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 	return b, nil
 }
 
-func cpuOf(servers []*server) ([]time.Duration, error) {
+func cpuOf(servers []*benchserver.Server) ([]time.Duration, error) {
 	out := make([]time.Duration, len(servers))
 	for i, s := range servers {
 		t, err := procfs.CPUTicks(s.PID())
@@ -123,7 +125,7 @@ func cpuOf(servers []*server) ([]time.Duration, error) {
 
 // cleanRecordings removes the recordings gatehouse has closed, so that 512 MiB runs do not fill
 // the disk, and returns their total size.
-func cleanRecordings(gh *server) (int64, error) {
+func cleanRecordings(gh *benchserver.Server) (int64, error) {
 	root := filepath.Join(gh.Dir, "data", "recordings")
 	var total int64
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/benchserver"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -80,7 +82,7 @@ func osh(ctx context.Context, addr, user string, signer ssh.Signer, line string)
 
 // setupAlice creates the account alice (key alicePub) with a personal access to root@target and
 // appends alice's egress key to the target's authorized_keys.
-func setupAlice(ctx context.Context, gh *server, admin, alice ssh.Signer, alicePub string, targetPort int, targetAuthorizedKeys string) error {
+func setupAlice(ctx context.Context, gh *benchserver.Server, admin, alice ssh.Signer, alicePub string, targetPort int, targetAuthorizedKeys string) error {
 	if _, err := osh(ctx, gh.Addr(), "admin", admin, fmt.Sprintf("accountCreate --account alice --public-key %q", strings.TrimSpace(alicePub))); err != nil {
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}

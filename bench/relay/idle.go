@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/benchserver"
+
 	"gatehouse/bench/internal/procfs"
 
 	"bufio"
@@ -52,7 +54,7 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer gh.stop()
+	defer gh.Stop()
 	res := &idleResult{sessions: e.o.sessions}
 	time.Sleep(time.Second)
 	if res.before, err = measure(gh, e.target); err != nil {
@@ -70,7 +72,7 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 }
 
 // idleWave opens the sessions, measures, and ends them.
-func (e *env) idleWave(ctx context.Context, gh *server) (snap snapshot, err error) {
+func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapshot, err error) {
 	command := fmt.Sprintf("root@127.0.0.1 -p %d echo ready; exec sleep %d", e.target.Port, e.o.sleep)
 	cfg := clientConfig("alice", e.user)
 	clients := make([]*ssh.Client, e.o.sessions)
@@ -227,7 +229,7 @@ func (t *tailBuffer) String() string {
 	return strings.TrimSpace(string(t.b))
 }
 
-func measure(gh, target *server) (snapshot, error) {
+func measure(gh, target *benchserver.Server) (snapshot, error) {
 	var s snapshot
 	roll, err := rollup(gh.PID())
 	if err != nil {

@@ -21,6 +21,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/benchserver"
+
 	"context"
 	"flag"
 	"fmt"
@@ -36,7 +38,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-const kex = "curve25519-sha256"
+const kex = benchserver.Kex
 
 type options struct {
 	runs, warmup       int   // connect
@@ -98,10 +100,10 @@ type env struct {
 	user      ssh.Signer
 	admin     ssh.Signer
 	adminPub  string // file
-	target    *server
+	target    *benchserver.Server
 	targetAK  string
-	jump      *server
-	gh        map[string]*server // by recording variant
+	jump      *benchserver.Server
+	gh        map[string]*benchserver.Server // by recording variant
 	w         io.Writer
 }
 
@@ -141,11 +143,11 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	e := &env{o: o, dir: dir, gh: map[string]*server{}, w: w}
+	e := &env{o: o, dir: dir, gh: map[string]*benchserver.Server{}, w: w}
 	e.userKey = filepath.Join(dir, "user_ed25519")
 	adminKey := filepath.Join(dir, "admin_ed25519")
 	for _, k := range []string{e.userKey, adminKey} {
-		if err := run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", filepath.Base(k), "-f", k); err != nil {
+		if err := benchserver.Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", filepath.Base(k), "-f", k); err != nil {
 			return err
 		}
 	}
@@ -162,7 +164,7 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 	}
 	e.userPub = string(pub)
 	if e.bin = o.gatehouse; e.bin == "" {
-		if e.bin, err = buildGatehouse(dir); err != nil {
+		if e.bin, err = benchserver.BuildGatehouse(dir); err != nil {
 			return err
 		}
 	}
@@ -171,14 +173,14 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 		return err
 	}
 
-	if e.target, e.targetAK, err = startSSHD(ctx, o.sshd, dir, "target-sshd", e.userKey+".pub"); err != nil {
+	if e.target, e.targetAK, err = benchserver.StartSSHD(ctx, o.sshd, dir, "target-sshd", e.userKey+".pub"); err != nil {
 		return err
 	}
-	defer e.target.stop()
-	if e.jump, _, err = startSSHD(ctx, o.sshd, dir, "jump-sshd", e.userKey+".pub"); err != nil {
+	defer e.target.Stop()
+	if e.jump, _, err = benchserver.StartSSHD(ctx, o.sshd, dir, "jump-sshd", e.userKey+".pub"); err != nil {
 		return err
 	}
-	defer e.jump.stop()
+	defer e.jump.Stop()
 	for _, v := range []struct{ name, format, stealth string }{
 		{recAsciicast, "", ""},
 		{recTtyrec, "ttyrec", ""},
@@ -191,7 +193,7 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		defer gh.stop()
+		defer gh.Stop()
 		e.gh[v.name] = gh
 	}
 
@@ -224,13 +226,13 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 }
 
 // startGatehouse starts one gatehouse with configuration toml and sets alice up on it.
-func (e *env) startGatehouse(ctx context.Context, name, toml string) (*server, error) {
-	gh, err := startGatehouse(ctx, e.bin, e.dir, name, toml, e.adminPub)
+func (e *env) startGatehouse(ctx context.Context, name, toml string) (*benchserver.Server, error) {
+	gh, err := benchserver.StartGatehouse(ctx, e.bin, e.dir, name, toml, e.adminPub)
 	if err != nil {
 		return nil, err
 	}
 	if err := setupAlice(ctx, gh, e.admin, e.user, e.userPub, e.target.Port, e.targetAK); err != nil {
-		gh.stop()
+		gh.Stop()
 		return nil, err
 	}
 	return gh, nil
@@ -261,7 +263,7 @@ func clientSSHConfig(key, cipher string) string {
 // route is one way of reaching the target with the OpenSSH client.
 type route struct {
 	name string
-	gh   *server // the gatehouse it goes through, if any
+	gh   *benchserver.Server // the gatehouse it goes through, if any
 	args func(command ...string) []string
 }
 

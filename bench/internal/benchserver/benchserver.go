@@ -1,8 +1,7 @@
-package main
-
-// Child processes: OpenSSH sshd and gatehouse. Copied from bench/connect and extended (sshd
-// configuration lines per server, gatehouse configuration file, ending the processes an sshd
-// started in other sessions). bench/connect is left as it is.
+// Package benchserver starts the child processes the benchmarks measure, each on a free
+// 127.0.0.1 port in its own directory and process group: OpenSSH's sshd with a self-contained
+// configuration, and gatehouse with a fresh data directory.
+package benchserver
 
 import (
 	"gatehouse/bench/internal/procfs"
@@ -20,9 +19,13 @@ import (
 	"time"
 )
 
-// server is a child process listening on 127.0.0.1:Port. It runs in its own process group so
+// Kex is the key exchange every hop is pinned to: OpenSSH 9.2's default post-quantum exchange
+// costs ~90 ms of client CPU here, which would hide what the servers do.
+const Kex = "curve25519-sha256"
+
+// Server is a child process listening on 127.0.0.1:Port. It runs in its own process group so
 // that stop can also end what it forked.
-type server struct {
+type Server struct {
 	Name string
 	Port int
 	Dir  string // its own directory (configuration, data, log)
@@ -32,11 +35,11 @@ type server struct {
 }
 
 // PID is the listener's process id.
-func (s *server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-func (s *server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
-func startServer(ctx context.Context, name, dir string, port int, argv ...string) (*server, error) {
+func Start(ctx context.Context, name, dir string, port int, argv ...string) (*Server, error) {
 	logFile := filepath.Join(dir, name+".log")
 	lf, err := os.Create(logFile)
 	if err != nil {
@@ -49,22 +52,22 @@ func startServer(ctx context.Context, name, dir string, port int, argv ...string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &server{Name: name, Port: port, Dir: dir, cmd: cmd, log: logFile, done: make(chan struct{})}
+	s := &Server{Name: name, Port: port, Dir: dir, cmd: cmd, log: logFile, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := waitBanner(ctx, s); err != nil {
-		s.stop()
+		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitBanner waits until the server answers with an SSH identification line.
-func waitBanner(ctx context.Context, s *server) error {
+// waitBanner waits until the Server answers with an SSH identification line.
+func waitBanner(ctx context.Context, s *Server) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
 		case <-s.done:
-			return fmt.Errorf("%s exited at start; its log %s says:\n%s", s.Name, s.log, tail(s.log))
+			return fmt.Errorf("%s exited at start; its log %s says:\n%s", s.Name, s.log, Tail(s.log))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -84,18 +87,18 @@ func waitBanner(ctx context.Context, s *server) error {
 	}
 }
 
-// stop ends the server: first every process below it (sshd puts the commands of sessions in
+// stop ends the Server: first every process below it (sshd puts the commands of sessions in
 // sessions of their own, out of its process group, and they outlive their connection), then
 // SIGTERM, SIGKILL after 5 s, then whatever is left of its process group. Only processes this
 // benchmark started are signalled, by id. Idempotent.
-func (s *server) stop() {
+func (s *Server) Stop() {
 	select {
 	case <-s.done:
 		return
 	default:
 	}
 	pgid := s.cmd.Process.Pid
-	killDescendants(pgid)
+	KillDescendants(pgid)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
@@ -106,8 +109,8 @@ func (s *server) stop() {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// killDescendants sends SIGKILL to every process below root (not root itself).
-func killDescendants(root int) {
+// KillDescendants sends SIGKILL to every process below root (not root itself).
+func KillDescendants(root int) {
 	pids, err := procfs.Descendants(root)
 	if err != nil {
 		return
@@ -117,7 +120,7 @@ func killDescendants(root int) {
 	}
 }
 
-func tail(file string) string {
+func Tail(file string) string {
 	b, _ := os.ReadFile(file)
 	if len(b) > 2000 {
 		b = b[len(b)-2000:]
@@ -125,7 +128,7 @@ func tail(file string) string {
 	return string(b)
 }
 
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -134,16 +137,16 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func run(name string, args ...string) error {
+func Run(name string, args ...string) error {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
 }
 
-// sshdConfig is a self-contained sshd configuration: nothing from /etc/ssh, one host key, one
+// SSHDConfig is a self-contained sshd configuration: nothing from /etc/ssh, one host key, one
 // authorized_keys file, the key exchange pinned as on every other hop.
-func sshdConfig(hostKey, authorizedKeys string) string {
+func SSHDConfig(hostKey, authorizedKeys string) string {
 	return strings.Join([]string{
 		"ListenAddress 127.0.0.1",
 		"HostKey " + hostKey,
@@ -155,14 +158,14 @@ func sshdConfig(hostKey, authorizedKeys string) string {
 		"UsePAM no",
 		"StrictModes no",
 		"PidFile none",
-		"KexAlgorithms " + kex,
+		"KexAlgorithms " + Kex,
 		"LogLevel ERROR",
 		"UseDNS no",
 		"PrintMotd no",
 		"PrintLastLog no",
 		"X11Forwarding no",
 		"AllowTcpForwarding yes", // the ProxyJump baseline's jump host forwards to the target
-		// Debian's bash sources ~/.bashrc for `bash -c` run by sshd when SHLVL < 2; a heavy
+		// Debian's bash sources ~/.bashrc for `bash -c` Run by sshd when SHLVL < 2; a heavy
 		// .bashrc (pyenv on the benchmark machine) would then be timed as if it were sshd.
 		"SetEnv SHLVL=1",
 		// The idle-session figure opens 1,000 connections through gatehouse to the target.
@@ -172,22 +175,22 @@ func sshdConfig(hostKey, authorizedKeys string) string {
 	}, "\n")
 }
 
-// startSSHD starts OpenSSH's sshd as the current user with its own configuration in dir/name.
+// StartSSHD starts OpenSSH's sshd as the current user with its own configuration in dir/name.
 // authorized_keys (returned) holds clientPub; more keys may be appended while it runs, since
 // sshd reads the file at each login.
-func startSSHD(ctx context.Context, sshdPath, dir, name, clientPub string) (*server, string, error) {
+func StartSSHD(ctx context.Context, sshdPath, dir, name, clientPub string) (*Server, string, error) {
 	if !filepath.IsAbs(sshdPath) {
 		return nil, "", fmt.Errorf("sshd must be given by an absolute path (it re-executes itself), not %q", sshdPath)
 	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // its privilege separation directory
-		return nil, "", fmt.Errorf("sshd needs /run/sshd: %w", err)
+	if err := os.MkdirAll("/Run/sshd", 0o755); err != nil { // its privilege separation directory
+		return nil, "", fmt.Errorf("sshd needs /Run/sshd: %w", err)
 	}
 	dir = filepath.Join(dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
 	}
 	hostKey := filepath.Join(dir, "host_ed25519")
-	if err := run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey); err != nil {
+	if err := Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey); err != nil {
 		return nil, "", err
 	}
 	pub, err := os.ReadFile(clientPub)
@@ -199,20 +202,20 @@ func startSSHD(ctx context.Context, sshdPath, dir, name, clientPub string) (*ser
 		return nil, "", err
 	}
 	cfg := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfg, []byte(sshdConfig(hostKey, ak)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(SSHDConfig(hostKey, ak)), 0o600); err != nil {
 		return nil, "", err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, "", err
 	}
-	s, err := startServer(ctx, name, dir, port, sshdPath, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
+	s, err := Start(ctx, name, dir, port, sshdPath, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
 	return s, ak, err
 }
 
-// startGatehouse starts the gatehouse binary with a new data directory holding toml as
+// StartGatehouse starts the gatehouse binary with a new data directory holding toml as
 // gatehouse.toml, whose first admin, "admin", has adminPub.
-func startGatehouse(ctx context.Context, bin, dir, name, toml, adminPub string) (*server, error) {
+func StartGatehouse(ctx context.Context, bin, dir, name, toml, adminPub string) (*Server, error) {
 	dir = filepath.Join(dir, name)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -221,20 +224,20 @@ func startGatehouse(ctx context.Context, bin, dir, name, toml, adminPub string) 
 	if err := os.WriteFile(filepath.Join(data, "gatehouse.toml"), []byte(toml), 0o600); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	return startServer(ctx, name, dir, port,
+	return Start(ctx, name, dir, port,
 		bin, "serve", "--data-dir", data, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "--admin-key", adminPub)
 }
 
-// buildGatehouse builds ./cmd/gatehouse of the module the benchmark is run from.
-func buildGatehouse(dir string) (string, error) {
+// BuildGatehouse builds ./cmd/gatehouse of the module the benchmark is Run from.
+func BuildGatehouse(dir string) (string, error) {
 	bin := filepath.Join(dir, "gatehouse")
 	cmd := exec.Command("go", "build", "-o", bin, "gatehouse/cmd/gatehouse")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build gatehouse/cmd/gatehouse (run the benchmark from inside the module): %w: %s", err, out)
+		return "", fmt.Errorf("go build gatehouse/cmd/gatehouse (Run the benchmark from inside the module): %w: %s", err, out)
 	}
 	return bin, nil
 }
