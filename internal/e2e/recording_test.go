@@ -181,3 +181,44 @@ func TestSecretsStayOutOfRecordings(t *testing.T) {
 		t.Fatalf("no marker in the recording:\n%s", data)
 	}
 }
+
+func TestPlaySessionOwnAndAuditor(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	carolKey := b.CreateAccount("carol")
+	b.SSH(bobKey, "bob", "--osh", "info")
+	var id string
+	for try := 0; try < 50 && id == ""; try++ {
+		time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+		r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "selfListSessions", "--type", "osh")
+		for _, it := range r.JSON()["value"].([]any) {
+			if m := it.(map[string]any); m["plugin"] == "info" && m["status"] == "closed" {
+				id = m["id"].(string)
+			}
+		}
+	}
+	if id == "" {
+		t.Fatal("bob's info session is not listed")
+	}
+	r := b.SSH(bobKey, "bob", "--osh", "selfPlaySession", "--id", id, "--speed", "100")
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "You are bob") {
+		t.Fatalf("bob plays his session: %d %q", r.Exit, r.Stdout)
+	}
+	// carol may not play bob's session, through either command.
+	if r = b.SSH(carolKey, "carol", "--json-greppable", "--osh", "selfPlaySession", "--id", id); r.Code() != "ERR_NOT_FOUND" {
+		t.Fatalf("carol plays bob's session: %s", r.Code())
+	}
+	if r = b.SSH(carolKey, "carol", "--json-greppable", "--osh", "accountPlaySession", "--id", id); r.Exit != 106 {
+		t.Fatalf("carol without the auditor role: exit %d", r.Exit)
+	}
+	// As an auditor she may.
+	b.MustOK("--osh", "accountGrantCommand", "--account", "carol", "--command", "auditor")
+	r = b.SSH(carolKey, "carol", "--osh", "accountPlaySession", "--id", id, "--speed", "100")
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "You are bob") {
+		t.Fatalf("auditor plays bob's session: %d %q", r.Exit, r.Stdout)
+	}
+	r = b.SSH(carolKey, "carol", "--json-greppable", "--osh", "accountListSessions", "--account", "bob")
+	if r.Exit != 0 || len(r.JSON()["value"].([]any)) == 0 {
+		t.Fatalf("auditor lists bob's sessions: %d %v", r.Exit, r.JSON())
+	}
+}
