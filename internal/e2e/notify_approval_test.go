@@ -44,7 +44,7 @@ func TestNotifyApprovalSlack(t *testing.T) {
 
 	term := startKbd(t, b, kbdOpts{key: key}, "alice", "--json-greppable", "--osh", "info")
 	off := term.expect(0, "a request for session ")
-	label := labelAfter(t, term.output(), 0)
+	label := labelAfter(t, term.output, 0)
 	off = term.expect(off, "Waiting for approval of session "+label+": ")
 	msg := slack.waitFor(t, label)
 	id := slackRequestID(t, msg)
@@ -98,7 +98,7 @@ func TestNotifyApprovalSlack(t *testing.T) {
 	// Denied by bob: refused, and the terminal says by whom.
 	term = startKbd(t, b, kbdOpts{key: key}, "alice", "--json-greppable", "--osh", "info")
 	term.expect(0, "a request for session ")
-	label = labelAfter(t, term.output(), 0)
+	label = labelAfter(t, term.output, 0)
 	body, h = slackCallback(slackSecret, time.Now().Unix(), "T0TEAM", "U0BOB", "gatehouse_deny", slackRequestID(t, slack.waitFor(t, label)))
 	if got := post(t, callback, body, h); got != http.StatusOK {
 		t.Fatalf("bob's denial: HTTP %d", got)
@@ -113,7 +113,7 @@ func TestNotifyApprovalSlack(t *testing.T) {
 	// a genuine click after that is told the request expired.
 	term = startKbd(t, b, kbdOpts{key: key}, "alice", "--json-greppable", "--osh", "info")
 	term.expect(0, "a request for session ")
-	label = labelAfter(t, term.output(), 0)
+	label = labelAfter(t, term.output, 0)
 	id = slackRequestID(t, slack.waitFor(t, label))
 	body, h = slackCallback("forged", time.Now().Unix(), "T0TEAM", "U0BOB", "gatehouse_approve", id)
 	if got := post(t, callback, body, h); got != http.StatusUnauthorized {
@@ -136,7 +136,7 @@ func TestNotifyApprovalLink(t *testing.T) {
 	b, key, slack, teams := approvalBastion(t)
 	term := startKbd(t, b, kbdOpts{key: key}, "carol", "--json-greppable", "--osh", "info")
 	off := term.expect(0, "a request for session ")
-	label := labelAfter(t, term.output(), 0)
+	label := labelAfter(t, term.output, 0)
 	msg := teams.waitFor(t, label)
 	approve, _ := links(t, msg.Body)
 	if len(slack.requests()) != 0 {
@@ -177,7 +177,7 @@ func TestNotifyApprovalJITCountdown(t *testing.T) {
 	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "bob", "--json-greppable", "--osh", "groupList")
 	off := term.expect(0, "As this is required to run this plugin, entering MFA phase for bob.")
 	off = term.expect(off, "a request for session ")
-	label := labelAfter(t, term.output(), 0)
+	label := labelAfter(t, term.output, 0)
 	term.expect(off, "Waiting for approval of session "+label+": ")
 	time.Sleep(2200 * time.Millisecond)
 	if n := strings.Count(term.output(), "\r\x1b[KWaiting for approval of session "+label); n < 2 {

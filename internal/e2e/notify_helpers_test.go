@@ -128,13 +128,20 @@ func codeIn(t testing.TB, body []byte, label string) string {
 var labelRe = regexp.MustCompile(`(?:Code for session|approval of session|a request for session) ([A-Z2-7]{6})`)
 
 // labelAfter reads the session label shown on the terminal after offset from.
-func labelAfter(t testing.TB, out string, from int) string {
+func labelAfter(t testing.TB, output func() string, from int) string {
 	t.Helper()
-	m := labelRe.FindStringSubmatch(out[min(from, len(out)):])
-	if m == nil {
-		t.Fatalf("no session label on the terminal:\n%s", out[min(from, len(out)):])
+	// The label may still be on its way: wait for the line that carries it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := output()
+		if m := labelRe.FindStringSubmatch(out[min(from, len(out)):]); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session label on the terminal:\n%s", out[min(from, len(out)):])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return m[1]
 }
 
 // channelTOML is the [notify.channels.NAME] table of a hook.

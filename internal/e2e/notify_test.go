@@ -129,7 +129,7 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 			account := accounts[k]
 			term := startKbd(t, b, kbdOpts{key: keyFile}, account, "--json-greppable", "--osh", "info")
 			off := term.expect(0, "posted to your team's chat for session ")
-			label := labelAfter(t, term.output(), 0)
+			label := labelAfter(t, term.output, 0)
 			term.expect(off, "Code for session "+label+": ")
 			req := hooks[k].waitFor(t, label)
 			checkShape(t, k, req, account)
@@ -150,7 +150,7 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 	// A wrong code: refused at once (one code, one try), with the reason on the terminal.
 	term := startKbd(t, b, kbdOpts{key: keyFile}, account, "--json-greppable", "--osh", "info")
 	off := term.expect(0, "Code for session ")
-	label := labelAfter(t, term.output(), 0)
+	label := labelAfter(t, term.output, 0)
 	code := codeIn(t, hooks["slack"].waitFor(t, label).Body, label)
 	term.expect(off, ": ")
 	term.send(wrongCode(code) + "\n")
@@ -163,7 +163,7 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 	// The right code typed after the 5 s lifetime: refused as expired.
 	term = startKbd(t, b, kbdOpts{key: keyFile}, account, "--json-greppable", "--osh", "info")
 	off = term.expect(0, "Code for session ")
-	label = labelAfter(t, term.output(), 0)
+	label = labelAfter(t, term.output, 0)
 	code = codeIn(t, hooks["slack"].waitFor(t, label).Body, label)
 	term.expect(off, ": ")
 	time.Sleep(5500 * time.Millisecond)
@@ -218,7 +218,7 @@ func TestNotifyWebhookJITGroupServerAndCommand(t *testing.T) {
 	off := term.expect(0, "(MFA REQUIRED: WEBHOOK)")
 	off = term.expect(off, "As this is required for this host, entering MFA phase for alice.")
 	off = term.expect(off, "Code for session ")
-	label := labelAfter(t, term.output(), off-len("Code for session "))
+	label := labelAfter(t, term.output, off-len("Code for session "))
 	req := dba.waitFor(t, label)
 	if !strings.Contains(string(req.Body), fmt.Sprintf("127.0.0.1:%d", sshd.Port)) {
 		t.Fatalf("the message does not name the target:\n%s", req.Body)
@@ -237,7 +237,7 @@ func TestNotifyWebhookJITGroupServerAndCommand(t *testing.T) {
 	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--osh", "groupList")
 	off = term.expect(0, "As this is required to run this plugin, entering MFA phase for alice.")
 	off = term.expect(off, "Code for session ")
-	label = labelAfter(t, term.output(), off-len("Code for session "))
+	label = labelAfter(t, term.output, off-len("Code for session "))
 	term.send(codeIn(t, dba.waitFor(t, label).Body, label) + "\r")
 	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
 		t.Fatalf("groupList after the code: exit %d\n%s", exit, res.Stdout)
@@ -245,7 +245,7 @@ func TestNotifyWebhookJITGroupServerAndCommand(t *testing.T) {
 	// A wrong code: 125, the command does not run.
 	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--osh", "groupList")
 	off = term.expect(0, "Code for session ")
-	label = labelAfter(t, term.output(), off-len("Code for session "))
+	label = labelAfter(t, term.output, off-len("Code for session "))
 	term.send(wrongCode(codeIn(t, dba.waitFor(t, label).Body, label)) + "\r")
 	exit, res := term.wait()
 	if exit != 125 || res.Code() != "KO_MFA_FAILED" || !strings.Contains(res.Stdout, "pamtester: Authentication failure") ||
@@ -290,7 +290,7 @@ func TestNotifyDeliveryFailuresFailClosed(t *testing.T) {
 	// 429 then ok: the code arrives after the Retry-After second.
 	term := startKbd(t, b, kbdOpts{key: keyFile}, "uslow", "--json-greppable", "--osh", "info")
 	off := term.expect(0, "Code for session ")
-	label := labelAfter(t, term.output(), 0)
+	label := labelAfter(t, term.output, 0)
 	reqs := slow.requests()
 	if len(reqs) != 2 || reqs[1].At.Sub(reqs[0].At) < 900*time.Millisecond {
 		t.Fatalf("429 Retry-After 1: %d requests", len(reqs))
