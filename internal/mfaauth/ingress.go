@@ -37,7 +37,7 @@ func (a *Auth) AfterPublicKey(conn ssh.ConnMetadata, acct store.Account, perms *
 	}
 	return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
 		KeyboardInteractiveCallback: func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-			if err := a.immediate(ctx, conn, acct, client); err != nil {
+			if err := a.immediate(ctx, conn, acct, client, true); err != nil {
 				return nil, err
 			}
 			return ingress.MarkFactorsOK(perms), nil
@@ -59,7 +59,7 @@ func (a *Auth) WithoutPublicKey(conn ssh.ConnMetadata, acct store.Account) func(
 		return nil
 	}
 	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-		if err := a.immediate(ctx, conn, acct, client); err != nil {
+		if err := a.immediate(ctx, conn, acct, client, false); err != nil {
 			return nil, err
 		}
 		return ingress.NewFactorPermissions(acct.Name), nil
@@ -67,8 +67,9 @@ func (a *Auth) WithoutPublicKey(conn ssh.ConnMetadata, acct store.Account) func(
 }
 
 // immediate asks the immediate factors of acct, reloaded now so that a change since the
-// public key step (a reset, a lockout) counts.
-func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge) error {
+// public key step (a reset, a lockout) counts. keyVerified says whether a public key was
+// verified before: without one, at least one factor must be asked and passed (fail closed).
+func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge, keyVerified bool) error {
 	f, err := a.Load(ctx, acct.Name)
 	if err != nil {
 		a.loadFailed(ctx, conn, acct.Name, err)
@@ -76,7 +77,15 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	}
 	im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured))
 	if im.Factors == 0 {
+		if !keyVerified {
+			// The factors went away (a reset) since the methods were offered: without a key
+			// and without a factor there is nothing left to check.
+			return errRefused
+		}
 		return nil // e.g. the factor was reset meanwhile: the key alone is what policy asks
+	}
+	if !keyVerified && im.PublicKey != policy.KeyOptional {
+		return errRefused // the account's key became mandatory meanwhile
 	}
 	ch, err := a.challenger(ctx, "immediate", map[string]any{"ip_from": remoteIP(conn.RemoteAddr()), "user": conn.User()})
 	if err != nil {
