@@ -262,6 +262,12 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 			e.done(ctx, s, cmd.Name, args, *r)
 			return *r
 		}
+	} else if needsMFA(cmd, e.Config()) {
+		// No second factor can be asked here: a command that requires one is refused.
+		r := Refuse("KO_MFA_FAILED", "MFA is required to run %s, but no second factor is available on this bastion", cmd.Name)
+		e.printRefusal(p, r)
+		e.done(ctx, s, cmd.Name, args, r)
+		return r
 	}
 	if s.Outcome.Plugin == "" {
 		s.Outcome.Plugin, s.Outcome.Allowed = cmd.Name, true
@@ -285,6 +291,15 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 	p.Footer(cmd.Name)
 	e.done(ctx, s, cmd.Name, args, r)
 	return r
+}
+
+// needsMFA reports whether cmd requires a second factor, built in or by the operator's config.
+func needsMFA(cmd *Command, cfg *config.Config) bool {
+	if r := cmd.MFARequired; r != "" && r != "none" && r != "any-if-configured" {
+		return true
+	}
+	r := cfg.Plugin[cmd.Name].MFARequired
+	return r != "" && r != "none"
 }
 
 // safeRun turns a panic in a command into an error result, so one bug never takes the server down

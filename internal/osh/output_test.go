@@ -2,6 +2,7 @@ package osh
 
 import (
 	"encoding/json"
+	"gatehouse/internal/config"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,23 @@ func TestRefusalJSONAndExit(t *testing.T) {
 	b, _ = Result{Code: "ERR_X"}.MarshalJSON()
 	if !strings.Contains(string(b), `"error_message":"ERR_X"`) {
 		t.Fatalf("%s", b)
+	}
+}
+
+func TestNeedsMFA(t *testing.T) {
+	cfg := config.Default()
+	cfg.Plugin["help"] = config.PluginConfig{MFARequired: "password"}
+	for _, tc := range []struct {
+		cmd  Command
+		want bool
+	}{
+		{Command{Name: "info"}, false},
+		{Command{Name: "help"}, true},
+		{Command{Name: "selfMFAResetTOTP", MFARequired: "any"}, true},
+		{Command{Name: "selfMFASetupTOTP", MFARequired: "any-if-configured"}, false},
+	} {
+		if got := needsMFA(&tc.cmd, &cfg); got != tc.want {
+			t.Errorf("needsMFA(%s) = %v, want %v", tc.cmd.Name, got, tc.want)
+		}
 	}
 }
