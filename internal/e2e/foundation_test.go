@@ -96,7 +96,8 @@ func TestAccountsLifecycleAndRoles(t *testing.T) {
 	// accountInfo: integer booleans, grants, TTL.
 	r = b.MustOK("--osh", "accountInfo", "--account", "bob")
 	v := r.JSON()["value"].(map[string]any)
-	if v["is_active"] != float64(1) || v["always_active"] != float64(0) || v["comment"] != "a robot" || v["ttl_expires"] == nil {
+	if v["is_active"] != float64(1) || v["always_active"] != float64(0) || v["comment"] != "a robot" || v["ttl_expires"] == nil ||
+		v["mfa_totp_configured"] != float64(0) || v["mfa_password_required"] != "no" {
 		t.Fatalf("accountInfo: %v", v)
 	}
 	// accountModify: OK then OK_NO_CHANGE, per option.
