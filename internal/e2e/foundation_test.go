@@ -23,7 +23,8 @@ func TestInfoHelpAndJSONFraming(t *testing.T) {
 	}
 	j := r.JSON()
 	v, _ := j["value"].(map[string]any)
-	if j["command"] != "info" || j["error_code"] != "OK" || v["account"] != "admin" || v["is_admin"] != float64(1) {
+	if j["command"] != "info" || j["error_code"] != "OK" || v["account"] != "admin" || v["is_admin"] != float64(1) ||
+		v["mfa_totp_configured"] != float64(0) {
 		t.Fatalf("info JSON: %v", j)
 	}
 	if !strings.Contains(r.Stdout, "You are admin") {

@@ -162,3 +162,28 @@ func IsActive(a *store.Account, now time.Time, globalMaxInactive int) (bool, str
 	}
 	return true, ""
 }
+
+// MFAState is an account's second-factor state as info and accountInfo show it: which factors
+// are configured and the account's MFA flags, never the factors themselves. It prints one line.
+func MFAState(ctx context.Context, c *osh.Call, a store.Account) map[string]any {
+	m, err := c.Env.Store.GetMFA(ctx, a.Name)
+	if err != nil {
+		return nil
+	}
+	pw := m.PasswordHash != "" && !m.PasswordTemporary
+	v := map[string]any{"mfa_password_configured": Bool(pw), "mfa_totp_configured": Bool(m.TOTPSet)}
+	for _, k := range []string{"mfa_password_required", "mfa_totp_required", "pam_auth_bypass", "pubkey_auth_optional", "personal_egress_mfa_required"} {
+		val := a.Settings[k]
+		switch {
+		case val != "":
+		case k == "personal_egress_mfa_required":
+			val = "none"
+		default:
+			val = "no"
+		}
+		v[k] = val
+	}
+	word := map[bool]string{true: "configured", false: "not configured"}
+	c.P.Line("MFA: password %s, TOTP %s.", word[pw], word[m.TOTPSet])
+	return v
+}

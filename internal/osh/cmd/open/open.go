@@ -66,6 +66,9 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 	if !a.ExpiresAt.IsZero() {
 		value["ttl_expires"] = a.ExpiresAt.Unix()
 	}
+	for k, x := range common.MFAState(ctx, c, *a) {
+		value[k] = x
+	}
 	if r.Auditor || r.Admin {
 		accounts, err := c.Env.Store.ListAccounts(ctx)
 		if err != nil {

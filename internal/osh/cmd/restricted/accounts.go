@@ -278,22 +278,8 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		return *r
 	}
 	v := accountValue(c, a, true)
-	// The MFA state, as The Bastion's accountInfo shows it (never the factors themselves).
-	if m, err := c.Env.Store.GetMFA(ctx, a.Name); err == nil {
-		pw := m.PasswordHash != "" && !m.PasswordTemporary
-		v["mfa_password_configured"], v["mfa_totp_configured"] = common.Bool(pw), common.Bool(m.TOTPSet)
-		for _, k := range []string{"mfa_password_required", "mfa_totp_required", "pam_auth_bypass", "pubkey_auth_optional", "personal_egress_mfa_required"} {
-			val := a.Settings[k]
-			if val == "" {
-				val = "no"
-				if k == "personal_egress_mfa_required" {
-					val = "none"
-				}
-			}
-			v[k] = val
-		}
-		c.P.Line("MFA: password %s, TOTP %s.", map[bool]string{true: "configured", false: "not configured"}[pw],
-			map[bool]string{true: "configured", false: "not configured"}[m.TOTPSet])
+	for k, x := range common.MFAState(ctx, c, a) {
+		v[k] = x
 	}
 	c.P.Line("%s is %s.", a.Name, map[bool]string{true: "active", false: "inactive"}[v["is_active"] == 1])
 	c.P.Line("Created %s by %s; expires: %s.", a.CreatedAt.Format(time.RFC3339), a.CreatedBy, common.TTL(a.ExpiresAt))
