@@ -44,7 +44,7 @@ var categoryOf = map[string]osh.Category{
 	"selfListEgressKeys": osh.Open, "selfGenerateEgressKey": osh.Open,
 	"accountCreate": osh.Restricted, "accountDelete": osh.Restricted, "accountList": osh.Restricted,
 	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
-	"accountUnfreeze": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,
+	"accountUnfreeze": osh.Restricted, "accountUnexpire": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,
 	"accountListIngressKeys": osh.Restricted, "accountListEgressKeys": osh.Restricted,
 	// Groups and accesses.
 	"groupList": osh.Open, "groupInfo": osh.Open, "groupListServers": osh.Open, "selfListAccesses": osh.Open,

@@ -2,6 +2,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
 
@@ -366,5 +368,33 @@ func TestUnauthenticatedFloodIsBounded(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestInactivityExpiryAndUnexpire(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "accountMaxInactiveDays = 30\n"})
+	bobKey := b.CreateAccount("bob")
+	if r := b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("first login: %d", r.Exit)
+	}
+	ctx := context.Background()
+	b.App.Store.UpdateAccount(ctx, "bob", func(a *store.Account) error {
+		a.LastSeenAt = time.Now().Add(-31 * 24 * time.Hour)
+		return nil
+	})
+	r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info")
+	if r.Exit != 113 || r.Code() != "KO_ACCOUNT_EXPIRED" {
+		t.Fatalf("expired account: exit %d %s", r.Exit, r.Code())
+	}
+	// The refused login does not count as activity: still expired.
+	if r = b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 113 {
+		t.Fatalf("second try: exit %d", r.Exit)
+	}
+	b.MustOK("--osh", "accountUnexpire", "--account", "bob")
+	if r = b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("after accountUnexpire: exit %d %s", r.Exit, r.Stdout)
+	}
+	if r = b.Admin("--json-greppable", "--osh", "accountUnexpire", "--account", "bob"); r.Code() != "OK_NO_CHANGE" {
+		t.Fatalf("unexpire an active account: %s", r.Code())
 	}
 }

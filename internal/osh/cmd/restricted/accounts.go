@@ -48,6 +48,8 @@ func Register(r *osh.Registry) {
 			Options: []osh.Option{accountOpt, {Name: "reason", Kind: osh.Words, Help: "shown to the account"}}, Run: accountFreeze},
 		&osh.Command{Name: "accountUnfreeze", Category: osh.Restricted, Summary: "unfreeze an account",
 			Options: []osh.Option{accountOpt}, Run: accountUnfreeze},
+		&osh.Command{Name: "accountUnexpire", Category: osh.Restricted, Summary: "let an account that expired for inactivity log in again",
+			Options: []osh.Option{accountOpt}, Run: accountUnexpire},
 		&osh.Command{Name: "accountGrantCommand", Category: osh.Restricted, Summary: "grant a restricted command (or the auditor role) to an account",
 			Options: []osh.Option{accountOpt, {Name: "command", Kind: osh.String}}, Run: grantCommand(true)},
 		&osh.Command{Name: "accountRevokeCommand", Category: osh.Restricted, Summary: "revoke a restricted command (or a role) from an account",
@@ -334,6 +336,29 @@ func accountUnfreeze(ctx context.Context, c *osh.Call) osh.Result {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unfreeze %s: %v", a.Name, err)
 	}
 	c.P.Line("Account %s is no longer frozen.", a.Name)
+	return osh.OK("", map[string]any{"account": a.Name})
+}
+
+func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
+	a, r := target(ctx, c)
+	if r != nil {
+		return *r
+	}
+	if r := guardAdmin(c, a); r != nil {
+		return *r
+	}
+	if active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays); active {
+		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not expired", Value: map[string]any{"account": a.Name}}
+	}
+	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays.
+	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		x.LastSeenAt = c.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot unexpire %s: %v", a.Name, err)
+	}
+	c.P.Line("Account %s may log in again; its inactivity is counted from now.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
 
