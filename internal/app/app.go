@@ -29,6 +29,7 @@ import (
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notifywire"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/admin"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/osh/cmd/groupaclkeeper"
 	"gatehouse/internal/osh/cmd/groupgatekeeper"
@@ -157,6 +158,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 // says who may run it.
 func NewRegistry() *osh.Registry {
 	reg := osh.NewRegistry()
+	admin.Register(reg)
 	open.Register(reg)
 	open.RegisterSessions(reg)
 	open.RegisterLock(reg)

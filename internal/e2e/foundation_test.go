@@ -398,3 +398,24 @@ func TestInactivityExpiryAndUnexpire(t *testing.T) {
 		t.Fatalf("unexpire an active account: %s", r.Code())
 	}
 }
+
+func TestMaintenanceMode(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	// Only admins may switch it.
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "adminMaintenance", "--lock"); r.Exit != 106 {
+		t.Fatalf("non-admin adminMaintenance: exit %d", r.Exit)
+	}
+	b.MustOK("--osh", "adminMaintenance", "--lock", "--message", "upgrading, back at noon")
+	r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info")
+	if r.Exit != 118 || r.Code() != "KO_MAINTENANCE_MODE" || !strings.Contains(r.Stdout, "upgrading, back at noon") {
+		t.Fatalf("during maintenance: exit %d %s", r.Exit, r.Stdout)
+	}
+	if r = b.Admin("--osh", "info"); r.Exit != 0 {
+		t.Fatalf("admin during maintenance: exit %d", r.Exit)
+	}
+	b.MustOK("--osh", "adminMaintenance", "--unlock")
+	if r = b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("after maintenance: exit %d", r.Exit)
+	}
+}

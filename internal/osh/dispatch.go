@@ -149,6 +149,9 @@ func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
 	if r := e.accountGate(s); r != nil {
 		return e.emit(s, *r, req.JSON, req.Quiet)
 	}
+	if r := e.maintenanceGate(ctx, s); r != nil {
+		return e.emit(s, *r, req.JSON, req.Quiet)
+	}
 	// Activity is recorded only for accounts let in, so an expired account stays expired.
 	if err := e.Store.TouchAccount(ctx, s.Account.Name, e.Now()); err != nil {
 		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
@@ -222,6 +225,27 @@ func (e *Env) accountGate(s *Session) *Result {
 			return nil
 		}
 	}
+	return &r
+}
+
+// MaintenanceSetting is the bastion setting that holds the maintenance message (adminMaintenance).
+const MaintenanceSetting = "maintenance"
+
+// maintenanceGate refuses everyone but admins while the bastion is in maintenance. An error
+// reading the state refuses too (fail closed), admins excepted so they can repair it.
+func (e *Env) maintenanceGate(ctx context.Context, s *Session) *Result {
+	if s.Roles.Admin {
+		return nil
+	}
+	msg, err := e.Store.BastionSetting(ctx, MaintenanceSetting)
+	if err != nil {
+		e.Log.Error("cannot read the maintenance state; refusing", "err", err)
+		msg = "the bastion cannot read its state"
+	}
+	if msg == "" {
+		return nil
+	}
+	r := Refuse("KO_MAINTENANCE_MODE", "Sorry %s, this bastion is in maintenance mode: %s", s.Account.Name, msg)
 	return &r
 }
 

@@ -67,6 +67,7 @@ const (
 	ExitAccountExpired     = 113
 	ExitInteractiveOff     = 114
 	ExitConflictingOptions = 115
+	ExitMaintenance        = 118
 	ExitTTLExpired         = 121
 	ExitPasswordSetup      = 122
 	ExitTOTPSetup          = 123
@@ -98,6 +99,7 @@ var dispatcherExit = map[string]int{
 	"KO_TTL_EXPIRED":                 ExitTTLExpired,
 	"KO_ACCOUNT_EXPIRED":             ExitAccountExpired,
 	"KO_INACTIVE_ACCOUNT":            ExitInactive,
+	"KO_MAINTENANCE_MODE":            ExitMaintenance,
 }
 
 // Refuse builds a dispatcher refusal: command null, value null, The Bastion's exit status.

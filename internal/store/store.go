@@ -104,5 +104,10 @@ type Store interface {
 	MFA
 	Approvals
 
+	// BastionSetting returns a bastion-wide setting ("" when unset); SetBastionSetting sets it
+	// ("" removes it). They hold state commands change, such as the maintenance mode.
+	BastionSetting(ctx context.Context, key string) (string, error)
+	SetBastionSetting(ctx context.Context, key, value, by string) error
+
 	Close() error
 }

@@ -181,4 +181,11 @@ var migrations = []string{
 		key TEXT PRIMARY KEY,
 		until_at INTEGER NOT NULL
 	);`,
+	// 6: bastion-wide settings changed by commands (maintenance mode).
+	`CREATE TABLE bastion_settings (
+		key TEXT PRIMARY KEY,
+		value TEXT NOT NULL,
+		changed_at INTEGER NOT NULL,
+		changed_by TEXT NOT NULL DEFAULT ''
+	);`,
 }
