@@ -7,7 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"encoding/json"
 	"log/syslog"
+	"reflect"
+	"sync"
 	"net"
 	"os"
 	"path/filepath"
@@ -121,76 +124,36 @@ func (a *App) auditEvent(typ string, f audit.Fields) error {
 	return err
 }
 
-// auditMap turns free-form fields (from connect, mfa) into audit fields.
+// auditFieldNames are the JSON names of audit.Fields (The Bastion's field names).
+var auditFieldNames = sync.OnceValue(func() map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeOf(audit.Fields{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "extra" {
+			names[name] = true
+		}
+	}
+	return names
+})
+
+// auditMap turns free-form fields (from connect, mfa, notify) into audit fields: a key that
+// names an audit field fills it (through its JSON form, so types follow the struct), anything
+// else, or a value of the wrong type, goes to Extra as text.
 func auditMap(m map[string]any) audit.Fields {
 	var f audit.Fields
 	extra := map[string]string{}
 	for k, v := range m {
-		switch k {
-		case "uniqid":
-			f.UniqID = fmt.Sprint(v)
-		case "account":
-			f.Account = fmt.Sprint(v)
-		case "ip_from":
-			f.IPFrom = fmt.Sprint(v)
-		case "port_from":
-			f.PortFrom = toInt(v)
-		case "ip_bastion":
-			f.IPBastion = fmt.Sprint(v)
-		case "port_bastion":
-			f.PortBastion = toInt(v)
-		case "user":
-			f.User = fmt.Sprint(v)
-		case "host_to":
-			f.HostTo = fmt.Sprint(v)
-		case "ip_to":
-			f.IPTo = fmt.Sprint(v)
-		case "port_to":
-			f.PortTo = toInt(v)
-		case "allowed":
-			if b, ok := v.(bool); ok {
-				f.Allowed = audit.Bool(b)
+		if auditFieldNames()[k] {
+			if b, err := json.Marshal(map[string]any{k: v}); err == nil && json.Unmarshal(b, &f) == nil {
+				continue
 			}
-		case "exit_status":
-			f.ExitStatus = audit.Int(toInt(v))
-		case "duration":
-			if d, ok := v.(float64); ok {
-				f.Duration = d
-			}
-		case "bytes_in":
-			f.BytesIn = int64(toInt(v))
-		case "bytes_out":
-			f.BytesOut = int64(toInt(v))
-		case "signal":
-			f.Signal = fmt.Sprint(v)
-		case "comment":
-			f.Comment = fmt.Sprint(v)
-		case "factor":
-			f.Factor = fmt.Sprint(v)
-		case "result":
-			f.Result = fmt.Sprint(v)
-		case "plugin":
-			f.Plugin = fmt.Sprint(v)
-		default:
-			extra[k] = fmt.Sprint(v)
 		}
+		extra[k] = fmt.Sprint(v)
 	}
 	if len(extra) > 0 {
 		f.Extra = extra
 	}
 	return f
-}
-
-func toInt(v any) int {
-	switch n := v.(type) {
-	case int:
-		return n
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	}
-	return 0
 }
 
 // observeConnection writes connection events to the audit log and the metrics.
