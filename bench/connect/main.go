@@ -365,7 +365,7 @@ type reportData struct {
 }
 
 func report(w io.Writer, o options, d reportData) {
-	fmt.Fprintf(w, "machine: %d CPUs (%s), Linux %s, %s\n", runtime.NumCPU(), cpuModel(), kernel(), sshVersion())
+	fmt.Fprintf(w, "machine: %d CPUs (%s), Linux %s, %s\n", runtime.NumCPU(), stats.CPUModel(), stats.Kernel(), stats.SSHVersion())
 	fmt.Fprintf(w, "runs: %d alternating logins each after %d warm-up; %d idle connections; kex %s\n\n", o.runs, o.warmup, o.conns, kex)
 
 	result := func(s sample) time.Duration { return s.result }
@@ -401,7 +401,7 @@ func report(w io.Writer, o options, d reportData) {
 	ratio := stats.Quantile(ms(d.ours, result), 0.5) / stats.Quantile(ms(d.base, exit), 0.5)
 	ratioExit := stats.Quantile(ms(d.ours, exit), 0.5) / stats.Quantile(ms(d.base, exit), 0.5)
 	fmt.Fprintf(w, "\nround trip ratio gatehouse/sshd (medians): %.2f to the JSON line, %.2f to exit; target ≤ 0.80: %s\n",
-		ratio, ratioExit, verdict(ratio <= 0.8))
+		ratio, ratioExit, stats.Verdict(ratio <= 0.8))
 
 	fmt.Fprintln(w, "\n| server | PSS before (KiB) | PSS with conns (KiB) | processes | per idle connection (KiB) |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
@@ -411,34 +411,7 @@ func report(w io.Writer, o options, d reportData) {
 	}{{"gatehouse", d.ghMem}, {"sshd", d.sshdMem}} {
 		fmt.Fprintf(w, "| %s | %d | %d | %d → %d | %.1f |\n", r.name, r.m.before, r.m.after, r.m.procsBefore, r.m.procsAfter, r.m.perConn())
 	}
-	fmt.Fprintf(w, "\ngatehouse memory per idle connection %.1f KiB; target < 100 KiB: %s\n", d.ghMem.perConn(), verdict(d.ghMem.perConn() < 100))
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func sshVersion() string {
-	out, _ := exec.Command("ssh", "-V").CombinedOutput()
-	return strings.TrimSpace(string(out))
+	fmt.Fprintf(w, "\ngatehouse memory per idle connection %.1f KiB; target < 100 KiB: %s\n", d.ghMem.perConn(), stats.Verdict(d.ghMem.perConn() < 100))
 }
 
 // errNoJSON: the server answered without the JSON line the benchmark waits for.

@@ -21,6 +21,8 @@
 package main
 
 import (
+	"gatehouse/bench/internal/stats"
+
 	"gatehouse/bench/internal/benchserver"
 
 	"context"
@@ -197,7 +199,7 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 		e.gh[v.name] = gh
 	}
 
-	fmt.Fprint(w, machine())
+	fmt.Fprint(w, stats.Machine())
 	var rep report
 	if phases["connect"] {
 		if rep.connect, err = e.connectPhase(ctx); err != nil {

@@ -5,12 +5,7 @@ import (
 
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"runtime"
 	"slices"
-	"strings"
-	"time"
 )
 
 type report struct {
@@ -32,7 +27,7 @@ func (r *report) printConnect(w io.Writer, o options) {
 	}
 	fmt.Fprintf(w, "\ngatehouse CPU per connection (ingress login, access check, egress dial, relay, recording, audit): %.1f ms\n", msOf(c.ghCPU))
 	ratio := stats.Quantile(c.wall["gatehouse-"+recAsciicast], 0.5) / base
-	fmt.Fprintf(w, "gatehouse/direct (medians) %.3f; target ≤ 1.20: %s\n", ratio, verdict(ratio <= 1.2))
+	fmt.Fprintf(w, "gatehouse/direct (medians) %.3f; target ≤ 1.20: %s\n", ratio, stats.Verdict(ratio <= 1.2))
 	if o.verbose {
 		for _, name := range c.routes {
 			s := slices.Clone(c.wall[name])
@@ -80,12 +75,12 @@ func (r *report) printBulk(w io.Writer, o options) {
 	fmt.Fprintln(w)
 	for _, v := range []string{recAsciicast, recTtyrec, recStealth} {
 		ratio := med(b.runs["gatehouse-"+v], mbps) / base
-		fmt.Fprintf(w, "gatehouse (%s)/direct throughput %.3f; target ≥ 0.60: %s\n", v, ratio, verdict(ratio >= 0.6))
+		fmt.Fprintf(w, "gatehouse (%s)/direct throughput %.3f; target ≥ 0.60: %s\n", v, ratio, stats.Verdict(ratio >= 0.6))
 	}
 	off := med(b.runs["gatehouse-"+recStealth], mbps)
 	for _, v := range []string{recAsciicast, recTtyrec} {
 		cost := 1 - med(b.runs["gatehouse-"+v], mbps)/off
-		fmt.Fprintf(w, "recording cost, %s versus off (stealth): %.1f%% of throughput; target < 5%%: %s\n", v, 100*cost, verdict(cost < 0.05))
+		fmt.Fprintf(w, "recording cost, %s versus off (stealth): %.1f%% of throughput; target < 5%%: %s\n", v, 100*cost, stats.Verdict(cost < 0.05))
 	}
 }
 
@@ -102,52 +97,6 @@ func (r *report) printIdle(w io.Writer, o options) {
 	}
 	fmt.Fprintln(w)
 	for k := range i.waves {
-		fmt.Fprintf(w, "wave %d: no error; gatehouse %.1f KiB per idle relayed session; target < 150 KiB: %s\n", k+1, i.perSession(k), verdict(i.perSession(k) < 150))
+		fmt.Fprintf(w, "wave %d: no error; gatehouse %.1f KiB per idle relayed session; target < 150 KiB: %s\n", k+1, i.perSession(k), stats.Verdict(i.perSession(k) < 150))
 	}
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func machine() string {
-	load, _ := os.ReadFile("/proc/loadavg")
-	return fmt.Sprintf("machine: %d CPUs (%s), %s RAM, Linux %s, %s, %s; load average %s; %s\n",
-		runtime.NumCPU(), cpuModel(), memTotal(), kernel(), sshVersion(), runtime.Version(),
-		strings.Join(strings.Fields(string(load))[:3], " "), time.Now().UTC().Format(time.RFC3339))
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
-}
-
-func memTotal() string {
-	b, _ := os.ReadFile("/proc/meminfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-			var kib float64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kib)
-			return fmt.Sprintf("%.0f GiB", kib/(1<<20))
-		}
-	}
-	return "? GiB"
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func sshVersion() string {
-	out, _ := exec.Command("ssh", "-V").CombinedOutput()
-	return strings.TrimSpace(string(out))
 }
