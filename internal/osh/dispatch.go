@@ -215,17 +215,25 @@ func (e *Env) accountGate(s *Session) *Result {
 	case !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt):
 		r = Refuse("KO_TTL_EXPIRED", "Sorry %s, your account TTL has expired (since %s), access denied", a.Name, a.ExpiresAt.Format(time.RFC3339))
 	default:
-		days := a.MaxInactiveDays
-		if days < 0 {
-			days = cfg.AccountMaxInactiveDays
-		}
-		if days > 0 && !a.AlwaysActive && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour {
-			r = Refuse("KO_ACCOUNT_EXPIRED", "Sorry %s, your account has expired: no login for more than %d days, access denied by policy", a.Name, days)
-		} else {
+		days, expired := InactivityExpired(a, now, cfg.AccountMaxInactiveDays)
+		if !expired {
 			return nil
 		}
+		r = Refuse("KO_ACCOUNT_EXPIRED", "Sorry %s, your account has expired: no login for more than %d days, access denied by policy", a.Name, days)
 	}
 	return &r
+}
+
+// InactivityExpired applies accountMaxInactiveDays (or the account's own --max-inactive-days):
+// it returns the limit in force and whether the account went longer than it without a login.
+// Always-active accounts and accounts that never logged in do not expire this way.
+func InactivityExpired(a *store.Account, now time.Time, globalDays int) (days int, expired bool) {
+	days = a.MaxInactiveDays
+	if days < 0 {
+		days = globalDays
+	}
+	expired = days > 0 && !a.AlwaysActive && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour
+	return days, expired
 }
 
 // MaintenanceSetting is the bastion setting that holds the maintenance message (adminMaintenance).

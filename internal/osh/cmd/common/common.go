@@ -144,21 +144,17 @@ func TTL(t time.Time) string {
 
 // IsActive reports an account's activeness as accountInfo shows it, with the reason.
 func IsActive(a *store.Account, now time.Time, globalMaxInactive int) (bool, string) {
-	if a.AlwaysActive {
-		return true, "account local configuration"
-	}
-	if a.Frozen {
+	switch {
+	case a.Frozen:
 		return false, "frozen"
-	}
-	if !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt) {
+	case !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt):
 		return false, "ttl expired"
 	}
-	days := a.MaxInactiveDays
-	if days < 0 {
-		days = globalMaxInactive
-	}
-	if days > 0 && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour {
+	if _, expired := osh.InactivityExpired(a, now, globalMaxInactive); expired {
 		return false, "inactive"
+	}
+	if a.AlwaysActive {
+		return true, "account local configuration"
 	}
 	return true, ""
 }
