@@ -73,7 +73,7 @@ func TestConnectPTYWindowChange(t *testing.T) {
 	term.Resize(120, 40)
 	time.Sleep(300 * time.Millisecond)
 	term.Send("stty size\r")
-	off = term.Expect(off, "40 120", 10*time.Second)
+	term.Expect(off, "40 120", 10*time.Second)
 	term.Send("exit 7\r")
 	if code := term.Wait(10 * time.Second); code != 7 {
 		t.Fatalf("exit status %d, want 7", code)

@@ -75,7 +75,7 @@ func TestMFAImmediateTOTP(t *testing.T) {
 	off = term.expect(0, otpBanner)
 	off = term.expect(off, "Verification code: ")
 	term.send(code + "\n")
-	off = term.expect(off, "Verification code: ")
+	term.expect(off, "Verification code: ")
 	term.send(oathtool(t, secret, "now + 30 seconds") + "\n")
 	if exit, res = term.wait(); exit != 0 || res.Code() != "OK" {
 		t.Fatalf("TOTP login: exit %d\n%s", exit, res.Stdout)
@@ -357,7 +357,7 @@ func TestMFAJITCommand(t *testing.T) {
 	off = term.expect(off, "Password: ")
 	term.send(pw + "\r")
 	off = term.expect(off, "</help>")
-	off = term.expect(off, "carol@gatehouse(master)> ")
+	term.expect(off, "carol@gatehouse(master)> ")
 	term.send("exit\r")
 	if exit, _ := term.wait(); exit != 0 {
 		t.Fatalf("interactive exit %d", exit)
@@ -536,7 +536,7 @@ func TestMFAImportLockoutAndReset(t *testing.T) {
 	term := startKbd(t, b, kbdOpts{key: key}, "henry", "--json-greppable", "--osh", "info")
 	off := term.expect(0, "Verification code: ")
 	term.send(oathtool(t, secret, fmt.Sprintf("@%d", step*30)) + "\n")
-	off = term.expect(off, "Verification code: ")
+	term.expect(off, "Verification code: ")
 	term.send("11111111\n")
 	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
 		t.Fatalf("imported scratch code: exit %d\n%s", exit, res.Stdout)

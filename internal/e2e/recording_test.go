@@ -27,7 +27,7 @@ func TestSessionsAreRecordedListedAndAudited(t *testing.T) {
 	term := b.SSHTerminal(aliceKey, "alice", 90, 25, dest, "-p", fmt.Sprint(sshd.Port))
 	off := term.Expect(0, "Connecting to", 10*time.Second)
 	term.Send("echo h\u00e9llo w\u00f6rld \u2603; stty size\r")
-	off = term.Expect(off, "25 90", 10*time.Second)
+	term.Expect(off, "25 90", 10*time.Second)
 	term.Resize(100, 30)
 	time.Sleep(200 * time.Millisecond)
 	term.Send("exit 3\r")

@@ -142,7 +142,7 @@ func TestRealSSHDRefusals(t *testing.T) {
 	kh := &MemoryKnownHosts{}
 	kh.Add(t.Context(), "alice", "[127.0.0.1]:"+strconv.Itoa(s.Port), newSigner(t).PublicKey())
 	_, err = Dial(t.Context(), tgt, []ssh.Signer{signer}, HostKeyPolicy{Account: "alice", Store: kh})
-	de = dialErr(t, err, ReasonHostKeyChanged)
+	dialErr(t, err, ReasonHostKeyChanged)
 	var hk *HostKeyError
 	if !errors.As(err, &hk) || hk.Event.Fingerprint != ssh.FingerprintSHA256(s.HostKey) {
 		t.Fatalf("host key error %v", err)

@@ -69,11 +69,6 @@ func (s *sink) Send(_ context.Context, m *notify.Message) error {
 	s.msgs = append(s.msgs, m)
 	return s.err
 }
-func (s *sink) all() []*notify.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.msgs)
-}
 
 // The approval manager over the SQL store: decisions are a compare-and-set, a late or second
 // decision is refused with the right error, and Wait sees what was decided.

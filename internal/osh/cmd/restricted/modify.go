@@ -50,8 +50,8 @@ func setting(key string) func(*store.Account, string) (bool, error) {
 	}
 }
 
-// modifiers are the non-MFA flags of accountModify, in The Bastion's names. The MFA flags are
-// added by the MFA package through ExtraModifiers.
+// modifiers are accountModify's options, in The Bastion's names; each sub-result is OK or
+// OK_NO_CHANGE.
 var modifiers = []modifier{
 	{opt: "osh-only", choices: []string{"yes", "no"}, apply: yesNo(func(a *store.Account) *bool { return &a.OshOnly })},
 	{opt: "always-active", choices: []string{"yes", "no"}, apply: yesNo(func(a *store.Account) *bool { return &a.AlwaysActive })},
@@ -79,14 +79,6 @@ var modifiers = []modifier{
 		a.MaxInactiveDays = n
 		return true, nil
 	}},
-}
-
-// ExtraModifiers lets other concerns (MFA) add accountModify options at start, before the
-// registry is built. It is read once by Register.
-type ExtraModifier struct {
-	Option  string
-	Choices []string
-	Apply   func(a *store.Account, v string) (bool, error)
 }
 
 func modifyOptions() []osh.Option {
