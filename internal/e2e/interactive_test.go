@@ -52,3 +52,24 @@ func TestInteractiveExitAndDefault(t *testing.T) {
 		t.Fatalf("disabled -i: exit %d code %s", r.Exit, r.Code())
 	}
 }
+
+// TestInteractiveSeesFreezeAndRevoke: a change made by an admin reaches an interactive session
+// at its next line, not at its next login.
+func TestInteractiveSeesFreezeAndRevoke(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	b.MustOK("--osh", "accountGrantCommand", "--account", "bob", "--command", "accountList")
+	term := b.SSHTerminal(bobKey, "bob", 100, 30, "-i")
+	off := term.Expect(0, "bob@gatehouse(master)> ", 10*time.Second)
+	term.Send("accountList\r")
+	off = term.Expect(off, "account(s).", 5*time.Second)
+	b.MustOK("--osh", "accountRevokeCommand", "--account", "bob", "--command", "accountList")
+	term.Send("accountList\r")
+	off = term.Expect(off, "requires you to be specifically granted", 5*time.Second)
+	b.MustOK("--osh", "accountFreeze", "--account", "bob", "--reason", "left the company")
+	term.Send("info\r")
+	term.Expect(off, "frozen (left the company)", 5*time.Second)
+	if code := term.Wait(5 * time.Second); code != 131 {
+		t.Fatalf("exit status %d, want 131", code)
+	}
+}

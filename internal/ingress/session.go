@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
 	"gatehouse/internal/termsize"
 )
 
@@ -157,14 +158,20 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
 		return nil, osh.ExitInactive
 	}
-	roles := osh.RolesOf(a)
-	if s.RoleHook != nil {
-		s.RoleHook(ctx, a, &roles)
-	}
 	sess := &osh.Session{
-		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: roles,
+		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: s.rolesOf(ctx, a),
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
 		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),
+	}
+	// A long session (the interactive mode) sees a freeze, a revoked grant or a deleted account
+	// at its next line, as The Bastion does by starting osh.pl anew for each line.
+	sess.Reload = func(ctx context.Context) error {
+		a, err := s.env.Store.GetAccount(ctx, conn.User())
+		if err != nil {
+			return err
+		}
+		sess.Account, sess.Roles = a, s.rolesOf(ctx, a)
+		return nil
 	}
 	if pty != nil {
 		sess.PTY, sess.Term, sess.Cols, sess.Rows, sess.Modes = true, pty.Term, int(pty.Cols), int(pty.Rows), pty.Modes
@@ -173,6 +180,14 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		sess.Err = &crlfWriter{w: ch.Stderr()}
 	}
 	return sess, 0
+}
+
+func (s *Server) rolesOf(ctx context.Context, a store.Account) osh.Roles {
+	roles := osh.RolesOf(a)
+	if s.RoleHook != nil {
+		s.RoleHook(ctx, a, &roles)
+	}
+	return roles
 }
 
 // crlfWriter turns lone "\n" into "\r\n" for terminals.

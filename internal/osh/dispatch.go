@@ -102,6 +102,8 @@ type Session struct {
 	Resize <-chan termsize.Size
 	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
 	Signals <-chan string
+	// Reload, when set, reloads the account and its roles from the store.
+	Reload func(ctx context.Context) error
 	// PauseRecording, when set, stops (true) and resumes (false) recording the session's output.
 	PauseRecording func(paused bool)
 	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:

@@ -77,6 +77,10 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		if len(words) == 0 {
 			continue
 		}
+		if r := e.recheck(ctx, s); r != nil {
+			e.printRefusal(&Printer{W: t}, *r)
+			return r.ExitCode()
+		}
 		switch words[0] {
 		case "exit", "quit", "logout":
 			return 0
@@ -116,6 +120,22 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		e.Hooks.Connect(ctx, s)
 		s.Request = saveReq
 	}
+}
+
+// recheck reloads the account before each line and applies the gates of a new connection: a
+// frozen, expired or deleted account, or a maintenance, ends the session. A reload error ends
+// it too (fail closed).
+func (e *Env) recheck(ctx context.Context, s *Session) *Result {
+	if s.Reload != nil {
+		if err := s.Reload(ctx); err != nil {
+			r := Refuse("KO_INVALID_ACCOUNT", "Your account can no longer be read on this bastion; the session ends")
+			return &r
+		}
+	}
+	if r := e.accountGate(s); r != nil {
+		return r
+	}
+	return e.maintenanceGate(ctx, s)
 }
 
 func looksLikeHost(w string) bool {
