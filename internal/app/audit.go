@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/syslog"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +21,7 @@ import (
 
 	"gatehouse/internal/audit"
 	"gatehouse/internal/connect"
+	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/record"
 	"gatehouse/internal/sessionlog"
@@ -189,10 +188,10 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 		}
 	}
 	a.Metrics.Commands.WithLabelValues(resultClass(r.Code)).Inc()
-	a.Notify.CommandDone(s.Account.Name, ipString(s), cmd, audit.MaskArgs(args), r.Code)
+	a.Notify.CommandDone(s.Account.Name, netaddr.IP(s.RemoteAddr), cmd, audit.MaskArgs(args), r.Code)
 	_ = a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
-		IPFrom: ipString(s), ExitStatus: audit.Int(r.ExitCode())})
+		IPFrom: netaddr.IP(s.RemoteAddr), ExitStatus: audit.Int(r.ExitCode())})
 }
 
 // changes reports whether a command modifies state (its name says it: not a list or info).
@@ -215,23 +214,6 @@ func resultClass(code string) string {
 	return "error"
 }
 
-func ipString(s *osh.Session) string {
-	if s.RemoteAddr == nil {
-		return ""
-	}
-	host, _ := splitAddr(s.RemoteAddr.String())
-	return host
-}
-
-func splitAddr(addr string) (string, int) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, 0
-	}
-	p, _ := strconv.Atoi(port)
-	return host, p
-}
-
 // authEvent audits each authentication attempt by method and result.
 func (a *App) authEvent(conn ssh.ConnMetadata, method string, err error) {
 	result := "ok"
@@ -243,7 +225,7 @@ func (a *App) authEvent(conn ssh.ConnMetadata, method string, err error) {
 		}
 	}
 	a.Metrics.Auth.WithLabelValues(method, result).Inc()
-	host, port := splitAddr(conn.RemoteAddr().String())
+	host, port := netaddr.IP(conn.RemoteAddr()), netaddr.Port(conn.RemoteAddr())
 	if result == "ok" {
 		a.Notify.LoginSucceeded(conn.User(), host)
 	}

@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/seal"
@@ -89,8 +90,8 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		port = 22
 	}
 	s.Outcome.Kind, s.Outcome.User, s.Outcome.Host, s.Outcome.PortTo = "ssh", user, req.Host, port
-	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": addrIP(s.RemoteAddr), "port_from": addrPort(s.RemoteAddr),
-		"ip_bastion": addrIP(s.LocalAddr), "port_bastion": addrPort(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
+	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
+		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
 	refuse := func(r osh.Result) int {
 		s.Outcome.Allowed, s.Outcome.Comment = false, r.Code
 		f := clone(base)
@@ -367,20 +368,6 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-func addrIP(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	return ""
-}
-
-func addrPort(a net.Addr) int {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.Port
-	}
-	return 0
 }
 
 func clone(m map[string]any) map[string]any {

@@ -1,6 +1,8 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/netaddr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -341,7 +343,7 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 	target, _ := base["target"].(string)
 	command, _ := base["command"].(string)
 	step := &chatStep{a: a, base: base, pa: in.Account, f: f, other: other,
-		req: ChatRequest{Account: s.Account.Name, SourceIP: remoteIP(s.RemoteAddr), Target: target, Command: command,
+		req: ChatRequest{Account: s.Account.Name, SourceIP: netaddr.IP(s.RemoteAddr), Target: target, Command: command,
 			Groups: a.chatGroups(ctx, s, in.Action == policy.ActionHost), Stage: "jit"},
 		ask: func(ctx context.Context, instruction, question string) (string, error) {
 			answers, err := prompt(ctx, "", instruction, []string{question}, []bool{false})

@@ -1,6 +1,8 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/netaddr"
+
 	"context"
 	"time"
 
@@ -27,8 +29,8 @@ func (a *Auth) immediateChat(ctx context.Context, conn ssh.ConnMetadata, acct st
 	}
 	last := time.Duration(-1)
 	step := &chatStep{a: a, f: f, pa: PolicyAccount(acct, f.Configured),
-		base: map[string]any{"stage": "immediate", "ip_from": remoteIP(conn.RemoteAddr()), "user": conn.User()},
-		req: ChatRequest{Account: acct.Name, SourceIP: remoteIP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
+		base: map[string]any{"stage": "immediate", "ip_from": netaddr.IP(conn.RemoteAddr()), "user": conn.User()},
+		req: ChatRequest{Account: acct.Name, SourceIP: netaddr.IP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
 			Stage: "immediate", MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
 		ask: func(_ context.Context, instruction, question string) (string, error) {
 			answers, err := client("", instruction, []string{question}, []bool{false})

@@ -1,6 +1,8 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/netaddr"
+
 	"context"
 	"fmt"
 	"strings"
@@ -142,7 +144,7 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 	if r == nil && !d.Need.Required() {
 		return nil
 	}
-	base["ip_from"] = remoteIP(s.RemoteAddr)
+	base["ip_from"] = netaddr.IP(s.RemoteAddr)
 	if r == nil && d.Ask&policy.ChatFactors != 0 {
 		return a.runChatJIT(ctx, s, f, in, d, base)
 	}
@@ -194,7 +196,7 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
 		return internalRefusal(s.Account.Name)
 	}
-	base := map[string]any{"ip_from": remoteIP(s.RemoteAddr), "interactive": s.Interactive}
+	base := map[string]any{"ip_from": netaddr.IP(s.RemoteAddr), "interactive": s.Interactive}
 	ch, err := a.challenger(ctx, "proactive", base)
 	if err != nil {
 		a.log().Error("cannot prepare the MFA phase; refusing", "account", s.Account.Name, "err", err)

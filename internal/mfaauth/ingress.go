@@ -3,13 +3,13 @@ package mfaauth
 import (
 	"context"
 	"errors"
-	"net"
 
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/mfa/policy"
+	"gatehouse/internal/netaddr"
 	"gatehouse/internal/store"
 )
 
@@ -87,7 +87,7 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	if !keyVerified && im.PublicKey != policy.KeyOptional {
 		return errRefused // the account's key became mandatory meanwhile
 	}
-	ch, err := a.challenger(ctx, "immediate", map[string]any{"ip_from": remoteIP(conn.RemoteAddr()), "user": conn.User()})
+	ch, err := a.challenger(ctx, "immediate", map[string]any{"ip_from": netaddr.IP(conn.RemoteAddr()), "user": conn.User()})
 	if err != nil {
 		a.loadFailed(ctx, conn, acct.Name, err)
 		return errRefused
@@ -106,19 +106,5 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 func (a *Auth) loadFailed(ctx context.Context, conn ssh.ConnMetadata, account string, err error) {
 	a.log().Error("cannot read MFA factors; refusing the login", "account", account, "err", err)
 	a.audit(ctx, "mfa.refused", map[string]any{"stage": "immediate", "account": account,
-		"ip_from": remoteIP(conn.RemoteAddr()), "reason": "internal: cannot read MFA factors"})
-}
-
-func remoteIP(addr net.Addr) string {
-	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.IP.String()
-	}
-	if addr == nil {
-		return ""
-	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	return host
+		"ip_from": netaddr.IP(conn.RemoteAddr()), "reason": "internal: cannot read MFA factors"})
 }

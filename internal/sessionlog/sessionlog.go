@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +25,7 @@ import (
 
 	"gatehouse/internal/audit"
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/record"
 	"gatehouse/internal/store"
@@ -81,7 +81,7 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 	}
 	tr := &track{t: t, rec: rec, path: path, start: now}
 	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, Kind: kind, Plugin: plugin, Params: strings.Join(audit.MaskArgs(splitOrRaw(line)), " "),
-		IPFrom: ipOf(s.RemoteAddr), PortFrom: portOf(s.RemoteAddr), IPBastion: ipOf(s.LocalAddr), PortBastion: portOf(s.LocalAddr),
+		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
 		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path}
 	if err := t.Store.OpenSession(ctx, tr.row); err != nil {
 		rec.Close()
@@ -224,18 +224,4 @@ func hashFile(path string) (string, int64) {
 		return "", n
 	}
 	return hex.EncodeToString(h.Sum(nil)), n
-}
-
-func ipOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	return ""
-}
-
-func portOf(a net.Addr) int {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.Port
-	}
-	return 0
 }
