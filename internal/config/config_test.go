@@ -40,15 +40,19 @@ func TestParseRefusals(t *testing.T) {
 		{"plugin mfa", "[plugin.info]\nmfa_required = \"maybe\"\n", 2, "mfa_required"},
 		{"unknown plugin key", "[plugin.info]\nmfa = \"any\"\n", 2, "unknown option"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("gatehouse.toml", []byte(tc.data))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *Error", err)
-			}
-			if ce.Line != tc.line || !strings.Contains(ce.Error(), tc.reason) || !strings.HasPrefix(ce.Error(), "gatehouse.toml:") {
-				t.Fatalf("got %q (line %d), want line %d and %q", ce.Error(), ce.Line, tc.line, tc.reason)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectRefusal(t, tc.data, tc.line, tc.reason) })
+	}
+}
+
+// expectRefusal parses data and checks the refusal names gatehouse.toml, line and reason.
+func expectRefusal(t *testing.T, data string, line int, reason string) {
+	t.Helper()
+	_, err := Parse("gatehouse.toml", []byte(data))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *Error", err)
+	}
+	if ce.Line != line || !strings.Contains(ce.Error(), reason) || !strings.HasPrefix(ce.Error(), "gatehouse.toml:") {
+		t.Fatalf("got %q (line %d), want line %d and %q", ce.Error(), ce.Line, line, reason)
 	}
 }

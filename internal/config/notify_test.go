@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -85,15 +84,6 @@ func TestParseNotifyRefusals(t *testing.T) {
 		{"unknown notify key", "[notify.code]\nlength = 6\n", 2, "unknown option"},
 		{"plugin value", "[plugin.a]\nmfa_required = \"any\"\n[plugin.b]\nmfa_required = \"sms\"\n", 4, "webhook or approval"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("gatehouse.toml", []byte(tc.data))
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *Error", err)
-			}
-			if ce.Line != tc.line || !strings.Contains(ce.Error(), tc.reason) || !strings.HasPrefix(ce.Error(), "gatehouse.toml:") {
-				t.Fatalf("got %q (line %d), want line %d and %q", ce.Error(), ce.Line, tc.line, tc.reason)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectRefusal(t, tc.data, tc.line, tc.reason) })
 	}
 }
