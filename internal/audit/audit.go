@@ -55,11 +55,30 @@ const (
 	TypeHostKeyNew      = "hostkey.new"
 	TypeHostKeyMismatch = "hostkey.mismatch"
 	TypeHostKeyChange   = "hostkey.change"
-	// TypeAuditStart is written by Open: fields.extra says whether the log
-	// was resumed and how many unsigned lines it found at its end.
+	// TypeAuditStart is written by Open, after the signed start checkpoint:
+	// fields.extra says whether the log was resumed, how many unsigned lines
+	// it found at its end and what was set aside.
 	TypeAuditStart = "audit.start"
 	// TypeCheckpoint is reserved for signed checkpoints; Append refuses it.
 	TypeCheckpoint = "checkpoint"
+	// TypeAuditCheckpoint is what sinks (syslog) receive for each signed
+	// checkpoint: its seq, the hash of its line and its kind, so a copy of the
+	// last signed seq lives outside the log (see ParseSyslogAnchors).
+	TypeAuditCheckpoint = "audit.checkpoint"
+)
+
+// Checkpoint kinds. A regular checkpoint has no kind (and the v1 signature).
+const (
+	// KindStart begins each run of gatehouse (Open): it commits to the
+	// previous end (seq, hash, whether it was closed, how many lines were
+	// left unsigned, what incomplete bytes were set aside) and declares the
+	// interval in force from there on.
+	KindStart = "start"
+	// KindRecover is written when appending resumes after a write failure
+	// (a full disk): it records what was cut from the file.
+	KindRecover = "recover"
+	// KindShutdown ends a run (Close). A log whose last line is one is closed.
+	KindShutdown = "shutdown"
 )
 
 // Event is one audited fact. Time is set by Append when zero.
@@ -119,9 +138,34 @@ type record struct {
 }
 
 type checkpoint struct {
-	Every int    `json:"every"` // checkpoint interval in force
-	Key   string `json:"key"`   // KeyID of the signing key
-	Sig   string `json:"sig"`   // base64 (std) ed25519 signature
+	Every int    `json:"every"`          // checkpoint interval in force
+	Key   string `json:"key"`            // KeyID of the signing key
+	Kind  string `json:"kind,omitempty"` // "", KindStart, KindRecover, KindShutdown
+	// Resume is set on start and recover checkpoints.
+	Resume *resumeInfo `json:"resume,omitempty"`
+	Sig    string      `json:"sig"` // base64 (std) ed25519 signature
+}
+
+// resumeInfo is what a start or recover checkpoint says about the end it
+// continues from. The checkpoint's own seq-1 and prev already commit to that
+// end; the copy here makes it readable and signs what happened there.
+type resumeInfo struct {
+	PrevSeq    uint64 `json:"prev_seq"`    // last seq before this line (0: new chain)
+	PrevHash   string `json:"prev_hash"`   // hash of that line (genesis for a new chain)
+	PrevClosed bool   `json:"prev_closed"` // that line is a shutdown checkpoint
+	Unsigned   int    `json:"unsigned"`    // lines after the last checkpoint, signed from here
+	Cut        []cut  `json:"cut,omitempty"`
+	Reason     string `json:"reason,omitempty"` // recover: the write error that stopped the log
+}
+
+// cut describes bytes removed from the end of a log file: an incomplete
+// line left by a crash or a failed write.
+type cut struct {
+	File    string `json:"file"`            // the log file they were cut from (base name)
+	Offset  int64  `json:"offset"`          // where they started in it
+	Bytes   int64  `json:"bytes"`           // how many
+	SHA256  string `json:"sha256"`          // of the bytes
+	SavedAs string `json:"saved,omitempty"` // side file holding them, in the log directory
 }
 
 // genesis is the prev of the first line of a chain.
@@ -151,6 +195,46 @@ func checkpointMessage(seq uint64, prev, tm string, every int, key string) []byt
 	b = append(b, '\n')
 	b = append(b, key...)
 	return b
+}
+
+// checkpointMessageV2 is what start, recover and shutdown checkpoints sign:
+// everything in the line but the signature, each value quoted so that no
+// value can pass for another.
+func checkpointMessageV2(seq uint64, prev, tm string, c *checkpoint) []byte {
+	b := []byte("gatehouse-audit-checkpoint-v2")
+	add := func(v string) { b = append(b, '\n'); b = strconv.AppendQuote(b, v) }
+	num := func(v int64) { b = append(b, '\n'); b = strconv.AppendInt(b, v, 10) }
+	num(int64(seq))
+	add(prev)
+	add(tm)
+	num(int64(c.Every))
+	add(c.Key)
+	add(c.Kind)
+	if r := c.Resume; r != nil {
+		num(int64(r.PrevSeq))
+		add(r.PrevHash)
+		add(strconv.FormatBool(r.PrevClosed))
+		num(int64(r.Unsigned))
+		add(r.Reason)
+		num(int64(len(r.Cut)))
+		for _, x := range r.Cut {
+			add(x.File)
+			num(x.Offset)
+			num(x.Bytes)
+			add(x.SHA256)
+			add(x.SavedAs)
+		}
+	}
+	return b
+}
+
+// signedMessage is what the checkpoint in rec signs.
+func signedMessage(rec record) []byte {
+	c := rec.Checkpoint
+	if c.Kind == "" && c.Resume == nil {
+		return checkpointMessage(rec.Seq, rec.Prev, rec.Time, c.Every, c.Key)
+	}
+	return checkpointMessageV2(rec.Seq, rec.Prev, rec.Time, c)
 }
 
 // lineHash is the chain hash of one line (without its newline).
