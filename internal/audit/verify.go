@@ -252,12 +252,16 @@ func (v *verifier) run() error {
 	v.rep.UnsignedTail = v.since
 	v.rep.Closed = v.lastKind == KindShutdown && !v.cutTail
 	v.rep.Strict = v.opts.Strict || v.rep.Closed
-	for _, a := range v.opts.Anchors {
-		if a.Seq > v.rep.LastSeq {
-			v.fail(v.prevFile, v.prevLine, v.rep.LastSeq, ProblemTruncated,
-				"%s saw a signed checkpoint at seq %d but the log ends at seq %d: lines were cut from the end", cmpOr(a.Source, "an outside record"), a.Seq, v.rep.LastSeq)
-			return nil
+	var beyond *Anchor
+	for i, a := range v.opts.Anchors {
+		if a.Seq > v.rep.LastSeq && (beyond == nil || a.Seq > beyond.Seq) {
+			beyond = &v.opts.Anchors[i]
 		}
+	}
+	if beyond != nil {
+		v.fail(v.prevFile, v.prevLine, v.rep.LastSeq, ProblemTruncated,
+			"%s saw a signed checkpoint at seq %d but the log ends at seq %d: lines were cut from the end", cmpOr(beyond.Source, "an outside record"), beyond.Seq, v.rep.LastSeq)
+		return nil
 	}
 	switch {
 	case v.rep.Strict && v.cutTail:
