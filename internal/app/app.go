@@ -142,6 +142,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
+	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: time.Now}); err != nil {
@@ -235,6 +236,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	retry := time.NewTicker(AuditRetryEvery)
+	defer retry.Stop()
+	go a.Audit.RetryEach(ctx, retry.C)
 	go func() {
 		if err := a.Notify.Run(ctx); err != nil {
 			a.log.Error("notify stopped", "err", err)
@@ -243,8 +247,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return a.Server.Serve(ctx, ln)
 }
 
-// healthy checks that the store answers.
+// healthy checks that the store answers and that the audit log accepts events (without it,
+// every session is refused).
 func (a *App) healthy(ctx context.Context) error {
+	if err := a.Audit.Healthy(); err != nil {
+		return fmt.Errorf("audit log failing: %w", err)
+	}
 	_, err := a.Store.CountAccounts(ctx)
 	return err
 }

@@ -95,10 +95,18 @@ func (a *App) openAudit(ctx context.Context) error {
 		sinks = append(sinks, audit.SyslogSink{W: w})
 	}
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
-		Sinks: sinks, Logger: a.log})
+		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered})
 	if err != nil {
 		return fmt.Errorf("open audit log: %w (check it with: gatehouse audit verify --data-dir %s)", err, a.DataDir)
 	}
+	a.Metrics.RegisterAudit(
+		func() float64 { return float64(a.Audit.Failures()) },
+		func() float64 {
+			if a.Audit.Healthy() != nil {
+				return 0
+			}
+			return 1
+		})
 	format := record.Asciicast
 	if cfg.RecordingFormat == "ttyrec" {
 		format = record.Ttyrec
@@ -114,13 +122,72 @@ func (a *App) openAudit(ctx context.Context) error {
 	return a.Tracker.Interrupted(ctx)
 }
 
-// auditEvent appends one event; a failure is logged (the caller decides whether to refuse).
+// auditEvent appends one event; a failure is logged here and counted by the log
+// (gatehouse_audit_write_failures_total). Callers whose action has not happened yet refuse it;
+// the others (the end of a session, a command that already ran) can only report it.
 func (a *App) auditEvent(typ string, f audit.Fields) error {
 	err := a.Audit.Append(audit.Event{Type: typ, Fields: f})
 	if err != nil {
-		a.log.Error("audit log append failed", "type", typ, "err", err)
+		a.log.Error("audit event not recorded", "type", typ, "account", f.Account, "uniqid", f.UniqID, "err", err)
 	}
 	return err
+}
+
+// AuditRetryEvery is how often a failing audit log tries to resume by itself (it also tries at
+// each event); a full disk that gets room again is back within this long.
+const AuditRetryEvery = time.Second
+
+// auditFailing and auditRecovered are told when the audit log stops and resumes accepting events:
+// an error log line, an alert to the administrators, and /healthz answers 503 meanwhile.
+func (a *App) auditFailing(err error) {
+	a.log.Error("AUDIT LOG FAILING: sessions and state-changing commands are refused until it can be written", "err", err)
+	if a.Notify != nil {
+		a.Notify.AuditLog(false, err.Error())
+	}
+}
+
+func (a *App) auditRecovered(what string) {
+	a.log.Warn("audit log recovered", "what", what)
+	if a.Notify != nil {
+		a.Notify.AuditLog(true, what)
+	}
+}
+
+// auditGate decides whether an action may start while the audit log is in the state auditErr
+// (nil: it accepts events). Nothing that changes state or reaches a server runs unless it can be
+// audited: a connection (cmd "") and a command that changes state are refused while the log
+// fails; a read-only command still answers, so an admin can look around.
+func auditGate(cmd string, auditErr error) *osh.Result {
+	if auditErr == nil || (cmd != "" && !changes(cmd)) {
+		return nil
+	}
+	r := osh.Refuse("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
+	return &r
+}
+
+// guardWithAudit puts auditGate in front of the setup gate, which the dispatcher consults before
+// every command (cmd set) and every connection (cmd nil). A failing log is retried first, so a
+// disk that has room again lets the action through at once.
+func (a *App) guardWithAudit() {
+	next := a.Env.Hooks.SetupGate
+	a.Env.Hooks.SetupGate = func(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
+		name := ""
+		if cmd != nil {
+			name = cmd.Name
+		}
+		var err error
+		if a.Audit.Healthy() != nil {
+			err = a.Audit.Retry()
+		}
+		if r := auditGate(name, err); r != nil {
+			a.log.Warn("refused while the audit log fails", "account", s.Account.Name, "command", name, "err", err)
+			return r
+		}
+		if next == nil {
+			return nil
+		}
+		return next(ctx, s, cmd)
+	}
 }
 
 // auditFieldNames are the JSON names of audit.Fields (The Bastion's field names).
