@@ -31,7 +31,7 @@ func usage(w io.Writer) {
 Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-  gatehouse audit verify [--data-dir DIR] [--strict] [FILE …]
+  gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse version
 
