@@ -122,15 +122,11 @@ func (a *App) openAudit(ctx context.Context) error {
 	return a.Tracker.Interrupted(ctx)
 }
 
-// auditEvent appends one event; a failure is logged here and counted by the log
+// auditEvent appends one event; the log itself logs and counts a failure
 // (gatehouse_audit_write_failures_total). Callers whose action has not happened yet refuse it;
 // the others (the end of a session, a command that already ran) can only report it.
 func (a *App) auditEvent(typ string, f audit.Fields) error {
-	err := a.Audit.Append(audit.Event{Type: typ, Fields: f})
-	if err != nil {
-		a.log.Error("audit event not recorded", "type", typ, "account", f.Account, "uniqid", f.UniqID, "err", err)
-	}
-	return err
+	return a.Audit.Append(audit.Event{Type: typ, Fields: f})
 }
 
 // AuditRetryEvery is how often a failing audit log tries to resume by itself (it also tries at

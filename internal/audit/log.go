@@ -309,7 +309,10 @@ func (l *Log) Append(ev Event) error {
 	l.mu.Unlock()
 	l.report(&fx)
 	if err != nil {
+		// Counted and logged here, once for every caller: an event that
+		// is not in the log is never dropped in silence.
 		l.failures.Add(1)
+		l.log.Warn("audit event not recorded", "type", ev.Type, "account", ev.Fields.Account, "uniqid", ev.Fields.UniqID, "err", err)
 		return err
 	}
 	return nil
