@@ -14,20 +14,30 @@
 //     the previous line's exact bytes without its newline, 64 zeros for the
 //     first line of the chain. Editing, deleting or reordering a line breaks
 //     the link to the next one.
-//   - A checkpoint signs (seq, prev, time, every, key id) with the bastion's
-//     ed25519 key. prev commits to the whole chain before it, so rewriting
-//     history after the fact needs the private key. One is written every
-//     Options.CheckpointEvery lines, at the end of each rotated file and at
-//     Close, so at most CheckpointEvery lines are ever unsigned, and only
-//     at the end of the log (a crash leaves them; Verify reports how many).
+//   - A checkpoint signs (seq, prev, time, every, key id; and for the v2
+//     kinds, its kind and resume information) with the bastion's ed25519
+//     key. prev commits to the whole chain before it, so rewriting history
+//     after the fact needs the private key. One is written every
+//     Options.CheckpointEvery lines, at the end of each rotated file, as the
+//     first line of every run (kind start, committing to the previous end:
+//     its seq and hash, whether it was closed, how many lines were unsigned,
+//     what incomplete bytes were set aside), when appending resumes after a
+//     write failure (kind recover) and at Close (kind shutdown). So at most
+//     CheckpointEvery lines are ever unsigned, only at the end of a run; a
+//     log whose last line is a shutdown checkpoint is closed.
+//   - Each signed checkpoint also goes to the sinks (seq and hash), so the
+//     last signed seq lives outside the log too: Verify with Anchors (from
+//     ParseSyslogAnchors) detects a log cut back to an earlier point.
 //   - Files are named audit-<first seq, 20 digits>.jsonl, so name order is
 //     chain order. A new file continues the chain of the previous one.
 //
 // Lifecycle: Open (creates or resumes the log, after checking the chain of
-// the last file), Append from any goroutine, Close once. Append errors are
-// sticky: after a failed write the chain state is unknown, so every later
-// Append fails too and the caller must refuse the audited action (fail
-// closed). Verify and VerifyFiles check a log offline.
+// the last file and setting aside an incomplete last line), Append from any
+// goroutine, Close once. After a failed write the log is failing: every
+// Append fails (the caller must refuse the audited action: fail closed)
+// until a retry (the next Append, or Retry from RetryEach) sets aside what
+// the failed writes left and writes a recover checkpoint. Verify and
+// VerifyFiles check a log offline.
 package audit
 
 import (
