@@ -61,7 +61,11 @@ type healthEvents struct {
 	failures, recovered int
 }
 
-func (h *healthEvents) counts() (int, int) { h.mu.Lock(); defer h.mu.Unlock(); return h.failures, h.recovered }
+func (h *healthEvents) counts() (int, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures, h.recovered
+}
 
 func TestFullDiskThenSpaceBack(t *testing.T) {
 	disk := &fullDisk{}
