@@ -23,33 +23,8 @@ import (
 // the space is freed, logins work again within seconds, without a restart, and `gatehouse audit
 // verify` passes, with the failure and what was cut recorded in the chain.
 func TestFullDiskRefusesThenResumes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (CI runs as root)")
-	}
-	dataDir := filepath.Join(t.TempDir(), "data")
-	os.MkdirAll(dataDir, 0o700)
-	// The store's write-ahead log alone takes ~400 KiB, so the tmpfs is 2 MiB; the filler takes
-	// whatever is left.
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", dataDir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { // after the bastion's own cleanup (LIFO): nothing holds the mount then
-		if err := exec.Command("umount", dataDir).Run(); err != nil {
-			exec.Command("umount", "-l", dataDir).Run()
-		}
-	})
-	metrics := freePort(t)
-	b := testenv.Start(t, testenv.Options{DataDir: dataDir, Config: fmt.Sprintf("metricsListen = %q\n", metrics)})
-	health := func() (int, string) {
-		resp, err := http.Get("http://" + metrics + "/healthz")
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool { c, _ := health(); return c == 200 })
+	b, dataDir, metrics := smallDiskBastion(t)
+	health := func() (int, string) { return healthz(metrics) }
 	if r := b.Admin("--osh", "info"); r.Exit != 0 {
 		t.Fatalf("login before the disk is full: %d %s", r.Exit, r.Stderr)
 	}
@@ -95,6 +70,69 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 	if code := run([]string{"audit", "verify", "--data-dir", dataDir, "--strict"}, &out, &errb); code != 0 {
 		t.Fatalf("audit verify --strict once stopped: %d\n%s%s", code, out.String(), errb.String())
 	}
+}
+
+// smallDiskBastion starts a bastion whose data directory is a 2 MiB tmpfs (the store's
+// write-ahead log alone takes ~400 KiB), with /healthz and /metrics on the returned address.
+func smallDiskBastion(t *testing.T) (*testenv.Bastion, string, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs as root)")
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(dataDir, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", dataDir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { // after the bastion's own cleanup (LIFO): nothing holds the mount then
+		if err := exec.Command("umount", dataDir).Run(); err != nil {
+			exec.Command("umount", "-l", dataDir).Run()
+		}
+	})
+	metrics := freePort(t)
+	b := testenv.Start(t, testenv.Options{DataDir: dataDir, Config: fmt.Sprintf("metricsListen = %q\n", metrics)})
+	waitFor(t, 10*time.Second, "the metrics listener", func() bool { c, _ := healthz(metrics); return c == 200 })
+	return b, dataDir, metrics
+}
+
+func healthz(addr string) (int, string) {
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestFullDiskRefusesChangesInOpenSessions: an interactive session opened before the disk
+// filled up keeps read-only commands, but a state-changing command is refused while the audit
+// log cannot be written, and runs once space is back.
+func TestFullDiskRefusesChangesInOpenSessions(t *testing.T) {
+	b, dataDir, metrics := smallDiskBastion(t)
+	b.CreateAccount("bob")
+	term := b.SSHTerminal(b.AdminKey, "admin", 120, 40, "-i")
+	off := term.Expect(0, "admin@gatehouse(master)> ", 10*time.Second)
+
+	filler := filepath.Join(dataDir, "filler")
+	fill(t, filler)
+	waitFor(t, 60*time.Second, "the audit log to fail", func() bool {
+		term.Send("info\r") // each command is audited; one of them finds the disk full
+		off = term.Expect(off, "</info>", 10*time.Second)
+		c, _ := healthz(metrics)
+		return c == http.StatusServiceUnavailable
+	})
+	term.Send("accountFreeze --account bob --reason test\r")
+	off = term.Expect(off, "The audit log of this bastion cannot be written right now", 10*time.Second)
+	term.Send("accountList\r") // read-only: still answers
+	off = term.Expect(off, "bob", 10*time.Second)
+
+	os.Remove(filler)
+	waitFor(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := healthz(metrics); return c == 200 })
+	term.Send("accountFreeze --account bob --reason test\r")
+	term.Expect(off, "is now frozen", 10*time.Second)
+	term.Send("exit\r")
+	term.Wait(10 * time.Second)
 }
 
 // fill writes to path until the file system has no room left.
