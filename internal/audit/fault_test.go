@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,4 +207,31 @@ func mustRead(t *testing.T, dir string) []byte {
 		all = append(all, b...)
 	}
 	return all
+}
+
+// TestPlantedNextFileIsNotBuried: a file someone put where the next rotated file goes is not
+// appended to (that would bury what it holds in the chain); the log fails until it is moved.
+func TestPlantedNextFileIsNotBuried(t *testing.T) {
+	dir := logDir(t)
+	l := openLog(t, Options{Dir: dir, CheckpointEvery: 3, MaxFileBytes: 1500, Logger: quiet})
+	for { // until a file is full and closed
+		appendN(t, l, 1)
+		l.mu.Lock()
+		rotated := l.f == nil
+		l.mu.Unlock()
+		if rotated {
+			break
+		}
+	}
+	next := filepath.Join(dir, fileName(l.seq+1))
+	os.WriteFile(next, []byte("planted\n"), 0o600)
+	if err := l.Append(openEvent(1)); err == nil || !strings.Contains(err.Error(), "move it aside") {
+		t.Fatalf("Append with a planted next file: %v", err)
+	}
+	os.Rename(next, next+".planted")
+	appendN(t, l, 3)
+	l.Close()
+	if rep, err := Verify([]string{dir}, pubOf(testKey(1)), VerifyOptions{Strict: true}); err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
 }

@@ -274,7 +274,7 @@ func (l *Log) setAside(from, to int64) (cut, error) {
 	sum := sha256.Sum256(buf)
 	c.SHA256 = hex.EncodeToString(sum[:])
 	side := fmt.Sprintf("cut-%020d-%s.bin", l.seq+1, c.SHA256[:16])
-	if err := os.WriteFile(filepath.Join(l.opts.Dir, side), buf, 0o600); err == nil {
+	if err := writeNew(filepath.Join(l.opts.Dir, side), buf); err == nil {
 		c.SavedAs = side
 	} else {
 		// The length and hash still go in the chain; the bytes were an
@@ -290,6 +290,22 @@ func (l *Log) setAside(from, to int64) (cut, error) {
 	l.size = from
 	l.log.Warn("audit: set aside an incomplete line at the end of the log", "file", l.fname, "offset", from, "bytes", c.Bytes, "sha256", c.SHA256, "saved", c.SavedAs)
 	return c, nil
+}
+
+// writeNew writes data to a new file (never through a link, never over a file).
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }
 
 // Append writes ev to the log. It returns only once the line is in the
@@ -389,9 +405,14 @@ func (l *Log) openNext() error {
 	path := filepath.Join(l.opts.Dir, name)
 	f, err := l.opts.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		// Left by an earlier attempt that failed after creating it: reuse
-		// it if it holds nothing, or only what recovery sets aside.
-		f, err = l.opts.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+		// Left by an earlier attempt of ours that failed once it was
+		// created: reuse it if it holds nothing. Anything else there was not
+		// written by this log; appending after it would bury it.
+		if fi, serr := os.Lstat(path); serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			f, err = l.opts.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+		} else {
+			err = fmt.Errorf("%s already exists and is not an empty file this log created; move it aside", path)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("audit: create log file: %w", err)
