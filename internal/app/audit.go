@@ -252,9 +252,15 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 	}
 	a.Metrics.Commands.WithLabelValues(resultClass(r.Code)).Inc()
 	a.Notify.CommandDone(s.Account.Name, netaddr.IP(s.RemoteAddr), cmd, audit.MaskArgs(args), r.Code)
-	_ = a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
+	err := a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
 		IPFrom: netaddr.IP(s.RemoteAddr), ExitStatus: audit.Int(r.ExitCode())})
+	if err != nil && r.Success() && changes(cmd) && s.Err != nil {
+		// The change is made (the audit gate let it start while the log was writable); say it
+		// is not in the audit log rather than let it pass as audited. The log counted it and
+		// the audit_log alert went out.
+		fmt.Fprintf(s.Err, "WARNING: %s was done but could not be written to the audit log; the administrators are alerted.\n", cmd)
+	}
 }
 
 // changes reports whether a command modifies state (its name says it: not a list or info).
