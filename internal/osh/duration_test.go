@@ -32,7 +32,7 @@ func TestParseDurationBounds(t *testing.T) {
 		{"100y1s", 0, "out of range"},
 		{"50y50y1s", 0, "out of range"},
 		{"60y60y", 0, "out of range"},
-		{"5214w1w", 0, "out of range"}, // 5215 weeks > 100 years of 365 days
+		{"5214w1w", 0, "out of range"},  // 5215 weeks > 100 years of 365 days
 		{"2562047h", 0, "out of range"}, // time.Duration's own limit in hours
 		{"-5", 0, "invalid"},
 		{"+5", 0, "invalid"},
