@@ -75,6 +75,10 @@ type Config struct {
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
 
+	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
+	// session goes on unrecorded (audited as recording.limit). 0: no cap.
+	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`
+
 	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
 	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
 	// reachable from Slack, the metrics should not.
@@ -119,6 +123,7 @@ func Default() Config {
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
 		RecordingFormat:                       "asciicast",
+		RecordingMaxBytes:                     1 << 30,
 		AuditCheckpointEvery:                  1000,
 		GCPercent:                             50,
 		// Four eyes by default: nobody approves their own access unless the operator says so.
@@ -319,6 +324,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
+	}
+	if c.RecordingMaxBytes != 0 && (c.RecordingMaxBytes < 1<<20 || c.RecordingMaxBytes > 1<<40) {
+		return bad("recordingMaxBytes", "%d must be 0 (no cap) or between 1048576 (1 MiB) and 1099511627776 (1 TiB)", c.RecordingMaxBytes)
 	}
 	if c.AuditCheckpointEvery < 1 || c.AuditCheckpointEvery > 1000000 {
 		return bad("auditCheckpointEvery", "%d must be between 1 and 1000000", c.AuditCheckpointEvery)
