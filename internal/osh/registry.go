@@ -152,12 +152,12 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
-			return a, fmt.Errorf("unexpected argument %q: options are --name value", w)
+			return a, fmt.Errorf("unexpected argument %q: options are --name value", quoted(w))
 		}
 		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
 		o, ok := byName[name]
 		if !ok {
-			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", name)
+			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", quoted(name))
 		}
 		if _, dup := a.values[name]; dup && o.Kind != Multi {
 			return a, fmt.Errorf("option --%s is given twice", name)
@@ -185,7 +185,7 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 		switch o.Kind {
 		case Int:
 			if _, err := strconv.Atoi(val); err != nil {
-				return a, fmt.Errorf("option --%s needs a whole number, got %q", name, val)
+				return a, fmt.Errorf("option --%s needs a whole number, got %q", name, quoted(val))
 			}
 		case Duration:
 			if _, err := ParseDuration(val); err != nil {
@@ -193,7 +193,7 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 			}
 		}
 		if len(o.Choices) > 0 && !contains(o.Choices, val) {
-			return a, fmt.Errorf("option --%s must be one of %s, got %q", name, strings.Join(o.Choices, ", "), val)
+			return a, fmt.Errorf("option --%s must be one of %s, got %q", name, strings.Join(o.Choices, ", "), quoted(val))
 		}
 		a.values[name] = append(a.values[name], val)
 	}
@@ -221,7 +221,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty duration: give seconds or e.g. 1d12h")
 	}
-	tooLong := fmt.Errorf("duration %q is out of range: at most 100 years (100y, or %d seconds)", s, int64(maxDuration/time.Second))
+	tooLong := fmt.Errorf("duration %q is out of range: at most 100 years (100y, or %d seconds)", quoted(s), int64(maxDuration/time.Second))
 	if s[0] >= '0' && s[0] <= '9' && strings.Trim(s, "0123456789") == "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n > int64(maxDuration/time.Second) {
@@ -248,11 +248,11 @@ func ParseDuration(s string) (time.Duration, error) {
 			total += term
 			from = i + 1
 		default:
-			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", quoted(s))
 		}
 	}
 	if from != len(s) {
-		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", quoted(s))
 	}
 	return total, nil
 }

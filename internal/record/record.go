@@ -405,10 +405,6 @@ func (r *recorder) run(done chan struct{}) {
 func (r *recorder) handle(it item) {
 	r.out.mu.Lock()
 	reached := false
-	if r.maxBytes > 0 && !r.limited && r.out.usable() && r.out.written() >= r.maxBytes {
-		r.limited, reached = true, true
-		r.enc.marker(it.at, LimitMarker)
-	}
 	if r.out.usable() && !r.limited {
 		switch it.kind {
 		case KindOutput:
@@ -417,6 +413,11 @@ func (r *recorder) handle(it item) {
 			r.enc.input(it.at, it.data)
 		case KindResize:
 			r.enc.resize(it.at, it.cols, it.rows)
+		}
+		// Checked after the event, so a file past the cap always ends with the marker.
+		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
+			r.limited, reached = true, true
+			r.enc.marker(it.at, LimitMarker)
 		}
 	}
 	r.out.mu.Unlock()
