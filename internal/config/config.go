@@ -393,26 +393,31 @@ func (c *Config) Validate() error {
 	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
 		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
 	}
+	// Days and seconds become time.Durations, which wrap past 292 years: at most 100 years.
+	const maxDays, maxSeconds = 100 * 365, 100 * 365 * 86400
 	for _, kv := range []struct {
-		key string
-		v   int
-		min int
+		key      string
+		v        int
+		min, max int
 	}{
-		{"accountMaxInactiveDays", c.AccountMaxInactiveDays, 0},
-		{"MFAPasswordMinDays", c.MFAPasswordMinDays, 0},
-		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0},
-		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0},
-		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1},
-		{"MFALockAfterFailures", c.MFALockAfterFailures, 0},
-		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0},
-		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1},
-		{"idleLockTimeout", c.IdleLockTimeout, 0},
-		{"idleKillTimeout", c.IdleKillTimeout, 0},
-		{"warnBeforeLockSeconds", c.WarnBeforeLockSeconds, 0},
-		{"warnBeforeKillSeconds", c.WarnBeforeKillSeconds, 0},
+		{"accountMaxInactiveDays", c.AccountMaxInactiveDays, 0, maxDays},
+		{"MFAPasswordMinDays", c.MFAPasswordMinDays, 0, maxDays},
+		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0, maxDays},
+		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0, maxDays},
+		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1, maxDays},
+		{"MFALockAfterFailures", c.MFALockAfterFailures, 0, 1 << 30},
+		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0, maxSeconds},
+		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1, maxSeconds},
+		{"idleLockTimeout", c.IdleLockTimeout, 0, maxSeconds},
+		{"idleKillTimeout", c.IdleKillTimeout, 0, maxSeconds},
+		{"warnBeforeLockSeconds", c.WarnBeforeLockSeconds, 0, maxSeconds},
+		{"warnBeforeKillSeconds", c.WarnBeforeKillSeconds, 0, maxSeconds},
 	} {
 		if kv.v < kv.min {
 			return bad(kv.key, "%d must be %d or more", kv.v, kv.min)
+		}
+		if kv.v > kv.max {
+			return bad(kv.key, "%d is out of range: at most %d", kv.v, kv.max)
 		}
 	}
 	if c.IdleKillTimeout > 0 && c.IdleLockTimeout > 0 && c.IdleKillTimeout <= c.IdleLockTimeout {

@@ -69,3 +69,22 @@ func TestCheckPlugins(t *testing.T) {
 		})
 	}
 }
+
+// TestDurationsBounded: seconds and days that would wrap a time.Duration are refused.
+func TestDurationsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		data   string
+		line   int
+		reason string
+	}{
+		{"idleLockTimeout = 9999999999999\n", 1, "out of range"},
+		{"bastionName = \"b\"\ninteractiveModeTimeout = 9223372037\n", 2, "out of range"},
+		{"MFAPasswordMaxDays = 200000\n", 1, "out of range"},
+		{"accountMaxInactiveDays = 36501\n", 1, "out of range"},
+	} {
+		expectRefusal(t, tc.data, tc.line, tc.reason)
+	}
+	if _, err := Parse("g.toml", []byte("idleLockTimeout = 3153600000\naccountMaxInactiveDays = 36500\n")); err != nil {
+		t.Fatalf("100 years refused: %v", err)
+	}
+}

@@ -191,3 +191,38 @@ func TestTTLOverflowRefused(t *testing.T) {
 	}
 	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "bob", "--host", "10.0.0.9", "--user-any", "--port", "22", "--ttl", "100y")
 }
+
+// TestRelayedRecordingCapped: a relayed session past recordingMaxBytes goes on (the user gets all
+// of its output) while its recording stops with a marker; the audit and the session row say so.
+func TestRelayedRecordingCapped(t *testing.T) {
+	const recCap = 1 << 20
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("recordingMaxBytes = %d\n", recCap)})
+	sshd, aliceKey := targetSetup(t, b)
+	dest := fmt.Sprintf("%s@127.0.0.1", sshd.User)
+	r := b.SSH(aliceKey, "alice", dest, "-p", fmt.Sprint(sshd.Port), "head -c 3000000 /dev/zero | tr '\\000' x | fold -w 99; echo CAP-END")
+	if r.Exit != 0 || strings.Count(r.Stdout, "x") != 3000000 || !strings.Contains(r.Stdout, "CAP-END") {
+		t.Fatalf("the session did not go on: exit %d, %d x, stderr %q", r.Exit, strings.Count(r.Stdout, "x"), r.Stderr)
+	}
+	row := closedSession(t, b, "alice", "CAP-END")
+	data, err := os.ReadFile(row.Recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < recCap || len(data) > recCap+256<<10 || !strings.Contains(string(data), record.LimitMarker) || strings.Contains(string(data), "CAP-END\\r\\n") {
+		t.Fatalf("recording of %d bytes (cap %d), marker %v", len(data), recCap, strings.Contains(string(data), record.LimitMarker))
+	}
+	if !strings.Contains(row.Comment, "recordingMaxBytes") || row.Size != int64(len(data)) {
+		t.Fatalf("session row: comment %q, size %d", row.Comment, row.Size)
+	}
+	var limit, closed bool
+	for _, e := range auditEntries(t, b, "recording.limit") {
+		limit = limit || e["fields"].(map[string]any)["uniqid"] == row.ID
+	}
+	for _, e := range auditEntries(t, b, "session.close") {
+		f := e["fields"].(map[string]any)
+		closed = closed || f["uniqid"] == row.ID && f["recording_truncated"] == true
+	}
+	if !limit || !closed {
+		t.Fatalf("audit: recording.limit %v, session.close recording_truncated %v", limit, closed)
+	}
+}
