@@ -226,3 +226,29 @@ func TestRelayedRecordingCapped(t *testing.T) {
 		t.Fatalf("audit: recording.limit %v, session.close recording_truncated %v", limit, closed)
 	}
 }
+
+// TestInteractiveConnectionCommandAudited: a remote command typed in the interactive mode is in
+// the audit log whole (connection.open), since the session itself was opened as "-i".
+func TestInteractiveConnectionCommandAudited(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	term := b.SSHTerminal(aliceKey, "alice", 100, 30, "-i")
+	off := term.Expect(0, "> ", 10*time.Second)
+	term.Send(fmt.Sprintf("%s@127.0.0.1 -p %d echo --token \"$(echo INTERACTIVE-PAYLOAD)\"\r", sshd.User, sshd.Port))
+	off = term.Expect(off, "--token INTERACTIVE-PAYLOAD", 10*time.Second)
+	term.Expect(off, "> ", 10*time.Second)
+	defer term.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, e := range auditEntries(t, b, "connection.open") {
+			params := strings.Join(anyStrings(e["fields"].(map[string]any)["params"]), " ")
+			if strings.Contains(params, `--token $(echo INTERACTIVE-PAYLOAD)`) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection.open with the remote command whole: %v", auditEntries(t, b, "connection.open"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
