@@ -21,7 +21,7 @@ const (
 	maxBatchMessage = 1024
 	// maxBatchValues is the budget of the commands' values, encoded, in the batch's JSON; past
 	// it an item keeps its code and message and its value becomes null, with a note.
-	maxBatchValues = 4 << 20
+	maxBatchValues = 1 << 20
 )
 
 // batchResults holds a batch's items as encoded JSON.
