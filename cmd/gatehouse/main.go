@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"gatehouse/internal/app"
@@ -166,10 +167,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			if err := a.Reload(); err != nil {
+			restart, err := a.ReloadReport()
+			switch {
+			case err != nil:
 				log.Error("configuration not reloaded, keeping the running one", "err", err)
-			} else {
+			case len(restart) > 0:
+				log.Warn("configuration reloaded, except what only a restart applies: "+strings.Join(restart, ", "), "restart_needed", restart)
+			default:
 				log.Info("configuration reloaded")
+			}
+			if err == nil && os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(a.Config().GCPercent)
 			}
 		}
 	}()

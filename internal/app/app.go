@@ -76,7 +76,9 @@ type App struct {
 
 	opts   Options
 	config atomic.Pointer[config.Config]
-	log    *slog.Logger
+	// started is the configuration the parts read once were started with (RestartNeeded).
+	started *config.Config
+	log     *slog.Logger
 }
 
 // Open prepares the data directory (0700), the store, the seal key and the host keys.
@@ -175,11 +177,38 @@ func NewRegistry() *osh.Registry {
 	return reg
 }
 
+// commandNames are the names of every --osh command, for the configuration's [plugin.NAME].
+func commandNames() []string {
+	var names []string
+	for _, c := range NewRegistry().All() {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // Config is the configuration in force.
 func (a *App) Config() *config.Config { return a.config.Load() }
 
 // Reload re-reads the configuration file; on error the running configuration stays.
 func (a *App) Reload() error {
+	_, err := a.ReloadReport()
+	return err
+}
+
+// ReloadReport is Reload that also names the changed options only a restart applies (the
+// listeners, [notify], the audit sinks: config.RestartNeeded); everything else is in force.
+func (a *App) ReloadReport() (restartNeeded []string, err error) {
+	if err := a.reload(); err != nil {
+		return nil, err
+	}
+	if a.started == nil {
+		a.started = a.Config()
+		return nil, nil
+	}
+	return config.RestartNeeded(a.started, a.Config()), nil
+}
+
+func (a *App) reload() error {
 	path := a.opts.ConfigFile
 	c := config.Default()
 	if path == "" {
@@ -190,6 +219,10 @@ func (a *App) Reload() error {
 	if path != "" {
 		var err error
 		if c, err = config.Load(path); err != nil {
+			return err
+		}
+		// [plugin.NAME] must name a command: checked here, where the commands are known.
+		if err := c.CheckPlugins(commandNames()); err != nil {
 			return err
 		}
 	}

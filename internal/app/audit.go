@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/audit"
+	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
@@ -107,19 +109,29 @@ func (a *App) openAudit(ctx context.Context) error {
 			}
 			return 1
 		})
-	format := record.Asciicast
-	if cfg.RecordingFormat == "ttyrec" {
-		format = record.Ttyrec
-	}
-	var stealth *regexp.Regexp
-	if cfg.TtyrecStealthStdoutPattern != "" {
-		stealth = regexp.MustCompile(cfg.TtyrecStealthStdoutPattern) // validated at load
-	}
-	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir), Format: format,
-		Stealth: stealth, Log: a.log, Now: time.Now,
+	truncated := prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_recordings_truncated_total",
+		Help: "Recordings that reached recordingMaxBytes and stopped (their sessions went on)."})
+	a.Metrics.Registry.MustRegister(truncated)
+	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir),
+		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: time.Now,
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
-		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() }}
+		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
+		OnRecordingLimit: truncated.Inc}
 	return a.Tracker.Interrupted(ctx)
+}
+
+// recordingPolicy is how the configuration in force says to record; read at each session's
+// start, so a reload applies to the sessions that start after it.
+func recordingPolicy(cfg *config.Config) sessionlog.Policy {
+	p := sessionlog.Policy{Format: record.Asciicast, MaxBytes: cfg.RecordingMaxBytes}
+	if cfg.RecordingFormat == "ttyrec" {
+		p.Format = record.Ttyrec
+	}
+	if cfg.TtyrecStealthStdoutPattern != "" {
+		// Validated at load; a pattern that does not compile records everything (fail closed).
+		p.Stealth, _ = regexp.Compile(cfg.TtyrecStealthStdoutPattern)
+	}
+	return p
 }
 
 // auditEvent appends one event; the log itself logs and counts a failure

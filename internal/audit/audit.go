@@ -127,6 +127,10 @@ type Fields struct {
 	RecordingSHA256 string   `json:"recording_sha256,omitempty"`
 	RecordingSize   int64    `json:"recording_size,omitempty"`
 	Comment         string   `json:"comment,omitempty"`
+	// Stealth: the session's output was not recorded (ttyrecStealthStdoutPattern matched).
+	Stealth bool `json:"stealth,omitempty"`
+	// RecordingTruncated: the recording reached recordingMaxBytes and stopped (the session went on).
+	RecordingTruncated bool `json:"recording_truncated,omitempty"`
 	// Extra holds anything else (hostkey fingerprints, changed options …).
 	Extra map[string]string `json:"extra,omitempty"`
 }
