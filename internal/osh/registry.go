@@ -209,13 +209,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// maxDuration is the longest duration an option takes.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
 // ParseDuration reads The Bastion's durations: a number of seconds, or units such as 1w2d3h4m5s.
 func ParseDuration(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty duration: give seconds or e.g. 1d12h")
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > 100*365*86400 {
+		if n < 0 || n > int64(maxDuration/time.Second) {
 			return 0, fmt.Errorf("duration %q is out of range", s)
 		}
 		return time.Duration(n) * time.Second, nil
@@ -229,9 +232,11 @@ func ParseDuration(s string) (time.Duration, error) {
 		case c >= '0' && c <= '9':
 			num += string(c)
 		case units[c] != 0 && num != "":
-			n, _ := strconv.ParseInt(num, 10, 64)
-			if n > 100000 {
-				return 0, fmt.Errorf("duration %q is out of range", s)
+			// Compare before multiplying: 600y or 1000y in nanoseconds overflow an int64
+			// (to 15 years, or a negative TTL).
+			n, err := strconv.ParseInt(num, 10, 64)
+			if err != nil || n > int64(maxDuration/units[c]) || total+time.Duration(n)*units[c] > maxDuration {
+				return 0, fmt.Errorf("duration %q is out of range (at most 100 years)", s)
 			}
 			total += time.Duration(n) * units[c]
 			num = ""
@@ -239,7 +244,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
 		}
 	}
-	if num != "" || total > 100*365*24*time.Hour {
+	if num != "" {
 		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
 	}
 	return total, nil
