@@ -31,6 +31,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -80,6 +81,9 @@ type Server struct {
 	// AuthEvent, when set, hears every authentication attempt (method, success) for audit and
 	// metrics; it is never given a secret.
 	AuthEvent func(conn ssh.ConnMetadata, method string, err error)
+	// OnPanic, when set, hears a panic that ended one connection, after it was logged and
+	// counted: for the audit log. account is "" when it happened before authentication.
+	OnPanic func(account string, v any, stack []byte)
 
 	unauth   atomic.Int64
 	sessions atomic.Int64 // session channels open now
@@ -93,6 +97,12 @@ type Server struct {
 // Stats are counters for metrics and tests.
 type Stats struct {
 	Accepted, DroppedStartups, AuthFailed, AuthOK, Sessions atomic.Int64
+	// Panics counts connections ended by a panic in their handling.
+	Panics atomic.Int64
+	// AcceptErrors counts failed accepts (the server backs off and goes on).
+	AcceptErrors atomic.Int64
+	// PerSourceRefused and PenaltyRefused count connections refused by the per-source limits.
+	PerSourceRefused, PenaltyRefused atomic.Int64
 }
 
 // New returns a server that runs lines through env.
@@ -283,7 +293,25 @@ func NewFactorPermissions(account string) *ssh.Permissions {
 	return MarkFactorsOK(&ssh.Permissions{Extensions: map[string]string{extAccount: account}})
 }
 
+// panicked is the recovery point's report: a panic in one connection's handling ended that
+// connection only. It logs the account and the stack, counts it, and tells OnPanic.
+func (s *Server) panicked(account string, remote net.Addr, p *crash.Panic) {
+	s.stats.Panics.Add(1)
+	s.log.Error("panic in a connection's handling: that connection is closed, the others go on",
+		"account", account, "remote", fmt.Sprint(remote), "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+	if s.OnPanic != nil {
+		if q := crash.Catch(func() { s.OnPanic(account, p.Value, p.Stack) }); q != nil {
+			s.log.Error("panic in the OnPanic hook", "panic", fmt.Sprint(q.Value), "stack", string(q.Stack))
+		}
+	}
+}
+
 func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
+	// The recovery point of this connection: every goroutine of it ends here or carries its
+	// panic here (internal/crash). Deferred first, so it runs after the connection's own
+	// defers have closed it.
+	account := "" // set once authenticated
+	defer crash.Recover(func(p *crash.Panic) { s.panicked(account, nc.RemoteAddr(), p) })
 	counted := true
 	release := func() {
 		if counted {
@@ -310,6 +338,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 		s.log.Error("connection without a verified identity, closing", "user", sconn.User())
 		return
 	}
+	account = sconn.User()
 	s.stats.AuthOK.Add(1)
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -352,6 +381,11 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 			go func() {
 				defer sessions.Done()
 				defer open.Add(-1)
+				// A session's panic ends its whole connection, as the connection's own would.
+				defer crash.Recover(func(p *crash.Panic) {
+					sconn.Close()
+					s.panicked(account, sconn.RemoteAddr(), p)
+				})
 				s.handleSession(cctx, sconn, nch)
 			}()
 		}

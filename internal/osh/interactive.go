@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/term"
+
+	"gatehouse/internal/crash"
 )
 
 // Interactive runs the interactive mode: a prompt where each line is a command (without --osh),
@@ -40,13 +42,16 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	type lineOrErr struct {
 		line string
 		err  error
+		p    *crash.Panic // the reader (and the completer it calls) panicked
 	}
 	lines := make(chan lineOrErr, 1)
 	for {
 		t.SetPrompt(e.prompt(s))
 		go func() {
-			l, err := t.ReadLine()
-			lines <- lineOrErr{l, err}
+			var got lineOrErr
+			// Carried to this session's recovery point, not left to end the process.
+			got.p = crash.Catch(func() { got.line, got.err = t.ReadLine() })
+			lines <- got
 		}()
 		var timeout <-chan time.Time
 		if cfg.InteractiveModeTimeout > 0 {
@@ -63,6 +68,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			return 0
 		case got = <-lines:
 		}
+		crash.Rethrow(got.p)
 		if got.err != nil {
 			return 0
 		}

@@ -44,6 +44,8 @@ import (
 	"regexp"
 	"sync"
 	"time"
+
+	"gatehouse/internal/crash"
 )
 
 // Recorder records one terminal stream. Implementations never block on
@@ -353,13 +355,19 @@ func (r *recorder) run(done chan struct{}) {
 func (r *recorder) handle(it item) {
 	r.out.mu.Lock()
 	if r.out.usable() {
-		switch it.kind {
-		case KindOutput:
-			r.enc.output(it.at, it.data)
-		case KindInput:
-			r.enc.input(it.at, it.data)
-		case KindResize:
-			r.enc.resize(it.at, it.cols, it.rows)
+		// This worker is outside every session's recovery point: a panic while encoding the
+		// terminal's bytes fails this recording as a write error does (internal/crash).
+		if p := crash.Catch(func() {
+			switch it.kind {
+			case KindOutput:
+				r.enc.output(it.at, it.data)
+			case KindInput:
+				r.enc.input(it.at, it.data)
+			case KindResize:
+				r.enc.resize(it.at, it.cols, it.rows)
+			}
+		}); p != nil {
+			r.out.err = fmt.Errorf("record: encoding the recording: %w", p)
 		}
 	}
 	r.out.mu.Unlock()
