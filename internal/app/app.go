@@ -380,3 +380,18 @@ func (a *App) alertStats() ([]web.AlertChannel, uint64) {
 	}
 	return out, st.TapsDropped
 }
+
+// Descriptors a relayed session holds (the user's connection, the target's, the recording), and
+// those kept aside for the store, the audit log, the listeners and the host's needs.
+const (
+	DescriptorsPerSession = 3
+	descriptorsReserved   = 64
+)
+
+// SessionCapacity is how many relayed sessions an open files limit allows.
+func SessionCapacity(fileLimit uint64) uint64 {
+	if fileLimit <= descriptorsReserved {
+		return 0
+	}
+	return (fileLimit - descriptorsReserved) / DescriptorsPerSession
+}

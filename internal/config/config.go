@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -28,6 +29,19 @@ type Config struct {
 	LoginGraceTime int    `toml:"loginGraceTime"` // seconds
 	MaxSessions    int    `toml:"maxSessions"`
 	MaxCommandLine int    `toml:"maxCommandLineBytes"`
+	// Per source address (IPv4 /32, IPv6 /64), as sshd's PerSourceMaxStartups and
+	// PerSourcePenalties: unauthenticated connections held at once (0: no limit), and seconds of
+	// refusal a source earns by a connection that ends unauthenticated, doubling with each such
+	// connection in a row; a source is refused once it owes at least perSourcePenaltyMin.
+	PerSourceMaxStartups          int      `toml:"perSourceMaxStartups"`
+	PerSourcePenalties            bool     `toml:"perSourcePenalties"`
+	PerSourcePenaltyAuthFail      int      `toml:"perSourcePenaltyAuthFail"`
+	PerSourcePenaltyNoAuth        int      `toml:"perSourcePenaltyNoAuth"`
+	PerSourcePenaltyGraceExceeded int      `toml:"perSourcePenaltyGraceExceeded"`
+	PerSourcePenaltyMin           int      `toml:"perSourcePenaltyMin"`
+	PerSourcePenaltyMax           int      `toml:"perSourcePenaltyMax"`
+	PerSourcePenaltyExemptList    []string `toml:"perSourcePenaltyExemptList"`
+	PerSourceMaxSources           int      `toml:"perSourceMaxSources"`
 	// Ciphers the SSH server offers, in order. OpenSSH clients pick by their own order, which puts
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
 	// is offered: that doubled relay throughput on this machine (docs/performance.md).
@@ -100,6 +114,14 @@ func Default() Config {
 		MaxStartups:                           "50:30:500",
 		LoginGraceTime:                        30,
 		MaxSessions:                           10,
+		PerSourceMaxStartups:                  10,
+		PerSourcePenalties:                    true,
+		PerSourcePenaltyAuthFail:              5,
+		PerSourcePenaltyNoAuth:                1,
+		PerSourcePenaltyGraceExceeded:         20,
+		PerSourcePenaltyMin:                   15,
+		PerSourcePenaltyMax:                   600,
+		PerSourceMaxSources:                   65536,
 		MaxCommandLine:                        64 * 1024,
 		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
 		AccountMFAPolicy:                      "enabled",
@@ -251,6 +273,9 @@ func (c *Config) Validate() error {
 	if c.LoginGraceTime < 1 || c.LoginGraceTime > 600 {
 		return bad("loginGraceTime", "%d must be between 1 and 600 seconds", c.LoginGraceTime)
 	}
+	if err := c.validatePerSource(); err != nil {
+		return err
+	}
 	if c.MaxSessions < 1 || c.MaxSessions > 1000 {
 		return bad("maxSessions", "%d must be between 1 and 1000", c.MaxSessions)
 	}
@@ -388,6 +413,39 @@ func ParseMaxStartups(s string) (MaxStartups, error) {
 func validMS(m MaxStartups, s string) error {
 	if m.Start < 1 || m.Full < m.Start || m.Rate > 100 {
 		return fmt.Errorf("%q: need 1 <= start <= full and rate <= 100", s)
+	}
+	return nil
+}
+
+// validatePerSource checks the per-source limits and penalties.
+func (c *Config) validatePerSource() error {
+	if c.PerSourceMaxStartups < 0 || c.PerSourceMaxStartups > 100000 {
+		return bad("perSourceMaxStartups", "%d must be between 0 (no limit) and 100000", c.PerSourceMaxStartups)
+	}
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"perSourcePenaltyAuthFail", c.PerSourcePenaltyAuthFail}, {"perSourcePenaltyNoAuth", c.PerSourcePenaltyNoAuth},
+		{"perSourcePenaltyGraceExceeded", c.PerSourcePenaltyGraceExceeded}, {"perSourcePenaltyMin", c.PerSourcePenaltyMin}} {
+		if p.v < 0 || p.v > 86400 {
+			return bad(p.key, "%d must be between 0 and 86400 seconds", p.v)
+		}
+	}
+	if c.PerSourcePenaltyMax < 1 || c.PerSourcePenaltyMax > 86400 {
+		return bad("perSourcePenaltyMax", "%d must be between 1 and 86400 seconds", c.PerSourcePenaltyMax)
+	}
+	if c.PerSourcePenaltyMin > c.PerSourcePenaltyMax {
+		return bad("perSourcePenaltyMin", "%d must not exceed perSourcePenaltyMax (%d)", c.PerSourcePenaltyMin, c.PerSourcePenaltyMax)
+	}
+	for _, e := range c.PerSourcePenaltyExemptList {
+		if _, err := netip.ParsePrefix(e); err != nil {
+			if _, err := netip.ParseAddr(e); err != nil {
+				return bad("perSourcePenaltyExemptList", "%q must be an address or a prefix such as 10.0.0.0/8", e)
+			}
+		}
+	}
+	if c.PerSourceMaxSources < 1 || c.PerSourceMaxSources > 10000000 {
+		return bad("perSourceMaxSources", "%d must be between 1 and 10000000", c.PerSourceMaxSources)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,10 @@ type Server struct {
 	// OnPanic, when set, hears a panic that ended one connection, after it was logged and
 	// counted: for the audit log. account is "" when it happened before authentication.
 	OnPanic func(account string, v any, stack []byte)
+	// Now is the clock of the per-source penalties; nil means time.Now.
+	Now func() time.Time
+
+	sources sources // per-source states (persource.go)
 
 	unauth   atomic.Int64
 	sessions atomic.Int64 // session channels open now
@@ -129,6 +134,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.closeOne.Do(func() { close(s.closing) })
 		ln.Close()
 	}()
+	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -138,16 +144,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by someone else: nothing will ever be accepted again.
+				s.conns.Wait()
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Never fatal (out of descriptors, a connection reset before accept …): every
+			// running session goes on; back off as net/http's server does, then retry.
+			delay = AcceptBackoff(delay)
+			s.stats.AcceptErrors.Add(1)
+			s.log.Error("accept failed; retrying", "err", err, "retry_in", delay,
+				"sessions", s.sessions.Load(), "connections", s.active.Load())
+			select {
+			case <-time.After(delay):
+			case <-s.closing:
+			}
+			continue
 		}
+		delay = 0
 		s.stats.Accepted.Add(1)
+		// Per source first, so that one address cannot fill the global maxStartups.
+		verdict, endSource := s.admitSource(nc.RemoteAddr())
+		switch verdict {
+		case SourceRefuseStartups:
+			s.stats.PerSourceRefused.Add(1)
+			nc.Close()
+			continue
+		case SourceRefusePenalty:
+			s.stats.PenaltyRefused.Add(1)
+			nc.Close()
+			continue
+		}
 		if s.dropStartup() {
 			s.stats.DroppedStartups.Add(1)
+			endSource(SourceNoAuth)
 			nc.Close()
 			continue
 		}
@@ -155,9 +185,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
-			s.handleConn(ctx, nc)
+			s.handleConn(ctx, nc, endSource)
 		}()
 	}
+}
+
+// AcceptBackoff is the wait before retrying after a failed accept, given the previous one (0
+// after a success): 5 ms, doubling up to 1 s, as net/http's Server.
+func AcceptBackoff(prev time.Duration) time.Duration {
+	const first, most = 5 * time.Millisecond, time.Second
+	if prev <= 0 {
+		return first
+	}
+	return min(2*prev, most)
 }
 
 // dropStartup applies MaxStartups to a new unauthenticated connection.
@@ -177,7 +217,22 @@ func (s *Server) dropStartup() bool {
 	return rand.IntN(100) < p
 }
 
-func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
+// connAttempts counts one connection's refused authentication attempts, for its source's
+// penalty.
+type connAttempts struct{ failed atomic.Int64 }
+
+// outcome is how a connection that did not authenticate ended.
+func (a *connAttempts) outcome(err error) SourceEvent {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return SourceGraceExceeded
+	case a.failed.Load() > 0:
+		return SourceAuthFail
+	}
+	return SourceNoAuth
+}
+
+func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
 		MaxAuthTries:  6,
@@ -189,6 +244,9 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 			return s.verifiedKey(ctx, conn, key, perms)
 		},
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
+			if err != nil && method != "none" {
+				attempts.failed.Add(1)
+			}
 			if s.AuthEvent != nil && method != "none" {
 				s.AuthEvent(conn, method, err)
 			}
@@ -306,7 +364,7 @@ func (s *Server) panicked(account string, remote net.Addr, p *crash.Panic) {
 	}
 }
 
-func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
+func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(SourceEvent)) {
 	// The recovery point of this connection: every goroutine of it ends here or carries its
 	// panic here (internal/crash). Deferred first, so it runs after the connection's own
 	// defers have closed it.
@@ -320,14 +378,18 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 		}
 	}
 	defer release()
+	defer endSource(SourceAuthFail) // a panic during authentication counts as a failure
 	defer nc.Close()
 	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
-	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx))
+	var attempts connAttempts
+	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx, &attempts))
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
+		endSource(attempts.outcome(err))
 		return
 	}
+	endSource(SourceAuthOK)
 	release()
 	stopQuickAck(nc)
 	_ = nc.SetDeadline(time.Time{})
