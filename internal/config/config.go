@@ -63,6 +63,12 @@ type Config struct {
 	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
 	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
 	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+	// Tries without a verified key (pubkey-optional accounts), per source address: tries per
+	// window, and failures one source may add to an account's lockout count (used at most
+	// MFALockAfterFailures−1, so that one stranger cannot lock a person out).
+	MFASourceRateLimitAttempts int `toml:"MFASourceRateLimitAttempts"`
+	MFASourceRateLimitSeconds  int `toml:"MFASourceRateLimitSeconds"`
+	MFASourceLockCap           int `toml:"MFASourceLockCap"`
 
 	DefaultAccountEgressKeyAlgorithm string `toml:"defaultAccountEgressKeyAlgorithm"`
 	DefaultAccountEgressKeySize      int    `toml:"defaultAccountEgressKeySize"`
@@ -133,6 +139,9 @@ func Default() Config {
 		MFARateLimitAttempts:                  3,
 		MFARateLimitSeconds:                   30,
 		MFALockAfterFailures:                  10,
+		MFASourceRateLimitAttempts:            3,
+		MFASourceRateLimitSeconds:             60,
+		MFASourceLockCap:                      3,
 		DefaultAccountEgressKeyAlgorithm:      "ed25519",
 		DefaultAccountEgressKeySize:           256,
 		InteractiveModeAllowed:                true,
@@ -301,6 +310,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
 		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	}
+	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
+		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
+	}
+	if c.MFASourceLockCap < 0 {
+		return bad("MFASourceLockCap", "%d must be 0 or more (it is used at most MFALockAfterFailures−1)", c.MFASourceLockCap)
 	}
 	for _, kv := range []struct {
 		key string

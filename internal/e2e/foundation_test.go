@@ -125,7 +125,7 @@ func TestAccountsLifecycleAndRoles(t *testing.T) {
 	}
 	// Delete: the account can no longer log in.
 	b.MustOK("--osh", "accountDelete", "--account", "bob", "--no-confirm")
-	if r = b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 255 || !strings.Contains(r.Stderr, "Permission denied (publickey).") {
+	if r = b.SSH(bobKey, "bob", "--osh", "info"); r.Exit != 255 || !strings.Contains(r.Stderr, "Permission denied (publickey,keyboard-interactive).") {
 		t.Fatalf("deleted account logs in: exit %d %s", r.Exit, r.Stderr)
 	}
 }

@@ -154,3 +154,86 @@ func TestAcceptErrorsAreNotFatal(t *testing.T) {
 	term.Send("info\r")
 	term.Expect(off, "You are admin on gatehouse", 5*time.Second)
 }
+
+// TestStrangerCannotLockPubkeyOptionalAccount: anyone, without a key, used to lock a
+// --pubkey-auth-optional account with 10 wrong passwords. Now tries without a key are
+// throttled per source (3 per minute), and one source adds at most 3 failures to the account's
+// lockout count (10): after twelve wrong guesses from one address, spread over time (an
+// injected clock), the person still logs in.
+func TestStrangerCannotLockPubkeyOptionalAccount(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	b.CreateAccount("gina")
+	b.MustOK("--osh", "accountModify", "--account", "gina", "--pubkey-auth-optional", "yes")
+	const pw = "gina's own password"
+	setPassword(t, b, "gina", pw)
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	b.App.MFA.Now, b.App.Server.Now = clock, clock
+
+	stranger := kbdOpts{from: "127.0.0.4"}
+	for round := 0; round < 4; round++ {
+		term := startKbd(t, b, stranger, "gina", "--osh", "info")
+		off := 0
+		for range 3 {
+			off = term.expect(off, "Password: ")
+			term.send("guess-" + time.Now().Format("150405.000000") + "\n")
+		}
+		if exit, _ := term.wait(); exit != 255 {
+			t.Fatalf("round %d: wrong guesses logged in", round)
+		}
+		if round == 0 {
+			// The source has used its tries: the next connection gets no prompt at all.
+			term = startKbd(t, b, stranger, "gina", "--osh", "info")
+			if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "Password: ") {
+				t.Fatalf("throttled source was prompted: exit %d\n%s", exit, res.Stdout)
+			}
+		}
+		offset.Add(int64(11 * time.Minute)) // past every window and per-source penalty
+	}
+	term := startKbd(t, b, kbdOpts{from: "127.0.0.1"}, "gina", "--json-greppable", "--osh", "info")
+	term.expect(0, "Password: ")
+	term.send(pw + "\n")
+	if exit, res := term.wait(); exit != 0 || jsonValue(res, "value", "account") != "gina" {
+		t.Fatalf("gina after a stranger's twelve guesses: exit %d\n%s", exit, res.Stdout)
+	}
+}
+
+// TestMethodsAndPromptsTellNoAccountApart: the method list and the prompts used to show which
+// accounts may log in without a key. Now every name, existing or not, is offered the same
+// methods and the same password prompts, and is refused the same way.
+func TestMethodsAndPromptsTellNoAccountApart(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	b.CreateAccount("gina")
+	b.MustOK("--osh", "accountModify", "--account", "gina", "--pubkey-auth-optional", "yes")
+	setPassword(t, b, "gina", "gina's own password")
+	b.CreateAccount("hugo")
+	setPassword(t, b, "hugo", "hugo's own password")
+	strangerKey, _ := testenv.NewKey(t, "ed25519", "stranger")
+
+	transcripts := map[string]string{}
+	for i, name := range []string{"gina", "hugo", "admin", "nosuchaccount"} {
+		// The method list, as a client with a wrong key sees it.
+		r := sshFrom(t, b, "127.0.2."+string(rune('1'+i)), strangerKey, name, "--osh", "info")
+		if r.Exit != 255 || !strings.Contains(r.Stderr, "Permission denied (publickey,keyboard-interactive).") {
+			t.Fatalf("%s: methods: exit %d %q", name, r.Exit, r.Stderr)
+		}
+		// The prompts, answered wrong three times, from a source of its own.
+		term := startKbd(t, b, kbdOpts{from: "127.0.1." + string(rune('1'+i))}, name, "--osh", "info")
+		off := 0
+		for range 3 {
+			off = term.expect(off, "Password: ")
+			term.send("wrong\n")
+		}
+		exit, res := term.wait()
+		if exit != 255 {
+			t.Fatalf("%s: wrong password: exit %d", name, exit)
+		}
+		out := res.Stdout[strings.Index(res.Stdout, "\n")+1:] // after the known_hosts warning
+		transcripts[name] = strings.ReplaceAll(out, name+"@", "NAME@")
+	}
+	for name, tr := range transcripts {
+		if tr != transcripts["gina"] {
+			t.Fatalf("%s's prompts differ from gina's:\n%s\n--- gina:\n%s", name, tr, transcripts["gina"])
+		}
+	}
+}

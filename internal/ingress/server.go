@@ -52,7 +52,8 @@ const (
 type Authenticator interface {
 	AfterPublicKey(conn ssh.ConnMetadata, account store.Account, perms *ssh.Permissions) (*ssh.Permissions, error)
 	// WithoutPublicKey handles accounts allowed to log in with factors only (pubkey optional);
-	// nil callbacks mean "refuse".
+	// account.Name is "" for a name with no account. It should answer every other name the
+	// same way (prompts, then a refusal); nil callbacks mean "refuse at once".
 	WithoutPublicKey(conn ssh.ConnMetadata, account store.Account) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)
 }
 
@@ -255,18 +256,22 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 			}
 		},
 	}
-	// The methods offered depend on the account, as sshd's Match blocks make them: the client's
-	// first "none" request never succeeds (NoClientAuthCallback only answers with the methods
-	// to use), publickey for everyone, keyboard-interactive alone only for accounts whose key is
-	// optional. Other accounts then see "Permission denied (publickey)" as with The Bastion.
+	// The methods offered are the same for every name, existing or not, so that they tell no
+	// account apart: the client's first "none" request never succeeds (NoClientAuthCallback
+	// only answers with the methods to use), then publickey, and keyboard-interactive when
+	// second factors are configured. Only accounts whose key is optional can pass the latter;
+	// the Authenticator answers every other name with the same prompts and refusal.
 	cfg.NoClientAuth = true
 	cfg.NoClientAuthCallback = func(conn ssh.ConnMetadata) (*ssh.Permissions, error) {
 		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
 		if s.Auth != nil {
-			if a, err := s.lookupAccount(ctx, conn.User()); err == nil {
-				if cb := s.Auth.WithoutPublicKey(conn, a); cb != nil {
-					next.KeyboardInteractiveCallback = cb
-				}
+			a, err := s.lookupAccount(ctx, conn.User())
+			if err != nil {
+				a = store.Account{} // no such account: answered as one that needs a key
+			}
+			next.KeyboardInteractiveCallback = s.Auth.WithoutPublicKey(conn, a)
+			if next.KeyboardInteractiveCallback == nil {
+				next.KeyboardInteractiveCallback = refuseKeyboardInteractive
 			}
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
@@ -278,6 +283,12 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 }
 
 var errAuth = errors.New("authentication refused")
+
+// refuseKeyboardInteractive stands in when an Authenticator gives no callback: the method is
+// still offered to every name, and refused.
+func refuseKeyboardInteractive(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	return nil, errAuth
+}
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account, error) {
 	if access.ValidateAccountName(name) != nil {
