@@ -237,3 +237,21 @@ func TestMethodsAndPromptsTellNoAccountApart(t *testing.T) {
 		}
 	}
 }
+
+// TestTTLOverflowRefused: `--ttl 600y` used to give 15 years and `1000y` a negative TTL (an
+// account already expired, or an access that never was): both overflowed time.Duration. Now
+// anything past 100 years is refused with a clear error, and nothing is created.
+func TestTTLOverflowRefused(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	_, pub := testenv.NewKey(t, "ed25519", "ttl")
+	for _, ttl := range []string{"600y", "1000y", "99999999999999999999s", "101y"} {
+		r := b.Admin("--json-greppable", "--osh", "accountCreate", "--account", "ttl", "--public-key", `"`+pub+`"`, "--ttl", ttl)
+		if r.Exit == 0 || !strings.Contains(r.Stdout, "out of range") {
+			t.Fatalf("--ttl %s: exit %d\n%s", ttl, r.Exit, r.Stdout)
+		}
+	}
+	if r := b.Admin("--json-greppable", "--osh", "accountInfo", "--account", "ttl"); r.Exit == 0 {
+		t.Fatalf("an account was created by a refused --ttl")
+	}
+	b.MustOK("--osh", "accountCreate", "--account", "ttl", "--public-key", `"`+pub+`"`, "--ttl", "100y")
+}
