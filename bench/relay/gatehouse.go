@@ -20,6 +20,7 @@ import (
 func gatehouseConfig(format, stealth string) string {
 	var b strings.Builder
 	b.WriteString("maxStartups = \"2000:30:3000\"\n")
+	b.WriteString("perSourceMaxStartups = 0\n") // every benchmark client is 127.0.0.1
 	if format != "" {
 		fmt.Fprintf(&b, "recordingFormat = %q\n", format)
 	}

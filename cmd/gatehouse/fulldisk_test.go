@@ -32,7 +32,7 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 	filler := filepath.Join(dataDir, "filler")
 	fill(t, filler)
 	// Each refused login tries to audit; the log fails once its file's last page is full too.
-	waitFor(t, 60*time.Second, "/healthz to report the audit log failing", func() bool {
+	waitUntil(t, 60*time.Second, "/healthz to report the audit log failing", func() bool {
 		if r := b.Admin("--osh", "info"); r.Exit == 0 {
 			t.Fatalf("a session ran on a full disk:\n%s", r.Stdout)
 		}
@@ -51,7 +51,7 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 
 	os.Remove(filler) // space is back; nobody restarts anything
 	start := time.Now()
-	waitFor(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := health(); return c == 200 })
+	waitUntil(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := health(); return c == 200 })
 	if r := b.Admin("--osh", "info"); r.Exit != 0 {
 		t.Fatalf("login once space is back: %d %s %s", r.Exit, r.Stdout, r.Stderr)
 	}
@@ -91,7 +91,7 @@ func smallDiskBastion(t *testing.T) (*testenv.Bastion, string, string) {
 	})
 	metrics := freePort(t)
 	b := testenv.Start(t, testenv.Options{DataDir: dataDir, Config: fmt.Sprintf("metricsListen = %q\n", metrics)})
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool { c, _ := healthz(metrics); return c == 200 })
+	waitUntil(t, 10*time.Second, "the metrics listener", func() bool { c, _ := healthz(metrics); return c == 200 })
 	return b, dataDir, metrics
 }
 
@@ -116,7 +116,7 @@ func TestFullDiskRefusesChangesInOpenSessions(t *testing.T) {
 
 	filler := filepath.Join(dataDir, "filler")
 	fill(t, filler)
-	waitFor(t, 60*time.Second, "the audit log to fail", func() bool {
+	waitUntil(t, 60*time.Second, "the audit log to fail", func() bool {
 		term.Send("info\r") // each command is audited; one of them finds the disk full
 		off = term.Expect(off, "</info>", 10*time.Second)
 		c, _ := healthz(metrics)
@@ -128,7 +128,7 @@ func TestFullDiskRefusesChangesInOpenSessions(t *testing.T) {
 	off = term.Expect(off, "bob", 10*time.Second)
 
 	os.Remove(filler)
-	waitFor(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := healthz(metrics); return c == 200 })
+	waitUntil(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := healthz(metrics); return c == 200 })
 	term.Send("accountFreeze --account bob --reason test\r")
 	term.Expect(off, "is now frozen", 10*time.Second)
 	term.Send("exit\r")
@@ -185,8 +185,8 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

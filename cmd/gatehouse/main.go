@@ -135,6 +135,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := logger(stderr)
+	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
+	// below what it allows.
+	_, after, limErr := app.RaiseFileLimit()
 	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log})
 	if err != nil {
 		return err
@@ -153,6 +156,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	fmt.Fprintf(stdout, "gatehouse %s listening on %s (data in %s)\n", app.Version, ln.Addr(), c.dataDir)
+	if limErr != nil {
+		log.Warn("open files limit not raised", "err", limErr)
+	} else if after > 0 {
+		fmt.Fprintf(stdout, "Open files limit %d: about %d relayed sessions at %d descriptors each.\n",
+			after, app.SessionCapacity(after), app.DescriptorsPerSession)
+	}
 	if b.Created {
 		keyOpt := ""
 		if b.KeyFile != "" {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,19 +35,43 @@ func buildBinary(t *testing.T) string {
 type server struct {
 	cmd  *exec.Cmd
 	addr string
-	out  *bytes.Buffer
+	out  *lockedBuffer // its standard error (the log)
+	said *lockedBuffer // its standard output after the "listening on" line
+}
+
+// lockedBuffer is a bytes.Buffer written by a process and read by the test meanwhile.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startServer(t *testing.T, bin, dataDir, adminPub string) *server {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-key", adminPub)
+	return startServerCmd(t, exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-key", adminPub))
+}
+
+// startServerCmd starts cmd, a `gatehouse serve`, and waits until it listens.
+func startServerCmd(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, out: &errb}
+	s := &server{cmd: cmd, out: errb}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
 	deadline := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
@@ -54,7 +79,13 @@ func startServer(t *testing.T, bin, dataDir, adminPub string) *server {
 	for sc.Scan() {
 		if l := sc.Text(); strings.Contains(l, "listening on ") {
 			s.addr = strings.Fields(strings.SplitN(l, "listening on ", 2)[1])[0]
-			go io.Copy(io.Discard, stdout)
+			s.said = &lockedBuffer{}
+			go func() { // the scanner may hold the next lines already
+				for sc.Scan() {
+					fmt.Fprintln(s.said, sc.Text())
+				}
+				_, _ = io.Copy(s.said, stdout)
+			}()
 			return s
 		}
 	}

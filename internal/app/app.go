@@ -139,7 +139,12 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		AuthenticatedConnections: func() float64 { return float64(a.Server.ActiveConnections()) },
 		SessionsStarted:          func() float64 { return float64(st2.Sessions.Load()) },
 		ActiveSessions:           func() float64 { return float64(a.Server.ActiveSessions()) },
+		Panics:                   func() float64 { return float64(st2.Panics.Load()) },
+		AcceptErrors:             func() float64 { return float64(st2.AcceptErrors.Load()) },
+		PerSourceRefused:         func() float64 { return float64(st2.PerSourceRefused.Load()) },
+		PenaltyRefused:           func() float64 { return float64(st2.PenaltyRefused.Load()) },
 	})
+	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
@@ -396,6 +401,17 @@ func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
 	_ = a.auditEvent(typ, auditMap(fields))
 }
 
+// sessionPanic audits a panic that ended one connection (ingress logged it with its stack and
+// counted it). The audit keeps the value and the top of the stack.
+func (a *App) sessionPanic(account string, v any, stack []byte) {
+	const keep = 2048
+	if len(stack) > keep {
+		stack = stack[:keep]
+	}
+	a.auditAny(context.Background(), "session.panic", map[string]any{"account": account, "result": "panic",
+		"comment": fmt.Sprint(v), "stack": string(stack)})
+}
+
 // alertStats feeds the alert metrics.
 func (a *App) alertStats() ([]web.AlertChannel, uint64) {
 	st := a.Notify.Stats()
@@ -404,4 +420,19 @@ func (a *App) alertStats() ([]web.AlertChannel, uint64) {
 		out = append(out, web.AlertChannel{Name: name, Enqueued: c.Enqueued, Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped, Queued: c.Queued})
 	}
 	return out, st.TapsDropped
+}
+
+// Descriptors a relayed session holds (the user's connection, the target's, the recording), and
+// those kept aside for the store, the audit log, the listeners and the host's needs.
+const (
+	DescriptorsPerSession = 3
+	descriptorsReserved   = 64
+)
+
+// SessionCapacity is how many relayed sessions an open files limit allows.
+func SessionCapacity(fileLimit uint64) uint64 {
+	if fileLimit <= descriptorsReserved {
+		return 0
+	}
+	return (fileLimit - descriptorsReserved) / DescriptorsPerSession
 }

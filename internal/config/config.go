@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -30,6 +31,19 @@ type Config struct {
 	LoginGraceTime int    `toml:"loginGraceTime"` // seconds
 	MaxSessions    int    `toml:"maxSessions"`
 	MaxCommandLine int    `toml:"maxCommandLineBytes"`
+	// Per source address (IPv4 /32, IPv6 /64), as sshd's PerSourceMaxStartups and
+	// PerSourcePenalties: unauthenticated connections held at once (0: no limit), and seconds of
+	// refusal a source earns by a connection that ends unauthenticated, doubling with each such
+	// connection in a row; a source is refused once it owes at least perSourcePenaltyMin.
+	PerSourceMaxStartups          int      `toml:"perSourceMaxStartups"`
+	PerSourcePenalties            bool     `toml:"perSourcePenalties"`
+	PerSourcePenaltyAuthFail      int      `toml:"perSourcePenaltyAuthFail"`
+	PerSourcePenaltyNoAuth        int      `toml:"perSourcePenaltyNoAuth"`
+	PerSourcePenaltyGraceExceeded int      `toml:"perSourcePenaltyGraceExceeded"`
+	PerSourcePenaltyMin           int      `toml:"perSourcePenaltyMin"`
+	PerSourcePenaltyMax           int      `toml:"perSourcePenaltyMax"`
+	PerSourcePenaltyExemptList    []string `toml:"perSourcePenaltyExemptList"`
+	PerSourceMaxSources           int      `toml:"perSourceMaxSources"`
 	// Ciphers the SSH server offers, in order. OpenSSH clients pick by their own order, which puts
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
 	// is offered: that doubled relay throughput on this machine (docs/performance.md).
@@ -51,6 +65,12 @@ type Config struct {
 	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
 	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
 	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+	// Tries without a verified key (pubkey-optional accounts), per source address: tries per
+	// window, and failures one source may add to an account's lockout count (used at most
+	// MFALockAfterFailures−1, so that one stranger cannot lock a person out).
+	MFASourceRateLimitAttempts int `toml:"MFASourceRateLimitAttempts"`
+	MFASourceRateLimitSeconds  int `toml:"MFASourceRateLimitSeconds"`
+	MFASourceLockCap           int `toml:"MFASourceLockCap"`
 
 	DefaultAccountEgressKeyAlgorithm string `toml:"defaultAccountEgressKeyAlgorithm"`
 	DefaultAccountEgressKeySize      int    `toml:"defaultAccountEgressKeySize"`
@@ -111,6 +131,14 @@ func Default() Config {
 		MaxStartups:                           "50:30:500",
 		LoginGraceTime:                        30,
 		MaxSessions:                           10,
+		PerSourceMaxStartups:                  10,
+		PerSourcePenalties:                    true,
+		PerSourcePenaltyAuthFail:              5,
+		PerSourcePenaltyNoAuth:                1,
+		PerSourcePenaltyGraceExceeded:         20,
+		PerSourcePenaltyMin:                   15,
+		PerSourcePenaltyMax:                   600,
+		PerSourceMaxSources:                   65536,
 		MaxCommandLine:                        64 * 1024,
 		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
 		AccountMFAPolicy:                      "enabled",
@@ -122,6 +150,9 @@ func Default() Config {
 		MFARateLimitAttempts:                  3,
 		MFARateLimitSeconds:                   30,
 		MFALockAfterFailures:                  10,
+		MFASourceRateLimitAttempts:            3,
+		MFASourceRateLimitSeconds:             60,
+		MFASourceLockCap:                      3,
 		DefaultAccountEgressKeyAlgorithm:      "ed25519",
 		DefaultAccountEgressKeySize:           256,
 		InteractiveModeAllowed:                true,
@@ -367,6 +398,9 @@ func (c *Config) Validate() error {
 	if c.LoginGraceTime < 1 || c.LoginGraceTime > 600 {
 		return bad("loginGraceTime", "%d must be between 1 and 600 seconds", c.LoginGraceTime)
 	}
+	if err := c.validatePerSource(); err != nil {
+		return err
+	}
 	if c.MaxSessions < 1 || c.MaxSessions > 1000 {
 		return bad("maxSessions", "%d must be between 1 and 1000", c.MaxSessions)
 	}
@@ -392,6 +426,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
 		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	}
+	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
+		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
+	}
+	if c.MFASourceLockCap < 0 {
+		return bad("MFASourceLockCap", "%d must be 0 or more (it is used at most MFALockAfterFailures−1)", c.MFASourceLockCap)
 	}
 	// Days and seconds become time.Durations, which wrap past 292 years: at most 100 years.
 	const maxDays, maxSeconds = 100 * 365, 100 * 365 * 86400
@@ -512,6 +552,39 @@ func ParseMaxStartups(s string) (MaxStartups, error) {
 func validMS(m MaxStartups, s string) error {
 	if m.Start < 1 || m.Full < m.Start || m.Rate > 100 {
 		return fmt.Errorf("%q: need 1 <= start <= full and rate <= 100", s)
+	}
+	return nil
+}
+
+// validatePerSource checks the per-source limits and penalties.
+func (c *Config) validatePerSource() error {
+	if c.PerSourceMaxStartups < 0 || c.PerSourceMaxStartups > 100000 {
+		return bad("perSourceMaxStartups", "%d must be between 0 (no limit) and 100000", c.PerSourceMaxStartups)
+	}
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"perSourcePenaltyAuthFail", c.PerSourcePenaltyAuthFail}, {"perSourcePenaltyNoAuth", c.PerSourcePenaltyNoAuth},
+		{"perSourcePenaltyGraceExceeded", c.PerSourcePenaltyGraceExceeded}, {"perSourcePenaltyMin", c.PerSourcePenaltyMin}} {
+		if p.v < 0 || p.v > 86400 {
+			return bad(p.key, "%d must be between 0 and 86400 seconds", p.v)
+		}
+	}
+	if c.PerSourcePenaltyMax < 1 || c.PerSourcePenaltyMax > 86400 {
+		return bad("perSourcePenaltyMax", "%d must be between 1 and 86400 seconds", c.PerSourcePenaltyMax)
+	}
+	if c.PerSourcePenaltyMin > c.PerSourcePenaltyMax {
+		return bad("perSourcePenaltyMin", "%d must not exceed perSourcePenaltyMax (%d)", c.PerSourcePenaltyMin, c.PerSourcePenaltyMax)
+	}
+	for _, e := range c.PerSourcePenaltyExemptList {
+		if _, err := netip.ParsePrefix(e); err != nil {
+			if _, err := netip.ParseAddr(e); err != nil {
+				return bad("perSourcePenaltyExemptList", "%q must be an address or a prefix such as 10.0.0.0/8", e)
+			}
+		}
+	}
+	if c.PerSourceMaxSources < 1 || c.PerSourceMaxSources > 10000000 {
+		return bad("perSourceMaxSources", "%d must be between 1 and 10000000", c.PerSourceMaxSources)
 	}
 	return nil
 }

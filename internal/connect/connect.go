@@ -33,6 +33,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
@@ -207,10 +208,20 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 		defer c.Locks.remove(s.Account.Name, gate)
 	}
 	var killed atomic.Bool
+	// A panic in the watcher or the relay ends this relay, is audited with its close below,
+	// then goes on to the session's recovery point (internal/crash).
+	var panicked atomic.Pointer[crash.Panic]
 	if idle.Lock > 0 || idle.Kill > 0 {
 		cfg := c.Env.Config()
-		go watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
-			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &killed)
+		go func() {
+			if p := crash.Catch(func() {
+				watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+					time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &killed)
+			}); p != nil {
+				panicked.CompareAndSwap(nil, p)
+				cancel()
+			}
+		}()
 	}
 	req := s.Request
 	er := egress.Request{Command: command}
@@ -233,7 +244,15 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 		f["params"] = []string{command}
 	}
 	c.observe(ctx, "connection.open", f)
-	status, signal, err := egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
+	var status int
+	var signal string
+	var err error
+	if p := crash.Catch(func() {
+		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
+	}); p != nil {
+		panicked.CompareAndSwap(nil, p)
+		status, err = egress.ExitStatus, errors.New("internal error")
+	}
 	f = clone(base)
 	f["allowed"], f["exit_status"], f["duration"] = true, status, time.Since(start).Seconds()
 	f["bytes_out"], f["bytes_in"] = counted.n.Load(), inCount.n.Load()
@@ -248,6 +267,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	}
 	s.Outcome.BytesOut, s.Outcome.BytesIn = counted.n.Load(), inCount.n.Load()
 	c.observe(ctx, "connection.close", f)
+	crash.Rethrow(panicked.Load())
 	return status
 }
 

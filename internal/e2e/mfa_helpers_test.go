@@ -40,9 +40,10 @@ type kbdTerm struct {
 
 // kbdOpts say how the client authenticates and whether it asks for a remote pty (-tt).
 type kbdOpts struct {
-	key string // "" : no key at all, keyboard-interactive only
-	tty bool
-	env []string
+	key  string // "" : no key at all, keyboard-interactive only
+	tty  bool
+	env  []string
+	from string // source address (-o BindAddress), "" for the default
 }
 
 func kbdArgs(b *testenv.Bastion, o kbdOpts, account string) []string {
@@ -56,6 +57,9 @@ func kbdArgs(b *testenv.Bastion, o kbdOpts, account string) []string {
 	}
 	if o.tty {
 		args = append(args, "-tt")
+	}
+	if o.from != "" {
+		args = append(args, "-o", "BindAddress="+o.from)
 	}
 	return append(args, account+"@"+b.Host)
 }

@@ -43,7 +43,7 @@ func startLabelled(tb testing.TB, n int) (*pendingBastion, ssh.Signer) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		tb.Fatal(err)
 	}
-	cfg := "maxStartups = \"1000\"\nloginGraceTime = 120\nMFARateLimitAttempts = 100\n[notify]\ncodes = [\"chat\"]\n" +
+	cfg := "maxStartups = \"1000\"\nperSourceMaxStartups = 0\nloginGraceTime = 120\nMFARateLimitAttempts = 100\n[notify]\ncodes = [\"chat\"]\n" +
 		strings.Replace(channelTOML("chat", h, ""), `timeout = "2s"`, `timeout = "20s"`, 1)
 	if err := os.WriteFile(filepath.Join(dir, "gatehouse.toml"), []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/crash"
 	"gatehouse/internal/termsize"
 )
 
@@ -85,13 +86,19 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	var wg sync.WaitGroup
 	var outErr error
 	var outMu sync.Mutex
-	failed := make(chan struct{}, 2)
+	failed := make(chan struct{}, 3) // one per copier below, so none blocks
 	copyOut := func(w io.Writer, r io.Reader) {
 		defer wg.Done()
 		if w == nil {
 			w = io.Discard
 		}
-		if err := relay(w, r); err != nil {
+		// The writers are the session's (recording, idle gate, the user's channel): a panic
+		// in them stops this relay like a write error and is carried on by closedErr.
+		var err error
+		if p := crash.Catch(func() { err = relay(w, r) }); p != nil {
+			err = p
+		}
+		if err != nil {
 			// The user went away: stop the target too.
 			outMu.Lock()
 			if outErr == nil {
@@ -114,7 +121,21 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	if st.Stdin != nil || req.Pty == nil {
 		go func() {
 			if st.Stdin != nil {
-				_ = relay(ch, st.Stdin)
+				// A panic in the session's reader ends the relay as a failed output does
+				// (carried on by closedErr); one after RunSession returned only ends the
+				// input, since nothing waits for this goroutine.
+				if p := crash.Catch(func() { _ = relay(ch, st.Stdin) }); p != nil {
+					outMu.Lock()
+					if outErr == nil {
+						outErr = p
+					}
+					outMu.Unlock()
+					ch.Close()
+					select {
+					case failed <- struct{}{}:
+					default:
+					}
+				}
 			}
 			_ = ch.CloseWrite()
 		}()
@@ -199,13 +220,19 @@ loop:
 
 // closedErr is why we closed the channel ourselves, if we did.
 func closedErr(ctx context.Context, mu *sync.Mutex, outErr *error) error {
+	mu.Lock()
+	err := *outErr
+	mu.Unlock()
+	var p *crash.Panic
+	if errors.As(err, &p) {
+		// A writer or the reader panicked: carry it on to the session's recovery point.
+		crash.Rethrow(p)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if *outErr != nil {
-		return fmt.Errorf("relay output to user: %w", *outErr)
+	if err != nil {
+		return fmt.Errorf("relay output to user: %w", err)
 	}
 	return nil
 }

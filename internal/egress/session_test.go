@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/crash"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a polling reader.
@@ -214,3 +216,23 @@ func TestRunSessionBulk(t *testing.T) {
 type countWriter int64
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+// panicWriter is a session writer with a bug.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("writer fault") }
+
+// TestRunSessionCarriesWriterPanic: a panic in a relay copy (a goroutine RunSession started)
+// does not end the process; RunSession carries it to its caller, the session's recovery point,
+// with the stack where it happened.
+func TestRunSessionCarriesWriterPanic(t *testing.T) {
+	tg := newTarget(t)
+	c, _ := tg.client(t)
+	defer c.Close()
+	p := crash.Catch(func() {
+		_, _, _ = RunSession(t.Context(), c, Request{Command: "echo hello"}, Streams{Stdout: panicWriter{}, Stderr: io.Discard})
+	})
+	if p == nil || p.Value != "writer fault" || !strings.Contains(string(p.Stack), "panicWriter") {
+		t.Fatalf("RunSession with a panicking writer: %+v", p)
+	}
+}

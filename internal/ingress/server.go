@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -50,7 +52,8 @@ const (
 type Authenticator interface {
 	AfterPublicKey(conn ssh.ConnMetadata, account store.Account, perms *ssh.Permissions) (*ssh.Permissions, error)
 	// WithoutPublicKey handles accounts allowed to log in with factors only (pubkey optional);
-	// nil callbacks mean "refuse".
+	// account.Name is "" for a name with no account. It should answer every other name the
+	// same way (prompts, then a refusal); nil callbacks mean "refuse at once".
 	WithoutPublicKey(conn ssh.ConnMetadata, account store.Account) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)
 }
 
@@ -80,6 +83,13 @@ type Server struct {
 	// AuthEvent, when set, hears every authentication attempt (method, success) for audit and
 	// metrics; it is never given a secret.
 	AuthEvent func(conn ssh.ConnMetadata, method string, err error)
+	// OnPanic, when set, hears a panic that ended one connection, after it was logged and
+	// counted: for the audit log. account is "" when it happened before authentication.
+	OnPanic func(account string, v any, stack []byte)
+	// Now is the clock of the per-source penalties; nil means time.Now.
+	Now func() time.Time
+
+	sources sources // per-source states (persource.go)
 
 	unauth   atomic.Int64
 	sessions atomic.Int64 // session channels open now
@@ -93,6 +103,12 @@ type Server struct {
 // Stats are counters for metrics and tests.
 type Stats struct {
 	Accepted, DroppedStartups, AuthFailed, AuthOK, Sessions atomic.Int64
+	// Panics counts connections ended by a panic in their handling.
+	Panics atomic.Int64
+	// AcceptErrors counts failed accepts (the server backs off and goes on).
+	AcceptErrors atomic.Int64
+	// PerSourceRefused and PenaltyRefused count connections refused by the per-source limits.
+	PerSourceRefused, PenaltyRefused atomic.Int64
 }
 
 // New returns a server that runs lines through env.
@@ -119,6 +135,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.closeOne.Do(func() { close(s.closing) })
 		ln.Close()
 	}()
+	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -128,16 +145,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by someone else: nothing will ever be accepted again.
+				s.conns.Wait()
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Never fatal (out of descriptors, a connection reset before accept …): every
+			// running session goes on; back off as net/http's server does, then retry.
+			delay = AcceptBackoff(delay)
+			s.stats.AcceptErrors.Add(1)
+			s.log.Error("accept failed; retrying", "err", err, "retry_in", delay,
+				"sessions", s.sessions.Load(), "connections", s.active.Load())
+			select {
+			case <-time.After(delay):
+			case <-s.closing:
+			}
+			continue
 		}
+		delay = 0
 		s.stats.Accepted.Add(1)
+		// Per source first, so that one address cannot fill the global maxStartups.
+		verdict, endSource := s.admitSource(nc.RemoteAddr())
+		switch verdict {
+		case SourceRefuseStartups:
+			s.stats.PerSourceRefused.Add(1)
+			nc.Close()
+			continue
+		case SourceRefusePenalty:
+			s.stats.PenaltyRefused.Add(1)
+			nc.Close()
+			continue
+		}
 		if s.dropStartup() {
 			s.stats.DroppedStartups.Add(1)
+			endSource(SourceNoAuth)
 			nc.Close()
 			continue
 		}
@@ -145,9 +186,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
-			s.handleConn(ctx, nc)
+			s.handleConn(ctx, nc, endSource)
 		}()
 	}
+}
+
+// AcceptBackoff is the wait before retrying after a failed accept, given the previous one (0
+// after a success): 5 ms, doubling up to 1 s, as net/http's Server.
+func AcceptBackoff(prev time.Duration) time.Duration {
+	const first, most = 5 * time.Millisecond, time.Second
+	if prev <= 0 {
+		return first
+	}
+	return min(2*prev, most)
 }
 
 // dropStartup applies MaxStartups to a new unauthenticated connection.
@@ -167,7 +218,22 @@ func (s *Server) dropStartup() bool {
 	return rand.IntN(100) < p
 }
 
-func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
+// connAttempts counts one connection's refused authentication attempts, for its source's
+// penalty.
+type connAttempts struct{ failed atomic.Int64 }
+
+// outcome is how a connection that did not authenticate ended.
+func (a *connAttempts) outcome(err error) SourceEvent {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return SourceGraceExceeded
+	case a.failed.Load() > 0:
+		return SourceAuthFail
+	}
+	return SourceNoAuth
+}
+
+func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
 		MaxAuthTries:  6,
@@ -179,6 +245,9 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 			return s.verifiedKey(ctx, conn, key, perms)
 		},
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
+			if err != nil && method != "none" {
+				attempts.failed.Add(1)
+			}
 			if s.AuthEvent != nil && method != "none" {
 				s.AuthEvent(conn, method, err)
 			}
@@ -187,18 +256,22 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 			}
 		},
 	}
-	// The methods offered depend on the account, as sshd's Match blocks make them: the client's
-	// first "none" request never succeeds (NoClientAuthCallback only answers with the methods
-	// to use), publickey for everyone, keyboard-interactive alone only for accounts whose key is
-	// optional. Other accounts then see "Permission denied (publickey)" as with The Bastion.
+	// The methods offered are the same for every name, existing or not, so that they tell no
+	// account apart: the client's first "none" request never succeeds (NoClientAuthCallback
+	// only answers with the methods to use), then publickey, and keyboard-interactive when
+	// second factors are configured. Only accounts whose key is optional can pass the latter;
+	// the Authenticator answers every other name with the same prompts and refusal.
 	cfg.NoClientAuth = true
 	cfg.NoClientAuthCallback = func(conn ssh.ConnMetadata) (*ssh.Permissions, error) {
 		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
 		if s.Auth != nil {
-			if a, err := s.lookupAccount(ctx, conn.User()); err == nil {
-				if cb := s.Auth.WithoutPublicKey(conn, a); cb != nil {
-					next.KeyboardInteractiveCallback = cb
-				}
+			a, err := s.lookupAccount(ctx, conn.User())
+			if err != nil {
+				a = store.Account{} // no such account: answered as one that needs a key
+			}
+			next.KeyboardInteractiveCallback = s.Auth.WithoutPublicKey(conn, a)
+			if next.KeyboardInteractiveCallback == nil {
+				next.KeyboardInteractiveCallback = refuseKeyboardInteractive
 			}
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
@@ -210,6 +283,12 @@ func (s *Server) serverConfig(ctx context.Context) *ssh.ServerConfig {
 }
 
 var errAuth = errors.New("authentication refused")
+
+// refuseKeyboardInteractive stands in when an Authenticator gives no callback: the method is
+// still offered to every name, and refused.
+func refuseKeyboardInteractive(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	return nil, errAuth
+}
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account, error) {
 	if access.ValidateAccountName(name) != nil {
@@ -283,7 +362,25 @@ func NewFactorPermissions(account string) *ssh.Permissions {
 	return MarkFactorsOK(&ssh.Permissions{Extensions: map[string]string{extAccount: account}})
 }
 
-func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
+// panicked is the recovery point's report: a panic in one connection's handling ended that
+// connection only. It logs the account and the stack, counts it, and tells OnPanic.
+func (s *Server) panicked(account string, remote net.Addr, p *crash.Panic) {
+	s.stats.Panics.Add(1)
+	s.log.Error("panic in a connection's handling: that connection is closed, the others go on",
+		"account", account, "remote", fmt.Sprint(remote), "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+	if s.OnPanic != nil {
+		if q := crash.Catch(func() { s.OnPanic(account, p.Value, p.Stack) }); q != nil {
+			s.log.Error("panic in the OnPanic hook", "panic", fmt.Sprint(q.Value), "stack", string(q.Stack))
+		}
+	}
+}
+
+func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(SourceEvent)) {
+	// The recovery point of this connection: every goroutine of it ends here or carries its
+	// panic here (internal/crash). Deferred first, so it runs after the connection's own
+	// defers have closed it.
+	account := "" // set once authenticated
+	defer crash.Recover(func(p *crash.Panic) { s.panicked(account, nc.RemoteAddr(), p) })
 	counted := true
 	release := func() {
 		if counted {
@@ -292,14 +389,18 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 		}
 	}
 	defer release()
+	defer endSource(SourceAuthFail) // a panic during authentication counts as a failure
 	defer nc.Close()
 	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
-	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx))
+	var attempts connAttempts
+	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx, &attempts))
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
+		endSource(attempts.outcome(err))
 		return
 	}
+	endSource(SourceAuthOK)
 	release()
 	stopQuickAck(nc)
 	_ = nc.SetDeadline(time.Time{})
@@ -310,6 +411,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 		s.log.Error("connection without a verified identity, closing", "user", sconn.User())
 		return
 	}
+	account = sconn.User()
 	s.stats.AuthOK.Add(1)
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -352,6 +454,11 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 			go func() {
 				defer sessions.Done()
 				defer open.Add(-1)
+				// A session's panic ends its whole connection, as the connection's own would.
+				defer crash.Recover(func(p *crash.Panic) {
+					sconn.Close()
+					s.panicked(account, sconn.RemoteAddr(), p)
+				})
 				s.handleSession(cctx, sconn, nch)
 			}()
 		}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/crash"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
 	"gatehouse/internal/termsize"
@@ -134,12 +135,23 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
 					defer s.conns.Done()
-					status := s.env.Serve(sctx, sess, line)
+					status := osh.ExitPluginFailed
+					p := crash.Catch(func() { status = s.env.Serve(sctx, sess, line) })
+					if p != nil {
+						// This goroutine is the session's boundary: the panic ends this
+						// connection only; the session is still ended and audited below.
+						_, _ = io.WriteString(sess.Err, "An internal error ended this session; the bastion administrators have the details.\n")
+						status = osh.ExitPluginFailed
+						conn.Close()
+						s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
+					}
 					// The user gets the exit status first; closing the recording (an fsync)
 					// and writing the audit entry happen after.
 					done <- status
 					if track != nil {
-						track.End(context.WithoutCancel(sctx), sess, status)
+						if p := crash.Catch(func() { track.End(context.WithoutCancel(sctx), sess, status) }); p != nil {
+							s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
+						}
 					}
 				}()
 			default:

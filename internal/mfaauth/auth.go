@@ -79,6 +79,13 @@ type Auth struct {
 	slots     chan struct{} // bounds concurrent argon2id verifications (memory)
 	keyMu     sync.Mutex
 	scratch   []byte // the scratch code MAC key, once opened
+
+	// Logins without a key (stranger.go): the per-source throttle and the decoy's hash.
+	sourcesOnce sync.Once
+	sources     *limit.Sources
+	decoyOnce   sync.Once
+	decoy       string
+	decoyErr    error
 }
 
 // New returns an Auth over env's store, sealer, configuration, clock and log.

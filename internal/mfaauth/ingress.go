@@ -46,17 +46,21 @@ func (a *Auth) AfterPublicKey(conn ssh.ConnMetadata, acct store.Account, perms *
 }
 
 // WithoutPublicKey implements ingress.Authenticator: accounts with --pubkey-auth-optional and
-// at least one factor may log in with their factors alone. Every other account gets nil, which
-// the server turns into a refusal without any prompt.
+// at least one factor may log in with their factors alone. Every other name (acct.Name "" for
+// one that does not exist) gets the Decoy, so that the methods and prompts do not tell
+// accounts apart (stranger.go).
 func (a *Auth) WithoutPublicKey(conn ssh.ConnMetadata, acct store.Account) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 	ctx := context.Background()
+	if acct.Name == "" {
+		return a.Decoy(conn.User())
+	}
 	f, err := a.Load(ctx, acct.Name)
 	if err != nil {
 		a.loadFailed(ctx, conn, acct.Name, err)
-		return nil
+		return a.Decoy(conn.User())
 	}
 	if im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured)); im.PublicKey != policy.KeyOptional || im.Factors == 0 {
-		return nil
+		return a.Decoy(conn.User())
 	}
 	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 		if err := a.immediate(ctx, conn, acct, client, false); err != nil {
@@ -91,6 +95,9 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	if err != nil {
 		a.loadFailed(ctx, conn, acct.Name, err)
 		return errRefused
+	}
+	if !keyVerified {
+		a.keyless(ch.Limiter, conn) // a stranger may be typing: throttle per source too
 	}
 	if pt := im.Factors &^ policy.ChatFactors; pt != 0 {
 		if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, pt); err != nil {

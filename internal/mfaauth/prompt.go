@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"gatehouse/internal/crash"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/osh"
 )
@@ -84,16 +85,19 @@ func readAnswer(ctx context.Context, r io.Reader, pty bool, max int, timeout tim
 	type result struct {
 		line string
 		err  error
+		p    *crash.Panic // carried to the session's recovery point
 	}
 	done := make(chan result, 1)
 	go func() {
-		l, err := readSecretLine(r, pty, max)
-		done <- result{l, err}
+		var res result
+		res.p = crash.Catch(func() { res.line, res.err = readSecretLine(r, pty, max) })
+		done <- res
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case res := <-done:
+		crash.Rethrow(res.p)
 		return res.line, res.err
 	case <-ctx.Done():
 		return "", ctx.Err()

@@ -15,7 +15,6 @@ package osh
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -336,15 +335,10 @@ func needsMFA(cmd *Command, cfg *config.Config) bool {
 	return r != "" && r != "none"
 }
 
-// safeRun turns a panic in a command into an error result, so one bug never takes the server down
-// and never reports success.
-func safeRun(ctx context.Context, c *Call, log *slog.Logger) (r Result) {
-	defer func() {
-		if p := recover(); p != nil {
-			log.Error("command panicked", "command", c.Cmd.Name, "account", c.Sess.Account.Name, "panic", fmt.Sprint(p))
-			r = Fail(c.Cmd.Name, "ERR_INTERNAL", "Internal error while running %s; the administrators can find it in the logs", c.Cmd.Name)
-		}
-	}()
+// safeRun runs a command. A panic is not recovered here but at the session boundary
+// (internal/ingress), the one recovery point: it ends this connection only, with its stack in
+// the log, an audit event and a metric, and never reports success.
+func safeRun(ctx context.Context, c *Call, _ *slog.Logger) Result {
 	return c.Cmd.Run(ctx, c)
 }
 

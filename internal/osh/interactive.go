@@ -7,8 +7,12 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/term"
+
+	"gatehouse/internal/crash"
 )
 
 // Interactive runs the interactive mode: a prompt where each line is a command (without --osh),
@@ -38,13 +42,16 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	type lineOrErr struct {
 		line string
 		err  error
+		p    *crash.Panic // the reader (and the completer it calls) panicked
 	}
 	lines := make(chan lineOrErr, 1)
 	for {
 		t.SetPrompt(e.prompt(s))
 		go func() {
-			l, err := t.ReadLine()
-			lines <- lineOrErr{l, err}
+			var got lineOrErr
+			// Carried to this session's recovery point, not left to end the process.
+			got.p = crash.Catch(func() { got.line, got.err = t.ReadLine() })
+			lines <- got
 		}()
 		var timeout <-chan time.Time
 		if cfg.InteractiveModeTimeout > 0 {
@@ -61,52 +68,42 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			return 0
 		case got = <-lines:
 		}
+		crash.Rethrow(got.p)
 		if got.err != nil {
 			return 0
 		}
-		line := strings.TrimSpace(got.line)
-		if len(line) > cfg.MaxCommandLine {
-			fmt.Fprintf(t, "The line is too long (%d bytes, at most %d).\n", len(line), cfg.MaxCommandLine)
+		act := ParseInteractiveLine(got.line, cfg.MaxCommandLine, func(w string) (string, bool) {
+			if cmd, ok := e.Registry.Lookup(w); ok {
+				return cmd.Name, true
+			}
+			return "", false
+		})
+		switch act.Kind {
+		case ActNothing:
 			continue
-		}
-		words, err := Split(line)
-		if err != nil {
-			fmt.Fprintf(t, "%v\n", err)
-			continue
-		}
-		if len(words) == 0 {
+		case ActError:
+			fmt.Fprintf(t, "%s\n", act.Message)
 			continue
 		}
 		if r := e.recheck(ctx, s); r != nil {
 			e.printRefusal(&Printer{W: t}, *r)
 			return r.ExitCode()
 		}
-		switch words[0] {
-		case "exit", "quit", "logout":
+		switch act.Kind {
+		case ActExit:
 			return 0
-		case "mfa", "enable":
+		case ActMFA:
 			e.elevate(ctx, s, t)
 			continue
-		case "nomfa", "end":
+		case ActNoMFA:
 			s.MFAUntil = time.Time{}
 			fmt.Fprintf(t, "Your proactive MFA validation has been forgotten.\n")
 			continue
-		case "ssh":
-			words = words[1:]
-		}
-		if cmd, ok := e.Registry.Lookup(words[0]); ok || !looksLikeHost(words[0]) {
-			name := words[0]
-			if ok {
-				name = cmd.Name
-			}
-			e.Run(ctx, s, name, words[1:], false)
+		case ActCommand:
+			e.Run(ctx, s, act.Command, act.Args, false)
 			continue
 		}
-		req, err := ParseWords(words)
-		if err != nil || !req.HasTarget() {
-			fmt.Fprintf(t, "Cannot understand %q: type help for the commands.\n", line)
-			continue
-		}
+		req := act.Request
 		if e.Hooks.Connect == nil {
 			fmt.Fprintf(t, "Connections to servers are not enabled on this bastion.\n")
 			continue
@@ -172,54 +169,77 @@ func (e *Env) completer(s *Session) func(line string, pos int, key rune) (string
 		if key != '\t' || pos != len(line) {
 			return "", 0, false
 		}
-		words := strings.Fields(line)
-		trailing := strings.HasSuffix(line, " ")
-		var candidates []string
-		prefix := ""
-		if len(words) == 0 || (len(words) == 1 && !trailing) {
-			if len(words) == 1 {
-				prefix = words[0]
+		var names []string
+		for _, c := range e.Registry.All() {
+			if ok, _ := Authorize(c, s.Roles); ok {
+				names = append(names, c.Name)
 			}
-			for _, c := range e.Registry.All() {
-				if ok, _ := Authorize(c, s.Roles); ok {
-					candidates = append(candidates, c.Name)
-				}
-			}
-			candidates = append(candidates, "exit", "mfa", "nomfa", "ssh")
-		} else {
-			cmd, ok := e.Registry.Lookup(words[0])
+		}
+		nl, ok := Complete(line, names, func(w string) ([]string, bool) {
+			cmd, ok := e.Registry.Lookup(w)
 			if !ok {
-				return "", 0, false
+				return nil, false
 			}
-			if !trailing {
-				prefix = words[len(words)-1]
-			}
+			opts := make([]string, 0, len(cmd.Options))
 			for _, o := range cmd.Options {
-				candidates = append(candidates, "--"+o.Name)
+				opts = append(opts, "--"+o.Name)
 			}
-		}
-		var matches []string
-		for _, c := range candidates {
-			if strings.HasPrefix(c, prefix) {
-				matches = append(matches, c)
-			}
-		}
-		sort.Strings(matches)
-		if len(matches) == 0 {
+			return opts, true
+		})
+		if !ok {
 			return "", 0, false
 		}
-		base := line[:len(line)-len(prefix)]
-		if len(matches) == 1 {
-			nl := base + matches[0] + " "
-			return nl, len(nl), true
-		}
-		common := matches[0]
-		for _, m := range matches[1:] {
-			for !strings.HasPrefix(m, common) {
-				common = common[:len(common)-1]
-			}
-		}
-		nl := base + common
 		return nl, len(nl), true
 	}
+}
+
+// Complete is the tab completion of the interactive prompt, pure: the first word completes
+// among commands (and the prompt's own words), a later one among the options of the command
+// named first (optionsOf). It returns the new line, or false when nothing completes. The line
+// up to the word being completed is kept as typed.
+func Complete(line string, commands []string, optionsOf func(cmd string) ([]string, bool)) (string, bool) {
+	words := strings.Fields(line)
+	last, _ := utf8.DecodeLastRuneInString(line)
+	trailing := line == "" || unicode.IsSpace(last)
+	var candidates []string
+	prefix := ""
+	if len(words) == 0 || (len(words) == 1 && !trailing) {
+		if len(words) == 1 {
+			prefix = words[0]
+		}
+		candidates = append(append(candidates, commands...), "exit", "mfa", "nomfa", "ssh")
+	} else {
+		opts, ok := optionsOf(words[0])
+		if !ok {
+			return "", false
+		}
+		if !trailing {
+			prefix = words[len(words)-1]
+		}
+		candidates = opts
+	}
+	if !strings.HasSuffix(line, prefix) {
+		return "", false // the last word ends in a space strings.Fields knows and we do not
+	}
+	var matches []string
+	for _, c := range candidates {
+		if strings.HasPrefix(c, prefix) {
+			matches = append(matches, c)
+		}
+	}
+	if len(matches) == 0 {
+		return "", false
+	}
+	sort.Strings(matches)
+	base := line[:len(line)-len(prefix)]
+	if len(matches) == 1 {
+		return base + matches[0] + " ", true
+	}
+	common := matches[0]
+	for _, m := range matches[1:] {
+		for !strings.HasPrefix(m, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	return base + common, true
 }

@@ -45,6 +45,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gatehouse/internal/crash"
 )
 
 // Recorder records one terminal stream. Implementations never block on
@@ -406,13 +408,19 @@ func (r *recorder) handle(it item) {
 	r.out.mu.Lock()
 	reached := false
 	if r.out.usable() && !r.limited {
-		switch it.kind {
-		case KindOutput:
-			r.enc.output(it.at, it.data)
-		case KindInput:
-			r.enc.input(it.at, it.data)
-		case KindResize:
-			r.enc.resize(it.at, it.cols, it.rows)
+		// This worker is outside every session's recovery point: a panic while encoding the
+		// terminal's bytes fails this recording as a write error does (internal/crash).
+		if p := crash.Catch(func() {
+			switch it.kind {
+			case KindOutput:
+				r.enc.output(it.at, it.data)
+			case KindInput:
+				r.enc.input(it.at, it.data)
+			case KindResize:
+				r.enc.resize(it.at, it.cols, it.rows)
+			}
+		}); p != nil {
+			r.out.err = fmt.Errorf("record: encoding the recording: %w", p)
 		}
 		// Checked after the event, so a file past the cap always ends with the marker.
 		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {

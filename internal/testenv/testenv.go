@@ -42,6 +42,8 @@ type Options struct {
 	Config  string // TOML written to DATA/gatehouse.toml
 	DataDir string // reuse a data directory (restart tests)
 	Admin   string // first admin's private key file (reuse across restarts)
+	// WrapListener, when set, wraps the SSH listener (to inject accept errors).
+	WrapListener func(net.Listener) net.Listener
 }
 
 // Start starts gatehouse and creates the first admin with a key made by ssh-keygen.
@@ -79,6 +81,9 @@ func Start(t testing.TB, o Options) *Bastion {
 	if err != nil {
 		cancel()
 		t.Fatal(err)
+	}
+	if o.WrapListener != nil {
+		ln = o.WrapListener(ln)
 	}
 	b := &Bastion{T: t, App: a, Addr: ln.Addr().String(), DataDir: o.DataDir, AdminKey: o.Admin, cancel: cancel, done: make(chan error, 1)}
 	b.Host, b.Port, _ = net.SplitHostPort(b.Addr)

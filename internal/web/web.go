@@ -57,6 +57,9 @@ func (m *Metrics) RegisterAudit(failures, healthy func() float64) {
 // ServerStats are the SSH server's own counters, read when /metrics is scraped.
 type ServerStats struct {
 	Accepted, Dropped, AuthenticatedConnections, SessionsStarted, ActiveSessions func() float64
+	// Optional (nil: not exported): connections ended by a panic, accept errors, and
+	// connections refused by the per-source limits (perSourceMaxStartups, penalties).
+	Panics, AcceptErrors, PerSourceRefused, PenaltyRefused func() float64
 }
 
 // RegisterServer exports the SSH server's counters.
@@ -68,6 +71,19 @@ func (m *Metrics) RegisterServer(s ServerStats) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_sessions_started_total", Help: "Session channels started."}, s.SessionsStarted),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_sessions_active", Help: "Session channels open now."}, s.ActiveSessions),
 	)
+	for _, c := range []struct {
+		name, help string
+		f          func() float64
+	}{
+		{"gatehouse_session_panics_total", "Connections ended by a panic in their handling (the others went on).", s.Panics},
+		{"gatehouse_accept_errors_total", "Errors accepting a connection on the SSH port (e.g. out of file descriptors); the server backs off and goes on.", s.AcceptErrors},
+		{"gatehouse_connections_refused_per_source_total", "Unauthenticated connections refused by perSourceMaxStartups.", s.PerSourceRefused},
+		{"gatehouse_connections_refused_penalty_total", "Connections refused because their source is penalized for failed authentications.", s.PenaltyRefused},
+	} {
+		if c.f != nil {
+			m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, c.f))
+		}
+	}
 }
 
 // Handler serves /metrics and /healthz; healthy reports whether the bastion can serve.

@@ -145,6 +145,12 @@ type Limiter struct {
 	Store  Store            // required
 	Limits Limits           // used when Begin gets nil
 	Now    func() time.Time // nil means time.Now
+	// Source, when not "", is the address of a client that verified no key: its tries are
+	// throttled per source too (Sources, SourceLimits), and its failures count toward the
+	// account's lockout only up to SourceLimits.LockCap.
+	Source       string
+	Sources      *Sources
+	SourceLimits SourceLimits
 }
 
 // Try is a try in progress; call Done exactly once with its outcome.
@@ -153,6 +159,39 @@ type Try struct {
 	lim             Limits
 	account, factor string
 	started         time.Time
+}
+
+// beginSource counts a try of the source, before the account's limits: a throttled source
+// uses none of the account's tries.
+func (l *Limiter) beginSource(now time.Time) error {
+	if l.Source == "" {
+		return nil
+	}
+	if l.Sources == nil {
+		return errors.New("limit: a source without a source table") // fail closed
+	}
+	verdict := RateLimited
+	if !l.Sources.update(l.Source, now, func(s *SourceState) { *s, verdict = l.SourceLimits.Begin(*s, now) }) {
+		return ErrRateLimited
+	}
+	if verdict != Allowed {
+		return ErrRateLimited
+	}
+	return nil
+}
+
+// finishSource records the outcome for the source and says whether a failure counts toward
+// the account's lockout.
+func (t *Try) finishSource(ok bool) bool {
+	l := t.l
+	if l.Source == "" || l.Sources == nil {
+		return true
+	}
+	counts := false
+	if !l.Sources.update(l.Source, t.started, func(s *SourceState) { *s, counts = l.SourceLimits.Finish(*s, t.account, t.started, ok) }) {
+		return false
+	}
+	return counts
 }
 
 // Begin starts a try for account's factor, or refuses it with ErrRateLimited, ErrLocked or a
@@ -168,6 +207,9 @@ func (l *Limiter) Begin(ctx context.Context, account, factor string, lim *Limits
 	now := time.Now()
 	if l.Now != nil {
 		now = l.Now()
+	}
+	if err := l.beginSource(now); err != nil {
+		return nil, err
 	}
 	var verdict Verdict
 	err := l.Store.Update(ctx, account, factor, func(s *State) error {
@@ -186,8 +228,12 @@ func (l *Limiter) Begin(ctx context.Context, account, factor string, lim *Limits
 	return &Try{l: l, lim: use, account: account, factor: factor, started: now}, nil
 }
 
-// Done records the outcome of the try.
+// Done records the outcome of the try. A failure from a source past its LockCap against this
+// account leaves the account's failure count as it is (the try itself stays counted).
 func (t *Try) Done(ctx context.Context, ok bool) error {
+	if !t.finishSource(ok) && !ok {
+		return nil
+	}
 	return t.l.Store.Update(ctx, t.account, t.factor, func(s *State) error {
 		*s = t.lim.Finish(*s, t.started, ok)
 		return nil

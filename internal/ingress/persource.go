@@ -1,0 +1,240 @@
+package ingress
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"gatehouse/internal/config"
+)
+
+// SourceEvent is how a source's unauthenticated connection ended.
+type SourceEvent int
+
+const (
+	SourceAuthOK        SourceEvent = iota // authenticated: the source's run of failures is forgiven
+	SourceAuthFail                         // ended after at least one refused authentication attempt
+	SourceNoAuth                           // ended without any attempt (a scanner, a dropped client)
+	SourceGraceExceeded                    // held open until loginGraceTime
+)
+
+// SourceVerdict is the decision on a new connection from a source.
+type SourceVerdict int
+
+const (
+	SourceAdmit          SourceVerdict = iota
+	SourceRefuseStartups               // the source holds perSourceMaxStartups unauthenticated connections
+	SourceRefusePenalty                // the source is penalized for connections that failed
+)
+
+// SourcePolicy is the per-source rule, as sshd's PerSourceMaxStartups and PerSourcePenalties.
+// It is pure: the state and the clock are passed in, so it is tested as a table.
+//
+// Each connection that ends unauthenticated adds its penalty (AuthFail, NoAuth or Grace) to
+// what the source owes, doubled for each such connection in a row (capped at Max). Once the
+// source owes at least Min, it is refused until the debt has run out: a source that keeps
+// failing is refused for longer each time, 15 s, 20 s, 40 s … up to Max. A success forgives the
+// run, and so does a quiet Max after the last failure or penalty. A person mistyping once owes 5 s and is
+// never refused; a flood from one address is refused after a few connections.
+type SourcePolicy struct {
+	MaxStartups int  // unauthenticated connections one source may hold; 0: no limit
+	Penalties   bool // false: no penalties at all
+	Exempt      bool // this source is exempt from penalties (perSourcePenaltyExemptList)
+	AuthFail    time.Duration
+	NoAuth      time.Duration
+	Grace       time.Duration
+	Min, Max    time.Duration
+}
+
+// SourceState is what is known of one source.
+type SourceState struct {
+	Startups int       // unauthenticated connections open now
+	Until    time.Time // what the source owes runs out then
+	Active   bool      // the penalty is in force (reached Min) until Until
+	Strikes  int       // connections in a row that ended unauthenticated
+	Last     time.Time // the last of them
+}
+
+// Admit decides on a new connection from the source at now; when admitted, the connection is
+// counted among the source's startups.
+func (p SourcePolicy) Admit(s SourceState, now time.Time) (SourceState, SourceVerdict) {
+	if s.Active && !now.Before(s.Until) {
+		s.Active = false
+	}
+	if p.Penalties && !p.Exempt && s.Active {
+		return s, SourceRefusePenalty
+	}
+	if p.MaxStartups > 0 && s.Startups >= p.MaxStartups {
+		return s, SourceRefuseStartups
+	}
+	s.Startups++
+	return s, SourceAdmit
+}
+
+// End records how an admitted connection's unauthenticated phase ended.
+func (p SourcePolicy) End(s SourceState, ev SourceEvent, now time.Time) SourceState {
+	if s.Startups > 0 {
+		s.Startups--
+	}
+	if ev == SourceAuthOK {
+		s.Strikes = 0
+		return s
+	}
+	if !p.Penalties || p.Exempt {
+		return s
+	}
+	var d time.Duration
+	switch ev {
+	case SourceAuthFail:
+		d = p.AuthFail
+	case SourceNoAuth:
+		d = p.NoAuth
+	case SourceGraceExceeded:
+		d = p.Grace
+	default:
+		d = p.AuthFail // an unknown outcome counts as a failure (fail closed)
+	}
+	if s.Strikes > 0 && s.quiet(now) > p.Max {
+		s.Strikes = 0 // a quiet Max forgives the run
+	}
+	for i := 0; i < s.Strikes && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	s.Strikes++
+	s.Last = now
+	base := now
+	if s.Until.After(now) {
+		base = s.Until
+	}
+	s.Until = base.Add(d)
+	if s.Until.After(now.Add(p.Max)) {
+		s.Until = now.Add(p.Max)
+	}
+	if d > 0 && s.Until.Sub(now) >= p.Min {
+		s.Active = true
+	}
+	return s
+}
+
+// Forgettable reports whether the state holds nothing worth keeping at now.
+func (p SourcePolicy) Forgettable(s SourceState, now time.Time) bool {
+	return s.Startups == 0 && !s.Until.After(now) && (s.Strikes == 0 || s.quiet(now) > p.Max)
+}
+
+// quiet is how long the source has been free to connect without failing: since its last
+// failure or the end of its penalty, whichever is later (waiting a penalty out is not quiet).
+func (s SourceState) quiet(now time.Time) time.Duration {
+	since := s.Last
+	if s.Until.After(since) {
+		since = s.Until
+	}
+	return now.Sub(since)
+}
+
+// SourcePolicyOf is the configured policy for a source address.
+func SourcePolicyOf(c *config.Config, ip netip.Addr) SourcePolicy {
+	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	p := SourcePolicy{MaxStartups: c.PerSourceMaxStartups, Penalties: c.PerSourcePenalties,
+		AuthFail: sec(c.PerSourcePenaltyAuthFail), NoAuth: sec(c.PerSourcePenaltyNoAuth), Grace: sec(c.PerSourcePenaltyGraceExceeded),
+		Min: sec(c.PerSourcePenaltyMin), Max: sec(c.PerSourcePenaltyMax)}
+	for _, e := range c.PerSourcePenaltyExemptList {
+		if pf, err := netip.ParsePrefix(e); err == nil && pf.Contains(ip) {
+			p.Exempt = true
+		} else if a, err := netip.ParseAddr(e); err == nil && a.Unmap() == ip {
+			p.Exempt = true
+		}
+	}
+	return p
+}
+
+// SourceKey is the source a connection is counted under: its IPv4 address, or its IPv6 /64
+// (one client usually holds a whole /64).
+func SourceKey(addr net.Addr) (netip.Addr, bool) {
+	var ip netip.Addr
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(tcp.IP)
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	if !ip.IsValid() {
+		return netip.Addr{}, false
+	}
+	if ip.Is6() {
+		pf, _ := ip.Prefix(64)
+		return pf.Addr(), true
+	}
+	return ip, true
+}
+
+// sources holds the per-source states; the decisions are SourcePolicy's.
+type sources struct {
+	mu sync.Mutex
+	m  map[netip.Addr]SourceState
+}
+
+// admit applies the policy to a new connection from addr. When admitted, end must be called
+// once with how its unauthenticated phase ended. A source the table has no room for (more than
+// perSourceMaxSources at once) is admitted without per-source limits: the global maxStartups
+// still applies.
+func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
+	noop := func(SourceEvent) {}
+	ip, ok := SourceKey(addr)
+	if !ok {
+		return SourceAdmit, noop
+	}
+	cfg := s.cfg()
+	now := s.now()
+	src := &s.sources
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.m == nil {
+		src.m = map[netip.Addr]SourceState{}
+	}
+	st, known := src.m[ip]
+	if !known && len(src.m) >= cfg.PerSourceMaxSources {
+		for k, v := range src.m {
+			if SourcePolicyOf(cfg, k).Forgettable(v, now) {
+				delete(src.m, k)
+			}
+		}
+		if len(src.m) >= cfg.PerSourceMaxSources {
+			return SourceAdmit, noop
+		}
+	}
+	p := SourcePolicyOf(cfg, ip)
+	st, v := p.Admit(st, now)
+	src.m[ip] = st
+	if v != SourceAdmit {
+		return v, noop
+	}
+	var once sync.Once
+	return v, func(ev SourceEvent) {
+		once.Do(func() {
+			cfg := s.cfg()
+			now := s.now()
+			p := SourcePolicyOf(cfg, ip)
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			st := p.End(src.m[ip], ev, now)
+			if st.Active && !src.m[ip].Active {
+				s.log.Warn("source penalized for connections that failed to authenticate",
+					"source", ip.String(), "until", st.Until.UTC().Format(time.RFC3339), "strikes", st.Strikes)
+			}
+			if p.Forgettable(st, now) {
+				delete(src.m, ip)
+			} else {
+				src.m[ip] = st
+			}
+		})
+	}
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
