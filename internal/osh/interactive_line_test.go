@@ -188,4 +188,3 @@ func TestParseDurationOverflow(t *testing.T) {
 		}
 	}
 }
-
