@@ -1,0 +1,32 @@
+package common
+
+import (
+	"errors"
+
+	"gatehouse/internal/access"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+// Principal is an account as access.MayChangeAccount sees it.
+func Principal(a store.Account) access.Principal {
+	return access.Principal{ID: a.ID, Name: a.Name, Admin: a.HasGrant(osh.GrantAdmin),
+		SuperOwner: a.HasGrant(osh.GrantAdmin) || a.HasGrant(osh.GrantSuperOwner)}
+}
+
+// MayChange applies the one rule of who may change whom (access.MayChangeAccount) to the caller,
+// with the roles the session holds now (reloaded before each line), and target as just loaded.
+// Every command that changes an account calls it before touching the store.
+func MayChange(c *osh.Call, target store.Account, ch access.AccountChange) *osh.Result {
+	me := c.Caller()
+	actor := access.Principal{ID: me.ID, Name: me.Name, Admin: c.Sess.Roles.Admin, SuperOwner: c.Sess.Roles.SuperOwner}
+	err := access.MayChangeAccount(actor, Principal(target), ch)
+	if err == nil {
+		return nil
+	}
+	var ref *access.Refusal
+	if errors.As(err, &ref) {
+		return Failure(ref.Code, "%s", ref.Message)
+	}
+	return Failure(access.CodeSecurityViolation, "%v", err)
+}
