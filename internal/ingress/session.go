@@ -2,9 +2,12 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -131,10 +134,22 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					}
 					track = t
 				}
+				ended, remove := s.register(sess, ch, cancel)
 				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
 					defer s.conns.Done()
-					status := s.env.Serve(sctx, sess, line)
+					// Loaded again once registered: a freeze or a deletion that landed since
+					// newSession is seen here, and any later one reaches the registry.
+					status := osh.ExitInactive
+					if err := sess.Reload(sctx); err != nil {
+						_, _ = io.WriteString(sess.Err, "Your account no longer exists on this bastion.\n")
+					} else {
+						status = s.env.Serve(sctx, sess, line)
+					}
+					remove()
+					if why := ended.Load(); why != nil {
+						sess.Outcome.Comment = *why
+					}
 					// The user gets the exit status first; closing the recording (an fsync)
 					// and writing the audit entry happen after.
 					done <- status
@@ -153,6 +168,9 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 // newSession builds the osh session for one channel; on failure it returns nil and the status.
 func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*osh.Session, int) {
 	a, err := s.env.Store.GetAccount(ctx, conn.User())
+	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
+		err = store.ErrNotFound // deleted and recreated under the same name: another account
+	}
 	if err != nil {
 		// Deleted since login: refuse.
 		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
@@ -170,6 +188,9 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		if err != nil {
 			return err
 		}
+		if a.ID != sess.Account.ID {
+			return fmt.Errorf("account %s was deleted and recreated: %w", a.Name, store.ErrNotFound)
+		}
 		sess.Account, sess.Roles = a, s.rolesOf(ctx, a)
 		return nil
 	}
@@ -180,6 +201,23 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		sess.Err = &crlfWriter{w: ch.Stderr()}
 	}
 	return sess, 0
+}
+
+// register puts the session in the Running registry until remove is called. Ending it from
+// there (a freeze or a deletion of its account) tells the user why, cancels what runs (a relay
+// ends with its context) and, a second later, closes the channel, so that a session blocked
+// reading its input (batch, a confirmation) ends too. ended holds the reason once ended.
+func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[string], remove func()) {
+	ended = new(atomic.Pointer[string])
+	if s.Running == nil {
+		return ended, func() {}
+	}
+	return ended, s.Running.Add(sess.Account.ID, sess.ID, func(reason string) {
+		ended.Store(&reason)
+		_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+		cancel()
+		time.AfterFunc(time.Second, func() { _ = ch.Close() })
+	})
 }
 
 func (s *Server) rolesOf(ctx context.Context, a store.Account) osh.Roles {

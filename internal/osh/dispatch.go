@@ -44,6 +44,11 @@ type Env struct {
 	SessionLocks interface {
 		Set(account string, locked bool) int
 	}
+	// Running ends the running sessions of an account identity (freeze, delete) and returns
+	// their ids; may be nil.
+	Running interface {
+		End(accountID, reason string) []string
+	}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the

@@ -213,8 +213,9 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	if err := c.Env.Store.DeleteAccount(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot delete account %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s deleted.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name})
+	n := common.EndSessions(ctx, c, a, "Your account has been deleted by "+c.Caller().Name)
+	c.P.Line("Account %s deleted (%d running session(s) ended).", a.Name, n)
+	return osh.OK("", map[string]any{"account": a.Name, "sessions_ended": n})
 }
 
 func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
@@ -348,8 +349,13 @@ func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot freeze %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s is now frozen; its sessions will be refused.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name, "reason": reason})
+	why := "Your account has been frozen by " + c.Caller().Name
+	if reason != "" {
+		why += " (" + reason + ")"
+	}
+	n := common.EndSessions(ctx, c, a, why)
+	c.P.Line("Account %s is now frozen; its sessions will be refused (%d running session(s) ended).", a.Name, n)
+	return osh.OK("", map[string]any{"account": a.Name, "reason": reason, "sessions_ended": n})
 }
 
 func accountUnfreeze(ctx context.Context, c *osh.Call) osh.Result {
