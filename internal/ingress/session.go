@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -148,7 +147,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					}
 					remove()
 					if why := ended.Load(); why != nil {
-						sess.Outcome.Comment = *why
+						sess.Outcome.Comment, status = why.reason, why.exit
 					}
 					// The user gets the exit status first; closing the recording (an fsync)
 					// and writing the audit entry happen after.
@@ -203,20 +202,30 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 	return sess, 0
 }
 
+// endedBy is why a session was ended from the Running registry, and the exit status it ends with.
+type endedBy struct {
+	reason string
+	exit   int
+}
+
 // register puts the session in the Running registry until remove is called. Ending it from
-// there (a freeze or a deletion of its account) tells the user why, cancels what runs (a relay
-// ends with its context) and, a second later, closes the channel, so that a session blocked
-// reading its input (batch, a confirmation) ends too. ended holds the reason once ended.
-func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[string], remove func()) {
-	ended = new(atomic.Pointer[string])
+// there (a freeze or a deletion of its account) tells the user why, gives the exit status and
+// closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
+// blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
+// is cancelled and winds down behind (its recording and audit entries are still completed);
+// ended holds the reason for the session's row.
+func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
+	ended = new(atomic.Pointer[endedBy])
 	if s.Running == nil {
 		return ended, func() {}
 	}
-	return ended, s.Running.Add(sess.Account.ID, sess.ID, func(reason string) {
-		ended.Store(&reason)
+	return ended, s.Running.Add(sess.Account.ID, sess.ID, func(reason string, exit int) {
+		ended.Store(&endedBy{reason, exit})
 		_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
 		cancel()
-		time.AfterFunc(time.Second, func() { _ = ch.Close() })
+		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+		_ = ch.CloseWrite()
+		_ = ch.Close()
 	})
 }
 

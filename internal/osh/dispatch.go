@@ -44,10 +44,10 @@ type Env struct {
 	SessionLocks interface {
 		Set(account string, locked bool) int
 	}
-	// Running ends the running sessions of an account identity (freeze, delete) and returns
-	// their ids; may be nil.
+	// Running ends the running sessions of an account identity (freeze, delete) with a reason
+	// and an exit status, and returns their ids; may be nil.
 	Running interface {
-		End(accountID, reason string) []string
+		End(accountID, reason string, exit int) []string
 	}
 }
 

@@ -17,17 +17,17 @@ type Registry struct {
 type entry struct {
 	session string
 	once    sync.Once
-	end     func(reason string)
+	end     func(reason string, exit int)
 }
 
 // New returns an empty registry.
 func New() *Registry { return &Registry{byAccount: map[string]map[*entry]struct{}{}} }
 
 // Add registers a running session (sessionID, its uniqid) of the account accountID. end is
-// called at most once, from End, with the reason to tell the user; it must return promptly and
-// make the session end (cancel it, close its channel). remove unregisters the session; call it
-// when the session ends.
-func (r *Registry) Add(accountID, sessionID string, end func(reason string)) (remove func()) {
+// called at most once, from End, with the reason to tell the user and the exit status to end
+// with; it must return promptly and make the session end (cancel it, close its channel). remove
+// unregisters the session; call it when the session ends.
+func (r *Registry) Add(accountID, sessionID string, end func(reason string, exit int)) (remove func()) {
 	e := &entry{session: sessionID, end: end}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -45,9 +45,10 @@ func (r *Registry) Add(accountID, sessionID string, end func(reason string)) (re
 	}
 }
 
-// End ends every running session of accountID and returns their ids. An empty id ends nothing:
-// an account without an identity cannot be told apart from another.
-func (r *Registry) End(accountID, reason string) []string {
+// End ends every running session of accountID with reason and exit status exit, and returns
+// their ids. An empty id ends nothing: an account without an identity cannot be told apart from
+// another.
+func (r *Registry) End(accountID, reason string, exit int) []string {
 	if accountID == "" {
 		return nil
 	}
@@ -59,7 +60,7 @@ func (r *Registry) End(accountID, reason string) []string {
 	r.mu.Unlock()
 	ids := make([]string, 0, len(todo))
 	for _, e := range todo {
-		e.once.Do(func() { e.end(reason) })
+		e.once.Do(func() { e.end(reason, exit) })
 		ids = append(ids, e.session)
 	}
 	return ids

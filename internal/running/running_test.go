@@ -11,7 +11,7 @@ func TestEndOnlyThatIdentity(t *testing.T) {
 	var mu sync.Mutex
 	ended := map[string]string{}
 	add := func(acct, id string) func() {
-		return r.Add(acct, id, func(why string) { mu.Lock(); ended[id] = why; mu.Unlock() })
+		return r.Add(acct, id, func(why string, _ int) { mu.Lock(); ended[id] = why; mu.Unlock() })
 	}
 	add("id-old-bob", "s1")
 	add("id-old-bob", "s2")
@@ -21,7 +21,7 @@ func TestEndOnlyThatIdentity(t *testing.T) {
 	if n := r.Count(); n != 3 {
 		t.Fatalf("count %d, want 3", n)
 	}
-	got := r.End("id-old-bob", "frozen")
+	got := r.End("id-old-bob", "frozen", 131)
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"s1", "s2"}) || ended["s1"] != "frozen" || ended["s2"] != "frozen" {
 		t.Fatalf("ended %v, %v", got, ended)
@@ -31,14 +31,14 @@ func TestEndOnlyThatIdentity(t *testing.T) {
 	}
 	// End is idempotent per session: a second freeze does not call end again.
 	ended = map[string]string{}
-	r.End("id-old-bob", "deleted")
+	r.End("id-old-bob", "deleted", 131)
 	if len(ended) != 0 {
 		t.Fatalf("end called twice: %v", ended)
 	}
-	if got := r.End("", "x"); got != nil {
+	if got := r.End("", "x", 131); got != nil {
 		t.Fatalf("the empty id ended %v", got)
 	}
-	if got := r.End("id-alice", "x"); len(got) != 0 {
+	if got := r.End("id-alice", "x", 131); len(got) != 0 {
 		t.Fatalf("a removed session was ended: %v", got)
 	}
 }
@@ -50,9 +50,9 @@ func TestConcurrentAddEnd(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			remove := r.Add("a", "s", func(string) {})
+			remove := r.Add("a", "s", func(string, int) {})
 			if i%2 == 0 {
-				r.End("a", "x")
+				r.End("a", "x", 131)
 			}
 			remove()
 		}()

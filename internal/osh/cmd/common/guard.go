@@ -32,13 +32,13 @@ func MayChange(c *osh.Call, target store.Account, ch access.AccountChange) *osh.
 	return Failure(access.CodeSecurityViolation, "%v", err)
 }
 
-// EndSessions ends the running sessions of account a's identity (relays included), telling
-// each user why, and audits it. It returns how many were ended.
-func EndSessions(ctx context.Context, c *osh.Call, a store.Account, reason string) int {
+// EndSessions ends the running sessions of account a's identity (relays included) with exit
+// status exit, telling each user why, and audits it. It returns how many were ended.
+func EndSessions(ctx context.Context, c *osh.Call, a store.Account, reason string, exit int) int {
 	if c.Env.Running == nil {
 		return 0
 	}
-	ids := c.Env.Running.End(a.ID, reason)
+	ids := c.Env.Running.End(a.ID, reason, exit)
 	if len(ids) > 0 && c.Env.Audit != nil {
 		c.Env.Audit(ctx, "account.sessions_ended", map[string]any{"account": a.Name, "account_id": a.ID,
 			"by": c.Caller().Name, "reason": reason, "sessions": ids, "count": len(ids)})

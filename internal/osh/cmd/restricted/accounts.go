@@ -213,7 +213,7 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	if err := c.Env.Store.DeleteAccount(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot delete account %s: %v", a.Name, err)
 	}
-	n := common.EndSessions(ctx, c, a, "Your account has been deleted by "+c.Caller().Name)
+	n := common.EndSessions(ctx, c, a, "Your account has been deleted by "+c.Caller().Name, osh.ExitInactive)
 	c.P.Line("Account %s deleted (%d running session(s) ended).", a.Name, n)
 	return osh.OK("", map[string]any{"account": a.Name, "sessions_ended": n})
 }
@@ -349,11 +349,11 @@ func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot freeze %s: %v", a.Name, err)
 	}
-	why := "Your account has been frozen by " + c.Caller().Name
+	why := "Your account has been frozen"
 	if reason != "" {
 		why += " (" + reason + ")"
 	}
-	n := common.EndSessions(ctx, c, a, why)
+	n := common.EndSessions(ctx, c, a, why+" by "+c.Caller().Name, osh.ExitFrozen)
 	c.P.Line("Account %s is now frozen; its sessions will be refused (%d running session(s) ended).", a.Name, n)
 	return osh.OK("", map[string]any{"account": a.Name, "reason": reason, "sessions_ended": n})
 }
