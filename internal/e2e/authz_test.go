@@ -236,7 +236,7 @@ func TestRecreatedAccountDoesNotInheritSessions(t *testing.T) {
 		oldID = id
 	}
 	for _, s := range old.JSON()["value"].([]any) {
-		oldAccountID = s.(map[string]any)["account_id"].(string)
+		oldAccountID, _ = s.(map[string]any)["account_id"].(string)
 	}
 	b.MustOK("--osh", "accountDelete", "--account", "bob", "--no-confirm")
 	newKey := b.CreateAccount("bob")
