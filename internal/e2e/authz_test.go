@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -297,5 +298,48 @@ func TestFreezeEndsRelayedSession(t *testing.T) {
 	}
 	if !strings.Contains(term.Output(), "Your account has been deleted by admin") {
 		t.Fatalf("no message to the user:\n%s", term.Output())
+	}
+}
+
+// TestMultiplexedConnectionOfDeletedAccount: an SSH connection is bound to the identity of the
+// account it authenticated. A ControlMaster connection of a deleted account opens no session as
+// the account created since under the same name.
+func TestMultiplexedConnectionOfDeletedAccount(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	oldKey := b.CreateAccount("bob")
+	sock := filepath.Join(t.TempDir(), "mux")
+	master := exec.Command("ssh", append([]string{"-N", "-o", "ControlMaster=yes", "-o", "ControlPath=" + sock}, b.SSHArgs(oldKey, "bob")...)...)
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = master.Process.Kill(); _ = master.Wait() })
+	viaMux := func(words ...string) testenv.Result {
+		args := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=" + sock}, b.SSHArgs("", "bob")...)
+		cmd := exec.Command("ssh", append(append(args, "--"), words...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return testenv.Result{Stdout: out.String(), Stderr: errb.String(), Exit: code}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r := viaMux("--json-greppable", "--osh", "info"); r.Code() == "OK" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ControlMaster connection never came up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.MustOK("--osh", "accountDelete", "--account", "bob", "--no-confirm")
+	b.CreateAccount("bob")
+	b.MustOK("--osh", "accountGrantCommand", "--account", "bob", "--command", "accountList")
+	r := viaMux("--json-greppable", "--osh", "accountList")
+	if r.Exit == 0 || strings.Contains(r.Stdout, "account(s)") {
+		t.Fatalf("the deleted bob's connection acts as the new bob: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 }
