@@ -284,6 +284,9 @@ func TestFreezeEndsRelayedSession(t *testing.T) {
 	if code != 131 || !strings.Contains(p.output(), "Your account has been frozen (incident 42) by admin: this session is closed.") {
 		t.Fatalf("exit %d, output:\n%s", code, p.output())
 	}
+	// The audit log says who ended which sessions, and the session's own row says why.
+	auditHas(t, b, "account.sessions_ended", `"account":"alice"`, `"by":"admin"`, "incident 42")
+	auditHas(t, b, "session.close", `"account":"alice"`, `"comment":"Your account has been frozen (incident 42) by admin"`)
 	b.MustOK("--osh", "accountUnfreeze", "--account", "alice")
 
 	// A pty shell, ended by a deletion.
