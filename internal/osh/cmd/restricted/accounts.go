@@ -95,9 +95,15 @@ func guard(c *osh.Call, a store.Account, kind access.ChangeKind) *osh.Result {
 func again(ctx context.Context, c *osh.Call, a store.Account, kind access.ChangeKind) *osh.Result {
 	now, err := c.Env.Store.GetAccount(ctx, a.Name)
 	if err != nil || now.ID != a.ID {
-		return common.Failure("ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
+		r := goneMeanwhile(a)
+		return &r
 	}
 	return guard(c, now, kind)
+}
+
+// goneMeanwhile refuses a change to an account deleted (perhaps recreated) since it was loaded.
+func goneMeanwhile(a store.Account) osh.Result {
+	return osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
 }
 
 // refused carries a guard's refusal out of an update transaction.
@@ -111,7 +117,7 @@ func (e *refused) Error() string { return e.r.Message }
 func update(ctx context.Context, c *osh.Call, a store.Account, ch access.AccountChange, fn func(*store.Account) error) (*osh.Result, error) {
 	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
 		if x.ID != a.ID {
-			return &refused{osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)}
+			return &refused{goneMeanwhile(a)}
 		}
 		if r := common.MayChange(c, *x, ch); r != nil {
 			return &refused{*r}
