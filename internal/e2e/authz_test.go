@@ -345,3 +345,19 @@ func TestMultiplexedConnectionOfDeletedAccount(t *testing.T) {
 		t.Fatalf("the deleted bob's connection acts as the new bob: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 }
+
+// TestTTLEndsRelayedSession: an account's TTL passing ends its relayed session, as a freeze does.
+func TestTTLEndsRelayedSession(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, _ := targetSetup(t, b)
+	key := b.CreateAccount("tina", "--ttl", "6")
+	r := b.SSH(key, "tina", "--json-greppable", "--osh", "selfListEgressKeys")
+	sshd.Authorize(t, r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string))
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "tina", "--host", "127.0.0.1", "--user", sshd.User, "--port", fmt.Sprint(sshd.Port))
+	p := startPiped(t, b, key, "tina", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "echo started; sleep 60")
+	p.expect(0, "started", 10*time.Second)
+	if code := p.ended(15 * time.Second); code != 121 {
+		t.Fatalf("exit %d, want 121:\n%s", code, p.output())
+	}
+	p.expect(0, "Your account TTL has expired", time.Second)
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -213,20 +214,33 @@ type endedBy struct {
 // closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
 // blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
 // is cancelled and winds down behind (its recording and audit entries are still completed);
-// ended holds the reason for the session's row.
+// ended holds the reason for the session's row. An account's TTL ends its sessions the same way
+// when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
 func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
 	ended = new(atomic.Pointer[endedBy])
-	if s.Running == nil {
-		return ended, func() {}
+	var once sync.Once
+	end := func(reason string, exit int) {
+		once.Do(func() {
+			ended.Store(&endedBy{reason, exit})
+			_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+			cancel()
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+			_ = ch.CloseWrite()
+			_ = ch.Close()
+		})
 	}
-	return ended, s.Running.Add(sess.Account.ID, sess.ID, func(reason string, exit int) {
-		ended.Store(&endedBy{reason, exit})
-		_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
-		cancel()
-		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
-		_ = ch.CloseWrite()
-		_ = ch.Close()
-	})
+	remove = func() {}
+	if s.Running != nil {
+		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
+	}
+	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
+		ttl := time.AfterFunc(exp.Sub(s.env.Now()), func() {
+			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), osh.ExitTTLExpired)
+		})
+		unregister := remove
+		remove = func() { ttl.Stop(); unregister() }
+	}
+	return ended, remove
 }
 
 func (s *Server) rolesOf(ctx context.Context, a store.Account) osh.Roles {
