@@ -110,6 +110,11 @@ func TestEveryAccountCommandAppliesTheGuard(t *testing.T) {
 		}
 		var out bytes.Buffer
 		s := &osh.Session{ID: "test", Account: eve, Roles: osh.RolesOf(eve), In: strings.NewReader(""), Out: &out, Err: &out}
+		s.Reload = func(ctx context.Context) error {
+			a, err := st.GetAccount(ctx, "eve")
+			s.Account, s.Roles = a, osh.RolesOf(a)
+			return err
+		}
 		args := append([]string{"--account", target}, guardArgs[cmd.Name]...)
 		return a.Env.Run(ctx, s, cmd.Name, args, true)
 	}

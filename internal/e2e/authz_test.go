@@ -361,3 +361,25 @@ func TestTTLEndsRelayedSession(t *testing.T) {
 	}
 	p.expect(0, "Your account TTL has expired", time.Second)
 }
+
+// TestGrantRevokedDuringFactorPrompt: a command that asks a factor just in time is authorized
+// again once the factor is given: a grant revoked while the prompt waited is obeyed.
+func TestGrantRevokedDuringFactorPrompt(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\n[plugin.accountModify]\nmfa_required = \"password\"\n"})
+	const pw = "correct horse 2"
+	eveKey := b.CreateAccount("eve")
+	b.CreateAccount("bob")
+	setPassword(t, b, "eve", pw)
+	b.MustOK("--osh", "accountGrantCommand", "--account", "eve", "--command", "accountModify")
+	term := startKbd(t, b, kbdOpts{key: eveKey, tty: true}, "eve", "--json-greppable", "--osh", "accountModify", "--account", "bob", "--always-active", "yes")
+	off := term.expect(0, "Password: ")
+	b.MustOK("--osh", "accountRevokeCommand", "--account", "eve", "--command", "accountModify")
+	term.send(pw + "\r")
+	term.expect(off, "requires you to be specifically granted")
+	if exit, _ := term.wait(); exit != 106 {
+		t.Fatalf("exit %d, want 106", exit)
+	}
+	if alwaysActive(t, b, "bob") != 0 {
+		t.Fatal("the command ran with the grant revoked during its prompt")
+	}
+}
