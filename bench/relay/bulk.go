@@ -36,7 +36,7 @@ func (e *env) bulkCommand() []string {
 	n := strconv.FormatInt(e.o.bulkMiB<<20, 10)
 	if e.o.bulkText {
 		// Terminal-like text: what people's sessions mostly show. One shell word so the
-		// target's shell runs the pipe; it still starts with "head -c" for the stealth pattern.
+		// target's shell runs the pipe. A pipe is never stealth: the stealth route records it.
 		return []string{"head -c " + n + " /dev/zero | tr '\\000' 'x' | fold -w 79"}
 	}
 	return []string{"head", "-c", n, "/dev/zero"}

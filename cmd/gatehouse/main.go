@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"gatehouse/internal/app"
@@ -31,7 +32,7 @@ func usage(w io.Writer) {
 Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-  gatehouse audit verify [--data-dir DIR] [--strict] [FILE …]
+  gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse version
 
@@ -166,10 +167,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			if err := a.Reload(); err != nil {
+			restart, err := a.ReloadReport()
+			switch {
+			case err != nil:
 				log.Error("configuration not reloaded, keeping the running one", "err", err)
-			} else {
+			case len(restart) > 0:
+				log.Warn("configuration reloaded, except what only a restart applies: "+strings.Join(restart, ", "), "restart_needed", restart)
+			default:
 				log.Info("configuration reloaded")
+			}
+			if err == nil && os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(a.Config().GCPercent)
 			}
 		}
 	}()

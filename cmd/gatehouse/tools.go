@@ -17,15 +17,18 @@ import (
 )
 
 // auditCmd runs `gatehouse audit verify`: it checks the hash chain and the signed checkpoints of
-// the audit log end to end and names the first broken line. Exit 0 when intact.
+// the audit log end to end and names the first broken line. Exit 0 when intact. A closed log (it
+// ends with its shutdown checkpoint) is checked strictly; --syslog checks the log against the
+// signed checkpoints gatehouse sent to syslog, which reveals a log cut back to an earlier point.
 func auditCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [FILE …]")
+		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
-	strict := fs.Bool("strict", false, "also fail when the last lines are not covered by a signed checkpoint")
+	strict := fs.Bool("strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
+	syslogFile := fs.String("syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
 	pubFile := fs.String("key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -47,7 +50,22 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no audit log file in %s", app.AuditDir(*dataDir))
 	}
-	report, err := audit.Verify(files, pub, audit.VerifyOptions{Strict: *strict})
+	opts := audit.VerifyOptions{Strict: *strict}
+	if *syslogFile != "" {
+		f, err := os.Open(*syslogFile)
+		if err != nil {
+			return err
+		}
+		opts.Anchors, err = audit.ParseSyslogAnchors(f, audit.KeyID(pub))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *syslogFile, err)
+		}
+		if len(opts.Anchors) == 0 {
+			return fmt.Errorf("%s holds no audit.checkpoint line of this bastion's key: nothing to compare with", *syslogFile)
+		}
+	}
+	report, err := audit.Verify(files, pub, opts)
 	fmt.Fprintln(stdout, report.String())
 	if err != nil {
 		return fmt.Errorf("audit log is NOT intact: %w", err)

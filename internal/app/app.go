@@ -77,7 +77,9 @@ type App struct {
 
 	opts   Options
 	config atomic.Pointer[config.Config]
-	log    *slog.Logger
+	// started is the configuration the parts read once were started with (RestartNeeded).
+	started *config.Config
+	log     *slog.Logger
 }
 
 // Open prepares the data directory (0700), the store, the seal key and the host keys.
@@ -146,6 +148,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
+	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: time.Now}); err != nil {
@@ -178,11 +181,38 @@ func NewRegistry() *osh.Registry {
 	return reg
 }
 
+// commandNames are the names of every --osh command, for the configuration's [plugin.NAME].
+func commandNames() []string {
+	var names []string
+	for _, c := range NewRegistry().All() {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // Config is the configuration in force.
 func (a *App) Config() *config.Config { return a.config.Load() }
 
 // Reload re-reads the configuration file; on error the running configuration stays.
 func (a *App) Reload() error {
+	_, err := a.ReloadReport()
+	return err
+}
+
+// ReloadReport is Reload that also names the changed options only a restart applies (the
+// listeners, [notify], the audit sinks: config.RestartNeeded); everything else is in force.
+func (a *App) ReloadReport() (restartNeeded []string, err error) {
+	if err := a.reload(); err != nil {
+		return nil, err
+	}
+	if a.started == nil {
+		a.started = a.Config()
+		return nil, nil
+	}
+	return config.RestartNeeded(a.started, a.Config()), nil
+}
+
+func (a *App) reload() error {
 	path := a.opts.ConfigFile
 	c := config.Default()
 	if path == "" {
@@ -193,6 +223,10 @@ func (a *App) Reload() error {
 	if path != "" {
 		var err error
 		if c, err = config.Load(path); err != nil {
+			return err
+		}
+		// [plugin.NAME] must name a command: checked here, where the commands are known.
+		if err := c.CheckPlugins(commandNames()); err != nil {
 			return err
 		}
 	}
@@ -239,6 +273,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	retry := time.NewTicker(AuditRetryEvery)
+	defer retry.Stop()
+	go a.Audit.RetryEach(ctx, retry.C)
 	go func() {
 		if err := a.Notify.Run(ctx); err != nil {
 			a.log.Error("notify stopped", "err", err)
@@ -247,8 +284,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return a.Server.Serve(ctx, ln)
 }
 
-// healthy checks that the store answers.
+// healthy checks that the store answers and that the audit log accepts events (without it,
+// every session is refused).
 func (a *App) healthy(ctx context.Context) error {
+	if err := a.Audit.Healthy(); err != nil {
+		return fmt.Errorf("audit log failing: %w", err)
+	}
 	_, err := a.Store.CountAccounts(ctx)
 	return err
 }

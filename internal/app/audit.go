@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/audit"
+	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
@@ -95,32 +97,105 @@ func (a *App) openAudit(ctx context.Context) error {
 		sinks = append(sinks, audit.SyslogSink{W: w})
 	}
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
-		Sinks: sinks, Logger: a.log})
+		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered})
 	if err != nil {
 		return fmt.Errorf("open audit log: %w (check it with: gatehouse audit verify --data-dir %s)", err, a.DataDir)
 	}
-	format := record.Asciicast
-	if cfg.RecordingFormat == "ttyrec" {
-		format = record.Ttyrec
-	}
-	var stealth *regexp.Regexp
-	if cfg.TtyrecStealthStdoutPattern != "" {
-		stealth = regexp.MustCompile(cfg.TtyrecStealthStdoutPattern) // validated at load
-	}
-	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir), Format: format,
-		Stealth: stealth, Log: a.log, Now: time.Now,
+	a.Metrics.RegisterAudit(
+		func() float64 { return float64(a.Audit.Failures()) },
+		func() float64 {
+			if a.Audit.Healthy() != nil {
+				return 0
+			}
+			return 1
+		})
+	truncated := prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_recordings_truncated_total",
+		Help: "Recordings that reached recordingMaxBytes and stopped (their sessions went on)."})
+	a.Metrics.Registry.MustRegister(truncated)
+	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir),
+		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: time.Now,
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
-		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() }}
+		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
+		OnRecordingLimit: truncated.Inc}
 	return a.Tracker.Interrupted(ctx)
 }
 
-// auditEvent appends one event; a failure is logged (the caller decides whether to refuse).
-func (a *App) auditEvent(typ string, f audit.Fields) error {
-	err := a.Audit.Append(audit.Event{Type: typ, Fields: f})
-	if err != nil {
-		a.log.Error("audit log append failed", "type", typ, "err", err)
+// recordingPolicy is how the configuration in force says to record; read at each session's
+// start, so a reload applies to the sessions that start after it.
+func recordingPolicy(cfg *config.Config) sessionlog.Policy {
+	p := sessionlog.Policy{Format: record.Asciicast, MaxBytes: cfg.RecordingMaxBytes}
+	if cfg.RecordingFormat == "ttyrec" {
+		p.Format = record.Ttyrec
 	}
-	return err
+	if cfg.TtyrecStealthStdoutPattern != "" {
+		// Validated at load; a pattern that does not compile records everything (fail closed).
+		p.Stealth, _ = regexp.Compile(cfg.TtyrecStealthStdoutPattern)
+	}
+	return p
+}
+
+// auditEvent appends one event; the log itself logs and counts a failure
+// (gatehouse_audit_write_failures_total). Callers whose action has not happened yet refuse it;
+// the others (the end of a session, a command that already ran) can only report it.
+func (a *App) auditEvent(typ string, f audit.Fields) error {
+	return a.Audit.Append(audit.Event{Type: typ, Fields: f})
+}
+
+// AuditRetryEvery is how often a failing audit log tries to resume by itself (it also tries at
+// each event); a full disk that gets room again is back within this long.
+const AuditRetryEvery = time.Second
+
+// auditFailing and auditRecovered are told when the audit log stops and resumes accepting events:
+// an error log line, an alert to the administrators, and /healthz answers 503 meanwhile.
+func (a *App) auditFailing(err error) {
+	a.log.Error("AUDIT LOG FAILING: sessions and state-changing commands are refused until it can be written", "err", err)
+	if a.Notify != nil {
+		a.Notify.AuditLog(false, err.Error())
+	}
+}
+
+func (a *App) auditRecovered(what string) {
+	a.log.Warn("audit log recovered", "what", what)
+	if a.Notify != nil {
+		a.Notify.AuditLog(true, what)
+	}
+}
+
+// auditGate decides whether an action may start while the audit log is in the state auditErr
+// (nil: it accepts events). Nothing that changes state or reaches a server runs unless it can be
+// audited: a connection (cmd "") and a command that changes state are refused while the log
+// fails; a read-only command still answers, so an admin can look around.
+func auditGate(cmd string, auditErr error) *osh.Result {
+	if auditErr == nil || (cmd != "" && !changes(cmd)) {
+		return nil
+	}
+	r := osh.Refuse("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
+	return &r
+}
+
+// guardWithAudit puts auditGate in front of the setup gate, which the dispatcher consults before
+// every command (cmd set) and every connection (cmd nil). A failing log is retried first, so a
+// disk that has room again lets the action through at once.
+func (a *App) guardWithAudit() {
+	next := a.Env.Hooks.SetupGate
+	a.Env.Hooks.SetupGate = func(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
+		name := ""
+		if cmd != nil {
+			name = cmd.Name
+		}
+		var err error
+		if a.Audit.Healthy() != nil {
+			err = a.Audit.Retry()
+		}
+		if r := auditGate(name, err); r != nil {
+			a.log.Warn("refused while the audit log fails", "account", s.Account.Name, "command", name, "err", err)
+			return r
+		}
+		if next == nil {
+			return nil
+		}
+		return next(ctx, s, cmd)
+	}
 }
 
 // auditFieldNames are the JSON names of audit.Fields (The Bastion's field names).
@@ -189,9 +264,15 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 	}
 	a.Metrics.Commands.WithLabelValues(resultClass(r.Code)).Inc()
 	a.Notify.CommandDone(s.Account.Name, netaddr.IP(s.RemoteAddr), cmd, audit.MaskArgs(args), r.Code)
-	_ = a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
+	err := a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
 		IPFrom: netaddr.IP(s.RemoteAddr), ExitStatus: audit.Int(r.ExitCode())})
+	if err != nil && r.Success() && changes(cmd) && s.Err != nil {
+		// The change is made (the audit gate let it start while the log was writable); say it
+		// is not in the audit log rather than let it pass as audited. The log counted it and
+		// the audit_log alert went out.
+		fmt.Fprintf(s.Err, "WARNING: %s was done but could not be written to the audit log; the administrators are alerted.\n", cmd)
+	}
 }
 
 // changes reports whether a command modifies state (its name says it: not a list or info).

@@ -59,8 +59,9 @@ func TestIntactLogVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("intact log failed: %v\n%s", err, rep)
 	}
-	// audit.start + 25 events = 26 events; checkpoints after every 10 and at Close.
-	if rep.Lines != 26+3 || rep.Checkpoints != 3 || rep.UnsignedTail != 0 || rep.LastSeq != 29 {
+	// The start checkpoint, audit.start + 25 events = 26 events, checkpoints
+	// after every 10 and the shutdown checkpoint at Close.
+	if rep.Lines != 1+26+3 || rep.Checkpoints != 4 || rep.UnsignedTail != 0 || rep.LastSeq != 30 || !rep.Closed || !rep.Strict || rep.Starts != 1 {
 		t.Errorf("report %+v", rep)
 	}
 	if !strings.Contains(rep.String(), "verification: OK") {
@@ -95,14 +96,17 @@ func TestOpenRefusesUnsafeSetup(t *testing.T) {
 	}
 }
 
-func TestWriteFailureIsSticky(t *testing.T) {
+func TestWriteFailureLastsWhileItsCauseDoes(t *testing.T) {
 	l := openLog(t, Options{Dir: logDir(t)})
 	l.f.Close() // the disk goes away under the log
 	if err := l.Append(openEvent(1)); err == nil {
 		t.Fatal("Append succeeded on a closed file")
 	}
-	if err := l.Append(openEvent(2)); err == nil || !strings.Contains(err.Error(), "earlier write failure") {
+	if err := l.Append(openEvent(2)); err == nil || !strings.Contains(err.Error(), "since a write failure") {
 		t.Errorf("second Append after a failure: %v", err)
+	}
+	if l.Healthy() == nil || l.Retry() == nil || l.Failures() != 2 {
+		t.Errorf("healthy %v, retry %v, failures %d", l.Healthy(), l.Retry(), l.Failures())
 	}
 }
 
@@ -234,10 +238,16 @@ func TestResumeRefusesDamagedLog(t *testing.T) {
 	appendN(t, l, 5)
 	l.Close()
 	path := filepath.Join(dir, fileName(1))
-	data, _ := os.ReadFile(path)
-	os.WriteFile(path, data[:len(data)-10], 0o600)
+	lines := readLines(t, path)
+	lines[3] = strings.Replace(lines[3], "alice", "mallory", 1) // an edited line, not a crash
+	writeLines(t, path, lines)
 	if _, err := Open(Options{Dir: dir, Key: testKey(1)}); err == nil || !strings.Contains(err.Error(), "audit verify") {
-		t.Errorf("Open on a cut log: %v", err)
+		t.Errorf("Open on an edited log: %v", err)
+	}
+	// More than one line's worth of bytes after the last line is not a crash either.
+	writeLines(t, path, append(lines[:3], strings.Repeat("x", 2*maxLineBytes)))
+	if _, err := Open(Options{Dir: dir, Key: testKey(1)}); err == nil || !strings.Contains(err.Error(), "not left by a crash") {
+		t.Errorf("Open on a log with a huge incomplete end: %v", err)
 	}
 }
 

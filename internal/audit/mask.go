@@ -65,3 +65,15 @@ func MaskArgs(args []string) []string {
 	}
 	return out
 }
+
+// SessionParams returns the words a session was opened with, as the audit log and the session
+// list keep them. Masking is for the bastion's own options (an --osh command's --password …):
+// the words of a connection (connection true: [user@]host [options] command …) are kept whole,
+// because its remote command runs on the target and the audit must show what ran. Masking a
+// word there would hide a command (`true; echo --token "$(payload)"` ran unseen).
+func SessionParams(words []string, connection bool) []string {
+	if connection {
+		return append([]string(nil), words...)
+	}
+	return MaskArgs(words)
+}

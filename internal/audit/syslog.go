@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"cmp"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -149,4 +152,111 @@ func fieldPairs(f Fields) [][2]string {
 		str(k, f.Extra[k])
 	}
 	return p
+}
+
+// Anchor is a signed checkpoint recorded outside the log: its seq and the
+// hash of its line. Verify checks the log still holds it.
+type Anchor struct {
+	Seq    uint64
+	Hash   string
+	Source string // where it was read, for the report ("syslog line 12")
+}
+
+// ParseSyslogAnchors reads the audit.checkpoint lines that gatehouse sent
+// to syslog (FormatSyslog of TypeAuditCheckpoint events, after whatever
+// prefix the syslog daemon adds) and returns their anchors, the highest seq
+// last. Lines about anything else are skipped; an audit.checkpoint line
+// whose seq or hash cannot be read is an error, since a truncated anchor
+// could hide a truncated log.
+func ParseSyslogAnchors(r io.Reader, keyID string) ([]Anchor, error) {
+	var out []Anchor
+	n := 0
+	err := eachLine(r, func(line []byte, _ bool) error {
+		n++
+		s := string(line)
+		i := strings.Index(s, TypeAuditCheckpoint+" ")
+		if i < 0 {
+			return nil
+		}
+		kv, err := parseSyslogPairs(s[i+len(TypeAuditCheckpoint)+1:])
+		if err != nil {
+			return fmt.Errorf("syslog line %d: %w", n, err)
+		}
+		if keyID != "" && kv["key"] != "" && kv["key"] != keyID {
+			return nil // another bastion's log sharing the syslog
+		}
+		seq, err := strconv.ParseUint(kv["seq"], 10, 64)
+		if err != nil || seq == 0 {
+			return fmt.Errorf("syslog line %d: audit.checkpoint without a valid seq", n)
+		}
+		h := kv["hash"]
+		if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
+			return fmt.Errorf("syslog line %d: audit.checkpoint without a valid hash", n)
+		}
+		out = append(out, Anchor{Seq: seq, Hash: h, Source: fmt.Sprintf("syslog line %d", n)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b Anchor) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// parseSyslogPairs reads FormatSyslog's ` key="value"` pairs, undoing its
+// escapes.
+func parseSyslogPairs(s string) (map[string]string, error) {
+	kv := map[string]string{}
+	for {
+		s = strings.TrimLeft(s, " ")
+		if s == "" {
+			return kv, nil
+		}
+		eq := strings.Index(s, `="`)
+		if eq <= 0 || strings.ContainsAny(s[:eq], " \"") {
+			return nil, errors.New("malformed key=\"value\" pair")
+		}
+		key := s[:eq]
+		s = s[eq+2:]
+		var b strings.Builder
+		closed := false
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c == '"' {
+				s, closed = s[i+1:], true
+				break
+			}
+			if c != '\\' {
+				b.WriteByte(c)
+				continue
+			}
+			if i+1 >= len(s) {
+				return nil, errors.New("dangling escape")
+			}
+			i++
+			switch s[i] {
+			case '\\', '"':
+				b.WriteByte(s[i])
+			case 'x':
+				if i+2 >= len(s) {
+					return nil, errors.New("short \\x escape")
+				}
+				v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+				if err != nil {
+					return nil, errors.New("bad \\x escape")
+				}
+				b.WriteByte(byte(v))
+				i += 2
+			default:
+				return nil, errors.New("unknown escape")
+			}
+		}
+		if !closed {
+			return nil, errors.New("unterminated value")
+		}
+		if _, dup := kv[key]; dup {
+			return nil, fmt.Errorf("key %s given twice", key)
+		}
+		kv[key] = b.String()
+	}
 }

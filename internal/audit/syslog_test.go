@@ -96,14 +96,17 @@ func TestSyslogSinkOverUDP(t *testing.T) {
 	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 4096)
 	var got []string
-	for len(got) < 2 { // audit.start, then our event
+	for len(got) < 3 { // the start checkpoint, audit.start, then our event
 		n, _, err := pc.ReadFrom(buf)
 		if err != nil {
 			t.Fatalf("no syslog datagram: %v (got %q)", err, got)
 		}
 		got = append(got, string(buf[:n]))
 	}
-	msg := got[1]
+	if !strings.Contains(got[0], `audit.checkpoint hash="`) || !strings.Contains(got[0], `kind="start"`) || !strings.Contains(got[0], `seq="1"`) {
+		t.Errorf("the start checkpoint is not in syslog first: %q", got[0])
+	}
+	msg := got[2]
 	if !strings.HasPrefix(msg, "<38>") { // LOG_AUTH (4<<3) | LOG_INFO (6)
 		t.Errorf("priority: %q", msg)
 	}
@@ -123,7 +126,7 @@ func TestSinkFailureDoesNotFailAppend(t *testing.T) {
 	if err := l.Append(openEvent(1)); err != nil {
 		t.Errorf("Append failed because a sink failed: %v", err)
 	}
-	if s.calls != 2 {
-		t.Errorf("sink called %d times, want 2", s.calls)
+	if s.calls != 3 { // the start checkpoint, audit.start, the event
+		t.Errorf("sink called %d times, want 3", s.calls)
 	}
 }

@@ -36,15 +36,16 @@ func rewriteChain(t *testing.T, lines []string, from int) []string {
 }
 
 func TestTamperDetection(t *testing.T) {
-	// One file: line 1 audit.start, then events; checkpoints every 5 lines
-	// at lines 6, 12, 18, 24 and a final one at Close (line 28).
+	// One file: line 1 the signed start, line 2 audit.start, then events;
+	// checkpoints every 5 lines at lines 7, 13, 19, 25 and the shutdown
+	// checkpoint at Close (line 29).
 	dir := logDir(t)
 	l := openLog(t, Options{Dir: dir, CheckpointEvery: 5})
 	appendN(t, l, 22)
 	l.Close()
 	path := filepath.Join(dir, fileName(1))
 	orig := readLines(t, path)
-	for i, want := range map[int]bool{4: false, 5: true, 11: true, 17: true, 23: true, 27: true} {
+	for i, want := range map[int]bool{0: true, 4: false, 6: true, 12: true, 18: true, 24: true, 28: true} {
 		if r, _ := parseRecord([]byte(orig[i])); (r.Type == TypeCheckpoint) != want {
 			t.Fatalf("layout changed: line %d type %s", i+1, r.Type)
 		}
@@ -88,55 +89,75 @@ func TestTamperDetection(t *testing.T) {
 		{"duplicate a line", func(ls []string) []string {
 			return append(ls[:9], append([]string{ls[8]}, ls[9:]...)...)
 		}, ProblemReordered, 10, false},
-		{"truncate mid-line", func(ls []string) []string {
+		{"truncate mid-line, strict", func(ls []string) []string {
 			ls[13] = ls[13][:len(ls[13])/2]
 			return ls[:14]
-		}, ProblemTruncated, 14, false},
+		}, ProblemTruncated, 14, true},
 		{"garbage line", func(ls []string) []string {
 			ls[4] = "not json at all\n"
 			return ls
 		}, ProblemCorrupt, 5, false},
 		{"forge a checkpoint signature", func(ls []string) []string {
 			var m map[string]any
-			json.Unmarshal([]byte(ls[11]), &m)
+			json.Unmarshal([]byte(ls[12]), &m)
 			m["checkpoint"].(map[string]any)["sig"] = base64.StdEncoding.EncodeToString(make([]byte, 64))
 			b, _ := json.Marshal(m)
-			ls[11] = string(b) + "\n"
+			ls[12] = string(b) + "\n"
 			return ls
-		}, ProblemBadSignature, 12, false},
+		}, ProblemBadSignature, 13, false},
 		{"checkpoint signed with another key", func(ls []string) []string {
 			var r record
-			json.Unmarshal([]byte(ls[11]), &r)
+			json.Unmarshal([]byte(ls[12]), &r)
 			pub := other.Public().(ed25519.PublicKey)
 			r.Checkpoint.Key = KeyID(pub)
 			r.Checkpoint.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(other,
 				checkpointMessage(r.Seq, r.Prev, r.Time, r.Checkpoint.Every, r.Checkpoint.Key)))
 			b, _ := json.Marshal(r)
-			ls[11] = string(b) + "\n"
+			ls[12] = string(b) + "\n"
 			return ls
-		}, ProblemBadSignature, 12, false},
+		}, ProblemBadSignature, 13, false},
+		{"turn the start checkpoint into a periodic one", func(ls []string) []string {
+			var r record
+			json.Unmarshal([]byte(ls[0]), &r)
+			r.Checkpoint.Kind, r.Checkpoint.Resume = "", nil
+			b, _ := json.Marshal(r)
+			return rewriteChain(t, append([]string{string(b) + "\n"}, ls[1:]...), 1)
+		}, ProblemBadSignature, 1, false},
+		{"mark the shutdown checkpoint periodic", func(ls []string) []string {
+			ls[28] = strings.Replace(ls[28], `"kind":"shutdown",`, "", 1)
+			return ls
+		}, ProblemBadSignature, 29, false},
 		{"edit then rewrite the chain without the key", func(ls []string) []string {
 			ls[7] = strings.Replace(ls[7], `"allowed":true`, `"allowed":false`, 1)
 			return rewriteChain(t, ls, 8)
-		}, ProblemBadSignature, 12, false},
+		}, ProblemBadSignature, 13, false},
 		{"drop a line then rewrite seq and chain", func(ls []string) []string {
 			return rewriteChain(t, append(ls[:7], ls[8:]...), 7)
-		}, ProblemBadSignature, 11, false},
+		}, ProblemBadSignature, 12, false},
 		{"strip checkpoints and rewrite the chain", func(ls []string) []string {
 			var kept []string
 			for i, l := range ls {
-				if i < 11 || !strings.Contains(l, `"type":"checkpoint"`) {
+				if i < 12 || !strings.Contains(l, `"type":"checkpoint"`) {
 					kept = append(kept, l)
 				}
 			}
 			return rewriteChain(t, kept, 11)
-		}, ProblemMissingCheckpoint, 12, false},
+		}, ProblemMissingCheckpoint, 13, false},
 		{"delete the first line", func(ls []string) []string {
 			return ls[1:]
 		}, ProblemBadStart, 1, false},
 		{"cut the tail at a line boundary, strict", func(ls []string) []string {
 			return ls[:20]
 		}, ProblemUnsignedTail, 20, true},
+		{"cut back to a checkpoint, strict", func(ls []string) []string {
+			return ls[:25]
+		}, ProblemNotClosed, 25, true},
+		{"append a line after the shutdown checkpoint", func(ls []string) []string {
+			return rewriteChain(t, append(ls, ls[27]), 29)
+		}, ProblemAfterClose, 30, false},
+		{"append after close behind a copied start", func(ls []string) []string {
+			return rewriteChain(t, append(ls, ls[0], ls[27]), 29)
+		}, ProblemBadSignature, 30, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,10 +179,10 @@ func TestTamperDetection(t *testing.T) {
 
 	// Without strict mode, a tail cut at a line boundary is reported, not failed.
 	p := filepath.Join(t.TempDir(), fileName(1))
-	writeLines(t, p, orig[:20])
+	writeLines(t, p, orig[:21])
 	rep, err := VerifyFiles([]string{p}, pubOf(testKey(1)))
-	if err != nil || rep.UnsignedTail != 2 {
-		t.Errorf("cut tail: err %v, unsigned tail %d, want 2", err, rep.UnsignedTail)
+	if err != nil || rep.UnsignedTail != 2 || rep.Closed || !strings.Contains(rep.String(), "not closed") {
+		t.Errorf("cut tail: err %v, unsigned tail %d, want 2\n%s", err, rep.UnsignedTail, rep)
 	}
 }
 

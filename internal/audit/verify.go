@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -16,10 +17,16 @@ var ErrBroken = errors.New("audit: log verification failed")
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
-	// Strict makes unsigned lines at the end of the log a failure. A log
-	// that gatehouse is still writing, or that a crash interrupted, has
-	// some; a log closed cleanly has none.
+	// Strict requires a complete log: it must end with its shutdown
+	// checkpoint, with no unsigned line and no incomplete line at the end.
+	// A log that ends with its shutdown checkpoint is held to it anyway; a
+	// log that gatehouse is still writing, or that a crash interrupted, is
+	// not closed: without Strict its unsigned or cut end is a note.
 	Strict bool
+	// Anchors are signed checkpoints seen outside the log (the syslog copy,
+	// see ParseSyslogAnchors): the log must hold each, with the same hash.
+	// They reveal a log cut back to an earlier point.
+	Anchors []Anchor
 	// AllowPartial accepts a first file that does not start the chain
 	// (older files archived elsewhere); its first line is trusted.
 	AllowPartial bool
@@ -38,6 +45,8 @@ const (
 	ProblemMissingCheckpoint ProblemKind = "missing-checkpoint" // more lines than the interval without a checkpoint
 	ProblemBadStart          ProblemKind = "bad-start"          // the chain does not start at seq 1
 	ProblemUnsignedTail      ProblemKind = "unsigned-tail"      // strict mode only
+	ProblemNotClosed         ProblemKind = "not-closed"         // strict mode only: no shutdown checkpoint at the end
+	ProblemAfterClose        ProblemKind = "after-close"        // lines after a shutdown checkpoint without a signed start
 	ProblemEmpty             ProblemKind = "empty"              // no lines at all
 )
 
@@ -77,7 +86,21 @@ type Report struct {
 	LastCheckpointSeq uint64
 	// UnsignedTail counts lines after the last checkpoint.
 	UnsignedTail int
-	Strict       bool
+	// CutTail counts the bytes of an incomplete last line (a crash in the
+	// middle of a write, or a cut file).
+	CutTail int64
+	// Closed says the log ends with its shutdown checkpoint.
+	Closed bool
+	// Strict says the strict rules applied: asked for, or the log is closed.
+	Strict bool
+	// Starts counts the runs of gatehouse (start checkpoints), Recoveries
+	// the resumptions after a write failure.
+	Starts, Recoveries int
+	// AnchorsChecked counts the outside anchors found in the log.
+	AnchorsChecked int
+	// Notes explain what verified but deserves a look: crashes, lines set
+	// aside, an end that is not closed.
+	Notes []string
 	// Problem is the first break found, nil when the log verifies.
 	Problem *Problem
 }
@@ -108,8 +131,11 @@ func (r Report) String() string {
 		}
 		b.WriteString("\n")
 	}
-	if r.UnsignedTail > 0 {
-		fmt.Fprintf(&b, "  %d line(s) at the end are after the last checkpoint and not signed yet (a running or crashed gatehouse leaves them)\n", r.UnsignedTail)
+	if r.Closed {
+		b.WriteString("  the log is closed: it ends with its signed shutdown checkpoint (checked strictly)\n")
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	if r.Problem != nil {
 		fmt.Fprintf(&b, "  first problem: %s\n", r.Problem)
@@ -134,7 +160,10 @@ func Verify(paths []string, pub ed25519.PublicKey, opts VerifyOptions) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	v := &verifier{pub: pub, opts: opts, files: files, rep: Report{KeyID: KeyID(pub), Strict: opts.Strict}}
+	v := &verifier{pub: pub, opts: opts, files: files, rep: Report{KeyID: KeyID(pub), Strict: opts.Strict}, anchors: map[uint64]Anchor{}}
+	for _, a := range opts.Anchors {
+		v.anchors[a.Seq] = a
+	}
 	if err := v.run(); err != nil {
 		return v.rep, err
 	}
@@ -178,8 +207,11 @@ type verifier struct {
 	prev     string // hash of the last line
 	prevFile string
 	prevLine int
-	since    int // lines since the last checkpoint
-	every    int // interval of the last checkpoint, 0 before the first
+	since    int    // lines since the last checkpoint
+	every    int    // interval of the last checkpoint, 0 before the first
+	lastKind string // kind of the previous line when it is a checkpoint, "-" when it is not
+	anchors  map[uint64]Anchor
+	cutTail  bool // the last line read is incomplete
 }
 
 // errStop ends the scan at the first problem.
@@ -218,16 +250,61 @@ func (v *verifier) run() error {
 		return nil
 	}
 	v.rep.UnsignedTail = v.since
-	if v.opts.Strict && v.since > 0 {
+	v.rep.Closed = v.lastKind == KindShutdown && !v.cutTail
+	v.rep.Strict = v.opts.Strict || v.rep.Closed
+	var beyond *Anchor
+	for i, a := range v.opts.Anchors {
+		if a.Seq > v.rep.LastSeq && (beyond == nil || a.Seq > beyond.Seq) {
+			beyond = &v.opts.Anchors[i]
+		}
+	}
+	if beyond != nil {
+		v.fail(v.prevFile, v.prevLine, v.rep.LastSeq, ProblemTruncated,
+			"%s saw a signed checkpoint at seq %d but the log ends at seq %d: lines were cut from the end", cmpOr(beyond.Source, "an outside record"), beyond.Seq, v.rep.LastSeq)
+		return nil
+	}
+	switch {
+	case v.rep.Strict && v.cutTail:
+		v.fail(v.prevFile, v.prevLine+1, 0, ProblemTruncated, "the last line is incomplete (%d bytes): the file was cut in the middle of it (strict mode)", v.rep.CutTail)
+	case v.rep.Strict && v.since > 0:
 		v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemUnsignedTail,
 			"the last %d line(s) come after the last checkpoint and are not signed (strict mode)", v.since)
+	case v.rep.Strict && !v.rep.Closed:
+		v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemNotClosed,
+			"the log does not end with its shutdown checkpoint: gatehouse is running, crashed, or lines were cut from the end (strict mode)")
+	case !v.rep.Closed:
+		n := fmt.Sprintf("the log is not closed (it does not end with a shutdown checkpoint): gatehouse is running, or stopped without closing it (a crash), or lines were cut from its end. If gatehouse was stopped cleanly, treat it as a truncation")
+		if len(v.opts.Anchors) == 0 {
+			n += "; compare the end (seq " + strconv.FormatUint(v.rep.LastSeq, 10) + ") with the syslog copy (--syslog FILE)"
+		}
+		v.rep.Notes = append(v.rep.Notes, n)
+		if v.since > 0 {
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the last %d line(s) come after the last checkpoint and are not signed yet: only the hash chain protects them", v.since))
+		}
+		if v.cutTail {
+			v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("the last line is incomplete (%d bytes), as a crash in the middle of a write leaves it; gatehouse sets it aside at its next start", v.rep.CutTail))
+		}
 	}
 	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func (v *verifier) line(fileIdx int, sum *FileSummary, offset int64, line []byte, complete bool) error {
 	path, n := sum.Path, sum.Lines
 	if !complete {
+		if fileIdx == len(v.files)-1 {
+			// The end of the last file: what a crash in the middle of a
+			// write leaves. run decides (a note, or a failure when strict).
+			v.cutTail, v.rep.CutTail = true, int64(len(line))
+			sum.Lines--
+			return nil
+		}
 		return v.fail(path, n, 0, ProblemTruncated, "the line is incomplete: the file was cut in the middle of it")
 	}
 	rec, err := parseRecord(line)
@@ -265,15 +342,36 @@ func (v *verifier) line(fileIdx int, sum *FileSummary, offset int64, line []byte
 	case rec.Seq < v.expect:
 		return v.fail(path, n, rec.Seq, ProblemReordered, "seq %d appears after seq %d: lines were moved or duplicated", rec.Seq, v.expect-1)
 	}
+	kind := "-"
 	if rec.Type == TypeCheckpoint {
+		kind = rec.Checkpoint.Kind
+	}
+	if v.lastKind == KindShutdown && kind != KindStart {
+		return v.fail(path, n, rec.Seq, ProblemAfterClose,
+			"this line follows the shutdown checkpoint of seq %d without a signed start: lines were appended to a closed log", rec.Seq-1)
+	}
+	if rec.Type == TypeCheckpoint {
+		c := rec.Checkpoint
 		if why := checkCheckpoint(rec, v.pub); why != "" {
 			return v.fail(path, n, rec.Seq, ProblemBadSignature, "%s", why)
 		}
-		if v.since > rec.Checkpoint.Every {
-			return v.fail(path, n, rec.Seq, ProblemMissingCheckpoint,
-				"%d lines since the previous checkpoint, more than the interval of %d: checkpoints were removed", v.since, rec.Checkpoint.Every)
+		// The lines before a checkpoint were written under the interval in
+		// force then: the previous checkpoint's (a start may change it).
+		limit := v.every
+		if limit == 0 {
+			limit = c.Every
 		}
-		v.since, v.every = 0, rec.Checkpoint.Every
+		if v.since > limit {
+			return v.fail(path, n, rec.Seq, ProblemMissingCheckpoint,
+				"%d lines since the previous checkpoint, more than the interval of %d: checkpoints were removed", v.since, limit)
+		}
+		if r := c.Resume; r != nil {
+			if v.prevLine > 0 && r.PrevClosed != (v.lastKind == KindShutdown) {
+				return v.fail(path, n, rec.Seq, ProblemBadSignature, "the start does not describe the end before it (closed %v)", r.PrevClosed)
+			}
+			v.resumeNotes(rec)
+		}
+		v.since, v.every = 0, c.Every
 		v.rep.Checkpoints++
 		v.rep.LastCheckpointSeq = rec.Seq
 	} else {
@@ -283,6 +381,14 @@ func (v *verifier) line(fileIdx int, sum *FileSummary, offset int64, line []byte
 				"%d lines since the last checkpoint, more than the interval of %d: a checkpoint was removed or the lines were rewritten", v.since, v.every)
 		}
 	}
+	if a, ok := v.anchors[rec.Seq]; ok {
+		if a.Hash != lineHash(line) {
+			return v.fail(path, n, rec.Seq, ProblemEdited,
+				"%s saw a signed checkpoint with another hash at seq %d: the log was rewritten from here or before", cmpOr(a.Source, "an outside record"), rec.Seq)
+		}
+		v.rep.AnchorsChecked++
+	}
+	v.lastKind = kind
 	v.expect, v.prev, v.prevFile, v.prevLine = rec.Seq+1, lineHash(line), path, n
 	v.rep.Lines++
 	v.rep.LastSeq = rec.Seq
@@ -291,6 +397,29 @@ func (v *verifier) line(fileIdx int, sum *FileSummary, offset int64, line []byte
 	}
 	sum.LastSeq, sum.EndsInCheckpoint = rec.Seq, rec.Type == TypeCheckpoint
 	return nil
+}
+
+// resumeNotes explains a start or recover checkpoint in the report.
+func (v *verifier) resumeNotes(rec record) {
+	c, r := rec.Checkpoint, rec.Checkpoint.Resume
+	if c.Kind == KindStart {
+		v.rep.Starts++
+	} else {
+		v.rep.Recoveries++
+	}
+	switch {
+	case c.Kind == KindRecover:
+		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: the log resumed after a write failure (%s)", rec.Seq, r.Reason))
+	case r.PrevSeq > 0 && !r.PrevClosed:
+		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: gatehouse started after a run that did not close the log (a crash, or a cut end); %d unsigned line(s) before it are signed from here", rec.Seq, r.Unsigned))
+	}
+	for _, x := range r.Cut {
+		saved := "not saved"
+		if x.SavedAs != "" {
+			saved = "saved as " + x.SavedAs
+		}
+		v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("seq %d: an incomplete line of %d byte(s) (sha256 %s) was cut from %s at offset %d, %s", rec.Seq, x.Bytes, x.SHA256, x.File, x.Offset, saved))
+	}
 }
 
 // seqAppearsLater reports whether a line with seq want comes after offset

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +77,10 @@ type Config struct {
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
 
+	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
+	// session goes on unrecorded (audited as recording.limit). 0: no cap.
+	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`
+
 	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
 	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
 	// reachable from Slack, the metrics should not.
@@ -84,6 +90,11 @@ type Config struct {
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
+
+	// source and pluginLines say where the file was and where each [plugin.NAME] starts, for
+	// CheckPlugins' file:line (the command names are known only once the registry is built).
+	source      string
+	pluginLines map[string]int
 }
 
 // PluginConfig is the operator's part of a command's configuration.
@@ -119,6 +130,7 @@ func Default() Config {
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
 		RecordingFormat:                       "asciicast",
+		RecordingMaxBytes:                     1 << 30,
 		AuditCheckpointEvery:                  1000,
 		GCPercent:                             50,
 		// Four eyes by default: nobody approves their own access unless the operator says so.
@@ -170,6 +182,9 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		return Config{}, &Error{File: name, Line: line, Key: key, Reason: strings.TrimPrefix(msg, "toml: ")}
 	}
+	if err := exactKeys(name, data, md.Keys()); err != nil {
+		return Config{}, err
+	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
 		last := und[0][len(und[0])-1]
@@ -185,7 +200,108 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		return Config{}, err
 	}
+	c.source, c.pluginLines = name, map[string]int{}
+	for pname := range c.Plugin {
+		c.pluginLines[pname] = lineOfKey(data, pname)
+	}
 	return c, nil
+}
+
+// CheckPlugins refuses a [plugin.NAME] whose NAME is not a command (known says which are), with
+// the file and line: a typo would leave the command it meant without its settings (an MFA
+// requirement, a disabled command) and nobody would know. Names are exact, as commands are.
+func (c *Config) CheckPlugins(known []string) error {
+	names := make([]string, 0, len(c.Plugin))
+	for name := range c.Plugin {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return c.pluginLines[names[i]] < c.pluginLines[names[j]] || c.pluginLines[names[i]] == c.pluginLines[names[j]] && names[i] < names[j]
+	})
+	for _, name := range names {
+		if slices.Contains(known, name) {
+			continue
+		}
+		hint := "see --osh help for the command names"
+		for _, k := range known {
+			if strings.EqualFold(k, name) {
+				hint = fmt.Sprintf("did you mean %q? command names are case-sensitive", k)
+			}
+		}
+		return &Error{File: c.source, Line: c.pluginLines[name], Key: name, Table: "plugin",
+			Reason: fmt.Sprintf("[plugin.%s]: no command is named %q (%s)", name, name, hint)}
+	}
+	return nil
+}
+
+// exactKeys refuses a key whose spelling differs from its option's name in case only. The TOML
+// decoder matches struct fields case-insensitively (maxstartups would set maxStartups), while
+// the error for an unknown key promises case-sensitive names: hold it to that promise.
+func exactKeys(file string, data []byte, keys []toml.Key) error {
+	for _, k := range keys {
+		if part, want, bad := caseMismatch(reflect.TypeOf(Config{}), k); bad {
+			return &Error{File: file, Line: lineOfKey(data, part), Key: k.String(),
+				Reason: fmt.Sprintf("unknown option %q: did you mean %q? option names are case-sensitive", k.String(), want)}
+		}
+	}
+	return nil
+}
+
+// caseMismatch walks key through t and returns the first part spelled differently from its
+// field's TOML name, and that name. Map keys are the operator's names (any spelling); a part
+// that names no field is left to Undecoded, which reports unknown keys.
+func caseMismatch(t reflect.Type, key toml.Key) (part, want string, bad bool) {
+	for _, part := range key {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+			continue
+		case reflect.Struct:
+		default:
+			return "", "", false
+		}
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return "", "", false
+		}
+		if name := tomlName(f); name != part {
+			return part, name, true
+		}
+		t = f.Type
+	}
+	return "", "", false
+}
+
+// fieldByTag finds the field whose TOML name is name, in any case.
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.IsExported() && strings.EqualFold(tomlName(f), name) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func tomlName(f reflect.StructField) string {
+	if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag != "" {
+		return tag
+	}
+	return f.Name
+}
+
+// lineOfKey finds the first line naming key, as an assignment (key = …, also inside an inline
+// table), a table header ([a.key]) or a dotted key (key.b = …); 0 when not found.
+func lineOfKey(data []byte, key string) int {
+	re := regexp.MustCompile(`(?:^|[\s{,.\[])"?` + regexp.QuoteMeta(key) + `"?\s*(?:=|\]|\.)`)
+	for i, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") && re.MatchString(l) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 var (
@@ -277,26 +393,31 @@ func (c *Config) Validate() error {
 	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
 		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
 	}
+	// Days and seconds become time.Durations, which wrap past 292 years: at most 100 years.
+	const maxDays, maxSeconds = 100 * 365, 100 * 365 * 86400
 	for _, kv := range []struct {
-		key string
-		v   int
-		min int
+		key      string
+		v        int
+		min, max int
 	}{
-		{"accountMaxInactiveDays", c.AccountMaxInactiveDays, 0},
-		{"MFAPasswordMinDays", c.MFAPasswordMinDays, 0},
-		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0},
-		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0},
-		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1},
-		{"MFALockAfterFailures", c.MFALockAfterFailures, 0},
-		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0},
-		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1},
-		{"idleLockTimeout", c.IdleLockTimeout, 0},
-		{"idleKillTimeout", c.IdleKillTimeout, 0},
-		{"warnBeforeLockSeconds", c.WarnBeforeLockSeconds, 0},
-		{"warnBeforeKillSeconds", c.WarnBeforeKillSeconds, 0},
+		{"accountMaxInactiveDays", c.AccountMaxInactiveDays, 0, maxDays},
+		{"MFAPasswordMinDays", c.MFAPasswordMinDays, 0, maxDays},
+		{"MFAPasswordMaxDays", c.MFAPasswordMaxDays, 0, maxDays},
+		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0, maxDays},
+		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1, maxDays},
+		{"MFALockAfterFailures", c.MFALockAfterFailures, 0, 1 << 30},
+		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0, maxSeconds},
+		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1, maxSeconds},
+		{"idleLockTimeout", c.IdleLockTimeout, 0, maxSeconds},
+		{"idleKillTimeout", c.IdleKillTimeout, 0, maxSeconds},
+		{"warnBeforeLockSeconds", c.WarnBeforeLockSeconds, 0, maxSeconds},
+		{"warnBeforeKillSeconds", c.WarnBeforeKillSeconds, 0, maxSeconds},
 	} {
 		if kv.v < kv.min {
 			return bad(kv.key, "%d must be %d or more", kv.v, kv.min)
+		}
+		if kv.v > kv.max {
+			return bad(kv.key, "%d is out of range: at most %d", kv.v, kv.max)
 		}
 	}
 	if c.IdleKillTimeout > 0 && c.IdleLockTimeout > 0 && c.IdleKillTimeout <= c.IdleLockTimeout {
@@ -319,6 +440,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
+	}
+	if c.RecordingMaxBytes != 0 && (c.RecordingMaxBytes < 1<<20 || c.RecordingMaxBytes > 1<<40) {
+		return bad("recordingMaxBytes", "%d must be 0 (no cap) or between 1048576 (1 MiB) and 1099511627776 (1 TiB)", c.RecordingMaxBytes)
 	}
 	if c.AuditCheckpointEvery < 1 || c.AuditCheckpointEvery > 1000000 {
 		return bad("auditCheckpointEvery", "%d must be between 1 and 1000000", c.AuditCheckpointEvery)

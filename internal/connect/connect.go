@@ -227,6 +227,11 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	inCount := &countReader{r: &gatedReader{g: gate, r: s.In}}
 	f := clone(base)
 	f["allowed"] = true
+	if command != "" {
+		// What runs on the target, whole (never masked): a connection from the interactive
+		// mode has no other audit entry that names it.
+		f["params"] = []string{command}
+	}
 	c.observe(ctx, "connection.open", f)
 	status, signal, err := egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
 	f = clone(base)

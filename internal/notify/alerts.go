@@ -18,6 +18,7 @@ const (
 	AlertHostKeyChanged AlertKind = "host_key_changed"
 	AlertAccountCreated AlertKind = "account_created"
 	AlertGrantGiven     AlertKind = "grant_given"
+	AlertAuditLog       AlertKind = "audit_log" // the audit log fails (sessions refused), or recovers
 )
 
 // Title is the human name of the alert.
@@ -35,6 +36,8 @@ func (k AlertKind) Title() string {
 		return "account created"
 	case AlertGrantGiven:
 		return "access granted"
+	case AlertAuditLog:
+		return "audit log"
 	}
 	return clean(string(k), 64)
 }

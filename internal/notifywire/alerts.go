@@ -153,6 +153,16 @@ func (w *Wire) CommandDone(account, sourceIP, cmd string, args []string, code st
 	w.push(tap{kind: "alert", alert: notify.Alert{Kind: kind, Request: req, Detail: code, At: w.now()}})
 }
 
+// AuditLog hears the audit log stop (ok false) and resume (ok true) accepting events: both are
+// "audit_log" alerts, since sessions are refused meanwhile.
+func (w *Wire) AuditLog(ok bool, detail string) {
+	state := "FAILING, sessions and changes are refused: "
+	if ok {
+		state = "recovered: "
+	}
+	w.push(tap{kind: "alert", alert: notify.Alert{Kind: notify.AlertAuditLog, Detail: state + detail, At: w.now()}})
+}
+
 // consumeTaps turns taps into alerts, off the user's path (the admin check reads the store).
 func (w *Wire) consumeTaps(ctx context.Context) {
 	for {

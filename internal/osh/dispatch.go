@@ -277,7 +277,7 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 	p := &Printer{W: s.Out, Quiet: quiet}
 	cmd, ok := e.Registry.Lookup(name)
 	if !ok {
-		r := Refuse("KO_UNKNOWN_COMMAND", "Unknown command %q: use --osh help to list the commands you may run", name)
+		r := Refuse("KO_UNKNOWN_COMMAND", "Unknown command %q: use --osh help to list the commands you may run", quoted(name))
 		e.printRefusal(p, r)
 		return r
 	}

@@ -152,12 +152,12 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
-			return a, fmt.Errorf("unexpected argument %q: options are --name value", w)
+			return a, fmt.Errorf("unexpected argument %q: options are --name value", quoted(w))
 		}
 		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
 		o, ok := byName[name]
 		if !ok {
-			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", name)
+			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", quoted(name))
 		}
 		if _, dup := a.values[name]; dup && o.Kind != Multi {
 			return a, fmt.Errorf("option --%s is given twice", name)
@@ -185,7 +185,7 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 		switch o.Kind {
 		case Int:
 			if _, err := strconv.Atoi(val); err != nil {
-				return a, fmt.Errorf("option --%s needs a whole number, got %q", name, val)
+				return a, fmt.Errorf("option --%s needs a whole number, got %q", name, quoted(val))
 			}
 		case Duration:
 			if _, err := ParseDuration(val); err != nil {
@@ -193,7 +193,7 @@ func ParseArgs(opts []Option, words []string) (Args, error) {
 			}
 		}
 		if len(o.Choices) > 0 && !contains(o.Choices, val) {
-			return a, fmt.Errorf("option --%s must be one of %s, got %q", name, strings.Join(o.Choices, ", "), val)
+			return a, fmt.Errorf("option --%s must be one of %s, got %q", name, strings.Join(o.Choices, ", "), quoted(val))
 		}
 		a.values[name] = append(a.values[name], val)
 	}
@@ -209,38 +209,50 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// maxDuration bounds every duration a user may give (--ttl, --guest-ttl-limit …): 100 years.
+// Far below time.Duration's limit (292 years), so no sum of bounded terms can wrap around.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
 // ParseDuration reads The Bastion's durations: a number of seconds, or units such as 1w2d3h4m5s.
+// A value beyond 100 years is refused, never wrapped: each term and the running total are
+// checked before they are multiplied or added, so 600y or 1000y is an error, not 15 years or a
+// negative duration.
 func ParseDuration(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty duration: give seconds or e.g. 1d12h")
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > 100*365*86400 {
-			return 0, fmt.Errorf("duration %q is out of range", s)
+	tooLong := fmt.Errorf("duration %q is out of range: at most 100 years (100y, or %d seconds)", quoted(s), int64(maxDuration/time.Second))
+	if s[0] >= '0' && s[0] <= '9' && strings.Trim(s, "0123456789") == "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n > int64(maxDuration/time.Second) {
+			return 0, tooLong
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	units := map[byte]time.Duration{'y': 365 * 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'd': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute, 's': time.Second}
 	var total time.Duration
-	num := ""
+	from := 0 // start of the digits of the current term
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= '0' && c <= '9':
-			num += string(c)
-		case units[c] != 0 && num != "":
-			n, _ := strconv.ParseInt(num, 10, 64)
-			if n > 100000 {
-				return 0, fmt.Errorf("duration %q is out of range", s)
+		case units[c] != 0 && i > from:
+			n, err := strconv.ParseInt(s[from:i], 10, 64)
+			if err != nil || n > int64(maxDuration/units[c]) {
+				return 0, tooLong
 			}
-			total += time.Duration(n) * units[c]
-			num = ""
+			term := time.Duration(n) * units[c]
+			if total > maxDuration-term {
+				return 0, tooLong
+			}
+			total += term
+			from = i + 1
 		default:
-			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+			return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", quoted(s))
 		}
 	}
-	if num != "" || total > 100*365*24*time.Hour {
-		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", s)
+	if from != len(s) {
+		return 0, fmt.Errorf("duration %q is invalid: give seconds or e.g. 1w2d3h4m5s", quoted(s))
 	}
 	return total, nil
 }

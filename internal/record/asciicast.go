@@ -85,6 +85,15 @@ func (a *asciicastWriter) end(at time.Time) {
 	}
 }
 
+// marker writes an "m" event (asciinema's marker) with label.
+func (a *asciicastWriter) marker(at time.Time, label string) {
+	if !a.usable() {
+		return
+	}
+	a.event('m', at, nil, []byte(label))
+	a.eventDone()
+}
+
 // text writes p as one or more events of code, keeping characters whole.
 func (a *asciicastWriter) text(code byte, carry *utf8Carry, at time.Time, p []byte) {
 	if !a.usable() {

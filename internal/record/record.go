@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,6 +107,14 @@ type Options struct {
 	// this stream (The Bastion's --stealth-stdout, for rsync, scp and other
 	// bulk transfers). A marker notes that output was not recorded.
 	StealthStdout *regexp.Regexp
+	// MaxBytes caps the recording's size (0: no cap). When the file reaches it, a marker
+	// (LimitMarker) is written and later events are dropped: the session goes on, its output
+	// still reaches the user, only the recording stops. The file may pass MaxBytes by at most
+	// one event (32 KiB of output, escaped) and the marker.
+	MaxBytes int64
+	// OnLimit, when set, is called once when MaxBytes is reached (on the recorder's worker;
+	// it must not block).
+	OnLimit func()
 	// FlushInterval bounds how long written data may sit in the user-space
 	// buffer; 0 means 1 s.
 	FlushInterval time.Duration
@@ -114,13 +123,50 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Stealthed reports whether opts make output unrecorded for this stream.
-func (o *Options) Stealthed() bool {
-	return o.StealthStdout != nil && o.StealthStdout.MatchString(o.Command)
+// Stealthed reports whether opts make output unrecorded for this stream (see StealthMatch).
+func (o *Options) Stealthed() bool { return StealthMatch(o.StealthStdout, o.Command) }
+
+// StealthMatch decides whether a connection's remote command runs with its output unrecorded
+// (The Bastion's ttyrecStealthStdoutPattern). It is the one place that decides, and it fails
+// closed: the output is recorded unless
+//   - a pattern is set and the command is not empty,
+//   - the command holds only plain characters (StealthSafe): no ';', '&', '|', '$', '`', '(',
+//     '<', '>', quotes, globs or newlines, so nothing can be chained after an allowed command
+//     (`rsync --server …; anything` ran unrecorded when a pattern matched its start), and
+//   - the pattern matches the whole command, anchored at both ends, whatever the operator
+//     wrote (`^rsync --server` matches "rsync --server" only; write `rsync --server .*`).
+func StealthMatch(pattern *regexp.Regexp, command string) bool {
+	if pattern == nil || command == "" || !StealthSafe(command) {
+		return false
+	}
+	whole, err := regexp.Compile(`^(?:` + pattern.String() + `)$`)
+	if err != nil {
+		return false
+	}
+	return whole.MatchString(command)
+}
+
+// StealthSafe reports whether command holds only characters a shell passes through as plain
+// words: letters, digits, space and -_./:=,@+%. Any other byte (a metacharacter, a quote, a
+// tab or newline, a non-ASCII byte) could start a second command or change what runs.
+func StealthSafe(command string) bool {
+	for i := 0; i < len(command); i++ {
+		c := command[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte(" -_./:=,@+%", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // StealthMarker is the marker label written when output is not recorded.
 const StealthMarker = "gatehouse: output not recorded (stealth stdout)"
+
+// LimitMarker is the marker label written when a recording reaches Options.MaxBytes.
+const LimitMarker = "gatehouse: recording size limit reached; the rest of this session is not recorded"
 
 // maxEventBytes caps the input bytes per event or frame, so one huge
 // Output call cannot make a huge line that readers must hold in memory.
@@ -206,6 +252,7 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	}
 	r := &recorder{
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
+		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan []byte, freeLen),
 	}
 	return r, nil
@@ -222,6 +269,7 @@ type encoder interface {
 	input(at time.Time, p []byte)
 	resize(at time.Time, cols, rows int)
 	end(at time.Time) // the stream is over: write anything held back
+	marker(at time.Time, label string)
 }
 
 // queueLen bounds the events in flight between the session goroutine and
@@ -250,6 +298,10 @@ type recorder struct {
 	now     func() time.Time
 	stealth bool
 	input   bool
+	// maxBytes caps the file; limited is set (on the worker, under out.mu) once it is reached.
+	maxBytes int64
+	limited  bool
+	onLimit  func()
 
 	mu      sync.Mutex // orders senders; guards closed, running and the Close results
 	closed  bool
@@ -352,7 +404,8 @@ func (r *recorder) run(done chan struct{}) {
 
 func (r *recorder) handle(it item) {
 	r.out.mu.Lock()
-	if r.out.usable() {
+	reached := false
+	if r.out.usable() && !r.limited {
 		switch it.kind {
 		case KindOutput:
 			r.enc.output(it.at, it.data)
@@ -361,8 +414,16 @@ func (r *recorder) handle(it item) {
 		case KindResize:
 			r.enc.resize(it.at, it.cols, it.rows)
 		}
+		// Checked after the event, so a file past the cap always ends with the marker.
+		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
+			r.limited, reached = true, true
+			r.enc.marker(it.at, LimitMarker)
+		}
 	}
 	r.out.mu.Unlock()
+	if reached && r.onLimit != nil {
+		r.onLimit()
+	}
 	if it.data != nil {
 		select {
 		case r.free <- it.data[:0]:
@@ -415,6 +476,15 @@ const sinkBuffer = 64 << 10
 func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
 	hc := &hashCounter{w: w, h: sha256.New()}
 	return &sink{hc: hc, file: f, every: every}
+}
+
+// written is the size of the recording so far, buffered bytes included; callers hold mu.
+func (o *sink) written() int64 {
+	n := o.hc.n
+	if o.bw != nil {
+		n += int64(o.bw.Buffered())
+	}
+	return n
 }
 
 // usable reports whether a new event may be written; callers hold mu.

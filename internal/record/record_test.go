@@ -160,7 +160,7 @@ func TestAsciicastHeaderAndInputPolicy(t *testing.T) {
 }
 
 func TestStealthStdout(t *testing.T) {
-	pattern := regexp.MustCompile(`^(rsync|scp) `)
+	pattern := regexp.MustCompile(`(rsync|scp) .*`)
 	for _, format := range []Format{Asciicast, Ttyrec} {
 		for _, tc := range []struct {
 			command  string

@@ -87,6 +87,15 @@ func (t *ttyrecWriter) resize(at time.Time, cols, rows int) {
 
 func (t *ttyrecWriter) end(time.Time) {}
 
+// marker writes label as a line of output: ttyrec has no marker frames.
+func (t *ttyrecWriter) marker(at time.Time, label string) {
+	if !t.usable() {
+		return
+	}
+	t.frame(at, []byte("\r\n["+label+"]\r\n"))
+	t.eventDone()
+}
+
 // frame writes one header and payload.
 func (t *ttyrecWriter) frame(at time.Time, p []byte) {
 	d := at.Sub(t.mono)

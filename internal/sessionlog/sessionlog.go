@@ -36,20 +36,30 @@ type Auditor interface {
 	Append(ev audit.Event) error
 }
 
+// Policy is how sessions are recorded; the configuration gives it, a reload changes it for the
+// sessions that start after.
+type Policy struct {
+	Format record.Format
+	// Stealth, when it matches a connection's remote command (see record.StealthMatch), keeps its
+	// output out of the recording (The Bastion's ttyrecStealthStdoutPattern, for rsync and other
+	// bulk transfers). The session is audited and listed as stealth.
+	Stealth *regexp.Regexp
+	// MaxBytes caps each recording (recordingMaxBytes; 0: no cap).
+	MaxBytes int64
+}
+
 // Tracker implements ingress.Tracker.
 type Tracker struct {
 	Store  store.Store
 	Audit  Auditor
 	Dir    string // recordings root; one 0700 folder per account below it
-	Format record.Format
-	// Stealth, when it matches a connection's remote command, keeps its output out of the
-	// recording (The Bastion's ttyrecStealthStdoutPattern, for rsync and other bulk transfers).
-	Stealth *regexp.Regexp
-	Log     *slog.Logger
-	Now     func() time.Time
-	// OnRecordingBytes and OnRecordingError feed metrics (may be nil).
+	Policy func() Policy
+	Log    *slog.Logger
+	Now    func() time.Time
+	// OnRecordingBytes, OnRecordingError and OnRecordingLimit feed metrics (may be nil).
 	OnRecordingBytes func(n int64)
 	OnRecordingError func()
+	OnRecordingLimit func()
 }
 
 var _ ingress.Tracker = (*Tracker)(nil)
@@ -67,22 +77,32 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 		kind, host, user, port = "ssh", req.Host, req.User, req.Port
 	}
 	s.Outcome.Kind = kind
-	name, err := record.FileName(record.NameParts{Start: now, ID: s.ID, Account: s.Account.Name, User: user, Host: host, Port: port, Format: t.Format})
+	pol := t.Policy()
+	name, err := record.FileName(record.NameParts{Start: now, ID: s.ID, Account: s.Account.Name, User: user, Host: host, Port: port, Format: pol.Format})
 	if err != nil {
 		return nil, err
 	}
+	// Only a connection's remote command may be stealth; a shell or an --osh command never is.
+	stealth := req.HasTarget() && record.StealthMatch(pol.Stealth, req.Command())
+	// The audit and the row keep a connection's words whole (audit.SessionParams); the
+	// recording's title is only a label for players, and may be cut.
+	params := audit.SessionParams(splitOrRaw(line), req.HasTarget())
+	tr := &track{t: t, start: now, stealth: stealth, id: s.ID, account: s.Account.Name}
 	cols, rows := s.Cols, s.Rows
-	opts := record.Options{Format: t.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
-		Command: req.Command(), StealthStdout: t.Stealth, Now: t.Now}
+	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
+		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached}
+	if stealth {
+		opts.StealthStdout = pol.Stealth
+	}
 	dir := filepath.Join(t.Dir, s.Account.Name)
 	rec, path, err := record.Create(dir, name, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open recording: %w", err)
 	}
-	tr := &track{t: t, rec: rec, path: path, start: now}
-	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(audit.MaskArgs(splitOrRaw(line)), " "),
+	tr.rec, tr.path = rec, path
+	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
 		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
-		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path}
+		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path, Comment: tr.comment("")}
 	if err := t.Store.OpenSession(ctx, tr.row); err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("record the session in the store: %w", err)
@@ -90,7 +110,7 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.open", Fields: audit.Fields{
 		UniqID: s.ID, Account: s.Account.Name, CmdType: kind, IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom,
 		IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion, User: user, HostTo: req.Host, PortTo: port, Plugin: plugin,
-		Params: audit.MaskArgs(splitOrRaw(line)), RecordingID: s.ID}}); err != nil {
+		Params: params, RecordingID: s.ID, Stealth: stealth}}); err != nil {
 		// The audit log refuses: nothing runs that cannot be audited.
 		rec.Close()
 		return nil, fmt.Errorf("audit log: %w", err)
@@ -126,14 +146,57 @@ func splitOrRaw(line string) []string {
 }
 
 type track struct {
-	paused atomic.Bool
-	t      *Tracker
-	rec    record.Recorder
-	path   string
-	row    store.Session
-	start  time.Time
-	mu     sync.Mutex
-	n      int64
+	paused  atomic.Bool
+	limited atomic.Bool // the recording reached its size cap
+	stealth bool
+	id      string
+	account string
+	t       *Tracker
+	rec     record.Recorder
+	path    string
+	row     store.Session
+	start   time.Time
+	mu      sync.Mutex
+	n       int64
+}
+
+// Comments on the session row: its list shows them.
+const (
+	stealthComment = "output not recorded (stealth)"
+	limitComment   = "recording stopped at recordingMaxBytes; the session went on"
+)
+
+// comment joins what the row's comment says about the recording to the session's own.
+func (tr *track) comment(own string) string {
+	parts := []string{}
+	for _, p := range []string{own, cond(tr.stealth, stealthComment), cond(tr.limited.Load(), limitComment)} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func cond(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
+
+// limitReached runs once, on the recorder's worker, when the recording reaches its cap: the
+// audit log says so at once (the session may go on for long), the log and a metric too.
+func (tr *track) limitReached() {
+	tr.limited.Store(true)
+	t := tr.t
+	t.Log.Warn("recording size limit reached; the session goes on unrecorded", "id", tr.id, "account", tr.account, "path", tr.path)
+	if t.OnRecordingLimit != nil {
+		t.OnRecordingLimit()
+	}
+	if err := t.Audit.Append(audit.Event{Type: "recording.limit", Fields: audit.Fields{UniqID: tr.id, Account: tr.account,
+		RecordingID: tr.id, RecordingTruncated: true, Comment: limitComment}}); err != nil {
+		t.Log.Error("cannot write the recording limit to the audit log", "id", tr.id, "err", err)
+	}
 }
 
 // recWriter feeds the recorder; it never fails the user's stream.
@@ -178,7 +241,7 @@ func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {
 	err := t.Store.CloseSession(ctx, s.ID, func(r *store.Session) {
 		r.EndedAt, r.ExitStatus, r.Status, r.SHA256, r.Size = now, exitStatus, "closed", sum, size
 		r.Allowed, r.Plugin, r.User, r.Host, r.IPTo, r.PortTo = o.Allowed, o.Plugin, o.User, o.Host, o.IPTo, o.PortTo
-		r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, o.Comment
+		r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, tr.comment(o.Comment)
 		if o.Kind != "" {
 			r.Kind = o.Kind
 		}
@@ -190,7 +253,8 @@ func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {
 		IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom, IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion,
 		User: o.User, HostTo: o.Host, IPTo: o.IPTo, PortTo: o.PortTo, Plugin: o.Plugin, ExitStatus: audit.Int(exitStatus),
 		Duration: now.Sub(tr.start).Seconds(), BytesIn: o.BytesIn, BytesOut: o.BytesOut,
-		RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment}
+		RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment,
+		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load()}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
 		t.Log.Error("cannot write the session end to the audit log", "id", s.ID, "err", err)
 	}

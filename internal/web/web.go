@@ -45,6 +45,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// RegisterAudit exports the audit log's health: events it could not record (each refused or
+// reported) and whether it accepts events now (1) or not (0), read at each scrape.
+func (m *Metrics) RegisterAudit(failures, healthy func() float64) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_audit_write_failures_total", Help: "Audit events that could not be written to the audit log."}, failures),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_audit_healthy", Help: "1 when the audit log accepts events, 0 while writing it fails (sessions are refused)."}, healthy),
+	)
+}
+
 // ServerStats are the SSH server's own counters, read when /metrics is scraped.
 type ServerStats struct {
 	Accepted, Dropped, AuthenticatedConnections, SessionsStarted, ActiveSessions func() float64

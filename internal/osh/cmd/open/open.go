@@ -115,11 +115,7 @@ func help(ctx context.Context, c *osh.Call) osh.Result {
 const maxBatchLines = 1000
 
 func batch(ctx context.Context, c *osh.Call) osh.Result {
-	type item struct {
-		Command string     `json:"command"`
-		Result  osh.Result `json:"result"`
-	}
-	results := []item{}
+	var results batchResults // bounded: see batchout.go
 	sc := bufio.NewScanner(c.Sess.In)
 	sc.Buffer(make([]byte, 64*1024), c.Cfg().MaxCommandLine)
 	saved := c.Sess.InBatch
@@ -140,27 +136,27 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 		// interactive mode does: a freeze, a deletion or a revoked grant stops what follows.
 		if stop := c.Env.Recheck(ctx, c.Sess); stop != nil {
 			c.P.Line("⛔ %s", stop.Message)
-			results = append(results, item{Command: line, Result: *stop})
+			results.add(line, *stop)
 			r := *stop
-			r.Value = results
+			r.Value = results.value()
 			return r
 		}
 		words, err := osh.Split(line)
 		var r osh.Result
 		if err != nil {
-			r = osh.Refuse("KO_GETOPTS_FAILED", "Error parsing %q: %v", line, err)
+			r = osh.Refuse("KO_GETOPTS_FAILED", "Error parsing %q: %v", clip(line, maxBatchEcho), err)
 		} else if words[0] == "batch" {
 			r = osh.Refuse("KO_RESTRICTED_COMMAND", "batch cannot be nested")
 		} else {
-			c.P.Line("--- %s", line)
+			c.P.Line("--- %s", clip(line, maxBatchEcho))
 			r = c.Env.Run(ctx, c.Sess, words[0], words[1:], c.P.Quiet)
 		}
-		results = append(results, item{Command: line, Result: r})
+		results.add(line, r)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return osh.Fail("", "ERR_BAD_INPUT", "cannot read the batch: %v", err)
 	}
-	return osh.OK("", results)
+	return osh.OK("", results.value())
 }
 
 func selfListIngressKeys(ctx context.Context, c *osh.Call) osh.Result {
