@@ -36,6 +36,7 @@ import (
 	"gatehouse/internal/osh/cmd/groupowner"
 	"gatehouse/internal/osh/cmd/open"
 	"gatehouse/internal/osh/cmd/restricted"
+	"gatehouse/internal/running"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
@@ -131,6 +132,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
+	// Freezing or deleting an account ends its running sessions through this registry.
+	runningSessions := running.New()
+	a.Server.Running, a.Env.Running = runningSessions, runningSessions
 	a.Server.AuthEvent = a.authEvent
 	st2 := a.Server.Stats()
 	a.Metrics.RegisterServer(web.ServerStats{

@@ -44,6 +44,9 @@ const (
 	extKey      = "gatehouse-key-fp"
 	extVerified = "gatehouse-key-verified"
 	extFactors  = "gatehouse-factors-ok"
+	// extAccountID binds the connection to the account's immutable id: a namesake created after
+	// a deletion is another account, and this connection never acts as it.
+	extAccountID = "gatehouse-account-id"
 )
 
 // Authenticator decides, after a verified public key, whether more factors are needed. It
@@ -80,6 +83,11 @@ type Server struct {
 	RoleHook func(ctx context.Context, a store.Account, r *osh.Roles)
 	// Tracker, when set, records and audits every session.
 	Tracker Tracker
+	// Running, when set, registers every session under its account's immutable id, so that a
+	// freeze or a deletion ends it at once (internal/running).
+	Running interface {
+		Add(accountID, sessionID string, end func(reason string, exit int)) (remove func())
+	}
 	// AuthEvent, when set, hears every authentication attempt (method, success) for audit and
 	// metrics; it is never given a secret.
 	AuthEvent func(conn ssh.ConnMetadata, method string, err error)
@@ -316,7 +324,7 @@ func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.
 		s.log.Info("key refused by its from= restriction", "account", a.Name, "key", fp, "remote", conn.RemoteAddr().String())
 		return nil, errAuth
 	}
-	return &ssh.Permissions{Extensions: map[string]string{extAccount: a.Name, extKey: fp}}, nil
+	return &ssh.Permissions{Extensions: map[string]string{extAccount: a.Name, extKey: fp, extAccountID: a.ID}}, nil
 }
 
 // verifiedKey runs only after the client proved it holds the key: this is where the account is
@@ -410,6 +418,13 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	if ext[extAccount] != sconn.User() || (ext[extVerified] != "1" && ext[extFactors] != "1") {
 		s.log.Error("connection without a verified identity, closing", "user", sconn.User())
 		return
+	}
+	if ext[extAccountID] == "" { // a factor-only login: bind the account as it is now
+		a, err := s.lookupAccount(ctx, sconn.User())
+		if err != nil {
+			return
+		}
+		ext[extAccountID] = a.ID
 	}
 	account = sconn.User()
 	s.stats.AuthOK.Add(1)

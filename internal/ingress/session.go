@@ -2,9 +2,12 @@ package ingress
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -132,11 +135,20 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					}
 					track = t
 				}
+				ended, remove := s.register(sess, ch, cancel)
 				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
 					defer s.conns.Done()
-					status := osh.ExitPluginFailed
-					p := crash.Catch(func() { status = s.env.Serve(sctx, sess, line) })
+					// Loaded again once registered: a freeze or a deletion that landed since
+					// newSession is seen here, and any later one reaches the registry.
+					status := osh.ExitInactive
+					p := crash.Catch(func() {
+						if err := sess.Reload(sctx); err != nil {
+							_, _ = io.WriteString(sess.Err, "Your account no longer exists on this bastion.\n")
+						} else {
+							status = s.env.Serve(sctx, sess, line)
+						}
+					})
 					if p != nil {
 						// This goroutine is the session's boundary: the panic ends this
 						// connection only; the session is still ended and audited below.
@@ -144,6 +156,10 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 						status = osh.ExitPluginFailed
 						conn.Close()
 						s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
+					}
+					remove()
+					if why := ended.Load(); why != nil {
+						sess.Outcome.Comment, status = why.reason, why.exit
 					}
 					// The user gets the exit status first; closing the recording (an fsync)
 					// and writing the audit entry happen after.
@@ -165,6 +181,9 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 // newSession builds the osh session for one channel; on failure it returns nil and the status.
 func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*osh.Session, int) {
 	a, err := s.env.Store.GetAccount(ctx, conn.User())
+	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
+		err = store.ErrNotFound // deleted and recreated under the same name: another account
+	}
 	if err != nil {
 		// Deleted since login: refuse.
 		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
@@ -182,6 +201,9 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		if err != nil {
 			return err
 		}
+		if a.ID != sess.Account.ID {
+			return fmt.Errorf("account %s was deleted and recreated: %w", a.Name, store.ErrNotFound)
+		}
 		sess.Account, sess.Roles = a, s.rolesOf(ctx, a)
 		return nil
 	}
@@ -192,6 +214,46 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		sess.Err = &crlfWriter{w: ch.Stderr()}
 	}
 	return sess, 0
+}
+
+// endedBy is why a session was ended from the Running registry, and the exit status it ends with.
+type endedBy struct {
+	reason string
+	exit   int
+}
+
+// register puts the session in the Running registry until remove is called. Ending it from
+// there (a freeze or a deletion of its account) tells the user why, gives the exit status and
+// closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
+// blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
+// is cancelled and winds down behind (its recording and audit entries are still completed);
+// ended holds the reason for the session's row. An account's TTL ends its sessions the same way
+// when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
+func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
+	ended = new(atomic.Pointer[endedBy])
+	var once sync.Once
+	end := func(reason string, exit int) {
+		once.Do(func() {
+			ended.Store(&endedBy{reason, exit})
+			_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+			cancel()
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+			_ = ch.CloseWrite()
+			_ = ch.Close()
+		})
+	}
+	remove = func() {}
+	if s.Running != nil {
+		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
+	}
+	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
+		ttl := time.AfterFunc(exp.Sub(s.env.Now()), func() {
+			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), osh.ExitTTLExpired)
+		})
+		unregister := remove
+		remove = func() { ttl.Stop(); unregister() }
+	}
+	return ended, remove
 }
 
 func (s *Server) rolesOf(ctx context.Context, a store.Account) osh.Roles {

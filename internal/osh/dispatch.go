@@ -43,6 +43,11 @@ type Env struct {
 	SessionLocks interface {
 		Set(account string, locked bool) int
 	}
+	// Running ends the running sessions of an account identity (freeze, delete) with a reason
+	// and an exit status, and returns their ids; may be nil.
+	Running interface {
+		End(accountID, reason string, exit int) []string
+	}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the
@@ -295,6 +300,12 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 			e.done(ctx, s, cmd.Name, args, *r)
 			return *r
 		}
+		// A factor may take minutes to give: what the account may do is read again after it.
+		if r := e.reauthorize(ctx, s, cmd); r != nil {
+			e.printRefusal(p, *r)
+			e.done(ctx, s, cmd.Name, args, *r)
+			return *r
+		}
 	} else if needsMFA(cmd, e.Config()) {
 		// No second factor can be asked here: a command that requires one is refused.
 		r := Refuse("KO_MFA_FAILED", "MFA is required to run %s, but no second factor is available on this bastion", cmd.Name)
@@ -324,6 +335,18 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 	p.Footer(cmd.Name)
 	e.done(ctx, s, cmd.Name, args, r)
 	return r
+}
+
+// reauthorize applies the account gates and Authorize again to the account as the store holds it
+// now (Recheck), so that a grant revoked or a freeze made during a prompt is obeyed.
+func (e *Env) reauthorize(ctx context.Context, s *Session, cmd *Command) *Result {
+	if r := e.Recheck(ctx, s); r != nil {
+		return r
+	}
+	if ok, r := Authorize(cmd, s.Roles); !ok {
+		return &r
+	}
+	return nil
 }
 
 // needsMFA reports whether cmd requires a second factor, built in or by the operator's config.

@@ -85,7 +85,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			fmt.Fprintf(t, "%s\n", act.Message)
 			continue
 		}
-		if r := e.recheck(ctx, s); r != nil {
+		if r := e.Recheck(ctx, s); r != nil {
 			e.printRefusal(&Printer{W: t}, *r)
 			return r.ExitCode()
 		}
@@ -119,15 +119,19 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	}
 }
 
-// recheck reloads the account before each line and applies the gates of a new connection: a
-// frozen, expired or deleted account, or a maintenance, ends the session. A reload error ends
-// it too (fail closed).
-func (e *Env) recheck(ctx context.Context, s *Session) *Result {
-	if s.Reload != nil {
-		if err := s.Reload(ctx); err != nil {
-			r := Refuse("KO_INVALID_ACCOUNT", "Your account can no longer be read on this bastion; the session ends")
-			return &r
-		}
+// Recheck reloads the account before each line of a long-lived session (the interactive mode,
+// batch) and applies the gates of a new connection: a frozen, expired or deleted account (or
+// one recreated under the same name: another identity), or a maintenance, ends the session; a
+// revoked grant is then refused by Authorize, which reads the reloaded roles. A reload error,
+// or a session that cannot reload, ends it too (fail closed).
+func (e *Env) Recheck(ctx context.Context, s *Session) *Result {
+	if s.Reload == nil {
+		r := Refuse("KO_INVALID_ACCOUNT", "Your account cannot be checked again on this bastion; the session ends")
+		return &r
+	}
+	if err := s.Reload(ctx); err != nil {
+		r := Refuse("KO_INVALID_ACCOUNT", "Your account can no longer be read on this bastion; the session ends")
+		return &r
 	}
 	if r := e.accountGate(s); r != nil {
 		return r

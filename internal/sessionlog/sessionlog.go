@@ -100,7 +100,7 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 		return nil, fmt.Errorf("open recording: %w", err)
 	}
 	tr.rec, tr.path = rec, path
-	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
+	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
 		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
 		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path, Comment: tr.comment("")}
 	if err := t.Store.OpenSession(ctx, tr.row); err != nil {

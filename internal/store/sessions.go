@@ -12,6 +12,7 @@ import (
 type Session struct {
 	ID          string // the recording id (uniqid): links the row, the recording and the audit log
 	Account     string
+	AccountID   string // the account's immutable id (store.Account.ID); "" for rows of unknown owner
 	Kind        string // "osh", "interactive", "ssh"
 	Plugin      string // the --osh command, if any
 	Params      string // the masked command line
@@ -39,6 +40,7 @@ type Session struct {
 // SessionFilter selects sessions; zero fields do not filter.
 type SessionFilter struct {
 	Account       string
+	AccountID     string // the owner's immutable id: an account's own sessions
 	ID            string
 	Kind          string
 	Host          string // matches Host or IPTo

@@ -24,6 +24,10 @@ var ErrExists = errors.New("store: already exists")
 
 // Account is one person or robot who may log in to the bastion.
 type Account struct {
+	// ID is the account's immutable identity, made by the store at creation and never reused:
+	// sessions, recordings and running sessions belong to it, so an account created later under
+	// a deleted account's name inherits nothing of it.
+	ID              string
 	Name            string
 	Comment         string
 	CreatedAt       time.Time

@@ -188,4 +188,15 @@ var migrations = []string{
 		changed_at INTEGER NOT NULL,
 		changed_by TEXT NOT NULL DEFAULT ''
 	);`,
+	// 7: an immutable identity per account, and the sessions that belong to it. A name can be
+	// reused after accountDelete; an id never is. Existing sessions go to the account of their
+	// name only when they started after its creation: older rows belonged to a deleted namesake
+	// and stay without owner (auditors still see them, the new account does not).
+	`ALTER TABLE accounts ADD COLUMN id TEXT NOT NULL DEFAULT '';
+	UPDATE accounts SET id = lower(hex(randomblob(16))) WHERE id = '';
+	CREATE UNIQUE INDEX accounts_id ON accounts(id);
+	ALTER TABLE sessions ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
+	UPDATE sessions SET account_id = COALESCE((SELECT a.id FROM accounts a WHERE a.name = sessions.account
+		AND sessions.started_at >= a.created_at * 1000000000), '');
+	CREATE INDEX sessions_account_id ON sessions(account_id, started_at);`,
 }

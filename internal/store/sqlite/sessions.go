@@ -10,7 +10,7 @@ import (
 )
 
 const sessionCols = `id, account, kind, plugin, params, allowed, ip_from, port_from, ip_bastion, port_bastion, user, host,
-	ip_to, port_to, started_at, ended_at, exit_status, status, recording, sha256, size, bytes_in, bytes_out, comment`
+	ip_to, port_to, started_at, ended_at, exit_status, status, recording, sha256, size, bytes_in, bytes_out, comment, account_id`
 
 func scanSession(sc interface{ Scan(...any) error }) (store.Session, error) {
 	var s store.Session
@@ -18,7 +18,7 @@ func scanSession(sc interface{ Scan(...any) error }) (store.Session, error) {
 	var started, ended int64
 	err := sc.Scan(&s.ID, &s.Account, &s.Kind, &s.Plugin, &s.Params, &allowed, &s.IPFrom, &s.PortFrom, &s.IPBastion, &s.PortBastion,
 		&s.User, &s.Host, &s.IPTo, &s.PortTo, &started, &ended, &s.ExitStatus, &s.Status, &s.Recording, &s.SHA256, &s.Size,
-		&s.BytesIn, &s.BytesOut, &s.Comment)
+		&s.BytesIn, &s.BytesOut, &s.Comment, &s.AccountID)
 	s.Allowed, s.StartedAt, s.EndedAt = allowed == 1, fromUnixNano(started), fromUnixNano(ended)
 	return s, err
 }
@@ -40,7 +40,7 @@ func fromUnixNano(v int64) time.Time {
 func sessionArgs(s store.Session) []any {
 	return []any{s.ID, s.Account, s.Kind, s.Plugin, s.Params, b2i(s.Allowed), s.IPFrom, s.PortFrom, s.IPBastion, s.PortBastion,
 		s.User, s.Host, s.IPTo, s.PortTo, unixNano(s.StartedAt), unixNano(s.EndedAt), s.ExitStatus, s.Status, s.Recording,
-		s.SHA256, s.Size, s.BytesIn, s.BytesOut, s.Comment}
+		s.SHA256, s.Size, s.BytesIn, s.BytesOut, s.Comment, s.AccountID}
 }
 
 // OpenSession inserts a session row.
@@ -48,7 +48,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session) error {
 	if sess.Status == "" {
 		sess.Status = "open"
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -71,7 +71,7 @@ func (s *Store) CloseSession(ctx context.Context, id string, fn func(*store.Sess
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
 		return err
 	})
 }
@@ -83,6 +83,9 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 	add := func(cond string, v any) { q += " AND " + cond; args = append(args, v) }
 	if f.Account != "" {
 		add("account=?", f.Account)
+	}
+	if f.AccountID != "" {
+		add("account_id=?", f.AccountID)
 	}
 	if f.ID != "" {
 		add("id=?", f.ID)

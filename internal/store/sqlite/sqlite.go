@@ -7,7 +7,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -134,11 +136,16 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, keys []store
 	if a.Name == "" {
 		return errors.New("store: empty account name")
 	}
+	// The id is always the store's own: a caller cannot make an account take another's identity.
+	id, err := newAccountID()
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, comment, created_at, created_by, expires_at, osh_only,
-			always_active, frozen, frozen_reason, max_inactive_days, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+			always_active, frozen, frozen_reason, max_inactive_days, last_seen_at, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
 			a.Name, a.Comment, unix(a.CreatedAt), a.CreatedBy, unix(a.ExpiresAt), b2i(a.OshOnly), b2i(a.AlwaysActive),
-			b2i(a.Frozen), a.FrozenReason, a.MaxInactiveDays, unix(a.LastSeenAt))
+			b2i(a.Frozen), a.FrozenReason, a.MaxInactiveDays, unix(a.LastSeenAt), id)
 		if isUnique(err) {
 			return store.ErrExists
 		}
@@ -184,14 +191,24 @@ type queryer interface {
 }
 
 const accountCols = `name, comment, created_at, created_by, expires_at, osh_only, always_active, frozen,
-	frozen_reason, max_inactive_days, last_seen_at`
+	frozen_reason, max_inactive_days, last_seen_at, id`
+
+// newAccountID makes an account's immutable id: 128 random bits, so ids are never reused (SQLite
+// may reuse a deleted row's rowid).
+func newAccountID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("account id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
 
 func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created, expires, seen int64
 	var osh, always, frozen int
 	err := sc.Scan(&a.Name, &a.Comment, &created, &a.CreatedBy, &expires, &osh, &always, &frozen,
-		&a.FrozenReason, &a.MaxInactiveDays, &seen)
+		&a.FrozenReason, &a.MaxInactiveDays, &seen, &a.ID)
 	a.CreatedAt, a.ExpiresAt, a.LastSeenAt = fromUnix(created), fromUnix(expires), fromUnix(seen)
 	a.OshOnly, a.AlwaysActive, a.Frozen = osh == 1, always == 1, frozen == 1
 	return a, err

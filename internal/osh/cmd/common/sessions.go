@@ -33,9 +33,26 @@ func parseWhen(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q is invalid: use YYYY-MM-DD or RFC 3339", s)
 }
 
-// ListSessions runs a session listing for account ("" = every account).
-func ListSessions(ctx context.Context, c *osh.Call, account string) osh.Result {
-	f := store.SessionFilter{Account: account, Kind: c.Args.String("type"), Host: c.Args.String("host"),
+// Owner selects whose sessions a listing or a replay may reach: one account's immutable identity
+// (AccountID), sessions recorded under a name (Account), or every session (zero value).
+type Owner struct {
+	AccountID string
+	Account   string
+}
+
+// OwnSessions are the caller's own sessions: by its immutable id, never by its name, so an
+// account created under a deleted account's name does not inherit its sessions. A caller
+// without an id owns nothing (fail closed).
+func OwnSessions(c *osh.Call) (Owner, *osh.Result) {
+	if c.Caller().ID == "" {
+		return Owner{}, Failure("ERR_INTERNAL", "Your account has no identity in the store: no session can be shown")
+	}
+	return Owner{AccountID: c.Caller().ID}, nil
+}
+
+// ListSessions runs a session listing for owner (zero: every account).
+func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
+	f := store.SessionFilter{Account: owner.Account, AccountID: owner.AccountID, Kind: c.Args.String("type"), Host: c.Args.String("host"),
 		User: c.Args.String("user"), ID: c.Args.String("id"), Limit: c.Args.Int("limit")}
 	for _, x := range []struct {
 		opt string
@@ -92,7 +109,7 @@ func SessionValue(s store.Session) map[string]any {
 		"allowed": Bool(s.Allowed), "ipfrom": s.IPFrom, "portfrom": s.PortFrom, "bastionip": s.IPBastion, "bastionport": s.PortBastion,
 		"user": s.User, "hostto": s.Host, "ipto": s.IPTo, "portto": s.PortTo, "timestamp": s.StartedAt.Unix(),
 		"timestampend": nil, "returnvalue": s.ExitStatus, "status": s.Status, "ttyrecsize": s.Size, "sha256": s.SHA256,
-		"bytes_in": s.BytesIn, "bytes_out": s.BytesOut, "comment": s.Comment,
+		"bytes_in": s.BytesIn, "bytes_out": s.BytesOut, "comment": s.Comment, "account_id": s.AccountID,
 	}
 	if !s.EndedAt.IsZero() {
 		v["timestampend"] = s.EndedAt.Unix()
@@ -106,8 +123,8 @@ var PlayOptions = []osh.Option{
 	{Name: "speed", Kind: osh.String, Help: "playback speed factor (default 1)"},
 }
 
-// PlaySession replays one session of account ("" = any account) on the caller's terminal.
-func PlaySession(ctx context.Context, c *osh.Call, account string) osh.Result {
+// PlaySession replays one session of owner (zero: any account) on the caller's terminal.
+func PlaySession(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 	id := c.Args.String("id")
 	if id == "" {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing mandatory parameter --id (see selfListSessions)")
@@ -118,7 +135,7 @@ func PlaySession(ctx context.Context, c *osh.Call, account string) osh.Result {
 			return osh.Fail("", "ERR_INVALID_PARAMETER", "--speed must be a number between 0 and 1000")
 		}
 	}
-	list, err := c.Env.Store.ListSessions(ctx, store.SessionFilter{ID: id, Account: account, Limit: 1})
+	list, err := c.Env.Store.ListSessions(ctx, store.SessionFilter{ID: id, Account: owner.Account, AccountID: owner.AccountID, Limit: 1})
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot look the session up: %v", err)
 	}
@@ -126,6 +143,11 @@ func PlaySession(ctx context.Context, c *osh.Call, account string) osh.Result {
 		return osh.Fail("", "ERR_NOT_FOUND", "No session %s was found among the sessions you may play", id)
 	}
 	s := list[0]
+	// The row is the one the filter asked for; checked again so that a store which ignored a
+	// filter field could never hand another identity's recording over.
+	if (owner.AccountID != "" && s.AccountID != owner.AccountID) || (owner.Account != "" && s.Account != owner.Account) {
+		return osh.Fail("", "ERR_NOT_FOUND", "No session %s was found among the sessions you may play", id)
+	}
 	if s.ID == c.Sess.ID {
 		return osh.Fail("", "ERR_INVALID_PARAMETER", "This is the current session: it cannot play itself")
 	}

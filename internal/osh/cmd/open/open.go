@@ -132,6 +132,15 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 		if n >= maxBatchLines {
 			return osh.Fail("", "ERR_TOO_MANY_COMMANDS", "a batch may hold at most %d commands", maxBatchLines)
 		}
+		// Each line is authorized against the account as the store holds it now, as the
+		// interactive mode does: a freeze, a deletion or a revoked grant stops what follows.
+		if stop := c.Env.Recheck(ctx, c.Sess); stop != nil {
+			c.P.Line("⛔ %s", stop.Message)
+			results.add(line, *stop)
+			r := *stop
+			r.Value = results.value()
+			return r
+		}
 		words, err := osh.Split(line)
 		var r osh.Result
 		if err != nil {

@@ -12,11 +12,19 @@ func RegisterSessions(r *osh.Registry) {
 	r.Add(
 		&osh.Command{Name: "selfListSessions", Category: osh.Open, Summary: "your past sessions (commands, connections, refusals)",
 			Options: common.SessionListOptions, Run: func(ctx context.Context, c *osh.Call) osh.Result {
-				return common.ListSessions(ctx, c, c.Caller().Name)
+				own, r := common.OwnSessions(c)
+				if r != nil {
+					return *r
+				}
+				return common.ListSessions(ctx, c, own)
 			}},
 		&osh.Command{Name: "selfPlaySession", Category: osh.Open, Summary: "replay one of your past sessions",
 			Options: common.PlayOptions, Run: func(ctx context.Context, c *osh.Call) osh.Result {
-				return common.PlaySession(ctx, c, c.Caller().Name)
+				own, r := common.OwnSessions(c)
+				if r != nil {
+					return *r
+				}
+				return common.PlaySession(ctx, c, own)
 			}},
 	)
 }

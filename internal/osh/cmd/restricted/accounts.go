@@ -84,13 +84,51 @@ func target(ctx context.Context, c *osh.Call) (store.Account, *osh.Result) {
 	return a, nil
 }
 
-// guardAdmin refuses changes to an admin by a non-admin, as The Bastion does.
-func guardAdmin(c *osh.Call, a store.Account) *osh.Result {
-	if a.HasGrant(osh.GrantAdmin) && !c.Sess.Roles.Admin {
-		r := osh.Fail("", "ERR_SECURITY_VIOLATION", "Account %s is an admin: only an admin may change it", a.Name)
+// guard applies the one rule of who may change whom (access.MayChangeAccount).
+func guard(c *osh.Call, a store.Account, kind access.ChangeKind) *osh.Result {
+	return common.MayChange(c, a, access.AccountChange{Kind: kind})
+}
+
+// again loads a's row anew after a wait (a confirmation, a file read on standard input) and
+// applies the guard to it: the account may have been made admin, or deleted and recreated under
+// the same name, meanwhile.
+func again(ctx context.Context, c *osh.Call, a store.Account, kind access.ChangeKind) *osh.Result {
+	now, err := c.Env.Store.GetAccount(ctx, a.Name)
+	if err != nil || now.ID != a.ID {
+		r := goneMeanwhile(a)
 		return &r
 	}
-	return nil
+	return guard(c, now, kind)
+}
+
+// goneMeanwhile refuses a change to an account deleted (perhaps recreated) since it was loaded.
+func goneMeanwhile(a store.Account) osh.Result {
+	return osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
+}
+
+// refused carries a guard's refusal out of an update transaction.
+type refused struct{ r osh.Result }
+
+func (e *refused) Error() string { return e.r.Message }
+
+// update changes account a in one transaction, checking again inside it that the row is still a
+// (not a namesake created since a was loaded) and that the change is still allowed (a grant of
+// admin to the target may have landed in between). A refusal comes back as the result to return.
+func update(ctx context.Context, c *osh.Call, a store.Account, ch access.AccountChange, fn func(*store.Account) error) (*osh.Result, error) {
+	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		if x.ID != a.ID {
+			return &refused{goneMeanwhile(a)}
+		}
+		if r := common.MayChange(c, *x, ch); r != nil {
+			return &refused{*r}
+		}
+		return fn(x)
+	})
+	var ref *refused
+	if errors.As(err, &ref) {
+		return &ref.r, nil
+	}
+	return nil, err
 }
 
 func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
@@ -164,10 +202,7 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if a.Name == c.Caller().Name {
-		return osh.Fail("", "ERR_CANNOT_DELETE_SELF", "You cannot delete your own account")
-	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeDelete); r != nil {
 		return *r
 	}
 	if !c.Args.Has("no-confirm") {
@@ -178,11 +213,15 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 			return osh.Fail("", "ERR_OPERATION_ABORTED", "Confirmation not given, account %s is untouched (use --no-confirm in scripts)", a.Name)
 		}
 	}
+	if r := again(ctx, c, a, access.ChangeDelete); r != nil {
+		return *r
+	}
 	if err := c.Env.Store.DeleteAccount(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot delete account %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s deleted.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name})
+	n := common.EndSessions(ctx, c, a, "Your account has been deleted by "+c.Caller().Name, osh.ExitInactive)
+	c.P.Line("Account %s deleted (%d running session(s) ended).", a.Name, n)
+	return osh.OK("", map[string]any{"account": a.Name, "sessions_ended": n})
 }
 
 func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
@@ -299,25 +338,30 @@ func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeFreeze); r != nil {
 		return *r
-	}
-	if a.Name == c.Caller().Name {
-		return osh.Fail("", "ERR_CANNOT_FREEZE_SELF", "You cannot freeze your own account")
 	}
 	if a.Frozen {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is already frozen", Value: map[string]any{"account": a.Name}}
 	}
 	reason := c.Args.String("reason")
-	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+	r, err := update(ctx, c, a, access.AccountChange{Kind: access.ChangeFreeze}, func(x *store.Account) error {
 		x.Frozen, x.FrozenReason = true, reason
 		return nil
 	})
+	if r != nil {
+		return *r
+	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot freeze %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s is now frozen; its sessions will be refused.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name, "reason": reason})
+	why := "Your account has been frozen"
+	if reason != "" {
+		why += " (" + reason + ")"
+	}
+	n := common.EndSessions(ctx, c, a, why+" by "+c.Caller().Name, osh.ExitFrozen)
+	c.P.Line("Account %s is now frozen; its sessions will be refused (%d running session(s) ended).", a.Name, n)
+	return osh.OK("", map[string]any{"account": a.Name, "reason": reason, "sessions_ended": n})
 }
 
 func accountUnfreeze(ctx context.Context, c *osh.Call) osh.Result {
@@ -325,13 +369,19 @@ func accountUnfreeze(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
+	if r := guard(c, a, access.ChangeUnfreeze); r != nil {
+		return *r
+	}
 	if !a.Frozen {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not frozen", Value: map[string]any{"account": a.Name}}
 	}
-	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+	r, err := update(ctx, c, a, access.AccountChange{Kind: access.ChangeUnfreeze}, func(x *store.Account) error {
 		x.Frozen, x.FrozenReason = false, ""
 		return nil
 	})
+	if r != nil {
+		return *r
+	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unfreeze %s: %v", a.Name, err)
 	}
@@ -344,26 +394,26 @@ func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeUnexpire); r != nil {
 		return *r
 	}
 	if active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays); active {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not expired", Value: map[string]any{"account": a.Name}}
 	}
 	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays.
-	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+	r, err := update(ctx, c, a, access.AccountChange{Kind: access.ChangeUnexpire}, func(x *store.Account) error {
 		x.LastSeenAt = c.Now().UTC()
 		return nil
 	})
+	if r != nil {
+		return *r
+	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unexpire %s: %v", a.Name, err)
 	}
 	c.P.Line("Account %s may log in again; its inactivity is counted from now.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
-
-// adminOnlyGrants may only be granted or revoked by admins: they hand out everything else.
-var adminOnlyGrants = map[string]bool{osh.GrantAdmin: true, osh.GrantSuperOwner: true, "accountGrantCommand": true, "accountRevokeCommand": true}
 
 func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {
 	return func(ctx context.Context, c *osh.Call) osh.Result {
@@ -383,17 +433,12 @@ func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {
 		} else if cmd != osh.GrantAuditor && cmd != osh.GrantSuperOwner && cmd != osh.GrantAdmin {
 			return osh.Fail("", "ERR_INVALID_PARAMETER", "%s is neither a restricted command nor one of the roles auditor, superowner, admin", cmd)
 		}
-		if adminOnlyGrants[cmd] && !c.Sess.Roles.Admin {
-			return osh.Fail("", "ERR_SECURITY_VIOLATION", "Only an admin may grant or revoke %s", cmd)
-		}
-		if r := guardAdmin(c, a); r != nil {
+		ch := access.AccountChange{Kind: map[bool]access.ChangeKind{true: access.ChangeGrant, false: access.ChangeRevoke}[grant], Command: cmd}
+		if r := common.MayChange(c, a, ch); r != nil {
 			return *r
 		}
-		if !grant && cmd == osh.GrantAdmin && a.Name == c.Caller().Name {
-			return osh.Fail("", "ERR_SECURITY_VIOLATION", "You cannot revoke your own admin role: ask another admin")
-		}
 		changed := false
-		err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+		r, err := update(ctx, c, a, ch, func(x *store.Account) error {
 			has := x.HasGrant(cmd)
 			switch {
 			case grant && !has:
@@ -411,6 +456,9 @@ func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {
 			}
 			return nil
 		})
+		if r != nil {
+			return *r
+		}
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot change the grants of %s: %v", a.Name, err)
 		}

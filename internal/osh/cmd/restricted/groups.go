@@ -122,6 +122,9 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 			if r != nil {
 				return *r
 			}
+			if r := common.MayChange(c, a, access.AccountChange{Kind: access.ChangePersonalAccess}); r != nil {
+				return *r
+			}
 			name = a.Name
 		}
 		now := c.Now()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/mfa/totp"
 	"gatehouse/internal/mfaauth"
@@ -57,7 +58,7 @@ func accountMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeMFAReset); r != nil {
 		return *r
 	}
 	had, err := c.Env.Store.ClearMFAPassword(ctx, a.Name)
@@ -77,7 +78,7 @@ func accountMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeMFAReset); r != nil {
 		return *r
 	}
 	had, err := c.Env.Store.ClearMFATOTP(ctx, a.Name)
@@ -97,6 +98,9 @@ func accountUnlock(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
+	if r := guard(c, a, access.ChangeUnlock); r != nil {
+		return *r
+	}
 	auth := mfaauth.New(c.Env)
 	if err := auth.Unlock(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unlock %s: %v", a.Name, err)
@@ -114,7 +118,7 @@ func accountMFAImportTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
+	if r := guard(c, a, access.ChangeMFAImport); r != nil {
 		return *r
 	}
 	c.P.Line("Paste the ~/.google_authenticator file of %s on standard input, then end it (^D).", a.Name)
@@ -139,6 +143,9 @@ func accountMFAImportTOTP(ctx context.Context, c *osh.Call) osh.Result {
 		}
 	}
 	e.LastStep, e.HasLastStep = f.LastUsedStep()
+	if r := again(ctx, c, a, access.ChangeMFAImport); r != nil {
+		return *r
+	}
 	if err := mfaauth.New(c.Env).SaveTOTP(ctx, a.Name, e); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot store the TOTP of %s: %v", a.Name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
@@ -15,6 +16,9 @@ import (
 type modifier struct {
 	opt     string
 	choices []string
+	// mfa marks the settings of the account's second factors: changing one's own is refused to
+	// non-admins (access.ChangeModifyMFA).
+	mfa bool
 	// apply changes a; it returns whether anything changed.
 	apply func(a *store.Account, v string) (bool, error)
 }
@@ -59,15 +63,15 @@ var modifiers = []modifier{
 	{opt: "egress-strict-host-key-checking", choices: []string{"yes", "accept-new", "no", "ask", "default", "bypass"}, apply: setting("egress_strict_host_key_checking")},
 	{opt: "egress-session-multiplexing", choices: []string{"yes", "no", "default"}, apply: setting("egress_session_multiplexing")},
 	// MFA (internal/mfaauth reads them).
-	{opt: "mfa-password-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingPasswordRequired, "no")},
-	{opt: "mfa-totp-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingTOTPRequired, "no")},
-	{opt: "pam-auth-bypass", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPAMAuthBypass, "no")},
-	{opt: "pubkey-auth-optional", choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPubkeyAuthOptional, "no")},
-	{opt: "personal-egress-mfa-required", choices: []string{"password", "totp", "any", "webhook", "approval", "none"}, apply: defaultedSetting(mfaauth.SettingPersonalEgressMFA, "none")},
+	{opt: "mfa-password-required", mfa: true, choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingPasswordRequired, "no")},
+	{opt: "mfa-totp-required", mfa: true, choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingTOTPRequired, "no")},
+	{opt: "pam-auth-bypass", mfa: true, choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPAMAuthBypass, "no")},
+	{opt: "pubkey-auth-optional", mfa: true, choices: []string{"yes", "no"}, apply: defaultedSetting(mfaauth.SettingPubkeyAuthOptional, "no")},
+	{opt: "personal-egress-mfa-required", mfa: true, choices: []string{"password", "totp", "any", "webhook", "approval", "none"}, apply: defaultedSetting(mfaauth.SettingPersonalEgressMFA, "none")},
 	// Chat factors (internal/notifywire delivers them) and the account's Slack identity.
-	{opt: "mfa-webhook-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingWebhookRequired, "no")},
-	{opt: "mfa-approval-required", choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingApprovalRequired, "no")},
-	{opt: "slack-user-id", apply: slackUserID},
+	{opt: "mfa-webhook-required", mfa: true, choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingWebhookRequired, "no")},
+	{opt: "mfa-approval-required", mfa: true, choices: []string{"yes", "no", "bypass"}, apply: defaultedSetting(mfaauth.SettingApprovalRequired, "no")},
+	{opt: "slack-user-id", mfa: true, apply: slackUserID},
 	{opt: "max-inactive-days", apply: func(a *store.Account, v string) (bool, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1 {
@@ -94,20 +98,24 @@ func accountModify(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if r := guardAdmin(c, a); r != nil {
-		return *r
-	}
 	var todo []modifier
+	kind := access.ChangeModify
 	for _, m := range modifiers {
 		if c.Args.Has(m.opt) {
 			todo = append(todo, m)
+			if m.mfa {
+				kind = access.ChangeModifyMFA
+			}
 		}
+	}
+	if r := guard(c, a, kind); r != nil {
+		return *r
 	}
 	if len(todo) == 0 {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "Nothing to modify: give at least one option (see --osh help)")
 	}
 	results := map[string]any{}
-	err := c.Env.Store.UpdateAccount(ctx, a.Name, func(x *store.Account) error {
+	r, err := update(ctx, c, a, access.AccountChange{Kind: kind}, func(x *store.Account) error {
 		for _, m := range todo {
 			key := underscore(m.opt)
 			v := c.Args.String(m.opt)
@@ -126,6 +134,9 @@ func accountModify(ctx context.Context, c *osh.Call) osh.Result {
 		}
 		return nil
 	})
+	if r != nil {
+		return *r
+	}
 	if err != nil {
 		return osh.Fail("", "ERR_INVALID_PARAMETER", "No change made to %s: %v", a.Name, err)
 	}

@@ -1,0 +1,78 @@
+// Package running keeps the sessions that run now, per account identity, so that freezing or
+// deleting an account ends them at once instead of at their next line: a relayed shell or a long
+// command reads no line, and would otherwise outlive the decision that its account may not work.
+//
+// Sessions are keyed by the account's immutable id (store.Account.ID), never by its name: ending
+// the sessions of an account recreated under a deleted account's name touches only its own.
+package running
+
+import "sync"
+
+// Registry is safe for concurrent use. Its zero value is not usable: use New.
+type Registry struct {
+	mu        sync.Mutex
+	byAccount map[string]map[*entry]struct{}
+}
+
+type entry struct {
+	session string
+	once    sync.Once
+	end     func(reason string, exit int)
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{byAccount: map[string]map[*entry]struct{}{}} }
+
+// Add registers a running session (sessionID, its uniqid) of the account accountID. end is
+// called at most once, from End, with the reason to tell the user and the exit status to end
+// with; it must return promptly and make the session end (cancel it, close its channel). remove
+// unregisters the session; call it when the session ends.
+func (r *Registry) Add(accountID, sessionID string, end func(reason string, exit int)) (remove func()) {
+	e := &entry{session: sessionID, end: end}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byAccount[accountID] == nil {
+		r.byAccount[accountID] = map[*entry]struct{}{}
+	}
+	r.byAccount[accountID][e] = struct{}{}
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.byAccount[accountID], e)
+		if len(r.byAccount[accountID]) == 0 {
+			delete(r.byAccount, accountID)
+		}
+	}
+}
+
+// End ends every running session of accountID with reason and exit status exit, and returns
+// their ids. An empty id ends nothing: an account without an identity cannot be told apart from
+// another.
+func (r *Registry) End(accountID, reason string, exit int) []string {
+	if accountID == "" {
+		return nil
+	}
+	r.mu.Lock()
+	var todo []*entry
+	for e := range r.byAccount[accountID] {
+		todo = append(todo, e)
+	}
+	r.mu.Unlock()
+	ids := make([]string, 0, len(todo))
+	for _, e := range todo {
+		e.once.Do(func() { e.end(reason, exit) })
+		ids = append(ids, e.session)
+	}
+	return ids
+}
+
+// Count is how many sessions run now (all accounts).
+func (r *Registry) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.byAccount {
+		n += len(m)
+	}
+	return n
+}
