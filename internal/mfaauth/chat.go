@@ -320,6 +320,9 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 		return toResult(r)
 	}
 	other := func(ctx context.Context, ask policy.Factors) error {
+		if r := policy.TerminalRefusal(ask, hasTerminal(s)); r != nil { // a fallback to the password
+			return &errChatRefused{r}
+		}
 		p, gd := a.guarded(ctx, prompt)
 		defer gd.release()
 		res, err := ch.Challenge(ctx, p, f.Cred, ask)

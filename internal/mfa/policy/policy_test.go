@@ -158,9 +158,9 @@ func TestJIT(t *testing.T) {
 		{"scenario 6: selfMFASetupTOTP with no factor asks nothing", enabled, JITInput{Action: ActionPlugin, Account: memberNoFactor, Command: setupTOTP}, want{"none", 0, "", 0}},
 		{"invalid command config", enabled,
 			JITInput{Action: ActionPlugin, Account: human, Command: Command{Name: "x", MFARequired: "sometimes"}}, want{"none", 0, "", ExitMFAFailed}},
-		{"scenario 11: proactive MFA skips", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Proactive: true}, want{"any", 0, SkipProactive, 0}},
+		{"scenario 11: proactive MFA skips", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Proven: fresh(Password), Now: t0, Validity: validity}, want{"any", 0, SkipProactive, 0}},
 		{"scenario 12: batch cannot prompt", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true}, want{"any", 0, "", ExitMFAFailed}},
-		{"batch with proactive MFA runs", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true, Proactive: true}, want{"any", 0, SkipProactive, 0}},
+		{"batch with proactive MFA runs", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true, Proven: fresh(Password), Now: t0, Validity: validity}, want{"any", 0, SkipProactive, 0}},
 
 		// Groups.
 		{"scenario 13: group any", enabled, JITInput{Action: ActionHost, Account: human, Groups: []Requirement{RequireAny}}, want{"any", Password, "", 0}},
