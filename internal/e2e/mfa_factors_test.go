@@ -19,10 +19,12 @@ import (
 // approves from Slack (T0TEAM/U0BOB), and group "secure" (mfa_required req) holds a server
 // that only counts connections. alice is a member of it. It returns the bastion, alice's key,
 // the chat, the server's port and its connection count.
-func factorBastion(t *testing.T, cfg, req string) (*testenv.Bastion, string, *hook, string, func() int) {
+// notify adds keys to the [notify] table.
+func factorBastion(t *testing.T, cfg, req string, notify ...string) (*testenv.Bastion, string, *hook, string, func() int) {
 	t.Helper()
 	slack := newHook(t, "slack")
 	b := testenv.Start(t, testenv.Options{Config: "approvalListen = \"127.0.0.1:0\"\n" + cfg + "[notify]\napprovals = [\"slack\"]\ncodes = [\"slack\"]\n" +
+		strings.Join(notify, "") +
 		channelTOML("slack", slack, "") +
 		"[notify.approval]\nttl = \"20s\"\nslack_signing_secret = \"" + slackSecret + "\"\nslack_team_id = \"T0TEAM\"\nslack_app_id = \"A0APP\"\n"})
 	ctx := context.Background()
@@ -215,5 +217,57 @@ func TestMFANoPasswordWithoutTerminal(t *testing.T) {
 	}
 	if !helpRec {
 		t.Fatalf("no recording of the password prompt among %d files", len(files))
+	}
+}
+
+// Siblings of the bypasses: an expired password proves nothing but that it must be changed,
+// whether it is typed for --proactive-mfa (no proof is kept) or in a phase that also asks a
+// chat factor (refused before the code is even posted).
+func TestMFAExpiredPasswordProvesNothing(t *testing.T) {
+	b, key, slack, port, attempts := factorBastion(t, "MFAMode = \"jit\"\nMFAPasswordMaxDays = 30\n[plugin.help]\nmfa_required = \"password\"\n", "password")
+	const pw = "expired secret 5"
+	setPassword(t, b, "alice", pw)
+	ctx := context.Background()
+	st, err := b.App.Store.GetMFA(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.App.Store.SetMFAPassword(ctx, "alice", st.PasswordHash, time.Now().AddDate(0, 0, -31), false); err != nil {
+		t.Fatal(err)
+	}
+
+	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--proactive-mfa", "--osh", "help")
+	off := term.expect(0, "Password: ")
+	term.send(pw + "\r")
+	if exit, res := term.wait(); exit != 122 || res.Code() != "KO_MFA_PASSWORD_SETUP_REQUIRED" || strings.Contains(res.Stdout, "OSH help") {
+		t.Fatalf("--proactive-mfa with an expired password: exit %d\n%s", exit, res.Stdout[min(off, len(res.Stdout)):])
+	}
+
+	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-webhook-required", "yes")
+	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "root@127.0.0.1", "-p", port)
+	term.expect(0, "Password: ")
+	term.send(pw + "\r")
+	if exit, res := term.wait(); exit != 122 || attempts() != 0 || len(slack.requests()) != 0 {
+		t.Fatalf("expired password then a code: exit %d, %d connections, %d chat messages\n%s", exit, attempts(), len(slack.requests()), res.Stdout)
+	}
+}
+
+// Sibling: when the chat is down and [notify] fallback = "password", the fallback must be a
+// factor not already counted for the action. alice's password, proven by --proactive-mfa, meets
+// the group's password requirement; it cannot also stand in for her own webhook code.
+func TestMFAFallbackNeverReusesAProvenFactor(t *testing.T) {
+	b, key, slack, port, attempts := factorBastion(t, "MFAMode = \"jit\"\n", "password", "fallback = \"password\"\n")
+	slack.Close() // the chat is down: connection refused
+	const pw = "fallback secret 6"
+	setPassword(t, b, "alice", pw)
+	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-webhook-required", "yes")
+
+	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--json-greppable", "--proactive-mfa", "root@127.0.0.1", "-p", port)
+	off := term.expect(0, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "entering MFA phase for alice.")
+	exit, res := term.wait()
+	if exit != 125 || attempts() != 0 || !strings.Contains(res.Stdout, "no other factor of yours can replace it") || strings.Count(res.Stdout, "Password: ") != 1 {
+		t.Fatalf("fallback onto the proven password: exit %d, %d connections\n%s", exit, attempts(), res.Stdout[min(off, len(res.Stdout)):])
 	}
 }

@@ -29,7 +29,11 @@ func internalRefusal(account string) *osh.Result {
 
 // expiredRefusal refuses everything but the password change once the password has aged.
 func expiredRefusal(account string) *osh.Result {
-	return &osh.Result{Code: "KO_MFA_PASSWORD_SETUP_REQUIRED", Exit: policy.ExitMFAPasswordSetupRequired,
+	return toResult(expiredPolicyRefusal(account))
+}
+
+func expiredPolicyRefusal(account string) *policy.Refusal {
+	return &policy.Refusal{ErrorCode: "KO_MFA_PASSWORD_SETUP_REQUIRED", ExitCode: policy.ExitMFAPasswordSetupRequired,
 		Message: fmt.Sprintf("Sorry %s, your Multi-Factor Authentication password has expired (%s), please use the `--osh %s' option to change it",
 			account, password.ExpiredLine, setupPasswordCommand)}
 }
@@ -247,6 +251,11 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
 		return toResult(ref)
 	}
 	a.afterSuccess(ctx, f, res)
+	if res.PasswordExpired {
+		// An expired password proves nothing but that it must be changed: no proof is kept.
+		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
+		return expiredRefusal(s.Account.Name)
+	}
 	now := a.now()
 	e := policy.Elevate(now, time.Duration(a.Config().InteractiveModeProactiveMFAexpiration)*time.Second)
 	s.MFAUntil = e.Until
