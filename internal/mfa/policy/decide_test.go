@@ -374,3 +374,25 @@ func TestTerminalRefusal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecideStoredRequirement: a group's requirement comes from stored data; whatever it holds,
+// only "" and "none" require nothing, and an approval named anywhere is always asked.
+func FuzzDecideStoredRequirement(f *testing.F) {
+	for _, s := range []string{"", "none", "password", "totp", "any", "webhook", "approval", "APPROVAL", "approval ", "any-if-configured", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, r string) {
+		a := Account{Name: "alice", Configured: Password | TOTP}
+		for _, g := range []Global{enabled, jitMode} {
+			d, ref := Decide(g, JITInput{Action: ActionHost, Account: a, Groups: []Requirement{Requirement(r), RequireApproval},
+				Proven: fresh(Password, TOTP, Webhook, Approval), Now: t0, Validity: validity})
+			if ref != nil || !d.Ask.Has(Approval) {
+				t.Fatalf("%q with an approval group: ask %v refusal %+v", r, d.Ask, ref)
+			}
+			d, _ = Decide(g, JITInput{Action: ActionHost, Account: a, Groups: []Requirement{Requirement(r)}})
+			if (r == "" || r == "none") == d.Need.Required() {
+				t.Fatalf("%q: need %v", r, d.Need)
+			}
+		}
+	})
+}
