@@ -78,6 +78,27 @@ func TestMFAProactiveDoesNotStandInForChatFactors(t *testing.T) {
 		t.Fatalf("proactive MFA then a denied approval: exit %d, %d connections\n%s", exit, attempts(), res.Stdout)
 	}
 
+	// The interactive `mfa` gives the same proofs, and the same answer: [MFA-OK], yet each
+	// connection to the group's server waits for an approval.
+	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "-i")
+	off = term.expect(0, "Password: ")
+	term.send(pw + "\n")
+	off = term.expect(off, "alice@gatehouse(master)> ")
+	term.send("mfa\r")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "alice@gatehouse(master)[MFA-OK]> ")
+	term.send("root@127.0.0.1 -p " + port + "\r")
+	off = term.expect(off, "a request for session ")
+	label = labelAfter(t, term.output, off-len("a request for session "))
+	decideApproval(t, b, slack, label, "gatehouse_deny")
+	off = term.expect(off, "(denied by bob)")
+	term.expect(off, "[MFA-OK]> ")
+	term.send("exit\r")
+	if exit, _ := term.wait(); exit != 0 || attempts() != 0 {
+		t.Fatalf("interactive mfa then a denied approval: exit %d, %d connections", exit, attempts())
+	}
+
 	// The group's webhook code: asked after --proactive-mfa, and the connection made only then.
 	b.MustOK("--osh", "groupModify", "--group", "secure", "--mfa-required", "webhook")
 	term = startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--proactive-mfa", "root@127.0.0.1", "-p", port)
