@@ -113,6 +113,7 @@ func (e Elevation) PromptTag(now time.Time) string {
 //	Proactive MFA enabled, any command requiring MFA from now on will not ask you again.
 //	This mode will expire in 00:15:00 (Thu 2023-08-03 12:35:08 UTC)
 //	To exit this mode manually, type 'nomfa'.
+//	A chat code or an approval that an action requires is still asked each time.
 func (e Elevation) ElevatedLines(now time.Time) []string {
 	left := e.Until.Sub(now).Round(time.Second)
 	if left < 0 {
@@ -123,6 +124,8 @@ func (e Elevation) ElevatedLines(now time.Time) []string {
 		"Proactive MFA enabled, any command requiring MFA from now on will not ask you again.",
 		fmt.Sprintf("This mode will expire in %02d:%02d:%02d (%s)", h, m, s, e.Until.UTC().Format("Mon 2006-01-02 15:04:05 MST")),
 		"To exit this mode manually, type 'nomfa'.",
+		// Not The Bastion's: the first line promises more than proofs give (issue 9).
+		"A chat code or an approval that an action requires is still asked each time.",
 	}
 }
 

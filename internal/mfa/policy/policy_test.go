@@ -267,6 +267,9 @@ func TestElevation(t *testing.T) {
 	if lines[1] != "This mode will expire in 00:15:00 (Thu 2023-08-03 12:35:08 UTC)" {
 		t.Fatalf("%q", lines[1])
 	}
+	if len(lines) != 4 || !strings.Contains(lines[3], "approval") {
+		t.Fatalf("the elevation does not say that chat factors are still asked: %q", lines)
+	}
 }
 
 func TestParse(t *testing.T) {
