@@ -355,6 +355,13 @@ func TestMFAJITCommand(t *testing.T) {
 	off = term.expect(off, "[MFA-OK]> ")
 	term.send("nomfa\r")
 	off = term.expect(off, "carol@gatehouse(master)> ")
+	// nomfa ends the proofs too: help asks again.
+	term.send("help\r")
+	off = term.expect(off, "As this is required to run this plugin, entering MFA phase for carol.")
+	off = term.expect(off, "Password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "</help>")
+	off = term.expect(off, "carol@gatehouse(master)> ")
 	term.send("mfa\r")
 	off = term.expect(off, "Password: ")
 	term.send(pw + "\r")
