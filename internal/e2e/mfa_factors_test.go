@@ -210,6 +210,8 @@ func TestMFANoPasswordWithoutTerminal(t *testing.T) {
 			t.Fatalf("%v without a pty: exit %d, %d connections\n%s", words, r.Exit, attempts(), all)
 		}
 	}
+	auditHas(t, b, "mfa.phase_refused", `"account":"alice"`, `"reason":"no terminal"`, `"stage":"proactive"`)
+	auditHas(t, b, "mfa.phase_refused", `"account":"alice"`, `"reason":"no terminal"`, `"stage":"jit"`, `"command":"help"`)
 	r := b.SSHIn(strings.NewReader(pw+"\n"), key, "alice", "--json-greppable", "--osh", "selfMFASetupPassword")
 	if all := r.Stdout + r.Stderr; r.Exit == 0 || strings.Contains(all, "Current password: ") || !strings.Contains(all, "ssh -t") {
 		t.Fatalf("selfMFASetupPassword without a pty: exit %d\n%s", r.Exit, all)

@@ -170,10 +170,9 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 	}
 	base["ip_from"] = netaddr.IP(s.RemoteAddr)
 	if r == nil {
-		r = policy.TerminalRefusal(d.Ask, hasTerminal(s))
-		if r != nil {
-			out := Out(s)
-			fmt.Fprintln(out, policy.EnteringLine(in.Action, in.Account.Name))
+		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+			fmt.Fprintln(Out(s), policy.EnteringLine(in.Action, in.Account.Name))
+			base["reason"] = "no terminal"
 			a.auditRefusal(ctx, s, "jit", base, r)
 			return toResult(r)
 		}
@@ -239,6 +238,7 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
 	pa := PolicyAccount(s.Account, f.Configured)
 	if d, r := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionProactive, Account: pa}); r == nil {
 		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+			base["reason"] = "no terminal"
 			a.auditRefusal(ctx, s, "proactive", base, r)
 			return toResult(r)
 		}
