@@ -39,10 +39,11 @@ func (c *Challenger) RunJIT(ctx context.Context, out io.Writer, prompt PromptFun
 }
 
 // RunProactive runs the MFA phase of --proactive-mfa (interactive=false) or of the interactive
-// mode's `mfa` built-in (interactive=true), asking every configured factor. On success the
-// caller sets JITInput.Proactive for the rest of the connection, or starts a policy.Elevation
-// and prints its ElevatedLines. An account without any factor is refused (there is nothing to
-// validate, and an elevation must mean something was checked).
+// mode's `mfa` built-in (interactive=true): policy.Decide with ActionProactive, i.e. every
+// configured password/TOTP factor. On success the caller records Result.Passed as proofs
+// (policy.Proof) for the rest of their validity, and, in the interactive mode, starts a
+// policy.Elevation and prints its ElevatedLines. A proof only ever stands for its own factor: a
+// chat code or an approval that an action requires is still asked then.
 func (c *Challenger) RunProactive(ctx context.Context, out io.Writer, prompt PromptFunc, account policy.Account, cred Credentials, interactive bool) (Result, *policy.Refusal) {
 	line := policy.ProactiveEnteringLine(account.Name)
 	if interactive {
@@ -51,15 +52,11 @@ func (c *Challenger) RunProactive(ctx context.Context, out io.Writer, prompt Pro
 	if _, err := fmt.Fprintln(out, line); err != nil {
 		return Result{}, policy.FailedRefusal()
 	}
-	if account.Configured == 0 {
-		_, r := policy.JIT(policy.Global{}, policy.JITInput{Action: policy.ActionPlugin, Account: account,
-			Command: policy.Command{MFARequired: policy.RequireAny}})
-		if r == nil {
-			r = policy.FailedRefusal()
-		}
+	d, r := policy.Decide(policy.Global{}, policy.JITInput{Action: policy.ActionProactive, Account: account})
+	if r != nil {
 		return Result{}, r
 	}
-	return c.challengeAndReport(ctx, out, prompt, cred, account.Configured)
+	return c.challengeAndReport(ctx, out, prompt, cred, d.Ask)
 }
 
 func (c *Challenger) challengeAndReport(ctx context.Context, out io.Writer, prompt PromptFunc, cred Credentials, ask policy.Factors) (Result, *policy.Refusal) {

@@ -12,6 +12,8 @@ import (
 	"gatehouse/internal/mfa/totp"
 )
 
+var jitNow = time.Date(2023, 8, 3, 12, 0, 0, 0, time.UTC)
+
 func TestRunJIT(t *testing.T) {
 	pw := policy.Account{Name: "johndoe", Configured: policy.Password}
 	helpPassword := policy.Command{Name: "help", SetupNotRequired: true, MFARequired: policy.RequirePassword}
@@ -32,7 +34,7 @@ func TestRunJIT(t *testing.T) {
 		{"scenario 10: three wrong passwords", policy.JITInput{Action: policy.ActionPlugin, Account: pw, Command: helpPassword},
 			[]string{"a", "b", "c"}, 3, 125,
 			[]string{"entering MFA phase for johndoe.", "pamtester: Authentication failure"}, "successfully"},
-		{"scenario 11: proactive", policy.JITInput{Action: policy.ActionPlugin, Account: pw, Command: helpPassword, Proactive: true},
+		{"scenario 11: proactive", policy.JITInput{Action: policy.ActionPlugin, Account: pw, Command: helpPassword, Proven: []policy.Proof{{Factor: policy.Password, At: jitNow}}, Now: jitNow, Validity: time.Minute},
 			nil, 0, 0, []string{"entering MFA phase", "... you already validated MFA proactively."}, "pamtester"},
 		{"scenario 12: batch", policy.JITInput{Action: policy.ActionPlugin, Account: pw, Command: helpPassword, Batch: true},
 			nil, 0, 125, []string{"entering MFA phase"}, "pamtester"},

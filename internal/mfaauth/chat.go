@@ -320,6 +320,9 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 		return toResult(r)
 	}
 	other := func(ctx context.Context, ask policy.Factors) error {
+		if r := policy.TerminalRefusal(ask, hasTerminal(s)); r != nil { // a fallback to the password
+			return &errChatRefused{r}
+		}
 		p, gd := a.guarded(ctx, prompt)
 		defer gd.release()
 		res, err := ch.Challenge(ctx, p, f.Cred, ask)
@@ -331,14 +334,20 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 			return &errChatRefused{policy.FailedRefusal()}
 		}
 		a.afterSuccess(ctx, f, res)
+		if res.PasswordExpired && base["command"] != setupPasswordCommand {
+			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+			return &errChatRefused{expiredPolicyRefusal(s.Account.Name)}
+		}
 		return nil
 	}
-	var passed policy.Factors
+	// A factor that earlier proofs met for this action counts as checked: falling back to it
+	// would turn two factors into one.
+	passed := d.Satisfied
 	if pt := d.Ask &^ policy.ChatFactors; pt != 0 {
 		if err := other(ctx, pt); err != nil {
 			return fail(refusalOf(err))
 		}
-		passed = pt
+		passed |= pt
 	}
 	target, _ := base["target"].(string)
 	command, _ := base["command"].(string)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/osh"
@@ -27,7 +29,11 @@ func internalRefusal(account string) *osh.Result {
 
 // expiredRefusal refuses everything but the password change once the password has aged.
 func expiredRefusal(account string) *osh.Result {
-	return &osh.Result{Code: "KO_MFA_PASSWORD_SETUP_REQUIRED", Exit: policy.ExitMFAPasswordSetupRequired,
+	return toResult(expiredPolicyRefusal(account))
+}
+
+func expiredPolicyRefusal(account string) *policy.Refusal {
+	return &policy.Refusal{ErrorCode: "KO_MFA_PASSWORD_SETUP_REQUIRED", ExitCode: policy.ExitMFAPasswordSetupRequired,
 		Message: fmt.Sprintf("Sorry %s, your Multi-Factor Authentication password has expired (%s), please use the `--osh %s' option to change it",
 			account, password.ExpiredLine, setupPasswordCommand)}
 }
@@ -43,9 +49,8 @@ func commandName(cmd *osh.Command) string {
 // refuses accounts that must first enrol a factor (122, 123, 124), and accounts whose
 // password, asked at login, has expired (only selfMFASetupPassword, help and info then run).
 //
-// In JIT mode, the account's own --mfa-*-required yes flags also apply to host connections;
-// the connector only calls its MFA hook for accesses that require MFA, so that phase runs here,
-// before the connection, and counts as validated for the rest of the session's request.
+// It asks no factor itself: in JIT mode the account's own --mfa-*-required yes flags are part of
+// each action's requirement (policy.Decide), asked with the groups' in the connector's phase.
 func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
@@ -69,15 +74,6 @@ func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) 
 			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "command": pc.Name, "reason": "password expired"})
 			return expiredRefusal(s.Account.Name)
 		}
-	}
-	if cmd == nil && g.Mode == policy.ModeJIT && !s.MFAValidated(a.now()) &&
-		(pa.PasswordRequired == policy.FlagYes || pa.TOTPRequired == policy.FlagYes ||
-			pa.WebhookRequired == policy.FlagYes || pa.ApprovalRequired == policy.FlagYes) {
-		in := policy.JITInput{Action: policy.ActionHost, Account: pa, Batch: s.InBatch}
-		if r := a.runJIT(ctx, s, f, in, map[string]any{"target": s.Request.Host}); r != nil {
-			return r
-		}
-		s.MFAUntil = a.now().Add(time.Duration(a.Config().InteractiveModeProactiveMFAexpiration) * time.Second)
 	}
 	return nil
 }
@@ -109,14 +105,15 @@ func (a *Auth) JIT(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.R
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
 		return internalRefusal(s.Account.Name)
 	}
-	in := policy.JITInput{Action: policy.ActionPlugin, Account: PolicyAccount(s.Account, f.Configured),
-		Command: policy.Command{Name: cmd.Name, MFARequired: main, SetupNotRequired: cmd.MFASetupNotRequired},
-		Groups:  extra, Proactive: s.MFAValidated(a.now()), Batch: s.InBatch}
+	in := a.actionInput(s, policy.ActionPlugin, PolicyAccount(s.Account, f.Configured))
+	in.Command = policy.Command{Name: cmd.Name, MFARequired: main, SetupNotRequired: cmd.MFASetupNotRequired}
+	in.Groups = extra
 	return a.runJIT(ctx, s, f, in, map[string]any{"command": cmd.Name})
 }
 
-// ConnectMFA is the connector's MFA hook (connect.MFAFunc): required are the distinct
-// requirements of the accesses that matched the target ("password", "totp", "any").
+// ConnectMFA is the connector's MFA hook (connect.MFAFunc), called for every connection: required
+// are the distinct requirements of the accesses that matched the target ("password", "totp",
+// "any", "webhook", "approval"); in JIT mode the account's own flags join them (policy.Decide).
 func (a *Auth) ConnectMFA(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
@@ -127,9 +124,36 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *osh.Session, required []string
 	for _, r := range required {
 		reqs = append(reqs, policy.Requirement(r))
 	}
-	in := policy.JITInput{Action: policy.ActionHost, Account: PolicyAccount(s.Account, f.Configured),
-		Groups: reqs, Proactive: s.MFAValidated(a.now()), Batch: s.InBatch}
+	in := a.actionInput(s, policy.ActionHost, PolicyAccount(s.Account, f.Configured))
+	in.Groups = reqs
 	return a.runJIT(ctx, s, f, in, map[string]any{"target": target})
+}
+
+// actionInput is the part of policy.Decide's input that the session holds: the proofs of
+// proactive MFA (counted only while the session is still validated: `nomfa` or the expiry
+// ends them), the clock, their validity, and batch mode.
+func (a *Auth) actionInput(s *osh.Session, action policy.Action, pa policy.Account) policy.JITInput {
+	now := a.now()
+	in := policy.JITInput{Action: action, Account: pa, Now: now, Batch: s.InBatch,
+		Validity: time.Duration(a.Config().InteractiveModeProactiveMFAexpiration) * time.Second}
+	if s.MFAValidated(now) {
+		for name, at := range s.MFAProofs {
+			if f, ok := factorNamed(name); ok {
+				in.Proven = append(in.Proven, policy.Proof{Factor: f, At: at})
+			}
+		}
+	}
+	return in
+}
+
+// factorNamed is the password or TOTP factor named name (what proactive MFA records).
+func factorNamed(name string) (policy.Factor, bool) {
+	for _, f := range []policy.Factor{policy.Password, policy.TOTP} {
+		if f.String() == name {
+			return f, true
+		}
+	}
+	return 0, false
 }
 
 // runJIT runs a JIT phase on the session and audits its refusal.
@@ -140,11 +164,19 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 		// require a factor it lacks (that would lock it out); factors already set still count.
 		in.Account = disabledPolicyAccount(in.Account)
 	}
-	d, r := policy.JIT(g, in)
+	d, r := policy.Decide(g, in)
 	if r == nil && !d.Need.Required() {
 		return nil
 	}
 	base["ip_from"] = netaddr.IP(s.RemoteAddr)
+	if r == nil {
+		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+			fmt.Fprintln(Out(s), policy.EnteringLine(in.Action, in.Account.Name))
+			base["reason"] = "no terminal"
+			a.auditRefusal(ctx, s, "jit", base, r)
+			return toResult(r)
+		}
+	}
 	if r == nil && d.Ask&policy.ChatFactors != 0 {
 		return a.runChatJIT(ctx, s, f, in, d, base)
 	}
@@ -203,21 +235,48 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
 		return internalRefusal(s.Account.Name)
 	}
 	out := Out(s)
+	pa := PolicyAccount(s.Account, f.Configured)
+	if d, r := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionProactive, Account: pa}); r == nil {
+		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+			base["reason"] = "no terminal"
+			a.auditRefusal(ctx, s, "proactive", base, r)
+			return toResult(r)
+		}
+	}
 	p, gd := a.guarded(ctx, a.Prompt(s, out))
-	res, ref := ch.RunProactive(ctx, out, p, PolicyAccount(s.Account, f.Configured), f.Cred, s.Interactive)
+	res, ref := ch.RunProactive(ctx, out, p, pa, f.Cred, s.Interactive)
 	gd.release()
 	if ref != nil {
 		a.auditRefusal(ctx, s, "proactive", base, ref)
 		return toResult(ref)
 	}
 	a.afterSuccess(ctx, f, res)
+	if res.PasswordExpired {
+		// An expired password proves nothing but that it must be changed: no proof is kept.
+		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
+		return expiredRefusal(s.Account.Name)
+	}
 	now := a.now()
 	e := policy.Elevate(now, time.Duration(a.Config().InteractiveModeProactiveMFAexpiration)*time.Second)
 	s.MFAUntil = e.Until
+	// The proofs replace earlier ones: only what this phase checked counts from now on.
+	s.MFAProofs = map[string]time.Time{}
+	for _, f := range res.Passed.List() {
+		s.MFAProofs[f.String()] = now
+	}
 	if s.Interactive {
 		for _, l := range e.ElevatedLines(now) {
 			fmt.Fprintln(out, l)
 		}
 	}
 	return nil
+}
+
+// hasTerminal reports whether what s's user types can be kept from showing: a pty (the
+// client's terminal is raw, the bastion does not echo) or the interactive mode's terminal.
+func hasTerminal(s *osh.Session) bool {
+	if _, ok := s.Out.(*term.Terminal); ok {
+		return true
+	}
+	return s.PTY
 }

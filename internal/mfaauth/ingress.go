@@ -99,13 +99,15 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	if !keyVerified {
 		a.keyless(ch.Limiter, conn) // a stranger may be typing: throttle per source too
 	}
-	if pt := im.Factors &^ policy.ChatFactors; pt != 0 {
+	// What the login asks is decided where every other phase's is (policy.Decide).
+	d, _ := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionLogin, Account: PolicyAccount(acct, f.Configured)})
+	if pt := d.Ask &^ policy.ChatFactors; pt != 0 {
 		if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, pt); err != nil {
 			return errRefused
 		}
 	}
-	if chat := im.Factors & policy.ChatFactors; chat != 0 {
-		return a.immediateChat(ctx, conn, acct, client, f, ch, chat, im.Factors&^policy.ChatFactors)
+	if chat := d.Ask & policy.ChatFactors; chat != 0 {
+		return a.immediateChat(ctx, conn, acct, client, f, ch, chat, d.Ask&^policy.ChatFactors)
 	}
 	return nil
 }

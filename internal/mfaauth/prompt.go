@@ -19,6 +19,8 @@ import (
 var (
 	ErrPromptTimeout = errors.New("no answer in time")
 	ErrInterrupted   = errors.New("interrupted")
+	// ErrNoTerminal refuses to ask a password where it would show as it is typed.
+	ErrNoTerminal = errors.New("a password must be typed on a terminal, where it is not shown: reconnect with `ssh -t`")
 )
 
 // Out is where a session's MFA phase is printed: the interactive mode's terminal, or standard
@@ -77,6 +79,15 @@ func (a *Auth) Ask(ctx context.Context, s *osh.Session, out io.Writer, question 
 		return "", err
 	}
 	return answers[0], nil
+}
+
+// AskPassword asks a password on the session (the setup commands), only where it cannot show:
+// without a pty the client's terminal echoes what is typed, so it refuses with ErrNoTerminal.
+func (a *Auth) AskPassword(ctx context.Context, s *osh.Session, out io.Writer, question string) (string, error) {
+	if !hasTerminal(s) {
+		return "", ErrNoTerminal
+	}
+	return a.Ask(ctx, s, out, question)
 }
 
 // readAnswer reads one line with a deadline. On timeout the reading goroutine stays blocked

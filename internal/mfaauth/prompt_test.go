@@ -73,3 +73,44 @@ func TestReadAnswerTimeoutAndCancel(t *testing.T) {
 		t.Fatalf("ended session: %v", err)
 	}
 }
+
+// FuzzReadSecretLine: whatever a client sends, one answer never holds more than max bytes nor a
+// line end, on a pty never an editing key, and nothing after the line's end is consumed (a
+// batch's commands stay for the batch).
+func FuzzReadSecretLine(f *testing.F) {
+	for _, s := range []string{"hunter2\nnext\n", "a\rb\n", "\nhunter2\r", "huntx\x7fer2\r", "pé\x7f\x7f\x7fe\r", "garbage\x15hunter2\r",
+		"hun\x03ter2\r", "\x04", "", "\r\n\r\n", strings.Repeat("7", 2000) + "\nnext"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, pty bool) {
+		const max = 64
+		r := strings.NewReader(in)
+		got, err := readSecretLine(r, pty, max)
+		if len(got) > max {
+			t.Fatalf("answer of %d bytes, max %d", len(got), max)
+		}
+		if strings.ContainsAny(got, "\n") || (pty && strings.ContainsAny(got, "\r\x03\x15\x7f\x08")) {
+			t.Fatalf("answer %q holds a line end or an editing key", got)
+		}
+		if err != nil && got != "" {
+			t.Fatalf("an error (%v) with an answer %q", err, got)
+		}
+		if err == nil {
+			consumed := len(in) - r.Len()
+			end := strings.IndexAny(in[:consumed], "\n\r")
+			if !pty {
+				end = strings.IndexByte(in[:consumed], '\n')
+			}
+			if end >= 0 && pty && in[end] == '\n' && end == 0 {
+				// A leading \n (the rest of a \r\n) is skipped on a pty: the line ends at the next.
+				if next := strings.IndexAny(in[1:consumed], "\n\r"); next >= 0 {
+					end = next + 1
+				}
+			}
+			if end >= 0 && consumed != end+1 {
+				t.Fatalf("read %d bytes of %q, past the line's end at %d", consumed, in, end)
+			}
+		}
+	})
+}

@@ -99,7 +99,10 @@ type Session struct {
 	Cols, Rows int
 	Request    Request
 	// MFAUntil is when a proactively validated second factor stops counting (zero: not validated).
-	MFAUntil    time.Time
+	MFAUntil time.Time
+	// MFAProofs are the factors ("password", "totp") that proactive MFA validated in this
+	// session, with when. Each stands only for its own factor, and only while MFAValidated.
+	MFAProofs   map[string]time.Time
 	InBatch     bool
 	Interactive bool
 	// Resize receives window changes while a pty is open (may be nil).

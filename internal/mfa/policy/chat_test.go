@@ -70,8 +70,12 @@ func TestJITChatFactors(t *testing.T) {
 			JITInput{Action: ActionHost, Account: Account{WebhookRequired: FlagBypass}, Groups: []Requirement{RequireWebhook}}, 0, SkipBypass, 0},
 		{"webhook bypass does not skip approval", enabled,
 			JITInput{Action: ActionHost, Account: Account{WebhookRequired: FlagBypass}, Groups: []Requirement{RequireWebhook, RequireApproval}}, Approval, SkipNone, 0},
-		{"proactive MFA counts", enabled,
-			JITInput{Action: ActionHost, Groups: []Requirement{RequireWebhook}, Proactive: true}, 0, SkipProactive, 0},
+		// Issue 9: proactive MFA (password, TOTP) used to stand in for a chat factor.
+		{"proactive password and TOTP do not stand in for a webhook code", enabled,
+			JITInput{Action: ActionHost, Account: Account{Configured: Password | TOTP}, Groups: []Requirement{RequireWebhook},
+				Proven: fresh(Password, TOTP), Now: t0, Validity: validity}, Webhook, SkipNone, 0},
+		{"a webhook code proven within its validity counts for a webhook", enabled,
+			JITInput{Action: ActionHost, Groups: []Requirement{RequireWebhook}, Proven: fresh(Webhook), Now: t0, Validity: validity}, 0, SkipProactive, 0},
 		{"batch cannot wait for a code", enabled,
 			JITInput{Action: ActionHost, Groups: []Requirement{RequireApproval}, Batch: true}, 0, SkipNone, ExitMFAFailed},
 	}

@@ -34,6 +34,12 @@ const (
 	FailedMessage = "Sorry, but Multi-Factor Authentication failed, couldn't complete the requested action"
 	// BatchMessage refuses an MFA phase under --osh batch, where nothing can be prompted.
 	BatchMessage = "MFA is required for this action, but we're running under batch mode, please use --proactive-mfa"
+	// BatchChatMessage refuses a chat factor under --osh batch: it is asked for each action, so
+	// --proactive-mfa cannot stand in for it.
+	BatchChatMessage = "MFA is required for this action (a chat code or approval, asked for each action), but we're running under batch mode, where it cannot be asked"
+	// TerminalMessage refuses to ask a password without a pty: the client's terminal would show
+	// it as it is typed (only a pty lets the bastion turn echo off).
+	TerminalMessage = "Sorry, your password must be typed on a terminal, where it is not shown: reconnect with `ssh -t`"
 
 	SkipBypassLine    = "... skipping as your account is exempt from MFA."
 	SkipProactiveLine = "... you already validated MFA proactively."
@@ -45,7 +51,21 @@ type Action string
 const (
 	ActionPlugin Action = "plugin" // an --osh command
 	ActionHost   Action = "host"   // a connection to a server
+	// ActionLogin is SSH authentication (immediate MFA); ActionProactive is --proactive-mfa and
+	// the interactive `mfa`. Both go through Decide too, never printed in a phase line.
+	ActionLogin     Action = "login"
+	ActionProactive Action = "proactive"
 )
+
+// TerminalRefusal refuses a phase that would ask a password (ask) where no terminal can hide it
+// (terminal false: a session without a pty), or returns nil. One-time codes (TOTP, chat code)
+// may still be asked there: seen, they are already spent, so scripts keep working.
+func TerminalRefusal(ask Factors, terminal bool) *Refusal {
+	if terminal || !ask.Has(Password) {
+		return nil
+	}
+	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", TerminalMessage}
+}
 
 // EnteringLine announces a JIT MFA phase. The plugin wording is the one of The Bastion's
 // documentation ("to run this plugin"); the host one is "for this host".
@@ -93,6 +113,7 @@ func (e Elevation) PromptTag(now time.Time) string {
 //	Proactive MFA enabled, any command requiring MFA from now on will not ask you again.
 //	This mode will expire in 00:15:00 (Thu 2023-08-03 12:35:08 UTC)
 //	To exit this mode manually, type 'nomfa'.
+//	A chat code or an approval that an action requires is still asked each time.
 func (e Elevation) ElevatedLines(now time.Time) []string {
 	left := e.Until.Sub(now).Round(time.Second)
 	if left < 0 {
@@ -103,6 +124,8 @@ func (e Elevation) ElevatedLines(now time.Time) []string {
 		"Proactive MFA enabled, any command requiring MFA from now on will not ask you again.",
 		fmt.Sprintf("This mode will expire in %02d:%02d:%02d (%s)", h, m, s, e.Until.UTC().Format("Mon 2006-01-02 15:04:05 MST")),
 		"To exit this mode manually, type 'nomfa'.",
+		// Not The Bastion's: the first line promises more than proofs give (issue 9).
+		"A chat code or an approval that an action requires is still asked each time.",
 	}
 }
 

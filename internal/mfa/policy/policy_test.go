@@ -158,9 +158,9 @@ func TestJIT(t *testing.T) {
 		{"scenario 6: selfMFASetupTOTP with no factor asks nothing", enabled, JITInput{Action: ActionPlugin, Account: memberNoFactor, Command: setupTOTP}, want{"none", 0, "", 0}},
 		{"invalid command config", enabled,
 			JITInput{Action: ActionPlugin, Account: human, Command: Command{Name: "x", MFARequired: "sometimes"}}, want{"none", 0, "", ExitMFAFailed}},
-		{"scenario 11: proactive MFA skips", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Proactive: true}, want{"any", 0, SkipProactive, 0}},
+		{"scenario 11: proactive MFA skips", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Proven: fresh(Password), Now: t0, Validity: validity}, want{"any", 0, SkipProactive, 0}},
 		{"scenario 12: batch cannot prompt", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true}, want{"any", 0, "", ExitMFAFailed}},
-		{"batch with proactive MFA runs", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true, Proactive: true}, want{"any", 0, SkipProactive, 0}},
+		{"batch with proactive MFA runs", enabled, JITInput{Action: ActionPlugin, Account: human, Command: adminSudo, Batch: true, Proven: fresh(Password), Now: t0, Validity: validity}, want{"any", 0, SkipProactive, 0}},
 
 		// Groups.
 		{"scenario 13: group any", enabled, JITInput{Action: ActionHost, Account: human, Groups: []Requirement{RequireAny}}, want{"any", Password, "", 0}},
@@ -266,6 +266,9 @@ func TestElevation(t *testing.T) {
 	lines := e.ElevatedLines(now)
 	if lines[1] != "This mode will expire in 00:15:00 (Thu 2023-08-03 12:35:08 UTC)" {
 		t.Fatalf("%q", lines[1])
+	}
+	if len(lines) != 4 || !strings.Contains(lines[3], "approval") {
+		t.Fatalf("the elevation does not say that chat factors are still asked: %q", lines)
 	}
 }
 

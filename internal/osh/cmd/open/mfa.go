@@ -95,7 +95,7 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 
 	var current string
 	for try := 1; ; try++ {
-		cur, err := auth.Ask(ctx, c.Sess, out, "Current password: ")
+		cur, err := auth.AskPassword(ctx, c.Sess, out, "Current password: ")
 		if err != nil {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", err)
 		}
@@ -116,11 +116,11 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 		}
 	}
 	for try := 1; try <= maxPasswdTries; try++ {
-		n1, err := auth.Ask(ctx, c.Sess, out, "New password: ")
+		n1, err := auth.AskPassword(ctx, c.Sess, out, "New password: ")
 		if err != nil {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", err)
 		}
-		n2, err := auth.Ask(ctx, c.Sess, out, "Retype new password: ")
+		n2, err := auth.AskPassword(ctx, c.Sess, out, "Retype new password: ")
 		if err != nil {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", err)
 		}
