@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,7 +198,7 @@ func TestTTLOverflowRefused(t *testing.T) {
 // of its output) while its recording stops with a marker; the audit and the session row say so.
 func TestRelayedRecordingCapped(t *testing.T) {
 	const recCap = 1 << 20
-	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("recordingMaxBytes = %d\n", recCap)})
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("recordingMaxBytes = %d\nmetricsListen = \"127.0.0.1:0\"\n", recCap)})
 	sshd, aliceKey := targetSetup(t, b)
 	dest := fmt.Sprintf("%s@127.0.0.1", sshd.User)
 	r := b.SSH(aliceKey, "alice", dest, "-p", fmt.Sprint(sshd.Port), "head -c 3000000 /dev/zero | tr '\\000' x | fold -w 99; echo CAP-END")
@@ -224,6 +226,15 @@ func TestRelayedRecordingCapped(t *testing.T) {
 	}
 	if !limit || !closed {
 		t.Fatalf("audit: recording.limit %v, session.close recording_truncated %v", limit, closed)
+	}
+	resp, err := http.Get("http://" + b.App.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "gatehouse_recordings_truncated_total 1\n") {
+		t.Fatalf("/metrics does not count the capped recording")
 	}
 }
 
