@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +25,8 @@ import (
 // the space is freed, logins work again within seconds, without a restart, and `gatehouse audit
 // verify` passes, with the failure and what was cut recorded in the chain.
 func TestFullDiskRefusesThenResumes(t *testing.T) {
-	b, dataDir, metrics := smallDiskBastion(t)
+	alerts := &alertSink{}
+	b, dataDir, metrics := smallDiskBastion(t, alerts)
 	health := func() (int, string) { return healthz(metrics) }
 	if r := b.Admin("--osh", "info"); r.Exit != 0 {
 		t.Fatalf("login before the disk is full: %d %s", r.Exit, r.Stderr)
@@ -49,6 +52,8 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 		t.Errorf("metrics while the disk is full:\n%s", grepLines(m, "gatehouse_audit"))
 	}
 
+	waitUntil(t, 10*time.Second, "the audit_log alert", func() bool { return strings.Contains(alerts.all(), "FAILING") })
+
 	os.Remove(filler) // space is back; nobody restarts anything
 	start := time.Now()
 	waitUntil(t, 10*time.Second, "/healthz to recover", func() bool { c, _ := health(); return c == 200 })
@@ -59,6 +64,7 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 	if m := scrape(t, metrics); !strings.Contains(m, "gatehouse_audit_healthy 1") {
 		t.Errorf("metrics after recovery:\n%s", grepLines(m, "gatehouse_audit"))
 	}
+	waitUntil(t, 10*time.Second, "the recovery alert", func() bool { return strings.Contains(alerts.all(), "recovered") })
 
 	var out, errb bytes.Buffer
 	if code := run([]string{"audit", "verify", "--data-dir", dataDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "resumed after a write failure") {
@@ -74,7 +80,7 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 
 // smallDiskBastion starts a bastion whose data directory is a 2 MiB tmpfs (the store's
 // write-ahead log alone takes ~400 KiB), with /healthz and /metrics on the returned address.
-func smallDiskBastion(t *testing.T) (*testenv.Bastion, string, string) {
+func smallDiskBastion(t *testing.T, alerts *alertSink) (*testenv.Bastion, string, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root (CI runs as root)")
@@ -90,9 +96,34 @@ func smallDiskBastion(t *testing.T) (*testenv.Bastion, string, string) {
 		}
 	})
 	metrics := freePort(t)
-	b := testenv.Start(t, testenv.Options{DataDir: dataDir, Config: fmt.Sprintf("metricsListen = %q\n", metrics)})
+	b := testenv.Start(t, testenv.Options{DataDir: dataDir, Config: fmt.Sprintf("metricsListen = %q\n%s", metrics, alertsTo(t, alerts))})
 	waitUntil(t, 10*time.Second, "the metrics listener", func() bool { c, _ := healthz(metrics); return c == 200 })
 	return b, dataDir, metrics
+}
+
+// alertSink is a chat channel for tests: it keeps every message it receives.
+type alertSink struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (s *alertSink) all() string { s.mu.Lock(); defer s.mu.Unlock(); return strings.Join(s.bodies, "\n") }
+
+// alertsTo starts a channel that keeps what it receives in sink and returns the configuration
+// that sends the audit_log alerts there.
+func alertsTo(t *testing.T, sink *alertSink) string {
+	if sink == nil {
+		return ""
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sink.mu.Lock()
+		sink.bodies = append(sink.bodies, string(b))
+		sink.mu.Unlock()
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return fmt.Sprintf("[notify.channels.ops]\nkind = \"slack\"\nurl = %q\n[notify.alerts]\nchannels = [\"ops\"]\nkinds = [\"audit_log\"]\n", srv.URL)
 }
 
 func healthz(addr string) (int, string) {
@@ -109,7 +140,7 @@ func healthz(addr string) (int, string) {
 // filled up keeps read-only commands, but a state-changing command is refused while the audit
 // log cannot be written, and runs once space is back.
 func TestFullDiskRefusesChangesInOpenSessions(t *testing.T) {
-	b, dataDir, metrics := smallDiskBastion(t)
+	b, dataDir, metrics := smallDiskBastion(t, nil)
 	b.CreateAccount("bob")
 	term := b.SSHTerminal(b.AdminKey, "admin", 120, 40, "-i")
 	off := term.Expect(0, "admin@gatehouse(master)> ", 10*time.Second)
