@@ -285,6 +285,9 @@ func isLoopback(host string) bool {
 // is ""); 0 when not found. A key of a table that is not written ([notify.code] absent) falls
 // back to the table's parent header.
 func lineIn(data []byte, table, key string) int {
+	if t, i, ok := arrayTable(table); ok {
+		return lineInArray(data, t, i, key)
+	}
 	if table == "" {
 		return lineOf(data, key)
 	}
