@@ -2,6 +2,7 @@
 //
 //	gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
 //	gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
+//	gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
 //	gatehouse version
 package main
 
@@ -32,6 +33,7 @@ func usage(w io.Writer) {
 Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
+  gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse version
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "sync":
+		err = syncCmd(args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(args[1:], stdout, stderr)
 	case "replay":
@@ -172,6 +176,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}
+	// SIGUSR1: run the key sync now (what `gatehouse sync` asks of a running server).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			a.SyncNow()
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

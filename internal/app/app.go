@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/keysync"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notifywire"
 	"gatehouse/internal/osh"
@@ -74,6 +75,8 @@ type App struct {
 	MFA *mfaauth.Auth
 	// Notify delivers the chat factors, serves approvalListen and sends alerts.
 	Notify *notifywire.Wire
+	// Sync keeps accounts and keys in step with the [sync] sources (internal/keysync).
+	Sync *keysync.Syncer
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -163,6 +166,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
+	a.Sync = a.newSyncer()
 	return a, nil
 }
 
@@ -286,6 +290,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("notify stopped", "err", err)
 		}
 	}()
+	go a.runSync(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

@@ -68,6 +68,8 @@ type Syncer struct {
 	// NewSource builds a source (default NewSource; tests inject theirs).
 	NewSource func(config.SyncSource) (Source, error)
 	Metrics   *Metrics
+	// Trigger asks Run for a run now (optional; gatehouse serve sends on SIGUSR1).
+	Trigger chan struct{}
 
 	mu sync.Mutex // one run at a time: two would plan against the same state
 }
@@ -112,6 +114,7 @@ func (s *Syncer) Run(ctx context.Context, after func(time.Duration) <-chan time.
 		case <-ctx.Done():
 			return
 		case <-after(s.Config().Sync.IntervalDuration()):
+		case <-s.Trigger:
 		}
 	}
 }
