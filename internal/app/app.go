@@ -76,7 +76,8 @@ type App struct {
 	// Notify delivers the chat factors, serves approvalListen and sends alerts.
 	Notify *notifywire.Wire
 	// Sync keeps accounts and keys in step with the [sync] sources (internal/keysync).
-	Sync *keysync.Syncer
+	Sync     *keysync.Syncer
+	syncStop func() // ends the sync loop and waits for it (Close)
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -250,6 +251,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // Close writes the audit log's final checkpoint and releases the store.
 func (a *App) Close() error {
+	a.stopSync()
 	a.Notify.Close()
 	aerr := a.Audit.Close()
 	if err := a.Store.Close(); err != nil {
@@ -290,7 +292,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("notify stopped", "err", err)
 		}
 	}()
-	go a.runSync(ctx)
+	a.startSync(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

@@ -47,6 +47,24 @@ func (a *App) newSyncer() *keysync.Syncer {
 	}
 }
 
+// startSync starts the sync loop; stopSync (from Close) ends it and waits, so that its lock is
+// released when Close returns.
+func (a *App) startSync(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.runSync(ctx)
+	}()
+	a.syncStop = func() { cancel(); <-done }
+}
+
+func (a *App) stopSync() {
+	if a.syncStop != nil {
+		a.syncStop()
+	}
+}
+
 // runSync runs the key sync at start, each interval and on SyncNow, while ctx lasts, holding
 // the data directory's sync lock. Without the lock (a `gatehouse sync` is running) it waits.
 func (a *App) runSync(ctx context.Context) {
