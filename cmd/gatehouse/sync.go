@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"gatehouse/internal/app"
@@ -76,7 +77,7 @@ func printResults(w io.Writer, results []keysync.Result, dryRun bool) {
 		}
 		if p.Verdict != keysync.RefusedFetch {
 			for _, c := range p.Changes {
-				fmt.Fprintln(w, "  "+c.String())
+				fmt.Fprintln(w, "  "+strings.ReplaceAll(c.String(), "\n", "\n  "))
 			}
 		}
 		for _, s := range p.Skipped {

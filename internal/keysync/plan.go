@@ -249,15 +249,13 @@ func groupChanges(p *Plan, name string, e Entry, member []string, exist map[stri
 	return out
 }
 
-// String is the change as dry-run prints it.
+// String is the change as dry-run prints it (a created account on several lines, its keys
+// indented).
 func (c Change) String() string {
 	var b strings.Builder
 	switch c.Kind {
 	case CreateAccount:
 		fmt.Fprintf(&b, "+ account %s (%d key(s))", c.Account, len(c.Keys))
-		for _, k := range c.Keys {
-			fmt.Fprintf(&b, "\n+   key %s %s", c.Account, k.Fingerprint)
-		}
 	case AddKey:
 		fmt.Fprintf(&b, "+ key %s %s", c.Account, c.Key.Fingerprint)
 	case RemoveKey:
@@ -271,6 +269,9 @@ func (c Change) String() string {
 	}
 	if c.Object != "" {
 		fmt.Fprintf(&b, "  (%s %s)", c.Object, c.Version)
+	}
+	for _, k := range c.Keys {
+		fmt.Fprintf(&b, "\n    + key %s", k.Fingerprint)
 	}
 	return b.String()
 }
