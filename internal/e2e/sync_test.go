@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -10,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/app"
 	"gatehouse/internal/keysync"
@@ -306,7 +310,17 @@ func TestSyncDir(t *testing.T) {
 // ca_file); a 404 is "no keys", the account is not created.
 func TestSyncHTTPS(t *testing.T) {
 	frank, frankPub := testenv.NewKey(t, "ed25519", "frank")
+	var mode atomic.Value
+	mode.Store("")
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/users/gina.keys" && mode.Load() == "redirect":
+			http.Redirect(w, r, "http://127.0.0.1:1/gina.keys", http.StatusFound)
+			return
+		case r.URL.Path == "/users/gina.keys" && mode.Load() == "error":
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
 		if r.URL.Path == "/users/frank.keys" {
 			w.Header().Set("ETag", `"v1"`)
 			fmt.Fprintln(w, frankPub)
@@ -330,5 +344,78 @@ func TestSyncHTTPS(t *testing.T) {
 	auditHas(t, b, "sync.create_account", `"account":"frank"`, "etag:v1")
 	if _, err := b.App.Store.GetAccount(context.Background(), "gina"); err == nil {
 		t.Fatal("gina created from a 404")
+	}
+	// A redirect to plain http, or a server error, fails the run closed: frank keeps his key.
+	for _, m := range []string{"redirect", "error"} {
+		mode.Store(m)
+		res := syncRun(t, b, true)
+		if res[0].Plan.Verdict != keysync.RefusedFetch {
+			t.Fatalf("%s: verdict %s", m, res[0].Plan.Verdict)
+		}
+		loginOK(t, b, frank, "frank")
+	}
+}
+
+// TestSyncAttacks: what someone who can write to the bucket (or a broken uploader) tries.
+func TestSyncAttacks(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	alerts := newHook(t, "slack")
+	bk := newBucket(t, s3, "bastion-keys")
+	ivan, ivanPub := testenv.NewKey(t, "ed25519", "ivan")
+	bk.put("keys/ivan.pub", ivanPub+"\n")
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf(noPenalty+"[sync]\nmaxRemoveShare = 1\n[[sync.source]]\nname = \"s3\"\nkind = \"s3\"\nbucket = \"bastion-keys\"\n"+
+		"prefix = \"keys/\"\nendpoint = %q\naccess_key = %q\nsecret_key = %q\n[notify]\n", s3.Endpoint, s3.Access, s3.Secret) +
+		channelTOML("alerts", alerts, "") + "[notify.alerts]\nchannels = [\"alerts\"]\nkinds = [\"sync_refused\"]\n"})
+	waitSyncRuns(t, b, "s3", 1)
+	loginOK(t, b, ivan, "ivan")
+
+	// 1. An object for the first admin (not managed by the source): left alone, the planted key
+	// does not log in.
+	evil, evilPub := testenv.NewKey(t, "ed25519", "evil")
+	bk.put("keys/admin.pub", evilPub+"\n")
+	// 2. Keys the bastion refuses: options, a weak RSA key, DSA; and an object in a sub-folder.
+	weakKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakPub, _ := ssh.NewPublicKey(&weakKey.PublicKey)
+	weak := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(weakPub))) + " weak"
+	bk.put("keys/zoe.pub", "command=\"/bin/sh\" "+evilPub+"\n"+weak+"\nssh-dss AAAAB3NzaC1kc3MAAACBAP dsa\nno-touch-required "+evilPub+"\n")
+	bk.put("keys/sub/mal.pub", evilPub+"\n")
+	res := syncRun(t, b, false)
+	sk := strings.Join(res[0].Plan.Skipped, "\n")
+	for _, want := range []string{"admin: an account of this name exists and is not managed", "zoe: line 1 skipped", "zoe: line 2 skipped",
+		"zoe: line 3 skipped", "zoe: line 4 skipped", "zoe: no valid key: not created", "1024 bits"} {
+		if !strings.Contains(sk, want) {
+			t.Errorf("skipped lacks %q:\n%s", want, sk)
+		}
+	}
+	loginRefused(t, b, evil, "admin")
+	loginRefused(t, b, evil, "zoe")
+	loginRefused(t, b, evil, "mal")
+	if r := b.Admin("--osh", "info"); r.Exit != 0 {
+		t.Fatalf("the admin lost its login: %d", r.Exit)
+	}
+
+	// 3. An oversized object fails the whole run closed: a new account in the same bucket is not
+	// created, an alert is raised.
+	jo, joPub := testenv.NewKey(t, "ed25519", "jo")
+	bk.put("keys/jo.pub", joPub+"\n")
+	bk.put("keys/big.pub", strings.Repeat("# padding\n", 30000))
+	syncRun(t, b, true)
+	alerts.waitFor(t, "larger than")
+	loginRefused(t, b, jo, "jo")
+	bk.remove("keys/big.pub")
+	syncRun(t, b, false)
+	loginOK(t, b, jo, "jo")
+
+	// 4. An administrator freezes a synced account: the sync does not lift it.
+	b.MustOK("--osh", "accountFreeze", "--account", "ivan", "--reason", "investigation")
+	syncRun(t, b, false)
+	if a := account(t, b, "ivan"); !a.Frozen || a.FrozenReason != "investigation" {
+		t.Fatalf("the sync lifted an administrator's freeze: %+v", a)
+	}
+	if r := b.SSH(ivan, "ivan", "--osh", "info"); r.Exit == 0 {
+		t.Fatal("a frozen account logged in")
 	}
 }
