@@ -84,9 +84,17 @@ func readCapped(r io.Reader, what string) ([]byte, error) {
 
 // S3 reads PREFIX<account>.pub (and .groups) objects from a bucket.
 type S3 struct {
-	Client *minio.Client
-	Bucket string
-	Prefix string
+	Client    *minio.Client
+	Bucket    string
+	Prefix    string
+	transport *http.Transport
+}
+
+// CloseIdleConnections releases the connections kept after a fetch.
+func (s *S3) CloseIdleConnections() {
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
+	}
 }
 
 func newS3(c config.SyncSource, tr *http.Transport) (*S3, error) {
@@ -114,7 +122,7 @@ func newS3(c config.SyncSource, tr *http.Transport) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync source %s: %w", c.Name, err)
 	}
-	return &S3{Client: cl, Bucket: c.Bucket, Prefix: c.Prefix}, nil
+	return &S3{Client: cl, Bucket: c.Bucket, Prefix: c.Prefix, transport: tr}, nil
 }
 
 // Fetch lists the prefix and reads every object that names an account.
@@ -224,6 +232,9 @@ func httpClient(tr *http.Transport) *http.Client {
 			return nil
 		}}
 }
+
+// CloseIdleConnections releases the connections kept after a fetch.
+func (h HTTPS) CloseIdleConnections() { h.Client.CloseIdleConnections() }
 
 // Fetch fetches every account's keys.
 func (h HTTPS) Fetch(ctx context.Context) (Snapshot, error) {

@@ -137,8 +137,14 @@ func (s *Syncer) runSource(ctx context.Context, cfg *config.Config, sc config.Sy
 		fctx, cancel := context.WithTimeout(ctx, sc.TimeoutDuration())
 		in.Desired, err = src.Fetch(fctx)
 		cancel()
+		if c, ok := src.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections() // a new source is built each run (a reload applies)
+		}
 	}
 	in.FetchErr = err
+	if ctx.Err() != nil {
+		return Result{Plan: Plan{Source: sc.Name, Verdict: RefusedFetch, Reason: "stopped"}, Err: ctx.Err()} // shutting down: not the source's fault
+	}
 	if err := s.loadState(ctx, &in); err != nil {
 		// Without the store's state nothing can be decided: the same as an unreachable source.
 		in.FetchErr = fmt.Errorf("store: %w", err)
