@@ -154,6 +154,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
+	// Signals are caught before "listening on" is printed: a SIGHUP sent as soon as it shows
+	// would otherwise end the process (their default action). SIGUSR1 runs the key sync now
+	// (what `gatehouse sync` asks of a running server).
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	ln, err := a.Listen()
 	if err != nil {
 		return err
@@ -176,16 +182,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}
-	// SIGUSR1: run the key sync now (what `gatehouse sync` asks of a running server).
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	go func() {
-		for range usr1 {
-			a.SyncNow()
-		}
-	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
 			restart, err := a.ReloadReport()
@@ -200,6 +196,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err == nil && os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(a.Config().GCPercent)
 			}
+		}
+	}()
+	go func() {
+		for range usr1 {
+			a.SyncNow()
 		}
 	}()
 	return a.Serve(ctx, ln)
