@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,5 +71,46 @@ func TestSyncCommand(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"sync", "--dry-run", "--data-dir", b.DataDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "0 change(s)") {
 		t.Fatalf("dry run after: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestSyncSignal: the real binary, as an operator uses it: `gatehouse sync` next to a running
+// server names its pid; kill -USR1 PID runs the sync at once, and the synced key logs in.
+func TestSyncSignal(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	keys := t.TempDir()
+	os.MkdirAll(dataDir, 0o700)
+	os.WriteFile(filepath.Join(dataDir, "gatehouse.toml"), []byte(fmt.Sprintf("perSourcePenalties = false\n[sync]\ninterval = \"24h\"\nmaxRemoveShare = 1\n"+
+		"[[sync.source]]\nname = \"files\"\nkind = \"dir\"\npath = %q\n", keys)), 0o600)
+	admin, _ := testenv.NewKey(t, "ed25519", "admin")
+	srv := startServer(t, bin, dataDir, admin+".pub")
+	// The run at start finds the directory empty (refused, logged); the next is a day away.
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(srv.out.String(), "sync refused"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sync at start:\n%s", srv.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ivy, ivyPub := testenv.NewKey(t, "ed25519", "ivy")
+	os.WriteFile(filepath.Join(keys, "ivy.pub"), []byte(ivyPub+"\n"), 0o644)
+	out, err := exec.Command(bin, "sync", "--data-dir", dataDir).CombinedOutput()
+	want := fmt.Sprintf("kill -USR1 %d", srv.cmd.Process.Pid)
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("gatehouse sync next to the server: %v\n%s", err, out)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command("ssh", sshArgs(srv.addr, ivy, "ivy", "--osh", "info")...).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ivy never logged in after SIGUSR1: %v %s\n%s", err, out, srv.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
