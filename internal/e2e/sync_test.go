@@ -208,9 +208,14 @@ secret_key = %q
 	loginOK(t, b, alice2, "alice")
 	auditHas(t, b, "sync.remove_key", `"account":"alice"`, src, "etag:")
 
-	// All keys removed: frozen, its keys gone, login refused.
+	// All keys removed: frozen, its keys gone, login refused, and its running session ends.
+	term := b.SSHTerminal(alice2, "alice", 100, 30, "-i")
+	term.Expect(0, "alice@gatehouse(master)> ", 10*time.Second)
 	bk.remove("public-keys/alice.pub")
 	syncRun(t, b, false)
+	if code := term.Wait(10 * time.Second); code != 131 {
+		t.Fatalf("alice's session after the freeze: exit %d, want 131\n%s", code, term.Output())
+	}
 	if a := account(t, b, "alice"); !a.Frozen || !strings.Contains(a.FrozenReason, src) {
 		t.Fatalf("alice not frozen by the sync: %+v", a)
 	}
