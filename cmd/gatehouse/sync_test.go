@@ -68,6 +68,11 @@ func TestSyncCommand(t *testing.T) {
 	if _, err := st.GetAccount(context.Background(), "hank"); err != nil {
 		t.Fatalf("hank not created by the real run: %v", err)
 	}
+	// The events the command appended continue the server's chain.
+	out.Reset()
+	if code := run([]string{"audit", "verify", "--data-dir", b.DataDir}, &out, &errb); code != 0 {
+		t.Fatalf("audit verify after gatehouse sync: exit %d\n%s%s", code, out.String(), errb.String())
+	}
 	out.Reset()
 	if code := run([]string{"sync", "--dry-run", "--data-dir", b.DataDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "0 change(s)") {
 		t.Fatalf("dry run after: exit %d\n%s", code, out.String())

@@ -197,6 +197,7 @@ secret_key = %q
 		t.Fatalf("alice is not a member of web: %+v", g.Roles)
 	}
 	etag := auditHas(t, b, "sync.create_account", `"account":"alice"`, src, "s3://bastion-keys/public-keys/alice.pub", "etag:")
+	t.Logf("audit: %s", etag)
 	if strings.Contains(etag, "BEGIN") {
 		t.Fatal("audit carries a private key")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,7 +280,7 @@ func (s *Syncer) apply(ctx context.Context, source string, c Change) error {
 		for _, k := range c.Keys {
 			fps = append(fps, k.Fingerprint)
 		}
-		f["fingerprints"] = fps
+		f["fingerprints"] = strings.Join(fps, ",")
 	case AddToGroup:
 		f["group"] = c.Group
 	}
