@@ -1,8 +1,10 @@
 package keysync
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -136,4 +138,13 @@ func FuzzAccountOf(f *testing.F) {
 			t.Fatalf("account %q from %q", a, object)
 		}
 	})
+}
+
+// TestHTTPSErrorsHideCredentials: a password in the URL never reaches an error (logs, alerts).
+func TestHTTPSErrorsHideCredentials(t *testing.T) {
+	h := HTTPS{URL: "https://user:hunter2@127.0.0.1:1/{account}.keys", Accounts: []string{"alice"}, Client: httpClient(&http.Transport{})}
+	_, err := h.Fetch(context.Background())
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -246,22 +246,36 @@ func (h HTTPS) Fetch(ctx context.Context) (Snapshot, error) {
 			return nil, err
 		}
 		if !found {
-			b.snap[account] = Entry{Object: u}
+			b.snap[account] = Entry{Object: redact(u)}
 			continue
 		}
-		b.add(account, KeysSuffix, u, version, data)
+		b.add(account, KeysSuffix, redact(u), version, data)
 	}
 	return b.done(), nil
+}
+
+// redact hides a password in a URL (https://user:secret@host/…), which would otherwise reach
+// logs, alerts and the audit log.
+func redact(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return "(unparsable URL)"
 }
 
 func (h HTTPS) get(ctx context.Context, u string) (data []byte, version string, found bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, "", false, err
+		return nil, "", false, fmt.Errorf("get %s: bad URL", redact(u))
 	}
 	resp, err := h.Client.Do(req)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("get %s: %w", u, err)
+		// *url.Error carries the URL in clear: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, "", false, fmt.Errorf("get %s: %w", redact(u), err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -269,9 +283,9 @@ func (h HTTPS) get(ctx context.Context, u string) (data []byte, version string, 
 	case http.StatusNotFound:
 		return nil, "", false, nil
 	default:
-		return nil, "", false, fmt.Errorf("get %s: %s", u, resp.Status)
+		return nil, "", false, fmt.Errorf("get %s: %s", redact(u), resp.Status)
 	}
-	if data, err = readCapped(resp.Body, u); err != nil {
+	if data, err = readCapped(resp.Body, redact(u)); err != nil {
 		return nil, "", false, err
 	}
 	if etag := strings.Trim(resp.Header.Get("ETag"), `"`); etag != "" {
