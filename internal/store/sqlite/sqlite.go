@@ -144,6 +144,8 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, keys []store
 	return s.tx(ctx, func(tx *sql.Tx) error { return createAccount(ctx, tx, id, a, keys) })
 }
 
+// createAccount is CreateAccount's transaction, shared with CreateSyncedAccount (which marks the
+// account in the same transaction). The inner block keeps the original body as it was.
 func createAccount(ctx context.Context, tx *sql.Tx, id string, a store.Account, keys []store.IngressKey) error {
 	{
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, comment, created_at, created_by, expires_at, osh_only,
