@@ -157,6 +157,23 @@ func Reconcile(in Input) Plan {
 		}
 	}
 	sort.Strings(names)
+	// Names already taken, by their lower case: a new account differing from one only in case
+	// ("Admin" next to "admin") would read as the other in logs and lists.
+	taken := map[string]string{}
+	for n := range in.Unmanaged {
+		taken[strings.ToLower(n)] = n
+	}
+	for n := range in.Managed {
+		taken[strings.ToLower(n)] = n
+	}
+	// Two new names of the source differing only in case: which one is meant is unclear, so
+	// neither is created.
+	fresh := map[string]int{}
+	for n := range in.Desired {
+		if _, ok := taken[strings.ToLower(n)]; !ok {
+			fresh[strings.ToLower(n)]++
+		}
+	}
 	active := 0
 	for _, c := range in.Managed {
 		if !c.Frozen {
@@ -181,6 +198,14 @@ func Reconcile(in Input) Plan {
 			}
 			if len(e.Keys) == 0 {
 				p.Skipped = append(p.Skipped, fmt.Sprintf("%s: no valid key: not created", name))
+				continue
+			}
+			if other, ok := taken[strings.ToLower(name)]; ok {
+				p.Skipped = append(p.Skipped, fmt.Sprintf("%s: differs only in case from account %s: not created", name, other))
+				continue
+			}
+			if fresh[strings.ToLower(name)] > 1 {
+				p.Skipped = append(p.Skipped, fmt.Sprintf("%s: another name of the source differs from it only in case: neither is created", name))
 				continue
 			}
 			p.Changes = append(p.Changes, Change{Kind: CreateAccount, Account: name, Keys: e.Keys, Object: e.Object, Version: e.Version})

@@ -3,6 +3,7 @@ package keysync
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func newTestSyncer(t *testing.T, src Source, aud *auditRec) (*Syncer, *sqlite.St
 	cfg := config.Default()
 	cfg.Sync.MaxRemoveShare = 1
 	cfg.Sync.Sources = []config.SyncSource{{Name: "fake", Kind: "dir", Path: "/unused"}}
-	s := &Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now, Audit: aud.append,
+	s := &Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now, Audit: aud.append, Log: slog.New(slog.DiscardHandler),
 		NewSource: func(config.SyncSource) (Source, error) { return src, nil }, Metrics: NewMetrics(prometheus.NewRegistry())}
 	return s, st
 }
