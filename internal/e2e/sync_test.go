@@ -379,6 +379,7 @@ func TestSyncAttacks(t *testing.T) {
 	// does not log in.
 	evil, evilPub := testenv.NewKey(t, "ed25519", "evil")
 	bk.put("keys/admin.pub", evilPub+"\n")
+	bk.put("keys/Admin.pub", evilPub+"\n")
 	// 2. Keys the bastion refuses: options, a weak RSA key, DSA; and an object in a sub-folder.
 	weakKey, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -390,13 +391,14 @@ func TestSyncAttacks(t *testing.T) {
 	bk.put("keys/sub/mal.pub", evilPub+"\n")
 	res := syncRun(t, b, false)
 	sk := strings.Join(res[0].Plan.Skipped, "\n")
-	for _, want := range []string{"admin: an account of this name exists and is not managed", "zoe: line 1 skipped", "zoe: line 2 skipped",
+	for _, want := range []string{"admin: an account of this name exists and is not managed", "Admin: differs only in case from account admin", "zoe: line 1 skipped", "zoe: line 2 skipped",
 		"zoe: line 3 skipped", "zoe: line 4 skipped", "zoe: no valid key: not created", "1024 bits"} {
 		if !strings.Contains(sk, want) {
 			t.Errorf("skipped lacks %q:\n%s", want, sk)
 		}
 	}
 	loginRefused(t, b, evil, "admin")
+	loginRefused(t, b, evil, "Admin")
 	loginRefused(t, b, evil, "zoe")
 	loginRefused(t, b, evil, "mal")
 	if r := b.Admin("--osh", "info"); r.Exit != 0 {
