@@ -2,6 +2,7 @@
 //
 //	gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
 //	gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
+//	gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
 //	gatehouse version
 package main
 
@@ -32,6 +33,7 @@ func usage(w io.Writer) {
 Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
+  gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse version
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "sync":
+		err = syncCmd(args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(args[1:], stdout, stderr)
 	case "replay":
@@ -150,6 +154,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
+	// Signals are caught before "listening on" is printed: a SIGHUP sent as soon as it shows
+	// would otherwise end the process (their default action). SIGUSR1 runs the key sync now
+	// (what `gatehouse sync` asks of a running server).
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	ln, err := a.Listen()
 	if err != nil {
 		return err
@@ -172,8 +182,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
 			restart, err := a.ReloadReport()
@@ -188,6 +196,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err == nil && os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(a.Config().GCPercent)
 			}
+		}
+	}()
+	go func() {
+		for range usr1 {
+			a.SyncNow()
 		}
 	}()
 	return a.Serve(ctx, ln)
