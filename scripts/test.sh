@@ -14,5 +14,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
+# PostgreSQL for the store tests (internal/store/postgres, the two-node tests): installed when
+# missing, started, and a role that may create databases; each test makes its own database.
+source scripts/postgres.sh
 go vet ./...
 go test -count=1 -timeout 40m ./... 2>&1

@@ -1,0 +1,82 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/postgres"
+	"gatehouse/internal/store/postgres/pgtest"
+	"gatehouse/internal/store/storetest"
+)
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestContract runs the store contract suite against a real PostgreSQL, each test on a
+// database of its own.
+func TestContract(t *testing.T) {
+	var mu sync.Mutex
+	dsns := map[store.Store]string{}
+	storetest.Run(t, storetest.Harness{
+		Fresh: func(t *testing.T) store.Store {
+			dsn := pgtest.Fresh(t)
+			s := open(t, dsn)
+			mu.Lock()
+			dsns[s] = dsn
+			mu.Unlock()
+			return s
+		},
+		Again: func(t *testing.T, s store.Store) store.Store {
+			mu.Lock()
+			dsn := dsns[s]
+			mu.Unlock()
+			return open(t, dsn)
+		},
+	})
+}
+
+// TestNodesMigrateTogether: nodes starting at the same moment on an empty database agree on
+// one schema (the advisory lock), and a later start finds nothing to do.
+func TestNodesMigrateTogether(t *testing.T) {
+	dsn := pgtest.Fresh(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			s, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.Close()
+		})
+	}
+	wg.Wait()
+	s := open(t, dsn)
+	var n, max int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != postgres.SchemaVersion() || max != postgres.SchemaVersion() {
+		t.Fatalf("%d migrations recorded, last %d; want %d", n, max, postgres.SchemaVersion())
+	}
+}
+
+func TestBadDSNDoesNotEchoPassword(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://u:s3cret@[::1:5432/x")
+	if err == nil {
+		t.Fatal("a bad address opened")
+	}
+	if got := err.Error(); strings.Contains(got, "s3cret") {
+		t.Fatalf("the error shows the password: %s", got)
+	}
+}
