@@ -41,7 +41,6 @@ import (
 	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
-	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/web"
 )
 
@@ -53,13 +52,17 @@ type Options struct {
 	DataDir    string
 	ConfigFile string // "" : DataDir/gatehouse.toml when it exists, else the defaults
 	Listen     string // overrides the config's listen when set
+	// Store overrides the config's store: "" SQLite in DataDir, or a postgres://… URL.
+	Store string
+	// Node overrides the config's node name (a cluster's session list shows it).
+	Node string
 	Log        *slog.Logger
 }
 
 // App is one running (or ready to run) bastion.
 type App struct {
 	DataDir string
-	Store   *sqlite.Store
+	Store   store.Store
 	Env     *osh.Env
 	Server  *ingress.Server
 	// Connector relays [user@]host requests to targets.
@@ -104,12 +107,13 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostKeys, err := ingress.LoadOrCreateHostKeys(o.DataDir)
+	st, err := a.openStore(ctx, sealer)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "gatehouse.db"))
+	hostKeys, err := a.hostKeys(ctx, st, sealer)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	a.Store = st
@@ -309,7 +313,15 @@ type Bootstrap struct {
 
 // CreateFirstAdmin creates the first admin when the store has no account. With keyFile "" it
 // generates an ed25519 key pair into the data directory (0600) once and uses it.
-func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (Bootstrap, error) {
+func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (b Bootstrap, err error) {
+	err = underBootstrapLock(ctx, a.Store, func(ctx context.Context) error {
+		b, err = a.createFirstAdmin(ctx, name, keyFile)
+		return err
+	})
+	return b, err
+}
+
+func (a *App) createFirstAdmin(ctx context.Context, name, keyFile string) (Bootstrap, error) {
 	n, err := a.Store.CountAccounts(ctx)
 	if err != nil {
 		return Bootstrap{}, err

@@ -111,5 +111,5 @@ func (s *Store) AccountsWithSetting(ctx context.Context, key, value string) ([]s
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return collect(rows, pgx.RowTo[string])
 }

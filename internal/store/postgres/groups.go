@@ -78,7 +78,7 @@ func (s *Store) listGroups(ctx context.Context, where string, args ...any) ([]st
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Group, error) { return scanGroup(r) })
+	out, err := collect(rows, func(r pgx.CollectableRow) (store.Group, error) { return scanGroup(r) })
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ACLEntry, error) {
+	return collect(rows, func(r pgx.CollectableRow) (store.ACLEntry, error) {
 		var e store.ACLEntry
 		var exp, added int64
 		err := r.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added)
@@ -206,7 +206,7 @@ func (s *Store) KnownHostKeys(ctx context.Context, account, hostport string) ([]
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.KnownHost, error) {
+	return collect(rows, func(r pgx.CollectableRow) (store.KnownHost, error) {
 		var k store.KnownHost
 		var added int64
 		err := r.Scan(&k.Account, &k.HostPort, &k.Key, &added)

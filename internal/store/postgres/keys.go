@@ -55,7 +55,7 @@ func (s *Store) ListIngressKeys(ctx context.Context, account string) ([]store.In
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.IngressKey, error) { return scanIngress(r) })
+	return collect(rows, func(r pgx.CollectableRow) (store.IngressKey, error) { return scanIngress(r) })
 }
 
 // FindIngressKey returns the account's key with that fingerprint.
@@ -93,7 +93,7 @@ func (s *Store) ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.EgressKey, error) {
+	return collect(rows, func(r pgx.CollectableRow) (store.EgressKey, error) {
 		var k store.EgressKey
 		var created int64
 		err := r.Scan(&k.ID, &k.OwnerKind, &k.Owner, &k.Type, &k.Bits, &k.Public, &k.Fingerprint, &k.Sealed, &created)

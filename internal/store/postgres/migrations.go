@@ -116,9 +116,12 @@ var migrations = []string{
 		size BIGINT NOT NULL DEFAULT 0,
 		bytes_in BIGINT NOT NULL DEFAULT 0,
 		bytes_out BIGINT NOT NULL DEFAULT 0,
-		comment TEXT NOT NULL DEFAULT ''
+		comment TEXT NOT NULL DEFAULT '',
+		-- PostgreSQL only (several nodes): the node that ran the session.
+		node TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX sessions_account ON sessions(account, started_at);
+	CREATE INDEX sessions_node_status ON sessions(node, status);
 	CREATE INDEX sessions_status ON sessions(status);`,
 	// 4: second factors (internal/mfaauth).
 	`CREATE TABLE mfa_password (

@@ -26,6 +26,8 @@ import (
 // Store is the PostgreSQL implementation of store.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	// node names this gatehouse in the sessions it opens; MarkInterrupted closes only its own.
+	node string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -44,7 +46,11 @@ const (
 
 // Open connects to the database named by dsn and brings its schema up to date. A node that
 // cannot reach the database fails here, before it listens.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string) (*Store, error) { return OpenNode(ctx, dsn, "") }
+
+// OpenNode is Open for the node called node: the sessions it opens carry that name, and at
+// start-up it marks only its own leftover sessions interrupted (the other nodes' are alive).
+func OpenNode(ctx context.Context, dsn, node string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The DSN may hold a password: say what is wrong without echoing it.
@@ -62,7 +68,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", cfg.ConnConfig.Host, err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, node: node}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: PostgreSQL at %s:%d does not answer: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
@@ -296,7 +302,7 @@ func loadGrantsSettings(ctx context.Context, q querier, a *store.Account) error 
 	if err != nil {
 		return err
 	}
-	grants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	grants, err := collect(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
 	}
@@ -328,7 +334,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Account, error) { return scanAccount(r) })
+	out, err := collect(rows, func(r pgx.CollectableRow) (store.Account, error) { return scanAccount(r) })
 	if err != nil {
 		return nil, err
 	}
@@ -408,4 +414,14 @@ func (s *Store) SetBastionSetting(ctx context.Context, key, value, by string) er
 		ON CONFLICT(key) DO UPDATE SET value=excluded.value, changed_at=excluded.changed_at, changed_by=excluded.changed_by`,
 		key, value, time.Now().Unix(), by)
 	return err
+}
+
+// collect is pgx.CollectRows that returns nil for no rows, as the SQLite store does (callers
+// rendering JSON see the same null).
+func collect[T any](rows pgx.Rows, fn pgx.RowToFunc[T]) ([]T, error) {
+	out, err := pgx.CollectRows(rows, fn)
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres"
@@ -78,5 +79,41 @@ func TestBadDSNDoesNotEchoPassword(t *testing.T) {
 	}
 	if got := err.Error(); strings.Contains(got, "s3cret") {
 		t.Fatalf("the error shows the password: %s", got)
+	}
+}
+
+// TestMarkInterruptedOnlyThisNode: a node restarting closes the sessions it left open, not the
+// ones running on the other nodes; each row says which node ran it.
+func TestMarkInterruptedOnlyThisNode(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Fresh(t)
+	a, err := postgres.OpenNode(ctx, dsn, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.OpenNode(ctx, dsn, "node-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now()
+	if err := a.OpenSession(ctx, store.Session{ID: "on-a", Account: "x", Kind: "ssh", StartedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.OpenSession(ctx, store.Session{ID: "on-b", Account: "x", Kind: "ssh", StartedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.MarkInterrupted(ctx, now)
+	if err != nil || len(got) != 1 || got[0].ID != "on-a" {
+		t.Fatalf("node a interrupted %+v %v", got, err)
+	}
+	all, _ := b.ListSessions(ctx, store.SessionFilter{})
+	status := map[string]string{}
+	for _, s := range all {
+		status[s.ID] = s.Node + "/" + s.Status
+	}
+	if status["on-a"] != "node-a/interrupted" || status["on-b"] != "node-b/open" {
+		t.Fatalf("sessions after node a restarted: %v", status)
 	}
 }

@@ -12,16 +12,16 @@ import (
 )
 
 const sessionCols = `id, account, kind, plugin, params, allowed, ip_from, port_from, ip_bastion, port_bastion, "user", host,
-	ip_to, port_to, started_at, ended_at, exit_status, status, recording, sha256, size, bytes_in, bytes_out, comment, account_id`
+	ip_to, port_to, started_at, ended_at, exit_status, status, recording, sha256, size, bytes_in, bytes_out, comment, account_id, node`
 
-const sessionPlaceholders = `$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25`
+const sessionPlaceholders = `$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26`
 
 func scanSession(sc pgx.Row) (store.Session, error) {
 	var s store.Session
 	var started, ended int64
 	err := sc.Scan(&s.ID, &s.Account, &s.Kind, &s.Plugin, &s.Params, &s.Allowed, &s.IPFrom, &s.PortFrom, &s.IPBastion, &s.PortBastion,
 		&s.User, &s.Host, &s.IPTo, &s.PortTo, &started, &ended, &s.ExitStatus, &s.Status, &s.Recording, &s.SHA256, &s.Size,
-		&s.BytesIn, &s.BytesOut, &s.Comment, &s.AccountID)
+		&s.BytesIn, &s.BytesOut, &s.Comment, &s.AccountID, &s.Node)
 	s.StartedAt, s.EndedAt = fromUnixNano(started), fromUnixNano(ended)
 	return s, err
 }
@@ -29,13 +29,16 @@ func scanSession(sc pgx.Row) (store.Session, error) {
 func sessionArgs(s store.Session) []any {
 	return []any{s.ID, s.Account, s.Kind, s.Plugin, s.Params, s.Allowed, s.IPFrom, s.PortFrom, s.IPBastion, s.PortBastion,
 		s.User, s.Host, s.IPTo, s.PortTo, unixNano(s.StartedAt), unixNano(s.EndedAt), s.ExitStatus, s.Status, s.Recording,
-		s.SHA256, s.Size, s.BytesIn, s.BytesOut, s.Comment, s.AccountID}
+		s.SHA256, s.Size, s.BytesIn, s.BytesOut, s.Comment, s.AccountID, s.Node}
 }
 
 // OpenSession inserts a session row.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session) error {
 	if sess.Status == "" {
 		sess.Status = "open"
+	}
+	if sess.Node == "" {
+		sess.Node = s.node
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (`+sessionPlaceholders+`)`, sessionArgs(sess)...)
 	if isUnique(err) {
@@ -107,27 +110,23 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+	return collect(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
 }
 
-// MarkInterrupted closes the sessions a dead gatehouse left open.
-//
-// With several nodes on one database, the sessions open on the other nodes are alive: today
-// every node calls this at start-up as the single node did, so a node restarting marks the
-// others' open sessions interrupted in the list (their recordings and audit are not touched).
-// docs/cluster.md lists it; a node column will scope it.
+// MarkInterrupted closes the sessions this node left open when it died. The sessions open on
+// the other nodes are alive: only this node's rows (its node name) are touched.
 func (s *Store) MarkInterrupted(ctx context.Context, at time.Time) ([]store.Session, error) {
 	var out []store.Session
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE status='open' FOR UPDATE`)
+		rows, err := tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE status='open' AND node=$1 FOR UPDATE`, s.node)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+		out, err = collect(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE sessions SET status='interrupted', ended_at=$1, comment='gatehouse stopped during the session' WHERE status='open'`, unixNano(at))
+		_, err = tx.Exec(ctx, `UPDATE sessions SET status='interrupted', ended_at=$1, comment='gatehouse stopped during the session' WHERE status='open' AND node=$2`, unixNano(at), s.node)
 		return err
 	})
 	return out, err

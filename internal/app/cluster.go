@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/ingress"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/postgres"
+	"gatehouse/internal/store/sqlite"
+)
+
+// Seal purposes of what the cluster keeps in the store.
+const (
+	purposeHostKey   = "ssh-host-key"
+	purposeSealCheck = "seal-check"
+)
+
+// storeDSN is the store this node uses: --store, else the configuration's store, else "" (the
+// SQLite file in the data directory).
+func (a *App) storeDSN() string {
+	if a.opts.Store != "" {
+		return a.opts.Store
+	}
+	return a.Config().Store
+}
+
+// NodeName is this node's name in a cluster: --node, the configuration's node, else the host name.
+func (a *App) NodeName() string {
+	if a.opts.Node != "" {
+		return a.opts.Node
+	}
+	if n := a.Config().Node; n != "" {
+		return n
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "gatehouse"
+	}
+	return h
+}
+
+// openStore opens the SQLite file, or connects to the shared PostgreSQL and checks that this
+// node holds the seal key the cluster's secrets are sealed with.
+func (a *App) openStore(ctx context.Context, sealer *seal.Sealer) (store.Store, error) {
+	dsn := a.storeDSN()
+	if dsn == "" {
+		return sqlite.Open(ctx, filepath.Join(a.DataDir, "gatehouse.db"))
+	}
+	if !postgres.IsDSN(dsn) {
+		return nil, errors.New("--store must be a postgres://… URL (without it, the SQLite file in the data directory)")
+	}
+	st, err := postgres.OpenNode(ctx, dsn, a.NodeName())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSealKey(ctx, st, sealer); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// checkSealKey refuses a node whose seal key is not the cluster's: it could not open the
+// egress keys, TOTP secrets and host keys the other nodes sealed, and what it sealed the others
+// could not open. The first node to start leaves a sealed canary that the others open.
+func checkSealKey(ctx context.Context, st store.Store, sealer *seal.Sealer) error {
+	const canary = "gatehouse seal key check"
+	sealed, err := st.MFASecret(ctx, "cluster_seal_check", func() ([]byte, error) {
+		return sealer.Seal(purposeSealCheck, []byte(canary))
+	})
+	if err != nil {
+		return fmt.Errorf("seal key check: %w", err)
+	}
+	plain, err := sealer.Open(purposeSealCheck, sealed)
+	if err != nil || subtle.ConstantTimeCompare(plain, []byte(canary)) != 1 {
+		return errors.New("this node's seal key is not the one the shared store's secrets are sealed with: " +
+			"give every node the same key (copy DATA_DIR/seal.key from the first node, or set $GATEHOUSE_SEAL_KEY)")
+	}
+	return nil
+}
+
+// hostKeys are the SSH host keys: files in the data directory for the single node (as before),
+// and for a shared store one set sealed in the store, so that every node shows clients the
+// same bastion. The first node to start stores its keys (the ones in its data directory when
+// it has some, so a node moved onto PostgreSQL keeps its identity); the others load them.
+func (a *App) hostKeys(ctx context.Context, st store.Store, sealer *seal.Sealer) ([]ssh.Signer, error) {
+	if _, shared := st.(*postgres.Store); !shared {
+		return ingress.LoadOrCreateHostKeys(a.DataDir)
+	}
+	var out []ssh.Signer
+	for _, kind := range ingress.HostKeyKinds {
+		name := "ssh_host_" + kind + "_key"
+		// MFASecret is get-or-create with one winner: nodes starting together agree.
+		sealed, err := st.MFASecret(ctx, name, func() ([]byte, error) {
+			data, err := os.ReadFile(filepath.Join(a.DataDir, name))
+			if errors.Is(err, os.ErrNotExist) {
+				data, _, err = ingress.NewHostKeyPEM(kind)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return sealer.Seal(purposeHostKey, data)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("host key %s in the store: %w", kind, err)
+		}
+		data, err := sealer.Open(purposeHostKey, sealed)
+		if err != nil {
+			return nil, fmt.Errorf("host key %s in the store: %w", kind, err)
+		}
+		signer, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("host key %s in the store does not parse: %w", kind, err)
+		}
+		out = append(out, signer)
+	}
+	return out, nil
+}
+
+// bootstrapper is a store that can serialise the first start of several nodes.
+type bootstrapper interface {
+	Bootstrap(ctx context.Context, fn func(context.Context) error) error
+}
+
+// underBootstrapLock runs fn alone among the nodes sharing the store (a PostgreSQL advisory
+// lock), so that two nodes started together on an empty database create one first admin.
+func underBootstrapLock(ctx context.Context, st store.Store, fn func(context.Context) error) error {
+	if b, ok := st.(bootstrapper); ok {
+		return b.Bootstrap(ctx, fn)
+	}
+	return fn(ctx)
+}
