@@ -52,11 +52,11 @@ type Options struct {
 	DataDir    string
 	ConfigFile string // "" : DataDir/gatehouse.toml when it exists, else the defaults
 	Listen     string // overrides the config's listen when set
+	Log        *slog.Logger
 	// Store overrides the config's store: "" SQLite in DataDir, or a postgres://… URL.
 	Store string
 	// Node overrides the config's node name (a cluster's session list shows it).
 	Node string
-	Log        *slog.Logger
 }
 
 // App is one running (or ready to run) bastion.
