@@ -303,11 +303,21 @@ func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account,
 		return store.Account{}, errAuth
 	}
 	a, err := s.env.Store.GetAccount(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The store does not answer (the shared PostgreSQL is down): refuse, and say why. The
+		// banner is the same for every name, so it tells no account apart.
+		s.log.Error("store unavailable: login refused", "user", name, "err", err)
+		return store.Account{}, &ssh.BannerError{Err: errAuth, Message: StoreDownBanner}
+	}
 	if err != nil {
 		return store.Account{}, errAuth
 	}
 	return a, nil
 }
+
+// StoreDownBanner is what a client is shown when its login is refused because the store does
+// not answer.
+const StoreDownBanner = "gatehouse: the bastion's state store does not answer; new logins are refused until it is back (sessions already open go on). Try again in a moment.\n"
 
 // offeredKey answers "would this key be accepted?"; nothing is bound yet.
 func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {

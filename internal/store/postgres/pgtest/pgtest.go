@@ -8,8 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,8 +26,8 @@ import (
 // EnvVar names the server the tests use.
 const EnvVar = "GATEHOUSE_TEST_POSTGRES"
 
-// Server returns the server URL, failing (CI) or skipping (a developer machine) without one.
-func Server(t testing.TB) string {
+// Shared returns the shared server's URL, failing (CI) or skipping (a developer machine) without one.
+func Shared(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvVar)
 	if base == "" {
@@ -35,7 +42,7 @@ func Server(t testing.TB) string {
 // Fresh creates an empty database for this test, dropped when the test ends, and returns its URL.
 func Fresh(t testing.TB) string {
 	t.Helper()
-	base := Server(t)
+	base := Shared(t)
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatalf("$%s must be a postgres:// URL", EnvVar)
@@ -68,4 +75,112 @@ func Fresh(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Server is a PostgreSQL of a test's own (initdb in a temporary directory, pg_ctl on a free
+// port), for the fault tests that stop and start it.
+type Server struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	asUser  []string // runuser -u postgres -- when running as root (initdb refuses root)
+	started bool
+}
+
+// binDir finds initdb and pg_ctl: $GATEHOUSE_TEST_PG_BIN, else the newest /usr/lib/postgresql/*/bin.
+func binDir() string {
+	if d := os.Getenv("GATEHOUSE_TEST_PG_BIN"); d != "" {
+		return d
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(matches) == 0 {
+		return ""
+	}
+	sort.Strings(matches) // good enough for one installed major version
+	return filepath.Dir(matches[len(matches)-1])
+}
+
+// StartServer initialises and starts a PostgreSQL server of the test's own; it is stopped and
+// removed when the test ends.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no PostgreSQL binaries (initdb, pg_ctl): scripts/test.sh installs postgresql")
+		}
+		t.Skip("no PostgreSQL binaries (initdb, pg_ctl); set $GATEHOUSE_TEST_PG_BIN or install postgresql")
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: dir}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root, PostgreSQL must run as the postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		s.asUser = []string{"runuser", "-u", "postgres", "--"}
+	}
+	t.Cleanup(func() {
+		if s.started {
+			_ = s.run("pg_ctl", "stop", "-D", s.data(), "-m", "immediate", "-w")
+		}
+		os.RemoveAll(dir)
+	})
+	if err := s.run("initdb", "-D", s.data(), "-U", "gatehouse", "--auth=trust", "-E", "UTF8", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s.Start()
+	return s
+}
+
+func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+func (s *Server) run(tool string, args ...string) error {
+	argv := append(append([]string{}, s.asUser...), append([]string{filepath.Join(s.bin, tool)}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", tool, err, out)
+	}
+	return nil
+}
+
+// URL is the server's postgres:// URL (database postgres, trust authentication on loopback).
+func (s *Server) URL() string {
+	return fmt.Sprintf("postgres://gatehouse@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+}
+
+// Start starts the server and waits until it accepts connections.
+func (s *Server) Start() {
+	s.t.Helper()
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.port, s.dir)
+	if err := s.run("pg_ctl", "start", "-D", s.data(), "-w", "-t", "60", "-l", filepath.Join(s.dir, "log"), "-o", opts); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		s.t.Fatalf("start PostgreSQL: %v\n%s", err, log)
+	}
+	s.started = true
+}
+
+// Stop stops the server at once (immediate mode: as if it died), closing every connection.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if err := s.run("pg_ctl", "stop", "-D", s.data(), "-m", "immediate", "-w"); err != nil {
+		s.t.Fatalf("stop PostgreSQL: %v", err)
+	}
+	s.started = false
 }
