@@ -100,3 +100,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// HostKeys are the keys the server offers (the cluster tests compare the nodes').
+func (s *Server) HostKeys() []ssh.Signer { return s.hostKeys }
