@@ -78,8 +78,9 @@ type App struct {
 	// Notify delivers the chat factors, serves approvalListen and sends alerts.
 	Notify *notifywire.Wire
 
-	opts   Options
-	config atomic.Pointer[config.Config]
+	opts    Options
+	cluster clusterState
+	config  atomic.Pointer[config.Config]
 	// started is the configuration the parts read once were started with (RestartNeeded).
 	started *config.Config
 	log     *slog.Logger
@@ -139,6 +140,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
+	a.shareSessionControl(runningSessions)
 	a.Server.AuthEvent = a.authEvent
 	st2 := a.Server.Stats()
 	a.Metrics.RegisterServer(web.ServerStats{
@@ -285,6 +287,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	retry := time.NewTicker(AuditRetryEvery)
 	defer retry.Stop()
 	go a.Audit.RetryEach(ctx, retry.C)
+	go a.listenSessionControl(ctx)
 	go func() {
 		if err := a.Notify.Run(ctx); err != nil {
 			a.log.Error("notify stopped", "err", err)

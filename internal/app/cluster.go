@@ -3,10 +3,13 @@ package app
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -137,4 +140,127 @@ func underBootstrapLock(ctx context.Context, st store.Store, fn func(context.Con
 		return b.Bootstrap(ctx, fn)
 	}
 	return fn(ctx)
+}
+
+// sessionChannel carries the session controls between the nodes of a cluster.
+const sessionChannel = "gatehouse_sessions"
+
+// sessionEvent is one session control a node sends the others: end an account identity's
+// sessions (freeze, delete), or lock/unlock an account's relayed sessions.
+type sessionEvent struct {
+	Node      string `json:"node"`
+	Op        string `json:"op"` // "end", "lock", "unlock"
+	AccountID string `json:"account_id,omitempty"`
+	Account   string `json:"account,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Exit      int    `json:"exit,omitempty"`
+}
+
+// clusterState is what the node knows of the cluster's session controls.
+type clusterState struct {
+	listening atomic.Bool
+}
+
+// ClusterListening reports whether this node receives the other nodes' session controls
+// (always false on the single-node SQLite store).
+func (a *App) ClusterListening() bool { return a.cluster.listening.Load() }
+
+type localRunning interface {
+	End(accountID, reason string, exit int) []string
+}
+
+type localLocks interface {
+	Set(account string, locked bool) int
+}
+
+// clusterRunning ends the sessions on this node, and tells the other nodes to end theirs.
+type clusterRunning struct {
+	a     *App
+	local localRunning
+}
+
+func (r clusterRunning) End(accountID, reason string, exit int) []string {
+	ids := r.local.End(accountID, reason, exit)
+	r.a.publishSessionEvent(sessionEvent{Op: "end", AccountID: accountID, Reason: reason, Exit: exit})
+	return ids
+}
+
+// clusterLocks locks the relayed sessions on this node and tells the other nodes to lock theirs.
+type clusterLocks struct {
+	a     *App
+	local localLocks
+}
+
+func (l clusterLocks) Set(account string, locked bool) int {
+	n := l.local.Set(account, locked)
+	op := map[bool]string{true: "lock", false: "unlock"}[locked]
+	l.a.publishSessionEvent(sessionEvent{Op: op, Account: account})
+	return n
+}
+
+// shareSessionControl makes freeze, delete, lock and unlock reach the sessions of every node
+// when the store is shared; with SQLite there is one node and nothing changes.
+func (a *App) shareSessionControl(running localRunning) {
+	if _, shared := a.Store.(*postgres.Store); !shared {
+		return
+	}
+	a.Env.Running = clusterRunning{a: a, local: running}
+	if a.Env.SessionLocks != nil {
+		a.Env.SessionLocks = clusterLocks{a: a, local: a.Env.SessionLocks}
+	}
+}
+
+func (a *App) publishSessionEvent(ev sessionEvent) {
+	pg, ok := a.Store.(*postgres.Store)
+	if !ok {
+		return
+	}
+	ev.Node = a.NodeName()
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pg.Publish(ctx, sessionChannel, string(payload)); err != nil {
+		// The decision is in the store (new logins are refused everywhere); the sessions
+		// running on the other nodes are not told. Said loudly, for the operator.
+		a.log.Error("cannot tell the other nodes to "+ev.Op+" sessions", "account", ev.Account, "account_id", ev.AccountID, "err", err)
+	}
+}
+
+// listenSessionControl applies the other nodes' session controls to this node's sessions until
+// ctx ends.
+func (a *App) listenSessionControl(ctx context.Context) {
+	pg, ok := a.Store.(*postgres.Store)
+	cr, ok2 := a.Env.Running.(clusterRunning)
+	if !ok || !ok2 {
+		return
+	}
+	running := cr.local
+	var locks localLocks
+	if cl, ok := a.Env.SessionLocks.(clusterLocks); ok {
+		locks = cl.local
+	}
+	me := a.NodeName()
+	err := pg.Listen(ctx, sessionChannel, func() { a.cluster.listening.Store(true) }, func(payload string) {
+		var ev sessionEvent
+		if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.Node == me {
+			return
+		}
+		switch ev.Op {
+		case "end":
+			if ids := running.End(ev.AccountID, ev.Reason, ev.Exit); len(ids) > 0 {
+				a.log.Info("sessions ended on another node's request", "node", ev.Node, "account_id", ev.AccountID, "sessions", ids)
+			}
+		case "lock", "unlock":
+			if locks != nil {
+				locks.Set(ev.Account, ev.Op == "lock")
+			}
+		}
+	})
+	a.cluster.listening.Store(false)
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("session controls from the other nodes stopped", "err", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/app"
 )
@@ -90,6 +91,16 @@ func StartNodes(t testing.TB, n int, o Options) []*Bastion {
 	out := make([]*Bastion, n)
 	for i, r := range res {
 		out[i] = launch(t, r.ctx, r.cancel, r.a, opts[i])
+	}
+	// Ready when every node hears the others' session controls (LISTEN is in place).
+	deadline := time.Now().Add(15 * time.Second)
+	for _, b := range out {
+		for !b.App.ClusterListening() {
+			if time.Now().After(deadline) {
+				t.Fatal("a node does not listen to the cluster's session controls")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	return out
 }
