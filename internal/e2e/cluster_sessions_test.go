@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,4 +39,38 @@ func TestClusterSessionControlsReachOtherNode(t *testing.T) {
 		t.Fatalf("the session on node B ended with %d, want 131 (frozen)", code)
 	}
 	t.Logf("freeze through node A ended the session on node B in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestClusterApprovalThroughOtherNode: carol's login waits for approval on node B; the signed
+// link is opened on node A (as a load balancer may route it), node A decides, and the login
+// waiting on node B goes through. The link key is one for the cluster (sealed in the store).
+func TestClusterApprovalThroughOtherNode(t *testing.T) {
+	teams := newHook(t, "teams-workflow")
+	cfg := "approvalListen = \"127.0.0.1:0\"\nloginGraceTime = 60\n[notify]\napprovals = [\"teams\"]\n" +
+		channelTOML("teams", teams, "approver = \"bob\"\n") + "[notify.approval]\nttl = \"20s\"\n"
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: cfg})
+	a, b := nodes[0], nodes[1]
+	keyFile, pub := testenv.NewKey(t, "ed25519", "approval")
+	createAccounts(t, a, pub, "bob", "carol")
+	a.MustOK("--osh", "accountModify", "--account", "carol", "--mfa-approval-required", "yes")
+
+	term := startKbd(t, b, kbdOpts{key: keyFile}, "carol", "--json-greppable", "--osh", "info")
+	off := term.expect(0, "a request for session ")
+	label := labelAfter(t, term.output, 0)
+	approve, _ := links(t, teams.waitFor(t, label).Body)
+	viaA := strings.Replace(approve, b.App.Notify.ApprovalAddr(), a.App.Notify.ApprovalAddr(), 1)
+	if viaA == approve {
+		t.Fatalf("the link %s does not point at node B (%s)", approve, b.App.Notify.ApprovalAddr())
+	}
+	if got := post(t, viaA, "confirm=approve", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}); got != http.StatusOK {
+		t.Fatalf("approval through node A: HTTP %d", got)
+	}
+	term.expect(off, "Session "+label+" approved by bob.")
+	if exit, res := term.wait(); exit != 0 || jsonValue(res, "value", "account") != "carol" {
+		t.Fatalf("login on node B after the approval on node A: exit %d\n%s", exit, res.Stdout)
+	}
+	// The link is spent on every node.
+	if got := post(t, approve, "confirm=approve", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}); got != http.StatusConflict {
+		t.Fatalf("the same link on node B: HTTP %d, want 409", got)
+	}
 }
