@@ -244,8 +244,8 @@ func (a *App) listenSessionControl(ctx context.Context) {
 	}
 	me := a.NodeName()
 	err := pg.Listen(ctx, sessionChannel, func() { a.cluster.listening.Store(true) }, func(payload string) {
-		var ev sessionEvent
-		if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.Node == me {
+		ev, ok := parseSessionEvent(payload, me)
+		if !ok {
 			return
 		}
 		switch ev.Op {
@@ -263,4 +263,23 @@ func (a *App) listenSessionControl(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("session controls from the other nodes stopped", "err", err)
 	}
+}
+
+// parseSessionEvent decodes a session control another node sent; ok is false for this node's
+// own (already applied), for anything malformed, and for an "end" without an account identity
+// (it could not be told apart from another account).
+func parseSessionEvent(payload, me string) (ev sessionEvent, ok bool) {
+	if len(payload) > 8000 { // pg_notify's limit: anything longer did not come from a node
+		return ev, false
+	}
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.Node == "" || ev.Node == me {
+		return ev, false
+	}
+	switch ev.Op {
+	case "end":
+		return ev, ev.AccountID != ""
+	case "lock", "unlock":
+		return ev, ev.Account != ""
+	}
+	return ev, false
 }

@@ -117,3 +117,14 @@ func TestMarkInterruptedOnlyThisNode(t *testing.T) {
 		t.Fatalf("sessions after node a restarted: %v", status)
 	}
 }
+
+func TestIsDSN(t *testing.T) {
+	for in, want := range map[string]bool{
+		"postgres://u:p@h:5432/db": true, "postgresql://h/db": true, "": false, "data": false,
+		"/var/lib/gatehouse": false, "Postgres://h/db": false, "postgres:/h": false, "sqlite://x": false,
+	} {
+		if got := postgres.IsDSN(in); got != want {
+			t.Errorf("IsDSN(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
