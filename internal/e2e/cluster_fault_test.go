@@ -55,6 +55,10 @@ func TestClusterPostgresDown(t *testing.T) {
 	if r := b.Admin("--osh", "info"); r.Exit != 255 {
 		t.Fatalf("admin login with the store down: exit %d", r.Exit)
 	}
+	// A name that does not exist gets the very same refusal: the outage tells no account apart.
+	if r2 := sshShowingBanners(t, b, aliceKey, "nosuchuser", "--json-greppable", "--osh", "info"); r2.Exit != r.Exit || strings.ReplaceAll(r2.Stderr, "nosuchuser@", "alice@") != r.Stderr {
+		t.Fatalf("an unknown name is refused differently while the store is down:\n%q\n%q", r2.Stderr, r.Stderr)
+	}
 	term.Send("echo during-$((2+2))\r")
 	off = term.Expect(off, "during-4", 10*time.Second)
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres/pgtest"
@@ -80,6 +81,32 @@ func TestClusterTwoNodes(t *testing.T) {
 	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
 		t.Fatalf("the next code on node B: exit %d\n%s", exit, res.Stdout[off:])
 	}
+
+	// One scratch code typed at the same moment on node A and on node B: exactly one gets in.
+	secret = enrolTOTP(t, a, "bob", "31415926")
+	one := startKbd(t, a, kbdOpts{key: bob}, "bob", "--json-greppable", "--osh", "info")
+	two := startKbd(t, b, kbdOpts{key: bob}, "bob", "--json-greppable", "--osh", "info")
+	o1, o2 := one.expect(0, "Verification code: "), two.expect(0, "Verification code: ")
+	one.send("31415926\n")
+	two.send("31415926\n")
+	winners, losers := 0, 0
+	for deadline := time.Now().Add(15 * time.Second); winners+losers < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		winners, losers = 0, 0
+		for i, k := range []*kbdTerm{one, two} {
+			out := k.output()[[]int{o1, o2}[i]:]
+			switch {
+			case strings.Contains(out, "JSON_OUTPUT="):
+				winners++
+			case strings.Contains(out, "Verification code: "): // asked again: refused
+				losers++
+			}
+		}
+	}
+	if winners != 1 || losers != 1 {
+		t.Fatalf("one scratch code on two nodes at once: %d winners, %d refused\n--- A:\n%s\n--- B:\n%s", winners, losers, one.output(), two.output())
+	}
+	one.close()
+	two.close()
 
 	// Maintenance mode switched through node A holds on node B.
 	carol := a.CreateAccount("carol")
