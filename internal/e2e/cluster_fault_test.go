@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -22,17 +21,7 @@ func sshShowingBanners(t *testing.T, b *testenv.Bastion, key, account string, wo
 			args[i] = "LogLevel=INFO"
 		}
 	}
-	cmd := exec.Command("ssh", append(append(args, "--"), words...)...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("ssh: %v", err)
-	}
-	return testenv.Result{Stdout: out.String(), Stderr: errb.String(), Exit: code}
+	return runSSH(t, append(append(args, "--"), words...))
 }
 
 // TestClusterPostgresDown: with the PostgreSQL store down, a new login is refused with a clear

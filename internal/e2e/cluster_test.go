@@ -23,7 +23,13 @@ func clusterSSH(t *testing.T, b *testenv.Bastion, knownHosts, strict, key, accou
 		"-o", "UserKnownHostsFile=" + knownHosts, "-o", "HostKeyAlias=gatehouse-cluster", "-o", "LogLevel=ERROR",
 		"-o", "IdentityAgent=none", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes", "-i", key, "-p", b.Port,
 		account + "@" + b.Host, "--"}
-	cmd := exec.Command("ssh", append(args, words...)...)
+	return runSSH(t, append(args, words...))
+}
+
+// runSSH runs the real ssh client with args and returns what it gave.
+func runSSH(t *testing.T, args []string) testenv.Result {
+	t.Helper()
+	cmd := exec.Command("ssh", args...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
