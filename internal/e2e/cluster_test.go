@@ -137,4 +137,19 @@ func TestClusterTwoNodes(t *testing.T) {
 	if !seen["node-a"] || !seen["node-b"] || len(seen) != 2 {
 		t.Fatalf("bob's sessions by node: %v", seen)
 	}
+	// The session list, asked on either node, names the node of each session.
+	r := b.MustOK("--osh", "accountListSessions", "--account", "bob")
+	list, _ := r.JSON()["value"].([]any)
+	listed := map[any]bool{}
+	for _, v := range list {
+		if m, ok := v.(map[string]any); ok {
+			listed[m["node"]] = true
+		}
+	}
+	if !listed["node-a"] || !listed["node-b"] {
+		t.Fatalf("accountListSessions on node B shows nodes %v", listed)
+	}
+	if h := b.Admin("--osh", "accountListSessions", "--account", "bob"); !strings.Contains(h.Stdout, "node=node-a") || !strings.Contains(h.Stdout, "node=node-b") {
+		t.Fatalf("the human session list does not name the nodes:\n%s", h.Stdout)
+	}
 }
