@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/ingress"
@@ -158,7 +159,8 @@ type sessionEvent struct {
 
 // clusterState is what the node knows of the cluster's session controls.
 type clusterState struct {
-	listening atomic.Bool
+	listening                  atomic.Bool
+	sent, sendFailed, received atomic.Uint64
 }
 
 // ClusterListening reports whether this node receives the other nodes' session controls
@@ -208,6 +210,35 @@ func (a *App) shareSessionControl(running localRunning) {
 	if a.Env.SessionLocks != nil {
 		a.Env.SessionLocks = clusterLocks{a: a, local: a.Env.SessionLocks}
 	}
+	a.registerClusterMetrics()
+}
+
+// registerClusterMetrics exposes the shared store's connection pool and the session controls
+// exchanged with the other nodes (a failed send means sessions elsewhere were not told).
+func (a *App) registerClusterMetrics() {
+	pg, ok := a.Store.(*postgres.Store)
+	if !ok || a.Metrics == nil {
+		return
+	}
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	a.Metrics.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_store_connections_open",
+			Help: "Connections to the PostgreSQL store open in the pool."}, func() float64 { return float64(pg.Pool().Stat().TotalConns()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_store_connections_in_use",
+			Help: "Connections to the PostgreSQL store in use now."}, func() float64 { return float64(pg.Pool().Stat().AcquiredConns()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_cluster_listening",
+			Help: "1 while this node receives the other nodes' session controls (freeze, delete, lock)."}, func() float64 {
+			if a.cluster.listening.Load() {
+				return 1
+			}
+			return 0
+		}),
+		counter("gatehouse_cluster_session_controls_sent_total", "Session controls (end, lock, unlock) sent to the other nodes.", &a.cluster.sent),
+		counter("gatehouse_cluster_session_controls_send_failures_total", "Session controls that could not be sent: sessions on other nodes were not told.", &a.cluster.sendFailed),
+		counter("gatehouse_cluster_session_controls_received_total", "Session controls received from the other nodes and applied here.", &a.cluster.received),
+	)
 }
 
 func (a *App) publishSessionEvent(ev sessionEvent) {
@@ -223,10 +254,13 @@ func (a *App) publishSessionEvent(ev sessionEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := pg.Publish(ctx, sessionChannel, string(payload)); err != nil {
+		a.cluster.sendFailed.Add(1)
 		// The decision is in the store (new logins are refused everywhere); the sessions
 		// running on the other nodes are not told. Said loudly, for the operator.
 		a.log.Error("cannot tell the other nodes to "+ev.Op+" sessions", "account", ev.Account, "account_id", ev.AccountID, "err", err)
+		return
 	}
+	a.cluster.sent.Add(1)
 }
 
 // listenSessionControl applies the other nodes' session controls to this node's sessions until
@@ -248,6 +282,7 @@ func (a *App) listenSessionControl(ctx context.Context) {
 		if !ok {
 			return
 		}
+		a.cluster.received.Add(1)
 		switch ev.Op {
 		case "end":
 			if ids := running.End(ev.AccountID, ev.Reason, ev.Exit); len(ids) > 0 {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 // and `unlock` she types through node A lock and unlock it, and an admin freezing her through
 // node A ends it, each within a second (PostgreSQL LISTEN/NOTIFY).
 func TestClusterSessionControlsReachOtherNode(t *testing.T) {
-	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t)})
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: "metricsListen = \"127.0.0.1:0\"\n"})
 	a, b := nodes[0], nodes[1]
 	sshd, aliceKey := targetSetup(t, a)
 	term := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
@@ -39,6 +40,33 @@ func TestClusterSessionControlsReachOtherNode(t *testing.T) {
 		t.Fatalf("the session on node B ended with %d, want 131 (frozen)", code)
 	}
 	t.Logf("freeze through node A ended the session on node B in %s", time.Since(start).Round(time.Millisecond))
+	// The operator sees the controls go out and come in (lock, unlock, end).
+	if m := metric(t, a, "gatehouse_cluster_session_controls_sent_total"); m != "3" {
+		t.Errorf("node A sent %s session controls, want 3", m)
+	}
+	if m := metric(t, b, "gatehouse_cluster_session_controls_received_total"); m != "3" {
+		t.Errorf("node B received %s session controls, want 3", m)
+	}
+	if m := metric(t, b, "gatehouse_cluster_listening"); m != "1" {
+		t.Errorf("node B listening: %s", m)
+	}
+}
+
+// metric reads one unlabelled metric from a node's /metrics.
+func metric(t *testing.T, b *testenv.Bastion, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + b.App.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // TestClusterApprovalThroughOtherNode: carol's login waits for approval on node B; the signed
