@@ -102,3 +102,38 @@ func TestClusterApprovalThroughOtherNode(t *testing.T) {
 		t.Fatalf("the same link on node B: HTTP %d, want 409", got)
 	}
 }
+
+// TestClusterLockoutSpansNodes: an attacker holding bob's key guesses TOTP codes on both nodes
+// in turn to get twice the tries; the failures add up in the store, the factor locks after
+// MFALockAfterFailures whatever the node, and accountUnlock through the other node lifts it.
+func TestClusterLockoutSpansNodes(t *testing.T) {
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: "MFALockAfterFailures = 2\nMFARateLimitAttempts = 10\n"})
+	a, b := nodes[0], nodes[1]
+	bob := a.CreateAccount("bob")
+	a.MustOK("--osh", "accountModify", "--account", "bob", "--mfa-totp-required", "yes")
+	secret := enrolTOTP(t, a, "bob")
+	// One wrong code on node A: asked again (one failure of two).
+	term := startKbd(t, a, kbdOpts{key: bob}, "bob", "--osh", "info")
+	off := term.expect(0, "Verification code: ")
+	term.send(wrongCode(oathtool(t, secret, "")) + "\n")
+	term.expect(off, "Verification code: ")
+	term.close()
+	// One wrong code on node B: the second failure, counted with node A's: locked at once.
+	term = startKbd(t, b, kbdOpts{key: bob}, "bob", "--osh", "info")
+	off = term.expect(0, "Verification code: ")
+	term.send(wrongCode(oathtool(t, secret, "")) + "\n")
+	if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout[off:], "Verification code") {
+		t.Fatalf("the second failure (on node B) did not lock: exit %d\n%s", exit, res.Stdout)
+	}
+	term = startKbd(t, a, kbdOpts{key: bob}, "bob", "--osh", "info")
+	if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "Verification code") {
+		t.Fatalf("after one failure on each node, node A still prompts: exit %d\n%s", exit, res.Stdout)
+	}
+	b.MustOK("--osh", "accountUnlock", "--account", "bob")
+	term = startKbd(t, a, kbdOpts{key: bob}, "bob", "--json-greppable", "--osh", "info")
+	term.expect(0, "Verification code: ")
+	term.send(oathtool(t, secret, "") + "\n")
+	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
+		t.Fatalf("after accountUnlock through node B: exit %d\n%s", exit, res.Stdout)
+	}
+}
