@@ -47,7 +47,10 @@ func Run(t *testing.T, h Harness) {
 		{"ApprovalNoncesAndSettings", testApprovalNoncesAndSettings},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each test has a store of its own
+			tc.fn(t, h)
+		})
 	}
 }
 
