@@ -28,6 +28,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// node names this gatehouse in the sessions it opens; MarkInterrupted closes only its own.
 	node string
+	// nodeLock holds the advisory lock on the node's name while the store is open.
+	nodeLock *pgx.Conn
 }
 
 var _ store.Store = (*Store)(nil)
@@ -77,14 +79,49 @@ func OpenNode(ctx context.Context, dsn, node string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrate PostgreSQL store: %w", err)
 	}
+	if node != "" {
+		if err := s.claimNode(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// claimNode holds a session advisory lock on the node's name for as long as the store is open,
+// so that a second node started under the same name is refused: it would otherwise mark the
+// first one's live sessions interrupted and mix the two in the session list. The lock goes with
+// the connection (a node that dies frees its name at once).
+func (s *Store) claimNode(ctx context.Context) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('gatehouse node ' || $1))`, s.node).Scan(&got); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("store: claim the node name: %w", err)
+	}
+	if !got {
+		conn.Close(ctx)
+		return fmt.Errorf("store: another node named %q is connected to this store: give each node its own name (--node, or node in the configuration)", s.node)
+	}
+	s.nodeLock = conn
+	return nil
 }
 
 // Pool exposes the pool to migrate-store and the tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close closes the pool.
-func (s *Store) Close() error { s.pool.Close(); return nil }
+// Close closes the pool (and frees the node's name).
+func (s *Store) Close() error {
+	if s.nodeLock != nil {
+		s.nodeLock.Close(context.Background())
+	}
+	s.pool.Close()
+	return nil
+}
 
 // SchemaVersion is the number of migrations this gatehouse knows.
 func SchemaVersion() int { return len(migrations) }

@@ -128,3 +128,28 @@ func TestIsDSN(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeNameClaimed: a second node under a name already connected is refused (it would mark
+// the first one's live sessions interrupted); the name is free again once the first closes.
+func TestNodeNameClaimed(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Fresh(t)
+	a, err := postgres.OpenNode(ctx, dsn, "bastion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.OpenNode(ctx, dsn, "bastion"); err == nil || !strings.Contains(err.Error(), "another node named") {
+		t.Fatalf("a second node with the same name: %v", err)
+	}
+	other, err := postgres.OpenNode(ctx, dsn, "bastion-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	a.Close()
+	again, err := postgres.OpenNode(ctx, dsn, "bastion")
+	if err != nil {
+		t.Fatalf("the name after the first node closed: %v", err)
+	}
+	again.Close()
+}
