@@ -18,5 +18,8 @@ fi
 if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
   go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
+# PostgreSQL for the store tests (internal/store/postgres, the two-node tests): installed when
+# missing, started, and a role that may create databases; each test makes its own database.
+source scripts/postgres.sh
 go vet ./...
 go test -count=1 -timeout 40m ./... 2>&1

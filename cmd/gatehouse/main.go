@@ -3,6 +3,7 @@
 //	gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
 //	gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
 //	gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
+//	gatehouse migrate-store --from DATA_DIR --to postgres://…
 //	gatehouse version
 package main
 
@@ -36,6 +37,7 @@ Usage:
   gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
+  gatehouse migrate-store --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
   gatehouse version
 
 Run "gatehouse COMMAND -h" for the options of a command.
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(args[1:], stdout, stderr)
+	case "migrate-store":
+		err = migrateStoreCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
 	case "help", "-h", "--help":
@@ -86,6 +90,7 @@ func defaultDataDir() string {
 
 type common struct {
 	dataDir, config, admin, adminKey, listen string
+	store, node                              string
 }
 
 func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *common) {
@@ -96,6 +101,8 @@ func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *comm
 	fs.StringVar(&c.config, "config", "", "configuration file (TOML); default DATA-DIR/gatehouse.toml if present")
 	fs.StringVar(&c.admin, "admin", "admin", "name of the first admin account, created when there is no account")
 	fs.StringVar(&c.adminKey, "admin-key", "", "public key file of the first admin; without it a key pair is generated in the data directory")
+	fs.StringVar(&c.store, "store", os.Getenv("GATEHOUSE_STORE"), "the store: empty for SQLite in the data directory, or postgres://… shared by several nodes (docs/cluster.md); $GATEHOUSE_STORE")
+	fs.StringVar(&c.node, "node", "", "this node's name in a cluster (default from config, else the host name)")
 	if withListen {
 		fs.StringVar(&c.listen, "listen", "", "address to listen on (default from config: 127.0.0.1:2222)")
 	}
@@ -115,7 +122,7 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("init needs --admin-key FILE (the first admin's public key); `gatehouse serve` can generate one instead")
 	}
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: logger(stderr)})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: logger(stderr), Store: c.store, Node: c.node})
 	if err != nil {
 		return err
 	}
@@ -142,7 +149,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
 	// below what it allows.
 	_, after, limErr := app.RaiseFileLimit()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node})
 	if err != nil {
 		return err
 	}

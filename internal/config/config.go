@@ -25,6 +25,11 @@ import (
 type Config struct {
 	BastionName string `toml:"bastionName"`
 	Listen      string `toml:"listen"`
+	// Store is where the state lives: "" the embedded SQLite file in the data directory, or a
+	// postgres://… URL shared by several nodes (docs/cluster.md). --store overrides it.
+	Store string `toml:"store"`
+	// Node names this node in a cluster (the session list's node column); "" the host name.
+	Node string `toml:"node"`
 
 	// Ingress limits, as sshd's MaxStartups "start:rate:full", LoginGraceTime and MaxSessions.
 	MaxStartups    string `toml:"maxStartups"`
@@ -391,6 +396,13 @@ var mfaRequired = map[string]bool{"": true, "none": true, "any": true, "password
 func (c *Config) Validate() error {
 	if !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(c.BastionName) {
 		return bad("bastionName", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.BastionName)
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		// Not echoed: the value may hold a password.
+		return bad("store", "must be empty (SQLite in the data directory) or a postgres://… URL")
+	}
+	if c.Node != "" && !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(c.Node) {
+		return bad("node", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.Node)
 	}
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		return bad("listen", "%v", err)

@@ -10,6 +10,8 @@ var startOnly = []struct {
 	same func(a, b *Config) bool
 }{
 	{"listen", func(a, b *Config) bool { return a.Listen == b.Listen }},
+	{"store", func(a, b *Config) bool { return a.Store == b.Store }},
+	{"node", func(a, b *Config) bool { return a.Node == b.Node }},
 	{"metricsListen", func(a, b *Config) bool { return a.MetricsListen == b.MetricsListen }},
 	{"approvalListen", func(a, b *Config) bool { return a.ApprovalListen == b.ApprovalListen }},
 	{"syslogAddress", func(a, b *Config) bool { return a.SyslogAddress == b.SyslogAddress }},

@@ -92,7 +92,11 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		if !s.Allowed {
 			verdict = "DENIED"
 		}
-		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%d %s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, verdict, target, s.ExitStatus, s.Status)
+		node := ""
+		if s.Node != "" { // several nodes on one PostgreSQL store: which one ran it
+			node = " node=" + s.Node
+		}
+		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%d %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, verdict, target, s.ExitStatus, s.Status, node)
 	}
 	if len(out) == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "No session matches", Value: out}
@@ -113,6 +117,9 @@ func SessionValue(s store.Session) map[string]any {
 	}
 	if !s.EndedAt.IsZero() {
 		v["timestampend"] = s.EndedAt.Unix()
+	}
+	if s.Node != "" {
+		v["node"] = s.Node
 	}
 	return v
 }
