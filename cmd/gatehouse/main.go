@@ -34,6 +34,7 @@ Usage:
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
+  gatehouse pam-token --server NAME [--addresses A,B]
   gatehouse version
 
 Run "gatehouse COMMAND -h" for the options of a command.
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(args[1:], stdout, stderr)
+	case "pam-token":
+		err = pamTokenCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
 	case "help", "-h", "--help":

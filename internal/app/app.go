@@ -74,6 +74,9 @@ type App struct {
 	MFA *mfaauth.Auth
 	// Notify delivers the chat factors, serves approvalListen and sends alerts.
 	Notify *notifywire.Wire
+	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
+	PAMAddr      string
+	pamTicketKey ed25519.PrivateKey
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -127,6 +130,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Connector.Locks = connect.NewLocks()
+	if err := a.openPAM(); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, err
+	}
 	a.Env.SessionLocks = a.Connector.Locks
 	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Env.Hooks.CommandDone = a.commandDone
@@ -277,6 +285,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				a.log.Error("metrics listener stopped", "err", err)
 			}
 		}()
+	}
+	if err := a.servePAM(ctx); err != nil {
+		return err
 	}
 	retry := time.NewTicker(AuditRetryEvery)
 	defer retry.Stop()

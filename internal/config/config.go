@@ -107,6 +107,8 @@ type Config struct {
 	ApprovalListen string `toml:"approvalListen"`
 	// Notify configures chat channels, the webhook code and approval factors, and alerts.
 	Notify Notify `toml:"notify"`
+	// PAM is the endpoint the targets' pam_gatehouse.so asks, and the tickets (docs/pam.md).
+	PAM PAM `toml:"pam"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -508,6 +510,9 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(c.ApprovalListen); err != nil {
 			return bad("approvalListen", "%v", err)
 		}
+	}
+	if err := c.PAM.validate(); err != nil {
+		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)
 }
