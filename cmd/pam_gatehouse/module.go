@@ -1,0 +1,254 @@
+// Command pam_gatehouse is a PAM module (build with -buildmode=c-shared) that asks the gatehouse
+// bastion to verify a second factor for the person behind a sudo or a login on a target: it
+// sends the session's GATEHOUSE_TICKET (who opened the session through the bastion), the code
+// the person types, and what is being done, over HTTPS with the server's own token, and lets PAM
+// go on only on the bastion's yes.
+//
+// Fail closed: a missing or unreadable configuration or token, no ticket (unless no_ticket=ask),
+// a conversation that returns nothing, an unreachable, slow or badly certified bastion, any
+// answer but a well-formed yes: PAM_AUTH_ERR. See docs/pam.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultConfigFile is read when it exists; module arguments override it.
+const DefaultConfigFile = "/etc/gatehouse/pam.conf"
+
+// settings are the module's options: key=value lines in the file, key=value module arguments.
+type settings struct {
+	URL       string        // https://bastion:8443 (the path /v1/verify is added)
+	TokenFile string        // the server's token, mode 0600
+	CAFile    string        // PEM roots for the bastion's certificate ("": the system's)
+	Timeout   time.Duration // whole request (default 10s)
+	NoTicket  string        // refuse (default) or ask: ask the account name
+	Debug     bool
+}
+
+func parseSettings(fileData []byte, args []string) (settings, error) {
+	s := settings{Timeout: 10 * time.Second, NoTicket: "refuse"}
+	var kvs []string
+	sc := bufio.NewScanner(bytes.NewReader(fileData))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		kvs = append(kvs, l)
+	}
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	kvs = append(kvs, args...)
+	for _, kv := range kvs {
+		if kv == "debug" {
+			s.Debug = true
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return s, fmt.Errorf("%q: want key=value", kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "config":
+		case "url":
+			s.URL = v
+		case "token_file":
+			s.TokenFile = v
+		case "ca_file":
+			s.CAFile = v
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > 5*time.Minute {
+				return s, fmt.Errorf("timeout %q: a duration up to 5m", v)
+			}
+			s.Timeout = d
+		case "no_ticket":
+			if v != "refuse" && v != "ask" {
+				return s, fmt.Errorf("no_ticket %q: refuse or ask", v)
+			}
+			s.NoTicket = v
+		default:
+			return s, fmt.Errorf("unknown option %q", k)
+		}
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return s, fmt.Errorf("url %q: an https:// URL of the bastion's pam endpoint", s.URL)
+	}
+	if s.TokenFile == "" {
+		return s, errors.New("token_file is required")
+	}
+	return s, nil
+}
+
+// configFile is the config= argument, else DefaultConfigFile.
+func configFile(args []string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+	}
+	return DefaultConfigFile
+}
+
+// pamEnv is what the module learns from PAM and how it talks to the person.
+type pamEnv struct {
+	Service, User, RUser, RHost, TTY string
+	Ticket                           string
+	Command                          string
+	// Prompt asks one question; an error or an empty answer refuses.
+	Prompt func(msg string, echo bool) (string, error)
+	// Say shows a message (errors and the bastion's answer).
+	Say func(msg string)
+}
+
+type request struct {
+	Ticket  string `json:"ticket,omitempty"`
+	Account string `json:"account,omitempty"`
+	Code    string `json:"code"`
+	Service string `json:"service"`
+	User    string `json:"user"`
+	RUser   string `json:"ruser,omitempty"`
+	RHost   string `json:"rhost,omitempty"`
+	TTY     string `json:"tty,omitempty"`
+	Command string `json:"command,omitempty"`
+}
+
+type response struct {
+	Allow   bool   `json:"allow"`
+	Message string `json:"message"`
+}
+
+// authenticate is the whole module: true only on the bastion's yes.
+func authenticate(args []string, e pamEnv) bool {
+	var fileData []byte
+	cf := configFile(args)
+	if data, err := os.ReadFile(cf); err == nil {
+		fileData = data
+	} else if !errors.Is(err, os.ErrNotExist) || cf != DefaultConfigFile {
+		e.Say(fmt.Sprintf("gatehouse: cannot read %s: %v", cf, err))
+		return false
+	}
+	s, err := parseSettings(fileData, args)
+	if err != nil {
+		e.Say("gatehouse: configuration: " + err.Error())
+		return false
+	}
+	token, err := os.ReadFile(s.TokenFile)
+	if err != nil || len(bytes.TrimSpace(token)) == 0 {
+		e.Say("gatehouse: cannot read the server token")
+		return false
+	}
+	req := request{Ticket: e.Ticket, Service: e.Service, User: e.User, RUser: e.RUser, RHost: e.RHost, TTY: e.TTY, Command: e.Command}
+	if req.Ticket == "" {
+		if s.NoTicket != "ask" {
+			e.Say("gatehouse: no GATEHOUSE_TICKET: connect through the bastion")
+			return false
+		}
+		acct, err := e.Prompt("Gatehouse account: ", true)
+		if err != nil || strings.TrimSpace(acct) == "" {
+			return false
+		}
+		req.Account = strings.TrimSpace(acct)
+	}
+	code, err := e.Prompt("Gatehouse TOTP code: ", false)
+	if err != nil || strings.TrimSpace(code) == "" {
+		return false
+	}
+	req.Code = strings.TrimSpace(code)
+	resp, err := ask(s, strings.TrimSpace(string(token)), req)
+	if err != nil {
+		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
+		return false
+	}
+	if resp.Message != "" {
+		e.Say(resp.Message)
+	}
+	return resp.Allow
+}
+
+// ask posts the request and reads a yes or a no; every error is a no.
+func ask(s settings, token string, req request) (response, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return response{}, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return response{}, errors.New("ca_file: no certificate in it")
+		}
+		tlsConf.RootCAs = pool
+	}
+	client := &http.Client{Timeout: s.Timeout, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil,
+		ResponseHeaderTimeout: s.Timeout}, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return errors.New("redirects are not followed")
+	}}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return response{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.URL, "/")+"/v1/verify", bytes.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
+	hr.Header.Set("Authorization", "Bearer "+token)
+	hr.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(hr)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return response{}, fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, 4096+1))
+	if err != nil {
+		return response{}, err
+	}
+	if len(data) > 4096 {
+		return response{}, errors.New("answer too long")
+	}
+	var r response
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return response{}, fmt.Errorf("garbled answer: %w", err)
+	}
+	if len(r.Message) > 512 {
+		r.Message = r.Message[:512]
+	}
+	return r, nil
+}
+
+// sudoCommand is what the calling process runs (sudo's own command line), for the audit.
+func sudoCommand() string {
+	data, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(strings.ReplaceAll(strings.TrimRight(string(data), "\x00"), "\x00", " "))
+	if len(c) > 1024 {
+		c = c[:1024]
+	}
+	return c
+}
