@@ -97,7 +97,7 @@ func parseSettings(fileData []byte, args []string) (settings, error) {
 	return s, nil
 }
 
-// configFile is the config= argument, else DefaultConfigFile.
+// configFile is the config= argument ("none": no file), else DefaultConfigFile.
 func configFile(args []string) string {
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "config="); ok {
@@ -139,7 +139,9 @@ type response struct {
 func authenticate(args []string, e pamEnv) bool {
 	var fileData []byte
 	cf := configFile(args)
-	if data, err := os.ReadFile(cf); err == nil {
+	if cf == "none" {
+		// config=none: the module arguments are the whole configuration.
+	} else if data, err := os.ReadFile(cf); err == nil {
 		fileData = data
 	} else if !errors.Is(err, os.ErrNotExist) || cf != DefaultConfigFile {
 		e.Say(fmt.Sprintf("gatehouse: cannot read %s: %v", cf, err))
@@ -225,6 +227,12 @@ func ask(s settings, token string, req request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	return parseResponse(data)
+}
+
+// parseResponse reads the bastion's answer strictly: one JSON object with known fields and
+// nothing after it; anything else is an error (a no).
+func parseResponse(data []byte) (response, error) {
 	if len(data) > 4096 {
 		return response{}, errors.New("answer too long")
 	}
@@ -233,6 +241,9 @@ func ask(s settings, token string, req request) (response, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return response{}, fmt.Errorf("garbled answer: %w", err)
+	}
+	if dec.More() {
+		return response{}, errors.New("garbled answer: trailing data")
 	}
 	if len(r.Message) > 512 {
 		r.Message = r.Message[:512]
