@@ -1,3 +1,5 @@
+//go:build cgo
+
 #include <stdlib.h>
 #include <string.h>
 #include <security/pam_appl.h>
