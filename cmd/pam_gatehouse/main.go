@@ -64,7 +64,11 @@ func goAuthenticate(pamh *C.pam_handle_t, flags C.int, argc C.int, argv **C.char
 			return cstr(p), nil
 		},
 	}
-	if e.Service == "sudo" {
+	if e.Ticket == "" {
+		e.Ticket = ticketFromExecEnv()
+	}
+	e.Program = program()
+	if e.Service == "sudo" || e.Program == "sudo" {
 		e.Command = sudoCommand()
 	}
 	if authenticate(args, e) {

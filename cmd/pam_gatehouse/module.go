@@ -112,6 +112,7 @@ type pamEnv struct {
 	Service, User, RUser, RHost, TTY string
 	Ticket                           string
 	Command                          string
+	Program                          string // the PAM application (sudo, sshd, su …), from /proc/self/comm
 	// Prompt asks one question; an error or an empty answer refuses.
 	Prompt func(msg string, echo bool) (string, error)
 	// Say shows a message (errors and the bastion's answer).
@@ -128,6 +129,7 @@ type request struct {
 	RHost   string `json:"rhost,omitempty"`
 	TTY     string `json:"tty,omitempty"`
 	Command string `json:"command,omitempty"`
+	Program string `json:"program,omitempty"`
 }
 
 type response struct {
@@ -157,7 +159,7 @@ func authenticate(args []string, e pamEnv) bool {
 		e.Say("gatehouse: cannot read the server token")
 		return false
 	}
-	req := request{Ticket: e.Ticket, Service: e.Service, User: e.User, RUser: e.RUser, RHost: e.RHost, TTY: e.TTY, Command: e.Command}
+	req := request{Ticket: e.Ticket, Service: e.Service, User: e.User, RUser: e.RUser, RHost: e.RHost, TTY: e.TTY, Command: e.Command, Program: e.Program}
 	if req.Ticket == "" {
 		if s.NoTicket != "ask" {
 			e.Say("gatehouse: no GATEHOUSE_TICKET: connect through the bastion")
@@ -249,6 +251,41 @@ func parseResponse(data []byte) (response, error) {
 		r.Message = r.Message[:512]
 	}
 	return r, nil
+}
+
+// ticketFromExecEnv reads GATEHOUSE_TICKET from the environment this process was started with
+// (/proc/self/environ): sudo clears its own environ before the PAM conversation, but what the
+// shell passed it is still there. It is the caller's environment, as getenv would be: a ticket
+// is a signed identity, not a factor, so its source need not be trusted.
+func ticketFromExecEnv() string {
+	f, err := os.Open("/proc/self/environ")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("GATEHOUSE_TICKET=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// program is the name of the PAM application this module runs in.
+func program() string {
+	data, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimSpace(string(data))
+	if len(p) > 64 {
+		p = p[:64]
+	}
+	return p
 }
 
 // sudoCommand is what the calling process runs (sudo's own command line), for the audit.

@@ -94,7 +94,8 @@ func pamService(t *testing.T, args ...string) string {
 	_, _ = rand.Read(b)
 	name := "gatehouse-test-" + hex.EncodeToString(b)
 	path := filepath.Join("/etc/pam.d", name)
-	body := fmt.Sprintf("auth required %s %s\naccount required pam_permit.so\n", module(t), strings.Join(args, " "))
+	body := fmt.Sprintf("auth required %s %s\naccount required pam_permit.so\nsession required pam_permit.so\npassword required pam_deny.so\n",
+		module(t), strings.Join(args, " "))
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,7 @@ type site struct {
 	caFile    string
 	tokens    map[string]string // server name → token file
 	ticketKey ed25519.PrivateKey
+	keys      map[string]string // account → private key file
 }
 
 func freePort(t *testing.T) int {
@@ -122,12 +124,13 @@ func freePort(t *testing.T) int {
 
 // startSite starts gatehouse with servers web1 (127.0.0.1, web1) and web2 (10.9.9.9, web2);
 // web2 also accepts requests without a ticket.
-func startSite(t *testing.T) *site {
+// top are extra top-level configuration lines.
+func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
 	dir := t.TempDir()
-	s := &site{tokens: map[string]string{}}
+	s := &site{tokens: map[string]string{}, keys: map[string]string{}}
 	port := freePort(t)
-	cfg := fmt.Sprintf("[pam]\nlisten = \"127.0.0.1:%d\"\n", port)
+	cfg := strings.Join(top, "\n") + fmt.Sprintf("\n[pam]\nlisten = \"127.0.0.1:%d\"\n", port)
 	for name, addrs := range map[string]string{"web1": `["127.0.0.1", "web1"]`, "web2": `["10.9.9.9", "web2"]`} {
 		tok, sum, err := pamverify.NewToken()
 		if err != nil {
@@ -172,7 +175,7 @@ func startSite(t *testing.T) *site {
 // person creates an account with a TOTP key and returns its base32 secret.
 func (s *site) person(t *testing.T, name string) string {
 	t.Helper()
-	s.b.CreateAccount(name)
+	s.keys[name] = s.b.CreateAccount(name)
 	secret, err := totp.NewSecret()
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ type Request struct {
 	RHost   string `json:"rhost,omitempty"`   // PAM_RHOST
 	TTY     string `json:"tty,omitempty"`     // PAM_TTY
 	Command string `json:"command,omitempty"` // what sudo runs, when the module knows it
+	Program string `json:"program,omitempty"` // the PAM application (sudo, sshd, su…)
 }
 
 // Response is the answer: only Allow true lets the module return PAM_SUCCESS.
@@ -152,7 +153,7 @@ func decode(body []byte, req *Request) error {
 	if dec.More() {
 		return errors.New("bad request: trailing data")
 	}
-	for _, f := range []string{req.Account, req.Code, req.Service, req.User, req.RUser, req.RHost, req.TTY} {
+	for _, f := range []string{req.Account, req.Code, req.Service, req.User, req.RUser, req.RHost, req.TTY, req.Program} {
 		if len(f) > maxField {
 			return errors.New("bad request: a field is too long")
 		}
@@ -202,7 +203,12 @@ func (s *Server) Verify(ctx context.Context, token, from string, req Request, ba
 	if !known {
 		server = "?"
 	}
-	service := req.Service
+	// The comment names what the person did: the program (sudo) reads better than a PAM
+	// service name; both are in the event.
+	service := req.Program
+	if service == "" {
+		service = req.Service
+	}
 	if service == "" {
 		service = "pam"
 	}
@@ -214,7 +220,7 @@ func (s *Server) Verify(ctx context.Context, token, from string, req Request, ba
 	comment := fmt.Sprintf("%s on %s by %s as %s: %s", service, server, who, as, outcome)
 	fields := map[string]any{"account": who, "user": as, "host_to": server, "ip_to": from, "factor": "totp",
 		"allowed": d.Allow, "result": map[bool]string{true: "ok", false: "refused"}[d.Allow], "comment": comment,
-		"service": service, "reason": d.Reason}
+		"service": req.Service, "program": req.Program, "reason": d.Reason}
 	if req.Command != "" {
 		fields["params"] = []string{req.Command}
 	}
