@@ -119,4 +119,34 @@ func TestSudoOnTargetThroughGatehouse(t *testing.T) {
 	if c := lastComment(t, s.b); !strings.Contains(c, "sudo on web1 by alice as "+user+": refused: wrong TOTP code") {
 		t.Fatalf("audit comment %q", c)
 	}
+
+	// Attacks from a shell on the target (anyone on the shared account can run them).
+	sudo := func(prelude, stdin string) (bool, string) {
+		r := s.b.SSHIn(strings.NewReader(stdin), aliceKey, "alice", dest, "-p", port, prelude+" sudo -S true && echo SUDO_OK")
+		return r.Exit == 0 && strings.Contains(r.Stdout, "SUDO_OK"), lastComment(t, s.b)
+	}
+	next := oathtool(t, secret, "now + 30 seconds")
+	// A ticket whose payload was edited (alice → anyone): the signature no longer matches.
+	if ok, c := sudo(`GATEHOUSE_TICKET=$(printf %s "$GATEHOUSE_TICKET" | sed 's/^gt1\.e/gt1.f/'); export GATEHOUSE_TICKET;`, next+"\n"); ok || !strings.Contains(c, "by ? as "+user+": refused: ticket") {
+		t.Fatalf("edited ticket: allowed=%v audit %q", ok, c)
+	}
+	// Bob's ticket, stolen from another session on this account, with alice's own code: the
+	// ticket says bob, so bob's factor is asked, and alice does not have it.
+	s.person(t, "bob")
+	bobs := s.ticketFor(t, s.ticketKey, "bob", "web1", "127.0.0.1", time.Now(), time.Hour)
+	if ok, c := sudo("GATEHOUSE_TICKET="+bobs+"; export GATEHOUSE_TICKET;", next+"\n"); ok || !strings.Contains(c, "by bob as "+user+": refused: wrong TOTP code") {
+		t.Fatalf("stolen ticket: allowed=%v audit %q", ok, c)
+	}
+	// No ticket at all (unset): refused by the module before the bastion is asked.
+	if ok, _ := sudo("unset GATEHOUSE_TICKET;", next+"\n"); ok {
+		t.Fatal("sudo without a ticket was allowed")
+	}
+	// Guessing codes: sudo gives three tries per run; the bastion's MFA rate limit (3 per 30 s)
+	// then refuses even the right code.
+	if ok, _ := sudo("", "000001\n000002\n000003\n"); ok {
+		t.Fatal("a guess was allowed")
+	}
+	if ok, c := sudo("", next+"\n"); ok || !strings.Contains(c, "refused: too many tries") {
+		t.Fatalf("right code after guesses: allowed=%v audit %q", ok, c)
+	}
 }
