@@ -120,9 +120,10 @@ type pamEnv struct {
 }
 
 type request struct {
-	Ticket  string `json:"ticket,omitempty"`
-	Account string `json:"account,omitempty"`
-	Code    string `json:"code"`
+	Ticket    string `json:"ticket,omitempty"`
+	Account   string `json:"account,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Challenge string `json:"challenge,omitempty"`
 	Service string `json:"service"`
 	User    string `json:"user"`
 	RUser   string `json:"ruser,omitempty"`
@@ -133,8 +134,11 @@ type request struct {
 }
 
 type response struct {
-	Allow   bool   `json:"allow"`
-	Message string `json:"message"`
+	Allow     bool   `json:"allow"`
+	Message   string `json:"message"`
+	Factor    string `json:"factor,omitempty"`
+	Prompt    string `json:"prompt,omitempty"`
+	Challenge string `json:"challenge,omitempty"`
 }
 
 // authenticate is the whole module: true only on the bastion's yes.
@@ -154,8 +158,9 @@ func authenticate(args []string, e pamEnv) bool {
 		e.Say("gatehouse: configuration: " + err.Error())
 		return false
 	}
-	token, err := os.ReadFile(s.TokenFile)
-	if err != nil || len(bytes.TrimSpace(token)) == 0 {
+	tokenData, err := os.ReadFile(s.TokenFile)
+	token := strings.TrimSpace(string(tokenData))
+	if err != nil || token == "" {
 		e.Say("gatehouse: cannot read the server token")
 		return false
 	}
@@ -171,24 +176,51 @@ func authenticate(args []string, e pamEnv) bool {
 		}
 		req.Account = strings.TrimSpace(acct)
 	}
-	code, err := e.Prompt("Gatehouse TOTP code: ", false)
+	// Start: the bastion checks who asks and says what to answer (and posts a chat code when
+	// that is the server's factor). No prompt in the answer: refused.
+	started, err := ask(s, token, "/v1/start", req)
+	if err != nil {
+		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
+		return false
+	}
+	if started.Allow || started.Prompt == "" {
+		if started.Message != "" {
+			e.Say(printable(started.Message))
+		}
+		return false
+	}
+	code, err := e.Prompt(printable(started.Prompt), false)
 	if err != nil || strings.TrimSpace(code) == "" {
 		return false
 	}
-	req.Code = strings.TrimSpace(code)
-	resp, err := ask(s, strings.TrimSpace(string(token)), req)
+	req.Code, req.Challenge = strings.TrimSpace(code), started.Challenge
+	resp, err := ask(s, token, "/v1/verify", req)
 	if err != nil {
 		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
 		return false
 	}
 	if resp.Message != "" {
-		e.Say(resp.Message)
+		e.Say(printable(resp.Message))
 	}
 	return resp.Allow
 }
 
+// printable keeps a bastion's text to one line of printable characters (it goes to a terminal).
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
 // ask posts the request and reads a yes or a no; every error is a no.
-func ask(s settings, token string, req request) (response, error) {
+func ask(s settings, token, path string, req request) (response, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.CAFile != "" {
 		pem, err := os.ReadFile(s.CAFile)
@@ -201,8 +233,11 @@ func ask(s settings, token string, req request) (response, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
-	client := &http.Client{Timeout: s.Timeout, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil,
-		ResponseHeaderTimeout: s.Timeout}, CheckRedirect: func(*http.Request, []*http.Request) error {
+	// No keep-alive: the module lives in someone else's process (sudo, sshd), which must not
+	// inherit a lingering socket or a goroutine reading it.
+	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: nil, ResponseHeaderTimeout: s.Timeout, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: s.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return errors.New("redirects are not followed")
 	}}
 	body, err := json.Marshal(req)
@@ -211,7 +246,7 @@ func ask(s settings, token string, req request) (response, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.URL, "/")+"/v1/verify", bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.URL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return response{}, err
 	}

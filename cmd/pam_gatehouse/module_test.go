@@ -405,7 +405,17 @@ func TestModuleFailsClosed(t *testing.T) {
 		}
 		return srv.URL, ca
 	}
-	yes := func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"allow":true,"message":"yes"}`) }
+	// Each stand-in answers the start with a TOTP prompt, and the verify as the case says.
+	started := func(verify func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == pamverify.PathStart {
+				fmt.Fprint(w, `{"allow":false,"message":"","factor":"totp","prompt":"Code: "}`)
+				return
+			}
+			verify(w, r)
+		}
+	}
+	yes := started(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"allow":true,"message":"yes"}`) })
 	okURL, okCA := fake(yes)
 	// The harness itself: a well-formed yes from a trusted bastion is allowed.
 	svc := pamService(t, "url="+okURL, "token_file="+token, "ca_file="+okCA, "timeout=2s", "config=none")
@@ -437,16 +447,22 @@ func TestModuleFailsClosed(t *testing.T) {
 		{"unknown option", []string{"url=" + okURL, "ca_file=" + okCA, "allow=yes"}},
 	}
 	for _, body := range []string{`{"allow":"yes"}`, `allow`, `{"allow":true,"admin":1}`, `{"allow":true}{"allow":true}`, ``} {
-		u, ca := fake(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
+		u, ca := fake(started(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) }))
 		cases = append(cases, struct {
 			name string
 			args []string
 		}{"garbage " + body, []string{"url=" + u, "ca_file=" + ca}})
 	}
-	u500, ca500 := fake(func(w http.ResponseWriter, r *http.Request) {
+	u500, ca500 := fake(started(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
 		fmt.Fprint(w, `{"allow":true}`)
-	})
+	}))
+	// A start that says yes at once (no prompt, no factor) is no yes either.
+	uNoFactor, caNoFactor := fake(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"allow":true,"message":"yes"}`) })
+	cases = append(cases, struct {
+		name string
+		args []string
+	}{"yes without asking a factor", []string{"url=" + uNoFactor, "ca_file=" + caNoFactor}})
 	cases = append(cases, struct {
 		name string
 		args []string

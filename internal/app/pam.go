@@ -146,6 +146,7 @@ func (a *App) servePAM(ctx context.Context) error {
 			return inactive
 		},
 		CheckTOTP: pamverify.TOTPChecker(a.MFA),
+		StartCode: a.Notify.StartCode,
 		Audit: func(_ context.Context, typ string, fields map[string]any) error {
 			return a.auditEvent(typ, auditMap(fields))
 		},

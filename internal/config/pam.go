@@ -29,7 +29,8 @@ type PAMServer struct {
 	// Addresses the bastion dials this server by (IPs or host names as people type them): a
 	// ticket is accepted only when its target is one of them.
 	Addresses []string `toml:"addresses"`
-	// Factor asked: "totp" (the only one today).
+	// Factor asked: "totp" (default; the person's own TOTP) or "webhook" (a code posted to the
+	// [notify] codes channels, as the chat code factor at the bastion).
 	Factor string `toml:"factor"`
 	// AllowNoTicket lets the module name an account when it has no ticket (a console login);
 	// otherwise such requests are refused.
@@ -89,9 +90,9 @@ func (p PAM) validate() error {
 			}
 		}
 		switch s.Factor {
-		case "", "totp":
+		case "", "totp", "webhook":
 		default:
-			return bad("pam.servers."+name+".factor", "%q: only totp is supported", s.Factor)
+			return bad("pam.servers."+name+".factor", "%q: totp or webhook (approval is not supported yet)", s.Factor)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ package pamverify
 
 import (
 	"errors"
+	"strings"
 
 	"gatehouse/internal/ticket"
 )
@@ -30,6 +31,8 @@ const (
 	FactorLimited // rate-limited or locked
 	FactorMissing // the account has no such factor configured
 	FactorError   // store or configuration error
+	// FactorUndelivered: the chat code could not be posted (fail closed).
+	FactorUndelivered
 )
 
 // Facts are what Decide needs, gathered by the handler.
@@ -47,7 +50,9 @@ type Facts struct {
 	Frozen           bool
 	Expired          bool // TTL or inactivity
 	StoreErr         bool
-	Factor           FactorResult
+	// FactorName is the factor asked ("TOTP" when empty, "chat code").
+	FactorName string
+	Factor     FactorResult
 }
 
 // Decision is Decide's answer: allow, ask the factor (identity passed), or refuse with a reason.
@@ -87,19 +92,29 @@ func Decide(f Facts) Decision {
 	case f.Expired:
 		return refuse("account expired")
 	}
+	name := f.FactorName
+	if name == "" {
+		name = "TOTP"
+	}
+	code := name
+	if !strings.HasSuffix(code, "code") {
+		code += " code"
+	}
 	switch f.Factor {
 	case FactorNotChecked:
 		return Decision{NeedCheck: true}
 	case FactorOK:
-		return Decision{Allow: true, Reason: "TOTP ok"}
+		return Decision{Allow: true, Reason: name + " ok"}
 	case FactorWrong:
-		return refuse("wrong TOTP code")
+		return refuse("wrong " + code)
 	case FactorReplayed:
-		return refuse("TOTP code already used")
+		return refuse(code + " already used")
 	case FactorLimited:
 		return refuse("too many tries (rate-limited or locked)")
 	case FactorMissing:
-		return refuse("no TOTP configured for this account")
+		return refuse("no " + name + " configured for this account")
+	case FactorUndelivered:
+		return refuse(name + " not delivered")
 	default:
 		return refuse("internal error checking the factor")
 	}

@@ -13,7 +13,7 @@ import (
 // nor expired, the store answered, and the factor passed.
 func TestDecideTable(t *testing.T) {
 	ticketErrs := []error{nil, ticket.ErrExpired, ticket.ErrSignature, ticket.ErrMalformed, errors.New("other")}
-	factors := []FactorResult{FactorNotChecked, FactorOK, FactorWrong, FactorReplayed, FactorLimited, FactorMissing, FactorError, FactorResult(99)}
+	factors := []FactorResult{FactorNotChecked, FactorOK, FactorWrong, FactorReplayed, FactorLimited, FactorMissing, FactorError, FactorUndelivered, FactorResult(99)}
 	n := 0
 	for mask := 0; mask < 1<<10; mask++ {
 		bit := func(i int) bool { return mask&(1<<i) != 0 }
@@ -62,6 +62,9 @@ func TestDecideReasons(t *testing.T) {
 		{"no ticket refused", func(f *Facts) { f.TicketGiven = false; f.AccountNamed = true }, "no ticket (this server requires one)"},
 		{"wrong code", func(f *Facts) { f.Factor = FactorWrong }, "wrong TOTP code"},
 		{"replayed", func(f *Facts) { f.Factor = FactorReplayed }, "TOTP code already used"},
+		{"chat code ok", func(f *Facts) { f.FactorName, f.Factor = "chat code", FactorOK }, "chat code ok"},
+		{"chat code wrong", func(f *Facts) { f.FactorName, f.Factor = "chat code", FactorWrong }, "wrong chat code"},
+		{"chat code undelivered", func(f *Facts) { f.FactorName, f.Factor = "chat code", FactorUndelivered }, "chat code not delivered"},
 	} {
 		f := ok
 		c.mod(&f)

@@ -108,15 +108,23 @@ func TestServerDecisions(t *testing.T) {
 		checked bool
 		reason  string
 	}{
-		{"allowed", func(f *fixture) (string, string) { return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "") }, true, true, "TOTP ok"},
+		{"allowed", func(f *fixture) (string, string) {
+			return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "")
+		}, true, true, "TOTP ok"},
 		{"wrong code", func(f *fixture) (string, string) {
 			f.factor = FactorWrong
 			return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "")
 		}, false, true, "wrong TOTP code"},
 		{"no token", func(f *fixture) (string, string) { return "", body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "") }, false, false, "unknown server token"},
-		{"wrong token", func(f *fixture) (string, string) { return "ght_guess", body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "") }, false, false, "unknown server token"},
-		{"other server's ticket", func(f *fixture) (string, string) { return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.6"), "") }, false, false, "ticket issued for another server"},
-		{"namesake", func(f *fixture) (string, string) { return f.token, body(f.ticket(t, "alice", "id-old-alice", "10.0.0.5"), "") }, false, false, "the ticket's account was deleted"},
+		{"wrong token", func(f *fixture) (string, string) {
+			return "ght_guess", body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "")
+		}, false, false, "unknown server token"},
+		{"other server's ticket", func(f *fixture) (string, string) {
+			return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.6"), "")
+		}, false, false, "ticket issued for another server"},
+		{"namesake", func(f *fixture) (string, string) {
+			return f.token, body(f.ticket(t, "alice", "id-old-alice", "10.0.0.5"), "")
+		}, false, false, "the ticket's account was deleted"},
 		{"deleted", func(f *fixture) (string, string) {
 			delete(f.accts, "alice")
 			return f.token, body(f.ticket(t, "alice", "id-alice", "10.0.0.5"), "")
