@@ -124,13 +124,13 @@ type request struct {
 	Account   string `json:"account,omitempty"`
 	Code      string `json:"code,omitempty"`
 	Challenge string `json:"challenge,omitempty"`
-	Service string `json:"service"`
-	User    string `json:"user"`
-	RUser   string `json:"ruser,omitempty"`
-	RHost   string `json:"rhost,omitempty"`
-	TTY     string `json:"tty,omitempty"`
-	Command string `json:"command,omitempty"`
-	Program string `json:"program,omitempty"`
+	Service   string `json:"service"`
+	User      string `json:"user"`
+	RUser     string `json:"ruser,omitempty"`
+	RHost     string `json:"rhost,omitempty"`
+	TTY       string `json:"tty,omitempty"`
+	Command   string `json:"command,omitempty"`
+	Program   string `json:"program,omitempty"`
 }
 
 type response struct {
