@@ -122,8 +122,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startSite starts gatehouse with servers web1 (127.0.0.1, web1) and web2 (10.9.9.9, web2);
-// web2 also accepts requests without a ticket.
+// startSite starts gatehouse with servers web1 (127.0.0.1, web1), web2 (10.9.9.9, web2) and web3
+// (10.9.9.10, web3); web2 also accepts requests without a ticket, web3 asks a chat code.
 // top are extra top-level configuration lines.
 func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
@@ -131,7 +131,7 @@ func startSite(t *testing.T, top ...string) *site {
 	s := &site{tokens: map[string]string{}, keys: map[string]string{}}
 	port := freePort(t)
 	cfg := strings.Join(top, "\n") + fmt.Sprintf("\n[pam]\nlisten = \"127.0.0.1:%d\"\n", port)
-	for name, addrs := range map[string]string{"web1": `["127.0.0.1", "web1"]`, "web2": `["10.9.9.9", "web2"]`} {
+	for name, addrs := range map[string]string{"web1": `["127.0.0.1", "web1"]`, "web2": `["10.9.9.9", "web2"]`, "web3": `["10.9.9.10", "web3"]`} {
 		tok, sum, err := pamverify.NewToken()
 		if err != nil {
 			t.Fatal(err)
@@ -141,7 +141,11 @@ func startSite(t *testing.T, top ...string) *site {
 			t.Fatal(err)
 		}
 		s.tokens[name] = f
-		cfg += fmt.Sprintf("[pam.servers.%s]\ntoken_sha256 = %q\naddresses = %s\nallow_no_ticket = %v\n", name, sum, addrs, name == "web2")
+		factor := "totp"
+		if name == "web3" {
+			factor = "webhook" // a code posted to the team's chat
+		}
+		cfg += fmt.Sprintf("[pam.servers.%s]\ntoken_sha256 = %q\naddresses = %s\nallow_no_ticket = %v\nfactor = %q\n", name, sum, addrs, name == "web2", factor)
 	}
 	s.b = testenv.Start(t, testenv.Options{Config: cfg})
 	s.url = fmt.Sprintf("https://127.0.0.1:%d", port)
