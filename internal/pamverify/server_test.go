@@ -185,3 +185,40 @@ func TestServerMethodAndPath(t *testing.T) {
 		}
 	}
 }
+
+// A pending chat code answers only for the server and the account it was posted for, once.
+func TestTakeCodeBinding(t *testing.T) {
+	s := &Server{pending: map[string]pendingCode{"id1": {server: "web3", account: "alice"}}}
+	for _, c := range []struct{ id, server, account string }{
+		{"id1", "web1", "alice"}, {"id1", "web3", "bob"}, {"id2", "web3", "alice"}, {"", "web3", "alice"},
+	} {
+		if _, ok := s.takeCode(c.id, c.server, c.account); ok {
+			t.Fatalf("%+v took the code", c)
+		}
+	}
+	if _, ok := s.takeCode("id1", "web3", "alice"); !ok {
+		t.Fatal("the right server and account did not take the code")
+	}
+	if _, ok := s.takeCode("id1", "web3", "alice"); ok {
+		t.Fatal("a code was taken twice")
+	}
+}
+
+func TestStartWithoutChatRefuses(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.srv.Config()
+	srv := cfg.Servers["web1"]
+	srv.Factor = "webhook"
+	cfg.Servers["web1"] = srv
+	f.srv.Config = func() config.PAM { return cfg }
+	b, _ := json.Marshal(Request{Ticket: f.ticket(t, "alice", "id-alice", "10.0.0.5"), Service: "sudo", User: "ubuntu"})
+	req := httptest.NewRequest(http.MethodPost, PathStart, strings.NewReader(string(b)))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	w := httptest.NewRecorder()
+	f.srv.ServeHTTP(w, req)
+	var r Response
+	_ = json.Unmarshal(w.Body.Bytes(), &r)
+	if r.Allow || r.Prompt != "" || !strings.Contains(r.Message, "chat code not delivered") {
+		t.Fatalf("start without a chat: %+v", r)
+	}
+}
