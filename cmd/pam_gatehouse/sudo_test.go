@@ -28,7 +28,7 @@ func unixUser(t *testing.T, svc string) string {
 	if out, err := exec.Command("useradd", "-M", "-d", "/tmp", "-s", "/bin/sh", "-p", "*", name).CombinedOutput(); err != nil {
 		t.Skipf("useradd: %v %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
+	t.Cleanup(func() { _ = exec.Command("userdel", "-f", name).Run() })
 	rule := fmt.Sprintf("Defaults:%[1]s pam_service=%[2]s, timestamp_timeout=0, !lecture\n%[1]s ALL=(root) /bin/true, /usr/bin/true\n", name, svc)
 	path := filepath.Join("/etc/sudoers.d", "gatehouse-test-"+name)
 	if err := os.WriteFile(path, []byte(rule), 0o440); err != nil {
