@@ -40,3 +40,16 @@ func TestPAMConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestPAMListenNeedsRestart(t *testing.T) {
+	a, b := Default(), Default()
+	b.PAM.Listen = "127.0.0.1:8443"
+	if got := RestartNeeded(&a, &b); len(got) != 1 || !strings.Contains(got[0], "pam.listen") {
+		t.Fatalf("RestartNeeded = %v", got)
+	}
+	c := b
+	c.PAM.TicketTTL = "1h" // applies at once
+	if got := RestartNeeded(&b, &c); len(got) != 0 {
+		t.Fatalf("ticket_ttl needs no restart, got %v", got)
+	}
+}
