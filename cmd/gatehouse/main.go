@@ -38,6 +38,7 @@ Usage:
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
   gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
   gatehouse migrate-store --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
+  gatehouse pam-token --server NAME [--addresses A,B]
   gatehouse version
 
 Run "gatehouse COMMAND -h" for the options of a command.
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replayCmd(args[1:], stdout, stderr)
 	case "migrate-store":
 		err = migrateStoreCmd(args[1:], stdout, stderr)
+	case "pam-token":
+		err = pamTokenCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
 	case "help", "-h", "--help":

@@ -81,6 +81,9 @@ type App struct {
 	// Sync keeps accounts and keys in step with the [sync] sources (internal/keysync).
 	Sync     *keysync.Syncer
 	syncStop func() // ends the sync loop and waits for it (Close)
+	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
+	PAMAddr      string
+	pamTicketKey ed25519.PrivateKey
 
 	opts    Options
 	cluster clusterState
@@ -136,6 +139,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Connector.Locks = connect.NewLocks()
+	if err := a.openPAM(); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, err
+	}
 	a.Env.SessionLocks = a.Connector.Locks
 	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Env.Hooks.CommandDone = a.commandDone
@@ -289,6 +297,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				a.log.Error("metrics listener stopped", "err", err)
 			}
 		}()
+	}
+	if err := a.servePAM(ctx); err != nil {
+		return err
 	}
 	retry := time.NewTicker(AuditRetryEvery)
 	defer retry.Stop()

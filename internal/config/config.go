@@ -114,6 +114,8 @@ type Config struct {
 	Notify Notify `toml:"notify"`
 	// Sync keeps accounts and keys in step with sources of truth (docs/sync.md).
 	Sync Sync `toml:"sync"`
+	// PAM is the endpoint the targets' pam_gatehouse.so asks, and the tickets (docs/pam.md).
+	PAM PAM `toml:"pam"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -525,6 +527,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Sync.validate(); err != nil {
+		return err
+	}
+	if err := c.PAM.validate(); err != nil {
 		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)

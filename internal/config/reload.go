@@ -16,6 +16,9 @@ var startOnly = []struct {
 	{"approvalListen", func(a, b *Config) bool { return a.ApprovalListen == b.ApprovalListen }},
 	{"syslogAddress", func(a, b *Config) bool { return a.SyslogAddress == b.SyslogAddress }},
 	{"auditCheckpointEvery", func(a, b *Config) bool { return a.AuditCheckpointEvery == b.AuditCheckpointEvery }},
+	{"pam.listen, pam.tls_cert, pam.tls_key", func(a, b *Config) bool {
+		return a.PAM.Listen == b.PAM.Listen && a.PAM.TLSCert == b.PAM.TLSCert && a.PAM.TLSKey == b.PAM.TLSKey
+	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
 	// The chat messages carry the bastion's name as it was at start.
 	{"bastionName (in chat messages)", func(a, b *Config) bool {
