@@ -28,7 +28,7 @@ var terminalChunk = func() []byte {
 // per operation, Close included so the worker's work is all counted.
 func BenchmarkOutput(b *testing.B) {
 	const perOp = 64 << 20
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		b.Run(format.String(), func(b *testing.B) {
 			b.SetBytes(perOp)
 			cpu := startCPU()
@@ -113,7 +113,7 @@ func BenchmarkPipe(b *testing.B) {
 		}
 		cpu.report(b)
 	})
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		b.Run(format.String(), func(b *testing.B) {
 			b.SetBytes(transferSize)
 			dir := filepath.Join(b.TempDir(), "rec")
