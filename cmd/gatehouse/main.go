@@ -33,7 +33,7 @@ Usage:
   gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
-  gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
+  gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE
   gatehouse version
 
 Run "gatehouse COMMAND -h" for the options of a command.

@@ -87,7 +87,7 @@ type Config struct {
 	WarnBeforeKillSeconds int `toml:"warnBeforeKillSeconds"`
 
 	// Recording and audit.
-	RecordingFormat            string `toml:"recordingFormat"`            // asciicast (default) or ttyrec
+	RecordingFormat            string `toml:"recordingFormat"`            // gatehouse (default: compressed, docs/recording.md), asciicast or ttyrec
 	TtyrecStealthStdoutPattern string `toml:"ttyrecStealthStdoutPattern"` // regexp on the remote command
 	AuditCheckpointEvery       int    `toml:"auditCheckpointEvery"`
 	SyslogAddress              string `toml:"syslogAddress"` // "" off; "udp://127.0.0.1:514", "unix:///dev/log"
@@ -160,7 +160,7 @@ func Default() Config {
 		InteractiveModeByDefault:              true,
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
-		RecordingFormat:                       "asciicast",
+		RecordingFormat:                       "gatehouse",
 		RecordingMaxBytes:                     1 << 30,
 		AuditCheckpointEvery:                  1000,
 		GCPercent:                             50,
@@ -474,9 +474,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.RecordingFormat {
-	case "asciicast", "ttyrec":
+	case "gatehouse", "asciicast", "ttyrec":
 	default:
-		return bad("recordingFormat", "%q must be asciicast or ttyrec", c.RecordingFormat)
+		return bad("recordingFormat", "%q must be gatehouse, asciicast or ttyrec", c.RecordingFormat)
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
