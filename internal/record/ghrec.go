@@ -60,8 +60,9 @@ type zstdCodec struct {
 
 var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
-	// compress far below the targets (docs/performance-recording.md).
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
+	// compress far below the targets (docs/performance-recording.md). All-literal entropy
+	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithAllLitEntropyCompression(true),
 		zstd.WithWindowSize(chunkRaw), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("record: zstd encoder: %w", err)
