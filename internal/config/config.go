@@ -123,12 +123,15 @@ type PluginConfig struct {
 	MFARequired string `toml:"mfa_required"`
 }
 
-// Default returns the configuration used when no file is given.
+// Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000
+// honest logins at once stay under its start (TestLoginStormDefaultConfig), one source meets
+// perSourceMaxStartups first, and a full table of pending handshakes (about 33 KiB each) holds
+// about 130 MiB (docs/performance.md).
 func Default() Config {
 	return Config{
 		BastionName:                           "gatehouse",
 		Listen:                                "127.0.0.1:2222",
-		MaxStartups:                           "50:30:500",
+		MaxStartups:                           "2000:30:4000",
 		LoginGraceTime:                        30,
 		MaxSessions:                           10,
 		PerSourceMaxStartups:                  10,
