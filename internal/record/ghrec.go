@@ -61,9 +61,11 @@ type zstdCodec struct {
 var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
 	// compress far below the targets (docs/performance-recording.md). All-literal entropy
-	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75.
+	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75. Not
+	// WithLowerEncoderMem: it halves the speed on logs, and the encoders are shared (one per
+	// core), not per session.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithAllLitEntropyCompression(true),
-		zstd.WithWindowSize(chunkRaw), zstd.WithLowerEncoderMem(true))
+		zstd.WithWindowSize(chunkRaw))
 	if err != nil {
 		return nil, fmt.Errorf("record: zstd encoder: %w", err)
 	}
