@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,12 +33,16 @@ import (
 func main() {
 	sizes := flag.String("sizes", "0,1000,10000", "account counts to measure, comma-separated")
 	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
+	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
 	flag.Parse()
 	if err := run(*sizes, *runs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "state:", err)
 		os.Exit(1)
 	}
 }
+
+// profileCmd is the command whose runs -cpuprofile-command profiles.
+var profileCmd string
 
 // command is one measured --osh command with its arguments.
 type command struct {
@@ -117,6 +122,13 @@ func measure(n, runs int, w io.Writer) error {
 		name, _, _ := strings.Cut(c.name, " ")
 		var walls, cpus []float64
 		var code string
+		if c.name == profileCmd {
+			f, err := os.Create("state-" + name + ".pprof")
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+		}
 		for i := 0; i <= runs; i++ {
 			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
 			s.Reload = func(ctx context.Context) error {
@@ -131,6 +143,9 @@ func measure(n, runs int, w io.Writer) error {
 			if i > 0 { // the first run warms the caches
 				walls, cpus = append(walls, ms(wall)), append(cpus, ms(cpu))
 			}
+		}
+		if c.name == profileCmd {
+			pprof.StopCPUProfile()
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), code)
 	}

@@ -7,6 +7,7 @@ package accessdb
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -143,10 +144,11 @@ func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
 	return in, err
 }
 
-// LoadIndex loads every access list for access.WhoHasAccess in a fixed number of queries
+// LoadIndex loads the access lists for access.WhoHasAccess to ip in a fixed number of queries
 // (accounts, groups with their roles, and each kind of ACL entry), whatever the number of
-// accounts and groups. It returns the accounts too, for their state.
-func LoadIndex(ctx context.Context, st Store) (access.Index, []store.Account, error) {
+// accounts and groups. Entries that are another IPv4 address than ip are left out in the query
+// (they cannot match). It returns the accounts too, for their state.
+func LoadIndex(ctx context.Context, st Store, ip netip.Addr) (access.Index, []store.Account, error) {
 	accounts, err := st.ListAccounts(ctx)
 	if err != nil {
 		return access.Index{}, nil, fmt.Errorf("load accounts: %w", err)
@@ -157,7 +159,7 @@ func LoadIndex(ctx context.Context, st Store) (access.Index, []store.Account, er
 	}
 	lists := map[string][]store.ACLEntry{}
 	for _, kind := range []string{store.ACLGroup, store.ACLGuest, store.ACLPersonal} {
-		if lists[kind], err = st.ListACLKind(ctx, kind); err != nil {
+		if lists[kind], err = st.ListACLKind(ctx, kind, ip.Unmap().String()); err != nil {
 			return access.Index{}, nil, fmt.Errorf("load %s accesses: %w", kind, err)
 		}
 	}

@@ -233,8 +233,11 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 }
 
 // ListACLKind returns every entry of one kind, whatever its owner, in one query (whoHasAccessTo).
-func (s *Store) ListACLKind(ctx context.Context, kind string) ([]store.ACLEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=? ORDER BY id`, kind)
+// A dotted IPv4 address is written one way only (netip refuses leading zeros), so a host of
+// digits and dots other than ip is another address, or no address at all: left out when ip is
+// given. Prefixes ('/'), IPv6 (':') and names (letters) are always kept.
+func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=? AND (?='' OR host=? OR host GLOB '*[^0-9.]*') ORDER BY id`, kind, ip, ip)
 	if err != nil {
 		return nil, err
 	}
