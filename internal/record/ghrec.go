@@ -77,9 +77,14 @@ var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 	return &zstdCodec{enc: enc, dec: dec}, nil
 })
 
-// rawPool keeps chunk buffers between flushes, so a recording that pauses releases its buffer
-// and one that streams does not allocate one per chunk.
+// rawPool keeps full-size chunk buffers for recordings that stream (bulk output), so they do not
+// allocate one per chunk. A recording that shows a few lines a second starts each chunk with a
+// small buffer instead: 1,000 typing sessions hold a few KiB each until their flush, not 1,000
+// chunk buffers.
 var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEventBytes+64); return &b }}
+
+// smallChunk is the first capacity of a chunk buffer when the previous chunk was not full.
+const smallChunk = 4 << 10
 
 // ghWriter writes the gatehouse format. Events gather in raw; writeHeld compresses them into
 // one chunk and hands it to the sink (whose bytes are hashed and counted).
@@ -90,6 +95,8 @@ type ghWriter struct {
 	last  time.Duration
 	raw   *[]byte // nil when nothing is held
 	out   []byte  // compressed chunk, reused while output flows
+	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
+	begun bool    // the magic is written (with the first chunk)
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
@@ -118,7 +125,6 @@ func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.held = g
-	o.write([]byte(ghMagic))
 	g.event('h', start, js)
 	if opts.Stealthed() {
 		g.event(byte(KindMarker), start, []byte(StealthMarker))
@@ -176,7 +182,12 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 	delta := (d - g.last) / time.Microsecond
 	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
 	if g.raw == nil {
-		g.raw = rawPool.Get().(*[]byte)
+		if g.bulk {
+			g.raw = rawPool.Get().(*[]byte)
+		} else {
+			b := make([]byte, 0, smallChunk)
+			g.raw = &b
+		}
 	}
 	b := append(*g.raw, kind)
 	b = binary.AppendUvarint(b, uint64(delta))
@@ -185,6 +196,7 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 	*g.raw = b
 	if len(b) >= chunkRaw {
 		g.writeHeld()
+		g.bulk = true
 	}
 }
 
@@ -203,18 +215,28 @@ func (g *ghWriter) writeHeld() {
 	}
 	raw := *g.raw
 	if len(raw) > 0 && g.err == nil {
-		out := append(g.out[:0], make([]byte, chunkHeaderLen)...)
+		// Chunks go straight to the file (one write(2) each, hashed and counted on the way):
+		// they are large already, and a buffered writer would hold 64 KiB per session.
+		out := g.out[:0]
+		if !g.begun {
+			out = append(out, ghMagic...)
+		}
+		hdr := len(out)
+		out = append(out, make([]byte, chunkHeaderLen)...)
 		out = g.codec.enc.EncodeAll(raw, out)
-		binary.LittleEndian.PutUint32(out[0:], uint32(len(out)-chunkHeaderLen))
-		binary.LittleEndian.PutUint32(out[4:], uint32(len(raw)))
-		g.write(out)
+		binary.LittleEndian.PutUint32(out[hdr:], uint32(len(out)-hdr-chunkHeaderLen))
+		binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
+		g.writeDirect(out)
+		g.begun = true
 		if cap(out) <= chunkRaw+chunkRaw/4 {
 			g.out = out
 		}
 	}
-	*g.raw = raw[:0]
-	rawPool.Put(g.raw)
-	g.raw = nil
+	if cap(raw) >= chunkRaw {
+		*g.raw = raw[:0]
+		rawPool.Put(g.raw)
+	}
+	g.raw, g.bulk = nil, false
 }
 
 // release drops the compressed chunk buffer once output pauses (after a timed flush), so an

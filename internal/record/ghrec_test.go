@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -421,6 +422,45 @@ func TestExportKeepsOldRecordings(t *testing.T) {
 			if rd.Format() != to || !bytes.Equal(outputOf(evs, KindOutput), in) {
 				t.Fatalf("%v -> %v: %v %q", from, to, rd.Format(), outputOf(evs, KindOutput))
 			}
+		}
+	}
+}
+
+// TestGhManyQuietSessionsHoldLittle: 1,000 recordings that each just printed a prompt hold a
+// small buffer each until their flush, neither a 512 KiB chunk buffer (500 MiB in all) nor the
+// 64 KiB write buffer the other formats hold until their flush (logged for comparison).
+func TestGhManyQuietSessionsHoldLittle(t *testing.T) {
+	const n = 1000
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	for _, format := range []Format{Gatehouse, Asciicast, Ttyrec} {
+		before := heap()
+		recs := make([]Recorder, n)
+		for i := range recs {
+			rec, err := New(io.Discard, Options{Format: format, FlushInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Output([]byte("user@host:~$ "))
+			recs[i] = rec
+		}
+		// Wait until every worker has taken its event (the queue is empty), then measure.
+		for _, r := range recs {
+			for rr := r.(*recorder); len(rr.queue) > 0; {
+				runtime.Gosched()
+			}
+		}
+		per := (int64(heap()) - int64(before)) / n
+		for _, r := range recs {
+			r.Close()
+		}
+		t.Logf("%v: %.1f KiB of heap per quiet recording (1,000) before its flush", format, float64(per)/1024)
+		if format == Gatehouse && per > 24<<10 {
+			t.Fatalf("%d KiB of heap per quiet recording", per>>10)
 		}
 	}
 }

@@ -569,6 +569,23 @@ func (o *sink) write(p []byte) {
 	}
 }
 
+// writeDirect writes p to the file unbuffered (after anything buffered); callers hold mu. A
+// failure is sticky.
+func (o *sink) writeDirect(p []byte) {
+	if o.err != nil {
+		return
+	}
+	if o.bw != nil && o.bw.Buffered() > 0 {
+		if err := o.bw.Flush(); err != nil {
+			o.err = fmt.Errorf("record: write recording: %w", err)
+			return
+		}
+	}
+	if _, err := o.hc.Write(p); err != nil {
+		o.err = fmt.Errorf("record: write recording: %w", err)
+	}
+}
+
 // eventDone arms the flush timer if buffered bytes are waiting; callers
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
