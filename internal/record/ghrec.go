@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"sync"
@@ -19,6 +20,8 @@ import (
 //	file   = magic chunk*
 //	magic  = "GHREC\x00\x01\n"                     (8 bytes; \x01 is the format version)
 //	chunk  = u32le stored | u32le raw | zstd frame  (stored = len(zstd frame), raw = its content)
+//	       | u32le ((raw+4) | 1<<31) | u32le raw | raw bytes | u32le CRC-32C of them
+//	                                                (a chunk stored as is: see storeRaw)
 //	content of the chunks, concatenated: events, each whole inside one chunk
 //	event  = kind byte | uvarint µs since the previous event | uvarint n | n bytes
 //	         kind 'h' (first event only): the Header as JSON
@@ -45,6 +48,7 @@ const chunkRaw = 512 << 10
 // Reader bounds: a chunk's content is at most maxChunkRaw bytes (a writer's chunk is at most
 // chunkRaw plus one event), and its stored form at most maxChunkStored.
 const (
+	storedRawFlag  = 1 << 31 // in a chunk's first word: the content follows as is
 	maxChunkRaw    = 2 << 20
 	maxChunkStored = maxChunkRaw + maxChunkRaw/8 + 1024
 	chunkHeaderLen = 8
@@ -83,6 +87,19 @@ var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 // chunk buffers.
 var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEventBytes+64); return &b }}
 
+// castagnoli checks chunks stored as is (zstd's frames carry their own checksum).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendAsIs appends raw and its CRC-32C.
+func appendAsIs(out, raw []byte) []byte {
+	out = append(out, raw...)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(raw, castagnoli))
+}
+
+// storeRaw is how many chunks are stored as they are after one that zstd did not shrink by
+// 1/64: 8 chunks (4 MiB of streaming output) between two tries.
+const storeRaw = 8
+
 // smallChunk is the first capacity of a chunk buffer when the previous chunk was not full.
 const smallChunk = 4 << 10
 
@@ -96,6 +113,7 @@ type ghWriter struct {
 	raw   *[]byte // nil when nothing is held
 	out   []byte  // compressed chunk, reused while output flows
 	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
+	skip  int     // chunks still to store as is, after one that did not compress
 	begun bool    // the magic is written (with the first chunk)
 }
 
@@ -223,8 +241,24 @@ func (g *ghWriter) writeHeld() {
 		}
 		hdr := len(out)
 		out = append(out, make([]byte, chunkHeaderLen)...)
-		out = g.codec.enc.EncodeAll(raw, out)
-		binary.LittleEndian.PutUint32(out[hdr:], uint32(len(out)-hdr-chunkHeaderLen))
+		stored := uint32(0)
+		if g.skip > 0 {
+			g.skip--
+			out = appendAsIs(out, raw)
+			stored = uint32(len(raw)+4) | storedRawFlag
+		} else {
+			out = g.codec.enc.EncodeAll(raw, out)
+			stored = uint32(len(out) - hdr - chunkHeaderLen)
+			if int(stored) > len(raw)-len(raw)/64 {
+				// Random or encrypted output (a binary, an archive): zstd finds nothing
+				// and costs about as much as the rest of the recording. Store it and the next
+				// storeRaw chunks as they are, then try again.
+				out = appendAsIs(out[:hdr+chunkHeaderLen], raw)
+				stored = uint32(len(raw)+4) | storedRawFlag
+				g.skip = storeRaw
+			}
+		}
+		binary.LittleEndian.PutUint32(out[hdr:], stored)
 		binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
 		g.writeDirect(out)
 		g.begun = true
@@ -351,6 +385,13 @@ func (g *ghReader) chunk() error {
 	}
 	stored := binary.LittleEndian.Uint32(g.hdr[0:])
 	raw := binary.LittleEndian.Uint32(g.hdr[4:])
+	asIs := stored&storedRawFlag != 0
+	if asIs {
+		stored &^= storedRawFlag
+		if stored != raw+4 {
+			return fmt.Errorf("%w: gatehouse chunk stored as is with %d bytes, its header says %d", ErrCorrupt, stored, raw)
+		}
+	}
 	if stored == 0 || stored > maxChunkStored || raw == 0 || raw > maxChunkRaw {
 		return fmt.Errorf("%w: gatehouse chunk of %d bytes (%d stored)", ErrCorrupt, raw, stored)
 	}
@@ -360,6 +401,14 @@ func (g *ghReader) chunk() error {
 			return errTruncated
 		}
 		return fmt.Errorf("record: read recording: %w", err)
+	}
+	if asIs {
+		content, sum := in[:raw], binary.LittleEndian.Uint32(in[raw:])
+		if crc32.Checksum(content, castagnoli) != sum {
+			return fmt.Errorf("%w: gatehouse chunk checksum", ErrCorrupt)
+		}
+		g.buf = content
+		return nil
 	}
 	out, err := g.codec.dec.DecodeAll(in, make([]byte, 0, raw))
 	if err != nil {
