@@ -36,9 +36,9 @@ import (
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/netaddr"
-	"gatehouse/internal/osh"
-	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
 
@@ -51,11 +51,19 @@ type Event struct {
 
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
 // result is a refusal.
-type MFAFunc func(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result
+type MFAFunc func(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal
+
+// Env is what the relay takes from the command language around it: the shared parts (the
+// configuration and the clock) and how a refusal is shown to the user. osh.Env provides it; the
+// relay never depends on the command language itself.
+type Env interface {
+	Deps() session.Deps
+	ShowRefusal(s *session.Session, r *refusal.Refusal) int
+}
 
 // Connector connects accounts to targets. Its zero value is not usable: set Store, Sealer, Env.
 type Connector struct {
-	Env    *osh.Env
+	Env    Env
 	Store  store.Store
 	Sealer *seal.Sealer
 	Log    *slog.Logger
@@ -79,7 +87,7 @@ func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
 }
 
 // Connect runs the session's target request and returns the exit status.
-func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
+func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 	req := s.Request
 	acct := s.Account
 	user := req.User
@@ -93,23 +101,23 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	s.Outcome.Kind, s.Outcome.User, s.Outcome.Host, s.Outcome.PortTo = "ssh", user, req.Host, port
 	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
 		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
-	refuse := func(r osh.Result) int {
+	refuse := func(r *refusal.Refusal) int {
 		s.Outcome.Allowed, s.Outcome.Comment = false, r.Code
 		f := clone(base)
 		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
 		c.observe(ctx, "connection.denied", f)
-		return c.Env.Refuse(s, r)
+		return c.Env.ShowRefusal(s, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
-		return refuse(osh.Result{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: osh.ExitInvalidUser})
+		return refuse(&refusal.Refusal{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: refusal.ExitInvalidUser})
 	}
 	ip, err := c.resolve(ctx, req.Host)
 	if err != nil {
-		var r osh.Result
+		var r *refusal.Refusal
 		if errors.Is(err, errBadHost) {
-			r = osh.Result{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: osh.ExitInvalidHost}
+			r = &refusal.Refusal{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: refusal.ExitInvalidHost}
 		} else {
-			r = osh.Result{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: osh.ExitHostNotFound}
+			r = &refusal.Refusal{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: refusal.ExitHostNotFound}
 		}
 		return refuse(r)
 	}
@@ -118,16 +126,16 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
 		c.Log.Error("cannot load accesses", "account", acct.Name, "err", err)
-		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: "Access denied: the bastion could not read your accesses, try again later", Exit: osh.ExitAccessDenied})
+		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: the bastion could not read your accesses, try again later", Exit: refusal.ExitAccessDenied})
 	}
 	target := access.Target{User: user, Host: req.Host, IP: ip, Port: port}
-	d, err := access.Decide(c.Env.Now(), in.Account, in.Groups, in.Personal, target)
+	d, err := access.Decide(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target)
 	if err != nil {
-		var ref *access.Refusal
+		var ref *refusal.Refusal
 		if errors.As(err, &ref) {
-			return refuse(osh.Result{Code: ref.Code, Message: ref.Message, Exit: ref.Exit})
+			return refuse(ref)
 		}
-		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: osh.ExitAccessDenied})
+		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
 	s.Outcome.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
@@ -144,10 +152,10 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	switch {
 	case c.MFA != nil:
 		if r := c.MFA(ctx, s, reqs, display); r != nil {
-			return refuse(*r)
+			return refuse(r)
 		}
 	case len(reqs) > 0:
-		return refuse(osh.Result{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: osh.ExitMFAFailed})
+		return refuse(&refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed})
 	}
 	signers, err := c.signers(ctx, acct.Name, d)
 	if err != nil {
@@ -189,16 +197,16 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
 // accounts with idle-ignore are exempt.
-func (c *Connector) idleTimeouts(s *osh.Session, d access.Decision) access.IdleTimeouts {
+func (c *Connector) idleTimeouts(s *session.Session, d access.Decision) access.IdleTimeouts {
 	if s.Account.Settings["idle_ignore"] == "yes" {
 		return access.IdleTimeouts{}
 	}
-	cfg := c.Env.Config()
+	cfg := c.Env.Deps().Config()
 	global := access.IdleTimeouts{Lock: time.Duration(cfg.IdleLockTimeout) * time.Second, Kill: time.Duration(cfg.IdleKillTimeout) * time.Second}
 	return access.CombineIdle(global, d.Grants)
 }
 
-func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
+func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
 	s.Outcome.Comment = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -212,7 +220,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	// then goes on to the session's recovery point (internal/crash).
 	var panicked atomic.Pointer[crash.Panic]
 	if idle.Lock > 0 || idle.Kill > 0 {
-		cfg := c.Env.Config()
+		cfg := c.Env.Deps().Config()
 		go func() {
 			if p := crash.Catch(func() {
 				watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
@@ -297,7 +305,7 @@ func (c *Connector) signers(ctx context.Context, account string, d access.Decisi
 		if !ok {
 			continue
 		}
-		pem, err := c.Sealer.Open(common.SealPurpose, sk.Sealed)
+		pem, err := c.Sealer.Open(seal.PurposeEgressKey, sk.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", sk.Fingerprint, err)
 		}

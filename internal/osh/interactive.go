@@ -30,9 +30,9 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	}
 	t.AutoCompleteCallback = e.completer(s)
 	saved := s.Out
-	s.Out = t
+	s.Out, s.Editor = t, t
 	s.Interactive = true
-	defer func() { s.Out = saved; s.Interactive = false }()
+	defer func() { s.Out, s.Editor = saved, nil; s.Interactive = false }()
 
 	fmt.Fprintf(t, "Welcome to %s interactive mode, type `help' for available commands.\n", cfg.BastionName)
 	fmt.Fprintf(t, "You can use <tab> and <tab><tab> for autocompletion.\n")
@@ -155,7 +155,7 @@ func (e *Env) elevate(ctx context.Context, s *Session, w io.Writer) {
 	}
 	// The hook prints the phase and, on success, the elevated-session lines.
 	if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
-		fmt.Fprintf(w, "%s\n", messageOf(*r))
+		fmt.Fprintf(w, "%s\n", messageOf(Refused(r)))
 	}
 }
 

@@ -107,7 +107,7 @@ func UndeliveredRefusal(f Factor, fellBack bool) *Refusal {
 	if fellBack {
 		msg += " (no other factor of yours can replace it)"
 	}
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", msg}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: msg}
 }
 
 func chatNoun(f Factor) string {
@@ -149,10 +149,10 @@ func ApprovedLine(label, approver string) string {
 // ApprovalRefusal is KO_MFA_FAILED for an approval that did not come: reason is "denied by bob",
 // "expired" …
 func ApprovalRefusal(label, reason string) *Refusal {
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", fmt.Sprintf("Sorry, session %s was not approved (%s), access refused", label, reason)}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: fmt.Sprintf("Sorry, session %s was not approved (%s), access refused", label, reason)}
 }
 
 // CodeRefusal is KO_MFA_FAILED for a wrong or expired code; reason says which.
 func CodeRefusal(label, reason string) *Refusal {
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", fmt.Sprintf("Sorry, the code for session %s was refused (%s); log in again to get a new one", label, reason)}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: fmt.Sprintf("Sorry, the code for session %s was refused (%s); log in again to get a new one", label, reason)}
 }
