@@ -136,11 +136,29 @@ type Inputs struct {
 	Account  access.Account
 	Groups   []access.Group
 	Personal []access.Entry
+	// Keys are the stored egress keys the inputs name, by access.Key.ID: the relay opens the
+	// keys the decision chose from here, without listing them again.
+	Keys map[string]store.EgressKey
 }
 
-// Load loads the inputs of one account's decision.
+// keyCapture keeps the egress keys listed while the inputs load.
+type keyCapture struct {
+	Store
+	keys map[string]store.EgressKey
+}
+
+func (c keyCapture) ListEgressKeys(ctx context.Context, kind, owner string) ([]store.EgressKey, error) {
+	keys, err := c.Store.ListEgressKeys(ctx, kind, owner)
+	for _, k := range keys {
+		c.keys[Key(k).ID] = k
+	}
+	return keys, err
+}
+
+// Load loads the inputs of one account's decision; each egress key is listed once.
 func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
-	var in Inputs
+	in := Inputs{Keys: map[string]store.EgressKey{}}
+	st = keyCapture{Store: st, keys: in.Keys}
 	var err error
 	if in.Account, err = Account(ctx, st, a); err != nil {
 		return in, err

@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -86,8 +85,9 @@ func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
 	}
 }
 
-// Connect runs the session's target request and returns the exit status.
-func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
+// Connect runs the session's target request (s.Request) and returns what happened (for the
+// session's row and audit entries) and the exit status. It writes nothing into the session.
+func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Outcome, int) {
 	req := s.Request
 	acct := s.Account
 	user := req.User
@@ -98,15 +98,15 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 	if port == 0 {
 		port = 22
 	}
-	s.Outcome.Kind, s.Outcome.User, s.Outcome.Host, s.Outcome.PortTo = "ssh", user, req.Host, port
+	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
 	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
 		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
-	refuse := func(r *refusal.Refusal) int {
-		s.Outcome.Allowed, s.Outcome.Comment = false, r.Code
+	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
+		out.Allowed, out.Comment = false, r.Code
 		f := clone(base)
 		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
 		c.observe(ctx, "connection.denied", f)
-		return c.Env.ShowRefusal(s, r)
+		return out, c.Env.ShowRefusal(s, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
 		return refuse(&refusal.Refusal{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: refusal.ExitInvalidUser})
@@ -122,7 +122,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 		return refuse(r)
 	}
 	base["ip_to"] = ip.String()
-	s.Outcome.IPTo = ip.String()
+	out.IPTo = ip.String()
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
 		c.Log.Error("cannot load accesses", "account", acct.Name, "err", err)
@@ -137,7 +137,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 		}
 		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
-	s.Outcome.Allowed = true
+	out.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err
 	for _, l := range access.TryLines(d, time.Local) {
@@ -157,11 +157,11 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 	case len(reqs) > 0:
 		return refuse(&refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed})
 	}
-	signers, err := c.signers(ctx, acct.Name, d)
+	signers, err := c.signers(d, in.Keys)
 	if err != nil {
 		c.Log.Error("cannot open egress keys", "account", acct.Name, "err", err)
 		fmt.Fprintf(errw, "Cannot use your egress keys: %v\n", err)
-		return egress.ExitStatus
+		return out, egress.ExitStatus
 	}
 	mode, err := egress.ParseHostKeyMode(acct.Settings["egress_strict_host_key_checking"])
 	if err != nil {
@@ -186,13 +186,15 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) int {
 		}
 		c.observe(ctx, "connection.close", f)
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
-		return egress.ExitStatus
+		return out, egress.ExitStatus
 	}
 	defer client.Close()
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	return c.relay(ctx, s, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
+	return out, r.status
 }
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
@@ -206,8 +208,14 @@ func (c *Connector) idleTimeouts(s *session.Session, d access.Decision) access.I
 	return access.CombineIdle(global, d.Grants)
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
-	s.Outcome.Comment = ""
+// relayed is what a relay did: its exit status, the bytes it carried, why it ended early.
+type relayed struct {
+	status            int
+	bytesIn, bytesOut int64
+	comment           string
+}
+
+func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err)
@@ -270,38 +278,20 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Co
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
 		f["comment"] = err.Error()
 	}
+	r := relayed{status: status, bytesIn: inCount.n.Load(), bytesOut: counted.n.Load()}
 	if killed.Load() {
-		f["comment"], s.Outcome.Comment = "idle_kill", "idle_kill"
+		f["comment"], r.comment = "idle_kill", "idle_kill"
 	}
-	s.Outcome.BytesOut, s.Outcome.BytesIn = counted.n.Load(), inCount.n.Load()
 	c.observe(ctx, "connection.close", f)
 	crash.Rethrow(panicked.Load())
-	return status
+	return r
 }
 
-// signers opens every key the decision offers, in its order.
-func (c *Connector) signers(ctx context.Context, account string, d access.Decision) ([]ssh.Signer, error) {
-	byID := map[string]store.EgressKey{}
-	load := func(kind, owner string) error {
-		keys, err := c.Store.ListEgressKeys(ctx, kind, owner)
-		for _, k := range keys {
-			byID[strconv.FormatInt(k.ID, 10)] = k
-		}
-		return err
-	}
-	if err := load("account", account); err != nil {
-		return nil, err
-	}
-	for _, g := range d.Grants {
-		if g.Group != "" {
-			if err := load("group", g.Group); err != nil {
-				return nil, err
-			}
-		}
-	}
+// signers opens every key the decision offers, in its order, from the keys its inputs listed.
+func (c *Connector) signers(d access.Decision, keys map[string]store.EgressKey) ([]ssh.Signer, error) {
 	var out []ssh.Signer
 	for _, k := range d.Keys() {
-		sk, ok := byID[k.ID]
+		sk, ok := keys[k.ID]
 		if !ok {
 			continue
 		}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -63,13 +64,24 @@ type Authenticator interface {
 // Tracker records and audits sessions. Begin runs before the line is served and may wrap the
 // session's writers; a Begin error refuses the session (fail closed).
 type Tracker interface {
-	Begin(ctx context.Context, s *session.Session, line string) (SessionTrack, error)
+	// Begin opens the session's recording, row and first audit entry for the parsed line, before
+	// anything runs; an error refuses the session (what cannot be recorded does not run).
+	Begin(ctx context.Context, s *session.Session, ln session.Line) (SessionTrack, error)
 }
 
-// SessionTrack follows one session: its window changes, then its end.
+// SessionTrack follows one session: its id and recorder, its window changes, then its end.
+// Ingress, which owns the session, puts the id and the recorder in it.
 type SessionTrack interface {
+	// ID is the session's unique id (its recording, its row, its audit entries).
+	ID() string
+	// Recorder receives a copy of everything the session shows.
+	Recorder() io.Writer
+	// Pause stops (true) and resumes (false) recording (output that holds a secret).
+	Pause(paused bool)
 	Resize(cols, rows int)
-	End(ctx context.Context, s *session.Session, exitStatus int)
+	// End closes the recording and completes the row and the audit log with what the session
+	// did (o, as the dispatcher returned it) and its exit status.
+	End(ctx context.Context, s *session.Session, o session.Outcome, exitStatus int)
 }
 
 // Server is the SSH server. Create it with New; Serve may be called once.
@@ -124,7 +136,10 @@ type Stats struct {
 // configuration, the clock) and calls Serve once per session channel.
 type Env interface {
 	Deps() session.Deps
-	Serve(ctx context.Context, s *session.Session, line string) int
+	// Parse parses the line once, for the recorder and the dispatcher.
+	Parse(line string) session.Line
+	// Serve runs the parsed line and returns what the session did and its exit status.
+	Serve(ctx context.Context, s *session.Session, ln session.Line) (session.Outcome, int)
 }
 
 // New returns a server that runs lines through env.

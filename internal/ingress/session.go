@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"gatehouse/internal/crash"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
@@ -120,56 +119,16 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 				}
 				started = true
 				_ = req.Reply(true, nil)
-				sess, status := s.newSession(sctx, conn, ch, pty, resize, signals)
-				if sess == nil {
+				t, status := s.begin(sctx, conn, ch, pty, resize, signals, line)
+				if t == nil {
 					done <- status
 					continue
 				}
-				if s.Tracker != nil {
-					t, err := s.Tracker.Begin(sctx, sess, line)
-					if err != nil {
-						// Fail closed: what cannot be recorded does not run.
-						s.log.Error("cannot record session, refusing it", "account", sess.Account.Name, "err", err)
-						_, _ = io.WriteString(ch.Stderr(), "This session cannot be recorded, so it is refused; please tell the bastion administrators.\r\n")
-						done <- refusal.ExitPluginFailed
-						continue
-					}
-					track = t
-				}
-				ended, remove := s.register(sess, ch, cancel)
+				track = t.track
 				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
 					defer s.conns.Done()
-					// Loaded again once registered: a freeze or a deletion that landed since
-					// newSession is seen here, and any later one reaches the registry.
-					status := refusal.ExitInactive
-					p := crash.Catch(func() {
-						if err := sess.Reload(sctx); err != nil {
-							_, _ = io.WriteString(sess.Err, "Your account no longer exists on this bastion.\n")
-						} else {
-							status = s.env.Serve(sctx, sess, line)
-						}
-					})
-					if p != nil {
-						// This goroutine is the session's boundary: the panic ends this
-						// connection only; the session is still ended and audited below.
-						_, _ = io.WriteString(sess.Err, "An internal error ended this session; the bastion administrators have the details.\n")
-						status = refusal.ExitPluginFailed
-						conn.Close()
-						s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
-					}
-					remove()
-					if why := ended.Load(); why != nil {
-						sess.Outcome.Comment, status = why.reason, why.exit
-					}
-					// The user gets the exit status first; closing the recording (an fsync)
-					// and writing the audit entry happen after.
-					done <- status
-					if track != nil {
-						if p := crash.Catch(func() { track.End(context.WithoutCancel(sctx), sess, status) }); p != nil {
-							s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
-						}
-					}
+					s.run(sctx, conn, ch, cancel, t, done)
 				}()
 			default:
 				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
@@ -179,7 +138,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	}
 }
 
-// newSession builds the osh session for one channel; on failure it returns nil and the status.
+// newSession builds the session for one channel; on failure it returns nil and the status.
 func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*session.Session, int) {
 	a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
 	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
@@ -191,6 +150,9 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		return nil, refusal.ExitInactive
 	}
 	sess := &session.Session{
+		Identity: session.Identity{AccountID: a.ID, Account: a.Name, Key: conn.Permissions.Extensions[extKey],
+			Source: conn.RemoteAddr(), Local: conn.LocalAddr(), FactorsOK: conn.Permissions.Extensions[extFactors] == "1",
+			At: s.env.Deps().Now()},
 		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: s.rolesOf(ctx, a),
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
 		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),

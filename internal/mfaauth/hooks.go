@@ -215,19 +215,20 @@ func (a *Auth) auditRefusal(ctx context.Context, s *session.Session, stage strin
 }
 
 // ProactiveMFA is osh.Hooks.ProactiveMFA: --proactive-mfa and the interactive `mfa` built-in.
-// On success the session counts as validated for interactiveModeProactiveMFAexpiration
-// seconds (s.MFAUntil), which shows as [MFA-OK] in the interactive prompt.
-func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) *refusal.Refusal {
+// On success it returns the proof: the session counts as validated for
+// interactiveModeProactiveMFAexpiration seconds, which shows as [MFA-OK] in the interactive
+// prompt. It writes nothing into the session; the command language keeps the proof.
+func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Proof, *refusal.Refusal) {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
-		return internalRefusal(s.Account.Name)
+		return session.Proof{}, internalRefusal(s.Account.Name)
 	}
 	base := map[string]any{"ip_from": netaddr.IP(s.RemoteAddr), "interactive": s.Interactive}
 	ch, err := a.challenger(ctx, "proactive", base)
 	if err != nil {
 		a.log().Error("cannot prepare the MFA phase; refusing", "account", s.Account.Name, "err", err)
-		return internalRefusal(s.Account.Name)
+		return session.Proof{}, internalRefusal(s.Account.Name)
 	}
 	out := Out(s)
 	pa := PolicyAccount(s.Account, f.Configured)
@@ -235,7 +236,7 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) *refusal.Re
 		if r = policy.TerminalRefusal(d.Ask, s.HasTerminal()); r != nil {
 			base["reason"] = "no terminal"
 			a.auditRefusal(ctx, s, "proactive", base, r)
-			return r
+			return session.Proof{}, r
 		}
 	}
 	p, gd := a.guarded(ctx, a.Prompt(s, out))
@@ -243,26 +244,25 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) *refusal.Re
 	gd.release()
 	if ref != nil {
 		a.auditRefusal(ctx, s, "proactive", base, ref)
-		return ref
+		return session.Proof{}, ref
 	}
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired {
 		// An expired password proves nothing but that it must be changed: no proof is kept.
 		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
-		return expiredRefusal(s.Account.Name)
+		return session.Proof{}, expiredRefusal(s.Account.Name)
 	}
 	now := a.now()
 	e := policy.Elevate(now, time.Duration(a.Config().InteractiveModeProactiveMFAexpiration)*time.Second)
-	s.MFAUntil = e.Until
 	// The proofs replace earlier ones: only what this phase checked counts from now on.
-	s.MFAProofs = map[string]time.Time{}
+	proof := session.Proof{Until: e.Until, Factors: map[string]time.Time{}}
 	for _, f := range res.Passed.List() {
-		s.MFAProofs[f.String()] = now
+		proof.Factors[f.String()] = now
 	}
 	if s.Interactive {
 		for _, l := range e.ElevatedLines(now) {
 			fmt.Fprintln(out, l)
 		}
 	}
-	return nil
+	return proof, nil
 }

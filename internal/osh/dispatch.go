@@ -15,6 +15,8 @@ package osh
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -63,12 +65,31 @@ type Hooks struct {
 	SetupGate func(ctx context.Context, s *Session, cmd *session.CommandInfo) *refusal.Refusal
 	// JIT asks for a second factor when cmd requires one; a non-nil result is a refusal.
 	JIT func(ctx context.Context, s *Session, cmd session.CommandInfo) *refusal.Refusal
-	// Connect handles [user@]host lines and returns the exit status.
-	Connect func(ctx context.Context, s *Session) int
+	// Connect handles [user@]host lines (s.Request) and returns what it did and the exit status.
+	Connect func(ctx context.Context, s *Session) (session.Outcome, int)
 	// CommandDone is told of every command run, for the audit log.
 	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
 	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
-	ProactiveMFA func(ctx context.Context, s *Session) *refusal.Refusal
+	ProactiveMFA func(ctx context.Context, s *Session) (session.Proof, *refusal.Refusal)
+}
+
+// connect runs the Connect hook and keeps what it returns as the session's outcome (the command
+// run before it, in the interactive mode, stays named).
+func (e *Env) connect(ctx context.Context, s *Session) int {
+	o, code := e.Hooks.Connect(ctx, s)
+	o.Plugin = s.Outcome.Plugin
+	s.Outcome = o
+	return code
+}
+
+// proactiveMFA runs the ProactiveMFA hook and keeps the proof it returns: the factors it checked
+// stand for themselves until it expires.
+func (e *Env) proactiveMFA(ctx context.Context, s *Session) *refusal.Refusal {
+	p, r := e.Hooks.ProactiveMFA(ctx, s)
+	if r == nil {
+		s.MFAUntil, s.MFAProofs = p.Until, p.Factors
+	}
+	return r
 }
 
 // Outcome and Session are the lifecycle's (internal/session); the command language uses them
@@ -96,20 +117,49 @@ func (c *Call) Now() time.Time { return c.Env.Now() }
 // Cfg is the configuration in force.
 func (c *Call) Cfg() *config.Config { return c.Env.Config() }
 
-// Serve runs the line an account typed after `--` and returns the exit status.
-func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
-	cfg := e.Config()
-	if len(line) > cfg.MaxCommandLine {
-		r := Refuse("KO_GETOPTS_FAILED", "The command line is too long (%d bytes, at most %d)", len(line), cfg.MaxCommandLine)
-		return e.emit(s, r, JSONNone, false)
-	}
+// errTooLong is a line longer than maxCommandLine: refused before it is looked at.
+type errTooLong struct{ n, max int }
+
+func (e errTooLong) Error() string {
+	return fmt.Sprintf("The command line is too long (%d bytes, at most %d)", e.n, e.max)
+}
+
+// Parse parses the line a session channel asked to run, once for the whole lifecycle (ingress
+// calls it; the recorder and the dispatcher read the result). A line that is too long or does
+// not parse carries its refusal in Err, and what could be read of it in Request.
+func (e *Env) Parse(line string) session.Line {
+	ln := session.Line{Raw: line}
 	req, perr := ParseLine(line)
-	if perr != nil {
-		// Even a line that does not parse may have asked for JSON: honour it if we can see it.
-		r := Refuse("KO_GETOPTS_FAILED", "Error parsing the command line: %v", perr)
-		return e.emit(s, r, jsonModeOf(line), false)
+	ln.Request = req
+	if w, err := Split(line); err == nil {
+		ln.Words = w
 	}
-	s.Request = req
+	switch max := e.Config().MaxCommandLine; {
+	case len(line) > max:
+		ln.Err = errTooLong{len(line), max}
+	case perr != nil:
+		ln.Err = fmt.Errorf("Error parsing the command line: %w", perr)
+	}
+	return ln
+}
+
+// Serve runs a session's parsed line and returns what the session did and its exit status.
+func (e *Env) Serve(ctx context.Context, s *Session, ln session.Line) (Outcome, int) {
+	code := e.serve(ctx, s, ln)
+	return s.Outcome, code
+}
+
+func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
+	cfg := e.Config()
+	if ln.Err != nil {
+		// Even a line that does not parse may have asked for JSON: honour it if we can see it.
+		mode := jsonModeOf(ln.Raw)
+		if errors.As(ln.Err, new(errTooLong)) {
+			mode = JSONNone
+		}
+		return e.emit(s, Refuse("KO_GETOPTS_FAILED", "%s", ln.Err.Error()), mode, false)
+	}
+	req := ln.Request
 	if r := e.accountGate(s); r != nil {
 		return e.emit(s, *r, req.JSON, req.Quiet)
 	}
@@ -121,7 +171,7 @@ func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
 		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
 	}
 	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
-		if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
+		if r := e.proactiveMFA(ctx, s); r != nil {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
@@ -136,7 +186,7 @@ func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
 		if e.Hooks.Connect == nil {
 			return e.emit(s, Refuse("KO_ACCESS_DENIED", "Access denied for %s to %s: connections to servers are not enabled on this bastion", s.Account.Name, req.Host), req.JSON, req.Quiet)
 		}
-		return e.Hooks.Connect(ctx, s)
+		return e.connect(ctx, s)
 	case req.Help:
 		r := e.Run(ctx, s, "help", nil, req.Quiet)
 		return e.emitJSONOnly(s, r, req.JSON)

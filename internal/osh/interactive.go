@@ -114,7 +114,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		saveReq := s.Request
 		s.Request = req
-		e.Hooks.Connect(ctx, s)
+		e.connect(ctx, s)
 		s.Request = saveReq
 	}
 }
@@ -154,7 +154,7 @@ func (e *Env) elevate(ctx context.Context, s *Session, w io.Writer) {
 		return
 	}
 	// The hook prints the phase and, on success, the elevated-session lines.
-	if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
+	if r := e.proactiveMFA(ctx, s); r != nil {
 		fmt.Fprintf(w, "%s\n", messageOf(Refused(r)))
 	}
 }

@@ -40,9 +40,10 @@ type Identity struct {
 	Key string
 	// Source and Local are the client's and the bastion's addresses.
 	Source, Local net.Addr
-	// FactorsAt is when the second factors asked at SSH authentication were passed (zero: none
-	// were asked, or none were needed).
-	FactorsAt time.Time
+	// FactorsOK says the second factors asked at SSH authentication (if any) were passed.
+	FactorsOK bool
+	// At is when the session channel opened.
+	At time.Time
 }
 
 // JSONMode is how machine output is framed, as The Bastion's --json* options.
@@ -97,6 +98,25 @@ func (r *Request) Kind() string {
 		return "ssh"
 	}
 	return "interactive"
+}
+
+// Line is what a session channel asked to run, parsed once (osh.Env.Parse) before anything
+// else sees it: the recorder names and titles the recording from it, the dispatcher runs it.
+type Line struct {
+	Raw string
+	// Words are Raw cut as a shell would (nil when it does not split): the audit's params.
+	Words   []string
+	Request Request
+	// Err is why the line is refused before anything runs (too long, does not parse); Request
+	// then holds what could be read of it, for the recording and the JSON mode of the refusal.
+	Err error
+}
+
+// Proof is what proactive MFA returns on success: the factors it checked, with when, and until
+// when they count. The command language keeps it in the session (MFAUntil, MFAProofs).
+type Proof struct {
+	Until   time.Time
+	Factors map[string]time.Time
 }
 
 // Outcome is what a session did, for its session row and its audit entries. The dispatcher and
@@ -155,21 +175,22 @@ func RolesOf(a store.Account) Roles {
 
 // Session is one SSH session channel of an authenticated account, as the stages after ingress
 // see it. Who writes what:
-//   - ingress (internal/ingress) builds it: Identity, ID's channel, streams, pty, Resize, Signals,
-//     Reload; Account and Roles are the account as the store holds it now, refreshed by Reload
-//     only;
-//   - the recorder (internal/sessionlog) sets ID and wraps the output streams when it opens the
-//     recording (Begin), before anything runs;
-//   - the command language (internal/osh) owns Request (parsed once, before Begin), Interactive
-//     and Editor, and the proactive MFA state (MFAUntil, MFAProofs) that its hooks return.
-//
-// What the session did is not written here: it is returned (Outcome) to the lifecycle.
+//   - ingress (internal/ingress) builds it before anything runs: Identity, ID, Request (the line
+//     parsed once), the streams (wrapped with what the recorder's track returns), pty, Resize,
+//     Signals, PauseRecording, Reload; Account and Roles are the account as the store holds it
+//     now, refreshed by Reload only;
+//   - the command language (internal/osh) owns Outcome, Interactive, InBatch and Editor, the
+//     Request of each interactive line, and the proactive MFA state (MFAUntil, MFAProofs) that
+//     its ProactiveMFA hook returns (Proof);
+//   - the relay, the MFA wiring and the recorder read it and write nothing: they return what
+//     happened (session.Outcome, *refusal.Refusal, Proof).
 type Session struct {
 	// ID is the session's unique id: its recording, its session row and its audit entries.
 	ID string
 	// Identity is who authenticated; set once by ingress.
 	Identity Identity
-	// Outcome is what the dispatcher and the connector report for this session.
+	// Outcome is what the session did so far. Only the dispatcher (internal/osh) writes it, with
+	// what the commands and the connector return; osh.Env.Serve returns it to ingress.
 	Outcome Outcome
 	Account store.Account
 	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
