@@ -14,8 +14,8 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Store is what the loader reads.
-type Store = store.Store
+// Store is what the loader reads: the access decision's inputs.
+type Store = store.AccessInputs
 
 // Key converts a stored egress key.
 func Key(k store.EgressKey) access.Key {

@@ -60,10 +60,17 @@ type Env interface {
 	ShowRefusal(s *session.Session, r *refusal.Refusal) int
 }
 
+// Store is what the relay reads and writes: the access decision's inputs and the targets' host
+// keys.
+type Store interface {
+	store.AccessInputs
+	store.KnownHostKeys
+}
+
 // Connector connects accounts to targets. Its zero value is not usable: set Store, Sealer, Env.
 type Connector struct {
 	Env    Env
-	Store  store.Store
+	Store  Store
 	Sealer *seal.Sealer
 	Log    *slog.Logger
 	Dialer egress.Dialer
@@ -333,7 +340,7 @@ func (c *Connector) resolve(ctx context.Context, host string) (netip.Addr, error
 }
 
 // knownHosts adapts the store to egress.KnownHosts.
-type knownHosts struct{ st store.Store }
+type knownHosts struct{ st store.KnownHostKeys }
 
 func (k knownHosts) Lookup(ctx context.Context, account, hostport string) ([]ssh.PublicKey, error) {
 	rows, err := k.st.KnownHostKeys(ctx, account, hostport)

@@ -50,7 +50,7 @@ type Policy struct {
 
 // Tracker implements ingress.Tracker.
 type Tracker struct {
-	Store  store.Store
+	Store  store.SessionRecords
 	Audit  Auditor
 	Dir    string // recordings root; one 0700 folder per account below it
 	Policy func() Policy
