@@ -195,7 +195,9 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return out, egress.ExitStatus
 	}
-	defer client.Close()
+	// Closing the target connection when the relay is over: its error says nothing the relay
+	// did not already report.
+	defer func() { _ = client.Close() }()
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
@@ -334,6 +336,7 @@ func (c *Connector) resolve(ctx context.Context, host string) (netip.Addr, error
 		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
 	}
 	if err != nil || len(addrs) == 0 {
+		//lint:ignore ST1005 The Bastion's own sentence, shown to the user as it is
 		return netip.Addr{}, fmt.Errorf("Unable to resolve host '%s'", host)
 	}
 	return addrs[0].Unmap(), nil

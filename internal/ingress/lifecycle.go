@@ -121,7 +121,8 @@ func (s *Server) recovering(conn *ssh.ServerConn) middleware {
 			}
 			_, _ = io.WriteString(b.sess.Err, "An internal error ended this session; the bastion administrators have the details.\n")
 			out, status = b.sess.Outcome, refusal.ExitPluginFailed // what the dispatcher knew when it panicked
-			conn.Close()
+			// Ending the connection is the point; an error closing it changes nothing.
+			_ = conn.Close()
 			s.panicked(b.sess.Account.Name, conn.RemoteAddr(), p)
 			if b.ended != nil {
 				if why := b.ended(); why != nil {

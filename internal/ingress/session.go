@@ -37,7 +37,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	if err != nil {
 		return
 	}
-	defer ch.Close()
+	defer func() { _ = ch.Close() }() // the channel may already be closed by the client
 	s.stats.Sessions.Add(1)
 	s.sessions.Add(1)
 	defer s.sessions.Add(-1)

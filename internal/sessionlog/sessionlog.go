@@ -104,7 +104,7 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
 		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path, Comment: tr.comment("")}
 	if err := t.Store.OpenSession(ctx, tr.row); err != nil {
-		rec.Close()
+		_, _, _ = rec.Close() // the session is refused; the partial recording stays as evidence
 		return nil, fmt.Errorf("record the session in the store: %w", err)
 	}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.open", Fields: audit.Fields{
@@ -112,7 +112,7 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 		IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion, User: user, HostTo: req.Host, PortTo: port, Plugin: plugin,
 		Params: params, RecordingID: id, Stealth: stealth}}); err != nil {
 		// The audit log refuses: nothing runs that cannot be audited.
-		rec.Close()
+		_, _, _ = rec.Close() // the session is refused; the partial recording stays as evidence
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return tr, nil
@@ -266,9 +266,12 @@ func (t *Tracker) Interrupted(ctx context.Context) error {
 	}
 	for _, s := range open {
 		sum, size := hashFile(s.Recording)
-		_ = t.Audit.Append(audit.Event{Type: "session.interrupted", Fields: audit.Fields{UniqID: s.ID, Account: s.Account,
+		// A failed append is logged; the other interrupted sessions are still audited.
+		if err := t.Audit.Append(audit.Event{Type: "session.interrupted", Fields: audit.Fields{UniqID: s.ID, Account: s.Account,
 			CmdType: s.Kind, HostTo: s.Host, PortTo: s.PortTo, RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size,
-			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}})
+			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}}); err != nil {
+			t.Log.Error("cannot write an interrupted session to the audit log", "id", s.ID, "err", err)
+		}
 	}
 	return nil
 }
@@ -279,7 +282,7 @@ func hashFile(path string) (string, int64) {
 	if err != nil {
 		return "", 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

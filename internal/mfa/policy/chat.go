@@ -44,17 +44,6 @@ func (a Account) chatBypassed() Factors {
 	return f
 }
 
-// askFor is what a JIT phase asks for the requirement n: every configured password/TOTP factor
-// when n asks for one of them or for "any" (as The Bastion's PAM stack), then the chat factors n
-// names.
-func askFor(n Need, a Account) Factors {
-	var ask Factors
-	if n.Any || n.All&^ChatFactors != 0 {
-		ask = a.Configured &^ ChatFactors
-	}
-	return ask | n.All&ChatFactors
-}
-
 // Fallback is the operator's choice ([notify] fallback) of what replaces a chat factor that
 // could not be delivered (channel down, refusing, too slow, or none configured).
 type Fallback string
