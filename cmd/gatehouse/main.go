@@ -129,7 +129,11 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			fmt.Fprintf(stderr, "gatehouse: closing: %v\n", err)
+		}
+	}()
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -156,7 +160,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			log.Error("closing the bastion", "err", err)
+		}
+	}()
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
