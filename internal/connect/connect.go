@@ -85,7 +85,7 @@ type Connector struct {
 	OnDial func(time.Duration)
 	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
 	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
-	Ticket func(s *session.Session) string
+	Ticket func(s *session.Session, target session.Outcome) string
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -205,7 +205,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	r := c.relay(ctx, s, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, out, client, base, start, req.Command(), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
 }
@@ -228,7 +228,7 @@ type relayed struct {
 	comment           string
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
+func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err)
@@ -255,7 +255,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, client ssh.Co
 	req := s.Request
 	er := egress.Request{Command: command}
 	if c.Ticket != nil {
-		if t := c.Ticket(s); t != "" {
+		if t := c.Ticket(s, target); t != "" {
 			er.Env = map[string]string{ticket.EnvName: t}
 		}
 	}
