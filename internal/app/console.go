@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"gatehouse/internal/console"
+	"gatehouse/internal/store"
+)
+
+// openConsole prepares the web console when [web] listen is set, and gives webLogin its hook.
+func (a *App) openConsole() error {
+	if a.Config().Web.Listen == "" {
+		return nil
+	}
+	c, err := console.New(console.Options{Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny})
+	if err != nil {
+		return err
+	}
+	a.Console = c
+	a.Env.Hooks.WebLogin = func(ctx context.Context, acc store.Account, factors []string) (string, string, error) {
+		u, err := c.IssueLogin(ctx, acc, factors)
+		return u, c.Fingerprint, err
+	}
+	return nil
+}
+
+// serveConsole listens for the web console (when configured) and serves it until ctx ends.
+func (a *App) serveConsole(ctx context.Context) error {
+	if a.Console == nil {
+		return nil
+	}
+	ln, err := a.Console.Listen()
+	if err != nil {
+		return err
+	}
+	a.WebAddr = ln.Addr().String()
+	if a.Console.Fingerprint != "" {
+		a.log.Info("web console", "listen", a.WebAddr, "sha256", a.Console.Fingerprint)
+	}
+	go func() {
+		if err := a.Console.Serve(ctx, ln); err != nil {
+			a.log.Error("web console stopped", "err", fmt.Errorf("console: %w", err))
+		}
+	}()
+	return nil
+}
