@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"gatehouse/internal/console"
+	"gatehouse/internal/record"
 	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
@@ -142,6 +143,32 @@ func TestWebConsoleInChromium(t *testing.T) {
 	blk, _ := pem.Decode(pemBytes)
 	if cert, err := x509.ParseCertificate(blk.Bytes); err != nil || fp != console.Fingerprint(cert.Raw) || !strings.HasPrefix(aliceURL, "https://") {
 		t.Fatalf("url %s fingerprint %s (cert %x): %v", aliceURL, fp, sha256.Sum256(blk.Bytes), err)
+	}
+
+	// The URL is a credential: the webLogin session's recording must not hold it.
+	token := strings.SplitN(aliceURL, "t=", 2)[1]
+	wl, _ := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "osh"})
+	checked := 0
+	for _, s := range wl {
+		if s.Plugin == "webLogin" && s.Recording != "" {
+			f, err := os.Open(s.Recording)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			err = record.ExportText(&text, f) // through the reader: whatever format is stored
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(text.String(), token) || !strings.Contains(text.String(), "not recorded") {
+				t.Fatalf("the login token is in the recording %s", s.Recording)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no webLogin session recording to check")
 	}
 
 	alice := browser(t)

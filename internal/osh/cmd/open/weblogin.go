@@ -20,12 +20,25 @@ func RegisterWebLogin(r *osh.Registry) {
 			if err != nil {
 				return osh.Fail("", "ERR_UNAVAILABLE", "Cannot make a console login: %v", err)
 			}
+			// The URL is a credential for 60 s: it must not land in the session's recording, which
+			// auditors replay. A lone --osh webLogin, or a batch (whose output may be written after
+			// the command), stays unrecorded to its end (the JSON output carries the URL too); in the
+			// interactive mode the recording resumes after the human lines, which are written at
+			// once, and the machine output leaves the URL out.
+			machineURL := link
+			if c.Sess.PauseRecording != nil {
+				c.Sess.PauseRecording(true)
+				if c.Sess.Interactive && !c.Sess.InBatch {
+					defer c.Sess.PauseRecording(false)
+					machineURL = ""
+				}
+			}
 			c.P.Line("Open this URL within 60 seconds; it works once:")
 			c.P.Line("%s", link)
 			if fingerprint != "" {
 				c.P.Line("The console's certificate SHA-256 fingerprint: %s", fingerprint)
 			}
-			return osh.OK("", map[string]any{"url": link, "fingerprint": fingerprint, "valid_seconds": 60})
+			return osh.OK("", map[string]any{"url": machineURL, "fingerprint": fingerprint, "valid_seconds": 60})
 		}})
 }
 
