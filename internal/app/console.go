@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"gatehouse/internal/console"
 	"gatehouse/internal/store"
@@ -13,7 +14,13 @@ func (a *App) openConsole() error {
 	if a.Config().Web.Listen == "" {
 		return nil
 	}
-	c, err := console.New(console.Options{Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny})
+	// A missing key leaves the Audit page saying it cannot verify, rather than the console off.
+	pub, err := ReadAuditPublicKey(filepath.Join(a.DataDir, AuditKeyFile+".pub"))
+	if err != nil {
+		a.log.Warn("web console: no audit public key; the Audit page cannot verify", "err", err)
+	}
+	c, err := console.New(console.Options{Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny,
+		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}})
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,8 @@ type Options struct {
 	Log     *slog.Logger
 	// Audit appends a security event to the audit log; may be nil.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AuditLog is the audit log the Audit page browses and verifies.
+	AuditLog AuditSource
 }
 
 // Console is the web console of one node.
@@ -180,6 +182,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /sessions/{id}", c.authed(c.replay))
 	mux.HandleFunc("GET /sessions/{id}/cast", c.authed(c.cast))
 	mux.HandleFunc("GET /sessions/{id}/search", c.authed(c.search))
+	mux.HandleFunc("GET /audit", c.authed(c.auditPage))
 	return c.secure(mux)
 }
 

@@ -226,6 +226,30 @@ func TestWebConsoleInChromium(t *testing.T) {
 		t.Fatalf("the seek went past the hit: %q", shown)
 	}
 	shoot(t, alice, shots, "replay")
+	if st := status(t, alice, base+"/audit"); st != 403 {
+		t.Fatalf("a plain account's audit page: %d", st)
+	}
+
+	// The admin's console: everyone's sessions, the audit log verified, the console's own events.
+	adminURL, _ := webLogin(t, b, b.AdminKey, "admin")
+	adm := browser(t)
+	if st := status(t, adm, adminURL); st != 200 {
+		t.Fatalf("admin login: %d", st)
+	}
+	status(t, adm, base+"/sessions?account=alice")
+	if tbl := pageText(t, adm, "#sessions"); !strings.Contains(tbl, sshd.User+"@127.0.0.1") {
+		t.Fatalf("admin's list lacks alice's session: %q", tbl)
+	}
+	if st := status(t, adm, base+"/audit?type=web."); st != 200 {
+		t.Fatalf("audit: %d", st)
+	}
+	if v := pageText(t, adm, "#verify"); !strings.HasPrefix(v, "verified up to seq") {
+		t.Fatalf("verification state %q", v)
+	}
+	if tbl := pageText(t, adm, "#audit"); !strings.Contains(tbl, "web.replay") || !strings.Contains(tbl, "web.login") {
+		t.Fatalf("audit rows: %q", tbl)
+	}
+	shoot(t, adm, shots, "audit")
 
 	// bob, a plain account: 403 for alice's replay, its cast and its search; his list lacks it.
 	bobURL, _ := webLogin(t, b, bobKey, "bob")
