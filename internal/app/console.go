@@ -20,7 +20,7 @@ func (a *App) openConsole() error {
 		a.log.Warn("web console: no audit public key; the Audit page cannot verify", "err", err)
 	}
 	c, err := console.New(console.Options{Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny,
-		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}})
+		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}, Approvals: a.Notify.Manager()})
 	if err != nil {
 		return err
 	}

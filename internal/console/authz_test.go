@@ -39,3 +39,37 @@ func TestCanViewSession(t *testing.T) {
 		}
 	}
 }
+
+func TestApprovalRights(t *testing.T) {
+	plain := Viewer{AccountID: "1", Account: "bob"}
+	auditor := Viewer{AccountID: "2", Account: "eve", Roles: osh.Roles{Auditor: true}}
+	admin := Viewer{AccountID: "3", Account: "root", Roles: osh.Roles{Admin: true, SuperOwner: true}}
+	alice := Viewer{AccountID: "4", Account: "alice"}
+	aliceAdmin := Viewer{AccountID: "4", Account: "alice", Roles: osh.Roles{Admin: true}}
+	type rights struct{ see, approve, deny bool }
+	none, all, own := rights{}, rights{true, true, true}, rights{true, false, true}
+	for _, c := range []struct {
+		name      string
+		v         Viewer
+		approvers []string
+		want      rights
+	}{
+		{"own request, unbound", alice, nil, own},
+		{"own request, bound to herself", alice, []string{"alice"}, own},
+		{"own request as admin", aliceAdmin, nil, own},
+		{"bound approver", plain, []string{"bob"}, all},
+		{"plain, not bound", plain, []string{"carol"}, none},
+		{"plain, unbound request", plain, nil, none},
+		{"auditor not bound", auditor, []string{"bob"}, none},
+		{"auditor unbound", auditor, nil, none},
+		{"auditor bound", auditor, []string{"eve"}, all},
+		{"admin unbound", admin, nil, all},
+		{"admin not among the bound", admin, []string{"bob"}, none},
+		{"no account", Viewer{}, nil, none},
+	} {
+		s, a, d := ApprovalRights(c.v, "alice", c.approvers)
+		if got := (rights{s, a, d}); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}

@@ -56,6 +56,8 @@ type Options struct {
 	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// AuditLog is the audit log the Audit page browses and verifies.
 	AuditLog AuditSource
+	// Approvals decides approval requests (nil: no Approvals page).
+	Approvals Decider
 }
 
 // Console is the web console of one node.
@@ -183,6 +185,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /sessions/{id}/cast", c.authed(c.cast))
 	mux.HandleFunc("GET /sessions/{id}/search", c.authed(c.search))
 	mux.HandleFunc("GET /audit", c.authed(c.auditPage))
+	mux.HandleFunc("GET /approvals", c.authed(c.approvalsPage))
+	mux.HandleFunc("POST /approvals/{id}", c.authed(c.decide))
 	return c.secure(mux)
 }
 

@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 		{"ApprovalCompareAndSet", testApprovalCompareAndSet},
 		{"ApprovalDecidedThroughOtherHandle", testApprovalOtherHandle},
 		{"ApprovalNoncesAndSettings", testApprovalNoncesAndSettings},
+		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 	}
 	for _, tc := range tests {
