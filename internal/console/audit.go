@@ -142,4 +142,3 @@ func verifiedState(rep audit.Report) string {
 	}
 	return b.String()
 }
-
