@@ -186,6 +186,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /sessions/{id}/search", c.authed(c.search))
 	mux.HandleFunc("GET /audit", c.authed(c.auditPage))
 	mux.HandleFunc("GET /approvals", c.authed(c.approvalsPage))
+	mux.HandleFunc("GET /directory", c.authed(c.directory))
 	mux.HandleFunc("POST /approvals/{id}", c.authed(c.decide))
 	return c.secure(mux)
 }

@@ -250,6 +250,16 @@ func TestWebConsoleInChromium(t *testing.T) {
 		t.Fatalf("audit rows: %q", tbl)
 	}
 	shoot(t, adm, shots, "audit")
+	if st := status(t, adm, base+"/directory?host=127.0.0.1"); st != 200 {
+		t.Fatalf("directory: %d", st)
+	}
+	if tbl := pageText(t, adm, "#reach"); !strings.Contains(tbl, "alice") || !strings.Contains(tbl, "personal") {
+		t.Fatalf("who reaches 127.0.0.1: %q", tbl)
+	}
+	shoot(t, adm, shots, "directory")
+	if st := status(t, alice, base+"/directory"); st != 403 {
+		t.Fatalf("a plain account's directory: %d", st)
+	}
 
 	// bob, a plain account: 403 for alice's replay, its cast and its search; his list lacks it.
 	bobURL, _ := webLogin(t, b, bobKey, "bob")
