@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"gatehouse/internal/console"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/record"
 	"gatehouse/internal/store"
 )
 
@@ -19,7 +21,16 @@ func (a *App) openConsole() error {
 	if err != nil {
 		a.log.Warn("web console: no audit public key; the Audit page cannot verify", "err", err)
 	}
-	c, err := console.New(console.Options{Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny,
+	var live *console.Live
+	if a.Server.Tracker != nil {
+		live = &console.Live{Inner: a.Server.Tracker, Tell: func() bool { return !a.Config().Web.WatchSilently },
+			Stealth: func(line string) bool {
+				req, _ := osh.ParseLine(line)
+				return req.HasTarget() && record.StealthMatch(a.Tracker.Policy().Stealth, req.Command())
+			}}
+		a.Server.Tracker = live
+	}
+	c, err := console.New(console.Options{Live: live, Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny,
 		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}, Approvals: a.Notify.Manager()})
 	if err != nil {
 		return err

@@ -21,6 +21,9 @@ type Web struct {
 	// PublicURL is the base of the URLs webLogin prints ("https://bastion.example:8444");
 	// "" derives it from listen.
 	PublicURL string `toml:"public_url"`
+	// WatchSilently does not tell people in their terminal that an auditor watches their session
+	// live (the watching is audited either way). Default false: they are told.
+	WatchSilently bool `toml:"watch_silently"`
 }
 
 // DefaultWebSessionTTL is a console session's life when session_ttl is not set.

@@ -58,6 +58,8 @@ type Options struct {
 	AuditLog AuditSource
 	// Approvals decides approval requests (nil: no Approvals page).
 	Approvals Decider
+	// Live is the running sessions' tee for live watching (nil: no live watching).
+	Live *Live
 }
 
 // Console is the web console of one node.
@@ -187,6 +189,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /audit", c.authed(c.auditPage))
 	mux.HandleFunc("GET /approvals", c.authed(c.approvalsPage))
 	mux.HandleFunc("GET /directory", c.authed(c.directory))
+	mux.HandleFunc("GET /sessions/{id}/live", c.authed(c.livePage))
+	mux.HandleFunc("GET /sessions/{id}/live/stream", c.authed(c.liveStream))
 	mux.HandleFunc("POST /approvals/{id}", c.authed(c.decide))
 	return c.secure(mux)
 }

@@ -295,6 +295,51 @@ func TestWebConsoleInChromium(t *testing.T) {
 		t.Fatalf("after logout: %d", st)
 	}
 
+	// Live: the admin watches a running session of alice's; she is told; new output shows within
+	// a second; the end of the session ends the stream.
+	live := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
+	off := live.Expect(0, "Connecting to", 10*time.Second)
+	var running string
+	for deadline := time.Now().Add(10 * time.Second); running == "" && time.Now().Before(deadline); {
+		rows, _ := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})
+		for _, s := range rows {
+			if s.Status == "open" {
+				running = s.ID
+			}
+		}
+		if running == "" {
+			time.Sleep(50 * time.Millisecond) // the row is written as the session opens
+		}
+	}
+	if running == "" {
+		t.Fatal("alice's running session is not listed")
+	}
+	if st := status(t, alice, base+"/sessions/"+running+"/live/stream"); st != 403 {
+		t.Fatalf("a plain account watching: %d", st)
+	}
+	if st := status(t, adm, base+"/sessions/"+running+"/live"); st != 200 {
+		t.Fatalf("live page: %d", st)
+	}
+	if _, err := chromedp.Run(withTimeout(adm, 10*time.Second), chromedp.Poll[bool](`document.getElementById("state").textContent === "watching"`)); err != nil {
+		t.Fatalf("the live stream never opened: %v", err)
+	}
+	off = live.Expect(off, "admin is watching this session", 10*time.Second)
+	live.Send("echo LIVE-$((40+2))\r")
+	if _, err := chromedp.Run(withTimeout(adm, 5*time.Second), chromedp.Poll[bool](`document.getElementById("live").textContent.includes("LIVE-42")`,
+		chromedp.WithPollingTimeout(time.Second))); err != nil {
+		t.Fatalf("new output not shown within a second: %v", err)
+	}
+	shoot(t, adm, shots, "live")
+	live.Send("exit\r")
+	live.Wait(10 * time.Second)
+	if _, err := chromedp.Run(withTimeout(adm, 10*time.Second), chromedp.Poll[bool](`document.getElementById("state").textContent === "the session ended"`)); err != nil {
+		t.Fatalf("the end of the session did not reach the page: %v", err)
+	}
+	status(t, adm, base+"/audit?type=web.watch&session="+running)
+	if tbl := pageText(t, adm, "#audit"); !strings.Contains(tbl, "web.watch") || !strings.Contains(tbl, "admin") {
+		t.Fatalf("the watching is not audited: %q", tbl)
+	}
+
 	// Freezing alice ends her console session at her next request.
 	b.MustOK("--osh", "accountFreeze", "--account", "alice")
 	if st := status(t, alice, base+"/sessions"); st != 401 {

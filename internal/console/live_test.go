@@ -1,0 +1,75 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"gatehouse/internal/ingress"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+type fakeTracker struct{ paused *bool }
+
+type fakeTrack struct{}
+
+func (fakeTrack) Resize(int, int)                        {}
+func (fakeTrack) End(context.Context, *osh.Session, int) {}
+
+func (f fakeTracker) Begin(_ context.Context, s *osh.Session, _ string) (ingress.SessionTrack, error) {
+	s.ID = "sess1"
+	s.PauseRecording = func(p bool) { *f.paused = p }
+	return fakeTrack{}, nil
+}
+
+func TestLiveTeeNeverBlocksAndHidesWhatIsNotRecorded(t *testing.T) {
+	var paused bool
+	l := &Live{Inner: fakeTracker{&paused}}
+	var user, tell bytes.Buffer
+	s := &osh.Session{Account: store.Account{ID: "id-alice", Name: "alice"}, Out: &user, Err: &tell}
+	tr, err := l.Begin(context.Background(), s, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, ch, _, cancel, ok := l.watch("sess1")
+	if !ok || owner != "id-alice" {
+		t.Fatalf("watch: %v %q", ok, owner)
+	}
+	defer cancel()
+	io.WriteString(s.Out, "visible")
+	s.PauseRecording(true)
+	io.WriteString(s.Out, "SECRET")
+	if !paused {
+		t.Fatal("the recording was not paused")
+	}
+	s.PauseRecording(false)
+	io.WriteString(s.Out, "after")
+	if got := string(<-ch) + string(<-ch); got != "visibleafter" {
+		t.Fatalf("watcher got %q", got)
+	}
+	// A watcher that never reads: the session writes on without waiting.
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 10000; i++ {
+			io.WriteString(s.Out, "x")
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a slow watcher blocked the session")
+	}
+	if user.Len() != len("visibleSECRETafter")+10000 {
+		t.Fatalf("the user got %d bytes", user.Len())
+	}
+	tr.End(context.Background(), s, 0)
+	for range ch { // drained, then closed by the end of the session
+	}
+	if _, _, _, _, ok := l.watch("sess1"); ok {
+		t.Fatal("an ended session can be watched")
+	}
+}
