@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,7 @@ func (w Web) validate() error {
 		return bad("web.tls_cert", "tls_cert and tls_key go together (both empty: self-signed)")
 	}
 	if w.PlainHTTPLoopback {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		ip := net.ParseIP(host)
 		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return bad("web.plain_http_loopback", "plain HTTP is only served on a loopback address, not %q", w.Listen)
