@@ -63,6 +63,7 @@ if [ -n "$alice_sess" ]; then
   attack "bob opens alice's replay URL" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess"
   attack "bob fetches alice's cast" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/cast"
   attack "bob searches alice's recording" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/search?q=a"
+  attack "bob watches alice's session live" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/live/stream"
 fi
 attack "plain account on the audit page" 403 -b "$work/bob.jar" "$W/audit"
 attack "plain account on the directory page" 403 -b "$work/bob.jar" "$W/directory"
