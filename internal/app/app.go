@@ -24,6 +24,7 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
+	"gatehouse/internal/console"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/keysync"
@@ -89,6 +90,10 @@ type App struct {
 	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
 	PAMAddr      string
 	pamTicketKey ed25519.PrivateKey
+	// Console is the web console ([web] listen; nil when off); WebAddr is where it listens once
+	// Serve started.
+	Console *console.Console
+	WebAddr string
 
 	opts    Options
 	cluster clusterState
@@ -190,6 +195,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
 	a.Sync = a.newSyncer()
+	if err := a.openConsole(); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, fmt.Errorf("web console: %w", err)
+	}
 	return a, nil
 }
 
@@ -201,6 +211,7 @@ func NewRegistry() *osh.Registry {
 	open.Register(reg)
 	open.RegisterSessions(reg)
 	open.RegisterLock(reg)
+	open.RegisterWebLogin(reg)
 	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)
@@ -307,6 +318,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	if err := a.servePAM(ctx); err != nil {
+		return err
+	}
+	if err := a.serveConsole(ctx); err != nil {
 		return err
 	}
 	retry := time.NewTicker(AuditRetryEvery)

@@ -71,6 +71,9 @@ type Hooks struct {
 	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
 	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
 	ProactiveMFA func(ctx context.Context, s *Session) (session.Proof, *refusal.Refusal)
+	// WebLogin makes a one-time web console login URL for the account, bound to the factors its
+	// SSH session proved, and the console certificate's fingerprint (nil: no console).
+	WebLogin func(ctx context.Context, acc store.Account, factors []string) (url, fingerprint string, err error)
 }
 
 // connect runs the Connect hook and keeps what it returns as the session's outcome (the command
