@@ -124,6 +124,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	jump, err := ingress.LoadOrCreateJumpCA(o.DataDir) // ProxyJump's host CA (docs/transfer.md)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
 	if err := a.openAudit(ctx); err != nil {
@@ -149,6 +154,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
+	a.Server.Jump = jump
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions

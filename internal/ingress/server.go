@@ -96,6 +96,8 @@ type Server struct {
 	OnPanic func(account string, v any, stack []byte)
 	// Now is the clock of the per-source penalties; nil means time.Now.
 	Now func() time.Time
+	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
+	Jump *Jump
 
 	sources sources // per-source states (persource.go)
 
@@ -480,6 +482,18 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 		case nch, ok := <-chans:
 			if !ok {
 				chans = nil
+				continue
+			}
+			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
+				sessions.Add(1)
+				go func() {
+					defer sessions.Done()
+					defer crash.Recover(func(p *crash.Panic) {
+						sconn.Close()
+						s.panicked(account, sconn.RemoteAddr(), p)
+					})
+					s.handleJump(cctx, sconn, nch)
+				}()
 				continue
 			}
 			if nch.ChannelType() != "session" {
