@@ -133,3 +133,108 @@ func TestJumpExec(t *testing.T) {
 		t.Fatalf("stdin through the jump: exit %d out %q err %q", code, out, errs)
 	}
 }
+
+// TestJumpSCPBothModes: scp in SFTP mode (OpenSSH's default) and in legacy mode (-O: exec
+// "scp -t"/"scp -f"), up and down, through the stanza; the files arrive intact and the
+// sessions name them.
+func TestJumpSCPBothModes(t *testing.T) {
+	j := startJump(t)
+	port := fmt.Sprint(j.sshd.Port)
+	remote := t.TempDir()
+	for _, mode := range []struct{ name, flag string }{{"sftp", "-s"}, {"legacy", "-O"}} {
+		up := filepath.Join(j.dir, "up-"+mode.name)
+		data := randomFile(t, up, 300*1024+7)
+		dst := filepath.Join(remote, "got-"+mode.name)
+		if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, mode.flag, "-P", port, up, j.target()+":"+dst); code != 0 {
+			t.Fatalf("scp %s up: exit %d %q %q", mode.name, code, out, errs)
+		}
+		sameFile(t, dst, data)
+		back := filepath.Join(j.dir, "back-"+mode.name)
+		if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, mode.flag, "-P", port, j.target()+":"+dst, back); code != 0 {
+			t.Fatalf("scp %s down: exit %d %q %q", mode.name, code, out, errs)
+		}
+		sameFile(t, back, data)
+	}
+	auditNames(t, j, "scp -t "+filepath.Join(remote, "got-legacy"))
+	auditNames(t, j, "scp -f "+filepath.Join(remote, "got-legacy"))
+	auditNames(t, j, "subsystem sftp")
+}
+
+// TestJumpSFTPBatch: sftp -b runs put, get, rename, mkdir, rm through the bastion.
+func TestJumpSFTPBatch(t *testing.T) {
+	j := startJump(t)
+	remote := t.TempDir()
+	data := randomFile(t, filepath.Join(j.dir, "local.bin"), 1<<20+3)
+	batch := fmt.Sprintf("mkdir %[1]s/d\nput local.bin %[1]s/d/a.bin\nrename %[1]s/d/a.bin %[1]s/d/b.bin\nget %[1]s/d/b.bin back.bin\nrm %[1]s/d/b.bin\nrmdir %[1]s/d\n", remote)
+	bf := filepath.Join(j.dir, "batch")
+	if err := os.WriteFile(bf, []byte(batch), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := j.run(t, "", "sftp", "-F", j.cfg, "-P", fmt.Sprint(j.sshd.Port), "-b", bf, j.target()); code != 0 {
+		t.Fatalf("sftp -b: exit %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(j.dir, "back.bin"), data)
+	if _, err := os.Stat(filepath.Join(remote, "d")); !os.IsNotExist(err) {
+		t.Fatalf("rmdir did not run on the target: %v", err)
+	}
+	auditNames(t, j, "subsystem sftp")
+}
+
+// TestJumpRsync: rsync -av through the stanza, then again after one file changed: the second
+// run sends only that file (incremental).
+func TestJumpRsync(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed (scripts/test.sh installs it)")
+	}
+	j := startJump(t)
+	src := filepath.Join(j.dir, "src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a := randomFile(t, filepath.Join(src, "a.bin"), 200*1024)
+	randomFile(t, filepath.Join(src, "b.bin"), 100*1024)
+	dst := t.TempDir()
+	rsh := fmt.Sprintf("ssh -F %s -p %d", j.cfg, j.sshd.Port)
+	out, errs, code := j.run(t, "", "rsync", "-av", "-e", rsh, src+"/", j.target()+":"+dst+"/")
+	if code != 0 {
+		t.Fatalf("rsync: exit %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(dst, "a.bin"), a)
+	b2 := randomFile(t, filepath.Join(src, "b.bin"), 100*1024)
+	out, errs, code = j.run(t, "", "rsync", "-av", "-e", rsh, src+"/", j.target()+":"+dst+"/")
+	if code != 0 {
+		t.Fatalf("rsync again: exit %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(out, "b.bin") || strings.Contains(out, "a.bin") {
+		t.Fatalf("second rsync is not incremental: %q", out)
+	}
+	sameFile(t, filepath.Join(dst, "b.bin"), b2)
+	auditNames(t, j, "rsync --server")
+}
+
+// TestJumpGitClone: git clone ssh://… of a bare repository on the target, through the stanza.
+func TestJumpGitClone(t *testing.T) {
+	j := startJump(t)
+	repo := filepath.Join(t.TempDir(), "repo.git")
+	work := filepath.Join(j.dir, "work")
+	for _, c := range [][]string{
+		{"git", "init", "-q", "--bare", repo},
+		{"git", "init", "-q", work},
+		{"git", "-C", work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first"},
+		{"git", "-C", work, "push", "-q", repo, "HEAD:refs/heads/main"},
+		{"git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/main"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	url := fmt.Sprintf("ssh://%s%s", j.target(), repo)
+	if out, errs, code := j.run(t, "", "git", "clone", "-q", url, "clone"); code != 0 {
+		t.Fatalf("git clone: exit %d %q %q", code, out, errs)
+	}
+	out, errs, code := j.run(t, "", "git", "-C", "clone", "log", "--format=%s")
+	if code != 0 || strings.TrimSpace(out) != "first" {
+		t.Fatalf("clone content: %q %q", out, errs)
+	}
+	auditNames(t, j, "git-upload-pack")
+}
