@@ -154,6 +154,11 @@ func TestJumpSCPBothModes(t *testing.T) {
 			t.Fatalf("scp %s down: exit %d %q %q", mode.name, code, out, errs)
 		}
 		sameFile(t, back, data)
+		if mode.name == "sftp" {
+			sum := fmt.Sprintf("%x", sha256Sum(data))
+			waitAudit(t, j.b, "sftp.close", map[string]any{"path": dst, "bytes_written": fmt.Sprint(len(data)), "sha256_written": sum, "account": "alice"})
+			waitAudit(t, j.b, "sftp.close", map[string]any{"path": dst, "bytes_read": fmt.Sprint(len(data)), "sha256_read": sum})
+		}
 	}
 	auditNames(t, j, "scp -t "+filepath.Join(remote, "got-legacy"))
 	auditNames(t, j, "scp -f "+filepath.Join(remote, "got-legacy"))
@@ -178,6 +183,47 @@ func TestJumpSFTPBatch(t *testing.T) {
 		t.Fatalf("rmdir did not run on the target: %v", err)
 	}
 	auditNames(t, j, "subsystem sftp")
+	// Every operation is in the audit log with its paths; the file's totals and SHA-256 too.
+	sum := fmt.Sprintf("%x", sha256Sum(data))
+	a, b := filepath.Join(remote, "d/a.bin"), filepath.Join(remote, "d/b.bin")
+	waitAudit(t, j.b, "sftp.mkdir", map[string]any{"path": filepath.Join(remote, "d"), "status": "ok", "account": "alice"})
+	waitAudit(t, j.b, "sftp.open", map[string]any{"path": a, "flags": "write,create,truncate"})
+	waitAudit(t, j.b, "sftp.close", map[string]any{"path": a, "bytes_written": fmt.Sprint(len(data)), "sha256_written": sum})
+	waitAudit(t, j.b, "sftp.rename", map[string]any{"path": a, "path2": b, "status": "ok"})
+	waitAudit(t, j.b, "sftp.close", map[string]any{"path": b, "bytes_read": fmt.Sprint(len(data)), "sha256_read": sum})
+	waitAudit(t, j.b, "sftp.remove", map[string]any{"path": b, "status": "ok"})
+	waitAudit(t, j.b, "sftp.rmdir", map[string]any{"path": filepath.Join(remote, "d"), "status": "ok", "host_to": "127.0.0.1"})
+}
+
+// waitAudit waits for an audit entry of type typ holding every field of want.
+func waitAudit(t *testing.T, b *testenv.Bastion, typ string, want map[string]any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+	entries:
+		for _, e := range auditEntries(t, b, typ) {
+			// The log keeps known fields under "fields", the others under fields.extra.
+			flat := map[string]any{}
+			f, _ := e["fields"].(map[string]any)
+			x, _ := f["extra"].(map[string]any)
+			for _, m := range []map[string]any{f, x} {
+				for k, v := range m {
+					flat[k] = v
+				}
+			}
+			e := flat
+			for k, v := range want {
+				if fmt.Sprint(e[k]) != fmt.Sprint(v) {
+					continue entries
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s audit entry with %v; have %v", typ, want, auditEntries(t, b, typ))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestJumpRsync: rsync -av through the stanza, then again after one file changed: the second

@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/transfer"
 )
 
 // JumpCAFile is the host CA key's file name in the data directory.
@@ -255,7 +256,15 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 				s.panicked(outer.User(), outer.RemoteAddr(), p)
 			})
 			sub := new(egress.Subsystem)
-			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub})
+			base := map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port}
+			audit := func(ev transfer.Event) {
+				f := ev.Fields()
+				for k, v := range base {
+					f[k] = v
+				}
+				s.audit(ctx, outer, "sftp."+ev.Op, f)
+			}
+			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit})
 		}()
 	}
 	sessions.Wait()
@@ -279,6 +288,7 @@ type jumpChannel struct {
 	user   string
 	target JumpTarget
 	sub    *egress.Subsystem
+	audit  func(transfer.Event)
 	// started: the channel's one exec, shell or subsystem was seen; later ones are refused
 	// here, so that a subsystem cannot be named after an exec began.
 	started bool
@@ -300,7 +310,65 @@ func (j *jumpChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
 			out <- req
 		}
 	}()
-	return ch, out, nil
+	return &sftpAuditChannel{Channel: ch, sub: j.sub, audit: j.audit}, out, nil
+}
+
+// sftpAuditChannel passes an inner session's bytes through the SFTP audit when the session is
+// the sftp subsystem (known before any byte is relayed: the relay starts after the request).
+// A stream the audit cannot follow ends the session.
+type sftpAuditChannel struct {
+	ssh.Channel
+	sub   *egress.Subsystem
+	audit func(transfer.Event)
+
+	once   sync.Once
+	mu     sync.Mutex
+	parser *transfer.SFTP // nil: not sftp
+}
+
+func (c *sftpAuditChannel) sftp() *transfer.SFTP {
+	c.once.Do(func() {
+		if c.sub.Name() == "sftp" {
+			c.parser = transfer.NewSFTP(c.audit)
+		}
+	})
+	return c.parser
+}
+
+func (c *sftpAuditChannel) Read(p []byte) (int, error) {
+	n, err := c.Channel.Read(p)
+	if sp := c.sftp(); sp != nil && n > 0 {
+		c.mu.Lock()
+		perr := sp.ClientBytes(p[:n])
+		c.mu.Unlock()
+		if perr != nil {
+			c.Channel.Close()
+			return 0, perr
+		}
+	}
+	return n, err
+}
+
+func (c *sftpAuditChannel) Write(p []byte) (int, error) {
+	if sp := c.sftp(); sp != nil {
+		c.mu.Lock()
+		perr := sp.ServerBytes(p)
+		c.mu.Unlock()
+		if perr != nil {
+			c.Channel.Close()
+			return 0, perr
+		}
+	}
+	return c.Channel.Write(p)
+}
+
+func (c *sftpAuditChannel) Close() error {
+	if sp := c.sftp(); sp != nil {
+		c.mu.Lock()
+		sp.Close()
+		c.mu.Unlock()
+	}
+	return c.Channel.Close()
 }
 
 // rewrite turns a request into what handleSession serves; false refuses it.
