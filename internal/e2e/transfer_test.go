@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,4 +284,63 @@ func TestJumpGitClone(t *testing.T) {
 		t.Fatalf("clone content: %q %q", out, errs)
 	}
 	auditNames(t, j, "git-upload-pack")
+}
+
+// TestJumpRefusals: through the jump, a target the account has no access to is refused and
+// audited; a local forward (-L) never reaches the target's raw port (the channel is answered
+// by the bastion's own SSH server, whose sessions are checked as any other); -R is refused.
+func TestJumpRefusals(t *testing.T) {
+	j := startJump(t)
+	// A port alice has no access to on the same host.
+	out, errs, code := j.run(t, "", "ssh", "-F", j.cfg, "-p", "1", j.target(), "id")
+	if code != 107 || !strings.Contains(out+errs, "Access denied") {
+		t.Fatalf("no access: exit %d out %q err %q", code, out, errs)
+	}
+	waitAudit(t, j.b, "connection.denied", map[string]any{"account": "alice", "port_to": "1"})
+	// A user name that is not a valid remote user ends the inner connection at once.
+	_, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-p", fmt.Sprint(j.sshd.Port), "-l", "-oops", "127.0.0.1", "id")
+	if code == 0 {
+		t.Fatalf("an invalid inner user was accepted: %q", errs)
+	}
+
+	// ssh -L: what answers on the forwarded port is gatehouse, never the target.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lport := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fwd := exec.CommandContext(ctx, "ssh", append([]string{}, "-F", "/dev/null", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-i", j.aliceKey,
+		"-o", "ExitOnForwardFailure=yes", "-N", "-p", j.b.Port, "-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, j.sshd.Port), "alice@"+j.b.Host)...)
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = fwd.Wait() }()
+	var banner string
+	deadline := time.Now().Add(10 * time.Second)
+	for banner == "" && time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		c.Close()
+		banner = string(buf[:n])
+	}
+	if !strings.HasPrefix(banner, "SSH-2.0-gatehouse") {
+		t.Fatalf("the forwarded port answered %q, not the bastion", banner)
+	}
+	// ssh -R: refused.
+	r := exec.Command("ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes", "-i", j.aliceKey, "-o", "ExitOnForwardFailure=yes", "-N", "-p", j.b.Port,
+		"-R", "0:127.0.0.1:22", "alice@"+j.b.Host)
+	if out, err := r.CombinedOutput(); err == nil || !strings.Contains(string(out), "forwarding failed") {
+		t.Fatalf("-R: %v %s", err, out)
+	}
 }
