@@ -155,6 +155,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
 	a.Server.Jump = jump
+	a.Env.JumpCA = jump.CAPublicKey
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
@@ -208,6 +209,7 @@ func NewRegistry() *osh.Registry {
 	groupaclkeeper.Register(reg)
 	open.RegisterMFA(reg)
 	restricted.RegisterMFA(reg)
+	open.RegisterTransfer(reg)
 	return reg
 }
 

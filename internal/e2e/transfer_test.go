@@ -344,3 +344,109 @@ func TestJumpRefusals(t *testing.T) {
 		t.Fatalf("-R: %v %s", err, out)
 	}
 }
+
+// homeWith makes a HOME with an ssh_config (HOME/.ssh/config, given with -F: OpenSSH reads
+// the passwd entry's home, not $HOME) that gives alice's key to every host, trusting the
+// bastion's own host key on first use, and returns the HOME.
+func homeWith(t *testing.T, j *jumpEnv, extra string) string {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := extra + fmt.Sprintf("\nHost *\n    IdentityFile %s\n    IdentitiesOnly yes\n    BatchMode yes\n    IdentityAgent none\n    LogLevel ERROR\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile %s\n    GlobalKnownHostsFile /dev/null\n", j.aliceKey, filepath.Join(home, ".ssh", "known_hosts"))
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+func runHome(t *testing.T, home, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestSelfSshConfigStanza: the stanza and known_hosts line that selfSshConfig prints, pasted
+// as they are, make plain scp work through the bastion, with the inner host certificate
+// checked (StrictHostKeyChecking yes).
+func TestSelfSshConfigStanza(t *testing.T) {
+	j := startJump(t)
+	r := j.b.SSH(j.aliceKey, "alice", "--json-greppable", "--osh", "selfSshConfig", "--hosts", "127.0.0.1", "--alias", "bastion")
+	v, _ := r.JSON()["value"].(map[string]any)
+	stanza, _ := v["ssh_config"].(string)
+	known, _ := v["known_hosts"].(string)
+	if r.Exit != 0 || !strings.Contains(stanza, "ProxyJump bastion") || !strings.HasPrefix(known, "@cert-authority 127.0.0.1,[127.0.0.1]:* ssh-ed25519 ") {
+		t.Fatalf("selfSshConfig: exit %d %q", r.Exit, r.Stdout)
+	}
+	home := homeWith(t, j, stanza+"\nHost 127.0.0.1\n    StrictHostKeyChecking yes\n")
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(home, "f.bin")
+	data := randomFile(t, src, 50*1024)
+	dst := filepath.Join(t.TempDir(), "f.bin")
+	if out, code := runHome(t, home, "scp", "-F", filepath.Join(home, ".ssh", "config"), "-P", fmt.Sprint(j.sshd.Port), src, j.target()+":"+dst); code != 0 {
+		t.Fatalf("scp with the stanza: %d %s", code, out)
+	}
+	sameFile(t, dst, data)
+	// Without the known_hosts line, the inner host is unknown and the client refuses it.
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runHome(t, home, "scp", "-F", filepath.Join(home, ".ssh", "config"), "-P", fmt.Sprint(j.sshd.Port), src, j.target()+":"+dst+".2"); code == 0 {
+		t.Fatalf("an unknown inner host key was accepted: %s", out)
+	}
+}
+
+// TestBastionWrappers: `--osh scp|sftp|rsync` print The Bastion's kind of wrapper; used with
+// scp -S, sftp -S and rsync -e, the transfer goes through the bastion and is audited.
+func TestBastionWrappers(t *testing.T) {
+	j := startJump(t)
+	home := homeWith(t, j, "")
+	wrapper := func(tool string) string {
+		r := j.b.SSH(j.aliceKey, "alice", "--json-greppable", "--osh", tool)
+		v, _ := r.JSON()["value"].(map[string]any)
+		script, _ := v["script"].(string)
+		if r.Exit != 0 || !strings.HasPrefix(script, "#!/bin/sh") {
+			t.Fatalf("--osh %s: exit %d %q", tool, r.Exit, r.Stdout)
+		}
+		p := filepath.Join(home, "gatehouse-"+tool)
+		if err := os.WriteFile(p, []byte(script), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	port := fmt.Sprint(j.sshd.Port)
+	remote := t.TempDir()
+	src := filepath.Join(home, "w.bin")
+	data := randomFile(t, src, 70*1024)
+	if out, code := runHome(t, home, "scp", "-F", filepath.Join(home, ".ssh", "config"), "-S", wrapper("scp"), "-P", port, src, j.target()+":"+remote+"/scp.bin"); code != 0 {
+		t.Fatalf("scp -S: %d %s", code, out)
+	}
+	sameFile(t, filepath.Join(remote, "scp.bin"), data)
+	bf := filepath.Join(home, "batch")
+	_ = os.WriteFile(bf, []byte("put "+src+" "+remote+"/sftp.bin\n"), 0o600)
+	if out, code := runHome(t, home, "sftp", "-F", filepath.Join(home, ".ssh", "config"), "-S", wrapper("sftp"), "-P", port, "-b", bf, j.target()); code != 0 {
+		t.Fatalf("sftp -S: %d %s", code, out)
+	}
+	sameFile(t, filepath.Join(remote, "sftp.bin"), data)
+	waitAudit(t, j.b, "sftp.close", map[string]any{"path": remote + "/sftp.bin", "bytes_written": fmt.Sprint(len(data)), "account": "alice"})
+	if _, err := exec.LookPath("rsync"); err == nil {
+		if out, code := runHome(t, home, "rsync", "-a", "-e", wrapper("rsync")+" -F "+filepath.Join(home, ".ssh", "config")+" -p "+port, src, j.target()+":"+remote+"/rsync.bin"); code != 0 {
+			t.Fatalf("rsync -e: %d %s", code, out)
+		}
+		sameFile(t, filepath.Join(remote, "rsync.bin"), data)
+		auditNames(t, j, "rsync --server")
+	}
+}

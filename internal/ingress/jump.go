@@ -89,7 +89,12 @@ func NewJump(ca ssh.Signer) (*Jump, error) {
 
 // CertAuthorityLine is the known_hosts line that makes a client trust the inner servers.
 func (j *Jump) CertAuthorityLine(hosts string) string {
-	return "@cert-authority " + hosts + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(j.CA.PublicKey())))
+	return "@cert-authority " + hosts + " " + j.CAPublicKey()
+}
+
+// CAPublicKey is the CA's public key in authorized_keys form.
+func (j *Jump) CAPublicKey() string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(j.CA.PublicKey())))
 }
 
 // jumpCertLife is how long a target's host certificate is valid; it is remade well before.

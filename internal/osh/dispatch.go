@@ -48,6 +48,8 @@ type Env struct {
 	Running interface {
 		End(accountID, reason string, exit int) []string
 	}
+	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
+	JumpCA func() string
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the
