@@ -31,6 +31,12 @@ func startJump(t *testing.T) *jumpEnv {
 	t.Helper()
 	b := testenv.Start(t, testenv.Options{})
 	sshd, aliceKey := targetSetup(t, b)
+	// The transfer protocols need their own grants besides the SSH access (The Bastion's).
+	for _, proto := range []string{"--scpup", "--scpdown", "--sftp", "--rsync"} {
+		if r := b.Admin("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(sshd.Port), proto); r.Exit != 0 {
+			t.Fatalf("grant %s: %d %s %s", proto, r.Exit, r.Stdout, r.Stderr)
+		}
+	}
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(kh, []byte(b.App.Server.Jump.CertAuthorityLine("*")+"\n"), 0o600); err != nil {
@@ -448,5 +454,67 @@ func TestBastionWrappers(t *testing.T) {
 		}
 		sameFile(t, filepath.Join(remote, "rsync.bin"), data)
 		auditNames(t, j, "rsync --server")
+	}
+}
+
+// TestJumpProtocolGrants: each transfer needs its protocol grant besides the SSH access; without
+// it the transfer is refused before anything reaches the target, the client says why, and the
+// refusal is audited. Shell commands still run with the SSH access alone.
+func TestJumpProtocolGrants(t *testing.T) {
+	j := startJump(t)
+	port := fmt.Sprint(j.sshd.Port)
+	remote := t.TempDir()
+	src := filepath.Join(j.dir, "g.bin")
+	randomFile(t, src, 1000)
+	for _, proto := range []string{"--scpup", "--scpdown", "--sftp", "--rsync"} {
+		if r := j.b.Admin("--osh", "accountDelPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, proto); r.Exit != 0 {
+			t.Fatalf("del %s: %d %s", proto, r.Exit, r.Stdout)
+		}
+	}
+	// The listing shows what is left: no protocol grant.
+	if r := j.b.Admin("--osh", "accountListAccesses", "--account", "alice"); strings.Contains(r.Stdout, "!sftp") {
+		t.Fatalf("a deleted grant is still listed: %s", r.Stdout)
+	}
+	cases := []struct {
+		name  string
+		proto string
+		args  []string
+	}{
+		{"scp -O up", "scpup", []string{"scp", "-F", j.cfg, "-O", "-P", port, src, j.target() + ":" + remote + "/a"}},
+		{"scp -O down", "scpdown", []string{"scp", "-F", j.cfg, "-O", "-P", port, j.target() + ":" + src, filepath.Join(j.dir, "x")}},
+		{"scp sftp mode", "sftp", []string{"scp", "-F", j.cfg, "-s", "-P", port, src, j.target() + ":" + remote + "/b"}},
+	}
+	if _, err := exec.LookPath("rsync"); err == nil {
+		cases = append(cases, struct {
+			name  string
+			proto string
+			args  []string
+		}{"rsync", "rsync", []string{"rsync", "-a", "-e", "ssh -F " + j.cfg + " -p " + port, src, j.target() + ":" + remote + "/c"}})
+	}
+	for _, c := range cases {
+		out, errs, code := j.run(t, "", c.args[0], c.args[1:]...)
+		if code == 0 {
+			t.Fatalf("%s without its grant: exit 0 %q %q", c.name, out, errs)
+		}
+		if !strings.Contains(errs, "--"+c.proto+" grant") {
+			t.Errorf("%s: the client is not told why: %q", c.name, errs)
+		}
+		waitAudit(t, j.b, "transfer.denied", map[string]any{"protocol": c.proto, "account": "alice", "port_to": port})
+	}
+	entries, _ := os.ReadDir(remote)
+	if len(entries) != 0 {
+		t.Fatalf("a refused transfer wrote on the target: %v", entries)
+	}
+	// The SSH access alone still runs commands.
+	if out, errs, code := j.run(t, "", "ssh", "-F", j.cfg, "-p", port, j.target(), "echo still-here"); code != 0 || !strings.Contains(out, "still-here") {
+		t.Fatalf("ssh without protocol grants: %d %q %q", code, out, errs)
+	}
+	// A grant for sftp does not allow scp's legacy upload.
+	j.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, "--sftp")
+	if _, _, code := j.run(t, "", "scp", "-F", j.cfg, "-s", "-P", port, src, j.target()+":"+remote+"/ok"); code != 0 {
+		t.Fatal("scp in sftp mode refused with the --sftp grant")
+	}
+	if _, _, code := j.run(t, "", "scp", "-F", j.cfg, "-O", "-P", port, src, j.target()+":"+remote+"/no"); code == 0 {
+		t.Fatal("scp -O allowed with only the --sftp grant")
 	}
 }

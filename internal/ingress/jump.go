@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/accessdb"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
@@ -269,7 +270,18 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 				}
 				s.audit(ctx, outer, "sftp."+ev.Op, f)
 			}
-			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit})
+			check := func(p access.Protocol) error {
+				err := s.protocolAllowed(ctx, outer, inner.User(), t, p)
+				if err != nil {
+					f := map[string]any{"protocol": string(p), "comment": err.Error(), "allowed": false}
+					for k, v := range base {
+						f[k] = v
+					}
+					s.audit(ctx, outer, "transfer.denied", f)
+				}
+				return err
+			}
+			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit, check: check})
 		}()
 	}
 	sessions.Wait()
@@ -294,6 +306,8 @@ type jumpChannel struct {
 	target JumpTarget
 	sub    *egress.Subsystem
 	audit  func(transfer.Event)
+	// check refuses a transfer protocol the account has no grant for (its error says why).
+	check func(access.Protocol) error
 	// started: the channel's one exec, shell or subsystem was seen; later ones are refused
 	// here, so that a subsystem cannot be named after an exec began.
 	started bool
@@ -308,6 +322,20 @@ func (j *jumpChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
 	go func() {
 		defer close(out)
 		for req := range reqs {
+			if p := requestProtocol(req); p != "" && !j.started && j.check != nil {
+				if err := j.check(p); err != nil {
+					// Refused as the bastion refuses a connection: the reason on stderr, then
+					// The Bastion's exit status, so that the client shows why (a failed request
+					// alone would only say "exec request failed").
+					j.started = true
+					_ = req.Reply(true, nil)
+					_, _ = fmt.Fprintf(ch.Stderr(), "%v\r\n", err)
+					_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{access.ExitAccessDenied}))
+					_ = ch.CloseWrite()
+					_ = ch.Close()
+					continue
+				}
+			}
 			if !j.rewrite(req) {
 				_ = req.Reply(false, nil)
 				continue
@@ -374,6 +402,48 @@ func (c *sftpAuditChannel) Close() error {
 		c.mu.Unlock()
 	}
 	return c.Channel.Close()
+}
+
+// requestProtocol is the transfer protocol a start request asks for, "" for none.
+func requestProtocol(req *ssh.Request) access.Protocol {
+	switch req.Type {
+	case "exec":
+		var cmd struct{ Command string }
+		if ssh.Unmarshal(req.Payload, &cmd) == nil {
+			return access.TransferOf(cmd.Command)
+		}
+	case "subsystem":
+		var sub struct{ Name string }
+		if ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp" {
+			return access.ProtoSFTP
+		}
+	}
+	return ""
+}
+
+// protocolAllowed decides a transfer protocol for the jump's account and target: the SSH
+// access itself is decided when the session runs, as for any connection.
+func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, user string, t JumpTarget, p access.Protocol) error {
+	a, err := s.env.Store.GetAccount(ctx, outer.User())
+	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+		return errors.New("Your account no longer exists on this bastion")
+	}
+	ip, err := netip.ParseAddr(t.Host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
+		cancel()
+		if lerr != nil || len(addrs) == 0 {
+			return fmt.Errorf("Unable to resolve host '%s'", t.Host)
+		}
+		ip = addrs[0]
+	}
+	in, err := accessdb.Load(ctx, s.env.Store, a)
+	if err != nil {
+		return errors.New("Access denied: the bastion could not read your accesses, try again later")
+	}
+	_, err = access.DecideProtocol(s.env.Now(), in.Account, in.Groups, in.Personal, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, p)
+	return err
 }
 
 // rewrite turns a request into what handleSession serves; false refuses it.
