@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -517,4 +518,49 @@ func TestJumpProtocolGrants(t *testing.T) {
 	if _, _, code := j.run(t, "", "scp", "-F", j.cfg, "-O", "-P", port, src, j.target()+":"+remote+"/no"); code == 0 {
 		t.Fatal("scp -O allowed with only the --sftp grant")
 	}
+}
+
+// sftpPacket builds one SFTP packet (type, then uint32 and string fields).
+func sftpPacket(typ byte, fields ...any) []byte {
+	body := []byte{typ}
+	for _, f := range fields {
+		switch v := f.(type) {
+		case uint32:
+			body = binary.BigEndian.AppendUint32(body, v)
+		case string:
+			body = binary.BigEndian.AppendUint32(body, uint32(len(v)))
+			body = append(body, v...)
+		}
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// TestJumpSFTPHostileStream: raw SFTP packets sent with `ssh -s … sftp`, as an attacker would:
+// a path with a NUL (OpenSSH's sftp-server would cut it and remove another file than the one
+// audited), a 64 kB name and a lying length end the session before the packet reaches the
+// target; the refusal is audited and nothing changes on the target.
+func TestJumpSFTPHostileStream(t *testing.T) {
+	j := startJump(t)
+	remote := t.TempDir()
+	victim := filepath.Join(remote, "victim")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	init := sftpPacket(1, uint32(3))
+	for name, stream := range map[string][]byte{
+		"NUL":    append(init, sftpPacket(13, uint32(1), victim+"\x00.txt")...),
+		"64 kB":  append(init, sftpPacket(13, uint32(1), filepath.Join(remote, strings.Repeat("a", 64*1024)))...),
+		"length": append(init, 0x7f, 0xff, 0xff, 0xff, 13),
+	} {
+		_, errs, code := j.run(t, string(stream), "ssh", "-F", j.cfg, "-p", fmt.Sprint(j.sshd.Port), "-s", j.target(), "sftp")
+		if code == 0 {
+			t.Errorf("%s: the session went on: %q", name, errs)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me" {
+		t.Fatalf("the target acted on a refused stream: %v %q", err, b)
+	}
+	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "a path with a NUL byte", "account": "alice"})
+	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": fmt.Sprintf("a path of %d bytes (at most 4096)", len(filepath.Join(remote, strings.Repeat("a", 64*1024))))})
+	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "packet of 2147483647 bytes"})
 }
