@@ -39,6 +39,14 @@ func startJump(t *testing.T) *jumpEnv {
 		}
 	}
 	dir := t.TempDir()
+	cfg := writeJumpConfig(t, b, aliceKey, dir)
+	return &jumpEnv{b: b, sshd: sshd, aliceKey: aliceKey, cfg: cfg, dir: dir}
+}
+
+// writeJumpConfig writes, in dir, a known_hosts trusting the bastion's jump CA and an ssh_config
+// sending 127.0.0.1 through the bastion as the owner of key; it returns the config's path.
+func writeJumpConfig(t *testing.T, b *testenv.Bastion, key, dir string) string {
+	t.Helper()
 	kh := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(kh, []byte(b.App.Server.Jump.CertAuthorityLine("*")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -63,11 +71,11 @@ Host *
   BatchMode yes
   IdentityAgent none
   ConnectTimeout 10
-`, b.Host, b.Port, aliceKey, kh)
+`, b.Host, b.Port, key, kh)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &jumpEnv{b: b, sshd: sshd, aliceKey: aliceKey, cfg: cfg, dir: dir}
+	return cfg
 }
 
 // run runs a real client (ssh, scp, sftp, rsync, git) with the stanza.
@@ -563,4 +571,41 @@ func TestJumpSFTPHostileStream(t *testing.T) {
 	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "a path with a NUL byte", "account": "alice"})
 	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": fmt.Sprintf("a path of %d bytes (at most 4096)", len(filepath.Join(remote, strings.Repeat("a", 64*1024))))})
 	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "packet of 2147483647 bytes"})
+}
+
+// TestJumpGroupProtocolGrant: a group's --sftp server entry lets its members copy with sftp
+// through the stanza; its listing shows the grant; without it the same copy is refused.
+func TestJumpGroupProtocolGrant(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd := sshtest.StartSSHD(t)
+	aliceKey := b.CreateAccount("alice")
+	r := b.MustOK("--json-greppable", "--osh", "groupCreate", "--group", "ops", "--owner", "admin")
+	pub, _ := r.JSON()["value"].(map[string]any)["public_key"].(map[string]any)["line"].(string)
+	if pub == "" {
+		t.Fatalf("no group key: %s", r.Stdout)
+	}
+	sshd.Authorize(t, pub)
+	port := fmt.Sprint(sshd.Port)
+	b.MustOK("--osh", "groupAddMember", "--group", "ops", "--account", "alice")
+	b.MustOK("--osh", "groupAddServer", "--group", "ops", "--host", "127.0.0.1", "--port", port, "--user-any")
+	j := &jumpEnv{b: b, sshd: sshd, aliceKey: aliceKey, dir: t.TempDir()}
+	j.cfg = writeJumpConfig(t, b, aliceKey, j.dir)
+	remote := t.TempDir()
+	src := filepath.Join(j.dir, "g.bin")
+	data := randomFile(t, src, 4096)
+	if _, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/no"); code == 0 || !strings.Contains(errs, "--sftp grant") {
+		t.Fatalf("sftp without the group's grant: %d %q", code, errs)
+	}
+	b.MustOK("--osh", "groupAddServer", "--group", "ops", "--host", "127.0.0.1", "--port", port, "--sftp")
+	if lr := b.Admin("--osh", "groupListServers", "--group", "ops"); !strings.Contains(lr.Stdout, "!sftp") {
+		t.Fatalf("the listing does not show the grant: %s", lr.Stdout)
+	}
+	if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/yes"); code != 0 {
+		t.Fatalf("sftp with the group's grant: %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(remote, "yes"), data)
+	b.MustOK("--osh", "groupDelServer", "--group", "ops", "--host", "127.0.0.1", "--port", port, "--sftp")
+	if _, _, code := j.run(t, "", "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/again"); code == 0 {
+		t.Fatal("sftp allowed after groupDelServer --sftp")
+	}
 }
