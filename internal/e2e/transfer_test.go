@@ -67,11 +67,14 @@ Host 127.0.0.1
   StrictHostKeyChecking yes
   IdentitiesOnly yes
   IdentityFile /dev/null
+Host localhost
+  UserKnownHostsFile %s
+  StrictHostKeyChecking yes
 Host *
   BatchMode yes
   IdentityAgent none
   ConnectTimeout 10
-`, b.Host, b.Port, key, kh)
+`, b.Host, b.Port, key, kh, kh)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +319,17 @@ func TestJumpRefusals(t *testing.T) {
 	_, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-p", fmt.Sprint(j.sshd.Port), "-l", "-oops", "127.0.0.1", "id")
 	if code == 0 {
 		t.Fatalf("an invalid inner user was accepted: %q", errs)
+	}
+
+	// A command that looks like a bastion option runs on the target, as typed after `--`.
+	out, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-p", fmt.Sprint(j.sshd.Port), j.target(), "--osh info")
+	if code == 0 || strings.Contains(out+errs, "You are alice") {
+		t.Fatalf("--osh through the jump reached the bastion: %d %q %q", code, out, errs)
+	}
+	// A jump through the jump (direct-tcpip on the inner connection) is refused.
+	out, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-J", "bastion,"+j.sshd.User+"@localhost:"+fmt.Sprint(j.sshd.Port), "-p", fmt.Sprint(j.sshd.Port), j.target(), "echo nested")
+	if code == 0 || strings.Contains(out, "nested") || !strings.Contains(errs, "prohibited") {
+		t.Fatalf("nested jump: %d %q %q", code, out, errs)
 	}
 
 	// ssh -L: what answers on the forwarded port is gatehouse, never the target.
