@@ -71,7 +71,32 @@ func DecideProtocol(now time.Time, acct Account, groups []Group, personal []Entr
 		}
 		return d, err
 	}
-	return d, nil
+	// The SSH access and the protocol grant must come from the same means (at least one key in
+	// common), as The Bastion requires: otherwise someone allowed selfAddPersonalAccess could
+	// give themselves the protocol on a server they reach only through a group.
+	ssh, err := Decide(now, acct, groups, personal, t)
+	if err != nil {
+		return Decision{}, err
+	}
+	mine := map[string]bool{}
+	for _, k := range ssh.Keys() {
+		mine[keyID(k)] = true
+	}
+	for _, k := range d.Keys() {
+		if mine[keyID(k)] {
+			return d, nil
+		}
+	}
+	return Decision{}, &Refusal{Code: "KO_ACCESS_DENIED", Exit: ExitAccessDenied,
+		Message: fmt.Sprintf("Access denied for %s to use %s on %s: the SSH access and the --%s grant come from distinct means (no key in common)",
+			acct.Name, p, MachineDisplay(t.User, t.IP.String(), t.Port), p)}
+}
+
+func keyID(k Key) string {
+	if k.ID != "" {
+		return k.ID
+	}
+	return "fp:" + k.Fingerprint
 }
 
 // TransferOf is the protocol a remote command line uses, "" for none: `scp -t` uploads,

@@ -13,8 +13,10 @@ import (
 func TestDecideProtocolTable(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tgt := Target{User: "root", Host: "10.0.0.5", IP: netip.MustParseAddr("10.0.0.5"), Port: 22}
-	acct := Account{Name: "alice"}
+	pk, gk := []Key{{ID: "p1"}}, []Key{{ID: "g1"}}
+	acct := Account{Name: "alice", EgressKeys: pk}
 	e := func(user string) Entry { return Entry{Host: "10.0.0.5", User: user, Port: 22} }
+	ssh := e("root") // the SSH access every case but the last ones also holds
 	other := Entry{Host: "10.0.0.6", User: "!sftp", Port: 22}
 	expired := Entry{Host: "10.0.0.5", User: "!sftp", Port: 22, Expiry: now.Add(-time.Second)}
 	cases := []struct {
@@ -25,25 +27,29 @@ func TestDecideProtocolTable(t *testing.T) {
 		proto    Protocol
 		ok       bool
 	}{
-		{"personal sftp", acct, []Entry{e("!sftp")}, nil, ProtoSFTP, true},
-		{"personal scpup for scpdown", acct, []Entry{e("!scpupload")}, nil, ProtoSCPDown, false},
-		{"personal scpup", acct, []Entry{e("!scpupload")}, nil, ProtoSCPUp, true},
-		{"personal scpdown", acct, []Entry{e("!scpdownload")}, nil, ProtoSCPDown, true},
-		{"rsync", acct, []Entry{e("!rsync")}, nil, ProtoRsync, true},
+		{"personal sftp", acct, []Entry{ssh, e("!sftp")}, nil, ProtoSFTP, true},
+		{"no ssh access", acct, []Entry{e("!sftp")}, nil, ProtoSFTP, false},
+		{"personal sftp, ssh through a group only", acct, []Entry{e("!sftp")}, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{ssh}, EgressKeys: gk}}, ProtoSFTP, false},
+		{"group sftp, ssh personal only", acct, []Entry{ssh}, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{e("!sftp")}, EgressKeys: gk}}, ProtoSFTP, false},
+		{"group sftp and ssh, and personal ssh", acct, []Entry{ssh}, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{ssh, e("!sftp")}, EgressKeys: gk}}, ProtoSFTP, true},
+		{"personal scpup for scpdown", acct, []Entry{ssh, e("!scpupload")}, nil, ProtoSCPDown, false},
+		{"personal scpup", acct, []Entry{ssh, e("!scpupload")}, nil, ProtoSCPUp, true},
+		{"personal scpdown", acct, []Entry{ssh, e("!scpdownload")}, nil, ProtoSCPDown, true},
+		{"rsync", acct, []Entry{ssh, e("!rsync")}, nil, ProtoRsync, true},
 		{"ssh access with any user", acct, []Entry{e("")}, nil, ProtoSFTP, false},
 		{"ssh access with *", acct, []Entry{e("*")}, nil, ProtoSFTP, false},
 		{"ssh access with !*", acct, []Entry{e("!*")}, nil, ProtoSFTP, false},
 		{"ssh access as root", acct, []Entry{e("root")}, nil, ProtoSFTP, false},
-		{"other host", acct, []Entry{other}, nil, ProtoSFTP, false},
-		{"expired", acct, []Entry{expired}, nil, ProtoSFTP, false},
-		{"frozen", Account{Name: "alice", Frozen: true}, []Entry{e("!sftp")}, nil, ProtoSFTP, false},
-		{"osh only", Account{Name: "alice", OSHOnly: true}, []Entry{e("!sftp")}, nil, ProtoSFTP, false},
-		{"member", acct, nil, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{e("!sftp")}}}, ProtoSFTP, true},
-		{"not a member", acct, nil, []Group{{Name: "g", Members: []string{"bob"}, Servers: []Entry{e("!sftp")}}}, ProtoSFTP, false},
-		{"member, group has ssh only", acct, nil, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{e("")}}}, ProtoSFTP, false},
-		{"guest with both", acct, nil, []Group{{Name: "g", Servers: []Entry{e("!sftp")}, Guests: map[string][]Entry{"alice": {e("!sftp")}}}}, ProtoSFTP, true},
-		{"guest, group lacks it", acct, nil, []Group{{Name: "g", Servers: []Entry{e("root")}, Guests: map[string][]Entry{"alice": {e("!sftp")}}}}, ProtoSFTP, false},
-		{"guest lacks it", acct, nil, []Group{{Name: "g", Servers: []Entry{e("!sftp")}, Guests: map[string][]Entry{"alice": {e("root")}}}}, ProtoSFTP, false},
+		{"other host", acct, []Entry{ssh, other}, nil, ProtoSFTP, false},
+		{"expired", acct, []Entry{ssh, expired}, nil, ProtoSFTP, false},
+		{"frozen", Account{Name: "alice", Frozen: true, EgressKeys: pk}, []Entry{ssh, e("!sftp")}, nil, ProtoSFTP, false},
+		{"osh only", Account{Name: "alice", OSHOnly: true, EgressKeys: pk}, []Entry{ssh, e("!sftp")}, nil, ProtoSFTP, false},
+		{"member", acct, nil, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{ssh, e("!sftp")}, EgressKeys: gk}}, ProtoSFTP, true},
+		{"not a member", acct, nil, []Group{{Name: "g", Members: []string{"bob"}, Servers: []Entry{ssh, e("!sftp")}, EgressKeys: gk}}, ProtoSFTP, false},
+		{"member, group has ssh only", acct, nil, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{e("")}, EgressKeys: gk}}, ProtoSFTP, false},
+		{"guest with both", acct, nil, []Group{{Name: "g", Servers: []Entry{ssh, e("!sftp")}, Guests: map[string][]Entry{"alice": {ssh, e("!sftp")}}, EgressKeys: gk}}, ProtoSFTP, true},
+		{"guest, group lacks it", acct, nil, []Group{{Name: "g", Servers: []Entry{ssh}, Guests: map[string][]Entry{"alice": {ssh, e("!sftp")}}, EgressKeys: gk}}, ProtoSFTP, false},
+		{"guest lacks it", acct, nil, []Group{{Name: "g", Servers: []Entry{ssh, e("!sftp")}, Guests: map[string][]Entry{"alice": {ssh}}, EgressKeys: gk}}, ProtoSFTP, false},
 	}
 	for _, c := range cases {
 		d, err := DecideProtocol(now, c.acct, c.groups, c.personal, tgt, c.proto)
