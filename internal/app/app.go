@@ -155,6 +155,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
 	a.Server.Jump = jump
+	jump.Count = a.Metrics.TransferEvents()
 	a.Env.JumpCA = jump.CAPublicKey
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()

@@ -212,6 +212,32 @@ func TestJumpSFTPBatch(t *testing.T) {
 	waitAudit(t, j.b, "sftp.close", map[string]any{"path": b, "bytes_read": fmt.Sprint(len(data)), "sha256_read": sum})
 	waitAudit(t, j.b, "sftp.remove", map[string]any{"path": b, "status": "ok"})
 	waitAudit(t, j.b, "sftp.rmdir", map[string]any{"path": filepath.Join(remote, "d"), "status": "ok", "host_to": "127.0.0.1"})
+	// And counted for the metrics.
+	if n := transferMetric(t, j.b, "sftp.close"); n < 2 {
+		t.Fatalf("gatehouse_transfer_events_total{event=sftp.close} = %v", n)
+	}
+}
+
+// transferMetric reads gatehouse_transfer_events_total{event}.
+func transferMetric(t *testing.T, b *testenv.Bastion, event string) float64 {
+	t.Helper()
+	mfs, err := b.App.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatehouse_transfer_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "event" && l.GetValue() == event {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // waitAudit waits for an audit entry of type typ holding every field of want.

@@ -47,6 +47,8 @@ const JumpCAFile = "jump_host_ca_ed25519_key"
 type Jump struct {
 	CA  ssh.Signer
 	Now func() time.Time
+	// Count, when set, hears the type of every audit event of the jumps (metrics).
+	Count func(event string)
 
 	key   ssh.Signer // one in-memory host key; only its certificates differ per target
 	mu    sync.Mutex
@@ -289,6 +291,9 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 
 // audit writes an event of the jump's outer connection to the audit log.
 func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f map[string]any) {
+	if s.Jump.Count != nil {
+		s.Jump.Count(typ)
+	}
 	if s.env.Audit == nil {
 		return
 	}
