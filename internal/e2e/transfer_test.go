@@ -391,6 +391,7 @@ func TestJumpRefusals(t *testing.T) {
 	if !strings.HasPrefix(banner, "SSH-2.0-gatehouse") {
 		t.Fatalf("the forwarded port answered %q, not the bastion", banner)
 	}
+	waitAudit(t, j.b, "jump.denied", map[string]any{"account": "alice", "port_to": fmt.Sprint(j.sshd.Port)})
 	// ssh -R: refused.
 	r := exec.Command("ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "IdentitiesOnly=yes", "-i", j.aliceKey, "-o", "ExitOnForwardFailure=yes", "-N", "-p", j.b.Port,

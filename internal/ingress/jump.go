@@ -235,7 +235,10 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	stop()
 	cancel()
 	if err != nil {
+		// Not an SSH client (a port forward, ssh -L or -D), a bad inner user, a stalled
+		// handshake: nothing reached the target; the attempt is audited.
 		ch.Close()
+		s.audit(ctx, outer, "jump.denied", map[string]any{"host_to": t.Host, "port_to": t.Port, "comment": "inner SSH handshake failed: " + err.Error()})
 		return
 	}
 	defer inner.Close()
