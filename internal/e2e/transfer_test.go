@@ -291,7 +291,8 @@ func TestJumpRsync(t *testing.T) {
 		t.Fatalf("rsync: exit %d %q %q", code, out, errs)
 	}
 	sameFile(t, filepath.Join(dst, "a.bin"), a)
-	b2 := randomFile(t, filepath.Join(src, "b.bin"), 100*1024)
+	// Another size: rsync's quick check (size and mtime) must see the change within the same second.
+	b2 := randomFile(t, filepath.Join(src, "b.bin"), 100*1024+1)
 	out, errs, code = j.run(t, "", "rsync", "-av", "-e", rsh, src+"/", j.target()+":"+dst+"/")
 	if code != 0 {
 		t.Fatalf("rsync again: exit %d %q %q", code, out, errs)
