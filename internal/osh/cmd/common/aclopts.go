@@ -222,6 +222,12 @@ func Covers(g access.Entry, s ACLSpec, now time.Time) bool {
 		return false
 	}
 	switch {
+	case strings.HasPrefix(s.User, "!") || strings.HasPrefix(g.User, "!"):
+		// A protocol grant (access.ProtocolUser) is covered only by the same protocol grant,
+		// and covers no SSH access.
+		if g.User != s.User {
+			return false
+		}
 	case g.User == "" || g.User == "*":
 	case s.User == "":
 		return false

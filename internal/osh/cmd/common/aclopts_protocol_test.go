@@ -2,6 +2,7 @@ package common
 
 import (
 	"testing"
+	"time"
 
 	"gatehouse/internal/access"
 )
@@ -32,6 +33,25 @@ func TestCheckACLProtocols(t *testing.T) {
 			t.Errorf("%s: %+v %v", c.name, s, err)
 		case c.code != "" && (err == nil || err.Code != c.code):
 			t.Errorf("%s: err %v, want %s", c.name, err, c.code)
+		}
+	}
+}
+
+// TestCoversProtocols: a guest's protocol grant needs the group's own grant for that protocol; an
+// SSH entry, even for any user, does not cover it, and a protocol entry covers no SSH access.
+func TestCoversProtocols(t *testing.T) {
+	h, _ := access.ParseHost("10.0.0.5")
+	spec := func(user string) ACLSpec { return ACLSpec{Host: h, User: user, Port: 22} }
+	entry := func(user string) access.Entry { return access.Entry{Host: "10.0.0.5", User: user, Port: 22} }
+	for _, c := range []struct {
+		group, guest string
+		ok           bool
+	}{
+		{"!sftp", "!sftp", true}, {"", "!sftp", false}, {"*", "!sftp", false}, {"!*", "!sftp", false},
+		{"!rsync", "!sftp", false}, {"!sftp", "root", false}, {"!sftp", "", false}, {"", "root", true},
+	} {
+		if got := Covers(entry(c.group), spec(c.guest), time.Now()); got != c.ok {
+			t.Errorf("group %q covers guest %q: %v", c.group, c.guest, got)
 		}
 	}
 }
