@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in ssh:openssh-client sshd:openssh-server ssh-keygen:openssh-client oathtool:oathtool \
             asciinema:asciinema ttyplay:ttyrec expect:expect pamtester:pamtester sudo:sudo \
-            chromium:chromium; do
+            chromium:chromium rsync:rsync git:git; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done

@@ -137,6 +137,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	jump, err := ingress.LoadOrCreateJumpCA(o.DataDir) // ProxyJump's host CA (docs/transfer.md)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
 	if err := a.openAudit(ctx); err != nil {
@@ -162,6 +167,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
+	a.Server.Jump = jump
+	jump.Count = a.Metrics.TransferEvents()
+	a.Env.JumpCA = jump.CAPublicKey
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
@@ -221,6 +229,7 @@ func NewRegistry() *osh.Registry {
 	groupaclkeeper.Register(reg)
 	open.RegisterMFA(reg)
 	restricted.RegisterMFA(reg)
+	open.RegisterTransfer(reg)
 	return reg
 }
 

@@ -43,6 +43,7 @@ var categoryOf = map[string]osh.Category{
 	"info": osh.Open, "help": osh.Open, "batch": osh.Open,
 	"selfListIngressKeys": osh.Open, "selfAddIngressKey": osh.Open, "selfDelIngressKey": osh.Open,
 	"selfListEgressKeys": osh.Open, "selfGenerateEgressKey": osh.Open,
+	"selfSshConfig": osh.Open, "scp": osh.Open, "sftp": osh.Open, "rsync": osh.Open,
 	"accountCreate": osh.Restricted, "accountDelete": osh.Restricted, "accountList": osh.Restricted,
 	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
 	"accountUnfreeze": osh.Restricted, "accountUnexpire": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,

@@ -9,8 +9,9 @@
 //     VerifiedPublicKeyCallback, i.e. to the key whose signature was checked, never to a key that
 //     was merely offered. Second factors (keyboard-interactive) are asked by the Authenticator
 //     hook when policy wants them. Any error refuses: there is no path that grants by default.
-//  3. Channels. Only "session" channels are accepted (no forwarding of any kind), up to
-//     maxSessions per connection. pty-req, env (LANG, LC_*), window-change and signal are
+//  3. Channels. Only "session" channels are accepted, up to maxSessions per connection, and
+//     ProxyJump's "direct-tcpip", answered by an SSH server of gatehouse's own (jump.go), never
+//     forwarded as raw TCP. pty-req, env (LANG, LC_*), window-change and signal are
 //     honoured; exec or shell runs the line through the command language (internal/osh).
 //  4. End. The exit status is sent, the channel closed; the connection ends when the client
 //     closes it or the server shuts down (ctx cancelled).
@@ -108,6 +109,8 @@ type Server struct {
 	OnPanic func(account string, v any, stack []byte)
 	// Now is the clock of the per-source penalties; nil means time.Now.
 	Now func() time.Time
+	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
+	Jump *Jump
 
 	sources sources // per-source states (persource.go)
 
@@ -503,6 +506,25 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 		case nch, ok := <-chans:
 			if !ok {
 				chans = nil
+				continue
+			}
+			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
+				// A jump is an SSH server of its own: it counts as a session of this connection.
+				if open.Load() >= int64(s.cfg().MaxSessions) {
+					_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+					continue
+				}
+				open.Add(1)
+				sessions.Add(1)
+				go func() {
+					defer sessions.Done()
+					defer open.Add(-1)
+					defer crash.Recover(func(p *crash.Panic) {
+						sconn.Close()
+						s.panicked(account, sconn.RemoteAddr(), p)
+					})
+					s.handleJump(cctx, sconn, nch)
+				}()
 				continue
 			}
 			if nch.ChannelType() != "session" {

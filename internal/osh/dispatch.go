@@ -50,6 +50,8 @@ type Env struct {
 	Running interface {
 		End(accountID, reason string, exit int) []string
 	}
+	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
+	JumpCA func() string
 }
 
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
