@@ -48,6 +48,13 @@ type Config struct {
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
 	// is offered: that doubled relay throughput on this machine (docs/performance.md).
 	Ciphers []string `toml:"ciphers"`
+	// KexAlgorithms, MACs and HostKeyAlgorithms the SSH server offers, in order, as sshd's
+	// options of the same names. The defaults pass ssh-audit: no SHA-1, no NIST curves, only
+	// encrypt-then-MAC (docs/configuration.md). Values are checked against what
+	// golang.org/x/crypto/ssh implements.
+	KexAlgorithms     []string `toml:"kexAlgorithms"`
+	MACs              []string `toml:"MACs"`
+	HostKeyAlgorithms []string `toml:"hostKeyAlgorithms"`
 
 	AccountMFAPolicy        string   `toml:"accountMFAPolicy"`
 	AccountMaxInactiveDays  int      `toml:"accountMaxInactiveDays"`
@@ -140,7 +147,12 @@ func Default() Config {
 		PerSourcePenaltyMax:                   600,
 		PerSourceMaxSources:                   65536,
 		MaxCommandLine:                        64 * 1024,
-		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
+		// GCM only: OpenSSH's client takes the first of its own list the server offers, and it
+		// lists chacha20 and the CTR modes before GCM; offered, they would be picked instead.
+		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
+		KexAlgorithms:                         []string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org"},
+		MACs:                                  []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"},
+		HostKeyAlgorithms:                     []string{"ssh-ed25519"},
 		AccountMFAPolicy:                      "enabled",
 		MFAPasswordMaxDays:                    90,
 		MFAPasswordWarnDays:                   15,
@@ -414,6 +426,9 @@ func (c *Config) Validate() error {
 		if !knownCiphers[ci] {
 			return bad("ciphers", "%q is not a supported cipher (%s)", ci, strings.Join(sortedKeys(knownCiphers), ", "))
 		}
+	}
+	if err := validAlgorithms(c); err != nil {
+		return err
 	}
 	if !mfaPolicies[c.AccountMFAPolicy] {
 		return bad("accountMFAPolicy", "%q must be one of disabled, enabled, any-required, totp-required, password-required", c.AccountMFAPolicy)

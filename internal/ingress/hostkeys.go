@@ -88,3 +88,18 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// offeredHostKeys keeps the host keys whose algorithm is in algos (config hostKeyAlgorithms),
+// in their order. The ecdsa key stays on disk either way, so that turning it back on shows
+// clients the key they knew.
+func offeredHostKeys(keys []ssh.Signer, algos []string) []ssh.Signer {
+	var out []ssh.Signer
+	for _, a := range algos {
+		for _, k := range keys {
+			if k.PublicKey().Type() == a {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}

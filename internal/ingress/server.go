@@ -243,7 +243,7 @@ func (a *connAttempts) outcome(err error) SourceEvent {
 
 func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
-		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
+		Config:        ssh.Config{Ciphers: s.cfg().Ciphers, KeyExchanges: s.cfg().KexAlgorithms, MACs: s.cfg().MACs},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-gatehouse",
 		PublicKeyCallback: func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -284,7 +284,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
 	}
-	for _, k := range s.hostKeys {
+	for _, k := range offeredHostKeys(s.hostKeys, s.cfg().HostKeyAlgorithms) {
 		cfg.AddHostKey(k)
 	}
 	return cfg
