@@ -46,7 +46,9 @@ type Config struct {
 	PerSourceMaxSources           int      `toml:"perSourceMaxSources"`
 	// Ciphers the SSH server offers, in order. OpenSSH clients pick by their own order, which puts
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
-	// is offered: that doubled relay throughput on this machine (docs/performance.md).
+	// is offered: that doubled relay throughput on this machine (docs/performance.md). Only GCM
+	// by default: OpenSSH's client takes the first of its own list that the server offers, and it
+	// lists chacha20 and the CTR modes before GCM, so offered they would be picked instead.
 	Ciphers []string `toml:"ciphers"`
 	// KexAlgorithms, MACs and HostKeyAlgorithms the SSH server offers, in order, as sshd's
 	// options of the same names. The defaults pass ssh-audit: no SHA-1, no NIST curves, only
@@ -147,8 +149,6 @@ func Default() Config {
 		PerSourcePenaltyMax:                   600,
 		PerSourceMaxSources:                   65536,
 		MaxCommandLine:                        64 * 1024,
-		// GCM only: OpenSSH's client takes the first of its own list the server offers, and it
-		// lists chacha20 and the CTR modes before GCM; offered, they would be picked instead.
 		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
 		KexAlgorithms:                         []string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org"},
 		MACs:                                  []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"},

@@ -78,4 +78,3 @@ func TestStockClientPicksGCM(t *testing.T) {
 		t.Errorf("key exchange:\n%s", grepLines(string(out), "kex: "))
 	}
 }
-
