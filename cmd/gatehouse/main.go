@@ -1,8 +1,6 @@
-// Command gatehouse is an SSH bastion in one binary.
-//
-//	gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
-//	gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-//	gatehouse version
+// Command gatehouse is an SSH bastion in one binary. Its subcommands and their options are
+// listed by `gatehouse --help` and in the man page (`gatehouse man`), both made from the table
+// in help.go.
 package main
 
 import (
@@ -11,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -26,38 +23,46 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `gatehouse: an SSH bastion in one binary
-
-Usage:
-  gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
-  gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-  gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]
-  gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE
-  gatehouse version
-
-Run "gatehouse COMMAND -h" for the options of a command.
-`)
-}
-
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
+	name := args[0]
+	rest := args[1:]
+	if name == "audit" && len(rest) > 0 && rest[0] == "verify" {
+		name, rest = "audit verify", rest[1:]
+	}
+	// --help asked of a command is an answer, not an error: its help on stdout, exit 0.
+	if cmd := lookupCommand(name); cmd != nil && wantsHelp(rest) {
+		commandHelp(stdout, cmd)
+		return 0
+	}
 	var err error
-	switch args[0] {
+	switch name {
 	case "serve":
-		err = serve(args[1:], stdout, stderr)
+		err = serve(rest, stdout, stderr)
 	case "init":
-		err = initCmd(args[1:], stdout, stderr)
+		err = initCmd(rest, stdout, stderr)
+	case "audit verify":
+		err = auditCmd(rest, stdout, stderr)
 	case "audit":
-		err = auditCmd(args[1:], stdout, stderr)
+		err = errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key FILE] [FILE …]")
 	case "replay":
-		err = replayCmd(args[1:], stdout, stderr)
+		err = replayCmd(rest, stdout, stderr)
+	case "man":
+		err = manPage(stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 {
+			if cmd := lookupCommand(strings.Join(rest, " ")); cmd != nil {
+				commandHelp(stdout, cmd)
+				return 0
+			}
+			fmt.Fprintf(stderr, "gatehouse: no command %q\n", strings.Join(rest, " "))
+			return 2
+		}
 		usage(stdout)
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", args[0])
@@ -82,6 +87,7 @@ func defaultDataDir() string {
 
 type common struct {
 	dataDir, config, admin, adminKey, listen string
+	logLevel, logFormat                      string
 }
 
 func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *common) {
@@ -95,11 +101,9 @@ func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *comm
 	if withListen {
 		fs.StringVar(&c.listen, "listen", "", "address to listen on (default from config: 127.0.0.1:2222)")
 	}
+	fs.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "logfmt", "log line format on standard error: logfmt (key=value) or json")
 	return fs, c
-}
-
-func logger(stderr io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 func initCmd(args []string, stdout, stderr io.Writer) error {
@@ -107,11 +111,15 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
 	if c.adminKey == "" {
 		return errors.New("init needs --admin-key FILE (the first admin's public key); `gatehouse serve` can generate one instead")
 	}
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: logger(stderr)})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: log})
 	if err != nil {
 		return err
 	}
@@ -132,9 +140,24 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	log := logger(stderr)
+	go func() {
+		select {
+		case sig := <-sigs:
+			// One line, whatever the parts do next: the operator sees why it stopped.
+			log.Info("shutting down", "signal", sig.String())
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
 	// below what it allows.
 	_, after, limErr := app.RaiseFileLimit()
@@ -169,6 +192,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "No account existed: created the first admin %q with a new key pair in %s (0600).\n", b.Account, b.KeyFile)
 		} else {
 			fmt.Fprintf(stdout, "No account existed: created the first admin %q with the key from --admin-key.\n", b.Account)
+		}
+		if err := printHostKeys(stdout, c.dataDir, a.Config().HostKeyAlgorithms, host, port); err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}

@@ -21,18 +21,11 @@ import (
 // ends with its shutdown checkpoint) is checked strictly; --syslog checks the log against the
 // signed checkpoints gatehouse sent to syslog, which reveals a log cut back to an earlier point.
 func auditCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]")
-	}
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
-	strict := fs.Bool("strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
-	syslogFile := fs.String("syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
-	pubFile := fs.String("key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
-	if err := fs.Parse(args[1:]); err != nil {
+	fs, o := auditFlags(stderr)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dataDir, strict, syslogFile, pubFile := &o.dataDir, &o.strict, &o.syslogFile, &o.pubFile
 	keyPath := *pubFile
 	if keyPath == "" {
 		keyPath = filepath.Join(*dataDir, app.AuditKeyFile+".pub")
@@ -73,13 +66,41 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// replayCmd plays a recording on the terminal, or prints it as plain text.
-func replayCmd(args []string, stdout, stderr io.Writer) error {
+type auditOptions struct {
+	dataDir, syslogFile, pubFile string
+	strict                       bool
+}
+
+func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
+	o := &auditOptions{}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
+	fs.BoolVar(&o.strict, "strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
+	fs.StringVar(&o.syslogFile, "syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
+	fs.StringVar(&o.pubFile, "key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
+	return fs, o
+}
+
+type replayOptions struct {
+	speed, maxIdle float64
+	text           bool
+}
+
+func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
+	o := &replayOptions{}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	speed := fs.Float64("speed", 1, "playback speed factor")
-	maxIdle := fs.Float64("max-idle", 2, "longest pause in seconds (0: as recorded)")
-	text := fs.Bool("text", false, "print the recording as plain text (no escapes, no timing), for search")
+	fs.Float64Var(&o.speed, "speed", 1, "playback speed factor")
+	fs.Float64Var(&o.maxIdle, "max-idle", 2, "longest pause in seconds (0: as recorded)")
+	fs.BoolVar(&o.text, "text", false, "print the recording as plain text (no escapes, no timing), for search")
+	return fs, o
+}
+
+// replayCmd plays a recording on the terminal, or prints it as plain text.
+func replayCmd(args []string, stdout, stderr io.Writer) error {
+	fs, o := replayFlags(stderr)
+	speed, maxIdle, text := &o.speed, &o.maxIdle, &o.text
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 			r = osh.Result{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: osh.ExitInvalidHost}
 		} else {
 			r = osh.Result{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: osh.ExitHostNotFound}
+			c.Log.Warn("target name does not resolve", "account", acct.Name, "host", req.Host, "err", err)
 		}
 		return refuse(r)
 	}
@@ -176,6 +177,7 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		if errors.As(err, &de) {
 			f["comment_close"] = string(de.Reason)
 		}
+		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", f["comment_close"], "err", err)
 		c.observe(ctx, "connection.close", f)
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return egress.ExitStatus

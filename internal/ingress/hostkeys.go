@@ -103,3 +103,17 @@ func offeredHostKeys(keys []ssh.Signer, algos []string) []ssh.Signer {
 	}
 	return out
 }
+
+// OfferedHostKeys returns the public halves of the host keys in dir that the server offers
+// under algos (config hostKeyAlgorithms), for the fingerprints printed at start.
+func OfferedHostKeys(dir string, algos []string) ([]ssh.PublicKey, error) {
+	keys, err := LoadOrCreateHostKeys(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []ssh.PublicKey
+	for _, k := range offeredHostKeys(keys, algos) {
+		out = append(out, k.PublicKey())
+	}
+	return out, nil
+}

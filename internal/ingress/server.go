@@ -228,7 +228,10 @@ func (s *Server) dropStartup() bool {
 
 // connAttempts counts one connection's refused authentication attempts, for its source's
 // penalty.
-type connAttempts struct{ failed atomic.Int64 }
+type connAttempts struct {
+	failed atomic.Int64
+	user   atomic.Pointer[string] // the name the client last asked for, for the log
+}
 
 // outcome is how a connection that did not authenticate ended.
 func (a *connAttempts) outcome(err error) SourceEvent {
@@ -255,6 +258,8 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
 			if err != nil && method != "none" {
 				attempts.failed.Add(1)
+				u := conn.User()
+				attempts.user.Store(&u)
 			}
 			if s.AuthEvent != nil && method != "none" {
 				s.AuthEvent(conn, method, err)
@@ -406,6 +411,13 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
 		endSource(attempts.outcome(err))
+		// A connection that tried and failed is a refused login: operators look for those in
+		// the log as in sshd's. One that never tried (a scanner, ssh-audit) stays at debug.
+		if u := attempts.user.Load(); u != nil {
+			s.log.Info("login refused", "user", *u, "remote", nc.RemoteAddr().String(), "failed_attempts", attempts.failed.Load(), "err", err)
+		} else {
+			s.log.Debug("connection closed before authentication", "remote", nc.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	endSource(SourceAuthOK)
