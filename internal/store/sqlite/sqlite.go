@@ -25,6 +25,9 @@ import (
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	db *sql.DB
+	// migratedFrom and migratedTo are the schema versions before and after Open (equal when
+	// nothing was to do), for the start's log line (SchemaMigration).
+	migratedFrom, migratedTo int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +72,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
 		return err
 	}
+	s.migratedFrom, s.migratedTo = have, have
 	if have > len(migrations) {
 		return fmt.Errorf("store schema version %d is newer than this gatehouse (%d): upgrade gatehouse", have, len(migrations))
 	}
@@ -83,6 +87,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.migratedTo = v
 	}
 	return nil
 }
