@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -78,6 +79,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// logMigration says whether the store's schema was upgraded on this start, with both versions:
+// an upgrade is the moment a backup taken before it stops being readable by the old binary
+// (docs/operations.md).
+func logMigration(log *slog.Logger, a *app.App) {
+	from, to := a.Store.SchemaMigration()
+	switch {
+	case from == 0:
+		log.Info("store created", "schema_version", to)
+	case from < to:
+		log.Info("store schema migrated", "from_version", from, "to_version", to)
+	default:
+		log.Debug("store schema up to date", "schema_version", to)
+	}
+}
+
 func defaultDataDir() string {
 	if d := os.Getenv("GATEHOUSE_DATA_DIR"); d != "" {
 		return d
@@ -124,6 +140,7 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -166,6 +183,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/testenv"
 )
 
@@ -245,5 +248,38 @@ func TestCleanShutdownLogs(t *testing.T) {
 	log.Warn("shown")
 	if strings.Contains(errb.String(), "hidden") || !strings.Contains(errb.String(), "level=WARN msg=shown") {
 		t.Errorf("--log-level warn: %q", errb.String())
+	}
+}
+
+// TestStoreMigrationLogged: a store left by an older gatehouse (one schema version behind) is
+// migrated on start and the log says so with both versions; a new store says it was created;
+// the next start says nothing at the info level.
+func TestStoreMigrationLogged(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.MkdirAll(dataDir, 0o700)
+	latest := sqlite.SchemaVersion()
+	if err := sqlite.CreateAtVersion(context.Background(), filepath.Join(dataDir, "gatehouse.db"), latest-1); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := testenv.NewKey(t, "ed25519", "alice")
+	var out, errb bytes.Buffer
+	if code := run([]string{"init", "--data-dir", dataDir, "--admin", "alice", "--admin-key", key + ".pub"}, &out, &errb); code != 0 {
+		t.Fatalf("init: %d %s", code, errb.String())
+	}
+	want := fmt.Sprintf(`level=INFO msg="store schema migrated" from_version=%d to_version=%d`, latest-1, latest)
+	if !strings.Contains(errb.String(), want) {
+		t.Fatalf("the log does not say %s:\n%s", want, errb.String())
+	}
+	errb.Reset()
+	run([]string{"init", "--data-dir", dataDir, "--admin", "alice", "--admin-key", key + ".pub"}, &out, &errb)
+	if strings.Contains(errb.String(), "migrated") || strings.Contains(errb.String(), "store created") {
+		t.Fatalf("an up-to-date store was reported as migrated:\n%s", errb.String())
+	}
+	errb.Reset()
+	fresh := filepath.Join(dir, "fresh")
+	run([]string{"init", "--data-dir", fresh, "--admin", "alice", "--admin-key", key + ".pub"}, &out, &errb)
+	if !strings.Contains(errb.String(), fmt.Sprintf(`msg="store created" schema_version=%d`, latest)) {
+		t.Fatalf("a new store:\n%s", errb.String())
 	}
 }

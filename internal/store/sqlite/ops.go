@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -26,4 +27,17 @@ func (s *Store) CountMFALockedAccounts(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT account) FROM mfa_limits WHERE locked = 1`).Scan(&n)
 	return n, err
+}
+
+// CreateAtVersion makes a new store at path with only the first version migrations applied, as
+// an older gatehouse left it: upgrade tests open it with this one.
+func CreateAtVersion(ctx context.Context, path string, version int) error {
+	if version < 1 || version > len(migrations) {
+		return fmt.Errorf("schema version %d: want 1 to %d", version, len(migrations))
+	}
+	s, err := openWith(ctx, path, migrations[:version])
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
