@@ -25,6 +25,10 @@ import (
 type Config struct {
 	BastionName string `toml:"bastionName"`
 	Listen      string `toml:"listen"`
+	// BastionCommand is the alias `info` prints, as The Bastion's option of the same name:
+	// ACCOUNT (or USER) becomes the account, HOST and PORT the address the client reached.
+	// Set it to the name people use when HOST would be a NAT'd or internal address.
+	BastionCommand string `toml:"bastionCommand"`
 
 	// Ingress limits, as sshd's MaxStartups "start:rate:full", LoginGraceTime and MaxSessions.
 	MaxStartups    string `toml:"maxStartups"`
@@ -136,6 +140,7 @@ type PluginConfig struct {
 func Default() Config {
 	return Config{
 		BastionName:                           "gatehouse",
+		BastionCommand:                        "ssh ACCOUNT@HOST -p PORT -t --",
 		Listen:                                "127.0.0.1:2222",
 		MaxStartups:                           "50:30:500",
 		LoginGraceTime:                        30,
@@ -403,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		return bad("listen", "%v", err)
+	}
+	if c.BastionCommand == "" || len(c.BastionCommand) > 512 || strings.ContainsFunc(c.BastionCommand, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return bad("bastionCommand", "must be 1 to 512 characters on one line, e.g. \"ssh ACCOUNT@bastion.example -p 2222 -t --\"")
 	}
 	if _, err := ParseMaxStartups(c.MaxStartups); err != nil {
 		return bad("maxStartups", "%v", err)
