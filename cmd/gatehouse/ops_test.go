@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +282,56 @@ func TestStoreMigrationLogged(t *testing.T) {
 	run([]string{"init", "--data-dir", fresh, "--admin", "alice", "--admin-key", key + ".pub"}, &out, &errb)
 	if !strings.Contains(errb.String(), fmt.Sprintf(`msg="store created" schema_version=%d`, latest)) {
 		t.Fatalf("a new store:\n%s", errb.String())
+	}
+}
+
+// TestSystemdUnit: contrib/gatehouse.service carries the hardening the docs promise, binds
+// low ports only when the commented lines are turned on, runs the command this binary accepts,
+// and systemd-analyze verify reads it without a warning (an unknown or misspelt key is a
+// warning there, not an error, so any output fails).
+func TestSystemdUnit(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join("..", "..", "contrib", "gatehouse.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := map[string][]string{}
+	for _, l := range strings.Split(string(unit), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+			active[k] = append(active[k], v)
+		}
+	}
+	for k, want := range map[string]string{"User": "gatehouse", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+		"ReadWritePaths": "/var/lib/gatehouse", "PrivateTmp": "yes", "ProtectHome": "yes", "CapabilityBoundingSet": "",
+		"AmbientCapabilities": "", "StateDirectoryMode": "0700", "UMask": "0077"} {
+		if len(active[k]) != 1 || active[k][0] != want {
+			t.Errorf("%s=%v, want %q", k, active[k], want)
+		}
+	}
+	if !strings.Contains(string(unit), "\n#CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n") {
+		t.Error("the port-22 option is not offered as a commented line")
+	}
+	exec0 := strings.Fields(active["ExecStart"][0])
+	var out, errb bytes.Buffer
+	t.Setenv("GATEHOUSE_DATA_DIR", "")
+	// The flags of ExecStart are serve's (checked by parsing them: --help stops before serving).
+	if code := run(append(exec0[1:], "--help"), &out, &errb); code != 0 {
+		t.Errorf("ExecStart's command line: exit %d %s", code, errb.String())
+	}
+	fs, _ := flags("serve", io.Discard, true)
+	if err := fs.Parse(exec0[2:]); err != nil {
+		t.Errorf("ExecStart's flags: %v", err)
+	}
+
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze is not installed (Debian package systemd): the unit was checked above only")
+		return
+	}
+	bin := buildBinary(t)
+	path := filepath.Join(t.TempDir(), "gatehouse.service")
+	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/gatehouse", bin)), 0o644)
+	res, err := exec.Command(sa, "verify", "--man=no", path).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(res)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, res)
 	}
 }
