@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/testenv"
+)
+
+// TestInfoAliasIsReal: `info` prints the alias with the real host and port (on main:
+// "<bastion>" and "<port>"), or bastionCommand as the operator wrote it.
+func TestInfoAliasIsReal(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	r := b.MustOK("--osh", "info")
+	want := fmt.Sprintf("alias bssh='ssh admin@%s -p %s -t --'", b.Host, b.Port)
+	if !strings.Contains(r.Stdout, want) || strings.Contains(r.Stdout, "<bastion>") {
+		t.Fatalf("info does not print %s:\n%s", want, r.Stdout)
+	}
+	b2 := testenv.Start(t, testenv.Options{Config: "bastionCommand = \"ssh ACCOUNT@bastion.example -p 2222 -t --\"\n"})
+	if r := b2.MustOK("--osh", "info"); !strings.Contains(r.Stdout, "alias bssh='ssh admin@bastion.example -p 2222 -t --'") {
+		t.Fatalf("info with bastionCommand:\n%s", r.Stdout)
+	}
+}
+
+// TestSelfListSessionsRunning: a session still running is listed as running, with no exit
+// status, not as DENIED with exit 0 (on main, the listing's own session and an open
+// interactive session both showed DENIED).
+func TestSelfListSessionsRunning(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	term := b.SSHTerminal(b.AdminKey, "admin", 100, 30, "-i")
+	term.Expect(0, "admin@gatehouse", 15*time.Second)
+	defer term.Close()
+	r := b.MustOK("--osh", "selfListSessions")
+	lines := 0
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if !strings.Contains(l, " admin ") {
+			continue
+		}
+		lines++
+		if strings.Contains(l, "DENIED") {
+			t.Errorf("a session nothing refused is listed as DENIED: %q", l)
+		}
+		if strings.HasSuffix(strings.TrimRight(l, " │\r"), " open") && (!strings.Contains(l, " running ") || !strings.Contains(l, "exit=- ")) {
+			t.Errorf("an open session is not shown as running without exit status: %q", l)
+		}
+	}
+	if t.Failed() || lines < 2 {
+		t.Fatalf("want the interactive session and the listing's own, neither DENIED:\n%s", r.Stdout)
+	}
+	j := b.MustOK("--json-greppable", "--osh", "selfListSessions").JSON()
+	for _, it := range j["value"].([]any) {
+		m := it.(map[string]any)
+		if m["status"] == "open" && (m["allowed"] != nil || m["returnvalue"] != nil) {
+			t.Errorf("JSON of an open session says allowed=%v returnvalue=%v, want null", m["allowed"], m["returnvalue"])
+		}
+	}
+}
+
+// TestAccountInfoHumanMatchesJSON: accountInfo's human output says what its JSON has: the MFA
+// requirements and bypasses, and the groups with their roles (on main the JSON's groups were
+// always empty and the human output named none of these).
+func TestAccountInfoHumanMatchesJSON(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	b.CreateAccount("bob")
+	b.MustOK("--osh", "groupCreate", "--group", "web", "--owner", "admin", "--algo", "ed25519")
+	b.MustOK("--osh", "groupAddMember", "--group", "web", "--account", "bob")
+	b.MustOK("--osh", "accountModify", "--account", "bob", "--mfa-totp-required", "yes")
+	b.MustOK("--osh", "accountModify", "--account", "bob", "--pam-auth-bypass", "yes")
+	r := b.MustOK("--osh", "accountInfo", "--account", "bob")
+	for _, want := range []string{"MFA required: password no, TOTP yes", "(pam-auth-bypass): yes", "Groups: web (member)."} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("accountInfo's human output lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	v := b.MustOK("--json-greppable", "--osh", "accountInfo", "--account", "bob").JSON()["value"].(map[string]any)
+	if g, _ := v["groups"].(map[string]any); fmt.Sprint(g["web"]) != "[member]" {
+		t.Errorf("JSON groups: %v", v["groups"])
+	}
+	if v["mfa_totp_required"] != "yes" || v["pam_auth_bypass"] != "yes" {
+		t.Errorf("JSON MFA flags: %v", v)
+	}
+}
