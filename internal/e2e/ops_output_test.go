@@ -82,3 +82,31 @@ func TestAccountInfoHumanMatchesJSON(t *testing.T) {
 		t.Errorf("JSON MFA flags: %v", v)
 	}
 }
+
+// TestAdminLoginAlertsCoalesced: an admin running five commands (five SSH logins with the real
+// client) within the window makes one "admin login" alert, not five, and the alert names the
+// bastion in its title (on main: five alerts titled "gatehouse alert").
+func TestAdminLoginAlertsCoalesced(t *testing.T) {
+	alerts := newHook(t, "slack")
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion-paris\"\n[notify]\n" + channelTOML("alerts", alerts, "") +
+		"[notify.alerts]\nchannels = [\"alerts\"]\nkinds = [\"admin_login\", \"account_created\"]\n"})
+	for range 5 {
+		b.MustOK("--osh", "info")
+	}
+	first := alerts.waitFor(t, "admin login")
+	if !strings.Contains(string(first.Body), "bastion-paris alert: admin login") {
+		t.Errorf("the alert's title does not name the bastion: %s", first.Body)
+	}
+	// Alerts are handled in order: once the account creation's arrived, the logins' are done.
+	b.CreateAccount("carol")
+	alerts.waitFor(t, "account created")
+	n := 0
+	for _, r := range alerts.requests() {
+		if strings.Contains(string(r.Body), "admin login") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d admin login alerts for 5 commands, want 1", n)
+	}
+}
