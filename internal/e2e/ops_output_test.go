@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/osh"
 	"gatehouse/internal/testenv"
 )
 
@@ -109,4 +110,57 @@ func TestAdminLoginAlertsCoalesced(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d admin login alerts for 5 commands, want 1", n)
 	}
+}
+
+// TestTOTPSetupInsideTheBox: selfMFASetupTOTP's QR code (half blocks on a terminal, ASCII
+// without one), secret, URI and scratch codes stay inside the box: every line between its top
+// and its bottom keeps the left border, and the bottom rule is as wide as the widest line (on
+// main they were printed outside the box and the ASCII QR code overflowed it).
+func TestTOTPSetupInsideTheBox(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	check := func(t *testing.T, out string) {
+		t.Helper()
+		out = strings.ReplaceAll(out, "\r", "")
+		top, bottom := strings.Index(out, "╭"), strings.LastIndex(out, "╰")
+		if top < 0 || bottom < top {
+			t.Fatalf("no box:\n%s", out)
+		}
+		lines := strings.Split(out[top:bottom], "\n")
+		last := strings.SplitN(out[bottom:], "\n", 2)[0]
+		widest := 0
+		for _, l := range lines[1:] {
+			if l == "" {
+				continue
+			}
+			if !strings.HasPrefix(l, "│") && !strings.HasPrefix(l, "├") {
+				t.Errorf("a line outside the box: %q", l)
+			}
+			widest = max(widest, osh.DisplayWidth(l))
+		}
+		if osh.DisplayWidth(last) < widest {
+			t.Errorf("the bottom rule (%d columns) is narrower than the content (%d)", osh.DisplayWidth(last), widest)
+		}
+		if !strings.Contains(out, "otpauth://") || strings.Count(out, "\n│   ") < 5 {
+			t.Errorf("no URI or fewer than 5 scratch codes in the box:\n%s", out)
+		}
+	}
+	t.Run("terminal", func(t *testing.T) {
+		term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--osh", "selfMFASetupTOTP", "--no-confirm")
+		if exit, res := term.wait(); exit != 0 {
+			t.Fatalf("exit %d:\n%s", exit, res.Stdout)
+		} else if !strings.ContainsAny(res.Stdout, "▀▄█") {
+			t.Fatalf("no half-block QR code:\n%s", res.Stdout)
+		} else {
+			check(t, res.Stdout)
+		}
+	})
+	t.Run("no terminal", func(t *testing.T) {
+		bob := b.CreateAccount("bob")
+		r := b.SSH(bob, "bob", "--osh", "selfMFASetupTOTP", "--no-confirm")
+		if r.Exit != 0 || !strings.Contains(r.Stdout, "##") {
+			t.Fatalf("selfMFASetupTOTP without a terminal: exit %d, no ASCII QR code:\n%s", r.Exit, r.Stdout+r.Stderr)
+		}
+		check(t, r.Stdout)
+	})
 }
