@@ -61,7 +61,7 @@ type AlerterConfig struct {
 	Bastion     string
 	Logger      *slog.Logger
 	// Coalesce holds back repeats: within this window after an alert of a kind for an account
-	// (and target), the same alert is counted, not sent; the next one sent after the window
+	// from a source (and to a target), the same alert is counted, not sent; the next one sent after the window
 	// says how many were held back. 0: every alert is sent. The audit log's alerts are never
 	// held back (each failure and recovery matters).
 	Coalesce time.Duration
@@ -151,7 +151,9 @@ func (a *Alerter) Alert(al Alert) bool {
 	}
 	detail := al.Detail
 	if al.Kind != AlertAuditLog {
-		send, held := a.coalesce.Admit(string(al.Kind)+"\x00"+al.Account+"\x00"+al.Target, a.cfg.Now())
+		// The source is part of the key: a login of the same account from another address (a
+		// stolen key) is never held back behind the owner's.
+		send, held := a.coalesce.Admit(string(al.Kind)+"\x00"+al.Account+"\x00"+al.SourceIP+"\x00"+al.Target, a.cfg.Now())
 		if !send {
 			a.held.Add(1)
 			return false
