@@ -31,8 +31,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	rest := args[1:]
-	if name == "audit" && len(rest) > 0 && rest[0] == "verify" {
+	switch {
+	case name == "audit" && len(rest) > 0 && rest[0] == "verify":
 		name, rest = "audit verify", rest[1:]
+	case name == "audit" && wantsHelp(rest):
+		name = "audit verify" // its only subcommand
 	}
 	// --help asked of a command is an answer, not an error: its help on stdout, exit 0.
 	if cmd := lookupCommand(name); cmd != nil && wantsHelp(rest) {

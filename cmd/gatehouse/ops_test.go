@@ -91,6 +91,9 @@ func TestHelpListsEverything(t *testing.T) {
 			}
 		})
 	}
+	if out, code := runBin("audit", "--help"); code != 0 || !strings.Contains(out, "Usage: gatehouse audit verify") {
+		t.Errorf("audit --help: exit %d %q", code, out)
+	}
 	if _, code := runBin("no-such-command"); code != 2 {
 		t.Errorf("an unknown command: exit %d, want 2", code)
 	}
