@@ -151,7 +151,15 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if !b.Created {
 		return fmt.Errorf("%s already has accounts: init only prepares a new data directory", c.dataDir)
 	}
-	fmt.Fprintf(stdout, "Data directory %s is ready; first admin: %s.\nStart the bastion with: gatehouse serve --data-dir %s\n", c.dataDir, b.Account, c.dataDir)
+	fmt.Fprintf(stdout, "Data directory %s is ready; first admin: %s.\n", c.dataDir, b.Account)
+	host, port, err := net.SplitHostPort(a.Config().Listen)
+	if err != nil {
+		return err
+	}
+	if err := printHostKeys(stdout, c.dataDir, a.Config().HostKeyAlgorithms, host, port); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Start the bastion with: gatehouse serve --data-dir %s\n", c.dataDir)
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/testenv"
 )
@@ -336,5 +338,27 @@ func TestSystemdUnit(t *testing.T) {
 	res, err := exec.Command(sa, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(res)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, res)
+	}
+}
+
+// TestKnownHostsLine: OpenSSH's known_hosts forms for each kind of listening address.
+func TestKnownHostsLine(t *testing.T) {
+	_, pub := testenv.NewKey(t, "ed25519", "host")
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPart := strings.Join(strings.Fields(pub)[:2], " ")
+	for _, tc := range []struct{ host, port, want string }{
+		{"bastion.example", "22", "bastion.example"},
+		{"192.0.2.7", "22", "192.0.2.7"},
+		{"192.0.2.7", "2222", "[192.0.2.7]:2222"},
+		{"2001:db8::7", "2222", "[2001:db8::7]:2222"},
+		{"0.0.0.0", "22", "BASTION"},
+		{"::", "2222", "[BASTION]:2222"},
+	} {
+		if got := knownHostsLine(tc.host, tc.port, k); got != tc.want+" "+keyPart {
+			t.Errorf("knownHostsLine(%q, %q) = %q, want %q", tc.host, tc.port, got, tc.want+" "+keyPart)
+		}
 	}
 }
