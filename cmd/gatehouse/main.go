@@ -175,6 +175,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// SIGHUP is caught from the start: its default action would end the process, and a reload
+	// asked right after the "listening on" line must wait for the handler below, not kill it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
@@ -227,8 +232,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
 			restart, err := a.ReloadReport()
