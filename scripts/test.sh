@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests drive (OpenSSH client and server, oathtool, asciinema, ttyplay,
-# expect, ssh-audit) when they are missing, then runs the whole test suite.
+# expect, ssh-audit, versitygw) when they are missing, then runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -13,6 +13,10 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+# versitygw, a real S3 server, for the key sync tests (internal/testenv.StartS3), pinned.
+if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
+  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 go vet ./...
 # gatehouse builds on Linux, macOS and FreeBSD (amd64 and arm64): a Linux-only system call left

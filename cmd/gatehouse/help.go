@@ -30,6 +30,10 @@ var commands = []*command{
 	{name: "init", summary: "prepare a data directory and its first admin without serving",
 		detail: "Needs --admin-key FILE, the first admin's public key. Refused when the store already has accounts.",
 		flags:  func() *flag.FlagSet { fs, _ := flags("init", io.Discard, false); return fs }},
+	{name: "sync", summary: "run every [[sync.source]] of the configuration once, now",
+		detail: "--dry-run prints what would change and changes nothing (safe next to a running server). " +
+			"While gatehouse serve runs, it syncs by itself every interval: kill -USR1 PID asks it for a run now.",
+		flags:  func() *flag.FlagSet { fs, _ := syncFlags(io.Discard); return fs }},
 	{name: "audit verify", args: "[FILE ...]", summary: "check the audit log's hash chain and signed checkpoints",
 		detail: "Names the first broken line and exits 1 when the log is not intact, 0 when it is. Without FILE, every file of DATA-DIR/audit/.",
 		flags:  func() *flag.FlagSet { fs, _ := auditFlags(io.Discard); return fs }},
@@ -214,4 +218,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want logfmt or json", format)
+}
+
+// logger is the default log (info, logfmt) of the commands without log options.
+func logger(w io.Writer) *slog.Logger {
+	l, _ := newLogger(w, "info", "logfmt")
+	return l
 }

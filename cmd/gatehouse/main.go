@@ -48,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(rest, stdout, stderr)
 	case "init":
 		err = initCmd(rest, stdout, stderr)
+	case "sync":
+		err = syncCmd(rest, stdout, stderr)
 	case "audit verify":
 		err = auditCmd(rest, stdout, stderr)
 	case "audit":
@@ -207,6 +209,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
+	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
+	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	ln, err := a.Listen()
 	if err != nil {
 		return err
@@ -246,6 +252,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err == nil && os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(a.Config().GCPercent)
 			}
+		}
+	}()
+	go func() {
+		for range usr1 {
+			a.SyncNow()
 		}
 	}()
 	return a.Serve(ctx, ln)

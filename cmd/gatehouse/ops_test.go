@@ -44,6 +44,7 @@ func TestHelpListsEverything(t *testing.T) {
 	flagsOf := map[string][]string{
 		"serve":        {"--data-dir", "--config", "--admin", "--admin-key", "--listen", "--log-level", "--log-format"},
 		"init":         {"--data-dir", "--config", "--admin", "--admin-key", "--log-level", "--log-format"},
+		"sync":         {"--data-dir", "--config", "--dry-run", "--force"},
 		"audit verify": {"--data-dir", "--strict", "--syslog", "--key"},
 		"replay":       {"--speed", "--max-idle", "--text"},
 		"man":          nil, "version": nil, "help": nil,

@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/keysync"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notifywire"
 	"gatehouse/internal/osh"
@@ -74,6 +75,9 @@ type App struct {
 	MFA *mfaauth.Auth
 	// Notify delivers the chat factors, serves approvalListen and sends alerts.
 	Notify *notifywire.Wire
+	// Sync keeps accounts and keys in step with the [sync] sources (internal/keysync).
+	Sync     *keysync.Syncer
+	syncStop func() // ends the sync loop and waits for it (Close)
 
 	opts   Options
 	config atomic.Pointer[config.Config]
@@ -165,6 +169,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
+	a.Sync = a.newSyncer()
 	return a, nil
 }
 
@@ -248,6 +253,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // Close writes the audit log's final checkpoint and releases the store.
 func (a *App) Close() error {
+	a.stopSync()
 	a.Notify.Close()
 	aerr := a.Audit.Close()
 	if err := a.Store.Close(); err != nil {
@@ -288,6 +294,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.log.Error("notify stopped", "err", err)
 		}
 	}()
+	a.startSync(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

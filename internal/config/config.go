@@ -120,6 +120,8 @@ type Config struct {
 	ApprovalListen string `toml:"approvalListen"`
 	// Notify configures chat channels, the webhook code and approval factors, and alerts.
 	Notify Notify `toml:"notify"`
+	// Sync keeps accounts and keys in step with sources of truth (docs/sync.md).
+	Sync Sync `toml:"sync"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -184,6 +186,7 @@ func Default() Config {
 		// Four eyes by default: nobody approves their own access unless the operator says so.
 		Notify: Notify{Approval: NotifyApproval{FourEyes: true}},
 		Plugin: map[string]PluginConfig{},
+		Sync:   Sync{Interval: "5m", MaxRemoveShare: DefaultMaxRemoveShare},
 	}
 }
 
@@ -531,6 +534,9 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(c.ApprovalListen); err != nil {
 			return bad("approvalListen", "%v", err)
 		}
+	}
+	if err := c.Sync.validate(); err != nil {
+		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)
 }

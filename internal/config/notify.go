@@ -87,7 +87,7 @@ type NotifyApproval struct {
 type NotifyAlerts struct {
 	Channels []string `toml:"channels"`
 	// Kinds: admin_login, mfa_failures, access_refused, host_key_changed, account_created,
-	// grant_given, audit_log; empty: all of them.
+	// grant_given, audit_log, sync_refused; empty: all of them.
 	Kinds []string `toml:"kinds"`
 	// Routes send some kinds to other channels instead: [notify.alerts.routes]
 	// access_refused = ["security"]. A routed kind is sent whatever Kinds says.
@@ -105,7 +105,7 @@ type NotifyAlerts struct {
 var ChannelKinds = []string{"slack", "teams-workflow", "teams-connector", "discord", "mattermost", "ntfy", "generic"}
 
 // AlertKinds are the alerts that may be chosen.
-var AlertKinds = []string{"admin_login", "mfa_failures", "access_refused", "host_key_changed", "account_created", "grant_given", "audit_log"}
+var AlertKinds = []string{"admin_login", "mfa_failures", "access_refused", "host_key_changed", "account_created", "grant_given", "audit_log", "sync_refused"}
 
 var channelNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -291,6 +291,9 @@ func isLoopback(host string) bool {
 // is ""); 0 when not found. A key of a table that is not written ([notify.code] absent) falls
 // back to the table's parent header.
 func lineIn(data []byte, table, key string) int {
+	if t, i, ok := arrayTable(table); ok {
+		return lineInArray(data, t, i, key)
+	}
 	if table == "" {
 		return lineOf(data, key)
 	}

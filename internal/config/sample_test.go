@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -37,6 +38,11 @@ func TestSampleConfigComplete(t *testing.T) {
 	example = []byte(strings.Replace(string(example), `approvalListen = ""`, `approvalListen = "127.0.0.1:0"`, 1))
 	t.Setenv("GATEHOUSE_OPS_SECRET", "s3cret")
 	t.Setenv("GATEHOUSE_SLACK_SIGNING_SECRET", "s3cret")
+	t.Setenv("SYNC_AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+	t.Setenv("SYNC_AWS_SECRET_ACCESS_KEY", "example-secret")
+	ca := filepath.Join(t.TempDir(), "ca.pem") // ca_file must exist
+	os.WriteFile(ca, nil, 0o600)
+	example = []byte(strings.Replace(string(example), "/etc/ssl/certs/ca-certificates.crt", ca, 1))
 	if _, err := Parse("uncommented-"+samplePath, example); err != nil {
 		t.Fatalf("the sample's examples, uncommented, do not load: %v", err)
 	}
@@ -98,6 +104,8 @@ func optionPaths(t reflect.Type, prefix string) []string {
 			out = append(out, optionPaths(ft, path+".")...)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
 			out = append(out, optionPaths(ft.Elem(), path+".*.")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct: // [[table]]
+			out = append(out, optionPaths(ft.Elem(), path+".")...)
 		case ft.Kind() == reflect.Map:
 			out = append(out, path+".*")
 		default:

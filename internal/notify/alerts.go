@@ -21,6 +21,8 @@ const (
 	AlertAccountCreated AlertKind = "account_created"
 	AlertGrantGiven     AlertKind = "grant_given"
 	AlertAuditLog       AlertKind = "audit_log" // the audit log fails (sessions refused), or recovers
+	// A key sync source was unreachable, empty, or would freeze too many accounts.
+	AlertSyncRefused AlertKind = "sync_refused"
 )
 
 // Title is the human name of the alert.
@@ -40,6 +42,8 @@ func (k AlertKind) Title() string {
 		return "access granted"
 	case AlertAuditLog:
 		return "audit log"
+	case AlertSyncRefused:
+		return "key sync refused"
 	}
 	return clean(string(k), 64)
 }

@@ -166,6 +166,12 @@ func (w *Wire) AuditLog(ok bool, detail string) {
 	w.push(tap{kind: "alert", alert: notify.Alert{Kind: notify.AlertAuditLog, Detail: state + detail, At: w.now()}})
 }
 
+// SyncRefused hears a key sync run that changed nothing because its source was unreachable,
+// empty or would freeze too many accounts, or that stopped on a change it could not make.
+func (w *Wire) SyncRefused(source, detail string) {
+	w.push(tap{kind: "alert", alert: notify.Alert{Kind: notify.AlertSyncRefused, Detail: "source " + source + ": " + detail, At: w.now()}})
+}
+
 // consumeTaps turns taps into alerts, off the user's path (the admin check reads the store).
 func (w *Wire) consumeTaps(ctx context.Context) {
 	for {

@@ -199,4 +199,16 @@ var migrations = []string{
 	UPDATE sessions SET account_id = COALESCE((SELECT a.id FROM accounts a WHERE a.name = sessions.account
 		AND sessions.started_at >= a.created_at * 1000000000), '');
 	CREATE INDEX sessions_account_id ON sessions(account_id, started_at);`,
+	// 8: accounts managed by a key sync source (internal/keysync): which source manages each, and
+	// whether the sync froze it and with which reason (it unfreezes only an account still frozen
+	// with that reason). Accounts without a row are never touched by a sync; the row goes with
+	// its account.
+	`CREATE TABLE sync_accounts (
+		account TEXT PRIMARY KEY REFERENCES accounts(name) ON DELETE CASCADE,
+		source TEXT NOT NULL,
+		frozen_by_sync INTEGER NOT NULL DEFAULT 0,
+		frozen_reason TEXT NOT NULL DEFAULT '',
+		since INTEGER NOT NULL
+	);
+	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
 }

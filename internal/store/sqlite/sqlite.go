@@ -151,7 +151,13 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, keys []store
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return createAccount(ctx, tx, id, a, keys) })
+}
+
+// createAccount is CreateAccount's transaction, shared with CreateSyncedAccount (which marks the
+// account in the same transaction). The inner block keeps the original body as it was.
+func createAccount(ctx context.Context, tx *sql.Tx, id string, a store.Account, keys []store.IngressKey) error {
+	{
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, comment, created_at, created_by, expires_at, osh_only,
 			always_active, frozen, frozen_reason, max_inactive_days, last_seen_at, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
 			a.Name, a.Comment, unix(a.CreatedAt), a.CreatedBy, unix(a.ExpiresAt), b2i(a.OshOnly), b2i(a.AlwaysActive),
@@ -172,7 +178,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, keys []store
 			}
 		}
 		return nil
-	})
+	}
 }
 
 func saveGrantsSettings(ctx context.Context, tx *sql.Tx, a store.Account) error {
