@@ -33,7 +33,7 @@ var commands = []*command{
 	{name: "sync", summary: "run every [[sync.source]] of the configuration once, now",
 		detail: "--dry-run prints what would change and changes nothing (safe next to a running server). " +
 			"While gatehouse serve runs, it syncs by itself every interval: kill -USR1 PID asks it for a run now.",
-		flags:  func() *flag.FlagSet { fs, _ := syncFlags(io.Discard); return fs }},
+		flags: func() *flag.FlagSet { fs, _ := syncFlags(io.Discard); return fs }},
 	{name: "audit verify", args: "[FILE ...]", summary: "check the audit log's hash chain and signed checkpoints",
 		detail: "Names the first broken line and exits 1 when the log is not intact, 0 when it is. Without FILE, every file of DATA-DIR/audit/.",
 		flags:  func() *flag.FlagSet { fs, _ := auditFlags(io.Discard); return fs }},
