@@ -96,7 +96,7 @@ type NotifyAlerts struct {
 	// MFA failures alert when an account reaches the threshold within the window.
 	MFAFailureThreshold int    `toml:"mfa_failure_threshold"` // default 5
 	MFAFailureWindow    string `toml:"mfa_failure_window"`    // default 10m
-	// CoalesceWindow holds back repeats of an alert (same kind, account, source and target) for this
+	// CoalesceWindow holds back repeats of an alert (same kind, account, source, target and detail) for this
 	// long after one is sent; the next one says how many were held back. "0s": send every one.
 	CoalesceWindow string `toml:"coalesce_window"` // default 10m
 }

@@ -64,8 +64,8 @@ type AlerterConfig struct {
 	SendTimeout time.Duration // per alert and channel; default 5 s
 	Bastion     string
 	Logger      *slog.Logger
-	// Coalesce holds back repeats: within this window after an alert of a kind for an account
-	// from a source (and to a target), the same alert is counted, not sent; the next one sent after the window
+	// Coalesce holds back repeats: within this window after an alert, the same alert (kind,
+	// account, source, target, command and detail) is counted, not sent; the next one sent after the window
 	// says how many were held back. 0: every alert is sent. The audit log's alerts are never
 	// held back (each failure and recovery matters).
 	Coalesce time.Duration
@@ -155,9 +155,11 @@ func (a *Alerter) Alert(al Alert) bool {
 	}
 	detail := al.Detail
 	if al.Kind != AlertAuditLog {
-		// The source is part of the key: a login of the same account from another address (a
-		// stolen key) is never held back behind the owner's.
-		send, held := a.coalesce.Admit(string(al.Kind)+"\x00"+al.Account+"\x00"+al.SourceIP+"\x00"+al.Target, a.cfg.Now())
+		// Only the same alert is held back: the source is part of the key (a login of the same
+		// account from another address, a stolen key, is never held back behind the owner's),
+		// and so is the detail (a sync refused for another reason is news).
+		key := strings.Join([]string{string(al.Kind), al.Account, al.SourceIP, al.Target, al.Command, al.Detail}, "\x00")
+		send, held := a.coalesce.Admit(key, a.cfg.Now())
 		if !send {
 			a.held.Add(1)
 			return false

@@ -61,13 +61,17 @@ func TestAlerterCoalescesAndNamesTheBastion(t *testing.T) {
 	a.Alert(Alert{Kind: AlertAuditLog, Detail: "failing"})
 	// The same account from another address (a stolen key) is not held back.
 	a.Alert(Alert{Kind: AlertAdminLogin, Request: Request{Account: "root-admin", SourceIP: "203.0.113.66"}})
+	// Another detail is another alert (a sync refused for another reason); the same is held.
+	a.Alert(Alert{Kind: AlertSyncRefused, Detail: "source s3: too many removals"})
+	a.Alert(Alert{Kind: AlertSyncRefused, Detail: "source s3: lists no account"})
+	a.Alert(Alert{Kind: AlertSyncRefused, Detail: "source s3: lists no account"})
 	var got []*Message
-	for len(got) < 5 {
+	for len(got) < 7 {
 		select {
 		case m := <-sink.got:
 			got = append(got, m)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("got %d messages, want 5", len(got))
+			t.Fatalf("got %d messages, want 7", len(got))
 		}
 	}
 	logins := 0
@@ -85,7 +89,7 @@ func TestAlerterCoalescesAndNamesTheBastion(t *testing.T) {
 	if logins != 3 {
 		t.Errorf("%d admin login alerts, want 2 from the owner's address and 1 from the other", logins)
 	}
-	if s := a.Stats(); s.Held != 48 {
-		t.Errorf("held %d, want 48", s.Held)
+	if s := a.Stats(); s.Held != 49 {
+		t.Errorf("held %d, want 49", s.Held)
 	}
 }
