@@ -363,3 +363,36 @@ func TestKnownHostsLine(t *testing.T) {
 		}
 	}
 }
+
+// TestLogInjectionThroughUserName: a client (x/crypto's: OpenSSH refuses such names) logging in
+// under a name holding a newline, quotes and an escape sequence cannot forge a log line: the
+// name is quoted in the "login refused" line, in logfmt and in JSON.
+func TestLogInjectionThroughUserName(t *testing.T) {
+	bin := buildBinary(t)
+	key, _ := testenv.NewKey(t, "ed25519", "mallory")
+	pem, _ := os.ReadFile(key)
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"x\nlevel=ERROR msg=\"forged\"", "x\" level=ERROR msg=\"forged", "\x1b[31mred\x1b[0m"}
+	for _, format := range []string{"logfmt", "json"} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		s := startServerCmd(t, exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-format", format))
+		for _, u := range names {
+			c, err := ssh.Dial("tcp", s.addr, &ssh.ClientConfig{User: u, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+				HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+			if err == nil {
+				c.Close()
+				t.Fatalf("%q logged in", u)
+			}
+		}
+		waitUntil(t, 10*time.Second, "the refusals in the log", func() bool { return strings.Count(s.out.String(), "login refused") == len(names) })
+		for _, l := range strings.Split(strings.TrimSpace(s.out.String()), "\n") {
+			if strings.Contains(l, "forged") && !strings.Contains(l, "login refused") || strings.Contains(l, "\x1b") ||
+				strings.HasPrefix(l, "level=ERROR") || strings.Contains(l, `"level":"ERROR"`) {
+				t.Errorf("%s: a forged or raw line: %q", format, l)
+			}
+		}
+	}
+}
