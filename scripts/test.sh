@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests drive (OpenSSH client and server, oathtool, asciinema, ttyplay,
-# expect, ssh-audit, versitygw) when they are missing, then runs the whole test suite.
+# expect, ssh-audit, versitygw, PostgreSQL, and for the PAM module: pamtester, sudo, libpam0g-dev) when
+# they are missing, then runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 for pair in ssh:openssh-client sshd:openssh-server ssh-keygen:openssh-client oathtool:oathtool \
-            asciinema:asciinema ttyplay:ttyrec expect:expect ssh-audit:ssh-audit; do
+            asciinema:asciinema ttyplay:ttyrec expect:expect ssh-audit:ssh-audit pamtester:pamtester sudo:sudo; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
+[ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -18,6 +20,9 @@ fi
 if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
   go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
+# PostgreSQL for the store tests (internal/store/postgres, the two-node tests): installed when
+# missing, started, and a role that may create databases; each test makes its own database.
+source scripts/postgres.sh
 go vet ./...
 # gatehouse builds on Linux, macOS and FreeBSD (amd64 and arm64): a Linux-only system call left
 # outside a build tag breaks the others, so cross-compile before the tests (cached after the first).

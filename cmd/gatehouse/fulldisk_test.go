@@ -107,7 +107,11 @@ type alertSink struct {
 	bodies []string
 }
 
-func (s *alertSink) all() string { s.mu.Lock(); defer s.mu.Unlock(); return strings.Join(s.bodies, "\n") }
+func (s *alertSink) all() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.bodies, "\n")
+}
 
 // alertsTo starts a channel that keeps what it receives in sink and returns the configuration
 // that sends the audit_log alerts there.

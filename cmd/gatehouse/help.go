@@ -39,6 +39,10 @@ var commands = []*command{
 		flags:  func() *flag.FlagSet { fs, _ := auditFlags(io.Discard); return fs }},
 	{name: "replay", args: "FILE", summary: "play a session recording (asciicast or ttyrec), or print it as text",
 		flags: func() *flag.FlagSet { fs, _ := replayFlags(io.Discard); return fs }},
+	{name: "migrate-store", summary: "copy a SQLite store into an empty PostgreSQL store (docs/cluster.md)",
+		flags: func() *flag.FlagSet { fs, _, _, _ := migrateStoreFlags(io.Discard); return fs }},
+	{name: "pam-token", summary: "make the token of a server's PAM module ([pam.servers])",
+		flags: func() *flag.FlagSet { fs, _, _ := pamTokenFlags(io.Discard); return fs }},
 	{name: "man", summary: "print the manual page (roff) on standard output"},
 	{name: "version", summary: "print the version"},
 	{name: "help", args: "[COMMAND]", summary: "print this help, or a command's"},
@@ -188,6 +192,7 @@ func manPage(w io.Writer) error {
 func roff(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
 	s = strings.ReplaceAll(s, "-", `\-`)
+	s = strings.ReplaceAll(s, "…", "...") // roff input is ASCII here: groff -Tutf8 warns otherwise
 	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
 		s = `\&` + s
 	}

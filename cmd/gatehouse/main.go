@@ -56,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key FILE] [FILE …]")
 	case "replay":
 		err = replayCmd(rest, stdout, stderr)
+	case "migrate-store":
+		err = migrateStoreCmd(rest, stdout, stderr)
+	case "pam-token":
+		err = pamTokenCmd(rest, stdout, stderr)
 	case "man":
 		err = manPage(stdout)
 	case "version", "--version":
@@ -88,7 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // an upgrade is the moment a backup taken before it stops being readable by the old binary
 // (docs/operations.md).
 func logMigration(log *slog.Logger, a *app.App) {
-	from, to := a.Store.SchemaMigration()
+	m, ok := a.Store.(interface{ SchemaMigration() (from, to int) })
+	if !ok {
+		return // a store that does not tell (PostgreSQL logs its own migrations, if any)
+	}
+	from, to := m.SchemaMigration()
 	switch {
 	case from == 0:
 		log.Info("store created", "schema_version", to)
@@ -109,6 +117,7 @@ func defaultDataDir() string {
 type common struct {
 	dataDir, config, admin, adminKey, listen string
 	logLevel, logFormat                      string
+	store, node                              string
 }
 
 func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *common) {
@@ -119,6 +128,8 @@ func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *comm
 	fs.StringVar(&c.config, "config", "", "configuration file (TOML); default DATA-DIR/gatehouse.toml if present")
 	fs.StringVar(&c.admin, "admin", "admin", "name of the first admin account, created when there is no account")
 	fs.StringVar(&c.adminKey, "admin-key", "", "public key file of the first admin; without it a key pair is generated in the data directory")
+	fs.StringVar(&c.store, "store", os.Getenv("GATEHOUSE_STORE"), "the store: empty for SQLite in the data directory, or postgres://… shared by several nodes (docs/cluster.md); $GATEHOUSE_STORE")
+	fs.StringVar(&c.node, "node", "", "this node's name in a cluster (default from config, else the host name)")
 	if withListen {
 		fs.StringVar(&c.listen, "listen", "", "address to listen on (default from config: 127.0.0.1:2222)")
 	}
@@ -140,7 +151,7 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("init needs --admin-key FILE (the first admin's public key); `gatehouse serve` can generate one instead")
 	}
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: log})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: log, Store: c.store, Node: c.node})
 	if err != nil {
 		return err
 	}
@@ -196,7 +207,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
 	// below what it allows.
 	_, after, limErr := app.RaiseFileLimit()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node})
 	if err != nil {
 		return err
 	}

@@ -42,12 +42,14 @@ func TestHelpListsEverything(t *testing.T) {
 		return out.String(), code
 	}
 	flagsOf := map[string][]string{
-		"serve":        {"--data-dir", "--config", "--admin", "--admin-key", "--listen", "--log-level", "--log-format"},
-		"init":         {"--data-dir", "--config", "--admin", "--admin-key", "--log-level", "--log-format"},
-		"sync":         {"--data-dir", "--config", "--dry-run", "--force"},
-		"audit verify": {"--data-dir", "--strict", "--syslog", "--key"},
-		"replay":       {"--speed", "--max-idle", "--text"},
-		"man":          nil, "version": nil, "help": nil,
+		"serve":         {"--data-dir", "--config", "--admin", "--admin-key", "--listen", "--log-level", "--log-format", "--store", "--node"},
+		"init":          {"--data-dir", "--config", "--admin", "--admin-key", "--log-level", "--log-format", "--store", "--node"},
+		"migrate-store": {"--data-dir", "--config", "--admin", "--admin-key", "--log-level", "--log-format", "--store", "--node", "--from", "--to"},
+		"pam-token":     {"--server", "--addresses"},
+		"sync":          {"--data-dir", "--config", "--dry-run", "--force"},
+		"audit verify":  {"--data-dir", "--strict", "--syslog", "--key"},
+		"replay":        {"--speed", "--max-idle", "--text"},
+		"man":           nil, "version": nil, "help": nil,
 	}
 	for _, top := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		out, code := runBin(top...)
@@ -107,6 +109,7 @@ func TestHelpListsEverything(t *testing.T) {
 // it without a warning.
 func TestManPageUpToDate(t *testing.T) {
 	t.Setenv("GATEHOUSE_DATA_DIR", "") // the defaults shown must not depend on the environment
+	t.Setenv("GATEHOUSE_STORE", "")
 	var b bytes.Buffer
 	if code := run([]string{"man"}, &b, os.Stderr); code != 0 {
 		t.Fatalf("gatehouse man: exit %d", code)

@@ -42,7 +42,6 @@ import (
 	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
-	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/web"
 )
 
@@ -55,12 +54,16 @@ type Options struct {
 	ConfigFile string // "" : DataDir/gatehouse.toml when it exists, else the defaults
 	Listen     string // overrides the config's listen when set
 	Log        *slog.Logger
+	// Store overrides the config's store: "" SQLite in DataDir, or a postgres://… URL.
+	Store string
+	// Node overrides the config's node name (a cluster's session list shows it).
+	Node string
 }
 
 // App is one running (or ready to run) bastion.
 type App struct {
 	DataDir string
-	Store   *sqlite.Store
+	Store   store.Store
 	Env     *osh.Env
 	Server  *ingress.Server
 	// Connector relays [user@]host requests to targets.
@@ -78,9 +81,13 @@ type App struct {
 	// Sync keeps accounts and keys in step with the [sync] sources (internal/keysync).
 	Sync     *keysync.Syncer
 	syncStop func() // ends the sync loop and waits for it (Close)
+	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
+	PAMAddr      string
+	pamTicketKey ed25519.PrivateKey
 
-	opts   Options
-	config atomic.Pointer[config.Config]
+	opts    Options
+	cluster clusterState
+	config  atomic.Pointer[config.Config]
 	// started is the configuration the parts read once were started with (RestartNeeded).
 	started *config.Config
 	log     *slog.Logger
@@ -109,12 +116,13 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostKeys, err := ingress.LoadOrCreateHostKeys(o.DataDir)
+	st, err := a.openStore(ctx, sealer)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "gatehouse.db"))
+	hostKeys, err := a.hostKeys(ctx, st, sealer)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	a.Store = st
@@ -133,6 +141,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Connector.Locks = connect.NewLocks()
+	if err := a.openPAM(); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, err
+	}
 	a.Env.SessionLocks = a.Connector.Locks
 	a.Env.Hooks.Connect = a.Connector.Connect
 	a.Env.Hooks.CommandDone = a.commandDone
@@ -141,6 +154,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
+	a.shareSessionControl(runningSessions)
 	a.Server.AuthEvent = a.authEvent
 	st2 := a.Server.Stats()
 	a.Metrics.RegisterServer(web.ServerStats{
@@ -286,9 +300,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}()
 	}
+	if err := a.servePAM(ctx); err != nil {
+		return err
+	}
 	retry := time.NewTicker(AuditRetryEvery)
 	defer retry.Stop()
 	go a.Audit.RetryEach(ctx, retry.C)
+	go a.listenSessionControl(ctx)
 	go func() {
 		if err := a.Notify.Run(ctx); err != nil {
 			a.log.Error("notify stopped", "err", err)
@@ -318,7 +336,15 @@ type Bootstrap struct {
 
 // CreateFirstAdmin creates the first admin when the store has no account. With keyFile "" it
 // generates an ed25519 key pair into the data directory (0600) once and uses it.
-func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (Bootstrap, error) {
+func (a *App) CreateFirstAdmin(ctx context.Context, name, keyFile string) (b Bootstrap, err error) {
+	err = underBootstrapLock(ctx, a.Store, func(ctx context.Context) error {
+		b, err = a.createFirstAdmin(ctx, name, keyFile)
+		return err
+	})
+	return b, err
+}
+
+func (a *App) createFirstAdmin(ctx context.Context, name, keyFile string) (Bootstrap, error) {
 	n, err := a.Store.CountAccounts(ctx)
 	if err != nil {
 		return Bootstrap{}, err

@@ -44,13 +44,20 @@ func (a *App) registerOpsMetrics() {
 			return float64(n)
 		}
 	}
-	a.ops.counters = a.Metrics.RegisterOps(web.OpsGauges{
-		MFALockedAccounts: count(a.Store.CountMFALockedAccounts),
-		ApprovalsPending: count(func(ctx context.Context) (int, error) {
-			return a.Store.CountPendingApprovals(ctx, time.Now())
-		}),
-		AuditLastSignedSeq: func() float64 { return float64(a.ops.lastSigned.Load()) },
-	})
+	g := web.OpsGauges{AuditLastSignedSeq: func() float64 { return float64(a.ops.lastSigned.Load()) }}
+	// The counts are the SQLite store's (internal/store/sqlite/ops.go); a store without them
+	// exports neither gauge rather than a false zero.
+	if oc, ok := a.Store.(opsCounts); ok {
+		g.MFALockedAccounts = count(oc.CountMFALockedAccounts)
+		g.ApprovalsPending = count(func(ctx context.Context) (int, error) { return oc.CountPendingApprovals(ctx, time.Now()) })
+	}
+	a.ops.counters = a.Metrics.RegisterOps(g)
+}
+
+// opsCounts are the store's answers to the operators' gauges.
+type opsCounts interface {
+	CountMFALockedAccounts(ctx context.Context) (int, error)
+	CountPendingApprovals(ctx context.Context, now time.Time) (int, error)
 }
 
 // countOps counts the audit events operators alert on: refused second factors by reason, and

@@ -29,6 +29,11 @@ type Config struct {
 	// ACCOUNT (or USER) becomes the account, HOST and PORT the address the client reached.
 	// Set it to the name people use when HOST would be a NAT'd or internal address.
 	BastionCommand string `toml:"bastionCommand"`
+	// Store is where the state lives: "" the embedded SQLite file in the data directory, or a
+	// postgres://… URL shared by several nodes (docs/cluster.md). --store overrides it.
+	Store string `toml:"store"`
+	// Node names this node in a cluster (the session list's node column); "" the host name.
+	Node string `toml:"node"`
 
 	// Ingress limits, as sshd's MaxStartups "start:rate:full", LoginGraceTime and MaxSessions.
 	MaxStartups    string `toml:"maxStartups"`
@@ -122,6 +127,8 @@ type Config struct {
 	Notify Notify `toml:"notify"`
 	// Sync keeps accounts and keys in step with sources of truth (docs/sync.md).
 	Sync Sync `toml:"sync"`
+	// PAM is the endpoint the targets' pam_gatehouse.so asks, and the tickets (docs/pam.md).
+	PAM PAM `toml:"pam"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -409,6 +416,13 @@ func (c *Config) Validate() error {
 	if !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(c.BastionName) {
 		return bad("bastionName", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.BastionName)
 	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		// Not echoed: the value may hold a password.
+		return bad("store", "must be empty (SQLite in the data directory) or a postgres://… URL")
+	}
+	if c.Node != "" && !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(c.Node) {
+		return bad("node", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.Node)
+	}
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		return bad("listen", "%v", err)
 	}
@@ -536,6 +550,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Sync.validate(); err != nil {
+		return err
+	}
+	if err := c.PAM.validate(); err != nil {
 		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)

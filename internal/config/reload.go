@@ -10,10 +10,15 @@ var startOnly = []struct {
 	same func(a, b *Config) bool
 }{
 	{"listen", func(a, b *Config) bool { return a.Listen == b.Listen }},
+	{"store", func(a, b *Config) bool { return a.Store == b.Store }},
+	{"node", func(a, b *Config) bool { return a.Node == b.Node }},
 	{"metricsListen", func(a, b *Config) bool { return a.MetricsListen == b.MetricsListen }},
 	{"approvalListen", func(a, b *Config) bool { return a.ApprovalListen == b.ApprovalListen }},
 	{"syslogAddress", func(a, b *Config) bool { return a.SyslogAddress == b.SyslogAddress }},
 	{"auditCheckpointEvery", func(a, b *Config) bool { return a.AuditCheckpointEvery == b.AuditCheckpointEvery }},
+	{"pam.listen, pam.tls_cert, pam.tls_key", func(a, b *Config) bool {
+		return a.PAM.Listen == b.PAM.Listen && a.PAM.TLSCert == b.PAM.TLSCert && a.PAM.TLSKey == b.PAM.TLSKey
+	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
 	// The chat messages carry the bastion's name as it was at start.
 	{"bastionName (in chat messages)", func(a, b *Config) bool {

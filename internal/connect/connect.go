@@ -40,6 +40,7 @@ import (
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
+	"gatehouse/internal/ticket"
 )
 
 // Event is what the Observer hears: the open and close of a connection, refusals and host key
@@ -68,6 +69,9 @@ type Connector struct {
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
+	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
+	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
+	Ticket func(s *osh.Session) string
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -227,6 +231,11 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	}
 	req := s.Request
 	er := egress.Request{Command: command}
+	if c.Ticket != nil {
+		if t := c.Ticket(s); t != "" {
+			er.Env = map[string]string{ticket.EnvName: t}
+		}
+	}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
 	if wantPTY {
 		er.Pty = &egress.PtyRequest{Term: s.Term, Cols: uint32(s.Cols), Rows: uint32(s.Rows), Modes: decodeModes(s.Modes)}

@@ -19,7 +19,7 @@ import (
 // generating the missing ones (0600) so that clients see the same host across restarts.
 func LoadOrCreateHostKeys(dir string) ([]ssh.Signer, error) {
 	var out []ssh.Signer
-	for _, kind := range []string{"ed25519", "ecdsa"} {
+	for _, kind := range HostKeyKinds {
 		path := filepath.Join(dir, "ssh_host_"+kind+"_key")
 		data, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -37,7 +37,12 @@ func LoadOrCreateHostKeys(dir string) ([]ssh.Signer, error) {
 	return out, nil
 }
 
-func newHostKey(path, kind string) ([]byte, error) {
+// HostKeyKinds are the host key kinds gatehouse serves, in the order it offers them.
+var HostKeyKinds = []string{"ed25519", "ecdsa"}
+
+// NewHostKeyPEM generates a host key of kind ("ed25519" or "ecdsa") in OpenSSH PEM form (the
+// cluster keeps it sealed in the store instead of a file).
+func NewHostKeyPEM(kind string) ([]byte, crypto.Signer, error) {
 	var priv crypto.Signer
 	var err error
 	switch kind {
@@ -47,13 +52,20 @@ func newHostKey(path, kind string) ([]byte, error) {
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	block, err := ssh.MarshalPrivateKey(priv, "gatehouse host key")
 	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(block), priv, nil
+}
+
+func newHostKey(path, kind string) ([]byte, error) {
+	data, priv, err := NewHostKeyPEM(kind)
+	if err != nil {
 		return nil, err
 	}
-	data := pem.EncodeToMemory(block)
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
 		return nil, err
 	}
@@ -117,3 +129,6 @@ func OfferedHostKeys(dir string, algos []string) ([]ssh.PublicKey, error) {
 	}
 	return out, nil
 }
+
+// HostKeys are the keys the server offers (the cluster tests compare the nodes').
+func (s *Server) HostKeys() []ssh.Signer { return s.hostKeys }

@@ -17,6 +17,9 @@ const (
 	SourceAuthFail                         // ended after at least one refused authentication attempt
 	SourceNoAuth                           // ended without any attempt (a scanner, a dropped client)
 	SourceGraceExceeded                    // held open until loginGraceTime
+	// SourceUnavailable: refused only because the bastion could not check (its store did not
+	// answer). The source did nothing wrong: no strike, and none forgiven.
+	SourceUnavailable
 )
 
 // SourceVerdict is the decision on a new connection from a source.
@@ -79,6 +82,9 @@ func (p SourcePolicy) End(s SourceState, ev SourceEvent, now time.Time) SourceSt
 	}
 	if ev == SourceAuthOK {
 		s.Strikes = 0
+		return s
+	}
+	if ev == SourceUnavailable {
 		return s
 	}
 	if !p.Penalties || p.Exempt {

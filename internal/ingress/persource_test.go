@@ -67,6 +67,9 @@ func TestSourcePolicyEnd(t *testing.T) {
 		{"penalties off", SourcePolicy{MaxStartups: 3, Max: time.Minute}, SourceState{Startups: 1}, SourceAuthFail, 0, false, 0, 0, true},
 		{"exempt", SourcePolicy{Penalties: true, Exempt: true, AuthFail: 5 * time.Second, Max: time.Minute}, SourceState{Startups: 1}, SourceAuthFail, 0, false, 0, 0, true},
 		{"startups never below zero", testPolicy, SourceState{}, SourceAuthOK, 0, false, 0, 0, true},
+		{"refused while the store is down: no strike", testPolicy, SourceState{Startups: 1}, SourceUnavailable, 0, false, 0, 0, true},
+		{"refused while the store is down: earlier strikes kept", testPolicy, SourceState{Startups: 1, Strikes: 2, Last: t0, Until: t0.Add(5 * time.Second), Active: true},
+			SourceUnavailable, 5 * time.Second, true, 2, 0, false},
 	} {
 		s := tc.p.End(tc.s, tc.ev, t0)
 		owes := time.Duration(0)

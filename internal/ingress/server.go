@@ -229,8 +229,9 @@ func (s *Server) dropStartup() bool {
 // connAttempts counts one connection's refused authentication attempts, for its source's
 // penalty.
 type connAttempts struct {
-	failed atomic.Int64
-	user   atomic.Pointer[string] // the name the client last asked for, for the log
+	failed    atomic.Int64
+	user      atomic.Pointer[string] // the name the client last asked for, for the log
+	storeDown atomic.Bool            // an attempt was refused because the store did not answer
 }
 
 // outcome is how a connection that did not authenticate ended.
@@ -240,6 +241,8 @@ func (a *connAttempts) outcome(err error) SourceEvent {
 		return SourceGraceExceeded
 	case a.failed.Load() > 0:
 		return SourceAuthFail
+	case a.storeDown.Load():
+		return SourceUnavailable
 	}
 	return SourceNoAuth
 }
@@ -256,7 +259,11 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 			return s.verifiedKey(ctx, conn, key, perms)
 		},
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
-			if err != nil && method != "none" {
+			if errors.Is(err, errStoreDown) {
+				// Not the client's fault: no penalty for its source (a whole office behind one
+				// address would otherwise be locked out after an outage).
+				attempts.storeDown.Store(true)
+			} else if err != nil && method != "none" {
 				attempts.failed.Add(1)
 				u := conn.User()
 				attempts.user.Store(&u)
@@ -279,6 +286,10 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
 		if s.Auth != nil {
 			a, err := s.lookupAccount(ctx, conn.User())
+			if errors.Is(err, errStoreDown) {
+				// No decoy prompts while nothing can be checked: the key attempt gets the banner.
+				return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}}
+			}
 			if err != nil {
 				a = store.Account{} // no such account: answered as one that needs a key
 			}
@@ -297,6 +308,9 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 
 var errAuth = errors.New("authentication refused")
 
+// errStoreDown refuses an attempt because the store did not answer.
+var errStoreDown = fmt.Errorf("%w: the store does not answer", errAuth)
+
 // refuseKeyboardInteractive stands in when an Authenticator gives no callback: the method is
 // still offered to every name, and refused.
 func refuseKeyboardInteractive(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
@@ -308,11 +322,21 @@ func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account,
 		return store.Account{}, errAuth
 	}
 	a, err := s.env.Store.GetAccount(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The store does not answer (the shared PostgreSQL is down): refuse, and say why. The
+		// banner is the same for every name, so it tells no account apart.
+		s.log.Error("store unavailable: login refused", "user", name, "err", err)
+		return store.Account{}, &ssh.BannerError{Err: errStoreDown, Message: StoreDownBanner}
+	}
 	if err != nil {
 		return store.Account{}, errAuth
 	}
 	return a, nil
 }
+
+// StoreDownBanner is what a client is shown when its login is refused because the store does
+// not answer.
+const StoreDownBanner = "gatehouse: the bastion's state store does not answer; new logins are refused until it is back (sessions already open go on). Try again in a moment.\n"
 
 // offeredKey answers "would this key be accepted?"; nothing is bound yet.
 func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {

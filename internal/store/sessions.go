@@ -35,6 +35,9 @@ type Session struct {
 	BytesIn     int64
 	BytesOut    int64
 	Comment     string
+	// Node is the gatehouse node that ran the session (several nodes sharing a PostgreSQL
+	// store); "" with the single-node SQLite store.
+	Node string
 }
 
 // SessionFilter selects sessions; zero fields do not filter.

@@ -94,6 +94,12 @@ type Store interface {
 	UpdateAccount(ctx context.Context, name string, fn func(*Account) error) error
 	TouchAccount(ctx context.Context, name string, at time.Time) error
 
+	// The accounts a key sync source manages (internal/keysync): see SyncedAccount.
+	SyncedAccounts(ctx context.Context) ([]SyncedAccount, error)
+	CreateSyncedAccount(ctx context.Context, source string, a Account, keys []IngressKey) error
+	SyncFreeze(ctx context.Context, account, source string, freeze bool, reason string) (Account, error)
+	SyncManages(ctx context.Context, account, source string) (bool, error)
+
 	AddIngressKey(ctx context.Context, k IngressKey) (IngressKey, error)
 	ListIngressKeys(ctx context.Context, account string) ([]IngressKey, error)
 	DeleteIngressKey(ctx context.Context, account, fingerprint string) error

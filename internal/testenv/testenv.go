@@ -44,6 +44,9 @@ type Options struct {
 	Admin   string // first admin's private key file (reuse across restarts)
 	// WrapListener, when set, wraps the SSH listener (to inject accept errors).
 	WrapListener func(net.Listener) net.Listener
+	// Store is "" (SQLite in DataDir) or a postgres:// URL shared by the nodes of a cluster
+	// (StartNodes); Node names the node.
+	Store, Node string
 }
 
 // Start starts gatehouse and creates the first admin with a key made by ssh-keygen.
@@ -68,7 +71,7 @@ func Start(t testing.TB, o Options) *Bastion {
 	if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log})
+	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node})
 	if err != nil {
 		cancel()
 		t.Fatalf("open gatehouse: %v", err)
@@ -77,6 +80,12 @@ func Start(t testing.TB, o Options) *Bastion {
 		cancel()
 		t.Fatalf("first admin: %v", err)
 	}
+	return launch(t, ctx, cancel, a, o)
+}
+
+// launch listens and serves an opened App until the test ends.
+func launch(t testing.TB, ctx context.Context, cancel context.CancelFunc, a *app.App, o Options) *Bastion {
+	t.Helper()
 	ln, err := a.Listen()
 	if err != nil {
 		cancel()

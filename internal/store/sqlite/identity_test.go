@@ -10,51 +10,6 @@ import (
 	"gatehouse/internal/store"
 )
 
-// TestAccountIDImmutableAndNeverReused: the store gives each account its own id, ignores one a
-// caller passes, keeps it through updates, and gives a new one to a namesake.
-func TestAccountIDImmutableAndNeverReused(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "g.db"))
-	now := time.Now().UTC()
-	if err := s.CreateAccount(ctx, store.Account{ID: "chosen-by-caller", Name: "bob", CreatedAt: now}, nil); err != nil {
-		t.Fatal(err)
-	}
-	first, err := s.GetAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(first.ID) != 32 || first.ID == "chosen-by-caller" {
-		t.Fatalf("id %q: the store must make it", first.ID)
-	}
-	if err := s.UpdateAccount(ctx, "bob", func(a *store.Account) error { a.ID = "other"; a.Comment = "x"; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := s.GetAccount(ctx, "bob"); again.ID != first.ID {
-		t.Fatalf("an update changed the id: %q → %q", first.ID, again.ID)
-	}
-	if err := s.OpenSession(ctx, store.Session{ID: "s-old", Account: "bob", AccountID: first.ID, Kind: "osh", StartedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteAccount(ctx, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateAccount(ctx, store.Account{Name: "bob", CreatedAt: now}, nil); err != nil {
-		t.Fatal(err)
-	}
-	second, _ := s.GetAccount(ctx, "bob")
-	if second.ID == first.ID || second.ID == "" {
-		t.Fatalf("the namesake got id %q (first %q)", second.ID, first.ID)
-	}
-	mine, err := s.ListSessions(ctx, store.SessionFilter{AccountID: second.ID})
-	if err != nil || len(mine) != 0 {
-		t.Fatalf("the namesake's sessions: %v %v", mine, err)
-	}
-	old, err := s.ListSessions(ctx, store.SessionFilter{AccountID: first.ID})
-	if err != nil || len(old) != 1 || old[0].AccountID != first.ID {
-		t.Fatalf("the deleted account's sessions: %v %v", old, err)
-	}
-}
-
 // TestMigrationGivesIdentities: a store made before account ids gets one per account, and its
 // sessions go to the account of their name only when they started after its creation; older
 // rows belonged to a deleted namesake and stay without owner.

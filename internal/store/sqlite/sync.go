@@ -8,10 +8,8 @@ import (
 	"gatehouse/internal/store"
 )
 
-// ErrNotManaged is returned when a sync change names an account its source does not manage
-// (any more), or an unfreeze names an account the sync did not freeze: an administrator changed
-// it meanwhile, and the sync leaves it alone.
-var ErrNotManaged = errors.New("store: account not managed by this sync source")
+// ErrNotManaged is store.ErrNotManaged.
+var ErrNotManaged = store.ErrNotManaged
 
 // SyncedAccounts returns every account managed by a sync source, sorted by name. FrozenBySync
 // holds only while the account is still frozen with the reason the sync gave: an administrator

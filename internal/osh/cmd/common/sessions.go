@@ -92,7 +92,11 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		if s.Status == "open" {
 			exit = "-" // still running: no exit status yet
 		}
-		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%s %s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, SessionVerdict(s.Status, s.Allowed), target, exit, s.Status)
+		node := ""
+		if s.Node != "" { // several nodes on one PostgreSQL store: which one ran it
+			node = " node=" + s.Node
+		}
+		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%s %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, SessionVerdict(s.Status, s.Allowed), target, exit, s.Status, node)
 	}
 	if len(out) == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "No session matches", Value: out}
@@ -131,6 +135,9 @@ func SessionValue(s store.Session) map[string]any {
 	}
 	if s.Status == "open" && !s.Allowed {
 		v["allowed"], v["returnvalue"] = nil, nil // not decided, not ended: no verdict, no exit status yet
+	}
+	if s.Node != "" {
+		v["node"] = s.Node
 	}
 	return v
 }

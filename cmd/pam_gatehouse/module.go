@@ -1,0 +1,337 @@
+// Command pam_gatehouse is a PAM module (build with -buildmode=c-shared) that asks the gatehouse
+// bastion to verify a second factor for the person behind a sudo or a login on a target: it
+// sends the session's GATEHOUSE_TICKET (who opened the session through the bastion), the code
+// the person types, and what is being done, over HTTPS with the server's own token, and lets PAM
+// go on only on the bastion's yes.
+//
+// Fail closed: a missing or unreadable configuration or token, no ticket (unless no_ticket=ask),
+// a conversation that returns nothing, an unreachable, slow or badly certified bastion, any
+// answer but a well-formed yes: PAM_AUTH_ERR. See docs/pam.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultConfigFile is read when it exists; module arguments override it.
+const DefaultConfigFile = "/etc/gatehouse/pam.conf"
+
+// settings are the module's options: key=value lines in the file, key=value module arguments.
+type settings struct {
+	URL       string        // https://bastion:8443 (the path /v1/verify is added)
+	TokenFile string        // the server's token, mode 0600
+	CAFile    string        // PEM roots for the bastion's certificate ("": the system's)
+	Timeout   time.Duration // whole request (default 10s)
+	NoTicket  string        // refuse (default) or ask: ask the account name
+	Debug     bool
+}
+
+func parseSettings(fileData []byte, args []string) (settings, error) {
+	s := settings{Timeout: 10 * time.Second, NoTicket: "refuse"}
+	var kvs []string
+	sc := bufio.NewScanner(bytes.NewReader(fileData))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		kvs = append(kvs, l)
+	}
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	kvs = append(kvs, args...)
+	for _, kv := range kvs {
+		if kv == "debug" {
+			s.Debug = true
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return s, fmt.Errorf("%q: want key=value", kv)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "config":
+		case "url":
+			s.URL = v
+		case "token_file":
+			s.TokenFile = v
+		case "ca_file":
+			s.CAFile = v
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > 5*time.Minute {
+				return s, fmt.Errorf("timeout %q: a duration up to 5m", v)
+			}
+			s.Timeout = d
+		case "no_ticket":
+			if v != "refuse" && v != "ask" {
+				return s, fmt.Errorf("no_ticket %q: refuse or ask", v)
+			}
+			s.NoTicket = v
+		default:
+			return s, fmt.Errorf("unknown option %q", k)
+		}
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return s, fmt.Errorf("url %q: an https:// URL of the bastion's pam endpoint", s.URL)
+	}
+	if s.TokenFile == "" {
+		return s, errors.New("token_file is required")
+	}
+	return s, nil
+}
+
+// configFile is the config= argument ("none": no file), else DefaultConfigFile.
+func configFile(args []string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+	}
+	return DefaultConfigFile
+}
+
+// pamEnv is what the module learns from PAM and how it talks to the person.
+type pamEnv struct {
+	Service, User, RUser, RHost, TTY string
+	Ticket                           string
+	Command                          string
+	Program                          string // the PAM application (sudo, sshd, su …), from /proc/self/comm
+	// Prompt asks one question; an error or an empty answer refuses.
+	Prompt func(msg string, echo bool) (string, error)
+	// Say shows a message (errors and the bastion's answer).
+	Say func(msg string)
+}
+
+type request struct {
+	Ticket    string `json:"ticket,omitempty"`
+	Account   string `json:"account,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Challenge string `json:"challenge,omitempty"`
+	Service   string `json:"service"`
+	User      string `json:"user"`
+	RUser     string `json:"ruser,omitempty"`
+	RHost     string `json:"rhost,omitempty"`
+	TTY       string `json:"tty,omitempty"`
+	Command   string `json:"command,omitempty"`
+	Program   string `json:"program,omitempty"`
+}
+
+type response struct {
+	Allow     bool   `json:"allow"`
+	Message   string `json:"message"`
+	Factor    string `json:"factor,omitempty"`
+	Prompt    string `json:"prompt,omitempty"`
+	Challenge string `json:"challenge,omitempty"`
+}
+
+// authenticate is the whole module: true only on the bastion's yes.
+func authenticate(args []string, e pamEnv) bool {
+	var fileData []byte
+	cf := configFile(args)
+	if cf == "none" {
+		// config=none: the module arguments are the whole configuration.
+	} else if data, err := os.ReadFile(cf); err == nil {
+		fileData = data
+	} else if !errors.Is(err, os.ErrNotExist) || cf != DefaultConfigFile {
+		e.Say(fmt.Sprintf("gatehouse: cannot read %s: %v", cf, err))
+		return false
+	}
+	s, err := parseSettings(fileData, args)
+	if err != nil {
+		e.Say("gatehouse: configuration: " + err.Error())
+		return false
+	}
+	tokenData, err := os.ReadFile(s.TokenFile)
+	token := strings.TrimSpace(string(tokenData))
+	if err != nil || token == "" {
+		e.Say("gatehouse: cannot read the server token")
+		return false
+	}
+	req := request{Ticket: e.Ticket, Service: e.Service, User: e.User, RUser: e.RUser, RHost: e.RHost, TTY: e.TTY, Command: e.Command, Program: e.Program}
+	if req.Ticket == "" {
+		if s.NoTicket != "ask" {
+			e.Say("gatehouse: no GATEHOUSE_TICKET: connect through the bastion")
+			return false
+		}
+		acct, err := e.Prompt("Gatehouse account: ", true)
+		if err != nil || strings.TrimSpace(acct) == "" {
+			return false
+		}
+		req.Account = strings.TrimSpace(acct)
+	}
+	// Start: the bastion checks who asks and says what to answer (and posts a chat code when
+	// that is the server's factor). No prompt in the answer: refused.
+	started, err := ask(s, token, "/v1/start", req)
+	if err != nil {
+		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
+		return false
+	}
+	if started.Allow || started.Prompt == "" {
+		if started.Message != "" {
+			e.Say(printable(started.Message))
+		}
+		return false
+	}
+	code, err := e.Prompt(printable(started.Prompt), false)
+	if err != nil || strings.TrimSpace(code) == "" {
+		return false
+	}
+	req.Code, req.Challenge = strings.TrimSpace(code), started.Challenge
+	resp, err := ask(s, token, "/v1/verify", req)
+	if err != nil {
+		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
+		return false
+	}
+	if resp.Message != "" {
+		e.Say(printable(resp.Message))
+	}
+	return resp.Allow
+}
+
+// printable keeps a bastion's text to one line of printable characters (it goes to a terminal).
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// ask posts the request and reads a yes or a no; every error is a no.
+func ask(s settings, token, path string, req request) (response, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return response{}, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return response{}, errors.New("ca_file: no certificate in it")
+		}
+		tlsConf.RootCAs = pool
+	}
+	// No keep-alive: the module lives in someone else's process (sudo, sshd), which must not
+	// inherit a lingering socket or a goroutine reading it.
+	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: nil, ResponseHeaderTimeout: s.Timeout, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: s.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return errors.New("redirects are not followed")
+	}}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return response{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
+	hr.Header.Set("Authorization", "Bearer "+token)
+	hr.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(hr)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return response{}, fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, 4096+1))
+	if err != nil {
+		return response{}, err
+	}
+	return parseResponse(data)
+}
+
+// parseResponse reads the bastion's answer strictly: one JSON object with known fields and
+// nothing after it; anything else is an error (a no).
+func parseResponse(data []byte) (response, error) {
+	if len(data) > 4096 {
+		return response{}, errors.New("answer too long")
+	}
+	var r response
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return response{}, fmt.Errorf("garbled answer: %w", err)
+	}
+	if dec.More() {
+		return response{}, errors.New("garbled answer: trailing data")
+	}
+	if len(r.Message) > 512 {
+		r.Message = r.Message[:512]
+	}
+	return r, nil
+}
+
+// ticketFromExecEnv reads GATEHOUSE_TICKET from the environment this process was started with
+// (/proc/self/environ): sudo clears its own environ before the PAM conversation, but what the
+// shell passed it is still there. It is the caller's environment, as getenv would be: a ticket
+// is a signed identity, not a factor, so its source need not be trusted.
+func ticketFromExecEnv() string {
+	f, err := os.Open("/proc/self/environ")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("GATEHOUSE_TICKET=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// program is the name of the PAM application this module runs in.
+func program() string {
+	data, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimSpace(string(data))
+	if len(p) > 64 {
+		p = p[:64]
+	}
+	return p
+}
+
+// sudoCommand is what the calling process runs (sudo's own command line), for the audit.
+func sudoCommand() string {
+	data, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(strings.ReplaceAll(strings.TrimRight(string(data), "\x00"), "\x00", " "))
+	if len(c) > 1024 {
+		c = c[:1024]
+	}
+	return c
+}
