@@ -34,6 +34,9 @@ type bulkResult struct {
 
 func (e *env) bulkCommand() []string {
 	n := strconv.FormatInt(e.o.bulkMiB<<20, 10)
+	if e.bulkFile != "" {
+		return []string{"cat", e.bulkFile}
+	}
 	if e.o.bulkText {
 		// Terminal-like text: what people's sessions mostly show. One shell word so the
 		// target's shell runs the pipe. A pipe is never stealth: the stealth route records it.
@@ -43,7 +46,13 @@ func (e *env) bulkCommand() []string {
 }
 
 func (e *env) bulkRoutes() []route {
-	return []route{e.direct(), e.proxyJump(), e.viaGatehouse(recAsciicast), e.viaGatehouse(recTtyrec), e.viaGatehouse(recStealth)}
+	routes := []route{e.direct(), e.proxyJump()}
+	for _, v := range []string{recGatehouse, recAsciicast, recTtyrec, recStealth} {
+		if e.gh[v] != nil {
+			routes = append(routes, e.viaGatehouse(v))
+		}
+	}
+	return routes
 }
 
 // bulkPhase runs the bulk command over every route, alternating, bulkRuns times.
@@ -90,7 +99,7 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 	}
 	b.sshRun = s
 	want := e.o.bulkMiB << 20
-	if e.o.bulkText {
+	if e.o.bulkText && e.bulkFile == "" {
 		want += (want - 1) / 79 // fold's newlines
 	}
 	if s.bytes != want {
@@ -154,7 +163,10 @@ func (e *env) perfPhase(ctx context.Context) error {
 	if _, err := exec.LookPath("perf"); err != nil {
 		return fmt.Errorf("-perf needs perf: %w", err)
 	}
-	for _, v := range []string{recAsciicast, recTtyrec, recStealth} {
+	for _, v := range []string{recGatehouse, recAsciicast, recTtyrec, recStealth} {
+		if e.gh[v] == nil {
+			continue
+		}
 		r := e.viaGatehouse(v)
 		data := filepath.Join(e.dir, "perf-"+v+".data")
 		rec := exec.Command("perf", "record", "-q", "-g", "-F", "499", "-p", strconv.Itoa(r.gh.PID()), "-o", data)

@@ -67,7 +67,7 @@ type connectResult struct {
 }
 
 func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
-	routes := []route{e.direct(), e.proxyJump(), e.viaGatehouse(recAsciicast)}
+	routes := []route{e.direct(), e.proxyJump(), e.viaGatehouse(recGatehouse)}
 	res := &connectResult{wall: map[string][]float64{}, cpu: map[string][]float64{}}
 	for _, r := range routes {
 		res.routes = append(res.routes, r.name)
@@ -79,7 +79,7 @@ func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
 			}
 		}
 	}
-	gh := e.gh[recAsciicast]
+	gh := e.gh[recGatehouse]
 	time.Sleep(300 * time.Millisecond)
 	cpu0, err := procfs.CPUTicks(gh.PID())
 	if err != nil {

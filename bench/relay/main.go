@@ -8,9 +8,10 @@
 //   - direct: ssh straight to the target;
 //   - proxyjump: OpenSSH's ProxyJump (-J) through a second, plain sshd;
 //   - gatehouse: ssh to gatehouse as alice, who has a personal access to the target
-//     (`ssh -p GH alice@127.0.0.1 -- root@127.0.0.1 -p TPORT CMD`). Three gatehouses run side by
-//     side, differing only in recording: asciicast (the default), ttyrec, and asciicast with
-//     ttyrecStealthStdoutPattern matching the bulk command (its output is not recorded).
+//     (`ssh -p GH alice@127.0.0.1 -- root@127.0.0.1 -p TPORT CMD`). Gatehouses run side by
+//     side, differing only in recording (-variants): gatehouse (the default format, zstd),
+//     asciicast, ttyrec, and stealth: the default format with ttyrecStealthStdoutPattern matching
+//     the bulk command (its output is not recorded: "recording off").
 //
 // Figures: connect and run `true` (-n alternating runs per route); bulk output of -bulk-mib MiB
 // from `head -c N /dev/zero` (-bulk-runs alternating runs per route); the PSS of one fresh
@@ -47,8 +48,10 @@ type options struct {
 	bulkRuns           int   // bulk
 	bulkMiB            int64 //
 	bulkText           bool  // text lines instead of NUL bytes
-	sessions, parallel int   // idle sessions
-	sleep              int   // seconds the idle sessions' command sleeps
+	bulkData           string
+	variants           string
+	sessions, parallel int // idle sessions
+	sleep              int // seconds the idle sessions' command sleeps
 	hold               time.Duration
 	waves              int
 	phases             string
@@ -66,6 +69,8 @@ func main() {
 	flag.IntVar(&o.bulkRuns, "bulk-runs", 3, "bulk: timed runs per route, alternating")
 	flag.Int64Var(&o.bulkMiB, "bulk-mib", 512, "bulk: MiB of output per run (head -c N /dev/zero on the target)")
 	flag.BoolVar(&o.bulkText, "bulk-text", false, "bulk: output 79-column text lines (tr and fold over /dev/zero) instead of NUL bytes; the size then grows by the newlines")
+	flag.StringVar(&o.bulkData, "bulk-data", "zero", "bulk: what the target outputs: zero (head -c N /dev/zero), random (a file of N random bytes), base64 (base64 -w 76 of random bytes, N bytes in all), log (N bytes of synthetic syslog lines); files are made in the temp dir and sent with cat")
+	flag.StringVar(&o.variants, "variants", "gatehouse,asciicast,ttyrec,stealth", "bulk: recording variants of gatehouse to run, comma-separated (gatehouse, asciicast, ttyrec, stealth)")
 	flag.IntVar(&o.sessions, "sessions", 1000, "idle: concurrent relayed sessions on one gatehouse")
 	flag.IntVar(&o.parallel, "parallel", 16, "idle: sessions being opened at once")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
@@ -106,11 +111,13 @@ type env struct {
 	targetAK  string
 	jump      *benchserver.Server
 	gh        map[string]*benchserver.Server // by recording variant
+	bulkFile  string                         // the file the target cats (-bulk-data), "" for /dev/zero
 	w         io.Writer
 }
 
 // Recording variants of the gatehouses under test.
 const (
+	recGatehouse = "gatehouse"
 	recAsciicast = "asciicast"
 	recTtyrec    = "ttyrec"
 	recStealth   = "stealth"
@@ -119,7 +126,7 @@ const (
 // stealthPattern is ttyrecStealthStdoutPattern for the stealth variant: the bulk command. The
 // pattern must match the whole command, and a command with shell syntax (the -bulk-text pipe)
 // is never stealth, so only the plain `head -c N /dev/zero` runs unrecorded.
-const stealthPattern = "head -c [0-9]+ /dev/zero"
+const stealthPattern = "head -c [0-9]+ /dev/zero|cat /[-/A-Za-z0-9_.]+/bulk-[a-z0-9]+[.]dat"
 
 func bench(ctx context.Context, o options, w io.Writer) (err error) {
 	phases := map[string]bool{}
@@ -148,6 +155,11 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 		defer os.RemoveAll(dir)
 	}
 	e := &env{o: o, dir: dir, gh: map[string]*benchserver.Server{}, w: w}
+	if phases["bulk"] {
+		if e.bulkFile, err = makeBulkFile(dir, o.bulkData, o.bulkMiB<<20); err != nil {
+			return err
+		}
+	}
 	e.userKey = filepath.Join(dir, "user_ed25519")
 	adminKey := filepath.Join(dir, "admin_ed25519")
 	for _, k := range []string{e.userKey, adminKey} {
@@ -186,11 +198,12 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 	}
 	defer e.jump.Stop()
 	for _, v := range []struct{ name, format, stealth string }{
-		{recAsciicast, "", ""},
+		{recGatehouse, "", ""},
+		{recAsciicast, "asciicast", ""},
 		{recTtyrec, "ttyrec", ""},
 		{recStealth, "", stealthPattern},
 	} {
-		if !phases["bulk"] && v.name != recAsciicast {
+		if v.name != recGatehouse && (!phases["bulk"] || !e.variant(v.name)) {
 			continue
 		}
 		gh, err := e.startGatehouse(ctx, "gatehouse-"+v.name, gatehouseConfig(v.format, v.stealth))

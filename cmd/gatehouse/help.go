@@ -37,7 +37,7 @@ var commands = []*command{
 	{name: "audit verify", args: "[FILE ...]", summary: "check the audit log's hash chain and signed checkpoints",
 		detail: "Names the first broken line and exits 1 when the log is not intact, 0 when it is. Without FILE, every file of DATA-DIR/audit/.",
 		flags:  func() *flag.FlagSet { fs, _ := auditFlags(io.Discard); return fs }},
-	{name: "replay", args: "FILE", summary: "play a session recording (asciicast or ttyrec), or print it as text",
+	{name: "replay", args: "FILE", summary: "play a session recording (gatehouse, asciicast or ttyrec), print it as text, or convert it",
 		flags: func() *flag.FlagSet { fs, _ := replayFlags(io.Discard); return fs }},
 	{name: "migrate-store", summary: "copy a SQLite store into an empty PostgreSQL store (docs/cluster.md)",
 		flags: func() *flag.FlagSet { fs, _, _, _ := migrateStoreFlags(io.Discard); return fs }},

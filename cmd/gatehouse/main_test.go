@@ -242,7 +242,7 @@ func TestReplayText(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	b.Admin("--osh", "info")
 	b.Stop()
-	files, _ := filepath.Glob(filepath.Join(b.DataDir, "recordings", "admin", "*.cast"))
+	files, _ := filepath.Glob(filepath.Join(b.DataDir, "recordings", "admin", "*.ghrec"))
 	if len(files) == 0 {
 		t.Fatal("no recording")
 	}

@@ -48,7 +48,7 @@ func TestHelpListsEverything(t *testing.T) {
 		"pam-token":     {"--server", "--addresses"},
 		"sync":          {"--data-dir", "--config", "--dry-run", "--force"},
 		"audit verify":  {"--data-dir", "--strict", "--syslog", "--key"},
-		"replay":        {"--speed", "--max-idle", "--text"},
+		"replay":        {"--speed", "--max-idle", "--text", "--format", "--export", "--o"},
 		"man":           nil, "version": nil, "help": nil,
 	}
 	for _, top := range [][]string{{"--help"}, {"-h"}, {"help"}} {

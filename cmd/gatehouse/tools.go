@@ -83,10 +83,12 @@ func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
 }
 
 type replayOptions struct {
-	speed, maxIdle float64
-	text           bool
+	speed, maxIdle          float64
+	text                    bool
+	format, export, outPath string
 }
 
+// replayFlags are replay's options, for the command and for its help and man page.
 func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
 	o := &replayOptions{}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
@@ -94,31 +96,88 @@ func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
 	fs.Float64Var(&o.speed, "speed", 1, "playback speed factor")
 	fs.Float64Var(&o.maxIdle, "max-idle", 2, "longest pause in seconds (0: as recorded)")
 	fs.BoolVar(&o.text, "text", false, "print the recording as plain text (no escapes, no timing), for search")
+	fs.StringVar(&o.format, "format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
+	fs.StringVar(&o.export, "export", "", "same as --format")
+	fs.StringVar(&o.outPath, "o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
 	return fs, o
 }
 
-// replayCmd plays a recording on the terminal, or prints it as plain text.
+// replayCmd plays a recording on the terminal, prints it as plain text, or converts it to
+// asciicast or ttyrec for players (any recording: gatehouse, asciicast or ttyrec).
 func replayCmd(args []string, stdout, stderr io.Writer) error {
 	fs, o := replayFlags(stderr)
-	speed, maxIdle, text := &o.speed, &o.maxIdle, &o.text
+	speed, maxIdle, text, format, export, outPath := &o.speed, &o.maxIdle, &o.text, &o.format, &o.export, &o.outPath
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	const usage = "usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE"
 	if fs.NArg() != 1 {
-		return errors.New("usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text] FILE")
+		return errors.New(usage)
 	}
 	if *speed <= 0 {
 		return errors.New("--speed must be positive")
+	}
+	if *export != "" {
+		if *format != "" && *format != *export {
+			return errors.New("--format and --export differ: give one")
+		}
+		*format = *export
+	}
+	if *text {
+		if *format != "" && *format != "text" {
+			return errors.New("--text and --format differ: give one")
+		}
+		*format = "text"
+	}
+	var to record.Format
+	switch *format {
+	case "", "text":
+	case "asciicast", "ttyrec":
+		to, _ = record.ParseFormat(*format)
+	default:
+		return fmt.Errorf("--format %q: want text, asciicast or ttyrec; %s", *format, usage)
+	}
+	if *outPath != "" && *format == "" {
+		return errors.New("-o needs --format (playing writes to the terminal)")
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if *text {
-		return record.ExportText(stdout, f)
+	if *format != "" {
+		return exportRecording(f, *format, to, *outPath, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	return record.Replay(ctx, stdout, f, *speed, time.Duration(*maxIdle*float64(time.Second)))
+}
+
+// exportRecording writes the recording in f as text or in format to to path (a new file, mode
+// 0600: it holds what the recording holds), or to stdout when path is empty.
+func exportRecording(f io.Reader, format string, to record.Format, path string, stdout io.Writer) error {
+	w := stdout
+	var out *os.File
+	if path != "" {
+		var err error
+		if out, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return err
+		}
+		w = out
+	}
+	var err error
+	if format == "text" {
+		err = record.ExportText(w, f)
+	} else {
+		err = record.Export(w, f, to)
+	}
+	if out != nil {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+		}
+	}
+	return err
 }

@@ -107,16 +107,10 @@ func Decide(now time.Time, acct Account, groups []Group, personal []Entry, t Tar
 		return Decision{}, &Refusal{Code: "KO_TTL_EXPIRED", Exit: ExitTTLExpired,
 			Message: fmt.Sprintf("Sorry %s, access denied (account TTL expired on %s)", acct.Name, acct.Expiry.UTC().Format("2006-01-02 15:04:05 UTC"))}
 	}
-	if err := ValidateRemoteUser(t.User, false); err != nil {
-		return Decision{}, &Refusal{Code: "KO_INVALID_REMOTE_USER", Exit: ExitInvalidRemoteUser, Message: err.Error()}
+	t, err := checkTarget(t)
+	if err != nil {
+		return Decision{}, err
 	}
-	if t.Port <= 0 || t.Port > 65535 {
-		return Decision{}, &Refusal{Code: "KO_INVALID_PORT", Exit: ExitInvalidPort, Message: fmt.Sprintf("invalid port %d: port must be numeric and 0 < port <= 65535", t.Port)}
-	}
-	if !t.IP.IsValid() {
-		return Decision{}, &Refusal{Code: "KO_HOST_NOT_FOUND", Exit: ExitHostNotFound, Message: fmt.Sprintf("Unable to resolve host '%s'", t.Host)}
-	}
-	t.IP = t.IP.Unmap()
 	if acct.OSHOnly {
 		return Decision{}, &Refusal{Code: "KO_ACCESS_DENIED", Exit: ExitAccessDenied, Message: "You don't have the right to connect anywhere"}
 	}
@@ -283,4 +277,20 @@ func TryLines(d Decision, loc *time.Location) []string {
 		}
 	}
 	return append(lines, "")
+}
+
+// checkTarget refuses a target no access can match (Decide's checks of the target, shared
+// with WhoHasAccess) and returns it with its IP unmapped.
+func checkTarget(t Target) (Target, error) {
+	if err := ValidateRemoteUser(t.User, false); err != nil {
+		return t, &Refusal{Code: "KO_INVALID_REMOTE_USER", Exit: ExitInvalidRemoteUser, Message: err.Error()}
+	}
+	if t.Port <= 0 || t.Port > 65535 {
+		return t, &Refusal{Code: "KO_INVALID_PORT", Exit: ExitInvalidPort, Message: fmt.Sprintf("invalid port %d: port must be numeric and 0 < port <= 65535", t.Port)}
+	}
+	if !t.IP.IsValid() {
+		return t, &Refusal{Code: "KO_HOST_NOT_FOUND", Exit: ExitHostNotFound, Message: fmt.Sprintf("Unable to resolve host '%s'", t.Host)}
+	}
+	t.IP = t.IP.Unmap()
+	return t, nil
 }

@@ -7,6 +7,7 @@ package accessdb
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -110,15 +111,6 @@ func GroupsOf(ctx context.Context, st Store, account string) ([]access.Group, er
 	return convert(ctx, st, gs)
 }
 
-// AllGroups loads every group (for whoHasAccessTo).
-func AllGroups(ctx context.Context, st Store) ([]access.Group, error) {
-	gs, err := st.ListGroups(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load groups: %w", err)
-	}
-	return convert(ctx, st, gs)
-}
-
 func convert(ctx context.Context, st Store, gs []store.Group) ([]access.Group, error) {
 	out := make([]access.Group, 0, len(gs))
 	for _, g := range gs {
@@ -150,4 +142,49 @@ func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
 	}
 	in.Personal, err = Personal(ctx, st, a.Name)
 	return in, err
+}
+
+// LoadIndex loads the access lists for access.WhoHasAccess to ip in a fixed number of queries
+// (accounts, groups with their roles, and each kind of ACL entry), whatever the number of
+// accounts and groups. Entries that are another IPv4 address than ip are left out in the query
+// (they cannot match). It returns the accounts too, for their state.
+func LoadIndex(ctx context.Context, st Store, ip netip.Addr) (access.Index, []store.Account, error) {
+	accounts, err := st.ListAccounts(ctx)
+	if err != nil {
+		return access.Index{}, nil, fmt.Errorf("load accounts: %w", err)
+	}
+	gs, err := st.ListGroups(ctx)
+	if err != nil {
+		return access.Index{}, nil, fmt.Errorf("load groups: %w", err)
+	}
+	lists := map[string][]store.ACLEntry{}
+	for _, kind := range []string{store.ACLGroup, store.ACLGuest, store.ACLPersonal} {
+		if lists[kind], err = st.ListACLKind(ctx, kind, ip.Unmap().String()); err != nil {
+			return access.Index{}, nil, fmt.Errorf("load %s accesses: %w", kind, err)
+		}
+	}
+	idx := access.Index{Personal: map[string][]access.Entry{}}
+	for _, a := range accounts {
+		idx.Accounts = append(idx.Accounts, a.Name)
+	}
+	byGroup := map[string]*access.Group{}
+	idx.Groups = make([]access.Group, len(gs))
+	for i, g := range gs {
+		idx.Groups[i] = access.Group{Name: g.Name, Members: g.Roles[store.RoleMember], Guests: map[string][]access.Entry{}}
+		byGroup[g.Name] = &idx.Groups[i]
+	}
+	for _, e := range lists[store.ACLGroup] {
+		if g := byGroup[e.Owner]; g != nil {
+			g.Servers = append(g.Servers, Entry(e))
+		}
+	}
+	for _, e := range lists[store.ACLGuest] {
+		if g := byGroup[e.Owner]; g != nil {
+			g.Guests[e.Account] = append(g.Guests[e.Account], Entry(e))
+		}
+	}
+	for _, e := range lists[store.ACLPersonal] {
+		idx.Personal[e.Owner] = append(idx.Personal[e.Owner], Entry(e))
+	}
+	return idx, accounts, nil
 }

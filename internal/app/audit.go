@@ -124,9 +124,9 @@ func (a *App) openAudit(ctx context.Context) error {
 // recordingPolicy is how the configuration in force says to record; read at each session's
 // start, so a reload applies to the sessions that start after it.
 func recordingPolicy(cfg *config.Config) sessionlog.Policy {
-	p := sessionlog.Policy{Format: record.Asciicast, MaxBytes: cfg.RecordingMaxBytes}
-	if cfg.RecordingFormat == "ttyrec" {
-		p.Format = record.Ttyrec
+	p := sessionlog.Policy{Format: record.Gatehouse, MaxBytes: cfg.RecordingMaxBytes}
+	if f, err := record.ParseFormat(cfg.RecordingFormat); err == nil { // validated at load
+		p.Format = f
 	}
 	if cfg.TtyrecStealthStdoutPattern != "" {
 		// Validated at load; a pattern that does not compile records everything (fail closed).

@@ -105,7 +105,7 @@ type Config struct {
 	WarnBeforeKillSeconds int `toml:"warnBeforeKillSeconds"`
 
 	// Recording and audit.
-	RecordingFormat            string `toml:"recordingFormat"`            // asciicast (default) or ttyrec
+	RecordingFormat            string `toml:"recordingFormat"`            // gatehouse (default: compressed, docs/recording.md), asciicast or ttyrec
 	TtyrecStealthStdoutPattern string `toml:"ttyrecStealthStdoutPattern"` // regexp on the remote command
 	AuditCheckpointEvery       int    `toml:"auditCheckpointEvery"`
 	SyslogAddress              string `toml:"syslogAddress"` // "" off; "udp://127.0.0.1:514", "unix:///dev/log"
@@ -145,13 +145,16 @@ type PluginConfig struct {
 	MFARequired string `toml:"mfa_required"`
 }
 
-// Default returns the configuration used when no file is given.
+// Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000
+// honest logins at once stay under its start (TestLoginStormDefaultConfig), one source meets
+// perSourceMaxStartups first, and a full table of pending handshakes (about 33 KiB each) holds
+// about 130 MiB (docs/performance.md).
 func Default() Config {
 	return Config{
 		BastionName:                           "gatehouse",
 		BastionCommand:                        "ssh ACCOUNT@HOST -p PORT -t --",
 		Listen:                                "127.0.0.1:2222",
-		MaxStartups:                           "50:30:500",
+		MaxStartups:                           "2000:30:4000",
 		LoginGraceTime:                        30,
 		MaxSessions:                           10,
 		PerSourceMaxStartups:                  10,
@@ -186,7 +189,7 @@ func Default() Config {
 		InteractiveModeByDefault:              true,
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
-		RecordingFormat:                       "asciicast",
+		RecordingFormat:                       "gatehouse",
 		RecordingMaxBytes:                     1 << 30,
 		AuditCheckpointEvery:                  1000,
 		GCPercent:                             50,
@@ -514,9 +517,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.RecordingFormat {
-	case "asciicast", "ttyrec":
+	case "gatehouse", "asciicast", "ttyrec":
 	default:
-		return bad("recordingFormat", "%q must be asciicast or ttyrec", c.RecordingFormat)
+		return bad("recordingFormat", "%q must be gatehouse, asciicast or ttyrec", c.RecordingFormat)
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)

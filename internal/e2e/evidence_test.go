@@ -131,11 +131,7 @@ func TestStealthCannotBeExtended(t *testing.T) {
 	port := fmt.Sprint(sshd.Port)
 	// recording returns a recording's events, without the header (whose title names the command).
 	recording := func(row store.Session) string {
-		data, err := os.ReadFile(row.Recording)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, events, _ := strings.Cut(string(data), "\n")
+		_, events, _ := strings.Cut(testenv.RecordingCast(t, row.Recording), "\n")
 		return events
 	}
 
@@ -198,7 +194,9 @@ func TestTTLOverflowRefused(t *testing.T) {
 // of its output) while its recording stops with a marker; the audit and the session row say so.
 func TestRelayedRecordingCapped(t *testing.T) {
 	const recCap = 1 << 20
-	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("recordingMaxBytes = %d\nmetricsListen = \"127.0.0.1:0\"\n", recCap)})
+	// asciicast: 3 MB of "x" compress to almost nothing in the default format, whose cap on the
+	// compressed file internal/record's TestMaxBytes checks with random bytes.
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("recordingFormat = \"asciicast\"\nrecordingMaxBytes = %d\nmetricsListen = \"127.0.0.1:0\"\n", recCap)})
 	sshd, aliceKey := targetSetup(t, b)
 	dest := fmt.Sprintf("%s@127.0.0.1", sshd.User)
 	r := b.SSH(aliceKey, "alice", dest, "-p", fmt.Sprint(sshd.Port), "head -c 3000000 /dev/zero | tr '\\000' x | fold -w 99; echo CAP-END")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,10 +228,7 @@ func TestMFANoPasswordWithoutTerminal(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(b.DataDir, "recordings", "alice", "*"))
 	var helpRec bool
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := testenv.RecordingCast(t, f)
 		if strings.Contains(string(data), pw) {
 			t.Fatalf("the password is in the recording %s", f)
 		}

@@ -84,10 +84,10 @@ func TestSessionsAreRecordedListedAndAudited(t *testing.T) {
 	if !strings.Contains(out, "h\u00e9llo w\u00f6rld \u2603") || !strings.Contains(out, "will try the following accesses") {
 		t.Fatalf("asciinema cat:\n%s", out)
 	}
-	data, _ := os.ReadFile(path)
-	if !strings.Contains(string(data), `"r", "100x30"`) && !strings.Contains(string(data), `"r","100x30"`) {
-		t.Fatalf("resize event not recorded:\n%.2000s", data)
+	if cast := testenv.RecordingCast(t, path); !strings.Contains(cast, `"r", "100x30"`) && !strings.Contains(cast, `"r","100x30"`) {
+		t.Fatalf("resize event not recorded:\n%.2000s", cast)
 	}
+	data, _ := os.ReadFile(path)
 	sum := sha256.Sum256(data)
 	// The audit log holds the session's close with the recording's SHA-256.
 	b.Stop()
@@ -173,7 +173,7 @@ func TestSecretsStayOutOfRecordings(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("recording of the setup: %v", files)
 	}
-	data, _ := os.ReadFile(files[0])
+	data := testenv.RecordingCast(t, files[0])
 	if strings.Contains(string(data), secret) || strings.Contains(string(data), "scratch codes are") {
 		t.Fatal("the TOTP secret reached the session recording")
 	}

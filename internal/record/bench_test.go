@@ -7,6 +7,8 @@ package record
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/base64"
 	"io"
 	"path/filepath"
 	"syscall"
@@ -28,7 +30,7 @@ var terminalChunk = func() []byte {
 // per operation, Close included so the worker's work is all counted.
 func BenchmarkOutput(b *testing.B) {
 	const perOp = 64 << 20
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		b.Run(format.String(), func(b *testing.B) {
 			b.SetBytes(perOp)
 			cpu := startCPU()
@@ -113,7 +115,7 @@ func BenchmarkPipe(b *testing.B) {
 		}
 		cpu.report(b)
 	})
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		b.Run(format.String(), func(b *testing.B) {
 			b.SetBytes(transferSize)
 			dir := filepath.Join(b.TempDir(), "rec")
@@ -131,6 +133,37 @@ func BenchmarkPipe(b *testing.B) {
 				}
 			}
 			cpu.report(b)
+		})
+	}
+}
+
+// BenchmarkGatehouseData is the gatehouse format's recorder alone (to io.Discard) on the data
+// of the relay bench: zeros, random bytes, base64 text and terminal text, 64 MiB per operation.
+func BenchmarkGatehouseData(b *testing.B) {
+	const perOp = 64 << 20
+	random := make([]byte, 4<<20)
+	crand.Read(random)
+	b64 := make([]byte, base64.StdEncoding.EncodedLen(len(random)))
+	base64.StdEncoding.Encode(b64, random)
+	for _, d := range []struct {
+		name string
+		data []byte
+	}{{"zero", make([]byte, 4<<20)}, {"random", random}, {"base64", b64[:4<<20]}, {"terminal", bytes.Repeat(terminalChunk, 128)}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(perOp)
+			cpu := startCPU()
+			var size int64
+			for b.Loop() {
+				rec, _ := New(io.Discard, Options{Format: Gatehouse})
+				for i := 0; i < perOp/len(d.data); i++ {
+					for p := d.data; len(p) > 0; p = p[min(len(p), 32<<10):] {
+						rec.Output(p[:min(len(p), 32<<10)])
+					}
+				}
+				_, size, _ = rec.Close()
+			}
+			cpu.report(b)
+			b.ReportMetric(float64(size)/perOp, "size/raw")
 		})
 	}
 }

@@ -66,6 +66,8 @@ type Reader struct {
 	// ttyrec state
 	base    time.Time
 	pending *Event
+	// gatehouse state
+	gh ghReader
 }
 
 // NewReader detects the format of r and reads its header.
@@ -78,6 +80,15 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record: read recording: %w", err)
+	}
+	if magic, _ := br.Peek(len(ghMagic)); string(magic) == ghMagic {
+		br.Discard(len(ghMagic))
+		rd.format = Gatehouse
+		rd.header, err = rd.gh.start(br)
+		if err != nil {
+			return nil, err
+		}
+		return rd, nil
 	}
 	if first[0] == '{' {
 		ok, err := rd.tryAsciicastHeader()
@@ -138,6 +149,14 @@ func (r *Reader) Truncated() bool { return r.truncated }
 // Next returns the next event, or io.EOF at the end. Unknown asciicast
 // event codes are skipped, as the format requires.
 func (r *Reader) Next() (Event, error) {
+	if r.format == Gatehouse {
+		ev, err := r.gh.next()
+		if err == errTruncated {
+			r.truncated = true
+			return Event{}, io.EOF
+		}
+		return ev, err
+	}
 	if r.format == Ttyrec {
 		if r.pending != nil {
 			ev := *r.pending

@@ -74,14 +74,44 @@ const (
 	Asciicast Format = iota
 	// Ttyrec is the classic ttyrec binary format.
 	Ttyrec
+	// Gatehouse is gatehouse's compressed binary format (ghrec.go), the configuration's
+	// default: cheap per byte whatever the bytes; exported to asciicast or ttyrec for players.
+	Gatehouse
 )
 
 // Ext returns the file name extension for f, without the dot.
 func (f Format) Ext() string {
-	if f == Ttyrec {
+	switch f {
+	case Ttyrec:
 		return "ttyrec"
+	case Gatehouse:
+		return "ghrec"
 	}
 	return "cast"
+}
+
+// ParseFormat is the inverse of Format.Name: "asciicast", "ttyrec" or "gatehouse".
+func ParseFormat(name string) (Format, error) {
+	switch name {
+	case "asciicast":
+		return Asciicast, nil
+	case "ttyrec":
+		return Ttyrec, nil
+	case "gatehouse":
+		return Gatehouse, nil
+	}
+	return 0, fmt.Errorf("record: unknown format %q (asciicast, ttyrec or gatehouse)", name)
+}
+
+// Name is the format's name in the configuration (recordingFormat).
+func (f Format) Name() string {
+	switch f {
+	case Ttyrec:
+		return "ttyrec"
+	case Gatehouse:
+		return "gatehouse"
+	}
+	return "asciicast"
 }
 
 func (f Format) String() string { return f.Ext() }
@@ -241,6 +271,8 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	switch opts.Format {
 	case Asciicast:
 		enc, err = newAsciicastWriter(out, opts, start)
+	case Gatehouse:
+		enc, err = newGhWriter(out, opts, start)
 	case Ttyrec:
 		if opts.RecordInput {
 			return nil, errors.New("record: ttyrec cannot hold input events; use asciicast or turn input recording off")
@@ -424,6 +456,11 @@ func (r *recorder) handle(it item) {
 		}
 		// Checked after the event, so a file past the cap always ends with the marker.
 		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
+			// A compressing format counts held events at their raw size; compress them
+			// first, so the cap applies to the bytes the file really has.
+			r.out.settle()
+		}
+		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
 			r.limited, reached = true, true
 			r.enc.marker(it.at, LimitMarker)
 		}
@@ -474,6 +511,17 @@ type sink struct {
 	closed  bool
 	sum     string
 	scratch []byte
+	// held, when set, is a format's own buffer in front of bw (gatehouse: the events of the
+	// chunk being built); it is written out before every flush.
+	held heldWriter
+}
+
+// heldWriter is a format that holds events before it writes them (to compress them whole).
+// Its methods run with sink.mu held.
+type heldWriter interface {
+	heldBytes() int
+	writeHeld()
+	release()
 }
 
 // sinkBuffer is the write buffer of a recording. It is allocated when output arrives and
@@ -492,7 +540,17 @@ func (o *sink) written() int64 {
 	if o.bw != nil {
 		n += int64(o.bw.Buffered())
 	}
+	if o.held != nil {
+		n += int64(o.held.heldBytes())
+	}
 	return n
+}
+
+// settle writes out what the format holds, so written is exact; callers hold mu.
+func (o *sink) settle() {
+	if o.held != nil && o.held.heldBytes() > 0 {
+		o.held.writeHeld()
+	}
 }
 
 // usable reports whether a new event may be written; callers hold mu.
@@ -511,11 +569,29 @@ func (o *sink) write(p []byte) {
 	}
 }
 
+// writeDirect writes p to the file unbuffered (after anything buffered); callers hold mu. A
+// failure is sticky.
+func (o *sink) writeDirect(p []byte) {
+	if o.err != nil {
+		return
+	}
+	if o.bw != nil && o.bw.Buffered() > 0 {
+		if err := o.bw.Flush(); err != nil {
+			o.err = fmt.Errorf("record: write recording: %w", err)
+			return
+		}
+	}
+	if _, err := o.hc.Write(p); err != nil {
+		o.err = fmt.Errorf("record: write recording: %w", err)
+	}
+}
+
 // eventDone arms the flush timer if buffered bytes are waiting; callers
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
 func (o *sink) eventDone() {
-	if o.armed || o.bw == nil || o.bw.Buffered() == 0 || o.err != nil {
+	waiting := o.bw != nil && o.bw.Buffered() > 0 || o.held != nil && o.held.heldBytes() > 0
+	if o.armed || !waiting || o.err != nil {
 		return
 	}
 	o.armed = true
@@ -530,7 +606,14 @@ func (o *sink) timedFlush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.armed = false
-	if o.closed || o.err != nil || o.bw == nil {
+	if o.closed || o.err != nil {
+		return
+	}
+	if o.held != nil {
+		o.held.writeHeld()
+		o.held.release()
+	}
+	if o.bw == nil {
 		return
 	}
 	if err := o.bw.Flush(); err != nil {
@@ -553,6 +636,10 @@ func (o *sink) finish() (string, int64, error) {
 	o.closed = true
 	if o.timer != nil {
 		o.timer.Stop()
+	}
+	if o.err == nil && o.held != nil {
+		o.held.writeHeld()
+		o.held.release()
 	}
 	if o.err == nil && o.bw != nil {
 		if err := o.bw.Flush(); err != nil {

@@ -68,7 +68,7 @@ func outputOf(evs []Event, kind EventKind) []byte {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		t.Run(format.String(), func(t *testing.T) {
 			clk := newFakeClock()
 			var buf bytes.Buffer
@@ -161,7 +161,7 @@ func TestAsciicastHeaderAndInputPolicy(t *testing.T) {
 
 func TestStealthStdout(t *testing.T) {
 	pattern := regexp.MustCompile(`(rsync|scp) .*`)
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		for _, tc := range []struct {
 			command  string
 			recorded bool
@@ -217,7 +217,7 @@ func TestUTF8SplitProperty(t *testing.T) {
 
 func TestLargeOutputIsSplitIntoBoundedEvents(t *testing.T) {
 	in := bytes.Repeat([]byte("ab€"), 100_000) // 500 KB; € straddles many cut points
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		var buf bytes.Buffer
 		rec, _ := New(&buf, Options{Format: format})
 		rec.Output(in)
@@ -264,6 +264,7 @@ func TestTtyrecTimeEncoding(t *testing.T) {
 }
 
 func TestTruncatedTailIsReadableAndFlagged(t *testing.T) {
+	// Gatehouse files are cut by chunk, not by event: TestGhCutAtEveryOffset.
 	for _, format := range []Format{Asciicast, Ttyrec} {
 		var buf bytes.Buffer
 		rec, _ := New(&buf, Options{Format: format})
@@ -339,7 +340,7 @@ func TestCreatePermissionsAndExclusive(t *testing.T) {
 // interval even if Close never comes (the in-process half of the crash
 // test; the kill -9 half is TestCrashKeepsRecording).
 func TestFlushedWithoutClose(t *testing.T) {
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		dir := filepath.Join(t.TempDir(), "r")
 		rec, path, err := Create(dir, "x."+format.Ext(), Options{Format: format, FlushInterval: 200 * time.Millisecond})
 		if err != nil {

@@ -86,7 +86,7 @@ func clientConfig() *ssh.ClientConfig {
 
 func BenchmarkSSHRelay(b *testing.B) {
 	for _, bc := range []struct{ mode, dir string }{
-		{"off", ""}, {"cast", "disk"}, {"ttyrec", "disk"}, {"cast", "tmpfs"}, {"ttyrec", "tmpfs"},
+		{"off", ""}, {"ghrec", "disk"}, {"cast", "disk"}, {"ttyrec", "disk"}, {"cast", "tmpfs"}, {"ttyrec", "tmpfs"},
 	} {
 		mode := bc.mode
 		name := mode
@@ -122,8 +122,11 @@ func BenchmarkSSHRelay(b *testing.B) {
 				var rec Recorder
 				if mode != "off" {
 					format := Asciicast
-					if mode == "ttyrec" {
+					switch mode {
+					case "ttyrec":
 						format = Ttyrec
+					case "ghrec":
+						format = Gatehouse
 					}
 					n++
 					rec, _, err = Create(recDir, strconv.Itoa(n)+"."+format.Ext(), Options{Format: format})

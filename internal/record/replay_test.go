@@ -64,7 +64,7 @@ func TestReplayStopsOnContext(t *testing.T) {
 }
 
 func TestExportText(t *testing.T) {
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		var buf bytes.Buffer
 		rec, _ := New(&buf, Options{Format: format})
 		for _, chunk := range []string{"\x1b]0;root@db1: ~\x07root@db1:~# ", "\x1b[01;3", "2mcat\x1b[0m /etc/host", "name\r\n", "db1\r\n"} {
@@ -92,7 +92,7 @@ func (c *countingDiscard) Write(p []byte) (int, error) { c.n += int64(len(p)); r
 func TestStreamingMemoryIsBounded(t *testing.T) {
 	const total = 256 << 20
 	chunk := bytes.Repeat([]byte("drwxr-xr-x 2 root root 4096 Nov 23 10:00 ünïcödé €\r\n"), 620) // ~33 KB
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		t.Run(format.String(), func(t *testing.T) {
 			sink := &countingDiscard{}
 			runtime.GC()
@@ -117,7 +117,7 @@ func TestStreamingMemoryIsBounded(t *testing.T) {
 				t.Fatal(err)
 			}
 			runtime.ReadMemStats(&now)
-			if sink.n < total {
+			if sink.n < total && format != Gatehouse { // gatehouse compresses it
 				t.Fatalf("only %d bytes reached the writer", sink.n)
 			}
 			if grew := int64(peak) - int64(before.HeapAlloc); grew > 16<<20 {

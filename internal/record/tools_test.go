@@ -108,7 +108,7 @@ func TestTtyplayAndTtytime(t *testing.T) {
 // Close) and reads back what reached the disk: everything written more
 // than the flush interval before the kill.
 func TestCrashKeepsRecording(t *testing.T) {
-	for _, format := range []Format{Asciicast, Ttyrec} {
+	for _, format := range []Format{Asciicast, Ttyrec, Gatehouse} {
 		t.Run(format.String(), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "rec")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")

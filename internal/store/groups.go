@@ -87,6 +87,10 @@ type Groups interface {
 	// DeleteACL removes the entry matching kind, owner, account, host, user and port exactly.
 	DeleteACL(ctx context.Context, e ACLEntry) error
 	ListACL(ctx context.Context, kind, owner, account string) ([]ACLEntry, error)
+	// ListACLKind returns every entry of one kind, whatever its owner (one query). With ip (an
+	// address as netip writes it, IPv4 unmapped) it leaves out the entries whose host is another
+	// IPv4 address (digits and dots only): they cannot match ip (whoHasAccessTo).
+	ListACLKind(ctx context.Context, kind, ip string) ([]ACLEntry, error)
 	// ReplaceACL sets a whole group server list at once (groupSetServers).
 	ReplaceACL(ctx context.Context, kind, owner string, entries []ACLEntry) error
 

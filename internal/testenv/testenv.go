@@ -22,6 +22,7 @@ import (
 	"github.com/creack/pty"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/record"
 )
 
 // Bastion is a running gatehouse.
@@ -341,6 +342,14 @@ func (t *Terminal) Close() {
 // asciinema opens /dev/tty, so it gets a controlling terminal while its stdout stays a pipe.
 func AsciinemaCat(t testing.TB, path string) string {
 	t.Helper()
+	if !strings.HasSuffix(path, ".cast") {
+		// A gatehouse or ttyrec recording plays once exported, as `gatehouse replay --export` does.
+		cast := filepath.Join(t.TempDir(), "export.cast")
+		if err := os.WriteFile(cast, []byte(RecordingCast(t, path)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		path = cast
+	}
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -356,6 +365,22 @@ func AsciinemaCat(t testing.TB, path string) string {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("asciinema cat %s: %v\n%s", path, err, stderr.String())
+	}
+	return out.String()
+}
+
+// RecordingCast returns the recording at path (any format) as asciicast v2 text, as
+// `gatehouse replay --export asciicast` writes it, for tests that look into what was recorded.
+func RecordingCast(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	if err := record.Export(&out, f, record.Asciicast); err != nil {
+		t.Fatalf("export %s: %v", path, err)
 	}
 	return out.String()
 }

@@ -169,7 +169,19 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 		q += ` AND account=$3`
 		args = append(args, account)
 	}
-	rows, err := s.pool.Query(ctx, q+` ORDER BY id`, args...)
+	return s.queryACL(ctx, q+` ORDER BY id`, args...)
+}
+
+// ListACLKind returns every entry of one kind, whatever its owner, in one query (whoHasAccessTo).
+// With ip, hosts of digits and dots only other than ip (other IPv4 addresses) are left out;
+// prefixes, IPv6 and names are always kept, as the SQLite store does.
+func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEntry, error) {
+	return s.queryACL(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=$1
+		AND ($2='' OR host=$2 OR host ~ '[^0-9.]') ORDER BY id`, kind, ip)
+}
+
+func (s *Store) queryACL(ctx context.Context, q string, args ...any) ([]store.ACLEntry, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -87,12 +87,30 @@ func (s *Store) listGroups(ctx context.Context, where string, args ...any) ([]st
 		out = append(out, g)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Every role of the listed groups in one query, not one per group (issue 14).
+	byName := make(map[string]*store.Group, len(out))
 	for i := range out {
-		if err := loadRoles(ctx, s.db, &out[i]); err != nil {
+		out[i].Roles = map[string][]string{}
+		byName[out[i].Name] = &out[i]
+	}
+	rr, err := s.db.QueryContext(ctx, `SELECT group_name, role, account FROM group_roles WHERE group_name IN (SELECT name FROM groups `+where+`) ORDER BY group_name, role, account`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Close()
+	for rr.Next() {
+		var name, role, acct string
+		if err := rr.Scan(&name, &role, &acct); err != nil {
 			return nil, err
 		}
+		if g := byName[name]; g != nil {
+			g.Roles[role] = append(g.Roles[role], acct)
+		}
 	}
-	return out, nil
+	return out, rr.Err()
 }
 
 // ListGroups returns every group, sorted by name.
@@ -197,6 +215,29 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 		args = append(args, account)
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.ACLEntry
+	for rows.Next() {
+		var e store.ACLEntry
+		var exp, added int64
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added); err != nil {
+			return nil, err
+		}
+		e.ExpiresAt, e.AddedAt = fromUnix(exp), fromUnix(added)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ListACLKind returns every entry of one kind, whatever its owner, in one query (whoHasAccessTo).
+// A dotted IPv4 address is written one way only (netip refuses leading zeros), so a host of
+// digits and dots other than ip is another address, or no address at all: left out when ip is
+// given. Prefixes ('/'), IPv6 (':') and names (letters) are always kept.
+func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=? AND (?='' OR host=? OR host GLOB '*[^0-9.]*') ORDER BY id`, kind, ip, ip)
 	if err != nil {
 		return nil, err
 	}

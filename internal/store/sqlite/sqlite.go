@@ -293,12 +293,45 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 		out = append(out, a)
 	}
 	rows.Close()
-	for i := range out {
-		if err := loadGrantsSettings(ctx, s.db, &out[i]); err != nil {
-			return nil, err
-		}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	// Grants and settings of every account in two queries, not two per account (issue 14:
+	// accountList at 10,000 accounts).
+	byName := make(map[string]*store.Account, len(out))
+	for i := range out {
+		out[i].Settings = map[string]string{}
+		byName[out[i].Name] = &out[i]
+	}
+	if err := eachRow(ctx, s.db, `SELECT account, command, '' FROM account_grants ORDER BY account, command`, func(acct, v, _ string) {
+		if a := byName[acct]; a != nil {
+			a.Grants = append(a.Grants, v)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	return out, eachRow(ctx, s.db, `SELECT account, key, value FROM account_settings`, func(acct, k, v string) {
+		if a := byName[acct]; a != nil {
+			a.Settings[k] = v
+		}
+	})
+}
+
+// eachRow runs a query of three text columns and calls f for each row.
+func eachRow(ctx context.Context, q queryer, query string, f func(a, b, c string)) error {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, b, c string
+		if err := rows.Scan(&a, &b, &c); err != nil {
+			return err
+		}
+		f(a, b, c)
+	}
+	return rows.Err()
 }
 
 // DeleteAccount removes the account and everything it owns.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"ApprovalDecidedThroughOtherHandle", testApprovalOtherHandle},
 		{"ApprovalNoncesAndSettings", testApprovalNoncesAndSettings},
 		{"SyncedAccounts", testSyncedAccounts},
+		{"ListACLKindFiltersOtherAddresses", testListACLKind},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -800,5 +802,40 @@ func testSyncedAccounts(t *testing.T, h Harness) {
 	}
 	if m, _ := s.SyncedAccounts(ctx); len(m) != 0 {
 		t.Fatalf("the mark survived the account: %+v", m)
+	}
+}
+
+// testListACLKind: one query for every entry of a kind; with an address, only the single IPv4
+// addresses other than it are left out (they cannot match it): prefixes, IPv6 and names stay.
+func testListACLKind(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Fresh(t)
+	hosts := []string{"10.0.0.5", "10.0.0.6", "10.0.0.0/24", "web.example", "::1", "10.0.0.55"}
+	for i, host := range hosts {
+		owner := fmt.Sprintf("g%d", i%2)
+		if _, err := s.AddACL(ctx, store.ACLEntry{Kind: store.ACLGroup, Owner: owner, Host: host, AddedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddACL(ctx, store.ACLEntry{Kind: store.ACLPersonal, Owner: "a", Host: "10.0.0.5", AddedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	hostsOf := func(es []store.ACLEntry) string {
+		var out []string
+		for _, e := range es {
+			if e.Kind != store.ACLGroup {
+				t.Fatalf("entry of kind %q listed", e.Kind)
+			}
+			out = append(out, e.Host)
+		}
+		return strings.Join(out, ",")
+	}
+	all, err := s.ListACLKind(ctx, store.ACLGroup, "")
+	if err != nil || hostsOf(all) != strings.Join(hosts, ",") {
+		t.Fatalf("every entry: %s %v", hostsOf(all), err)
+	}
+	some, err := s.ListACLKind(ctx, store.ACLGroup, "10.0.0.5")
+	if want := "10.0.0.5,10.0.0.0/24,web.example,::1"; err != nil || hostsOf(some) != want {
+		t.Fatalf("for 10.0.0.5: %s %v, want %s", hostsOf(some), err, want)
 	}
 }

@@ -1,0 +1,228 @@
+// Command state measures the --osh listing and searching commands against a large state (issue
+// 14): for each size it builds, through the store, N accounts, N/10 groups and 2N servers, then
+// runs each command in the process (the dispatcher, as an SSH session would, without the SSH
+// connection) and reports the wall time and CPU of each.
+//
+//	go run ./bench/state [-sizes 0,1000,10000] [-runs 5]
+//
+// The state at N accounts: every account has one ingress key; groups g0..g(N/10-1) have 20
+// servers each (10.G.x.y/32 and a /24 every fifth group), 10 members, 2 owners; every tenth account
+// has a personal access, every twentieth a guest access. The admin account runs the commands.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gatehouse/internal/app"
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+func main() {
+	sizes := flag.String("sizes", "0,1000,10000", "account counts to measure, comma-separated")
+	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
+	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
+	flag.Parse()
+	if err := run(*sizes, *runs, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "state:", err)
+		os.Exit(1)
+	}
+}
+
+// profileCmd is the command whose runs -cpuprofile-command profiles.
+var profileCmd string
+
+// command is one measured --osh command with its arguments.
+type command struct {
+	name string
+	args []string
+}
+
+func commands(n int) []command {
+	acct := "a" + strconv.Itoa(max(n/2, 0))
+	g := "g" + strconv.Itoa(max(n/20, 0))
+	guestGroup := "g" + strconv.Itoa(n/2/20%max(n/10, 1)) // where build made acct a guest
+	return []command{
+		{"info", nil},
+		{"help", nil},
+		{"selfListAccesses", nil},
+		{"selfListIngressKeys", nil},
+		{"selfListSessions", nil},
+		{"accountList", nil},
+		{"accountInfo", []string{"--account", acct}},
+		{"accountListAccesses", []string{"--account", acct}},
+		{"accountListIngressKeys", []string{"--account", acct}},
+		{"accountListEgressKeys", []string{"--account", acct}},
+		{"accountListSessions", []string{"--account", acct}},
+		{"groupList --all", []string{"--all"}},
+		{"groupInfo --all", []string{"--all"}},
+		{"groupInfo", []string{"--group", g}},
+		{"groupListServers", []string{"--group", g}},
+		{"groupListGuestAccesses", []string{"--group", guestGroup, "--account", acct}},
+		{"whoHasAccessTo", []string{"--host", "10." + strconv.Itoa(n/20%200) + ".0.3"}},
+		{"whoHasAccessTo --user root --port 22", []string{"--host", "10.1.0.3", "--user", "root", "--port", "22"}},
+	}
+}
+
+func run(sizeList string, runs int, w io.Writer) error {
+	fmt.Fprintf(w, "load average at start: %s\n", loadavg())
+	for _, s := range strings.Split(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			return fmt.Errorf("-sizes: %q", s)
+		}
+		if err := measure(n, runs, w); err != nil {
+			return fmt.Errorf("at %d accounts: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func measure(n, runs int, w io.Writer) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "gatehouse-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.CreateFirstAdmin(ctx, "admin", ""); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := build(ctx, a.Store, n); err != nil {
+		return err
+	}
+	built := time.Since(t0)
+	admin, err := a.Store.GetAccount(ctx, "admin")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n## %d accounts, %d groups, %d group servers (built through the store in %.1f s); %d runs per command; load %s\n\n",
+		n, n/10, 20*(n/10), built.Seconds(), runs, loadavg())
+	fmt.Fprintln(w, "| command | median (ms) | max (ms) | CPU median (ms) | result |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	for _, c := range commands(n) {
+		name, _, _ := strings.Cut(c.name, " ")
+		var walls, cpus []float64
+		var code string
+		if c.name == profileCmd {
+			f, err := os.Create("state-" + name + ".pprof")
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+		}
+		for i := 0; i <= runs; i++ {
+			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+			s.Reload = func(ctx context.Context) error {
+				acct, err := a.Store.GetAccount(ctx, "admin")
+				s.Account, s.Roles = acct, osh.RolesOf(acct)
+				return err
+			}
+			c0, t := cpuNow(), time.Now()
+			r := a.Env.Run(ctx, s, name, c.args, true)
+			wall, cpu := time.Since(t), cpuNow()-c0
+			code = r.Code
+			if i > 0 { // the first run warms the caches
+				walls, cpus = append(walls, ms(wall)), append(cpus, ms(cpu))
+			}
+		}
+		if c.name == profileCmd {
+			pprof.StopCPUProfile()
+		}
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), code)
+	}
+	return nil
+}
+
+// build makes the state through the store, in batches where the store has them (a group with
+// its roles, a group's server list at once).
+func build(ctx context.Context, st store.Store, n int) error {
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		name := "a" + strconv.Itoa(i)
+		key := store.IngressKey{Account: name, Type: "ssh-ed25519", Fingerprint: fmt.Sprintf("SHA256:bench%040d", i), Line: fmt.Sprintf("ssh-ed25519 AAAAbench%d a%d", i, i), CreatedAt: now}
+		if err := st.CreateAccount(ctx, store.Account{Name: name, CreatedAt: now, CreatedBy: "admin", MaxInactiveDays: -1}, []store.IngressKey{key}); err != nil {
+			return fmt.Errorf("account %s: %w", name, err)
+		}
+		if i%10 == 0 {
+			if _, err := st.AddACL(ctx, store.ACLEntry{Kind: store.ACLPersonal, Owner: name, Host: fmt.Sprintf("10.%d.%d.%d", i/20%200, i/256%256, i%256), User: "root", Port: 22, AddedAt: now}); err != nil {
+				return err
+			}
+		}
+	}
+	groups := n / 10
+	for g := 0; g < groups; g++ {
+		name := "g" + strconv.Itoa(g)
+		roles := map[string][]string{}
+		for k := 0; k < 10; k++ {
+			roles[store.RoleMember] = append(roles[store.RoleMember], "a"+strconv.Itoa((g*10+k)%n))
+		}
+		roles[store.RoleOwner] = []string{"a" + strconv.Itoa(g%n), "a" + strconv.Itoa((g+1)%n)}
+		if err := st.CreateGroup(ctx, store.Group{Name: name, CreatedAt: now, CreatedBy: "admin", IdleLockTimeout: -1, IdleKillTimeout: -1, Roles: roles}); err != nil {
+			return fmt.Errorf("group %s: %w", name, err)
+		}
+		var servers []store.ACLEntry
+		for s := 0; s < 20; s++ {
+			host := fmt.Sprintf("10.%d.%d.%d", g%200, g/200, s+1)
+			if s == 0 && g%5 == 0 {
+				host = fmt.Sprintf("10.%d.0.0/24", g%200)
+			}
+			servers = append(servers, store.ACLEntry{Host: host, User: "root", Port: 22, AddedAt: now})
+		}
+		if err := st.ReplaceACL(ctx, store.ACLGroup, name, servers); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < n && groups > 0; i += 20 {
+		g := "g" + strconv.Itoa((i/20)%groups)
+		guest := "a" + strconv.Itoa(i)
+		if _, err := st.AddACL(ctx, store.ACLEntry{Kind: store.ACLGuest, Owner: g, Account: guest, Host: fmt.Sprintf("10.%d.0.3", (i/20)%groups%200), User: "root", Port: 22, AddedAt: now}); err != nil {
+			return err
+		}
+		if _, err := st.SetRole(ctx, g, store.RoleGuest, guest, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

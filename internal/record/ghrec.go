@@ -1,0 +1,422 @@
+package record
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The gatehouse recording format (".ghrec", the default) is built for the hot path: a relayed
+// byte costs a copy, a share of a zstd block and a share of a SHA-256, whatever the byte is
+// (asciicast turns a NUL into a 6-byte JSON escape). See docs/recording.md.
+//
+//	file   = magic chunk*
+//	magic  = "GHREC\x00\x01\n"                     (8 bytes; \x01 is the format version)
+//	chunk  = u32le stored | u32le raw | zstd frame  (stored = len(zstd frame), raw = its content)
+//	       | u32le ((raw+4) | 1<<31) | u32le raw | raw bytes | u32le CRC-32C of them
+//	                                                (a chunk stored as is: see storeRaw)
+//	content of the chunks, concatenated: events, each whole inside one chunk
+//	event  = kind byte | uvarint µs since the previous event | uvarint n | n bytes
+//	         kind 'h' (first event only): the Header as JSON
+//	         kind 'o', 'i': output, input bytes, as they came (no UTF-8 repair: replay gives
+//	                        back the exact bytes)
+//	         kind 'r': uvarint cols | uvarint rows
+//	         kind 'm': a marker's label
+//
+// A chunk is one zstd frame holding the events written since the previous chunk; one is
+// written at every flush (each second while output flows, so a kill -9 loses at most that),
+// when chunkRaw bytes wait, and at Close. Each chunk stands alone (no window across chunks),
+// so a reader stops cleanly at the first incomplete chunk: a file cut at any byte offset reads
+// to its last whole chunk. The SHA-256 for the audit is that of the file's bytes (compressed),
+// computed once as they are written; `sha256sum FILE` checks it.
+
+// ghMagic opens every gatehouse recording.
+const ghMagic = "GHREC\x00\x01\n"
+
+// chunkRaw is how many event bytes a recorder gathers before it compresses them into a chunk
+// (it also does at each flush). Larger chunks compress text better; this bounds the memory of a
+// busy recording (the raw chunk and its compressed copy) to about 2×chunkRaw.
+const chunkRaw = 512 << 10
+
+// Reader bounds: a chunk's content is at most maxChunkRaw bytes (a writer's chunk is at most
+// chunkRaw plus one event), and its stored form at most maxChunkStored.
+const (
+	storedRawFlag  = 1 << 31 // in a chunk's first word: the content follows as is
+	maxChunkRaw    = 2 << 20
+	maxChunkStored = maxChunkRaw + maxChunkRaw/8 + 1024
+	chunkHeaderLen = 8
+)
+
+// zstdCodec is the encoder and decoder every recording shares. Both are safe for concurrent
+// EncodeAll/DecodeAll and pool their state, so an idle session holds no codec memory: each
+// chunk is compressed whole, on the recorder's worker, with one of the pool's encoders.
+type zstdCodec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
+	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
+	// compress far below the targets (docs/performance-recording.md). All-literal entropy
+	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75. Not
+	// WithLowerEncoderMem: it halves the speed on logs, and the encoders are shared (one per
+	// core), not per session.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithAllLitEntropyCompression(true),
+		zstd.WithWindowSize(chunkRaw))
+	if err != nil {
+		return nil, fmt.Errorf("record: zstd encoder: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxChunkRaw),
+		zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxWindow(maxChunkRaw))
+	if err != nil {
+		return nil, fmt.Errorf("record: zstd decoder: %w", err)
+	}
+	return &zstdCodec{enc: enc, dec: dec}, nil
+})
+
+// rawPool keeps full-size chunk buffers for recordings that stream (bulk output), so they do not
+// allocate one per chunk. A recording that shows a few lines a second starts each chunk with a
+// small buffer instead: 1,000 typing sessions hold a few KiB each until their flush, not 1,000
+// chunk buffers.
+var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEventBytes+64); return &b }}
+
+// castagnoli checks chunks stored as is (zstd's frames carry their own checksum).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendAsIs appends raw and its CRC-32C.
+func appendAsIs(out, raw []byte) []byte {
+	out = append(out, raw...)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(raw, castagnoli))
+}
+
+// storeRaw is how many chunks are stored as they are after one that zstd did not shrink by
+// 1/64: 8 chunks (4 MiB of streaming output) between two tries.
+const storeRaw = 8
+
+// smallChunk is the first capacity of a chunk buffer when the previous chunk was not full.
+const smallChunk = 4 << 10
+
+// ghWriter writes the gatehouse format. Events gather in raw; writeHeld compresses them into
+// one chunk and hands it to the sink (whose bytes are hashed and counted).
+type ghWriter struct {
+	*sink
+	codec *zstdCodec
+	start time.Time
+	last  time.Duration
+	raw   *[]byte // nil when nothing is held
+	out   []byte  // compressed chunk, reused while output flows
+	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
+	skip  int     // chunks still to store as is, after one that did not compress
+	begun bool    // the magic is written (with the first chunk)
+}
+
+func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
+	codec, err := sharedCodec()
+	if err != nil {
+		return nil, err
+	}
+	h := Header{Version: 1, Width: opts.Cols, Height: opts.Rows, Timestamp: start.Unix(), Title: opts.Title}
+	if opts.HeaderCommand {
+		h.Command = opts.Command
+	}
+	if opts.Term != "" || opts.Shell != "" {
+		h.Env = map[string]string{}
+		if opts.Term != "" {
+			h.Env["TERM"] = opts.Term
+		}
+		if opts.Shell != "" {
+			h.Env["SHELL"] = opts.Shell
+		}
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("record: encode header: %w", err)
+	}
+	g := &ghWriter{sink: o, codec: codec, start: start}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.held = g
+	g.event('h', start, js)
+	if opts.Stealthed() {
+		g.event(byte(KindMarker), start, []byte(StealthMarker))
+	}
+	o.eventDone()
+	if o.err != nil {
+		return nil, o.err
+	}
+	return g, nil
+}
+
+func (g *ghWriter) output(at time.Time, p []byte) { g.data(byte(KindOutput), at, p) }
+func (g *ghWriter) input(at time.Time, p []byte)  { g.data(byte(KindInput), at, p) }
+
+func (g *ghWriter) data(kind byte, at time.Time, p []byte) {
+	if !g.usable() {
+		return
+	}
+	for len(p) > 0 {
+		n := min(len(p), maxEventBytes)
+		g.event(kind, at, p[:n])
+		p = p[n:]
+	}
+	g.eventDone()
+}
+
+func (g *ghWriter) resize(at time.Time, cols, rows int) {
+	if !g.usable() {
+		return
+	}
+	var b [2 * binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(b[:], uint64(max(cols, 0)))
+	n += binary.PutUvarint(b[n:], uint64(max(rows, 0)))
+	g.event(byte(KindResize), at, b[:n])
+	g.eventDone()
+}
+
+func (g *ghWriter) marker(at time.Time, label string) {
+	if !g.usable() {
+		return
+	}
+	g.event(byte(KindMarker), at, []byte(label))
+	g.eventDone()
+}
+
+// end has nothing to add: bytes are kept as they came, and the sink writes what is held.
+func (g *ghWriter) end(time.Time) {}
+
+// event appends one event to the chunk being built, and writes the chunk once it is full.
+func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
+	d := at.Sub(g.start)
+	if d < g.last {
+		d = g.last
+	}
+	delta := (d - g.last) / time.Microsecond
+	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
+	if g.raw == nil {
+		if g.bulk {
+			g.raw = rawPool.Get().(*[]byte)
+		} else {
+			b := make([]byte, 0, smallChunk)
+			g.raw = &b
+		}
+	}
+	b := append(*g.raw, kind)
+	b = binary.AppendUvarint(b, uint64(delta))
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	b = append(b, p...)
+	*g.raw = b
+	if len(b) >= chunkRaw {
+		g.writeHeld()
+		g.bulk = true
+	}
+}
+
+// heldBytes is the size of the events not yet compressed; callers hold mu.
+func (g *ghWriter) heldBytes() int {
+	if g.raw == nil {
+		return 0
+	}
+	return len(*g.raw)
+}
+
+// writeHeld compresses the held events into one chunk and writes it; callers hold mu.
+func (g *ghWriter) writeHeld() {
+	if g.raw == nil {
+		return
+	}
+	raw := *g.raw
+	if len(raw) > 0 && g.err == nil {
+		// Chunks go straight to the file (one write(2) each, hashed and counted on the way):
+		// they are large already, and a buffered writer would hold 64 KiB per session.
+		out := g.out[:0]
+		if !g.begun {
+			out = append(out, ghMagic...)
+		}
+		hdr := len(out)
+		out = append(out, make([]byte, chunkHeaderLen)...)
+		stored := uint32(0)
+		if g.skip > 0 {
+			g.skip--
+			out = appendAsIs(out, raw)
+			stored = uint32(len(raw)+4) | storedRawFlag
+		} else {
+			out = g.codec.enc.EncodeAll(raw, out)
+			stored = uint32(len(out) - hdr - chunkHeaderLen)
+			if int(stored) > len(raw)-len(raw)/64 {
+				// Random or encrypted output (a binary, an archive): zstd finds nothing
+				// and costs about as much as the rest of the recording. Store it and the next
+				// storeRaw chunks as they are, then try again.
+				out = appendAsIs(out[:hdr+chunkHeaderLen], raw)
+				stored = uint32(len(raw)+4) | storedRawFlag
+				g.skip = storeRaw
+			}
+		}
+		binary.LittleEndian.PutUint32(out[hdr:], stored)
+		binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
+		g.writeDirect(out)
+		g.begun = true
+		if cap(out) <= chunkRaw+chunkRaw/4 {
+			g.out = out
+		}
+	}
+	if cap(raw) >= chunkRaw {
+		*g.raw = raw[:0]
+		rawPool.Put(g.raw)
+	}
+	g.raw, g.bulk = nil, false
+}
+
+// release drops the compressed chunk buffer once output pauses (after a timed flush), so an
+// idle session holds none.
+func (g *ghWriter) release() { g.out = nil }
+
+// errTruncated is the gatehouse reader's word for a file that ends inside a chunk (a crash
+// mid-write): the reader stops there, cleanly.
+var errTruncated = fmt.Errorf("%w: truncated chunk", ErrCorrupt)
+
+// ghReader reads the chunks of a gatehouse recording and the events in them.
+type ghReader struct {
+	br    io.Reader
+	codec *zstdCodec
+	buf   []byte // the current chunk's content not yet read
+	last  time.Duration
+	hdr   [chunkHeaderLen]byte
+}
+
+// start reads the header event (the magic is already consumed).
+func (g *ghReader) start(br io.Reader) (Header, error) {
+	codec, err := sharedCodec()
+	if err != nil {
+		return Header{}, err
+	}
+	g.br, g.codec = br, codec
+	kind, _, data, err := g.event()
+	if err == io.EOF || err == errTruncated {
+		return Header{}, fmt.Errorf("%w: gatehouse recording without a complete header", ErrCorrupt)
+	}
+	if err != nil {
+		return Header{}, err
+	}
+	if kind != 'h' {
+		return Header{}, fmt.Errorf("%w: gatehouse recording does not start with a header", ErrCorrupt)
+	}
+	var h Header
+	if err := json.Unmarshal(data, &h); err != nil {
+		return Header{}, fmt.Errorf("%w: gatehouse header: %v", ErrCorrupt, err)
+	}
+	if h.Width <= 0 || h.Height <= 0 {
+		h.Width, h.Height = 80, 24
+	}
+	return h, nil
+}
+
+// next returns the next event; unknown kinds are skipped (a later writer may add some).
+func (g *ghReader) next() (Event, error) {
+	for {
+		kind, t, data, err := g.event()
+		if err != nil {
+			return Event{}, err
+		}
+		switch EventKind(kind) {
+		case KindOutput, KindInput, KindMarker:
+			return Event{Time: t, Kind: EventKind(kind), Data: data}, nil
+		case KindResize:
+			cols, n := binary.Uvarint(data)
+			rows, m := binary.Uvarint(data[max(n, 0):])
+			if n <= 0 || m <= 0 || cols == 0 || rows == 0 || cols > 1<<16 || rows > 1<<16 {
+				return Event{}, fmt.Errorf("%w: gatehouse resize event", ErrCorrupt)
+			}
+			return Event{Time: t, Kind: KindResize, Cols: int(cols), Rows: int(rows)}, nil
+		case 'h':
+			return Event{}, fmt.Errorf("%w: second gatehouse header", ErrCorrupt)
+		}
+	}
+}
+
+// event reads one raw event. Its data aliases the chunk, which is never reused, so events
+// stay valid after the next call.
+func (g *ghReader) event() (byte, time.Duration, []byte, error) {
+	for len(g.buf) == 0 {
+		if err := g.chunk(); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	b := g.buf
+	kind := b[0]
+	delta, n := binary.Uvarint(b[1:])
+	if n <= 0 || delta > uint64(math.MaxInt64/int64(time.Microsecond)) {
+		return 0, 0, nil, fmt.Errorf("%w: gatehouse event time", ErrCorrupt)
+	}
+	b = b[1+n:]
+	size, n := binary.Uvarint(b)
+	if n <= 0 || size > uint64(len(b)-n) {
+		// Events never span chunks: a short event is corruption, not truncation.
+		return 0, 0, nil, fmt.Errorf("%w: gatehouse event length", ErrCorrupt)
+	}
+	b = b[n:]
+	data := b[:size:size]
+	g.buf = b[size:]
+	d := time.Duration(delta) * time.Microsecond
+	if g.last > math.MaxInt64-d {
+		return 0, 0, nil, fmt.Errorf("%w: gatehouse event time", ErrCorrupt)
+	}
+	g.last += d
+	return kind, g.last, data, nil
+}
+
+// chunk reads and decompresses the next chunk into buf. io.EOF at a chunk boundary is the
+// end; a file that ends inside a chunk is errTruncated.
+func (g *ghReader) chunk() error {
+	if _, err := io.ReadFull(g.br, g.hdr[:]); err != nil {
+		switch err {
+		case io.EOF:
+			return io.EOF
+		case io.ErrUnexpectedEOF:
+			return errTruncated
+		}
+		return fmt.Errorf("record: read recording: %w", err)
+	}
+	stored := binary.LittleEndian.Uint32(g.hdr[0:])
+	raw := binary.LittleEndian.Uint32(g.hdr[4:])
+	asIs := stored&storedRawFlag != 0
+	if asIs {
+		stored &^= storedRawFlag
+		if stored != raw+4 {
+			return fmt.Errorf("%w: gatehouse chunk stored as is with %d bytes, its header says %d", ErrCorrupt, stored, raw)
+		}
+	}
+	if stored == 0 || stored > maxChunkStored || raw == 0 || raw > maxChunkRaw {
+		return fmt.Errorf("%w: gatehouse chunk of %d bytes (%d stored)", ErrCorrupt, raw, stored)
+	}
+	in := make([]byte, stored)
+	if _, err := io.ReadFull(g.br, in); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return errTruncated
+		}
+		return fmt.Errorf("record: read recording: %w", err)
+	}
+	if asIs {
+		content, sum := in[:raw], binary.LittleEndian.Uint32(in[raw:])
+		if crc32.Checksum(content, castagnoli) != sum {
+			return fmt.Errorf("%w: gatehouse chunk checksum", ErrCorrupt)
+		}
+		g.buf = content
+		return nil
+	}
+	out, err := g.codec.dec.DecodeAll(in, make([]byte, 0, raw))
+	if err != nil {
+		return fmt.Errorf("%w: gatehouse chunk: %v", ErrCorrupt, err)
+	}
+	if len(out) != int(raw) {
+		return fmt.Errorf("%w: gatehouse chunk holds %d bytes, its header says %d", ErrCorrupt, len(out), raw)
+	}
+	g.buf = out
+	return nil
+}
