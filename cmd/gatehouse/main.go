@@ -155,7 +155,11 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			fmt.Fprintf(stderr, "gatehouse: closing: %v\n", err)
+		}
+	}()
 	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
@@ -211,7 +215,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			log.Error("closing the bastion", "err", err)
+		}
+	}()
 	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {

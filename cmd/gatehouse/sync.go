@@ -51,7 +51,11 @@ func syncCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			fmt.Fprintf(stderr, "gatehouse sync: closing: %v\n", err)
+		}
+	}()
 	if len(a.Config().Sync.Sources) == 0 {
 		return errors.New("no [[sync.source]] in the configuration: nothing to sync")
 	}

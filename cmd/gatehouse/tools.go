@@ -50,7 +50,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		opts.Anchors, err = audit.ParseSyslogAnchors(f, audit.KeyID(pub))
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			return fmt.Errorf("%s: %w", *syslogFile, err)
 		}
@@ -144,7 +144,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	if *format != "" {
 		return exportRecording(f, *format, to, *outPath, stdout)
 	}

@@ -366,7 +366,7 @@ func TestMFAJITCommand(t *testing.T) {
 	off = term.expect(off, "Password: ")
 	term.send(pw + "\r")
 	off = term.expect(off, "[MFA-OK]> ")
-	time.Sleep(3200 * time.Millisecond)
+	b.Clock.Advance(3200 * time.Millisecond) // past interactiveModeProactiveMFAexpiration
 	term.send("help\r")
 	off = term.expect(off, "As this is required to run this plugin, entering MFA phase for carol.")
 	off = term.expect(off, "Password: ")

@@ -166,7 +166,7 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 	label = labelAfter(t, term.output, 0)
 	code = codeIn(t, hooks["slack"].waitFor(t, label).Body, label)
 	term.expect(off, ": ")
-	time.Sleep(5500 * time.Millisecond)
+	b.Clock.Advance(5500 * time.Millisecond) // past the code's 5 s lifetime
 	term.send(code + "\n")
 	exit, res = term.wait()
 	if exit != 255 || !strings.Contains(res.Stdout, "was refused (code expired)") || strings.Contains(res.Stdout, "JSON_OUTPUT") {

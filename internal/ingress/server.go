@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -33,7 +34,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
 	"gatehouse/internal/crash"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/session"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
@@ -63,24 +64,35 @@ type Authenticator interface {
 // Tracker records and audits sessions. Begin runs before the line is served and may wrap the
 // session's writers; a Begin error refuses the session (fail closed).
 type Tracker interface {
-	Begin(ctx context.Context, s *osh.Session, line string) (SessionTrack, error)
+	// Begin opens the session's recording, row and first audit entry for the parsed line, before
+	// anything runs; an error refuses the session (what cannot be recorded does not run).
+	Begin(ctx context.Context, s *session.Session, ln session.Line) (SessionTrack, error)
 }
 
-// SessionTrack follows one session: its window changes, then its end.
+// SessionTrack follows one session: its id and recorder, its window changes, then its end.
+// Ingress, which owns the session, puts the id and the recorder in it.
 type SessionTrack interface {
+	// ID is the session's unique id (its recording, its row, its audit entries).
+	ID() string
+	// Recorder receives a copy of everything the session shows.
+	Recorder() io.Writer
+	// Pause stops (true) and resumes (false) recording (output that holds a secret).
+	Pause(paused bool)
 	Resize(cols, rows int)
-	End(ctx context.Context, s *osh.Session, exitStatus int)
+	// End closes the recording and completes the row and the audit log with what the session
+	// did (o, as the dispatcher returned it) and its exit status.
+	End(ctx context.Context, s *session.Session, o session.Outcome, exitStatus int)
 }
 
 // Server is the SSH server. Create it with New; Serve may be called once.
 type Server struct {
-	env      *osh.Env
+	env      Env
 	hostKeys []ssh.Signer
 	log      *slog.Logger
 	// Auth, when set, adds second factors after the public key.
 	Auth Authenticator
 	// RoleHook, when set, completes an account's roles (group roles) at session start.
-	RoleHook func(ctx context.Context, a store.Account, r *osh.Roles)
+	RoleHook func(ctx context.Context, a store.Account, r *session.Roles)
 	// Tracker, when set, records and audits every session.
 	Tracker Tracker
 	// Running, when set, registers every session under its account's immutable id, so that a
@@ -119,8 +131,19 @@ type Stats struct {
 	PerSourceRefused, PenaltyRefused atomic.Int64
 }
 
+// Env is what ingress hands an authenticated session to: the command language (osh.Env) in
+// production. Ingress knows nothing of the language; it reads the shared parts (the store, the
+// configuration, the clock) and calls Serve once per session channel.
+type Env interface {
+	Deps() session.Deps
+	// Parse parses the line once, for the recorder and the dispatcher.
+	Parse(line string) session.Line
+	// Serve runs the parsed line and returns what the session did and its exit status.
+	Serve(ctx context.Context, s *session.Session, ln session.Line) (session.Outcome, int)
+}
+
 // New returns a server that runs lines through env.
-func New(env *osh.Env, hostKeys []ssh.Signer, log *slog.Logger) *Server {
+func New(env Env, hostKeys []ssh.Signer, log *slog.Logger) *Server {
 	return &Server{env: env, hostKeys: hostKeys, log: log, closing: make(chan struct{})}
 }
 
@@ -133,7 +156,7 @@ func (s *Server) ActiveSessions() int64 { return s.sessions.Load() }
 // ActiveConnections is the number of authenticated connections open now.
 func (s *Server) ActiveConnections() int64 { return s.active.Load() }
 
-func (s *Server) cfg() *config.Config { return s.env.Config() }
+func (s *Server) cfg() *config.Config { return s.env.Deps().Config() }
 
 // Serve accepts connections on ln until ctx is cancelled, then closes ln and waits for the
 // connections to end (they are closed too).
@@ -321,7 +344,7 @@ func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account,
 	if access.ValidateAccountName(name) != nil {
 		return store.Account{}, errAuth
 	}
-	a, err := s.env.Store.GetAccount(ctx, name)
+	a, err := s.env.Deps().Store.GetAccount(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		// The store does not answer (the shared PostgreSQL is down): refuse, and say why. The
 		// banner is the same for every name, so it tells no account apart.
@@ -345,7 +368,7 @@ func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.
 		return nil, err
 	}
 	fp := ssh.FingerprintSHA256(key)
-	k, err := s.env.Store.FindIngressKey(ctx, a.Name, fp)
+	k, err := s.env.Deps().Store.FindIngressKey(ctx, a.Name, fp)
 	if err != nil {
 		return nil, errAuth
 	}

@@ -180,7 +180,7 @@ func PlaySession(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_RECORDING_NOT_FOUND", "The recording of session %s cannot be read (%v)", id, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	c.P.Line("Session %s of %s, started %s, %s, exit status %d. Playing at speed %g; it ends by itself.", s.ID, s.Account,
 		s.StartedAt.Local().Format(time.RFC3339), s.Kind, s.ExitStatus, speed)
 	out := c.Sess.RawOut

@@ -56,7 +56,7 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if r := setupAllowed(c); r != nil {
 		return *r
 	}
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	me := c.Caller().Name
 	st, err := c.Env.Store.GetMFA(ctx, me)
 	if err != nil {
@@ -163,7 +163,7 @@ func stillRequired(ctx context.Context, c *osh.Call, auth *mfaauth.Auth, without
 }
 
 func selfMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	if r := stillRequired(ctx, c, auth, policy.Password); r != nil {
 		return *r
 	}
@@ -181,7 +181,7 @@ func selfMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	if r := stillRequired(ctx, c, auth, policy.TOTP); r != nil {
 		return *r
 	}
@@ -207,7 +207,7 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if r := setupAllowed(c); r != nil {
 		return *r
 	}
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	me := c.Caller().Name
 	style := totp.QRASCII
 	if c.Sess.PTY {
