@@ -21,18 +21,11 @@ import (
 // ends with its shutdown checkpoint) is checked strictly; --syslog checks the log against the
 // signed checkpoints gatehouse sent to syslog, which reveals a log cut back to an earlier point.
 func auditCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]")
-	}
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
-	strict := fs.Bool("strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
-	syslogFile := fs.String("syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
-	pubFile := fs.String("key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
-	if err := fs.Parse(args[1:]); err != nil {
+	fs, o := auditFlags(stderr)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dataDir, strict, syslogFile, pubFile := &o.dataDir, &o.strict, &o.syslogFile, &o.pubFile
 	keyPath := *pubFile
 	if keyPath == "" {
 		keyPath = filepath.Join(*dataDir, app.AuditKeyFile+".pub")
@@ -73,17 +66,47 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+type auditOptions struct {
+	dataDir, syslogFile, pubFile string
+	strict                       bool
+}
+
+func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
+	o := &auditOptions{}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
+	fs.BoolVar(&o.strict, "strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
+	fs.StringVar(&o.syslogFile, "syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
+	fs.StringVar(&o.pubFile, "key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
+	return fs, o
+}
+
+type replayOptions struct {
+	speed, maxIdle          float64
+	text                    bool
+	format, export, outPath string
+}
+
+// replayFlags are replay's options, for the command and for its help and man page.
+func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
+	o := &replayOptions{}
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Float64Var(&o.speed, "speed", 1, "playback speed factor")
+	fs.Float64Var(&o.maxIdle, "max-idle", 2, "longest pause in seconds (0: as recorded)")
+	fs.BoolVar(&o.text, "text", false, "print the recording as plain text (no escapes, no timing), for search")
+	fs.StringVar(&o.format, "format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
+	fs.StringVar(&o.export, "export", "", "same as --format")
+	fs.StringVar(&o.outPath, "o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
+	return fs, o
+}
+
 // replayCmd plays a recording on the terminal, prints it as plain text, or converts it to
 // asciicast or ttyrec for players (any recording: gatehouse, asciicast or ttyrec).
 func replayCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	speed := fs.Float64("speed", 1, "playback speed factor")
-	maxIdle := fs.Float64("max-idle", 2, "longest pause in seconds (0: as recorded)")
-	text := fs.Bool("text", false, "print the recording as plain text (no escapes, no timing), for search")
-	format := fs.String("format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
-	export := fs.String("export", "", "same as --format")
-	outPath := fs.String("o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
+	fs, o := replayFlags(stderr)
+	speed, maxIdle, text, format, export, outPath := &o.speed, &o.maxIdle, &o.text, &o.format, &o.export, &o.outPath
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -101,6 +101,7 @@ type App struct {
 	// started is the configuration the parts read once were started with (RestartNeeded).
 	started *config.Config
 	log     *slog.Logger
+	ops     opsMetrics // the operators' metrics (ops.go)
 }
 
 // Open prepares the data directory (0700), the store, the seal key and the host keys.
@@ -144,6 +145,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
+	a.registerOpsMetrics()
 	if err := a.openAudit(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -462,6 +464,7 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 // auditAny appends an event given as free-form fields (MFA, overrides) to the audit log, and
 // counts MFA results.
 func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
+	a.countOps(typ, fields)
 	if strings.HasPrefix(typ, "mfa.") {
 		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
 		a.Notify.AuditEvent(typ, fields)

@@ -98,6 +98,7 @@ func (a *App) openAudit(ctx context.Context) error {
 		}
 		sinks = append(sinks, audit.SyslogSink{W: w})
 	}
+	sinks = append(sinks, &a.ops) // the last signed seq, for /metrics
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
 		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered})
 	if err != nil {

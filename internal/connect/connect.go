@@ -129,6 +129,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 			r = &refusal.Refusal{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: refusal.ExitInvalidHost}
 		} else {
 			r = &refusal.Refusal{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: refusal.ExitHostNotFound}
+			c.Log.Warn("target name does not resolve", "account", acct.Name, "host", req.Host, "err", err)
 		}
 		return refuse(r)
 	}
@@ -195,6 +196,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		if errors.As(err, &de) {
 			f["comment_close"] = string(de.Reason)
 		}
+		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", f["comment_close"], "err", err)
 		c.observe(ctx, "connection.close", f)
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return out, egress.ExitStatus

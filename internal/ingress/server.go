@@ -256,7 +256,8 @@ func (s *Server) dropStartup() bool {
 // penalty.
 type connAttempts struct {
 	failed    atomic.Int64
-	storeDown atomic.Bool // an attempt was refused because the store did not answer
+	user      atomic.Pointer[string] // the name the client last asked for, for the log
+	storeDown atomic.Bool            // an attempt was refused because the store did not answer
 }
 
 // outcome is how a connection that did not authenticate ended.
@@ -274,7 +275,7 @@ func (a *connAttempts) outcome(err error) SourceEvent {
 
 func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
-		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
+		Config:        ssh.Config{Ciphers: s.cfg().Ciphers, KeyExchanges: s.cfg().KexAlgorithms, MACs: s.cfg().MACs},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-gatehouse",
 		PublicKeyCallback: func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -290,6 +291,8 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 				attempts.storeDown.Store(true)
 			} else if err != nil && method != "none" {
 				attempts.failed.Add(1)
+				u := conn.User()
+				attempts.user.Store(&u)
 			}
 			if s.AuthEvent != nil && method != "none" {
 				s.AuthEvent(conn, method, err)
@@ -323,7 +326,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
 	}
-	for _, k := range s.hostKeys {
+	for _, k := range offeredHostKeys(s.hostKeys, s.cfg().HostKeyAlgorithms) {
 		cfg.AddHostKey(k)
 	}
 	return cfg
@@ -458,6 +461,13 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
 		endSource(attempts.outcome(err))
+		// A connection that tried and failed is a refused login: operators look for those in
+		// the log as in sshd's. One that never tried (a scanner, ssh-audit) stays at debug.
+		if u := attempts.user.Load(); u != nil {
+			s.log.Info("login refused", "user", *u, "remote", nc.RemoteAddr().String(), "failed_attempts", attempts.failed.Load(), "err", err)
+		} else {
+			s.log.Debug("connection closed before authentication", "remote", nc.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	endSource(SourceAuthOK)

@@ -172,21 +172,47 @@ func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
 }
 
 // Printer writes human text inside The Bastion's box, or bare lines with --quiet.
+//
+// The box is open on the right and its output streams (a QR code is on screen before the code
+// it asks for is typed), so its top is drawn before its width is known: every line keeps the
+// left border, and the bottom rule is drawn as wide as the widest line printed, measured in
+// terminal columns (DisplayWidth). Lines are never wrapped: tables and codes stay copyable.
 type Printer struct {
 	W     io.Writer
 	Quiet bool
+	// widest is the widest line printed so far, in columns, border included.
+	widest int
 }
 
 // Line prints one line of human output.
 func (p *Printer) Line(format string, a ...any) {
-	s := fmt.Sprintf(format, a...)
-	for _, l := range strings.Split(s, "\n") {
+	p.lines(fmt.Sprintf(format, a...))
+}
+
+// Block prints text as it is, each line inside the box: a QR code, a secret, scratch codes.
+// A trailing newline ends the last line rather than adding an empty one.
+func (p *Printer) Block(text string) {
+	p.lines(strings.TrimSuffix(text, "\n"))
+}
+
+func (p *Printer) lines(text string) {
+	for _, l := range strings.Split(text, "\n") {
 		if p.Quiet {
 			fmt.Fprintln(p.W, l)
-		} else {
-			fmt.Fprintln(p.W, "│ "+l)
+			continue
 		}
+		fmt.Fprintln(p.W, "│ "+l)
+		p.widest = max(p.widest, 2+DisplayWidth(l))
 	}
+}
+
+// Border is what starts a line inside the box ("" with --quiet), for text written to W
+// directly, such as a prompt.
+func (p *Printer) Border() string {
+	if p.Quiet {
+		return ""
+	}
+	return "│ "
 }
 
 const boxWidth = 75
@@ -218,7 +244,7 @@ func (p *Printer) Footer(cmd string) {
 	if cmd == "" {
 		tag = "───"
 	}
-	fill := boxWidth - 1 - utf8.RuneCountInString(tag)
+	fill := max(boxWidth, p.widest+1) - 1 - utf8.RuneCountInString(tag)
 	if fill < 3 {
 		fill = 3
 	}
