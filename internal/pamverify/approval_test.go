@@ -158,3 +158,13 @@ func TestServerApproval(t *testing.T) {
 		t.Fatalf("no machinery: %+v", st)
 	}
 }
+
+// A challenge without a code on a TOTP server is a bad request, not a wrong try.
+func TestVerifyWithoutCodeOnTOTPServer(t *testing.T) {
+	f := newFixture(t)
+	r := f.srv.Verify(context.Background(), f.token, "10.0.0.5", Request{Ticket: f.ticket(t, "alice", "id-alice", "10.0.0.5"),
+		Challenge: "x", Service: "sudo", User: "ubuntu"}, nil)
+	if r.Allow || f.checked != 0 || !strings.Contains(r.Message, "no code") {
+		t.Fatalf("%+v, checked %d", r, f.checked)
+	}
+}

@@ -395,6 +395,9 @@ func (s *Server) takeCode(id, server, account string) (*notify.CodeChallenge, bo
 // audits and answers; only an allow carries Allow true.
 func (s *Server) Verify(ctx context.Context, token, from string, req Request, badRequest error) Response {
 	c := s.identify(ctx, token, req, s.now())
+	if badRequest == nil && req.Code == "" && c.factor != "approval" {
+		badRequest = errors.New("bad request: no code") // only an approval is asked without one
+	}
 	var d Decision
 	if badRequest != nil {
 		d = Decision{Reason: badRequest.Error()}
