@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
@@ -84,6 +85,8 @@ type App struct {
 	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
 	PAMAddr      string
 	pamTicketKey ed25519.PrivateKey
+	// Archive ships recordings and audit files to the [archive] bucket (nil without one).
+	Archive *archive.Shipper
 
 	opts    Options
 	cluster clusterState
@@ -182,6 +185,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
 	a.Sync = a.newSyncer()
+	if err := a.openArchive(ctx); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	return a, nil
 }
 
@@ -268,6 +276,7 @@ func (a *App) Close() error {
 	a.stopSync()
 	a.Notify.Close()
 	aerr := a.Audit.Close()
+	a.flushArchive()
 	if err := a.Store.Close(); err != nil {
 		return err
 	}
@@ -311,6 +320,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	a.startSync(ctx)
+	a.runArchive(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

@@ -116,6 +116,8 @@ type Config struct {
 	Sync Sync `toml:"sync"`
 	// PAM is the endpoint the targets' pam_gatehouse.so asks, and the tickets (docs/pam.md).
 	PAM PAM `toml:"pam"`
+	// Archive ships recordings and audit log files to an S3 bucket (docs/cluster.md).
+	Archive Archive `toml:"archive"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -533,6 +535,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.PAM.validate(); err != nil {
+		return err
+	}
+	if err := c.Archive.validate(); err != nil {
 		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)

@@ -20,6 +20,7 @@ var startOnly = []struct {
 		return a.PAM.Listen == b.PAM.Listen && a.PAM.TLSCert == b.PAM.TLSCert && a.PAM.TLSKey == b.PAM.TLSKey
 	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
+	{"archive", func(a, b *Config) bool { return a.Archive == b.Archive }},
 	// The chat messages carry the bastion's name as it was at start.
 	{"bastionName (in chat messages)", func(a, b *Config) bool {
 		return a.BastionName == b.BastionName || len(b.Notify.Channels) == 0

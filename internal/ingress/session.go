@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -129,7 +130,12 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					if err != nil {
 						// Fail closed: what cannot be recorded does not run.
 						s.log.Error("cannot record session, refusing it", "account", sess.Account.Name, "err", err)
-						_, _ = io.WriteString(ch.Stderr(), "This session cannot be recorded, so it is refused; please tell the bastion administrators.\r\n")
+						msg := "This session cannot be recorded, so it is refused; please tell the bastion administrators."
+						var um interface{ UserMessage() string }
+						if errors.As(err, &um) { // a reason the user may read (the archive's disk budget)
+							msg = um.UserMessage()
+						}
+						_, _ = io.WriteString(ch.Stderr(), msg+"\r\n")
 						done <- osh.ExitPluginFailed
 						continue
 					}

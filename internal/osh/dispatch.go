@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -48,6 +49,9 @@ type Env struct {
 	Running interface {
 		End(accountID, reason string, exit int) []string
 	}
+	// Archived opens a session's recording from the archive bucket when it is not on this
+	// node's disk (checked against the audited SHA-256); nil without [archive].
+	Archived func(ctx context.Context, s store.Session) (*os.File, error)
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the

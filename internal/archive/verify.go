@@ -1,0 +1,93 @@
+package archive
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+
+	"gatehouse/internal/audit"
+)
+
+// NodeReport is the verification of one node's audit chain, as shipped to the bucket.
+type NodeReport struct {
+	Node   string
+	Report audit.Report
+	Err    error // the chain is broken (or could not be read)
+}
+
+// VerifyBucket checks every node's audit chain found under PREFIX/audit/ (or only node's, when
+// given): each is downloaded to a temporary directory and verified as `gatehouse audit verify`
+// does a local log, with pub. A bucket with no chain is an error: there is nothing to trust.
+func (c *Client) VerifyBucket(ctx context.Context, pub ed25519.PublicKey, node string) ([]NodeReport, error) {
+	root := c.Prefix + "audit/"
+	byNode := map[string][]string{}
+	for obj := range c.S3.ListObjects(ctx, c.Bucket, minio.ListObjectsOptions{Prefix: root, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", c.Bucket, root, obj.Err)
+		}
+		n, name, ok := strings.Cut(strings.TrimPrefix(obj.Key, root), "/")
+		if !ok || strings.Contains(name, "/") || (node != "" && n != node) {
+			continue
+		}
+		byNode[n] = append(byNode[n], obj.Key)
+	}
+	if len(byNode) == 0 {
+		return nil, fmt.Errorf("no audit log under s3://%s/%s", c.Bucket, root)
+	}
+	nodes := make([]string, 0, len(byNode))
+	for n := range byNode {
+		nodes = append(nodes, n)
+	}
+	slices.Sort(nodes)
+	var out []NodeReport
+	for _, n := range nodes {
+		out = append(out, c.verifyNode(ctx, pub, n, byNode[n]))
+	}
+	return out, nil
+}
+
+func (c *Client) verifyNode(ctx context.Context, pub ed25519.PublicKey, node string, keys []string) NodeReport {
+	r := NodeReport{Node: node}
+	dir, err := os.MkdirTemp("", "gatehouse-audit-")
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	defer os.RemoveAll(dir)
+	for _, k := range keys {
+		if r.Err = c.fetchTo(ctx, k, filepath.Join(dir, filepath.Base(k))); r.Err != nil {
+			return r
+		}
+	}
+	files, err := audit.Files(dir)
+	if err != nil || len(files) == 0 {
+		r.Err = fmt.Errorf("node %s: no audit log file (audit-<seq>.jsonl) in the bucket: %v", node, err)
+		return r
+	}
+	r.Report, r.Err = audit.Verify(files, pub, audit.VerifyOptions{})
+	return r
+}
+
+func (c *Client) fetchTo(ctx context.Context, key, dst string) error {
+	obj, err := c.S3.GetObject(ctx, c.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("read s3://%s/%s: %w", c.Bucket, key, err)
+	}
+	defer obj.Close()
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, obj); err != nil {
+		f.Close()
+		return fmt.Errorf("read s3://%s/%s: %w", c.Bucket, key, err)
+	}
+	return f.Close()
+}
