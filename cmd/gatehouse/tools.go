@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/record"
 )
@@ -22,7 +24,7 @@ import (
 // signed checkpoints gatehouse sent to syslog, which reveals a log cut back to an earlier point.
 func auditCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [FILE …]")
+		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key PUB] [FILE … | --bucket NAME|- [--config FILE] [--node NAME]]")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +32,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	strict := fs.Bool("strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
 	syslogFile := fs.String("syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
 	pubFile := fs.String("key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
+	bucket := fs.String("bucket", "", "verify every node's chain from this [archive] bucket instead of the local files (\"-\": the configured one)")
+	configFile := fs.String("config", "", "with --bucket: configuration file holding [archive]; default DATA-DIR/gatehouse.toml")
+	node := fs.String("node", "", "with --bucket: verify only this node's chain (nodes with their own audit key: one run per node, with --key)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -40,6 +45,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	pub, err := app.ReadAuditPublicKey(keyPath)
 	if err != nil {
 		return err
+	}
+	if *bucket != "" {
+		return verifyBucket(*dataDir, *configFile, *bucket, *node, pub, stdout)
 	}
 	files := fs.Args()
 	if len(files) == 0 {
@@ -157,4 +165,44 @@ func exportRecording(f io.Reader, format string, to record.Format, path string, 
 		}
 	}
 	return err
+}
+
+// verifyBucket is `gatehouse audit verify --bucket`: every node's chain, as shipped to the
+// [archive] bucket, checked with the audit public key. Any broken chain fails the command.
+func verifyBucket(dataDir, configFile, bucket, node string, pub ed25519.PublicKey, stdout io.Writer) error {
+	cfg, err := app.LoadConfig(dataDir, configFile)
+	if err != nil {
+		return err
+	}
+	if bucket != "-" {
+		cfg.Archive.Bucket = bucket
+	}
+	if !cfg.Archive.Enabled() {
+		return errors.New("--bucket -: no [archive] bucket in the configuration")
+	}
+	cl, err := archive.NewClient(cfg.Archive)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	reports, err := cl.VerifyBucket(ctx, pub, node)
+	if err != nil {
+		return err
+	}
+	broken := 0
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "node %s:\n", r.Node)
+		if r.Report.Files != nil || r.Err == nil {
+			fmt.Fprintln(stdout, r.Report.String())
+		}
+		if r.Err != nil {
+			broken++
+			fmt.Fprintf(stdout, "node %s: NOT intact: %v\n", r.Node, r.Err)
+		}
+	}
+	if broken > 0 {
+		return fmt.Errorf("%d of %d audit chains in the bucket are NOT intact", broken, len(reports))
+	}
+	return nil
 }

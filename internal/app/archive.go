@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/internal/archive"
+	"gatehouse/internal/config"
 	"gatehouse/internal/store"
 )
 
@@ -75,4 +76,22 @@ func (a *App) flushArchive() {
 	if err := a.Archive.Pass(ctx); err != nil {
 		a.log.Warn("archive: files left to ship at the next start", "err", fmt.Sprint(err))
 	}
+}
+
+// LoadConfig reads the configuration file, or DATA-DIR/gatehouse.toml when there is one, or
+// the defaults (for offline commands such as `audit verify --bucket`).
+func LoadConfig(dataDir, configFile string) (*config.Config, error) {
+	if configFile == "" {
+		if p := filepath.Join(dataDir, "gatehouse.toml"); fileExists(p) {
+			configFile = p
+		}
+	}
+	cfg := config.Default()
+	if configFile != "" {
+		var err error
+		if cfg, err = config.Load(configFile); err != nil {
+			return nil, err
+		}
+	}
+	return &cfg, nil
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -72,6 +73,10 @@ func (c *Client) verifyNode(ctx context.Context, pub ed25519.PublicKey, node str
 		return r
 	}
 	r.Report, r.Err = audit.Verify(files, pub, audit.VerifyOptions{})
+	if r.Err != nil {
+		// Name the objects, not the temporary copies.
+		r.Err = errors.New(strings.ReplaceAll(r.Err.Error(), dir+"/", "s3://"+c.Bucket+"/"+c.Prefix+"audit/"+node+"/"))
+	}
 	return r
 }
 
