@@ -57,6 +57,17 @@ func TestAuditVerifyBucket(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "node n1:") || !strings.Contains(out, "node n2:") {
 		t.Fatalf("verify --bucket: %d\n%s", code, out)
 	}
+	// n1's chain stored as n3's: it verifies as a chain, but names its node.
+	src := minio.CopySrcOptions{Bucket: "gh-audit", Object: "audit/n1/audit-00000000000000000001.jsonl"}
+	if _, err := cl.S3.CopyObject(context.Background(), minio.CopyDestOptions{Bucket: "gh-audit", Object: "audit/n3/audit-00000000000000000001.jsonl"}, src); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verify(); code == 0 || !strings.Contains(out, `written by node "n1" but is stored as node "n3"`) {
+		t.Fatalf("a chain moved to another node verifies: %d\n%s", code, out)
+	}
+	if err := cl.S3.RemoveObject(context.Background(), "gh-audit", "audit/n3/audit-00000000000000000001.jsonl", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	key := "audit/n2/audit-00000000000000000001.jsonl"
 	obj, err := cl.S3.GetObject(context.Background(), "gh-audit", key, minio.GetObjectOptions{})
 	if err != nil {

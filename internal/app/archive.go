@@ -95,3 +95,12 @@ func LoadConfig(dataDir, configFile string) (*config.Config, error) {
 	}
 	return &cfg, nil
 }
+
+// auditNode is the node name the audit log's start events carry: with [archive] or a shared
+// store (several nodes), else none (a single node's log stays as it was).
+func (a *App) auditNode() string {
+	if a.Config().Archive.Enabled() || a.opts.Node != "" || a.Config().Node != "" || a.opts.Store != "" || a.Config().Store != "" {
+		return a.NodeName()
+	}
+	return ""
+}

@@ -1,8 +1,11 @@
 package archive
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +76,9 @@ func (c *Client) verifyNode(ctx context.Context, pub ed25519.PublicKey, node str
 		return r
 	}
 	r.Report, r.Err = audit.Verify(files, pub, audit.VerifyOptions{})
+	if r.Err == nil {
+		r.Err = checkNode(files, node)
+	}
 	if r.Err != nil {
 		// Name the objects, not the temporary copies.
 		r.Err = errors.New(strings.ReplaceAll(r.Err.Error(), dir+"/", "s3://"+c.Bucket+"/"+c.Prefix+"audit/"+node+"/"))
@@ -95,4 +101,40 @@ func (c *Client) fetchTo(ctx context.Context, key, dst string) error {
 		return fmt.Errorf("read s3://%s/%s: %w", c.Bucket, key, err)
 	}
 	return f.Close()
+}
+
+// checkNode refuses a chain whose audit.start events name another node than the one it is
+// stored under: a node's chain copied over another's would otherwise verify (same key).
+func checkNode(files []string, node string) error {
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 64<<10), 2<<20)
+		for line := 1; sc.Scan(); line++ {
+			if !bytes.Contains(sc.Bytes(), []byte(`"audit.start"`)) {
+				continue
+			}
+			var rec struct {
+				Type   string `json:"type"`
+				Fields struct {
+					Extra map[string]string `json:"extra"`
+				} `json:"fields"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Type != audit.TypeAuditStart {
+				continue
+			}
+			if n := rec.Fields.Extra["node"]; n != "" && n != node {
+				fh.Close()
+				return fmt.Errorf("%s line %d: this chain was written by node %q but is stored as node %q's", f, line, n, node)
+			}
+		}
+		fh.Close()
+		if err := sc.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
