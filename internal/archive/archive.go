@@ -315,7 +315,9 @@ func (s *Shipper) Pass(ctx context.Context) error {
 		if size == 0 || prev.Size >= size {
 			continue
 		}
-		if err := s.ship(ctx, f, key, size, ""); err != nil {
+		// The current file's prefix is replaced as it grows: locked only once rotated (a
+		// locked object cannot be overwritten where the bucket keeps no versions).
+		if err := s.ship(ctx, f, key, size, "", i < len(files)-1); err != nil {
 			return err
 		}
 	}
@@ -350,7 +352,7 @@ func (s *Shipper) shipRecording(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.ship(ctx, p, s.Client.RecordingKey(s.Node, p), st.Size(), want); err != nil {
+	if err := s.ship(ctx, p, s.Client.RecordingKey(s.Node, p), st.Size(), want, true); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -360,7 +362,8 @@ func (s *Shipper) shipRecording(ctx context.Context, p string) error {
 }
 
 // ship uploads the first size bytes of local file p under key, checks them, and notes them.
-func (s *Shipper) ship(ctx context.Context, p, key string, size int64, want string) error {
+// A final object (it will not change) gets the retention, when there is one.
+func (s *Shipper) ship(ctx context.Context, p, key string, size int64, want string, final bool) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
@@ -376,7 +379,7 @@ func (s *Shipper) ship(ctx context.Context, p, key string, size int64, want stri
 		s.Log.Error("archive: a recording differs from its audited sha256; shipped as it is", "path", p, "audited", want, "file", sum)
 	}
 	var retain time.Time
-	if s.lock && s.Retention > 0 {
+	if final && s.lock && s.Retention > 0 {
 		retain = s.Now().Add(s.Retention)
 	}
 	if err := s.Client.Put(ctx, key, io.NewSectionReader(f, 0, size), size, sum, retain); err != nil {

@@ -207,3 +207,38 @@ func TestArchiveDiskBudget(t *testing.T) {
 		t.Fatalf("a session past the disk budget: %d %q %q", r.Exit, r.Stdout, r.Stderr)
 	}
 }
+
+// TestArchiveRetention: with retention_days and a bucket created with object lock (versitygw
+// supports it), shipped recordings cannot be deleted from the bucket; the audit chain, whose
+// current file is replaced as it grows, still ships and verifies.
+func TestArchiveRetention(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	bk := newBucket(t, s3, "gh-scratch") // a client; the locked bucket is made below
+	if err := bk.cl.MakeBucket(context.Background(), "gh-archive", minio.MakeBucketOptions{Region: "us-east-1", ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.Start(t, testenv.Options{Node: "n1", Config: "auditCheckpointEvery = 5\n" + archiveTOML(s3, "retention_days = 1\n")})
+	cl, err := archive.NewClient(b.App.Config().Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := b.CreateAccount("alice")
+	for range 2 {
+		b.SSH(key, "alice", "--osh", "info")
+	}
+	eventually(t, "alice's recordings in the bucket", func() bool { return allShipped(b, cl, "alice", 2) })
+	list, _ := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Limit: 1})
+	rk := cl.RecordingKey("n1", list[0].Recording)
+	if err := cl.S3.RemoveObject(context.Background(), "gh-archive", rk, minio.RemoveObjectOptions{}); err == nil || !strings.Contains(err.Error(), "object lock") {
+		t.Fatalf("a retained recording was deleted from the bucket: %v", err)
+	}
+	b.Stop()
+	pub, err := app.ReadAuditPublicKey(b.DataDir + "/" + app.AuditKeyFile + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := cl.VerifyBucket(context.Background(), pub, "")
+	if err != nil || len(reports) != 1 || reports[0].Err != nil || !reports[0].Report.Closed {
+		t.Fatalf("verify from the locked bucket: %v %+v", err, reports)
+	}
+}
