@@ -242,3 +242,37 @@ func TestArchiveRetention(t *testing.T) {
 		t.Fatalf("verify from the locked bucket: %v %+v", err, reports)
 	}
 }
+
+// TestArchiveAfterRestart: recordings made while the bucket is down wait on disk through a
+// restart of the node (the queue is the disk plus the shipped list), and reach the bucket once
+// both are back; the node's chain then verifies from the bucket.
+func TestArchiveAfterRestart(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	newBucket(t, s3, "gh-archive")
+	conf := archiveTOML(s3, "")
+	b := testenv.Start(t, testenv.Options{Node: "n1", Config: conf})
+	cl, err := archive.NewClient(b.App.Config().Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := b.CreateAccount("alice")
+	s3.Stop()
+	for range 3 {
+		if r := b.SSH(key, "alice", "--osh", "info"); r.Exit != 0 {
+			t.Fatalf("info with the bucket down: %d %s", r.Exit, r.Stderr)
+		}
+	}
+	b.Stop() // its last shipping attempt fails: nothing shipped
+	s3.Start()
+	b2 := testenv.Start(t, testenv.Options{Node: "n1", DataDir: b.DataDir, Admin: b.AdminKey, Config: conf})
+	eventually(t, "the recordings of the stopped run in the bucket", func() bool { return allShipped(b2, cl, "alice", 3) })
+	b2.Stop()
+	pub, err := app.ReadAuditPublicKey(b.DataDir + "/" + app.AuditKeyFile + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := cl.VerifyBucket(context.Background(), pub, "n1")
+	if err != nil || len(reports) != 1 || reports[0].Err != nil || !reports[0].Report.Closed {
+		t.Fatalf("verify from the bucket after the restart: %v %+v", err, reports)
+	}
+}
