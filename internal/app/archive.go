@@ -44,7 +44,7 @@ func (a *App) openArchive(ctx context.Context) error {
 		if node == "" {
 			node = me
 		}
-		return cl.Download(ctx, cl.RecordingKey(node, sess.Recording), sess.SHA256, "")
+		return cl.Download(ctx, cl.RecordingKey(node, sess.Recording), sess.SHA256, "", sess.Size)
 	}
 	a.Metrics.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_archive_backlog_bytes",

@@ -106,8 +106,9 @@ func (c *Client) hash(ctx context.Context, key string) (string, int64, error) {
 
 // Download copies the object key to an unlinked temporary file in dir and returns it, read from
 // its start, after checking its SHA-256 against want (when given): a recording replaced in the
-// bucket is refused, not played.
-func (c *Client) Download(ctx context.Context, key, want, dir string) (*os.File, error) {
+// bucket is refused, not played. More than max bytes (when positive) is refused before it fills
+// the disk.
+func (c *Client) Download(ctx context.Context, key, want, dir string, max int64) (*os.File, error) {
 	obj, err := c.S3.GetObject(ctx, c.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("archive: read s3://%s/%s: %w", c.Bucket, key, err)
@@ -119,9 +120,18 @@ func (c *Client) Download(ctx context.Context, key, want, dir string) (*os.File,
 	}
 	os.Remove(f.Name()) // gone with the descriptor
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), obj); err != nil {
+	var src io.Reader = obj
+	if max > 0 {
+		src = io.LimitReader(obj, max+1)
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), src)
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("archive: read s3://%s/%s: %w", c.Bucket, key, err)
+	}
+	if max > 0 && n > max {
+		f.Close()
+		return nil, fmt.Errorf("archive: s3://%s/%s is larger than the audited %d bytes", c.Bucket, key, max)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); want != "" && got != want {
 		f.Close()
