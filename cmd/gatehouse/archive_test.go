@@ -57,6 +57,15 @@ func TestAuditVerifyBucket(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "node n1:") || !strings.Contains(out, "node n2:") {
 		t.Fatalf("verify --bucket: %d\n%s", code, out)
 	}
+	// A recording read straight from the bucket.
+	var recKey string
+	for obj := range cl.S3.ListObjects(context.Background(), "gh-audit", minio.ListObjectsOptions{Prefix: "recordings/n1/admin/", Recursive: true}) {
+		recKey = obj.Key
+	}
+	var rout, rerr bytes.Buffer
+	if code := run([]string{"replay", "--data-dir", b1.DataDir, "--text", "s3://gh-audit/" + recKey}, &rout, &rerr); code != 0 || !strings.Contains(rout.String(), "You are admin") || !strings.Contains(rerr.String(), "sha256 ") {
+		t.Fatalf("replay s3://gh-audit/%s: %d\n%s\n%s", recKey, code, rout.String(), rerr.String())
+	}
 	// n1's chain stored as n3's: it verifies as a chain, but names its node.
 	src := minio.CopySrcOptions{Bucket: "gh-audit", Object: "audit/n1/audit-00000000000000000001.jsonl"}
 	if _, err := cl.S3.CopyObject(context.Background(), minio.CopyDestOptions{Bucket: "gh-audit", Object: "audit/n3/audit-00000000000000000001.jsonl"}, src); err != nil {

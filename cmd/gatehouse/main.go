@@ -36,7 +36,7 @@ Usage:
   gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
   gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
   gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key PUB] [FILE … | --bucket NAME|- [--node NAME]]
-  gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE
+  gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE|s3://BUCKET/KEY
   gatehouse migrate-store --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
   gatehouse pam-token --server NAME [--addresses A,B]
   gatehouse version

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gatehouse/internal/app"
@@ -92,10 +95,12 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
 	export := fs.String("export", "", "same as --format")
 	outPath := fs.String("o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
+	dataDir := fs.String("data-dir", defaultDataDir(), "for an s3://BUCKET/KEY recording: the data directory whose [archive] reaches the bucket")
+	configFile := fs.String("config", "", "for an s3://BUCKET/KEY recording: configuration file holding [archive]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	const usage = "usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE"
+	const usage = "usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE|s3://BUCKET/KEY"
 	if fs.NArg() != 1 {
 		return errors.New(usage)
 	}
@@ -125,7 +130,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	if *outPath != "" && *format == "" {
 		return errors.New("-o needs --format (playing writes to the terminal)")
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := openRecording(fs.Arg(0), *dataDir, *configFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -205,4 +210,42 @@ func verifyBucket(dataDir, configFile, bucket, node string, pub ed25519.PublicKe
 		return fmt.Errorf("%d of %d audit chains in the bucket are NOT intact", broken, len(reports))
 	}
 	return nil
+}
+
+// openRecording opens a local recording, or downloads s3://BUCKET/KEY through [archive]'s
+// connection settings (to an unlinked temporary file). The object's SHA-256 is printed on
+// stderr: compare it with the session's audited one (selfPlaySession checks it by itself).
+func openRecording(arg, dataDir, configFile string, stderr io.Writer) (*os.File, error) {
+	rest, ok := strings.CutPrefix(arg, "s3://")
+	if !ok {
+		return os.Open(arg)
+	}
+	bucket, key, ok := strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" {
+		return nil, fmt.Errorf("%q: want s3://BUCKET/KEY", arg)
+	}
+	cfg, err := app.LoadConfig(dataDir, configFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Archive.Bucket = bucket
+	cl, err := archive.NewClient(cfg.Archive)
+	if err != nil {
+		return nil, err
+	}
+	f, err := cl.Download(context.Background(), key, "", "", 0)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "%s: sha256 %s\n", arg, hex.EncodeToString(h.Sum(nil)))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
