@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -94,4 +97,85 @@ func TestAuditVerifyBucket(t *testing.T) {
 	if code, out := verify(); code == 0 || !strings.Contains(out, "node n2: NOT intact") || !strings.Contains(out, "s3://gh-audit/audit/n2/") {
 		t.Fatalf("a tampered chain verifies: %d\n%s", code, out)
 	}
+}
+
+// TestArchiveKill9: sessions recorded while the bucket is down, then `kill -9` of the node:
+// after its restart (bucket back) every recording of the killed run reaches the bucket with
+// its hash, and the node's chain verifies from the bucket.
+func TestArchiveKill9(t *testing.T) {
+	bin := buildBinary(t)
+	s3 := testenv.StartS3(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("node = \"k1\"\n[archive]\nbucket = \"gh-kill\"\nendpoint = %q\nregion = \"us-east-1\"\naccess_key = %q\nsecret_key = %q\ninterval = \"1s\"\n", s3.Endpoint, s3.Access, s3.Secret)
+	if err := os.WriteFile(filepath.Join(dataDir, "gatehouse.toml"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(dataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := archive.NewClient(cfg.Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.S3.MakeBucket(context.Background(), "gh-kill", minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+		t.Fatal(err)
+	}
+	adminKey, _ := testenv.NewKey(t, "ed25519", "admin")
+	s3.Stop()
+	s := startServer(t, bin, dataDir, adminKey+".pub")
+	for range 2 {
+		if m := sshJSON(t, s.addr, adminKey, "admin", "--osh", "info"); m["error_code"] != "OK" {
+			t.Fatalf("info with the bucket down: %v", m)
+		}
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Wait()
+	killed, _ := filepath.Glob(filepath.Join(dataDir, "recordings", "admin", "*"))
+	if len(killed) < 2 {
+		t.Fatalf("recordings of the killed run: %v", killed)
+	}
+	s3.Start()
+	s2 := startServer(t, bin, dataDir, adminKey+".pub")
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range killed {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256(data)
+		for {
+			if got, ok := objectSum(cl, cl.RecordingKey("k1", p)); ok && got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never reached the bucket intact", p)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	s2.cmd.Process.Signal(syscall.SIGTERM)
+	s2.cmd.Wait()
+	var out, errb bytes.Buffer
+	if code := run([]string{"audit", "verify", "--data-dir", dataDir, "--bucket", "-", "--node", "k1"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "node k1:") {
+		t.Fatalf("verify --bucket after kill -9: %d\n%s%s", code, out.String(), errb.String())
+	}
+}
+
+func objectSum(cl *archive.Client, key string) ([32]byte, bool) {
+	obj, err := cl.S3.GetObject(context.Background(), cl.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return [32]byte{}, false
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	if err != nil {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(data), true
 }
