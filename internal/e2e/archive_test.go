@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,4 +277,47 @@ func TestArchiveAfterRestart(t *testing.T) {
 	if err != nil || len(reports) != 1 || reports[0].Err != nil || !reports[0].Report.Closed {
 		t.Fatalf("verify from the bucket after the restart: %v %+v", err, reports)
 	}
+}
+
+// TestArchiveSlowBucket: a bucket that accepts connections and never answers delays no
+// session; the recordings wait in the backlog.
+func TestArchiveSlowBucket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	s3 := &testenv.S3Server{Endpoint: "http://" + ln.Addr().String(), Access: "a", Secret: "b"}
+	b := testenv.Start(t, testenv.Options{Node: "n1", Config: archiveTOML(s3, "")})
+	key := b.CreateAccount("alice")
+	start := time.Now()
+	for range 3 {
+		if r := b.SSH(key, "alice", "--osh", "info"); r.Exit != 0 {
+			t.Fatalf("info with a stalled bucket: %d %s", r.Exit, r.Stderr)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("3 sessions took %s with a stalled bucket", d)
+	}
+	eventually(t, "a backlog", func() bool { return gauge(t, b, "gatehouse_archive_backlog_files") >= 3 })
 }
