@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests drive (OpenSSH client and server, oathtool, asciinema, ttyplay,
-# expect, versitygw, PostgreSQL, and for the PAM module: pamtester, sudo, libpam0g-dev) when they are
-# missing, then runs the whole test suite.
+# expect, ssh-audit, versitygw, PostgreSQL, chromium for the web console's browser tests, rsync and git
+# for the transfers, and for the PAM module: pamtester, sudo, libpam0g-dev) when they are missing,
+# then runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 for pair in ssh:openssh-client sshd:openssh-server ssh-keygen:openssh-client oathtool:oathtool \
-            asciinema:asciinema ttyplay:ttyrec expect:expect pamtester:pamtester sudo:sudo; do
+            asciinema:asciinema ttyplay:ttyrec expect:expect ssh-audit:ssh-audit pamtester:pamtester sudo:sudo \
+            chromium:chromium rsync:rsync git:git; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
@@ -24,4 +26,11 @@ fi
 # missing, started, and a role that may create databases; each test makes its own database.
 source scripts/postgres.sh
 go vet ./...
+# gatehouse builds on Linux, macOS and FreeBSD (amd64 and arm64): a Linux-only system call left
+# outside a build tag breaks the others, so cross-compile before the tests (cached after the first).
+for os in linux darwin freebsd; do
+  for arch in amd64 arm64; do
+    GOOS=$os GOARCH=$arch CGO_ENABLED=0 go build -o /dev/null ./cmd/gatehouse || { echo "cross-compile failed: GOOS=$os GOARCH=$arch" >&2; exit 1; }
+  done
+done
 go test -count=1 -timeout 40m ./... 2>&1

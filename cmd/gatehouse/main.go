@@ -1,10 +1,6 @@
-// Command gatehouse is an SSH bastion in one binary.
-//
-//	gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
-//	gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-//	gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
-//	gatehouse migrate-store --from DATA_DIR --to postgres://…
-//	gatehouse version
+// Command gatehouse is an SSH bastion in one binary. Its subcommands and their options are
+// listed by `gatehouse --help` and in the man page (`gatehouse man`), both made from the table
+// in help.go.
 package main
 
 import (
@@ -28,47 +24,55 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `gatehouse: an SSH bastion in one binary
-
-Usage:
-  gatehouse serve [--data-dir DIR] [--listen ADDR] [--config FILE] [--admin NAME] [--admin-key FILE]
-  gatehouse init  --data-dir DIR --admin NAME --admin-key FILE [--config FILE]
-  gatehouse sync  [--dry-run] [--force] [--data-dir DIR] [--config FILE]
-  gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key PUB] [FILE … | --bucket NAME|- [--node NAME]]
-  gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE|s3://BUCKET/KEY
-  gatehouse migrate-store --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
-  gatehouse pam-token --server NAME [--addresses A,B]
-  gatehouse version
-
-Run "gatehouse COMMAND -h" for the options of a command.
-`)
-}
-
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
+	name := args[0]
+	rest := args[1:]
+	switch {
+	case name == "audit" && len(rest) > 0 && rest[0] == "verify":
+		name, rest = "audit verify", rest[1:]
+	case name == "audit" && wantsHelp(rest):
+		name = "audit verify" // its only subcommand
+	}
+	// --help asked of a command is an answer, not an error: its help on stdout, exit 0.
+	if cmd := lookupCommand(name); cmd != nil && wantsHelp(rest) {
+		commandHelp(stdout, cmd)
+		return 0
+	}
 	var err error
-	switch args[0] {
+	switch name {
 	case "serve":
-		err = serve(args[1:], stdout, stderr)
+		err = serve(rest, stdout, stderr)
 	case "init":
-		err = initCmd(args[1:], stdout, stderr)
+		err = initCmd(rest, stdout, stderr)
 	case "sync":
-		err = syncCmd(args[1:], stdout, stderr)
+		err = syncCmd(rest, stdout, stderr)
+	case "audit verify":
+		err = auditCmd(rest, stdout, stderr)
 	case "audit":
-		err = auditCmd(args[1:], stdout, stderr)
+		err = errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key FILE] [FILE …]")
 	case "replay":
-		err = replayCmd(args[1:], stdout, stderr)
+		err = replayCmd(rest, stdout, stderr)
 	case "migrate-store":
-		err = migrateStoreCmd(args[1:], stdout, stderr)
+		err = migrateStoreCmd(rest, stdout, stderr)
 	case "pam-token":
-		err = pamTokenCmd(args[1:], stdout, stderr)
+		err = pamTokenCmd(rest, stdout, stderr)
+	case "man":
+		err = manPage(stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", app.Version)
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 {
+			if cmd := lookupCommand(strings.Join(rest, " ")); cmd != nil {
+				commandHelp(stdout, cmd)
+				return 0
+			}
+			fmt.Fprintf(stderr, "gatehouse: no command %q\n", strings.Join(rest, " "))
+			return 2
+		}
 		usage(stdout)
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", args[0])
@@ -84,6 +88,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// logMigration says whether the store's schema was upgraded on this start, with both versions:
+// an upgrade is the moment a backup taken before it stops being readable by the old binary
+// (docs/operations.md).
+func logMigration(log *slog.Logger, a *app.App) {
+	m, ok := a.Store.(interface{ SchemaMigration() (from, to int) })
+	if !ok {
+		return // a store that does not tell (PostgreSQL logs its own migrations, if any)
+	}
+	from, to := m.SchemaMigration()
+	switch {
+	case from == 0:
+		log.Info("store created", "schema_version", to)
+	case from < to:
+		log.Info("store schema migrated", "from_version", from, "to_version", to)
+	default:
+		log.Debug("store schema up to date", "schema_version", to)
+	}
+}
+
 func defaultDataDir() string {
 	if d := os.Getenv("GATEHOUSE_DATA_DIR"); d != "" {
 		return d
@@ -93,6 +116,7 @@ func defaultDataDir() string {
 
 type common struct {
 	dataDir, config, admin, adminKey, listen string
+	logLevel, logFormat                      string
 	store, node                              string
 }
 
@@ -109,11 +133,9 @@ func flags(name string, stderr io.Writer, withListen bool) (*flag.FlagSet, *comm
 	if withListen {
 		fs.StringVar(&c.listen, "listen", "", "address to listen on (default from config: 127.0.0.1:2222)")
 	}
+	fs.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "logfmt", "log line format on standard error: logfmt (key=value) or json")
 	return fs, c
-}
-
-func logger(stderr io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 func initCmd(args []string, stdout, stderr io.Writer) error {
@@ -121,15 +143,24 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
 	if c.adminKey == "" {
 		return errors.New("init needs --admin-key FILE (the first admin's public key); `gatehouse serve` can generate one instead")
 	}
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: logger(stderr), Store: c.store, Node: c.node})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Log: log, Store: c.store, Node: c.node})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			fmt.Fprintf(stderr, "gatehouse: closing: %v\n", err)
+		}
+	}()
+	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -137,7 +168,15 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if !b.Created {
 		return fmt.Errorf("%s already has accounts: init only prepares a new data directory", c.dataDir)
 	}
-	fmt.Fprintf(stdout, "Data directory %s is ready; first admin: %s.\nStart the bastion with: gatehouse serve --data-dir %s\n", c.dataDir, b.Account, c.dataDir)
+	fmt.Fprintf(stdout, "Data directory %s is ready; first admin: %s.\n", c.dataDir, b.Account)
+	host, port, err := net.SplitHostPort(a.Config().Listen)
+	if err != nil {
+		return err
+	}
+	if err := printHostKeys(stdout, c.dataDir, a.Config().HostKeyAlgorithms, host, port); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Start the bastion with: gatehouse serve --data-dir %s\n", c.dataDir)
 	return nil
 }
 
@@ -146,9 +185,29 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	// SIGHUP is caught from the start: its default action would end the process, and a reload
+	// asked right after the "listening on" line must wait for the handler below, not kill it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	log := logger(stderr)
+	go func() {
+		select {
+		case sig := <-sigs:
+			// One line, whatever the parts do next: the operator sees why it stopped.
+			log.Info("shutting down", "signal", sig.String())
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
 	// below what it allows.
 	_, after, limErr := app.RaiseFileLimit()
@@ -156,7 +215,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			log.Error("closing the bastion", "err", err)
+		}
+	}()
+	logMigration(log, a)
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -164,11 +228,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
-	// Signals are caught before "listening on" is printed: a SIGHUP sent as soon as it shows
-	// would otherwise end the process (their default action). SIGUSR1 runs the key sync now
-	// (what `gatehouse sync` asks of a running server).
-	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
+	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.
+	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	ln, err := a.Listen()
 	if err != nil {
@@ -189,6 +251,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "No account existed: created the first admin %q with a new key pair in %s (0600).\n", b.Account, b.KeyFile)
 		} else {
 			fmt.Fprintf(stdout, "No account existed: created the first admin %q with the key from --admin-key.\n", b.Account)
+		}
+		if err := printHostKeys(stdout, c.dataDir, a.Config().HostKeyAlgorithms, host, port); err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "Log in with:\n  ssh %s-p %s %s@%s -- --osh info\n", keyOpt, port, b.Account, host)
 	}

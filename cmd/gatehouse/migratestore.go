@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +15,16 @@ import (
 
 // migrateStoreCmd copies a single node's SQLite store into an empty PostgreSQL store, for
 // moving to several nodes. The seal key stays what it was: give it to every node (docs/cluster.md).
+// migrateStoreFlags are migrate-store's options, for the command and for its help and man page.
+func migrateStoreFlags(stderr io.Writer) (fs *flag.FlagSet, c *common, from, to *string) {
+	fs, c = flags("migrate-store", stderr, false)
+	from = fs.String("from", "", "data directory of the SQLite store to copy (default --data-dir)")
+	to = fs.String("to", "", "postgres://… URL of the empty PostgreSQL store to fill")
+	return fs, c, from, to
+}
+
 func migrateStoreCmd(args []string, stdout, stderr io.Writer) error {
-	fs, c := flags("migrate-store", stderr, false)
-	from := fs.String("from", "", "data directory of the SQLite store to copy (default --data-dir)")
-	to := fs.String("to", "", "postgres://… URL of the empty PostgreSQL store to fill")
+	fs, c, from, to := migrateStoreFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -12,11 +12,17 @@ import (
 
 // pamTokenCmd makes a target's token for the PAM endpoint: the token goes to the target
 // (token_file of pam_gatehouse.so), only its hash to the bastion's configuration.
-func pamTokenCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pam-token", flag.ContinueOnError)
+// pamTokenFlags are pam-token's options, for the command and for its help and man page.
+func pamTokenFlags(stderr io.Writer) (fs *flag.FlagSet, server, addrs *string) {
+	fs = flag.NewFlagSet("pam-token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "", "the server's name in [pam.servers]")
-	addrs := fs.String("addresses", "", "comma-separated addresses the bastion dials it by")
+	server = fs.String("server", "", "the server's name in [pam.servers]")
+	addrs = fs.String("addresses", "", "comma-separated addresses the bastion dials it by")
+	return fs, server, addrs
+}
+
+func pamTokenCmd(args []string, stdout, stderr io.Writer) error {
+	fs, server, addrs := pamTokenFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

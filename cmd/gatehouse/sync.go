@@ -21,12 +21,8 @@ import (
 // `gatehouse serve` holds it, the run is the server's to make (it syncs every interval; SIGUSR1
 // asks it for a run now).
 func syncCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "data directory (store, keys, logs); $GATEHOUSE_DATA_DIR")
-	configFile := fs.String("config", "", "configuration file (TOML); default DATA-DIR/gatehouse.toml if present")
-	dryRun := fs.Bool("dry-run", false, "print what would change, change nothing")
-	force := fs.Bool("force", false, "apply even if more than maxRemoveShare of a source's accounts would be frozen")
+	fs, o := syncFlags(stderr)
+	dataDir, configFile, dryRun, force := &o.dataDir, &o.configFile, &o.dryRun, &o.force
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,13 +51,34 @@ func syncCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil { // the audit log's last lines: never dropped in silence
+			fmt.Fprintf(stderr, "gatehouse sync: closing: %v\n", err)
+		}
+	}()
 	if len(a.Config().Sync.Sources) == 0 {
 		return errors.New("no [[sync.source]] in the configuration: nothing to sync")
 	}
 	results := a.Sync.RunOnce(ctx, keysync.Options{Force: *force})
 	printResults(stdout, results, false)
 	return resultsErr(results)
+}
+
+type syncOptions struct {
+	dataDir, configFile string
+	dryRun, force       bool
+}
+
+// syncFlags are sync's options, for the command and for its help and man page.
+func syncFlags(stderr io.Writer) (*flag.FlagSet, *syncOptions) {
+	o := &syncOptions{}
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "data directory (store, keys, logs); $GATEHOUSE_DATA_DIR")
+	fs.StringVar(&o.configFile, "config", "", "configuration file (TOML); default DATA-DIR/gatehouse.toml if present")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print what would change, change nothing")
+	fs.BoolVar(&o.force, "force", false, "apply even if more than maxRemoveShare of a source's accounts would be frozen")
+	return fs, o
 }
 
 func printResults(w io.Writer, results []keysync.Result, dryRun bool) {

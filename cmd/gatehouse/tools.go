@@ -26,21 +26,12 @@ import (
 // ends with its shutdown checkpoint) is checked strictly; --syslog checks the log against the
 // signed checkpoints gatehouse sent to syslog, which reveals a log cut back to an earlier point.
 func auditCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: gatehouse audit verify [--data-dir DIR] [--strict] [--syslog FILE] [--key PUB] [FILE … | --bucket NAME|- [--config FILE] [--node NAME]]")
-	}
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
-	strict := fs.Bool("strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
-	syslogFile := fs.String("syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
-	pubFile := fs.String("key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
-	bucket := fs.String("bucket", "", "verify every node's chain from this [archive] bucket instead of the local files (\"-\": the configured one)")
-	configFile := fs.String("config", "", "with --bucket: configuration file holding [archive]; default DATA-DIR/gatehouse.toml")
-	node := fs.String("node", "", "with --bucket: verify only this node's chain (nodes with their own audit key: one run per node, with --key)")
-	if err := fs.Parse(args[1:]); err != nil {
+	fs, o := auditFlags(stderr)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dataDir, strict, syslogFile, pubFile := &o.dataDir, &o.strict, &o.syslogFile, &o.pubFile
+	bucket, configFile, node := &o.bucket, &o.configFile, &o.node
 	keyPath := *pubFile
 	if keyPath == "" {
 		keyPath = filepath.Join(*dataDir, app.AuditKeyFile+".pub")
@@ -68,7 +59,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		opts.Anchors, err = audit.ParseSyslogAnchors(f, audit.KeyID(pub))
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			return fmt.Errorf("%s: %w", *syslogFile, err)
 		}
@@ -84,19 +75,55 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+type auditOptions struct {
+	dataDir, syslogFile, pubFile string
+	strict                       bool
+	bucket, configFile, node     string
+}
+
+func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
+	o := &auditOptions{}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "data directory holding audit/ and audit_ed25519.pub")
+	fs.BoolVar(&o.strict, "strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
+	fs.StringVar(&o.syslogFile, "syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
+	fs.StringVar(&o.pubFile, "key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
+	fs.StringVar(&o.bucket, "bucket", "", "verify every node's chain from this [archive] bucket instead of the local files (\"-\": the configured one)")
+	fs.StringVar(&o.configFile, "config", "", "with --bucket: configuration file holding [archive]; default DATA-DIR/gatehouse.toml")
+	fs.StringVar(&o.node, "node", "", "with --bucket: verify only this node's chain (nodes with their own audit key: one run per node, with --key)")
+	return fs, o
+}
+
+type replayOptions struct {
+	speed, maxIdle          float64
+	text                    bool
+	format, export, outPath string
+	dataDir, configFile     string
+}
+
+// replayFlags are replay's options, for the command and for its help and man page.
+func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
+	o := &replayOptions{}
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Float64Var(&o.speed, "speed", 1, "playback speed factor")
+	fs.Float64Var(&o.maxIdle, "max-idle", 2, "longest pause in seconds (0: as recorded)")
+	fs.BoolVar(&o.text, "text", false, "print the recording as plain text (no escapes, no timing), for search")
+	fs.StringVar(&o.format, "format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
+	fs.StringVar(&o.export, "export", "", "same as --format")
+	fs.StringVar(&o.outPath, "o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "for an s3://BUCKET/KEY recording: the data directory whose [archive] reaches the bucket")
+	fs.StringVar(&o.configFile, "config", "", "for an s3://BUCKET/KEY recording: configuration file holding [archive]")
+	return fs, o
+}
+
 // replayCmd plays a recording on the terminal, prints it as plain text, or converts it to
 // asciicast or ttyrec for players (any recording: gatehouse, asciicast or ttyrec).
 func replayCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	speed := fs.Float64("speed", 1, "playback speed factor")
-	maxIdle := fs.Float64("max-idle", 2, "longest pause in seconds (0: as recorded)")
-	text := fs.Bool("text", false, "print the recording as plain text (no escapes, no timing), for search")
-	format := fs.String("format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
-	export := fs.String("export", "", "same as --format")
-	outPath := fs.String("o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
-	dataDir := fs.String("data-dir", defaultDataDir(), "for an s3://BUCKET/KEY recording: the data directory whose [archive] reaches the bucket")
-	configFile := fs.String("config", "", "for an s3://BUCKET/KEY recording: configuration file holding [archive]")
+	fs, o := replayFlags(stderr)
+	speed, maxIdle, text, format, export, outPath := &o.speed, &o.maxIdle, &o.text, &o.format, &o.export, &o.outPath
+	dataDir, configFile := &o.dataDir, &o.configFile
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,7 +161,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	if *format != "" {
 		return exportRecording(f, *format, to, *outPath, stdout)
 	}

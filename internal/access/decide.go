@@ -7,31 +7,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/internal/refusal"
 )
 
-// Exit codes and error codes of The Bastion (lib/perl/OVH/Bastion.pm) that
-// the decision can produce.
+// Exit codes of The Bastion that the decision can produce (the one table is internal/refusal's).
 const (
-	ExitPluginError       = 100
-	ExitHostNotFound      = 102
-	ExitAccessDenied      = 107
-	ExitTTLExpired        = 121
-	ExitInvalidAccount    = 120
-	ExitInvalidRemoteUser = 127
-	ExitInvalidRemoteHost = 128
-	ExitAccountFrozen     = 131
-	ExitInvalidPort       = 134
+	ExitPluginError       = refusal.ExitPluginFailed
+	ExitHostNotFound      = refusal.ExitHostNotFound
+	ExitAccessDenied      = refusal.ExitAccessDenied
+	ExitTTLExpired        = refusal.ExitTTLExpired
+	ExitInvalidAccount    = refusal.ExitInvalidAccount
+	ExitInvalidRemoteUser = refusal.ExitInvalidUser
+	ExitInvalidRemoteHost = refusal.ExitInvalidHost
+	ExitAccountFrozen     = refusal.ExitFrozen
+	ExitInvalidPort       = refusal.ExitInvalidPort
 )
 
-// Refusal is a decision that says no, with The Bastion's code, exit status
-// and sentence. It implements error; use errors.As to read it.
-type Refusal struct {
-	Code    string // "KO_ACCESS_DENIED", "ERR_NOT_GROUP_OWNER", …
-	Exit    int    // process exit status The Bastion gives
-	Message string // the sentence shown to the user and put in the audit log
-}
-
-func (r *Refusal) Error() string { return r.Message }
+// Refusal is a decision that says no, with The Bastion's code, exit status and sentence: the
+// one refusal type of a session's path (internal/refusal). Use errors.As to read it.
+type Refusal = refusal.Refusal
 
 // Grant is one way the account may reach the target.
 type Grant struct {
@@ -89,6 +84,25 @@ func (d Decision) MFA() []MFA {
 	return out
 }
 
+// AccountGate is the one account gate: it refuses a frozen account and an account whose TTL has
+// passed, with The Bastion's codes and sentences (osh.pl's KO_ACCOUNT_FROZEN 131 and
+// KO_TTL_EXPIRED 121). The dispatcher applies it before any command or connection, and Decide
+// again for each connection.
+func AccountGate(now time.Time, acct Account) *Refusal {
+	if acct.Frozen {
+		msg := fmt.Sprintf("Sorry %s, your account is frozen.", acct.Name)
+		if acct.FrozenReason != "" {
+			msg = fmt.Sprintf("Sorry %s, your account is frozen (%s).", acct.Name, acct.FrozenReason)
+		}
+		return &Refusal{Code: "KO_ACCOUNT_FROZEN", Exit: ExitAccountFrozen, Message: msg}
+	}
+	if !acct.Expiry.IsZero() && !now.Before(acct.Expiry) {
+		return &Refusal{Code: "KO_TTL_EXPIRED", Exit: ExitTTLExpired,
+			Message: fmt.Sprintf("Sorry %s, access denied (account TTL expired on %s)", acct.Name, acct.Expiry.UTC().Format("2006-01-02 15:04:05 UTC"))}
+	}
+	return nil
+}
+
 // Decide returns the accesses account has to target at now, or a *Refusal.
 // personal is the account's personal ACL; groups may include groups the
 // account has no role in (they are skipped).
@@ -96,16 +110,8 @@ func Decide(now time.Time, acct Account, groups []Group, personal []Entry, t Tar
 	if err := ValidateAccountName(acct.Name); err != nil {
 		return Decision{}, &Refusal{Code: "KO_ACCOUNT_INVALID", Exit: ExitInvalidAccount, Message: "The account is invalid (" + err.Error() + ")"}
 	}
-	if acct.Frozen {
-		msg := fmt.Sprintf("Sorry %s, your account is frozen.", acct.Name)
-		if acct.FrozenReason != "" {
-			msg = fmt.Sprintf("Sorry %s, your account is frozen (%s).", acct.Name, acct.FrozenReason)
-		}
-		return Decision{}, &Refusal{Code: "KO_ACCOUNT_FROZEN", Exit: ExitAccountFrozen, Message: msg}
-	}
-	if !acct.Expiry.IsZero() && !now.Before(acct.Expiry) {
-		return Decision{}, &Refusal{Code: "KO_TTL_EXPIRED", Exit: ExitTTLExpired,
-			Message: fmt.Sprintf("Sorry %s, access denied (account TTL expired on %s)", acct.Name, acct.Expiry.UTC().Format("2006-01-02 15:04:05 UTC"))}
+	if r := AccountGate(now, acct); r != nil {
+		return Decision{}, r
 	}
 	t, err := checkTarget(t)
 	if err != nil {

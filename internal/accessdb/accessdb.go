@@ -15,8 +15,8 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Store is what the loader reads.
-type Store = store.Store
+// Store is what the loader reads: the access decision's inputs.
+type Store = store.AccessInputs
 
 // Key converts a stored egress key.
 func Key(k store.EgressKey) access.Key {
@@ -128,11 +128,29 @@ type Inputs struct {
 	Account  access.Account
 	Groups   []access.Group
 	Personal []access.Entry
+	// Keys are the stored egress keys the inputs name, by access.Key.ID: the relay opens the
+	// keys the decision chose from here, without listing them again.
+	Keys map[string]store.EgressKey
 }
 
-// Load loads the inputs of one account's decision.
+// keyCapture keeps the egress keys listed while the inputs load.
+type keyCapture struct {
+	Store
+	keys map[string]store.EgressKey
+}
+
+func (c keyCapture) ListEgressKeys(ctx context.Context, kind, owner string) ([]store.EgressKey, error) {
+	keys, err := c.Store.ListEgressKeys(ctx, kind, owner)
+	for _, k := range keys {
+		c.keys[Key(k).ID] = k
+	}
+	return keys, err
+}
+
+// Load loads the inputs of one account's decision; each egress key is listed once.
 func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
-	var in Inputs
+	in := Inputs{Keys: map[string]store.EgressKey{}}
+	st = keyCapture{Store: st, keys: in.Keys}
 	var err error
 	if in.Account, err = Account(ctx, st, a); err != nil {
 		return in, err
@@ -148,7 +166,7 @@ func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
 // (accounts, groups with their roles, and each kind of ACL entry), whatever the number of
 // accounts and groups. Entries that are another IPv4 address than ip are left out in the query
 // (they cannot match). It returns the accounts too, for their state.
-func LoadIndex(ctx context.Context, st Store, ip netip.Addr) (access.Index, []store.Account, error) {
+func LoadIndex(ctx context.Context, st store.AccessIndexInputs, ip netip.Addr) (access.Index, []store.Account, error) {
 	accounts, err := st.ListAccounts(ctx)
 	if err != nil {
 		return access.Index{}, nil, fmt.Errorf("load accounts: %w", err)

@@ -25,6 +25,7 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
+	"gatehouse/internal/console"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/keysync"
@@ -59,6 +60,11 @@ type Options struct {
 	Store string
 	// Node overrides the config's node name (a cluster's session list shows it).
 	Node string
+	// Clock is the time the session path reads: account gates and TTLs, MFA expiry and proofs,
+	// approvals and chat codes (notify), session rows and recordings, key sync; nil is
+	// time.Now. Tests move it instead of sleeping. (Durations measured on the wire, such as
+	// dial times and idle timers, stay on the real clock.)
+	Clock func() time.Time
 }
 
 // App is one running (or ready to run) bastion.
@@ -85,6 +91,10 @@ type App struct {
 	// PAMAddr is where the targets' pam_gatehouse.so asks, once Serve started ("" when off).
 	PAMAddr      string
 	pamTicketKey ed25519.PrivateKey
+	// Console is the web console ([web] listen; nil when off); WebAddr is where it listens once
+	// Serve started.
+	Console *console.Console
+	WebAddr string
 	// Archive ships recordings and audit files to the [archive] bucket (nil without one).
 	Archive *archive.Shipper
 
@@ -94,6 +104,7 @@ type App struct {
 	// started is the configuration the parts read once were started with (RestartNeeded).
 	started *config.Config
 	log     *slog.Logger
+	ops     opsMetrics // the operators' metrics (ops.go)
 }
 
 // Open prepares the data directory (0700), the store, the seal key and the host keys.
@@ -103,6 +114,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -127,8 +141,14 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	jump, err := ingress.LoadOrCreateJumpCA(o.DataDir) // ProxyJump's host CA (docs/transfer.md)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
+	a.registerOpsMetrics()
 	if err := a.openAudit(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -136,7 +156,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: time.Now, Log: o.Log, Audit: a.auditAny,
+		Now: o.Clock, Log: o.Log, Audit: a.auditAny,
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -152,6 +172,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.CommandDone = a.commandDone
 	a.Server = ingress.New(a.Env, hostKeys, o.Log)
 	a.Server.Tracker = a.Tracker
+	a.Server.Jump = jump
+	jump.Count = a.Metrics.TransferEvents()
+	a.Env.JumpCA = jump.CAPublicKey
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
@@ -171,13 +194,13 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	})
 	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
-	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: time.Now, Log: o.Log, Audit: a.auditAny}
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: time.Now}); err != nil {
+		Audit: a.auditAny, Now: o.Clock}); err != nil {
 		a.Audit.Close()
 		st.Close()
 		return nil, fmt.Errorf("notify: %w", err)
@@ -185,6 +208,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
 	a.Sync = a.newSyncer()
+	if err := a.openConsole(); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, fmt.Errorf("web console: %w", err)
+	}
 	if err := a.openArchive(ctx); err != nil {
 		a.Audit.Close()
 		st.Close()
@@ -201,6 +229,7 @@ func NewRegistry() *osh.Registry {
 	open.Register(reg)
 	open.RegisterSessions(reg)
 	open.RegisterLock(reg)
+	open.RegisterWebLogin(reg)
 	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)
@@ -210,6 +239,7 @@ func NewRegistry() *osh.Registry {
 	groupaclkeeper.Register(reg)
 	open.RegisterMFA(reg)
 	restricted.RegisterMFA(reg)
+	open.RegisterTransfer(reg)
 	return reg
 }
 
@@ -308,6 +338,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	if err := a.servePAM(ctx); err != nil {
+		return err
+	}
+	if err := a.serveConsole(ctx); err != nil {
 		return err
 	}
 	retry := time.NewTicker(AuditRetryEvery)
@@ -441,6 +474,7 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 // auditAny appends an event given as free-form fields (MFA, overrides) to the audit log, and
 // counts MFA results.
 func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
+	a.countOps(typ, fields)
 	if strings.HasPrefix(typ, "mfa.") {
 		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
 		a.Notify.AuditEvent(typ, fields)

@@ -26,6 +26,8 @@ import (
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/record"
+	"gatehouse/internal/refusal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/sessionlog"
 )
 
@@ -96,6 +98,7 @@ func (a *App) openAudit(ctx context.Context) error {
 		}
 		sinks = append(sinks, audit.SyslogSink{W: w})
 	}
+	sinks = append(sinks, &a.ops) // the last signed seq, for /metrics
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
 		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered, Node: a.auditNode()})
 	if err != nil {
@@ -113,7 +116,7 @@ func (a *App) openAudit(ctx context.Context) error {
 		Help: "Recordings that reached recordingMaxBytes and stopped (their sessions went on)."})
 	a.Metrics.Registry.MustRegister(truncated)
 	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir),
-		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: time.Now,
+		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: a.opts.Clock,
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
 		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
 		OnRecordingLimit: truncated.Inc}
@@ -165,12 +168,11 @@ func (a *App) auditRecovered(what string) {
 // (nil: it accepts events). Nothing that changes state or reaches a server runs unless it can be
 // audited: a connection (cmd "") and a command that changes state are refused while the log
 // fails; a read-only command still answers, so an admin can look around.
-func auditGate(cmd string, auditErr error) *osh.Result {
+func auditGate(cmd string, auditErr error) *refusal.Refusal {
 	if auditErr == nil || (cmd != "" && !changes(cmd)) {
 		return nil
 	}
-	r := osh.Refuse("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
-	return &r
+	return refusal.New("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
 }
 
 // guardWithAudit puts auditGate in front of the setup gate, which the dispatcher consults before
@@ -178,7 +180,7 @@ func auditGate(cmd string, auditErr error) *osh.Result {
 // disk that has room again lets the action through at once.
 func (a *App) guardWithAudit() {
 	next := a.Env.Hooks.SetupGate
-	a.Env.Hooks.SetupGate = func(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
+	a.Env.Hooks.SetupGate = func(ctx context.Context, s *osh.Session, cmd *session.CommandInfo) *refusal.Refusal {
 		name := ""
 		if cmd != nil {
 			name = cmd.Name

@@ -50,7 +50,7 @@ func TestAuditGate(t *testing.T) {
 		if (r != nil) != tt.refused {
 			t.Errorf("cmd %q, audit error %v: refused %v, want %v", tt.cmd, tt.err, r != nil, tt.refused)
 		}
-		if r != nil && (r.Code != "KO_AUDIT_UNAVAILABLE" || r.Success()) {
+		if r != nil && (r.Code != "KO_AUDIT_UNAVAILABLE" || r.Exit == 0) {
 			t.Errorf("cmd %q: refusal %+v", tt.cmd, r)
 		}
 	}

@@ -28,6 +28,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/pamverify"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 	"gatehouse/internal/ticket"
 )
@@ -99,12 +100,11 @@ func writeNew(path string, data []byte) error {
 // issueTicket makes the GATEHOUSE_TICKET of a session about to be relayed ("" when [pam] is
 // off). An error is logged and the session goes on without a ticket: the target then refuses
 // what needs one (fail closed on the target's side).
-func (a *App) issueTicket(s *osh.Session) string {
+func (a *App) issueTicket(s *session.Session, o session.Outcome) string {
 	cfg := a.Config().PAM
 	if cfg.Listen == "" || a.pamTicketKey == nil {
 		return ""
 	}
-	o := s.Outcome
 	t, err := ticket.New(time.Now(), cfg.TicketLifetime(), s.Account.ID, s.Account.Name, s.ID, o.Host, o.IPTo, o.PortTo, o.User)
 	if err == nil {
 		var enc string

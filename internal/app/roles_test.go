@@ -38,11 +38,12 @@ var allowedBy = map[osh.Category]map[string]bool{
 // categoryOf pins each command to its folder, so moving one by mistake fails here.
 var categoryOf = map[string]osh.Category{
 	"adminMaintenance": osh.Admin,
-	"selfListSessions": osh.Open, "selfPlaySession": osh.Open, "lock": osh.Open, "unlock": osh.Open,
+	"selfListSessions": osh.Open, "selfPlaySession": osh.Open, "lock": osh.Open, "unlock": osh.Open, "webLogin": osh.Open,
 	"accountListSessions": osh.Restricted, "accountPlaySession": osh.Restricted,
 	"info": osh.Open, "help": osh.Open, "batch": osh.Open,
 	"selfListIngressKeys": osh.Open, "selfAddIngressKey": osh.Open, "selfDelIngressKey": osh.Open,
 	"selfListEgressKeys": osh.Open, "selfGenerateEgressKey": osh.Open,
+	"selfSshConfig": osh.Open, "scp": osh.Open, "sftp": osh.Open, "rsync": osh.Open,
 	"accountCreate": osh.Restricted, "accountDelete": osh.Restricted, "accountList": osh.Restricted,
 	"accountInfo": osh.Restricted, "accountModify": osh.Restricted, "accountFreeze": osh.Restricted,
 	"accountUnfreeze": osh.Restricted, "accountUnexpire": osh.Restricted, "accountGrantCommand": osh.Restricted, "accountRevokeCommand": osh.Restricted,

@@ -183,7 +183,7 @@ func Open(opts Options) (*Log, error) {
 	info := &resumeInfo{PrevHash: genesis}
 	if resumed {
 		if info, err = l.resume(files); err != nil {
-			l.closeFile()
+			_ = l.closeFile() // the resume error is the one to report
 			return nil, err
 		}
 	}
@@ -192,7 +192,7 @@ func Open(opts Options) (*Log, error) {
 	err = l.writeCheckpoint(KindStart, info, &fx)
 	l.mu.Unlock()
 	if err != nil {
-		l.closeFile()
+		_ = l.closeFile() // the open error is the one to report
 		return nil, err
 	}
 	l.emit(fx.emit)
@@ -210,7 +210,7 @@ func Open(opts Options) (*Log, error) {
 		extra["cut_sha256"] = info.Cut[0].SHA256
 	}
 	if err := l.Append(Event{Type: TypeAuditStart, Fields: Fields{Extra: extra}}); err != nil {
-		l.closeFile()
+		_ = l.closeFile() // the append error is the one to report
 		return nil, err
 	}
 	return l, nil
@@ -310,7 +310,7 @@ func writeNew(path string, data []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
+		_ = os.Remove(path) // best effort: the write error is the one to report
 	}
 	return err
 }
@@ -635,7 +635,7 @@ func scanTail(path string, pub ed25519.PublicKey) (tailState, error) {
 	if err != nil {
 		return st, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	err = eachLine(f, func(line []byte, complete bool) error {
 		if !complete {
 			st.partial = int64(len(line))
@@ -763,7 +763,7 @@ func ensurePrivateDir(dir string) error {
 
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+		_ = d.Sync()  // best effort: not every file system syncs a directory
+		_ = d.Close() // read only
 	}
 }

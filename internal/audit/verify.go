@@ -236,17 +236,17 @@ func (v *verifier) run() error {
 			offset += int64(len(line)) + 1
 			return v.line(i, sum, offset, line, complete)
 		})
-		f.Close()
+		_ = f.Close() // read only: the scan result is what matters
 		if errors.Is(err, errStop) {
 			return nil
 		}
 		if err != nil {
-			v.fail(path, sum.Lines+1, 0, ProblemCorrupt, "%v", err)
+			_ = v.fail(path, sum.Lines+1, 0, ProblemCorrupt, "%v", err)
 			return nil
 		}
 	}
 	if v.rep.Lines == 0 {
-		v.fail(v.files[0], 0, 0, ProblemEmpty, "the log has no lines")
+		_ = v.fail(v.files[0], 0, 0, ProblemEmpty, "the log has no lines")
 		return nil
 	}
 	v.rep.UnsignedTail = v.since
@@ -259,21 +259,21 @@ func (v *verifier) run() error {
 		}
 	}
 	if beyond != nil {
-		v.fail(v.prevFile, v.prevLine, v.rep.LastSeq, ProblemTruncated,
+		_ = v.fail(v.prevFile, v.prevLine, v.rep.LastSeq, ProblemTruncated,
 			"%s saw a signed checkpoint at seq %d but the log ends at seq %d: lines were cut from the end", cmpOr(beyond.Source, "an outside record"), beyond.Seq, v.rep.LastSeq)
 		return nil
 	}
 	switch {
 	case v.rep.Strict && v.cutTail:
-		v.fail(v.prevFile, v.prevLine+1, 0, ProblemTruncated, "the last line is incomplete (%d bytes): the file was cut in the middle of it (strict mode)", v.rep.CutTail)
+		_ = v.fail(v.prevFile, v.prevLine+1, 0, ProblemTruncated, "the last line is incomplete (%d bytes): the file was cut in the middle of it (strict mode)", v.rep.CutTail)
 	case v.rep.Strict && v.since > 0:
-		v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemUnsignedTail,
+		_ = v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemUnsignedTail,
 			"the last %d line(s) come after the last checkpoint and are not signed (strict mode)", v.since)
 	case v.rep.Strict && !v.rep.Closed:
-		v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemNotClosed,
+		_ = v.fail(v.prevFile, v.prevLine, v.expect-1, ProblemNotClosed,
 			"the log does not end with its shutdown checkpoint: gatehouse is running, crashed, or lines were cut from the end (strict mode)")
 	case !v.rep.Closed:
-		n := fmt.Sprintf("the log is not closed (it does not end with a shutdown checkpoint): gatehouse is running, or stopped without closing it (a crash), or lines were cut from its end. If gatehouse was stopped cleanly, treat it as a truncation")
+		n := "the log is not closed (it does not end with a shutdown checkpoint): gatehouse is running, or stopped without closing it (a crash), or lines were cut from its end. If gatehouse was stopped cleanly, treat it as a truncation"
 		if len(v.opts.Anchors) == 0 {
 			n += "; compare the end (seq " + strconv.FormatUint(v.rep.LastSeq, 10) + ") with the syslog copy (--syslog FILE)"
 		}
@@ -431,7 +431,10 @@ func (v *verifier) seqAppearsLater(fileIdx int, offset int64, want uint64) bool 
 			return false
 		}
 		if i == fileIdx {
-			f.Seek(offset, io.SeekStart)
+			if _, err := f.Seek(offset, io.SeekStart); err != nil {
+				_ = f.Close() // read only
+				return false
+			}
 		}
 		found := errors.New("found")
 		err = eachLine(f, func(line []byte, _ bool) error {
@@ -440,7 +443,7 @@ func (v *verifier) seqAppearsLater(fileIdx int, offset int64, want uint64) bool 
 			}
 			return nil
 		})
-		f.Close()
+		_ = f.Close() // read only
 		if err == found {
 			return true
 		}

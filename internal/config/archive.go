@@ -88,9 +88,7 @@ func (a *Archive) validate() error {
 			return badIn(t, "endpoint", "%v", err)
 		}
 	}
-	if a.AccessKey != "" && a.AccessKeyEnv != "" || a.SecretKey != "" && a.SecretKeyEnv != "" {
-		return badIn(t, "access_key", "give a key either literally or by environment variable (…_env), not both")
-	}
+	// A key given both ways is read from the environment (…_env wins), as secretValue does.
 	for _, kv := range [][2]string{{"access_key_env", a.AccessKeyEnv}, {"secret_key_env", a.SecretKeyEnv}} {
 		if kv[1] != "" && os.Getenv(kv[1]) == "" {
 			return badIn(t, kv[0], "environment variable %s is empty or not set", kv[1])

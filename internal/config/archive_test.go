@@ -19,7 +19,6 @@ func TestArchiveRefusals(t *testing.T) {
 		{"leading slash", "[archive]\nbucket = \"b-1\"\nprefix = \"/x\"\n", 3, "must not start with '/'"},
 		{"dot dot", "[archive]\nbucket = \"b-1\"\nprefix = \"a/../b\"\n", 3, "nor contain '..'"},
 		{"plain http", "[archive]\nbucket = \"b-1\"\nendpoint = \"http://s3.example\"\n", 3, "endpoint"},
-		{"both key forms", "[archive]\nbucket = \"b-1\"\naccess_key = \"a\"\naccess_key_env = \"X\"\nsecret_key = \"s\"\n", 3, "not both"},
 		{"empty env", "[archive]\nbucket = \"b-1\"\naccess_key_env = \"GH_ARCHIVE_EMPTY\"\nsecret_key = \"s\"\n", 3, "is empty or not set"},
 		{"half credentials", "[archive]\nbucket = \"b-1\"\naccess_key = \"a\"\n", 0, "give both the access key and the secret key"},
 		{"missing ca", "[archive]\nbucket = \"b-1\"\nca_file = \"/nonexistent/ca.pem\"\n", 3, "ca_file"},

@@ -25,6 +25,10 @@ import (
 type Config struct {
 	BastionName string `toml:"bastionName"`
 	Listen      string `toml:"listen"`
+	// BastionCommand is the alias `info` prints, as The Bastion's option of the same name:
+	// ACCOUNT (or USER) becomes the account, HOST and PORT the address the client reached.
+	// Set it to the name people use when HOST would be a NAT'd or internal address.
+	BastionCommand string `toml:"bastionCommand"`
 	// Store is where the state lives: "" the embedded SQLite file in the data directory, or a
 	// postgres://… URL shared by several nodes (docs/cluster.md). --store overrides it.
 	Store string `toml:"store"`
@@ -51,8 +55,17 @@ type Config struct {
 	PerSourceMaxSources           int      `toml:"perSourceMaxSources"`
 	// Ciphers the SSH server offers, in order. OpenSSH clients pick by their own order, which puts
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
-	// is offered: that doubled relay throughput on this machine (docs/performance.md).
+	// is offered: that doubled relay throughput on this machine (docs/performance.md). Only GCM
+	// by default: OpenSSH's client takes the first of its own list that the server offers, and it
+	// lists chacha20 and the CTR modes before GCM, so offered they would be picked instead.
 	Ciphers []string `toml:"ciphers"`
+	// KexAlgorithms, MACs and HostKeyAlgorithms the SSH server offers, in order, as sshd's
+	// options of the same names. The defaults pass ssh-audit: no SHA-1, no NIST curves, only
+	// encrypt-then-MAC (docs/configuration.md). Values are checked against what
+	// golang.org/x/crypto/ssh implements.
+	KexAlgorithms     []string `toml:"kexAlgorithms"`
+	MACs              []string `toml:"MACs"`
+	HostKeyAlgorithms []string `toml:"hostKeyAlgorithms"`
 
 	AccountMFAPolicy        string   `toml:"accountMFAPolicy"`
 	AccountMaxInactiveDays  int      `toml:"accountMaxInactiveDays"`
@@ -116,6 +129,8 @@ type Config struct {
 	Sync Sync `toml:"sync"`
 	// PAM is the endpoint the targets' pam_gatehouse.so asks, and the tickets (docs/pam.md).
 	PAM PAM `toml:"pam"`
+	// Web is the web console (docs/web.md).
+	Web Web `toml:"web"`
 	// Archive ships recordings and audit log files to an S3 bucket (docs/cluster.md).
 	Archive Archive `toml:"archive"`
 
@@ -141,6 +156,7 @@ type PluginConfig struct {
 func Default() Config {
 	return Config{
 		BastionName:                           "gatehouse",
+		BastionCommand:                        "ssh ACCOUNT@HOST -p PORT -t --",
 		Listen:                                "127.0.0.1:2222",
 		MaxStartups:                           "2000:30:4000",
 		LoginGraceTime:                        30,
@@ -154,7 +170,10 @@ func Default() Config {
 		PerSourcePenaltyMax:                   600,
 		PerSourceMaxSources:                   65536,
 		MaxCommandLine:                        64 * 1024,
-		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
+		Ciphers:                               []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"},
+		KexAlgorithms:                         []string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org"},
+		MACs:                                  []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"},
+		HostKeyAlgorithms:                     []string{"ssh-ed25519"},
 		AccountMFAPolicy:                      "enabled",
 		MFAPasswordMaxDays:                    90,
 		MFAPasswordWarnDays:                   15,
@@ -414,6 +433,9 @@ func (c *Config) Validate() error {
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		return bad("listen", "%v", err)
 	}
+	if c.BastionCommand == "" || len(c.BastionCommand) > 512 || strings.ContainsFunc(c.BastionCommand, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return bad("bastionCommand", "must be 1 to 512 characters on one line, e.g. \"ssh ACCOUNT@bastion.example -p 2222 -t --\"")
+	}
 	if _, err := ParseMaxStartups(c.MaxStartups); err != nil {
 		return bad("maxStartups", "%v", err)
 	}
@@ -436,6 +458,9 @@ func (c *Config) Validate() error {
 		if !knownCiphers[ci] {
 			return bad("ciphers", "%q is not a supported cipher (%s)", ci, strings.Join(sortedKeys(knownCiphers), ", "))
 		}
+	}
+	if err := validAlgorithms(c); err != nil {
+		return err
 	}
 	if !mfaPolicies[c.AccountMFAPolicy] {
 		return bad("accountMFAPolicy", "%q must be one of disabled, enabled, any-required, totp-required, password-required", c.AccountMFAPolicy)
@@ -535,6 +560,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.PAM.validate(); err != nil {
+		return err
+	}
+	if err := c.Web.validate(); err != nil {
 		return err
 	}
 	if err := c.Archive.validate(); err != nil {

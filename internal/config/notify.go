@@ -96,6 +96,9 @@ type NotifyAlerts struct {
 	// MFA failures alert when an account reaches the threshold within the window.
 	MFAFailureThreshold int    `toml:"mfa_failure_threshold"` // default 5
 	MFAFailureWindow    string `toml:"mfa_failure_window"`    // default 10m
+	// CoalesceWindow holds back repeats of an alert (same kind, account, source, target and detail) for this
+	// long after one is sent; the next one says how many were held back. "0s": send every one.
+	CoalesceWindow string `toml:"coalesce_window"` // default 10m
 }
 
 // ChannelKinds are the kinds a channel may have.
@@ -260,7 +263,10 @@ func (n *Notify) validate(approvalListen string) error {
 	if n.Alerts.MFAFailureThreshold < 0 {
 		return badIn("notify.alerts", "mfa_failure_threshold", "%d must be 0 or more", n.Alerts.MFAFailureThreshold)
 	}
-	return checkDuration("notify.alerts", "mfa_failure_window", n.Alerts.MFAFailureWindow, time.Second, 7*24*time.Hour)
+	if err := checkDuration("notify.alerts", "mfa_failure_window", n.Alerts.MFAFailureWindow, time.Second, 7*24*time.Hour); err != nil {
+		return err
+	}
+	return checkDuration("notify.alerts", "coalesce_window", n.Alerts.CoalesceWindow, 0, 24*time.Hour)
 }
 
 func checkDuration(table, key, v string, lo, hi time.Duration) error {

@@ -19,6 +19,9 @@ var startOnly = []struct {
 	{"pam.listen, pam.tls_cert, pam.tls_key", func(a, b *Config) bool {
 		return a.PAM.Listen == b.PAM.Listen && a.PAM.TLSCert == b.PAM.TLSCert && a.PAM.TLSKey == b.PAM.TLSKey
 	}},
+	{"web.listen, web.tls_cert, web.tls_key, web.plain_http_loopback", func(a, b *Config) bool {
+		return a.Web.Listen == b.Web.Listen && a.Web.TLSCert == b.Web.TLSCert && a.Web.TLSKey == b.Web.TLSKey && a.Web.PlainHTTPLoopback == b.Web.PlainHTTPLoopback
+	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
 	{"archive", func(a, b *Config) bool { return a.Archive == b.Archive }},
 	// The chat messages carry the bastion's name as it was at start.

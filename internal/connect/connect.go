@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,9 +35,9 @@ import (
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/netaddr"
-	"gatehouse/internal/osh"
-	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 	"gatehouse/internal/ticket"
 )
@@ -52,12 +51,27 @@ type Event struct {
 
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
 // result is a refusal.
-type MFAFunc func(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result
+type MFAFunc func(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal
+
+// Env is what the relay takes from the command language around it: the shared parts (the
+// configuration and the clock) and how a refusal is shown to the user. osh.Env provides it; the
+// relay never depends on the command language itself.
+type Env interface {
+	Deps() session.Deps
+	ShowRefusal(s *session.Session, r *refusal.Refusal) int
+}
+
+// Store is what the relay reads and writes: the access decision's inputs and the targets' host
+// keys.
+type Store interface {
+	store.AccessInputs
+	store.KnownHostKeys
+}
 
 // Connector connects accounts to targets. Its zero value is not usable: set Store, Sealer, Env.
 type Connector struct {
-	Env    *osh.Env
-	Store  store.Store
+	Env    Env
+	Store  Store
 	Sealer *seal.Sealer
 	Log    *slog.Logger
 	Dialer egress.Dialer
@@ -71,7 +85,7 @@ type Connector struct {
 	OnDial func(time.Duration)
 	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
 	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
-	Ticket func(s *osh.Session) string
+	Ticket func(s *session.Session, target session.Outcome) string
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -82,8 +96,9 @@ func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
 	}
 }
 
-// Connect runs the session's target request and returns the exit status.
-func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
+// Connect runs the session's target request (s.Request) and returns what happened (for the
+// session's row and audit entries) and the exit status. It writes nothing into the session.
+func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Outcome, int) {
 	req := s.Request
 	acct := s.Account
 	user := req.User
@@ -94,46 +109,47 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	if port == 0 {
 		port = 22
 	}
-	s.Outcome.Kind, s.Outcome.User, s.Outcome.Host, s.Outcome.PortTo = "ssh", user, req.Host, port
+	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
 	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
 		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
-	refuse := func(r osh.Result) int {
-		s.Outcome.Allowed, s.Outcome.Comment = false, r.Code
+	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
+		out.Allowed, out.Comment = false, r.Code
 		f := clone(base)
 		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
 		c.observe(ctx, "connection.denied", f)
-		return c.Env.Refuse(s, r)
+		return out, c.Env.ShowRefusal(s, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
-		return refuse(osh.Result{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: osh.ExitInvalidUser})
+		return refuse(&refusal.Refusal{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: refusal.ExitInvalidUser})
 	}
 	ip, err := c.resolve(ctx, req.Host)
 	if err != nil {
-		var r osh.Result
+		var r *refusal.Refusal
 		if errors.Is(err, errBadHost) {
-			r = osh.Result{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: osh.ExitInvalidHost}
+			r = &refusal.Refusal{Code: "KO_INVALID_REMOTE_HOST", Message: err.Error(), Exit: refusal.ExitInvalidHost}
 		} else {
-			r = osh.Result{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: osh.ExitHostNotFound}
+			r = &refusal.Refusal{Code: "KO_HOST_NOT_FOUND", Message: err.Error(), Exit: refusal.ExitHostNotFound}
+			c.Log.Warn("target name does not resolve", "account", acct.Name, "host", req.Host, "err", err)
 		}
 		return refuse(r)
 	}
 	base["ip_to"] = ip.String()
-	s.Outcome.IPTo = ip.String()
+	out.IPTo = ip.String()
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
 		c.Log.Error("cannot load accesses", "account", acct.Name, "err", err)
-		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: "Access denied: the bastion could not read your accesses, try again later", Exit: osh.ExitAccessDenied})
+		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: the bastion could not read your accesses, try again later", Exit: refusal.ExitAccessDenied})
 	}
 	target := access.Target{User: user, Host: req.Host, IP: ip, Port: port}
-	d, err := access.Decide(c.Env.Now(), in.Account, in.Groups, in.Personal, target)
+	d, err := access.Decide(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target)
 	if err != nil {
-		var ref *access.Refusal
+		var ref *refusal.Refusal
 		if errors.As(err, &ref) {
-			return refuse(osh.Result{Code: ref.Code, Message: ref.Message, Exit: ref.Exit})
+			return refuse(ref)
 		}
-		return refuse(osh.Result{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: osh.ExitAccessDenied})
+		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
-	s.Outcome.Allowed = true
+	out.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err
 	for _, l := range access.TryLines(d, time.Local) {
@@ -148,16 +164,16 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 	switch {
 	case c.MFA != nil:
 		if r := c.MFA(ctx, s, reqs, display); r != nil {
-			return refuse(*r)
+			return refuse(r)
 		}
 	case len(reqs) > 0:
-		return refuse(osh.Result{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: osh.ExitMFAFailed})
+		return refuse(&refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed})
 	}
-	signers, err := c.signers(ctx, acct.Name, d)
+	signers, err := c.signers(d, in.Keys)
 	if err != nil {
 		c.Log.Error("cannot open egress keys", "account", acct.Name, "err", err)
 		fmt.Fprintf(errw, "Cannot use your egress keys: %v\n", err)
-		return egress.ExitStatus
+		return out, egress.ExitStatus
 	}
 	mode, err := egress.ParseHostKeyMode(acct.Settings["egress_strict_host_key_checking"])
 	if err != nil {
@@ -180,30 +196,41 @@ func (c *Connector) Connect(ctx context.Context, s *osh.Session) int {
 		if errors.As(err, &de) {
 			f["comment_close"] = string(de.Reason)
 		}
+		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", f["comment_close"], "err", err)
 		c.observe(ctx, "connection.close", f)
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
-		return egress.ExitStatus
+		return out, egress.ExitStatus
 	}
-	defer client.Close()
+	// Closing the target connection when the relay is over: its error says nothing the relay
+	// did not already report.
+	defer func() { _ = client.Close() }()
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	return c.relay(ctx, s, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, out, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
+	return out, r.status
 }
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
 // accounts with idle-ignore are exempt.
-func (c *Connector) idleTimeouts(s *osh.Session, d access.Decision) access.IdleTimeouts {
+func (c *Connector) idleTimeouts(s *session.Session, d access.Decision) access.IdleTimeouts {
 	if s.Account.Settings["idle_ignore"] == "yes" {
 		return access.IdleTimeouts{}
 	}
-	cfg := c.Env.Config()
+	cfg := c.Env.Deps().Config()
 	global := access.IdleTimeouts{Lock: time.Duration(cfg.IdleLockTimeout) * time.Second, Kill: time.Duration(cfg.IdleKillTimeout) * time.Second}
 	return access.CombineIdle(global, d.Grants)
 }
 
-func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) int {
-	s.Outcome.Comment = ""
+// relayed is what a relay did: its exit status, the bytes it carried, why it ended early.
+type relayed struct {
+	status            int
+	bytesIn, bytesOut int64
+	comment           string
+}
+
+func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err)
@@ -216,7 +243,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	// then goes on to the session's recovery point (internal/crash).
 	var panicked atomic.Pointer[crash.Panic]
 	if idle.Lock > 0 || idle.Kill > 0 {
-		cfg := c.Env.Config()
+		cfg := c.Env.Deps().Config()
 		go func() {
 			if p := crash.Catch(func() {
 				watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
@@ -230,7 +257,7 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	req := s.Request
 	er := egress.Request{Command: command}
 	if c.Ticket != nil {
-		if t := c.Ticket(s); t != "" {
+		if t := c.Ticket(s, target); t != "" {
 			er.Env = map[string]string{ticket.EnvName: t}
 		}
 	}
@@ -271,42 +298,24 @@ func (c *Connector) relay(ctx context.Context, s *osh.Session, client ssh.Conn, 
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
 		f["comment"] = err.Error()
 	}
+	r := relayed{status: status, bytesIn: inCount.n.Load(), bytesOut: counted.n.Load()}
 	if killed.Load() {
-		f["comment"], s.Outcome.Comment = "idle_kill", "idle_kill"
+		f["comment"], r.comment = "idle_kill", "idle_kill"
 	}
-	s.Outcome.BytesOut, s.Outcome.BytesIn = counted.n.Load(), inCount.n.Load()
 	c.observe(ctx, "connection.close", f)
 	crash.Rethrow(panicked.Load())
-	return status
+	return r
 }
 
-// signers opens every key the decision offers, in its order.
-func (c *Connector) signers(ctx context.Context, account string, d access.Decision) ([]ssh.Signer, error) {
-	byID := map[string]store.EgressKey{}
-	load := func(kind, owner string) error {
-		keys, err := c.Store.ListEgressKeys(ctx, kind, owner)
-		for _, k := range keys {
-			byID[strconv.FormatInt(k.ID, 10)] = k
-		}
-		return err
-	}
-	if err := load("account", account); err != nil {
-		return nil, err
-	}
-	for _, g := range d.Grants {
-		if g.Group != "" {
-			if err := load("group", g.Group); err != nil {
-				return nil, err
-			}
-		}
-	}
+// signers opens every key the decision offers, in its order, from the keys its inputs listed.
+func (c *Connector) signers(d access.Decision, keys map[string]store.EgressKey) ([]ssh.Signer, error) {
 	var out []ssh.Signer
 	for _, k := range d.Keys() {
-		sk, ok := byID[k.ID]
+		sk, ok := keys[k.ID]
 		if !ok {
 			continue
 		}
-		pem, err := c.Sealer.Open(common.SealPurpose, sk.Sealed)
+		pem, err := c.Sealer.Open(seal.PurposeEgressKey, sk.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", sk.Fingerprint, err)
 		}
@@ -338,13 +347,14 @@ func (c *Connector) resolve(ctx context.Context, host string) (netip.Addr, error
 		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
 	}
 	if err != nil || len(addrs) == 0 {
+		//lint:ignore ST1005 The Bastion's own sentence, shown to the user as it is
 		return netip.Addr{}, fmt.Errorf("Unable to resolve host '%s'", host)
 	}
 	return addrs[0].Unmap(), nil
 }
 
 // knownHosts adapts the store to egress.KnownHosts.
-type knownHosts struct{ st store.Store }
+type knownHosts struct{ st store.KnownHostKeys }
 
 func (k knownHosts) Lookup(ctx context.Context, account, hostport string) ([]ssh.PublicKey, error) {
 	rows, err := k.st.KnownHostKeys(ctx, account, hostport)

@@ -257,7 +257,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK", "so", "groupListServers", "--group", "web")
 		c.want(t, 0, "OK_EMPTY", "gk", "groupListServers", "--group", "db")
 		// The access with a TTL disappears once expired.
-		time.Sleep(time.Until(ttlAdded.Add(1100 * time.Millisecond)))
+		b.Clock.Advance(time.Until(ttlAdded.Add(1100 * time.Millisecond)))
 		same(t, "servers after TTL", servers(c.want(t, 0, "OK", "alice", "groupListServers", "--group", "web")), []string{"g1@127.0.0.1:22"})
 	})
 

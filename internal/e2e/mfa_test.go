@@ -65,7 +65,7 @@ func TestMFAImmediateTOTP(t *testing.T) {
 	off = term.expect(off, "Code confirmed")
 	term.expect(off, "Your emergency scratch codes are:")
 	exit, res := term.wait()
-	scratch := regexp.MustCompile(`(?m)^  ([1-9][0-9]{7})\r?$`).FindAllStringSubmatch(res.Stdout, -1)
+	scratch := regexp.MustCompile(`(?m)^(?:│ )?  ([1-9][0-9]{7})\r?$`).FindAllStringSubmatch(res.Stdout, -1)
 	if exit != 0 || res.Code() != "OK" || len(scratch) != 5 {
 		t.Fatalf("selfMFASetupTOTP: exit %d code %q, %d scratch codes:\n%s", exit, res.Code(), len(scratch), res.Stdout)
 	}
@@ -214,7 +214,7 @@ func TestMFAPasswordSetupAndExpiry(t *testing.T) {
 	term.send(pw + "\r")
 	term.expect(off, "Your emergency scratch codes are:")
 	exit, res = term.wait()
-	codes := regexp.MustCompile(`(?m)^  ([1-9][0-9]{7})\r?$`).FindAllStringSubmatch(res.Stdout, -1)
+	codes := regexp.MustCompile(`(?m)^(?:│ )?  ([1-9][0-9]{7})\r?$`).FindAllStringSubmatch(res.Stdout, -1)
 	if exit != 0 || res.Code() != "OK" || len(codes) != 5 || strings.Contains(res.Stdout, "Enter code from app") {
 		t.Fatalf("selfMFASetupTOTP --no-confirm: exit %d\n%s", exit, res.Stdout)
 	}
@@ -366,7 +366,7 @@ func TestMFAJITCommand(t *testing.T) {
 	off = term.expect(off, "Password: ")
 	term.send(pw + "\r")
 	off = term.expect(off, "[MFA-OK]> ")
-	time.Sleep(3200 * time.Millisecond)
+	b.Clock.Advance(3200 * time.Millisecond) // past interactiveModeProactiveMFAexpiration
 	term.send("help\r")
 	off = term.expect(off, "As this is required to run this plugin, entering MFA phase for carol.")
 	off = term.expect(off, "Password: ")

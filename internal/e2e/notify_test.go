@@ -166,7 +166,7 @@ func TestNotifyWebhookCodeEveryChannel(t *testing.T) {
 	label = labelAfter(t, term.output, 0)
 	code = codeIn(t, hooks["slack"].waitFor(t, label).Body, label)
 	term.expect(off, ": ")
-	time.Sleep(5500 * time.Millisecond)
+	b.Clock.Advance(5500 * time.Millisecond) // past the code's 5 s lifetime
 	term.send(code + "\n")
 	exit, res = term.wait()
 	if exit != 255 || !strings.Contains(res.Stdout, "was refused (code expired)") || strings.Contains(res.Stdout, "JSON_OUTPUT") {
@@ -392,7 +392,7 @@ func metricsText(t *testing.T, b *testenv.Bastion) string {
 func TestNotifyAlerts(t *testing.T) {
 	alerts := newHook(t, "slack")
 	b := testenv.Start(t, testenv.Options{Config: "[notify]\n" + channelTOML("alerts", alerts, "") +
-		"[notify.alerts]\nchannels = [\"alerts\"]\nqueue_size = 2\nmfa_failure_threshold = 2\n" +
+		"[notify.alerts]\nchannels = [\"alerts\"]\nqueue_size = 2\nmfa_failure_threshold = 2\ncoalesce_window = \"0s\"\n" +
 		"kinds = [\"admin_login\", \"access_refused\", \"account_created\", \"grant_given\", \"mfa_failures\"]\n"})
 	b.Admin("--osh", "info")
 	m := alerts.waitFor(t, "admin login").JSON(t)

@@ -33,6 +33,9 @@ type Request struct {
 	Pty     *PtyRequest       // nil: no pty
 	Command string            // "": a login shell
 	Env     map[string]string // sent as "env" requests; refusals by the target are ignored
+	// Subsystem, when set, is asked instead of Command (sftp); RunSession also takes it from
+	// its context (WithSubsystem).
+	Subsystem string
 }
 
 // Streams connects the session to the user.
@@ -68,6 +71,9 @@ var ErrNoExitStatus = errors.New("the target closed the session without an exit 
 // when the caller closes client, which it must do anyway, or after another
 // closeGrace for the request drain.
 func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (exitStatus int, exitSignal string, err error) {
+	if req.Subsystem == "" {
+		req.Subsystem = SubsystemFrom(ctx)
+	}
 	ch, reqs, err := client.OpenChannel("session", nil)
 	if err != nil {
 		return ExitStatus, "", fmt.Errorf("open session on target: %w", err)
@@ -282,9 +288,12 @@ func setup(ch ssh.Channel, req Request) error {
 	}
 	var ok bool
 	var err error
-	if req.Command == "" {
+	switch {
+	case req.Subsystem != "":
+		ok, err = ch.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{req.Subsystem}))
+	case req.Command == "":
 		ok, err = ch.SendRequest("shell", true, nil)
-	} else {
+	default:
 		ok, err = ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{req.Command}))
 	}
 	if err == nil && !ok {

@@ -82,23 +82,52 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone after the rename: the error is expected
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the chmod error is the one to report
 		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write error is the one to report
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the sync error is the one to report
 		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// offeredHostKeys keeps the host keys whose algorithm is in algos (config hostKeyAlgorithms),
+// in their order. The ecdsa key stays on disk either way, so that turning it back on shows
+// clients the key they knew.
+func offeredHostKeys(keys []ssh.Signer, algos []string) []ssh.Signer {
+	var out []ssh.Signer
+	for _, a := range algos {
+		for _, k := range keys {
+			if k.PublicKey().Type() == a {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// OfferedHostKeys returns the public halves of the host keys in dir that the server offers
+// under algos (config hostKeyAlgorithms), for the fingerprints printed at start.
+func OfferedHostKeys(dir string, algos []string) ([]ssh.PublicKey, error) {
+	keys, err := LoadOrCreateHostKeys(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []ssh.PublicKey
+	for _, k := range offeredHostKeys(keys, algos) {
+		out = append(out, k.PublicKey())
+	}
+	return out, nil
 }
 
 // HostKeys are the keys the server offers (the cluster tests compare the nodes').

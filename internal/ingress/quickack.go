@@ -33,9 +33,7 @@ func newQuickAckConn(c net.Conn) net.Conn {
 
 func (q *quickAckConn) Read(p []byte) (int, error) {
 	if q.on.Load() {
-		_ = q.raw.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
-		})
+		_ = q.raw.Control(setQuickAck)
 	}
 	return q.Conn.Read(p)
 }

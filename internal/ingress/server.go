@@ -9,8 +9,9 @@
 //     VerifiedPublicKeyCallback, i.e. to the key whose signature was checked, never to a key that
 //     was merely offered. Second factors (keyboard-interactive) are asked by the Authenticator
 //     hook when policy wants them. Any error refuses: there is no path that grants by default.
-//  3. Channels. Only "session" channels are accepted (no forwarding of any kind), up to
-//     maxSessions per connection. pty-req, env (LANG, LC_*), window-change and signal are
+//  3. Channels. Only "session" channels are accepted, up to maxSessions per connection, and
+//     ProxyJump's "direct-tcpip", answered by an SSH server of gatehouse's own (jump.go), never
+//     forwarded as raw TCP. pty-req, env (LANG, LC_*), window-change and signal are
 //     honoured; exec or shell runs the line through the command language (internal/osh).
 //  4. End. The exit status is sent, the channel closed; the connection ends when the client
 //     closes it or the server shuts down (ctx cancelled).
@@ -20,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -33,7 +35,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
 	"gatehouse/internal/crash"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/session"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
@@ -63,24 +65,35 @@ type Authenticator interface {
 // Tracker records and audits sessions. Begin runs before the line is served and may wrap the
 // session's writers; a Begin error refuses the session (fail closed).
 type Tracker interface {
-	Begin(ctx context.Context, s *osh.Session, line string) (SessionTrack, error)
+	// Begin opens the session's recording, row and first audit entry for the parsed line, before
+	// anything runs; an error refuses the session (what cannot be recorded does not run).
+	Begin(ctx context.Context, s *session.Session, ln session.Line) (SessionTrack, error)
 }
 
-// SessionTrack follows one session: its window changes, then its end.
+// SessionTrack follows one session: its id and recorder, its window changes, then its end.
+// Ingress, which owns the session, puts the id and the recorder in it.
 type SessionTrack interface {
+	// ID is the session's unique id (its recording, its row, its audit entries).
+	ID() string
+	// Recorder receives a copy of everything the session shows.
+	Recorder() io.Writer
+	// Pause stops (true) and resumes (false) recording (output that holds a secret).
+	Pause(paused bool)
 	Resize(cols, rows int)
-	End(ctx context.Context, s *osh.Session, exitStatus int)
+	// End closes the recording and completes the row and the audit log with what the session
+	// did (o, as the dispatcher returned it) and its exit status.
+	End(ctx context.Context, s *session.Session, o session.Outcome, exitStatus int)
 }
 
 // Server is the SSH server. Create it with New; Serve may be called once.
 type Server struct {
-	env      *osh.Env
+	env      Env
 	hostKeys []ssh.Signer
 	log      *slog.Logger
 	// Auth, when set, adds second factors after the public key.
 	Auth Authenticator
 	// RoleHook, when set, completes an account's roles (group roles) at session start.
-	RoleHook func(ctx context.Context, a store.Account, r *osh.Roles)
+	RoleHook func(ctx context.Context, a store.Account, r *session.Roles)
 	// Tracker, when set, records and audits every session.
 	Tracker Tracker
 	// Running, when set, registers every session under its account's immutable id, so that a
@@ -96,6 +109,8 @@ type Server struct {
 	OnPanic func(account string, v any, stack []byte)
 	// Now is the clock of the per-source penalties; nil means time.Now.
 	Now func() time.Time
+	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
+	Jump *Jump
 
 	sources sources // per-source states (persource.go)
 
@@ -119,8 +134,19 @@ type Stats struct {
 	PerSourceRefused, PenaltyRefused atomic.Int64
 }
 
+// Env is what ingress hands an authenticated session to: the command language (osh.Env) in
+// production. Ingress knows nothing of the language; it reads the shared parts (the store, the
+// configuration, the clock) and calls Serve once per session channel.
+type Env interface {
+	Deps() session.Deps
+	// Parse parses the line once, for the recorder and the dispatcher.
+	Parse(line string) session.Line
+	// Serve runs the parsed line and returns what the session did and its exit status.
+	Serve(ctx context.Context, s *session.Session, ln session.Line) (session.Outcome, int)
+}
+
 // New returns a server that runs lines through env.
-func New(env *osh.Env, hostKeys []ssh.Signer, log *slog.Logger) *Server {
+func New(env Env, hostKeys []ssh.Signer, log *slog.Logger) *Server {
 	return &Server{env: env, hostKeys: hostKeys, log: log, closing: make(chan struct{})}
 }
 
@@ -133,7 +159,7 @@ func (s *Server) ActiveSessions() int64 { return s.sessions.Load() }
 // ActiveConnections is the number of authenticated connections open now.
 func (s *Server) ActiveConnections() int64 { return s.active.Load() }
 
-func (s *Server) cfg() *config.Config { return s.env.Config() }
+func (s *Server) cfg() *config.Config { return s.env.Deps().Config() }
 
 // Serve accepts connections on ln until ctx is cancelled, then closes ln and waits for the
 // connections to end (they are closed too).
@@ -230,7 +256,8 @@ func (s *Server) dropStartup() bool {
 // penalty.
 type connAttempts struct {
 	failed    atomic.Int64
-	storeDown atomic.Bool // an attempt was refused because the store did not answer
+	user      atomic.Pointer[string] // the name the client last asked for, for the log
+	storeDown atomic.Bool            // an attempt was refused because the store did not answer
 }
 
 // outcome is how a connection that did not authenticate ended.
@@ -248,7 +275,7 @@ func (a *connAttempts) outcome(err error) SourceEvent {
 
 func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
-		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
+		Config:        ssh.Config{Ciphers: s.cfg().Ciphers, KeyExchanges: s.cfg().KexAlgorithms, MACs: s.cfg().MACs},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-gatehouse",
 		PublicKeyCallback: func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -264,6 +291,8 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 				attempts.storeDown.Store(true)
 			} else if err != nil && method != "none" {
 				attempts.failed.Add(1)
+				u := conn.User()
+				attempts.user.Store(&u)
 			}
 			if s.AuthEvent != nil && method != "none" {
 				s.AuthEvent(conn, method, err)
@@ -297,7 +326,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
 	}
-	for _, k := range s.hostKeys {
+	for _, k := range offeredHostKeys(s.hostKeys, s.cfg().HostKeyAlgorithms) {
 		cfg.AddHostKey(k)
 	}
 	return cfg
@@ -318,7 +347,7 @@ func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account,
 	if access.ValidateAccountName(name) != nil {
 		return store.Account{}, errAuth
 	}
-	a, err := s.env.Store.GetAccount(ctx, name)
+	a, err := s.env.Deps().Store.GetAccount(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		// The store does not answer (the shared PostgreSQL is down): refuse, and say why. The
 		// banner is the same for every name, so it tells no account apart.
@@ -342,7 +371,7 @@ func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.
 		return nil, err
 	}
 	fp := ssh.FingerprintSHA256(key)
-	k, err := s.env.Store.FindIngressKey(ctx, a.Name, fp)
+	k, err := s.env.Deps().Store.FindIngressKey(ctx, a.Name, fp)
 	if err != nil {
 		return nil, errAuth
 	}
@@ -432,6 +461,13 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
 		endSource(attempts.outcome(err))
+		// A connection that tried and failed is a refused login: operators look for those in
+		// the log as in sshd's. One that never tried (a scanner, ssh-audit) stays at debug.
+		if u := attempts.user.Load(); u != nil {
+			s.log.Info("login refused", "user", *u, "remote", nc.RemoteAddr().String(), "failed_attempts", attempts.failed.Load(), "err", err)
+		} else {
+			s.log.Debug("connection closed before authentication", "remote", nc.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	endSource(SourceAuthOK)
@@ -480,6 +516,25 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 		case nch, ok := <-chans:
 			if !ok {
 				chans = nil
+				continue
+			}
+			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
+				// A jump is an SSH server of its own: it counts as a session of this connection.
+				if open.Load() >= int64(s.cfg().MaxSessions) {
+					_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+					continue
+				}
+				open.Add(1)
+				sessions.Add(1)
+				go func() {
+					defer sessions.Done()
+					defer open.Add(-1)
+					defer crash.Recover(func(p *crash.Panic) {
+						sconn.Close()
+						s.panicked(account, sconn.RemoteAddr(), p)
+					})
+					s.handleJump(cctx, sconn, nch)
+				}()
 				continue
 			}
 			if nch.ChannelType() != "session" {

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,8 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"gatehouse/internal/crash"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/refusal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 	"gatehouse/internal/termsize"
 )
@@ -38,7 +37,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	if err != nil {
 		return
 	}
-	defer ch.Close()
+	defer func() { _ = ch.Close() }() // the channel may already be closed by the client
 	s.stats.Sessions.Add(1)
 	s.sessions.Add(1)
 	defer s.sessions.Add(-1)
@@ -120,61 +119,16 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 				}
 				started = true
 				_ = req.Reply(true, nil)
-				sess, status := s.newSession(sctx, conn, ch, pty, resize, signals)
-				if sess == nil {
+				t, status := s.begin(sctx, conn, ch, pty, resize, signals, line)
+				if t == nil {
 					done <- status
 					continue
 				}
-				if s.Tracker != nil {
-					t, err := s.Tracker.Begin(sctx, sess, line)
-					if err != nil {
-						// Fail closed: what cannot be recorded does not run.
-						s.log.Error("cannot record session, refusing it", "account", sess.Account.Name, "err", err)
-						msg := "This session cannot be recorded, so it is refused; please tell the bastion administrators."
-						var um interface{ UserMessage() string }
-						if errors.As(err, &um) { // a reason the user may read (the archive's disk budget)
-							msg = um.UserMessage()
-						}
-						_, _ = io.WriteString(ch.Stderr(), msg+"\r\n")
-						done <- osh.ExitPluginFailed
-						continue
-					}
-					track = t
-				}
-				ended, remove := s.register(sess, ch, cancel)
+				track = t.track
 				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
 				go func() {
 					defer s.conns.Done()
-					// Loaded again once registered: a freeze or a deletion that landed since
-					// newSession is seen here, and any later one reaches the registry.
-					status := osh.ExitInactive
-					p := crash.Catch(func() {
-						if err := sess.Reload(sctx); err != nil {
-							_, _ = io.WriteString(sess.Err, "Your account no longer exists on this bastion.\n")
-						} else {
-							status = s.env.Serve(sctx, sess, line)
-						}
-					})
-					if p != nil {
-						// This goroutine is the session's boundary: the panic ends this
-						// connection only; the session is still ended and audited below.
-						_, _ = io.WriteString(sess.Err, "An internal error ended this session; the bastion administrators have the details.\n")
-						status = osh.ExitPluginFailed
-						conn.Close()
-						s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
-					}
-					remove()
-					if why := ended.Load(); why != nil {
-						sess.Outcome.Comment, status = why.reason, why.exit
-					}
-					// The user gets the exit status first; closing the recording (an fsync)
-					// and writing the audit entry happen after.
-					done <- status
-					if track != nil {
-						if p := crash.Catch(func() { track.End(context.WithoutCancel(sctx), sess, status) }); p != nil {
-							s.panicked(sess.Account.Name, conn.RemoteAddr(), p)
-						}
-					}
+					s.run(sctx, conn, ch, cancel, t, done)
 				}()
 			default:
 				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
@@ -184,18 +138,21 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	}
 }
 
-// newSession builds the osh session for one channel; on failure it returns nil and the status.
-func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*osh.Session, int) {
-	a, err := s.env.Store.GetAccount(ctx, conn.User())
+// newSession builds the session for one channel; on failure it returns nil and the status.
+func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*session.Session, int) {
+	a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
 	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
 		err = store.ErrNotFound // deleted and recreated under the same name: another account
 	}
 	if err != nil {
 		// Deleted since login: refuse.
 		_, _ = io.WriteString(ch.Stderr(), "Your account no longer exists on this bastion.\r\n")
-		return nil, osh.ExitInactive
+		return nil, refusal.ExitInactive
 	}
-	sess := &osh.Session{
+	sess := &session.Session{
+		Identity: session.Identity{AccountID: a.ID, Account: a.Name, Key: conn.Permissions.Extensions[extKey],
+			Source: conn.RemoteAddr(), Local: conn.LocalAddr(), FactorsOK: conn.Permissions.Extensions[extFactors] == "1",
+			At: s.env.Deps().Now()},
 		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: s.rolesOf(ctx, a),
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
 		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),
@@ -203,7 +160,7 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 	// A long session (the interactive mode) sees a freeze, a revoked grant or a deleted account
 	// at its next line, as The Bastion does by starting osh.pl anew for each line.
 	sess.Reload = func(ctx context.Context) error {
-		a, err := s.env.Store.GetAccount(ctx, conn.User())
+		a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
 		if err != nil {
 			return err
 		}
@@ -235,7 +192,7 @@ type endedBy struct {
 // is cancelled and winds down behind (its recording and audit entries are still completed);
 // ended holds the reason for the session's row. An account's TTL ends its sessions the same way
 // when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
-func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
+func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
 	ended = new(atomic.Pointer[endedBy])
 	var once sync.Once
 	end := func(reason string, exit int) {
@@ -253,8 +210,8 @@ func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.Canc
 		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
 	}
 	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
-		ttl := time.AfterFunc(exp.Sub(s.env.Now()), func() {
-			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), osh.ExitTTLExpired)
+		ttl := time.AfterFunc(exp.Sub(s.env.Deps().Now()), func() {
+			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
 		})
 		unregister := remove
 		remove = func() { ttl.Stop(); unregister() }
@@ -262,8 +219,8 @@ func (s *Server) register(sess *osh.Session, ch ssh.Channel, cancel context.Canc
 	return ended, remove
 }
 
-func (s *Server) rolesOf(ctx context.Context, a store.Account) osh.Roles {
-	roles := osh.RolesOf(a)
+func (s *Server) rolesOf(ctx context.Context, a store.Account) session.Roles {
+	roles := session.RolesOf(a)
 	if s.RoleHook != nil {
 		s.RoleHook(ctx, a, &roles)
 	}

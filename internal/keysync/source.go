@@ -160,7 +160,7 @@ func (s *S3) get(ctx context.Context, key string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("get s3://%s/%s: %w", s.Bucket, key, err)
 	}
-	defer o.Close()
+	defer func() { _ = o.Close() }() // read only
 	data, err := readCapped(o, "s3://"+s.Bucket+"/"+key)
 	if err != nil {
 		return nil, "", err
@@ -203,7 +203,7 @@ func (d Dir) Fetch(ctx context.Context) (Snapshot, error) {
 			return nil, err
 		}
 		data, err := readCapped(f, p)
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +277,7 @@ func (h HTTPS) get(ctx context.Context, u string) (data []byte, version string, 
 		}
 		return nil, "", false, fmt.Errorf("get %s: %w", redact(u), err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:

@@ -143,7 +143,7 @@ func TestChallengeThreeWrongThenFailed(t *testing.T) {
 		t.Fatalf("%d prompts, want 3", len(s.calls))
 	}
 	ref := err.(*Error).Refusal()
-	if ref.ExitCode != 125 || ref.ErrorCode != "KO_MFA_FAILED" {
+	if ref.Exit != 125 || ref.Code != "KO_MFA_FAILED" {
 		t.Fatalf("refusal %+v", ref)
 	}
 	var fails int

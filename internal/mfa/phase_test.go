@@ -54,7 +54,7 @@ func TestRunJIT(t *testing.T) {
 			_, ref := r.c.RunJIT(context.Background(), &out, s.prompt, policy.Global{}, tt.in, r.cred)
 			exit := 0
 			if ref != nil {
-				exit = ref.ExitCode
+				exit = ref.Exit
 			}
 			if exit != tt.exit || len(s.calls) != tt.prompts {
 				t.Fatalf("exit %d after %d prompts (refusal %v), want %d after %d", exit, len(s.calls), ref, tt.exit, tt.prompts)
@@ -93,7 +93,7 @@ func TestRunProactive(t *testing.T) {
 	}
 	out.Reset()
 	_, ref = r.c.RunProactive(context.Background(), &out, (&script{}).prompt, policy.Account{Name: "nobody"}, r.cred, true)
-	if ref == nil || ref.ExitCode != policy.ExitMFAAnySetupRequired || !strings.HasPrefix(out.String(), policy.InteractiveEnteringLine) {
+	if ref == nil || ref.Exit != policy.ExitMFAAnySetupRequired || !strings.HasPrefix(out.String(), policy.InteractiveEnteringLine) {
 		t.Fatalf("no factor: %v, %q", ref, out.String())
 	}
 }

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"golang.org/x/term"
+	"io"
 )
 
 // KeyboardInteractive adapts x/crypto/ssh's KeyboardInteractiveChallenge (the client argument
@@ -20,12 +19,18 @@ func KeyboardInteractive(client func(name, instruction string, questions []strin
 	}
 }
 
+// PasswordReader is a line editor that reads a secret without echo (*term.Terminal is one).
+type PasswordReader interface {
+	io.Writer
+	ReadPassword(prompt string) (string, error)
+}
+
 // TerminalPrompt asks on an interactive terminal inside a session (JIT MFA): it prints the
 // instruction, then reads each answer without echo (echos is ignored: the Challenger only asks
 // secrets, and echoing would need to change the terminal's prompt). A closed channel makes ReadPassword return
 // an error, which ends the challenge without access. Answers are read whole and checked for
 // length by the Challenger; the terminal itself bounds nothing.
-func TerminalPrompt(t *term.Terminal) PromptFunc {
+func TerminalPrompt(t PasswordReader) PromptFunc {
 	return func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error) {
 		if t == nil {
 			return nil, errors.New("mfa: no terminal")

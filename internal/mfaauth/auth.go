@@ -32,8 +32,8 @@ import (
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/mfa/totp"
-	"gatehouse/internal/osh"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
 
@@ -88,9 +88,9 @@ type Auth struct {
 	decoyErr    error
 }
 
-// New returns an Auth over env's store, sealer, configuration, clock and log.
-func New(env *osh.Env) *Auth {
-	return &Auth{Store: env.Store, Sealer: env.Sealer, Config: env.Config, Now: env.Now, Log: env.Log, Audit: env.Audit}
+// New returns an Auth over the server's store, sealer, configuration, clock, log and audit.
+func New(d session.Deps) *Auth {
+	return &Auth{Store: d.Store, Sealer: d.Sealer, Config: d.Config, Now: d.Now, Log: d.Log, Audit: d.Audit}
 }
 
 // maxPasswordChecks is how many argon2id verifications (19 MiB each by default) run at once.

@@ -16,7 +16,8 @@ import (
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/notify"
 	"gatehouse/internal/notify/approval"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/refusal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
 
@@ -265,7 +266,7 @@ func (c *chatStep) approval(ctx context.Context) error {
 // chatGroups are the groups whose channels carry a chat factor for s: for a host connection (the
 // connector resolved the target), the groups whose access matches it; otherwise the groups the
 // account is a member of.
-func (a *Auth) chatGroups(ctx context.Context, s *osh.Session, host bool) []string {
+func (a *Auth) chatGroups(ctx context.Context, s *session.Session, host bool) []string {
 	if host && s.Outcome.IPTo != "" {
 		if ip, err := netip.ParseAddr(s.Outcome.IPTo); err == nil {
 			in, err := accessdb.Load(ctx, a.Store, s.Account)
@@ -303,10 +304,10 @@ func (a *Auth) memberGroups(ctx context.Context, account string) []string {
 
 // runChatJIT is the JIT phase when chat factors are asked: The Bastion's lines around it, the
 // password/TOTP factors by the Challenger, then the chat factors on the session's terminal.
-func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in policy.JITInput, d policy.JITDecision, base map[string]any) *osh.Result {
+func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, base map[string]any) *refusal.Refusal {
 	out := Out(s)
 	if _, err := fmt.Fprintln(out, policy.EnteringLine(in.Action, in.Account.Name)); err != nil {
-		return toResult(policy.FailedRefusal())
+		return policy.FailedRefusal()
 	}
 	ch, err := a.challenger(ctx, "jit", base)
 	if err != nil {
@@ -314,13 +315,13 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 		return internalRefusal(s.Account.Name)
 	}
 	prompt := a.Prompt(s, out)
-	fail := func(r *policy.Refusal) *osh.Result {
+	fail := func(r *policy.Refusal) *refusal.Refusal {
 		fmt.Fprintln(out, policy.FailureLine)
 		a.auditRefusal(ctx, s, "jit", base, r)
-		return toResult(r)
+		return r
 	}
 	other := func(ctx context.Context, ask policy.Factors) error {
-		if r := policy.TerminalRefusal(ask, hasTerminal(s)); r != nil { // a fallback to the password
+		if r := policy.TerminalRefusal(ask, s.HasTerminal()); r != nil { // a fallback to the password
 			return &errChatRefused{r}
 		}
 		p, gd := a.guarded(ctx, prompt)
@@ -374,7 +375,7 @@ func (a *Auth) runChatJIT(ctx context.Context, s *osh.Session, f Factors, in pol
 		return fail(refusalOf(err))
 	}
 	if _, err := fmt.Fprintln(out, policy.SuccessLine); err != nil {
-		return toResult(policy.FailedRefusal())
+		return policy.FailedRefusal()
 	}
 	return nil
 }

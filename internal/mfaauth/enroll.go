@@ -18,12 +18,14 @@ const MinPasswordLength = 8
 func CheckPasswordRule(newPassword, current string) error {
 	switch {
 	case newPassword == "":
+		//lint:ignore ST1005 pam_unix's sentence, shown to the user as it is
 		return errors.New("No password has been supplied.")
 	case len(newPassword) < MinPasswordLength:
 		return fmt.Errorf("BAD PASSWORD: it is shorter than %d characters", MinPasswordLength)
 	case len(newPassword) > password.MaxLength:
 		return fmt.Errorf("BAD PASSWORD: it is longer than %d bytes", password.MaxLength)
 	case newPassword == current:
+		//lint:ignore ST1005 pam_unix's sentence, shown to the user as it is
 		return errors.New("Password unchanged")
 	}
 	return nil

@@ -8,37 +8,32 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/policy"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/refusal"
+	"gatehouse/internal/session"
 )
 
 // The commands that stay usable with an expired password (besides changing it).
 const setupPasswordCommand = "selfMFASetupPassword"
 
-func toResult(r *policy.Refusal) *osh.Result {
-	return &osh.Result{Code: r.ErrorCode, Message: r.Message, Exit: r.ExitCode}
-}
-
-func internalRefusal(account string) *osh.Result {
-	return &osh.Result{Code: "KO_MFA_FAILED", Exit: policy.ExitMFAFailed,
+func internalRefusal(account string) *refusal.Refusal {
+	return &refusal.Refusal{Code: "KO_MFA_FAILED", Exit: policy.ExitMFAFailed,
 		Message: fmt.Sprintf("Sorry %s, the bastion could not read your Multi-Factor Authentication settings; try again later", account)}
 }
 
 // expiredRefusal refuses everything but the password change once the password has aged.
-func expiredRefusal(account string) *osh.Result {
-	return toResult(expiredPolicyRefusal(account))
+func expiredRefusal(account string) *refusal.Refusal {
+	return expiredPolicyRefusal(account)
 }
 
 func expiredPolicyRefusal(account string) *policy.Refusal {
-	return &policy.Refusal{ErrorCode: "KO_MFA_PASSWORD_SETUP_REQUIRED", ExitCode: policy.ExitMFAPasswordSetupRequired,
+	return &policy.Refusal{Code: "KO_MFA_PASSWORD_SETUP_REQUIRED", Exit: policy.ExitMFAPasswordSetupRequired,
 		Message: fmt.Sprintf("Sorry %s, your Multi-Factor Authentication password has expired (%s), please use the `--osh %s' option to change it",
 			account, password.ExpiredLine, setupPasswordCommand)}
 }
 
-func commandName(cmd *osh.Command) string {
+func commandName(cmd *session.CommandInfo) string {
 	if cmd == nil {
 		return ""
 	}
@@ -51,7 +46,7 @@ func commandName(cmd *osh.Command) string {
 //
 // It asks no factor itself: in JIT mode the account's own --mfa-*-required yes flags are part of
 // each action's requirement (policy.Decide), asked with the groups' in the connector's phase.
-func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
+func (a *Auth) SetupGate(ctx context.Context, s *session.Session, cmd *session.CommandInfo) *refusal.Refusal {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
@@ -64,8 +59,8 @@ func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) 
 		pc.SetupNotRequired = cmd.MFASetupNotRequired
 	}
 	if r := policy.SetupGate(g, pa, pc); r != nil {
-		a.audit(ctx, "mfa.setup_required", map[string]any{"account": s.Account.Name, "command": pc.Name, "error_code": r.ErrorCode})
-		return toResult(r)
+		a.audit(ctx, "mfa.setup_required", map[string]any{"account": s.Account.Name, "command": pc.Name, "error_code": r.Code})
+		return r
 	}
 	// An expired password that was just answered at login allows nothing but changing it, as
 	// pam_unix forces a change.
@@ -80,7 +75,7 @@ func (a *Auth) SetupGate(ctx context.Context, s *osh.Session, cmd *osh.Command) 
 
 // requirement merges a command's built-in mfa_required with the operator's: the built-in is
 // never lowered, the operator's adds to it (both apply when both name a factor).
-func (a *Auth) requirement(cmd *osh.Command) (main policy.Requirement, extra []policy.Requirement) {
+func (a *Auth) requirement(cmd session.CommandInfo) (main policy.Requirement, extra []policy.Requirement) {
 	builtin := policy.Requirement(cmd.MFARequired)
 	op := policy.Requirement(strings.TrimSpace(a.Config().Plugin[cmd.Name].MFARequired))
 	switch {
@@ -94,7 +89,7 @@ func (a *Auth) requirement(cmd *osh.Command) (main policy.Requirement, extra []p
 
 // JIT is osh.Hooks.JIT: it asks the factors cmd requires, on the session's terminal, just
 // before it runs. Nil lets the command run.
-func (a *Auth) JIT(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.Result {
+func (a *Auth) JIT(ctx context.Context, s *session.Session, cmd session.CommandInfo) *refusal.Refusal {
 	main, extra := a.requirement(cmd)
 	g := a.Global()
 	if main == "" && len(extra) == 0 && g.Mode != policy.ModeJIT {
@@ -114,7 +109,7 @@ func (a *Auth) JIT(ctx context.Context, s *osh.Session, cmd *osh.Command) *osh.R
 // ConnectMFA is the connector's MFA hook (connect.MFAFunc), called for every connection: required
 // are the distinct requirements of the accesses that matched the target ("password", "totp",
 // "any", "webhook", "approval"); in JIT mode the account's own flags join them (policy.Decide).
-func (a *Auth) ConnectMFA(ctx context.Context, s *osh.Session, required []string, target string) *osh.Result {
+func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
@@ -132,7 +127,7 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *osh.Session, required []string
 // actionInput is the part of policy.Decide's input that the session holds: the proofs of
 // proactive MFA (counted only while the session is still validated: `nomfa` or the expiry
 // ends them), the clock, their validity, and batch mode.
-func (a *Auth) actionInput(s *osh.Session, action policy.Action, pa policy.Account) policy.JITInput {
+func (a *Auth) actionInput(s *session.Session, action policy.Action, pa policy.Account) policy.JITInput {
 	now := a.now()
 	in := policy.JITInput{Action: action, Account: pa, Now: now, Batch: s.InBatch,
 		Validity: time.Duration(a.Config().InteractiveModeProactiveMFAexpiration) * time.Second}
@@ -157,7 +152,7 @@ func factorNamed(name string) (policy.Factor, bool) {
 }
 
 // runJIT runs a JIT phase on the session and audits its refusal.
-func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.JITInput, base map[string]any) *osh.Result {
+func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, base map[string]any) *refusal.Refusal {
 	g := a.Global()
 	if g.Policy == policy.PolicyDisabled {
 		// With accountMFAPolicy disabled nobody can enrol, so an account's "yes" must not
@@ -170,11 +165,11 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 	}
 	base["ip_from"] = netaddr.IP(s.RemoteAddr)
 	if r == nil {
-		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+		if r = policy.TerminalRefusal(d.Ask, s.HasTerminal()); r != nil {
 			fmt.Fprintln(Out(s), policy.EnteringLine(in.Action, in.Account.Name))
 			base["reason"] = "no terminal"
 			a.auditRefusal(ctx, s, "jit", base, r)
-			return toResult(r)
+			return r
 		}
 	}
 	if r == nil && d.Ask&policy.ChatFactors != 0 {
@@ -191,7 +186,7 @@ func (a *Auth) runJIT(ctx context.Context, s *osh.Session, f Factors, in policy.
 	gd.release()
 	if ref != nil {
 		a.auditRefusal(ctx, s, "jit", base, ref)
-		return toResult(ref)
+		return ref
 	}
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired && base["command"] != setupPasswordCommand {
@@ -211,8 +206,8 @@ func disabledPolicyAccount(pa policy.Account) policy.Account {
 	return pa
 }
 
-func (a *Auth) auditRefusal(ctx context.Context, s *osh.Session, stage string, base map[string]any, r *policy.Refusal) {
-	f := map[string]any{"account": s.Account.Name, "stage": stage, "error_code": r.ErrorCode, "exit": r.ExitCode}
+func (a *Auth) auditRefusal(ctx context.Context, s *session.Session, stage string, base map[string]any, r *policy.Refusal) {
+	f := map[string]any{"account": s.Account.Name, "stage": stage, "error_code": r.Code, "exit": r.Exit}
 	for k, v := range base {
 		f[k] = v
 	}
@@ -220,27 +215,28 @@ func (a *Auth) auditRefusal(ctx context.Context, s *osh.Session, stage string, b
 }
 
 // ProactiveMFA is osh.Hooks.ProactiveMFA: --proactive-mfa and the interactive `mfa` built-in.
-// On success the session counts as validated for interactiveModeProactiveMFAexpiration
-// seconds (s.MFAUntil), which shows as [MFA-OK] in the interactive prompt.
-func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
+// On success it returns the proof: the session counts as validated for
+// interactiveModeProactiveMFAexpiration seconds, which shows as [MFA-OK] in the interactive
+// prompt. It writes nothing into the session; the command language keeps the proof.
+func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Proof, *refusal.Refusal) {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
-		return internalRefusal(s.Account.Name)
+		return session.Proof{}, internalRefusal(s.Account.Name)
 	}
 	base := map[string]any{"ip_from": netaddr.IP(s.RemoteAddr), "interactive": s.Interactive}
 	ch, err := a.challenger(ctx, "proactive", base)
 	if err != nil {
 		a.log().Error("cannot prepare the MFA phase; refusing", "account", s.Account.Name, "err", err)
-		return internalRefusal(s.Account.Name)
+		return session.Proof{}, internalRefusal(s.Account.Name)
 	}
 	out := Out(s)
 	pa := PolicyAccount(s.Account, f.Configured)
 	if d, r := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionProactive, Account: pa}); r == nil {
-		if r = policy.TerminalRefusal(d.Ask, hasTerminal(s)); r != nil {
+		if r = policy.TerminalRefusal(d.Ask, s.HasTerminal()); r != nil {
 			base["reason"] = "no terminal"
 			a.auditRefusal(ctx, s, "proactive", base, r)
-			return toResult(r)
+			return session.Proof{}, r
 		}
 	}
 	p, gd := a.guarded(ctx, a.Prompt(s, out))
@@ -248,35 +244,25 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *osh.Session) *osh.Result {
 	gd.release()
 	if ref != nil {
 		a.auditRefusal(ctx, s, "proactive", base, ref)
-		return toResult(ref)
+		return session.Proof{}, ref
 	}
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired {
 		// An expired password proves nothing but that it must be changed: no proof is kept.
 		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
-		return expiredRefusal(s.Account.Name)
+		return session.Proof{}, expiredRefusal(s.Account.Name)
 	}
 	now := a.now()
 	e := policy.Elevate(now, time.Duration(a.Config().InteractiveModeProactiveMFAexpiration)*time.Second)
-	s.MFAUntil = e.Until
 	// The proofs replace earlier ones: only what this phase checked counts from now on.
-	s.MFAProofs = map[string]time.Time{}
+	proof := session.Proof{Until: e.Until, Factors: map[string]time.Time{}}
 	for _, f := range res.Passed.List() {
-		s.MFAProofs[f.String()] = now
+		proof.Factors[f.String()] = now
 	}
 	if s.Interactive {
 		for _, l := range e.ElevatedLines(now) {
 			fmt.Fprintln(out, l)
 		}
 	}
-	return nil
-}
-
-// hasTerminal reports whether what s's user types can be kept from showing: a pty (the
-// client's terminal is raw, the bastion does not echo) or the interactive mode's terminal.
-func hasTerminal(s *osh.Session) bool {
-	if _, ok := s.Out.(*term.Terminal); ok {
-		return true
-	}
-	return s.PTY
+	return proof, nil
 }

@@ -6,7 +6,7 @@ import (
 
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfa/policy"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
 
@@ -30,7 +30,7 @@ func TestRequirementMerge(t *testing.T) {
 		cfg := config.Default()
 		cfg.Plugin["x"] = config.PluginConfig{MFARequired: tt.operator}
 		a := &Auth{Config: func() *config.Config { return &cfg }}
-		main, extra := a.requirement(&osh.Command{Name: "x", MFARequired: tt.builtin})
+		main, extra := a.requirement(session.CommandInfo{Name: "x", MFARequired: tt.builtin})
 		if main != tt.main || !slices.Equal(extra, tt.extra) {
 			t.Errorf("builtin %q + operator %q: got %q %v, want %q %v", tt.builtin, tt.operator, main, extra, tt.main, tt.extra)
 		}

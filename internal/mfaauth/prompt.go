@@ -8,11 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/term"
-
 	"gatehouse/internal/crash"
 	"gatehouse/internal/mfa"
-	"gatehouse/internal/osh"
+	"gatehouse/internal/session"
 )
 
 // Errors of a prompt inside a session; each ends the challenge without access.
@@ -26,9 +24,9 @@ var (
 // Out is where a session's MFA phase is printed: the interactive mode's terminal, or standard
 // error, next to the connector's "will try the following accesses" lines, so that standard
 // output keeps only the command's output and JSON.
-func Out(s *osh.Session) io.Writer {
-	if t, ok := s.Out.(*term.Terminal); ok {
-		return t
+func Out(s *session.Session) io.Writer {
+	if s.Editor != nil {
+		return s.Editor
 	}
 	return s.Err
 }
@@ -40,9 +38,9 @@ func Out(s *osh.Session) io.Writer {
 // ^U edit it, ^C and ^D abort; without a pty lines end with \n. Answers are cut after
 // mfa.DefaultMaxAnswer+1 bytes (the rest of the line is read and dropped), which the
 // Challenger refuses as too long.
-func (a *Auth) Prompt(s *osh.Session, out io.Writer) mfa.PromptFunc {
-	if t, ok := s.Out.(*term.Terminal); ok {
-		return mfa.TerminalPrompt(t)
+func (a *Auth) Prompt(s *session.Session, out io.Writer) mfa.PromptFunc {
+	if s.Editor != nil {
+		return mfa.TerminalPrompt(s.Editor)
 	}
 	timeout := a.PromptTimeout
 	if timeout <= 0 {
@@ -73,7 +71,7 @@ func (a *Auth) Prompt(s *osh.Session, out io.Writer) mfa.PromptFunc {
 }
 
 // Ask asks one secret question on the session (for the setup commands).
-func (a *Auth) Ask(ctx context.Context, s *osh.Session, out io.Writer, question string) (string, error) {
+func (a *Auth) Ask(ctx context.Context, s *session.Session, out io.Writer, question string) (string, error) {
 	answers, err := a.Prompt(s, out)(ctx, "", "", []string{question}, []bool{false})
 	if err != nil {
 		return "", err
@@ -83,8 +81,8 @@ func (a *Auth) Ask(ctx context.Context, s *osh.Session, out io.Writer, question 
 
 // AskPassword asks a password on the session (the setup commands), only where it cannot show:
 // without a pty the client's terminal echoes what is typed, so it refuses with ErrNoTerminal.
-func (a *Auth) AskPassword(ctx context.Context, s *osh.Session, out io.Writer, question string) (string, error) {
-	if !hasTerminal(s) {
+func (a *Auth) AskPassword(ctx context.Context, s *session.Session, out io.Writer, question string) (string, error) {
+	if !s.HasTerminal() {
 		return "", ErrNoTerminal
 	}
 	return a.Ask(ctx, s, out, question)

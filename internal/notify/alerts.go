@@ -2,7 +2,9 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +64,13 @@ type AlerterConfig struct {
 	SendTimeout time.Duration // per alert and channel; default 5 s
 	Bastion     string
 	Logger      *slog.Logger
+	// Coalesce holds back repeats: within this window after an alert, the same alert (kind,
+	// account, source, target, command and detail) is counted, not sent; the next one sent after the window
+	// says how many were held back. 0: every alert is sent. The audit log's alerts are never
+	// held back (each failure and recovery matters).
+	Coalesce time.Duration
+	// Now is the clock (nil: time.Now); tests inject one.
+	Now func() time.Time
 }
 
 // AlertStats counts what happened to alerts, summed over channels (an
@@ -72,6 +81,7 @@ type AlertStats struct {
 	Failed   uint64 // sent but not delivered (channel down, refused, timeout)
 	Dropped  uint64 // not sent: queue full, or still queued at shutdown
 	Filtered uint64 // alerts of a kind not configured (counted once per alert)
+	Held     uint64 // repeats held back by Coalesce (counted once per alert)
 	Channels map[string]ChannelAlertStats
 }
 
@@ -95,6 +105,8 @@ type Alerter struct {
 	kinds    map[AlertKind]bool
 	queues   []*alertQueue
 	filtered atomic.Uint64
+	held     atomic.Uint64
+	coalesce *Coalescer
 
 	mu      sync.Mutex // orders Alert against shutdown
 	stopped bool
@@ -108,7 +120,10 @@ func NewAlerter(cfg AlerterConfig) *Alerter {
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 5 * time.Second
 	}
-	a := &Alerter{cfg: cfg, log: cfg.Logger}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Alerter{cfg: cfg, log: cfg.Logger, coalesce: &Coalescer{Window: cfg.Coalesce}}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -136,9 +151,24 @@ func (a *Alerter) Alert(al Alert) bool {
 	}
 	at := al.At
 	if at.IsZero() {
-		at = time.Now()
+		at = a.cfg.Now()
 	}
-	m := &Message{Kind: KindAlert, Request: al.Request, Bastion: a.cfg.Bastion, When: at, Alert: al.Kind, Detail: al.Detail}
+	detail := al.Detail
+	if al.Kind != AlertAuditLog {
+		// Only the same alert is held back: the source is part of the key (a login of the same
+		// account from another address, a stolen key, is never held back behind the owner's),
+		// and so is the detail (a sync refused for another reason is news).
+		key := strings.Join([]string{string(al.Kind), al.Account, al.SourceIP, al.Target, al.Command, al.Detail}, "\x00")
+		send, held := a.coalesce.Admit(key, a.cfg.Now())
+		if !send {
+			a.held.Add(1)
+			return false
+		}
+		if held > 0 {
+			detail = strings.TrimSpace(detail + fmt.Sprintf(" (%d more like it in the %s before were not sent)", held, a.cfg.Coalesce))
+		}
+	}
+	m := &Message{Kind: KindAlert, Request: al.Request, Bastion: a.cfg.Bastion, When: at, Alert: al.Kind, Detail: detail}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	queued := false
@@ -201,7 +231,7 @@ func (a *Alerter) work(ctx context.Context, q *alertQueue) {
 
 // Stats returns the counters (for metrics).
 func (a *Alerter) Stats() AlertStats {
-	s := AlertStats{Filtered: a.filtered.Load(), Channels: make(map[string]ChannelAlertStats, len(a.queues))}
+	s := AlertStats{Filtered: a.filtered.Load(), Held: a.held.Load(), Channels: make(map[string]ChannelAlertStats, len(a.queues))}
 	for _, q := range a.queues {
 		c := ChannelAlertStats{
 			Enqueued: q.enqueued.Load(), Sent: q.sent.Load(), Failed: q.failed.Load(),
@@ -273,4 +303,52 @@ func (c *FailureCounter) Reset(account string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.seen, account)
+}
+
+// Coalescer holds back repeated alerts: the first of a key is sent, the same key within Window
+// after it is held back and counted, and the first after the window is sent with that count.
+// So one admin running 50 commands in 14 minutes (each an SSH login) makes 2 alerts, not 50.
+// It keeps at most maxCoalesceKeys keys, forgetting those past their window first.
+type Coalescer struct {
+	Window time.Duration
+
+	mu   sync.Mutex
+	seen map[string]*coalesced
+}
+
+type coalesced struct {
+	sent time.Time // when the last alert of the key was sent
+	held int       // alerts held back since
+}
+
+const maxCoalesceKeys = 4096
+
+// Admit says whether an alert of key at now is sent, and how many were held back before it.
+func (c *Coalescer) Admit(key string, now time.Time) (send bool, held int) {
+	if c == nil || c.Window <= 0 {
+		return true, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[string]*coalesced)
+	}
+	if st, ok := c.seen[key]; ok && now.Sub(st.sent) < c.Window && !now.Before(st.sent) {
+		st.held++
+		return false, 0
+	} else if ok {
+		held = st.held
+	}
+	if len(c.seen) >= maxCoalesceKeys {
+		for k, st := range c.seen {
+			if now.Sub(st.sent) >= c.Window {
+				delete(c.seen, k)
+			}
+		}
+		if len(c.seen) >= maxCoalesceKeys {
+			return true, held // full of live keys: send rather than lose an alert
+		}
+	}
+	c.seen[key] = &coalesced{sent: now}
+	return true, held
 }

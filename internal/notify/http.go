@@ -128,7 +128,7 @@ func (e *Endpoint) post(ctx context.Context, o outbound) error {
 			return fail(0, "", transportError(ctx, err))
 		}
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		resp.Body.Close()
+		_ = resp.Body.Close() // read only
 		if rerr != nil {
 			return fail(resp.StatusCode, "reading the answer", transportError(ctx, rerr))
 		}

@@ -69,7 +69,7 @@ func titleWord(m *Message) string {
 	case KindApproval:
 		return "Approval needed"
 	case KindAlert:
-		return "gatehouse alert: " + m.Alert.Title()
+		return alertTitle(m)
 	}
 	return "gatehouse"
 }

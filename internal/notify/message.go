@@ -93,9 +93,19 @@ func (m *Message) Title() string {
 		}
 		return "Approval needed: " + clean(m.Account, 64) + " → " + clean(what, 80)
 	case KindAlert:
-		return "gatehouse alert: " + m.Alert.Title()
+		return alertTitle(m)
 	}
 	return "gatehouse"
+}
+
+// alertTitle names the bastion first, so that an operator with several bastions in one
+// channel sees at once which one speaks: "bastion-paris alert: admin login".
+func alertTitle(m *Message) string {
+	name := "gatehouse"
+	if m.Bastion != "" {
+		name = clean(m.Bastion, 64)
+	}
+	return name + " alert: " + m.Alert.Title()
 }
 
 // Fields lists who, from where, to what, when, where and until when.

@@ -15,6 +15,8 @@ import (
 const (
 	DefaultMFAFailureThreshold = 5
 	DefaultMFAFailureWindow    = 10 * time.Minute
+	// DefaultAlertCoalesce holds back repeats of an alert for 10 minutes (coalesce_window).
+	DefaultAlertCoalesce = 10 * time.Minute
 )
 
 // grantCommands are the commands that give an access or a right: each success is a
@@ -68,7 +70,8 @@ func (w *Wire) newAlerter() {
 			kinds = append(kinds, notify.AlertKind(k))
 		}
 		w.alerters = append(w.alerters, notify.NewAlerter(notify.AlerterConfig{Channels: w.senderList([]string{ch}), Kinds: kinds,
-			QueueSize: a.QueueSize, Bastion: w.bastion, Logger: w.log}))
+			QueueSize: a.QueueSize, Bastion: w.bastion, Logger: w.log,
+			Coalesce: config.Duration(a.CoalesceWindow, DefaultAlertCoalesce), Now: w.now}))
 	}
 	threshold := a.MFAFailureThreshold
 	if threshold == 0 {

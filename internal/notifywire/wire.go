@@ -166,7 +166,7 @@ func (w *Wire) listen(ctx context.Context, cfg *config.Config, sealer *seal.Seal
 		}
 	}
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // the key error is the one to report
 		return fmt.Errorf("approval link key: %w", err)
 	}
 	return nil
@@ -237,7 +237,7 @@ func (w *Wire) CloseIdleConnections() { w.client.CloseIdleConnections() }
 func (w *Wire) Close() {
 	w.closeOnce.Do(func() {
 		if w.ln != nil {
-			w.ln.Close()
+			_ = w.ln.Close() // closing at shutdown: nothing to do with an error
 		}
 	})
 }

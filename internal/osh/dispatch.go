@@ -15,17 +15,19 @@ package osh
 
 import (
 	"context"
-	"io"
+	"errors"
+	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"time"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
-	"gatehouse/internal/termsize"
 )
 
 // Env is what commands share for the life of the server.
@@ -52,80 +54,59 @@ type Env struct {
 	// Archived opens a session's recording from the archive bucket when it is not on this
 	// node's disk (checked against the audited SHA-256); nil without [archive].
 	Archived func(ctx context.Context, s store.Session) (*os.File, error)
+	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
+	JumpCA func() string
+}
+
+// Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
+func (e *Env) Deps() session.Deps {
+	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Log: e.Log, Audit: e.Audit}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the
 // concern is not configured; security hooks that are nil never grant anything by themselves.
 type Hooks struct {
-	// SetupGate refuses everything but help, info and setup commands until required factors exist.
-	SetupGate func(ctx context.Context, s *Session, cmd *Command) *Result
+	// SetupGate refuses everything but help, info and setup commands until required factors
+	// exist; cmd is nil for a connection to a server.
+	SetupGate func(ctx context.Context, s *Session, cmd *session.CommandInfo) *refusal.Refusal
 	// JIT asks for a second factor when cmd requires one; a non-nil result is a refusal.
-	JIT func(ctx context.Context, s *Session, cmd *Command) *Result
-	// Connect handles [user@]host lines and returns the exit status.
-	Connect func(ctx context.Context, s *Session) int
+	JIT func(ctx context.Context, s *Session, cmd session.CommandInfo) *refusal.Refusal
+	// Connect handles [user@]host lines (s.Request) and returns what it did and the exit status.
+	Connect func(ctx context.Context, s *Session) (session.Outcome, int)
 	// CommandDone is told of every command run, for the audit log.
 	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
 	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
-	ProactiveMFA func(ctx context.Context, s *Session) *Result
+	ProactiveMFA func(ctx context.Context, s *Session) (session.Proof, *refusal.Refusal)
+	// WebLogin makes a one-time web console login URL for the account, bound to the factors its
+	// SSH session proved, and the console certificate's fingerprint (nil: no console).
+	WebLogin func(ctx context.Context, acc store.Account, factors []string) (url, fingerprint string, err error)
 }
 
-// Outcome is what a session did, filled as it goes, for its session row and audit entries.
-type Outcome struct {
-	Plugin  string // the --osh command run
-	Allowed bool   // the command was authorized, or the connection was granted
-	Kind    string // "osh", "interactive", "ssh"
-	// The target of a connection, once resolved.
-	User, Host, IPTo string
-	PortTo           int
-	BytesIn          int64
-	BytesOut         int64
-	Comment          string
+// connect runs the Connect hook and keeps what it returns as the session's outcome (the command
+// run before it, in the interactive mode, stays named).
+func (e *Env) connect(ctx context.Context, s *Session) int {
+	o, code := e.Hooks.Connect(ctx, s)
+	o.Plugin = s.Outcome.Plugin
+	s.Outcome = o
+	return code
 }
 
-// Session is one SSH session channel of an authenticated account.
-type Session struct {
-	// ID is the session's unique id: its recording, its session row and its audit entries.
-	ID string
-	// Outcome is filled by the dispatcher and the connector.
-	Outcome Outcome
-	Account store.Account
-	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
-	AuthKey    string
-	Roles      Roles
-	RemoteAddr net.Addr
-	LocalAddr  net.Addr
-	In         io.Reader
-	Out        io.Writer
-	Err        io.Writer
-	PTY        bool
-	Term       string
-	Modes      string // the client's encoded terminal modes (RFC 4254 8)
-	Cols, Rows int
-	Request    Request
-	// MFAUntil is when a proactively validated second factor stops counting (zero: not validated).
-	MFAUntil time.Time
-	// MFAProofs are the factors ("password", "totp") that proactive MFA validated in this
-	// session, with when. Each stands only for its own factor, and only while MFAValidated.
-	MFAProofs   map[string]time.Time
-	InBatch     bool
-	Interactive bool
-	// Resize receives window changes while a pty is open (may be nil).
-	Resize <-chan termsize.Size
-	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
-	Signals <-chan string
-	// Reload, when set, reloads the account and its roles from the store.
-	Reload func(ctx context.Context) error
-	// PauseRecording, when set, stops (true) and resumes (false) recording the session's output.
-	PauseRecording func(paused bool)
-	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
-	// relayed sessions write through them, since the target's own terminal already did it.
-	RawOut, RawErr io.Writer
+// proactiveMFA runs the ProactiveMFA hook and keeps the proof it returns: the factors it checked
+// stand for themselves until it expires.
+func (e *Env) proactiveMFA(ctx context.Context, s *Session) *refusal.Refusal {
+	p, r := e.Hooks.ProactiveMFA(ctx, s)
+	if r == nil {
+		s.MFAUntil, s.MFAProofs = p.Until, p.Factors
+	}
+	return r
 }
 
-// MFAValidated reports whether a proactive second factor still counts at now.
-func (s *Session) MFAValidated(now time.Time) bool {
-	return !s.MFAUntil.IsZero() && now.Before(s.MFAUntil)
-}
+// Outcome and Session are the lifecycle's (internal/session); the command language uses them
+// under these names.
+type (
+	Outcome = session.Outcome
+	Session = session.Session
+)
 
 // Call is one run of one command.
 type Call struct {
@@ -145,20 +126,49 @@ func (c *Call) Now() time.Time { return c.Env.Now() }
 // Cfg is the configuration in force.
 func (c *Call) Cfg() *config.Config { return c.Env.Config() }
 
-// Serve runs the line an account typed after `--` and returns the exit status.
-func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
-	cfg := e.Config()
-	if len(line) > cfg.MaxCommandLine {
-		r := Refuse("KO_GETOPTS_FAILED", "The command line is too long (%d bytes, at most %d)", len(line), cfg.MaxCommandLine)
-		return e.emit(s, r, JSONNone, false)
-	}
+// errTooLong is a line longer than maxCommandLine: refused before it is looked at.
+type errTooLong struct{ n, max int }
+
+func (e errTooLong) Error() string {
+	return fmt.Sprintf("The command line is too long (%d bytes, at most %d)", e.n, e.max)
+}
+
+// Parse parses the line a session channel asked to run, once for the whole lifecycle (ingress
+// calls it; the recorder and the dispatcher read the result). A line that is too long or does
+// not parse carries its refusal in Err, and what could be read of it in Request.
+func (e *Env) Parse(line string) session.Line {
+	ln := session.Line{Raw: line}
 	req, perr := ParseLine(line)
-	if perr != nil {
-		// Even a line that does not parse may have asked for JSON: honour it if we can see it.
-		r := Refuse("KO_GETOPTS_FAILED", "Error parsing the command line: %v", perr)
-		return e.emit(s, r, jsonModeOf(line), false)
+	ln.Request = req
+	if w, err := Split(line); err == nil {
+		ln.Words = w
 	}
-	s.Request = req
+	switch max := e.Config().MaxCommandLine; {
+	case len(line) > max:
+		ln.Err = errTooLong{len(line), max}
+	case perr != nil:
+		ln.Err = fmt.Errorf("Error parsing the command line: %w", perr)
+	}
+	return ln
+}
+
+// Serve runs a session's parsed line and returns what the session did and its exit status.
+func (e *Env) Serve(ctx context.Context, s *Session, ln session.Line) (Outcome, int) {
+	code := e.serve(ctx, s, ln)
+	return s.Outcome, code
+}
+
+func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
+	cfg := e.Config()
+	if ln.Err != nil {
+		// Even a line that does not parse may have asked for JSON: honour it if we can see it.
+		mode := jsonModeOf(ln.Raw)
+		if errors.As(ln.Err, new(errTooLong)) {
+			mode = JSONNone
+		}
+		return e.emit(s, Refuse("KO_GETOPTS_FAILED", "%s", ln.Err.Error()), mode, false)
+	}
+	req := ln.Request
 	if r := e.accountGate(s); r != nil {
 		return e.emit(s, *r, req.JSON, req.Quiet)
 	}
@@ -170,8 +180,8 @@ func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
 		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
 	}
 	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
-		if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
-			return e.emit(s, *r, req.JSON, req.Quiet)
+		if r := e.proactiveMFA(ctx, s); r != nil {
+			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
 	switch {
@@ -185,7 +195,7 @@ func (e *Env) Serve(ctx context.Context, s *Session, line string) int {
 		if e.Hooks.Connect == nil {
 			return e.emit(s, Refuse("KO_ACCESS_DENIED", "Access denied for %s to %s: connections to servers are not enabled on this bastion", s.Account.Name, req.Host), req.JSON, req.Quiet)
 		}
-		return e.Hooks.Connect(ctx, s)
+		return e.connect(ctx, s)
 	case req.Help:
 		r := e.Run(ctx, s, "help", nil, req.Quiet)
 		return e.emitJSONOnly(s, r, req.JSON)
@@ -212,28 +222,20 @@ func jsonModeOf(line string) JSONMode {
 	return JSONNone
 }
 
-// accountGate refuses frozen, expired and inactive accounts before anything else runs.
+// accountGate refuses frozen, expired and inactive accounts before anything else runs. Frozen
+// and TTL are access.AccountGate's, the one gate the connector's decision applies too.
 func (e *Env) accountGate(s *Session) *Result {
 	a := &s.Account
 	now := e.Now()
-	cfg := e.Config()
-	var r Result
-	switch {
-	case a.Frozen:
-		reason := ""
-		if a.FrozenReason != "" {
-			reason = " (" + a.FrozenReason + ")"
-		}
-		r = Refuse("KO_FROZEN", "Sorry %s, your account is frozen%s, access denied", a.Name, reason)
-	case !a.ExpiresAt.IsZero() && now.After(a.ExpiresAt):
-		r = Refuse("KO_TTL_EXPIRED", "Sorry %s, your account TTL has expired (since %s), access denied", a.Name, a.ExpiresAt.Format(time.RFC3339))
-	default:
-		days, expired := InactivityExpired(a, now, cfg.AccountMaxInactiveDays)
-		if !expired {
-			return nil
-		}
-		r = Refuse("KO_ACCOUNT_EXPIRED", "Sorry %s, your account has expired: no login for more than %d days, access denied by policy", a.Name, days)
+	if ref := access.AccountGate(now, access.Account{Name: a.Name, Frozen: a.Frozen, FrozenReason: a.FrozenReason, Expiry: a.ExpiresAt}); ref != nil {
+		r := Refused(ref)
+		return &r
 	}
+	days, expired := InactivityExpired(a, now, e.Config().AccountMaxInactiveDays)
+	if !expired {
+		return nil
+	}
+	r := Refuse("KO_ACCOUNT_EXPIRED", "Sorry %s, your account has expired: no login for more than %d days, access denied by policy", a.Name, days)
 	return &r
 }
 
@@ -274,7 +276,16 @@ func (e *Env) setupGate(ctx context.Context, s *Session, cmd *Command) *Result {
 	if e.Hooks.SetupGate == nil {
 		return nil
 	}
-	return e.Hooks.SetupGate(ctx, s, cmd)
+	var info *session.CommandInfo
+	if cmd != nil {
+		i := cmd.Info()
+		info = &i
+	}
+	if ref := e.Hooks.SetupGate(ctx, s, info); ref != nil {
+		r := Refused(ref)
+		return &r
+	}
+	return nil
 }
 
 // Run runs one command with its options in the session, printing its human output, and returns
@@ -302,10 +313,11 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		return *r
 	}
 	if e.Hooks.JIT != nil {
-		if r := e.Hooks.JIT(ctx, s, cmd); r != nil {
-			e.printRefusal(p, *r)
-			e.done(ctx, s, cmd.Name, args, *r)
-			return *r
+		if ref := e.Hooks.JIT(ctx, s, cmd.Info()); ref != nil {
+			r := Refused(ref)
+			e.printRefusal(p, r)
+			e.done(ctx, s, cmd.Name, args, r)
+			return r
 		}
 		// A factor may take minutes to give: what the account may do is read again after it.
 		if r := e.reauthorize(ctx, s, cmd); r != nil {
@@ -398,6 +410,9 @@ func (e *Env) printRefusal(p *Printer, r Result) {
 // Refuse prints a refusal (human form, then JSON when the line asked for it) and returns its
 // exit status. Hooks use it so their refusals look like the dispatcher's.
 func (e *Env) Refuse(s *Session, r Result) int { return e.emit(s, r, s.Request.JSON, s.Request.Quiet) }
+
+// ShowRefusal prints a lifecycle refusal (the relay's) as Refuse does, and returns its exit status.
+func (e *Env) ShowRefusal(s *Session, r *refusal.Refusal) int { return e.Refuse(s, Refused(r)) }
 
 // emit prints a refusal in human form, then its JSON, and returns its exit status.
 func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {

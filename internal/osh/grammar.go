@@ -2,52 +2,24 @@ package osh
 
 import (
 	"fmt"
+	"gatehouse/internal/session"
 	"strconv"
 	"strings"
 )
 
-// JSONMode is how machine output is framed, as The Bastion's --json* options.
-type JSONMode int
-
-const (
-	JSONNone      JSONMode = iota
-	JSONCompact            // --json: JSON_START / one line / JSON_END
-	JSONPretty             // --json-pretty: the same markers around an indented body
-	JSONGreppable          // --json-greppable: one line JSON_OUTPUT=…
+// JSONMode and Request are the lifecycle's (internal/session): the line is parsed once, here,
+// and every stage after reads the same value.
+type (
+	JSONMode = session.JSONMode
+	Request  = session.Request
 )
 
-// Request is the parsed line a user typed after `ssh … --`.
-type Request struct {
-	Osh     string   // --osh COMMAND
-	OshArgs []string // the command's own options
-	JSON    JSONMode
-	Quiet   bool
-
-	Interactive  bool // -i
-	ProactiveMFA bool // --proactive-mfa
-	ForceTTY     bool // -t
-	NoTTY        bool // -T
-	Help         bool // --help
-
-	// The target, for [user@]host [-p port] [-u user] [command …].
-	User          string
-	Host          string
-	Port          int // 0: not given
-	RemoteCommand []string
-	// RemoteCommandLine is the remote command exactly as typed (ParseLine); "" from ParseWords.
-	RemoteCommandLine string
-}
-
-// Command is the remote command to run on the target: as typed when known, else its words.
-func (r *Request) Command() string {
-	if r.RemoteCommandLine != "" {
-		return r.RemoteCommandLine
-	}
-	return strings.Join(r.RemoteCommand, " ")
-}
-
-// HasTarget reports whether the line names a server to connect to.
-func (r *Request) HasTarget() bool { return r.Host != "" }
+const (
+	JSONNone      = session.JSONNone
+	JSONCompact   = session.JSONCompact
+	JSONPretty    = session.JSONPretty
+	JSONGreppable = session.JSONGreppable
+)
 
 // GrammarError is a line that cannot be parsed; its message says what to fix.
 type GrammarError struct{ Msg string }
@@ -218,7 +190,7 @@ func ParseWords(words []string) (Request, error) {
 				}
 				r.OshArgs = append(r.OshArgs, a)
 			}
-			return r, r.checkConflicts()
+			return r, checkConflicts(&r)
 		case "--quiet", "-q":
 			r.Quiet = true
 		case "-i", "--interactive":
@@ -265,19 +237,19 @@ func ParseWords(words []string) (Request, error) {
 				return r, gerr("'--' must follow a host: [user@]host [-p port] -- command")
 			}
 			r.RemoteCommand = append(r.RemoteCommand, words[i+1:]...)
-			return r, r.checkConflicts()
+			return r, checkConflicts(&r)
 		default:
 			if strings.HasPrefix(w, "-") {
 				if r.Host != "" {
 					// After the host, the first unknown word starts the remote command.
 					r.RemoteCommand = append(r.RemoteCommand, words[i:]...)
-					return r, r.checkConflicts()
+					return r, checkConflicts(&r)
 				}
 				return r, gerr("unknown option %s: see --osh help, or `--long-help' for the options", w)
 			}
 			if r.Host != "" {
 				r.RemoteCommand = append(r.RemoteCommand, words[i:]...)
-				return r, r.checkConflicts()
+				return r, checkConflicts(&r)
 			}
 			if err := once("--host"); err != nil {
 				return r, err
@@ -307,10 +279,10 @@ func ParseWords(words []string) (Request, error) {
 			r.Host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		}
 	}
-	return r, r.checkConflicts()
+	return r, checkConflicts(&r)
 }
 
-func (r *Request) checkConflicts() error {
+func checkConflicts(r *Request) error {
 	switch {
 	case r.Osh != "" && (r.Host != "" || r.Interactive):
 		return gerr("--osh cannot be combined with a host or -i")

@@ -30,9 +30,9 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	}
 	t.AutoCompleteCallback = e.completer(s)
 	saved := s.Out
-	s.Out = t
+	s.Out, s.Editor = t, t
 	s.Interactive = true
-	defer func() { s.Out = saved; s.Interactive = false }()
+	defer func() { s.Out, s.Editor = saved, nil; s.Interactive = false }()
 
 	fmt.Fprintf(t, "Welcome to %s interactive mode, type `help' for available commands.\n", cfg.BastionName)
 	fmt.Fprintf(t, "You can use <tab> and <tab><tab> for autocompletion.\n")
@@ -114,7 +114,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		saveReq := s.Request
 		s.Request = req
-		e.Hooks.Connect(ctx, s)
+		e.connect(ctx, s)
 		s.Request = saveReq
 	}
 }
@@ -154,8 +154,8 @@ func (e *Env) elevate(ctx context.Context, s *Session, w io.Writer) {
 		return
 	}
 	// The hook prints the phase and, on success, the elevated-session lines.
-	if r := e.Hooks.ProactiveMFA(ctx, s); r != nil {
-		fmt.Fprintf(w, "%s\n", messageOf(*r))
+	if r := e.proactiveMFA(ctx, s); r != nil {
+		fmt.Fprintf(w, "%s\n", messageOf(Refused(r)))
 	}
 }
 

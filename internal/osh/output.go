@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"gatehouse/internal/refusal"
 )
 
 // Result is what every command and every refusal produces. Human text and JSON both come from it.
@@ -44,62 +46,42 @@ func (r Result) ExitCode() int {
 	if r.Success() {
 		return 0
 	}
-	if e, ok := dispatcherExit[r.Code]; ok && r.Command == "" {
-		return e
+	if r.Command != "" && !strings.HasPrefix(r.Code, "KO_MFA_FAILED") {
+		return ExitPluginFailed // a command's own failure
 	}
-	if strings.HasPrefix(r.Code, "KO_MFA_FAILED") {
-		return ExitMFAFailed
-	}
-	return ExitPluginFailed
+	return refusal.ExitOf(r.Code)
 }
 
-// Exit statuses, as lib/perl/OVH/Bastion.pm defines them.
+// Exit statuses: the one table is internal/refusal's; these names are the command language's.
 const (
-	ExitOK                 = 0
-	ExitPluginFailed       = 100
-	ExitInactive           = 101
-	ExitHostNotFound       = 102
-	ExitUnknownCommand     = 104
-	ExitRestrictedCommand  = 106
-	ExitAccessDenied       = 107
-	ExitGetoptsFailed      = 111
-	ExitNoHost             = 112
-	ExitAccountExpired     = 113
-	ExitInteractiveOff     = 114
-	ExitConflictingOptions = 115
-	ExitMaintenance        = 118
-	ExitTTLExpired         = 121
-	ExitPasswordSetup      = 122
-	ExitTOTPSetup          = 123
-	ExitAnySetup           = 124
-	ExitMFAFailed          = 125
-	ExitInvalidUser        = 127
-	ExitInvalidHost        = 128
-	ExitFrozen             = 131
-	ExitInvalidPort        = 134
+	ExitOK                 = refusal.ExitOK
+	ExitPluginFailed       = refusal.ExitPluginFailed
+	ExitInactive           = refusal.ExitInactive
+	ExitHostNotFound       = refusal.ExitHostNotFound
+	ExitUnknownCommand     = refusal.ExitUnknownCommand
+	ExitRestrictedCommand  = refusal.ExitRestrictedCommand
+	ExitAccessDenied       = refusal.ExitAccessDenied
+	ExitGetoptsFailed      = refusal.ExitGetoptsFailed
+	ExitNoHost             = refusal.ExitNoHost
+	ExitAccountExpired     = refusal.ExitAccountExpired
+	ExitInteractiveOff     = refusal.ExitInteractiveOff
+	ExitConflictingOptions = refusal.ExitConflictingOptions
+	ExitMaintenance        = refusal.ExitMaintenance
+	ExitTTLExpired         = refusal.ExitTTLExpired
+	ExitPasswordSetup      = refusal.ExitPasswordSetup
+	ExitTOTPSetup          = refusal.ExitTOTPSetup
+	ExitAnySetup           = refusal.ExitAnySetup
+	ExitMFAFailed          = refusal.ExitMFAFailed
+	ExitInvalidUser        = refusal.ExitInvalidUser
+	ExitInvalidHost        = refusal.ExitInvalidHost
+	ExitFrozen             = refusal.ExitFrozen
+	ExitInvalidPort        = refusal.ExitInvalidPort
 )
 
-var dispatcherExit = map[string]int{
-	"KO_UNKNOWN_COMMAND":             ExitUnknownCommand,
-	"KO_RESTRICTED_COMMAND":          ExitRestrictedCommand,
-	"KO_PLUGIN_DISABLED":             ExitRestrictedCommand,
-	"KO_ACCESS_DENIED":               ExitAccessDenied,
-	"KO_GETOPTS_FAILED":              ExitGetoptsFailed,
-	"KO_NO_HOST":                     ExitNoHost,
-	"KO_HOST_NOT_FOUND":              ExitHostNotFound,
-	"KO_INTERACTIVE_DISABLED":        ExitInteractiveOff,
-	"KO_CONFLICTING_OPTIONS":         ExitConflictingOptions,
-	"KO_MFA_PASSWORD_SETUP_REQUIRED": ExitPasswordSetup,
-	"KO_MFA_TOTP_SETUP_REQUIRED":     ExitTOTPSetup,
-	"KO_MFA_ANY_SETUP_REQUIRED":      ExitAnySetup,
-	"KO_INVALID_REMOTE_USER":         ExitInvalidUser,
-	"KO_INVALID_REMOTE_HOST":         ExitInvalidHost,
-	"KO_INVALID_PORT":                ExitInvalidPort,
-	"KO_FROZEN":                      ExitFrozen,
-	"KO_TTL_EXPIRED":                 ExitTTLExpired,
-	"KO_ACCOUNT_EXPIRED":             ExitAccountExpired,
-	"KO_INACTIVE_ACCOUNT":            ExitInactive,
-	"KO_MAINTENANCE_MODE":            ExitMaintenance,
+// Refused is a lifecycle refusal (access decision, MFA policy, relay) as the command language's
+// result: command null, its code, message and exit status. The one conversion between the two.
+func Refused(r *refusal.Refusal) Result {
+	return Result{Code: r.Code, Message: r.Message, Exit: r.Exit}
 }
 
 // Refuse builds a dispatcher refusal: command null, value null, The Bastion's exit status.
@@ -190,21 +172,47 @@ func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
 }
 
 // Printer writes human text inside The Bastion's box, or bare lines with --quiet.
+//
+// The box is open on the right and its output streams (a QR code is on screen before the code
+// it asks for is typed), so its top is drawn before its width is known: every line keeps the
+// left border, and the bottom rule is drawn as wide as the widest line printed, measured in
+// terminal columns (DisplayWidth). Lines are never wrapped: tables and codes stay copyable.
 type Printer struct {
 	W     io.Writer
 	Quiet bool
+	// widest is the widest line printed so far, in columns, border included.
+	widest int
 }
 
 // Line prints one line of human output.
 func (p *Printer) Line(format string, a ...any) {
-	s := fmt.Sprintf(format, a...)
-	for _, l := range strings.Split(s, "\n") {
+	p.lines(fmt.Sprintf(format, a...))
+}
+
+// Block prints text as it is, each line inside the box: a QR code, a secret, scratch codes.
+// A trailing newline ends the last line rather than adding an empty one.
+func (p *Printer) Block(text string) {
+	p.lines(strings.TrimSuffix(text, "\n"))
+}
+
+func (p *Printer) lines(text string) {
+	for _, l := range strings.Split(text, "\n") {
 		if p.Quiet {
 			fmt.Fprintln(p.W, l)
-		} else {
-			fmt.Fprintln(p.W, "│ "+l)
+			continue
 		}
+		fmt.Fprintln(p.W, "│ "+l)
+		p.widest = max(p.widest, 2+DisplayWidth(l))
 	}
+}
+
+// Border is what starts a line inside the box ("" with --quiet), for text written to W
+// directly, such as a prompt.
+func (p *Printer) Border() string {
+	if p.Quiet {
+		return ""
+	}
+	return "│ "
 }
 
 const boxWidth = 75
@@ -236,7 +244,7 @@ func (p *Printer) Footer(cmd string) {
 	if cmd == "" {
 		tag = "───"
 	}
-	fill := boxWidth - 1 - utf8.RuneCountInString(tag)
+	fill := max(boxWidth, p.widest+1) - 1 - utf8.RuneCountInString(tag)
 	if fill < 3 {
 		fill = 3
 	}

@@ -56,7 +56,7 @@ func TestRefusalJSONAndExit(t *testing.T) {
 		{Refuse("KO_RESTRICTED_COMMAND", "x"), 106},
 		{Refuse("KO_ACCESS_DENIED", "x"), 107},
 		{Refuse("KO_MFA_ANY_SETUP_REQUIRED", "x"), 124},
-		{Refuse("KO_FROZEN", "x"), 131},
+		{Refuse("KO_ACCOUNT_FROZEN", "x"), 131},
 		{Fail("accountCreate", "ERR_INVALID_ACCOUNT", "x"), 100},
 		{Fail("help", "KO_MFA_FAILED", "x"), 125},
 		{OK("info", nil), 0},

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/internal/session"
 )
 
 // Category says who may run a command. It is also the folder of internal/osh/cmd the command
@@ -67,6 +69,11 @@ type Command struct {
 	// such as accountListSessions).
 	AuditorMay bool
 	Run        func(ctx context.Context, c *Call) Result
+}
+
+// Info is what the MFA wiring needs to know of the command.
+func (c *Command) Info() session.CommandInfo {
+	return session.CommandInfo{Name: c.Name, MFARequired: c.MFARequired, MFASetupNotRequired: c.MFASetupNotRequired}
 }
 
 // Registry holds the commands by name. Build it once at start; it is read-only afterwards.

@@ -1,36 +1,22 @@
 package osh
 
-import "gatehouse/internal/store"
+import (
+	"gatehouse/internal/session"
+	"gatehouse/internal/store"
+)
 
-// Roles is what an account may do beyond open commands. It is computed once per session from the
-// store; Authorize is a pure function of it.
-type Roles struct {
-	Admin      bool
-	SuperOwner bool // implied by Admin
-	Auditor    bool
-	Grants     map[string]bool // restricted commands granted one by one
-	// Group roles held on at least one group (the command then checks the specific group).
-	OwnerOfAny, GatekeeperOfAny, AclkeeperOfAny bool
-}
+// Roles is what an account may do beyond open commands (internal/session holds the type).
+type Roles = session.Roles
 
 // Pseudo-commands that grant roles through accountGrantCommand.
 const (
-	GrantAdmin      = "admin"
-	GrantSuperOwner = "superowner"
-	GrantAuditor    = "auditor"
+	GrantAdmin      = session.GrantAdmin
+	GrantSuperOwner = session.GrantSuperOwner
+	GrantAuditor    = session.GrantAuditor
 )
 
-// RolesOf derives the roles an account's grants give it.
-func RolesOf(a store.Account) Roles {
-	r := Roles{Grants: map[string]bool{}}
-	for _, g := range a.Grants {
-		r.Grants[g] = true
-	}
-	r.Admin = r.Grants[GrantAdmin]
-	r.SuperOwner = r.Admin || r.Grants[GrantSuperOwner]
-	r.Auditor = r.Grants[GrantAuditor]
-	return r
-}
+// RolesOf derives the roles an account's grants give it (session.RolesOf).
+func RolesOf(a store.Account) Roles { return session.RolesOf(a) }
 
 // RestrictedMessage is The Bastion's sentence for a command the account was not granted.
 const RestrictedMessage = "Sorry, this command is restricted and requires you to be specifically granted"

@@ -23,6 +23,10 @@ type Sealer struct {
 	aead cipher.AEAD
 }
 
+// PurposeEgressKey binds sealed egress private keys to their use (the relay opens them, the
+// key commands seal them).
+const PurposeEgressKey = "egress-private-key"
+
 // New returns a Sealer over a 32-byte key.
 func New(key []byte) (*Sealer, error) {
 	if len(key) != 32 {

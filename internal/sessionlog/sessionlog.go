@@ -26,8 +26,8 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/netaddr"
-	"gatehouse/internal/osh"
 	"gatehouse/internal/record"
+	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
 
@@ -50,7 +50,7 @@ type Policy struct {
 
 // Tracker implements ingress.Tracker.
 type Tracker struct {
-	Store  store.Store
+	Store  store.SessionRecords
 	Audit  Auditor
 	Dir    string // recordings root; one 0700 folder per account below it
 	Policy func() Policy
@@ -70,26 +70,26 @@ type Tracker struct {
 
 var _ ingress.Tracker = (*Tracker)(nil)
 
-// Begin opens the recording and the session row, and wraps the session's writers.
-func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingress.SessionTrack, error) {
+// Begin opens the recording and the session row for the parsed line; ingress wraps the
+// session's writers with the track's recorder. It writes nothing into the session.
+func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line) (ingress.SessionTrack, error) {
 	now := t.Now()
-	s.ID = record.NewID()
-	req, _ := osh.ParseLine(line) // a bad line is refused later by the dispatcher; record it anyway
-	kind, host, user, port, plugin := "interactive", "", "", 0, ""
-	switch {
-	case req.Osh != "":
-		kind, host, plugin = "osh", req.Osh, req.Osh
-	case req.HasTarget():
-		kind, host, user, port = "ssh", req.Host, req.User, req.Port
+	id := record.NewID()
+	req, line := ln.Request, ln.Raw // a bad line is refused later by the dispatcher; record it anyway
+	kind, host, user, port, plugin := req.Kind(), "", "", 0, ""
+	switch kind {
+	case "osh":
+		host, plugin = req.Osh, req.Osh
+	case "ssh":
+		host, user, port = req.Host, req.User, req.Port
 	}
-	s.Outcome.Kind = kind
 	if t.Admit != nil {
 		if err := t.Admit(); err != nil {
 			return nil, err
 		}
 	}
 	pol := t.Policy()
-	name, err := record.FileName(record.NameParts{Start: now, ID: s.ID, Account: s.Account.Name, User: user, Host: host, Port: port, Format: pol.Format})
+	name, err := record.FileName(record.NameParts{Start: now, ID: id, Account: s.Account.Name, User: user, Host: host, Port: port, Format: pol.Format})
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +97,8 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 	stealth := req.HasTarget() && record.StealthMatch(pol.Stealth, req.Command())
 	// The audit and the row keep a connection's words whole (audit.SessionParams); the
 	// recording's title is only a label for players, and may be cut.
-	params := audit.SessionParams(splitOrRaw(line), req.HasTarget())
-	tr := &track{t: t, start: now, stealth: stealth, id: s.ID, account: s.Account.Name}
+	params := audit.SessionParams(wordsOrRaw(ln), req.HasTarget())
+	tr := &track{t: t, start: now, stealth: stealth, id: id, account: s.Account.Name}
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
 		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached}
@@ -111,30 +111,20 @@ func (t *Tracker) Begin(ctx context.Context, s *osh.Session, line string) (ingre
 		return nil, fmt.Errorf("open recording: %w", err)
 	}
 	tr.rec, tr.path = rec, path
-	tr.row = store.Session{ID: s.ID, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
+	tr.row = store.Session{ID: id, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
 		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
 		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path, Comment: tr.comment("")}
 	if err := t.Store.OpenSession(ctx, tr.row); err != nil {
-		rec.Close()
+		_, _, _ = rec.Close() // the session is refused; the partial recording stays as evidence
 		return nil, fmt.Errorf("record the session in the store: %w", err)
 	}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.open", Fields: audit.Fields{
-		UniqID: s.ID, Account: s.Account.Name, CmdType: kind, IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom,
+		UniqID: id, Account: s.Account.Name, CmdType: kind, IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom,
 		IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion, User: user, HostTo: req.Host, PortTo: port, Plugin: plugin,
-		Params: params, RecordingID: s.ID, Stealth: stealth}}); err != nil {
+		Params: params, RecordingID: id, Stealth: stealth}}); err != nil {
 		// The audit log refuses: nothing runs that cannot be audited.
-		rec.Close()
+		_, _, _ = rec.Close() // the session is refused; the partial recording stays as evidence
 		return nil, fmt.Errorf("audit log: %w", err)
-	}
-	w := &recWriter{tr: tr}
-	s.PauseRecording = tr.pause
-	s.Out = io.MultiWriter(s.Out, w)
-	s.Err = io.MultiWriter(s.Err, w)
-	if s.RawOut != nil {
-		s.RawOut = io.MultiWriter(s.RawOut, w)
-	}
-	if s.RawErr != nil {
-		s.RawErr = io.MultiWriter(s.RawErr, w)
 	}
 	return tr, nil
 }
@@ -149,11 +139,11 @@ func title(kind, line string) string {
 	return line
 }
 
-func splitOrRaw(line string) []string {
-	if w, err := osh.Split(line); err == nil {
-		return w
+func wordsOrRaw(ln session.Line) []string {
+	if ln.Words != nil {
+		return ln.Words
 	}
-	return []string{line}
+	return []string{ln.Raw}
 }
 
 type track struct {
@@ -229,8 +219,14 @@ func (w *recWriter) Write(p []byte) (int, error) {
 
 func (tr *track) Resize(cols, rows int) { tr.rec.Resize(cols, rows) }
 
-// pause keeps what a command shows out of the recording (it holds a secret), with a marker.
-func (tr *track) pause(paused bool) {
+// ID is the session's id: its recording, its row, its audit entries.
+func (tr *track) ID() string { return tr.id }
+
+// Recorder receives a copy of what the session shows; it never fails the user's stream.
+func (tr *track) Recorder() io.Writer { return &recWriter{tr: tr} }
+
+// Pause keeps what a command shows out of the recording (it holds a secret), with a marker.
+func (tr *track) Pause(paused bool) {
 	if paused && !tr.paused.Load() {
 		tr.rec.Output([]byte("\r\n[gatehouse: the output of this command holds a secret and is not recorded]\r\n"))
 	}
@@ -238,18 +234,20 @@ func (tr *track) pause(paused bool) {
 }
 
 // End closes the recording and completes the row and the audit log.
-func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {
+func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome, exitStatus int) {
 	t := tr.t
 	now := t.Now()
 	sum, size, rerr := tr.rec.Close()
 	if rerr != nil {
-		t.Log.Error("recording incomplete", "id", s.ID, "path", tr.path, "err", rerr)
+		t.Log.Error("recording incomplete", "id", tr.id, "path", tr.path, "err", rerr)
 		if t.OnRecordingError != nil {
 			t.OnRecordingError()
 		}
 	}
-	o := s.Outcome
-	err := t.Store.CloseSession(ctx, s.ID, func(r *store.Session) {
+	if o.Kind == "" {
+		o.Kind = tr.row.Kind
+	}
+	err := t.Store.CloseSession(ctx, tr.id, func(r *store.Session) {
 		r.EndedAt, r.ExitStatus, r.Status, r.SHA256, r.Size = now, exitStatus, "closed", sum, size
 		r.Allowed, r.Plugin, r.User, r.Host, r.IPTo, r.PortTo = o.Allowed, o.Plugin, o.User, o.Host, o.IPTo, o.PortTo
 		r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, tr.comment(o.Comment)
@@ -258,16 +256,16 @@ func (tr *track) End(ctx context.Context, s *osh.Session, exitStatus int) {
 		}
 	})
 	if err != nil {
-		t.Log.Error("cannot complete the session row", "id", s.ID, "err", err)
+		t.Log.Error("cannot complete the session row", "id", tr.id, "err", err)
 	}
-	f := audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: o.Kind, Allowed: audit.Bool(o.Allowed),
+	f := audit.Fields{UniqID: tr.id, Account: s.Account.Name, CmdType: o.Kind, Allowed: audit.Bool(o.Allowed),
 		IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom, IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion,
 		User: o.User, HostTo: o.Host, IPTo: o.IPTo, PortTo: o.PortTo, Plugin: o.Plugin, ExitStatus: audit.Int(exitStatus),
 		Duration: now.Sub(tr.start).Seconds(), BytesIn: o.BytesIn, BytesOut: o.BytesOut,
-		RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment,
+		RecordingID: tr.id, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment,
 		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load()}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
-		t.Log.Error("cannot write the session end to the audit log", "id", s.ID, "err", err)
+		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", err)
 	}
 	if t.OnClosed != nil && rerr == nil {
 		t.OnClosed(tr.path, sum, size)
@@ -282,9 +280,12 @@ func (t *Tracker) Interrupted(ctx context.Context) error {
 	}
 	for _, s := range open {
 		sum, size := hashFile(s.Recording)
-		_ = t.Audit.Append(audit.Event{Type: "session.interrupted", Fields: audit.Fields{UniqID: s.ID, Account: s.Account,
+		// A failed append is logged; the other interrupted sessions are still audited.
+		if err := t.Audit.Append(audit.Event{Type: "session.interrupted", Fields: audit.Fields{UniqID: s.ID, Account: s.Account,
 			CmdType: s.Kind, HostTo: s.Host, PortTo: s.PortTo, RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size,
-			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}})
+			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}}); err != nil {
+			t.Log.Error("cannot write an interrupted session to the audit log", "id", s.ID, "err", err)
+		}
 	}
 	return nil
 }
@@ -295,7 +296,7 @@ func hashFile(path string) (string, int64) {
 	if err != nil {
 		return "", 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

@@ -56,6 +56,7 @@ func StartNodes(t testing.TB, n int, o Options) []*Bastion {
 		err    error
 	}
 	res := make([]opened, n)
+	clock := new(Clock) // one time for the whole cluster
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range res {
@@ -66,7 +67,7 @@ func StartNodes(t testing.TB, n int, o Options) []*Bastion {
 			if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
 				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", opts[i].Node)
 			}
-			a, err := app.Open(ctx, app.Options{DataDir: opts[i].DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: opts[i].Node})
+			a, err := app.Open(ctx, app.Options{DataDir: opts[i].DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: opts[i].Node, Clock: clock.Now})
 			if err == nil {
 				if _, err = a.CreateFirstAdmin(ctx, "admin", o.Admin+".pub"); err != nil {
 					a.Close()
@@ -90,7 +91,7 @@ func StartNodes(t testing.TB, n int, o Options) []*Bastion {
 	}
 	out := make([]*Bastion, n)
 	for i, r := range res {
-		out[i] = launch(t, r.ctx, r.cancel, r.a, opts[i])
+		out[i] = launch(t, r.ctx, r.cancel, r.a, opts[i], clock)
 	}
 	// Ready when every node hears the others' session controls (LISTEN is in place).
 	deadline := time.Now().Add(15 * time.Second)

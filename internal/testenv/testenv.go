@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,9 +35,22 @@ type Bastion struct {
 	Port     string
 	DataDir  string
 	AdminKey string // private key file of the first admin, "admin"
-	cancel   context.CancelFunc
-	done     chan error
+	// Clock is the bastion's clock (app.Options.Clock): the real time, moved forward by Advance.
+	Clock  *Clock
+	cancel context.CancelFunc
+	done   chan error
 }
+
+// Clock is the real time plus an offset that tests move forward instead of sleeping: what
+// expires (MFA proofs, chat codes, TTLs) sees the time pass, while the network's own timeouts
+// keep the real clock.
+type Clock struct{ offset atomic.Int64 }
+
+// Now is the bastion's time.
+func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the bastion's time forward by d.
+func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // Options tune Start.
 type Options struct {
@@ -72,7 +86,8 @@ func Start(t testing.TB, o Options) *Bastion {
 	if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node})
+	clock := new(Clock)
+	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node, Clock: clock.Now})
 	if err != nil {
 		cancel()
 		t.Fatalf("open gatehouse: %v", err)
@@ -81,11 +96,11 @@ func Start(t testing.TB, o Options) *Bastion {
 		cancel()
 		t.Fatalf("first admin: %v", err)
 	}
-	return launch(t, ctx, cancel, a, o)
+	return launch(t, ctx, cancel, a, o, clock)
 }
 
 // launch listens and serves an opened App until the test ends.
-func launch(t testing.TB, ctx context.Context, cancel context.CancelFunc, a *app.App, o Options) *Bastion {
+func launch(t testing.TB, ctx context.Context, cancel context.CancelFunc, a *app.App, o Options, clock *Clock) *Bastion {
 	t.Helper()
 	ln, err := a.Listen()
 	if err != nil {
@@ -95,7 +110,7 @@ func launch(t testing.TB, ctx context.Context, cancel context.CancelFunc, a *app
 	if o.WrapListener != nil {
 		ln = o.WrapListener(ln)
 	}
-	b := &Bastion{T: t, App: a, Addr: ln.Addr().String(), DataDir: o.DataDir, AdminKey: o.Admin, cancel: cancel, done: make(chan error, 1)}
+	b := &Bastion{T: t, App: a, Addr: ln.Addr().String(), DataDir: o.DataDir, AdminKey: o.Admin, Clock: clock, cancel: cancel, done: make(chan error, 1)}
 	b.Host, b.Port, _ = net.SplitHostPort(b.Addr)
 	go func() { b.done <- a.Serve(ctx, ln) }()
 	t.Cleanup(b.Stop)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -41,7 +42,7 @@ func NewMetrics() *Metrics {
 		RecordingErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gatehouse_recording_errors_total", Help: "Recordings that could not be completed."}),
 	}
 	r.MustRegister(m.Auth, m.MFA, m.Commands, m.AccessDenied, m.EgressDial,
-		m.RelayedBytes, m.RecordingBytes, m.RecordingErrors, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		m.RelayedBytes, m.RecordingBytes, m.RecordingErrors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -44,17 +44,6 @@ func (a Account) chatBypassed() Factors {
 	return f
 }
 
-// askFor is what a JIT phase asks for the requirement n: every configured password/TOTP factor
-// when n asks for one of them or for "any" (as The Bastion's PAM stack), then the chat factors n
-// names.
-func askFor(n Need, a Account) Factors {
-	var ask Factors
-	if n.Any || n.All&^ChatFactors != 0 {
-		ask = a.Configured &^ ChatFactors
-	}
-	return ask | n.All&ChatFactors
-}
-
 // Fallback is the operator's choice ([notify] fallback) of what replaces a chat factor that
 // could not be delivered (channel down, refusing, too slow, or none configured).
 type Fallback string
@@ -107,7 +96,7 @@ func UndeliveredRefusal(f Factor, fellBack bool) *Refusal {
 	if fellBack {
 		msg += " (no other factor of yours can replace it)"
 	}
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", msg}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: msg}
 }
 
 func chatNoun(f Factor) string {
@@ -149,10 +138,10 @@ func ApprovedLine(label, approver string) string {
 // ApprovalRefusal is KO_MFA_FAILED for an approval that did not come: reason is "denied by bob",
 // "expired" …
 func ApprovalRefusal(label, reason string) *Refusal {
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", fmt.Sprintf("Sorry, session %s was not approved (%s), access refused", label, reason)}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: fmt.Sprintf("Sorry, session %s was not approved (%s), access refused", label, reason)}
 }
 
 // CodeRefusal is KO_MFA_FAILED for a wrong or expired code; reason says which.
 func CodeRefusal(label, reason string) *Refusal {
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", fmt.Sprintf("Sorry, the code for session %s was refused (%s); log in again to get a new one", label, reason)}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: fmt.Sprintf("Sorry, the code for session %s was refused (%s); log in again to get a new one", label, reason)}
 }

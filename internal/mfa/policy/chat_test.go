@@ -84,7 +84,7 @@ func TestJITChatFactors(t *testing.T) {
 			tt.in.Account.Name = "alice"
 			d, r := JIT(tt.g, tt.in)
 			if tt.exit != 0 {
-				if r == nil || r.ExitCode != tt.exit {
+				if r == nil || r.Exit != tt.exit {
 					t.Fatalf("refusal %+v, want exit %d", r, tt.exit)
 				}
 				return
@@ -125,7 +125,7 @@ func TestOnUndelivered(t *testing.T) {
 			if (r != nil) != tt.refuse || ask != tt.ask {
 				t.Fatalf("ask %v refusal %+v; want ask %v refuse %v", ask, r, tt.ask, tt.refuse)
 			}
-			if r != nil && (r.ExitCode != ExitMFAFailed || r.ErrorCode != "KO_MFA_FAILED" || !strings.Contains(r.Message, "could not deliver your login code")) {
+			if r != nil && (r.Exit != ExitMFAFailed || r.Code != "KO_MFA_FAILED" || !strings.Contains(r.Message, "could not deliver your login code")) {
 				t.Fatalf("refusal %+v", r)
 			}
 		})

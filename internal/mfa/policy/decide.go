@@ -1,37 +1,37 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
 
-// Exit codes and error codes of MFA refusals (The Bastion's OVH::Bastion::EXIT_MFA_*).
-const (
-	ExitMFAPasswordSetupRequired = 122
-	ExitMFATOTPSetupRequired     = 123
-	ExitMFAAnySetupRequired      = 124
-	ExitMFAFailed                = 125
+	"gatehouse/internal/refusal"
 )
 
-// Refusal is a policy decision to refuse, with what The Bastion would print and return.
-type Refusal struct {
-	ExitCode  int    // 122–125
-	ErrorCode string // e.g. "KO_MFA_PASSWORD_SETUP_REQUIRED", the JSON error_code
-	Message   string // the human message, shown after "⛔ "
-}
+// Exit codes of MFA refusals (The Bastion's OVH::Bastion::EXIT_MFA_*; the one table is
+// internal/refusal's).
+const (
+	ExitMFAPasswordSetupRequired = refusal.ExitPasswordSetup
+	ExitMFATOTPSetupRequired     = refusal.ExitTOTPSetup
+	ExitMFAAnySetupRequired      = refusal.ExitAnySetup
+	ExitMFAFailed                = refusal.ExitMFAFailed
+)
 
-func (r *Refusal) Error() string { return r.Message }
+// Refusal is a policy decision to refuse, with what The Bastion would print and return: the one
+// refusal type of a session's path (internal/refusal).
+type Refusal = refusal.Refusal
 
 func passwordSetupRefusal(msg string) *Refusal {
-	return &Refusal{ExitMFAPasswordSetupRequired, "KO_MFA_PASSWORD_SETUP_REQUIRED", msg}
+	return &Refusal{Exit: ExitMFAPasswordSetupRequired, Code: "KO_MFA_PASSWORD_SETUP_REQUIRED", Message: msg}
 }
 func totpSetupRefusal(msg string) *Refusal {
-	return &Refusal{ExitMFATOTPSetupRequired, "KO_MFA_TOTP_SETUP_REQUIRED", msg}
+	return &Refusal{Exit: ExitMFATOTPSetupRequired, Code: "KO_MFA_TOTP_SETUP_REQUIRED", Message: msg}
 }
 func anySetupRefusal(msg string) *Refusal {
-	return &Refusal{ExitMFAAnySetupRequired, "KO_MFA_ANY_SETUP_REQUIRED", msg}
+	return &Refusal{Exit: ExitMFAAnySetupRequired, Code: "KO_MFA_ANY_SETUP_REQUIRED", Message: msg}
 }
 
 // FailedRefusal is KO_MFA_FAILED after the last failed try (or any error during the MFA phase).
 func FailedRefusal() *Refusal {
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", FailedMessage}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: FailedMessage}
 }
 
 const (

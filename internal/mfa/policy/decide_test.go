@@ -225,14 +225,14 @@ func checkDecide(g Global, in JITInput, proven Factors) string {
 	// Refusals: a required password/TOTP that is neither configured nor bypassed.
 	for _, f := range []Factor{Password, TOTP} {
 		if n.All.Has(f) && !conf.Has(f) && !bypassed(a, f) {
-			if r == nil || r.ExitCode < 122 || r.ExitCode > 124 {
+			if r == nil || r.Exit < 122 || r.Exit > 124 {
 				return fmt.Sprintf("%v required, not configured, not bypassed: refusal %+v", f, r)
 			}
 			return ""
 		}
 	}
 	if n.Any && conf == 0 && !bypassed(a, Password) && !bypassed(a, TOTP) {
-		if r == nil || r.ExitCode != ExitMFAAnySetupRequired {
+		if r == nil || r.Exit != ExitMFAAnySetupRequired {
 			return fmt.Sprintf("any required, nothing configured: refusal %+v", r)
 		}
 		return ""
@@ -322,7 +322,7 @@ func checkDecide(g Global, in JITInput, proven Factors) string {
 	o = in
 	o.Batch = true
 	d2, r2 := Decide(g, o)
-	if ask != 0 && (r2 == nil || r2.ExitCode != ExitMFAFailed || d2.Ask != 0) {
+	if ask != 0 && (r2 == nil || r2.Exit != ExitMFAFailed || d2.Ask != 0) {
 		return fmt.Sprintf("batch with %v to ask: %+v %+v", ask, d2, r2)
 	}
 	if ask == 0 && (r2 != nil || d2 != d) {
@@ -356,7 +356,7 @@ func TestDecideLoginAndProactive(t *testing.T) {
 		d, r := Decide(enabled, JITInput{Action: ActionProactive, Account: tt.a, Proven: fresh(Password, TOTP), Now: t0, Validity: validity})
 		exit := 0
 		if r != nil {
-			exit = r.ExitCode
+			exit = r.Exit
 		}
 		if d.Ask != tt.ask || exit != tt.exit {
 			t.Errorf("proactive %+v: ask %v exit %d, want %v %d", tt.a, d.Ask, exit, tt.ask, tt.exit)

@@ -210,7 +210,7 @@ func Decide(g Global, in JITInput) (JITDecision, *Refusal) {
 			msg = BatchChatMessage
 		}
 		d.Ask = 0
-		return d, &Refusal{ExitMFAFailed, "KO_MFA_FAILED", msg}
+		return d, &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: msg}
 	}
 	return d, nil
 }
@@ -229,8 +229,8 @@ func union(g Global, in JITInput) (Need, *Refusal) {
 			}
 		}
 		if _, err := ParseRequirement(string(r)); err != nil && r != "" {
-			return need, &Refusal{ExitMFAFailed, "KO_MFA_PLUGIN_CONFIGURATION_FAILED",
-				"MFA configuration is incorrect for this plugin, report to your sysadmin!"}
+			return need, &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_PLUGIN_CONFIGURATION_FAILED",
+				Message: "MFA configuration is incorrect for this plugin, report to your sysadmin!"}
 		}
 		need = need.add(r)
 	}

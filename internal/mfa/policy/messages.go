@@ -64,7 +64,7 @@ func TerminalRefusal(ask Factors, terminal bool) *Refusal {
 	if terminal || !ask.Has(Password) {
 		return nil
 	}
-	return &Refusal{ExitMFAFailed, "KO_MFA_FAILED", TerminalMessage}
+	return &Refusal{Exit: ExitMFAFailed, Code: "KO_MFA_FAILED", Message: TerminalMessage}
 }
 
 // EnteringLine announces a JIT MFA phase. The plugin wording is the one of The Bastion's

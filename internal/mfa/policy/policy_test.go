@@ -99,7 +99,7 @@ func TestSetupGate(t *testing.T) {
 			r := SetupGate(tt.g, tt.a, tt.c)
 			got := 0
 			if r != nil {
-				got = r.ExitCode
+				got = r.Exit
 			}
 			if got != tt.want {
 				t.Fatalf("got %v, want exit %d", r, tt.want)
@@ -112,16 +112,16 @@ func TestSetupGateMessages(t *testing.T) {
 	a := Account{Name: "johndoe"}
 	r := SetupGate(Global{Policy: PolicyAnyRequired}, a, groupList)
 	want := "Sorry johndoe, but you need to setup the Multi-Factor Authentication before using this bastion, please use either the `--osh selfMFASetupPassword' or the `--osh selfMFASetupTOTP' option, at your discretion, to do so"
-	if r == nil || r.Message != want || r.ErrorCode != "KO_MFA_ANY_SETUP_REQUIRED" || r.ExitCode != 124 {
+	if r == nil || r.Message != want || r.Code != "KO_MFA_ANY_SETUP_REQUIRED" || r.Exit != 124 {
 		t.Fatalf("any: %+v", r)
 	}
 	r = SetupGate(Global{Policy: PolicyPasswordRequired}, a, groupList)
 	want = "Sorry johndoe, but you need to setup the Multi-Factor Authentication before using this bastion, please use the `--osh selfMFASetupPassword' option to do so"
-	if r == nil || r.Message != want || r.ErrorCode != "KO_MFA_PASSWORD_SETUP_REQUIRED" {
+	if r == nil || r.Message != want || r.Code != "KO_MFA_PASSWORD_SETUP_REQUIRED" {
 		t.Fatalf("password: %+v", r)
 	}
 	r = SetupGate(Global{Policy: PolicyTOTPRequired}, a, groupList)
-	if r == nil || !strings.HasSuffix(r.Message, "please use the `--osh selfMFASetupTOTP' option to do so") || r.ErrorCode != "KO_MFA_TOTP_SETUP_REQUIRED" {
+	if r == nil || !strings.HasSuffix(r.Message, "please use the `--osh selfMFASetupTOTP' option to do so") || r.Code != "KO_MFA_TOTP_SETUP_REQUIRED" {
 		t.Fatalf("totp: %+v", r)
 	}
 }
@@ -207,7 +207,7 @@ func TestJIT(t *testing.T) {
 			d, r := JIT(tt.g, tt.in)
 			exit := 0
 			if r != nil {
-				exit = r.ExitCode
+				exit = r.Exit
 			}
 			got := want{d.Need.String(), d.Ask, d.Skip, exit}
 			if got != tt.want {
@@ -223,11 +223,11 @@ func TestJIT(t *testing.T) {
 func TestJITMessages(t *testing.T) {
 	_, r := JIT(enabled, JITInput{Action: ActionHost, Account: Account{Name: "a3"}, Groups: []Requirement{RequireAny}})
 	want := "Sorry a3, but you need to setup the Multi-Factor Authentication for this host,\nplease use either the `--osh selfMFASetupPassword' or the `--osh selfMFASetupTOTP' option, at your discretion, to do so"
-	if r == nil || r.Message != want || r.ErrorCode != "KO_MFA_ANY_SETUP_REQUIRED" {
+	if r == nil || r.Message != want || r.Code != "KO_MFA_ANY_SETUP_REQUIRED" {
 		t.Fatalf("%+v", r)
 	}
 	_, r = JIT(enabled, JITInput{Action: ActionPlugin, Account: Account{Name: "a4", Configured: Password}, Command: adminSudo, Batch: true})
-	if r == nil || r.ErrorCode != "KO_MFA_FAILED" || !strings.Contains(r.Message, "please use --proactive-mfa") {
+	if r == nil || r.Code != "KO_MFA_FAILED" || !strings.Contains(r.Message, "please use --proactive-mfa") {
 		t.Fatalf("%+v", r)
 	}
 	if got := EnteringLine(ActionPlugin, "johndoe"); got != "As this is required to run this plugin, entering MFA phase for johndoe." {

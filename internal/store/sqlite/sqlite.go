@@ -25,12 +25,20 @@ import (
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	db *sql.DB
+	// migratedFrom and migratedTo are the schema versions before and after Open (equal when
+	// nothing was to do), for the start's log line (SchemaMigration).
+	migratedFrom, migratedTo int
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return openWith(ctx, path, migrations)
+}
+
+// openWith is Open with the list of migrations to apply (CreateAtVersion applies fewer).
+func openWith(ctx context.Context, path string, migrations []string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
@@ -42,7 +50,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
@@ -61,7 +69,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, migrations []string) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return err
 	}
@@ -69,6 +77,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&have); err != nil {
 		return err
 	}
+	s.migratedFrom, s.migratedTo = have, have
 	if have > len(migrations) {
 		return fmt.Errorf("store schema version %d is newer than this gatehouse (%d): upgrade gatehouse", have, len(migrations))
 	}
@@ -83,6 +92,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.migratedTo = v
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 		{"ApprovalCompareAndSet", testApprovalCompareAndSet},
 		{"ApprovalDecidedThroughOtherHandle", testApprovalOtherHandle},
 		{"ApprovalNoncesAndSettings", testApprovalNoncesAndSettings},
+		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
 	}

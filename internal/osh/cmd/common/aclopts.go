@@ -33,6 +33,10 @@ func ACLOptions(extra ...osh.Option) []osh.Option {
 		osh.Option{Name: "ttl", Kind: osh.Duration, Help: "the access expires after this long (e.g. 1d12h)"},
 		osh.Option{Name: "comment", Kind: osh.Words, Help: "a free comment"},
 		osh.Option{Name: "force", Kind: osh.Flag, Help: "accept a whole network (a prefix such as 10.0.0.0/24)"},
+		osh.Option{Name: "scpup", Kind: osh.Flag, Help: "the scp upload protocol, in addition to an SSH access (instead of --user)"},
+		osh.Option{Name: "scpdown", Kind: osh.Flag, Help: "the scp download protocol, in addition to an SSH access (instead of --user)"},
+		osh.Option{Name: "sftp", Kind: osh.Flag, Help: "the sftp protocol, in addition to an SSH access (instead of --user)"},
+		osh.Option{Name: "rsync", Kind: osh.Flag, Help: "the rsync protocol, in addition to an SSH access (instead of --user)"},
 	)
 }
 
@@ -45,6 +49,9 @@ type ACLInput struct {
 	PortAny bool
 	// Force accepts a prefix when adding.
 	Force bool
+	// Protocols are the protocol flags given (--scpup, --scpdown, --sftp, --rsync): the entry
+	// then grants that protocol (access.ProtocolUser) instead of a remote user.
+	Protocols []access.Protocol
 }
 
 // ACLSpec is a validated access. The zero User means any user, the zero Port any port.
@@ -89,6 +96,14 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 		}
 	}
 	s.Host = h
+	switch {
+	case len(in.Protocols) > 1:
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp and --rsync may be given at a time")
+	case len(in.Protocols) == 1 && (in.User != "" || in.UserAny):
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "A protocol (--%s) is granted for any remote user: --user and --user-any cannot be given with it", in.Protocols[0])
+	case len(in.Protocols) == 1:
+		in.User = access.ProtocolUser(in.Protocols[0])
+	}
 	if in.User == "*" {
 		in.User, in.UserAny = "", true
 	}
@@ -97,6 +112,8 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "A user was given with --user along with --user-any: they contradict each other, please check your command")
 	case in.User == "" && !in.UserAny:
 		return s, coded("ERR_MISSING_PARAMETER", "No user specified: give --user USER, or --user-any to allow any remote user")
+	case len(in.Protocols) == 1:
+		s.User = in.User
 	case in.User != "":
 		if err := access.ValidateRemoteUser(in.User, wildcards); err != nil {
 			return s, coded("KO_INVALID_REMOTE_USER", "%v", err)
@@ -126,6 +143,7 @@ func ParseACL(c *osh.Call, adding, wildcards bool) (ACLSpec, *osh.Result) {
 	s, cerr := CheckACL(ACLInput{
 		Host: c.Args.String("host"), User: c.Args.String("user"), UserAny: c.Args.Has("user-any"),
 		Port: c.Args.String("port"), PortAny: c.Args.Has("port-any"), Force: c.Args.Has("force"),
+		Protocols: protocolFlags(c),
 	}, adding, wildcards)
 	if cerr != nil {
 		return s, Failure(cerr.Code, "%s", cerr.Message)
@@ -137,6 +155,16 @@ func ParseACL(c *osh.Call, adding, wildcards bool) (ACLSpec, *osh.Result) {
 	}
 	s.Comment = c.Args.String("comment")
 	return s, nil
+}
+
+func protocolFlags(c *osh.Call) []access.Protocol {
+	var out []access.Protocol
+	for _, p := range access.Protocols {
+		if c.Args.Has(string(p)) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Entry turns the spec into a store entry added by `by` at now.
@@ -194,6 +222,12 @@ func Covers(g access.Entry, s ACLSpec, now time.Time) bool {
 		return false
 	}
 	switch {
+	case strings.HasPrefix(s.User, "!") || strings.HasPrefix(g.User, "!"):
+		// A protocol grant (access.ProtocolUser) is covered only by the same protocol grant,
+		// and covers no SSH access.
+		if g.User != s.User {
+			return false
+		}
 	case g.User == "" || g.User == "*":
 	case s.User == "":
 		return false

@@ -69,7 +69,7 @@ func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []ma
 }
 
 // SealPurpose binds sealed egress private keys to their use.
-const SealPurpose = "egress-private-key"
+const SealPurpose = seal.PurposeEgressKey
 
 // NewEgressKey generates a key pair for an account or a group and stores it sealed.
 func NewEgressKey(ctx context.Context, c *osh.Call, ownerKind, owner, algo string, size int) (store.EgressKey, error) {

@@ -89,15 +89,15 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		if s.Kind == "ssh" {
 			target = fmt.Sprintf("%s@%s:%d", s.User, s.Host, s.PortTo)
 		}
-		verdict := "allowed"
-		if !s.Allowed {
-			verdict = "DENIED"
+		exit := fmt.Sprint(s.ExitStatus)
+		if s.Status == "open" {
+			exit = "-" // still running: no exit status yet
 		}
 		node := ""
 		if s.Node != "" { // several nodes on one PostgreSQL store: which one ran it
 			node = " node=" + s.Node
 		}
-		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%d %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, verdict, target, s.ExitStatus, s.Status, node)
+		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%s %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, SessionVerdict(s.Status, s.Allowed), target, exit, s.Status, node)
 	}
 	if len(out) == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "No session matches", Value: out}
@@ -106,6 +106,21 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// SessionVerdict is what a session list says of a session's access decision. A session's row
+// records "allowed" only when it ends, so a running one (status open) is neither allowed nor
+// denied yet, and one a crash interrupted before that never got its verdict.
+func SessionVerdict(status string, allowed bool) string {
+	switch {
+	case allowed:
+		return "allowed"
+	case status == "open":
+		return "running"
+	case status == "interrupted":
+		return "unknown"
+	}
+	return "DENIED"
+}
 
 // SessionValue renders a session row for JSON, with The Bastion's field names.
 func SessionValue(s store.Session) map[string]any {
@@ -118,6 +133,9 @@ func SessionValue(s store.Session) map[string]any {
 	}
 	if !s.EndedAt.IsZero() {
 		v["timestampend"] = s.EndedAt.Unix()
+	}
+	if s.Status == "open" && !s.Allowed {
+		v["allowed"], v["returnvalue"] = nil, nil // not decided, not ended: no verdict, no exit status yet
 	}
 	if s.Node != "" {
 		v["node"] = s.Node
@@ -167,7 +185,7 @@ func PlaySession(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_RECORDING_NOT_FOUND", "The recording of session %s cannot be read (%v)", id, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	c.P.Line("Session %s of %s, started %s, %s, exit status %d. Playing at speed %g; it ends by itself.", s.ID, s.Account,
 		s.StartedAt.Local().Format(time.RFC3339), s.Kind, s.ExitStatus, speed)
 	out := c.Sess.RawOut

@@ -3,7 +3,6 @@ package open
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
@@ -57,7 +56,7 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if r := setupAllowed(c); r != nil {
 		return *r
 	}
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	me := c.Caller().Name
 	st, err := c.Env.Store.GetMFA(ctx, me)
 	if err != nil {
@@ -164,7 +163,7 @@ func stillRequired(ctx context.Context, c *osh.Call, auth *mfaauth.Auth, without
 }
 
 func selfMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	if r := stillRequired(ctx, c, auth, policy.Password); r != nil {
 		return *r
 	}
@@ -182,7 +181,7 @@ func selfMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	if r := stillRequired(ctx, c, auth, policy.TOTP); r != nil {
 		return *r
 	}
@@ -202,12 +201,13 @@ func selfMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
 // selfMFASetupTOTP enrols a new TOTP key as google-authenticator does: the QR code, the secret
 // and the otpauth URI, a first code to confirm (unless --no-confirm), then the emergency
 // scratch codes. The key replaces any previous one only once confirmed. The QR code, secret
-// and codes are written as they are, outside the box, so that they scan and copy cleanly.
+// and codes are written as they are inside the box (never wrapped), so that they scan and copy
+// cleanly.
 func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if r := setupAllowed(c); r != nil {
 		return *r
 	}
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	me := c.Caller().Name
 	style := totp.QRASCII
 	if c.Sess.PTY {
@@ -219,9 +219,11 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	w := c.P.W
 	c.P.Line("Scan this QR code with your authenticator app, or enter the secret key by hand:")
-	fmt.Fprint(w, e.QR)
-	fmt.Fprintf(w, "Your new secret key is: %s\n", e.Secret)
-	fmt.Fprintf(w, "otpauth URI: %s\n", e.URI)
+	// Inside the box, as they are (never wrapped): the QR code keeps its quiet zone, so the
+	// border beside it does not hinder scanning.
+	c.P.Block(e.QR)
+	c.P.Block("Your new secret key is: " + e.Secret)
+	c.P.Block("otpauth URI: " + e.URI)
 	enrol := mfaauth.TOTPEnrolment{Key: &e.Key, ScratchCodes: e.ScratchCodes, Source: "setup"}
 	if !c.Args.Has("no-confirm") {
 		// The confirmation code must be fresh; its step then seeds the replay protection, so
@@ -229,29 +231,29 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 		v := auth.Verifier()
 		v.Steps = &totp.MemStepStore{}
 		for try := 1; ; try++ {
-			code, err := auth.Ask(ctx, c.Sess, w, "Enter code from app: ")
+			code, err := auth.Ask(ctx, c.Sess, w, c.P.Border()+"Enter code from app: ")
 			if err != nil {
 				return osh.Fail("", "ERR_TOTP_SETUP_FAILED", "Couldn't setup TOTP for your account, try again! (%v)", err)
 			}
 			step, err := v.Verify(ctx, me, e.Key, code)
 			if err == nil {
 				enrol.LastStep, enrol.HasLastStep = step, true
-				fmt.Fprintln(w, "Code confirmed")
+				c.P.Line("Code confirmed")
 				break
 			}
 			auth.AuditEvent(ctx, "mfa.fail", map[string]any{"account": me, "stage": "totp-setup", "factor": "totp", "try": try})
 			if try == maxPasswdTries {
 				return osh.Fail("", "ERR_TOTP_SETUP_FAILED", "Couldn't setup TOTP for your account: the code was wrong %d times; nothing changed", maxPasswdTries)
 			}
-			fmt.Fprintln(w, "Code incorrect. Try again.")
+			c.P.Line("Code incorrect. Try again.")
 		}
 	}
 	if err := auth.SaveTOTP(ctx, me, enrol); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot store your TOTP: %v", err)
 	}
-	fmt.Fprintln(w, totp.ScratchCodesHeader)
+	c.P.Block(totp.ScratchCodesHeader)
 	for _, sc := range e.ScratchCodes {
-		fmt.Fprintf(w, "  %s\n", sc)
+		c.P.Block("  " + sc)
 	}
 	c.P.Line("Multi-Factor Authentication enabled: your authenticator's code will be asked as configured on this bastion.")
 	c.P.Line("Keep the scratch codes in a safe place: each may replace a code once.")

@@ -56,7 +56,7 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 	if a.OshOnly {
 		c.P.Line("Your account may only run --osh commands: it cannot connect to servers.")
 	}
-	c.P.Line("Your alias to connect: alias bssh='ssh %s@<bastion> -p <port> -t --'", a.Name)
+	c.P.Line("Your alias to connect: alias bssh='%s'", BastionAlias(cfg.BastionCommand, a.Name, c.Sess.LocalAddr))
 	value := map[string]any{
 		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version,
 		"is_admin": common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),

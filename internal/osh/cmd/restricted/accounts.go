@@ -330,6 +330,14 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	if a.Frozen {
 		c.P.Line("This account is FROZEN (%s).", a.FrozenReason)
 	}
+	groups, err := accountGroups(ctx, c, a.Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot list the groups of %s: %v", a.Name, err)
+	}
+	v["groups"] = groups
+	for _, l := range accountInfoLines(v) {
+		c.P.Line("%s", l)
+	}
 	return osh.OK("", v)
 }
 

@@ -68,7 +68,7 @@ func accountMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: fmt.Sprintf("Account %s has no MFA password", a.Name), Value: map[string]any{"account": a.Name}}
 	}
-	mfaauth.New(c.Env).AuditEvent(ctx, "mfa.password_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
+	mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.password_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
 	c.P.Line("The MFA password of %s has been removed.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
@@ -88,7 +88,7 @@ func accountMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: fmt.Sprintf("Account %s has no TOTP", a.Name), Value: map[string]any{"account": a.Name}}
 	}
-	mfaauth.New(c.Env).AuditEvent(ctx, "mfa.totp_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
+	mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.totp_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
 	c.P.Line("The TOTP and the emergency scratch codes of %s have been removed.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
@@ -101,7 +101,7 @@ func accountUnlock(ctx context.Context, c *osh.Call) osh.Result {
 	if r := guard(c, a, access.ChangeUnlock); r != nil {
 		return *r
 	}
-	auth := mfaauth.New(c.Env)
+	auth := mfaauth.New(c.Env.Deps())
 	if err := auth.Unlock(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unlock %s: %v", a.Name, err)
 	}
@@ -146,7 +146,7 @@ func accountMFAImportTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if r := again(ctx, c, a, access.ChangeMFAImport); r != nil {
 		return *r
 	}
-	if err := mfaauth.New(c.Env).SaveTOTP(ctx, a.Name, e); err != nil {
+	if err := mfaauth.New(c.Env.Deps()).SaveTOTP(ctx, a.Name, e); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot store the TOTP of %s: %v", a.Name, err)
 	}
 	c.P.Line("Imported for %s: %s, %d scratch code(s).", a.Name, mode, len(f.ScratchCodes))

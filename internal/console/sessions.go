@@ -1,0 +1,337 @@
+package console
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gatehouse/internal/record"
+	"gatehouse/internal/store"
+)
+
+// SessionQuery is the Sessions page's filter as the user typed it.
+type SessionQuery struct {
+	Account, Host, Status string
+	After, Before         string // 2006-01-02 or RFC 3339
+}
+
+// Filter turns the query into the store's filter for the viewer: someone who does not see
+// everyone gets their own sessions whatever account they typed.
+func (sq SessionQuery) Filter(v Viewer) (store.SessionFilter, error) {
+	f := store.SessionFilter{Host: sq.Host, Limit: 500}
+	if SeesEveryone(v) {
+		f.Account = sq.Account
+	} else {
+		f.AccountID = v.AccountID
+		if f.AccountID == "" {
+			return f, errors.New("no account id")
+		}
+	}
+	var err error
+	if f.After, err = parseWhen(sq.After); err != nil {
+		return f, fmt.Errorf("after: %w", err)
+	}
+	if f.Before, err = parseWhen(sq.Before); err != nil {
+		return f, fmt.Errorf("before: %w", err)
+	}
+	switch sq.Status {
+	case "", "open", "closed", "interrupted":
+	default:
+		return f, fmt.Errorf("status %q: open, closed or interrupted", sq.Status)
+	}
+	return f, nil
+}
+
+func parseWhen(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02 or 2006-01-02T15:04)", s)
+}
+
+func (c *Console) sessionList(w http.ResponseWriter, r *http.Request, q *request) {
+	v := r.URL.Query()
+	sq := SessionQuery{Account: v.Get("account"), Host: v.Get("host"), Status: v.Get("status"), After: v.Get("after"), Before: v.Get("before")}
+	data := map[string]any{"Title": "Sessions", "Query": sq, "Everyone": SeesEveryone(q.Viewer)}
+	f, err := sq.Filter(q.Viewer)
+	if err != nil {
+		data["Error"] = err.Error()
+		c.render(w, r, http.StatusBadRequest, "sessions.html", q, data)
+		return
+	}
+	rows, err := c.o.Store.ListSessions(r.Context(), f)
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, "The sessions could not be listed.")
+		c.o.Log.Error("console: list sessions", "err", err)
+		return
+	}
+	kept := rows[:0]
+	for _, s := range rows {
+		// The store filtered already; the decision is applied to each row anyway (fail closed).
+		if CanViewSession(q.Viewer, s.AccountID) && (sq.Status == "" || s.Status == sq.Status) {
+			kept = append(kept, s)
+		}
+	}
+	data["Sessions"] = kept
+	c.render(w, r, http.StatusOK, "sessions.html", q, data)
+}
+
+// session loads one session the viewer may see; otherwise it answers 404 or 403 and returns false.
+func (c *Console) session(w http.ResponseWriter, r *http.Request, q *request) (store.Session, bool) {
+	id := r.PathValue("id")
+	rows, err := c.o.Store.ListSessions(r.Context(), store.SessionFilter{ID: id, Limit: 1})
+	if err != nil || len(rows) != 1 || rows[0].ID != id {
+		c.fail(w, r, http.StatusNotFound, "No such session.")
+		return store.Session{}, false
+	}
+	if !CanViewSession(q.Viewer, rows[0].AccountID) {
+		c.audit(r.Context(), "web.forbidden", map[string]any{"account": q.Account.Name, "session": id, "path": r.URL.Path})
+		c.fail(w, r, http.StatusForbidden, "This session is not yours.")
+		return store.Session{}, false
+	}
+	return rows[0], true
+}
+
+func (c *Console) replay(w http.ResponseWriter, r *http.Request, q *request) {
+	s, ok := c.session(w, r, q)
+	if !ok {
+		return
+	}
+	c.audit(r.Context(), "web.replay", map[string]any{"account": q.Account.Name, "session": s.ID, "owner": s.Account})
+	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != ""})
+}
+
+func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.Session) (*record.Reader, func(), bool) {
+	if s.Recording == "" {
+		c.fail(w, r, http.StatusNotFound, "This session has no recording.")
+		return nil, nil, false
+	}
+	f, err := os.Open(s.Recording)
+	if err != nil {
+		c.fail(w, r, http.StatusNotFound, "The recording is not on this node.")
+		return nil, nil, false
+	}
+	rd, err := record.NewReader(f)
+	if err != nil {
+		f.Close()
+		c.fail(w, r, http.StatusUnprocessableEntity, "The recording cannot be read.")
+		return nil, nil, false
+	}
+	return rd, func() { f.Close() }, true
+}
+
+// cast streams the recording as asciicast v2, whatever format it is stored in: event by event,
+// so that a long recording starts playing before it is all read.
+func (c *Console) cast(w http.ResponseWriter, r *http.Request, q *request) {
+	s, ok := c.session(w, r, q)
+	if !ok {
+		return
+	}
+	rd, done, ok := c.openRecording(w, r, s)
+	if !ok {
+		return
+	}
+	defer done()
+	w.Header().Set("Content-Type", "application/x-asciicast")
+	if err := WriteAsciicast(w, rd); err != nil {
+		c.o.Log.Debug("console: cast stream", "session", s.ID, "err", err)
+	}
+}
+
+// WriteAsciicast writes what rd reads as asciicast v2 (the header, then output and resize events),
+// flushing as it goes when w is an http.Flusher.
+func WriteAsciicast(w io.Writer, rd *record.Reader) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	h := rd.Header()
+	h.Version = 2
+	if h.Width <= 0 {
+		h.Width = 80
+	}
+	if h.Height <= 0 {
+		h.Height = 24
+	}
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	bw.Write(hb)
+	bw.WriteByte('\n')
+	fl, _ := w.(http.Flusher)
+	n := 0
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		var line []any
+		t := ev.Time.Seconds()
+		switch ev.Kind {
+		case record.KindOutput:
+			line = []any{t, "o", string(ev.Data)}
+		case record.KindResize:
+			line = []any{t, "r", fmt.Sprintf("%dx%d", ev.Cols, ev.Rows)}
+		default:
+			continue // input is not shown: it may hold what the terminal did not echo
+		}
+		b, err := json.Marshal(line)
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		if err := bw.WriteByte('\n'); err != nil {
+			return err
+		}
+		if n++; n%256 == 0 && fl != nil {
+			bw.Flush()
+			fl.Flush()
+		}
+	}
+	return bw.Flush()
+}
+
+// Hit is one place a searched text appears in a recording.
+type Hit struct {
+	Time float64 `json:"time"` // seconds from the start
+	Text string  `json:"text"` // the line around it
+}
+
+const maxHits = 200
+
+// SearchRecording finds needle (case-insensitive) in the text the recording printed, with the
+// time of the output event that completed each match. Escape sequences are removed first, and
+// a match may span events.
+func SearchRecording(rd *record.Reader, needle string) ([]Hit, error) {
+	needle = strings.ToLower(needle)
+	if needle == "" {
+		return nil, nil
+	}
+	var hits []Hit
+	var line []byte // the current line of plain text
+	var esc escState
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return hits, nil
+		}
+		if err != nil {
+			return hits, err
+		}
+		if ev.Kind != record.KindOutput {
+			continue
+		}
+		before := len(line)
+		for _, b := range ev.Data {
+			switch {
+			case esc.skip(b):
+			case b == '\n' || b == '\r':
+				line = line[:0]
+				before = 0
+			case b == '\b':
+				if len(line) > 0 {
+					line = line[:len(line)-1]
+				}
+			case b >= 0x20 || b == '\t':
+				line = append(line, b)
+				if len(line) > 4096 { // a line without end: keep its tail
+					line = append(line[:0], line[len(line)-1024:]...)
+					before = 0
+				}
+				lower := strings.ToLower(string(line))
+				// A match counts once: when it ends in this event, past where this event started.
+				if strings.HasSuffix(lower, needle) && len(line)-len(needle) >= 0 && len(line) > before {
+					if len(hits) == maxHits {
+						return hits, nil
+					}
+					hits = append(hits, Hit{Time: ev.Time.Seconds(), Text: validText(line)})
+				}
+			}
+		}
+	}
+}
+
+func validText(b []byte) string {
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	return s
+}
+
+// escState skips ANSI escape sequences (CSI, OSC and two-byte escapes) in a byte stream.
+type escState struct{ mode byte } // 0 text, 1 after ESC, 2 CSI, 3 OSC, 4 OSC after ESC
+
+func (e *escState) skip(b byte) bool {
+	switch e.mode {
+	case 1:
+		switch b {
+		case '[':
+			e.mode = 2
+		case ']':
+			e.mode = 3
+		default:
+			e.mode = 0
+		}
+		return true
+	case 2:
+		if b >= 0x40 && b <= 0x7e {
+			e.mode = 0
+		}
+		return true
+	case 3:
+		if b == 0x07 {
+			e.mode = 0
+		} else if b == 0x1b {
+			e.mode = 4
+		}
+		return true
+	case 4:
+		e.mode = 0
+		return true
+	}
+	if b == 0x1b {
+		e.mode = 1
+		return true
+	}
+	return false
+}
+
+func (c *Console) search(w http.ResponseWriter, r *http.Request, q *request) {
+	s, ok := c.session(w, r, q)
+	if !ok {
+		return
+	}
+	needle := r.URL.Query().Get("q")
+	if len(needle) > 200 {
+		http.Error(w, "search text too long (200 bytes at most)", http.StatusBadRequest)
+		return
+	}
+	rd, done, ok := c.openRecording(w, r, s)
+	if !ok {
+		return
+	}
+	defer done()
+	hits, err := SearchRecording(rd, needle)
+	if err != nil {
+		c.o.Log.Debug("console: search", "session", s.ID, "err", err)
+	}
+	if hits == nil {
+		hits = []Hit{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(hits)
+}

@@ -1,0 +1,39 @@
+package egress
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// Subsystem names the SSH subsystem ("sftp") a session asks of the target instead of a command.
+// It is set by the ingress side once the client asks for it, and read when the target session
+// is set up. It travels in the context, not in the command line, so no text a user types can
+// turn an exec into a subsystem.
+type Subsystem struct{ name atomic.Pointer[string] }
+
+// Set names the subsystem.
+func (s *Subsystem) Set(name string) { s.name.Store(&name) }
+
+// Name is the subsystem named, "" when none.
+func (s *Subsystem) Name() string {
+	if s == nil {
+		return ""
+	}
+	if p := s.name.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+type subsystemKey struct{}
+
+// WithSubsystem returns ctx carrying sub.
+func WithSubsystem(ctx context.Context, sub *Subsystem) context.Context {
+	return context.WithValue(ctx, subsystemKey{}, sub)
+}
+
+// SubsystemFrom is the subsystem ctx carries, "" when none.
+func SubsystemFrom(ctx context.Context) string {
+	sub, _ := ctx.Value(subsystemKey{}).(*Subsystem)
+	return sub.Name()
+}

@@ -1,0 +1,498 @@
+package ingress
+
+// ProxyJump (`ssh -J alice@bastion root@10.0.0.5`): the client opens a direct-tcpip channel on its
+// authenticated connection to gatehouse and speaks SSH inside it to "10.0.0.5". Instead of
+// forwarding raw TCP (which would let the bytes past the bastion unrecorded), gatehouse answers
+// that channel with an SSH server of its own: the inner session ends here, and each of its
+// session channels is served exactly as `alice@bastion -- root@10.0.0.5 -p 22 -- CMD` would be
+// (access decision, MFA, egress keys, recording, audit), by the same code.
+//
+// Identity. The inner connection carries no identity of its own: it exists only inside an outer
+// connection whose account is already proven (key and factors), and it acts as that account. So
+// the inner client is accepted with the "none" method, and its user name is the TARGET's user
+// (root above), never a gatehouse account. Fail closed: a user name that is not a valid remote
+// user, or a target host that is not a valid host, ends the inner connection before any channel.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/access"
+	"gatehouse/internal/accessdb"
+	"gatehouse/internal/crash"
+	"gatehouse/internal/egress"
+	"gatehouse/internal/transfer"
+)
+
+// JumpCAFile is the host CA key's file name in the data directory.
+const JumpCAFile = "jump_host_ca_ed25519_key"
+
+// Jump serves the SSH servers gatehouse answers ProxyJump channels with. Its host certificates
+// are made for each target name on demand, signed by CA; clients trust CA once with the
+// `@cert-authority` line that CertAuthorityLine gives.
+type Jump struct {
+	CA  ssh.Signer
+	Now func() time.Time
+	// Count, when set, hears the type of every audit event of the jumps (metrics).
+	Count func(event string)
+
+	key   ssh.Signer // one in-memory host key; only its certificates differ per target
+	mu    sync.Mutex
+	certs map[string]jumpCert
+}
+
+type jumpCert struct {
+	signer ssh.Signer
+	until  time.Time
+}
+
+// LoadOrCreateJumpCA returns the jump host CA of dir, creating it (0600) on first use.
+func LoadOrCreateJumpCA(dir string) (*Jump, error) {
+	path := filepath.Join(dir, JumpCAFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		data, err = newHostKey(path, "ed25519")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jump host CA %s: %w", path, err)
+	}
+	ca, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("jump host CA %s does not parse: %w", path, err)
+	}
+	return NewJump(ca)
+}
+
+// NewJump returns a Jump whose certificates ca signs.
+func NewJump(ca ssh.Signer) (*Jump, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &Jump{CA: ca, key: key, certs: map[string]jumpCert{}}, nil
+}
+
+// CertAuthorityLine is the known_hosts line that makes a client trust the inner servers.
+func (j *Jump) CertAuthorityLine(hosts string) string {
+	return "@cert-authority " + hosts + " " + j.CAPublicKey()
+}
+
+// CAPublicKey is the CA's public key in authorized_keys form.
+func (j *Jump) CAPublicKey() string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(j.CA.PublicKey())))
+}
+
+// jumpCertLife is how long a target's host certificate is valid; it is remade well before.
+const jumpCertLife = 24 * time.Hour
+
+// hostSigner is the host key for target host: a certificate naming it alone.
+func (j *Jump) hostSigner(host string) (ssh.Signer, error) {
+	now := time.Now()
+	if j.Now != nil {
+		now = j.Now()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if c, ok := j.certs[host]; ok && now.Before(c.until.Add(-time.Hour)) {
+		return c.signer, nil
+	}
+	cert := &ssh.Certificate{
+		Key: j.key.PublicKey(), CertType: ssh.HostCert, KeyId: "gatehouse jump " + host,
+		ValidPrincipals: []string{host},
+		ValidAfter:      uint64(now.Add(-5 * time.Minute).Unix()), ValidBefore: uint64(now.Add(jumpCertLife).Unix()),
+	}
+	if err := cert.SignCert(rand.Reader, j.CA); err != nil {
+		return nil, fmt.Errorf("sign host certificate for %s: %w", host, err)
+	}
+	signer, err := ssh.NewCertSigner(cert, j.key)
+	if err != nil {
+		return nil, err
+	}
+	if len(j.certs) > 4096 { // bounded: names are the client's choice
+		clear(j.certs)
+	}
+	j.certs[host] = jumpCert{signer, now.Add(jumpCertLife)}
+	return signer, nil
+}
+
+// directTCPIP is RFC 4254 7.2's payload.
+type directTCPIP struct {
+	Host     string
+	Port     uint32
+	OrigIP   string
+	OrigPort uint32
+}
+
+// JumpTarget is where a ProxyJump channel leads.
+type JumpTarget struct {
+	Host string
+	Port int
+}
+
+// ParseJumpTarget validates a direct-tcpip request: a host gatehouse could connect to (an IP
+// address or a host name, no prefix or wildcard) and a port from 1 to 65535. The host becomes a
+// word of a command line, so anything else is refused.
+func ParseJumpTarget(payload []byte) (JumpTarget, error) {
+	var d directTCPIP
+	if err := ssh.Unmarshal(payload, &d); err != nil {
+		return JumpTarget{}, fmt.Errorf("bad direct-tcpip request: %w", err)
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		return JumpTarget{}, fmt.Errorf("bad port %d", d.Port)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(d.Host, "["), "]")
+	if len(host) > 253 {
+		return JumpTarget{}, errors.New("host name too long")
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		h, err := access.ParseHost(host)
+		if err != nil || h.Kind != access.HostName {
+			return JumpTarget{}, fmt.Errorf("%q is neither an IP address nor a host name", d.Host)
+		}
+	}
+	return JumpTarget{Host: host, Port: int(d.Port)}, nil
+}
+
+// JumpLine is the command line an inner session runs, as if typed after `--` on the outer
+// connection. The user and host are validated words; the command goes after `--` verbatim.
+func JumpLine(user string, t JumpTarget, command string) string {
+	host := t.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	line := user + "@" + host + " -p " + strconv.Itoa(t.Port)
+	if command != "" {
+		line += " -- " + command
+	}
+	return line
+}
+
+// SubsystemCommand is the remote command an inner subsystem request is audited as; the egress
+// side learns the subsystem from the context (egress.WithSubsystem), never from this text, so a
+// user typing it gets an ordinary exec.
+func SubsystemCommand(name string) string { return "subsystem " + name }
+
+// handleJump serves one direct-tcpip channel of an authenticated outer connection.
+func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel) {
+	t, err := ParseJumpTarget(nch.ExtraData())
+	if err != nil {
+		_ = nch.Reject(ssh.ConnectionFailed, err.Error())
+		s.audit(ctx, outer, "jump.denied", map[string]any{"comment": err.Error()})
+		return
+	}
+	signer, err := s.Jump.hostSigner(t.Host)
+	if err != nil {
+		s.log.Error("jump host certificate", "err", err)
+		_ = nch.Reject(ssh.ConnectionFailed, "internal error")
+		return
+	}
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	cfg := &ssh.ServerConfig{
+		Config:        ssh.Config{Ciphers: s.cfg().Ciphers},
+		ServerVersion: "SSH-2.0-gatehouse",
+		NoClientAuth:  true,
+		NoClientAuthCallback: func(c ssh.ConnMetadata) (*ssh.Permissions, error) {
+			// The outer connection proved the person; the inner name is the target's user.
+			if err := access.ValidateRemoteUser(c.User(), false); err != nil {
+				return nil, fmt.Errorf("%w: %v", errAuth, err)
+			}
+			return &ssh.Permissions{}, nil
+		},
+	}
+	cfg.AddHostKey(signer)
+	nc := &chanConn{Channel: ch, local: outer.LocalAddr(), remote: outer.RemoteAddr()}
+	// The handshake runs over an already authenticated connection, but still under the login
+	// grace time: a client that stalls it holds a goroutine.
+	hctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg().LoginGraceTime)*time.Second)
+	stop := context.AfterFunc(hctx, func() {
+		if hctx.Err() == context.DeadlineExceeded {
+			ch.Close()
+		}
+	})
+	inner, chans, ireqs, err := ssh.NewServerConn(nc, cfg)
+	stop()
+	cancel()
+	if err != nil {
+		// Not an SSH client (a port forward, ssh -L or -D), a bad inner user, a stalled
+		// handshake: nothing reached the target; the attempt is audited.
+		ch.Close()
+		s.audit(ctx, outer, "jump.denied", map[string]any{"host_to": t.Host, "port_to": t.Port, "comment": "inner SSH handshake failed: " + err.Error()})
+		return
+	}
+	defer inner.Close()
+	go ssh.DiscardRequests(ireqs)
+	stopInner := context.AfterFunc(ctx, func() { inner.Close() })
+	defer stopInner()
+	s.audit(ctx, outer, "jump.open", map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port})
+	var sessions sync.WaitGroup
+	var open atomic.Int64
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only on a jump")
+			continue
+		}
+		if open.Load() >= int64(s.cfg().MaxSessions) {
+			_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+			continue
+		}
+		open.Add(1)
+		sessions.Add(1)
+		go func() {
+			defer sessions.Done()
+			defer open.Add(-1)
+			defer crash.Recover(func(p *crash.Panic) {
+				inner.Close()
+				s.panicked(outer.User(), outer.RemoteAddr(), p)
+			})
+			sub := new(egress.Subsystem)
+			base := map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port}
+			audit := func(ev transfer.Event) {
+				f := ev.Fields()
+				for k, v := range base {
+					f[k] = v
+				}
+				s.audit(ctx, outer, "sftp."+ev.Op, f)
+			}
+			check := func(p access.Protocol) error {
+				err := s.protocolAllowed(ctx, outer, inner.User(), t, p)
+				if err != nil {
+					f := map[string]any{"protocol": string(p), "comment": err.Error(), "allowed": false}
+					for k, v := range base {
+						f[k] = v
+					}
+					s.audit(ctx, outer, "transfer.denied", f)
+				}
+				return err
+			}
+			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit, check: check})
+		}()
+	}
+	sessions.Wait()
+}
+
+// audit writes an event of the jump's outer connection to the audit log.
+func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f map[string]any) {
+	if s.Jump.Count != nil {
+		s.Jump.Count(typ)
+	}
+	if s.env.Deps().Audit == nil {
+		return
+	}
+	f["account"] = outer.User()
+	f["ip_from"] = remoteIP(outer.RemoteAddr()).String()
+	s.env.Deps().Audit(ctx, typ, f)
+}
+
+// jumpChannel is an inner session channel whose requests are rewritten into the bastion's
+// command line: exec CMD and shell become `user@host -p port [-- CMD]`, subsystem NAME becomes
+// the same with SubsystemCommand(NAME), its name given to egress through sub.
+type jumpChannel struct {
+	ssh.NewChannel
+	user   string
+	target JumpTarget
+	sub    *egress.Subsystem
+	audit  func(transfer.Event)
+	// check refuses a transfer protocol the account has no grant for (its error says why).
+	check func(access.Protocol) error
+	// started: the channel's one exec, shell or subsystem was seen; later ones are refused
+	// here, so that a subsystem cannot be named after an exec began.
+	started bool
+}
+
+func (j *jumpChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
+	ch, reqs, err := j.NewChannel.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(chan *ssh.Request)
+	go func() {
+		defer close(out)
+		for req := range reqs {
+			if p := requestProtocol(req); p != "" && !j.started && j.check != nil {
+				if err := j.check(p); err != nil {
+					// Refused as the bastion refuses a connection: the reason on stderr, then
+					// The Bastion's exit status, so that the client shows why (a failed request
+					// alone would only say "exec request failed").
+					j.started = true
+					_ = req.Reply(true, nil)
+					_, _ = fmt.Fprintf(ch.Stderr(), "%v\r\n", err)
+					_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{access.ExitAccessDenied}))
+					_ = ch.CloseWrite()
+					_ = ch.Close()
+					continue
+				}
+			}
+			if !j.rewrite(req) {
+				_ = req.Reply(false, nil)
+				continue
+			}
+			out <- req
+		}
+	}()
+	return &sftpAuditChannel{Channel: ch, sub: j.sub, audit: j.audit}, out, nil
+}
+
+// sftpAuditChannel passes an inner session's bytes through the SFTP audit when the session is
+// the sftp subsystem (known before any byte is relayed: the relay starts after the request).
+// A stream the audit cannot follow ends the session.
+type sftpAuditChannel struct {
+	ssh.Channel
+	sub   *egress.Subsystem
+	audit func(transfer.Event)
+
+	once   sync.Once
+	mu     sync.Mutex
+	parser *transfer.SFTP // nil: not sftp
+}
+
+func (c *sftpAuditChannel) sftp() *transfer.SFTP {
+	c.once.Do(func() {
+		if c.sub.Name() == "sftp" {
+			c.parser = transfer.NewSFTP(c.audit)
+		}
+	})
+	return c.parser
+}
+
+func (c *sftpAuditChannel) Read(p []byte) (int, error) {
+	n, err := c.Channel.Read(p)
+	if sp := c.sftp(); sp != nil && n > 0 {
+		c.mu.Lock()
+		perr := sp.ClientBytes(p[:n])
+		c.mu.Unlock()
+		if perr != nil {
+			c.Channel.Close()
+			return 0, perr
+		}
+	}
+	return n, err
+}
+
+func (c *sftpAuditChannel) Write(p []byte) (int, error) {
+	if sp := c.sftp(); sp != nil {
+		c.mu.Lock()
+		perr := sp.ServerBytes(p)
+		c.mu.Unlock()
+		if perr != nil {
+			c.Channel.Close()
+			return 0, perr
+		}
+	}
+	return c.Channel.Write(p)
+}
+
+func (c *sftpAuditChannel) Close() error {
+	if sp := c.sftp(); sp != nil {
+		c.mu.Lock()
+		sp.Close()
+		c.mu.Unlock()
+	}
+	return c.Channel.Close()
+}
+
+// requestProtocol is the transfer protocol a start request asks for, "" for none.
+func requestProtocol(req *ssh.Request) access.Protocol {
+	switch req.Type {
+	case "exec":
+		var cmd struct{ Command string }
+		if ssh.Unmarshal(req.Payload, &cmd) == nil {
+			return access.TransferOf(cmd.Command)
+		}
+	case "subsystem":
+		var sub struct{ Name string }
+		if ssh.Unmarshal(req.Payload, &sub) == nil && sub.Name == "sftp" {
+			return access.ProtoSFTP
+		}
+	}
+	return ""
+}
+
+// protocolAllowed decides a transfer protocol for the jump's account and target: the SSH
+// access itself is decided when the session runs, as for any connection.
+func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, user string, t JumpTarget, p access.Protocol) error {
+	a, err := s.env.Deps().Store.GetAccount(ctx, outer.User())
+	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+		return errors.New("Your account no longer exists on this bastion")
+	}
+	ip, err := netip.ParseAddr(t.Host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
+		cancel()
+		if lerr != nil || len(addrs) == 0 {
+			return fmt.Errorf("Unable to resolve host '%s'", t.Host)
+		}
+		ip = addrs[0]
+	}
+	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
+	if err != nil {
+		return errors.New("Access denied: the bastion could not read your accesses, try again later")
+	}
+	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, p)
+	return err
+}
+
+// rewrite turns a request into what handleSession serves; false refuses it.
+func (j *jumpChannel) rewrite(req *ssh.Request) bool {
+	switch req.Type {
+	case "exec", "shell", "subsystem":
+		if j.started {
+			return false
+		}
+		j.started = true
+	}
+	switch req.Type {
+	case "exec":
+		var cmd struct{ Command string }
+		if ssh.Unmarshal(req.Payload, &cmd) != nil || cmd.Command == "" || strings.ContainsRune(cmd.Command, 0) {
+			return false
+		}
+		req.Payload = ssh.Marshal(struct{ Command string }{JumpLine(j.user, j.target, cmd.Command)})
+	case "shell":
+		req.Type = "exec"
+		req.Payload = ssh.Marshal(struct{ Command string }{JumpLine(j.user, j.target, "")})
+	case "subsystem":
+		var sub struct{ Name string }
+		if ssh.Unmarshal(req.Payload, &sub) != nil || sub.Name != "sftp" {
+			return false
+		}
+		j.sub.Set(sub.Name)
+		req.Type = "exec"
+		req.Payload = ssh.Marshal(struct{ Command string }{JumpLine(j.user, j.target, SubsystemCommand(sub.Name))})
+	}
+	return true
+}
+
+// chanConn is an SSH channel as a net.Conn, for the inner server's transport.
+type chanConn struct {
+	ssh.Channel
+	local, remote net.Addr
+}
+
+func (c *chanConn) LocalAddr() net.Addr                { return c.local }
+func (c *chanConn) RemoteAddr() net.Addr               { return c.remote }
+func (c *chanConn) SetDeadline(t time.Time) error      { return nil }
+func (c *chanConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *chanConn) SetWriteDeadline(t time.Time) error { return nil }

@@ -1,0 +1,247 @@
+// Package session holds the lifecycle's own small types: who is connected (Identity), what they
+// asked for (Request, parsed once), the live Session a request runs in, and what happened
+// (Outcome). The relay (internal/connect), the MFA wiring (internal/mfaauth), the recorder
+// (internal/sessionlog) and the command language (internal/osh) all depend on these types, and
+// none of them on each other's. The lifecycle itself, step by step, is in lifecycle.go.
+package session
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
+	"gatehouse/internal/termsize"
+)
+
+// Deps are the parts every stage of a session may use for the life of the server.
+type Deps struct {
+	Store  store.Store
+	Sealer *seal.Sealer
+	Config func() *config.Config // the current configuration (it may be reloaded)
+	Now    func() time.Time      // the clock (app.Options.Clock; time.Now by default)
+	Log    *slog.Logger
+	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	Audit func(ctx context.Context, typ string, fields map[string]any)
+}
+
+// Identity is who a connection authenticated as. Ingress sets it once, when the session channel
+// opens, and nothing writes it again: the account's current state (frozen, grants …) is in
+// Session.Account and is reloaded, but the identity a session acts as never changes.
+type Identity struct {
+	AccountID string // the account's immutable id (a namesake created later is another account)
+	Account   string // the account's name at login
+	// Key is the fingerprint of the ingress key whose signature was verified ("" if none).
+	Key string
+	// Source and Local are the client's and the bastion's addresses.
+	Source, Local net.Addr
+	// FactorsOK says the second factors asked at SSH authentication (if any) were passed.
+	FactorsOK bool
+	// At is when the session channel opened.
+	At time.Time
+}
+
+// JSONMode is how machine output is framed, as The Bastion's --json* options.
+type JSONMode int
+
+const (
+	JSONNone      JSONMode = iota
+	JSONCompact            // --json: JSON_START / one line / JSON_END
+	JSONPretty             // --json-pretty: the same markers around an indented body
+	JSONGreppable          // --json-greppable: one line JSON_OUTPUT=…
+)
+
+// Request is the parsed line a user typed after `ssh … --` (osh.ParseLine parses it, once).
+type Request struct {
+	Osh     string   // --osh COMMAND
+	OshArgs []string // the command's own options
+	JSON    JSONMode
+	Quiet   bool
+
+	Interactive  bool // -i
+	ProactiveMFA bool // --proactive-mfa
+	ForceTTY     bool // -t
+	NoTTY        bool // -T
+	Help         bool // --help
+
+	// The target, for [user@]host [-p port] [-u user] [command …].
+	User          string
+	Host          string
+	Port          int // 0: not given
+	RemoteCommand []string
+	// RemoteCommandLine is the remote command exactly as typed (ParseLine); "" from ParseWords.
+	RemoteCommandLine string
+}
+
+// Command is the remote command to run on the target: as typed when known, else its words.
+func (r *Request) Command() string {
+	if r.RemoteCommandLine != "" {
+		return r.RemoteCommandLine
+	}
+	return strings.Join(r.RemoteCommand, " ")
+}
+
+// HasTarget reports whether the line names a server to connect to.
+func (r *Request) HasTarget() bool { return r.Host != "" }
+
+// Kind is the session's kind for its row and its audit entries: "osh", "ssh" or "interactive".
+func (r *Request) Kind() string {
+	switch {
+	case r.Osh != "":
+		return "osh"
+	case r.HasTarget():
+		return "ssh"
+	}
+	return "interactive"
+}
+
+// Line is what a session channel asked to run, parsed once (osh.Env.Parse) before anything
+// else sees it: the recorder names and titles the recording from it, the dispatcher runs it.
+type Line struct {
+	Raw string
+	// Words are Raw cut as a shell would (nil when it does not split): the audit's params.
+	Words   []string
+	Request Request
+	// Err is why the line is refused before anything runs (too long, does not parse); Request
+	// then holds what could be read of it, for the recording and the JSON mode of the refusal.
+	Err error
+}
+
+// Proof is what proactive MFA returns on success: the factors it checked, with when, and until
+// when they count. The command language keeps it in the session (MFAUntil, MFAProofs).
+type Proof struct {
+	Until   time.Time
+	Factors map[string]time.Time
+}
+
+// Outcome is what a session did, for its session row and its audit entries. The dispatcher and
+// the connector return it; the recorder (internal/sessionlog) consumes it at the session's end.
+type Outcome struct {
+	Plugin  string // the --osh command run
+	Allowed bool   // the command was authorized, or the connection was granted
+	Kind    string // "osh", "interactive", "ssh"
+	// The target of a connection, once resolved.
+	User, Host, IPTo string
+	PortTo           int
+	BytesIn          int64
+	BytesOut         int64
+	Comment          string
+}
+
+// CommandInfo is what the MFA wiring needs to know of a command (osh.Command.Info gives it).
+type CommandInfo struct {
+	Name string
+	// MFARequired is the built-in JIT MFA requirement ("", "any", "password", "totp",
+	// "any-if-configured").
+	MFARequired string
+	// MFASetupNotRequired lets the command run before required factors are set up.
+	MFASetupNotRequired bool
+}
+
+// Roles is what an account may do beyond open commands. It is computed from the store for each
+// session (and again on Reload); osh.Authorize is a pure function of it.
+type Roles struct {
+	Admin      bool
+	SuperOwner bool // implied by Admin
+	Auditor    bool
+	Grants     map[string]bool // restricted commands granted one by one
+	// Group roles held on at least one group (the command then checks the specific group).
+	OwnerOfAny, GatekeeperOfAny, AclkeeperOfAny bool
+}
+
+// Pseudo-commands that grant roles through accountGrantCommand.
+const (
+	GrantAdmin      = "admin"
+	GrantSuperOwner = "superowner"
+	GrantAuditor    = "auditor"
+)
+
+// RolesOf derives the roles an account's grants give it (group roles are added by the caller).
+func RolesOf(a store.Account) Roles {
+	r := Roles{Grants: map[string]bool{}}
+	for _, g := range a.Grants {
+		r.Grants[g] = true
+	}
+	r.Admin = r.Grants[GrantAdmin]
+	r.SuperOwner = r.Admin || r.Grants[GrantSuperOwner]
+	r.Auditor = r.Grants[GrantAuditor]
+	return r
+}
+
+// Session is one SSH session channel of an authenticated account, as the stages after ingress
+// see it. Who writes what:
+//   - ingress (internal/ingress) builds it before anything runs: Identity, ID, Request (the line
+//     parsed once), the streams (wrapped with what the recorder's track returns), pty, Resize,
+//     Signals, PauseRecording, Reload; Account and Roles are the account as the store holds it
+//     now, refreshed by Reload only;
+//   - the command language (internal/osh and its commands) owns Outcome, Interactive, InBatch
+//     and Editor, the Request of each interactive line and Out while its line editor runs, and
+//     the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook returns (Proof);
+//   - the relay, the MFA wiring and the recorder read it and write nothing: they return what
+//     happened (session.Outcome, *refusal.Refusal, Proof).
+type Session struct {
+	// ID is the session's unique id: its recording, its session row and its audit entries.
+	ID string
+	// Identity is who authenticated; set once by ingress.
+	Identity Identity
+	// Outcome is what the session did so far. Only the dispatcher (internal/osh) writes it, with
+	// what the commands and the connector return; osh.Env.Serve returns it to ingress.
+	Outcome Outcome
+	Account store.Account
+	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
+	AuthKey    string
+	Roles      Roles
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	In         io.Reader
+	Out        io.Writer
+	Err        io.Writer
+	PTY        bool
+	Term       string
+	Modes      string // the client's encoded terminal modes (RFC 4254 8)
+	Cols, Rows int
+	Request    Request
+	// MFAUntil is when a proactively validated second factor stops counting (zero: not validated).
+	MFAUntil time.Time
+	// MFAProofs are the factors ("password", "totp") that proactive MFA validated in this
+	// session, with when. Each stands only for its own factor, and only while MFAValidated.
+	MFAProofs   map[string]time.Time
+	InBatch     bool
+	Interactive bool
+	// Editor is the interactive mode's line editor while it runs (nil otherwise): prompts for a
+	// second factor are asked through it, never echoed.
+	Editor Editor
+	// Resize receives window changes while a pty is open (may be nil).
+	Resize <-chan termsize.Size
+	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
+	Signals <-chan string
+	// Reload, when set, reloads the account and its roles from the store.
+	Reload func(ctx context.Context) error
+	// PauseRecording, when set, stops (true) and resumes (false) recording the session's output.
+	PauseRecording func(paused bool)
+	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
+	// relayed sessions write through them, since the target's own terminal already did it.
+	RawOut, RawErr io.Writer
+}
+
+// Editor is a terminal line editor (golang.org/x/term's Terminal) that reads secrets without
+// echo.
+type Editor interface {
+	io.Writer
+	ReadLine() (string, error)
+	ReadPassword(prompt string) (string, error)
+}
+
+// MFAValidated reports whether a proactive second factor still counts at now.
+func (s *Session) MFAValidated(now time.Time) bool {
+	return !s.MFAUntil.IsZero() && now.Before(s.MFAUntil)
+}
+
+// HasTerminal reports whether what the user types can be kept from showing: a pty (the client's
+// terminal is raw, the bastion does not echo) or the interactive mode's line editor.
+func (s *Session) HasTerminal() bool { return s.Editor != nil || s.PTY }
