@@ -36,11 +36,14 @@ type settings struct {
 	CAFile    string        // PEM roots for the bastion's certificate ("": the system's)
 	Timeout   time.Duration // whole request (default 10s)
 	NoTicket  string        // refuse (default) or ask: ask the account name
-	Debug     bool
+	// ApprovalWait bounds the wait for a colleague's approval (default 2m); each request to
+	// the bastion meanwhile is still bounded by Timeout.
+	ApprovalWait time.Duration
+	Debug        bool
 }
 
 func parseSettings(fileData []byte, args []string) (settings, error) {
-	s := settings{Timeout: 10 * time.Second, NoTicket: "refuse"}
+	s := settings{Timeout: 10 * time.Second, NoTicket: "refuse", ApprovalWait: 2 * time.Minute}
 	var kvs []string
 	sc := bufio.NewScanner(bytes.NewReader(fileData))
 	for sc.Scan() {
@@ -78,6 +81,12 @@ func parseSettings(fileData []byte, args []string) (settings, error) {
 				return s, fmt.Errorf("timeout %q: a duration up to 5m", v)
 			}
 			s.Timeout = d
+		case "approval_wait":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > 10*time.Minute {
+				return s, fmt.Errorf("approval_wait %q: a duration up to 10m", v)
+			}
+			s.ApprovalWait = d
 		case "no_ticket":
 			if v != "refuse" && v != "ask" {
 				return s, fmt.Errorf("no_ticket %q: refuse or ask", v)
@@ -139,6 +148,7 @@ type response struct {
 	Factor    string `json:"factor,omitempty"`
 	Prompt    string `json:"prompt,omitempty"`
 	Challenge string `json:"challenge,omitempty"`
+	Pending   bool   `json:"pending,omitempty"`
 }
 
 // authenticate is the whole module: true only on the bastion's yes.
@@ -183,6 +193,10 @@ func authenticate(args []string, e pamEnv) bool {
 		e.Say("gatehouse: the bastion could not be asked: " + err.Error())
 		return false
 	}
+	if !started.Allow && started.Factor == "approval" && started.Pending && started.Challenge != "" {
+		req.Challenge = started.Challenge
+		return waitApproval(s, token, req, e, started.Message)
+	}
 	if started.Allow || started.Prompt == "" {
 		if started.Message != "" {
 			e.Say(printable(started.Message))
@@ -203,6 +217,35 @@ func authenticate(args []string, e pamEnv) bool {
 		e.Say(printable(resp.Message))
 	}
 	return resp.Allow
+}
+
+// waitApproval tells the person a colleague is asked, then asks the bastion again every
+// second until the approval is decided or ApprovalWait ends: only an explicit yes is a yes.
+func waitApproval(s settings, token string, req request, e pamEnv, msg string) bool {
+	if msg == "" {
+		msg = "gatehouse: waiting for approval…"
+	}
+	e.Say(printable(msg))
+	deadline := time.Now().Add(s.ApprovalWait)
+	for {
+		resp, err := ask(s, token, "/v1/verify", req)
+		if err != nil {
+			e.Say("gatehouse: the bastion could not be asked: " + err.Error())
+			return false
+		}
+		if !resp.Pending {
+			if resp.Message != "" {
+				e.Say(printable(resp.Message))
+			}
+			return resp.Allow
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			e.Say("gatehouse: no approval in time")
+			return false
+		}
+		time.Sleep(min(time.Second, left)) // the module's own pace between questions, not a wait on a condition
+	}
 }
 
 // printable keeps a bastion's text to one line of printable characters (it goes to a terminal).

@@ -123,7 +123,8 @@ func freePort(t *testing.T) int {
 }
 
 // startSite starts gatehouse with servers web1 (127.0.0.1, web1), web2 (10.9.9.9, web2) and web3
-// (10.9.9.10, web3); web2 also accepts requests without a ticket, web3 asks a chat code.
+// (10.9.9.10, web3) and web4 (10.9.9.11, web4); web2 also accepts requests without a ticket,
+// web3 asks a chat code, web4 a colleague's approval except for sudo /bin/true, a TOTP.
 // top are extra top-level configuration lines.
 func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
@@ -131,7 +132,7 @@ func startSite(t *testing.T, top ...string) *site {
 	s := &site{tokens: map[string]string{}, keys: map[string]string{}}
 	port := freePort(t)
 	cfg := strings.Join(top, "\n") + fmt.Sprintf("\n[pam]\nlisten = \"127.0.0.1:%d\"\n", port)
-	for name, addrs := range map[string]string{"web1": `["127.0.0.1", "web1"]`, "web2": `["10.9.9.9", "web2"]`, "web3": `["10.9.9.10", "web3"]`} {
+	for name, addrs := range map[string]string{"web1": `["127.0.0.1", "web1"]`, "web2": `["10.9.9.9", "web2"]`, "web3": `["10.9.9.10", "web3"]`, "web4": `["10.9.9.11", "web4"]`} {
 		tok, sum, err := pamverify.NewToken()
 		if err != nil {
 			t.Fatal(err)
@@ -145,7 +146,13 @@ func startSite(t *testing.T, top ...string) *site {
 		if name == "web3" {
 			factor = "webhook" // a code posted to the team's chat
 		}
+		if name == "web4" {
+			factor = "approval"
+		}
 		cfg += fmt.Sprintf("[pam.servers.%s]\ntoken_sha256 = %q\naddresses = %s\nallow_no_ticket = %v\nfactor = %q\n", name, sum, addrs, name == "web2", factor)
+		if name == "web4" { // the module sends sudo's command line (none under pamtester)
+			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/true\"\nfactor = \"totp\"\n"
+		}
 	}
 	s.b = testenv.Start(t, testenv.Options{Config: cfg})
 	s.url = fmt.Sprintf("https://127.0.0.1:%d", port)

@@ -25,6 +25,9 @@ func TestParseSettings(t *testing.T) {
 		{"bad timeout", "", append(base, "timeout=forever"), false},
 		{"zero timeout", "", append(base, "timeout=0s"), false},
 		{"huge timeout", "", append(base, "timeout=1h"), false},
+		{"approval wait", "", append(base, "approval_wait=5m"), true},
+		{"approval wait too long", "", append(base, "approval_wait=11m"), false},
+		{"approval wait garbage", "", append(base, "approval_wait=later"), false},
 		{"no_ticket ask", "", append(base, "no_ticket=ask"), true},
 		{"no_ticket allow", "", append(base, "no_ticket=allow"), false},
 	} {
@@ -64,6 +67,7 @@ func TestParseResponse(t *testing.T) {
 func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte(`{"allow":true,"message":"ok"}`))
 	f.Add([]byte(`{"allow":false}`))
+	f.Add([]byte(`{"allow":false,"factor":"approval","pending":true,"challenge":"ab"}`))
 	f.Add([]byte(`{"allow":true} x`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := parseResponse(data)

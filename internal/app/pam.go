@@ -145,8 +145,10 @@ func (a *App) servePAM(ctx context.Context) error {
 			_, inactive := osh.InactivityExpired(&acc, now, a.Config().AccountMaxInactiveDays)
 			return inactive
 		},
-		CheckTOTP: pamverify.TOTPChecker(a.MFA),
-		StartCode: a.Notify.StartCode,
+		CheckTOTP:     pamverify.TOTPChecker(a.MFA),
+		StartCode:     a.Notify.StartCode,
+		StartApproval: a.Notify.StartApproval,
+		GetApproval:   a.Notify.GetApproval,
 		Audit: func(_ context.Context, typ string, fields map[string]any) error {
 			return a.auditEvent(typ, auditMap(fields))
 		},

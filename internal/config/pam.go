@@ -2,7 +2,10 @@ package config
 
 import (
 	"encoding/hex"
+	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,13 +32,31 @@ type PAMServer struct {
 	// Addresses the bastion dials this server by (IPs or host names as people type them): a
 	// ticket is accepted only when its target is one of them.
 	Addresses []string `toml:"addresses"`
-	// Factor asked: "totp" (default; the person's own TOTP) or "webhook" (a code posted to the
-	// [notify] codes channels, as the chat code factor at the bastion).
+	// Factor asked: "totp" (default; the person's own TOTP), "webhook" (a code posted to the
+	// [notify] codes channels, as the chat code factor at the bastion) or "approval" (a
+	// colleague approves in the [notify] approvals channels; always four eyes).
 	Factor string `toml:"factor"`
+	// Rules pick another factor for some services or commands ([[pam.servers.NAME.rule]]);
+	// the first that matches wins, else Factor. See pamverify.PickFactor.
+	Rules []PAMRule `toml:"rule"`
 	// AllowNoTicket lets the module name an account when it has no ticket (a console login);
 	// otherwise such requests are refused.
 	AllowNoTicket bool `toml:"allow_no_ticket"`
 }
+
+// PAMRule is one [[pam.servers.NAME.rule]]: when the PAM service and the command match, ask
+// this factor instead of the server's.
+type PAMRule struct {
+	// Service is the PAM service ("sudo", "sshd", …); "" matches any.
+	Service string `toml:"service"`
+	// Command is a pattern over the command sudo runs (its options removed), "*" matching any
+	// run of characters: "systemctl *", "/usr/bin/apt*". "" matches any command, even none.
+	Command string `toml:"command"`
+	Factor  string `toml:"factor"`
+}
+
+// PAMFactors are the factors a server or a rule may ask.
+var PAMFactors = []string{"totp", "webhook", "approval"}
 
 // DefaultPAMTicketTTL is a ticket's life when ticket_ttl is not set.
 const DefaultPAMTicketTTL = 12 * time.Hour
@@ -89,10 +110,23 @@ func (p PAM) validate() error {
 				return bad("pam.servers."+name+".addresses", "an empty address")
 			}
 		}
-		switch s.Factor {
-		case "", "totp", "webhook":
-		default:
-			return bad("pam.servers."+name+".factor", "%q: totp or webhook (approval is not supported yet)", s.Factor)
+		if s.Factor != "" && !slices.Contains(PAMFactors, s.Factor) {
+			return badIn("pam.servers."+name, "factor", "%q: totp, webhook or approval", s.Factor)
+		}
+		for i, r := range s.Rules {
+			table := fmt.Sprintf("pam.servers.%s.rule[%d]", name, i)
+			if !slices.Contains(PAMFactors, r.Factor) {
+				return badIn(table, "factor", "%q: totp, webhook or approval (a rule must name its factor)", r.Factor)
+			}
+			if r.Service == "" && r.Command == "" {
+				return badIn(table, "command", "a rule needs a command or a service (the server's factor covers the rest)")
+			}
+			if len(r.Command) > 1024 || strings.ContainsAny(r.Command, "\x00\n") {
+				return badIn(table, "command", "%q: one line, at most 1024 bytes", r.Command)
+			}
+			if r.Service != "" && !pamServerName.MatchString(r.Service) {
+				return badIn(table, "service", "%q: a PAM service name (sudo, sshd, login …)", r.Service)
+			}
 		}
 	}
 	return nil

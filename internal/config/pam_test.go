@@ -25,7 +25,18 @@ func TestPAMConfig(t *testing.T) {
 		{"bad hash", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", "abc", ""), "64 hex digits"},
 		{"shared token", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") + server("web2", sum, ""), "each server has its own"},
 		{"two servers", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") + server("web2", sum2, ""), ""},
-		{"unsupported factor", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "factor = \"approval\"\n"), "totp or webhook"},
+		{"approval factor", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "factor = \"approval\"\n"), ""},
+		{"unknown factor", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "factor = \"sms\"\n"), "test.toml:6: pam.servers.web1.factor: \"sms\": totp, webhook or approval"},
+		{"rules", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "factor = \"totp\"\n") +
+			"[[pam.servers.web1.rule]]\ncommand = \"systemctl *\"\nfactor = \"approval\"\n[[pam.servers.web1.rule]]\nservice = \"login\"\nfactor = \"webhook\"\n", ""},
+		{"rule without factor", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") +
+			"[[pam.servers.web1.rule]]\ncommand = \"a\"\nfactor = \"totp\"\n[[pam.servers.web1.rule]]\ncommand = \"systemctl *\"\n", "test.toml:9: pam.servers.web1.rule[1].factor: \"\": totp, webhook or approval"},
+		{"rule matching nothing said", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") +
+			"[[pam.servers.web1.rule]]\nfactor = \"approval\"\n", "rule[0].command: a rule needs a command or a service"},
+		{"rule bad service", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") +
+			"[[pam.servers.web1.rule]]\nservice = \"su do\"\nfactor = \"approval\"\n", "rule[0].service"},
+		{"rule unknown key", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "") +
+			"[[pam.servers.web1.rule]]\ncmd = \"x\"\nfactor = \"approval\"\n", "cmd"},
 		{"webhook factor", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("web1", sum, "factor = \"webhook\"\n"), ""},
 		{"no addresses", "[pam]\nlisten = \"127.0.0.1:1\"\n[pam.servers.web1]\ntoken_sha256 = \"" + sum + "\"\n", "at least one address"},
 		{"bad name", "[pam]\nlisten = \"127.0.0.1:1\"\n" + server("\"we b\"", sum, ""), "server name"},

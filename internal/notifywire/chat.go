@@ -81,7 +81,9 @@ func (w *Wire) StartApproval(ctx context.Context, r mfaauth.ChatRequest) (approv
 	if r.MaxWait > 0 {
 		ttl = min(ttl, r.MaxWait)
 	}
-	p := approval.Policy{Delivery: w.delivery, FourEyes: w.n.Approval.FourEyes, Approvers: w.n.Approval.Approvers, TTL: ttl}
+	// A sudo on a target approved by its own requester would be no second pair of eyes:
+	// the PAM stage is always four eyes.
+	p := approval.Policy{Delivery: w.delivery, FourEyes: w.n.Approval.FourEyes || r.Stage == "pam", Approvers: w.n.Approval.Approvers, TTL: ttl}
 	for _, n := range names {
 		if s, ok := w.senders[n]; ok {
 			p.Channels = append(p.Channels, approval.Channel{Sender: s, Approver: w.n.Channels[n].Approver})
@@ -96,6 +98,11 @@ func (w *Wire) StartApproval(ctx context.Context, r mfaauth.ChatRequest) (approv
 // WaitApproval waits for the decision.
 func (w *Wire) WaitApproval(ctx context.Context, id string, tick func(time.Duration)) (approval.Record, error) {
 	return w.manager.Wait(ctx, id, tick)
+}
+
+// GetApproval reads a request's state without waiting (the PAM endpoint polls it).
+func (w *Wire) GetApproval(ctx context.Context, id string) (approval.Record, error) {
+	return w.manager.Get(ctx, id)
 }
 
 // Fallback is the configured fallback factor.

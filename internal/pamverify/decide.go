@@ -31,8 +31,12 @@ const (
 	FactorLimited // rate-limited or locked
 	FactorMissing // the account has no such factor configured
 	FactorError   // store or configuration error
-	// FactorUndelivered: the chat code could not be posted (fail closed).
+	// FactorUndelivered: the chat code or the approval request could not be posted (fail closed).
 	FactorUndelivered
+	FactorDenied    // a colleague denied the approval
+	FactorExpired   // the approval was not given in time
+	FactorNoRequest // no pending approval of this server, person, user and command
+	FactorUnclear   // the command could not be read to pick the factor
 )
 
 // Facts are what Decide needs, gathered by the handler.
@@ -50,9 +54,11 @@ type Facts struct {
 	Frozen           bool
 	Expired          bool // TTL or inactivity
 	StoreErr         bool
-	// FactorName is the factor asked ("TOTP" when empty, "chat code").
+	// FactorName is the factor asked ("TOTP" when empty, "chat code", "approval").
 	FactorName string
 	Factor     FactorResult
+	// DecidedBy is the colleague who approved or denied (approval only).
+	DecidedBy string
 }
 
 // Decision is Decide's answer: allow, ask the factor (identity passed), or refuse with a reason.
@@ -100,10 +106,19 @@ func Decide(f Facts) Decision {
 	if !strings.HasSuffix(code, "code") {
 		code += " code"
 	}
+	if name == "approval" {
+		code = "approval"
+	}
 	switch f.Factor {
 	case FactorNotChecked:
 		return Decision{NeedCheck: true}
 	case FactorOK:
+		if name == "approval" {
+			if f.DecidedBy == "" { // an approval that names nobody is no approval
+				return refuse("approval without an approver")
+			}
+			return Decision{Allow: true, Reason: "approved by " + f.DecidedBy}
+		}
 		return Decision{Allow: true, Reason: name + " ok"}
 	case FactorWrong:
 		return refuse("wrong " + code)
@@ -115,7 +130,22 @@ func Decide(f Facts) Decision {
 		return refuse("no " + name + " configured for this account")
 	case FactorUndelivered:
 		return refuse(name + " not delivered")
+	case FactorDenied:
+		return refuse("denied by " + orUnknown(f.DecidedBy))
+	case FactorExpired:
+		return refuse(name + " expired (no answer in time)")
+	case FactorNoRequest:
+		return refuse("no such approval request (another server, person, user or command)")
+	case FactorUnclear:
+		return refuse("the command could not be read to pick the factor")
 	default:
 		return refuse("internal error checking the factor")
 	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
 }

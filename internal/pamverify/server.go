@@ -22,6 +22,7 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notify"
+	"gatehouse/internal/notify/approval"
 	"gatehouse/internal/store"
 	"gatehouse/internal/ticket"
 )
@@ -56,6 +57,8 @@ type Response struct {
 	Factor    string `json:"factor,omitempty"`
 	Prompt    string `json:"prompt,omitempty"`
 	Challenge string `json:"challenge,omitempty"`
+	// Pending: an approval is still awaited; ask again (verify) with the same challenge.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Limits on what a request may carry, and on pending chat codes.
@@ -80,6 +83,11 @@ type Server struct {
 	// StartCode posts a chat code (the [notify] codes channels, fail-closed delivery); nil:
 	// every chat code is undelivered.
 	StartCode func(ctx context.Context, r mfaauth.ChatRequest) (*notify.CodeChallenge, error)
+	// StartApproval posts an approval request to the [notify] approvals channels (four eyes,
+	// approvers, expiry: internal/notify/approval); GetApproval reads its state without
+	// waiting. nil: every approval is undelivered.
+	StartApproval func(ctx context.Context, r mfaauth.ChatRequest) (approval.Record, error)
+	GetApproval   func(ctx context.Context, id string) (approval.Record, error)
 	// Audit writes one event; an error refuses the request (no decision without its record).
 	Audit func(ctx context.Context, typ string, fields map[string]any) error
 	Now   func() time.Time
@@ -91,10 +99,16 @@ type Server struct {
 	pending map[string]pendingCode
 }
 
-// pendingCode is a chat code posted for one person on one server, waiting for its answer.
+// pendingCode is a chat code or an approval request posted for one person on one server,
+// waiting for its answer. An approval is also bound to the user, service and command it was
+// asked for: approving "sudo true" does not approve "sudo rm".
 type pendingCode struct {
 	server, account string
 	ch              *notify.CodeChallenge
+	approval        string // the approval request's id
+	user, service   string
+	command         string
+	expires         time.Time
 }
 
 func (s *Server) now() time.Time {
@@ -192,7 +206,7 @@ func decode(body []byte, req *Request, needCode bool) error {
 	if len(req.Command) > maxCommand || len(req.Ticket) > ticket.MaxLen {
 		return errors.New("bad request: a field is too long")
 	}
-	if needCode && req.Code == "" {
+	if needCode && req.Code == "" && req.Challenge == "" {
 		return errors.New("bad request: no code")
 	}
 	return nil
@@ -205,12 +219,16 @@ type call struct {
 	facts   Facts
 	tk      ticket.Ticket
 	account string // "" until known
+	factor  string // totp, webhook, approval: PickFactor's choice; "" when unclear
 }
 
-// factorName is the words of a server's factor in decisions.
-func factorName(srv config.PAMServer) string {
-	if srv.Factor == "webhook" {
+// factorName is the words of a factor in decisions.
+func factorName(factor string) string {
+	switch factor {
+	case "webhook":
 		return "chat code"
+	case "approval":
+		return "approval"
 	}
 	return "TOTP"
 }
@@ -223,8 +241,9 @@ func (s *Server) identify(ctx context.Context, token string, req Request, now ti
 	if !known {
 		c.server = "?"
 	}
+	c.factor, _ = PickFactor(srv, req.Service, req.Command)
 	c.facts = Facts{ServerKnown: known, TicketGiven: req.Ticket != "", AllowNoTicket: srv.AllowNoTicket,
-		AccountNamed: req.Account != "", FactorName: factorName(srv)}
+		AccountNamed: req.Account != "", FactorName: factorName(c.factor)}
 	if c.facts.TicketGiven {
 		c.tk, c.facts.TicketErr = ticket.Verify(s.TicketKey, req.Ticket, now)
 		c.facts.TicketForServer = c.facts.TicketErr == nil && c.tk.ForServer(srv.Addresses)
@@ -245,7 +264,13 @@ func (s *Server) Start(ctx context.Context, token, from string, req Request, bad
 	if !d.NeedCheck {
 		return s.answer(ctx, c, from, req, d)
 	}
-	if c.srv.Factor != "webhook" {
+	switch c.factor {
+	case "":
+		c.facts.Factor = FactorUnclear
+		return s.answer(ctx, c, from, req, Decide(c.facts))
+	case "approval":
+		return s.startApproval(ctx, c, from, req)
+	case "totp":
 		return Response{Factor: "totp", Prompt: "Gatehouse TOTP code: ", Message: "gatehouse: TOTP for " + c.account}
 	}
 	var ch *notify.CodeChallenge
@@ -265,22 +290,7 @@ func (s *Server) Start(ctx context.Context, token, from string, req Request, bad
 		return s.answer(ctx, c, from, req, Decide(c.facts))
 	}
 	key := hex.EncodeToString(id)
-	s.mu.Lock()
-	if s.pending == nil {
-		s.pending = map[string]pendingCode{}
-	}
-	now := s.now()
-	for k, p := range s.pending { // forget expired codes; bound the rest
-		if !now.Before(p.ch.ExpiresAt) {
-			delete(s.pending, k)
-		}
-	}
-	full := len(s.pending) >= maxPending
-	if !full {
-		s.pending[key] = pendingCode{server: c.server, account: c.account, ch: ch}
-	}
-	s.mu.Unlock()
-	if full {
+	if !s.remember(key, pendingCode{server: c.server, account: c.account, ch: ch, expires: ch.ExpiresAt}) {
 		c.facts.Factor = FactorError
 		return s.answer(ctx, c, from, req, Decide(c.facts))
 	}
@@ -288,12 +298,93 @@ func (s *Server) Start(ctx context.Context, token, from string, req Request, bad
 		Prompt: fmt.Sprintf("Code posted to the team's chat for session %s: ", ch.Label)}
 }
 
+// remember keeps a pending code or approval under key; false when too many are pending.
+func (s *Server) remember(key string, p pendingCode) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]pendingCode{}
+	}
+	now := s.now()
+	for k, p := range s.pending { // forget expired ones; bound the rest
+		if !now.Before(p.expires) {
+			delete(s.pending, k)
+		}
+	}
+	if len(s.pending) >= maxPending {
+		return false
+	}
+	s.pending[key] = p
+	return true
+}
+
+// startApproval posts an approval request for this sudo (or login) and tells the module to
+// wait for it, asking again with the challenge.
+func (s *Server) startApproval(ctx context.Context, c call, from string, req Request) Response {
+	var rec approval.Record
+	err := errors.New("no approval channel")
+	if s.StartApproval != nil && s.GetApproval != nil {
+		rec, err = s.StartApproval(ctx, mfaauth.ChatRequest{Account: c.account, SourceIP: from,
+			Target: req.User + "@" + c.server, Command: req.Command, Stage: "pam"})
+	}
+	if err != nil {
+		s.log().Warn("approval request not delivered for a PAM request", "server", c.server, "account", c.account, "err", err)
+		c.facts.Factor = FactorUndelivered
+		return s.answer(ctx, c, from, req, Decide(c.facts))
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		c.facts.Factor = FactorError
+		return s.answer(ctx, c, from, req, Decide(c.facts))
+	}
+	key := hex.EncodeToString(id)
+	if !s.remember(key, pendingCode{server: c.server, account: c.account, approval: rec.ID, user: req.User,
+		service: req.Service, command: req.Command, expires: rec.Expires}) {
+		c.facts.Factor = FactorError
+		return s.answer(ctx, c, from, req, Decide(c.facts))
+	}
+	return Response{Factor: "approval", Challenge: key, Pending: true,
+		Message: fmt.Sprintf("gatehouse: waiting for approval of session %s by a colleague (asked in the team's chat)…", rec.Label)}
+}
+
+// checkApproval reads the state of the approval behind a challenge. pending: not decided yet
+// (no decision to audit); otherwise the factor's result, the challenge being used up.
+func (s *Server) checkApproval(ctx context.Context, c *call, req Request) (pending bool) {
+	s.mu.Lock()
+	p, ok := s.pending[req.Challenge]
+	ok = ok && p.approval != "" && p.server == c.server && p.account == c.account && p.user == req.User &&
+		p.service == req.Service && p.command == req.Command
+	s.mu.Unlock()
+	if !ok {
+		c.facts.Factor = FactorNoRequest
+		return false
+	}
+	rec, err := s.GetApproval(ctx, p.approval)
+	switch {
+	case err != nil:
+		s.log().Error("cannot read an approval for a PAM request", "server", c.server, "account", c.account, "err", err)
+		c.facts.Factor = FactorError
+	case rec.State == approval.Pending && s.now().Before(rec.Expires):
+		return true
+	case rec.State == approval.Approved && rec.Account == c.account:
+		c.facts.Factor, c.facts.DecidedBy = FactorOK, rec.DecidedBy.Account
+	case rec.State == approval.Denied:
+		c.facts.Factor, c.facts.DecidedBy = FactorDenied, rec.DecidedBy.Account
+	default: // expired (or past its deadline while still pending), or not this person's
+		c.facts.Factor = FactorExpired
+	}
+	s.mu.Lock()
+	delete(s.pending, req.Challenge)
+	s.mu.Unlock()
+	return false
+}
+
 // takeCode removes and returns the pending chat code of this server and account.
 func (s *Server) takeCode(id, server, account string) (*notify.CodeChallenge, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[id]
-	if !ok || p.server != server || p.account != account {
+	if !ok || p.ch == nil || p.server != server || p.account != account {
 		return nil, false
 	}
 	delete(s.pending, id)
@@ -304,11 +395,23 @@ func (s *Server) takeCode(id, server, account string) (*notify.CodeChallenge, bo
 // audits and answers; only an allow carries Allow true.
 func (s *Server) Verify(ctx context.Context, token, from string, req Request, badRequest error) Response {
 	c := s.identify(ctx, token, req, s.now())
+	if badRequest == nil && req.Code == "" && c.factor != "approval" {
+		badRequest = errors.New("bad request: no code") // only an approval is asked without one
+	}
 	var d Decision
 	if badRequest != nil {
 		d = Decision{Reason: badRequest.Error()}
 	} else if d = Decide(c.facts); d.NeedCheck {
-		if c.srv.Factor == "webhook" {
+		switch c.factor {
+		case "":
+			c.facts.Factor = FactorUnclear
+		case "approval":
+			if s.GetApproval == nil {
+				c.facts.Factor = FactorNoRequest
+			} else if s.checkApproval(ctx, &c, req) {
+				return Response{Pending: true, Factor: "approval", Message: "gatehouse: waiting for approval…"}
+			}
+		case "webhook":
 			// One code, one try: the challenge is used up whatever the answer.
 			c.facts.Factor = FactorWrong
 			if ch, ok := s.takeCode(req.Challenge, c.server, c.account); ok {
@@ -319,7 +422,7 @@ func (s *Server) Verify(ctx context.Context, token, from string, req Request, ba
 					c.facts.Factor = FactorReplayed
 				}
 			}
-		} else {
+		default:
 			c.facts.Factor = s.CheckTOTP(ctx, c.account, req.Code)
 		}
 		d = Decide(c.facts)
@@ -351,9 +454,9 @@ func (s *Server) answer(ctx context.Context, c call, from string, req Request, d
 		outcome = "refused: " + d.Reason
 	}
 	comment := fmt.Sprintf("%s on %s by %s as %s: %s", service, c.server, who, req.User, outcome)
-	factor := "totp"
-	if c.srv.Factor == "webhook" {
-		factor = "webhook"
+	factor := c.factor
+	if factor == "" {
+		factor = "unclear"
 	}
 	fields := map[string]any{"account": who, "user": req.User, "host_to": c.server, "ip_to": from, "factor": factor,
 		"allowed": d.Allow, "result": map[bool]string{true: "ok", false: "refused"}[d.Allow], "comment": comment,
@@ -366,6 +469,9 @@ func (s *Server) answer(ctx context.Context, c call, from string, req Request, d
 	}
 	if req.TTY != "" {
 		fields["tty"] = req.TTY
+	}
+	if f.DecidedBy != "" {
+		fields["approver"] = f.DecidedBy
 	}
 	if f.TicketGiven && f.TicketErr == nil {
 		fields["uniqid"] = c.tk.Session // the bastion session the sudo happened in (its recording)

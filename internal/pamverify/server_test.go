@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/notify"
 	"gatehouse/internal/store"
 	"gatehouse/internal/ticket"
 )
@@ -188,9 +189,10 @@ func TestServerMethodAndPath(t *testing.T) {
 
 // A pending chat code answers only for the server and the account it was posted for, once.
 func TestTakeCodeBinding(t *testing.T) {
-	s := &Server{pending: map[string]pendingCode{"id1": {server: "web3", account: "alice"}}}
+	s := &Server{pending: map[string]pendingCode{"id1": {server: "web3", account: "alice", ch: &notify.CodeChallenge{}},
+		"id3": {server: "web3", account: "alice", approval: "appr"}}} // an approval is not a code
 	for _, c := range []struct{ id, server, account string }{
-		{"id1", "web1", "alice"}, {"id1", "web3", "bob"}, {"id2", "web3", "alice"}, {"", "web3", "alice"},
+		{"id1", "web1", "alice"}, {"id1", "web3", "bob"}, {"id2", "web3", "alice"}, {"id3", "web3", "alice"}, {"", "web3", "alice"},
 	} {
 		if _, ok := s.takeCode(c.id, c.server, c.account); ok {
 			t.Fatalf("%+v took the code", c)
