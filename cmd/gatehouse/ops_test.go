@@ -47,8 +47,8 @@ func TestHelpListsEverything(t *testing.T) {
 		"migrate-store": {"--data-dir", "--config", "--admin", "--admin-key", "--log-level", "--log-format", "--store", "--node", "--from", "--to"},
 		"pam-token":     {"--server", "--addresses"},
 		"sync":          {"--data-dir", "--config", "--dry-run", "--force"},
-		"audit verify":  {"--data-dir", "--strict", "--syslog", "--key"},
-		"replay":        {"--speed", "--max-idle", "--text", "--format", "--export", "--o"},
+		"audit verify":  {"--data-dir", "--strict", "--syslog", "--key", "--bucket", "--config", "--node"},
+		"replay":        {"--speed", "--max-idle", "--text", "--format", "--export", "--o", "--data-dir", "--config"},
 		"man":           nil, "version": nil, "help": nil,
 	}
 	for _, top := range [][]string{{"--help"}, {"-h"}, {"help"}} {

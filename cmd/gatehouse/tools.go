@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,9 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/record"
 )
@@ -26,6 +31,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dataDir, strict, syslogFile, pubFile := &o.dataDir, &o.strict, &o.syslogFile, &o.pubFile
+	bucket, configFile, node := &o.bucket, &o.configFile, &o.node
 	keyPath := *pubFile
 	if keyPath == "" {
 		keyPath = filepath.Join(*dataDir, app.AuditKeyFile+".pub")
@@ -33,6 +39,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	pub, err := app.ReadAuditPublicKey(keyPath)
 	if err != nil {
 		return err
+	}
+	if *bucket != "" {
+		return verifyBucket(*dataDir, *configFile, *bucket, *node, pub, stdout)
 	}
 	files := fs.Args()
 	if len(files) == 0 {
@@ -69,6 +78,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 type auditOptions struct {
 	dataDir, syslogFile, pubFile string
 	strict                       bool
+	bucket, configFile, node     string
 }
 
 func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
@@ -79,6 +89,9 @@ func auditFlags(stderr io.Writer) (*flag.FlagSet, *auditOptions) {
 	fs.BoolVar(&o.strict, "strict", false, "require a complete log: it must end with its shutdown checkpoint (a closed log is checked so anyway)")
 	fs.StringVar(&o.syslogFile, "syslog", "", "syslog file holding gatehouse's audit.checkpoint lines: each must be in the log, with the same hash")
 	fs.StringVar(&o.pubFile, "key", "", "audit public key file (hex); default DATA-DIR/audit_ed25519.pub")
+	fs.StringVar(&o.bucket, "bucket", "", "verify every node's chain from this [archive] bucket instead of the local files (\"-\": the configured one)")
+	fs.StringVar(&o.configFile, "config", "", "with --bucket: configuration file holding [archive]; default DATA-DIR/gatehouse.toml")
+	fs.StringVar(&o.node, "node", "", "with --bucket: verify only this node's chain (nodes with their own audit key: one run per node, with --key)")
 	return fs, o
 }
 
@@ -86,6 +99,7 @@ type replayOptions struct {
 	speed, maxIdle          float64
 	text                    bool
 	format, export, outPath string
+	dataDir, configFile     string
 }
 
 // replayFlags are replay's options, for the command and for its help and man page.
@@ -99,6 +113,8 @@ func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
 	fs.StringVar(&o.format, "format", "", "write the recording as text, asciicast or ttyrec instead of playing it")
 	fs.StringVar(&o.export, "export", "", "same as --format")
 	fs.StringVar(&o.outPath, "o", "", "with --format/--export: the file to write (created, never overwritten; default stdout)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "for an s3://BUCKET/KEY recording: the data directory whose [archive] reaches the bucket")
+	fs.StringVar(&o.configFile, "config", "", "for an s3://BUCKET/KEY recording: configuration file holding [archive]")
 	return fs, o
 }
 
@@ -107,10 +123,11 @@ func replayFlags(stderr io.Writer) (*flag.FlagSet, *replayOptions) {
 func replayCmd(args []string, stdout, stderr io.Writer) error {
 	fs, o := replayFlags(stderr)
 	speed, maxIdle, text, format, export, outPath := &o.speed, &o.maxIdle, &o.text, &o.format, &o.export, &o.outPath
+	dataDir, configFile := &o.dataDir, &o.configFile
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	const usage = "usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE"
+	const usage = "usage: gatehouse replay [--speed N] [--max-idle SECONDS] [--text | --format text|asciicast|ttyrec [-o OUT]] FILE|s3://BUCKET/KEY"
 	if fs.NArg() != 1 {
 		return errors.New(usage)
 	}
@@ -140,7 +157,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	if *outPath != "" && *format == "" {
 		return errors.New("-o needs --format (playing writes to the terminal)")
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := openRecording(fs.Arg(0), *dataDir, *configFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -180,4 +197,82 @@ func exportRecording(f io.Reader, format string, to record.Format, path string, 
 		}
 	}
 	return err
+}
+
+// verifyBucket is `gatehouse audit verify --bucket`: every node's chain, as shipped to the
+// [archive] bucket, checked with the audit public key. Any broken chain fails the command.
+func verifyBucket(dataDir, configFile, bucket, node string, pub ed25519.PublicKey, stdout io.Writer) error {
+	cfg, err := app.LoadConfig(dataDir, configFile)
+	if err != nil {
+		return err
+	}
+	if bucket != "-" {
+		cfg.Archive.Bucket = bucket
+	}
+	if !cfg.Archive.Enabled() {
+		return errors.New("--bucket -: no [archive] bucket in the configuration")
+	}
+	cl, err := archive.NewClient(cfg.Archive)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	reports, err := cl.VerifyBucket(ctx, pub, node)
+	if err != nil {
+		return err
+	}
+	broken := 0
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "node %s:\n", r.Node)
+		if r.Report.Files != nil || r.Err == nil {
+			fmt.Fprintln(stdout, r.Report.String())
+		}
+		if r.Err != nil {
+			broken++
+			fmt.Fprintf(stdout, "node %s: NOT intact: %v\n", r.Node, r.Err)
+		}
+	}
+	if broken > 0 {
+		return fmt.Errorf("%d of %d audit chains in the bucket are NOT intact", broken, len(reports))
+	}
+	return nil
+}
+
+// openRecording opens a local recording, or downloads s3://BUCKET/KEY through [archive]'s
+// connection settings (to an unlinked temporary file). The object's SHA-256 is printed on
+// stderr: compare it with the session's audited one (selfPlaySession checks it by itself).
+func openRecording(arg, dataDir, configFile string, stderr io.Writer) (*os.File, error) {
+	rest, ok := strings.CutPrefix(arg, "s3://")
+	if !ok {
+		return os.Open(arg)
+	}
+	bucket, key, ok := strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" {
+		return nil, fmt.Errorf("%q: want s3://BUCKET/KEY", arg)
+	}
+	cfg, err := app.LoadConfig(dataDir, configFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Archive.Bucket = bucket
+	cl, err := archive.NewClient(cfg.Archive)
+	if err != nil {
+		return nil, err
+	}
+	f, err := cl.Download(context.Background(), key, "", "", 0)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "%s: sha256 %s\n", arg, hex.EncodeToString(h.Sum(nil)))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
@@ -94,6 +95,8 @@ type App struct {
 	// Serve started.
 	Console *console.Console
 	WebAddr string
+	// Archive ships recordings and audit files to the [archive] bucket (nil without one).
+	Archive *archive.Shipper
 
 	opts    Options
 	cluster clusterState
@@ -210,6 +213,11 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("web console: %w", err)
 	}
+	if err := a.openArchive(ctx); err != nil {
+		a.Audit.Close()
+		st.Close()
+		return nil, fmt.Errorf("archive: %w", err)
+	}
 	return a, nil
 }
 
@@ -298,6 +306,7 @@ func (a *App) Close() error {
 	a.stopSync()
 	a.Notify.Close()
 	aerr := a.Audit.Close()
+	a.flushArchive()
 	if err := a.Store.Close(); err != nil {
 		return err
 	}
@@ -344,6 +353,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	a.startSync(ctx)
+	a.runArchive(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

@@ -100,7 +100,7 @@ func (a *App) openAudit(ctx context.Context) error {
 	}
 	sinks = append(sinks, &a.ops) // the last signed seq, for /metrics
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
-		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered})
+		Sinks: sinks, Logger: a.log, OnFailure: a.auditFailing, OnRecover: a.auditRecovered, Node: a.auditNode()})
 	if err != nil {
 		return fmt.Errorf("open audit log: %w (check it with: gatehouse audit verify --data-dir %s)", err, a.DataDir)
 	}

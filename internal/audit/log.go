@@ -78,6 +78,10 @@ type Options struct {
 	// are called without the log's lock held.
 	OnFailure func(err error)
 	OnRecover func(what string)
+	// Node, when set, names the node writing this log (several nodes, each its own chain): it
+	// goes into every audit.start event, signed by the chain, so a chain copied under another
+	// node's name in the archive is detected.
+	Node string
 }
 
 // ErrClosed is returned by Append after Close.
@@ -197,6 +201,9 @@ func Open(opts Options) (*Log, error) {
 		"unsigned_lines": strconv.Itoa(info.Unsigned),
 		"prev_seq":       strconv.FormatUint(info.PrevSeq, 10),
 		"prev_closed":    strconv.FormatBool(info.PrevClosed),
+	}
+	if opts.Node != "" {
+		extra["node"] = opts.Node
 	}
 	if len(info.Cut) > 0 {
 		extra["cut_bytes"] = strconv.FormatInt(info.Cut[0].Bytes, 10)

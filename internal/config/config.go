@@ -131,6 +131,8 @@ type Config struct {
 	PAM PAM `toml:"pam"`
 	// Web is the web console (docs/web.md).
 	Web Web `toml:"web"`
+	// Archive ships recordings and audit log files to an S3 bucket (docs/cluster.md).
+	Archive Archive `toml:"archive"`
 
 	// Plugin holds per-command settings, as The Bastion's plugin.<name>.conf files.
 	Plugin map[string]PluginConfig `toml:"plugin"`
@@ -561,6 +563,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Web.validate(); err != nil {
+		return err
+	}
+	if err := c.Archive.validate(); err != nil {
 		return err
 	}
 	return c.Notify.validate(c.ApprovalListen)

@@ -23,6 +23,7 @@ var startOnly = []struct {
 		return a.Web.Listen == b.Web.Listen && a.Web.TLSCert == b.Web.TLSCert && a.Web.TLSKey == b.Web.TLSKey && a.Web.PlainHTTPLoopback == b.Web.PlainHTTPLoopback
 	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
+	{"archive", func(a, b *Config) bool { return a.Archive == b.Archive }},
 	// The chat messages carry the bastion's name as it was at start.
 	{"bastionName (in chat messages)", func(a, b *Config) bool {
 		return a.BastionName == b.BastionName || len(b.Notify.Channels) == 0

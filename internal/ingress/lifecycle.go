@@ -32,6 +32,7 @@ package ingress
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -69,7 +70,12 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 	if err != nil {
 		// Fail closed: what cannot be recorded does not run.
 		s.log.Error("cannot record session, refusing it", "account", sess.Account.Name, "err", err)
-		_, _ = io.WriteString(ch.Stderr(), "This session cannot be recorded, so it is refused; please tell the bastion administrators.\r\n")
+		msg := "This session cannot be recorded, so it is refused; please tell the bastion administrators."
+		var um interface{ UserMessage() string }
+		if errors.As(err, &um) { // a reason the user may read (the archive's disk budget)
+			msg = um.UserMessage()
+		}
+		_, _ = io.WriteString(ch.Stderr(), msg+"\r\n")
 		return nil, refusal.ExitPluginFailed
 	}
 	b.track = t

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ type Env struct {
 	Running interface {
 		End(accountID, reason string, exit int) []string
 	}
+	// Archived opens a session's recording from the archive bucket when it is not on this
+	// node's disk (checked against the audited SHA-256); nil without [archive].
+	Archived func(ctx context.Context, s store.Session) (*os.File, error)
 	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
 	JumpCA func() string
 }

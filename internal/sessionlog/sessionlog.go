@@ -60,6 +60,12 @@ type Tracker struct {
 	OnRecordingBytes func(n int64)
 	OnRecordingError func()
 	OnRecordingLimit func()
+	// Admit, when set, is asked before a session opens its recording; an error refuses the
+	// session (the archive's disk budget: fail closed before the local disk fills).
+	Admit func() error
+	// OnClosed, when set, is told of each recording once closed and its SHA-256 audited (the
+	// archive ships it).
+	OnClosed func(path, sha256 string, size int64)
 }
 
 var _ ingress.Tracker = (*Tracker)(nil)
@@ -76,6 +82,11 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 		host, plugin = req.Osh, req.Osh
 	case "ssh":
 		host, user, port = req.Host, req.User, req.Port
+	}
+	if t.Admit != nil {
+		if err := t.Admit(); err != nil {
+			return nil, err
+		}
 	}
 	pol := t.Policy()
 	name, err := record.FileName(record.NameParts{Start: now, ID: id, Account: s.Account.Name, User: user, Host: host, Port: port, Format: pol.Format})
@@ -255,6 +266,9 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load()}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
 		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", err)
+	}
+	if t.OnClosed != nil && rerr == nil {
+		t.OnClosed(tr.path, sum, size)
 	}
 }
 

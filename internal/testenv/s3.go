@@ -19,6 +19,11 @@ type S3Server struct {
 	Endpoint       string // http://127.0.0.1:PORT
 	Access, Secret string
 	Dir            string // the served directory: one sub-directory per bucket
+
+	t    testing.TB
+	bin  string
+	addr string
+	stop func()
 }
 
 // versitygwPath finds the versitygw binary in PATH or in $(go env GOPATH)/bin.
@@ -53,15 +58,34 @@ func StartS3(t testing.TB) *S3Server {
 	if bin == "" {
 		t.Fatalf("versitygw (a real S3 server) is not installed: run scripts/test.sh, or go install %s", VersitygwModule)
 	}
-	s := &S3Server{Access: "gatehouse-test", Secret: "gatehouse-test-secret-key", Dir: t.TempDir()}
+	s := &S3Server{Access: "gatehouse-test", Secret: "gatehouse-test-secret-key", Dir: t.TempDir(), t: t, bin: bin}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	s.addr = ln.Addr().String()
 	ln.Close()
+	s.Endpoint = "http://" + s.addr
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop kills the server (the bucket is down); Start starts it again on the same port and
+// directory. Both wait until done.
+func (s *S3Server) Stop() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+// Start (re)starts a stopped server and waits until it accepts connections.
+func (s *S3Server) Start() {
+	t := s.t
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "--quiet", "posix", s.Dir)
+	cmd := exec.CommandContext(ctx, s.bin, "--access", s.Access, "--secret", s.Secret, "--port", s.addr, "--quiet", "posix", s.Dir)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -70,14 +94,14 @@ func StartS3(t testing.TB) *S3Server {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cancel(); <-exited })
+	s.stop = func() { cancel(); <-exited }
 	// Ready when it accepts connections.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout("tcp", s.addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		select {
 		case <-exited:
@@ -85,10 +109,8 @@ func StartS3(t testing.TB) *S3Server {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not listen on %s within 20s: %s", addr, out.String())
+			t.Fatalf("versitygw did not listen on %s within 20s: %s", s.addr, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.Endpoint = "http://" + addr
-	return s
 }

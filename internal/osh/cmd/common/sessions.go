@@ -2,6 +2,7 @@ package common
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -177,6 +178,10 @@ func PlaySession(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		return osh.Fail("", "ERR_INVALID_PARAMETER", "This is the current session: it cannot play itself")
 	}
 	f, err := os.Open(s.Recording)
+	if errors.Is(err, os.ErrNotExist) && c.Env.Archived != nil {
+		// Not on this node's disk (another node ran it, or it was cleaned up): from the bucket.
+		f, err = c.Env.Archived(ctx, s)
+	}
 	if err != nil {
 		return osh.Fail("", "ERR_RECORDING_NOT_FOUND", "The recording of session %s cannot be read (%v)", id, err)
 	}
