@@ -168,24 +168,37 @@ func ParseWords(words []string) (Request, error) {
 		}
 		name, _, _ := strings.Cut(w, "=")
 		switch name {
-		case "--osh":
+		case "--osh", "-osh":
+			// The Bastion's getopt takes -osh as --osh, and a bare --osh (nothing after it, or
+			// an option next) as help: its documentation and users write both.
 			if err := once("--osh"); err != nil {
 				return r, err
 			}
-			v, err := value(&i, "--osh")
-			if err != nil {
-				return r, err
-			}
-			if v == "" || strings.HasPrefix(v, "-") {
-				return r, gerr("--osh needs a command name, e.g. --osh help")
+			v := "help"
+			if _, eq, ok := strings.Cut(w, "="); ok {
+				if eq == "" {
+					return r, gerr("--osh= needs a command name, e.g. --osh help")
+				}
+				v = eq
+			} else if i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+				i++
+				v = words[i]
+				if v == "" {
+					return r, gerr("--osh needs a command name, e.g. --osh help")
+				}
 			}
 			r.Osh = v
-			// Everything after the command is its own, except the JSON framing options.
+			// Everything after the command is its own, except the global options that The
+			// Bastion also takes there: the JSON framing and --proactive-mfa.
 			for _, a := range words[i+1:] {
 				if ok, err := jsonOpt(a); ok || err != nil {
 					if err != nil {
 						return r, err
 					}
+					continue
+				}
+				if a == "--proactive-mfa" {
+					r.ProactiveMFA = true
 					continue
 				}
 				r.OshArgs = append(r.OshArgs, a)

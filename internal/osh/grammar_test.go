@@ -49,8 +49,20 @@ func TestParseLine(t *testing.T) {
 		{line: "root@srv:2200", want: Request{User: "root", Host: "srv", Port: 2200}},
 		{line: "root@[::1] -p 22", want: Request{User: "root", Host: "::1", Port: 22}},
 		{line: "--proactive-mfa --osh batch", want: Request{Osh: "batch", ProactiveMFA: true}},
-		{line: "--osh", err: "needs a value"},
-		{line: "--osh --json", err: "needs a command name"},
+		{line: "--osh", want: Request{Osh: "help"}},
+		{line: "-osh", want: Request{Osh: "help"}},
+		{line: "--osh --json", want: Request{Osh: "help", JSON: JSONCompact}},
+		{line: "-osh --json-greppable", want: Request{Osh: "help", JSON: JSONGreppable}},
+		{line: "-osh info", want: Request{Osh: "info"}},
+		{line: "-osh=info", want: Request{Osh: "info"}},
+		{line: "-osh accountInfo --account a --json", want: Request{Osh: "accountInfo", OshArgs: []string{"--account", "a"}, JSON: JSONCompact}},
+		{line: "--osh=", err: "needs a command name"},
+		{line: "--osh ''", err: "needs a command name"},
+		{line: "-osh a -osh b", want: Request{Osh: "a", OshArgs: []string{"-osh", "b"}}},
+		{line: "--osh help --proactive-mfa", want: Request{Osh: "help", ProactiveMFA: true}},
+		{line: "--osh accountList --proactive-mfa --json", want: Request{Osh: "accountList", ProactiveMFA: true, JSON: JSONCompact}},
+		{line: "--proactive-mfa --osh help --proactive-mfa", want: Request{Osh: "help", ProactiveMFA: true}},
+		{line: "--osh --proactive-mfa", want: Request{Osh: "help", ProactiveMFA: true}},
 		{line: "--frobnicate", err: "unknown option --frobnicate"},
 		{line: "root@h -p 0", err: "port \"0\" is invalid"},
 		{line: "root@h -p 70000", err: "invalid"},
@@ -109,7 +121,7 @@ func TestParseArgs(t *testing.T) {
 
 func FuzzParseLine(f *testing.F) {
 	for _, s := range []string{"--osh info", "--json-greppable --osh accountList", "root@10.0.0.5 -p 22 uname -a",
-		`--osh accountCreate --account a --public-key "ssh-ed25519 AAAA"`, "-i", "'\"", `a\`, "-u x -h y -p 1 -- z"} {
+		`--osh accountCreate --account a --public-key "ssh-ed25519 AAAA"`, "-i", "-osh", "--osh help --proactive-mfa", "'\"", `a\`, "-u x -h y -p 1 -- z"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
