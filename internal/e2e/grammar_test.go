@@ -36,3 +36,15 @@ func TestGrammarBastionForms(t *testing.T) {
 		t.Errorf("bare -osh: exit %d %s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 }
+
+// TestGrammarOptionsWithoutHost: global options alone are no request for the interactive mode:
+// The Bastion answers 112 KO_NO_HOST, and a script waiting for JSON gets it.
+func TestGrammarOptionsWithoutHost(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	for _, words := range [][]string{{"--json-greppable"}, {"--quiet", "--json-greppable"}} {
+		r := b.Admin(words...)
+		if r.Exit != 112 || r.Code() != "KO_NO_HOST" || !strings.Contains(r.Stdout+r.Stderr, "no host to connect to") {
+			t.Errorf("%q: exit %d %s%s", words, r.Exit, r.Stdout, r.Stderr)
+		}
+	}
+}

@@ -200,14 +200,28 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 		r := e.Run(ctx, s, "help", nil, req.Quiet)
 		return e.emitJSONOnly(s, r, req.JSON)
 	default:
-		if !cfg.InteractiveModeAllowed || (!req.Interactive && !cfg.InteractiveModeByDefault) {
-			if req.Interactive {
-				return e.emit(s, Refuse("KO_INTERACTIVE_DISABLED", "Sorry, the interactive mode is disabled on this bastion"), req.JSON, req.Quiet)
-			}
-			return e.emit(s, Refuse("KO_NO_HOST", "No host specified: use [user@]host, --osh COMMAND, or -i"), req.JSON, req.Quiet)
+		switch NoTargetAnswer(len(ln.Words), req.Interactive, cfg.InteractiveModeAllowed, cfg.InteractiveModeByDefault) {
+		case "KO_INTERACTIVE_DISABLED":
+			return e.emit(s, Refuse("KO_INTERACTIVE_DISABLED", "Sorry, the interactive mode is disabled on this bastion"), req.JSON, req.Quiet)
+		case "KO_NO_HOST":
+			return e.emit(s, Refuse("KO_NO_HOST", "No command specified and no host to connect to: use [user@]host, --osh COMMAND, or -i"), req.JSON, req.Quiet)
 		}
 		return e.Interactive(ctx, s)
 	}
+}
+
+// NoTargetAnswer decides what a line with neither a host nor a command gets, as The Bastion does:
+// the interactive mode only for -i, or for no words at all when it is the default; any other
+// words (global options alone, e.g. `-- --json-greppable`) answer KO_NO_HOST, since a script
+// that sent them waits for an answer, not a prompt. It returns "interactive" or the refusal code.
+func NoTargetAnswer(words int, interactive, allowed, byDefault bool) string {
+	switch {
+	case interactive && !allowed:
+		return "KO_INTERACTIVE_DISABLED"
+	case interactive, words == 0 && allowed && byDefault:
+		return "interactive"
+	}
+	return "KO_NO_HOST"
 }
 
 func jsonModeOf(line string) JSONMode {

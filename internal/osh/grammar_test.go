@@ -144,3 +144,28 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestNoTargetAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		words                        int
+		interactive, allowed, byDflt bool
+		want                         string
+	}{
+		{0, false, true, true, "interactive"},
+		{0, false, true, false, "KO_NO_HOST"},
+		{0, false, false, true, "KO_NO_HOST"},
+		{0, false, false, false, "KO_NO_HOST"},
+		{1, true, true, true, "interactive"},
+		{1, true, true, false, "interactive"},
+		{1, true, false, true, "KO_INTERACTIVE_DISABLED"},
+		{1, true, false, false, "KO_INTERACTIVE_DISABLED"},
+		{1, false, true, true, "KO_NO_HOST"}, // -- --json-greppable
+		{2, false, true, true, "KO_NO_HOST"}, // -- --quiet --json
+		{1, false, true, false, "KO_NO_HOST"},
+		{1, false, false, false, "KO_NO_HOST"},
+	} {
+		if got := NoTargetAnswer(tc.words, tc.interactive, tc.allowed, tc.byDflt); got != tc.want {
+			t.Errorf("NoTargetAnswer(%d, -i=%v, allowed=%v, byDefault=%v) = %s, want %s", tc.words, tc.interactive, tc.allowed, tc.byDflt, got, tc.want)
+		}
+	}
+}
