@@ -48,3 +48,30 @@ func TestGrammarOptionsWithoutHost(t *testing.T) {
 		}
 	}
 }
+
+// TestGrammarCommandHelp: `--osh CMD --help` (or -h alone) prints the command's usage and its
+// options with their help strings, runs nothing, and exits 0; it stays behind the grants.
+func TestGrammarCommandHelp(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	for _, words := range [][]string{{"--osh", "accountDelete", "--help"}, {"-osh", "accountDelete", "-h"},
+		{"--osh", "accountDelete", "--account", "bob", "--help"}} {
+		r := b.Admin(words...)
+		if r.Exit != 0 || !strings.Contains(r.Stdout, "Usage: --osh accountDelete") ||
+			!strings.Contains(r.Stdout, "--no-confirm") || !strings.Contains(r.Stdout, "do not ask to type the account name") {
+			t.Errorf("%q: exit %d %s%s", words, r.Exit, r.Stdout, r.Stderr)
+		}
+	}
+	r := b.Admin("--json-greppable", "--osh", "accountDelete", "--help")
+	if j := r.JSON(); r.Exit != 0 || j["command"] != "accountDelete" || j["error_code"] != "OK" {
+		t.Errorf("help JSON: exit %d %v", r.Exit, j)
+	}
+	// Nothing ran: bob is still there.
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info"); r.Exit != 0 {
+		t.Errorf("bob after accountDelete --help: exit %d %s", r.Exit, r.Stdout)
+	}
+	// A restricted command's help is as restricted as the command.
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "accountDelete", "--help"); r.Exit != 106 || r.Code() != "KO_RESTRICTED_COMMAND" {
+		t.Errorf("bob asking accountDelete --help: exit %d %s", r.Exit, r.Stdout)
+	}
+}

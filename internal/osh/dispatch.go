@@ -322,6 +322,15 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
+	if WantsHelp(args) {
+		// The usage is static text: shown to whoever may run the command, before any MFA.
+		p.Header(e.Config().BastionName, e.Version, cmd.Summary)
+		p.Block(Usage(cmd))
+		p.Footer(cmd.Name)
+		r := OK(cmd.Name, nil)
+		e.done(ctx, s, cmd.Name, args, r)
+		return r
+	}
 	if r := e.setupGate(ctx, s, cmd); r != nil {
 		e.printRefusal(p, *r)
 		return *r

@@ -169,3 +169,34 @@ func TestNoTargetAnswer(t *testing.T) {
 		}
 	}
 }
+
+func TestWantsHelpAndUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--help"}, true},
+		{[]string{"-h"}, true},
+		{[]string{"--account", "a", "--help"}, true},
+		{[]string{"-h", "srv"}, false}, // a short option with its value
+		{[]string{"--account", "--help"}, true},
+		{[]string{"--helpme"}, false},
+		{[]string{"--account", "a"}, false},
+	} {
+		if got := WantsHelp(tc.args); got != tc.want {
+			t.Errorf("WantsHelp(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+	u := Usage(&Command{Name: "accountDelete", Summary: "delete an account", Options: []Option{
+		{Name: "account", Kind: String, Help: "the account name"}, {Name: "no-confirm", Kind: Flag, Help: "do not ask"},
+		{Name: "algo", Kind: String, Choices: []string{"a", "b"}, Help: "which"}}})
+	for _, want := range []string{"Usage: --osh accountDelete [OPTIONS]", "delete an account", "--account VALUE", "the account name", "--no-confirm", "do not ask", "(a|b)"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("Usage lacks %q:\n%s", want, u)
+		}
+	}
+	if u := Usage(&Command{Name: "info", Summary: "s"}); strings.Contains(u, "Options") || strings.Contains(u, "[OPTIONS]") {
+		t.Errorf("Usage of a command without options: %s", u)
+	}
+}

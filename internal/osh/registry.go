@@ -263,3 +263,49 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// WantsHelp reports whether a command's words ask for its usage, as The Bastion's plugins take
+// them: --help anywhere, or -h alone (with a value, -h is a short option such as -h HOST).
+func WantsHelp(args []string) bool {
+	if len(args) == 1 && args[0] == "-h" {
+		return true
+	}
+	for _, a := range args {
+		if a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+// Usage is a command's help: its usage line, its summary and each option with its help string.
+func Usage(c *Command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: --osh %s", c.Name)
+	if len(c.Options) > 0 {
+		b.WriteString(" [OPTIONS]")
+	}
+	fmt.Fprintf(&b, "\n\n%s\n", c.Summary)
+	if len(c.Options) == 0 {
+		return b.String()
+	}
+	b.WriteString("\nOptions:\n")
+	for _, o := range c.Options {
+		name := "--" + o.Name
+		switch o.Kind {
+		case String, Words:
+			name += " VALUE"
+		case Int:
+			name += " N"
+		case Multi:
+			name += " VALUE (may repeat)"
+		case Duration:
+			name += " DURATION"
+		}
+		if len(o.Choices) > 0 {
+			name += " (" + strings.Join(o.Choices, "|") + ")"
+		}
+		fmt.Fprintf(&b, "  %-32s %s\n", name, o.Help)
+	}
+	return b.String()
+}
