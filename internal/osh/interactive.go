@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"gatehouse/internal/crash"
+	"gatehouse/internal/session"
 )
 
 // Interactive runs the interactive mode: a prompt where each line is a command (without --osh),
@@ -20,10 +21,18 @@ import (
 // `exit`. It ends after interactiveModeTimeout seconds without input. Returns the exit status.
 func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	cfg := e.Config()
+	// One reader of the input for the whole mode: the line editor and each relay take turns.
+	in, ok := s.In.(*session.Input)
+	if !ok {
+		in = session.NewInput(s.In)
+		savedIn := s.In
+		s.In = in
+		defer func() { s.In = savedIn }()
+	}
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{s.In, s.Out}
+	}{in, s.Out}
 	t := term.NewTerminal(rw, "")
 	if s.Cols > 0 && s.Rows > 0 {
 		_ = t.SetSize(s.Cols, s.Rows)
