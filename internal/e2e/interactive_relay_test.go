@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,5 +26,25 @@ func TestInteractiveKeystrokeAfterRelay(t *testing.T) {
 	term.Send("exit\r")
 	if code := term.Wait(5 * time.Second); code != 0 {
 		t.Fatalf("exit status %d after one exit; output %q", code, term.Output()[off:])
+	}
+}
+
+// TestInteractiveCtrlCAndCtrlD: Ctrl-C at the prompt clears the line and the session goes on;
+// Ctrl-D on an empty line leaves.
+func TestInteractiveCtrlCAndCtrlD(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion1\"\n"})
+	term := b.SSHTerminal(b.AdminKey, "admin", 100, 30, "-i")
+	off := term.Expect(0, "admin@bastion1(master)> ", 10*time.Second)
+	term.Send("frobnicate\x03")
+	off = term.Expect(off, "admin@bastion1(master)> ", 5*time.Second)
+	term.Send("info\r")
+	off = term.Expect(off, "You are admin on bastion1", 5*time.Second)
+	if strings.Contains(term.Output(), "Unknown command") {
+		t.Fatalf("the line cleared by Ctrl-C ran: %q", term.Output())
+	}
+	off = term.Expect(off, "admin@bastion1(master)> ", 5*time.Second)
+	term.Send("\x04")
+	if code := term.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d after Ctrl-D; output %q", code, term.Output()[off:])
 	}
 }

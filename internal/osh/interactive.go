@@ -32,7 +32,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{in, s.Out}
+	}{&ctrlCClears{r: in}, s.Out}
 	t := term.NewTerminal(rw, "")
 	if s.Cols > 0 && s.Rows > 0 {
 		_ = t.SetSize(s.Cols, s.Rows)
@@ -126,6 +126,34 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		e.connect(ctx, s)
 		s.Request = saveReq
 	}
+}
+
+// ctrlCClears turns Ctrl-C into "start of line, delete to its end, Enter": at the prompt it
+// clears the line and gives a new prompt, as a shell does. x/term's line editor would end the
+// session on it (it reports Ctrl-C as io.EOF, as it does Ctrl-D on an empty line).
+type ctrlCClears struct {
+	r       io.Reader
+	pending []byte
+}
+
+func (c *ctrlCClears) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		buf := make([]byte, len(p))
+		n, err := c.r.Read(buf)
+		for _, b := range buf[:n] {
+			if b == 3 {
+				c.pending = append(c.pending, 1, 11, '\r') // ^A, ^K, Enter
+			} else {
+				c.pending = append(c.pending, b)
+			}
+		}
+		if len(c.pending) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
 }
 
 // Recheck reloads the account before each line of a long-lived session (the interactive mode,
