@@ -48,3 +48,24 @@ func TestInteractiveCtrlCAndCtrlD(t *testing.T) {
 		t.Fatalf("exit status %d after Ctrl-D; output %q", code, term.Output()[off:])
 	}
 }
+
+// TestInteractivePromptAtColumn0: after a remote command whose output did not end its line, the
+// prompt starts on a line of its own.
+func TestInteractivePromptAtColumn0(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion1\"\n"})
+	sshd, aliceKey := targetSetup(t, b)
+	term := b.SSHTerminal(aliceKey, "alice", 100, 30, "-i")
+	const prompt = "alice@bastion1(master)> "
+	off := term.Expect(0, prompt, 10*time.Second)
+	term.Send(fmt.Sprintf("%s@127.0.0.1 -p %d printf NO-NEWLINE\r", sshd.User, sshd.Port))
+	off = term.Expect(off, "NO-NEWLINE", 10*time.Second)
+	end := term.Expect(off, prompt, 10*time.Second)
+	out := term.Output()
+	if before := out[:end-len(prompt)]; !strings.HasSuffix(before, "\n") {
+		t.Fatalf("the prompt does not start at column 0: %q", out[off-len("NO-NEWLINE"):end])
+	}
+	term.Send("exit\r")
+	if code := term.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -123,10 +124,39 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		saveReq := s.Request
 		s.Request = req
-		e.connect(ctx, s)
+		e.connectAtColumn0(ctx, s, t)
 		s.Request = saveReq
 	}
 }
+
+// connectAtColumn0 connects, then ends the line the server's output left open, so the next
+// prompt starts at column 0 (the line editor believes it is there already).
+func (e *Env) connectAtColumn0(ctx context.Context, s *Session, t io.Writer) {
+	var open atomic.Bool // the last byte relayed, on either stream, was not a newline
+	track := func(w io.Writer) io.Writer {
+		if w == nil {
+			return nil
+		}
+		return writerFunc(func(p []byte) (int, error) {
+			n, err := w.Write(p)
+			if n > 0 {
+				open.Store(p[n-1] != '\n')
+			}
+			return n, err
+		})
+	}
+	savedOut, savedErr, savedRawOut, savedRawErr := s.Out, s.Err, s.RawOut, s.RawErr
+	s.Out, s.Err, s.RawOut, s.RawErr = track(s.Out), track(s.Err), track(s.RawOut), track(s.RawErr)
+	defer func() { s.Out, s.Err, s.RawOut, s.RawErr = savedOut, savedErr, savedRawOut, savedRawErr }()
+	e.connect(ctx, s)
+	if open.Load() {
+		fmt.Fprint(t, "\n")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // ctrlCClears turns Ctrl-C into "start of line, delete to its end, Enter": at the prompt it
 // clears the line and gives a new prompt, as a shell does. x/term's line editor would end the
