@@ -55,6 +55,9 @@ func (in *Input) read(p []byte, released <-chan struct{}) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if isClosed(released) {
+		return 0, io.EOF
+	}
 	in.mu.Lock()
 	if len(in.pending) > 0 {
 		n := copy(p, in.pending)
@@ -67,6 +70,13 @@ func (in *Input) read(p []byte, released <-chan struct{}) (int, error) {
 	case <-released:
 		return 0, io.EOF
 	case c := <-in.chunks:
+		if isClosed(released) {
+			// Released while both were ready: the chunk is not this reader's.
+			in.mu.Lock()
+			in.pending = append(c, in.pending...)
+			in.mu.Unlock()
+			return 0, io.EOF
+		}
 		n := copy(p, c)
 		if n < len(c) {
 			in.mu.Lock()
@@ -77,6 +87,16 @@ func (in *Input) read(p []byte, released <-chan struct{}) (int, error) {
 	case <-in.done:
 		// The pump may have handed its last chunk to nobody yet: done is closed only after.
 		return 0, in.err
+	}
+}
+
+// isClosed: nil (never released) is never closed.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
