@@ -271,7 +271,11 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	}
 	counted := &countWriter{w: &gatedWriter{ctx: ctx, g: gate, w: stdout}}
 	stderr = &gatedWriter{ctx: ctx, g: gate, w: stderr}
-	inCount := &countReader{r: &gatedReader{g: gate, r: s.In}}
+	// Borrowed, not read: once the relay ends its reader takes nothing more, so what is typed
+	// next reaches the interactive prompt whole.
+	stdin, release := session.BorrowInput(s.In)
+	defer release()
+	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
 	f := clone(base)
 	f["allowed"] = true
 	if command != "" {

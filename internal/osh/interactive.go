@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"gatehouse/internal/crash"
+	"gatehouse/internal/session"
 )
 
 // Interactive runs the interactive mode: a prompt where each line is a command (without --osh),
@@ -20,10 +22,18 @@ import (
 // `exit`. It ends after interactiveModeTimeout seconds without input. Returns the exit status.
 func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	cfg := e.Config()
+	// One reader of the input for the whole mode: the line editor and each relay take turns.
+	in, ok := s.In.(*session.Input)
+	if !ok {
+		in = session.NewInput(s.In)
+		savedIn := s.In
+		s.In = in
+		defer func() { s.In = savedIn }()
+	}
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{s.In, s.Out}
+	}{&ctrlCClears{r: in}, s.Out}
 	t := term.NewTerminal(rw, "")
 	if s.Cols > 0 && s.Rows > 0 {
 		_ = t.SetSize(s.Cols, s.Rows)
@@ -114,9 +124,66 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		saveReq := s.Request
 		s.Request = req
-		e.connect(ctx, s)
+		e.connectAtColumn0(ctx, s, t)
 		s.Request = saveReq
 	}
+}
+
+// connectAtColumn0 connects, then ends the line the server's output left open, so the next
+// prompt starts at column 0 (the line editor believes it is there already).
+func (e *Env) connectAtColumn0(ctx context.Context, s *Session, t io.Writer) {
+	var open atomic.Bool // the last byte relayed, on either stream, was not a newline
+	track := func(w io.Writer) io.Writer {
+		if w == nil {
+			return nil
+		}
+		return writerFunc(func(p []byte) (int, error) {
+			n, err := w.Write(p)
+			if n > 0 {
+				open.Store(p[n-1] != '\n')
+			}
+			return n, err
+		})
+	}
+	savedOut, savedErr, savedRawOut, savedRawErr := s.Out, s.Err, s.RawOut, s.RawErr
+	s.Out, s.Err, s.RawOut, s.RawErr = track(s.Out), track(s.Err), track(s.RawOut), track(s.RawErr)
+	defer func() { s.Out, s.Err, s.RawOut, s.RawErr = savedOut, savedErr, savedRawOut, savedRawErr }()
+	e.connect(ctx, s)
+	if open.Load() {
+		fmt.Fprint(t, "\n")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// ctrlCClears turns Ctrl-C into "start of line, delete to its end, Enter": at the prompt it
+// clears the line and gives a new prompt, as a shell does. x/term's line editor would end the
+// session on it (it reports Ctrl-C as io.EOF, as it does Ctrl-D on an empty line).
+type ctrlCClears struct {
+	r       io.Reader
+	pending []byte
+}
+
+func (c *ctrlCClears) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		buf := make([]byte, len(p))
+		n, err := c.r.Read(buf)
+		for _, b := range buf[:n] {
+			if b == 3 {
+				c.pending = append(c.pending, 1, 11, '\r') // ^A, ^K, Enter
+			} else {
+				c.pending = append(c.pending, b)
+			}
+		}
+		if len(c.pending) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
 }
 
 // Recheck reloads the account before each line of a long-lived session (the interactive mode,
