@@ -83,12 +83,12 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 func smallDiskBastion(t *testing.T, alerts *alertSink) (*testenv.Bastion, string, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (CI runs as root)")
+		testenv.Need(t, "mounting a tmpfs needs root (CI runs as root)")
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	os.MkdirAll(dataDir, 0o700)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", dataDir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+		testenv.Need(t, "cannot mount a tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { // after the bastion's own cleanup (LIFO): nothing holds the mount then
 		if err := exec.Command("umount", dataDir).Run(); err != nil {

@@ -40,15 +40,15 @@ import (
 func need(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to write /etc/pam.d")
+		testenv.Need(t, "needs root to write /etc/pam.d")
 	}
 	for _, bin := range []string{"pamtester", "oathtool", "gcc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (scripts/test.sh installs it)", bin)
+			testenv.Need(t, "needs %s (scripts/test.sh installs it)", bin)
 		}
 	}
 	if _, err := os.Stat("/usr/include/security/pam_modules.h"); err != nil {
-		t.Skip("needs libpam0g-dev")
+		testenv.Need(t, "needs libpam0g-dev")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"gatehouse/internal/sshtest"
 	"gatehouse/internal/store"
+	"gatehouse/internal/testenv"
 )
 
 // unixUser creates a throw-away local user who may log in with a key (password "*", not
@@ -26,7 +27,7 @@ func unixUser(t *testing.T, svc string) string {
 	_, _ = rand.Read(b)
 	name := "ghpam" + hex.EncodeToString(b)
 	if out, err := exec.Command("useradd", "-M", "-d", "/tmp", "-s", "/bin/sh", "-p", "*", name).CombinedOutput(); err != nil {
-		t.Skipf("useradd: %v %s", err, out)
+		testenv.Need(t, "useradd: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("userdel", "-f", name).Run() })
 	rule := fmt.Sprintf("Defaults:%[1]s pam_service=%[2]s, timestamp_timeout=0, !lecture\n%[1]s ALL=(root) /bin/true, /usr/bin/true, /bin/sleep, /usr/bin/sleep\n", name, svc)
@@ -48,7 +49,7 @@ func unixUser(t *testing.T, svc string) string {
 func TestSudoOnTargetThroughGatehouse(t *testing.T) {
 	need(t)
 	if _, err := exec.LookPath("sudo"); err != nil {
-		t.Skip("needs sudo")
+		testenv.Need(t, "needs sudo")
 	}
 	// JIT mode: the bastion does not ask alice's TOTP at login here (immediate mode would, and
 	// the sudo would then need the next code, the one of the login being used up).

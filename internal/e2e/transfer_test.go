@@ -275,7 +275,7 @@ func waitAudit(t *testing.T, b *testenv.Bastion, typ string, want map[string]any
 // run sends only that file (incremental).
 func TestJumpRsync(t *testing.T) {
 	if _, err := exec.LookPath("rsync"); err != nil {
-		t.Skip("rsync is not installed (scripts/test.sh installs it)")
+		testenv.Need(t, "rsync is not installed (scripts/test.sh installs it)")
 	}
 	j := startJump(t)
 	src := filepath.Join(j.dir, "src")
