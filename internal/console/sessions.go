@@ -169,6 +169,11 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 	bw.Write(hb)
 	bw.WriteByte('\n')
 	fl, _ := w.(http.Flusher)
+	// A session without a pty (a command run through the bastion) sent lone LFs, which a
+	// terminal's own line discipline would have turned into CRLF: without that the player draws a
+	// staircase. Its recording has no TERM (sessionlog records one only with a pty).
+	crlf := h.Env["TERM"] == ""
+	var last byte
 	n := 0
 	for {
 		ev, err := rd.Next()
@@ -182,7 +187,11 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 		t := ev.Time.Seconds()
 		switch ev.Kind {
 		case record.KindOutput:
-			line = []any{t, "o", string(ev.Data)}
+			data := ev.Data
+			if crlf {
+				data, last = addCR(data, last)
+			}
+			line = []any{t, "o", string(data)}
 		case record.KindResize:
 			line = []any{t, "r", fmt.Sprintf("%dx%d", ev.Cols, ev.Rows)}
 		default:
@@ -334,4 +343,21 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(hits)
+}
+
+// addCR turns every LF not preceded by CR into CRLF; prev is the byte before p (the previous
+// event's last), and the new last byte is returned for the next event.
+func addCR(p []byte, prev byte) ([]byte, byte) {
+	if len(p) == 0 {
+		return p, prev
+	}
+	out := make([]byte, 0, len(p)+len(p)/16+1)
+	for _, b := range p {
+		if b == '\n' && prev != '\r' {
+			out = append(out, '\r')
+		}
+		out = append(out, b)
+		prev = b
+	}
+	return out, prev
 }

@@ -2,10 +2,12 @@ package console
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +67,35 @@ func TestCastStreamsALargeRecording(t *testing.T) {
 		t.Fatalf("streamed %d bytes: %v", n, err)
 	}
 	t.Logf("first 64 KiB after %v; the whole 50 MB after %v", firstAfter, time.Since(start))
+}
+
+// A recording without a pty (no TERM in its header) sent lone LFs: the cast the player gets has
+// CRLF, including across events, and leaves existing CRLF alone; a pty recording is unchanged.
+func TestCastAddsCRForSessionsWithoutPTY(t *testing.T) {
+	cast := func(header string) string {
+		src := header + "\n" + `[0.1,"o","a\nb\r\n"]` + "\n" + `[0.2,"o","\r"]` + "\n" + `[0.3,"o","\nc\n"]` + "\n"
+		rd, err := record.NewReader(strings.NewReader(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if err := WriteAsciicast(&out, rd); err != nil {
+			t.Fatal(err)
+		}
+		var text strings.Builder
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n")[1:] {
+			var ev []any
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatal(err)
+			}
+			text.WriteString(ev[2].(string))
+		}
+		return text.String()
+	}
+	if got := cast(`{"version":2,"width":80,"height":24}`); got != "a\r\nb\r\n\r\nc\r\n" {
+		t.Fatalf("without a pty: %q", got)
+	}
+	if got := cast(`{"version":2,"width":80,"height":24,"env":{"TERM":"xterm"}}`); got != "a\nb\r\n\r\nc\n" {
+		t.Fatalf("with a pty: %q", got)
+	}
 }
