@@ -158,6 +158,8 @@ func ParseWords(words []string) (Request, error) {
 		}
 		return p, nil
 	}
+	// optTarget: -h, -u or -p was given; positionalHost: a [user@]host word was.
+	optTarget, positionalHost := false, false
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if ok, err := jsonOpt(w); ok || err != nil {
@@ -188,8 +190,13 @@ func ParseWords(words []string) (Request, error) {
 				}
 			}
 			r.Osh = v
+			// osh.pl takes -h, -u and -p anywhere and hands their values to the plugin: given
+			// before --osh, they are the command's --host, --user and --port.
+			if optTarget && !positionalHost {
+				r.OshArgs = append(r.OshArgs, targetArgs(&r)...)
+			}
 			// Everything after the command is its own, except the global options that The
-			// Bastion also takes there: the JSON framing and --proactive-mfa.
+			// Bastion also takes there: the JSON framing, --proactive-mfa and --quiet.
 			for _, a := range words[i+1:] {
 				if ok, err := jsonOpt(a); ok || err != nil {
 					if err != nil {
@@ -197,8 +204,12 @@ func ParseWords(words []string) (Request, error) {
 					}
 					continue
 				}
-				if a == "--proactive-mfa" {
+				switch a {
+				case "--proactive-mfa":
 					r.ProactiveMFA = true
+					continue
+				case "--quiet", "-q":
+					r.Quiet = true
 					continue
 				}
 				r.OshArgs = append(r.OshArgs, a)
@@ -220,6 +231,7 @@ func ParseWords(words []string) (Request, error) {
 			if err := once("--port"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -227,10 +239,11 @@ func ParseWords(words []string) (Request, error) {
 			if r.Port, err = port(v); err != nil {
 				return r, err
 			}
-		case "-u", "--user":
+		case "-u", "-l", "--user":
 			if err := once("--user"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -240,6 +253,7 @@ func ParseWords(words []string) (Request, error) {
 			if err := once("--host"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -267,6 +281,7 @@ func ParseWords(words []string) (Request, error) {
 			if err := once("--host"); err != nil {
 				return r, err
 			}
+			positionalHost = true
 			user, host := "", w
 			if at := strings.LastIndexByte(w, '@'); at >= 0 {
 				user, host = w[:at], w[at+1:]
@@ -293,6 +308,22 @@ func ParseWords(words []string) (Request, error) {
 		}
 	}
 	return r, checkConflicts(&r)
+}
+
+// targetArgs moves the -h, -u and -p given before --osh into the command's options.
+func targetArgs(r *Request) []string {
+	var args []string
+	if r.Host != "" {
+		args = append(args, "--host", r.Host)
+	}
+	if r.User != "" {
+		args = append(args, "--user", r.User)
+	}
+	if r.Port != 0 {
+		args = append(args, "--port", strconv.Itoa(r.Port))
+	}
+	r.Host, r.User, r.Port = "", "", 0
+	return args
 }
 
 func checkConflicts(r *Request) error {

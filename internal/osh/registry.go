@@ -151,21 +151,23 @@ func (a Args) Duration(name string) time.Duration { d, _ := ParseDuration(a.Stri
 // ParseArgs parses a command's options. Unknown options, missing values, repeated single options
 // and values outside Choices are refused with a sentence naming the option.
 func ParseArgs(opts []Option, words []string) (Args, error) {
-	byName := map[string]Option{}
-	for _, o := range opts {
-		byName[o.Name] = o
-	}
+	return parseArgs(opts, nil, words)
+}
+
+// parseArgs is ParseArgs that also takes the options' other names (shortopts.go).
+func parseArgs(opts []Option, aliases []Alias, words []string) (Args, error) {
 	a := Args{values: map[string][]string{}}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
 			return a, fmt.Errorf("unexpected argument %q: options are --name value", quoted(w))
 		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
-		o, ok := byName[name]
-		if !ok {
-			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", quoted(name))
+		typed, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		o, err := resolveOption(opts, aliases, typed)
+		if err != nil {
+			return a, err
 		}
+		name := o.Name
 		if _, dup := a.values[name]; dup && o.Kind != Multi {
 			return a, fmt.Errorf("option --%s is given twice", name)
 		}
@@ -290,8 +292,14 @@ func Usage(c *Command) string {
 		return b.String()
 	}
 	b.WriteString("\nOptions:\n")
+	other := aliasesByOption(AliasesOf(c))
 	for _, o := range c.Options {
 		name := "--" + o.Name
+		for _, a := range other[o.Name] {
+			if len(a) == 1 { // the short forms, as The Bastion's help writes them
+				name = dashed(a) + ", " + name
+			}
+		}
 		switch o.Kind {
 		case String, Words:
 			name += " VALUE"

@@ -1,0 +1,130 @@
+package osh
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The other names an option answers to, as The Bastion takes them. One table, read by the
+// option parser (ParseCommandArgs), the usage text (Usage) and the contract test, so what the
+// help shows is what the parser accepts.
+//
+// The Bastion parses a command line twice: osh.pl first takes its own options anywhere on the
+// line ("host|h=s", "user|u|l=s", "port|p=i") and hands their values to the plugin, then the
+// plugin's Getopt::Long parses the rest with its defaults: `-name` as well as `--name`, names in
+// any case, and any unambiguous prefix of a name (`--acc bob`).
+
+// Alias is one other name of a command's option.
+type Alias struct {
+	Name   string // what the user types, without dashes
+	Option string // the option's own name
+}
+
+// GlobalAliases are osh.pl's short options: they name the option of the same meaning in every
+// command that has one (selfAddPersonalAccess -h HOST -u USER -p PORT, whoHasAccessTo -h HOST …).
+var GlobalAliases = []Alias{{"h", "host"}, {"u", "user"}, {"l", "user"}, {"p", "port"}}
+
+// PluginAliases are the other names a plugin's own option spec gives an option
+// ("pubKey|public-key=s", "fingerprint-to-delete|f=s", …), by command.
+var PluginAliases = map[string][]Alias{
+	"accountCreate":     {{"pubKey", "public-key"}},
+	"selfAddIngressKey": {{"pubKey", "public-key"}},
+	"selfDelIngressKey": {{"f", "fingerprint-to-delete"}, {"l", "id-to-delete"}},
+	"accountDelete":     {{"i-am-a-robot-and-i-dont-know-how-to-answer-your-question", "no-confirm"}},
+	"accountInfo":       {{"list-groups", "with-groups"}},
+	"whoHasAccessTo":    {{"ignore-private", "ignore-personal"}},
+}
+
+// AliasesOf returns the other names of c's options that apply to it: the plugin's own, then
+// osh.pl's short options for the options c has (a plugin's own name wins over osh.pl's: -l is
+// selfDelIngressKey's line id, as in its spec).
+func AliasesOf(c *Command) []Alias {
+	has := map[string]bool{}
+	for _, o := range c.Options {
+		has[o.Name] = true
+	}
+	var out []Alias
+	taken := map[string]bool{}
+	for _, a := range PluginAliases[c.Name] {
+		if has[a.Option] {
+			out = append(out, a)
+			taken[a.Name] = true
+		}
+	}
+	for _, a := range GlobalAliases {
+		if has[a.Option] && !taken[a.Name] && !has[a.Name] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// resolveOption finds the option a user's word names (dashes and any "=value" removed), as
+// Getopt::Long does: the exact name or alias, then the same in any case, then a prefix that
+// names one option only. An ambiguous prefix is refused with the options it could mean.
+func resolveOption(opts []Option, aliases []Alias, name string) (Option, error) {
+	byName := map[string]Option{}
+	for _, o := range opts {
+		byName[o.Name] = o
+	}
+	names := map[string]string{} // every accepted name → option name
+	for _, o := range opts {
+		names[o.Name] = o.Name
+	}
+	for _, a := range aliases {
+		if _, own := names[a.Name]; !own {
+			names[a.Name] = a.Option
+		}
+	}
+	if n, ok := names[name]; ok {
+		return byName[n], nil
+	}
+	if name == "" {
+		return Option{}, fmt.Errorf("unknown option --")
+	}
+	lower := strings.ToLower(name)
+	hits := map[string]bool{}
+	var matched []string
+	for typed, n := range names {
+		if strings.ToLower(typed) == lower {
+			return byName[n], nil
+		}
+		if strings.HasPrefix(strings.ToLower(typed), lower) {
+			hits[n] = true
+			matched = append(matched, typed)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		for n := range hits {
+			return byName[n], nil
+		}
+	case 0:
+		return Option{}, fmt.Errorf("unknown option --%s (see --help for the options of this command)", quoted(name))
+	}
+	sort.Strings(matched)
+	return Option{}, fmt.Errorf("option --%s is ambiguous (%s): type more of its name", quoted(name), strings.Join(matched, ", "))
+}
+
+// ParseCommandArgs parses c's options with every name The Bastion accepts for them.
+func ParseCommandArgs(c *Command, words []string) (Args, error) {
+	return parseArgs(c.Options, AliasesOf(c), words)
+}
+
+// aliasesByOption groups aliases by the option they name, for the usage text.
+func aliasesByOption(aliases []Alias) map[string][]string {
+	m := map[string][]string{}
+	for _, a := range aliases {
+		m[a.Option] = append(m[a.Option], a.Name)
+	}
+	return m
+}
+
+// dashed writes a name as typed: -h for one letter, --name otherwise.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
