@@ -39,3 +39,48 @@ func TestBastionShortOptionsSSH(t *testing.T) {
 		t.Errorf("accountInfo -a: exit %d %s", r.Exit, r.Stdout)
 	}
 }
+
+// TestBastionConfirmationSentences: scripts pipe The Bastion's sentences into ssh; the right one
+// deletes, any other answers ERR_OPERATOR_IS_DRUNK ("aborted", exit 100) and changes nothing.
+func TestBastionConfirmationSentences(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	b.CreateAccount("carol")
+	in := func(s string) *strings.Reader { return strings.NewReader(s) }
+
+	r := b.SSHIn(in("Yes, do as I say and delete bob\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "accountDelete", "--account", "bob")
+	if j := r.JSON(); r.Exit != 100 || j["error_code"] != "ERR_OPERATOR_IS_DRUNK" || j["value"] != nil || j["command"] != "accountDelete" ||
+		!strings.Contains(r.Stdout, "aborted") || !strings.Contains(r.Stdout, `"Yes, do as I say and delete <insert_here_the_account_name>, kthxbye"`) {
+		t.Fatalf("wrong sentence: exit %d %v\n%s", r.Exit, j, r.Stdout)
+	}
+	// Another account's sentence does not delete bob either.
+	r = b.SSHIn(in("Yes, do as I say and delete carol, kthxbye\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "accountDelete", "--account", "bob")
+	if r.Code() != "ERR_OPERATOR_IS_DRUNK" {
+		t.Fatalf("carol's sentence for bob: %s", r.Stdout)
+	}
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("bob gone after wrong sentences: %s", r.Stdout)
+	}
+	r = b.SSHIn(in("Yes, do as I say and delete bob, kthxbye\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "accountDelete", "--account", "bob")
+	if j := r.JSON(); r.Exit != 0 || j["error_code"] != "OK" {
+		t.Fatalf("right sentence: exit %d %v\n%s", r.Exit, j, r.Stdout)
+	}
+	if r := b.Admin("--json-greppable", "--osh", "accountInfo", "--account", "bob"); r.Code() != "KO_NOT_FOUND" {
+		t.Errorf("bob after deletion: %s", r.Stdout)
+	}
+
+	// Groups: the group's name, for groupDestroy (owners) and groupDelete (granted accounts).
+	b.MustOK("--osh", "groupCreate", "--group", "web", "--owner", "carol", "--no-key")
+	for _, cmd := range []string{"groupDestroy", "groupDelete"} {
+		r := b.SSHIn(in("Web\n"), b.AdminKey, "admin", "--json-greppable", "--osh", cmd, "--group", "web")
+		if j := r.JSON(); r.Exit != 100 || j["error_code"] != "ERR_OPERATOR_IS_DRUNK" || j["command"] != cmd ||
+			!strings.Contains(r.Stdout, "please type the name of the group you want to delete") {
+			t.Fatalf("%s with a wrong name: exit %d %v\n%s", cmd, r.Exit, j, r.Stdout)
+		}
+	}
+	b.MustOK("--osh", "groupInfo", "--group", "web")
+	r = b.SSHIn(in("web\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "groupDelete", "--group", "web")
+	if j := r.JSON(); r.Exit != 0 || j["error_code"] != "OK" || j["command"] != "groupDelete" {
+		t.Fatalf("groupDelete with the name: exit %d %v\n%s", r.Exit, j, r.Stdout)
+	}
+}

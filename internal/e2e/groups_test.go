@@ -503,7 +503,7 @@ func TestGroups(t *testing.T) {
 		// alice owns nothing now: refused before the command.
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "alice", "groupModify", "--group", "web", "--mfa-required", "any")
 
-		c.wantIn(t, "nope\n", 100, "ERR_OPERATION_ABORTED", "gk", "groupDestroy", "--group", "web")
+		c.wantIn(t, "nope\n", 100, "ERR_OPERATOR_IS_DRUNK", "gk", "groupDestroy", "--group", "web")
 		c.want(t, 0, "OK", "mem", "groupInfo", "--group", "web")
 		c.wantIn(t, "web\n", 0, "OK", "gk", "groupDestroy", "--group", "web")
 		c.want(t, 100, "KO_GROUP_NOT_FOUND", "mem", "groupInfo", "--group", "web")
@@ -515,8 +515,10 @@ func TestGroups(t *testing.T) {
 			}
 			return out
 		}(), []string{"personal"})
-		// The old alias reaches the same command.
-		c.want(t, 0, "OK", "gk", "groupDelete", "--group", "db", "--no-confirm")
+		// groupDelete is The Bastion's restricted command, not an alias: an owner without the
+		// grant is refused; an admin deletes.
+		c.want(t, 106, "KO_RESTRICTED_COMMAND", "gk", "groupDelete", "--group", "db", "--no-confirm")
+		c.want(t, 0, "OK", "admin", "groupDelete", "--group", "db", "--no-confirm")
 		c.want(t, 0, "OK_EMPTY", "plain", "groupList", "--all")
 	})
 }

@@ -87,7 +87,7 @@ func NewRegistry() *Registry {
 	return &Registry{cmds: map[string]*Command{}, aliases: map[string]string{
 		// Old names The Bastion still accepts.
 		"selfAddKey": "selfAddIngressKey", "selfDelKey": "selfDelIngressKey", "selfListKeys": "selfListIngressKeys",
-		"accountListKeys": "accountListIngressKeys", "groupDelete": "groupDestroy",
+		"accountListKeys": "accountListIngressKeys",
 	}}
 }
 

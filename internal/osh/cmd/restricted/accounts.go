@@ -3,11 +3,9 @@
 package restricted
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -205,13 +203,8 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	if r := guard(c, a, access.ChangeDelete); r != nil {
 		return *r
 	}
-	if !c.Args.Has("no-confirm") {
-		want := "Yes, do as I say and delete " + a.Name
-		c.P.Line("You are about to delete account %s. To confirm, type: %s", a.Name, want)
-		line, _ := bufio.NewReader(io.LimitReader(c.Sess.In, 1024)).ReadString('\n')
-		if strings.TrimSpace(line) != want {
-			return osh.Fail("", "ERR_OPERATION_ABORTED", "Confirmation not given, account %s is untouched (use --no-confirm in scripts)", a.Name)
-		}
+	if r := common.Confirm(c, "accountDelete", a.Name); r != nil {
+		return *r
 	}
 	if r := again(ctx, c, a, access.ChangeDelete); r != nil {
 		return *r

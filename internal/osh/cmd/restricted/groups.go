@@ -48,6 +48,10 @@ func RegisterGroups(r *osh.Registry) {
 				{Name: "ignore-group", Kind: osh.Multi, Help: "ignore the accesses given by this group"},
 				{Name: "show-wildcards", Kind: osh.Flag, Help: "also show accesses that only match through 0.0.0.0/0"},
 			}, Run: whoHasAccessTo},
+		&osh.Command{Name: "groupDelete", Category: osh.Restricted, Summary: "delete any group, its servers, guests and keys (owners use groupDestroy)", ReadsStdin: true,
+			Options: []osh.Option{{Name: "group", Kind: osh.String, Help: "the group to delete"},
+				{Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the group name"}},
+			Run: groupDelete},
 		&osh.Command{Name: "assetForgetHostKey", Category: osh.Restricted, Summary: "forget a server's host key for every account (after a legitimate change)",
 			Options: common.HostPortOptions, Run: assetForgetHostKey},
 	)
@@ -325,4 +329,14 @@ func whoHasAccessTo(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("%s has access %s%s", a.Name, how, note)
 	}
 	return osh.OK("", value)
+}
+
+// groupDelete is The Bastion's restricted groupDelete: an account granted it deletes any group,
+// owner or not; the JSON names groupDelete, not groupDestroy.
+func groupDelete(ctx context.Context, c *osh.Call) osh.Result {
+	g, r := common.LoadGroup(ctx, c)
+	if r != nil {
+		return *r
+	}
+	return common.DeleteGroup(ctx, c, g)
 }
