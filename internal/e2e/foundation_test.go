@@ -100,7 +100,7 @@ func TestAccountsLifecycleAndRoles(t *testing.T) {
 	r = b.MustOK("--osh", "accountInfo", "--account", "bob")
 	v := r.JSON()["value"].(map[string]any)
 	if v["is_active"] != float64(1) || v["always_active"] != float64(0) || v["comment"] != "a robot" || v["ttl_expires"] == nil ||
-		v["mfa_totp_configured"] != float64(0) || v["mfa_password_required"] != "no" {
+		v["mfa_totp_configured"] != float64(0) || v["mfa_password_required"] != float64(0) || v["is_ttl_set"] != float64(1) {
 		t.Fatalf("accountInfo: %v", v)
 	}
 	// accountModify: OK then OK_NO_CHANGE, per option.
@@ -313,8 +313,12 @@ func TestRestartKeepsStateAndHostKey(t *testing.T) {
 		t.Fatalf("bob after restart: %d %s", r.Exit, r.Stdout)
 	}
 	v := r.JSON()["value"].(map[string]any)
-	if v["osh_only"] != float64(1) || fmt.Sprint(v["allowed_commands"]) != "[accountInfo]" {
+	if fmt.Sprint(v["allowed_commands"]) != "[accountInfo]" {
 		t.Fatalf("state after restart: %v", v)
+	}
+	// bob is no auditor: osh_only is for the admin's eyes (The Bastion's least privilege).
+	if v := b2.MustOK("--osh", "accountInfo", "--account", "bob").JSON()["value"].(map[string]any); v["osh_only"] != float64(1) {
+		t.Fatalf("osh_only after restart: %v", v)
 	}
 	for _, f := range []string{"gatehouse.db", "seal.key", "ssh_host_ed25519_key", "ssh_host_ecdsa_key"} {
 		st, err := os.Stat(filepath.Join(dir, f))

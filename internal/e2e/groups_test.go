@@ -135,7 +135,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 100, "ERR_INVALID_PARAMETER", "admin", "groupCreate", "--group", "keytothegate", "--owner", "gk")
 		c.want(t, 100, "ERR_INVALID_PARAMETER", "admin", "groupCreate", "--group", "bad;name", "--owner", "gk")
 		c.want(t, 100, "KO_KEY_SIZE_TOO_SMALL", "admin", "groupCreate", "--group", "weak", "--owner", "gk", "--algo", "rsa", "--size", "1024")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "admin", "groupCreate", "--group", "orphan", "--owner", "nobody")
+		c.want(t, 100, "KO_NOT_FOUND", "admin", "groupCreate", "--group", "orphan", "--owner", "nobody")
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "plain", "groupCreate", "--group", "mine", "--owner", "plain")
 		all := obj(t, c.want(t, 0, "OK", "plain", "groupList", "--all"))
 		if len(all) != 2 || strs(obj(t, all["web"])["flags"])[0] != "no-access" {
@@ -175,7 +175,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK", "alice", "groupAddAclkeeper", "--group", "web", "--account", "ak")
 		c.want(t, 0, "OK_NO_CHANGE", "alice", "groupDelOwner", "--group", "web", "--account", "gk")
 		c.want(t, 100, "ERR_LAST_OWNER", "alice", "groupDelOwner", "--group", "web", "--account", "alice")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "web", "--account", "nobody")
+		c.want(t, 100, "KO_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "web", "--account", "nobody")
 		c.want(t, 100, "KO_GROUP_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "nosuch", "--account", "gk")
 		// Owners of another group reach the command, then the group refuses them.
 		r := c.run(t, "gk", "groupAddOwner", "--group", "web", "--account", "gk")
@@ -360,7 +360,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK", "admin", "accountAddPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
 		c.want(t, 0, "OK", "admin", "accountDelPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
 		c.want(t, 0, "OK_NO_CHANGE", "admin", "accountDelPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "admin", "accountAddPersonalAccess", "--account", "nobody", "--host", "192.0.2.99", "--user-any", "--port-any")
+		c.want(t, 100, "KO_NOT_FOUND", "admin", "accountAddPersonalAccess", "--account", "nobody", "--host", "192.0.2.99", "--user-any", "--port-any")
 
 		check := func(v any) {
 			t.Helper()

@@ -287,10 +287,8 @@ func PrintACL(p *osh.Printer, by string, entries []access.Entry, now time.Time) 
 		if e.Expired(now) {
 			continue
 		}
-		user, port, exp := "(any)", "(any)", "-"
-		if e.User != "" {
-			user = e.User
-		}
+		// "*" where the access allows any user or port, as The Bastion's lists print it.
+		user, port, exp := osh.AnyOr(e.User), "*", "-"
 		if e.Port != 0 {
 			port = strconv.Itoa(e.Port)
 		}

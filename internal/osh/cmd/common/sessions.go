@@ -100,7 +100,7 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%s %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, SessionVerdict(s.Status, s.Allowed), target, exit, s.Status, node)
 	}
 	if len(out) == 0 {
-		return osh.Result{Code: "OK_EMPTY", Message: "No session matches", Value: out}
+		return osh.Result{Code: "OK_EMPTY", Message: "No session found"} // value null, as The Bastion's
 	}
 	return osh.OK("", out)
 }

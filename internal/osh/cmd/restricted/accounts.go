@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gatehouse/internal/access"
@@ -39,7 +38,9 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
 			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag}}, Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
-			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"}}, Run: accountInfo},
+			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
+				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
+				{Name: "without-groups", Kind: osh.Flag, Help: "leave the groups out"}}, Run: accountInfo},
 		&osh.Command{Name: "accountModify", Category: osh.Restricted, Summary: "modify the configuration of an account",
 			Options: modifyOptions(), Run: accountModify},
 		&osh.Command{Name: "accountFreeze", Category: osh.Restricted, Summary: "freeze an account: it can no longer do anything",
@@ -72,7 +73,7 @@ func target(ctx context.Context, c *osh.Call) (store.Account, *osh.Result) {
 	}
 	a, err := c.Env.Store.GetAccount(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		r := osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s doesn't exist", name)
+		r := osh.Fail("", "KO_NOT_FOUND", "Account '%s' doesn't exist", name)
 		return a, &r
 	}
 	if err != nil {
@@ -101,7 +102,7 @@ func again(ctx context.Context, c *osh.Call, a store.Account, kind access.Change
 
 // goneMeanwhile refuses a change to an account deleted (perhaps recreated) since it was loaded.
 func goneMeanwhile(a store.Account) osh.Result {
-	return osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
+	return osh.Fail("", "KO_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
 }
 
 // refused carries a guard's refusal out of an update transaction.
@@ -168,7 +169,7 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	err := c.Env.Store.CreateAccount(ctx, a, keys)
 	if errors.Is(err, store.ErrExists) {
-		return osh.Fail("", "ERR_ACCOUNT_ALREADY_EXISTS", "Account %s already exists", name)
+		return osh.Fail("", "KO_ALREADY_EXISTING", "The account %s already exists", name)
 	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot create account %s: %v", name, err)
@@ -180,15 +181,13 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("Warning: the account was created but its egress key could not be generated (%v); run selfGenerateEgressKey as %s.", err, name)
 	}
 	c.P.Line("Account %s successfully created.", name)
-	value := map[string]any{"account": name, "ttl_expires": nil}
-	if !a.ExpiresAt.IsZero() {
-		value["ttl_expires"] = a.ExpiresAt.Unix()
-	}
 	if err == nil {
 		c.P.Line("Its egress public key, to put in the authorized_keys of the servers it will reach:")
-		value["egress_key"] = common.EgressKeysValue(c.P, []store.EgressKey{ek}, cfg.EgressKeysFrom)[0]
+		common.EgressKeysValue(c.P, []store.EgressKey{ek}, cfg.EgressKeysFrom)
 	}
-	return osh.OK("", value)
+	// The Bastion's accountCreate answers value null (its scripts test for it); the egress
+	// key is in accountListEgressKeys.
+	return osh.OK("", nil)
 }
 
 func ingressFrom(account string, k sshkey.Key, now time.Time) store.IngressKey {
@@ -278,7 +277,9 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
 	if len(value) == 0 {
-		return osh.Result{Code: "OK_EMPTY", Message: "No account matches", Value: value}
+		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
+		c.P.Line("No account matches.")
+		return osh.OK("", value)
 	}
 	c.P.Line("%d account(s).", len(value))
 	return osh.OK("", value)
@@ -292,9 +293,14 @@ func frozenTag(a store.Account) string {
 }
 
 func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
+	// What an account sees of another is The Bastion's least privilege: see InfoValue.
+	auditor := c.Sess.Roles.Auditor || c.Sess.Roles.Admin
 	if c.Args.Has("all") {
-		if !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
-			return osh.Fail("", "ERR_ACCESS_DENIED", "--all is only for auditors")
+		if c.Args.Has("account") {
+			return osh.Fail("", "ERR_INCOMPATIBLE_PARAMETERS", "Can't use both --account and --all")
+		}
+		if !auditor {
+			return osh.Fail("", "ERR_ACCESS_DENIED", "This option can only be used by bastion auditors")
 		}
 		all, err := c.Env.Store.ListAccounts(ctx)
 		if err != nil {
@@ -302,36 +308,51 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		}
 		value := map[string]any{}
 		for _, a := range all {
-			value[a.Name] = accountValue(c, a, true)
+			v, err := infoOf(ctx, c, a, auditor)
+			if err != nil {
+				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
+			}
+			value[a.Name] = v
 		}
 		c.P.Line("%d account(s).", len(value))
 		return osh.OK("", value)
+	}
+	if !c.Args.Has("account") {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing either --account or --all parameter")
 	}
 	a, r := target(ctx, c)
 	if r != nil {
 		return *r
 	}
-	v := accountValue(c, a, true)
-	for k, x := range common.MFAState(ctx, c, a) {
-		v[k] = x
-	}
-	c.P.Line("%s is %s.", a.Name, map[bool]string{true: "active", false: "inactive"}[v["is_active"] == 1])
-	c.P.Line("Created %s by %s; expires: %s.", a.CreatedAt.Format(time.RFC3339), a.CreatedBy, common.TTL(a.ExpiresAt))
-	if len(a.Grants) > 0 {
-		c.P.Line("Granted: %s", strings.Join(a.Grants, ", "))
-	}
-	if a.Frozen {
-		c.P.Line("This account is FROZEN (%s).", a.FrozenReason)
-	}
-	groups, err := accountGroups(ctx, c, a.Name)
+	v, err := infoOf(ctx, c, a, auditor)
 	if err != nil {
-		return osh.Fail("", "ERR_INTERNAL", "cannot list the groups of %s: %v", a.Name, err)
+		return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 	}
-	v["groups"] = groups
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
 	}
 	return osh.OK("", v)
+}
+
+// infoOf reads what InfoValue needs of account a and returns its value.
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (map[string]any, error) {
+	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}
+	if !c.Args.Has("without-groups") {
+		groups, err := accountGroups(ctx, c, a.Name)
+		if err != nil {
+			return nil, err
+		}
+		in.Groups = groups
+	}
+	if auditor {
+		m, err := c.Env.Store.GetMFA(ctx, a.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
+		in.TOTPConfigured = m.TOTPSet
+	}
+	return InfoValue(in), nil
 }
 
 func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
