@@ -186,7 +186,12 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 			c.observe(ctx, "hostkey", f)
 		}
 	}}
-	fmt.Fprintf(errw, "Connecting to %s...\n", display)
+	if !req.Quiet {
+		// The Bastion's two lines, which expect scripts wait for: the access granted and where
+		// the session is recorded (here its id, for selfPlaySession), then "Connecting...".
+		fmt.Fprintf(errw, " allowed ... log on(%s)\n\n", s.ID)
+		fmt.Fprintln(errw, "Connecting...")
+	}
 	start := time.Now()
 	client, err := c.Dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {

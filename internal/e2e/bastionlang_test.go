@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -82,5 +83,76 @@ func TestBastionConfirmationSentences(t *testing.T) {
 	r = b.SSHIn(in("web\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "groupDelete", "--group", "web")
 	if j := r.JSON(); r.Exit != 0 || j["error_code"] != "OK" || j["command"] != "groupDelete" {
 		t.Fatalf("groupDelete with the name: exit %d %v\n%s", r.Exit, j, r.Stdout)
+	}
+}
+
+// TestBastionHumanLines: the lines people and expect scripts wait for, as The Bastion prints
+// them, through the real ssh client: " allowed ... log on" then "Connecting..." before a
+// connection (none with --quiet), batch's "--- waiting for input" and "--- launching command: X",
+// a replay's "Total Recall" header, "*" for any user or port in lists, and durations as 00:00:15.
+func TestBastionHumanLines(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	dest := fmt.Sprintf("%s@127.0.0.1", sshd.User)
+
+	r := b.SSH(aliceKey, "alice", dest, "-p", fmt.Sprint(sshd.Port), "echo", "hi")
+	allowed := strings.Index(r.Stderr, " allowed ... log on(")
+	connecting := strings.Index(r.Stderr, "\nConnecting...\n")
+	if r.Exit != 0 || allowed < 0 || connecting < allowed {
+		t.Fatalf("connection lines: exit %d stderr %q", r.Exit, r.Stderr)
+	}
+	if r := b.SSH(aliceKey, "alice", "--quiet", dest, "-p", fmt.Sprint(sshd.Port), "true"); strings.Contains(r.Stderr, "Connecting...") {
+		t.Errorf("--quiet still says Connecting...: %q", r.Stderr)
+	}
+
+	r = b.SSHIn(strings.NewReader("info\nnope --x\n"), aliceKey, "alice", "--osh", "batch")
+	for _, want := range []string{"--- waiting for input", "--- launching command: info", "--- launching command: nope --x", "--- command failed!"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("batch lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	if strings.Index(r.Stdout, "--- waiting for input") > strings.Index(r.Stdout, "--- launching command: info") {
+		t.Errorf("batch: waiting for input after the first command:\n%s", r.Stdout)
+	}
+
+	// The replay of the connection above: its header, then the recording, after Enter.
+	var id string
+	for try := 0; try < 200 && id == ""; try++ {
+		r := b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListSessions", "--type", "ssh")
+		vals, _ := r.JSON()["value"].([]any)
+		for _, it := range vals {
+			if m := it.(map[string]any); m["status"] == "closed" {
+				id = m["id"].(string)
+			}
+		}
+	}
+	if id == "" {
+		t.Fatal("the connection is not listed as closed")
+	}
+	r = b.SSHIn(strings.NewReader("\n"), aliceKey, "alice", "--osh", "selfPlaySession", "--id", id, "--speed", "100")
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "When you're ready to replay session "+id+", press ENTER.") ||
+		!strings.Contains(r.Stdout, "Starting from the next line, the Total Recall begins. Press CTRL+C to jolt awake.") {
+		t.Errorf("replay header: exit %d %q", r.Exit, r.Stdout)
+	}
+
+	// "*" where an access allows any user or any port.
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.9", "--user-any", "--port-any")
+	r = b.MustOK("--osh", "accountListAccesses", "--account", "alice")
+	if !regexp.MustCompile(`127\.0\.0\.9 +\* +\* `).MatchString(r.Stdout) {
+		t.Errorf("any user and port not shown as *:\n%s", r.Stdout)
+	}
+
+	// A group's guest TTL limit, in The Bastion's sentence and duration format.
+	b.CreateAccount("gst")
+	b.MustOK("--osh", "groupCreate", "--group", "web", "--owner", "admin", "--no-key")
+	b.MustOK("--osh", "groupAddServer", "--group", "web", "--host", "127.0.0.10", "--user-any", "--port-any")
+	b.MustOK("--osh", "groupModify", "--group", "web", "--guest-ttl-limit", "15")
+	guest := []string{"--json-greppable", "--osh", "groupAddGuestAccess", "--group", "web", "--account", "gst", "--host", "127.0.0.10", "--user-any", "--port-any"}
+	if m := b.Admin(guest...).JSON(); m["error_code"] != "ERR_INVALID_PARAMETER" ||
+		m["error_message"] != "This group requires guest accesses to have a TTL set, to a duration of 00:00:15 or less" {
+		t.Errorf("guest without TTL: %v", m)
+	}
+	if m := b.Admin(append(guest, "--ttl", "1m")...).JSON(); m["error_message"] != "The TTL you specified is invalid, this group requires guest accesses to have a TTL of 00:00:15 maximum" {
+		t.Errorf("guest TTL too long: %v", m)
 	}
 }

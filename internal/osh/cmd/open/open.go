@@ -121,6 +121,10 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 	saved := c.Sess.InBatch
 	c.Sess.InBatch = true
 	defer func() { c.Sess.InBatch = saved }()
+	// The Bastion's lines, which scripts driving a batch wait for.
+	c.P.Line("Feed me osh commands line by line on stdin, I'll execute them sequentially.")
+	c.P.Line("Use 'exit', 'quit' or ^D to stop.")
+	c.P.Line("--- waiting for input")
 	for n := 0; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -148,8 +152,11 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 		} else if words[0] == "batch" {
 			r = osh.Refuse("KO_RESTRICTED_COMMAND", "batch cannot be nested")
 		} else {
-			c.P.Line("--- %s", clip(line, maxBatchEcho))
+			c.P.Line("--- launching command: %s", clip(line, maxBatchEcho))
 			r = c.Env.Run(ctx, c.Sess, words[0], words[1:], c.P.Quiet)
+		}
+		if !r.Success() {
+			c.P.Line("--- command failed!")
 		}
 		results.add(line, r)
 	}
