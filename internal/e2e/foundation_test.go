@@ -151,8 +151,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{"slash", []string{"--osh", "accountCreate", "--account", "a/b", "--public-key", fmt.Sprintf("%q", pub)}, "ERR_INVALID_ACCOUNT", 100, "forbidden characters"},
 		{"200 chars", []string{"--osh", "accountCreate", "--account", strings.Repeat("a", 200), "--public-key", fmt.Sprintf("%q", pub)}, "ERR_INVALID_ACCOUNT", 100, "too long"},
-		{"bad key", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", "ssh-ed25519", "AAAAnope"}, "ERR_INVALID_KEY", 100, "does not parse"},
-		{"weak rsa", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", fmt.Sprintf("%q", rsa1024)}, "ERR_INVALID_KEY", 100, "too weak"},
+		{"bad key", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", "ssh-ed25519", "AAAAnope"}, "KO_NOT_A_KEY", 100, "does not parse"},
+		{"weak rsa", []string{"--osh", "accountCreate", "--account", "carol", "--public-key", fmt.Sprintf("%q", rsa1024)}, "KO_KEY_SIZE_TOO_SMALL", 100, "too weak"},
 		{"unknown option", []string{"--osh", "accountCreate", "--account", "carol", "--colour", "red"}, "ERR_BAD_OPTIONS", 100, "unknown option --colour"},
 		{"flag twice", []string{"--osh", "accountCreate", "--account", "carol", "--account", "dave"}, "ERR_BAD_OPTIONS", 100, "given twice"},
 		{"bastion option twice", []string{"-p", "22", "-p", "23", "host"}, "KO_GETOPTS_FAILED", 111, "given twice"},
@@ -236,7 +236,7 @@ func TestIngressKeysFromAndBinding(t *testing.T) {
 	}
 	// selfDelIngressKey refuses an unknown key and removes a known one.
 	r = b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfDelIngressKey", "--fingerprint-to-delete", "SHA256:nope")
-	if r.Code() != "ERR_NOT_FOUND" {
+	if r.Code() != "ERR_NO_MATCH" {
 		t.Fatalf("delete unknown key: %s", r.Code())
 	}
 	fp := strings.Fields(string(mustRun(t, "ssh-keygen", "-lf", near+".pub")))[1]

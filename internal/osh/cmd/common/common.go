@@ -131,7 +131,11 @@ func KeyFromArgs(c *osh.Call, readStdin bool) (sshkey.Key, error) {
 		}
 		line = l
 	}
-	return sshkey.Parse(line)
+	k, err := sshkey.Parse(line)
+	if err != nil {
+		return k, &KeyError{Code: KeyErrorCode(line), Err: err}
+	}
+	return k, nil
 }
 
 // TTL formats an account expiry for people.

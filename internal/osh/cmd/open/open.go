@@ -179,12 +179,12 @@ func selfListIngressKeys(ctx context.Context, c *osh.Call) osh.Result {
 func selfAddIngressKey(ctx context.Context, c *osh.Call) osh.Result {
 	k, err := common.KeyFromArgs(c, true)
 	if err != nil {
-		return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+		return common.KeyFailure(err)
 	}
 	saved, err := c.Env.Store.AddIngressKey(ctx, store.IngressKey{Account: c.Caller().Name, Line: k.Line, Type: k.Type,
 		Fingerprint: k.Fingerprint, Comment: k.Comment, From: k.From, CreatedAt: c.Now().UTC()})
 	if errors.Is(err, store.ErrExists) {
-		return osh.Fail("", "ERR_KEY_ALREADY_EXISTS", "This key (%s) is already one of your ingress keys", k.Fingerprint)
+		return osh.Fail("", "KO_DUPLICATE_KEY", "This public key already exists on your account! (%s)", k.Fingerprint)
 	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot add the key: %v", err)
@@ -209,10 +209,10 @@ func selfDelIngressKey(ctx context.Context, c *osh.Call) osh.Result {
 		}
 	}
 	if found == nil {
-		return osh.Fail("", "ERR_NOT_FOUND", "none of your ingress keys matches; see selfListIngressKeys")
+		return osh.Fail("", "ERR_NO_MATCH", "Couldn't find any key matching this fingerprint or id; see selfListIngressKeys")
 	}
 	if len(keys) == 1 {
-		return osh.Fail("", "ERR_LAST_KEY", "this is your only ingress key: add another one first, or you could not log in any more")
+		return osh.Fail("", "ERR_ONLY_ONE_KEY", "You can't delete the only valid key you have! Add another one first, or you could not log in any more")
 	}
 	if err := c.Env.Store.DeleteIngressKey(ctx, c.Caller().Name, found.Fingerprint); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot delete the key: %v", err)

@@ -146,7 +146,7 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 	} else {
 		k, err := common.KeyFromArgs(c, true)
 		if err != nil {
-			return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+			return common.KeyFailure(err)
 		}
 		keys = append(keys, ingressFrom(name, k, c.Now()))
 	}
