@@ -33,7 +33,7 @@ func TestIdleLockAndUnlock(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "idleLockTimeout = 2\n"})
 	sshd, aliceKey := targetSetup(t, b)
 	term := b.SSHTerminal(aliceKey, "alice", 80, 24, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	off = term.Expect(off, "This session is locked after 2s without input", 10*time.Second)
 	term.Send("echo SHOULD-NOT-RUN\r")
 	time.Sleep(300 * time.Millisecond)

@@ -25,7 +25,7 @@ func TestSessionsAreRecordedListedAndAudited(t *testing.T) {
 
 	// An interactive session on the target with UTF-8 output and a resize.
 	term := b.SSHTerminal(aliceKey, "alice", 90, 25, dest, "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("echo h\u00e9llo w\u00f6rld \u2603; stty size\r")
 	term.Expect(off, "25 90", 10*time.Second)
 	term.Resize(100, 30)
