@@ -30,7 +30,7 @@ var GlobalAliases = []Alias{{"h", "host"}, {"u", "user"}, {"l", "user"}, {"p", "
 var PluginAliases = map[string][]Alias{
 	"accountCreate":     {{"pubKey", "public-key"}},
 	"selfAddIngressKey": {{"pubKey", "public-key"}},
-	"selfDelIngressKey": {{"f", "fingerprint-to-delete"}, {"l", "id-to-delete"}},
+	"selfDelIngressKey": {{"f", "fingerprint-to-delete"}, {"l", "id-to-delete"}, {"line-number-to-delete", "id-to-delete"}},
 	"accountDelete":     {{"i-am-a-robot-and-i-dont-know-how-to-answer-your-question", "no-confirm"}},
 	"accountInfo":       {{"list-groups", "with-groups"}},
 	"whoHasAccessTo":    {{"ignore-private", "ignore-personal"}},

@@ -58,7 +58,7 @@ func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []ma
 			line = k.Public // egressKeysFrom is validated at load; never print a broken line
 		}
 		out = append(out, map[string]any{
-			"id": k.ID, "typecode": k.Type, "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
+			"id": k.ID, "typecode": k.Type, "family": KeyFamily(k.Type), "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
 			"fullline": line, "created": k.CreatedAt.Unix(),
 		})
 		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, k.Bits, k.CreatedAt.Format("2006/01/02"))

@@ -31,7 +31,8 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "selfListEgressKeys", Category: osh.Open, Summary: "your keys for reaching servers, to paste into their authorized_keys", Run: selfListEgressKeys},
 		&osh.Command{Name: "selfGenerateEgressKey", Category: osh.Open, Summary: "make a new key pair for reaching servers",
 			Options: []osh.Option{{Name: "algo", Kind: osh.String, Choices: []string{"ed25519", "ecdsa", "rsa"}, Help: "key algorithm"},
-				{Name: "size", Kind: osh.Int, Help: "key size in bits (ecdsa 256/384/521, rsa 2048-8192)"}},
+				{Name: "size", Kind: osh.Int, Help: "key size in bits (ecdsa 256/384/521, rsa 2048-8192)"},
+				{Name: "encrypted", Kind: osh.Flag, Help: "refused: gatehouse seals every private key itself"}},
 			Run: selfGenerateEgressKey},
 	)
 }
@@ -235,6 +236,9 @@ func selfListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfGenerateEgressKey(ctx context.Context, c *osh.Call) osh.Result {
+	if c.Args.Has("encrypted") {
+		return osh.Fail("", "ERR_INVALID_PARAMETER", "--encrypted is not supported: gatehouse seals every egress private key with its own key")
+	}
 	algo := c.Args.String("algo")
 	if algo == "" {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "give --algo ed25519, ecdsa or rsa (and --size for ecdsa and rsa)")
