@@ -59,11 +59,22 @@ func TestBastionConfirmationSentences(t *testing.T) {
 	if r.Code() != "ERR_OPERATOR_IS_DRUNK" {
 		t.Fatalf("carol's sentence for bob: %s", r.Stdout)
 	}
+	// An attacker's near misses, each piped in as a script would: none deletes.
+	for _, typed := range []string{"Yes, do as I say and delete bob, kthxbye \n", " Yes, do as I say and delete bob, kthxbye\n",
+		"yes, do as i say and delete bob, kthxbye\n", "Yes, do as I say and delete bob, kthxbye\x00\n", "Yes, do as I say and delete bob,kthxbye\n",
+		"\nYes, do as I say and delete bob, kthxbye\n", "Yes, do as I say and delete bob\rYes, do as I say and delete bob, kthxbye\n",
+		"Yes, do as I say and delete bob, kthxbye" + strings.Repeat("!", 2000) + "\n", "Yes, do as I say and delete *, kthxbye\n",
+		"Yes, do as I say and delete b*, kthxbye\n", "", "\n"} {
+		r := b.SSHIn(in(typed), b.AdminKey, "admin", "--json-greppable", "--osh", "accountDelete", "--account", "bob")
+		if r.Code() != "ERR_OPERATOR_IS_DRUNK" {
+			t.Fatalf("%q: %s", typed, r.Stdout)
+		}
+	}
 	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info"); r.Exit != 0 {
 		t.Fatalf("bob gone after wrong sentences: %s", r.Stdout)
 	}
 	r = b.SSHIn(in("Yes, do as I say and delete bob, kthxbye\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "accountDelete", "--account", "bob")
-	if j := r.JSON(); r.Exit != 0 || j["error_code"] != "OK" {
+	if j := r.JSON(); r.Exit != 0 || j["error_code"] != "OK" || !strings.Contains(r.Stdout, "OK, proceeding...") {
 		t.Fatalf("right sentence: exit %d %v\n%s", r.Exit, j, r.Stdout)
 	}
 	if r := b.Admin("--json-greppable", "--osh", "accountInfo", "--account", "bob"); r.Code() != "KO_NOT_FOUND" {

@@ -94,6 +94,7 @@ func Confirm(c *osh.Call, cmd, name string) *osh.Result {
 		r := osh.Fail("", "ERR_OPERATOR_IS_DRUNK", "You're drunk, apparently, aborted.")
 		return &r
 	}
+	c.P.Line("OK, proceeding...")
 	return nil
 }
 
