@@ -57,7 +57,7 @@ var categoryOf = map[string]osh.Category{
 	"groupAddOwner": osh.GroupOwner, "groupDelOwner": osh.GroupOwner, "groupAddGatekeeper": osh.GroupOwner,
 	"groupDelGatekeeper": osh.GroupOwner, "groupAddAclkeeper": osh.GroupOwner, "groupDelAclkeeper": osh.GroupOwner,
 	"groupTransmitOwnership": osh.GroupOwner, "groupGenerateEgressKey": osh.GroupOwner, "groupDelEgressKey": osh.GroupOwner,
-	"groupModify": osh.GroupOwner, "groupDestroy": osh.GroupOwner,
+	"groupModify": osh.GroupOwner, "groupDestroy": osh.GroupOwner, "groupDelete": osh.Restricted,
 	"groupAddMember": osh.GroupGatekeeper, "groupDelMember": osh.GroupGatekeeper, "groupAddGuestAccess": osh.GroupGatekeeper,
 	"groupDelGuestAccess": osh.GroupGatekeeper, "groupListGuestAccesses": osh.GroupGatekeeper,
 	"groupAddServer": osh.GroupAclkeeper, "groupDelServer": osh.GroupAclkeeper, "groupSetServers": osh.GroupAclkeeper,

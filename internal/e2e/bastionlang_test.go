@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/testenv"
 )
@@ -166,4 +167,30 @@ func TestBastionHumanLines(t *testing.T) {
 	if m := b.Admin(append(guest, "--ttl", "1m")...).JSON(); m["error_message"] != "The TTL you specified is invalid, this group requires guest accesses to have a TTL of 00:00:15 maximum" {
 		t.Errorf("guest TTL too long: %v", m)
 	}
+}
+
+// TestBastionGlobalOptionsInLines: a batch line or an interactive line may carry --json or
+// --quiet, as The Bastion takes them there: the batch drops the line's --json (its own JSON
+// holds every result), the interactive mode prints the JSON after the command.
+func TestBastionGlobalOptionsInLines(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion1\"\n"})
+	r := b.SSHIn(strings.NewReader("info --json\naccountList --json-greppable --quiet\n"), b.AdminKey, "admin", "--json-greppable", "--osh", "batch")
+	items, _ := r.JSON()["value"].([]any)
+	if r.Exit != 0 || len(items) != 2 {
+		t.Fatalf("batch: exit %d %s", r.Exit, r.Stdout)
+	}
+	for _, it := range items {
+		res := it.(map[string]any)["result"].(map[string]any)
+		if res["error_code"] != "OK" {
+			t.Errorf("batch line %v: %v", it.(map[string]any)["command"], res)
+		}
+	}
+	term := b.SSHTerminal(b.AdminKey, "admin", 100, 30, "-i")
+	off := term.Expect(0, "admin@bastion1(master)> ", 10*time.Second)
+	term.Send("info --json\r")
+	off = term.Expect(off, "JSON_START", 5*time.Second)
+	off = term.Expect(off, `"command":"info"`, 5*time.Second)
+	term.Expect(off, "JSON_END", 5*time.Second)
+	term.Send("exit\r")
+	term.Wait(5 * time.Second)
 }

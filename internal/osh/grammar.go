@@ -339,3 +339,25 @@ func checkConflicts(r *Request) error {
 	}
 	return nil
 }
+
+// SplitGlobalOptions takes out of a command's words the global options The Bastion also takes
+// there (--json, --json-pretty, --json-greppable, --quiet/-q), for the lines of the interactive
+// mode and of a batch, which run a command without going through ParseLine. The last JSON option
+// given wins; the rest of the words, in order, are the command's.
+func SplitGlobalOptions(words []string) (rest []string, mode JSONMode, quiet bool) {
+	for _, w := range words {
+		switch w {
+		case "--json":
+			mode = JSONCompact
+		case "--json-pretty":
+			mode = JSONPretty
+		case "--json-greppable":
+			mode = JSONGreppable
+		case "--quiet", "-q":
+			quiet = true
+		default:
+			rest = append(rest, w)
+		}
+	}
+	return rest, mode, quiet
+}

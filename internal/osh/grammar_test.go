@@ -203,3 +203,23 @@ func TestWantsHelpAndUsage(t *testing.T) {
 		t.Errorf("Usage of a command without options: %s", u)
 	}
 }
+
+func TestSplitGlobalOptions(t *testing.T) {
+	for _, tc := range []struct {
+		in    []string
+		rest  []string
+		mode  JSONMode
+		quiet bool
+	}{
+		{nil, nil, JSONNone, false},
+		{[]string{"--account", "a", "--json"}, []string{"--account", "a"}, JSONCompact, false},
+		{[]string{"--json-pretty", "-q", "--all"}, []string{"--all"}, JSONPretty, true},
+		{[]string{"--json", "--json-greppable"}, nil, JSONGreppable, false},
+		{[]string{"--jsonx", "--quietly"}, []string{"--jsonx", "--quietly"}, JSONNone, false},
+	} {
+		rest, mode, quiet := SplitGlobalOptions(tc.in)
+		if !reflect.DeepEqual(rest, tc.rest) || mode != tc.mode || quiet != tc.quiet {
+			t.Errorf("SplitGlobalOptions(%q) = %q %v %v", tc.in, rest, mode, quiet)
+		}
+	}
+}

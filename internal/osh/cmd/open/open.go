@@ -154,7 +154,9 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 			r = osh.Refuse("KO_RESTRICTED_COMMAND", "batch cannot be nested")
 		} else {
 			c.P.Line("--- launching command: %s", clip(line, maxBatchEcho))
-			r = c.Env.Run(ctx, c.Sess, words[0], words[1:], c.P.Quiet)
+			// The batch's own JSON holds every result: a line's --json is dropped, as there.
+			args, _, quiet := osh.SplitGlobalOptions(words[1:])
+			r = c.Env.Run(ctx, c.Sess, words[0], args, c.P.Quiet || quiet)
 		}
 		if !r.Success() {
 			c.P.Line("--- command failed!")
