@@ -194,3 +194,27 @@ func TestBastionGlobalOptionsInLines(t *testing.T) {
 	term.Send("exit\r")
 	term.Wait(5 * time.Second)
 }
+
+// TestBastionAccountListLeastPrivilege: accountList gives each account's name and activeness;
+// --audit, for auditors only (ERR_PERMISSION_DENIED otherwise), adds the rest, as The Bastion.
+func TestBastionAccountListLeastPrivilege(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	b.CreateAccount("carol", "--comment", "'secret project'")
+	b.MustOK("--osh", "accountGrantCommand", "--account", "bob", "--command", "accountList")
+	r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "accountList")
+	carol, _ := r.JSON()["value"].(map[string]any)["carol"].(map[string]any)
+	if r.Exit != 0 || len(carol) != 2 || carol["name"] != "carol" || carol["is_active"] != float64(1) || strings.Contains(r.Stdout, "secret") {
+		t.Fatalf("accountList as a non-auditor: %v\n%s", carol, r.Stdout)
+	}
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "accountList", "--audit"); r.Exit != 100 || r.Code() != "ERR_PERMISSION_DENIED" {
+		t.Fatalf("--audit as a non-auditor: exit %d %s", r.Exit, r.Stdout)
+	}
+	r = b.MustOK("--json-greppable", "--osh", "accountList", "--audit")
+	carol, _ = r.JSON()["value"].(map[string]any)["carol"].(map[string]any)
+	for _, k := range []string{"is_frozen", "is_ttl_expired", "already_seen_before", "created_by", "mfa_totp_required", "can_connect"} {
+		if _, ok := carol[k]; !ok {
+			t.Errorf("accountList --audit lacks %s: %v", k, carol)
+		}
+	}
+}

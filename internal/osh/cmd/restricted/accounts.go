@@ -36,7 +36,8 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "accountDelete", Category: osh.Restricted, Summary: "delete an account", ReadsStdin: true,
 			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
-			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag}}, Run: accountList},
+			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
+				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
 			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
 				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
@@ -252,6 +253,10 @@ func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
 }
 
 func accountList(ctx context.Context, c *osh.Call) osh.Result {
+	audit := c.Args.Has("audit")
+	if audit && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+		return osh.Fail("", "ERR_PERMISSION_DENIED", "You need to be a bastion auditor to use --audit")
+	}
 	all, err := c.Env.Store.ListAccounts(ctx)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
@@ -269,11 +274,24 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		if c.Args.Has("inactive-only") && active {
 			continue
 		}
-		value[a.Name] = accountValue(c, a, false)
 		state := "active"
 		if !active {
 			state = "inactive"
 		}
+		if !audit {
+			// The Bastion's accountList without --audit: the name and the activeness only.
+			value[a.Name] = map[string]any{"name": a.Name, "is_active": common.Bool(active)}
+			c.P.Line("%-28s %s", a.Name, state)
+			continue
+		}
+		v := accountValue(c, a, false)
+		for k, x := range InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}) {
+			if _, ok := v[k]; !ok || k == "last_activity" || k == "max_inactive_days" {
+				v[k] = x
+			}
+		}
+		delete(v, "groups")
+		value[a.Name] = v
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
 	if len(value) == 0 {
