@@ -71,6 +71,18 @@ func TestBastionConfirmationSentences(t *testing.T) {
 			t.Fatalf("%q: %s", typed, r.Stdout)
 		}
 	}
+	// An option smuggled as the value of -h/-u before --osh stays a value; a batch cannot feed
+	// the sentence from its own input (padding past any buffer), it needs --no-confirm.
+	for _, words := range [][]string{{"-h", "--no-confirm", "--osh", "accountDelete", "--account", "bob"},
+		{"-u", "--no-confirm", "-h", "x", "--osh", "accountDelete", "--account", "bob"}} {
+		if r := b.SSHIn(in("\n"), b.AdminKey, "admin", append([]string{"--json-greppable"}, words...)...); r.Code() == "OK" {
+			t.Fatalf("%q deleted bob: %s", words, r.Stdout)
+		}
+	}
+	batch := "accountDelete --account bob\n" + strings.Repeat("#"+strings.Repeat("p", 2000)+"\n", 100) + "Yes, do as I say and delete bob, kthxbye\n"
+	if r := b.SSHIn(in(batch), b.AdminKey, "admin", "--json-greppable", "--osh", "batch"); !strings.Contains(r.Stdout, "ERR_OPERATOR_IS_DRUNK") || !strings.Contains(r.Stdout, "inside a batch") {
+		t.Fatalf("batch fed the sentence: %s", r.Stdout)
+	}
 	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "info"); r.Exit != 0 {
 		t.Fatalf("bob gone after wrong sentences: %s", r.Stdout)
 	}

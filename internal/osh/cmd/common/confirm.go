@@ -87,6 +87,12 @@ func Confirm(c *osh.Call, cmd, name string) *osh.Result {
 	if !ok {
 		return nil
 	}
+	if c.Sess.InBatch {
+		// A batch's standard input is its command lines: a confirmation read from it would
+		// depend on how much the batch had buffered. Scripts say --no-confirm instead.
+		r := osh.Fail("", "ERR_OPERATOR_IS_DRUNK", "You're drunk, apparently, aborted. (No confirmation can be typed inside a batch: add --no-confirm to the line.)")
+		return &r
+	}
 	for _, l := range conf.Prompt {
 		c.P.Line("%s", l)
 	}
