@@ -295,10 +295,14 @@ func Usage(c *Command) string {
 	other := aliasesByOption(AliasesOf(c))
 	for _, o := range c.Options {
 		name := "--" + o.Name
+		var shorts []string
 		for _, a := range other[o.Name] {
 			if len(a) == 1 { // the short forms, as The Bastion's help writes them
-				name = dashed(a) + ", " + name
+				shorts = append(shorts, dashed(a))
 			}
+		}
+		if len(shorts) > 0 {
+			name = strings.Join(shorts, ", ") + ", " + name
 		}
 		switch o.Kind {
 		case String, Words:
@@ -313,7 +317,7 @@ func Usage(c *Command) string {
 		if len(o.Choices) > 0 {
 			name += " (" + strings.Join(o.Choices, "|") + ")"
 		}
-		fmt.Fprintf(&b, "  %-32s %s\n", name, o.Help)
+		fmt.Fprintf(&b, "  %-32s  %s\n", name, o.Help)
 	}
 	return b.String()
 }
