@@ -480,15 +480,20 @@ func TestGroups(t *testing.T) {
 		}
 		c.want(t, 100, "KO_INVALID_PORT", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "70000")
 		c.want(t, 100, "KO_INVALID_IP", "mem", "selfForgetHostKey", "--host", "127.0.0.0/8")
+		// The Bastion's value: {"127.0.0.2": {"action": "OK_DELETED"}}, then OK_NO_MATCH.
 		v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2"))
-		if v["deleted"] != float64(1) || v["hostport"] != "127.0.0.2" || count("mem", "127.0.0.2") != 0 || count("mem", "[127.0.0.2]:2222") != 1 || count("ak", "127.0.0.2") != 1 {
+		if obj(t, v["127.0.0.2"])["action"] != "OK_DELETED" || count("mem", "127.0.0.2") != 0 || count("mem", "[127.0.0.2]:2222") != 1 || count("ak", "127.0.0.2") != 1 {
 			t.Fatalf("selfForgetHostKey: %v", v)
 		}
-		c.want(t, 0, "OK_NO_CHANGE", "mem", "selfForgetHostKey", "--host", "127.0.0.2")
-		c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "2222")
+		if v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2")); obj(t, v["127.0.0.2"])["action"] != "OK_NO_MATCH" {
+			t.Fatalf("selfForgetHostKey again: %v", v)
+		}
+		if v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "2222")); obj(t, v["[127.0.0.2]:2222"])["action"] != "OK_DELETED" {
+			t.Fatalf("selfForgetHostKey --port 2222: %v", v)
+		}
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "mem", "assetForgetHostKey", "--host", "127.0.0.2")
 		v = obj(t, c.want(t, 0, "OK", "admin", "assetForgetHostKey", "--host", "127.0.0.2", "--port", "22"))
-		if v["deleted"] != float64(1) || count("ak", "127.0.0.2") != 0 {
+		if v["deleted"] != float64(1) || v["changed_files"] != float64(1) || count("ak", "127.0.0.2") != 0 {
 			t.Fatalf("assetForgetHostKey: %v", v)
 		}
 	})

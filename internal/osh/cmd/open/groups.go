@@ -254,7 +254,7 @@ func selfListAccesses(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
-	host, port, hp, r := common.ParseHostPort(c)
+	_, _, hp, r := common.ParseHostPort(c)
 	if r != nil {
 		return *r
 	}
@@ -262,10 +262,11 @@ func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot forget the host key: %v", err)
 	}
-	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n}
+	// The Bastion's value: per known_hosts entry looked for, what was done.
 	if n == 0 {
-		return osh.Result{Code: "OK_NO_CHANGE", Message: "No host key was known for " + hp + ", nothing to forget", Value: value}
+		c.P.Line("No host key was known for %s (maybe you forgot to specify --port?)", hp)
+		return osh.OK("", map[string]any{hp: map[string]any{"action": "OK_NO_MATCH"}})
 	}
 	c.P.Line("Forgot %d host key(s) of %s: the next connection will record the key the server shows then.", n, hp)
-	return osh.OK("", value)
+	return osh.OK("", map[string]any{hp: map[string]any{"action": "OK_DELETED", "deleted": n}})
 }

@@ -195,7 +195,7 @@ func assetForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot forget the host key: %v", err)
 	}
-	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n}
+	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n, "changed_files": n} // changed_files: The Bastion's name
 	if n == 0 {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "No account had a host key recorded for " + hp + ", nothing to forget", Value: value}
 	}
