@@ -437,10 +437,18 @@ func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
 	if r := guard(c, a, access.ChangeUnexpire); r != nil {
 		return *r
 	}
-	if active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays); active {
-		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not expired", Value: map[string]any{"account": a.Name}}
+	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays. As The
+	// Bastion does, the activity is refreshed even when the account was not expired, and the
+	// code says which case it was.
+	days, expired := osh.InactivityExpired(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
+	code, msg := "OK", "Account "+a.Name+" was expired, it is now active again."
+	switch {
+	case expired:
+	case days <= 0:
+		code, msg = "OK_EXPIRATION_NOT_CONFIGURED", "Account "+a.Name+" is not expired and expiration is not configured on this bastion, but its last activity date has been refreshed nevertheless."
+	default:
+		code, msg = "OK_NOT_EXPIRED", "Account "+a.Name+" is not expired, but its last activity date has been refreshed nevertheless."
 	}
-	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays.
 	r, err := update(ctx, c, a, access.AccountChange{Kind: access.ChangeUnexpire}, func(x *store.Account) error {
 		x.LastSeenAt = c.Now().UTC()
 		return nil
@@ -451,8 +459,8 @@ func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unexpire %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s may log in again; its inactivity is counted from now.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name})
+	c.P.Line("%s", msg)
+	return osh.Result{Code: code, Message: msg, Value: map[string]any{"account": a.Name}}
 }
 
 func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {
