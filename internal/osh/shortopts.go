@@ -83,14 +83,19 @@ func resolveOption(opts []Option, aliases []Alias, name string) (Option, error) 
 	if name == "" {
 		return Option{}, fmt.Errorf("unknown option --")
 	}
-	lower := strings.ToLower(name)
+	// One letter keeps its case: osh.pl's -P, -T, -J are not -p, -t, -j.
+	fold := strings.ToLower
+	if len(name) == 1 {
+		fold = func(s string) string { return s }
+	}
+	lower := fold(name)
 	hits := map[string]bool{}
 	var matched []string
 	for typed, n := range names {
-		if strings.ToLower(typed) == lower {
+		if fold(typed) == lower {
 			return byName[n], nil
 		}
-		if strings.HasPrefix(strings.ToLower(typed), lower) {
+		if strings.HasPrefix(fold(typed), lower) {
 			hits[n] = true
 			matched = append(matched, typed)
 		}

@@ -124,7 +124,7 @@ func TestEveryCommandOptionForms(t *testing.T) {
 			if got, err := osh.ParseCommandArgs(c, append([]string{"-" + o.Name}, sample(o)...)); err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("%s -%s: %+v, %v", c.Name, o.Name, got, err)
 			}
-			if got, err := osh.ParseCommandArgs(c, append([]string{"--" + strings.ToUpper(o.Name)}, sample(o)...)); err != nil || !reflect.DeepEqual(got, want) {
+			if got, err := osh.ParseCommandArgs(c, append([]string{"--" + strings.ToUpper(o.Name)}, sample(o)...)); len(o.Name) > 1 && (err != nil || !reflect.DeepEqual(got, want)) {
 				t.Errorf("%s --%s: %+v, %v", c.Name, strings.ToUpper(o.Name), got, err)
 			}
 			// The shortest prefix naming this option only (or nothing shorter than the name).
@@ -172,6 +172,7 @@ func TestResolveOptionErrors(t *testing.T) {
 		{[]string{"-a", "x"}, "ambiguous (account, all)"},
 		{[]string{"--zzz"}, "unknown option --zzz"},
 		{[]string{"-h", "x"}, "unknown option --h"}, // no --host: -h is not an alias here
+		{[]string{"-A", "x"}, "unknown option --A"}, // one letter keeps its case (osh.pl's -P is not -p)
 		{[]string{"--acc", "a", "--account", "b"}, "given twice"},
 	} {
 		if _, err := osh.ParseCommandArgs(c, tc.words); err == nil || !strings.Contains(err.Error(), tc.err) {
