@@ -317,12 +317,15 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.printRefusal(p, r)
 		return r
 	}
+	// The audit records each option under its own name (CanonicalArgs): `--acc` is `--account`.
+	wantsHelp := WantsHelp(args)
+	args = CanonicalArgs(cmd, args)
 	if ok, r := Authorize(cmd, s.Roles); !ok {
 		e.printRefusal(p, r)
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
-	if WantsHelp(args) {
+	if wantsHelp {
 		// The usage is static text: shown to whoever may run the command, before any MFA.
 		p.Header(e.Config().BastionName, e.Version, cmd.Summary)
 		p.Block(Usage(cmd))

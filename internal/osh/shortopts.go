@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"gatehouse/internal/audit"
 )
 
 // The other names an option answers to, as The Bastion takes them. One table, read by the
@@ -132,4 +134,62 @@ func dashed(name string) string {
 		return "-" + name
 	}
 	return "--" + name
+}
+
+// CanonicalArgs rewrites a command's words with each option under its own name (`-h X` →
+// `--host X`, `--acc bob` → `--account bob`), values untouched, walking them as the parser does.
+// The audit log records these, so a reader (or a SIEM rule) sees one spelling, and the masking
+// of secret option values, which matches option names, is not dodged by an abbreviation. A word
+// that names no single option stays as typed; an ambiguous one that could name a secret option
+// is written as that option, so its value is masked too (masking too much is the safe mistake).
+func CanonicalArgs(c *Command, words []string) []string {
+	aliases := AliasesOf(c)
+	out := make([]string, len(words))
+	copy(out, words)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
+			continue
+		}
+		typed, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		o, err := resolveOption(c.Options, aliases, typed)
+		if err != nil {
+			if secret := secretCandidate(c.Options, typed); secret != "" {
+				out[i] = "--" + secret
+				if hasVal {
+					out[i] += "=" + val
+				}
+			}
+			continue
+		}
+		out[i] = "--" + o.Name
+		if hasVal {
+			out[i] += "=" + val
+			continue
+		}
+		if o.Kind == Flag || i+1 >= len(words) {
+			continue
+		}
+		i++ // the value, whatever it looks like
+		if o.Kind == Words {
+			for i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+				i++
+			}
+		}
+	}
+	return out
+}
+
+// secretCandidate is the first option whose name typed abbreviates (in any case) and whose
+// value the audit masks, or "".
+func secretCandidate(opts []Option, typed string) string {
+	if typed == "" {
+		return ""
+	}
+	for _, o := range opts {
+		if strings.HasPrefix(strings.ToLower(o.Name), strings.ToLower(typed)) && audit.IsSecretOption(o.Name) {
+			return o.Name
+		}
+	}
+	return ""
 }

@@ -2,12 +2,14 @@ package osh_test
 
 import (
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/osh"
 )
 
@@ -208,4 +210,31 @@ func FuzzParseCommandArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCanonicalArgs: what the audit records: every option under its own name, values as typed
+// (even when they look like options), and an ambiguous word that could be a secret option
+// written as that option so that its value is masked.
+func TestCanonicalArgs(t *testing.T) {
+	c := &osh.Command{Name: "x", Options: []osh.Option{{Name: "host", Kind: osh.String}, {Name: "user", Kind: osh.String},
+		{Name: "port", Kind: osh.String}, {Name: "force", Kind: osh.Flag}, {Name: "password", Kind: osh.String},
+		{Name: "public-key", Kind: osh.Words}, {Name: "comment", Kind: osh.String}, {Name: "pass-hint", Kind: osh.String}}}
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"-h", "a", "-u", "-p", "-p", "22"}, []string{"--host", "a", "--user", "-p", "--port", "22"}},
+		{[]string{"--fo", "--HOST=b", "--comm", "--force"}, []string{"--force", "--host=b", "--comment", "--force"}},
+		{[]string{"--passw", "s3cret"}, []string{"--password", "s3cret"}},
+		{[]string{"--pas", "s3cret"}, []string{"--password", "s3cret"}}, // ambiguous (password, pass-hint): masked
+		{[]string{"-P", "s3cret"}, []string{"--password", "s3cret"}},    // unknown (one letter keeps its case): masked
+		{[]string{"--p", "22"}, []string{"--port", "22"}},
+		{[]string{"--pub", "ssh-ed25519", "AAAA", "c", "-f"}, []string{"--public-key", "ssh-ed25519", "AAAA", "c", "--force"}},
+		{[]string{"--nope", "x", "-"}, []string{"--nope", "x", "-"}},
+	} {
+		got := osh.CanonicalArgs(c, tc.in)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("CanonicalArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if masked := audit.MaskArgs(got); slices.Contains(masked, "s3cret") {
+			t.Errorf("%q: the secret reaches the audit: %q", tc.in, masked)
+		}
+	}
 }
