@@ -35,6 +35,21 @@ func TestBastionShortOptionsSSH(t *testing.T) {
 	if r := b.MustOK("--json-greppable", "--osh", "whoHasAccessTo", "-h", "127.0.0.1", "-u", "root", "-p", "22"); strings.Contains(r.Stdout, `"bob"`) {
 		t.Errorf("bob still listed after accountDelPersonalAccess -h -u -p:\n%s", r.Stdout)
 	}
+	// The audit records the options under their own names, whatever the spelling typed.
+	b.MustOK("--osh", "accountInfo", "--ACC", "bob")
+	found := false
+	for _, e := range auditEntries(t, b, "osh.command") {
+		f, _ := e["fields"].(map[string]any)
+		if f["plugin"] == "accountInfo" {
+			found = true
+			if p := strings.Join(anyStrings(f["params"]), " "); p != "--account bob" {
+				t.Errorf("audited params %q, want --account bob", p)
+			}
+		}
+	}
+	if !found {
+		t.Error("accountInfo not audited")
+	}
 	// An ambiguous abbreviation is a bad option, naming the candidates.
 	r := b.Admin("--json-greppable", "--osh", "accountInfo", "-a", "bob")
 	if r.Exit != 100 || r.Code() != "ERR_BAD_OPTIONS" || !strings.Contains(r.Stdout, "ambiguous") {
