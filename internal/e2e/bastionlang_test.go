@@ -35,6 +35,12 @@ func TestBastionShortOptionsSSH(t *testing.T) {
 	if r := b.MustOK("--json-greppable", "--osh", "whoHasAccessTo", "-h", "127.0.0.1", "-u", "root", "-p", "22"); strings.Contains(r.Stdout, `"bob"`) {
 		t.Errorf("bob still listed after accountDelPersonalAccess -h -u -p:\n%s", r.Stdout)
 	}
+	// The usage shows the short forms; -h alone is still the help.
+	for _, words := range [][]string{{"--osh", "selfAddPersonalAccess", "--help"}, {"--osh", "whoHasAccessTo", "-h"}} {
+		if r := b.Admin(words...); r.Exit != 0 || !strings.Contains(r.Stdout, "-h, --host VALUE") || !strings.Contains(r.Stdout, "-u, -l, --user VALUE") {
+			t.Errorf("%q: exit %d\n%s", words, r.Exit, r.Stdout)
+		}
+	}
 	// The audit records the options under their own names, whatever the spelling typed.
 	b.MustOK("--osh", "accountInfo", "--ACC", "bob")
 	found := false
