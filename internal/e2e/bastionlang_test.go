@@ -251,3 +251,26 @@ func TestBastionAccountListLeastPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// TestBastionConfirmationInteractive: in the interactive mode the sentence is typed in the line
+// editor (echoed, editable), and a wrong one aborts there too.
+func TestBastionConfirmationInteractive(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "bastionName = \"bastion1\"\n"})
+	b.CreateAccount("bob")
+	term := b.SSHTerminal(b.AdminKey, "admin", 120, 30, "-i")
+	off := term.Expect(0, "admin@bastion1(master)> ", 10*time.Second)
+	term.Send("accountDelete --account bob\r")
+	off = term.Expect(off, "kthxbye", 5*time.Second)
+	term.Send("Yes, do as I say and delete bob, kthxbyX\r")
+	off = term.Expect(off, "You're drunk, apparently, aborted.", 5*time.Second)
+	term.Send("accountDelete --account bob\r")
+	off = term.Expect(off, "kthxbye", 5*time.Second)
+	term.Send("Yes, do as I say and delete bob, kthxbyX\x7fe\r") // a typo fixed with backspace
+	off = term.Expect(off, "OK, proceeding...", 5*time.Second)
+	term.Expect(off, "Account bob deleted", 5*time.Second)
+	term.Send("exit\r")
+	term.Wait(5 * time.Second)
+	if r := b.Admin("--json-greppable", "--osh", "accountInfo", "--account", "bob"); r.Code() != "KO_NOT_FOUND" {
+		t.Fatalf("bob after the interactive deletion: %s", r.Stdout)
+	}
+}

@@ -14,6 +14,7 @@ import (
 type Confirmation struct {
 	Prompt []string // the lines shown before reading
 	Want   string   // the line to type, exactly
+	Hidden bool     // not echoed where a line editor reads it
 }
 
 // ConfirmationFor returns the confirmation cmd asks before destroying name: accountDelete (and
@@ -35,7 +36,7 @@ func ConfirmationFor(cmd, name string) (Confirmation, bool) {
 			Prompt: []string{warning, warning, warning, "",
 				"You are about to DELETE a bastion group, to be sure you're not drunk,",
 				"please type the name of the group you want to delete (won't be echoed):", ""},
-			Want: name,
+			Want: name, Hidden: true,
 		}, true
 	}
 	return Confirmation{}, false
@@ -96,7 +97,19 @@ func Confirm(c *osh.Call, cmd, name string) *osh.Result {
 	for _, l := range conf.Prompt {
 		c.P.Line("%s", l)
 	}
-	if !Confirmed(conf.Want, readLine(c.Sess.In)) {
+	var typed string
+	if ed := c.Sess.Editor; ed != nil {
+		// The interactive mode's line editor: the sentence is seen and edited as typed; a
+		// group's name is not echoed, as The Bastion's prompt says.
+		if conf.Hidden {
+			typed, _ = ed.ReadPassword("")
+		} else {
+			typed, _ = ed.ReadLine()
+		}
+	} else {
+		typed = readLine(c.Sess.In)
+	}
+	if !Confirmed(conf.Want, typed) {
 		r := osh.Fail("", "ERR_OPERATOR_IS_DRUNK", "You're drunk, apparently, aborted.")
 		return &r
 	}
