@@ -83,6 +83,14 @@ type Config struct {
 	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
 	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
 	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+	// pam_faillock's fail_interval and unlock_time (The Bastion's etc/pam.d/sshd: deny=6
+	// unlock_time=300): MFALockAfterFailures failures within MFALockFailInterval seconds lock the
+	// factor for MFALockUnlockTime seconds after the last (0: until accountUnlock).
+	MFALockFailInterval int `toml:"MFALockFailInterval"`
+	MFALockUnlockTime   int `toml:"MFALockUnlockTime"`
+	// dnsSupportLevel is The Bastion's: 0 no resolution at all (host names are refused), 1
+	// forward only, 2 forward and reverse.
+	DNSSupportLevel int `toml:"dnsSupportLevel"`
 	// Tries without a verified key (pubkey-optional accounts), per source address: tries per
 	// window, and failures one source may add to an account's lockout count (used at most
 	// MFALockAfterFailures−1, so that one stranger cannot lock a person out).
@@ -180,9 +188,12 @@ func Default() Config {
 		MFAPasswordInactiveDays:               -1,
 		MFAMode:                               "immediate",
 		MFATOTPWindow:                         1,
-		MFARateLimitAttempts:                  3,
+		MFARateLimitAttempts:                  0,
 		MFARateLimitSeconds:                   30,
-		MFALockAfterFailures:                  10,
+		MFALockAfterFailures:                  6,
+		MFALockFailInterval:                   900,
+		MFALockUnlockTime:                     300,
+		DNSSupportLevel:                       2,
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
@@ -471,8 +482,8 @@ func (c *Config) Validate() error {
 	if c.MFATOTPWindow < 0 || c.MFATOTPWindow > 10 {
 		return bad("MFATOTPWindow", "%d must be between 0 and 10 steps", c.MFATOTPWindow)
 	}
-	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
-		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	if c.MFARateLimitAttempts < 0 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
+		return bad("MFARateLimitAttempts", "%d tries per %d seconds: tries must be 0 (no rate limit) or more, seconds 1 to 86400", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
 	}
 	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
 		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
@@ -493,6 +504,9 @@ func (c *Config) Validate() error {
 		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0, maxDays},
 		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1, maxDays},
 		{"MFALockAfterFailures", c.MFALockAfterFailures, 0, 1 << 30},
+		{"MFALockFailInterval", c.MFALockFailInterval, 0, maxSeconds},
+		{"MFALockUnlockTime", c.MFALockUnlockTime, 0, maxSeconds},
+		{"dnsSupportLevel", c.DNSSupportLevel, 0, 2},
 		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0, maxSeconds},
 		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1, maxSeconds},
 		{"idleLockTimeout", c.IdleLockTimeout, 0, maxSeconds},

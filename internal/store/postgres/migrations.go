@@ -207,4 +207,9 @@ var migrations = []string{
 		since BIGINT NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: MFA attempts as pam_faillock counts them, as SQLite's migration 9.
+	`ALTER TABLE mfa_limits ADD COLUMN fails TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN locked_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE mfa_limits SET tries = '';`,
 }

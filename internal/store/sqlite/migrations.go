@@ -211,4 +211,12 @@ var migrations = []string{
 		since INTEGER NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: MFA attempts as pam_faillock counts them (internal/mfa/limit): the failures that still
+	// count, the tries still waiting for an answer, and when the lock was set (0: until
+	// accountUnlock, which is what a lock from before this migration stays). The old try starts
+	// counted abandoned prompts: they are forgotten.
+	`ALTER TABLE mfa_limits ADD COLUMN fails TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN locked_at INTEGER NOT NULL DEFAULT 0;
+	UPDATE mfa_limits SET tries = '';`,
 }

@@ -534,6 +534,21 @@ func testMFAAtomicOperations(t *testing.T, h Harness) {
 	if got.Failures != 16 || len(got.Tries) != 16 || got.Tries[15].UnixNano() != 16 {
 		t.Fatalf("limiter state after 16 updates: %d failures, %d tries", got.Failures, len(got.Tries))
 	}
+	// The faillock state (failures, pending tries, the lock's time) survives a round trip.
+	at := time.Unix(1_700_000_000, 123)
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error {
+		st.Fails, st.Pending, st.Locked, st.LockedAt = []time.Time{at, at.Add(time.Second)}, []time.Time{at.Add(2 * time.Second)}, true, at
+		return nil
+	})
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { got = *st; return errors.New("read only") })
+	if len(got.Fails) != 2 || !got.Fails[1].Equal(at.Add(time.Second)) || len(got.Pending) != 1 || !got.Pending[0].Equal(at.Add(2*time.Second)) || !got.Locked || !got.LockedAt.Equal(at) {
+		t.Fatalf("faillock state after a round trip: %+v", got)
+	}
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { *st = store.MFALimitState{}; return nil })
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { got = *st; return nil })
+	if !got.LockedAt.IsZero() || got.Locked || len(got.Fails) != 0 {
+		t.Fatalf("a cleared state: %+v", got)
+	}
 	// A failing fn saves nothing; Reset forgets everything.
 	_ = s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error { st.Locked = true; return errors.New("no") })
 	_ = s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error { got = *st; return nil })
