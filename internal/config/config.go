@@ -155,6 +155,11 @@ type Config struct {
 type PluginConfig struct {
 	Disabled    bool   `toml:"disabled"`
 	MFARequired string `toml:"mfa_required"`
+	// WidestV4Prefix and WidestV6Prefix bound the prefixes accountAddPersonalAccess,
+	// selfAddPersonalAccess, groupAddServer and groupSetServers add (The Bastion's
+	// widest_v4_prefix: 24 refuses a /20); 0 is no bound.
+	WidestV4Prefix int `toml:"widest_v4_prefix"`
+	WidestV6Prefix int `toml:"widest_v6_prefix"`
 }
 
 // Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000
@@ -563,6 +568,14 @@ func (c *Config) Validate() error {
 		if !mfaRequired[p.MFARequired] {
 			return &Error{Key: "mfa_required", Table: "plugin." + name,
 				Reason: fmt.Sprintf("mfa_required: plugin %s: %q must be none, any, password, totp, webhook or approval", name, p.MFARequired)}
+		}
+		if p.WidestV4Prefix < 0 || p.WidestV4Prefix > 32 {
+			return &Error{Key: "widest_v4_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v4_prefix: plugin %s: %d must be between 0 and 32", name, p.WidestV4Prefix)}
+		}
+		if p.WidestV6Prefix < 0 || p.WidestV6Prefix > 128 {
+			return &Error{Key: "widest_v6_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v6_prefix: plugin %s: %d must be between 0 and 128", name, p.WidestV6Prefix)}
 		}
 	}
 	if c.ApprovalListen != "" {

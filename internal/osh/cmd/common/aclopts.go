@@ -17,6 +17,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/store"
 )
 
@@ -25,14 +26,14 @@ import (
 // first (--group, --account).
 func ACLOptions(extra ...osh.Option) []osh.Option {
 	return append(extra,
-		osh.Option{Name: "host", Kind: osh.String, Help: "an IP, a prefix (10.0.0.0/24, needs --force) or a host name"},
+		osh.Option{Name: "host", Kind: osh.String, Help: "an IP, a whole subnet in the PREFIX/SIZE notation, or a host name (resolved to an IP immediately)"},
 		osh.Option{Name: "user", Kind: osh.String, Help: "the remote user (\"*\" is the same as --user-any)"},
 		osh.Option{Name: "user-any", Kind: osh.Flag, Help: "any remote user"},
 		osh.Option{Name: "port", Kind: osh.String, Help: "the remote port (\"*\" is the same as --port-any)"},
 		osh.Option{Name: "port-any", Kind: osh.Flag, Help: "any remote port"},
 		osh.Option{Name: "ttl", Kind: osh.Duration, Help: "the access expires after this long (e.g. 1d12h)"},
 		osh.Option{Name: "comment", Kind: osh.Words, Help: "a free comment"},
-		osh.Option{Name: "force", Kind: osh.Flag, Help: "accept a whole network (a prefix such as 10.0.0.0/24)"},
+		osh.Option{Name: "force", Kind: osh.Flag, Help: "don't try the ssh connection, just add the access blindly"},
 		osh.Option{Name: "scpup", Kind: osh.Flag, Help: "the scp upload protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "scpdown", Kind: osh.Flag, Help: "the scp download protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "sftp", Kind: osh.Flag, Help: "the sftp protocol, in addition to an SSH access (instead of --user)"},
@@ -47,8 +48,10 @@ type ACLInput struct {
 	UserAny bool
 	Port    string
 	PortAny bool
-	// Force accepts a prefix when adding.
+	// Force adds without trying the connection first.
 	Force bool
+	// WidestV4 and WidestV6 bound the prefixes added ([plugin.NAME] widest_v4_prefix; 0: none).
+	WidestV4, WidestV6 int
 	// Protocols are the protocol flags given (--scpup, --scpdown, --sftp, --rsync): the entry
 	// then grants that protocol (access.ProtocolUser) instead of a remote user.
 	Protocols []access.Protocol
@@ -91,7 +94,7 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 		return s, coded(code, "%v", err)
 	}
 	if adding {
-		if err := access.CheckACLHost(h, in.Force, 0, 0); err != nil {
+		if err := access.CheckACLHost(h, in.WidestV4, in.WidestV6); err != nil {
 			return s, coded("ERR_INVALID_PARAMETER", "%v", err)
 		}
 	}
@@ -140,13 +143,18 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 
 // ParseACL reads the ACLOptions of a command (see CheckACL).
 func ParseACL(c *osh.Call, adding, wildcards bool) (ACLSpec, *osh.Result) {
+	w4, w6 := widest(c)
 	s, cerr := CheckACL(ACLInput{
 		Host: c.Args.String("host"), User: c.Args.String("user"), UserAny: c.Args.Has("user-any"),
 		Port: c.Args.String("port"), PortAny: c.Args.Has("port-any"), Force: c.Args.Has("force"),
-		Protocols: protocolFlags(c),
+		Protocols: protocolFlags(c), WidestV4: w4, WidestV6: w6,
 	}, adding, wildcards)
 	if cerr != nil {
-		return s, Failure(cerr.Code, "%s", cerr.Message)
+		r := Failure(cerr.Code, "%s", cerr.Message)
+		if cerr.Code == "KO_INVALID_IP" || cerr.Code == "KO_INVALID_REMOTE_HOST" {
+			r.Exit = refusal.ExitInvalidHost // The Bastion's EXIT_INVALID_REMOTE_HOST, 128
+		}
+		return s, r
 	}
 	if c.Args.Has("ttl") {
 		if s.TTL = c.Args.Duration("ttl"); s.TTL <= 0 {

@@ -127,6 +127,14 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 			}
 			name = a.Name
 		}
+		if add {
+			if r := common.ResolveHost(ctx, c, &spec); r != nil {
+				return *r
+			}
+			if r := common.TestConnection(ctx, c, store.ACLPersonal, name, spec, c.Args.Has("force")); r != nil {
+				return *r
+			}
+		}
 		now := c.Now()
 		e := spec.Entry(store.ACLPersonal, name, "", c.Caller().Name, now)
 		v := spec.Value()
@@ -142,7 +150,6 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 				return osh.Result{Code: "OK_NO_CHANGE", Message: msg}
 			}
 			c.P.Line("Access to %s added to account %s, with its personal egress key (see selfListEgressKeys).", spec.Machine(), name)
-			c.P.Line("The access was added without testing the connection (gatehouse never does); the key must be installed on the server.")
 			if spec.TTL > 0 {
 				c.P.Line("This access expires in %s.", spec.TTL)
 			}
