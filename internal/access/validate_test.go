@@ -1,8 +1,8 @@
 package access
 
 import (
-	"net/netip"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"

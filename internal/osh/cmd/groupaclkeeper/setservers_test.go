@@ -9,14 +9,14 @@ func TestParseServerList(t *testing.T) {
 	tests := []struct {
 		name   string
 		input  string
-		widest int // widest_v4_prefix
+		widest int      // widest_v4_prefix
 		want   []string // Machine() of each valid entry, in order
 		errors int
 		lines  int
 	}{
 		{name: "lines", input: "server12.example.org\nlogs@server\n192.0.2.21\nhost1.example.net:2222 host1 on secondary sshd\n\n# a comment\nroot@192.0.2.0/24 production db\n",
 			lines: 5,
-			want: []string{"*@server12.example.org:*", "logs@server:*", "*@192.0.2.21:*", "*@host1.example.net:2222", "root@192.0.2.0/24:*"}},
+			want:  []string{"*@server12.example.org:*", "logs@server:*", "*@192.0.2.21:*", "*@host1.example.net:2222", "root@192.0.2.0/24:*"}},
 		{name: "ipv6", input: "2001:db8::1\nroot@[2001:db8::2]:2222\n", lines: 2,
 			want: []string{"*@[2001:db8::1]:*", "root@[2001:db8::2]:2222"}},
 		{name: "prefixes need no --force", input: "10.0.0.5\n0.0.0.0/0\n10.0.0.0/17\n", lines: 3, want: []string{"*@10.0.0.5:*", "*@0.0.0.0/0:*", "*@10.0.0.0/17:*"}},
