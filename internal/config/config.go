@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -74,6 +75,17 @@ type Config struct {
 	MFAPasswordWarnDays     int      `toml:"MFAPasswordWarnDays"`
 	MFAPasswordInactiveDays int      `toml:"MFAPasswordInactiveDays"`
 	EgressKeysFrom          []string `toml:"egressKeysFrom"`
+	// Ingress keys, as The Bastion's bastion.conf: the from="…" list put on new keys
+	// (ingressKeysFrom) and whether a key's own from= may replace it
+	// (ingressKeysFromAllowOverride); the RSA sizes accepted (never below 2048).
+	IngressKeysFrom              []string `toml:"ingressKeysFrom"`
+	IngressKeysFromAllowOverride bool     `toml:"ingressKeysFromAllowOverride"`
+	MinimumIngressRsaKeySize     int      `toml:"minimumIngressRsaKeySize"`
+	MaximumIngressRsaKeySize     int      `toml:"maximumIngressRsaKeySize"`
+	// accountExternalValidationProgram is called with the account name at each session start
+	// (internal/extvalid); "" disables the check.
+	ExtValidationProgram       string `toml:"accountExternalValidationProgram"`
+	ExtValidationDenyOnFailure bool   `toml:"accountExternalValidationDenyOnFailure"`
 
 	// MFAMode says when per-account factors are asked: "immediate" (during SSH authentication,
 	// as The Bastion's default sshd_config) or "jit" (by the bastion, before each action).
@@ -199,6 +211,10 @@ func Default() Config {
 		MFALockFailInterval:                   900,
 		MFALockUnlockTime:                     300,
 		DNSSupportLevel:                       2,
+		IngressKeysFrom:                       []string{},
+		MinimumIngressRsaKeySize:              2048,
+		MaximumIngressRsaKeySize:              8192,
+		ExtValidationDenyOnFailure:            true,
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
@@ -538,6 +554,22 @@ func (c *Config) Validate() error {
 		if f == "" || strings.ContainsAny(f, "\" ,") {
 			return bad("egressKeysFrom", "%q is not an address or prefix", f)
 		}
+	}
+	for _, f := range c.IngressKeysFrom {
+		if _, err := netip.ParsePrefix(f); err != nil {
+			if _, err := netip.ParseAddr(f); err != nil {
+				return bad("ingressKeysFrom", "%q is not an IP address or prefix", f)
+			}
+		}
+	}
+	if c.MinimumIngressRsaKeySize < 2048 || c.MinimumIngressRsaKeySize > 16384 {
+		return bad("minimumIngressRsaKeySize", "%d must be between 2048 and 16384 (gatehouse never accepts weaker RSA keys)", c.MinimumIngressRsaKeySize)
+	}
+	if c.MaximumIngressRsaKeySize < c.MinimumIngressRsaKeySize || c.MaximumIngressRsaKeySize > 16384 {
+		return bad("maximumIngressRsaKeySize", "%d must be between minimumIngressRsaKeySize (%d) and 16384", c.MaximumIngressRsaKeySize, c.MinimumIngressRsaKeySize)
+	}
+	if p := c.ExtValidationProgram; p != "" && (!filepath.IsAbs(p) || strings.ContainsAny(p, " \t\n")) {
+		return bad("accountExternalValidationProgram", "%q must be an absolute path to a program", p)
 	}
 	switch c.RecordingFormat {
 	case "gatehouse", "asciicast", "ttyrec":

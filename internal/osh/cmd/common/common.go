@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/config"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/seal"
@@ -30,10 +31,7 @@ func Bool(b bool) int {
 func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any {
 	out := []map[string]any{}
 	for _, k := range keys {
-		var from []string
-		if k.From != "" {
-			from = strings.Split(k.From, ",")
-		}
+		from := sshkey.FromList(k.From)
 		size := 0
 		if pk, err := sshkey.Parse(k.Line); err == nil {
 			size = pk.Bits
@@ -131,7 +129,18 @@ func KeyFromArgs(c *osh.Call, readStdin bool) (sshkey.Key, error) {
 		}
 		line = l
 	}
-	return sshkey.Parse(line)
+	k, err := sshkey.Parse(line)
+	if err != nil {
+		return k, err
+	}
+	return IngressPolicy(c.Cfg()).Apply(k)
+}
+
+// IngressPolicy is the configuration's policy for new ingress keys (ingressKeysFrom,
+// ingressKeysFromAllowOverride, minimum/maximumIngressRsaKeySize).
+func IngressPolicy(cfg *config.Config) sshkey.Policy {
+	return sshkey.Policy{IngressKeysFrom: cfg.IngressKeysFrom, AllowOverride: cfg.IngressKeysFromAllowOverride,
+		MinRSABits: cfg.MinimumIngressRsaKeySize, MaxRSABits: cfg.MaximumIngressRsaKeySize}
 }
 
 // TTL formats an account expiry for people.
