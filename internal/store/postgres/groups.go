@@ -107,7 +107,10 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=$1`, name); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=$1`, name)
+		if _, err := tx.Exec(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=$1`, name); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=$1`, name)
 		return err
 	})
 }

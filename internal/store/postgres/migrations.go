@@ -212,4 +212,14 @@ var migrations = []string{
 	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
 	ALTER TABLE mfa_limits ADD COLUMN locked_at BIGINT NOT NULL DEFAULT 0;
 	UPDATE mfa_limits SET tries = '';`,
+	// 10: egress passwords, as SQLite's migration 10.
+	`CREATE TABLE egress_passwords (
+		id BIGSERIAL PRIMARY KEY,
+		owner_kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		sealed BYTEA NOT NULL,
+		created_at BIGINT NOT NULL,
+		created_by TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
 }

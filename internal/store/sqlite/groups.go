@@ -134,7 +134,10 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=?`, name); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name)
+		if _, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=?`, name)
 		return err
 	})
 }

@@ -219,4 +219,15 @@ var migrations = []string{
 	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
 	ALTER TABLE mfa_limits ADD COLUMN locked_at INTEGER NOT NULL DEFAULT 0;
 	UPDATE mfa_limits SET tries = '';`,
+	// 10: egress passwords (selfGeneratePassword …), sealed, newest first by id; they go with
+	// their account (groups are deleted by name, see DeleteGroup).
+	`CREATE TABLE egress_passwords (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		owner_kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		sealed BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		created_by TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
+		{"EgressPasswords", testEgressPasswords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -853,5 +854,43 @@ func testListACLKind(t *testing.T, h Harness) {
 	some, err := s.ListACLKind(ctx, store.ACLGroup, "10.0.0.5")
 	if want := "10.0.0.5,10.0.0.0/24,web.example,::1"; err != nil || hostsOf(some) != want {
 		t.Fatalf("for 10.0.0.5: %s %v, want %s", hostsOf(some), err, want)
+	}
+}
+
+func testEgressPasswords(t *testing.T, h Harness) {
+	s := h.Fresh(t)
+	ctx := withAccounts(t, s, "alice", "bob")
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := 0; i < store.MaxEgressPasswords+3; i++ {
+		if _, err := s.AddEgressPassword(ctx, store.EgressPassword{OwnerKind: "account", Owner: "alice", Sealed: []byte{byte(i)}, CreatedAt: now, CreatedBy: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddEgressPassword(ctx, store.EgressPassword{OwnerKind: "group", Owner: "alice", Sealed: []byte("g"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListEgressPasswords(ctx, "account", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != store.MaxEgressPasswords || got[0].Sealed[0] != byte(store.MaxEgressPasswords+2) || got[len(got)-1].Sealed[0] != 3 {
+		t.Fatalf("%d passwords kept, newest %v, oldest %v", len(got), got[0].Sealed, got[len(got)-1].Sealed)
+	}
+	if !got[0].CreatedAt.Equal(now) || got[0].CreatedBy != "admin" || got[0].Owner != "alice" || got[0].OwnerKind != "account" {
+		t.Fatalf("round trip: %+v", got[0])
+	}
+	if g, _ := s.ListEgressPasswords(ctx, "group", "alice"); len(g) != 1 {
+		t.Fatalf("the group of the same name shares the account's passwords: %d", len(g))
+	}
+	if b, _ := s.ListEgressPasswords(ctx, "account", "bob"); len(b) != 0 {
+		t.Fatalf("bob has %d passwords", len(b))
+	}
+	// They go with their account: a new account of the same name has none.
+	if err := s.DeleteAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	withAccounts(t, s, "alice")
+	if a, _ := s.ListEgressPasswords(ctx, "account", "alice"); len(a) != 0 {
+		t.Fatalf("a recreated account inherited %d passwords", len(a))
 	}
 }
