@@ -172,6 +172,9 @@ type PluginConfig struct {
 	// widest_v4_prefix: 24 refuses a /20); 0 is no bound.
 	WidestV4Prefix int `toml:"widest_v4_prefix"`
 	WidestV6Prefix int `toml:"widest_v6_prefix"`
+	// MinPasswordSize is the smallest --size the *GeneratePassword commands accept (The
+	// Bastion's minPasswordSize); 0: 8.
+	MinPasswordSize int `toml:"minPasswordSize"`
 }
 
 // Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000

@@ -1,0 +1,60 @@
+package egresspw
+
+import (
+	"bytes"
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/access"
+)
+
+// MayUse over the kinds of grants a decision can hold and the passwords asked for.
+func TestMayUse(t *testing.T) {
+	personal := access.Grant{Kind: access.KindPersonal}
+	webMember := access.Grant{Kind: access.KindGroupMember, Group: "web"}
+	webGuest := access.Grant{Kind: access.KindGroupGuest, Group: "web"}
+	dbMember := access.Grant{Kind: access.KindGroupMember, Group: "db"}
+	self, web, db := Use{Self: true}, Use{Group: "web"}, Use{Group: "db"}
+	for _, tc := range []struct {
+		use    Use
+		grants []access.Grant
+		ok     bool
+	}{
+		{self, nil, false},
+		{web, nil, false},
+		{self, []access.Grant{personal}, true},
+		{self, []access.Grant{webMember}, true},
+		{web, []access.Grant{webMember}, true},
+		{web, []access.Grant{webGuest}, true},
+		{web, []access.Grant{personal}, false},
+		{web, []access.Grant{dbMember}, false},
+		{db, []access.Grant{webMember, personal}, false},
+		{db, []access.Grant{webMember, dbMember}, true},
+		{Use{}, []access.Grant{personal}, false},
+		{Use{Self: true, Group: "web"}, []access.Grant{webMember}, false},
+		{Use{Group: "WEB"}, []access.Grant{webMember}, false},
+	} {
+		err := MayUse(tc.use, access.Decision{Grants: tc.grants})
+		if (err == nil) != tc.ok {
+			t.Errorf("MayUse(%+v, %d grants) = %v, want ok=%v", tc.use, len(tc.grants), err, tc.ok)
+		}
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	for _, size := range []int{8, 16, 128} {
+		pw, err := Generate(rand.Reader, size)
+		if err != nil || len(pw) != size || strings.ContainsAny(pw, "'\" \\$") {
+			t.Fatalf("size %d: %q %v", size, pw, err)
+		}
+	}
+	for _, bad := range []int{0, 7, 129} {
+		if _, err := Generate(bytes.NewReader(nil), bad); err == nil {
+			t.Fatalf("size %d accepted", bad)
+		}
+	}
+	if err := CheckSize(12, 16); err == nil || !strings.Contains(err.Error(), "minimum allowed password size defined by policy is 16") {
+		t.Fatalf("policy: %v", err)
+	}
+}
