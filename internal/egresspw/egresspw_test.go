@@ -2,11 +2,16 @@ package egresspw
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/seal"
+	"gatehouse/internal/store"
 )
 
 // MayUse over the kinds of grants a decision can hold and the passwords asked for.
@@ -56,5 +61,50 @@ func TestGenerate(t *testing.T) {
 	}
 	if err := CheckSize(12, 16); err == nil || !strings.Contains(err.Error(), "minimum allowed password size defined by policy is 16") {
 		t.Fatalf("policy: %v", err)
+	}
+}
+
+type memStore struct{ rows []store.EgressPassword }
+
+func (m *memStore) AddEgressPassword(_ context.Context, p store.EgressPassword) (store.EgressPassword, error) {
+	m.rows = append([]store.EgressPassword{p}, m.rows...)
+	return p, nil
+}
+
+func (m *memStore) ListEgressPasswords(context.Context, string, string) ([]store.EgressPassword, error) {
+	return m.rows, nil
+}
+
+// What is stored is sealed: neither the password nor its hashes appear in it, it opens only under
+// the egress password purpose, and the passwords come back current first.
+func TestSealedAtRest(t *testing.T) {
+	s, err := seal.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &memStore{}
+	ctx := context.Background()
+	first, _, err := New(ctx, st, s, "account", "pia", "pia", 16, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, hashes, err := New(ctx, st, s, "account", "pia", "pia", 16, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.rows {
+		if bytes.Contains(r.Sealed, []byte(first)) || bytes.Contains(r.Sealed, []byte(second)) || bytes.Contains(r.Sealed, []byte(hashes["sha512crypt"])) {
+			t.Fatal("a password is readable at rest")
+		}
+		if _, err := s.Open(seal.PurposeEgressKey, r.Sealed); err == nil {
+			t.Fatal("a sealed password opens under another purpose")
+		}
+	}
+	pws, err := Passwords(ctx, st, s, "account", "pia")
+	if err != nil || len(pws) != 2 || pws[0] != second || pws[1] != first {
+		t.Fatalf("passwords: %v %v", pws, err)
+	}
+	if _, err := Passwords(ctx, &memStore{}, s, "account", "x"); !errors.Is(err, ErrNone) {
+		t.Fatalf("none: %v", err)
 	}
 }
