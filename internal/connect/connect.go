@@ -465,5 +465,8 @@ func (c *Connector) autologinPasswords(ctx context.Context, s *session.Session, 
 		c.Log.Error("cannot open egress passwords", "owner_kind", kind, "owner", owner, "err", err)
 		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: the egress password cannot be read", Exit: refusal.ExitAccessDenied}
 	}
+	if pws, err = egresspw.KeepForced(pws, egresspw.Forced(use, d)); err != nil {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: " + err.Error(), Exit: refusal.ExitAccessDenied}
+	}
 	return pws, nil
 }

@@ -134,4 +134,40 @@ func TestACLAddTriesTheConnection(t *testing.T) {
 	if !strings.Contains(r.Stdout, "the specified user is special") {
 		t.Fatalf("any user: %s", r.Stdout)
 	}
+
+	// --force-key: the access uses that key only. quinn gets a second key, not on the target.
+	r = b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfGenerateEgressKey", "--algo", "ed25519")
+	if r.Exit != 0 {
+		t.Fatalf("selfGenerateEgressKey: %s", r.Stdout)
+	}
+	keys := b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfListEgressKeys").JSON()["value"].([]any)
+	var onTarget, other string
+	for _, k := range keys {
+		k := k.(map[string]any)
+		if strings.Contains(line, strings.Fields(k["line"].(string))[1]) {
+			onTarget = k["fingerprint"].(string)
+		} else {
+			other = k["fingerprint"].(string)
+		}
+	}
+	if onTarget == "" || other == "" {
+		t.Fatalf("keys: %v", keys)
+	}
+	b.MustOK("--osh", "accountDelPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port)
+	adminJSON(t, b, 100, "ERR_CONNECTION_FAILED", "accountAddPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port, "--force-key", other)
+	adminJSON(t, b, 100, "KO_NO_MATCHING_KEY", "accountAddPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port, "--force-key", "SHA256:"+strings.Repeat("A", 43))
+	adminJSON(t, b, 100, "ERR_INCOMPATIBLE_PARAMETERS", "accountAddPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port, "--force-key", other, "--force-password", "$6$abc$def")
+	r = adminJSON(t, b, 0, "OK", "accountAddPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port, "--force-key", other, "--force")
+	if jsonValue(r, "value", "forceKey") != other {
+		t.Fatalf("forceKey not in the value: %s", r.Stdout)
+	}
+	// Bound to the key that is not on the target: the login fails, though the other key would work.
+	if r := b.SSH(quinnKey, "quinn", sshd.User+"@127.0.0.1", "-p", port, "true"); r.Exit != 255 {
+		t.Fatalf("--force-key to a key not installed still logged in: exit %d", r.Exit)
+	}
+	b.MustOK("--osh", "accountDelPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port)
+	adminJSON(t, b, 0, "OK", "accountAddPersonalAccess", "--account", "quinn", "--host", "127.0.0.1", "--user", sshd.User, "--port", port, "--force-key", onTarget)
+	if r := b.SSH(quinnKey, "quinn", sshd.User+"@127.0.0.1", "-p", port, "true"); r.Exit != 0 {
+		t.Fatalf("--force-key to the installed key: exit %d\n%s", r.Exit, r.Stderr)
+	}
 }

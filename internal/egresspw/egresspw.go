@@ -171,3 +171,40 @@ func MayUse(u Use, d access.Decision) error {
 	}
 	return fmt.Errorf("you have no access to this host through group %s, so its egress password cannot be used", u.Group)
 }
+
+// Forced is the hash the access bound the password to (--force-password), "" when free: for
+// the account's own password its personal accesses', for a group's that group's accesses'.
+func Forced(u Use, d access.Decision) string {
+	for _, g := range d.Grants {
+		mine := u.Self && g.Kind == access.KindPersonal
+		group := !u.Self && g.Group == u.Group && (g.Kind == access.KindGroupMember || g.Kind == access.KindGroupGuest)
+		if (mine || group) && g.ForcePassword != "" {
+			return g.ForcePassword
+		}
+	}
+	return ""
+}
+
+// KeepForced keeps the passwords one of whose hashes is hash (all when hash is ""); none is
+// ErrForcedNotFound.
+func KeepForced(pws []string, hash string) ([]string, error) {
+	if hash == "" {
+		return pws, nil
+	}
+	var out []string
+	for _, pw := range pws {
+		for _, h := range Hashes(pw) {
+			if h == hash {
+				out = append(out, pw)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrForcedNotFound
+	}
+	return out, nil
+}
+
+// ErrForcedNotFound is The Bastion's "The forced password could not be found".
+var ErrForcedNotFound = errors.New("The forced password could not be found")

@@ -108,3 +108,37 @@ func TestSealedAtRest(t *testing.T) {
 		t.Fatalf("none: %v", err)
 	}
 }
+
+// --force-password: which hash binds the password asked for, and which passwords it keeps.
+func TestForcedPassword(t *testing.T) {
+	pers := access.Grant{Kind: access.KindPersonal, ForcePassword: "$6$a$personal"}
+	web := access.Grant{Kind: access.KindGroupMember, Group: "web", ForcePassword: "$6$a$web"}
+	webFree := access.Grant{Kind: access.KindGroupGuest, Group: "web"}
+	db := access.Grant{Kind: access.KindGroupMember, Group: "db", ForcePassword: "$6$a$db"}
+	for _, tc := range []struct {
+		use    Use
+		grants []access.Grant
+		want   string
+	}{
+		{Use{Self: true}, []access.Grant{pers, web}, "$6$a$personal"},
+		{Use{Self: true}, []access.Grant{web, db}, ""}, // a group's binding never binds the account's own password
+		{Use{Group: "web"}, []access.Grant{pers, web}, "$6$a$web"},
+		{Use{Group: "web"}, []access.Grant{webFree}, ""},
+		{Use{Group: "web"}, []access.Grant{db}, ""},
+		{Use{Group: "db"}, []access.Grant{web, db}, "$6$a$db"},
+	} {
+		if got := Forced(tc.use, access.Decision{Grants: tc.grants}); got != tc.want {
+			t.Errorf("Forced(%+v) = %q, want %q", tc.use, got, tc.want)
+		}
+	}
+	a, b := "first-password", "second-password"
+	if got, _ := KeepForced([]string{a, b}, ""); len(got) != 2 {
+		t.Fatal("no binding keeps all")
+	}
+	if got, err := KeepForced([]string{a, b}, Hashes(b)["md5crypt"]); err != nil || len(got) != 1 || got[0] != b {
+		t.Fatalf("bound to b: %v %v", got, err)
+	}
+	if _, err := KeepForced([]string{a, b}, "$6$x$nothing"); !errors.Is(err, ErrForcedNotFound) {
+		t.Fatalf("unknown hash: %v", err)
+	}
+}

@@ -222,4 +222,7 @@ var migrations = []string{
 		created_by TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
+	// 11: --force-key, --force-password, as SQLite's migration 11.
+	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
 }

@@ -230,4 +230,7 @@ var migrations = []string{
 		created_by TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
+	// 11: accesses bound to one egress key or one egress password (--force-key, --force-password).
+	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
 }

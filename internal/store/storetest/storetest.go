@@ -196,20 +196,20 @@ func testGroupsACLAndKnownHosts(t *testing.T, h Harness) {
 		t.Fatalf("GroupsOf: %+v", gs)
 	}
 	e := store.ACLEntry{Kind: store.ACLGroup, Owner: "web", Host: "10.0.0.0/24", User: "root", Port: 22, Comment: "c",
-		ExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), AddedBy: "o", AddedAt: time.Now()}
+		ExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), AddedBy: "o", AddedAt: time.Now(), ForceKey: "SHA256:k"}
 	if e2, err := s.AddACL(ctx, e); err != nil || e2.ID == 0 {
 		t.Fatal(e2, err)
 	}
 	if _, err := s.AddACL(ctx, e); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate ACL: %v", err)
 	}
-	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 1 || l[0].User != "root" || !l[0].ExpiresAt.Equal(e.ExpiresAt) {
+	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 1 || l[0].User != "root" || !l[0].ExpiresAt.Equal(e.ExpiresAt) || l[0].ForceKey != "SHA256:k" {
 		t.Fatalf("ListACL %+v", l)
 	}
-	if err := s.ReplaceACL(ctx, store.ACLGroup, "web", []store.ACLEntry{{Host: "a"}, {Host: "b", Port: 2222}, {Host: "b", Port: 2222}}); err != nil {
+	if err := s.ReplaceACL(ctx, store.ACLGroup, "web", []store.ACLEntry{{Host: "a", ForcePassword: "$6$s$h"}, {Host: "b", Port: 2222}, {Host: "b", Port: 2222}}); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 2 {
+	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 2 || l[0].ForcePassword != "$6$s$h" {
 		t.Fatalf("after replace %+v", l)
 	}
 	if err := s.DeleteACL(ctx, store.ACLEntry{Kind: store.ACLGroup, Owner: "web", Host: "a"}); err != nil {

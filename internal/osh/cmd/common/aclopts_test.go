@@ -1,6 +1,7 @@
 package common
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,10 @@ func TestCheckACL(t *testing.T) {
 		{name: "port and port-any", in: ACLInput{Host: "10.0.0.5", UserAny: true, Port: "22", PortAny: true}, code: "ERR_INCOMPATIBLE_PARAMETERS"},
 		{name: "no user", in: ACLInput{Host: "10.0.0.5", PortAny: true}, code: "ERR_MISSING_PARAMETER"},
 		{name: "no port", in: ACLInput{Host: "10.0.0.5", UserAny: true}, code: "ERR_MISSING_PARAMETER"},
+		{name: "force-key and force-password", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForceKey: "SHA256:" + strings.Repeat("a", 43), ForcePassword: "$6$abc$def"}, code: "ERR_INCOMPATIBLE_PARAMETERS"},
+		{name: "force-key not a fingerprint", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForceKey: "MD5:aa"}, code: "ERR_INVALID_PARAMETER"},
+		{name: "force-password not a hash", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForcePassword: "hunter2"}, code: "ERR_INVALID_PARAMETER"},
+		{name: "force-password hash", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForcePassword: "$6$Oiq42yZA$abc./"}, host: "10.0.0.5", user: "root", port: 22},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,6 +112,10 @@ func TestConnection(ctx context.Context, c *osh.Call, ownerKind, owner string, s
 	case TestNotAHost:
 		return nil
 	}
+	if spec.ForcePassword != "" {
+		c.P.Line("Didn't test the connection: this access logs in with a password")
+		return nil
+	}
 	kind := "account"
 	if ownerKind == store.ACLGroup {
 		kind = "group"
@@ -122,6 +126,9 @@ func TestConnection(ctx context.Context, c *osh.Call, ownerKind, owner string, s
 	}
 	var signers []ssh.Signer
 	for _, k := range keys {
+		if spec.ForceKey != "" && k.Fingerprint != spec.ForceKey {
+			continue
+		}
 		pem, err := c.Env.Sealer.Open(seal.PurposeEgressKey, k.Sealed)
 		if err != nil {
 			return Failure("ERR_INTERNAL", "cannot open the egress key %s: %v", k.Fingerprint, err)
@@ -131,6 +138,9 @@ func TestConnection(ctx context.Context, c *osh.Call, ownerKind, owner string, s
 			return Failure("ERR_INTERNAL", "cannot use the egress key %s: %v", k.Fingerprint, err)
 		}
 		signers = append(signers, s)
+	}
+	if len(signers) == 0 && spec.ForceKey != "" {
+		return Failure("KO_NO_MATCHING_KEY", "Couldn't find any key with the fingerprint you specified")
 	}
 	if len(signers) == 0 {
 		c.P.Line("Couldn't find any accessible SSH key to test connection with, nevermind, will continue")

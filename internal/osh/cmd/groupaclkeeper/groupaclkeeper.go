@@ -27,7 +27,7 @@ var groupOpt = osh.Option{Name: "group", Kind: osh.String, Help: "the group name
 func Register(r *osh.Registry) {
 	r.Add(
 		&osh.Command{Name: "groupAddServer", Category: osh.GroupAclkeeper, Summary: "add a server (or a network) to a group",
-			Options: common.ACLOptions(groupOpt), Run: addServer},
+			Options: common.AddACLOptions(groupOpt), Run: addServer},
 		&osh.Command{Name: "groupDelServer", Category: osh.GroupAclkeeper, Summary: "remove a server from a group",
 			Options: common.ACLOptions(groupOpt), Run: delServer},
 		&osh.Command{Name: "groupSetServers", Category: osh.GroupAclkeeper, Summary: "replace a group's whole server list by one read from standard input",
