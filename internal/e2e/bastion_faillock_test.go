@@ -102,3 +102,45 @@ func TestMFAFaillockReasonOnlyToKeyHolder(t *testing.T) {
 		t.Fatalf("the key holder is not told: exit %d\n%s", exit, res.Stdout)
 	}
 }
+
+// The case in the JIT mode: two mistyped passwords and an abandoned prompt leave the next
+// command prompted; six failures refuse it with KO_MFA_FAILED (125) saying for how long.
+func TestMFAFaillockJIT(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAMode = \"jit\"\nperSourcePenalties = false\n[plugin.selfListIngressKeys]\nmfa_required = \"password\"\n"})
+	key := b.CreateAccount("olaf")
+	const pw = "correct horse jit"
+	setPassword(t, b, "olaf", pw)
+	run := func() *kbdTerm {
+		return startKbd(t, b, kbdOpts{key: key, tty: true}, "olaf", "--json-greppable", "--osh", "selfListIngressKeys")
+	}
+	term := run()
+	off := 0
+	for range 2 {
+		off = term.expect(off, "Password: ")
+		term.send("wrong\r")
+	}
+	term.expect(off, "Password: ")
+	term.close()
+
+	term = run()
+	term.expect(0, "Password: ")
+	term.send(pw + "\r")
+	if exit, res := term.wait(); exit != 0 {
+		t.Fatalf("after 2 failures and an abandoned prompt: exit %d\n%s", exit, res.Stdout)
+	}
+	for fails := 0; fails < 6; {
+		term := run()
+		off := 0
+		for i := 0; i < 3 && fails < 6; i++ {
+			off = term.expect(off, "Password: ")
+			term.send("wrong\r")
+			fails++
+		}
+		term.wait()
+	}
+	term = run()
+	exit, res := term.wait()
+	if exit != 125 || !strings.Contains(res.Stdout, "locked after 6 failed authentication attempts, try again in") {
+		t.Fatalf("locked: exit %d\n%s", exit, res.Stdout)
+	}
+}

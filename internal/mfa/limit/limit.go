@@ -352,6 +352,10 @@ func (t *Try) Abandon(ctx context.Context) error {
 
 func (t *Try) finish(ctx context.Context, o Outcome) error {
 	now := t.l.now()
+	// The outcome is recorded even when the session has just ended (an abandoned prompt ends
+	// with its context cancelled): a try left pending would hold a place until PendingTTL.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	return t.l.Store.Update(ctx, t.account, t.factor, func(s *State) error {
 		*s = t.lim.Finish(*s, t.started, now, o)
 		return nil

@@ -230,3 +230,34 @@ func TestLimiterFailsClosed(t *testing.T) {
 		t.Fatal("try allowed without a store")
 	}
 }
+
+// ctxStore fails like a SQL store does on a cancelled context.
+type ctxStore struct{ MemStore }
+
+func (c *ctxStore) Update(ctx context.Context, account, factor string, fn func(*State) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.MemStore.Update(ctx, account, factor, fn)
+}
+
+// An abandoned prompt ends with the session's context cancelled: its try is still given back.
+func TestAbandonAfterTheSessionEnded(t *testing.T) {
+	st := &ctxStore{}
+	lim := &Limiter{Store: st, Limits: Default}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr, err := lim.Begin(ctx, "a", "password", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := tr.Abandon(ctx); err != nil {
+		t.Fatalf("abandon after cancel: %v", err)
+	}
+	_ = st.Update(context.Background(), "a", "password", func(s *State) error {
+		if len(s.Pending) != 0 {
+			t.Fatalf("still pending: %+v", s)
+		}
+		return nil
+	})
+}
