@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"strconv"
+	"strings"
 )
 
 // The hashes The Bastion shows for an egress password (selfListPasswords, --force-password):
@@ -54,11 +55,37 @@ func derivedSalt(password, nonce string, n int) string {
 
 // Hashes are the hashes of one password, keyed by The Bastion's names.
 func Hashes(password string) map[string]string {
-	return map[string]string{
-		"md5crypt":    MD5Crypt(password, derivedSalt(password, "$1", 4)),
-		"sha256crypt": SHACrypt(sha256.New, "$5$", password, derivedSalt(password, "$5", 8)),
-		"sha512crypt": SHACrypt(sha512.New, "$6$", password, derivedSalt(password, "$6", 8)),
+	out := map[string]string{}
+	for _, k := range []string{"md5crypt", "sha256crypt", "sha512crypt"} {
+		out[k] = hashOf(password, k)
 	}
+	return out
+}
+
+// hashOf is one of Hashes, by name ("" for an unknown name).
+func hashOf(password, kind string) string {
+	switch kind {
+	case "md5crypt":
+		return MD5Crypt(password, derivedSalt(password, "$1", 4))
+	case "sha256crypt":
+		return SHACrypt(sha256.New, "$5$", password, derivedSalt(password, "$5", 8))
+	case "sha512crypt":
+		return SHACrypt(sha512.New, "$6$", password, derivedSalt(password, "$6", 8))
+	}
+	return ""
+}
+
+// kindOf names the kind of a crypt hash by its prefix.
+func kindOf(hash string) string {
+	switch {
+	case strings.HasPrefix(hash, "$1$"):
+		return "md5crypt"
+	case strings.HasPrefix(hash, "$5$"):
+		return "sha256crypt"
+	case strings.HasPrefix(hash, "$6$"):
+		return "sha512crypt"
+	}
+	return ""
 }
 
 func b64From24(out []byte, b2, b1, b0 byte, n int) []byte {

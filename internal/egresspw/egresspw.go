@@ -191,13 +191,11 @@ func KeepForced(pws []string, hash string) ([]string, error) {
 	if hash == "" {
 		return pws, nil
 	}
+	// Only the hash's own kind is computed (each costs 10,000 HMACs for its salt).
 	var out []string
 	for _, pw := range pws {
-		for _, h := range Hashes(pw) {
-			if h == hash {
-				out = append(out, pw)
-				break
-			}
+		if k := kindOf(hash); k != "" && hashOf(pw, k) == hash {
+			out = append(out, pw)
 		}
 	}
 	if len(out) == 0 {
