@@ -145,10 +145,12 @@ func TestSudoOnTargetThroughGatehouse(t *testing.T) {
 	if ok, _ := sudo("unset GATEHOUSE_TICKET;", next+"\n"); ok {
 		t.Fatal("sudo without a ticket was allowed")
 	}
-	// Guessing codes: sudo gives three tries per run; the bastion's MFA rate limit (3 per 30 s)
-	// then refuses even the right code.
-	if ok, _ := sudo("", "000001\n000002\n000003\n"); ok {
-		t.Fatal("a guess was allowed")
+	// Guessing codes: sudo gives three tries per run; after six failures the bastion's MFA
+	// lock (The Bastion's pam_faillock deny=6) refuses even the right code.
+	for _, guesses := range []string{"000001\n000002\n000003\n", "000004\n000005\n000006\n"} {
+		if ok, _ := sudo("", guesses); ok {
+			t.Fatal("a guess was allowed")
+		}
 	}
 	if ok, c := sudo("", next+"\n"); ok || !strings.Contains(c, "refused: too many tries") {
 		t.Fatalf("right code after guesses: allowed=%v audit %q", ok, c)

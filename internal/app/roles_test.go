@@ -64,6 +64,8 @@ var categoryOf = map[string]osh.Category{
 	"selfMFASetupPassword": osh.Open, "selfMFAResetPassword": osh.Open, "selfMFASetupTOTP": osh.Open, "selfMFAResetTOTP": osh.Open,
 	"accountMFAResetPassword": osh.Restricted, "accountMFAResetTOTP": osh.Restricted, "accountUnlock": osh.Restricted,
 	"accountMFAImportTOTP": osh.Restricted,
+	"selfGeneratePassword": osh.Open, "selfListPasswords": osh.Open, "groupListPasswords": osh.Open,
+	"accountGeneratePassword": osh.Restricted, "accountListPasswords": osh.Restricted, "groupGeneratePassword": osh.GroupOwner,
 }
 
 // auditorMay are the read-only restricted commands auditors hold without a grant.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -74,6 +75,17 @@ type Config struct {
 	MFAPasswordWarnDays     int      `toml:"MFAPasswordWarnDays"`
 	MFAPasswordInactiveDays int      `toml:"MFAPasswordInactiveDays"`
 	EgressKeysFrom          []string `toml:"egressKeysFrom"`
+	// Ingress keys, as The Bastion's bastion.conf: the from="…" list put on new keys
+	// (ingressKeysFrom) and whether a key's own from= may replace it
+	// (ingressKeysFromAllowOverride); the RSA sizes accepted (never below 2048).
+	IngressKeysFrom              []string `toml:"ingressKeysFrom"`
+	IngressKeysFromAllowOverride bool     `toml:"ingressKeysFromAllowOverride"`
+	MinimumIngressRsaKeySize     int      `toml:"minimumIngressRsaKeySize"`
+	MaximumIngressRsaKeySize     int      `toml:"maximumIngressRsaKeySize"`
+	// accountExternalValidationProgram is called with the account name at each session start
+	// (internal/extvalid); "" disables the check.
+	ExtValidationProgram       string `toml:"accountExternalValidationProgram"`
+	ExtValidationDenyOnFailure bool   `toml:"accountExternalValidationDenyOnFailure"`
 
 	// MFAMode says when per-account factors are asked: "immediate" (during SSH authentication,
 	// as The Bastion's default sshd_config) or "jit" (by the bastion, before each action).
@@ -83,6 +95,14 @@ type Config struct {
 	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
 	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
 	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+	// pam_faillock's fail_interval and unlock_time (The Bastion's etc/pam.d/sshd: deny=6
+	// unlock_time=300): MFALockAfterFailures failures within MFALockFailInterval seconds lock the
+	// factor for MFALockUnlockTime seconds after the last (0: until accountUnlock).
+	MFALockFailInterval int `toml:"MFALockFailInterval"`
+	MFALockUnlockTime   int `toml:"MFALockUnlockTime"`
+	// dnsSupportLevel is The Bastion's: 0 no resolution at all (host names are refused), 1
+	// forward only, 2 forward and reverse.
+	DNSSupportLevel int `toml:"dnsSupportLevel"`
 	// Tries without a verified key (pubkey-optional accounts), per source address: tries per
 	// window, and failures one source may add to an account's lockout count (used at most
 	// MFALockAfterFailures−1, so that one stranger cannot lock a person out).
@@ -147,6 +167,14 @@ type Config struct {
 type PluginConfig struct {
 	Disabled    bool   `toml:"disabled"`
 	MFARequired string `toml:"mfa_required"`
+	// WidestV4Prefix and WidestV6Prefix bound the prefixes accountAddPersonalAccess,
+	// selfAddPersonalAccess, groupAddServer and groupSetServers add (The Bastion's
+	// widest_v4_prefix: 24 refuses a /20); 0 is no bound.
+	WidestV4Prefix int `toml:"widest_v4_prefix"`
+	WidestV6Prefix int `toml:"widest_v6_prefix"`
+	// MinPasswordSize is the smallest --size the *GeneratePassword commands accept (The
+	// Bastion's minPasswordSize); 0: 8.
+	MinPasswordSize int `toml:"minPasswordSize"`
 }
 
 // Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000
@@ -180,9 +208,16 @@ func Default() Config {
 		MFAPasswordInactiveDays:               -1,
 		MFAMode:                               "immediate",
 		MFATOTPWindow:                         1,
-		MFARateLimitAttempts:                  3,
+		MFARateLimitAttempts:                  0,
 		MFARateLimitSeconds:                   30,
-		MFALockAfterFailures:                  10,
+		MFALockAfterFailures:                  6,
+		MFALockFailInterval:                   900,
+		MFALockUnlockTime:                     300,
+		DNSSupportLevel:                       2,
+		IngressKeysFrom:                       []string{},
+		MinimumIngressRsaKeySize:              2048,
+		MaximumIngressRsaKeySize:              8192,
+		ExtValidationDenyOnFailure:            true,
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
@@ -471,8 +506,8 @@ func (c *Config) Validate() error {
 	if c.MFATOTPWindow < 0 || c.MFATOTPWindow > 10 {
 		return bad("MFATOTPWindow", "%d must be between 0 and 10 steps", c.MFATOTPWindow)
 	}
-	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
-		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	if c.MFARateLimitAttempts < 0 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
+		return bad("MFARateLimitAttempts", "%d tries per %d seconds: tries must be 0 (no rate limit) or more, seconds 1 to 86400", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
 	}
 	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
 		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
@@ -493,6 +528,9 @@ func (c *Config) Validate() error {
 		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0, maxDays},
 		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1, maxDays},
 		{"MFALockAfterFailures", c.MFALockAfterFailures, 0, 1 << 30},
+		{"MFALockFailInterval", c.MFALockFailInterval, 0, maxSeconds},
+		{"MFALockUnlockTime", c.MFALockUnlockTime, 0, maxSeconds},
+		{"dnsSupportLevel", c.DNSSupportLevel, 0, 2},
 		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0, maxSeconds},
 		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1, maxSeconds},
 		{"idleLockTimeout", c.IdleLockTimeout, 0, maxSeconds},
@@ -519,6 +557,22 @@ func (c *Config) Validate() error {
 		if f == "" || strings.ContainsAny(f, "\" ,") {
 			return bad("egressKeysFrom", "%q is not an address or prefix", f)
 		}
+	}
+	for _, f := range c.IngressKeysFrom {
+		if _, err := netip.ParsePrefix(f); err != nil {
+			if _, err := netip.ParseAddr(f); err != nil {
+				return bad("ingressKeysFrom", "%q is not an IP address or prefix", f)
+			}
+		}
+	}
+	if c.MinimumIngressRsaKeySize < 2048 || c.MinimumIngressRsaKeySize > 16384 {
+		return bad("minimumIngressRsaKeySize", "%d must be between 2048 and 16384 (gatehouse never accepts weaker RSA keys)", c.MinimumIngressRsaKeySize)
+	}
+	if c.MaximumIngressRsaKeySize < c.MinimumIngressRsaKeySize || c.MaximumIngressRsaKeySize > 16384 {
+		return bad("maximumIngressRsaKeySize", "%d must be between minimumIngressRsaKeySize (%d) and 16384", c.MaximumIngressRsaKeySize, c.MinimumIngressRsaKeySize)
+	}
+	if p := c.ExtValidationProgram; p != "" && (!filepath.IsAbs(p) || strings.ContainsAny(p, " \t\n")) {
+		return bad("accountExternalValidationProgram", "%q must be an absolute path to a program", p)
 	}
 	switch c.RecordingFormat {
 	case "gatehouse", "asciicast", "ttyrec":
@@ -549,6 +603,14 @@ func (c *Config) Validate() error {
 		if !mfaRequired[p.MFARequired] {
 			return &Error{Key: "mfa_required", Table: "plugin." + name,
 				Reason: fmt.Sprintf("mfa_required: plugin %s: %q must be none, any, password, totp, webhook or approval", name, p.MFARequired)}
+		}
+		if p.WidestV4Prefix < 0 || p.WidestV4Prefix > 32 {
+			return &Error{Key: "widest_v4_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v4_prefix: plugin %s: %d must be between 0 and 32", name, p.WidestV4Prefix)}
+		}
+		if p.WidestV6Prefix < 0 || p.WidestV6Prefix > 128 {
+			return &Error{Key: "widest_v6_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v6_prefix: plugin %s: %d must be between 0 and 128", name, p.WidestV6Prefix)}
 		}
 	}
 	if c.ApprovalListen != "" {

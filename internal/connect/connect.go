@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/egresspw"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
@@ -169,6 +170,14 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	case len(reqs) > 0:
 		return refuse(&refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed})
 	}
+	passwords, pwRefusal := c.autologinPasswords(ctx, s, d)
+	if pwRefusal != nil {
+		return refuse(pwRefusal)
+	}
+	if passwords != nil {
+		base["password_autologin"] = true
+		fmt.Fprintln(errw, " will use SSH with password autologin")
+	}
 	signers, err := c.signers(d, in.Keys)
 	if err != nil {
 		c.Log.Error("cannot open egress keys", "account", acct.Name, "err", err)
@@ -193,7 +202,9 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		fmt.Fprintln(errw, "Connecting...")
 	}
 	start := time.Now()
-	client, err := c.Dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
+	dialer := c.Dialer
+	dialer.Passwords = passwords
+	client, err := dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {
 		f := clone(base)
 		f["allowed"], f["comment"] = true, err.Error()
@@ -429,4 +440,38 @@ func clone(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// autologinPasswords returns the egress passwords to log in with when the line asked for them
+// (-P / --self-password: the account's own; --password GROUP: the group's), nil otherwise. Who
+// may use which password is egresspw.MayUse's decision; every failure refuses.
+func (c *Connector) autologinPasswords(ctx context.Context, s *session.Session, d access.Decision) ([]string, *refusal.Refusal) {
+	req := s.Request
+	if !req.SelfPassword && req.PasswordGroup == "" {
+		return nil, nil
+	}
+	use := egresspw.Use{Self: req.SelfPassword, Group: req.PasswordGroup}
+	if err := egresspw.MayUse(use, d); err != nil {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: " + err.Error(), Exit: refusal.ExitAccessDenied}
+	}
+	kind, owner, how := "account", s.Account.Name, "selfGeneratePassword"
+	if !use.Self {
+		kind, owner, how = "group", use.Group, "groupGeneratePassword"
+	}
+	ps, ok := c.Store.(egresspw.Store)
+	if !ok {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: this bastion's store holds no egress passwords", Exit: refusal.ExitAccessDenied}
+	}
+	pws, err := egresspw.Passwords(ctx, ps, c.Sealer, kind, owner)
+	if errors.Is(err, egresspw.ErrNone) {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: fmt.Sprintf("Access denied: %s %s has no egress password (see %s)", kind, owner, how), Exit: refusal.ExitAccessDenied}
+	}
+	if err != nil {
+		c.Log.Error("cannot open egress passwords", "owner_kind", kind, "owner", owner, "err", err)
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: the egress password cannot be read", Exit: refusal.ExitAccessDenied}
+	}
+	if pws, err = egresspw.KeepForced(pws, egresspw.Forced(use, d)); err != nil {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: " + err.Error(), Exit: refusal.ExitAccessDenied}
+	}
+	return pws, nil
 }

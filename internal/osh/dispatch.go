@@ -24,6 +24,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/extvalid"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -245,6 +246,9 @@ func (e *Env) accountGate(s *Session) *Result {
 		r := Refused(ref)
 		return &r
 	}
+	if r := e.externalValidation(s); r != nil {
+		return r
+	}
 	days, expired := InactivityExpired(a, now, e.Config().AccountMaxInactiveDays)
 	if !expired {
 		return nil
@@ -453,4 +457,36 @@ func (e *Env) emitJSONOnly(s *Session, r Result, mode JSONMode) int {
 		e.Log.Error("cannot encode JSON result", "err", err)
 	}
 	return r.ExitCode()
+}
+
+// externalValidation asks accountExternalValidationProgram whether the account is active
+// (internal/extvalid), as The Bastion's osh.pl does before anything else.
+func (e *Env) externalValidation(s *Session) *Result {
+	cfg := e.Config()
+	if cfg.ExtValidationProgram == "" {
+		return nil
+	}
+	a := &s.Account
+	in := extvalid.Input{DenyOnFailure: cfg.ExtValidationDenyOnFailure, Admin: s.Roles.Admin, AlwaysActive: a.AlwaysActive}
+	var stderr string
+	if !in.AlwaysActive {
+		in.Ran, in.Status, stderr = extvalid.Run(context.Background(), cfg.ExtValidationProgram, a.Name)
+	}
+	v := extvalid.Decide(in)
+	if v.Failure && e.Log != nil {
+		args := []any{"account", a.Name, "program", cfg.ExtValidationProgram, "ran", in.Ran, "status", in.Status, "allowed", v.Allow}
+		if v.LogStderr {
+			args = append(args, "stderr", stderr)
+		}
+		e.Log.Warn("account external validation could not decide", args...)
+	}
+	if v.Allow {
+		return nil
+	}
+	msg := fmt.Sprintf("Sorry %s, your account is inactive.", a.Name)
+	if v.ShowStderr && stderr != "" {
+		msg += " " + stderr
+	}
+	r := Refuse("KO_INACTIVE_ACCOUNT", "%s", msg)
+	return &r
 }

@@ -227,6 +227,17 @@ func ParseWords(words []string) (Request, error) {
 			r.NoTTY = true
 		case "--help", "--long-help":
 			r.Help = true
+		case "-P", "--self-password":
+			r.SelfPassword = true
+		case "--password":
+			if err := once("--password"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.PasswordGroup = v
 		case "-p", "--port":
 			if err := once("--port"); err != nil {
 				return r, err

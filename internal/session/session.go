@@ -68,6 +68,10 @@ type Request struct {
 	ForceTTY     bool // -t
 	NoTTY        bool // -T
 	Help         bool // --help
+	// SelfPassword (-P, --self-password) and PasswordGroup (--password GROUP) log in to the
+	// target with the account's or the group's egress password instead of keys.
+	SelfPassword  bool
+	PasswordGroup string
 
 	// The target, for [user@]host [-p port] [-u user] [command …].
 	User          string

@@ -10,6 +10,7 @@ import (
 
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
 
@@ -192,8 +193,12 @@ func selfAddIngressKey(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot add the key: %v", err)
 	}
+	if k.From != "" {
+		c.P.Line("You will only be able to connect from: %s", strings.Join(sshkey.FromList(k.From), ", "))
+	}
 	c.P.Line("Public key successfully added: %s", saved.Fingerprint)
-	return osh.OK("", map[string]any{"account": c.Caller().Name, "key": common.IngressKeysValue(&osh.Printer{W: io.Discard}, []store.IngressKey{saved})[0]})
+	return osh.OK("", map[string]any{"account": c.Caller().Name, "connect_only_from": sshkey.FromList(k.From),
+		"key": common.IngressKeysValue(&osh.Printer{W: io.Discard}, []store.IngressKey{saved})[0]})
 }
 
 func selfDelIngressKey(ctx context.Context, c *osh.Call) osh.Result {

@@ -30,11 +30,11 @@ func RegisterGroups(r *osh.Registry) {
 				{Name: "encrypted", Kind: osh.Flag, Help: "refused: gatehouse seals every private key itself"},
 			}, Run: groupCreate},
 		&osh.Command{Name: "selfAddPersonalAccess", Category: osh.Restricted, Summary: "let yourself reach a server with your own egress key",
-			Options: common.ACLOptions(), Run: personalAccess(true, true)},
+			Options: common.AddACLOptions(), Run: personalAccess(true, true)},
 		&osh.Command{Name: "selfDelPersonalAccess", Category: osh.Restricted, Summary: "remove one of your personal accesses",
 			Options: common.ACLOptions(), Run: personalAccess(true, false)},
 		&osh.Command{Name: "accountAddPersonalAccess", Category: osh.Restricted, Summary: "let an account reach a server with its own egress key",
-			Options: common.ACLOptions(accountOpt), Run: personalAccess(false, true)},
+			Options: common.AddACLOptions(accountOpt), Run: personalAccess(false, true)},
 		&osh.Command{Name: "accountDelPersonalAccess", Category: osh.Restricted, Summary: "remove a personal access of an account",
 			Options: common.ACLOptions(accountOpt), Run: personalAccess(false, false)},
 		&osh.Command{Name: "accountListAccesses", Category: osh.Restricted, Summary: "the servers an account may reach, personally and through groups",
@@ -131,6 +131,14 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 			}
 			name = a.Name
 		}
+		if add {
+			if r := common.ResolveHost(ctx, c, &spec); r != nil {
+				return *r
+			}
+			if r := common.TestConnection(ctx, c, store.ACLPersonal, name, spec, c.Args.Has("force")); r != nil {
+				return *r
+			}
+		}
 		now := c.Now()
 		e := spec.Entry(store.ACLPersonal, name, "", c.Caller().Name, now)
 		v := spec.Value()
@@ -146,7 +154,6 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 				return osh.Result{Code: "OK_NO_CHANGE", Message: msg}
 			}
 			c.P.Line("Access to %s added to account %s, with its personal egress key (see selfListEgressKeys).", spec.Machine(), name)
-			c.P.Line("The access was added without testing the connection (gatehouse never does); the key must be installed on the server.")
 			if spec.TTL > 0 {
 				c.P.Line("This access expires in %s.", spec.TTL)
 			}
