@@ -363,7 +363,7 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		defer s.PauseRecording(false)
 	}
 	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
-	parsed, err := ParseArgs(cmd.Options, args)
+	parsed, err := ParseArgs(cmd.Options, WithPositional(cmd.Options, cmd.Positional, args))
 	var r Result
 	if err != nil {
 		r = Fail(cmd.Name, "ERR_BAD_OPTIONS", "%v", err)

@@ -53,6 +53,9 @@ type Command struct {
 	Category Category
 	Summary  string
 	Options  []Option
+	// Positional names the options that bare words fill, in order (WithPositional), as The
+	// Bastion's network plugins take `ping HOST` or `nc HOST PORT`.
+	Positional []string
 	// MFARequired is the built-in JIT MFA requirement: "", "any", "password", "totp" or
 	// "any-if-configured". The operator's plugin config may add one; a built-in is never lowered.
 	MFARequired string
