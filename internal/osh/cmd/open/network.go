@@ -135,9 +135,9 @@ type PingOptions struct{ Count, Size, TTL, Deadline int }
 // given one, else the maximum), so a ping never runs for months.
 func PingArgs(o PingOptions, host string) ([]string, error) {
 	for _, x := range []struct {
-		flag     string
+		flag      string
 		v, lo, hi int
-		what     string
+		what      string
 	}{
 		{"-c", o.Count, 1, maxPingCount, "the number of pings"},
 		{"-s", o.Size, 1, 9999, "the packet size"},
