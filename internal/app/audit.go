@@ -92,11 +92,24 @@ func (a *App) openAudit(ctx context.Context) error {
 		if network == "unix" {
 			network = "unixgram"
 		}
-		w, err := syslog.Dial(network, addr, syslog.LOG_INFO|syslog.LOG_LOCAL7, "gatehouse")
-		if err != nil {
-			return fmt.Errorf("syslog %s: %w", cfg.SyslogAddress, err)
+		facility := config.SyslogFacilities[cfg.SyslogFacility]
+		var sink audit.SyslogSink
+		if cfg.SyslogFormat == "bastion" {
+			// The Bastion's lines, sent as its Perl does (no "[pid]" after the tag).
+			w, err := audit.DialSyslog(network, addr, facility, cfg.SyslogDescription, nil)
+			if err != nil {
+				return err
+			}
+			bf := audit.NewBastionSyslog(Version)
+			sink = audit.SyslogSink{W: w, Bastion: &bf}
+		} else {
+			w, err := syslog.Dial(network, addr, syslog.LOG_INFO|syslog.Priority(facility<<3), cfg.SyslogDescription)
+			if err != nil {
+				return fmt.Errorf("syslog %s: %w", cfg.SyslogAddress, err)
+			}
+			sink = audit.SyslogSink{W: w}
 		}
-		sinks = append(sinks, audit.SyslogSink{W: w})
+		sinks = append(sinks, sink)
 	}
 	sinks = append(sinks, &a.ops) // the last signed seq, for /metrics
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
