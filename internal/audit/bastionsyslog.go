@@ -18,6 +18,9 @@ import (
 // have `\` doubled, `"` escaped and control characters written \xNN (lower-case hex, as its
 // sprintf('\\x%02x')).
 //
+// A connection an admin makes as another account (--ssh-as) has that account in account and
+// sysuser and the admin in sudo_user, as The Bastion's sudo'd session.
+//
 // The message types: open and close (a connection, a --osh command, the interactive mode; the
 // access fields), security (admin-ssh-as), account and group (creation, deletion), acl (accesses
 // added or removed) and membership (group roles), as The Bastion's. Events The Bastion has no type
@@ -49,7 +52,7 @@ func (b BastionSyslog) Lines(ev Event) []string {
 	f := ev.Fields
 	var out []string
 	line := func(msgtype string, sysuser string, fields []kv) {
-		out = append(out, b.format(msgtype, f.UniqID, sysuser, fields))
+		out = append(out, b.format(msgtype, f.UniqID, sysuser, f.Extra["sudo_user"], fields))
 	}
 	switch {
 	case ev.Type == TypeConnectionOpen:
@@ -65,6 +68,8 @@ func (b BastionSyslog) Lines(ev Event) []string {
 			msgtype, fields = "close", append(fields, b.closing(f)...)
 		}
 		line(msgtype, f.Account, fields)
+	case f.CmdType == "sshas":
+		line("open", f.Account, b.access(f, "sshas", boolWord(f.Allowed, false)))
 	case ev.Type == TypeSecurity:
 		line("security", f.Account, []kv{{"type", f.Extra["type"]}, {"account", f.Account}, {"sudo-as", f.Extra["sudo-as"]},
 			{"plugin", f.Plugin}, {"params", strings.Join(f.Params, " ")}})
@@ -80,7 +85,7 @@ func (b BastionSyslog) Lines(ev Event) []string {
 	default:
 		var fields []kv
 		for _, p := range fieldPairs(f) {
-			if p[0] != "uniqid" {
+			if p[0] != "uniqid" && p[0] != "sudo_user" { // both are in the head
 				fields = append(fields, kv{p[0], p[1]})
 			}
 		}
@@ -93,7 +98,7 @@ func (b BastionSyslog) Lines(ev Event) []string {
 // admin-ssh-as, "sudo-as" the account impersonated).
 const TypeSecurity = "security"
 
-func (b BastionSyslog) format(msgtype, uniqid, sysuser string, fields []kv) string {
+func (b BastionSyslog) format(msgtype, uniqid, sysuser, sudoUser string, fields []kv) string {
 	if uniqid == "" {
 		uniqid = "-"
 	}
@@ -103,7 +108,7 @@ func (b BastionSyslog) format(msgtype, uniqid, sysuser string, fields []kv) stri
 	var s strings.Builder
 	s.WriteString(msgtype)
 	head := []kv{{"uniqid", uniqid}, {"version", b.Version}, {"pid", strconv.Itoa(b.PID)}, {"ppid", strconv.Itoa(b.PPID)},
-		{"sysuser", sysuser}, {"sudo_user", ""}, {"uid", strconv.Itoa(b.UID)}, {"gid", strconv.Itoa(b.GID)}}
+		{"sysuser", sysuser}, {"sudo_user", sudoUser}, {"uid", strconv.Itoa(b.UID)}, {"gid", strconv.Itoa(b.GID)}}
 	for _, x := range append(head, fields...) {
 		s.WriteByte(' ')
 		s.WriteString(bastionKey(x.k))

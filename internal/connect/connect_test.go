@@ -156,3 +156,23 @@ func decisionWithKeys(ids ...string) access.Decision {
 	}
 	return access.Decision{Grants: []access.Grant{{Kind: access.KindPersonal, Keys: keys}}}
 }
+
+func TestRemoteCommandEscape(t *testing.T) {
+	for _, tc := range []struct {
+		line          string
+		always, never bool
+		want          string
+	}{
+		{`echo 'a  b'`, false, false, `echo 'a  b'`},
+		{`echo 'a  b'`, false, true, `echo 'a  b'`},
+		{`echo 'a  b'`, true, false, `echo \'a  b\'`},
+		{`echo 'a  b'`, true, true, `echo \'a  b\'`}, // --always-escape wins, as The Bastion's test
+		{`echo "x"`, true, false, `echo "x"`},
+		{``, true, false, ``},
+	} {
+		req := session.Request{Host: "h", RemoteCommandLine: tc.line, AlwaysEscape: tc.always, NeverEscape: tc.never}
+		if got := RemoteCommand(req); got != tc.want {
+			t.Errorf("RemoteCommand(%q, always=%v never=%v) = %q, want %q", tc.line, tc.always, tc.never, got, tc.want)
+		}
+	}
+}

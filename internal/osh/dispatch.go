@@ -184,6 +184,11 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
+	if req.SSHAs != "" {
+		if r := e.sshAs(ctx, s); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
 	switch {
 	case req.Osh != "":
 		r := e.Run(ctx, s, req.Osh, req.OshArgs, req.Quiet)

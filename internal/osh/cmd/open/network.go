@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/probe"
 	"gatehouse/internal/session"
 )
 
@@ -348,51 +349,6 @@ func nc(ctx context.Context, c *osh.Call) osh.Result {
 	return osh.OK("", map[string]any{"host": host, "port": port, "result": answer})
 }
 
-// Waiter waits until a probe succeeds, once a second: alive's loop and --wait's. Probe answers
-// whether the host answered; Sleep waits (or returns the context's error); Now is the clock.
-type Waiter struct {
-	Probe func(ctx context.Context) bool
-	Sleep func(ctx context.Context, d time.Duration) error
-	Now   func() time.Time
-	// Max is how many probes at most (0: until the context ends); Every, when set, is told
-	// every Every failed probes how long it has waited ("Still trying …").
-	Max      int
-	Every    int
-	Progress func(waited time.Duration)
-}
-
-// ErrNeverAnswered is Wait's error when Max probes all failed.
-var ErrNeverAnswered = errors.New("the host never answered")
-
-// Wait probes until the host answers and returns how long it waited, in whole seconds.
-func (w Waiter) Wait(ctx context.Context) (int, error) {
-	start := w.Now()
-	for n := 1; w.Max == 0 || n <= w.Max; n++ {
-		if w.Probe(ctx) {
-			return int(w.Now().Sub(start) / time.Second), nil
-		}
-		if err := w.Sleep(ctx, time.Second); err != nil {
-			return int(w.Now().Sub(start) / time.Second), err
-		}
-		if w.Every > 0 && w.Progress != nil && n%w.Every == 0 {
-			w.Progress(w.Now().Sub(start))
-		}
-	}
-	return int(w.Now().Sub(start) / time.Second), ErrNeverAnswered
-}
-
-// SleepCtx sleeps d, or less if ctx ends first (then it returns ctx's error).
-func SleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // maxAliveWait bounds alive: The Bastion loops until the user leaves; a session whose client
 // vanished without closing its channel must still end one day.
 const maxAliveWait = 24 * 3600
@@ -407,7 +363,7 @@ func alive(ctx context.Context, c *osh.Call) osh.Result {
 		return osh.Fail("", "ERR_EXEC_FAILED", "ping is not installed on this bastion (Debian package iputils-ping)")
 	}
 	c.P.Line("Waiting for %s to be alive...", host)
-	w := Waiter{Now: c.Now, Sleep: SleepCtx, Max: maxAliveWait, Probe: func(ctx context.Context) bool {
+	w := probe.Waiter{Now: c.Now, Sleep: probe.SleepCtx, Max: maxAliveWait, Probe: func(ctx context.Context) bool {
 		cmd := exec.CommandContext(ctx, path, "-c", "1", "-w", "1", "--", host)
 		cmd.Env = toolEnv
 		return cmd.Run() == nil
