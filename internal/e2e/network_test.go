@@ -157,3 +157,43 @@ func TestNetworkMTR(t *testing.T) {
 		t.Fatalf("mtr on a pty: exit %d\n%s", code, term.Output())
 	}
 }
+
+// TestNetworkToolsNotRoot: a gatehouse running as root runs ping (and mtr) as nobody, so a user
+// cannot reach what these tools allow root only (the attack: ask for a flood-like ping, then
+// look at who the process runs as).
+func TestNetworkToolsNotRoot(t *testing.T) {
+	needTool(t, "ping", "iputils-ping")
+	if os.Geteuid() != 0 {
+		testenv.Need(t, "running the tools as nobody is only done when gatehouse runs as root (CI runs as root)")
+	}
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	done := make(chan testenv.Result, 1)
+	go func() { done <- b.SSH(key, "alice", "--osh", "ping", "-c", "3", "-w", "7", "-s", "1400", "127.0.0.1") }()
+	want := "ping\x00-c\x003\x00-s\x001400\x00-w\x007\x00--\x00127.0.0.1\x00"
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			cmdline, err := os.ReadFile(p)
+			if err != nil || !strings.HasSuffix(string(cmdline), want) {
+				continue
+			}
+			status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(l, "Uid:") && strings.Fields(l)[1] != "65534" {
+					t.Fatalf("ping runs as %s", l)
+				}
+			}
+			if r := <-done; r.Exit != 0 {
+				t.Fatalf("ping as nobody: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no ping process seen: %+v", <-done)
+}

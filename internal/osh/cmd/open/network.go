@@ -213,6 +213,17 @@ func ping(ctx context.Context, c *osh.Call) osh.Result {
 	return osh.OK("", value)
 }
 
+// ToolProcAttr is how the network tools run: when gatehouse runs as root, as nobody (65534)
+// instead, so that none of what ping and mtr allow only root (a flood, mtr's interactive
+// interval below a second) is within a user's reach; Debian gives both tools the one capability
+// they need (cap_net_raw) themselves.
+func ToolProcAttr(euid int) *syscall.SysProcAttr {
+	if euid != 0 {
+		return nil
+	}
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+}
+
 // toolEnv is the environment the network tools run with: a fixed PATH and the C locale, so that
 // their output reads the same on every bastion (ping's statistics are parsed).
 var toolEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C"}
@@ -227,7 +238,7 @@ func runTool(ctx context.Context, c *osh.Call, name, pkg string, args []string) 
 		return 0, nil, &r
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = toolEnv
+	cmd.Env, cmd.SysProcAttr = toolEnv, ToolProcAttr(os.Geteuid())
 	cmd.WaitDelay = 2 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -365,7 +376,7 @@ func alive(ctx context.Context, c *osh.Call) osh.Result {
 	c.P.Line("Waiting for %s to be alive...", host)
 	w := probe.Waiter{Now: c.Now, Sleep: probe.SleepCtx, Max: maxAliveWait, Probe: func(ctx context.Context) bool {
 		cmd := exec.CommandContext(ctx, path, "-c", "1", "-w", "1", "--", host)
-		cmd.Env = toolEnv
+		cmd.Env, cmd.SysProcAttr = toolEnv, ToolProcAttr(os.Geteuid())
 		return cmd.Run() == nil
 	}}
 	waited, err := w.Wait(ctx)
@@ -425,6 +436,7 @@ func runOnPTY(ctx context.Context, c *osh.Call, name, pkg string, args []string)
 		term = "xterm"
 	}
 	cmd.Env = append(append([]string{}, toolEnv...), "TERM="+term)
+	cmd.SysProcAttr = ToolProcAttr(os.Geteuid())
 	cmd.WaitDelay = 2 * time.Second
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(max(s.Cols, 1)), Rows: uint16(max(s.Rows, 1))})
 	if err != nil {

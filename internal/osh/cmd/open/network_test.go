@@ -144,3 +144,13 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+func TestToolProcAttr(t *testing.T) {
+	if a := ToolProcAttr(1000); a != nil {
+		t.Errorf("a non-root gatehouse changes the tools' user: %+v", a)
+	}
+	a := ToolProcAttr(0)
+	if a == nil || a.Credential == nil || a.Credential.Uid != 65534 || a.Credential.Gid != 65534 || len(a.Credential.Groups) != 0 {
+		t.Errorf("root: %+v", a)
+	}
+}
