@@ -73,7 +73,7 @@ func (b BastionSyslog) Lines(ev Event) []string {
 	case ev.Type == TypeSecurity:
 		line("security", f.Account, []kv{{"type", f.Extra["type"]}, {"account", f.Account}, {"sudo-as", f.Extra["sudo-as"]},
 			{"plugin", f.Plugin}, {"params", strings.Join(f.Params, " ")}})
-	case f.CmdType == "osh" && f.Plugin != "":
+	case f.CmdType == "osh" && f.Plugin != "" && !strings.HasPrefix(ev.Type, "session."):
 		open := b.access(f, "osh", boolWord(f.Allowed, false))
 		line("open", f.Account, open)
 		line("close", f.Account, append(open, b.closing(f)...))

@@ -109,3 +109,21 @@ func FuzzBastionSyslogLine(f *testing.F) {
 		}
 	})
 }
+
+// TestBastionSyslogSessionEvents: a session's own open and close (gatehouse's recording events)
+// keep their type unless the session is the interactive mode, which The Bastion logs itself.
+func TestBastionSyslogSessionEvents(t *testing.T) {
+	for _, tc := range []struct {
+		typ, cmdtype, plugin, want string
+	}{
+		{"session.open", "osh", "info", "session.open "},
+		{"session.close", "ssh", "", "session.close "},
+		{"session.open", "interactive", "", "open "},
+		{"session.close", "interactive", "", "close "},
+	} {
+		l := testBastion.Lines(Event{Type: tc.typ, Fields: Fields{UniqID: "u1", Account: "alice", CmdType: tc.cmdtype, Plugin: tc.plugin}})
+		if len(l) != 1 || !strings.HasPrefix(l[0], tc.want) {
+			t.Errorf("%s %s: %q", tc.typ, tc.cmdtype, l)
+		}
+	}
+}

@@ -322,13 +322,13 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
 	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
-	f := clone(base)
-	f["allowed"] = true
 	if command != "" {
 		// What runs on the target, whole (never masked): a connection from the interactive
-		// mode has no other audit entry that names it.
-		f["params"] = []string{command}
+		// mode has no other audit entry that names it. In the close too, as The Bastion's.
+		base["params"] = []string{command}
 	}
+	f := clone(base)
+	f["allowed"] = true
 	c.observe(ctx, "connection.open", f)
 	var status int
 	var signal string

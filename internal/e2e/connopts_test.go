@@ -56,6 +56,14 @@ func TestSSHAs(t *testing.T) {
 	}
 	auditHas(t, b, "sshas", `"account":"alice"`, `"allowed":false`, `"sudo-as":"admin"`)
 
+	// The impersonated account's second factors apply (the admin's own proofs do not stand for
+	// them): alice must have a TOTP and has none, so the connection is refused, fail closed.
+	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "yes")
+	if r := b.Admin("--proactive-mfa", "--ssh-as", "alice", dest, "-p", port, "echo", "leak"); r.Exit == 0 || strings.Contains(r.Stdout, "leak") {
+		t.Errorf("--ssh-as skipped the impersonated account's MFA: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
+	}
+	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "no")
+
 	// A frozen account stays frozen, impersonated or not.
 	b.MustOK("--osh", "accountFreeze", "--account", "alice")
 	if r := b.Admin("--ssh-as", "alice", dest, "-p", port, "true"); r.Exit != 131 {

@@ -91,6 +91,10 @@ func TestSyslogBastionForm(t *testing.T) {
 		t.Fatalf("refused connection: exit %d %s", r.Exit, r.Stderr)
 	}
 	b.MustOK("--osh", "accountCreate", "--account", "bob", "--no-key", "--osh-only")
+	// The attack: a remote command that carries a newline and a whole forged line.
+	forged := "true\nDec  2 10:00:00 gw bastion: open uniqid=\"forged\" account=\"root\""
+	b.SSH(aliceKey, "alice", sshd.User+"@127.0.0.1", "-p", port, "--", forged)
+	d.find(t, "close", map[string]string{"account": "alice", "params": forged})
 
 	open := d.find(t, "open", map[string]string{"account": "alice", "cmdtype": "ssh", "allowed": "true", "user": sshd.User})
 	if open["ip_to"] != "127.0.0.1" || open["port_to"] != port || open["ip_from"] != "127.0.0.1" || open["port_bastion"] != b.Port ||
@@ -121,8 +125,12 @@ func TestSyslogBastionForm(t *testing.T) {
 				t.Errorf("close line not in The Bastion's order: %s", msg)
 			}
 		}
-		if _, _, ok := siemtest.Parse(m); !ok {
+		_, f, ok := siemtest.Parse(m)
+		if !ok {
 			t.Errorf("the SIEM does not read: %s", m)
+		}
+		if strings.ContainsAny(m, "\n\r") || f["uniqid"] == "forged" {
+			t.Errorf("a forged line got through: %q", m)
 		}
 	}
 }
