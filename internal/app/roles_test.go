@@ -64,6 +64,8 @@ var categoryOf = map[string]osh.Category{
 	"selfMFASetupPassword": osh.Open, "selfMFAResetPassword": osh.Open, "selfMFASetupTOTP": osh.Open, "selfMFAResetTOTP": osh.Open,
 	"accountMFAResetPassword": osh.Restricted, "accountMFAResetTOTP": osh.Restricted, "accountUnlock": osh.Restricted,
 	"accountMFAImportTOTP": osh.Restricted,
+	// The Bastion's network plugins.
+	"ping": osh.Open, "nc": osh.Open, "alive": osh.Open, "mtr": osh.Open,
 }
 
 // auditorMay are the read-only restricted commands auditors hold without a grant.
