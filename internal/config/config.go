@@ -122,6 +122,10 @@ type Config struct {
 	SyslogFacility    string `toml:"syslogFacility"`
 	SyslogDescription string `toml:"syslogDescription"`
 
+	// RemoteCommandEscapeByDefault is The Bastion's option of the same name: true applies its
+	// ancient quoting of remote commands (every ' sent as \') unless --never-escape is given.
+	RemoteCommandEscapeByDefault bool `toml:"remoteCommandEscapeByDefault"`
+
 	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
 	// session goes on unrecorded (audited as recording.limit). 0: no cap.
 	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`

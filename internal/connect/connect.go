@@ -219,7 +219,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	r := c.relay(ctx, s, out, client, base, start, RemoteCommand(req), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, out, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
 }
@@ -247,12 +247,12 @@ func (c *Connector) waitForPort(ctx context.Context, w io.Writer, host, addr str
 }
 
 // RemoteCommand is the command sent to the target: as typed, or with The Bastion's legacy
-// escaping (every ' written \') when --always-escape asks for it. --never-escape is the
-// default here, as remoteCommandEscapeByDefault's default there, and --always-escape wins when
-// both are given, as there.
-func RemoteCommand(req session.Request) string {
+// escaping (every ' written \') when --always-escape asks for it, or when byDefault
+// (remoteCommandEscapeByDefault) and --never-escape is not given. --always-escape wins when both
+// are given, as in osh.pl.
+func RemoteCommand(req session.Request, byDefault bool) string {
 	cmd := req.Command()
-	if req.AlwaysEscape {
+	if req.AlwaysEscape || byDefault && !req.NeverEscape {
 		cmd = strings.ReplaceAll(cmd, "'", `\'`)
 	}
 	return cmd

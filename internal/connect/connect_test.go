@@ -158,21 +158,25 @@ func decisionWithKeys(ids ...string) access.Decision {
 }
 
 func TestRemoteCommandEscape(t *testing.T) {
-	for _, tc := range []struct {
-		line          string
-		always, never bool
-		want          string
-	}{
-		{`echo 'a  b'`, false, false, `echo 'a  b'`},
-		{`echo 'a  b'`, false, true, `echo 'a  b'`},
-		{`echo 'a  b'`, true, false, `echo \'a  b\'`},
-		{`echo 'a  b'`, true, true, `echo \'a  b\'`}, // --always-escape wins, as The Bastion's test
-		{`echo "x"`, true, false, `echo "x"`},
-		{``, true, false, ``},
-	} {
-		req := session.Request{Host: "h", RemoteCommandLine: tc.line, AlwaysEscape: tc.always, NeverEscape: tc.never}
-		if got := RemoteCommand(req); got != tc.want {
-			t.Errorf("RemoteCommand(%q, always=%v never=%v) = %q, want %q", tc.line, tc.always, tc.never, got, tc.want)
+	const plain, escaped = `echo 'a  b'`, `echo \'a  b\'`
+	for _, byDefault := range []bool{false, true} {
+		for _, always := range []bool{false, true} {
+			for _, never := range []bool{false, true} {
+				want := plain
+				if always || byDefault && !never { // osh.pl's condition
+					want = escaped
+				}
+				req := session.Request{Host: "h", RemoteCommandLine: plain, AlwaysEscape: always, NeverEscape: never}
+				if got := RemoteCommand(req, byDefault); got != want {
+					t.Errorf("RemoteCommand(default=%v always=%v never=%v) = %q, want %q", byDefault, always, never, got, want)
+				}
+			}
 		}
+	}
+	if got := RemoteCommand(session.Request{Host: "h", RemoteCommandLine: `echo "x"`, AlwaysEscape: true}, false); got != `echo "x"` {
+		t.Errorf("double quotes changed: %q", got)
+	}
+	if got := RemoteCommand(session.Request{Host: "h", AlwaysEscape: true}, true); got != "" {
+		t.Errorf("no command: %q", got)
 	}
 }

@@ -180,4 +180,15 @@ func TestEscapeOptions(t *testing.T) {
 	if r.Exit != 0 || r.Stdout != "'a b'\n" {
 		t.Errorf("--always-escape: exit %d %q %s", r.Exit, r.Stdout, r.Stderr)
 	}
+
+	// With remoteCommandEscapeByDefault (The Bastion's ancient default), --never-escape undoes it.
+	b2 := testenv.Start(t, testenv.Options{Config: "remoteCommandEscapeByDefault = true\n"})
+	sshd2, aliceKey2 := targetSetup(t, b2)
+	dest2, port2 := sshd2.User+"@127.0.0.1", fmt.Sprint(sshd2.Port)
+	if r := b2.SSH(aliceKey2, "alice", dest2, "-p", port2, "--", `echo 'a  b'`); r.Stdout != "'a b'\n" {
+		t.Errorf("escaped by default: %q %s", r.Stdout, r.Stderr)
+	}
+	if r := b2.SSH(aliceKey2, "alice", "--never-escape", dest2, "-p", port2, "--", `echo 'a  b'`); r.Stdout != "a  b\n" {
+		t.Errorf("--never-escape over the default: %q %s", r.Stdout, r.Stderr)
+	}
 }

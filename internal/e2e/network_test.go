@@ -127,11 +127,13 @@ func TestNetworkAlive(t *testing.T) {
 	needTool(t, "ping", "iputils-ping")
 	b := testenv.Start(t, testenv.Options{})
 	key := b.CreateAccount("alice")
-	r := b.SSH(key, "alice", "--json-greppable", "--osh", "alive", "127.0.0.1")
-	v, _ := r.JSON()["value"].(map[string]any)
-	if r.Exit != 0 || v["waited_for"] != float64(0) || !strings.Contains(r.Stdout, "Waiting for 127.0.0.1 to be alive...") ||
-		!strings.Contains(r.Stdout, "Alive after waiting for 0 seconds, exiting!") {
-		t.Fatalf("alive: exit %d value %v\n%s%s", r.Exit, v, r.Stdout, r.Stderr)
+	for _, host := range []string{"127.0.0.1", "root@127.0.0.1"} { // The Bastion takes user@host too
+		r := b.SSH(key, "alice", "--json-greppable", "--osh", "alive", host)
+		v, _ := r.JSON()["value"].(map[string]any)
+		if r.Exit != 0 || v["waited_for"] != float64(0) || !strings.Contains(r.Stdout, "Waiting for 127.0.0.1 to be alive...") ||
+			!strings.Contains(r.Stdout, "Alive after waiting for 0 seconds, exiting!") {
+			t.Fatalf("alive %s: exit %d value %v\n%s%s", host, r.Exit, v, r.Stdout, r.Stderr)
+		}
 	}
 }
 

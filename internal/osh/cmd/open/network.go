@@ -113,9 +113,9 @@ func clipHost(s string) string {
 	return s
 }
 
-// probeHost reads --host (or the first bare word) and checks it.
-func probeHost(c *osh.Call) (string, *osh.Result) {
-	h, err := CheckProbeHost(c.Args.String("host"))
+// probeHost checks the host given with --host (or as the first bare word).
+func probeHost(c *osh.Call, host string) (string, *osh.Result) {
+	h, err := CheckProbeHost(host)
 	if err != nil {
 		var pe *ProbeHostError
 		errors.As(err, &pe)
@@ -194,7 +194,7 @@ func ParsePingOutput(lines []string) map[string]any {
 }
 
 func ping(ctx context.Context, c *osh.Call) osh.Result {
-	host, r := probeHost(c)
+	host, r := probeHost(c, c.Args.String("host"))
 	if r != nil {
 		return *r
 	}
@@ -311,7 +311,7 @@ func NCResult(err error) string {
 }
 
 func nc(ctx context.Context, c *osh.Call) osh.Result {
-	host, r := probeHost(c)
+	host, r := probeHost(c, c.Args.String("host"))
 	if r != nil {
 		return *r
 	}
@@ -364,8 +364,16 @@ func nc(ctx context.Context, c *osh.Call) osh.Result {
 // vanished without closing its channel must still end one day.
 const maxAliveWait = 24 * 3600
 
+// aliveUser is the user@ The Bastion's alive accepts (and ignores) before the host.
+var aliveUser = regexp.MustCompile(`^[a-zA-Z0-9_-]+@`)
+
 func alive(ctx context.Context, c *osh.Call) osh.Result {
-	host, r := probeHost(c)
+	h := c.Args.String("host")
+	if aliveUser.MatchString(h) {
+		// `--osh alive user@host`, as a Bastion user types it: the user plays no part in a ping.
+		h = h[strings.IndexByte(h, '@')+1:]
+	}
+	host, r := probeHost(c, h)
 	if r != nil {
 		return *r
 	}
@@ -388,7 +396,7 @@ func alive(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func mtr(ctx context.Context, c *osh.Call) osh.Result {
-	host, r := probeHost(c)
+	host, r := probeHost(c, c.Args.String("host"))
 	if r != nil {
 		return *r
 	}
