@@ -110,6 +110,18 @@ func TestSyslogBastionForm(t *testing.T) {
 	d.find(t, "close", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "accountCreate", "sysret": "0"})
 	d.find(t, "account", map[string]string{"action": "create", "account": "bob", "osh_only": "true"})
 
+	// The interactive mode: its own open and close (cmdtype interactive), and each command typed
+	// there its own pair, as The Bastion's.
+	term := b.SSHTerminal(b.AdminKey, "admin", 100, 30, "-i")
+	off := term.Expect(0, "admin@", 10*time.Second)
+	term.Send("groupList\r")
+	term.Expect(off, "</groupList>", 5*time.Second)
+	term.Send("exit\r")
+	term.Wait(10 * time.Second)
+	iopen := d.find(t, "open", map[string]string{"account": "admin", "cmdtype": "interactive", "allowed": "true"})
+	d.find(t, "close", map[string]string{"account": "admin", "cmdtype": "interactive", "uniqid": iopen["uniqid"]})
+	d.find(t, "close", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "groupList", "uniqid": iopen["uniqid"]})
+
 	// Strictly, field for field, as a SIEM's per-type pattern.
 	d.mu.Lock()
 	defer d.mu.Unlock()
