@@ -127,3 +127,14 @@ func TestBastionSyslogSessionEvents(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBastionSyslogClose: formatting one connection's close line (the longest common one).
+func BenchmarkBastionSyslogClose(b *testing.B) {
+	ev := Event{Type: TypeConnectionClose, Fields: Fields{UniqID: "9f1c2b3a4d5e6f708192a3b4", Account: "alice", CmdType: "ssh", Allowed: Bool(true),
+		IPFrom: "192.0.2.1", PortFrom: 51000, IPBastion: "192.0.2.10", PortBastion: 22, User: "root", IPTo: "10.0.0.1", PortTo: 22,
+		HostTo: "srv1.example.org", Params: []string{"uptime"}, ExitStatus: Int(0), Duration: 43.7, BytesIn: 100, BytesOut: 4096}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = testBastion.Lines(ev)
+	}
+}
