@@ -119,6 +119,10 @@ func TestAccountInfoPasswordInfo(t *testing.T) {
 	if r := b.MustOK("--osh", "accountInfo", "--account", "alice", "--with-mfa-password-info"); !strings.Contains(r.Stdout, "- No valid password is set") {
 		t.Errorf("no password:\n%s", r.Stdout)
 	}
+	all := b.MustOK("--osh", "accountInfo", "--all", "--with-mfa-password-info").JSON()["value"].(map[string]any)
+	if pw, _ := all["bob"].(map[string]any)["password"].(map[string]any); pw["password"] != "set" {
+		t.Errorf("--all --with-mfa-password-info: %v", all["bob"])
+	}
 	if r := b.MustOK("--osh", "accountInfo", "--account", "bob"); r.JSON()["value"].(map[string]any)["password"] != nil {
 		t.Errorf("password info without the option")
 	}
