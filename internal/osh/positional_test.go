@@ -62,3 +62,10 @@ func FuzzWithPositional(f *testing.F) {
 		_, _ = ParseArgs(netOpts, out)
 	})
 }
+
+func TestUsageShortOptions(t *testing.T) {
+	u := Usage(&Command{Name: "ping", Summary: "s", Options: []Option{{Name: "host", Kind: String}, {Name: "c", Kind: Int, Help: "count"}}})
+	if !strings.Contains(u, "  -c N ") || !strings.Contains(u, "  --host VALUE") || strings.Contains(u, "--c ") {
+		t.Errorf("usage:\n%s", u)
+	}
+}

@@ -295,6 +295,9 @@ func Usage(c *Command) string {
 	b.WriteString("\nOptions:\n")
 	for _, o := range c.Options {
 		name := "--" + o.Name
+		if len(o.Name) == 1 {
+			name = "-" + o.Name // a short option, as The Bastion's plugins write them (ping's -c)
+		}
 		switch o.Kind {
 		case String, Words:
 			name += " VALUE"
