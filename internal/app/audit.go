@@ -281,7 +281,8 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 	a.Notify.CommandDone(s.Account.Name, netaddr.IP(s.RemoteAddr), cmd, audit.MaskArgs(args), r.Code)
 	err := a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
-		IPFrom: netaddr.IP(s.RemoteAddr), ExitStatus: audit.Int(r.ExitCode())})
+		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr),
+		PortBastion: netaddr.Port(s.LocalAddr), ExitStatus: audit.Int(r.ExitCode())})
 	if err != nil && r.Success() && changes(cmd) && s.Err != nil {
 		// The change is made (the audit gate let it start while the log was writable); say it
 		// is not in the audit log rather than let it pass as audited. The log counted it and

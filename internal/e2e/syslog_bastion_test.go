@@ -107,7 +107,10 @@ func TestSyslogBastionForm(t *testing.T) {
 	}
 	d.find(t, "open", map[string]string{"account": "alice", "cmdtype": "ssh", "allowed": "false", "user": "root", "ip_to": "127.0.0.2"})
 	d.find(t, "open", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "accountCreate", "allowed": "true"})
-	d.find(t, "close", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "accountCreate", "sysret": "0"})
+	osh := d.find(t, "close", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "accountCreate", "sysret": "0"})
+	if osh["ip_from"] != "127.0.0.1" || osh["port_from"] == "" || osh["ip_bastion"] != "127.0.0.1" || osh["port_bastion"] != b.Port {
+		t.Errorf("a command's close line lacks the addresses: %v", osh)
+	}
 	d.find(t, "account", map[string]string{"action": "create", "account": "bob", "osh_only": "true"})
 
 	// The interactive mode: its own open and close (cmdtype interactive), and each command typed
