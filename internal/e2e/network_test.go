@@ -199,3 +199,20 @@ func TestNetworkToolsNotRoot(t *testing.T) {
 	}
 	t.Fatalf("no ping process seen: %+v", <-done)
 }
+
+// TestNetworkPingCtrlC: a ping without a count stops on Ctrl-C typed in the terminal and still
+// answers with its statistics, as on The Bastion (where the terminal sends it SIGINT).
+func TestNetworkPingCtrlC(t *testing.T) {
+	needTool(t, "ping", "iputils-ping")
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	term := b.SSHTerminal(key, "alice", 100, 30, "--osh", "ping", "127.0.0.1")
+	defer term.Close()
+	off := term.Expect(0, "Pinging 127.0.0.1...", 10*time.Second)
+	off = term.Expect(off, "icmp_seq=2", 10*time.Second)
+	term.Send("\x03")
+	term.Expect(off, "packets transmitted", 10*time.Second)
+	if code := term.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after Ctrl-C\n%s", code, term.Output())
+	}
+}

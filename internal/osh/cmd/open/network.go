@@ -254,6 +254,8 @@ func runTool(ctx context.Context, c *osh.Call, name, pkg string, args []string) 
 		r := osh.Fail("", "ERR_EXEC_FAILED", "cannot run %s: %v", name, err)
 		return 0, nil, &r
 	}
+	// Ctrl-C stops the tool as on The Bastion's terminal: ping then prints its statistics.
+	defer onInterrupt(ctx, c.Sess, func() { _ = cmd.Process.Signal(syscall.SIGINT) })()
 	var mu sync.Mutex // the printer is shared by the two streams
 	var kept []string
 	var wg sync.WaitGroup
@@ -289,6 +291,53 @@ func runTool(ctx context.Context, c *osh.Call, name, pkg string, args []string) 
 	}
 	r := osh.Fail("", "ERR_EXEC_FAILED", "%s failed: %v", name, err)
 	return 0, kept, &r
+}
+
+// onInterrupt calls stop when the user interrupts: Ctrl-C typed on a pty (the session's input,
+// borrowed: on a pty nothing else reads it while a tool runs; without a pty, or in a batch, the
+// input is not the user's keyboard and is left alone), or a signal the client sends (INT, TERM,
+// HUP). It returns the function that ends the watch.
+func onInterrupt(ctx context.Context, s *session.Session, stop func()) (end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var once sync.Once
+	interrupt := func() { once.Do(stop) }
+	release := func() {}
+	if s.PTY && !s.InBatch && s.In != nil {
+		var in io.Reader
+		in, release = session.BorrowInput(s.In)
+		go func() {
+			buf := make([]byte, 256)
+			for {
+				n, err := in.Read(buf)
+				for _, b := range buf[:n] {
+					if b == 0x03 {
+						interrupt()
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if s.Signals != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sig, ok := <-s.Signals:
+					if !ok {
+						return
+					}
+					if sig == "INT" || sig == "TERM" || sig == "HUP" {
+						interrupt()
+					}
+				}
+			}
+		}()
+	}
+	return func() { cancel(); release() }
 }
 
 // maxKeptLines bounds what a tool's output may hold in memory: ping prints one line a second for
@@ -387,7 +436,10 @@ func alive(ctx context.Context, c *osh.Call) osh.Result {
 		cmd.Env, cmd.SysProcAttr = toolEnv, ToolProcAttr(os.Geteuid())
 		return cmd.Run() == nil
 	}}
-	waited, err := w.Wait(ctx)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer onInterrupt(ctx, c.Sess, cancel)() // Ctrl-C ends the wait
+	waited, err := w.Wait(actx)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERRUPTED", "%s did not answer (%v) after waiting for %d seconds", host, err, waited)
 	}
