@@ -59,8 +59,11 @@ func TestSSHAs(t *testing.T) {
 	// The impersonated account's second factors apply (the admin's own proofs do not stand for
 	// them): alice must have a TOTP and has none, so the connection is refused, fail closed.
 	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "yes")
+	if r := b.Admin("--ssh-as", "alice", dest, "-p", port, "echo", "leak"); r.Exit != 123 || strings.Contains(r.Stdout, "leak") {
+		t.Errorf("--ssh-as skipped the impersonated account's MFA: exit %d (want 123)\n%s%s", r.Exit, r.Stdout, r.Stderr)
+	}
 	if r := b.Admin("--proactive-mfa", "--ssh-as", "alice", dest, "-p", port, "echo", "leak"); r.Exit == 0 || strings.Contains(r.Stdout, "leak") {
-		t.Errorf("--ssh-as skipped the impersonated account's MFA: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
+		t.Errorf("--ssh-as with the admin's proactive MFA: exit %d\n%s%s", r.Exit, r.Stdout, r.Stderr)
 	}
 	b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "no")
 
