@@ -87,6 +87,11 @@ func TestWaitConnect(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--user", sshd.User, "--port", fmt.Sprint(port), "--force")
+	// --wait never probes what the account may not reach: the decision comes first (no port
+	// scanning through --wait).
+	if r := b.SSH(aliceKey, "alice", "--wait", "root@127.0.0.2", "-p", fmt.Sprint(port), "true"); r.Exit != 107 || strings.Contains(r.Stderr, "Waiting for port") {
+		t.Fatalf("--wait to a denied target: exit %d\n%s", r.Exit, r.Stderr)
+	}
 	// The host key is the sshd's, under another port: accept it as new.
 	args := append(b.SSHArgs(aliceKey, "alice"), "--", "--wait", sshd.User+"@127.0.0.1", "-p", fmt.Sprint(port), "echo", "up")
 	cmd := exec.Command("ssh", args...)

@@ -216,3 +216,16 @@ func TestNetworkPingCtrlC(t *testing.T) {
 		t.Fatalf("exit %d after Ctrl-C\n%s", code, term.Output())
 	}
 }
+
+// TestNetworkPluginsCanBeDisabled: an operator who does not want port checks from the bastion
+// turns them off as any plugin; nothing is dialled.
+func TestNetworkPluginsCanBeDisabled(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "[plugin.nc]\ndisabled = true\n[plugin.ping]\ndisabled = true\n"})
+	key := b.CreateAccount("alice")
+	for _, cmd := range [][]string{{"nc", "127.0.0.1", "22"}, {"ping", "-c", "1", "127.0.0.1"}} {
+		r := b.SSH(key, "alice", append([]string{"--json-greppable", "--osh"}, cmd...)...)
+		if r.Exit != 106 || r.Code() != "KO_PLUGIN_DISABLED" || strings.Contains(r.Stdout, "Checking whether") || strings.Contains(r.Stdout, "Pinging") {
+			t.Errorf("%v disabled: exit %d %s\n%s", cmd, r.Exit, r.Code(), r.Stdout)
+		}
+	}
+}
