@@ -233,6 +233,7 @@ func NewRegistry() *osh.Registry {
 	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)
+	open.RegisterNetwork(reg)
 	restricted.RegisterGroups(reg)
 	groupowner.Register(reg)
 	open.RegisterPasswords(reg)

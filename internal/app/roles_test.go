@@ -66,6 +66,8 @@ var categoryOf = map[string]osh.Category{
 	"accountMFAImportTOTP": osh.Restricted,
 	"selfGeneratePassword": osh.Open, "selfListPasswords": osh.Open, "groupListPasswords": osh.Open,
 	"accountGeneratePassword": osh.Restricted, "accountListPasswords": osh.Restricted, "groupGeneratePassword": osh.GroupOwner,
+	// The Bastion's network plugins.
+	"ping": osh.Open, "nc": osh.Open, "alive": osh.Open, "mtr": osh.Open,
 }
 
 // auditorMay are the read-only restricted commands auditors hold without a grant.

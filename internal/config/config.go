@@ -135,6 +135,17 @@ type Config struct {
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
 
+	// SyslogFormat is the lines' form: "bastion" (The Bastion's, field for field, for the SIEM
+	// parsers written for it) or "gatehouse" (gatehouse's own audit fields, non-empty only).
+	// SyslogFacility and SyslogDescription (the program tag) are The Bastion's options.
+	SyslogFormat      string `toml:"syslogFormat"`
+	SyslogFacility    string `toml:"syslogFacility"`
+	SyslogDescription string `toml:"syslogDescription"`
+
+	// RemoteCommandEscapeByDefault is The Bastion's option of the same name: true applies its
+	// ancient quoting of remote commands (every ' sent as \') unless --never-escape is given.
+	RemoteCommandEscapeByDefault bool `toml:"remoteCommandEscapeByDefault"`
+
 	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
 	// session goes on unrecorded (audited as recording.limit). 0: no cap.
 	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`
@@ -231,6 +242,9 @@ func Default() Config {
 		RecordingFormat:                       "gatehouse",
 		RecordingMaxBytes:                     1 << 30,
 		AuditCheckpointEvery:                  1000,
+		SyslogFormat:                          "bastion",
+		SyslogFacility:                        "local7",
+		SyslogDescription:                     "bastion",
 		GCPercent:                             50,
 		// Four eyes by default: nobody approves their own access unless the operator says so.
 		Notify: Notify{Approval: NotifyApproval{FourEyes: true}},
@@ -591,6 +605,17 @@ func (c *Config) Validate() error {
 	if c.SyslogAddress != "" && !strings.HasPrefix(c.SyslogAddress, "udp://") && !strings.HasPrefix(c.SyslogAddress, "tcp://") && !strings.HasPrefix(c.SyslogAddress, "unix://") {
 		return bad("syslogAddress", "%q must start with udp://, tcp:// or unix://", c.SyslogAddress)
 	}
+	if c.SyslogFormat != "bastion" && c.SyslogFormat != "gatehouse" {
+		return bad("syslogFormat", "%q must be \"bastion\" (The Bastion's lines) or \"gatehouse\"", c.SyslogFormat)
+	}
+	if _, ok := SyslogFacilities[c.SyslogFacility]; !ok {
+		return bad("syslogFacility", "%q is not a syslog facility: give e.g. \"local7\", \"auth\" or \"daemon\"", c.SyslogFacility)
+	}
+	if c.SyslogDescription == "" || len(c.SyslogDescription) > 48 || strings.ContainsFunc(c.SyslogDescription, func(r rune) bool {
+		return r <= ' ' || r > '~' || r == ':' || r == '[' || r == ']'
+	}) {
+		return bad("syslogDescription", "%q must be 1 to 48 printable characters without blanks, ':' or brackets (e.g. \"bastion\")", c.SyslogDescription)
+	}
 	if c.GCPercent < 10 || c.GCPercent > 1000 {
 		return bad("gcPercent", "%d must be between 10 and 1000", c.GCPercent)
 	}
@@ -709,3 +734,8 @@ func (c *Config) validatePerSource() error {
 	}
 	return nil
 }
+
+// SyslogFacilities are the facility names syslogFacility accepts, with their codes (RFC 5424).
+var SyslogFacilities = map[string]int{"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+	"news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "local0": 16, "local1": 17, "local2": 18,
+	"local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"gatehouse/internal/egress"
 	"gatehouse/internal/egresspw"
 	"gatehouse/internal/netaddr"
+	"gatehouse/internal/probe"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -113,6 +115,11 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
 	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
 		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
+	if who := s.Identity.Account; who != "" && who != acct.Name {
+		// --ssh-as: an admin connects as acct; both names are in every line, as The Bastion's
+		// sudo'd session writes its SUDO_USER.
+		base["sudo_user"] = who
+	}
 	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
 		out.Allowed, out.Comment = false, r.Code
 		f := clone(base)
@@ -201,6 +208,11 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		fmt.Fprintf(errw, " allowed ... log on(%s)\n\n", s.ID)
 		fmt.Fprintln(errw, "Connecting...")
 	}
+	if req.Wait {
+		if err := c.waitForPort(ctx, errw, req.Host, net.JoinHostPort(ip.String(), strconv.Itoa(port)), port); err != nil {
+			return out, egress.ExitStatus // the session ended while waiting
+		}
+	}
 	start := time.Now()
 	dialer := c.Dialer
 	dialer.Passwords = passwords
@@ -223,9 +235,43 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	r := c.relay(ctx, s, out, client, base, start, req.Command(), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, out, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
+}
+
+// waitForPort is --wait: after the decision and the second factor, and before connecting, it
+// probes the target's port once a second until it opens, as The Bastion does (at most 3600
+// tries, a "Still trying" line every 5), then connects whatever the outcome, so that a target
+// that never answers fails as any unreachable target. It returns an error only when the session
+// ended meanwhile.
+func (c *Connector) waitForPort(ctx context.Context, w io.Writer, host, addr string, port int) error {
+	now := c.Env.Deps().Now
+	fmt.Fprintf(w, "Waiting for port %d to be open on %s before attempting to connect...\n", port, host)
+	wt := probe.Waiter{Probe: probe.TCP(addr), Sleep: probe.SleepCtx, Now: now, Max: 3600, Every: 5,
+		Progress: func(d time.Duration) {
+			fmt.Fprintf(w, "Still trying to connect to %s:%d after %d seconds...\n", host, port, int(d/time.Second))
+		}}
+	waited, err := wt.Wait(ctx)
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "Alive after waiting for %d seconds, connecting...\n", waited)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return nil
+}
+
+// RemoteCommand is the command sent to the target: as typed, or with The Bastion's legacy
+// escaping (every ' written \') when --always-escape asks for it, or when byDefault
+// (remoteCommandEscapeByDefault) and --never-escape is not given. --always-escape wins when both
+// are given, as in osh.pl.
+func RemoteCommand(req session.Request, byDefault bool) string {
+	cmd := req.Command()
+	if req.AlwaysEscape || byDefault && !req.NeverEscape {
+		cmd = strings.ReplaceAll(cmd, "'", `\'`)
+	}
+	return cmd
 }
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
@@ -292,13 +338,13 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
 	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
-	f := clone(base)
-	f["allowed"] = true
 	if command != "" {
 		// What runs on the target, whole (never masked): a connection from the interactive
-		// mode has no other audit entry that names it.
-		f["params"] = []string{command}
+		// mode has no other audit entry that names it. In the close too, as The Bastion's.
+		base["params"] = []string{command}
 	}
+	f := clone(base)
+	f["allowed"] = true
 	c.observe(ctx, "connection.open", f)
 	var status int
 	var signal string

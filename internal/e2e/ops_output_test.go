@@ -15,12 +15,12 @@ import (
 func TestInfoAliasIsReal(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	r := b.MustOK("--osh", "info")
-	want := fmt.Sprintf("alias bssh='ssh admin@%s -p %s -t --'", b.Host, b.Port)
+	want := fmt.Sprintf("alias gatehouse='ssh admin@%s -p %s -t --'", b.Host, b.Port)
 	if !strings.Contains(r.Stdout, want) || strings.Contains(r.Stdout, "<bastion>") {
 		t.Fatalf("info does not print %s:\n%s", want, r.Stdout)
 	}
 	b2 := testenv.Start(t, testenv.Options{Config: "bastionCommand = \"ssh ACCOUNT@bastion.example -p 2222 -t --\"\n"})
-	if r := b2.MustOK("--osh", "info"); !strings.Contains(r.Stdout, "alias bssh='ssh admin@bastion.example -p 2222 -t --'") {
+	if r := b2.MustOK("--osh", "info"); !strings.Contains(r.Stdout, "alias gatehouse='ssh admin@bastion.example -p 2222 -t --'") {
 		t.Fatalf("info with bastionCommand:\n%s", r.Stdout)
 	}
 }

@@ -185,6 +185,11 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
+	if req.SSHAs != "" {
+		if r := e.sshAs(ctx, s); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
 	switch {
 	case req.Osh != "":
 		r := e.Run(ctx, s, req.Osh, req.OshArgs, req.Quiet)
@@ -370,7 +375,9 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		defer s.PauseRecording(false)
 	}
 	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
-	parsed, err := ParseCommandArgs(cmd, args)
+	// Short and abbreviated names first, so a positional word (ping's bare host) is found
+	// after every option has its own name.
+	parsed, err := ParseCommandArgs(cmd, WithPositional(cmd.Options, cmd.Positional, CanonicalArgs(cmd, args)))
 	var r Result
 	if err != nil {
 		r = Fail(cmd.Name, "ERR_BAD_OPTIONS", "%v", err)

@@ -238,6 +238,21 @@ func ParseWords(words []string) (Request, error) {
 				return r, err
 			}
 			r.PasswordGroup = v
+		case "--wait":
+			r.Wait = true
+		case "--always-escape":
+			r.AlwaysEscape = true
+		case "--never-escape":
+			r.NeverEscape = true
+		case "--ssh-as":
+			if err := once("--ssh-as"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.SSHAs = v
 		case "-p", "--port":
 			if err := once("--port"); err != nil {
 				return r, err

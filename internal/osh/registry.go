@@ -53,6 +53,9 @@ type Command struct {
 	Category Category
 	Summary  string
 	Options  []Option
+	// Positional names the options that bare words fill, in order (WithPositional), as The
+	// Bastion's network plugins take `ping HOST` or `nc HOST PORT`.
+	Positional []string
 	// MFARequired is the built-in JIT MFA requirement: "", "any", "password", "totp" or
 	// "any-if-configured". The operator's plugin config may add one; a built-in is never lowered.
 	MFARequired string
@@ -294,7 +297,7 @@ func Usage(c *Command) string {
 	b.WriteString("\nOptions:\n")
 	other := aliasesByOption(AliasesOf(c))
 	for _, o := range c.Options {
-		name := "--" + o.Name
+		name := dashed(o.Name) // a one-letter option is short, as The Bastion writes them (ping's -c)
 		var shorts []string
 		for _, a := range other[o.Name] {
 			if len(a) == 1 { // the short forms, as The Bastion's help writes them

@@ -73,6 +73,14 @@ type Request struct {
 	SelfPassword  bool
 	PasswordGroup string
 
+	// The Bastion's connection options: --wait (wait until the target's port answers),
+	// --ssh-as ACCOUNT (an admin connects as another account, audited with both names),
+	// --always-escape / --never-escape (its legacy quoting of the remote command).
+	Wait         bool
+	SSHAs        string
+	AlwaysEscape bool
+	NeverEscape  bool
+
 	// The target, for [user@]host [-p port] [-u user] [command …].
 	User          string
 	Host          string

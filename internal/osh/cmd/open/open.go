@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"sort"
 	"strings"
 
 	"gatehouse/internal/osh"
@@ -43,25 +45,29 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 	cfg := c.Cfg()
 	r := c.Sess.Roles
 	c.P.Line("You are %s on %s (gatehouse %s).", a.Name, cfg.BastionName, c.Env.Version)
-	var roles []string
-	for _, x := range []struct {
-		on   bool
-		name string
-	}{{r.Admin, "admin"}, {r.SuperOwner, "super-owner"}, {r.Auditor, "auditor"}} {
-		if x.on {
-			roles = append(roles, x.name)
-		}
+	// The Bastion's role lines, in its order.
+	if r.Auditor {
+		c.P.Line("You are a bastion auditor!")
 	}
-	if len(roles) > 0 {
-		c.P.Line("Your roles: %s.", strings.Join(roles, ", "))
+	if r.SuperOwner {
+		c.P.Line("Look at you, you are a bastion superowner!")
+	}
+	if r.Admin {
+		c.P.Line("Woosh, you are even a bastion admin!")
 	}
 	if a.OshOnly {
 		c.P.Line("Your account may only run --osh commands: it cannot connect to servers.")
 	}
-	c.P.Line("Your alias to connect: alias bssh='%s'", BastionAlias(cfg.BastionCommand, a.Name, c.Sess.LocalAddr))
+	hostname, _ := os.Hostname()
+	alias := BastionAlias(cfg.BastionCommand, a.Name, cfg.BastionName, hostname, c.Sess.LocalAddr)
+	c.P.Line("")
+	c.P.Line("Your alias to connect to this bastion is:")
+	c.P.Line("alias %s='%s'", cfg.BastionName, alias)
+	c.P.Line("")
 	value := map[string]any{
-		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version,
-		"is_admin": common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),
+		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version, "hostname": hostname,
+		"bastion_alias_command": alias,
+		"is_admin":              common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),
 		"osh_only": common.Bool(a.OshOnly), "ttl_expires": nil, "mfa_policy": cfg.AccountMFAPolicy,
 		"interactive_mode_allowed": common.Bool(cfg.InteractiveModeAllowed),
 	}
@@ -76,16 +82,38 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 		}
-		var admins []string
-		for _, x := range accounts {
-			if x.HasGrant(osh.GrantAdmin) {
-				admins = append(admins, x.Name)
-			}
-		}
-		value["admins"] = admins
-		c.P.Line("Admins of this bastion: %s", strings.Join(admins, ", "))
+		admins, superOwners := AdminLists(accounts)
+		// The Bastion's keys and labels; "admins" stays for gatehouse's earlier scripts.
+		value["adminAccounts"], value["superOwnerAccounts"], value["admins"] = admins, superOwners, admins
+		c.P.Line("My admins are: %s", dashIfEmpty(admins))
+		c.P.Line("My super owners are: %s", dashIfEmpty(superOwners))
 	}
 	return osh.OK("", value)
+}
+
+// AdminLists are info's lists, as The Bastion's adminAccounts and superOwnerAccounts: the admins,
+// and the accounts granted superowner that are not admins (an admin is a super-owner by being
+// one, as there), each sorted by name.
+func AdminLists(accounts []store.Account) (admins, superOwners []string) {
+	admins, superOwners = []string{}, []string{}
+	for _, x := range accounts {
+		switch {
+		case x.HasGrant(osh.GrantAdmin):
+			admins = append(admins, x.Name)
+		case x.HasGrant(osh.GrantSuperOwner):
+			superOwners = append(superOwners, x.Name)
+		}
+	}
+	sort.Strings(admins)
+	sort.Strings(superOwners)
+	return admins, superOwners
+}
+
+func dashIfEmpty(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ", ")
 }
 
 func help(ctx context.Context, c *osh.Call) osh.Result {

@@ -36,12 +36,12 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "accountDelete", Category: osh.Restricted, Summary: "delete an account", ReadsStdin: true,
 			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
-			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
-				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, Run: accountList},
+			Options: append([]osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
+				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, common.PatternOptions...), Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
-			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
+			Options: append([]osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
 				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
-				{Name: "without-groups", Kind: osh.Flag, Help: "leave the groups out"}}, Run: accountInfo},
+				{Name: "without-groups", Kind: osh.Flag, Help: "leave the groups out"}}, passwordInfoOptions...), Run: accountInfo},
 		&osh.Command{Name: "accountModify", Category: osh.Restricted, Summary: "modify the configuration of an account",
 			Options: modifyOptions(), Run: accountModify},
 		&osh.Command{Name: "accountFreeze", Category: osh.Restricted, Summary: "freeze an account: it can no longer do anything",
@@ -261,13 +261,17 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 	}
+	pat, r := common.PatternsOf(c)
+	if r != nil {
+		return *r
+	}
 	only := map[string]bool{}
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
 	value := map[string]any{}
 	for _, a := range all {
-		if len(only) > 0 && !only[a.Name] {
+		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
 		}
 		active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
@@ -313,6 +317,24 @@ func frozenTag(a store.Account) string {
 func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	// What an account sees of another is The Bastion's least privilege: see InfoValue.
 	auditor := c.Sess.Roles.Auditor || c.Sess.Roles.Admin
+	withPassword := wantsPasswordInfo(c)
+	if withPassword && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+		return osh.Fail("", "ERR_ACCESS_DENIED", "This option can only be used by bastion auditors")
+	}
+	// password adds the MFA password information to v when asked (auditors and admins only).
+	password := func(a store.Account, v map[string]any) (map[string]any, *osh.Result) {
+		if !withPassword {
+			return nil, nil
+		}
+		m, err := c.Env.Store.GetMFA(ctx, a.Name)
+		if err != nil {
+			r := osh.Fail("", "ERR_INTERNAL", "cannot read the factors of %s: %v", a.Name, err)
+			return nil, &r
+		}
+		pi := PasswordInfo(a.Name, m, c.Cfg())
+		v["password"] = pi
+		return pi, nil
+	}
 	if c.Args.Has("all") {
 		if c.Args.Has("account") {
 			return osh.Fail("", "ERR_INCOMPATIBLE_PARAMETERS", "Can't use both --account and --all")
@@ -329,6 +351,9 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 			v, err := infoOf(ctx, c, a, auditor)
 			if err != nil {
 				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
+			}
+			if _, r := password(a, v); r != nil {
+				return *r
 			}
 			value[a.Name] = v
 		}
@@ -348,6 +373,13 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
+	}
+	pi, r := password(a, v)
+	if r != nil {
+		return *r
+	}
+	if pi != nil {
+		passwordInfoLines(c.P, pi)
 	}
 	return osh.OK("", v)
 }
