@@ -64,7 +64,7 @@ static int gh_hex(int c) {
 }
 
 /* gh_parse reads one line from the helper (n bytes, its LF removed) into *text (NUL-terminated,
- * cap >= GH_MAX_TEXT + 1). Strict: a known verb, one space, a non-empty text of at most
+ * cap >= GH_MAX_TEXT + 1; empty when refused). Strict: a known verb, one space, a non-empty text of at most
  * GH_MAX_TEXT decoded bytes, every %XX well-formed, no control byte raw or decoded (the text
  * goes to a terminal); "allow" and "deny" exactly. Anything else is GH_BAD. */
 int gh_parse(const char *line, size_t n, char *text, size_t cap) {
@@ -89,19 +89,22 @@ int gh_parse(const char *line, size_t n, char *text, size_t cap) {
 		unsigned char c = (unsigned char)line[i];
 		if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= n) return GH_BAD;
+			if (i + 2 >= n) goto bad;
 			hi = gh_hex((unsigned char)line[i + 1]);
 			lo = gh_hex((unsigned char)line[i + 2]);
-			if (hi < 0 || lo < 0) return GH_BAD;
+			if (hi < 0 || lo < 0) goto bad;
 			c = (unsigned char)(hi * 16 + lo);
 			i += 2;
 		}
-		if (c < 0x20 || c == 0x7f) return GH_BAD;
-		if (j >= GH_MAX_TEXT) return GH_BAD;
+		if (c < 0x20 || c == 0x7f || j >= GH_MAX_TEXT) goto bad;
 		text[j++] = (char)c;
 	}
 	text[j] = '\0';
 	return kind;
+bad:
+	/* Nothing of a refused line is left for a caller to show by mistake. */
+	explicit_bzero(text, j);
+	return GH_BAD;
 }
 
 /* gh_encode writes "name value\n" with value percent-encoded (bytes below 0x20, 0x7f and '%'),
