@@ -138,7 +138,7 @@ func freePort(t *testing.T) int {
 
 // startSite starts gatehouse with servers web1 (127.0.0.1, web1), web2 (10.9.9.9, web2) and web3
 // (10.9.9.10, web3) and web4 (10.9.9.11, web4); web2 also accepts requests without a ticket,
-// web3 asks a chat code, web4 a colleague's approval except for sudo /bin/sleep, a TOTP.
+// web3 asks a chat code, web4 a colleague's approval except for sudo /bin/true, a TOTP.
 // top are extra top-level configuration lines.
 func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
@@ -165,7 +165,7 @@ func startSite(t *testing.T, top ...string) *site {
 		}
 		cfg += fmt.Sprintf("[pam.servers.%s]\ntoken_sha256 = %q\naddresses = %s\nallow_no_ticket = %v\nfactor = %q\n", name, sum, addrs, name == "web2", factor)
 		if name == "web4" { // the module sends sudo's command line (none under pamtester)
-			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/sleep *\"\nfactor = \"totp\"\n"
+			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/true*\"\nfactor = \"totp\"\n"
 		}
 	}
 	s.b = testenv.Start(t, testenv.Options{Config: cfg})

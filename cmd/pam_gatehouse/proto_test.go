@@ -199,6 +199,8 @@ const parseDriver = `#include "pam_gatehouse.c"
 int main(void) {
 	static char line[1 << 16], text[GH_MAX_TEXT + 1];
 	unsigned char len[4];
+	/* Not the fuzz worker's pipes to its coordinator, which a child inherits. */
+	for (int fd = 3; fd < 1024; fd++) close(fd);
 	while (fread(len, 1, 4, stdin) == 4) {
 		size_t n = (size_t)len[0] | (size_t)len[1] << 8 | (size_t)len[2] << 16 | (size_t)len[3] << 24;
 		if (n > sizeof line || fread(line, 1, n, stdin) != n) return 1;
