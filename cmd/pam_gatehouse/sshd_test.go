@@ -22,6 +22,13 @@ import (
 // sshd. It returns the sshd, its service name and a local user alice's egress key may log in as.
 func sshdTarget(t *testing.T, s *site, args ...string) (*sshtest.SSHD, string, string) {
 	t.Helper()
+	so, helper := build(t)
+	return sshdTargetStack(t, s, fmt.Sprintf("auth required %s helper=%s %s", so, helper, strings.Join(args, " ")))
+}
+
+// sshdTargetStack is sshdTarget with the auth line of the PAM stack as given.
+func sshdTargetStack(t *testing.T, s *site, auth string) (*sshtest.SSHD, string, string) {
+	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "sshd-gh" + hex.EncodeToString(b)
@@ -33,9 +40,7 @@ func sshdTarget(t *testing.T, s *site, args ...string) (*sshtest.SSHD, string, s
 	if err := os.Symlink(sshtest.SSHDPath, link); err != nil {
 		t.Fatal(err)
 	}
-	so, helper := build(t)
-	body := fmt.Sprintf("auth required %s helper=%s %s\naccount required pam_permit.so\nsession required pam_permit.so\npassword required pam_deny.so\n",
-		so, helper, strings.Join(args, " "))
+	body := auth + "\naccount required pam_permit.so\nsession required pam_permit.so\npassword required pam_deny.so\n"
 	if err := os.WriteFile(filepath.Join("/etc/pam.d", name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -169,5 +174,29 @@ case "$1" in *"Gatehouse ticket"*) printf '%s\n' "$TICKET";; *) printf '%s\n' "$
 				t.Fatalf("%d events, audit %q, want %q", n, got, c.audit)
 			}
 		})
+	}
+}
+
+// TestSSHTargetQuestionsWithoutTicketNotRelayed: a target that asks a password in
+// keyboard-interactive without asking for the ticket first (not pam_gatehouse) does not get to
+// prompt the person through the bastion: the connection fails as with publickey alone.
+func TestSSHTargetQuestionsWithoutTicketNotRelayed(t *testing.T) {
+	need(t)
+	s := startSite(t, `MFAMode = "jit"`)
+	s.person(t, "alice")
+	sshd, _, user := sshdTargetStack(t, s, "auth required pam_unix.so")
+	r := s.b.SSHIn(strings.NewReader("hunter2\n"), s.keys["alice"], "alice", user+"@127.0.0.1", "-p", fmt.Sprint(sshd.Port), "echo LOGIN_OK")
+	if r.Exit == 0 || strings.Contains(r.Stdout, "LOGIN_OK") {
+		t.Fatalf("logged in: exit %d stdout %q", r.Exit, r.Stdout)
+	}
+	if strings.Contains(strings.ToLower(r.Stderr), "password") {
+		t.Fatalf("the target's password prompt reached the person: %q", r.Stderr)
+	}
+	// sshd logs the question it sent as the connection ends: wait for the line.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(sshd.Log(), "Postponed keyboard-interactive") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(sshd.Log(), "Postponed keyboard-interactive") {
+		t.Fatalf("the target never asked (the test proves nothing):\n%s", sshd.Log())
 	}
 }

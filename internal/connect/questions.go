@@ -19,17 +19,25 @@ type PromptFunc func(ctx context.Context, name, instruction string, questions []
 const maxTargetRounds = 8
 
 // targetQuestions answers a target's keyboard-interactive rounds: ticket.Prompt with the
-// session's ticket, every other question by asking the person (TargetPrompt). The ticket is
+// session's ticket, every other question — once the target has asked for the ticket, in that
+// round or an earlier one — by asking the person (TargetPrompt). The ticket is
 // what the session's env request carries anyway, bound to this target by the bastion's
 // signature (a target that replays it elsewhere is refused there).
 func (c *Connector) targetQuestions(s *session.Session, tkt string) func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error) {
-	rounds := 0
+	rounds, sawTicket := 0, false
 	return func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error) {
 		rounds++
 		if rounds > maxTargetRounds {
 			return nil, errors.New("the target asked too many questions")
 		}
 		answers, ask := TargetAnswers(questions, tkt)
+		sawTicket = sawTicket || len(ask) < len(questions)
+		if len(ask) > 0 && !sawTicket {
+			// Only a target that runs pam_gatehouse (it asked for the ticket first) gets the
+			// person's answers: a target asking for a password where the egress key failed
+			// is refused, as it was before keyboard-interactive was answered at all.
+			return nil, errors.New("the target asks questions before the gatehouse ticket: not relayed")
+		}
 		if len(ask) == 0 {
 			if instruction = targetText(instruction); instruction != "" {
 				fmt.Fprintln(s.Err, instruction)

@@ -72,16 +72,28 @@ func TestTargetQuestions(t *testing.T) {
 	if err == nil {
 		t.Fatal("no limit on rounds")
 	}
+	// A target that asks the person something before the ticket (a password prompt where the
+	// egress key was not accepted) is not relayed: the dial fails as with publickey alone.
+	asked = nil
+	if _, err := c.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{"Password: "}, []bool{false}); err == nil || len(asked) != 0 {
+		t.Fatalf("a question before the ticket was relayed: %v %q", err, asked)
+	}
+	// The ticket and the code in one round: the code is relayed.
+	if got, err := c.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{ticket.Prompt, "Code: "}, []bool{false, false}); err != nil || !reflect.DeepEqual(got, []string{"gt1.a.b", "123456"}) {
+		t.Fatalf("one round: %q %v", got, err)
+	}
 	// Without a way to ask the person, the target's questions refuse the dial.
 	c2 := &Connector{}
-	if _, err := c2.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{"Password: "}, []bool{false}); err == nil {
+	f2 := c2.targetQuestions(s, "gt1.a.b")
+	_, _ = f2(context.Background(), "", "", []string{ticket.Prompt}, []bool{false})
+	if _, err := f2(context.Background(), "", "", []string{"Password: "}, []bool{false}); err == nil {
 		t.Fatal("answered without a person")
 	}
 	// The person's prompt failing (timeout, ^C) fails the round.
 	c3 := &Connector{TargetPrompt: func(*session.Session) PromptFunc {
 		return func(context.Context, string, string, []string, []bool) ([]string, error) { return nil, errors.New("no answer in time") }
 	}}
-	if _, err := c3.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{"Code: "}, []bool{false}); err == nil {
+	if _, err := c3.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{ticket.Prompt, "Code: "}, []bool{false, false}); err == nil {
 		t.Fatal("a failed prompt answered")
 	}
 }

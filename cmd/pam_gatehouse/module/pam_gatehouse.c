@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -387,8 +388,10 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 			for (fd = 3; fd < maxfd; fd++) close(fd);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		/* Root all through (sudo runs PAM with the caller as its real uid): the helper reads the
-		 * root-only token, and the caller may neither signal nor trace it. */
+		/* Root all through (sudo runs PAM with the caller as its real uid and gid): the helper
+		 * reads the root-only token, the caller may neither signal nor trace it, and none of the
+		 * caller's groups follow it. */
+		if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0)) _exit(127);
 		if (setresgid(getegid(), getegid(), getegid()) != 0 || setresuid(geteuid(), geteuid(), geteuid()) != 0) _exit(127);
 		execve(helper, cargv, envp);
 		_exit(127);
