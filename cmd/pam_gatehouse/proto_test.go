@@ -55,7 +55,7 @@ func TestReadHello(t *testing.T) {
 func TestConvPrompt(t *testing.T) {
 	for _, c := range []struct {
 		name, reply, want string
-		ok               bool
+		ok                bool
 	}{
 		{"answer", "answer 123456\n", "123456", true},
 		{"encoded answer", "answer a%25b%0Ac\n", "a%b\nc", true},

@@ -91,7 +91,9 @@ func TestTargetQuestions(t *testing.T) {
 	}
 	// The person's prompt failing (timeout, ^C) fails the round.
 	c3 := &Connector{TargetPrompt: func(*session.Session) PromptFunc {
-		return func(context.Context, string, string, []string, []bool) ([]string, error) { return nil, errors.New("no answer in time") }
+		return func(context.Context, string, string, []string, []bool) ([]string, error) {
+			return nil, errors.New("no answer in time")
+		}
 	}}
 	if _, err := c3.targetQuestions(s, "gt1.a.b")(context.Background(), "", "", []string{ticket.Prompt, "Code: "}, []bool{false, false}); err == nil {
 		t.Fatal("a failed prompt answered")
