@@ -104,6 +104,25 @@ func TestSSHLoginWithTicketThroughGatehouse(t *testing.T) {
 	if r.Exit == 0 || strings.Contains(r.Stdout, "LOGIN_OK") {
 		t.Fatalf("login without an answer: exit %d stdout %q", r.Exit, r.Stdout)
 	}
+
+	// As a person types it: an interactive login on a terminal (ssh -t), the code typed at the
+	// target's prompt (not echoed), then a shell on the target.
+	term := s.b.SSHTerminal(aliceKey, "alice", 100, 30, dest, "-p", port)
+	defer term.Close()
+	at := term.Expect(0, "Gatehouse TOTP code", 15*time.Second)
+	code := oathtool(t, secret, "now + 30 seconds")
+	term.Send(code + "\r")
+	at = term.Expect(at, "$ ", 15*time.Second)
+	term.Send("echo PTY_$((6*7))\r")
+	term.Expect(at, "PTY_42", 10*time.Second)
+	if strings.Contains(term.Output(), code) {
+		t.Fatalf("the code was echoed:\n%s", term.Output())
+	}
+	term.Send("exit\r")
+	term.Wait(10 * time.Second)
+	if c := lastComment(t, s.b); !strings.Contains(c, "by alice as "+user+": TOTP ok") {
+		t.Fatalf("audit comment %q", c)
+	}
 }
 
 // TestSSHLoginDirectWithoutBastion: someone who reaches the target's sshd directly (with a
