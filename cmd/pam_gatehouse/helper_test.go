@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -204,3 +206,52 @@ func TestModuleFailsClosedOnHelper(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// TestModuleProtocolInjection: a caller who controls GATEHOUSE_TICKET (anyone running sudo)
+// tries to add protocol lines — another bastion URL (one that says yes), the end of the hello,
+// a verdict — through line breaks in the ticket: it stays one value, and the real bastion's no
+// stands.
+func TestModuleProtocolInjection(t *testing.T) {
+	need(t)
+	yesURL, yesCA := yesBastion(t)
+	var mu sync.Mutex
+	var got []string // the tickets the real bastion received
+	no := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Ticket string `json:"ticket"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		got = append(got, req.Ticket)
+		mu.Unlock()
+		fmt.Fprint(w, `{"allow":false,"message":"no"}`)
+	}))
+	t.Cleanup(no.Close)
+	noCA := filepath.Join(t.TempDir(), "no.pem")
+	if err := os.WriteFile(noCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: no.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Both stand-ins share httptest's certificate, so the injected ca_file is not even needed.
+	_ = yesCA
+	svc := pamService(t, "url="+no.URL, "token_file="+tokenFile(t), "ca_file="+noCA, "timeout=3s", "config=none")
+	for _, tk := range []string{
+		"gt1.x.y\narg url=" + yesURL + "\nend",
+		"gt1.x.y\nend\nallow",
+		"gt1.x.y\r\narg url=" + yesURL,
+		"gt1.x.y%0Aarg url=" + yesURL,
+	} {
+		t.Run(fmt.Sprintf("%q", tk), func(t *testing.T) {
+			mu.Lock()
+			got = nil
+			mu.Unlock()
+			if ok, out := pamtester(t, svc, "root", tk, "123456\n"); ok {
+				t.Fatalf("allowed:\n%s", out)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) != 1 || got[0] != tk {
+				t.Fatalf("the real bastion received %q, want the whole ticket once", got)
+			}
+		})
+	}
+}
