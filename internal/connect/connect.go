@@ -83,8 +83,9 @@ type Connector struct {
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
-	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
-	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
+	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request, and
+	// given at its keyboard-interactive ticket prompt ("" sends none): a PAM module there
+	// learns who opened the session (docs/pam.md).
 	Ticket func(s *session.Session, target session.Outcome) string
 	// TargetPrompt, when set, asks the person the questions a target's keyboard-interactive
 	// authentication asks besides the ticket (which the connector answers itself): the
