@@ -126,6 +126,31 @@ func TestModuleFailsClosedOnHelper(t *testing.T) {
 	if err := os.Chown(notRoot, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
+	// Directories: one anyone may write to, one of another owner, one sticky (as /tmp).
+	subdir := func(name string, mode os.FileMode, uid int) string {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, "helper")
+		if err := os.WriteFile(p, []byte(readHelloSh+good+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inOpenDir := subdir("open", 0o777, 0)
+	inUserDir := subdir("user", 0o755, 65534)
+	inStickyDir := subdir("sticky", 0o777|os.ModeSticky, 0)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(inOpenDir, link); err != nil {
+		t.Fatal(err)
+	}
 	long := strings.Repeat("x", 3000)
 	cases := []struct {
 		name  string
@@ -140,6 +165,10 @@ func TestModuleFailsClosedOnHelper(t *testing.T) {
 		{"helper writable by others", []string{"helper=" + script("writable", good, 0o777)}, false},
 		{"helper writable by its group", []string{"helper=" + script("groupw", good, 0o775)}, false},
 		{"helper a directory", []string{"helper=" + dir}, false},
+		{"helper in a directory anyone may write to", []string{"helper=" + inOpenDir}, false},
+		{"helper in a directory of another owner", []string{"helper=" + inUserDir}, false},
+		{"helper through a symlink into such a directory", []string{"helper=" + link}, false},
+		{"helper in a sticky directory (as /tmp)", []string{"helper=" + inStickyDir}, true},
 		{"EOF before a verdict", []string{"helper=" + script("eof", `exit 0`, 0o755)}, false},
 		{"allow then exit 1", []string{"helper=" + script("exit1", `echo allow; exit 1`, 0o755)}, false},
 		{"allow then killed", []string{"helper=" + script("killed", `echo allow; kill -9 $$`, 0o755)}, false},

@@ -21,7 +21,8 @@
  * before a verdict, too many questions) is PAM_AUTH_ERR: fail closed.
  *
  * Module arguments of its own (not passed on): helper=PATH (default GH_DEFAULT_HELPER; an
- * absolute path to a regular file owned by root and writable by nobody else) and wait=SECONDS
+ * absolute path to a regular file owned by root and writable by nobody else, in directories
+ * likewise, see gh_helper_ok) and wait=SECONDS
  * (how long the helper may stay silent between two messages, default GH_DEFAULT_WAIT).
  */
 #define _GNU_SOURCE
@@ -248,23 +249,39 @@ static const char *gh_item(pam_handle_t *pamh, int item) {
 	return (const char *)v;
 }
 
-/* gh_helper_ok: an absolute path to a regular file owned by root, writable by nobody else:
- * the module runs it as root, so whoever may replace it may take root. */
+/* gh_helper_ok: an absolute path to a regular file owned by root, writable by nobody else, in
+ * directories (every one up to /, symlinks resolved) owned by root and writable by nobody else
+ * unless sticky (/tmp): the module runs it as root, so whoever may replace it may take root. */
 static int gh_helper_ok(pam_handle_t *pamh, const char *path) {
 	struct stat st;
+	char *real, *slash;
+	int ok = 1;
 	if (path[0] != '/') {
 		pam_syslog(pamh, LOG_ERR, "helper %s: not an absolute path", path);
 		return 0;
 	}
-	if (stat(path, &st) != 0) {
+	real = realpath(path, NULL);
+	if (real == NULL || stat(real, &st) != 0) {
 		pam_syslog(pamh, LOG_ERR, "helper %s: %m", path);
+		free(real);
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 || (st.st_mode & S_IXUSR) == 0) {
 		pam_syslog(pamh, LOG_ERR, "helper %s: must be an executable regular file owned by root, writable only by root", path);
-		return 0;
+		ok = 0;
 	}
-	return 1;
+	while (ok && (slash = strrchr(real, '/')) != NULL) {
+		if (slash == real) slash[1] = '\0'; /* "/" itself, last */
+		else slash[0] = '\0';
+		if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+			pam_syslog(pamh, LOG_ERR, "helper %s: directory %s must be owned by root and writable only by root (or sticky)", path, real);
+			ok = 0;
+		}
+		if (slash == real) break;
+	}
+	free(real);
+	return ok;
 }
 
 /* gh_run is the whole exchange; it returns PAM_SUCCESS only on the helper's allow. */
