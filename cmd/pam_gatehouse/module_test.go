@@ -90,6 +90,9 @@ func TestMain(m *testing.M) {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
+	if cParserInst != nil {
+		os.RemoveAll(filepath.Dir(cParserInst.bin))
+	}
 	os.Exit(code)
 }
 
