@@ -284,3 +284,31 @@ func TestModuleProtocolInjection(t *testing.T) {
 		})
 	}
 }
+
+// TestModuleSilent: with PAM_SILENT the helper's messages are not shown (its prompts still are).
+func TestModuleSilent(t *testing.T) {
+	need(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := filepath.Join(dir, "helper")
+	if err := os.WriteFile(h, []byte(readHelloSh+"echo 'info MESSAGE-SHOWN'; printf 'prompt-off Code: \\n'; read a; echo allow\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svc := pamServiceRaw(t, "helper="+h)
+	for _, c := range []struct {
+		op   string
+		show bool
+	}{{"authenticate", true}, {"authenticate(PAM_SILENT)", false}} {
+		cmd := exec.Command("pamtester", "-v", svc, "root", c.op)
+		cmd.Stdin = strings.NewReader("123456\n")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "successfully authenticated") {
+			t.Fatalf("%s: %v\n%s", c.op, err, out)
+		}
+		if strings.Contains(string(out), "MESSAGE-SHOWN") != c.show {
+			t.Fatalf("%s: message shown=%v:\n%s", c.op, !c.show, out)
+		}
+	}
+}
