@@ -285,8 +285,9 @@ func TestModuleProtocolInjection(t *testing.T) {
 	}
 }
 
-// TestModuleSilent: with PAM_SILENT the helper's messages are not shown (its prompts still are).
-func TestModuleSilent(t *testing.T) {
+// TestModuleMessagesUnderSilent: the helper's messages are shown even with PAM_SILENT, which
+// sudo sets by default ("waiting for approval", why it was refused).
+func TestModuleMessagesUnderSilent(t *testing.T) {
 	need(t)
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
@@ -297,18 +298,15 @@ func TestModuleSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := pamServiceRaw(t, "helper="+h)
-	for _, c := range []struct {
-		op   string
-		show bool
-	}{{"authenticate", true}, {"authenticate(PAM_SILENT)", false}} {
-		cmd := exec.Command("pamtester", "-v", svc, "root", c.op)
+	for _, op := range []string{"authenticate", "authenticate(PAM_SILENT)"} {
+		cmd := exec.Command("pamtester", "-v", svc, "root", op)
 		cmd.Stdin = strings.NewReader("123456\n")
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "successfully authenticated") {
-			t.Fatalf("%s: %v\n%s", c.op, err, out)
+			t.Fatalf("%s: %v\n%s", op, err, out)
 		}
-		if strings.Contains(string(out), "MESSAGE-SHOWN") != c.show {
-			t.Fatalf("%s: message shown=%v:\n%s", c.op, !c.show, out)
+		if !strings.Contains(string(out), "MESSAGE-SHOWN") {
+			t.Fatalf("%s: message not shown:\n%s", op, out)
 		}
 	}
 }

@@ -285,7 +285,7 @@ static int gh_helper_ok(pam_handle_t *pamh, const char *path) {
 }
 
 /* gh_run is the whole exchange; it returns PAM_SUCCESS only on the helper's allow. */
-static int gh_run(pam_handle_t *pamh, int flags, int sock, int wait_s, int argc, const char **argv, const char *ticket) {
+static int gh_run(pam_handle_t *pamh, int sock, int wait_s, int argc, const char **argv, const char *ticket) {
 	struct gh_reader *r;
 	char line[GH_MAX_LINE], text[GH_MAX_TEXT + 1], pidbuf[32];
 	size_t n;
@@ -329,8 +329,9 @@ static int gh_run(pam_handle_t *pamh, int flags, int sock, int wait_s, int argc,
 			break;
 		}
 		if (kind == GH_INFO || kind == GH_ERROR) {
-			if ((flags & PAM_SILENT) == 0) /* the application asked for no messages */
-				free(gh_converse(pamh, kind == GH_INFO ? PAM_TEXT_INFO : PAM_ERROR_MSG, text));
+			/* Shown even under PAM_SILENT, which sudo sets by default (pam_silent): "waiting for
+			 * approval" and why a sudo was refused are what the person needs to see. */
+			free(gh_converse(pamh, kind == GH_INFO ? PAM_TEXT_INFO : PAM_ERROR_MSG, text));
 			continue;
 		}
 		char *ans = gh_converse(pamh, kind == GH_PROMPT_ON ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, text);
@@ -356,6 +357,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 	struct sigaction dfl, old_chld;
 	pid_t pid, w;
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+	(void)flags; /* PAM_SILENT: see gh_run */
 
 	for (i = 0; i < argc; i++) {
 		if (strncmp(argv[i], "helper=", 7) == 0) {
@@ -419,7 +421,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 		sigaction(SIGCHLD, &old_chld, NULL);
 		return PAM_AUTH_ERR;
 	}
-	rc = gh_run(pamh, flags, sv[0], wait_s, argc, argv, ticket);
+	rc = gh_run(pamh, sv[0], wait_s, argc, argv, ticket);
 	close(sv[0]);
 	if (rc != PAM_SUCCESS) kill(pid, SIGKILL); /* a helper we no longer listen to has nothing to do */
 	do {
