@@ -41,6 +41,7 @@ import (
 	"gatehouse/internal/osh/cmd/restricted"
 	"gatehouse/internal/running"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -199,6 +200,10 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
+	// A target's own questions at login (pam_gatehouse.so's factor) are asked like the bastion's.
+	a.Connector.TargetPrompt = func(s *session.Session) connect.PromptFunc {
+		return connect.PromptFunc(a.MFA.Prompt(s, mfaauth.Out(s)))
+	}
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: o.Clock}); err != nil {
 		a.Audit.Close()

@@ -86,9 +86,14 @@ type Connector struct {
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
-	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
-	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
+	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request, and
+	// given at its keyboard-interactive ticket prompt ("" sends none): a PAM module there
+	// learns who opened the session (docs/pam.md).
 	Ticket func(s *session.Session, target session.Outcome) string
+	// TargetPrompt, when set, asks the person the questions a target's keyboard-interactive
+	// authentication asks besides the ticket (which the connector answers itself): the
+	// factor pam_gatehouse.so asks at an sshd login (docs/pam.md). Nil: such a target refuses.
+	TargetPrompt func(s *session.Session) PromptFunc
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -213,9 +218,18 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 			return out, egress.ExitStatus // the session ended while waiting
 		}
 	}
-	start := time.Now()
+	// The ticket is made before the dial: a target's sshd may ask for it during authentication
+	// (keyboard-interactive, before any env request can arrive), and the session gets it as env.
+	var tkt string
+	if c.Ticket != nil {
+		tkt = c.Ticket(s, out)
+	}
 	dialer := c.Dialer
 	dialer.Passwords = passwords
+	if tkt != "" {
+		dialer.KeyboardInteractive = c.targetQuestions(s, tkt)
+	}
+	start := time.Now()
 	client, err := dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {
 		f := clone(base)
@@ -235,7 +249,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	r := c.relay(ctx, s, out, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
+	r := c.relay(ctx, s, tkt, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
 }
@@ -292,7 +306,7 @@ type relayed struct {
 	comment           string
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
+func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err)
@@ -318,10 +332,8 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	}
 	req := s.Request
 	er := egress.Request{Command: command}
-	if c.Ticket != nil {
-		if t := c.Ticket(s, target); t != "" {
-			er.Env = map[string]string{ticket.EnvName: t}
-		}
+	if tkt != "" {
+		er.Env = map[string]string{ticket.EnvName: tkt}
 	}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
 	if wantPTY {

@@ -106,6 +106,11 @@ type Dialer struct {
 	// autologin", -P / --password GROUP): each is tried in turn, the current one first, then
 	// its fallbacks. The signers are then not offered.
 	Passwords []string
+	// KeyboardInteractive, when set, answers a target's keyboard-interactive questions after
+	// the publickey method (a target with `AuthenticationMethods publickey,keyboard-interactive`
+	// whose PAM stack asks for the session's ticket and a factor; docs/pam.md). While it runs,
+	// the handshake's deadline is lifted: a person may be typing; the callback bounds its waits.
+	KeyboardInteractive func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error)
 }
 
 const maxBanner = 64 << 10
@@ -189,6 +194,13 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		},
 	}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = d.KeyExchanges, d.Ciphers, d.MACs
+	if d.KeyboardInteractive != nil {
+		cfg.Auth = append(cfg.Auth, ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+			_ = conn.SetDeadline(time.Time{})
+			defer func() { _ = conn.SetDeadline(time.Now().Add(handshakeTimeout)) }()
+			return d.KeyboardInteractive(ctx, name, instruction, questions, echos)
+		}))
+	}
 
 	c, chans, reqs, err := ssh.NewClientConn(&burstConn{Conn: conn}, t.addr(), cfg)
 	close(stop)
