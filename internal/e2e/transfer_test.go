@@ -30,7 +30,13 @@ type jumpEnv struct {
 
 func startJump(t *testing.T) *jumpEnv {
 	t.Helper()
-	b := testenv.Start(t, testenv.Options{})
+	return startJumpWith(t, testenv.Options{})
+}
+
+// startJumpWith is startJump with the bastion's options (its configuration).
+func startJumpWith(t *testing.T, o testenv.Options) *jumpEnv {
+	t.Helper()
+	b := testenv.Start(t, o)
 	sshd, aliceKey := targetSetup(t, b)
 	// The transfer protocols need their own grants besides the SSH access (The Bastion's).
 	for _, proto := range []string{"--scpup", "--scpdown", "--sftp", "--rsync"} {

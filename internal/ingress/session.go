@@ -140,7 +140,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 
 // newSession builds the session for one channel; on failure it returns nil and the status.
 func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*session.Session, int) {
-	a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
+	a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(conn))
 	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
 		err = store.ErrNotFound // deleted and recreated under the same name: another account
 	}
@@ -160,7 +160,7 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 	// A long session (the interactive mode) sees a freeze, a revoked grant or a deleted account
 	// at its next line, as The Bastion does by starting osh.pl anew for each line.
 	sess.Reload = func(ctx context.Context) error {
-		a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
+		a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(conn))
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/testenv"
+)
+
+// userTarget is the user name that carries alice's target: alice:USER@127.0.0.1:PORT.
+func (j *jumpEnv) userTarget() string {
+	return fmt.Sprintf("alice:%s@127.0.0.1:%d", j.sshd.User, j.sshd.Port)
+}
+
+// TestUserTargetEveryClient: `ssh 'alice:root@host:port'@bastion` (the target in the user name,
+// for clients that cannot ProxyJump): exec, a pty shell, scp in both modes, sftp -b and rsync
+// reach the target through the bastion with alice's egress key, each audited as hers with the
+// target; files arrive intact.
+func TestUserTargetEveryClient(t *testing.T) {
+	j := startJump(t)
+	user := "User=" + j.userTarget()
+	// exec: the exit status and stdin come back
+	out, errs, code := j.run(t, "", "ssh", "-F", j.cfg, "-o", user, "bastion", "echo in-user-$((6*7)); exit 5")
+	if code != 5 || strings.TrimSpace(out) != "in-user-42" {
+		t.Fatalf("exec: exit %d out %q err %q", code, out, errs)
+	}
+	auditNames(t, j, "echo in-user-")
+	// the command runs on the target, never as a bastion command
+	out, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-o", user, "bastion", "--osh info")
+	if code == 0 || strings.Contains(out+errs, "You are alice") {
+		t.Fatalf("--osh reached the bastion: %d %q %q", code, out, errs)
+	}
+	// a shell with a pty
+	out, errs, code = j.run(t, "echo shell-$((2*21))\nexit 7\n", "ssh", "-tt", "-F", j.cfg, "-o", user, "bastion")
+	if code != 7 || !strings.Contains(out, "shell-42") {
+		t.Fatalf("shell: exit %d out %q err %q", code, out, errs)
+	}
+	remote := t.TempDir()
+	for _, mode := range []struct{ name, flag string }{{"sftp", "-s"}, {"legacy", "-O"}} {
+		up := filepath.Join(j.dir, "ut-"+mode.name)
+		data := randomFile(t, up, 200*1024+3)
+		dst := filepath.Join(remote, "ut-got-"+mode.name)
+		if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-o", user, mode.flag, up, "bastion:"+dst); code != 0 {
+			t.Fatalf("scp %s up: exit %d %q %q", mode.name, code, out, errs)
+		}
+		sameFile(t, dst, data)
+		back := filepath.Join(j.dir, "ut-back-"+mode.name)
+		if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-o", user, mode.flag, "bastion:"+dst, back); code != 0 {
+			t.Fatalf("scp %s down: exit %d %q %q", mode.name, code, out, errs)
+		}
+		sameFile(t, back, data)
+		if mode.name == "sftp" {
+			waitAudit(t, j.b, "sftp.close", map[string]any{"path": dst, "bytes_written": fmt.Sprint(len(data)), "account": "alice",
+				"sha256_written": fmt.Sprintf("%x", sha256Sum(data)), "host_to": "127.0.0.1"})
+		}
+	}
+	auditNames(t, j, "scp -t "+filepath.Join(remote, "ut-got-legacy"))
+	// sftp -b
+	data := randomFile(t, filepath.Join(j.dir, "ut-batch.bin"), 64*1024)
+	bf := filepath.Join(j.dir, "ut-batch")
+	if err := os.WriteFile(bf, []byte(fmt.Sprintf("put ut-batch.bin %[1]s/b.bin\nrename %[1]s/b.bin %[1]s/c.bin\n", remote)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := j.run(t, "", "sftp", "-F", j.cfg, "-o", user, "-b", bf, "bastion"); code != 0 {
+		t.Fatalf("sftp -b: exit %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(remote, "c.bin"), data)
+	waitAudit(t, j.b, "sftp.rename", map[string]any{"path": remote + "/b.bin", "path2": remote + "/c.bin", "account": "alice"})
+	// rsync
+	if _, err := exec.LookPath("rsync"); err != nil {
+		testenv.Need(t, "rsync is not installed (scripts/test.sh installs it)")
+	}
+	src := filepath.Join(j.dir, "ut-src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := randomFile(t, filepath.Join(src, "r.bin"), 100*1024)
+	rsh := fmt.Sprintf("ssh -F %s -o User=%s", j.cfg, j.userTarget())
+	if out, errs, code := j.run(t, "", "rsync", "-av", "-e", rsh, src+"/", "bastion:"+remote+"/rs/"); code != 0 {
+		t.Fatalf("rsync: exit %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(remote, "rs", "r.bin"), r)
+	auditNames(t, j, "rsync --server")
+}
+
+// TestUserTargetRefusals: a user name whose target does not parse is refused at login with the
+// reason (the banner), a target the account has no access to is refused and audited as any
+// connection, and a transfer without its protocol grant is refused before the target sees it.
+func TestUserTargetRefusals(t *testing.T) {
+	// Each bad name is a refused login: no penalty for the test's one source.
+	j := startJumpWith(t, testenv.Options{Config: "perSourcePenalties = false\n"})
+	for _, bad := range []string{
+		"alice:root@db1@db2", "alice:root@127.0.0.1:0", "alice:root@127.0.0.1:1:2", "alice:-oProxyCommand=id@127.0.0.1",
+		"alice:root@127.0.0.0/8", "alice:127.0.0.1", "alice:root@" + strings.Repeat("a", 300),
+	} {
+		out, errs, code := j.run(t, "", "ssh", "-F", j.cfg, "-o", "LogLevel=INFO", "-o", "User="+bad, "bastion", "id")
+		if code != 255 || strings.Contains(out, "uid=") || !strings.Contains(errs, "gatehouse: bad user name") {
+			t.Errorf("user %.40q: exit %d out %q err %q", bad, code, out, errs)
+		}
+	}
+	// No access to port 1 of the target.
+	out, errs, code := j.run(t, "", "ssh", "-F", j.cfg, "-o", "User=alice:"+j.sshd.User+"@127.0.0.1:1", "bastion", "id")
+	if code != 107 || !strings.Contains(out+errs, "Access denied") {
+		t.Fatalf("no access: exit %d out %q err %q", code, out, errs)
+	}
+	waitAudit(t, j.b, "connection.denied", map[string]any{"account": "alice", "port_to": "1"})
+	// Another account's name with alice's key: refused.
+	j.b.CreateAccount("bob")
+	_, errs, code = j.run(t, "", "ssh", "-F", j.cfg, "-o", "User=bob:"+j.sshd.User+"@127.0.0.1:"+fmt.Sprint(j.sshd.Port), "bastion", "id")
+	if code != 255 {
+		t.Fatalf("alice's key logged in as bob: %d %q", code, errs)
+	}
+	// Without the --sftp grant, sftp through the user name is refused and nothing is written.
+	port := fmt.Sprint(j.sshd.Port)
+	j.b.MustOK("--osh", "accountDelPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, "--sftp")
+	remote := t.TempDir()
+	src := filepath.Join(j.dir, "nogrant")
+	randomFile(t, src, 1000)
+	_, errs, code = j.run(t, "", "scp", "-F", j.cfg, "-o", "User="+j.userTarget(), "-s", src, "bastion:"+remote+"/x")
+	if code == 0 || !strings.Contains(errs, "--sftp grant") {
+		t.Fatalf("sftp without grant: %d %q", code, errs)
+	}
+	waitAudit(t, j.b, "transfer.denied", map[string]any{"protocol": "sftp", "account": "alice", "port_to": port})
+	if entries, _ := os.ReadDir(remote); len(entries) != 0 {
+		t.Fatalf("a refused transfer wrote on the target: %v", entries)
+	}
+}
