@@ -137,3 +137,16 @@ func TransferOf(command string) Protocol {
 	}
 	return ""
 }
+
+// DecideTransfer is the protocol check of a remote command on every path (the plain
+// `alice@bastion -- root@host CMD`, a jump, a target in the user name): the protocol the
+// command uses (TransferOf), and DecideProtocol's refusal when the account lacks its grant. A
+// command that is no transfer needs the SSH access alone: ("", nil).
+func DecideTransfer(now time.Time, acct Account, groups []Group, personal []Entry, t Target, command string) (Protocol, error) {
+	p := TransferOf(command)
+	if p == "" {
+		return "", nil
+	}
+	_, err := DecideProtocol(now, acct, groups, personal, t, p)
+	return p, err
+}

@@ -102,3 +102,42 @@ func FuzzTransferOf(f *testing.F) {
 		}
 	})
 }
+
+// TestDecideTransferTable: on every path, each remote command × the grants held: a transfer
+// command needs exactly its protocol's grant besides the SSH access; any other command needs
+// the SSH access alone.
+func TestDecideTransferTable(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tgt := Target{User: "root", Host: "10.0.0.5", IP: netip.MustParseAddr("10.0.0.5"), Port: 22}
+	acct := Account{Name: "alice", EgressKeys: []Key{{ID: "p1"}}}
+	e := func(user string) Entry { return Entry{Host: "10.0.0.5", User: user, Port: 22} }
+	commands := []struct {
+		cmd   string
+		proto Protocol
+	}{
+		{"scp -t /x", ProtoSCPUp}, {"scp -v -p -t -- /x", ProtoSCPUp}, {"/usr/bin/scp -pt /x", ProtoSCPUp},
+		{"scp -f /etc/shadow", ProtoSCPDown}, {"scp -r -f /etc", ProtoSCPDown},
+		{"rsync --server -vlogDtpre.iLsfxCIvu . /srv/", ProtoRsync}, {"rsync --server --sender -vlogDtpre.iLsfxCIvu . /srv/", ProtoRsync},
+		{"/usr/bin/rsync --server . /x", ProtoRsync},
+		{"ls -la", ""}, {"git-upload-pack '/srv/repo.git'", ""}, {"echo scp -t /x", ""}, {"scp", ""}, {"rsync --version", ""},
+	}
+	grants := [][]string{nil, {"!scpupload"}, {"!scpdownload"}, {"!sftp"}, {"!rsync"}, {"!scpupload", "!scpdownload", "!sftp", "!rsync"}}
+	for _, c := range commands {
+		for _, g := range grants {
+			personal := []Entry{e("root")}
+			has := map[string]bool{}
+			for _, u := range g {
+				personal = append(personal, e(u))
+				has[u] = true
+			}
+			p, err := DecideTransfer(now, acct, nil, personal, tgt, c.cmd)
+			if p != c.proto {
+				t.Errorf("%q: protocol %q, want %q", c.cmd, p, c.proto)
+			}
+			want := c.proto == "" || has[ProtocolUser(c.proto)]
+			if (err == nil) != want {
+				t.Errorf("%q with %v: err %v, want allowed=%v", c.cmd, g, err, want)
+			}
+		}
+	}
+}

@@ -149,6 +149,16 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		}
 		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
+	// A transfer needs its protocol grant besides the SSH access, on this plain path as on the
+	// jump's (`alice@bastion -- root@host scp -t /x` is what scp -S and rsync -e send).
+	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command()); err != nil {
+		ref := &refusal.Refusal{Code: "KO_PROTOCOL_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied}
+		_ = errors.As(err, &ref)
+		f := clone(base)
+		f["allowed"], f["protocol"], f["comment"] = false, string(p), ref.Message
+		c.observe(ctx, "transfer.denied", f)
+		return refuse(ref)
+	}
 	out.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err

@@ -129,3 +129,43 @@ func TestUserTargetRefusals(t *testing.T) {
 		t.Fatalf("a refused transfer wrote on the target: %v", entries)
 	}
 }
+
+// TestPlainExecProtocolGrants: on the plain path (`ssh alice@bastion -- root@host scp -t /x`,
+// what scp -S and rsync -e wrappers send), scp's and rsync's server sides need their protocol
+// grant as on the jump: refused with the reason and 107, audited, nothing written; with the
+// grant the same copy arrives.
+func TestPlainExecProtocolGrants(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, key := targetSetup(t, b)
+	port := fmt.Sprint(sshd.Port)
+	dest := sshd.User + "@127.0.0.1"
+	remote := t.TempDir()
+	sink := "C0644 5 x\nhello\x00"
+	r := b.SSHIn(strings.NewReader(sink), key, "alice", dest, "-p", port, "--", "scp -t "+remote+"/x")
+	if r.Exit != 107 || !strings.Contains(r.Stdout+r.Stderr, "--scpup grant") {
+		t.Fatalf("scp -t without grant: %d %q %q", r.Exit, r.Stdout, r.Stderr)
+	}
+	waitAudit(t, b, "transfer.denied", map[string]any{"protocol": "scpup", "account": "alice", "port_to": port})
+	for _, c := range []struct{ cmd, proto string }{
+		{"scp -f /etc/hostname", "scpdown"}, {"rsync --server --sender -vlogDtpre.iLsfxCIvu . /etc/hostname", "rsync"},
+		{"/usr/bin/scp -pt " + remote + "/y", "scpup"},
+	} {
+		r := b.SSHIn(strings.NewReader(""), key, "alice", dest, "-p", port, "--", c.cmd)
+		if r.Exit != 107 || !strings.Contains(r.Stdout+r.Stderr, "--"+c.proto+" grant") {
+			t.Fatalf("%s without grant: %d %q %q", c.cmd, r.Exit, r.Stdout, r.Stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(remote); len(entries) != 0 {
+		t.Fatalf("a refused transfer wrote on the target: %v", entries)
+	}
+	// Other commands need the SSH access alone.
+	if r := b.SSH(key, "alice", dest, "-p", port, "--", "echo plain-ok"); r.Exit != 0 || !strings.Contains(r.Stdout, "plain-ok") {
+		t.Fatalf("plain command: %d %q %q", r.Exit, r.Stdout, r.Stderr)
+	}
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, "--scpup")
+	r = b.SSHIn(strings.NewReader(sink), key, "alice", dest, "-p", port, "--", "scp -t "+remote+"/x")
+	if r.Exit != 0 {
+		t.Fatalf("scp -t with the grant: %d %q %q", r.Exit, r.Stdout, r.Stderr)
+	}
+	sameFile(t, filepath.Join(remote, "x"), []byte("hello"))
+}
