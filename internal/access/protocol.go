@@ -141,9 +141,13 @@ func TransferOf(command string) Protocol {
 // DecideTransfer is the protocol check of a remote command on every path (the plain
 // `alice@bastion -- root@host CMD`, a jump, a target in the user name): the protocol the
 // command uses (TransferOf), and DecideProtocol's refusal when the account lacks its grant. A
-// command that is no transfer needs the SSH access alone: ("", nil).
-func DecideTransfer(now time.Time, acct Account, groups []Group, personal []Entry, t Target, command string) (Protocol, error) {
+// command that is no transfer needs the SSH access alone: ("", nil). A subsystem (sftp, from
+// The Bastion's `--osh sftp`) is the sftp protocol whatever the command.
+func DecideTransfer(now time.Time, acct Account, groups []Group, personal []Entry, t Target, command, subsystem string) (Protocol, error) {
 	p := TransferOf(command)
+	if subsystem != "" {
+		p = ProtoSFTP // the only subsystem relayed; any other is refused before this
+	}
 	if p == "" {
 		return "", nil
 	}

@@ -130,13 +130,18 @@ func TestDecideTransferTable(t *testing.T) {
 				personal = append(personal, e(u))
 				has[u] = true
 			}
-			p, err := DecideTransfer(now, acct, nil, personal, tgt, c.cmd)
+			p, err := DecideTransfer(now, acct, nil, personal, tgt, c.cmd, "")
 			if p != c.proto {
 				t.Errorf("%q: protocol %q, want %q", c.cmd, p, c.proto)
 			}
 			want := c.proto == "" || has[ProtocolUser(c.proto)]
 			if (err == nil) != want {
 				t.Errorf("%q with %v: err %v, want allowed=%v", c.cmd, g, err, want)
+			}
+			// The same command as the sftp subsystem's text needs the --sftp grant, whatever it says.
+			p, err = DecideTransfer(now, acct, nil, personal, tgt, c.cmd, "sftp")
+			if p != ProtoSFTP || (err == nil) != has["!sftp"] {
+				t.Errorf("subsystem sftp (%q) with %v: %q %v", c.cmd, g, p, err)
 			}
 		}
 	}

@@ -151,7 +151,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	// A transfer needs its protocol grant besides the SSH access, on this plain path as on the
 	// jump's (`alice@bastion -- root@host scp -t /x` is what scp -S and rsync -e send).
-	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command()); err != nil {
+	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command(), req.Subsystem); err != nil {
 		ref := &refusal.Refusal{Code: "KO_PROTOCOL_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied}
 		_ = errors.As(err, &ref)
 		f := clone(base)
@@ -265,7 +265,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 		}()
 	}
 	req := s.Request
-	er := egress.Request{Command: command}
+	er := egress.Request{Command: command, Subsystem: req.Subsystem}
 	if c.Ticket != nil {
 		if t := c.Ticket(s, target); t != "" {
 			er.Env = map[string]string{ticket.EnvName: t}
@@ -285,7 +285,15 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	// next reaches the interactive prompt whole.
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
-	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
+	var in io.Reader = &gatedReader{g: gate, r: stdin}
+	var outw io.Writer = counted
+	if req.Subsystem == "sftp" {
+		// The Bastion's `--osh sftp` on the plain path: every operation audited as on a jump.
+		a := c.sftpAudit(ctx, base, cancel)
+		defer a.close()
+		in, outw = a.reader(in), a.writer(counted)
+	}
+	inCount := &countReader{r: in}
 	f := clone(base)
 	f["allowed"] = true
 	if command != "" {
@@ -298,7 +306,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	var signal string
 	var err error
 	if p := crash.Catch(func() {
-		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
+		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
 	}); p != nil {
 		panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")

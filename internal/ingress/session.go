@@ -103,12 +103,23 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					default:
 					}
 				}
-			case "shell", "exec":
+			case "shell", "exec", "subsystem":
 				if started {
 					_ = req.Reply(false, nil)
 					continue
 				}
 				line := ""
+				if req.Type == "subsystem" {
+					// `ssh -s bastion -- --host H --osh scp --scp-cmd sftp`: what a recent scp
+					// runs through The Bastion's wrappers (-S). Only a line that stands for the
+					// sftp subsystem of a target is served; any other subsystem is refused.
+					var sub struct{ Name string }
+					if ssh.Unmarshal(req.Payload, &sub) != nil || s.env.Parse(sub.Name).Request.Subsystem != "sftp" {
+						_ = req.Reply(false, nil)
+						continue
+					}
+					line = sub.Name
+				}
 				if req.Type == "exec" {
 					var cmd struct{ Command string }
 					if ssh.Unmarshal(req.Payload, &cmd) != nil {
@@ -131,7 +142,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					s.run(sctx, conn, ch, cancel, t, done)
 				}()
 			default:
-				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
+				// x11, agent forwarding, signals before start: refused.
 				_ = req.Reply(false, nil)
 			}
 		}

@@ -214,6 +214,9 @@ func ParseWords(words []string) (Request, error) {
 			r.ForceTTY = true
 		case "-T", "--no-tty":
 			r.NoTTY = true
+		case "--never-escape":
+			// The Bastion's: no escape character in the relay. gatehouse's relay has none, so
+			// it is accepted and changes nothing (its Ansible wrapper sends it; issue 12).
 		case "--help", "--long-help":
 			r.Help = true
 		case "-p", "--port":
@@ -297,7 +300,7 @@ func ParseWords(words []string) (Request, error) {
 
 func checkConflicts(r *Request) error {
 	switch {
-	case r.Osh != "" && (r.Host != "" || r.Interactive):
+	case r.Osh != "" && r.Interactive, r.Osh != "" && r.Host != "" && !transferPlugins[r.Osh]:
 		return gerr("--osh cannot be combined with a host or -i")
 	case r.Interactive && r.Host != "":
 		return gerr("-i cannot be combined with a host")

@@ -76,6 +76,9 @@ type Request struct {
 	RemoteCommand []string
 	// RemoteCommandLine is the remote command exactly as typed (ParseLine); "" from ParseWords.
 	RemoteCommandLine string
+	// Subsystem is the SSH subsystem ("sftp") asked of the target instead of a command: The
+	// Bastion's `--host H --osh sftp` (osh.TransferPlugin).
+	Subsystem string
 }
 
 // Command is the remote command to run on the target: as typed when known, else its words.
