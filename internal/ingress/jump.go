@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +31,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
-	"gatehouse/internal/accessdb"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
@@ -212,7 +210,12 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			if err := access.ValidateRemoteUser(c.User(), false); err != nil {
 				return nil, fmt.Errorf("%w: %v", errAuth, err)
 			}
-			return &ssh.Permissions{}, nil
+			// JIT MFA for this target, on the client's own prompt (keyboard-interactive).
+			a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(outer))
+			if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+				return nil, errAuth
+			}
+			return s.withTargetFactors(ctx, c, a, c.User(), t, &ssh.Permissions{}, nil)
 		},
 	}
 	cfg.AddHostKey(signer)
@@ -260,7 +263,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 				inner.Close()
 				s.panicked(accountOf(outer), outer.RemoteAddr(), p)
 			})
-			s.serveTargetChannel(ctx, outer, nch, inner.User(), t)
+			s.serveTargetChannel(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t)
 		}()
 	}
 	sessions.Wait()
@@ -437,21 +440,11 @@ func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, use
 	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
 		return errors.New("Your account no longer exists on this bastion")
 	}
-	ip, err := netip.ParseAddr(t.Host)
+	in, tgt, err := s.targetInputs(ctx, a, user, t)
 	if err != nil {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
-		cancel()
-		if lerr != nil || len(addrs) == 0 {
-			return fmt.Errorf("Unable to resolve host '%s'", t.Host)
-		}
-		ip = addrs[0]
+		return err
 	}
-	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
-	if err != nil {
-		return errors.New("Access denied: the bastion could not read your accesses, try again later")
-	}
-	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, p)
+	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, tgt, p)
 	return err
 }
 

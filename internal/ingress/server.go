@@ -111,6 +111,10 @@ type Server struct {
 	Now func() time.Time
 	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
 	Jump *Jump
+	// TargetAuth, when set, gives the function that asks, over keyboard-interactive while the
+	// connection authenticates, the factors that connecting acct to a fixed target requires
+	// (a jump's inner connection, a target in the user name: usertarget.go); nil: nothing to ask.
+	TargetAuth func(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, required []string, target string) func(ssh.KeyboardInteractiveChallenge) ([]string, error)
 
 	sources sources // per-source states (persource.go)
 
@@ -414,7 +418,11 @@ func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.
 // verifiedKey runs only after the client proved it holds the key: this is where the account is
 // bound, and where second factors are chained.
 func (s *Server) verifiedKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.PublicKey, perms *ssh.Permissions) (*ssh.Permissions, error) {
-	conn, err := asAccount(conn)
+	ut, err := ParseUserTarget(conn.User())
+	if err != nil {
+		return nil, errAuth
+	}
+	conn, err = asAccount(conn)
 	if err != nil {
 		return nil, errAuth
 	}
@@ -426,15 +434,19 @@ func (s *Server) verifiedKey(ctx context.Context, conn ssh.ConnMetadata, key ssh
 		return nil, err
 	}
 	perms.Extensions[extVerified] = "1"
+	p, err := perms, error(nil)
 	if s.Auth != nil {
-		p, err := s.Auth.AfterPublicKey(conn, a, perms)
+		p, err = s.Auth.AfterPublicKey(conn, a, perms)
 		var partial *ssh.PartialSuccessError
 		if errors.As(err, &partial) {
 			partial.Next.KeyboardInteractiveCallback = accountKeyboardInteractive(partial.Next.KeyboardInteractiveCallback)
 		}
-		return p, err
 	}
-	return perms, nil
+	if ut.HasTarget() {
+		// The target in the user name: its JIT factors are asked now, after the login's own.
+		return s.withTargetFactors(ctx, conn, a, ut.User, ut.Target, p, err)
+	}
+	return p, err
 }
 
 func remoteIP(addr net.Addr) net.IP {
@@ -596,7 +608,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				})
 				if ut.HasTarget() {
 					// The target in the user name: served as a jump's inner session.
-					s.serveTargetChannel(cctx, sconn, nch, ut.User, ut.Target)
+					s.serveTargetChannel(withAnswered(cctx, sconn.Permissions), sconn, nch, ut.User, ut.Target)
 					return
 				}
 				s.handleSession(cctx, sconn, nch)

@@ -167,6 +167,7 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: s.rolesOf(ctx, a),
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
 		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),
+		TargetFactors: answeredFrom(ctx),
 	}
 	// A long session (the interactive mode) sees a freeze, a revoked grant or a deleted account
 	// at its next line, as The Bastion does by starting osh.pl anew for each line.

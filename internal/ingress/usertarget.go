@@ -11,15 +11,20 @@ package ingress
 // (alice:root@[2001:db8::1]:2022); an IPv6 address alone needs none (alice:root@2001:db8::1).
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/accessdb"
+	"gatehouse/internal/store"
 )
 
 // maxUserTargetLen bounds the whole user name: an account (28), a remote user (128), a host
@@ -157,4 +162,115 @@ func asAccount(conn ssh.ConnMetadata) (ssh.ConnMetadata, error) {
 		return conn, nil
 	}
 	return accountMeta{ConnMetadata: conn, account: ut.Account}, nil
+}
+
+// extTargetFactors holds, on a connection authenticated for a fixed target, the factors its
+// target's JIT MFA asked on the client's own prompt (comma-separated; absent: none asked).
+const extTargetFactors = "gatehouse-target-factors"
+
+// withTargetFactors chains the target's JIT factors (TargetAuth) after what authentication
+// returned so far (p, err): when the target needs none, p and err are returned as they are;
+// else keyboard-interactive asks them, after the login's own factors when those are asked too.
+func (s *Server) withTargetFactors(ctx context.Context, conn ssh.ConnMetadata, a store.Account, user string, t JumpTarget, p *ssh.Permissions, err error) (*ssh.Permissions, error) {
+	if s.TargetAuth == nil {
+		return p, err
+	}
+	var partial *ssh.PartialSuccessError
+	if err != nil && !errors.As(err, &partial) {
+		return p, err
+	}
+	required, ok := s.targetRequirements(ctx, a, user, t)
+	if !ok {
+		return p, err // refused or unresolvable: the session says why
+	}
+	ask := s.TargetAuth(ctx, conn, a, required, JumpLine(user, t, ""))
+	if ask == nil {
+		return p, err
+	}
+	answer := func(p *ssh.Permissions, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		names, err := ask(client)
+		if err != nil {
+			return nil, errAuth
+		}
+		if p.Extensions == nil {
+			p.Extensions = map[string]string{}
+		}
+		p.Extensions[extTargetFactors] = strings.Join(names, ",")
+		return p, nil
+	}
+	if partial == nil {
+		return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
+			KeyboardInteractiveCallback: func(_ ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+				return answer(p, client)
+			}}}
+	}
+	first := partial.Next.KeyboardInteractiveCallback
+	if first == nil {
+		return p, err
+	}
+	partial.Next.KeyboardInteractiveCallback = func(c ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		p, err := first(c, client)
+		if err != nil {
+			return nil, err
+		}
+		return answer(p, client)
+	}
+	return nil, partial
+}
+
+// targetRequirements are the MFA requirements of the accesses that let account a reach user@t
+// (access.Decide, as the connector decides when the session runs); ok is false when it would
+// be refused, or the host does not resolve.
+func (s *Server) targetRequirements(ctx context.Context, a store.Account, user string, t JumpTarget) (required []string, ok bool) {
+	in, tgt, err := s.targetInputs(ctx, a, user, t)
+	if err != nil {
+		return nil, false
+	}
+	d, err := access.Decide(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, tgt)
+	if err != nil {
+		return nil, false
+	}
+	for _, m := range d.MFA() {
+		required = append(required, string(m))
+	}
+	return required, true
+}
+
+// targetInputs loads the access decision's inputs for account a and the target.
+func (s *Server) targetInputs(ctx context.Context, a store.Account, user string, t JumpTarget) (accessdb.Inputs, access.Target, error) {
+	ip, err := netip.ParseAddr(t.Host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
+		cancel()
+		if lerr != nil || len(addrs) == 0 {
+			return accessdb.Inputs{}, access.Target{}, fmt.Errorf("Unable to resolve host '%s'", t.Host)
+		}
+		ip = addrs[0]
+	}
+	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
+	if err != nil {
+		return accessdb.Inputs{}, access.Target{}, errors.New("Access denied: the bastion could not read your accesses, try again later")
+	}
+	return in, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, nil
+}
+
+type answeredKey struct{}
+
+// withAnswered carries the factors perms says were answered for the connection's target.
+func withAnswered(ctx context.Context, perms *ssh.Permissions) context.Context {
+	if perms == nil {
+		return ctx
+	}
+	v, ok := perms.Extensions[extTargetFactors]
+	if !ok || v == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, answeredKey{}, strings.Split(v, ","))
+}
+
+// answeredFrom is what withAnswered put in ctx (nil: none).
+func answeredFrom(ctx context.Context) []string {
+	v, _ := ctx.Value(answeredKey{}).([]string)
+	return v
 }

@@ -230,6 +230,12 @@ type Session struct {
 	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
 	// relayed sessions write through them, since the target's own terminal already did it.
 	RawOut, RawErr io.Writer
+
+	// TargetFactors are the factors ("totp", "approval" …, policy.Factors' names) answered on the
+	// client's own prompt (keyboard-interactive) when the connection was authenticated for its
+	// one target: a jump's inner connection, or a target in the user name (nil: none). They count
+	// for that connection's sessions only, whose target is fixed (ingress sets them once).
+	TargetFactors []string
 }
 
 // Editor is a terminal line editor (golang.org/x/term's Terminal) that reads secrets without
