@@ -146,3 +146,46 @@ func TestDecideTransferTable(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideForwardTable: forwarding to host:port needs a --forward entry for exactly that host
+// and port, held personally, as a member or as a guest (with the group's own); an SSH access,
+// any user, another port, another protocol, an expired entry or a frozen account never grants it.
+func TestDecideForwardTable(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tgt := Target{Host: "10.0.0.5", IP: netip.MustParseAddr("10.0.0.5"), Port: 5432}
+	acct := Account{Name: "alice", EgressKeys: []Key{{ID: "p1"}}}
+	fwd := Entry{Host: "10.0.0.5", User: "!forward", Port: 5432}
+	cases := []struct {
+		name     string
+		acct     Account
+		personal []Entry
+		groups   []Group
+		ok       bool
+	}{
+		{"personal forward", acct, []Entry{fwd}, nil, true},
+		{"personal forward, no key needed", Account{Name: "alice"}, []Entry{fwd}, nil, true},
+		{"nothing", acct, nil, nil, false},
+		{"ssh access to the port", acct, []Entry{{Host: "10.0.0.5", User: "root", Port: 5432}}, nil, false},
+		{"any user, any port", acct, []Entry{{Host: "10.0.0.5"}}, nil, false},
+		{"sftp grant", acct, []Entry{{Host: "10.0.0.5", User: "!sftp", Port: 5432}}, nil, false},
+		{"another port", acct, []Entry{{Host: "10.0.0.5", User: "!forward", Port: 5433}}, nil, false},
+		{"another host", acct, []Entry{{Host: "10.0.0.6", User: "!forward", Port: 5432}}, nil, false},
+		{"the network", acct, []Entry{{Host: "10.0.0.0/24", User: "!forward", Port: 5432}}, nil, true},
+		{"expired", acct, []Entry{{Host: "10.0.0.5", User: "!forward", Port: 5432, Expiry: now.Add(-time.Second)}}, nil, false},
+		{"frozen", Account{Name: "alice", Frozen: true}, []Entry{fwd}, nil, false},
+		{"member", acct, nil, []Group{{Name: "g", Members: []string{"alice"}, Servers: []Entry{fwd}}}, true},
+		{"not a member", acct, nil, []Group{{Name: "g", Members: []string{"bob"}, Servers: []Entry{fwd}}}, false},
+		{"guest with both", acct, nil, []Group{{Name: "g", Servers: []Entry{fwd}, Guests: map[string][]Entry{"alice": {fwd}}}}, true},
+		{"guest, group lacks it", acct, nil, []Group{{Name: "g", Guests: map[string][]Entry{"alice": {fwd}}}}, false},
+	}
+	for _, c := range cases {
+		_, err := DecideForward(now, c.acct, c.groups, c.personal, tgt)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+	// A forward entry never grants an SSH session nor a transfer.
+	if _, err := Decide(now, acct, nil, []Entry{fwd}, Target{User: "root", Host: "10.0.0.5", IP: tgt.IP, Port: 5432}); err == nil {
+		t.Error("a forward entry granted an SSH session")
+	}
+}

@@ -406,6 +406,7 @@ func TestJumpRefusals(t *testing.T) {
 	if out, err := r.CombinedOutput(); err == nil || !strings.Contains(string(out), "forwarding failed") {
 		t.Fatalf("-R: %v %s", err, out)
 	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice"})
 }
 
 // homeWith makes a HOME with an ssh_config (HOME/.ssh/config, given with -F: OpenSSH reads

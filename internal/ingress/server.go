@@ -561,6 +561,9 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				reqs = nil
 				continue
 			}
+			if req.Type == "tcpip-forward" { // ssh -R: nothing listens on the bastion for a user
+				s.audit(cctx, sconn, "forward.denied", map[string]any{"comment": "remote forwarding (-R) is refused"})
+			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
 			}
@@ -584,6 +587,9 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 						sconn.Close()
 						s.panicked(account, sconn.RemoteAddr(), p)
 					})
+					if s.forward(cctx, sconn, nch) { // a --forward grant: raw TCP, audited (forward.go)
+						return
+					}
 					s.handleJump(cctx, sconn, nch)
 				}()
 				continue
