@@ -175,3 +175,10 @@ func DecideTransfer(now time.Time, acct Account, groups []Group, personal []Entr
 	_, err := DecideProtocol(now, acct, groups, personal, t, p)
 	return p, err
 }
+
+// IsTransfer says whether a remote command (or a subsystem) is a file transfer: scp's or rsync's
+// server side (TransferOf), or the sftp subsystem. What the recording keeps of it follows
+// transferRecording.
+func IsTransfer(command, subsystem string) bool {
+	return subsystem == "sftp" || TransferOf(command) != ""
+}

@@ -169,3 +169,43 @@ func TestPlainExecProtocolGrants(t *testing.T) {
 	}
 	sameFile(t, filepath.Join(remote, "x"), []byte("hello"))
 }
+
+// TestTransferRecordingChoice: by default a transfer's recording keeps a marker only (its files,
+// sizes and hashes are in the audit), so a copy does not become a recording of its size;
+// transferRecording = "full" records the bytes the target sends. A shell command is recorded
+// either way, and `scp -f` followed by shell syntax is not a transfer.
+func TestTransferRecordingChoice(t *testing.T) {
+	for _, mode := range []string{"metadata", "full"} {
+		t.Run(mode, func(t *testing.T) {
+			j := startJumpWith(t, testenv.Options{Config: "transferRecording = \"" + mode + "\"\n"})
+			remote := t.TempDir()
+			src := filepath.Join(remote, "big.bin")
+			data := randomFile(t, src, 512*1024)
+			port := fmt.Sprint(j.sshd.Port)
+			for _, flag := range []string{"-s", "-O"} {
+				dst := filepath.Join(j.dir, "got"+flag)
+				if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, flag, "-P", port, j.target()+":"+src, dst); code != 0 {
+					t.Fatalf("scp %s: %d %q %q", flag, code, out, errs)
+				}
+				sameFile(t, dst, data)
+			}
+			for _, marker := range []string{"subsystem sftp", "scp -f " + src} {
+				row := closedSession(t, j.b, "alice", marker)
+				small := row.Size < 64*1024
+				if (mode == "metadata") != small {
+					t.Errorf("%s: %s recording is %d bytes", mode, marker, row.Size)
+				}
+				if mode == "metadata" && !strings.Contains(row.Comment, "content not recorded") {
+					t.Errorf("%s: row comment %q", marker, row.Comment)
+				}
+			}
+			// Not a transfer: recorded whole in both modes.
+			if out, _, code := j.run(t, "", "ssh", "-F", j.cfg, "-p", port, j.target(), "head -c 300000 "+src+" | base64"); code != 0 || len(out) < 300000 {
+				t.Fatalf("shell command: %d, %d bytes", code, len(out))
+			}
+			if row := closedSession(t, j.b, "alice", "head -c 300000"); row.Size < 100*1024 {
+				t.Errorf("a shell command's output was not recorded: %d bytes", row.Size)
+			}
+		})
+	}
+}
