@@ -287,9 +287,8 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	defer release()
 	var in io.Reader = &gatedReader{g: gate, r: stdin}
 	var outw io.Writer = counted
-	if req.Subsystem == "sftp" {
-		// The Bastion's `--osh sftp` on the plain path: every operation audited as on a jump.
-		a := c.sftpAudit(ctx, base, cancel)
+	if a := c.transferAudit(ctx, base, cancel, req.Subsystem, command); a != nil {
+		// A transfer on the plain path: every SFTP operation or scp file audited as on a jump.
 		defer a.close()
 		in, outw = a.reader(in), a.writer(counted)
 	}

@@ -5,26 +5,39 @@ import (
 	"io"
 	"sync"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/transfer"
 )
 
-// sftpAudit follows an sftp subsystem relayed on a session's own streams (The Bastion's
-// `--host H --osh sftp`): each operation is an audit event, as on a jump (internal/transfer).
+// sftpAudit follows a transfer relayed on a session's own streams (the plain path): each SFTP
+// operation, or each file of a legacy scp, is an audit event, as on a jump (internal/transfer).
 // A stream the audit cannot follow ends the relay before the packet goes on (fail closed).
 type sftpAudit struct {
 	mu     sync.Mutex
-	p      *transfer.SFTP
+	p      transfer.Follower
 	cancel context.CancelFunc
 }
 
-func (c *Connector) sftpAudit(ctx context.Context, base map[string]any, cancel context.CancelFunc) *sftpAudit {
-	return &sftpAudit{cancel: cancel, p: transfer.NewSFTP(func(ev transfer.Event) {
-		f := ev.Fields()
-		for _, k := range []string{"account", "ip_from", "user", "host_to", "port_to", "uniqid"} {
-			f[k] = base[k]
+// transferAudit follows the relayed streams of a transfer on the plain path: the sftp subsystem
+// (The Bastion's `--osh sftp`), or scp's server side (`scp -t`, `scp -f`, also from `--osh
+// scp --scp-cmd`); nil for any other session.
+func (c *Connector) transferAudit(ctx context.Context, base map[string]any, cancel context.CancelFunc, subsystem, command string) *sftpAudit {
+	event := func(prefix string) func(transfer.Event) {
+		return func(ev transfer.Event) {
+			f := ev.Fields()
+			for _, k := range []string{"account", "ip_from", "user", "host_to", "port_to", "uniqid"} {
+				f[k] = base[k]
+			}
+			c.observe(ctx, prefix+ev.Op, f)
 		}
-		c.observe(ctx, "sftp."+ev.Op, f)
-	})}
+	}
+	switch p := access.TransferOf(command); {
+	case subsystem == "sftp":
+		return &sftpAudit{cancel: cancel, p: transfer.NewSFTP(event("sftp."))}
+	case p == access.ProtoSCPUp || p == access.ProtoSCPDown:
+		return &sftpAudit{cancel: cancel, p: transfer.NewSCP(p == access.ProtoSCPUp, transfer.SCPArg(command), event("scp."))}
+	}
+	return nil
 }
 
 func (a *sftpAudit) close() {

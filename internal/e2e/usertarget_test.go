@@ -209,3 +209,55 @@ func TestTransferRecordingChoice(t *testing.T) {
 		})
 	}
 }
+
+// TestSCPFileListAudited: scp's legacy mode (-O, -r) through the jump: each file copied is an
+// audit event scp.file with its path, size and SHA-256, as SFTP operations are; a stream that
+// lies (a "..", a '/', a NUL or a 64 kB name, more data than announced) is cut before the target
+// sees the line, audited scp.refused, and nothing is written.
+func TestSCPFileListAudited(t *testing.T) {
+	j := startJump(t)
+	port := fmt.Sprint(j.sshd.Port)
+	src := filepath.Join(j.dir, "tree")
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a := randomFile(t, filepath.Join(src, "a.bin"), 70*1024+1)
+	b := randomFile(t, filepath.Join(src, "sub", "b.bin"), 3000)
+	remote := t.TempDir()
+	if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-O", "-r", "-P", port, src, j.target()+":"+remote+"/"); code != 0 {
+		t.Fatalf("scp -O -r up: %d %q %q", code, out, errs)
+	}
+	sameFile(t, filepath.Join(remote, "tree", "sub", "b.bin"), b)
+	waitAudit(t, j.b, "scp.file", map[string]any{"account": "alice", "path": "tree/a.bin", "bytes_written": fmt.Sprint(len(a)), "sha256_written": fmt.Sprintf("%x", sha256Sum(a))})
+	waitAudit(t, j.b, "scp.file", map[string]any{"account": "alice", "path": "tree/sub/b.bin", "sha256_written": fmt.Sprintf("%x", sha256Sum(b)), "host_to": "127.0.0.1"})
+	back := filepath.Join(j.dir, "back.bin")
+	if out, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-O", "-P", port, j.target()+":"+remote+"/tree/a.bin", back); code != 0 {
+		t.Fatalf("scp -O down: %d %q %q", code, out, errs)
+	}
+	sameFile(t, back, a)
+	waitAudit(t, j.b, "scp.file", map[string]any{"account": "alice", "path": "a.bin", "path2": remote + "/tree/a.bin", "bytes_read": fmt.Sprint(len(a)), "sha256_read": fmt.Sprintf("%x", sha256Sum(a))})
+
+	// Lying streams on the plain path, as a hostile client would send them.
+	bad := t.TempDir()
+	for _, c := range []struct{ name, stream string }{
+		{"dotdot", "C0644 1 ..\nx\x00"},
+		{"slash", "C0644 1 ../escape\nx\x00"},
+		{"nul", "C0644 1 a\x00b\nx\x00"},
+		{"64kB", "C0644 1 " + strings.Repeat("n", 64*1024) + "\nx\x00"},
+		{"lying size", "C0644 1 liar\nxyz\x00C0644 1 second\ny\x00"},
+	} {
+		r := j.b.SSHIn(strings.NewReader(c.stream), j.aliceKey, "alice", j.target(), "-p", port, "--", "scp -t "+bad+"/")
+		if r.Exit == 0 {
+			t.Errorf("%s: accepted (%q %q)", c.name, r.Stdout, r.Stderr)
+		}
+	}
+	waitAudit(t, j.b, "scp.refused", map[string]any{"account": "alice", "path": bad + "/"})
+	entries, _ := os.ReadDir(bad)
+	for _, e := range entries {
+		// The lying size's first file is whole when the lie is seen (its byte was announced);
+		// nothing after the lie reaches the target.
+		if e.Name() != "liar" {
+			t.Errorf("written on the target: %s", e.Name())
+		}
+	}
+}
