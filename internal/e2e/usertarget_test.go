@@ -163,6 +163,24 @@ func TestPlainExecProtocolGrants(t *testing.T) {
 		t.Fatalf("plain command: %d %q %q", r.Exit, r.Stdout, r.Stderr)
 	}
 	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, "--scpup")
+	// The Bastion's --osh scp form cannot smuggle a command after scp's: refused before anything runs.
+	for _, enc := range []string{"scp#-t#" + remote + "/y;touch#" + remote + "/pwned", "scp#-t#$(touch#" + remote + "/pwned)", "touch#" + remote + "/pwned", "scp#-t#" + remote + "/y|id"} {
+		r := b.SSH(key, "alice", "--user", sshd.User, "--port", port, "--host", "127.0.0.1", "--osh", "scp", "--scp-cmd", "'"+enc+"'")
+		if r.Exit != 111 {
+			t.Errorf("--scp-cmd %q: exit %d %q %q", enc, r.Exit, r.Stdout, r.Stderr)
+		}
+	}
+	// A subsystem request naming anything but a target's sftp is refused.
+	for _, line := range []string{"--osh info", "--host 127.0.0.1 --osh scp --scp-cmd scp#-t#/tmp/x", "sftp"} {
+		args := append(b.SSHArgs(key, "alice"), "-s", "--", line)
+		out, err := exec.Command("ssh", args...).CombinedOutput()
+		if err == nil || strings.Contains(string(out), "You are alice") {
+			t.Errorf("subsystem %q accepted: %s", line, out)
+		}
+	}
+	if entries, _ := os.ReadDir(remote); len(entries) != 0 {
+		t.Fatalf("an injected command ran on the target: %v", entries)
+	}
 	r = b.SSHIn(strings.NewReader(sink), key, "alice", dest, "-p", port, "--", "scp -t "+remote+"/x")
 	if r.Exit != 0 {
 		t.Fatalf("scp -t with the grant: %d %q %q", r.Exit, r.Stdout, r.Stderr)
