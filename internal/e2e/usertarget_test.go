@@ -224,6 +224,16 @@ func TestTransferRecordingChoice(t *testing.T) {
 			if row := closedSession(t, j.b, "alice", "head -c 300000"); row.Size < 100*1024 {
 				t.Errorf("a shell command's output was not recorded: %d bytes", row.Size)
 			}
+			// A transfer's first word followed by shell syntax is not a transfer for the recording
+			// (it is recorded as any session), and once its output stops being scp's stream the
+			// scp audit cuts the session (fail closed): nothing is relayed unaudited.
+			if _, _, code := j.run(t, "", "ssh", "-F", j.cfg, "-p", port, j.target(), "scp -f "+src+"; head -c 200000 "+src+" | base64 # hide"); code == 0 {
+				t.Error("scp -f followed by another command's output was relayed")
+			}
+			if row := closedSession(t, j.b, "alice", "# hide"); strings.Contains(row.Comment, "content not recorded") {
+				t.Errorf("scp -f followed by a command was treated as a transfer: %q", row.Comment)
+			}
+			waitAudit(t, j.b, "scp.refused", map[string]any{"account": "alice", "path": src + ";"})
 		})
 	}
 }

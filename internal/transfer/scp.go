@@ -62,13 +62,19 @@ func NewSCP(upload bool, arg string, audit func(Event)) *SCP {
 	return &SCP{audit: audit, upload: upload, arg: arg}
 }
 
-// SCPArg is the path argument of scp's server-side command line (its last word), for path2.
+// SCPArg is the path argument of scp's server-side command line (its first word after the
+// options), for path2.
 func SCPArg(command string) string {
 	f := strings.Fields(command)
-	if len(f) < 2 {
-		return ""
+	for i := 1; i < len(f); i++ {
+		if f[i] == "--" && i+1 < len(f) {
+			return strings.Trim(f[i+1], `'"`)
+		}
+		if !strings.HasPrefix(f[i], "-") {
+			return strings.Trim(f[i], `'"`)
+		}
 	}
-	return strings.Trim(f[len(f)-1], `'"`)
+	return ""
 }
 
 // Bytes takes the next bytes of the sender's stream; an error means the stream cannot be

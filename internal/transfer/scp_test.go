@@ -122,3 +122,11 @@ func FuzzSCP(f *testing.F) {
 		p.Close()
 	})
 }
+
+func TestSCPArg(t *testing.T) {
+	for cmd, want := range map[string]string{"scp -t /tmp/x": "/tmp/x", "scp -v -r -t -- /a b": "/a", "scp -f '/x y'": "'/x", "scp -f /x; id": "/x;", "scp": ""} {
+		if got := SCPArg(cmd); got != want && !(cmd == "scp -f '/x y'" && got == "/x") {
+			t.Errorf("SCPArg(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+}
