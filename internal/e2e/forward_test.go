@@ -103,6 +103,12 @@ func TestForwardGrantPerPort(t *testing.T) {
 			t.Fatalf("grant %v accepted: %s", args, r.Stdout)
 		}
 	}
+	// selfAddPersonalAccess --forward: refused even to an account allowed the command (a forward
+	// uses no key on the target, so given to oneself it would make the bastion a proxy).
+	j.b.MustOK("--osh", "accountGrantCommand", "--account", "alice", "--command", "selfAddPersonalAccess")
+	if r := j.b.SSH(j.aliceKey, "alice", "--osh", "selfAddPersonalAccess", "--host", "127.0.0.1", "--port", fmt.Sprint(echo), "--forward"); r.Exit == 0 || !strings.Contains(r.Stdout, "cannot be given to yourself") {
+		t.Fatalf("selfAddPersonalAccess --forward accepted: %s", r.Stdout)
+	}
 	lport := localForward(t, j, echo)
 	if got := talk(t, lport, "before"); !strings.HasPrefix(got, "SSH-2.0-gatehouse") {
 		t.Fatalf("a forward without grant reached %q", got)
