@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -292,4 +293,33 @@ func TestSCPFileListAudited(t *testing.T) {
 			t.Errorf("written on the target: %s", e.Name())
 		}
 	}
+}
+
+// TestBastionSftpPluginHostileStream: The Bastion's `--host H --osh sftp` on the plain path gets
+// the same SFTP audit as a jump: a path with NUL, a 64 kB path or a lying length ends the
+// session before the target acts, audited sftp.refused (the honest way is TestAnsibleThroughBastionWrapper's).
+func TestBastionSftpPluginHostileStream(t *testing.T) {
+	j := startJump(t)
+	remote := t.TempDir()
+	victim := filepath.Join(remote, "victim")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := []string{"--user", j.sshd.User, "--port", fmt.Sprint(j.sshd.Port), "--host", "127.0.0.1", "--osh", "sftp"}
+	init := sftpPacket(1, uint32(3))
+	for name, stream := range map[string][]byte{
+		"NUL":    append(init, sftpPacket(13, uint32(1), victim+"\x00.txt")...),
+		"64 kB":  append(init, sftpPacket(13, uint32(1), filepath.Join(remote, strings.Repeat("a", 64*1024)))...),
+		"length": append(init, 0x7f, 0xff, 0xff, 0xff, 13),
+	} {
+		r := j.b.SSHIn(bytes.NewReader(stream), j.aliceKey, "alice", line...)
+		if r.Exit == 0 {
+			t.Errorf("%s: the session went on", name)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me" {
+		t.Fatalf("the target acted on a refused stream: %v %q", err, b)
+	}
+	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "a path with a NUL byte", "account": "alice"})
+	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "packet of 2147483647 bytes", "account": "alice"})
 }
