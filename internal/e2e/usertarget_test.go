@@ -323,3 +323,22 @@ func TestBastionSftpPluginHostileStream(t *testing.T) {
 	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "a path with a NUL byte", "account": "alice"})
 	waitAudit(t, j.b, "sftp.refused", map[string]any{"comment": "packet of 2147483647 bytes", "account": "alice"})
 }
+
+// TestSCPTargetClosesMidTransfer: a target whose scp dies in the middle of a file (here a fake
+// scp that sends a header and 10 of its 1000 bytes): the session ends with a failure, and the
+// audit names the file as failed, with the bytes that came and no hash.
+func TestSCPTargetClosesMidTransfer(t *testing.T) {
+	j := startJump(t)
+	bin := t.TempDir()
+	fake := filepath.Join(bin, "scp")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nprintf 'C0644 1000 half\\n0123456789'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake runs as scp's server side (its name is scp) through the plain path.
+	r := j.b.SSHIn(strings.NewReader("\x00\x00\x00"), j.aliceKey, "alice", j.target(), "-p", fmt.Sprint(j.sshd.Port), "--", fake+" -f /srv/x")
+	if r.Exit == 0 {
+		t.Fatalf("a transfer cut by the target ended well: %q", r.Stderr)
+	}
+	waitAudit(t, j.b, "scp.file", map[string]any{"account": "alice", "path": "half", "status": "failed", "bytes_read": "10",
+		"comment": "transfer ended before the file's end"})
+}
