@@ -169,17 +169,18 @@ type track struct {
 	paused  atomic.Bool
 	limited atomic.Bool // the recording reached its size cap
 	stealth bool
+	id      string
+	account string
+	t       *Tracker
+	rec     record.Recorder
+	path    string
+	row     store.Session
+	start   time.Time
+	mu      sync.Mutex
+	n       int64
+
 	// transfer: a file transfer whose content is not recorded (transferRecording = "metadata").
 	transfer bool
-	id       string
-	account  string
-	t        *Tracker
-	rec      record.Recorder
-	path     string
-	row      store.Session
-	start    time.Time
-	mu       sync.Mutex
-	n        int64
 }
 
 // Comments on the session row: its list shows them.
