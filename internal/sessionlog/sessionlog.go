@@ -185,10 +185,12 @@ type track struct {
 
 // Comments on the session row: its list shows them.
 const (
-	stealthComment  = "output not recorded (stealth)"
-	transferComment = "file transfer: content not recorded (metadata and hashes in the audit)"
-	limitComment    = "recording stopped at recordingMaxBytes; the session went on"
+	stealthComment = "output not recorded (stealth)"
+	limitComment   = "recording stopped at recordingMaxBytes; the session went on"
 )
+
+// transferComment is the row's comment of a transfer whose content is not recorded.
+const transferComment = "file transfer: content not recorded (metadata and hashes in the audit)"
 
 // comment joins what the row's comment says about the recording to the session's own.
 func (tr *track) comment(own string) string {
