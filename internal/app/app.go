@@ -197,6 +197,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server.RoleHook = a.groupRoles
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
+	a.Server.TargetAuth = a.MFA.TargetFactors // JIT MFA on the client's own prompt for a jump's or a user name's target
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA

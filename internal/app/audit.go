@@ -139,7 +139,7 @@ func (a *App) openAudit(ctx context.Context) error {
 // recordingPolicy is how the configuration in force says to record; read at each session's
 // start, so a reload applies to the sessions that start after it.
 func recordingPolicy(cfg *config.Config) sessionlog.Policy {
-	p := sessionlog.Policy{Format: record.Gatehouse, MaxBytes: cfg.RecordingMaxBytes}
+	p := sessionlog.Policy{Format: record.Gatehouse, MaxBytes: cfg.RecordingMaxBytes, TransferContent: cfg.TransferRecording == "full"}
 	if f, err := record.ParseFormat(cfg.RecordingFormat); err == nil { // validated at load
 		p.Format = f
 	}

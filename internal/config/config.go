@@ -149,6 +149,10 @@ type Config struct {
 	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
 	// session goes on unrecorded (audited as recording.limit). 0: no cap.
 	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`
+	// TransferRecording is what the recording keeps of a file transfer (scp's and rsync's server
+	// sides, the sftp subsystem): "metadata" (the default: a marker; the audit has the files,
+	// sizes and SHA-256) or "full" (the bytes the target sends, as for any session).
+	TransferRecording string `toml:"transferRecording"`
 
 	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
 	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
@@ -241,6 +245,7 @@ func Default() Config {
 		InteractiveModeProactiveMFAexpiration: 900,
 		RecordingFormat:                       "gatehouse",
 		RecordingMaxBytes:                     1 << 30,
+		TransferRecording:                     "metadata",
 		AuditCheckpointEvery:                  1000,
 		SyslogFormat:                          "bastion",
 		SyslogFacility:                        "local7",
@@ -595,6 +600,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
+	}
+	if c.TransferRecording != "metadata" && c.TransferRecording != "full" {
+		return bad("transferRecording", "%q must be \"metadata\" or \"full\"", c.TransferRecording)
 	}
 	if c.RecordingMaxBytes != 0 && (c.RecordingMaxBytes < 1<<20 || c.RecordingMaxBytes > 1<<40) {
 		return bad("recordingMaxBytes", "%d must be 0 (no cap) or between 1048576 (1 MiB) and 1099511627776 (1 TiB)", c.RecordingMaxBytes)

@@ -162,6 +162,16 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		}
 		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
+	// A transfer needs its protocol grant besides the SSH access, on this plain path as on the
+	// jump's (`alice@bastion -- root@host scp -t /x` is what scp -S and rsync -e send).
+	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command(), req.Subsystem); err != nil {
+		ref := &refusal.Refusal{Code: "KO_PROTOCOL_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied}
+		_ = errors.As(err, &ref)
+		f := clone(base)
+		f["allowed"], f["protocol"], f["comment"] = false, string(p), ref.Message
+		c.observe(ctx, "transfer.denied", f)
+		return refuse(ref)
+	}
 	out.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err
@@ -331,7 +341,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 		}()
 	}
 	req := s.Request
-	er := egress.Request{Command: command}
+	er := egress.Request{Command: command, Subsystem: req.Subsystem}
 	if tkt != "" {
 		er.Env = map[string]string{ticket.EnvName: tkt}
 	}
@@ -349,7 +359,14 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 	// next reaches the interactive prompt whole.
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
-	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
+	var in io.Reader = &gatedReader{g: gate, r: stdin}
+	var outw io.Writer = counted
+	if a := c.transferAudit(ctx, base, cancel, req.Subsystem, command); a != nil {
+		// A transfer on the plain path: every SFTP operation or scp file audited as on a jump.
+		defer a.close()
+		in, outw = a.reader(in), a.writer(counted)
+	}
+	inCount := &countReader{r: in}
 	if command != "" {
 		// What runs on the target, whole (never masked): a connection from the interactive
 		// mode has no other audit entry that names it. In the close too, as The Bastion's.
@@ -362,7 +379,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 	var signal string
 	var err error
 	if p := crash.Catch(func() {
-		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
+		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
 	}); p != nil {
 		panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")

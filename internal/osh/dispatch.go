@@ -140,6 +140,9 @@ func (e errTooLong) Error() string {
 func (e *Env) Parse(line string) session.Line {
 	ln := session.Line{Raw: line}
 	req, perr := ParseLine(line)
+	if perr == nil {
+		req, perr = TransferPlugin(req) // The Bastion's --host H --osh scp|sftp: a target request
+	}
 	ln.Request = req
 	if w, err := Split(line); err == nil {
 		ln.Words = w

@@ -354,7 +354,7 @@ func targetArgs(r *Request) []string {
 
 func checkConflicts(r *Request) error {
 	switch {
-	case r.Osh != "" && (r.Host != "" || r.Interactive):
+	case r.Osh != "" && r.Interactive, r.Osh != "" && r.Host != "" && !transferPlugins[r.Osh]:
 		return gerr("--osh cannot be combined with a host or -i")
 	case r.Interactive && r.Host != "":
 		return gerr("-i cannot be combined with a host")

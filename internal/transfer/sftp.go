@@ -94,7 +94,7 @@ func (e Event) Fields() map[string]any {
 	set("comment", e.Comment)
 	set("sha256_read", e.SHA256Read)
 	set("sha256_written", e.SHA256Write)
-	if e.Op == "close" {
+	if e.Op == "close" || e.Op == "file" {
 		f["bytes_read"], f["bytes_written"] = e.BytesRead, e.BytesWritten
 	}
 	return f

@@ -39,6 +39,7 @@ func ACLOptions(extra ...osh.Option) []osh.Option {
 		osh.Option{Name: "scpdown", Kind: osh.Flag, Help: "the scp download protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "sftp", Kind: osh.Flag, Help: "the sftp protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "rsync", Kind: osh.Flag, Help: "the rsync protocol, in addition to an SSH access (instead of --user)"},
+		osh.Option{Name: "forward", Kind: osh.Flag, Help: "port forwarding (ssh -L, -D) to this host and port, relayed and audited as raw TCP (instead of --user; needs --port)"},
 	)
 }
 
@@ -130,7 +131,9 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 	s.ForceKey, s.ForcePassword = in.ForceKey, in.ForcePassword
 	switch {
 	case len(in.Protocols) > 1:
-		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp and --rsync may be given at a time")
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp, --rsync and --forward may be given at a time")
+	case len(in.Protocols) == 1 && in.Protocols[0] == access.ProtoForward && (in.PortAny || in.Port == "" || in.Port == "*"):
+		return s, coded("ERR_MISSING_PARAMETER", "A --forward grant names its port: give --port PORT (forwarding is granted port by port)")
 	case len(in.Protocols) == 1 && (in.User != "" || in.UserAny):
 		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "A protocol (--%s) is granted for any remote user: --user and --user-any cannot be given with it", in.Protocols[0])
 	case len(in.Protocols) == 1:

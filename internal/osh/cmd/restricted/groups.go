@@ -120,6 +120,12 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 		if r != nil {
 			return *r
 		}
+		if self && add && c.Args.Has("forward") {
+			// A forward uses no key on the target: given to oneself it would open the bastion
+			// as a proxy to anything. Someone else grants it (accountAddPersonalAccess,
+			// groupAddServer), issue 12.
+			return *common.Failure("ERR_ACCESS_DENIED", "--forward cannot be given to yourself: ask for it (accountAddPersonalAccess, or a group's groupAddServer)")
+		}
 		name := c.Caller().Name
 		if !self {
 			a, r := common.LoadAccount(ctx, c, "account")
