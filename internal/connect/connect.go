@@ -217,16 +217,16 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 			c.observe(ctx, "hostkey", f)
 		}
 	}}
+	if req.Wait {
+		if err := c.waitForPort(ctx, errw, req.Host, net.JoinHostPort(ip.String(), strconv.Itoa(port)), port); err != nil {
+			return out, egress.ExitStatus // the session ended while waiting
+		}
+	}
 	if !req.Quiet {
 		// The Bastion's two lines, which expect scripts wait for: the access granted and where
 		// the session is recorded (here its id, for selfPlaySession), then "Connecting...".
 		fmt.Fprintf(errw, " allowed ... log on(%s)\n\n", s.ID)
 		fmt.Fprintln(errw, "Connecting...")
-	}
-	if req.Wait {
-		if err := c.waitForPort(ctx, errw, req.Host, net.JoinHostPort(ip.String(), strconv.Itoa(port)), port); err != nil {
-			return out, egress.ExitStatus // the session ended while waiting
-		}
 	}
 	// The ticket is made before the dial: a target's sshd may ask for it during authentication
 	// (keyboard-interactive, before any env request can arrive), and the session gets it as env.

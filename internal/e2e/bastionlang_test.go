@@ -18,8 +18,8 @@ func TestBastionShortOptionsSSH(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	_, pub := testenv.NewKey(t, "ed25519", "bob")
 	b.MustOK("--osh", "accountCreate", "--acc", "bob", "--pubKey", fmt.Sprintf("%q", pub))
-	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "bob", "-h", "127.0.0.1", "-u", "root", "-p", "22")
-	b.MustOK("-h", "127.0.0.2", "-l", "web", "-p", "2222", "--osh", "accountAddPersonalAccess", "--account", "bob")
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "bob", "-h", "127.0.0.1", "-u", "root", "-p", "22", "--force")
+	b.MustOK("-h", "127.0.0.2", "-l", "web", "-p", "2222", "--osh", "accountAddPersonalAccess", "--account", "bob", "--force")
 	for _, tc := range []struct{ words []string }{
 		{[]string{"--osh", "whoHasAccessTo", "-h", "127.0.0.1", "-u", "root", "-p", "22"}},
 		{[]string{"-h", "127.0.0.2", "-u", "web", "-p", "2222", "--osh", "whoHasAccessTo"}},

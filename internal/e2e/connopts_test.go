@@ -143,7 +143,7 @@ func TestWaitConnect(t *testing.T) {
 	defer fwd.Close()
 	go forward(fwd, sshd.Addr)
 	waitFor("Alive after waiting for ")
-	waitFor("Connecting to")
+	waitFor("Connecting...")
 	go func() {
 		for range lines {
 		}

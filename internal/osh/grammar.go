@@ -191,8 +191,9 @@ func ParseWords(words []string) (Request, error) {
 			}
 			r.Osh = v
 			// osh.pl takes -h, -u and -p anywhere and hands their values to the plugin: given
-			// before --osh, they are the command's --host, --user and --port.
-			if optTarget && !positionalHost {
+			// before --osh, they are the command's --host, --user and --port. The transfer
+			// plugins are the exception: there they name the transfer's target (TransferPlugin).
+			if optTarget && !positionalHost && !transferPlugins[v] {
 				r.OshArgs = append(r.OshArgs, targetArgs(&r)...)
 			}
 			// Everything after the command is its own, except the global options that The

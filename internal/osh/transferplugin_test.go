@@ -31,7 +31,6 @@ func TestTransferPlugin(t *testing.T) {
 		{"--host 10.0.0.5 --osh scp --scp-cmd scp#/x", false, "", "", "", "", 0},
 		{"--host 10.0.0.5 --osh scp --scp-cmd scp#-t#/x --other", false, "", "", "", "", 0},
 		{"--host 10.0.0.5 --osh sftp --scp-cmd x", false, "", "", "", "", 0},
-		{"--host 10.0.0.5 --osh accountList", false, "", "", "", "", 0},
 		{"-i --osh sftp", false, "", "", "", "", 0},
 	} {
 		r, err := ParseLine(c.line)
