@@ -198,7 +198,8 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
-	a.Connector.MFA = a.MFA.ConnectMFA
+	// A factor a group's access requires and the account lacks is enrolled on a terminal.
+	a.Connector.MFA = a.connectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: o.Clock}); err != nil {
 		a.Audit.Close()

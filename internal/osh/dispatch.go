@@ -152,6 +152,14 @@ func (e *Env) Parse(line string) session.Line {
 	return ln
 }
 
+// isSetupCommand reports whether name is one of the commands that enrol a factor.
+func (e *Env) isSetupCommand(name string) bool {
+	if c, ok := e.Registry.Lookup(name); ok {
+		name = c.Name
+	}
+	return name == SetupPasswordCommand || name == SetupTOTPCommand
+}
+
 // Serve runs a session's parsed line and returns what the session did and its exit status.
 func (e *Env) Serve(ctx context.Context, s *Session, ln session.Line) (Outcome, int) {
 	code := e.serve(ctx, s, ln)
@@ -184,12 +192,19 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
+	// First-login enrolment: on a terminal, a factor the policy requires is set up before
+	// anything else (the setup commands excepted: they are the enrolment).
+	if s.PTY && !e.isSetupCommand(req.Osh) {
+		if r := e.enrolGate(ctx, s, nil); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
 	switch {
 	case req.Osh != "":
 		r := e.Run(ctx, s, req.Osh, req.OshArgs, req.Quiet)
 		return e.emitJSONOnly(s, r, req.JSON)
 	case req.HasTarget():
-		if r := e.setupGate(ctx, s, nil); r != nil {
+		if r := e.enrolGate(ctx, s, nil); r != nil {
 			return e.emit(s, *r, req.JSON, req.Quiet)
 		}
 		if e.Hooks.Connect == nil {
@@ -331,12 +346,13 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
-	if r := e.setupGate(ctx, s, cmd); r != nil {
+	if r := e.enrolGate(ctx, s, cmd); r != nil {
 		e.printRefusal(p, *r)
 		return *r
 	}
 	if e.Hooks.JIT != nil {
-		if ref := e.Hooks.JIT(ctx, s, cmd.Info()); ref != nil {
+		// A factor the command requires and the account lacks is enrolled on a terminal.
+		if ref := e.WithEnrolment(ctx, s, func() *refusal.Refusal { return e.Hooks.JIT(ctx, s, cmd.Info()) }); ref != nil {
 			r := Refused(ref)
 			e.printRefusal(p, r)
 			e.done(ctx, s, cmd.Name, args, r)

@@ -118,7 +118,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			fmt.Fprintf(t, "Connections to servers are not enabled on this bastion.\n")
 			continue
 		}
-		if r := e.setupGate(ctx, s, nil); r != nil {
+		if r := e.enrolGate(ctx, s, nil); r != nil {
 			e.printRefusal(&Printer{W: t}, *r)
 			continue
 		}
