@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
@@ -11,4 +12,18 @@ import (
 // and the account lacks is set up on a terminal, then the phase runs again (osh.WithEnrolment).
 func (a *App) connectMFA(ctx context.Context, s *session.Session, reqs []string, target string) *refusal.Refusal {
 	return a.Env.WithEnrolment(ctx, s, func() *refusal.Refusal { return a.MFA.ConnectMFA(ctx, s, reqs, target) })
+}
+
+// LogMustEnrol says in the log, at start and after a reload, how many accounts the policy in
+// force sends through enrolment at their next login, naming the admins among them: turning a
+// policy on must not shut anyone out in silence.
+func (a *App) LogMustEnrol(ctx context.Context) {
+	accounts, admins, err := a.MFA.MustEnrol(ctx)
+	switch {
+	case err != nil:
+		a.log.Error("cannot count the accounts that must set up a second factor", "err", err)
+	case len(accounts) > 0:
+		a.log.Warn(fmt.Sprintf("%d accounts must set up a second factor at their next login (on a terminal, `ssh -t`), %d of them admins", len(accounts), len(admins)),
+			"accounts", len(accounts), "admins", admins, "policy", a.Config().AccountMFAPolicy)
+	}
 }
