@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/console"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/history"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/keysync"
 	"gatehouse/internal/mfaauth"
@@ -157,6 +158,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: o.Clock, Log: o.Log, Audit: a.auditAny,
+		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},

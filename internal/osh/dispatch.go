@@ -24,6 +24,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
+	"gatehouse/internal/history"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -56,6 +57,8 @@ type Env struct {
 	Archived func(ctx context.Context, s store.Session) (*os.File, error)
 	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
 	JumpCA func() string
+	// History keeps the interactive mode's history per account; nil: for the session only.
+	History *history.Dir
 }
 
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
@@ -320,7 +323,7 @@ func (e *Env) setupGate(ctx context.Context, s *Session, cmd *Command) *Result {
 // Run runs one command with its options in the session, printing its human output, and returns
 // its result (the caller prints the JSON). Batch and the interactive mode call it per line.
 func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, quiet bool) Result {
-	p := &Printer{W: s.Out, Quiet: quiet}
+	p := &Printer{W: s.Out, Quiet: quiet, Width: TermWidth(s)}
 	cmd, ok := e.Registry.Lookup(name)
 	if !ok {
 		r := Refuse("KO_UNKNOWN_COMMAND", "Unknown command %q: use --osh help to list the commands you may run", quoted(name))
@@ -455,7 +458,7 @@ func (e *Env) ShowRefusal(s *Session, r *refusal.Refusal) int { return e.Refuse(
 
 // emit prints a refusal in human form, then its JSON, and returns its exit status.
 func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {
-	e.printRefusal(&Printer{W: s.Out, Quiet: quiet}, r)
+	e.printRefusal(&Printer{W: s.Out, Quiet: quiet, Width: TermWidth(s)}, r)
 	return e.emitJSONOnly(s, r, mode)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strings"
 
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
@@ -224,6 +225,10 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	w := c.P.W
 	c.P.Line("Scan this QR code with your authenticator app, or enter the secret key by hand:")
+	if w, need := osh.TermWidth(c.Sess), qrWidth(e.QR)+2; w > 0 && need > w {
+		// The terminal would wrap the code's rows: it could not be scanned.
+		c.P.Line("Your terminal is %d columns wide and the QR code needs %d: widen it to scan the code, or type the secret key below.", w, need)
+	}
 	// Inside the box, as they are (never wrapped): the QR code keeps its quiet zone, so the
 	// border beside it does not hinder scanning.
 	c.P.Block(e.QR)
@@ -263,4 +268,13 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	c.P.Line("Multi-Factor Authentication enabled: your authenticator's code will be asked as configured on this bastion.")
 	c.P.Line("Keep the scratch codes in a safe place: each may replace a code once.")
 	return osh.OK("", map[string]any{"account": me, "scratch_codes": len(e.ScratchCodes), "confirmed": enrol.HasLastStep})
+}
+
+// qrWidth is the width in columns of the widest row of a rendered QR code.
+func qrWidth(qr string) int {
+	w := 0
+	for _, l := range strings.Split(qr, "\n") {
+		w = max(w, osh.DisplayWidth(l))
+	}
+	return w
 }

@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/testenv"
+)
+
+// tmuxTerm is the real ssh client inside tmux: what the person sees is tmux's screen
+// (capture-pane), drawn by a real terminal emulator from the bytes gatehouse sent.
+type tmuxTerm struct {
+	t      *testing.T
+	socket string
+}
+
+func startTmux(t *testing.T, b *testenv.Bastion, key, account string, words ...string) *tmuxTerm {
+	return startTmuxSized(t, b, 100, key, account, words...)
+}
+
+func startTmuxSized(t *testing.T, b *testenv.Bastion, cols int, key, account string, words ...string) *tmuxTerm {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		testenv.Need(t, "tmux is not installed")
+	}
+	tm := &tmuxTerm{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
+	args := append([]string{"ssh", "-tt"}, b.SSHArgs(key, account)...)
+	args = append(append(args, "--"), words...)
+	// The pane outlives ssh, so that its last screen and exit status can be read.
+	cmd := append([]string{"-S", tm.socket, "-f", "/dev/null", "new-session", "-d", "-x", strconv.Itoa(cols), "-y", "50",
+		"sh", "-c", `"$@"; echo "[ssh exited $?]"; exec sleep 600`, "sh"}, args...)
+	if out, err := exec.Command("tmux", cmd...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", tm.socket, "kill-server").Run() })
+	return tm
+}
+
+// keys types keys as tmux send-keys names them ("Tab", "C-c", "Up", or literal text with -l).
+func (tm *tmuxTerm) keys(literal bool, keys ...string) {
+	tm.t.Helper()
+	args := []string{"-S", tm.socket, "send-keys"}
+	if literal {
+		args = append(args, "-l")
+	}
+	if out, err := exec.Command("tmux", append(args, keys...)...).CombinedOutput(); err != nil {
+		tm.t.Fatalf("send-keys: %v %s", err, out)
+	}
+}
+
+func (tm *tmuxTerm) screen() string {
+	out, _ := exec.Command("tmux", "-S", tm.socket, "capture-pane", "-p", "-S", "-200").Output()
+	return string(out)
+}
+
+// waitScreen waits until cond holds on the screen, and returns the screen.
+func (tm *tmuxTerm) waitScreen(what string, cond func(string) bool) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := tm.screen(); cond(s) {
+			return s
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	tm.t.Fatalf("the screen never showed %s:\n%s", what, tm.screen())
+	return ""
+}
+
+// lastLine is the last non-empty line of the screen (where the prompt is).
+func lastLine(screen string) string {
+	lines := strings.Split(strings.TrimRight(screen, "\n "), "\n")
+	return strings.TrimRight(lines[len(lines)-1], " ")
+}
+
+func (tm *tmuxTerm) waitLast(want string) string {
+	tm.t.Helper()
+	return tm.waitScreen("the last line "+want, func(s string) bool { return lastLine(s) == want })
+}
+
+// TestInteractiveTabTabAndHistory: in the interactive mode on a real terminal (tmux), Tab-Tab
+// lists the candidates (commands, an option's values such as account names) above the prompt,
+// which is redrawn with what was typed; Ctrl-C clears the line, Ctrl-D leaves; the history
+// persists to the next login (Up brings back the last command), without the lines that are no
+// command and without what was typed at a password prompt. On main Tab-Tab listed nothing and
+// the history died with the session.
+func TestInteractiveTabTabAndHistory(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	b.CreateAccount("alice")
+	b.CreateAccount("albert")
+	const prompt = "admin@gatehouse(master)> "
+	tm := startTmux(t, b, b.AdminKey, "admin", "-i")
+	tm.waitLast(strings.TrimSpace(prompt))
+
+	// Commands: Tab-Tab on "selfList" lists the self* list commands.
+	tm.keys(true, "selfList")
+	tm.keys(false, "Tab", "Tab")
+	s := tm.waitScreen("the selfList* commands", func(s string) bool {
+		return strings.Contains(s, "selfListIngressKeys") && strings.Contains(s, "selfListAccesses")
+	})
+	if l := lastLine(s); l != prompt+"selfList" {
+		t.Fatalf("the prompt is not redrawn under the list: %q\n%s", l, s)
+	}
+	// Ctrl-C clears the line and gives a new prompt; the session goes on.
+	tm.keys(false, "C-c")
+	tm.waitLast(strings.TrimSpace(prompt))
+
+	// An option's values: account names after --account.
+	tm.keys(true, "accountInfo --acc")
+	tm.keys(false, "Tab")
+	tm.waitLast(prompt + "accountInfo --account")
+	tm.keys(true, "al")
+	tm.keys(false, "Tab", "Tab")
+	s = tm.waitScreen("the account names", func(s string) bool {
+		for _, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, "albert") && strings.Contains(l, "alice") && !strings.Contains(l, prompt) {
+				return true
+			}
+		}
+		return false
+	})
+	tm.keys(true, "i")
+	tm.keys(false, "Tab")
+	tm.waitLast(prompt + "accountInfo --account alice")
+	tm.keys(false, "Enter")
+	tm.waitScreen("alice's info", func(s string) bool { return strings.Contains(s, "</accountInfo>") && lastLine(s) == strings.TrimSpace(prompt) })
+
+	// Not commands: kept for the session, never written.
+	tm.keys(true, "Sup3rSecret-typed-at-the-wrong-prompt")
+	tm.keys(false, "Enter")
+	s = tm.waitScreen("the refusal", func(s string) bool { return strings.Contains(s, "Unknown command") })
+	if l := strayRule(s); l != "" {
+		t.Fatalf("a rule wider than the terminal wrapped: %q\n%s", l, s)
+	}
+	// A password typed at a password prompt: selfMFASetupPassword in the interactive mode.
+	const pw = "Ahw7iepheeGh"
+	tm.keys(true, "selfMFASetupPassword --yes")
+	tm.keys(false, "Enter")
+	s = tm.waitScreen("the temporary password", func(s string) bool { return strings.Contains(s, "Current password:") })
+	i := strings.Index(s, "enter this: ")
+	tmp := strings.Fields(s[i+len("enter this: "):])[0]
+	tm.keys(true, tmp)
+	tm.keys(false, "Enter")
+	tm.waitScreen("New password", func(s string) bool { return strings.Contains(s, "New password:") })
+	tm.keys(true, pw)
+	tm.keys(false, "Enter")
+	tm.waitScreen("Retype", func(s string) bool { return strings.Contains(s, "Retype new password:") })
+	tm.keys(true, pw)
+	tm.keys(false, "Enter")
+	tm.waitScreen("the password set", func(s string) bool {
+		return strings.Contains(s, "password updated successfully") && lastLine(s) == strings.TrimSpace(prompt)
+	})
+	// Ctrl-D on the empty line leaves.
+	tm.keys(false, "C-d")
+	tm.waitScreen("ssh ended", func(s string) bool { return strings.Contains(s, "[ssh exited 0]") })
+
+	// The next login (key only again: the password would be asked first): Up brings back the
+	// last command, then the one before.
+	if _, err := b.App.Store.ClearMFAPassword(context.Background(), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	tm2 := startTmux(t, b, b.AdminKey, "admin", "-i")
+	tm2.waitLast(strings.TrimSpace(prompt))
+	tm2.keys(false, "Up")
+	tm2.waitLast(prompt + "selfMFASetupPassword --yes")
+	tm2.keys(false, "Up")
+	tm2.waitLast(prompt + "accountInfo --account alice")
+	tm2.keys(false, "C-c")
+
+	files, _ := filepath.Glob(filepath.Join(b.DataDir, "history", "*"))
+	if len(files) != 1 {
+		t.Fatalf("history files %v, want one for admin", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	fi, _ := os.Stat(files[0])
+	if strings.Contains(string(data), pw) || strings.Contains(string(data), tmp) || strings.Contains(string(data), "Sup3rSecret") ||
+		!strings.Contains(string(data), "accountInfo --account alice\n") || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("history file (%v):\n%s", fi.Mode(), data)
+	}
+}
+
+// strayRule is a screen line made only of the box's dashes: a rule the terminal wrapped.
+func strayRule(screen string) string {
+	for _, l := range strings.Split(screen, "\n") {
+		if l = strings.TrimSpace(l); l != "" && strings.Trim(l, "─") == "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestBoxOnARealTerminal: what tmux draws of the TOTP setup (QR code, secret, scratch codes)
+// on a terminal as wide as the QR code needs and on a narrower one: no rule wraps, every row
+// of the QR code keeps the border and its width, and on the narrow terminal the setup says the
+// code cannot be scanned there (on main the bottom rule, as wide as the URI, wrapped).
+func TestBoxOnARealTerminal(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	for _, cols := range []int{100, 40} {
+		key := b.CreateAccount("user" + strconv.Itoa(cols))
+		tm := startTmuxSized(t, b, cols, key, "user"+strconv.Itoa(cols), "--osh", "selfMFASetupTOTP", "--no-confirm")
+		s := tm.waitScreen("the scratch codes and the end", func(s string) bool {
+			return strings.Contains(s, "[ssh exited 0]") && strings.Contains(s, "</selfMFASetupTOTP>")
+		})
+		if l := strayRule(s); l != "" {
+			t.Errorf("%d columns: a rule wrapped: %q\n%s", cols, l, s)
+		}
+		narrow := strings.Contains(s, "Your terminal is 40 columns")
+		if narrow != (cols == 40) {
+			t.Errorf("%d columns: the narrow-terminal line shown: %v\n%s", cols, narrow, s)
+		}
+		if cols == 100 {
+			qrw := -1
+			for _, l := range strings.Split(s, "\n") {
+				if !strings.ContainsAny(l, "▀▄█") {
+					continue
+				}
+				if !strings.HasPrefix(l, "│ ") {
+					t.Errorf("a QR row outside the box: %q", l)
+				}
+				w := len([]rune(strings.TrimRight(l, " ")))
+				if qrw == -1 {
+					qrw = w
+				}
+				if w > cols {
+					t.Errorf("a QR row wider than the terminal: %q", l)
+				}
+			}
+			if qrw <= 0 {
+				t.Fatalf("no QR code on the screen:\n%s", s)
+			}
+		}
+	}
+}
