@@ -129,7 +129,9 @@ func TestInteractiveTabTabAndHistory(t *testing.T) {
 	tm.keys(false, "Tab")
 	tm.waitLast(prompt + "accountInfo --account alice")
 	tm.keys(false, "Enter")
-	tm.waitScreen("alice's info", func(s string) bool { return strings.Contains(s, "</accountInfo>") && lastLine(s) == strings.TrimSpace(prompt) })
+	tm.waitScreen("alice's info", func(s string) bool {
+		return strings.Contains(s, "</accountInfo>") && lastLine(s) == strings.TrimSpace(prompt)
+	})
 
 	// Not commands: kept for the session, never written.
 	tm.keys(true, "Sup3rSecret-typed-at-the-wrong-prompt")

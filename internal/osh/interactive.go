@@ -241,4 +241,3 @@ func (e *Env) prompt(s *Session) string {
 	}
 	return p + "> "
 }
-
