@@ -203,7 +203,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	// A factor a group's access requires and the account lacks is enrolled on a terminal.
 	a.Connector.MFA = a.connectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: o.Clock}); err != nil {
+		Audit: a.auditAny, Now: o.Clock, Console: a.consoleBase}); err != nil {
 		a.Audit.Close()
 		st.Close()
 		return nil, fmt.Errorf("notify: %w", err)

@@ -27,3 +27,12 @@ func (a *App) LogMustEnrol(ctx context.Context) {
 			"accounts", len(accounts), "admins", admins, "policy", a.Config().AccountMFAPolicy)
 	}
 }
+
+// consoleBase is the web console's base URL, "" when it is off (or not yet listening): approval
+// requests in link channels bound to nobody send their approvers there.
+func (a *App) consoleBase() string {
+	if a.Console == nil {
+		return ""
+	}
+	return a.Console.Base()
+}

@@ -584,7 +584,10 @@ func (c *Config) Validate() error {
 	if err := c.Archive.validate(); err != nil {
 		return err
 	}
-	return c.Notify.validate(c.ApprovalListen)
+	if err := c.Notify.validate(c.ApprovalListen); err != nil {
+		return err
+	}
+	return c.Notify.checkApprovalIdentity(c.ApprovalListen, c.Web.Listen != "")
 }
 
 func splitHostPort(addr string) (string, int, error) {
