@@ -239,3 +239,27 @@ func TestBoxOnARealTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestTabTabShowsOnlyWhatTheAccountMayRun: Tab-Tab lists the commands the account may run, and
+// names (accounts) only after an option of a command it may run: a plain account learns no
+// restricted command and no account name from the completion.
+func TestTabTabShowsOnlyWhatTheAccountMayRun(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	b.CreateAccount("alice")
+	bob := b.CreateAccount("bob")
+	const prompt = "bob@gatehouse(master)>"
+	tm := startTmux(t, b, bob, "bob", "-i")
+	tm.waitLast(prompt)
+	tm.keys(false, "Tab", "Tab")
+	s := tm.waitScreen("bob's commands", func(s string) bool { return strings.Contains(s, "selfListIngressKeys") })
+	if strings.Contains(s, "accountList") || strings.Contains(s, "accountInfo") {
+		t.Fatalf("restricted commands listed to bob:\n%s", s)
+	}
+	tm.keys(true, "accountInfo --account ")
+	tm.keys(false, "Tab", "Tab")
+	tm.keys(true, "x")
+	s = tm.waitScreen("the typed line", func(s string) bool { return lastLine(s) == prompt+" accountInfo --account x" })
+	if strings.Contains(s, "alice") {
+		t.Fatalf("account names listed to bob:\n%s", s)
+	}
+}

@@ -51,7 +51,9 @@ type enrollingKey struct{}
 // command runs as if typed (its own MFA, recording pause, audit), and stores the factor only
 // once complete, so an enrolment aborted at any prompt leaves the account as it was.
 func (e *Env) Enrol(ctx context.Context, s *Session, r *refusal.Refusal) bool {
-	if r == nil || ctx.Value(enrollingKey{}) != nil {
+	// Never inside an enrolment, nor under --osh batch, whose next lines would be read as the
+	// answers.
+	if r == nil || ctx.Value(enrollingKey{}) != nil || s.InBatch {
 		return false
 	}
 	cmd, walk, _ := PlanEnrolment(r.Code, s.PTY)
