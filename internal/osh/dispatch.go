@@ -190,16 +190,16 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 	if err := e.Store.TouchAccount(ctx, s.Account.Name, e.Now()); err != nil {
 		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
 	}
-	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
-		if r := e.proactiveMFA(ctx, s); r != nil {
-			return e.emit(s, Refused(r), req.JSON, req.Quiet)
-		}
-	}
 	// First-login enrolment: on a terminal, a factor the policy requires is set up before
 	// anything else (the setup commands excepted: they are the enrolment).
 	if s.PTY && !e.isSetupCommand(req.Osh) {
 		if r := e.enrolGate(ctx, s, nil); r != nil {
 			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
+	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
+		if r := e.proactiveMFA(ctx, s); r != nil {
+			return e.emit(s, Refused(r), req.JSON, req.Quiet)
 		}
 	}
 	switch {
