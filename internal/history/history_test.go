@@ -67,3 +67,32 @@ func TestHistoryIDsThatCannotNameAFile(t *testing.T) {
 		t.Fatal("a file escaped the directory")
 	}
 }
+
+// FuzzHistory: whatever is typed, what comes back after a reopen is one line each, without
+// control characters, never more than the bound.
+func FuzzHistory(f *testing.F) {
+	for _, s := range []string{"info", "a\nb", "\x1b[2J", "\r\n", "", strings.Repeat("x", 5000), "日本\u200b"} {
+		f.Add(s, "accountInfo --account bob")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		dir := Dir{Path: t.TempDir(), Max: 3}
+		h, _ := dir.Open("acc")
+		h.Persist = func(string) bool { return true }
+		for _, l := range []string{a, b, a, b} {
+			h.Add(l)
+		}
+		h2, err := dir.Open("acc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h2.Len() > dir.Max {
+			t.Fatalf("%d lines kept, bound %d", h2.Len(), dir.Max)
+		}
+		for i := 0; i < h2.Len(); i++ {
+			l := h2.At(i)
+			if l == "" || strings.ContainsAny(l, "\n\r\x1b\x00") || len(l) > maxLine {
+				t.Fatalf("line %q came back", l)
+			}
+		}
+	})
+}
