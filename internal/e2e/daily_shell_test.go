@@ -133,6 +133,14 @@ func TestInteractiveTabTabAndHistory(t *testing.T) {
 		return strings.Contains(s, "</accountInfo>") && lastLine(s) == strings.TrimSpace(prompt)
 	})
 
+	// Server names after ssh: the account's own accesses.
+	b.MustOK("--osh", "selfAddPersonalAccess", "--host", "10.0.0.9", "--user", "root", "--port", "22")
+	tm.keys(true, "ssh 10.0")
+	tm.keys(false, "Tab")
+	tm.waitLast(prompt + "ssh 10.0.0.9")
+	tm.keys(false, "C-c")
+	tm.waitLast(strings.TrimSpace(prompt))
+
 	// Not commands: kept for the session, never written.
 	tm.keys(true, "Sup3rSecret-typed-at-the-wrong-prompt")
 	tm.keys(false, "Enter")

@@ -43,6 +43,9 @@ func Candidates(line string, c Completion) (newLine string, matches []string, ok
 	switch {
 	case len(words) == 0 || (len(words) == 1 && !trailing):
 		candidates = append(append(candidates, c.Commands...), builtins...)
+	case words[0] == "ssh" && c.Values != nil && (len(words) == 1 || (len(words) == 2 && !trailing)):
+		// `ssh HOST`: the servers of the account's accesses.
+		candidates, _ = c.Values("ssh", "host")
 	default:
 		before := words[len(words)-1] // the word before the one being typed
 		if !trailing {
@@ -195,6 +198,9 @@ func (e *Env) completion(ctx context.Context, s *Session) Completion {
 			return opts, true
 		},
 		Values: func(w, opt string) ([]string, bool) {
+			if w == "ssh" {
+				return e.valuesOf(ctx, s, "host"), true
+			}
 			cmd, ok := e.Registry.Lookup(w)
 			if !ok {
 				return nil, false

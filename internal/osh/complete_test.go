@@ -23,6 +23,8 @@ func testCompletion() Completion {
 				return []string{"alice", "albert", "bob"}, true
 			case c == "groupInfo" && opt == "group":
 				return []string{"ops", "opsec", "dev"}, true
+			case c == "ssh" && opt == "host":
+				return []string{"db1.example", "db2.example", "web1"}, true
 			}
 			return nil, false
 		},
@@ -51,6 +53,10 @@ func TestCandidates(t *testing.T) {
 		{"groupInfo --group op", "groupInfo --group ops", "ops opsec", true},
 		{"groupInfo --group x", "", "", false},
 		{"unknown --a", "", "", false},
+		{"ssh ", "ssh ", "db1.example db2.example web1", true},
+		{"ssh d", "ssh db", "db1.example db2.example", true},
+		{"ssh w", "ssh web1 ", "web1", true},
+		{"ssh web1 -", "", "", false},
 		{"zz", "", "", false},
 		{"x\u00a0", "", "", false},
 	} {
