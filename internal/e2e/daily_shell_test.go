@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,4 +271,108 @@ func TestTabTabShowsOnlyWhatTheAccountMayRun(t *testing.T) {
 	if strings.Contains(s, "alice") {
 		t.Fatalf("account names listed to bob:\n%s", s)
 	}
+}
+
+// TestInteractiveFollowsWindowSize: the window made narrower while at the prompt (tmux
+// resizes it, ssh sends the change): the next box is drawn for the new width, no rule wraps
+// (on main the mode kept the size it started with).
+func TestInteractiveFollowsWindowSize(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	tm := startTmux(t, b, b.AdminKey, "admin", "-i")
+	tm.waitLast("admin@gatehouse(master)>")
+	if out, err := exec.Command("tmux", "-S", tm.socket, "resize-window", "-x", "50", "-y", "40").CombinedOutput(); err != nil {
+		t.Fatalf("resize: %v %s", err, out)
+	}
+	tm.waitScreen("the narrower window", func(s string) bool {
+		out, _ := exec.Command("tmux", "-S", tm.socket, "display-message", "-p", "#{window_width}").Output()
+		return strings.TrimSpace(string(out)) == "50"
+	})
+	tm.keys(true, "no-such-command-with-a-rather-long-name-to-fill-the-line")
+	tm.keys(false, "Enter")
+	s := tm.waitScreen("the refusal's bottom rule", func(s string) bool {
+		return strings.Contains(s, "╰") && lastLine(s) == "admin@gatehouse(master)>"
+	})
+	if l := strayRule(s); l != "" {
+		t.Fatalf("a rule wider than the new width wrapped: %q\n%s", l, s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "╰") && len([]rune(strings.TrimRight(l, " "))) > 50 {
+			t.Fatalf("bottom rule wider than 50 columns: %q", l)
+		}
+	}
+}
+
+// TestInteractiveRelayGetsWindowSize: from the interactive mode, a window resized at the
+// prompt is the size the next relay's pty starts with, and a resize during the relay reaches
+// the target; back at the prompt the mode goes on.
+func TestInteractiveRelayGetsWindowSize(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	term := b.SSHTerminal(aliceKey, "alice", 100, 30, "-i")
+	off := term.Expect(0, "alice@gatehouse(master)> ", 10*time.Second)
+	term.Resize(90, 25)
+	// The window change travels apart from the keystrokes: Tab-Tab's listing is laid out for
+	// the width the mode knows, so wait until 90 columns lay it out as 90 do.
+	waitWidth := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			from := len(term.Output())
+			term.Send("\t\t")
+			time.Sleep(100 * time.Millisecond)
+			if perRow, colw := listingShape(term.Output()[from:]); colw > 0 && perRow == want/colw {
+				term.Send("\x03")
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the mode never laid the listing out for %d columns:\n%s", want, term.Output())
+			}
+		}
+	}
+	waitWidth(90)
+	term.Send(fmt.Sprintf("ssh %s@127.0.0.1 -p %d\r", sshd.User, sshd.Port))
+	off = term.Expect(off, "Connecting to", 10*time.Second)
+	term.Send("stty size\r")
+	off = term.Expect(off, "25 90", 10*time.Second)
+	term.Resize(120, 40)
+	// During the relay the target's own terminal gets the change: poll stty until it shows.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(term.Output()[off:], "40 120") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the target never saw 120x40:\n%s", term.Output()[off:])
+		}
+		term.Send("stty size\r")
+		time.Sleep(100 * time.Millisecond)
+	}
+	off = len(term.Output())
+	term.Send("exit\r")
+	off = term.Expect(off, "alice@gatehouse(master)> ", 10*time.Second)
+	term.Send("exit\r")
+	if code := term.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+}
+
+// listingShape is how many candidates a Tab-Tab listing puts on a row, and the width of its
+// columns (the longest candidate and two spaces), read from the row holding "selfListSessions".
+func listingShape(out string) (perRow, colw int) {
+	longest := 0
+	var row []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimRight(l, "\r ")
+		if strings.Contains(l, "@gatehouse(master)>") {
+			continue
+		}
+		f := strings.Fields(l)
+		for _, w := range f {
+			longest = max(longest, len(w))
+		}
+		if strings.Contains(l, "selfListSessions") {
+			row = f
+		}
+	}
+	if row == nil {
+		return 0, 0
+	}
+	return len(row), longest + 2
 }

@@ -140,7 +140,7 @@ const maxListed = 200
 // agree; a second Tab that completes nothing more lists them (above the prompt, which the
 // editor redraws). Values are read from the store when asked for, as the account may see them:
 // account and group names, and the servers of its own accesses.
-func (e *Env) completer(ctx context.Context, s *Session, w interface{ Write([]byte) (int, error) }) func(line string, pos int, key rune) (string, int, bool) {
+func (e *Env) completer(ctx context.Context, s *Session, w interface{ Write([]byte) (int, error) }, sz *sizeFollower) func(line string, pos int, key rune) (string, int, bool) {
 	var lastTab string
 	tabbed := false
 	return func(line string, pos int, key rune) (string, int, bool) {
@@ -162,7 +162,7 @@ func (e *Env) completer(ctx context.Context, s *Session, w interface{ Write([]by
 			if len(list) > maxListed {
 				list, more = list[:maxListed], "…\n"
 			}
-			width := s.Cols
+			width, _ := sz.size() // read here, in the line editor's goroutine: not s.Cols
 			if width <= 0 {
 				width = 80
 			}

@@ -35,7 +35,15 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	if s.Cols > 0 && s.Rows > 0 {
 		_ = t.SetSize(s.Cols, s.Rows)
 	}
-	t.AutoCompleteCallback = e.completer(ctx, s, t)
+	// The window's size follows the client's changes; relays get them through sz.Resize.
+	sz := followSize(s.Resize, s.Cols, s.Rows, t)
+	defer sz.stop()
+	if s.Resize != nil {
+		savedResize := s.Resize
+		s.Resize = sz.Resize
+		defer func() { s.Resize = savedResize }()
+	}
+	t.AutoCompleteCallback = e.completer(ctx, s, t, sz)
 	if e.History != nil {
 		h, err := e.History.Open(s.Account.ID)
 		if err != nil {
@@ -87,6 +95,10 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		if got.err != nil {
 			return 0
 		}
+		// The size the window has now: for the box and for the next relay's pty.
+		if c, r := sz.size(); c > 0 && r > 0 {
+			s.Cols, s.Rows = c, r
+		}
 		act := ParseInteractiveLine(got.line, cfg.MaxCommandLine, e.lookupName)
 		switch act.Kind {
 		case ActNothing:
@@ -124,7 +136,9 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}
 		saveReq := s.Request
 		s.Request = req
+		sz.relay(true)
 		e.connectAtColumn0(ctx, s, t)
+		sz.relay(false)
 		s.Request = saveReq
 	}
 }
