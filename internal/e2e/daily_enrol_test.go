@@ -61,9 +61,9 @@ func enrolTOTPOnScreen(t *testing.T, term *kbdTerm, off int) (string, int) {
 // then goes on with what it asked: the interactive mode, where the prompt then works. On main
 // the account landed in the interactive mode with no hint and selfMFASetupTOTP was refused there.
 func TestFirstLoginEnrolsTOTP(t *testing.T) {
-	b := testenv.Start(t, testenv.Options{})
+	b := testenv.Start(t, testenv.Options{Config: "metricsListen = \"127.0.0.1:0\"\n"})
 	key := b.CreateAccount("alice")
-	reloadConfig(t, b, "accountMFAPolicy = \"totp-required\"\n")
+	reloadConfig(t, b, "metricsListen = \"127.0.0.1:0\"\naccountMFAPolicy = \"totp-required\"\n")
 	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "-i")
 	off := term.expect(0, "requires a second factor and yours is not set up yet")
 	off = term.expect(off, "Let's set it up now")
@@ -82,6 +82,9 @@ func TestFirstLoginEnrolsTOTP(t *testing.T) {
 	}
 	if !hasTOTP(t, b, "alice") {
 		t.Fatal("no TOTP stored after the enrolment")
+	}
+	if got := scrapeSample(t, b, `gatehouse_mfa_enrolments_total{factor="totp",result="enrolled"}`); got != 1 {
+		t.Fatalf("enrolments counted: %v", got)
 	}
 }
 
