@@ -263,7 +263,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
-	a.LogMustEnrol(ctx)
+	go a.LogMustEnrol(ctx) // one store read per account: not on the way to listening
 	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
 	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.
 	usr1 := make(chan os.Signal, 1)
