@@ -20,6 +20,8 @@ func (a *App) connectMFA(ctx context.Context, s *session.Session, reqs []string,
 func (a *App) LogMustEnrol(ctx context.Context) {
 	accounts, admins, err := a.MFA.MustEnrol(ctx)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the store is closing under the count, nothing to report.
 	case err != nil:
 		a.log.Error("cannot count the accounts that must set up a second factor", "err", err)
 	case len(accounts) > 0:
