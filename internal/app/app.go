@@ -202,6 +202,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.guardWithAudit()
 	// A factor a group's access requires and the account lacks is enrolled on a terminal.
 	a.Connector.MFA = a.connectMFA
+	a.Env.Hooks.Ask = a.ask
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: o.Clock, Console: a.consoleBase}); err != nil {
 		a.Audit.Close()

@@ -38,3 +38,13 @@ func (a *App) consoleBase() string {
 	}
 	return a.Console.Base()
 }
+
+// ask is osh.Hooks.Ask: one question on the session's terminal, answered without echo, with
+// the MFA prompts' reader (its timeout, ^C and ^D).
+func (a *App) ask(ctx context.Context, s *session.Session, question string) (string, error) {
+	out := s.Out
+	if s.Editor != nil {
+		out = s.Editor
+	}
+	return a.MFA.Ask(ctx, s, out, question)
+}

@@ -201,3 +201,32 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFirstLoginAnyRequiredOffersAChoice: with "any-required" the person chooses the factor;
+// a password chosen is set up (the temporary one, the new one twice) and the command runs.
+func TestFirstLoginAnyRequiredOffersAChoice(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	reloadConfig(t, b, "accountMFAPolicy = \"any-required\"\n")
+	const pw = "Ieg1chahphoo"
+	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "--osh", "selfListIngressKeys")
+	off := term.expect(0, "(p) a password? [t] ")
+	term.send("p\r")
+	off = term.expect(off, "enter this: ")
+	end := term.expect(off, "\r\n")
+	tmp := strings.TrimSpace(term.output()[off:end])
+	off = term.expect(end, "Current password: ")
+	term.send(tmp + "\r")
+	off = term.expect(off, "New password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "Retype new password: ")
+	term.send(pw + "\r")
+	off = term.expect(off, "password updated successfully")
+	term.expect(off, "ssh-ed25519")
+	if exit, res := term.wait(); exit != 0 {
+		t.Fatalf("exit %d:\n%s", exit, res.Stdout)
+	}
+	if set, temp := passwordState(t, b, "alice"); !set || temp || hasTOTP(t, b, "alice") {
+		t.Fatalf("password %v (temporary %v), TOTP %v", set, temp, hasTOTP(t, b, "alice"))
+	}
+}

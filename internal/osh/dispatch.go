@@ -80,6 +80,9 @@ type Hooks struct {
 	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
 	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
 	ProactiveMFA func(ctx context.Context, s *Session) (session.Proof, *refusal.Refusal)
+	// Ask asks one question on the session's terminal, without echo (the first-login
+	// enrolment's choice of factor); nil: nothing is asked.
+	Ask func(ctx context.Context, s *Session, question string) (string, error)
 	// WebLogin makes a one-time web console login URL for the account, bound to the factors its
 	// SSH session proved, and the console certificate's fingerprint (nil: no console).
 	WebLogin func(ctx context.Context, acc store.Account, factors []string) (url, fingerprint string, err error)

@@ -44,6 +44,18 @@ func PlanEnrolment(code string, pty bool) (command string, walk, hint bool) {
 	return command, true, false
 }
 
+// ChooseFactor is the setup command an answer to "(t) TOTP or (p) a password? [t]" picks, or
+// "" for an answer that is neither (pure).
+func ChooseFactor(answer string) string {
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "", "t", "totp":
+		return SetupTOTPCommand
+	case "p", "password":
+		return SetupPasswordCommand
+	}
+	return ""
+}
+
 type enrollingKey struct{}
 
 // Enrol walks the session through the setup of the factor r asks for (PlanEnrolment), then
@@ -65,15 +77,29 @@ func (e *Env) Enrol(ctx context.Context, s *Session, r *refusal.Refusal) bool {
 	if s.Editor != nil {
 		w = s.Editor
 	}
+	chosen := false
+	if r.Code == "KO_MFA_ANY_SETUP_REQUIRED" && e.Hooks.Ask != nil {
+		fmt.Fprintf(w, "%s, this bastion requires a second factor and you have none yet.\n", s.Account.Name)
+		ans, err := e.Hooks.Ask(ctx, s, "Set up (t) an authenticator app (TOTP) or (p) a password? [t] ")
+		if err != nil {
+			return false
+		}
+		if cmd, chosen = ChooseFactor(ans), true; cmd == "" {
+			fmt.Fprintf(w, "Answer t or p.\n")
+			return false
+		}
+	}
 	var args []string
+	if cmd == SetupPasswordCommand {
+		args = []string{"--yes"} // the enrolment is the confirmation
+	}
 	switch {
 	case cmd == SetupPasswordCommand && strings.Contains(r.Message, "expired"):
-		args = []string{"--yes"}
 		fmt.Fprintf(w, "Sorry %s, your Multi-Factor Authentication password has expired: let's change it now.\n", s.Account.Name)
-	default:
+	case !chosen:
 		what := "an authenticator app (TOTP)"
 		if cmd == SetupPasswordCommand {
-			what, args = "a password", []string{"--yes"}
+			what = "a password"
 		}
 		fmt.Fprintf(w, "%s, this bastion requires a second factor and yours is not set up yet: %s.\n", s.Account.Name, what)
 	}

@@ -35,3 +35,16 @@ func TestPlanEnrolment(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseFactor: the answers to the choice of factor; anything else chooses nothing.
+func TestChooseFactor(t *testing.T) {
+	for ans, want := range map[string]string{
+		"": SetupTOTPCommand, "t": SetupTOTPCommand, " T ": SetupTOTPCommand, "totp": SetupTOTPCommand,
+		"p": SetupPasswordCommand, "Password": SetupPasswordCommand,
+		"x": "", "tp": "", "yes": "", "\x03": "",
+	} {
+		if got := ChooseFactor(ans); got != want {
+			t.Errorf("ChooseFactor(%q) = %q, want %q", ans, got, want)
+		}
+	}
+}
