@@ -26,8 +26,8 @@ const maxEnrolSteps = 3
 // has a real terminal (pty), where a QR code shows and a password does not echo. walk is false
 // when nothing can be walked through: the refusal stands (with EnrolHint when hint).
 //
-// KO_MFA_ANY_SETUP_REQUIRED enrols TOTP (the factor an authenticator app carries); the
-// password stays available with --osh selfMFASetupPassword. An expired password
+// KO_MFA_ANY_SETUP_REQUIRED plans TOTP (the factor an authenticator app carries); Enrol then
+// lets the person choose a password instead (ChooseFactor). An expired password
 // (KO_MFA_PASSWORD_SETUP_REQUIRED too) walks through changing it.
 func PlanEnrolment(code string, pty bool) (command string, walk, hint bool) {
 	switch code {
