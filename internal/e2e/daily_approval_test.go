@@ -89,10 +89,12 @@ func TestApprovalLinkInChatLeadsToConsole(t *testing.T) {
 	ntfy := newHook(t, "ntfy")
 	cfg := "approvalListen = \"127.0.0.1:0\"\nloginGraceTime = 60\n[plugin.info]\nmfa_required = \"approval\"\n" +
 		"[notify]\napprovals = [\"phone\"]\n" + channelTOML("phone", ntfy, "") +
+		"[notify.groups.ops]\nchannels = [\"phone\"]\napprovers = [\"dave\"]\n" +
 		"[notify.approval]\nttl = \"30s\"\napprovers = [\"bob\"]\n[web]\nlisten = \"127.0.0.1:0\"\n"
 	b := testenv.Start(t, testenv.Options{Config: cfg})
 	key, pub := testenv.NewKey(t, "ed25519", "people")
-	createAccounts(t, b, pub, "alice", "bob", "carol")
+	createAccounts(t, b, pub, "alice", "bob", "carol", "dave", "erin")
+	group(t, b, "ops", "", "erin")
 	alice, bob, carol := openConsole(t, b, key, "alice"), openConsole(t, b, key, "bob"), openConsole(t, b, key, "carol")
 
 	term := startKbd(t, b, kbdOpts{key: key}, "alice", "--json-greppable", "--osh", "info")
@@ -125,4 +127,23 @@ func TestApprovalLinkInChatLeadsToConsole(t *testing.T) {
 		t.Fatalf("approved login: exit %d\n%s", exit, res.Stdout)
 	}
 	auditHas(t, b, "approval.decided", `"approver":"bob"`, `"via":"web"`, `"state":"approved"`)
+
+	// A member of ops: the group's approver decides too (the config's and the group's named).
+	dave := openConsole(t, b, key, "dave")
+	term = startKbd(t, b, kbdOpts{key: key}, "erin", "--json-greppable", "--osh", "info")
+	off = term.expect(0, "a request for session ")
+	label = labelAfter(t, term.output, 0)
+	off = term.expect(off, "Waiting for approval of session "+label)
+	ntfy.waitFor(t, label)
+	m = regexp.MustCompile(`action="/approvals/([0-9a-f]+)"`).FindStringSubmatch(dave.get("/approvals"))
+	if m == nil {
+		t.Fatalf("dave's approvals page does not list erin's request")
+	}
+	if got := dave.decide(m[1], "approve"); got != http.StatusSeeOther {
+		t.Fatalf("dave, the group's approver: HTTP %d", got)
+	}
+	term.expect(off, "approved by dave")
+	if exit, _ := term.wait(); exit != 0 {
+		t.Fatalf("erin's approved login: exit %d", exit)
+	}
 }
