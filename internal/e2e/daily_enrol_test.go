@@ -67,10 +67,10 @@ func TestFirstLoginEnrolsTOTP(t *testing.T) {
 	term := startKbd(t, b, kbdOpts{key: key, tty: true}, "alice", "-i")
 	off := term.expect(0, "requires a second factor and yours is not set up yet")
 	off = term.expect(off, "Let's set it up now")
-	if out := term.output(); !strings.ContainsAny(out, "▀▄█") {
+	_, off = enrolTOTPOnScreen(t, term, off)
+	if out := term.output(); !strings.ContainsAny(out, "▀▄█") { // printed before the secret, seen by now
 		t.Fatalf("no QR code:\n%s", out)
 	}
-	_, off = enrolTOTPOnScreen(t, term, off)
 	off = term.expect(off, "interactive mode")
 	off = term.expect(off, "alice@gatehouse(master)> ")
 	term.send("selfListIngressKeys\r")
