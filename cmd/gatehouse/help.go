@@ -202,20 +202,18 @@ func roff(s string) string {
 // newLogger makes the log of serve and init: level and format from --log-level and
 // --log-format, refused when unknown (a typo must not silence the log).
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	switch level {
-	case "debug":
-		l = slog.LevelDebug
-	case "info":
-		l = slog.LevelInfo
-	case "warn":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	lv := new(slog.LevelVar)
+	return newLevelLogger(w, lv, level, format)
+}
+
+// newLevelLogger is newLogger whose level stays in lv, so that a reload can change it.
+func newLevelLogger(w io.Writer, lv *slog.LevelVar, level, format string) (*slog.Logger, error) {
+	l, err := parseLevel(level)
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	lv.Set(l)
+	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "logfmt", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -223,6 +221,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want logfmt or json", format)
+}
+
+func parseLevel(level string) (slog.Level, error) {
+	switch level {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 }
 
 // logger is the default log (info, logfmt) of the commands without log options.

@@ -13,11 +13,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/config"
 )
 
 func main() {
@@ -180,12 +182,45 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// logSettings are the log's level and format: the flags when given, else the configuration
+// file's logLevel and logFormat (read here, before the bastion opens, since the log must exist
+// first; a file that does not load is reported by the opening itself).
+func logSettings(fs *flag.FlagSet, c *common) (level, format string, levelFromFile bool) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	level, format = c.logLevel, c.logFormat
+	path := c.config
+	if path == "" {
+		if p := filepath.Join(c.dataDir, "gatehouse.toml"); fileExists(p) {
+			path = p
+		}
+	}
+	if path == "" {
+		return level, format, !given["log-level"]
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return level, format, !given["log-level"]
+	}
+	if !given["log-level"] {
+		level = cfg.LogLevel
+	}
+	if !given["log-format"] {
+		format = cfg.LogFormat
+	}
+	return level, format, !given["log-level"]
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs, c := flags("serve", stderr, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	level, format, levelFromFile := logSettings(fs, c)
+	logLevel := new(slog.LevelVar)
+	log, err := newLevelLogger(stderr, logLevel, level, format)
 	if err != nil {
 		return err
 	}
@@ -228,6 +263,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
+	go a.LogMustEnrol(ctx) // one store read per account: not on the way to listening
 	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
 	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.
 	usr1 := make(chan os.Signal, 1)
@@ -260,6 +296,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go func() {
 		for range hup {
 			restart, err := a.ReloadReport()
+			// The new level first, so that the lines below are logged under it.
+			if l, perr := parseLevel(a.Config().LogLevel); err == nil && levelFromFile && perr == nil && l != logLevel.Level() {
+				from := logLevel.Level()
+				logLevel.Set(l)
+				log.Warn("log level changed", "from", from.String(), "to", l.String())
+			}
 			switch {
 			case err != nil:
 				log.Error("configuration not reloaded, keeping the running one", "err", err)
@@ -267,6 +309,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 				log.Warn("configuration reloaded, except what only a restart applies: "+strings.Join(restart, ", "), "restart_needed", restart)
 			default:
 				log.Info("configuration reloaded")
+			}
+			if err == nil {
+				a.LogMustEnrol(ctx)
 			}
 			if err == nil && os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(a.Config().GCPercent)

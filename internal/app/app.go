@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/connect"
 	"gatehouse/internal/console"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/history"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/keysync"
 	"gatehouse/internal/mfaauth"
@@ -158,6 +159,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: o.Clock, Log: o.Log, Audit: a.auditAny,
+		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -200,13 +202,15 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server.TargetAuth = a.MFA.TargetFactors // JIT MFA on the client's own prompt for a jump's or a user name's target
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
-	a.Connector.MFA = a.MFA.ConnectMFA
+	// A factor a group's access requires and the account lacks is enrolled on a terminal.
+	a.Connector.MFA = a.connectMFA
+	a.Env.Hooks.Ask = a.ask
 	// A target's own questions at login (pam_gatehouse.so's factor) are asked like the bastion's.
 	a.Connector.TargetPrompt = func(s *session.Session) connect.PromptFunc {
 		return connect.PromptFunc(a.MFA.Prompt(s, mfaauth.Out(s)))
 	}
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: o.Clock}); err != nil {
+		Audit: a.auditAny, Now: o.Clock, Console: a.consoleBase}); err != nil {
 		a.Audit.Close()
 		st.Close()
 		return nil, fmt.Errorf("notify: %w", err)

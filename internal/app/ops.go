@@ -81,6 +81,16 @@ func (a *App) countOps(typ string, fields map[string]any) {
 			reason = "other"
 		}
 		a.ops.counters.MFARefused.WithLabelValues(fmt.Sprint(fields["factor"]), reason).Inc()
+	case "mfa.enrolment_done":
+		factor := map[string]string{"selfMFASetupTOTP": "totp", "selfMFASetupPassword": "password"}[fmt.Sprint(fields["command"])]
+		if factor == "" {
+			return
+		}
+		result := "not_enrolled"
+		if code := fmt.Sprint(fields["error_code"]); strings.HasPrefix(code, "OK") && code != "OK_NO_CHANGE" {
+			result = "enrolled"
+		}
+		a.ops.counters.Enrolments.WithLabelValues(factor, result).Inc()
 	case "approval.decided":
 		state := fmt.Sprint(fields["state"])
 		if state == "approved" || state == "denied" || state == "expired" {

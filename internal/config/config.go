@@ -134,6 +134,10 @@ type Config struct {
 	// resident memory of many idle sessions low (docs/performance.md) at a small CPU cost; the
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
+	// LogLevel (debug, info, warn, error) and LogFormat (logfmt, json) of the log on standard
+	// error; the --log-level and --log-format flags, when given, win. A reload applies the level.
+	LogLevel  string `toml:"logLevel"`
+	LogFormat string `toml:"logFormat"`
 
 	// SyslogFormat is the lines' form: "bastion" (The Bastion's, field for field, for the SIEM
 	// parsers written for it) or "gatehouse" (gatehouse's own audit fields, non-empty only).
@@ -240,6 +244,8 @@ func Default() Config {
 		DefaultAccountEgressKeySize:           256,
 		InteractiveModeAllowed:                true,
 		InteractiveModeTimeout:                60,
+		LogLevel:                              "info",
+		LogFormat:                             "logfmt",
 		InteractiveModeByDefault:              true,
 		InteractiveModeProactiveMFAenabled:    true,
 		InteractiveModeProactiveMFAexpiration: 900,
@@ -627,6 +633,16 @@ func (c *Config) Validate() error {
 	if c.GCPercent < 10 || c.GCPercent > 1000 {
 		return bad("gcPercent", "%d must be between 10 and 1000", c.GCPercent)
 	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("logLevel", "%q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "logfmt", "json":
+	default:
+		return bad("logFormat", "%q must be logfmt or json", c.LogFormat)
+	}
 	if c.MetricsListen != "" {
 		if _, _, err := splitHostPort(c.MetricsListen); err != nil {
 			return bad("metricsListen", "%v", err)
@@ -663,7 +679,10 @@ func (c *Config) Validate() error {
 	if err := c.Archive.validate(); err != nil {
 		return err
 	}
-	return c.Notify.validate(c.ApprovalListen)
+	if err := c.Notify.validate(c.ApprovalListen); err != nil {
+		return err
+	}
+	return c.Notify.checkApprovalIdentity(c.ApprovalListen, c.Web.Listen != "")
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -59,6 +59,9 @@ type NotifyChannel struct {
 // NotifyGroup is one [notify.groups.GROUP] table.
 type NotifyGroup struct {
 	Channels []string `toml:"channels"`
+	// Approvers are the accounts that may decide the approval requests of this group's servers
+	// and members, besides [notify.approval] approvers.
+	Approvers []string `toml:"approvers"`
 }
 
 // NotifyCode is [notify.code]: the webhook code factor.
@@ -267,6 +270,43 @@ func (n *Notify) validate(approvalListen string) error {
 		return err
 	}
 	return checkDuration("notify.alerts", "coalesce_window", n.Alerts.CoalesceWindow, 0, 24*time.Hour)
+}
+
+// UnidentifiedApprovalChannel names the first channel (sorted) whose approval links could
+// never decide a request, or "": a link channel (every kind but Slack, whose buttons name the
+// Slack user) bound to no approver, when four eyes (the default) or an approver list requires
+// to know who clicks, and no web console lets the clicker log in (its approvals page, where the
+// approver's webLogin session says who they are). Pure: the decision of checkApprovalIdentity.
+func (n *Notify) UnidentifiedApprovalChannel(approvalListen, consoleOn bool) string {
+	restricted := n.Approval.FourEyes || len(n.Approval.Approvers) > 0
+	carry := slices.Clone(n.Approvals)
+	for _, g := range n.Groups {
+		carry = append(carry, g.Channels...)
+		restricted = restricted || len(g.Approvers) > 0
+	}
+	if !approvalListen || consoleOn || !restricted {
+		return ""
+	}
+	slices.Sort(carry)
+	for _, name := range carry {
+		if ch, ok := n.Channels[name]; ok && ch.Kind != "slack" && ch.Approver == "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// checkApprovalIdentity refuses an approval setup that could never approve anything
+// (UnidentifiedApprovalChannel), saying how to make it work.
+func (n *Notify) checkApprovalIdentity(approvalListen string, consoleOn bool) error {
+	name := n.UnidentifiedApprovalChannel(approvalListen != "", consoleOn)
+	if name == "" {
+		return nil
+	}
+	return badIn("notify.channels."+name, "approver", "approval links in this %s channel cannot tell who clicks, and four_eyes "+
+		"(on by default) or an approvers list needs to know: bind the channel to the one account that reads it (approver = \"ACCOUNT\"), "+
+		"or turn the web console on ([web] listen) so that the links lead to its approvals page, where the approver is logged in "+
+		"(webLogin), or set four_eyes = false with no approvers", n.Channels[name].Kind)
 }
 
 func checkDuration(table, key, v string, lo, hi time.Duration) error {

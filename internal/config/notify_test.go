@@ -22,6 +22,7 @@ kind = "generic"
 url = "http://127.0.0.1:9/hook"
 template = '{"code":"{{.code}}"}'
 secret = "s3cret"
+approver = "alice"
 [notify.groups.dbas]
 channels = ["dba"]
 [notify.code]
@@ -77,6 +78,7 @@ func TestParseNotifyRefusals(t *testing.T) {
 		{"ttl", "[notify.approval]\nttl = \"1s\"\n", 2, "between 10s"},
 		{"fallback", "[notify]\nfallback = \"webhook\"\n", 2, "none, password, totp or any"},
 		{"public url", "[notify.approval]\npublic_url = \"http://bastion.example/\"\n", 2, "https"},
+		{"unidentified approval links", "approvalListen = \"127.0.0.1:0\"\n[notify]\napprovals = [\"a\"]\n[notify.channels.a]\nkind = \"ntfy\"\nurl = \"https://x.test/\"\n", 4, "cannot tell who clicks"},
 		{"alert kind", "[notify.alerts]\nkinds = [\"admin_login\", \"coffee\"]\n", 2, "\"coffee\" must be one of"},
 		{"route kind", "[notify.alerts.routes]\ncoffee = [\"a\"]\n", 2, "\"coffee\" must be one of"},
 		{"route channel", "[notify.channels.a]\nkind = \"slack\"\nurl = \"https://x.test/\"\n[notify.alerts.routes]\nadmin_login = [\"a\"]\naccess_refused = [\"zz\"]\n", 6, "no channel named \"zz\""},
@@ -84,5 +86,45 @@ func TestParseNotifyRefusals(t *testing.T) {
 		{"plugin value", "[plugin.a]\nmfa_required = \"any\"\n[plugin.b]\nmfa_required = \"sms\"\n", 4, "webhook or approval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { expectRefusal(t, tc.data, tc.line, tc.reason) })
+	}
+}
+
+// TestUnidentifiedApprovalChannel: every combination of channel kind, binding, four eyes,
+// approver lists (global and per group), listener and console: a link channel bound to nobody
+// is refused only when someone must be identified and no console can identify them.
+func TestUnidentifiedApprovalChannel(t *testing.T) {
+	for _, kind := range ChannelKinds {
+		for _, bound := range []bool{false, true} {
+			for _, fourEyes := range []bool{false, true} {
+				for _, approvers := range []string{"", "global", "group"} {
+					for _, listen := range []bool{false, true} {
+						for _, console := range []bool{false, true} {
+							n := Notify{Channels: map[string]NotifyChannel{"c": {Kind: kind}}, Groups: map[string]NotifyGroup{"g": {}}}
+							n.Approval.FourEyes = fourEyes
+							if bound {
+								n.Channels["c"] = NotifyChannel{Kind: kind, Approver: "bob"}
+							}
+							switch approvers {
+							case "global":
+								n.Approval.Approvers = []string{"bob"}
+								n.Approvals = []string{"c"}
+							case "group":
+								n.Groups["g"] = NotifyGroup{Channels: []string{"c"}, Approvers: []string{"bob"}}
+							default:
+								n.Approvals = []string{"c"}
+							}
+							want := ""
+							if kind != "slack" && !bound && (fourEyes || approvers != "") && listen && !console {
+								want = "c"
+							}
+							if got := n.UnidentifiedApprovalChannel(listen, console); got != want {
+								t.Errorf("kind %s bound %v four eyes %v approvers %q listen %v console %v: %q, want %q",
+									kind, bound, fourEyes, approvers, listen, console, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }

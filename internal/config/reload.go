@@ -12,6 +12,7 @@ var startOnly = []struct {
 	{"listen", func(a, b *Config) bool { return a.Listen == b.Listen }},
 	{"store", func(a, b *Config) bool { return a.Store == b.Store }},
 	{"node", func(a, b *Config) bool { return a.Node == b.Node }},
+	{"logFormat", func(a, b *Config) bool { return a.LogFormat == b.LogFormat }},
 	{"metricsListen", func(a, b *Config) bool { return a.MetricsListen == b.MetricsListen }},
 	{"approvalListen", func(a, b *Config) bool { return a.ApprovalListen == b.ApprovalListen }},
 	{"syslogAddress", func(a, b *Config) bool { return a.SyslogAddress == b.SyslogAddress }},

@@ -135,6 +135,9 @@ func tcpIP(a net.Addr) net.IP {
 	return nil
 }
 
+// Base is the console's base URL ("" before Listen): where approval messages send approvers.
+func (c *Console) Base() string { return c.base }
+
 // Serve serves the console on ln until ctx ends.
 func (c *Console) Serve(ctx context.Context, ln net.Listener) error {
 	// No WriteTimeout: a replay of a long recording streams for as long as it takes.

@@ -2,6 +2,7 @@ package notifywire
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gatehouse/internal/config"
@@ -83,7 +84,7 @@ func (w *Wire) StartApproval(ctx context.Context, r mfaauth.ChatRequest) (approv
 	}
 	// A sudo on a target approved by its own requester would be no second pair of eyes:
 	// the PAM stage is always four eyes.
-	p := approval.Policy{Delivery: w.delivery, FourEyes: w.n.Approval.FourEyes || r.Stage == "pam", Approvers: w.n.Approval.Approvers, TTL: ttl}
+	p := approval.Policy{Delivery: w.delivery, FourEyes: w.n.Approval.FourEyes || r.Stage == "pam", Approvers: w.approvers(r), TTL: ttl}
 	for _, n := range names {
 		if s, ok := w.senders[n]; ok {
 			p.Channels = append(p.Channels, approval.Channel{Sender: s, Approver: w.n.Channels[n].Approver})
@@ -93,6 +94,21 @@ func (w *Wire) StartApproval(ctx context.Context, r mfaauth.ChatRequest) (approv
 		return approval.Record{}, notify.ErrNoChannel
 	}
 	return w.manager.Start(ctx, request(r), p)
+}
+
+// approvers are the accounts that may decide r: [notify.approval] approvers and those of the
+// request's groups ([notify.groups.G] approvers); none: whoever the deciding channel identifies
+// (a mapped Slack user; an admin in the console).
+func (w *Wire) approvers(r mfaauth.ChatRequest) []string {
+	out := slices.Clone(w.n.Approval.Approvers)
+	for _, g := range r.Groups {
+		for _, a := range w.n.Groups[g].Approvers {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // WaitApproval waits for the decision.

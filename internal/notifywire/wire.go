@@ -60,6 +60,9 @@ type Options struct {
 	Now   func() time.Time
 	// Client sends every message (nil: a client that follows no redirect).
 	Client *http.Client
+	// Console returns the web console's base URL ("" when off): the decision page of approval
+	// requests posted to link channels bound to nobody.
+	Console func() string
 }
 
 // Wire is gatehouse's chat side.
@@ -127,7 +130,7 @@ func New(ctx context.Context, o Options) (*Wire, error) {
 			return nil, err
 		}
 	}
-	w.manager = approval.NewManager(approval.Config{Store: approvalStore{o.Store}, Links: w.links, Observer: observer{w},
+	w.manager = approval.NewManager(approval.Config{Store: approvalStore{o.Store}, Links: w.links, Observer: observer{w}, Console: o.Console,
 		Bastion: cfg.BastionName, Now: w.now, Logger: w.log})
 	if secret := cfg.Notify.Approval.ResolvedSlackSigningSecret(); secret != "" {
 		w.slack = &approval.SlackHandler{SigningSecret: []byte(secret), Manager: w.manager, Users: slackUsers{o.Store},

@@ -91,3 +91,12 @@ func isWide(r rune) bool {
 	}
 	return false
 }
+
+// TermWidth is the width of the session's terminal in columns, or 0 without one (the output
+// then goes to a file or a pipe, where nothing wraps).
+func TermWidth(s *Session) int {
+	if !s.PTY && s.Editor == nil {
+		return 0
+	}
+	return s.Cols
+}

@@ -117,3 +117,39 @@ func FuzzDisplayWidth(f *testing.F) {
 		}
 	})
 }
+
+// TestBoxRulesFitTheTerminal: on a terminal, the rules the box draws itself (top, title rule,
+// bottom) are never wider than the terminal, whatever is inside (a line wider than it, CJK,
+// escape sequences) and whatever the bastion's name: a rule the terminal wraps draws a stray
+// line of dashes. Content lines are printed as they are.
+func TestBoxRulesFitTheTerminal(t *testing.T) {
+	contents := map[string]string{
+		"wide line": strings.Repeat("x", 140),
+		"cjk":       strings.Repeat("日本", 60),
+		"escapes":   strings.Repeat("\x1b[30;107m▀▄\x1b[0m", 70),
+		"short":     "ok",
+	}
+	for _, width := range []int{0, 20, 40, 74, 75, 76, 100, 200} {
+		for _, name := range []string{"gatehouse", "数据库堡垒机", strings.Repeat("b", 90)} {
+			for what, content := range contents {
+				var b bytes.Buffer
+				p := &Printer{W: &b, Width: width}
+				p.Header(name, "0.1.0", "a title")
+				p.Line("%s", content)
+				p.Footer("someCommand")
+				lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+				for _, l := range []string{lines[0], lines[2], lines[len(lines)-1]} {
+					if !strings.ContainsAny(l[:3], "╭├╰") {
+						t.Fatalf("width %d %s: not a rule: %q", width, what, l)
+					}
+					if width > 0 && DisplayWidth(l) > width && !strings.HasPrefix(l, "╭──"+name) {
+						t.Errorf("width %d, %s, name %q: rule of %d columns: %q", width, what, name, DisplayWidth(l), l)
+					}
+				}
+				if bottom := DisplayWidth(lines[len(lines)-1]); width == 0 && bottom < DisplayWidth(lines[3]) {
+					t.Errorf("no terminal, %s: bottom rule %d narrower than the content", what, bottom)
+				}
+			}
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/config"
 	"gatehouse/internal/extvalid"
+	"gatehouse/internal/history"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -57,6 +58,8 @@ type Env struct {
 	Archived func(ctx context.Context, s store.Session) (*os.File, error)
 	// JumpCA is the public key line of ProxyJump's host CA (selfSshConfig); nil: none.
 	JumpCA func() string
+	// History keeps the interactive mode's history per account; nil: for the session only.
+	History *history.Dir
 }
 
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
@@ -78,6 +81,9 @@ type Hooks struct {
 	CommandDone func(ctx context.Context, s *Session, cmd string, args []string, r Result)
 	// ProactiveMFA asks for the second factor up front (--proactive-mfa, the interactive `mfa`).
 	ProactiveMFA func(ctx context.Context, s *Session) (session.Proof, *refusal.Refusal)
+	// Ask asks one question on the session's terminal, without echo (the first-login
+	// enrolment's choice of factor); nil: nothing is asked.
+	Ask func(ctx context.Context, s *Session, question string) (string, error)
 	// WebLogin makes a one-time web console login URL for the account, bound to the factors its
 	// SSH session proved, and the console certificate's fingerprint (nil: no console).
 	WebLogin func(ctx context.Context, acc store.Account, factors []string) (url, fingerprint string, err error)
@@ -156,6 +162,14 @@ func (e *Env) Parse(line string) session.Line {
 	return ln
 }
 
+// isSetupCommand reports whether name is one of the commands that enrol a factor.
+func (e *Env) isSetupCommand(name string) bool {
+	if c, ok := e.Registry.Lookup(name); ok {
+		name = c.Name
+	}
+	return name == SetupPasswordCommand || name == SetupTOTPCommand
+}
+
 // Serve runs a session's parsed line and returns what the session did and its exit status.
 func (e *Env) Serve(ctx context.Context, s *Session, ln session.Line) (Outcome, int) {
 	code := e.serve(ctx, s, ln)
@@ -183,6 +197,13 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 	if err := e.Store.TouchAccount(ctx, s.Account.Name, e.Now()); err != nil {
 		e.Log.Warn("cannot record last activity", "account", s.Account.Name, "err", err)
 	}
+	// First-login enrolment: on a terminal, a factor the policy requires is set up before
+	// anything else (the setup commands excepted: they are the enrolment).
+	if s.PTY && !e.isSetupCommand(req.Osh) {
+		if r := e.enrolGate(ctx, s, nil); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
+		}
+	}
 	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
 		if r := e.proactiveMFA(ctx, s); r != nil {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
@@ -198,7 +219,7 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 		r := e.Run(ctx, s, req.Osh, req.OshArgs, req.Quiet)
 		return e.emitJSONOnly(s, r, req.JSON)
 	case req.HasTarget():
-		if r := e.setupGate(ctx, s, nil); r != nil {
+		if r := e.enrolGate(ctx, s, nil); r != nil {
 			return e.emit(s, *r, req.JSON, req.Quiet)
 		}
 		if e.Hooks.Connect == nil {
@@ -317,7 +338,7 @@ func (e *Env) setupGate(ctx context.Context, s *Session, cmd *Command) *Result {
 // Run runs one command with its options in the session, printing its human output, and returns
 // its result (the caller prints the JSON). Batch and the interactive mode call it per line.
 func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, quiet bool) Result {
-	p := &Printer{W: s.Out, Quiet: quiet}
+	p := &Printer{W: s.Out, Quiet: quiet, Width: TermWidth(s)}
 	cmd, ok := e.Registry.Lookup(name)
 	if !ok {
 		r := Refuse("KO_UNKNOWN_COMMAND", "Unknown command %q: use --osh help to list the commands you may run", quoted(name))
@@ -346,12 +367,13 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
-	if r := e.setupGate(ctx, s, cmd); r != nil {
+	if r := e.enrolGate(ctx, s, cmd); r != nil {
 		e.printRefusal(p, *r)
 		return *r
 	}
 	if e.Hooks.JIT != nil {
-		if ref := e.Hooks.JIT(ctx, s, cmd.Info()); ref != nil {
+		// A factor the command requires and the account lacks is enrolled on a terminal.
+		if ref := e.WithEnrolment(ctx, s, func() *refusal.Refusal { return e.Hooks.JIT(ctx, s, cmd.Info()) }); ref != nil {
 			r := Refused(ref)
 			e.printRefusal(p, r)
 			e.done(ctx, s, cmd.Name, args, r)
@@ -456,7 +478,7 @@ func (e *Env) ShowRefusal(s *Session, r *refusal.Refusal) int { return e.Refuse(
 
 // emit prints a refusal in human form, then its JSON, and returns its exit status.
 func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {
-	e.printRefusal(&Printer{W: s.Out, Quiet: quiet}, r)
+	e.printRefusal(&Printer{W: s.Out, Quiet: quiet, Width: TermWidth(s)}, r)
 	return e.emitJSONOnly(s, r, mode)
 }
 

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -38,7 +35,23 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 	if s.Cols > 0 && s.Rows > 0 {
 		_ = t.SetSize(s.Cols, s.Rows)
 	}
-	t.AutoCompleteCallback = e.completer(s)
+	// The window's size follows the client's changes; relays get them through sz.Resize.
+	sz := followSize(s.Resize, s.Cols, s.Rows, t)
+	defer sz.stop()
+	if s.Resize != nil {
+		savedResize := s.Resize
+		s.Resize = sz.Resize
+		defer func() { s.Resize = savedResize }()
+	}
+	t.AutoCompleteCallback = e.completer(ctx, s, t, sz)
+	if e.History != nil {
+		h, err := e.History.Open(s.Account.ID)
+		if err != nil {
+			e.Log.Warn("cannot read the interactive history", "account", s.Account.Name, "err", err)
+		}
+		h.Persist = func(line string) bool { return Remember(line, cfg.MaxCommandLine, e.lookupName) }
+		t.History = h
+	}
 	saved := s.Out
 	s.Out, s.Editor = t, t
 	s.Interactive = true
@@ -82,12 +95,11 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		if got.err != nil {
 			return 0
 		}
-		act := ParseInteractiveLine(got.line, cfg.MaxCommandLine, func(w string) (string, bool) {
-			if cmd, ok := e.Registry.Lookup(w); ok {
-				return cmd.Name, true
-			}
-			return "", false
-		})
+		// The size the window has now: for the box and for the next relay's pty.
+		if c, r := sz.size(); c > 0 && r > 0 {
+			s.Cols, s.Rows = c, r
+		}
+		act := ParseInteractiveLine(got.line, cfg.MaxCommandLine, e.lookupName)
 		switch act.Kind {
 		case ActNothing:
 			continue
@@ -96,7 +108,7 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			continue
 		}
 		if r := e.Recheck(ctx, s); r != nil {
-			e.printRefusal(&Printer{W: t}, *r)
+			e.printRefusal(&Printer{W: t, Width: TermWidth(s)}, *r)
 			return r.ExitCode()
 		}
 		switch act.Kind {
@@ -123,15 +135,25 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			fmt.Fprintf(t, "Connections to servers are not enabled on this bastion.\n")
 			continue
 		}
-		if r := e.setupGate(ctx, s, nil); r != nil {
-			e.printRefusal(&Printer{W: t}, *r)
+		if r := e.enrolGate(ctx, s, nil); r != nil {
+			e.printRefusal(&Printer{W: t, Width: TermWidth(s)}, *r)
 			continue
 		}
 		saveReq := s.Request
 		s.Request = req
+		sz.relay(true)
 		e.connectAtColumn0(ctx, s, t)
+		sz.relay(false)
 		s.Request = saveReq
 	}
+}
+
+// lookupName is the registered name of the command w names (following aliases).
+func (e *Env) lookupName(w string) (string, bool) {
+	if cmd, ok := e.Registry.Lookup(w); ok {
+		return cmd.Name, true
+	}
+	return "", false
 }
 
 // connectAtColumn0 connects, then ends the line the server's output left open, so the next
@@ -237,85 +259,4 @@ func (e *Env) prompt(s *Session) string {
 		p += "[MFA-OK]"
 	}
 	return p + "> "
-}
-
-// completer completes command names, then the options of the command being typed.
-func (e *Env) completer(s *Session) func(line string, pos int, key rune) (string, int, bool) {
-	return func(line string, pos int, key rune) (string, int, bool) {
-		if key != '\t' || pos != len(line) {
-			return "", 0, false
-		}
-		var names []string
-		for _, c := range e.Registry.All() {
-			if ok, _ := Authorize(c, s.Roles); ok {
-				names = append(names, c.Name)
-			}
-		}
-		nl, ok := Complete(line, names, func(w string) ([]string, bool) {
-			cmd, ok := e.Registry.Lookup(w)
-			if !ok {
-				return nil, false
-			}
-			opts := make([]string, 0, len(cmd.Options))
-			for _, o := range cmd.Options {
-				opts = append(opts, "--"+o.Name)
-			}
-			return opts, true
-		})
-		if !ok {
-			return "", 0, false
-		}
-		return nl, len(nl), true
-	}
-}
-
-// Complete is the tab completion of the interactive prompt, pure: the first word completes
-// among commands (and the prompt's own words), a later one among the options of the command
-// named first (optionsOf). It returns the new line, or false when nothing completes. The line
-// up to the word being completed is kept as typed.
-func Complete(line string, commands []string, optionsOf func(cmd string) ([]string, bool)) (string, bool) {
-	words := strings.Fields(line)
-	last, _ := utf8.DecodeLastRuneInString(line)
-	trailing := line == "" || unicode.IsSpace(last)
-	var candidates []string
-	prefix := ""
-	if len(words) == 0 || (len(words) == 1 && !trailing) {
-		if len(words) == 1 {
-			prefix = words[0]
-		}
-		candidates = append(append(candidates, commands...), "exit", "mfa", "nomfa", "ssh")
-	} else {
-		opts, ok := optionsOf(words[0])
-		if !ok {
-			return "", false
-		}
-		if !trailing {
-			prefix = words[len(words)-1]
-		}
-		candidates = opts
-	}
-	if !strings.HasSuffix(line, prefix) {
-		return "", false // the last word ends in a space strings.Fields knows and we do not
-	}
-	var matches []string
-	for _, c := range candidates {
-		if strings.HasPrefix(c, prefix) {
-			matches = append(matches, c)
-		}
-	}
-	if len(matches) == 0 {
-		return "", false
-	}
-	sort.Strings(matches)
-	base := line[:len(line)-len(prefix)]
-	if len(matches) == 1 {
-		return base + matches[0] + " ", true
-	}
-	common := matches[0]
-	for _, m := range matches[1:] {
-		for !strings.HasPrefix(m, common) {
-			common = common[:len(common)-1]
-		}
-	}
-	return base + common, true
 }

@@ -176,10 +176,15 @@ func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
 // The box is open on the right and its output streams (a QR code is on screen before the code
 // it asks for is typed), so its top is drawn before its width is known: every line keeps the
 // left border, and the bottom rule is drawn as wide as the widest line printed, measured in
-// terminal columns (DisplayWidth). Lines are never wrapped: tables and codes stay copyable.
+// terminal columns (DisplayWidth), but never wider than the terminal (Width): a rule the
+// terminal wraps would draw a stray line of dashes. Lines are never wrapped by the bastion:
+// tables, QR codes and codes stay copyable (a line wider than the terminal is the terminal's
+// to wrap).
 type Printer struct {
 	W     io.Writer
 	Quiet bool
+	// Width is the terminal's width in columns (0: unknown, or no terminal).
+	Width int
 	// widest is the widest line printed so far, in columns, border included.
 	widest int
 }
@@ -217,21 +222,31 @@ func (p *Printer) Border() string {
 
 const boxWidth = 75
 
+// rule is how wide a rule of the box is drawn: want, within the terminal's width.
+func (p *Printer) rule(want int) int {
+	if p.Width > 0 && want > p.Width {
+		return p.Width
+	}
+	return want
+}
+
 // Header opens the box: bastion name, version and the command's title.
 func (p *Printer) Header(bastion, version, title string) {
 	if p.Quiet {
 		return
 	}
+	width := p.rule(boxWidth)
 	left := "╭──" + bastion
 	right := "gatehouse-" + version + "───"
-	fill := boxWidth - utf8.RuneCountInString(left) - utf8.RuneCountInString(right)
+	fill := width - DisplayWidth(left) - DisplayWidth(right)
 	if fill < 3 {
-		fill = 3
+		right = "" // a narrow terminal: the name alone
+		fill = max(width-DisplayWidth(left), 1)
 	}
 	fmt.Fprintln(p.W, left+strings.Repeat("─", fill)+right)
 	if title != "" {
 		fmt.Fprintln(p.W, "│ ▶ "+title)
-		fmt.Fprintln(p.W, "├"+strings.Repeat("─", boxWidth-1))
+		fmt.Fprintln(p.W, "├"+strings.Repeat("─", width-1))
 	}
 }
 
@@ -244,9 +259,10 @@ func (p *Printer) Footer(cmd string) {
 	if cmd == "" {
 		tag = "───"
 	}
-	fill := max(boxWidth, p.widest+1) - 1 - utf8.RuneCountInString(tag)
+	width := p.rule(max(boxWidth, p.widest+1))
+	fill := width - 1 - DisplayWidth(tag)
 	if fill < 3 {
-		fill = 3
+		tag, fill = "", max(width-1, 1)
 	}
 	fmt.Fprintln(p.W, "╰"+strings.Repeat("─", fill)+tag)
 }

@@ -9,6 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type OpsMetrics struct {
 	MFARefused       *prometheus.CounterVec // factor, reason
 	ApprovalsDecided *prometheus.CounterVec // state: approved, denied, expired
+	Enrolments       *prometheus.CounterVec // factor (totp, password), result (enrolled, not_enrolled)
 }
 
 // OpsGauges are read at each scrape; a nil one is not exported.
@@ -29,8 +30,10 @@ func (m *Metrics) RegisterOps(g OpsGauges) *OpsMetrics {
 			Help: "Second-factor challenges ended without access, by factor and reason (locked, rate-limited, aborted, …)."}, []string{"factor", "reason"}),
 		ApprovalsDecided: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_approvals_decided_total",
 			Help: "Approval requests that reached a decision, by outcome (approved, denied, expired)."}, []string{"state"}),
+		Enrolments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_mfa_enrolments_total",
+			Help: "Second factors set up through the first-login enrolment, by factor and result (enrolled, not_enrolled: aborted or failed)."}, []string{"factor", "result"}),
 	}
-	m.Registry.MustRegister(o.MFARefused, o.ApprovalsDecided)
+	m.Registry.MustRegister(o.MFARefused, o.ApprovalsDecided, o.Enrolments)
 	for _, gf := range []struct {
 		name, help string
 		f          func() float64

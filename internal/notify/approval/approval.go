@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,9 +159,14 @@ type Policy struct {
 
 // Config configures a Manager.
 type Config struct {
-	Store       Store       // default NewMemStore(Now)
-	Links       *LinkSigner // needed unless every channel is *notify.Slack
-	Observer    Observer    // may be nil
+	Store Store       // default NewMemStore(Now)
+	Links *LinkSigner // needed unless every channel is *notify.Slack
+	// Console returns the web console's base URL ("" when off; nil: no console). A request that
+	// must know who decides (four eyes, approvers) cannot be decided by a link bound to nobody:
+	// such channels get the console's approvals page instead, where the approver's webLogin
+	// session says who they are.
+	Console     func() string
+	Observer    Observer // may be nil
 	Bastion     string
 	SendTimeout time.Duration // bound on posting the request; default 10 s
 	Poll        time.Duration // countdown tick and store re-read; default 1 s
@@ -239,7 +245,9 @@ func (m *Manager) Start(ctx context.Context, r notify.Request, p Policy) (Record
 			Kind: notify.KindApproval, Request: r, Bastion: m.cfg.Bastion, Label: label,
 			When: now, ExpiresAt: rec.Expires, RequestID: rec.ID,
 		}
-		if m.cfg.Links != nil {
+		if page := m.consolePage(c, rec); page != "" {
+			msg.ApproveURL, msg.DenyURL = page, page
+		} else if m.cfg.Links != nil {
 			msg.ApproveURL = m.cfg.Links.URL(rec.ID, Approve, c.Approver, rec.Expires)
 			msg.DenyURL = m.cfg.Links.URL(rec.ID, Deny, c.Approver, rec.Expires)
 		}
@@ -254,6 +262,28 @@ func (m *Manager) Start(ctx context.Context, r notify.Request, p Policy) (Record
 	m.log.InfoContext(ctx, "approval requested", "request", rec.ID, "account", r.Account, "source_ip", r.SourceIP,
 		"label", label, "channels", len(out), "expires_at", rec.Expires)
 	return rec, nil
+}
+
+// consolePage is the console's approvals page for a link channel bound to nobody when rec
+// must know who decides (LinkPage), or "".
+func (m *Manager) consolePage(c Channel, rec Record) string {
+	if m.cfg.Console == nil {
+		return ""
+	}
+	_, slack := c.Sender.(*notify.Slack)
+	return LinkPage(slack, c.Approver != "", rec.FourEyes || len(rec.Approvers) > 0, m.cfg.Console(), rec.Label)
+}
+
+// LinkPage decides, pure, where a channel's decision links lead: "" for the signed links (a
+// Slack channel has buttons; a bound channel's links act as its approver; an unrestricted
+// request may be decided by anyone holding the link), else the console's approvals page when
+// the console is on (consoleBase), else "" (the signed links, which cannot decide: refused at
+// start by the configuration check).
+func LinkPage(slack, bound, restricted bool, consoleBase, label string) string {
+	if slack || bound || !restricted || consoleBase == "" {
+		return ""
+	}
+	return strings.TrimRight(consoleBase, "/") + "/approvals?session=" + label
 }
 
 // Get returns a request.

@@ -290,3 +290,24 @@ func TestStartFailsClosed(t *testing.T) {
 		t.Errorf("Start without channels = %v", err)
 	}
 }
+
+// TestLinkPage: a decision link leads to the console's approvals page exactly when a link
+// channel bound to nobody carries a request that must know who decides and the console is on.
+func TestLinkPage(t *testing.T) {
+	for _, slack := range []bool{false, true} {
+		for _, bound := range []bool{false, true} {
+			for _, restricted := range []bool{false, true} {
+				for _, base := range []string{"", "https://console.example:8444/"} {
+					got := LinkPage(slack, bound, restricted, base, "ABC123")
+					want := ""
+					if !slack && !bound && restricted && base != "" {
+						want = "https://console.example:8444/approvals?session=ABC123"
+					}
+					if got != want {
+						t.Errorf("slack %v bound %v restricted %v base %q: %q, want %q", slack, bound, restricted, base, got, want)
+					}
+				}
+			}
+		}
+	}
+}

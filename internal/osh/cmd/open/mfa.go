@@ -2,7 +2,9 @@ package open
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"strings"
 
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
@@ -31,15 +33,12 @@ func RegisterMFA(r *osh.Registry) {
 	)
 }
 
-// setupAllowed refuses the setup commands where The Bastion does.
+// setupAllowed refuses the setup commands where The Bastion does: when MFA is disabled by
+// policy. Unlike The Bastion they run in the interactive mode too (first-login enrolment walks
+// through them there): each asks the factor it replaces, or the existing one, before anything.
 func setupAllowed(c *osh.Call) *osh.Result {
 	if c.Cfg().AccountMFAPolicy == string(policy.PolicyDisabled) {
 		r := osh.Fail("", "ERR_DISABLED_BY_POLICY", "Sorry, Multi-Factor Authentication has been disabled by policy on this bastion")
-		return &r
-	}
-	if c.Sess.Interactive {
-		r := osh.Fail("", "ERR_PRECONDITIONS_FAILED", "For security reasons, this plugin can't be used in interactive mode.\n"+
-			"To ensure you're the owner of the account, please call it the regular way (i.e. --osh %s)", c.Cmd.Name)
 		return &r
 	}
 	return nil
@@ -48,13 +47,18 @@ func setupAllowed(c *osh.Call) *osh.Result {
 // maxPasswdTries is how many times each step of the password dialogue may be retried, as passwd.
 const maxPasswdTries = 3
 
-// selfMFASetupPassword is The Bastion's flow: without a password, a temporary one is set and
+// selfMFASetupPassword is The Bastion's flow: without a password, a temporary one is made and
 // shown ("enter this: …"); then passwd's dialogue asks the current password (the temporary
-// one), the new one and the new one again. The temporary password is not a configured factor,
-// so a dialogue interrupted after the first step leaves the account as it was for login.
+// one), the new one and the new one again. The temporary password lives only in this run: it
+// is never stored, so a dialogue interrupted anywhere (Ctrl-C, EOF, a closed connection)
+// leaves the account exactly as it was. The dialogue needs a terminal, checked before anything
+// is shown.
 func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if r := setupAllowed(c); r != nil {
 		return *r
+	}
+	if !c.Sess.HasTerminal() {
+		return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", mfaauth.ErrNoTerminal)
 	}
 	auth := mfaauth.New(c.Env.Deps())
 	me := c.Caller().Name
@@ -64,7 +68,11 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	out := c.P.W
 	now := c.Now()
-	if st.PasswordHash == "" {
+	// checkCurrent checks the answer to "Current password": against the stored hash (counted
+	// in the login's rate limit), or against the temporary password of this run.
+	var checkCurrent func(string) (bool, error)
+	if st.PasswordHash == "" || st.PasswordTemporary {
+		// A temporary password left by an older version's interrupted run counts as none.
 		if !c.Args.Has("yes") {
 			c.P.Line("As you currently don't have any password set,\nwe'll setup a temporary one that you'll be asked to change right away.")
 			c.P.Line("\nEnter 'y' to proceed, anything else to abort.\nNote that what you type will NOT be echoed on the terminal.")
@@ -73,22 +81,20 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 			}
 		}
 		tmp, err := password.NewTemporary()
-		if err == nil {
-			err = auth.SetPassword(ctx, me, tmp, true)
-		}
 		if err != nil {
-			return osh.Fail("", "ERR_INTERNAL", "cannot set a temporary password: %v", err)
+			return osh.Fail("", "ERR_INTERNAL", "cannot make a temporary password: %v", err)
 		}
-		if st, err = c.Env.Store.GetMFA(ctx, me); err != nil {
-			return osh.Fail("", "ERR_INTERNAL", "cannot read your MFA settings: %v", err)
+		checkCurrent = func(cur string) (bool, error) {
+			return subtle.ConstantTimeCompare([]byte(cur), []byte(tmp)) == 1, nil
 		}
 		c.P.Line("We've set a temporary password so you can change it.")
 		c.P.Line("On the prompt for your current UNIX password, enter this: %s", tmp)
-	} else if !st.PasswordTemporary {
+	} else {
 		if status := auth.Aging().Status(st.PasswordChanged, now); !status.CanChange(now) {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_TOO_SOON", "You must wait longer to change your password: it may be changed from %s (MFAPasswordMinDays)",
 				status.CanChangeAt.Format("2006/01/02"))
 		}
+		checkCurrent = func(cur string) (bool, error) { return auth.CheckPassword(ctx, me, cur, st.PasswordHash) }
 	}
 	c.P.Line("Changing your MFA password.")
 
@@ -98,7 +104,7 @@ func selfMFASetupPassword(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", err)
 		}
-		ok, err := auth.CheckPassword(ctx, me, cur, st.PasswordHash)
+		ok, err := checkCurrent(cur)
 		if errors.Is(err, limit.ErrRateLimited) || errors.Is(err, limit.ErrLocked) {
 			return osh.Fail("", "ERR_PASSWORD_CHANGE_FAILED", "Password unchanged: %v", err)
 		}
@@ -219,6 +225,10 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	w := c.P.W
 	c.P.Line("Scan this QR code with your authenticator app, or enter the secret key by hand:")
+	if w, need := osh.TermWidth(c.Sess), qrWidth(e.QR)+2; w > 0 && need > w {
+		// The terminal would wrap the code's rows: it could not be scanned.
+		c.P.Line("Your terminal is %d columns wide and the QR code needs %d: widen it to scan the code, or type the secret key below.", w, need)
+	}
 	// Inside the box, as they are (never wrapped): the QR code keeps its quiet zone, so the
 	// border beside it does not hinder scanning.
 	c.P.Block(e.QR)
@@ -258,4 +268,13 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	c.P.Line("Multi-Factor Authentication enabled: your authenticator's code will be asked as configured on this bastion.")
 	c.P.Line("Keep the scratch codes in a safe place: each may replace a code once.")
 	return osh.OK("", map[string]any{"account": me, "scratch_codes": len(e.ScratchCodes), "confirmed": enrol.HasLastStep})
+}
+
+// qrWidth is the width in columns of the widest row of a rendered QR code.
+func qrWidth(qr string) int {
+	w := 0
+	for _, l := range strings.Split(qr, "\n") {
+		w = max(w, osh.DisplayWidth(l))
+	}
+	return w
 }
