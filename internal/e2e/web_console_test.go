@@ -133,6 +133,33 @@ func TestWebConsoleInChromium(t *testing.T) {
 	if rec.ID == "" {
 		t.Fatal("alice's recorded session never closed")
 	}
+	// The terminal got, and the recording kept, CRLF line ends: the bastion's own lines and the
+	// target's (a command runs there without a pty, so the bastion adds the CR a pty would).
+	if out := strings.ReplaceAll(term.Output(), "\r\n", ""); strings.Contains(out, "\n") || !strings.Contains(term.Output(), "first-line\r\n") {
+		t.Fatalf("the terminal got lone LFs (a staircase): %q", term.Output())
+	}
+	if f, err := os.Open(rec.Recording); err != nil {
+		t.Fatal(err)
+	} else {
+		rd, err := record.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown strings.Builder
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				break
+			}
+			if ev.Kind == record.KindOutput {
+				shown.Write(ev.Data)
+			}
+		}
+		f.Close()
+		if out := strings.ReplaceAll(shown.String(), "\r\n", ""); strings.Contains(out, "\n") || !strings.Contains(shown.String(), "NEEDLE-from-the-target\r\n") {
+			t.Fatalf("the recording has lone LFs (a staircase in replays): %q", shown.String())
+		}
+	}
 
 	// webLogin prints the fingerprint of the certificate the console serves.
 	aliceURL, fp := webLogin(t, b, aliceKey, "alice")
