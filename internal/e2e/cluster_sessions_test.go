@@ -137,3 +137,27 @@ func TestClusterLockoutSpansNodes(t *testing.T) {
 		t.Fatalf("after accountUnlock through node B: exit %d\n%s", exit, res.Stdout)
 	}
 }
+
+// TestClusterPenaltySpansNodes: a source whose connections keep failing authentication on node A
+// (the real ssh client with a key no account has) is refused by node B too, at its first
+// connection there: the penalty is counted in the store. Another address still logs in on B.
+func TestClusterPenaltySpansNodes(t *testing.T) {
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t)})
+	a, b := nodes[0], nodes[1]
+	strangerKey, _ := testenv.NewKey(t, "ed25519", "stranger")
+	for i := 0; a.App.Server.Stats().PenaltyRefused.Load() == 0; i++ {
+		if i == 10 {
+			t.Fatal("node A never penalized the failing source")
+		}
+		if r := sshFrom(t, a, "127.0.0.3", strangerKey, "admin", "--osh", "info"); r.Exit == 0 {
+			t.Fatal("a stranger's key logged in")
+		}
+	}
+	r := sshFrom(t, b, "127.0.0.3", b.AdminKey, "admin", "--osh", "info")
+	if r.Exit == 0 || b.App.Server.Stats().PenaltyRefused.Load() != 1 {
+		t.Fatalf("node B let the source penalized on node A in (exit %d, %d refusals): %s", r.Exit, b.App.Server.Stats().PenaltyRefused.Load(), r.Stderr)
+	}
+	if r := sshFrom(t, b, "127.0.0.1", b.AdminKey, "admin", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("another address on node B: exit %d: %s", r.Exit, r.Stderr)
+	}
+}

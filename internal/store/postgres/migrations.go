@@ -207,4 +207,12 @@ var migrations = []string{
 		since BIGINT NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: per-source penalties shared by the nodes (store.SourcePenalties), as SQLite's migration 9.
+	`CREATE TABLE source_penalties (
+		source TEXT PRIMARY KEY,
+		until_at BIGINT NOT NULL,
+		active BOOLEAN NOT NULL,
+		strikes INTEGER NOT NULL,
+		last_at BIGINT NOT NULL
+	);`,
 }

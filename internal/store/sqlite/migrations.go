@@ -211,4 +211,13 @@ var migrations = []string{
 		since INTEGER NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: per-source penalties shared by the nodes of a cluster (store.SourcePenalties); with
+	// SQLite (one node) they survive a restart.
+	`CREATE TABLE source_penalties (
+		source TEXT PRIMARY KEY,
+		until_at INTEGER NOT NULL,
+		active INTEGER NOT NULL,
+		strikes INTEGER NOT NULL,
+		last_at INTEGER NOT NULL
+	);`,
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
+		{"SourcePenaltiesShared", testSourcePenaltiesShared},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
