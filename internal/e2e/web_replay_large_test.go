@@ -131,6 +131,12 @@ func TestWebReplayLargeRecordingStartsFast(t *testing.T) {
 	t.Logf("seek to minute 50 shown after %v", time.Since(seekStart))
 	shoot(t, br, screenshots(t), "replay-large")
 
+	// Segment numbers out of range or not numbers: refused, nothing read.
+	for p, want := range map[string]int64{"/replay/-1": 400, "/replay/abc": 400, "/replay/1e3": 400, "/replay/100000": 404, "/replay/99999999999999999999": 400} {
+		if s := status(t, br, base+"/sessions/"+id+p); s != want {
+			t.Errorf("GET %s: %d, want %d", p, s, want)
+		}
+	}
 	// The segments are the session's: another account gets 403 for the index and a segment.
 	bobKey := b.CreateAccount("bob")
 	bobURL, _ := webLogin(t, b, bobKey, "bob")
