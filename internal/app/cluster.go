@@ -257,6 +257,7 @@ func (a *App) shareSessionControl(running localRunning) {
 		return
 	}
 	a.Env.Running = clusterRunning{a: a, local: running}
+	a.Server.SharedPenalties = true // a source penalized on one node is refused by the others
 	if a.Env.SessionLocks != nil {
 		a.Env.SessionLocks = clusterLocks{a: a, local: a.Env.SessionLocks}
 	}

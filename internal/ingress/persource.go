@@ -190,9 +190,11 @@ type sources struct {
 // perSourceMaxSources at once) is admitted without per-source limits: the global maxStartups
 // still applies.
 //
-// The penalty part of the state (what the source owes, its strikes) is shared by the nodes
-// through the store (store.SourcePenalties): read before the decision, and counted in the store
-// when a connection ends unauthenticated, so a source failing on node A is refused by node B.
+// With SharedPenalties (a cluster on PostgreSQL), the penalty part of the state (what the source
+// owes, its strikes) is shared by the nodes through the store (store.SourcePenalties): read before
+// the decision, and counted in the store when a connection ends unauthenticated, so a source
+// failing on node A is refused by node B. A single node keeps it in memory only: a read per
+// connection on SQLite would cost a login storm seconds for nothing shared.
 // The count of unauthenticated connections stays per node. When the store does not answer, the
 // node decides on what it knows itself (the login then needs the store anyway).
 func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
@@ -273,7 +275,7 @@ const sourceStoreTimeout = 2 * time.Second
 
 // sharedPenalty reads the source's shared penalty state, when penalties apply to it.
 func (s *Server) sharedPenalty(ip netip.Addr, p SourcePolicy) (store.SourcePenalty, bool) {
-	if !p.Penalties || p.Exempt || s.env == nil {
+	if !s.SharedPenalties || !p.Penalties || p.Exempt || s.env == nil {
 		return store.SourcePenalty{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sourceStoreTimeout)
@@ -289,7 +291,7 @@ func (s *Server) sharedPenalty(ip netip.Addr, p SourcePolicy) (store.SourcePenal
 // countShared counts how a connection ended in the source's shared state, atomically in the
 // store, and returns the new state. A success writes only when there were strikes to forgive.
 func (s *Server) countShared(ip netip.Addr, p SourcePolicy, ev SourceEvent, hadStrikes bool) (store.SourcePenalty, bool) {
-	if !p.Penalties || p.Exempt || s.env == nil || ev == SourceUnavailable || (ev == SourceAuthOK && !hadStrikes) {
+	if !s.SharedPenalties || !p.Penalties || p.Exempt || s.env == nil || ev == SourceUnavailable || (ev == SourceAuthOK && !hadStrikes) {
 		return store.SourcePenalty{}, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sourceStoreTimeout)

@@ -211,8 +211,8 @@ var migrations = []string{
 		since INTEGER NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
-	// 9: per-source penalties shared by the nodes of a cluster (store.SourcePenalties); with
-	// SQLite (one node) they survive a restart.
+	// 9: per-source penalties shared by the nodes of a cluster (store.SourcePenalties): the
+	// contract is the same on both stores; a single SQLite node keeps them in memory.
 	`CREATE TABLE source_penalties (
 		source TEXT PRIMARY KEY,
 		until_at INTEGER NOT NULL,
