@@ -205,9 +205,16 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 	}
 	cfg := s.cfg()
 	p := SourcePolicyOf(cfg, ip)
-	shared, sharedOK := s.sharedPenalty(ip, p) // outside the lock: a store round trip
-	now := s.now()
 	src := &s.sources
+	src.mu.Lock()
+	local := src.m[ip]
+	src.mu.Unlock()
+	var shared store.SourcePenalty
+	var sharedOK bool
+	if !(local.Active && s.now().Before(local.Until)) { // refused here anyway: no store round trip
+		shared, sharedOK = s.sharedPenalty(ip, p) // outside the lock
+	}
+	now := s.now()
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if src.m == nil {
@@ -225,7 +232,7 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 		}
 	}
 	if sharedOK {
-		st = withPenalty(st, shared)
+		st = MergePenalty(st, shared)
 	}
 	st, v := p.Admit(st, now)
 	src.m[ip] = st
@@ -244,7 +251,10 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 			prev := src.m[ip]
 			st := p.End(prev, ev, now)
 			if sharedOK {
-				st = withPenalty(st, shared)
+				st = MergePenalty(st, shared)
+				if ev == SourceAuthOK { // the store forgave the run: so does the node
+					st.Strikes = shared.Strikes
+				}
 			}
 			if st.Active && !prev.Active {
 				s.log.Warn("source penalized for connections that failed to authenticate",
@@ -257,6 +267,22 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 			}
 		})
 	}
+}
+
+// MergePenalty is the node's state st with the shared one p: the stricter of the two for each
+// part (the later end of the debt, a penalty in force in either, the more strikes, the later
+// failure), so that a store that missed a write never makes the node more lenient than what it
+// saw itself. The startups stay the node's. Pure, tested as a table.
+func MergePenalty(st SourceState, p store.SourcePenalty) SourceState {
+	if p.Until.After(st.Until) {
+		st.Until = p.Until
+	}
+	st.Active = st.Active || p.Active
+	st.Strikes = max(st.Strikes, p.Strikes)
+	if p.Last.After(st.Last) {
+		st.Last = p.Last
+	}
+	return st
 }
 
 // withPenalty is st with the penalty part of the shared state (the startups stay the node's).
