@@ -171,3 +171,18 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot is made from what a target printed: whatever the bytes, it is a suffix of them, and
+// bounded.
+func FuzzSnapshot(f *testing.F) {
+	for _, s := range []string{"", "a\nb", "\x1b[2Jx", "\x1bc", "\x1b[?1049h\x1b[?1049l", strings.Repeat("line\r\n", 20000)} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, tail []byte, whole bool) {
+		got := Snapshot(tail, whole)
+		if !bytes.HasSuffix(tail, got) || len(got) > max(snapshotMax, snapshotTail) {
+			t.Fatalf("snapshot of %d bytes: %d bytes, not a bounded suffix", len(tail), len(got))
+		}
+	})
+}
