@@ -52,6 +52,17 @@ func SegmentPlan(d time.Duration, size int64) (n int, each time.Duration) {
 	return max(n, 1), each
 }
 
+// SegmentDuration is the duration a segment request slices with: the index's (given in the
+// segment's URL, whole milliseconds) when it is a number between 0 and the session's duration
+// now, else the session's duration now. Pure, tested as a table.
+func SegmentDuration(given string, now time.Duration) time.Duration {
+	ms, err := strconv.ParseInt(given, 10, 64)
+	if err != nil || ms < 0 || ms > now.Milliseconds() {
+		return now
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 // sessionDuration is the length of a session's recording as the store knows it: from its start to
 // its end, or to now while it runs. The recorder's clock starts with the row's.
 func sessionDuration(s store.Session, now time.Time) time.Duration {
@@ -103,7 +114,9 @@ func (c *Console) replayIndex(w http.ResponseWriter, r *http.Request, q *request
 	h := rd.Header()
 	idx := segIndex{Version: 1, Duration: seconds(d), Term: segTerm{Cols: max(h.Width, 1), Rows: max(h.Height, 1)}}
 	for i := range n {
-		idx.Segments = append(idx.Segments, segPointer{Start: seconds(time.Duration(i) * each), URL: strconv.Itoa(i)})
+		// The duration goes with each segment's URL: a running session's grows between the
+		// index and the segments, and the slicing must stay the index's.
+		idx.Segments = append(idx.Segments, segPointer{Start: seconds(time.Duration(i) * each), URL: fmt.Sprintf("%d?d=%d", i, d.Milliseconds())})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(idx)
@@ -129,7 +142,7 @@ func (c *Console) replaySegment(w http.ResponseWriter, r *http.Request, q *reque
 		c.fail(w, r, http.StatusNotFound, "The recording is not on this node.")
 		return
 	}
-	d := sessionDuration(s, c.o.Now())
+	d := SegmentDuration(r.URL.Query().Get("d"), sessionDuration(s, c.o.Now()))
 	n, each := SegmentPlan(d, st.Size())
 	if k >= n {
 		http.Error(w, "no such segment", http.StatusNotFound)

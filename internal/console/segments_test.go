@@ -186,3 +186,19 @@ func FuzzSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// The slicing a segment request uses: the index's duration when sane, else the session's now.
+func TestSegmentDuration(t *testing.T) {
+	now := 90 * time.Second
+	for _, c := range []struct {
+		given string
+		want  time.Duration
+	}{
+		{"", now}, {"abc", now}, {"-1", now}, {"90001", now}, {"99999999999999999999", now}, {"1e3", now},
+		{"0", 0}, {"60000", time.Minute}, {"90000", now}, {"1", time.Millisecond},
+	} {
+		if got := SegmentDuration(c.given, now); got != c.want {
+			t.Errorf("SegmentDuration(%q) = %v, want %v", c.given, got, c.want)
+		}
+	}
+}
