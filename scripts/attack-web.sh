@@ -64,6 +64,11 @@ if [ -n "$alice_sess" ]; then
   attack "bob fetches alice's cast" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/cast"
   attack "bob searches alice's recording" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/search?q=a"
   attack "bob watches alice's session live" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/live/stream"
+  attack "bob fetches alice's replay index" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/replay/index"
+  attack "bob fetches a segment of alice's replay" 403 -b "$work/bob.jar" "$W/sessions/$alice_sess/replay/0?d=1000"
+  attack "alice asks for a negative segment" 400 -b "$work/alice.jar" "$W/sessions/$alice_sess/replay/-1"
+  attack "alice asks for a segment past the end, with a forged duration" 404 -b "$work/alice.jar" "$W/sessions/$alice_sess/replay/99999?d=99999999999"
+  attack "bob filters the sessions by transfer with a bad value" 400 -b "$work/bob.jar" "$W/sessions?transfer=scp%27%20OR%201=1"
 fi
 attack "plain account on the audit page" 403 -b "$work/bob.jar" "$W/audit"
 attack "plain account on the directory page" 403 -b "$work/bob.jar" "$W/directory"

@@ -68,6 +68,9 @@ type connectResult struct {
 
 func (e *env) connectPhase(ctx context.Context) (*connectResult, error) {
 	routes := []route{e.direct(), e.proxyJump(), e.viaGatehouse(recGatehouse)}
+	if e.gh[recPostgres] != nil {
+		routes = append(routes, e.viaGatehouse(recPostgres))
+	}
 	res := &connectResult{wall: map[string][]float64{}, cpu: map[string][]float64{}}
 	for _, r := range routes {
 		res.routes = append(res.routes, r.name)

@@ -3,6 +3,7 @@ package main
 import (
 	"gatehouse/bench/internal/benchserver"
 
+	"gatehouse/bench/internal/lighttarget"
 	"gatehouse/bench/internal/procfs"
 
 	"bufio"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -27,13 +29,15 @@ type snapshot struct {
 	ghThreads     int
 	targetPss     uint64 // the target sshd and every process below it, KiB
 	targetProcs   int
-	sleeping      int           // sleep processes below the target sshd
+	sleeping      int           // sleep processes below the target sshd (or sessions the light target holds)
 	open          time.Duration // to have every session of the wave relayed
+	goroutines    int           // gatehouse's, from its /metrics (go_goroutines)
 }
 
 // idleResult is the memory of one fresh gatehouse before and with each wave of idle relayed
 // sessions.
 type idleResult struct {
+	name     string // the store: sqlite or postgres
 	sessions int
 	before   snapshot
 	waves    []snapshot
@@ -48,16 +52,62 @@ func (r *idleResult) perSession(i int) float64 {
 // prints "ready" and sleeps on the target, waits until every one has printed it, and reads the
 // memory of gatehouse and of the target sshd. With o.waves > 1, that many waves of sessions are
 // opened and ended one after the other and the last one is measured against the fresh process:
-// sessions that come and go, as on a bastion in use.
-func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
-	gh, err := e.startGatehouse(ctx, "gatehouse-idle", gatehouseConfig("", ""))
+// sessions that come and go, as on a bastion in use. With -store, the same is done on a
+// gatehouse with a PostgreSQL store, after the SQLite one. With -go-target, the sessions go to
+// the light Go target (bench/internal/lighttarget) instead of sshd.
+func (e *env) idlePhase(ctx context.Context) ([]*idleResult, error) {
+	stores := []string{"sqlite"}
+	if e.o.store != "" {
+		stores = append(stores, "postgres")
+	}
+	if e.o.goTarget {
+		lt, err := lighttarget.Start()
+		if err != nil {
+			return nil, err
+		}
+		defer lt.Close()
+		e.light = lt
+	}
+	var out []*idleResult
+	for _, name := range stores {
+		port, err := benchserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		conf := gatehouseConfig("", "") + fmt.Sprintf("metricsListen = \"127.0.0.1:%d\"\n", port)
+		if name == "postgres" {
+			dsn, drop, err := benchserver.FreshPostgres(ctx, e.o.store)
+			if err != nil {
+				return nil, err
+			}
+			defer drop()
+			conf += storeConfig(dsn)
+		}
+		res, err := e.idleOn(ctx, name, conf, port)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (e *env) idleOn(ctx context.Context, name, conf string, metricsPort int) (*idleResult, error) {
+	gh, err := e.startGatehouse(ctx, "gatehouse-idle-"+name, conf)
 	if err != nil {
 		return nil, err
 	}
 	defer gh.Stop()
-	res := &idleResult{sessions: e.o.sessions}
+	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	if e.light != nil {
+		if _, err := osh(ctx, gh.Addr(), "admin", e.admin,
+			"accountAddPersonalAccess --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(e.light.Port)); err != nil {
+			return nil, err
+		}
+	}
+	res := &idleResult{name: name, sessions: e.o.sessions}
 	time.Sleep(time.Second)
-	if res.before, err = measure(gh, e.target); err != nil {
+	if res.before, err = e.measure(gh); err != nil {
 		return nil, err
 	}
 	for wave := 1; wave <= e.o.waves; wave++ {
@@ -71,16 +121,65 @@ func (e *env) idlePhase(ctx context.Context) (*idleResult, error) {
 	return res, nil
 }
 
+// measure reads gatehouse's memory, threads and goroutines, and the target's.
+func (e *env) measure(gh *benchserver.Server) (snapshot, error) {
+	if e.light == nil {
+		s, err := measure(gh, e.target)
+		if err == nil {
+			s.goroutines = goroutines(e.metrics)
+		}
+		return s, err
+	}
+	var s snapshot
+	roll, err := rollup(gh.PID())
+	if err != nil {
+		return s, err
+	}
+	if s.ghThreads, err = threadsOf(gh.PID()); err != nil {
+		return s, err
+	}
+	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
+	s.sleeping = e.light.Held()
+	s.goroutines = goroutines(e.metrics)
+	return s, nil
+}
+
+// goroutines reads go_goroutines from a gatehouse's /metrics (-1 when it cannot).
+func goroutines(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return int(f)
+			}
+		}
+	}
+	return -1
+}
+
 // idleWave opens the sessions, measures, and ends them.
 func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapshot, err error) {
 	command := fmt.Sprintf("root@127.0.0.1 -p %d echo ready; exec sleep %d", e.target.Port, e.o.sleep)
+	if e.light != nil {
+		command = fmt.Sprintf("root@127.0.0.1 -p %d idle", e.light.Port)
+	}
 	cfg := clientConfig("alice", e.user)
 	clients := make([]*ssh.Client, e.o.sessions)
 	waits := make([]chan error, e.o.sessions) // each session's end
 	defer func() {
 		// End the sleeping commands on the target (they are ours, below our sshd), then the
 		// sessions end by themselves; close what is left.
-		killSleeping(e.target.PID())
+		if e.light != nil {
+			e.light.CloseAll()
+		} else {
+			killSleeping(e.target.PID())
+		}
 		deadline := time.After(20 * time.Second)
 		for _, w := range waits {
 			if w == nil {
@@ -134,12 +233,12 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 	}
 	open := time.Since(start)
 	time.Sleep(2 * time.Second) // let the runtime settle
-	if snap, err = measure(gh, e.target); err != nil {
+	if snap, err = e.measure(gh); err != nil {
 		return snap, err
 	}
 	snap.open = open
 	if snap.sleeping != e.o.sessions {
-		return snap, fmt.Errorf("%d sleep processes under the target sshd, want %d", snap.sleeping, e.o.sessions)
+		return snap, fmt.Errorf("%d sessions held by the target, want %d", snap.sleeping, e.o.sessions)
 	}
 	for i, w := range waits {
 		select {

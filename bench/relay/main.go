@@ -25,6 +25,7 @@ import (
 	"gatehouse/bench/internal/stats"
 
 	"gatehouse/bench/internal/benchserver"
+	"gatehouse/bench/internal/lighttarget"
 
 	"context"
 	"flag"
@@ -60,6 +61,8 @@ type options struct {
 	gatehouse, sshd    string
 	keep, verbose      bool
 	timeout            time.Duration
+	store              string // postgres:// URL: also measure gatehouse on a PostgreSQL store
+	goTarget           bool   // idle: the light Go SSH target instead of OpenSSH's sshd
 }
 
 func main() {
@@ -84,6 +87,8 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, configs, perf data)")
 	flag.BoolVar(&o.verbose, "v", false, "also print every run")
 	flag.DurationVar(&o.timeout, "timeout", 12*time.Minute, "stop everything after this long")
+	flag.StringVar(&o.store, "store", "", "connect, idle: also run a gatehouse on a fresh database of this PostgreSQL server (a postgres:// URL of a role that may create databases; $GATEHOUSE_TEST_POSTGRES from scripts/postgres.sh), beside the SQLite one")
+	flag.BoolVar(&o.goTarget, "go-target", false, "idle: relay to a light SSH target written in Go (bench/internal/lighttarget, in this process) instead of OpenSSH's sshd, which forks two processes per session")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -112,6 +117,8 @@ type env struct {
 	jump      *benchserver.Server
 	gh        map[string]*benchserver.Server // by recording variant
 	bulkFile  string                         // the file the target cats (-bulk-data), "" for /dev/zero
+	light     *lighttarget.Server            // idle: the light Go target (-go-target)
+	metrics   string                         // idle: the measured gatehouse's /metrics URL
 	w         io.Writer
 }
 
@@ -121,7 +128,11 @@ const (
 	recAsciicast = "asciicast"
 	recTtyrec    = "ttyrec"
 	recStealth   = "stealth"
+	recPostgres  = "postgres" // the default recording, on a PostgreSQL store (-store)
 )
+
+// storeConfig puts a gatehouse on the PostgreSQL database dsn.
+func storeConfig(dsn string) string { return fmt.Sprintf("store = %q\nnode = \"bench\"\n", dsn) }
 
 // stealthPattern is ttyrecStealthStdoutPattern for the stealth variant: the bulk command. The
 // pattern must match the whole command, and a command with shell syntax (the -bulk-text pipe)
@@ -212,6 +223,20 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 		}
 		defer gh.Stop()
 		e.gh[v.name] = gh
+	}
+
+	if o.store != "" && phases["connect"] {
+		dsn, drop, err := benchserver.FreshPostgres(ctx, o.store)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		gh, err := e.startGatehouse(ctx, "gatehouse-"+recPostgres, gatehouseConfig("", "")+storeConfig(dsn))
+		if err != nil {
+			return err
+		}
+		defer gh.Stop()
+		e.gh[recPostgres] = gh
 	}
 
 	fmt.Fprint(w, stats.Machine())

@@ -11,13 +11,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,8 +23,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"gatehouse/bench/internal/benchserver"
 	"gatehouse/bench/internal/stats"
@@ -46,39 +41,11 @@ func main() {
 	}
 }
 
-// freshDatabase creates a database for the run and returns its URL and how to drop it.
-func freshDatabase(ctx context.Context, base string) (string, func(), error) {
-	u, err := url.Parse(base)
-	if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
-		return "", nil, fmt.Errorf("-store must be a postgres:// URL")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "gatehouse_bench_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, err
-	}
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	}
-	u.Path = "/" + name
-	return u.String(), drop, nil
-}
-
 func bench(ctx context.Context, n, warmup int, base string, w io.Writer) error {
 	if base == "" {
 		return fmt.Errorf("no PostgreSQL: give -store postgres://… or set $GATEHOUSE_TEST_POSTGRES (source scripts/postgres.sh)")
 	}
-	dsn, drop, err := freshDatabase(ctx, base)
+	dsn, drop, err := benchserver.FreshPostgres(ctx, base)
 	if err != nil {
 		return err
 	}

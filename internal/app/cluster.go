@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/ingress"
+	"gatehouse/internal/osh"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres"
@@ -159,8 +160,8 @@ type sessionEvent struct {
 
 // clusterState is what the node knows of the cluster's session controls.
 type clusterState struct {
-	listening                  atomic.Bool
-	sent, sendFailed, received atomic.Uint64
+	listening                            atomic.Bool
+	sent, sendFailed, received, rechecks atomic.Uint64
 }
 
 // ClusterListening reports whether this node receives the other nodes' session controls
@@ -169,6 +170,55 @@ func (a *App) ClusterListening() bool { return a.cluster.listening.Load() }
 
 type localRunning interface {
 	End(accountID, reason string, exit int) []string
+	Accounts() []string
+}
+
+// RecheckVerdict is what a session running on this node must become when the controls of the
+// other nodes may have been missed: found says whether its account identity is still in the
+// store (a deleted account, or one recreated under its name, is not). Pure, tested as a table.
+func RecheckVerdict(acc store.Account, found bool) (end bool, reason string, exit int) {
+	switch {
+	case !found:
+		return true, "Your account has been deleted", osh.ExitInactive
+	case acc.Frozen:
+		reason = "Your account has been frozen"
+		if acc.FrozenReason != "" {
+			reason += " (" + acc.FrozenReason + ")"
+		}
+		return true, reason, osh.ExitFrozen
+	}
+	return false, "", 0
+}
+
+// recheckRunning checks every account with sessions running here against the store (one query)
+// and ends the sessions of those frozen or deleted meanwhile. A store that does not answer ends
+// nothing: the next reconnection checks again.
+func (a *App) recheckRunning(ctx context.Context, running localRunning) {
+	ids := running.Accounts()
+	if len(ids) == 0 {
+		return
+	}
+	accs, err := a.Store.ListAccounts(ctx)
+	if err != nil {
+		a.log.Error("cannot check the running sessions against the store", "err", err)
+		return
+	}
+	byID := make(map[string]store.Account, len(accs))
+	for _, acc := range accs {
+		byID[acc.ID] = acc
+	}
+	for _, id := range ids {
+		acc, found := byID[id]
+		end, reason, exit := RecheckVerdict(acc, found)
+		if !end {
+			continue
+		}
+		if ended := running.End(id, reason, exit); len(ended) > 0 {
+			a.log.Warn("sessions ended on a re-check after the cluster connection came back", "account_id", id, "account", acc.Name, "reason", reason, "sessions", ended)
+			a.auditAny(ctx, "account.sessions_ended", map[string]any{"account": acc.Name, "account_id": id, "by": "cluster-recheck",
+				"reason": reason, "sessions": ended, "count": len(ended)})
+		}
+	}
 }
 
 type localLocks interface {
@@ -207,6 +257,7 @@ func (a *App) shareSessionControl(running localRunning) {
 		return
 	}
 	a.Env.Running = clusterRunning{a: a, local: running}
+	a.Server.SharedPenalties = true // a source penalized on one node is refused by the others
 	if a.Env.SessionLocks != nil {
 		a.Env.SessionLocks = clusterLocks{a: a, local: a.Env.SessionLocks}
 	}
@@ -238,6 +289,7 @@ func (a *App) registerClusterMetrics() {
 		counter("gatehouse_cluster_session_controls_sent_total", "Session controls (end, lock, unlock) sent to the other nodes.", &a.cluster.sent),
 		counter("gatehouse_cluster_session_controls_send_failures_total", "Session controls that could not be sent: sessions on other nodes were not told.", &a.cluster.sendFailed),
 		counter("gatehouse_cluster_session_controls_received_total", "Session controls received from the other nodes and applied here.", &a.cluster.received),
+		counter("gatehouse_cluster_session_rechecks_total", "Re-checks of the running sessions against the store after the session-control connection came back.", &a.cluster.rechecks),
 	)
 }
 
@@ -277,7 +329,21 @@ func (a *App) listenSessionControl(ctx context.Context) {
 		locks = cl.local
 	}
 	me := a.NodeName()
-	err := pg.Listen(ctx, sessionChannel, func() { a.cluster.listening.Store(true) }, func(payload string) {
+	var connected atomic.Int64
+	ready := func() {
+		a.cluster.listening.Store(true)
+		if connected.Add(1) > 1 {
+			// Controls sent while the LISTEN connection was down are lost: every session running
+			// here is checked against the store again.
+			a.cluster.rechecks.Add(1)
+			go a.recheckRunning(ctx, running)
+		}
+	}
+	lost := func(err error) {
+		a.cluster.listening.Store(false)
+		a.log.Warn("the connection that receives the other nodes' session controls was lost; running sessions are checked again once it is back", "err", err)
+	}
+	err := pg.Listen(ctx, sessionChannel, ready, lost, func(payload string) {
 		ev, ok := parseSessionEvent(payload, me)
 		if !ok {
 			return

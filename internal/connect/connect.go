@@ -350,7 +350,9 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 		er.Pty = &egress.PtyRequest{Term: s.Term, Cols: uint32(s.Cols), Rows: uint32(s.Rows), Modes: decodeModes(s.Modes)}
 	}
 	stdout, stderr := s.RawOut, s.RawErr
-	if stdout == nil {
+	if stdout == nil || (s.PTY && !wantPTY) {
+		// The user's terminal is raw (a pty here) but the target runs without one: its lone LFs
+		// get the CR a pty's line discipline would add, as with OpenSSH as the bastion.
 		stdout, stderr = s.Out, s.Err
 	}
 	counted := &countWriter{w: &gatedWriter{ctx: ctx, g: gate, w: stdout}}

@@ -189,6 +189,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /sessions/{id}", c.authed(c.replay))
 	mux.HandleFunc("GET /sessions/{id}/cast", c.authed(c.cast))
 	mux.HandleFunc("GET /sessions/{id}/search", c.authed(c.search))
+	mux.HandleFunc("GET /sessions/{id}/replay/index", c.authed(c.replayIndex))
+	mux.HandleFunc("GET /sessions/{id}/replay/{n}", c.authed(c.replaySegment))
 	mux.HandleFunc("GET /audit", c.authed(c.auditPage))
 	mux.HandleFunc("GET /approvals", c.authed(c.approvalsPage))
 	mux.HandleFunc("GET /directory", c.authed(c.directory))
@@ -369,5 +371,6 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"join": strings.Join,
+	"join":     strings.Join,
+	"transfer": TransferOf,
 }

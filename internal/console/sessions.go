@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/record"
 	"gatehouse/internal/store"
 )
@@ -20,6 +21,7 @@ import (
 type SessionQuery struct {
 	Account, Host, Status string
 	After, Before         string // 2006-01-02 or RFC 3339
+	Transfer              string // "", "any", "scp", "sftp", "rsync": sessions that carried one
 }
 
 // Filter turns the query into the store's filter for the viewer: someone who does not see
@@ -46,7 +48,68 @@ func (sq SessionQuery) Filter(v Viewer) (store.SessionFilter, error) {
 	default:
 		return f, fmt.Errorf("status %q: open, closed or interrupted", sq.Status)
 	}
+	switch sq.Transfer {
+	case "":
+	case "any", "scp", "sftp", "rsync":
+		f.Kind = "ssh" // a transfer is always a connection's session
+	default:
+		return f, fmt.Errorf("transfer %q: any, scp, sftp or rsync", sq.Transfer)
+	}
 	return f, nil
+}
+
+// Keep says whether a row the store returned passes the filters the store does not apply.
+func (sq SessionQuery) Keep(s store.Session) bool {
+	if sq.Status != "" && s.Status != sq.Status {
+		return false
+	}
+	switch tr := TransferOf(s); sq.Transfer {
+	case "":
+		return true
+	case "any":
+		return tr != ""
+	default:
+		return tr == sq.Transfer
+	}
+}
+
+// TransferOf is the file transfer a session carried ("scp", "sftp", "rsync"), or "": read from
+// its row's params, the connection's words ([user@]host [-p port] [-u user] [--] command…), by
+// the same rule as the protocol grants (access.TransferOf: the remote command's first word; the
+// sftp subsystem is audited as "subsystem sftp").
+func TransferOf(s store.Session) string {
+	if s.Kind != "ssh" {
+		return ""
+	}
+	words := strings.Fields(s.Params)
+	if len(words) == 0 {
+		return ""
+	}
+	i := 1 // past the target
+	for i < len(words) {
+		switch words[i] {
+		case "-p", "-u", "--port", "--user", "-l":
+			i += 2
+			continue
+		case "--":
+			i++
+		}
+		break
+	}
+	if i >= len(words) {
+		return ""
+	}
+	cmd := strings.Join(words[i:], " ")
+	if cmd == "subsystem sftp" {
+		return "sftp"
+	}
+	switch access.TransferOf(cmd) {
+	case access.ProtoSCPUp, access.ProtoSCPDown:
+		return "scp"
+	case access.ProtoRsync:
+		return "rsync"
+	}
+	return ""
 }
 
 func parseWhen(s string) (time.Time, error) {
@@ -63,7 +126,8 @@ func parseWhen(s string) (time.Time, error) {
 
 func (c *Console) sessionList(w http.ResponseWriter, r *http.Request, q *request) {
 	v := r.URL.Query()
-	sq := SessionQuery{Account: v.Get("account"), Host: v.Get("host"), Status: v.Get("status"), After: v.Get("after"), Before: v.Get("before")}
+	sq := SessionQuery{Account: v.Get("account"), Host: v.Get("host"), Status: v.Get("status"), After: v.Get("after"), Before: v.Get("before"),
+		Transfer: v.Get("transfer")}
 	data := map[string]any{"Title": "Sessions", "Query": sq, "Everyone": SeesEveryone(q.Viewer)}
 	f, err := sq.Filter(q.Viewer)
 	if err != nil {
@@ -80,7 +144,7 @@ func (c *Console) sessionList(w http.ResponseWriter, r *http.Request, q *request
 	kept := rows[:0]
 	for _, s := range rows {
 		// The store filtered already; the decision is applied to each row anyway (fail closed).
-		if CanViewSession(q.Viewer, s.AccountID) && (sq.Status == "" || s.Status == sq.Status) {
+		if CanViewSession(q.Viewer, s.AccountID) && sq.Keep(s) {
 			kept = append(kept, s)
 		}
 	}
@@ -110,7 +174,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	c.audit(r.Context(), "web.replay", map[string]any{"account": q.Account.Name, "session": s.ID, "owner": s.Account})
-	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != ""})
+	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != "", "Segmented": replaySegmented(s)})
 }
 
 func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.Session) (*record.Reader, func(), bool) {

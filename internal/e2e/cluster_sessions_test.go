@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres/pgtest"
 	"gatehouse/internal/testenv"
 )
@@ -106,8 +110,10 @@ func TestClusterApprovalThroughOtherNode(t *testing.T) {
 // TestClusterLockoutSpansNodes: an attacker holding bob's key guesses TOTP codes on both nodes
 // in turn to get twice the tries; the failures add up in the store, the factor locks after
 // MFALockAfterFailures whatever the node, and accountUnlock through the other node lifts it.
+// (The per-source penalties, shared by the nodes too, would refuse the guessing address at the
+// door first: off here, so that the factor's lockout is what is tested.)
 func TestClusterLockoutSpansNodes(t *testing.T) {
-	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: "MFALockAfterFailures = 2\nMFARateLimitAttempts = 10\n"})
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: "MFALockAfterFailures = 2\nMFARateLimitAttempts = 10\n" + noPenalty})
 	a, b := nodes[0], nodes[1]
 	bob := a.CreateAccount("bob")
 	a.MustOK("--osh", "accountModify", "--account", "bob", "--mfa-totp-required", "yes")
@@ -135,5 +141,80 @@ func TestClusterLockoutSpansNodes(t *testing.T) {
 	term.send(oathtool(t, secret, "") + "\n")
 	if exit, res := term.wait(); exit != 0 || res.Code() != "OK" {
 		t.Fatalf("after accountUnlock through node B: exit %d\n%s", exit, res.Stdout)
+	}
+}
+
+// TestClusterPenaltySpansNodes: a source whose connections keep failing authentication on node A
+// (the real ssh client with a key no account has) is refused by node B too, at its first
+// connection there: the penalty is counted in the store. Another address still logs in on B.
+func TestClusterPenaltySpansNodes(t *testing.T) {
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t)})
+	a, b := nodes[0], nodes[1]
+	strangerKey, _ := testenv.NewKey(t, "ed25519", "stranger")
+	for i := 0; a.App.Server.Stats().PenaltyRefused.Load() == 0; i++ {
+		if i == 10 {
+			t.Fatal("node A never penalized the failing source")
+		}
+		if r := sshFrom(t, a, "127.0.0.3", strangerKey, "admin", "--osh", "info"); r.Exit == 0 {
+			t.Fatal("a stranger's key logged in")
+		}
+	}
+	r := sshFrom(t, b, "127.0.0.3", b.AdminKey, "admin", "--osh", "info")
+	if r.Exit == 0 || b.App.Server.Stats().PenaltyRefused.Load() != 1 {
+		t.Fatalf("node B let the source penalized on node A in (exit %d, %d refusals): %s", r.Exit, b.App.Server.Stats().PenaltyRefused.Load(), r.Stderr)
+	}
+	if r := sshFrom(t, b, "127.0.0.1", b.AdminKey, "admin", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("another address on node B: exit %d: %s", r.Exit, r.Stderr)
+	}
+}
+
+// TestClusterLostNotifyRecheck: a session control node B never received (alice frozen in the
+// store while B's LISTEN connection was gone) is caught up when the connection comes back: the
+// connection is killed in PostgreSQL (pg_terminate_backend), node B reconnects, checks its running
+// sessions against the store and ends alice's relayed session with the frozen status.
+func TestClusterLostNotifyRecheck(t *testing.T) {
+	dsn := pgtest.Fresh(t)
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: dsn, Config: "metricsListen = \"127.0.0.1:0\"\n"})
+	a, b := nodes[0], nodes[1]
+	sshd, aliceKey := targetSetup(t, a)
+	term := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
+	off := term.Expect(0, "Connecting to", 10*time.Second)
+	term.Send("echo on-b-$((1+1))\r")
+	off = term.Expect(off, "on-b-2", 10*time.Second)
+
+	// The freeze is written to the store with no notification at all: the one node B would
+	// have received is the one a dropped connection loses.
+	ctx := context.Background()
+	if err := a.App.Store.UpdateAccount(ctx, "alice", func(acc *store.Account) error {
+		acc.Frozen, acc.FrozenReason = true, "incident 9"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`).Scan(&killed); err != nil || killed != 2 {
+		t.Fatalf("terminated %d LISTEN connections (want both nodes'): %v", killed, err)
+	}
+	start := time.Now()
+	term.Expect(off, "incident 9", 10*time.Second)
+	if code := term.Wait(5 * time.Second); code != 131 {
+		t.Fatalf("the session on node B ended with %d, want 131 (frozen)", code)
+	}
+	t.Logf("session ended %v after its node's LISTEN connection was killed", time.Since(start).Round(time.Millisecond))
+	if m := metric(t, b, "gatehouse_cluster_session_rechecks_total"); m != "1" {
+		t.Errorf("node B re-checks: %s, want 1", m)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.App.ClusterListening() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !b.App.ClusterListening() {
+		t.Fatal("node B does not listen again")
 	}
 }

@@ -133,6 +133,40 @@ func TestWebConsoleInChromium(t *testing.T) {
 	if rec.ID == "" {
 		t.Fatal("alice's recorded session never closed")
 	}
+	// The terminal got, and the recording kept, CRLF line ends: the bastion's own lines and the
+	// target's (a command runs there without a pty, so the bastion adds the CR a pty would).
+	if out := strings.ReplaceAll(term.Output(), "\r\n", ""); strings.Contains(out, "\n") || !strings.Contains(term.Output(), "first-line\r\n") {
+		t.Fatalf("the terminal got lone LFs (a staircase): %q", term.Output())
+	}
+	// The row is closed as the client exits; the recorder's last chunk may land just after.
+	recorded := func() string {
+		f, err := os.Open(rec.Recording)
+		if err != nil {
+			return ""
+		}
+		defer f.Close()
+		rd, err := record.NewReader(f)
+		if err != nil {
+			return ""
+		}
+		var shown strings.Builder
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				return shown.String()
+			}
+			if ev.Kind == record.KindOutput {
+				shown.Write(ev.Data)
+			}
+		}
+	}
+	kept := recorded()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(kept, "last-line") && time.Now().Before(deadline); kept = recorded() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := strings.ReplaceAll(kept, "\r\n", ""); strings.Contains(out, "\n") || !strings.Contains(kept, "NEEDLE-from-the-target\r\n") {
+		t.Fatalf("the recording has lone LFs (a staircase in replays): %q", kept)
+	}
 
 	// webLogin prints the fingerprint of the certificate the console serves.
 	aliceURL, fp := webLogin(t, b, aliceKey, "alice")
@@ -151,15 +185,22 @@ func TestWebConsoleInChromium(t *testing.T) {
 	checked := 0
 	for _, s := range wl {
 		if s.Plugin == "webLogin" && s.Recording != "" {
-			f, err := os.Open(s.Recording)
-			if err != nil {
-				t.Fatal(err)
-			}
+			// The client may exit before the recorder's last chunk is written: wait for it.
 			var text strings.Builder
-			err = record.ExportText(&text, f) // through the reader: whatever format is stored
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				text.Reset()
+				f, err := os.Open(s.Recording)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = record.ExportText(&text, f) // through the reader: whatever format is stored
+				f.Close()
+				if err == nil && strings.Contains(text.String(), "not recorded") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the webLogin recording %s: %v", s.Recording, err)
+				}
 			}
 			if strings.Contains(text.String(), token) || !strings.Contains(text.String(), "not recorded") {
 				t.Fatalf("the login token is in the recording %s", s.Recording)
@@ -327,7 +368,8 @@ func TestWebConsoleInChromium(t *testing.T) {
 	live.Send("echo LIVE-$((40+2))\r")
 	if _, err := chromedp.Run(withTimeout(adm, 5*time.Second), chromedp.Poll[bool](`document.getElementById("live").textContent.includes("LIVE-42")`,
 		chromedp.WithPollingTimeout(time.Second))); err != nil {
-		t.Fatalf("new output not shown within a second: %v", err)
+		txt, _ := chromedp.Run(withTimeout(adm, 5*time.Second), chromedp.Evaluate[string](`document.getElementById("live").textContent`))
+		t.Fatalf("new output not shown within a second: %v\npage: %q\nterminal: %q", err, txt, live.Output())
 	}
 	shoot(t, adm, shots, "live")
 	live.Send("exit\r")

@@ -82,7 +82,11 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 	// Ingress owns the session: it takes the id and the recorder the track returns.
 	sess.ID, sess.PauseRecording = t.ID(), t.Pause
 	rec := t.Recorder()
-	sess.Out, sess.Err = io.MultiWriter(sess.Out, rec), io.MultiWriter(sess.Err, rec)
+	recOut, recErr := io.Writer(rec), io.Writer(rec)
+	if sess.PTY { // the recording keeps what the terminal got: Out and Err add CR before LF there
+		recOut, recErr = &crlfWriter{w: rec}, &crlfWriter{w: rec}
+	}
+	sess.Out, sess.Err = io.MultiWriter(sess.Out, recOut), io.MultiWriter(sess.Err, recErr)
 	sess.RawOut, sess.RawErr = io.MultiWriter(sess.RawOut, rec), io.MultiWriter(sess.RawErr, rec)
 	return b, 0
 }

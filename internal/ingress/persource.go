@@ -1,12 +1,15 @@
 package ingress
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/store"
 )
 
 // SourceEvent is how a source's unauthenticated connection ended.
@@ -177,14 +180,23 @@ func SourceKey(addr net.Addr) (netip.Addr, bool) {
 
 // sources holds the per-source states; the decisions are SourcePolicy's.
 type sources struct {
-	mu sync.Mutex
-	m  map[netip.Addr]SourceState
+	mu     sync.Mutex
+	m      map[netip.Addr]SourceState
+	counts atomic.Uint64 // shared-state writes, to sweep the store's old states now and then
 }
 
-// admit applies the policy to a new connection from addr. When admitted, end must be called
+// admitSource applies the policy to a new connection from addr. When admitted, end must be called
 // once with how its unauthenticated phase ended. A source the table has no room for (more than
 // perSourceMaxSources at once) is admitted without per-source limits: the global maxStartups
 // still applies.
+//
+// With SharedPenalties (a cluster on PostgreSQL), the penalty part of the state (what the source
+// owes, its strikes) is shared by the nodes through the store (store.SourcePenalties): read before
+// the decision, and counted in the store when a connection ends unauthenticated, so a source
+// failing on node A is refused by node B. A single node keeps it in memory only: a read per
+// connection on SQLite would cost a login storm seconds for nothing shared.
+// The count of unauthenticated connections stays per node. When the store does not answer, the
+// node decides on what it knows itself (the login then needs the store anyway).
 func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 	noop := func(SourceEvent) {}
 	ip, ok := SourceKey(addr)
@@ -192,8 +204,17 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 		return SourceAdmit, noop
 	}
 	cfg := s.cfg()
-	now := s.now()
+	p := SourcePolicyOf(cfg, ip)
 	src := &s.sources
+	src.mu.Lock()
+	local := src.m[ip]
+	src.mu.Unlock()
+	var shared store.SourcePenalty
+	var sharedOK bool
+	if !(local.Active && s.now().Before(local.Until)) { // refused here anyway: no store round trip
+		shared, sharedOK = s.sharedPenalty(ip, p) // outside the lock
+	}
+	now := s.now()
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if src.m == nil {
@@ -210,7 +231,9 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 			return SourceAdmit, noop
 		}
 	}
-	p := SourcePolicyOf(cfg, ip)
+	if sharedOK {
+		st = MergePenalty(st, shared)
+	}
 	st, v := p.Admit(st, now)
 	src.m[ip] = st
 	if v != SourceAdmit {
@@ -220,12 +243,20 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 	return v, func(ev SourceEvent) {
 		once.Do(func() {
 			cfg := s.cfg()
-			now := s.now()
 			p := SourcePolicyOf(cfg, ip)
+			shared, sharedOK := s.countShared(ip, p, ev, sharedOK && shared.Strikes > 0)
+			now := s.now()
 			src.mu.Lock()
 			defer src.mu.Unlock()
-			st := p.End(src.m[ip], ev, now)
-			if st.Active && !src.m[ip].Active {
+			prev := src.m[ip]
+			st := p.End(prev, ev, now)
+			if sharedOK {
+				st = MergePenalty(st, shared)
+				if ev == SourceAuthOK { // the store forgave the run: so does the node
+					st.Strikes = shared.Strikes
+				}
+			}
+			if st.Active && !prev.Active {
 				s.log.Warn("source penalized for connections that failed to authenticate",
 					"source", ip.String(), "until", st.Until.UTC().Format(time.RFC3339), "strikes", st.Strikes)
 			}
@@ -236,6 +267,81 @@ func (s *Server) admitSource(addr net.Addr) (SourceVerdict, func(SourceEvent)) {
 			}
 		})
 	}
+}
+
+// MergePenalty is the node's state st with the shared one p: the stricter of the two for each
+// part (the later end of the debt, a penalty in force in either, the more strikes, the later
+// failure), so that a store that missed a write never makes the node more lenient than what it
+// saw itself. The startups stay the node's. Pure, tested as a table.
+func MergePenalty(st SourceState, p store.SourcePenalty) SourceState {
+	if p.Until.After(st.Until) {
+		st.Until = p.Until
+	}
+	st.Active = st.Active || p.Active
+	st.Strikes = max(st.Strikes, p.Strikes)
+	if p.Last.After(st.Last) {
+		st.Last = p.Last
+	}
+	return st
+}
+
+// withPenalty is st with the penalty part of the shared state (the startups stay the node's).
+func withPenalty(st SourceState, p store.SourcePenalty) SourceState {
+	st.Until, st.Active, st.Strikes, st.Last = p.Until, p.Active, p.Strikes, p.Last
+	return st
+}
+
+func penaltyOf(st SourceState) store.SourcePenalty {
+	return store.SourcePenalty{Until: st.Until, Active: st.Active, Strikes: st.Strikes, Last: st.Last}
+}
+
+// sourceStoreTimeout bounds a shared-penalty round trip: a slow store delays a connection's
+// start by at most this much, and the node then decides alone.
+const sourceStoreTimeout = 2 * time.Second
+
+// sharedPenalty reads the source's shared penalty state, when penalties apply to it.
+func (s *Server) sharedPenalty(ip netip.Addr, p SourcePolicy) (store.SourcePenalty, bool) {
+	if !s.SharedPenalties || !p.Penalties || p.Exempt || s.env == nil {
+		return store.SourcePenalty{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sourceStoreTimeout)
+	defer cancel()
+	sp, err := s.env.Deps().Store.SourcePenalty(ctx, ip.String())
+	if err != nil {
+		s.log.Debug("per-source penalty: store read", "source", ip.String(), "err", err)
+		return sp, false
+	}
+	return sp, true
+}
+
+// countShared counts how a connection ended in the source's shared state, atomically in the
+// store, and returns the new state. A success writes only when there were strikes to forgive.
+func (s *Server) countShared(ip netip.Addr, p SourcePolicy, ev SourceEvent, hadStrikes bool) (store.SourcePenalty, bool) {
+	if !s.SharedPenalties || !p.Penalties || p.Exempt || s.env == nil || ev == SourceUnavailable || (ev == SourceAuthOK && !hadStrikes) {
+		return store.SourcePenalty{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sourceStoreTimeout)
+	defer cancel()
+	var out store.SourcePenalty
+	err := s.env.Deps().Store.UpdateSourcePenalty(ctx, ip.String(), func(sp *store.SourcePenalty) bool {
+		now := s.now()
+		st := p.End(withPenalty(SourceState{}, *sp), ev, now)
+		out = penaltyOf(st)
+		*sp = out
+		return !p.Forgettable(st, now)
+	})
+	if err != nil {
+		s.log.Debug("per-source penalty: store update", "source", ip.String(), "err", err)
+		return out, false
+	}
+	// Sources that stopped failing are forgotten when they next end a connection; those that
+	// never come back are swept every 256 writes (past perSourcePenaltyMax, nothing is owed).
+	if s.sources.counts.Add(1)%256 == 0 {
+		if _, err := s.env.Deps().Store.ForgetSourcePenalties(ctx, s.now().Add(-p.Max)); err != nil {
+			s.log.Debug("per-source penalty: sweep", "err", err)
+		}
+	}
+	return out, true
 }
 
 func (s *Server) now() time.Time {

@@ -109,6 +109,9 @@ type Server struct {
 	OnPanic func(account string, v any, stack []byte)
 	// Now is the clock of the per-source penalties; nil means time.Now.
 	Now func() time.Time
+	// SharedPenalties makes the per-source penalties go through the store, shared by the nodes
+	// of a cluster (set with a shared PostgreSQL store; a single node keeps them in memory).
+	SharedPenalties bool
 	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
 	Jump *Jump
 	// TargetAuth, when set, gives the function that asks, over keyboard-interactive while the

@@ -76,3 +76,14 @@ func (r *Registry) Count() int {
 	}
 	return n
 }
+
+// Accounts are the identities of the accounts that have sessions running now.
+func (r *Registry) Accounts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.byAccount))
+	for id := range r.byAccount {
+		ids = append(ids, id)
+	}
+	return ids
+}

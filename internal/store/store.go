@@ -114,6 +114,7 @@ type Store interface {
 	Sessions
 	MFA
 	Approvals
+	SourcePenalties
 
 	// BastionSetting returns a bastion-wide setting ("" when unset); SetBastionSetting sets it
 	// ("" removes it). They hold state commands change, such as the maintenance mode.

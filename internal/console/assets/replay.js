@@ -8,7 +8,13 @@
   function make(speed, at) {
     if (player) player.dispose();
     el.replaceChildren();
-    player = AsciinemaPlayer.create(el.dataset.cast, el, { speed: speed, idleTimeLimit: 2, fit: "width", preload: true, startAt: at || 0 });
+    if (el.dataset.segmented) {
+      // A long recording: the player loads the index, then the segments it plays (no
+      // idle-time limit: that would need the whole recording read first).
+      player = AsciinemaPlayer.create({ url: el.dataset.index, format: "segmented" }, el, { speed: speed, fit: "width", preload: true, startAt: at || 0 });
+    } else {
+      player = AsciinemaPlayer.create(el.dataset.cast, el, { speed: speed, idleTimeLimit: 2, fit: "width", preload: true, startAt: at || 0 });
+    }
     window.gatehousePlayer = player;
   }
   make(1);

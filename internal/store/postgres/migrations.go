@@ -225,4 +225,12 @@ var migrations = []string{
 	// 11: --force-key, --force-password, as SQLite's migration 11.
 	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
 	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
+	// 12: per-source penalties shared by the nodes (store.SourcePenalties), as SQLite's migration 12.
+	`CREATE TABLE source_penalties (
+		source TEXT PRIMARY KEY,
+		until_at BIGINT NOT NULL,
+		active BOOLEAN NOT NULL,
+		strikes INTEGER NOT NULL,
+		last_at BIGINT NOT NULL
+	);`,
 }

@@ -19,14 +19,19 @@ func (s *Store) Publish(ctx context.Context, channel, payload string) error {
 }
 
 // Listen calls fn with each payload sent on channel until ctx ends. It holds one connection of
-// its own and comes back after the database does (a notification sent while it was away is
-// lost: the senders' own node already acted, and the store holds the state).
-func (s *Store) Listen(ctx context.Context, channel string, ready func(), fn func(payload string)) error {
+// its own and comes back after the database does. A notification sent while it was away is
+// lost: ready is called each time the LISTEN is in place, lost each time the connection is lost,
+// so that the caller re-reads from the store what it may have missed (the senders' own node
+// already acted, and the store holds the state).
+func (s *Store) Listen(ctx context.Context, channel string, ready func(), lost func(error), fn func(payload string)) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.listenOnce(ctx, channel, ready, fn)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if lost != nil {
+			lost(err)
 		}
 		if err == nil {
 			backoff = 100 * time.Millisecond

@@ -233,4 +233,13 @@ var migrations = []string{
 	// 11: accesses bound to one egress key or one egress password (--force-key, --force-password).
 	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
 	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
+	// 12: per-source penalties shared by the nodes of a cluster (store.SourcePenalties): the
+	// contract is the same on both stores; a single SQLite node keeps them in memory.
+	`CREATE TABLE source_penalties (
+		source TEXT PRIMARY KEY,
+		until_at INTEGER NOT NULL,
+		active INTEGER NOT NULL,
+		strikes INTEGER NOT NULL,
+		last_at INTEGER NOT NULL
+	);`,
 }

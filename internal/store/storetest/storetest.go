@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
 		{"EgressPasswords", testEgressPasswords},
+		{"SourcePenaltiesShared", testSourcePenaltiesShared},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
