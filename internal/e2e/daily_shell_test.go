@@ -135,7 +135,7 @@ func TestInteractiveTabTabAndHistory(t *testing.T) {
 	})
 
 	// Server names after ssh: the account's own accesses.
-	b.MustOK("--osh", "selfAddPersonalAccess", "--host", "10.0.0.9", "--user", "root", "--port", "22")
+	b.MustOK("--osh", "selfAddPersonalAccess", "--host", "10.0.0.9", "--user", "root", "--port", "22", "--force")
 	tm.keys(true, "ssh 10.0")
 	tm.keys(false, "Tab")
 	tm.waitLast(prompt + "ssh 10.0.0.9")
@@ -331,7 +331,7 @@ func TestInteractiveRelayGetsWindowSize(t *testing.T) {
 	}
 	waitWidth(90)
 	term.Send(fmt.Sprintf("ssh %s@127.0.0.1 -p %d\r", sshd.User, sshd.Port))
-	off = term.Expect(off, "Connecting to", 10*time.Second)
+	off = term.Expect(off, "Connecting...", 10*time.Second)
 	term.Send("stty size\r")
 	off = term.Expect(off, "25 90", 10*time.Second)
 	term.Resize(120, 40)
