@@ -138,19 +138,19 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	hostKeys, err := a.hostKeys(ctx, st, sealer)
 	if err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	jump, err := ingress.LoadOrCreateJumpCA(o.DataDir) // ProxyJump's host CA (docs/transfer.md)
 	if err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
 	a.registerOpsMetrics()
 	if err := a.openAudit(ctx); err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	reg := NewRegistry()
@@ -163,8 +163,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Connector.Locks = connect.NewLocks()
 	if err := a.openPAM(); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, err
 	}
 	a.Env.SessionLocks = a.Connector.Locks
@@ -201,21 +202,24 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		Audit: a.auditAny, Now: o.Clock}); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
 	a.Sync = a.newSyncer()
 	if err := a.openConsole(); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("web console: %w", err)
 	}
 	if err := a.openArchive(ctx); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	return a, nil

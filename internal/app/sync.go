@@ -103,13 +103,13 @@ func LockSync(dataDir string) (unlock func(), holder int, err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		data := make([]byte, 32)
 		n, _ := f.ReadAt(data, 0)
-		f.Close()
+		_ = f.Close() // read only; the lock error is the one to report
 		holder, _ = strconv.Atoi(strings.TrimSpace(string(data[:n])))
 		return nil, holder, fmt.Errorf("another gatehouse (pid %d) holds %s", holder, path)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, 0, nil
+	return func() { _ = f.Close() }, 0, nil // unlocking: the lock ends with the descriptor whatever Close says
 }
 
 // SyncPlan is `gatehouse sync --dry-run`: it reads the configuration and the store (nothing
@@ -138,7 +138,7 @@ func SyncPlan(ctx context.Context, dataDir, configFile string, force bool) ([]ke
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }() // a dry run wrote nothing
 	s := &keysync.Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now}
 	return s.RunOnce(ctx, keysync.Options{DryRun: true, Force: force}), nil
 }

@@ -74,7 +74,7 @@ func auditRows(files []string, q AuditQuery) ([]AuditRow, error) {
 				rows = append(rows[:0], rows[len(rows)-maxAuditRows:]...)
 			}
 		}
-		f.Close()
+		_ = f.Close() // read only
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Seq > rows[j].Seq })
 	if len(rows) > maxAuditRows {

@@ -108,7 +108,7 @@ func (c *Console) Listen() (net.Listener, error) {
 	scheme := "https"
 	if c.cert == nil {
 		if ip := tcpIP(ln.Addr()); ip == nil || !ip.IsLoopback() { // config checks it; so does this
-			ln.Close()
+			_ = ln.Close() // the refusal is the error to report
 			return nil, errors.New("web console: plain HTTP is only served on loopback")
 		}
 		scheme = "http"

@@ -125,11 +125,11 @@ func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.
 	}
 	rd, err := record.NewReader(f)
 	if err != nil {
-		f.Close()
+		_ = f.Close() // read only; the format error is the one to report
 		c.fail(w, r, http.StatusUnprocessableEntity, "The recording cannot be read.")
 		return nil, nil, false
 	}
-	return rd, func() { f.Close() }, true
+	return rd, func() { _ = f.Close() }, true // read only
 }
 
 // cast streams the recording as asciicast v2, whatever format it is stored in: event by event,
@@ -166,8 +166,9 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 	if err != nil {
 		return err
 	}
-	bw.Write(hb)
-	bw.WriteByte('\n')
+	if _, err := bw.Write(append(hb, '\n')); err != nil {
+		return err
+	}
 	fl, _ := w.(http.Flusher)
 	// A session without a pty (a command run through the bastion) sent lone LFs, which a
 	// terminal's own line discipline would have turned into CRLF: without that the player draws a
@@ -201,12 +202,13 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 		if err != nil {
 			return err
 		}
-		bw.Write(b)
-		if err := bw.WriteByte('\n'); err != nil {
+		if _, err := bw.Write(append(b, '\n')); err != nil {
 			return err
 		}
 		if n++; n%256 == 0 && fl != nil {
-			bw.Flush()
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 			fl.Flush()
 		}
 	}
@@ -342,7 +344,8 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, q *request) {
 		hits = []Hit{}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(hits)
+	// The headers are sent: a failed write means the browser left, nothing to tell it.
+	_ = json.NewEncoder(w).Encode(hits)
 }
 
 // addCR turns every LF not preceded by CR into CRLF; prev is the byte before p (the previous

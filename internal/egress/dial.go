@@ -150,7 +150,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		defer watcher.Done()
 		select {
 		case <-ctx.Done():
-			conn.Close()
+			_ = conn.Close() // aborting the handshake: the dial reports ctx.Err()
 		case <-stop:
 		}
 	}()
@@ -180,11 +180,11 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
 		// ctx ended as the handshake finished: the watcher may have closed conn.
-		c.Close()
+		_ = c.Close() // ctx.Err() is the error to report
 		err = ctx.Err()
 	}
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // the handshake error is the one to report
 		return fail(classifyHandshakeError(ctx, err), err)
 	}
 	_ = conn.SetDeadline(time.Time{})

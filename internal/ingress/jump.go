@@ -228,7 +228,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	hctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg().LoginGraceTime)*time.Second)
 	stop := context.AfterFunc(hctx, func() {
 		if hctx.Err() == context.DeadlineExceeded {
-			ch.Close()
+			_ = ch.Close() // the handshake timed out: that is what is reported
 		}
 	})
 	inner, chans, ireqs, err := ssh.NewServerConn(nc, cfg)
@@ -237,13 +237,13 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	if err != nil {
 		// Not an SSH client (a port forward, ssh -L or -D), a bad inner user, a stalled
 		// handshake: nothing reached the target; the attempt is audited.
-		ch.Close()
+		_ = ch.Close() // the handshake error is the one audited
 		s.audit(ctx, outer, "jump.denied", map[string]any{"host_to": t.Host, "port_to": t.Port, "comment": "inner SSH handshake failed: " + err.Error()})
 		return
 	}
-	defer inner.Close()
+	defer func() { _ = inner.Close() }() // the jump is over: the session reported its own errors
 	go ssh.DiscardRequests(ireqs)
-	stopInner := context.AfterFunc(ctx, func() { inner.Close() })
+	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
 	s.audit(ctx, outer, "jump.open", map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port})
 	var sessions sync.WaitGroup
@@ -263,7 +263,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			defer sessions.Done()
 			defer open.Add(-1)
 			defer crash.Recover(func(p *crash.Panic) {
-				inner.Close()
+				_ = inner.Close() // carrying the panic on is what matters
 				s.panicked(outer.User(), outer.RemoteAddr(), p)
 			})
 			sub := new(egress.Subsystem)
@@ -383,7 +383,7 @@ func (c *sftpAuditChannel) Read(p []byte) (int, error) {
 		perr := sp.ClientBytes(p[:n])
 		c.mu.Unlock()
 		if perr != nil {
-			c.Channel.Close()
+			_ = c.Channel.Close() // the protocol error is the one to report
 			return 0, perr
 		}
 	}
@@ -396,7 +396,7 @@ func (c *sftpAuditChannel) Write(p []byte) (int, error) {
 		perr := sp.ServerBytes(p)
 		c.mu.Unlock()
 		if perr != nil {
-			c.Channel.Close()
+			_ = c.Channel.Close() // the protocol error is the one to report
 			return 0, perr
 		}
 	}
@@ -434,6 +434,7 @@ func requestProtocol(req *ssh.Request) access.Protocol {
 func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, user string, t JumpTarget, p access.Protocol) error {
 	a, err := s.env.Deps().Store.GetAccount(ctx, outer.User())
 	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return errors.New("Your account no longer exists on this bastion")
 	}
 	ip, err := netip.ParseAddr(t.Host)
@@ -442,12 +443,14 @@ func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, use
 		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
 		cancel()
 		if lerr != nil || len(addrs) == 0 {
+			//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 			return fmt.Errorf("Unable to resolve host '%s'", t.Host)
 		}
 		ip = addrs[0]
 	}
 	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
 	if err != nil {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return errors.New("Access denied: the bastion could not read your accesses, try again later")
 	}
 	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, p)

@@ -167,7 +167,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		s.closeOne.Do(func() { close(s.closing) })
-		ln.Close()
+		_ = ln.Close() // stopping: Accept returns the error that ends the loop
 	}()
 	var delay time.Duration
 	for {
@@ -203,17 +203,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		switch verdict {
 		case SourceRefuseStartups:
 			s.stats.PerSourceRefused.Add(1)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		case SourceRefusePenalty:
 			s.stats.PenaltyRefused.Add(1)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		}
 		if s.dropStartup() {
 			s.stats.DroppedStartups.Add(1)
 			endSource(SourceNoAuth)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		}
 		s.unauth.Add(1) // counted here, not in the goroutine, so a burst sees its own size
@@ -453,7 +453,8 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	}
 	defer release()
 	defer endSource(SourceAuthFail) // a panic during authentication counts as a failure
-	defer nc.Close()
+	// The connection is over: a close error has nothing left to report.
+	defer func() { _ = nc.Close() }()
 	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
 	var attempts connAttempts
@@ -474,7 +475,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	release()
 	stopQuickAck(nc)
 	_ = nc.SetDeadline(time.Time{})
-	defer sconn.Close()
+	defer func() { _ = sconn.Close() }() // the connection is over: nothing left to report
 	// Fail closed: the session needs a verified key or a completed factor-only login.
 	ext := sconn.Permissions.Extensions
 	if ext[extAccount] != sconn.User() || (ext[extVerified] != "1" && ext[extFactors] != "1") {
@@ -497,7 +498,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	defer cancel()
 	// Close the connection when the server stops; AfterFunc holds no goroutine while waiting
 	// (1,000 idle connections would otherwise hold 1,000 stacks).
-	stop := context.AfterFunc(cctx, func() { sconn.Close() })
+	stop := context.AfterFunc(cctx, func() { _ = sconn.Close() }) // the server stops: nothing to report
 	defer stop()
 	var sessions sync.WaitGroup
 	var open atomic.Int64
@@ -530,7 +531,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 					defer sessions.Done()
 					defer open.Add(-1)
 					defer crash.Recover(func(p *crash.Panic) {
-						sconn.Close()
+						_ = sconn.Close() // carrying the panic on is what matters
 						s.panicked(account, sconn.RemoteAddr(), p)
 					})
 					s.handleJump(cctx, sconn, nch)
@@ -552,7 +553,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				defer open.Add(-1)
 				// A session's panic ends its whole connection, as the connection's own would.
 				defer crash.Recover(func(p *crash.Panic) {
-					sconn.Close()
+					_ = sconn.Close() // carrying the panic on is what matters
 					s.panicked(account, sconn.RemoteAddr(), p)
 				})
 				s.handleSession(cctx, sconn, nch)

@@ -228,8 +228,9 @@ func Create(dir, name string, opts Options) (Recorder, string, error) {
 	}
 	rec, err := newRecorder(f, f, opts)
 	if err != nil {
-		f.Close()
-		os.Remove(path)
+		// The recorder's error is the one to report; an empty file left behind holds nothing.
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, "", err
 	}
 	return rec, path, nil

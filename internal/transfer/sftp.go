@@ -272,13 +272,13 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		}
 		p = pending{handle: h, offset: off}
 	case fxpWrite:
-		h := string(r.bytes())
+		h := r.bytes()
 		off := r.u64()
 		data := r.bytes()
 		if r.bad {
 			return s.refuse("a malformed write")
 		}
-		if f := s.files[h]; f != nil {
+		if f := s.files[string(h)]; f != nil {
 			f.written += int64(len(data))
 			if f.wOrder && off == f.nextWr {
 				f.whash.Write(data)
@@ -301,12 +301,12 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		}
 		p.ev = Event{Op: map[byte]string{fxpRemove: "remove", fxpMkdir: "mkdir", fxpRmdir: "rmdir", fxpSetstat: "setstat"}[typ], Path: path}
 	case fxpFsetstat:
-		h := string(r.bytes())
+		h := r.bytes()
 		if r.bad {
 			return s.refuse("a malformed fsetstat")
 		}
 		path := ""
-		if f := s.files[h]; f != nil {
+		if f := s.files[string(h)]; f != nil {
 			path = f.path
 		}
 		p.ev = Event{Op: "setstat", Path: path}

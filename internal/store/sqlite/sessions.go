@@ -149,6 +149,9 @@ func (s *Store) MarkInterrupted(ctx context.Context, at time.Time) ([]store.Sess
 			out = append(out, sess)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET status='interrupted', ended_at=?, comment='gatehouse stopped during the session' WHERE status='open'`, unixNano(at))
 		return err
 	})
