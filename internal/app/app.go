@@ -23,6 +23,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
 	"gatehouse/internal/console"
@@ -60,11 +61,12 @@ type Options struct {
 	Store string
 	// Node overrides the config's node name (a cluster's session list shows it).
 	Node string
-	// Clock is the time the session path reads: account gates and TTLs, MFA expiry and proofs,
-	// approvals and chat codes (notify), session rows and recordings, key sync; nil is
-	// time.Now. Tests move it instead of sleeping. (Durations measured on the wire, such as
-	// dial times and idle timers, stay on the real clock.)
-	Clock func() time.Time
+	// Clock is the time the session path reads and the timers it sets: account gates and TTLs
+	// (the TTL that ends a running session), idle lock and kill, the interactive mode's timeout,
+	// MFA expiry and proofs, approvals and chat codes (notify), session rows and recordings, key
+	// sync; nil is the system clock. Tests move a clock.Fake instead of sleeping. (Durations
+	// measured on the wire, such as dial times, stay on the real clock.)
+	Clock clock.Clock
 }
 
 // App is one running (or ready to run) bastion.
@@ -115,9 +117,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -156,7 +156,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: o.Clock, Log: o.Log, Audit: a.auditAny,
+		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, Audit: a.auditAny,
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -195,13 +195,13 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	})
 	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
-	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock, Log: o.Log, Audit: a.auditAny}
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, Audit: a.auditAny}
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: o.Clock}); err != nil {
+		Audit: a.auditAny, Now: o.Clock.Now}); err != nil {
 		// The open error is the one to report.
 		_ = a.Audit.Close()
 		_ = st.Close()

@@ -116,7 +116,7 @@ func (a *App) openAudit(ctx context.Context) error {
 		Help: "Recordings that reached recordingMaxBytes and stopped (their sessions went on)."})
 	a.Metrics.Registry.MustRegister(truncated)
 	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir),
-		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: a.opts.Clock,
+		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: a.opts.Clock.Now,
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
 		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
 		OnRecordingLimit: truncated.Inc}

@@ -26,13 +26,13 @@ const SyncLockFile = "sync.lock"
 // newSyncer assembles the key sync ([sync], internal/keysync) from the app's parts.
 func (a *App) newSyncer() *keysync.Syncer {
 	return &keysync.Syncer{
-		Store: a.Store, Config: a.Config, Now: a.opts.Clock, Log: a.log,
+		Store: a.Store, Config: a.Config, Now: a.opts.Clock.Now, Log: a.log,
 		Audit: func(_ context.Context, typ string, f map[string]any) error { return a.auditEvent(typ, auditMap(f)) },
 		Alert: a.Notify.SyncRefused,
 		AccountCreated: func(ctx context.Context, name string) error {
 			cfg := a.Config()
 			_, err := common.StoreNewEgressKey(ctx, a.Store, a.Env.Sealer, "account", name,
-				cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, a.opts.Clock())
+				cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, a.opts.Clock.Now())
 			return err
 		},
 		Frozen: func(ctx context.Context, acc store.Account, reason string) {

@@ -51,7 +51,7 @@ type Event struct {
 
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
 // result is a refusal.
-type MFAFunc func(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal
+type MFAFunc func(ctx context.Context, s *session.Session, required []string, target session.Target) *refusal.Refusal
 
 // Env is what the relay takes from the command language around it: the shared parts (the
 // configuration and the clock) and how a refusal is shown to the user. osh.Env provides it; the
@@ -163,7 +163,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	switch {
 	case c.MFA != nil:
-		if r := c.MFA(ctx, s, reqs, display); r != nil {
+		if r := c.MFA(ctx, s, reqs, session.Target{User: user, Host: req.Host, IP: ip, Port: port, Display: display}); r != nil {
 			return refuse(r)
 		}
 	case len(reqs) > 0:
@@ -233,7 +233,7 @@ type relayed struct {
 func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	gate := newIdleGate(ctx, s.Err)
+	gate := newIdleGate(ctx, s.Err, c.Env.Deps().Now)
 	if c.Locks != nil {
 		c.Locks.add(s.Account.Name, gate)
 		defer c.Locks.remove(s.Account.Name, gate)

@@ -26,14 +26,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
-	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
 )
@@ -246,26 +244,13 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
 	s.audit(ctx, outer, "jump.open", map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port})
-	var sessions sync.WaitGroup
-	var open atomic.Int64
+	sessions := s.channels(inner, outer.User(), outer.RemoteAddr())
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only on a jump")
 			continue
 		}
-		if open.Load() >= int64(s.cfg().MaxSessions) {
-			_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-			continue
-		}
-		open.Add(1)
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			defer open.Add(-1)
-			defer crash.Recover(func(p *crash.Panic) {
-				_ = inner.Close() // carrying the panic on is what matters
-				s.panicked(outer.User(), outer.RemoteAddr(), p)
-			})
+		sessions.start(nch, func() {
 			sub := new(egress.Subsystem)
 			base := map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port}
 			audit := func(ev transfer.Event) {
@@ -287,9 +272,9 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 				return err
 			}
 			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit, check: check})
-		}()
+		})
 	}
-	sessions.Wait()
+	sessions.wait()
 }
 
 // audit writes an event of the jump's outer connection to the audit log.

@@ -500,8 +500,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	// (1,000 idle connections would otherwise hold 1,000 stacks).
 	stop := context.AfterFunc(cctx, func() { _ = sconn.Close() }) // the server stops: nothing to report
 	defer stop()
-	var sessions sync.WaitGroup
-	var open atomic.Int64
+	sessions := s.channels(sconn, account, sconn.RemoteAddr())
 	// One goroutine serves both the global requests (all refused: keepalives get their "no")
 	// and the channel opens, until the connection ends.
 	for chans != nil {
@@ -521,45 +520,54 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 			}
 			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
 				// A jump is an SSH server of its own: it counts as a session of this connection.
-				if open.Load() >= int64(s.cfg().MaxSessions) {
-					_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-					continue
-				}
-				open.Add(1)
-				sessions.Add(1)
-				go func() {
-					defer sessions.Done()
-					defer open.Add(-1)
-					defer crash.Recover(func(p *crash.Panic) {
-						_ = sconn.Close() // carrying the panic on is what matters
-						s.panicked(account, sconn.RemoteAddr(), p)
-					})
-					s.handleJump(cctx, sconn, nch)
-				}()
+				sessions.start(nch, func() { s.handleJump(cctx, sconn, nch) })
 				continue
 			}
 			if nch.ChannelType() != "session" {
 				_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
 				continue
 			}
-			if open.Load() >= int64(s.cfg().MaxSessions) {
-				_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-				continue
-			}
-			open.Add(1)
-			sessions.Add(1)
-			go func() {
-				defer sessions.Done()
-				defer open.Add(-1)
-				// A session's panic ends its whole connection, as the connection's own would.
-				defer crash.Recover(func(p *crash.Panic) {
-					_ = sconn.Close() // carrying the panic on is what matters
-					s.panicked(account, sconn.RemoteAddr(), p)
-				})
-				s.handleSession(cctx, sconn, nch)
-			}()
+			sessions.start(nch, func() { s.handleSession(cctx, sconn, nch) })
 		}
 	}
 	cancel()
-	sessions.Wait()
+	sessions.wait()
 }
+
+// channels runs the channels of one SSH connection (the bastion's own, or a jump's inner one),
+// each in its own goroutine, at most MaxSessions at once, and waits for them.
+type channels struct {
+	s       *Server
+	conn    io.Closer // the connection: a channel's panic ends all of it
+	account string
+	remote  net.Addr
+	open    atomic.Int64
+	wg      sync.WaitGroup
+}
+
+// channels returns the channel runner of conn, whose panics are reported for account at remote.
+func (s *Server) channels(conn io.Closer, account string, remote net.Addr) *channels {
+	return &channels{s: s, conn: conn, account: account, remote: remote}
+}
+
+// start runs handle for nch, or refuses nch when MaxSessions (as configured now) are open. A
+// channel's panic ends its whole connection, as the connection's own would, and is reported.
+func (c *channels) start(nch ssh.NewChannel, handle func()) {
+	if c.open.Load() >= int64(c.s.cfg().MaxSessions) {
+		_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+		return
+	}
+	c.open.Add(1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.open.Add(-1)
+		defer crash.Recover(func(p *crash.Panic) {
+			_ = c.conn.Close() // carrying the panic on is what matters
+			c.s.panicked(c.account, c.remote, p)
+		})
+		handle()
+	}()
+}
+
+func (c *channels) wait() { c.wg.Wait() }

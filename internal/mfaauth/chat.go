@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"gatehouse/internal/access"
@@ -264,23 +263,21 @@ func (c *chatStep) approval(ctx context.Context) error {
 }
 
 // chatGroups are the groups whose channels carry a chat factor for s: for a host connection (the
-// connector resolved the target), the groups whose access matches it; otherwise the groups the
-// account is a member of.
-func (a *Auth) chatGroups(ctx context.Context, s *session.Session, host bool) []string {
-	if host && s.Outcome.IPTo != "" {
-		if ip, err := netip.ParseAddr(s.Outcome.IPTo); err == nil {
-			in, err := accessdb.Load(ctx, a.Store, s.Account)
-			if err == nil {
-				t := access.Target{User: s.Outcome.User, Host: s.Outcome.Host, IP: ip, Port: s.Outcome.PortTo}
-				if d, err := access.Decide(a.now(), in.Account, in.Groups, in.Personal, t); err == nil {
-					var out []string
-					for _, g := range d.Grants {
-						if g.Group != "" {
-							out = append(out, g.Group)
-						}
+// connector resolved the target it passes), the groups whose access matches it; otherwise the
+// groups the account is a member of.
+func (a *Auth) chatGroups(ctx context.Context, s *session.Session, host *session.Target) []string {
+	if host != nil && host.IP.IsValid() {
+		in, err := accessdb.Load(ctx, a.Store, s.Account)
+		if err == nil {
+			t := access.Target{User: host.User, Host: host.Host, IP: host.IP, Port: host.Port}
+			if d, err := access.Decide(a.now(), in.Account, in.Groups, in.Personal, t); err == nil {
+				var out []string
+				for _, g := range d.Grants {
+					if g.Group != "" {
+						out = append(out, g.Group)
 					}
-					return out
 				}
+				return out
 			}
 		}
 	}
@@ -304,7 +301,7 @@ func (a *Auth) memberGroups(ctx context.Context, account string) []string {
 
 // runChatJIT is the JIT phase when chat factors are asked: The Bastion's lines around it, the
 // password/TOTP factors by the Challenger, then the chat factors on the session's terminal.
-func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, base map[string]any) *refusal.Refusal {
+func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, host *session.Target, base map[string]any) *refusal.Refusal {
 	out := Out(s)
 	if _, err := fmt.Fprintln(out, policy.EnteringLine(in.Action, in.Account.Name)); err != nil {
 		return policy.FailedRefusal()
@@ -354,7 +351,7 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 	command, _ := base["command"].(string)
 	step := &chatStep{a: a, base: base, pa: in.Account, f: f, other: other,
 		req: ChatRequest{Account: s.Account.Name, SourceIP: netaddr.IP(s.RemoteAddr), Target: target, Command: command,
-			Groups: a.chatGroups(ctx, s, in.Action == policy.ActionHost), Stage: "jit"},
+			Groups: a.chatGroups(ctx, s, host), Stage: "jit"},
 		ask: func(ctx context.Context, instruction, question string) (string, error) {
 			answers, err := prompt(ctx, "", instruction, []string{question}, []bool{false})
 			if err != nil {

@@ -103,13 +103,13 @@ func (a *Auth) JIT(ctx context.Context, s *session.Session, cmd session.CommandI
 	in := a.actionInput(s, policy.ActionPlugin, PolicyAccount(s.Account, f.Configured))
 	in.Command = policy.Command{Name: cmd.Name, MFARequired: main, SetupNotRequired: cmd.MFASetupNotRequired}
 	in.Groups = extra
-	return a.runJIT(ctx, s, f, in, map[string]any{"command": cmd.Name})
+	return a.runJIT(ctx, s, f, in, nil, map[string]any{"command": cmd.Name})
 }
 
 // ConnectMFA is the connector's MFA hook (connect.MFAFunc), called for every connection: required
 // are the distinct requirements of the accesses that matched the target ("password", "totp",
 // "any", "webhook", "approval"); in JIT mode the account's own flags join them (policy.Decide).
-func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal {
+func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []string, target session.Target) *refusal.Refusal {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
@@ -121,7 +121,7 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []st
 	}
 	in := a.actionInput(s, policy.ActionHost, PolicyAccount(s.Account, f.Configured))
 	in.Groups = reqs
-	return a.runJIT(ctx, s, f, in, map[string]any{"target": target})
+	return a.runJIT(ctx, s, f, in, &target, map[string]any{"target": target.Display})
 }
 
 // actionInput is the part of policy.Decide's input that the session holds: the proofs of
@@ -152,7 +152,8 @@ func factorNamed(name string) (policy.Factor, bool) {
 }
 
 // runJIT runs a JIT phase on the session and audits its refusal.
-func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, base map[string]any) *refusal.Refusal {
+// target is the connection's, nil for a command.
+func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, target *session.Target, base map[string]any) *refusal.Refusal {
 	g := a.Global()
 	if g.Policy == policy.PolicyDisabled {
 		// With accountMFAPolicy disabled nobody can enrol, so an account's "yes" must not
@@ -173,7 +174,7 @@ func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in pol
 		}
 	}
 	if r == nil && d.Ask&policy.ChatFactors != 0 {
-		return a.runChatJIT(ctx, s, f, in, d, base)
+		return a.runChatJIT(ctx, s, f, in, d, target, base)
 	}
 	ch, err := a.challenger(ctx, "jit", base)
 	if err != nil {

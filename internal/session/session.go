@@ -10,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
+	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
@@ -24,10 +26,13 @@ type Deps struct {
 	Store  store.Store
 	Sealer *seal.Sealer
 	Config func() *config.Config // the current configuration (it may be reloaded)
-	Now    func() time.Time      // the clock (app.Options.Clock; time.Now by default)
+	Now    func() time.Time      // Clock.Now, the time every stage reads
 	Log    *slog.Logger
 	// Audit appends a security event to the audit log (never with a secret); may be nil.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// Clock is the server's clock (app.Options.Clock) for the timers of the path (the TTL that
+	// ends a session, idle lock and kill); nil: the system clock (clock.Or).
+	Clock clock.Clock
 }
 
 // Identity is who a connection authenticated as. Ingress sets it once, when the session channel
@@ -133,6 +138,15 @@ type Outcome struct {
 	Comment          string
 }
 
+// Target is where a connection goes once the connector resolved it: what the MFA wiring is told
+// (the chat factors go to the channels of the groups whose access matches it).
+type Target struct {
+	User, Host string
+	IP         netip.Addr
+	Port       int
+	Display    string // user@host:port as the user reads it
+}
+
 // CommandInfo is what the MFA wiring needs to know of a command (osh.Command.Info gives it).
 type CommandInfo struct {
 	Name string
@@ -179,8 +193,7 @@ func RolesOf(a store.Account) Roles {
 //     parsed once), the streams (wrapped with what the recorder's track returns), pty, Resize,
 //     Signals, PauseRecording, Reload; Account and Roles are the account as the store holds it
 //     now, refreshed by Reload only;
-//   - the command language (internal/osh and its commands) owns Outcome, Interactive, InBatch
-//     and Editor, the Request of each interactive line and Out while its line editor runs, and
+//   - the command language (internal/osh and its commands) owns Interactive, InBatch and Editor, the Request of each interactive line and Out while its line editor runs, and
 //     the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook returns (Proof);
 //   - the relay, the MFA wiring and the recorder read it and write nothing: they return what
 //     happened (session.Outcome, *refusal.Refusal, Proof).
@@ -189,9 +202,6 @@ type Session struct {
 	ID string
 	// Identity is who authenticated; set once by ingress.
 	Identity Identity
-	// Outcome is what the session did so far. Only the dispatcher (internal/osh) writes it, with
-	// what the commands and the connector return; osh.Env.Serve returns it to ingress.
-	Outcome Outcome
 	Account store.Account
 	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
 	AuthKey    string
