@@ -156,7 +156,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, Audit: a.auditAny,
+		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, Audit: a.auditAny, AppendAudit: a.appendAudit,
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -195,13 +195,13 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	})
 	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
-	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, Audit: a.auditAny}
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, AppendAudit: a.appendAudit}
 	a.Server.Auth = a.MFA
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: o.Clock.Now}); err != nil {
+		AppendAudit: a.appendAudit, Now: o.Clock.Now}); err != nil {
 		// The open error is the one to report.
 		_ = a.Audit.Close()
 		_ = st.Close()
@@ -475,15 +475,39 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 	}
 }
 
-// auditAny appends an event given as free-form fields (MFA, overrides) to the audit log, and
-// counts MFA results.
+// auditAny is the old free-form form of appendAudit (audit.FromMap), for the events some
+// branches still write that way; its error is only logged, by the log itself.
+//
+// Deprecated: a thin adapter while those branches merge; new code calls appendAudit (the
+// AppendAudit hooks) with audit.Fields and handles the error.
 func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
-	a.countOps(typ, fields)
-	if strings.HasPrefix(typ, "mfa.") {
-		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
-		a.Notify.AuditEvent(typ, fields)
+	_ = a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)}) // counted and alerted by the log
+}
+
+// appendAudit appends one typed event to the audit log, after counting MFA results and telling
+// the alerts. A non-nil error means the event is not in the log: the caller refuses an action
+// that has not happened yet (fail closed).
+func (a *App) appendAudit(_ context.Context, ev audit.Event) error {
+	f := ev.Fields
+	a.countOps(ev.Type, f)
+	if strings.HasPrefix(ev.Type, "mfa.") {
+		a.Metrics.MFA.WithLabelValues(labelOrNil(f.Factor), strings.TrimPrefix(ev.Type, "mfa.")).Inc()
+		m := map[string]any{"ip_from": f.IPFrom}
+		if f.Account != "" {
+			m["account"] = f.Account
+		}
+		a.Notify.AuditEvent(ev.Type, m)
 	}
-	_ = a.auditEvent(typ, auditMap(fields))
+	return a.Audit.Append(ev)
+}
+
+// labelOrNil is a metric label of an optional field: "<nil>" when unset, the label such events
+// have always had.
+func labelOrNil(s string) string {
+	if s == "" {
+		return "<nil>"
+	}
+	return s
 }
 
 // sessionPanic audits a panic that ended one connection (ingress logged it with its stack and
@@ -493,8 +517,9 @@ func (a *App) sessionPanic(account string, v any, stack []byte) {
 	if len(stack) > keep {
 		stack = stack[:keep]
 	}
-	a.auditAny(context.Background(), "session.panic", map[string]any{"account": account, "result": "panic",
-		"comment": fmt.Sprint(v), "stack": string(stack)})
+	// After the fact: a failure is counted and alerted by the log, nothing is left to refuse.
+	_ = a.appendAudit(context.Background(), audit.Event{Type: "session.panic", Fields: audit.Fields{Account: account,
+		Result: "panic", Comment: fmt.Sprint(v), Extra: map[string]string{"stack": string(stack)}}})
 }
 
 // alertStats feeds the alert metrics.

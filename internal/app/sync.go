@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/keysync"
 	"gatehouse/internal/osh"
@@ -27,7 +28,9 @@ const SyncLockFile = "sync.lock"
 func (a *App) newSyncer() *keysync.Syncer {
 	return &keysync.Syncer{
 		Store: a.Store, Config: a.Config, Now: a.opts.Clock.Now, Log: a.log,
-		Audit: func(_ context.Context, typ string, f map[string]any) error { return a.auditEvent(typ, auditMap(f)) },
+		Audit: func(ctx context.Context, typ string, f map[string]any) error {
+			return a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(f)})
+		},
 		Alert: a.Notify.SyncRefused,
 		AccountCreated: func(ctx context.Context, name string) error {
 			cfg := a.Config()
@@ -38,8 +41,10 @@ func (a *App) newSyncer() *keysync.Syncer {
 		Frozen: func(ctx context.Context, acc store.Account, reason string) {
 			ids := a.Env.Running.End(acc.ID, "Your account has been frozen ("+reason+")", osh.ExitFrozen)
 			if len(ids) > 0 {
-				a.auditAny(ctx, "account.sessions_ended", map[string]any{"account": acc.Name, "account_id": acc.ID,
-					"by": "sync", "reason": reason, "sessions": ids, "count": len(ids)})
+				// After the fact (the sessions ended): a failure is counted and alerted by the log.
+				_ = a.appendAudit(ctx, audit.Event{Type: "account.sessions_ended", Fields: audit.Fields{Account: acc.Name,
+					Extra: map[string]string{"account_id": acc.ID, "by": "sync", "reason": reason,
+						"sessions": fmt.Sprint(ids), "count": strconv.Itoa(len(ids))}}})
 			}
 		},
 		Metrics: keysync.NewMetrics(a.Metrics.Registry),

@@ -32,6 +32,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/netaddr"
@@ -43,10 +44,11 @@ import (
 )
 
 // Event is what the Observer hears: the open and close of a connection, refusals and host key
-// decisions, with The Bastion's field names.
+// decisions, with The Bastion's field names (audit.Fields; a host key decision's event,
+// fingerprint, known and hostport, and a refusal's error_code, are in Extra).
 type Event struct {
 	Type   string // "connection.open", "connection.close", "connection.denied", "hostkey"
-	Fields map[string]any
+	Fields audit.Fields
 }
 
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
@@ -78,7 +80,9 @@ type Connector struct {
 	// MFA, when nil, makes every access that requires a second factor refused (fail closed).
 	MFA MFAFunc
 	// Observe receives audit events (may be nil).
-	Observe func(ctx context.Context, ev Event)
+	// A non-nil error means the event was not recorded: a connection whose open cannot be
+	// audited does not start (fail closed).
+	Observe func(ctx context.Context, ev Event) error
 	// Locks, when set, lets lock/unlock reach this account's relayed sessions.
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
@@ -90,10 +94,11 @@ type Connector struct {
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
-func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
-	if c.Observe != nil {
-		c.Observe(ctx, Event{Type: typ, Fields: f})
+func (c *Connector) observe(ctx context.Context, typ string, f audit.Fields) error {
+	if c.Observe == nil {
+		return nil
 	}
+	return c.Observe(ctx, Event{Type: typ, Fields: f})
 }
 
 // Connect runs the session's target request (s.Request) and returns what happened (for the
@@ -110,13 +115,13 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		port = 22
 	}
 	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
-	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
-		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
+	base := audit.Fields{UniqID: s.ID, Account: acct.Name, IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr),
+		IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr), User: user, HostTo: req.Host, PortTo: port}
 	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
 		out.Allowed, out.Comment = false, r.Code
-		f := clone(base)
-		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
-		c.observe(ctx, "connection.denied", f)
+		f := base
+		f.Allowed, f.Comment, f.Extra = audit.Bool(false), r.Message, map[string]string{"error_code": r.Code}
+		_ = c.observe(ctx, "connection.denied", f) // refused either way; the log counted a failure
 		return out, c.Env.ShowRefusal(s, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
@@ -133,7 +138,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		}
 		return refuse(r)
 	}
-	base["ip_to"] = ip.String()
+	base.IPTo = ip.String()
 	out.IPTo = ip.String()
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
@@ -181,23 +186,27 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	policy := egress.HostKeyPolicy{Mode: mode, Account: acct.Name, Store: knownHosts{c.Store}, OnEvent: func(ev egress.HostKeyEvent) {
 		if ev.Kind != egress.HostKeyMatched {
-			f := clone(base)
-			f["event"], f["fingerprint"], f["known"], f["hostport"] = string(ev.Kind), ev.Fingerprint, ev.Known, ev.HostPort
-			c.observe(ctx, "hostkey", f)
+			f := base
+			f.Extra = map[string]string{"event": string(ev.Kind), "fingerprint": ev.Fingerprint, "known": fmt.Sprint(ev.Known), "hostport": ev.HostPort}
+			// The host key policy decided already; the connection.open below is the one that
+			// fails closed when the log cannot be written.
+			_ = c.observe(ctx, "hostkey", f)
 		}
 	}}
 	fmt.Fprintf(errw, "Connecting to %s...\n", display)
 	start := time.Now()
 	client, err := c.Dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {
-		f := clone(base)
-		f["allowed"], f["comment"] = true, err.Error()
+		f := base
+		f.Allowed, f.Comment = audit.Bool(true), err.Error()
+		var reason any // nil: not a dial error of the egress side
 		var de *egress.DialError
 		if errors.As(err, &de) {
-			f["comment_close"] = string(de.Reason)
+			reason = string(de.Reason)
+			f.Extra = map[string]string{"comment_close": string(de.Reason)}
 		}
-		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", f["comment_close"], "err", err)
-		c.observe(ctx, "connection.close", f)
+		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", reason, "err", err)
+		_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted a failure
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return out, egress.ExitStatus
 	}
@@ -206,6 +215,18 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	defer func() { _ = client.Close() }()
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
+	}
+	open := base
+	open.Allowed = audit.Bool(true)
+	if command := req.Command(); command != "" {
+		// What runs on the target, whole (never masked): a connection from the interactive
+		// mode has no other audit entry that names it.
+		open.Params = []string{command}
+	}
+	if err := c.observe(ctx, "connection.open", open); err != nil {
+		// Fail closed: a connection the audit log cannot record does not start.
+		c.Log.Error("cannot audit the connection's start, refusing it", "account", acct.Name, "target", display, "err", err)
+		return refuse(refusal.AuditUnavailable())
 	}
 	r := c.relay(ctx, s, out, client, base, start, req.Command(), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
@@ -230,7 +251,7 @@ type relayed struct {
 	comment           string
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
+func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base audit.Fields, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err, c.Env.Deps().Now)
@@ -276,14 +297,6 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
 	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
-	f := clone(base)
-	f["allowed"] = true
-	if command != "" {
-		// What runs on the target, whole (never masked): a connection from the interactive
-		// mode has no other audit entry that names it.
-		f["params"] = []string{command}
-	}
-	c.observe(ctx, "connection.open", f)
 	var status int
 	var signal string
 	var err error
@@ -293,20 +306,18 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 		panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")
 	}
-	f = clone(base)
-	f["allowed"], f["exit_status"], f["duration"] = true, status, time.Since(start).Seconds()
-	f["bytes_out"], f["bytes_in"] = counted.n.Load(), inCount.n.Load()
-	if signal != "" {
-		f["signal"] = signal
-	}
+	f := base
+	f.Allowed, f.ExitStatus, f.Duration = audit.Bool(true), audit.Int(status), time.Since(start).Seconds()
+	f.BytesOut, f.BytesIn = counted.n.Load(), inCount.n.Load()
+	f.Signal = signal
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
-		f["comment"] = err.Error()
+		f.Comment = err.Error()
 	}
 	r := relayed{status: status, bytesIn: inCount.n.Load(), bytesOut: counted.n.Load()}
 	if killed.Load() {
-		f["comment"], r.comment = "idle_kill", "idle_kill"
+		f.Comment, r.comment = "idle_kill", "idle_kill"
 	}
-	c.observe(ctx, "connection.close", f)
+	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
 	crash.Rethrow(panicked.Load())
 	return r
 }
@@ -416,12 +427,4 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-func clone(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+8)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

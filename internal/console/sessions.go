@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/record"
 	"gatehouse/internal/store"
 )
@@ -97,7 +98,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request, q *request) (s
 		return store.Session{}, false
 	}
 	if !CanViewSession(q.Viewer, rows[0].AccountID) {
-		c.audit(r.Context(), "web.forbidden", map[string]any{"account": q.Account.Name, "session": id, "path": r.URL.Path})
+		_ = c.audit(r.Context(), "web.forbidden", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": id, "path": r.URL.Path}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "This session is not yours.")
 		return store.Session{}, false
 	}
@@ -109,7 +110,11 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, q *request) {
 	if !ok {
 		return
 	}
-	c.audit(r.Context(), "web.replay", map[string]any{"account": q.Account.Name, "session": s.ID, "owner": s.Account})
+	if err := c.audit(r.Context(), "web.replay", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": s.ID, "owner": s.Account}}); err != nil {
+		// Fail closed: a replay the audit log cannot record shows nothing.
+		c.fail(w, r, http.StatusServiceUnavailable, "The audit log of this bastion cannot be written right now, so the replay is refused.")
+		return
+	}
 	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != ""})
 }
 

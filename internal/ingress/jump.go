@@ -32,6 +32,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
 )
@@ -193,7 +194,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	t, err := ParseJumpTarget(nch.ExtraData())
 	if err != nil {
 		_ = nch.Reject(ssh.ConnectionFailed, err.Error())
-		s.audit(ctx, outer, "jump.denied", map[string]any{"comment": err.Error()})
+		_ = s.audit(ctx, outer, "jump.denied", audit.Fields{Comment: err.Error()}) // refused either way
 		return
 	}
 	signer, err := s.Jump.hostSigner(t.Host)
@@ -235,15 +236,20 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	if err != nil {
 		// Not an SSH client (a port forward, ssh -L or -D), a bad inner user, a stalled
 		// handshake: nothing reached the target; the attempt is audited.
-		_ = ch.Close() // the handshake error is the one audited
-		s.audit(ctx, outer, "jump.denied", map[string]any{"host_to": t.Host, "port_to": t.Port, "comment": "inner SSH handshake failed: " + err.Error()})
+		// The handshake error is the one audited; the jump is refused whether or not it is.
+		_ = ch.Close()
+		_ = s.audit(ctx, outer, "jump.denied", audit.Fields{HostTo: t.Host, PortTo: t.Port, Comment: "inner SSH handshake failed: " + err.Error()})
 		return
 	}
 	defer func() { _ = inner.Close() }() // the jump is over: the session reported its own errors
 	go ssh.DiscardRequests(ireqs)
 	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
-	s.audit(ctx, outer, "jump.open", map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port})
+	if err := s.audit(ctx, outer, "jump.open", audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port}); err != nil {
+		// Fail closed: a jump the audit log cannot record does not open (the deferred Close ends it).
+		s.log.Error("cannot audit a jump's start, refusing it", "account", outer.User(), "err", err)
+		return
+	}
 	sessions := s.channels(inner, outer.User(), outer.RemoteAddr())
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
@@ -252,42 +258,42 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		}
 		sessions.start(nch, func() {
 			sub := new(egress.Subsystem)
-			base := map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port}
-			audit := func(ev transfer.Event) {
+			onEvent := func(ev transfer.Event) {
 				f := ev.Fields()
-				for k, v := range base {
-					f[k] = v
+				f.User, f.HostTo, f.PortTo = inner.User(), t.Host, t.Port
+				if err := s.audit(ctx, outer, "sftp."+ev.Op, f); err != nil {
+					// Fail closed: a transfer the audit log cannot follow does not go on.
+					s.log.Error("cannot audit a file operation, ending the jump", "account", outer.User(), "err", err)
+					_ = inner.Close() // ending it is the point
 				}
-				s.audit(ctx, outer, "sftp."+ev.Op, f)
 			}
 			check := func(p access.Protocol) error {
 				err := s.protocolAllowed(ctx, outer, inner.User(), t, p)
 				if err != nil {
-					f := map[string]any{"protocol": string(p), "comment": err.Error(), "allowed": false}
-					for k, v := range base {
-						f[k] = v
-					}
-					s.audit(ctx, outer, "transfer.denied", f)
+					f := audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port, Comment: err.Error(), Allowed: audit.Bool(false),
+						Extra: map[string]string{"protocol": string(p)}}
+					_ = s.audit(ctx, outer, "transfer.denied", f) // refused either way
 				}
 				return err
 			}
-			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: audit, check: check})
+			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: onEvent, check: check})
 		})
 	}
 	sessions.wait()
 }
 
-// audit writes an event of the jump's outer connection to the audit log.
-func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f map[string]any) {
+// audit writes an event of the jump's outer connection to the audit log; a non-nil error means
+// it is not there.
+func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f audit.Fields) error {
 	if s.Jump.Count != nil {
 		s.Jump.Count(typ)
 	}
-	if s.env.Deps().Audit == nil {
-		return
+	deps := s.env.Deps()
+	if deps.AppendAudit == nil {
+		return nil
 	}
-	f["account"] = outer.User()
-	f["ip_from"] = remoteIP(outer.RemoteAddr()).String()
-	s.env.Deps().Audit(ctx, typ, f)
+	f.Account, f.IPFrom = outer.User(), remoteIP(outer.RemoteAddr()).String()
+	return deps.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
 // jumpChannel is an inner session channel whose requests are rewritten into the bastion's

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/mfa/limit"
@@ -65,8 +66,14 @@ type Auth struct {
 	Log    *slog.Logger
 	// Audit receives every MFA event: "mfa.prompt", "mfa.pass", "mfa.fail", "mfa.refused",
 	// "mfa.setup_required", "mfa.password_set", "mfa.totp_enrolled" … Fields never hold an
-	// answer or a secret. Nil: the events are logged at Info.
+	// answer or a secret. Nil (and AppendAudit nil): the events are logged at Info.
+	//
+	// Deprecated: the old free-form form, kept while the branches that set it merge; use
+	// AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AppendAudit appends each MFA event, typed, to the audit log; a pass it cannot record is
+	// refused (fail closed). Used when Audit is nil.
+	AppendAudit audit.AppendFunc
 	// PasswordParams hash new passwords (zero: password.DefaultParams).
 	PasswordParams password.Params
 	// PromptTimeout bounds one answer in a session (zero: DefaultPromptTimeout).
@@ -110,22 +117,30 @@ func (a *Auth) log() *slog.Logger {
 	return slog.Default()
 }
 
-// audit reports one event.
-func (a *Auth) audit(ctx context.Context, typ string, fields map[string]any) {
+// audit reports one event; a non-nil error means the audit log does not have it. The events are
+// still built as free-form fields here and typed at this boundary (audit.FromMap): the typed form
+// reaches the log, the map stays internal to this package.
+// An old-form Audit, when set (a test's recorder), takes the events instead.
+func (a *Auth) audit(ctx context.Context, typ string, fields map[string]any) error {
 	if a.Audit != nil {
 		a.Audit(ctx, typ, fields)
-		return
+		return nil
+	}
+	if a.AppendAudit != nil {
+		return a.AppendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)})
 	}
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	a.log().Info(typ, args...)
+	return nil
 }
 
-// AuditEvent lets the MFA commands report enrolments, resets and unlocks.
+// AuditEvent lets the MFA commands report enrolments, resets and unlocks (after the fact: a
+// failure is counted and alerted by the log).
 func (a *Auth) AuditEvent(ctx context.Context, typ string, fields map[string]any) {
-	a.audit(ctx, typ, fields)
+	_ = a.audit(ctx, typ, fields)
 }
 
 // Global is the server-wide MFA configuration in force.
@@ -310,7 +325,7 @@ func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any
 	return &mfa.Challenger{
 		TOTP: a.Verifier(), Scratch: sc, Limiter: a.Limiter(), Aging: a.Aging(),
 		PasswordParams: a.passwordParams(), Now: a.now,
-		Observer: mfa.ObserverFunc(func(ctx context.Context, e mfa.Event) {
+		Observer: mfa.CheckedObserverFunc(func(ctx context.Context, e mfa.Event) error {
 			f := make(map[string]any, len(base)+5)
 			for k, v := range base {
 				f[k] = v
@@ -319,7 +334,7 @@ func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any
 			if e.Reason != "" {
 				f["reason"] = e.Reason
 			}
-			a.audit(ctx, "mfa."+string(e.Kind), f)
+			return a.audit(ctx, "mfa."+string(e.Kind), f) // a pass it cannot record is refused
 		}),
 	}, nil
 }
@@ -379,7 +394,8 @@ func (a *Auth) afterSuccess(ctx context.Context, f Factors, res mfa.Result) {
 		if st, err := a.Store.GetMFA(ctx, f.Cred.Account); err == nil {
 			left = st.ScratchLeft
 		}
-		a.audit(ctx, "mfa.scratch_code_used", map[string]any{"account": f.Cred.Account, "scratch_codes_left": left})
+		// After the fact: the log counts and alerts a failure.
+		_ = a.audit(ctx, "mfa.scratch_code_used", map[string]any{"account": f.Cred.Account, "scratch_codes_left": left})
 	}
 }
 

@@ -107,11 +107,13 @@ func (c *chatStep) run(ctx context.Context, ask, passed policy.Factors) error {
 			}
 			instead, ref := policy.OnUndelivered(fb, f, c.pa, passed)
 			if ref != nil {
-				c.audit(ctx, "mfa.refused", f, map[string]any{"reason": "undelivered: " + und.Error()})
+				// Refused either way.
+				_ = c.audit(ctx, "mfa.refused", f, map[string]any{"reason": "undelivered: " + und.Error()})
 				_ = c.say(ctx, ref.Message)
 				return &errChatRefused{ref}
 			}
-			c.audit(ctx, "mfa.fallback", f, map[string]any{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
+			// The fallback factor's own pass is what fails closed.
+			_ = c.audit(ctx, "mfa.fallback", f, map[string]any{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
 			_ = c.say(ctx, fmt.Sprintf("The team chat could not be reached; asking your %s instead.", instead))
 			if err := c.other(ctx, instead); err != nil {
 				return err
@@ -132,7 +134,7 @@ type undelivered struct{ err error }
 
 func (u *undelivered) Error() string { return u.err.Error() }
 
-func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]any) {
+func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]any) error {
 	fields := make(map[string]any, len(c.base)+len(extra)+2)
 	for k, v := range c.base {
 		fields[k] = v
@@ -141,7 +143,7 @@ func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra
 		fields[k] = v
 	}
 	fields["account"], fields["factor"] = c.req.Account, f.String()
-	c.a.audit(ctx, typ, fields)
+	return c.a.audit(ctx, typ, fields)
 }
 
 func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
@@ -152,7 +154,8 @@ func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
 	name := f.String()
 	attempt, err := c.a.Limiter().Begin(ctx, c.req.Account, name, nil)
 	if err != nil {
-		c.audit(ctx, "mfa.refused", f, map[string]any{"reason": err.Error()})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.refused", f, map[string]any{"reason": err.Error()})
 		r := policy.FailedRefusal()
 		r.Message += " (" + err.Error() + ")"
 		_ = c.say(ctx, r.Message)
@@ -181,11 +184,13 @@ func (c *chatStep) code(ctx context.Context) error {
 	if err != nil {
 		return &undelivered{err}
 	}
-	c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
+	// The pass is what fails closed.
+	_ = c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
 	answer, err := c.ask(ctx, policy.CodeBanner(ch.Label), policy.CodePrompt(ch.Label))
 	if err != nil {
 		_ = ch.Verify("") // use the challenge up
-		c.audit(ctx, "mfa.refused", policy.Webhook, map[string]any{"label": ch.Label, "reason": "aborted: " + err.Error()})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.refused", policy.Webhook, map[string]any{"label": ch.Label, "reason": "aborted: " + err.Error()})
 		return &errChatRefused{policy.FailedRefusal()}
 	}
 	if len(answer) > mfa.DefaultMaxAnswer {
@@ -193,7 +198,10 @@ func (c *chatStep) code(ctx context.Context) error {
 	}
 	switch err := ch.Verify(answer); {
 	case err == nil:
-		c.audit(ctx, "mfa.pass", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
+		if err := c.audit(ctx, "mfa.pass", policy.Webhook, map[string]any{"label": ch.Label, "try": 1}); err != nil {
+			// Fail closed: a pass the audit log cannot record lets nobody in.
+			return &errChatRefused{refusal.AuditUnavailable()}
+		}
 		return nil
 	default:
 		reason := "wrong code"
@@ -203,7 +211,8 @@ func (c *chatStep) code(ctx context.Context) error {
 		case errors.Is(err, notify.ErrCodeUsed):
 			reason = "code already used"
 		}
-		c.audit(ctx, "mfa.fail", policy.Webhook, map[string]any{"label": ch.Label, "try": 1, "reason": reason})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.fail", policy.Webhook, map[string]any{"label": ch.Label, "try": 1, "reason": reason})
 		ref := policy.CodeRefusal(ch.Label, reason)
 		_ = c.say(ctx, ref.Message)
 		return &errChatRefused{ref}
@@ -217,7 +226,8 @@ func (c *chatStep) approval(ctx context.Context) error {
 		return &undelivered{err}
 	}
 	label, id := rec.Label, rec.ID
-	c.audit(ctx, "mfa.prompt", policy.Approval, map[string]any{"label": label, "request": id, "try": 1})
+	// The pass is what fails closed.
+	_ = c.audit(ctx, "mfa.prompt", policy.Approval, map[string]any{"label": label, "request": id, "try": 1})
 	if err := c.say(ctx, policy.ApprovalBanner(rec.Label, rec.Expires.Sub(rec.Created))); err != nil {
 		return &errChatRefused{policy.FailedRefusal()}
 	}
@@ -236,8 +246,11 @@ func (c *chatStep) approval(ctx context.Context) error {
 		}
 	})
 	if err == nil && rec.State == approval.Approved {
-		c.audit(ctx, "mfa.pass", policy.Approval, map[string]any{"label": label, "request": id, "try": 1,
-			"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser})
+		if err := c.audit(ctx, "mfa.pass", policy.Approval, map[string]any{"label": label, "request": id, "try": 1,
+			"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser}); err != nil {
+			// Fail closed: an approval the audit log cannot record lets nobody in.
+			return &errChatRefused{refusal.AuditUnavailable()}
+		}
 		if err := c.say(ctx, policy.ApprovedLine(label, rec.DecidedBy.Account)); err != nil {
 			return &errChatRefused{policy.FailedRefusal()}
 		}
@@ -255,7 +268,8 @@ func (c *chatStep) approval(ctx context.Context) error {
 	case err != nil && !errors.Is(err, approval.ErrExpired) && !errors.Is(err, context.DeadlineExceeded):
 		reason = "error: " + err.Error()
 	}
-	c.audit(ctx, "mfa.fail", policy.Approval, map[string]any{"label": label, "request": id, "try": 1, "reason": reason,
+	// Refused either way.
+	_ = c.audit(ctx, "mfa.fail", policy.Approval, map[string]any{"label": label, "request": id, "try": 1, "reason": reason,
 		"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via})
 	ref := policy.ApprovalRefusal(label, reason)
 	_ = c.say(ctx, ref.Message)
@@ -333,7 +347,8 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 		}
 		a.afterSuccess(ctx, f, res)
 		if res.PasswordExpired && base["command"] != setupPasswordCommand {
-			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+			// Refused either way.
+			_ = a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
 			return &errChatRefused{expiredPolicyRefusal(s.Account.Name)}
 		}
 		return nil

@@ -59,14 +59,16 @@ func (a *Auth) SetupGate(ctx context.Context, s *session.Session, cmd *session.C
 		pc.SetupNotRequired = cmd.MFASetupNotRequired
 	}
 	if r := policy.SetupGate(g, pa, pc); r != nil {
-		a.audit(ctx, "mfa.setup_required", map[string]any{"account": s.Account.Name, "command": pc.Name, "error_code": r.Code})
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.setup_required", map[string]any{"account": s.Account.Name, "command": pc.Name, "error_code": r.Code})
 		return r
 	}
 	// An expired password that was just answered at login allows nothing but changing it, as
 	// pam_unix forces a change.
 	if im := policy.ImmediateFactors(g, pa); im.Factors.Has(policy.Password) && pc.Name != setupPasswordCommand && !pc.SetupNotRequired {
 		if a.Aging().Status(f.Cred.PasswordChanged, a.now()).Expired {
-			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "command": pc.Name, "reason": "password expired"})
+			// Refused either way.
+			_ = a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "command": pc.Name, "reason": "password expired"})
 			return expiredRefusal(s.Account.Name)
 		}
 	}
@@ -191,7 +193,8 @@ func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in pol
 	}
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired && base["command"] != setupPasswordCommand {
-		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
 		return expiredRefusal(s.Account.Name)
 	}
 	return nil
@@ -212,7 +215,8 @@ func (a *Auth) auditRefusal(ctx context.Context, s *session.Session, stage strin
 	for k, v := range base {
 		f[k] = v
 	}
-	a.audit(ctx, "mfa.phase_refused", f)
+	// Refused either way.
+	_ = a.audit(ctx, "mfa.phase_refused", f)
 }
 
 // ProactiveMFA is osh.Hooks.ProactiveMFA: --proactive-mfa and the interactive `mfa` built-in.
@@ -250,7 +254,8 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Pr
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired {
 		// An expired password proves nothing but that it must be changed: no proof is kept.
-		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
 		return session.Proof{}, expiredRefusal(s.Account.Name)
 	}
 	now := a.now()

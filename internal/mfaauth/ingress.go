@@ -114,6 +114,7 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 
 func (a *Auth) loadFailed(ctx context.Context, conn ssh.ConnMetadata, account string, err error) {
 	a.log().Error("cannot read MFA factors; refusing the login", "account", account, "err", err)
-	a.audit(ctx, "mfa.refused", map[string]any{"stage": "immediate", "account": account,
+	// Refused either way.
+	_ = a.audit(ctx, "mfa.refused", map[string]any{"stage": "immediate", "account": account,
 		"ip_from": netaddr.IP(conn.RemoteAddr()), "reason": "internal: cannot read MFA factors"})
 }

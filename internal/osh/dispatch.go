@@ -23,9 +23,10 @@ import (
 	"time"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/clock"
-	"gatehouse/internal/crash"
 	"gatehouse/internal/config"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -42,7 +43,10 @@ type Env struct {
 	Now      func() time.Time // Clock.Now
 	Log      *slog.Logger
 	Hooks    Hooks
-	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
+	//
+	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
+	// write events that way merge; use AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// SessionLocks locks and unlocks an account's relayed sessions (lock/unlock); may be nil.
 	SessionLocks interface {
@@ -61,11 +65,24 @@ type Env struct {
 	// Clock is the server's clock (app.Options.Clock), for the timers of the path (the
 	// interactive mode's timeout); nil: the system clock.
 	Clock clock.Clock
+	// AppendAudit appends a typed security event to the audit log (never with a secret); a
+	// non-nil error means it is not in the log: refuse what has not happened yet. nil: nothing
+	// is audited.
+	AppendAudit audit.AppendFunc
+}
+
+// AuditEvent appends ev through AppendAudit (nothing without it).
+func (e *Env) AuditEvent(ctx context.Context, ev audit.Event) error {
+	if e.AppendAudit == nil {
+		return nil
+	}
+	return e.AppendAudit(ctx, ev)
 }
 
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
 func (e *Env) Deps() session.Deps {
-	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Clock: clock.Or(e.Clock), Log: e.Log, Audit: e.Audit}
+	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Clock: clock.Or(e.Clock), Log: e.Log,
+		Audit: e.Audit, AppendAudit: e.AppendAudit}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the

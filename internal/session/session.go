@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/seal"
@@ -28,8 +29,15 @@ type Deps struct {
 	Config func() *config.Config // the current configuration (it may be reloaded)
 	Now    func() time.Time      // Clock.Now, the time every stage reads
 	Log    *slog.Logger
-	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
+	//
+	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
+	// write events that way merge; use AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AppendAudit appends a typed security event to the audit log (never with a secret); a
+	// non-nil error means it is not in the log, and an action not yet done must be refused.
+	// nil: nothing is audited (tests).
+	AppendAudit audit.AppendFunc
 	// Clock is the server's clock (app.Options.Clock) for the timers of the path (the TTL that
 	// ends a session, idle lock and kill); nil: the system clock (clock.Or).
 	Clock clock.Clock
@@ -202,7 +210,7 @@ type Session struct {
 	ID string
 	// Identity is who authenticated; set once by ingress.
 	Identity Identity
-	Account store.Account
+	Account  store.Account
 	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
 	AuthKey    string
 	Roles      Roles
