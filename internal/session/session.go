@@ -201,8 +201,11 @@ func RolesOf(a store.Account) Roles {
 //     parsed once), the streams (wrapped with what the recorder's track returns), pty, Resize,
 //     Signals, PauseRecording, Reload; Account and Roles are the account as the store holds it
 //     now, refreshed by Reload only;
-//   - the command language (internal/osh and its commands) owns Interactive, InBatch and Editor, the Request of each interactive line and Out while its line editor runs, and
-//     the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook returns (Proof);
+//   - the command language (internal/osh and its commands) owns Interactive, InBatch and Editor,
+//     the Request of each interactive line, the streams while its interactive mode runs (its
+//     line editor as Out, a relay's column tracking on Err/RawOut/RawErr, restored when it
+//     ends), and the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook
+//     returns (Proof);
 //   - the relay, the MFA wiring and the recorder read it and write nothing: they return what
 //     happened (session.Outcome, *refusal.Refusal, Proof).
 type Session struct {
