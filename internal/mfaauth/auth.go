@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -117,18 +118,17 @@ func (a *Auth) log() *slog.Logger {
 	return slog.Default()
 }
 
-// audit reports one event; a non-nil error means the audit log does not have it. The events are
-// still built as free-form fields here and typed at this boundary (audit.FromMap): the typed form
-// reaches the log, the map stays internal to this package.
-// An old-form Audit, when set (a test's recorder), takes the events instead.
-func (a *Auth) audit(ctx context.Context, typ string, fields map[string]any) error {
+// audit reports one event; a non-nil error means the audit log does not have it. An old-form
+// Audit, when set (a test's recorder), takes the events instead, as free-form fields.
+func (a *Auth) audit(ctx context.Context, typ string, f audit.Fields) error {
 	if a.Audit != nil {
-		a.Audit(ctx, typ, fields)
+		a.Audit(ctx, typ, f.Map())
 		return nil
 	}
 	if a.AppendAudit != nil {
-		return a.AppendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)})
+		return a.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 	}
+	fields := f.Map()
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
 		args = append(args, k, v)
@@ -140,7 +140,7 @@ func (a *Auth) audit(ctx context.Context, typ string, fields map[string]any) err
 // AuditEvent lets the MFA commands report enrolments, resets and unlocks (after the fact: a
 // failure is counted and alerted by the log).
 func (a *Auth) AuditEvent(ctx context.Context, typ string, fields map[string]any) {
-	_ = a.audit(ctx, typ, fields)
+	_ = a.audit(ctx, typ, audit.FromMap(fields))
 }
 
 // Global is the server-wide MFA configuration in force.
@@ -317,7 +317,7 @@ func (a *Auth) Verifier() *totp.Verifier {
 }
 
 // challenger builds a Challenger for one challenge, reporting to the audit with base fields.
-func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any) (*mfa.Challenger, error) {
+func (a *Auth) challenger(ctx context.Context, stage string, base audit.Fields) (*mfa.Challenger, error) {
 	sc, err := a.Scratch(ctx)
 	if err != nil {
 		return nil, err
@@ -326,14 +326,12 @@ func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any
 		TOTP: a.Verifier(), Scratch: sc, Limiter: a.Limiter(), Aging: a.Aging(),
 		PasswordParams: a.passwordParams(), Now: a.now,
 		Observer: mfa.CheckedObserverFunc(func(ctx context.Context, e mfa.Event) error {
-			f := make(map[string]any, len(base)+5)
-			for k, v := range base {
-				f[k] = v
-			}
-			f["stage"], f["account"], f["factor"], f["try"] = stage, e.Account, e.Factor.String(), e.Try
+			x := map[string]string{"stage": stage, "try": strconv.Itoa(e.Try)}
 			if e.Reason != "" {
-				f["reason"] = e.Reason
+				x["reason"] = e.Reason
 			}
+			f := base.With(x)
+			f.Account, f.Factor = e.Account, e.Factor.String()
 			return a.audit(ctx, "mfa."+string(e.Kind), f) // a pass it cannot record is refused
 		}),
 	}, nil
@@ -395,7 +393,7 @@ func (a *Auth) afterSuccess(ctx context.Context, f Factors, res mfa.Result) {
 			left = st.ScratchLeft
 		}
 		// After the fact: the log counts and alerts a failure.
-		_ = a.audit(ctx, "mfa.scratch_code_used", map[string]any{"account": f.Cred.Account, "scratch_codes_left": left})
+		_ = a.audit(ctx, "mfa.scratch_code_used", audit.Fields{Account: f.Cred.Account, Extra: map[string]string{"scratch_codes_left": strconv.Itoa(left)}})
 	}
 }
 

@@ -1,6 +1,7 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 
 	"context"
@@ -77,7 +78,7 @@ type Chat interface {
 type chatStep struct {
 	a     *Auth
 	req   ChatRequest
-	base  map[string]any // audit fields
+	base  audit.Fields // audit fields
 	pa    policy.Account
 	f     Factors
 	ask   func(ctx context.Context, instruction, question string) (string, error)
@@ -108,12 +109,12 @@ func (c *chatStep) run(ctx context.Context, ask, passed policy.Factors) error {
 			instead, ref := policy.OnUndelivered(fb, f, c.pa, passed)
 			if ref != nil {
 				// Refused either way.
-				_ = c.audit(ctx, "mfa.refused", f, map[string]any{"reason": "undelivered: " + und.Error()})
+				_ = c.audit(ctx, "mfa.refused", f, map[string]string{"reason": "undelivered: " + und.Error()})
 				_ = c.say(ctx, ref.Message)
 				return &errChatRefused{ref}
 			}
 			// The fallback factor's own pass is what fails closed.
-			_ = c.audit(ctx, "mfa.fallback", f, map[string]any{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
+			_ = c.audit(ctx, "mfa.fallback", f, map[string]string{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
 			_ = c.say(ctx, fmt.Sprintf("The team chat could not be reached; asking your %s instead.", instead))
 			if err := c.other(ctx, instead); err != nil {
 				return err
@@ -134,15 +135,9 @@ type undelivered struct{ err error }
 
 func (u *undelivered) Error() string { return u.err.Error() }
 
-func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]any) error {
-	fields := make(map[string]any, len(c.base)+len(extra)+2)
-	for k, v := range c.base {
-		fields[k] = v
-	}
-	for k, v := range extra {
-		fields[k] = v
-	}
-	fields["account"], fields["factor"] = c.req.Account, f.String()
+func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]string) error {
+	fields := c.base.With(extra)
+	fields.Account, fields.Factor = c.req.Account, f.String()
 	return c.a.audit(ctx, typ, fields)
 }
 
@@ -155,7 +150,7 @@ func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
 	attempt, err := c.a.Limiter().Begin(ctx, c.req.Account, name, nil)
 	if err != nil {
 		// Refused either way.
-		_ = c.audit(ctx, "mfa.refused", f, map[string]any{"reason": err.Error()})
+		_ = c.audit(ctx, "mfa.refused", f, map[string]string{"reason": err.Error()})
 		r := policy.FailedRefusal()
 		r.Message += " (" + err.Error() + ")"
 		_ = c.say(ctx, r.Message)
@@ -185,12 +180,12 @@ func (c *chatStep) code(ctx context.Context) error {
 		return &undelivered{err}
 	}
 	// The pass is what fails closed.
-	_ = c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
+	_ = c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]string{"label": ch.Label, "try": "1"})
 	answer, err := c.ask(ctx, policy.CodeBanner(ch.Label), policy.CodePrompt(ch.Label))
 	if err != nil {
 		_ = ch.Verify("") // use the challenge up
 		// Refused either way.
-		_ = c.audit(ctx, "mfa.refused", policy.Webhook, map[string]any{"label": ch.Label, "reason": "aborted: " + err.Error()})
+		_ = c.audit(ctx, "mfa.refused", policy.Webhook, map[string]string{"label": ch.Label, "reason": "aborted: " + err.Error()})
 		return &errChatRefused{policy.FailedRefusal()}
 	}
 	if len(answer) > mfa.DefaultMaxAnswer {
@@ -198,7 +193,7 @@ func (c *chatStep) code(ctx context.Context) error {
 	}
 	switch err := ch.Verify(answer); {
 	case err == nil:
-		if err := c.audit(ctx, "mfa.pass", policy.Webhook, map[string]any{"label": ch.Label, "try": 1}); err != nil {
+		if err := c.audit(ctx, "mfa.pass", policy.Webhook, map[string]string{"label": ch.Label, "try": "1"}); err != nil {
 			// Fail closed: a pass the audit log cannot record lets nobody in.
 			return &errChatRefused{refusal.AuditUnavailable()}
 		}
@@ -212,7 +207,7 @@ func (c *chatStep) code(ctx context.Context) error {
 			reason = "code already used"
 		}
 		// Refused either way.
-		_ = c.audit(ctx, "mfa.fail", policy.Webhook, map[string]any{"label": ch.Label, "try": 1, "reason": reason})
+		_ = c.audit(ctx, "mfa.fail", policy.Webhook, map[string]string{"label": ch.Label, "try": "1", "reason": reason})
 		ref := policy.CodeRefusal(ch.Label, reason)
 		_ = c.say(ctx, ref.Message)
 		return &errChatRefused{ref}
@@ -227,7 +222,7 @@ func (c *chatStep) approval(ctx context.Context) error {
 	}
 	label, id := rec.Label, rec.ID
 	// The pass is what fails closed.
-	_ = c.audit(ctx, "mfa.prompt", policy.Approval, map[string]any{"label": label, "request": id, "try": 1})
+	_ = c.audit(ctx, "mfa.prompt", policy.Approval, map[string]string{"label": label, "request": id, "try": "1"})
 	if err := c.say(ctx, policy.ApprovalBanner(rec.Label, rec.Expires.Sub(rec.Created))); err != nil {
 		return &errChatRefused{policy.FailedRefusal()}
 	}
@@ -246,8 +241,7 @@ func (c *chatStep) approval(ctx context.Context) error {
 		}
 	})
 	if err == nil && rec.State == approval.Approved {
-		if err := c.audit(ctx, "mfa.pass", policy.Approval, map[string]any{"label": label, "request": id, "try": 1,
-			"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser}); err != nil {
+		if err := c.audit(ctx, "mfa.pass", policy.Approval, map[string]string{"label": label, "request": id, "try": "1", "approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser}); err != nil {
 			// Fail closed: an approval the audit log cannot record lets nobody in.
 			return &errChatRefused{refusal.AuditUnavailable()}
 		}
@@ -269,8 +263,7 @@ func (c *chatStep) approval(ctx context.Context) error {
 		reason = "error: " + err.Error()
 	}
 	// Refused either way.
-	_ = c.audit(ctx, "mfa.fail", policy.Approval, map[string]any{"label": label, "request": id, "try": 1, "reason": reason,
-		"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via})
+	_ = c.audit(ctx, "mfa.fail", policy.Approval, map[string]string{"label": label, "request": id, "try": "1", "reason": reason, "approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via})
 	ref := policy.ApprovalRefusal(label, reason)
 	_ = c.say(ctx, ref.Message)
 	return &errChatRefused{ref}
@@ -315,7 +308,7 @@ func (a *Auth) memberGroups(ctx context.Context, account string) []string {
 
 // runChatJIT is the JIT phase when chat factors are asked: The Bastion's lines around it, the
 // password/TOTP factors by the Challenger, then the chat factors on the session's terminal.
-func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, host *session.Target, base map[string]any) *refusal.Refusal {
+func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, host *session.Target, base audit.Fields) *refusal.Refusal {
 	out := Out(s)
 	if _, err := fmt.Fprintln(out, policy.EnteringLine(in.Action, in.Account.Name)); err != nil {
 		return policy.FailedRefusal()
@@ -346,9 +339,9 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 			return &errChatRefused{policy.FailedRefusal()}
 		}
 		a.afterSuccess(ctx, f, res)
-		if res.PasswordExpired && base["command"] != setupPasswordCommand {
+		if res.PasswordExpired && base.Extra["command"] != setupPasswordCommand {
 			// Refused either way.
-			_ = a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+			_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"stage": "jit", "reason": "password expired"}})
 			return &errChatRefused{expiredPolicyRefusal(s.Account.Name)}
 		}
 		return nil
@@ -362,8 +355,7 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 		}
 		passed |= pt
 	}
-	target, _ := base["target"].(string)
-	command, _ := base["command"].(string)
+	target, command := base.Extra["target"], base.Extra["command"]
 	step := &chatStep{a: a, base: base, pa: in.Account, f: f, other: other,
 		req: ChatRequest{Account: s.Account.Name, SourceIP: netaddr.IP(s.RemoteAddr), Target: target, Command: command,
 			Groups: a.chatGroups(ctx, s, host), Stage: "jit"},

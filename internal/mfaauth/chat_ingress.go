@@ -1,6 +1,7 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 
 	"context"
@@ -29,7 +30,7 @@ func (a *Auth) immediateChat(ctx context.Context, conn ssh.ConnMetadata, acct st
 	}
 	last := time.Duration(-1)
 	step := &chatStep{a: a, f: f, pa: PolicyAccount(acct, f.Configured),
-		base: map[string]any{"stage": "immediate", "ip_from": netaddr.IP(conn.RemoteAddr()), "user": conn.User()},
+		base: audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), User: conn.User(), Extra: map[string]string{"stage": "immediate"}},
 		req: ChatRequest{Account: acct.Name, SourceIP: netaddr.IP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
 			Stage: "immediate", MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
 		ask: func(_ context.Context, instruction, question string) (string, error) {
