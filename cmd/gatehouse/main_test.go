@@ -129,7 +129,7 @@ func TestCrashDuringSession(t *testing.T) {
 		t.Fatalf("accountCreate: %v", m)
 	}
 	m := sshJSON(t, s.addr, adminKey, "admin", "--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1",
-		"--user", sshd.User, "--port", fmt.Sprint(sshd.Port))
+		"--user", sshd.User, "--port", fmt.Sprint(sshd.Port), "--force") // alice's key is installed just below
 	if !strings.HasPrefix(fmt.Sprint(m["error_code"]), "OK") {
 		t.Fatalf("personal access: %v", m)
 	}

@@ -111,7 +111,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // own click is refused (four eyes) and the module keeps waiting; bob's signed click lets it
 // through, audited "approved by bob"; the click replayed is refused; a denial, an expiry, the
 // module's own time limit and a channel that is down refuse. Per command, under the real sudo:
-// `sudo /bin/sleep 1` asks the TOTP (a rule), `sudo /usr/bin/sleep 1` the server's approval.
+// `sudo /bin/true` asks the TOTP (a rule), `sudo /usr/bin/true` the server's approval.
 func TestModuleApproval(t *testing.T) {
 	need(t)
 	hook := newChatHook(t)
@@ -198,20 +198,20 @@ func TestModuleApproval(t *testing.T) {
 			output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
 			return func() (bool, string) { err := c.Wait(); return err == nil, output() }, output
 		}
-		wait, _ := sudo(oathtool(t, secret, "")+"\n", "/bin/sleep", "1") // a second: see TestSudoOnTargetThroughGatehouse
+		wait, _ := sudo(oathtool(t, secret, "")+"\n", "/bin/true")
 		if ok, out := wait(); !ok || !strings.Contains(out, "TOTP") {
-			t.Fatalf("sudo /bin/sleep 1 with the TOTP:\n%s", out)
+			t.Fatalf("sudo /bin/true with the TOTP:\n%s", out)
 		}
 		if c := lastComment(t, s.b); !strings.Contains(c, "sudo on web4 by alice as "+user+": TOTP ok") {
 			t.Fatalf("audit comment %q", c)
 		}
-		wait, _ = sudo("", "/usr/bin/sleep", "1")
+		wait, _ = sudo("", "/usr/bin/true")
 		id := hook.requestID(t, 5)
 		if got := slackClick(t, callback, "U0BOB", "gatehouse_approve", id); got != http.StatusOK {
 			t.Fatalf("bob's approval: HTTP %d", got)
 		}
 		if ok, out := wait(); !ok || !strings.Contains(out, "waiting for approval") {
-			t.Fatalf("sudo /usr/bin/sleep 1 approved:\n%s", out)
+			t.Fatalf("sudo /usr/bin/true approved:\n%s", out)
 		}
 		if c := lastComment(t, s.b); !strings.Contains(c, "sudo on web4 by alice as "+user+": approved by bob") {
 			t.Fatalf("audit comment %q", c)

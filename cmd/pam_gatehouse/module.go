@@ -1,10 +1,12 @@
-// Command pam_gatehouse is a PAM module (build with -buildmode=c-shared) that asks the gatehouse
-// bastion to verify a second factor for the person behind a sudo or a login on a target: it
+// Command pam_gatehouse is the helper of the PAM module pam_gatehouse.so (module/pam_gatehouse.c,
+// plain C, which execs it and runs the PAM conversation it asks for; see main.go). It asks the
+// gatehouse bastion to verify a second factor for the person behind a sudo or a login on a target: it
 // sends the session's GATEHOUSE_TICKET (who opened the session through the bastion), the code
 // the person types, and what is being done, over HTTPS with the server's own token, and lets PAM
 // go on only on the bastion's yes.
 //
 // Fail closed: a missing or unreadable configuration or token, no ticket (unless no_ticket=ask),
+// a module that speaks the protocol wrongly,
 // a conversation that returns nothing, an unreachable, slow or badly certified bastion, any
 // answer but a well-formed yes: PAM_AUTH_ERR. See docs/pam.md.
 package main
@@ -24,6 +26,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"gatehouse/internal/ticket"
 )
 
 // DefaultConfigFile is read when it exists; module arguments override it.
@@ -36,6 +40,10 @@ type settings struct {
 	CAFile    string        // PEM roots for the bastion's certificate ("": the system's)
 	Timeout   time.Duration // whole request (default 10s)
 	NoTicket  string        // refuse (default) or ask: ask the account name
+	// AskTicket: with no ticket in the environment, ask it through the conversation with
+	// ticket.Prompt, which gatehouse's egress client answers itself (sshd: the PAM auth runs
+	// before the session's environment arrives). An empty answer goes on as no ticket.
+	AskTicket bool
 	// ApprovalWait bounds the wait for a colleague's approval (default 2m); each request to
 	// the bastion meanwhile is still bounded by Timeout.
 	ApprovalWait time.Duration
@@ -87,6 +95,11 @@ func parseSettings(fileData []byte, args []string) (settings, error) {
 				return s, fmt.Errorf("approval_wait %q: a duration up to 10m", v)
 			}
 			s.ApprovalWait = d
+		case "ask_ticket":
+			if v != "yes" && v != "no" {
+				return s, fmt.Errorf("ask_ticket %q: yes or no", v)
+			}
+			s.AskTicket = v == "yes"
 		case "no_ticket":
 			if v != "refuse" && v != "ask" {
 				return s, fmt.Errorf("no_ticket %q: refuse or ask", v)
@@ -126,6 +139,8 @@ type pamEnv struct {
 	Prompt func(msg string, echo bool) (string, error)
 	// Say shows a message (errors and the bastion's answer).
 	Say func(msg string)
+	// Info shows an informational message (waiting for an approval).
+	Info func(msg string)
 }
 
 type request struct {
@@ -175,6 +190,13 @@ func authenticate(args []string, e pamEnv) bool {
 		return false
 	}
 	req := request{Ticket: e.Ticket, Service: e.Service, User: e.User, RUser: e.RUser, RHost: e.RHost, TTY: e.TTY, Command: e.Command, Program: e.Program}
+	if req.Ticket == "" && s.AskTicket {
+		t, err := e.Prompt(ticket.Prompt, false)
+		if err != nil {
+			return false
+		}
+		req.Ticket = strings.TrimSpace(t)
+	}
 	if req.Ticket == "" {
 		if s.NoTicket != "ask" {
 			e.Say("gatehouse: no GATEHOUSE_TICKET: connect through the bastion")
@@ -225,7 +247,7 @@ func waitApproval(s settings, token string, req request, e pamEnv, msg string) b
 	if msg == "" {
 		msg = "gatehouse: waiting for approval…"
 	}
-	e.Say(printable(msg))
+	e.Info(printable(msg))
 	deadline := time.Now().Add(s.ApprovalWait)
 	for {
 		resp, err := ask(s, token, "/v1/verify", req)
@@ -276,8 +298,7 @@ func ask(s settings, token, path string, req request) (response, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
-	// No keep-alive: the module lives in someone else's process (sudo, sshd), which must not
-	// inherit a lingering socket or a goroutine reading it.
+	// No keep-alive: one request after the other, then the helper exits; nothing to pool.
 	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: nil, ResponseHeaderTimeout: s.Timeout, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Timeout: s.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -331,47 +352,65 @@ func parseResponse(data []byte) (response, error) {
 	return r, nil
 }
 
-// ticketFromExecEnv reads GATEHOUSE_TICKET from the environment this process was started with
-// (/proc/self/environ): sudo clears its own environ before the PAM conversation, but what the
-// shell passed it is still there. It is the caller's environment, as getenv would be: a ticket
-// is a signed identity, not a factor, so its source need not be trusted.
-func ticketFromExecEnv() string {
-	f, err := os.Open("/proc/self/environ")
+// hostInfo is what the helper learns of the PAM application's process (sudo, sshd …).
+type hostInfo struct {
+	Ticket  string // GATEHOUSE_TICKET in the environment it was started with
+	Program string // its name (/proc/PID/comm)
+	Cmdline string // its command line, for the audit and the per-command factor
+}
+
+// procInfo reads a process's hostInfo (a stand-in in tests).
+type procInfo func(pid int) hostInfo
+
+// hostProc reads /proc/PID of the process that ran the module, which is the helper's parent.
+// A pid that is not (or no longer, checked again after reading) the parent's gives nothing:
+// the helper never reads a stranger's environment on a module's word.
+func hostProc(pid int) hostInfo {
+	if os.Getppid() != pid {
+		return hostInfo{}
+	}
+	dir := fmt.Sprintf("/proc/%d/", pid)
+	h := hostInfo{Ticket: ticketFromEnviron(readProc(dir + "environ")), Program: program(readProc(dir + "comm")), Cmdline: cmdline(readProc(dir + "cmdline"))}
+	if os.Getppid() != pid {
+		return hostInfo{}
+	}
+	return h
+}
+
+func readProc(path string) []byte {
+	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer func() { _ = f.Close() }() // read only
-	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return ""
-	}
+	data, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	return data
+}
+
+// ticketFromEnviron finds GATEHOUSE_TICKET in a NUL-separated environment block: sudo clears
+// its own environ before the PAM conversation, but what the shell passed it is still in
+// /proc/PID/environ. It is the caller's environment, as getenv would be: a ticket is a signed
+// identity, not a factor, so its source need not be trusted.
+func ticketFromEnviron(data []byte) string {
 	for _, kv := range bytes.Split(data, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte("GATEHOUSE_TICKET=")); ok {
+		if v, ok := bytes.CutPrefix(kv, []byte(ticket.EnvName+"=")); ok {
 			return string(v)
 		}
 	}
 	return ""
 }
 
-// program is the name of the PAM application this module runs in.
-func program() string {
-	data, err := os.ReadFile("/proc/self/comm")
-	if err != nil {
-		return ""
-	}
-	p := strings.TrimSpace(string(data))
+// program is the PAM application's name from its comm.
+func program(comm []byte) string {
+	p := strings.TrimSpace(string(comm))
 	if len(p) > 64 {
 		p = p[:64]
 	}
 	return p
 }
 
-// sudoCommand is what the calling process runs (sudo's own command line), for the audit.
-func sudoCommand() string {
-	data, err := os.ReadFile("/proc/self/cmdline")
-	if err != nil {
-		return ""
-	}
+// cmdline is what the calling process runs (sudo's own command line), for the audit.
+func cmdline(data []byte) string {
 	c := strings.TrimSpace(strings.ReplaceAll(strings.TrimRight(string(data), "\x00"), "\x00", " "))
 	if len(c) > 1024 {
 		c = c[:1024]

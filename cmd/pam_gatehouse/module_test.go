@@ -42,7 +42,7 @@ func need(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Need(t, "needs root to write /etc/pam.d")
 	}
-	for _, bin := range []string{"pamtester", "oathtool", "gcc"} {
+	for _, bin := range []string{"pamtester", "oathtool", "cc"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			testenv.Need(t, "needs %s (scripts/test.sh installs it)", bin)
 		}
@@ -54,41 +54,58 @@ func need(t *testing.T) {
 
 var (
 	buildOnce sync.Once
-	soPath    string
+	buildDir  string
 	buildErr  error
 	buildOut  []byte
 )
 
-// module builds pam_gatehouse.so once per test binary, as a target's administrator would.
-func module(t *testing.T) string {
+// build runs scripts/build-pam.sh once per test binary, as a target's administrator would: the
+// C module and its Go helper, in a root-owned directory.
+func build(t *testing.T) (so, helper string) {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pam_gatehouse")
-		if err != nil {
-			buildErr = err
+		buildDir, buildErr = os.MkdirTemp("", "pam_gatehouse")
+		if buildErr != nil {
 			return
 		}
-		soPath = filepath.Join(dir, "pam_gatehouse.so")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", soPath, ".")
-		buildOut, buildErr = cmd.CombinedOutput()
+		if buildErr = os.Chmod(buildDir, 0o755); buildErr != nil {
+			return
+		}
+		buildOut, buildErr = exec.Command("../../scripts/build-pam.sh", buildDir).CombinedOutput()
 	})
 	if buildErr != nil {
 		t.Fatalf("build the module: %v\n%s", buildErr, buildOut)
 	}
-	return soPath
+	return filepath.Join(buildDir, "pam_gatehouse.so"), filepath.Join(buildDir, "pam_gatehouse_helper")
+}
+
+// module is the built pam_gatehouse.so.
+func module(t *testing.T) string {
+	so, _ := build(t)
+	return so
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if soPath != "" {
-		os.RemoveAll(filepath.Dir(soPath))
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	if cParserInst != nil {
+		os.RemoveAll(filepath.Dir(cParserInst.bin))
 	}
 	os.Exit(code)
 }
 
-// pamService writes /etc/pam.d/gatehouse-test-<random> loading the module with args, removed
-// at the end of the test.
+// pamService writes /etc/pam.d/gatehouse-test-<random> loading the module with args (and the
+// test's helper), removed at the end of the test.
 func pamService(t *testing.T, args ...string) string {
+	t.Helper()
+	_, helper := build(t)
+	return pamServiceRaw(t, append([]string{"helper=" + helper}, args...)...)
+}
+
+// pamServiceRaw is pamService without the helper= argument.
+func pamServiceRaw(t *testing.T, args ...string) string {
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -124,7 +141,7 @@ func freePort(t *testing.T) int {
 
 // startSite starts gatehouse with servers web1 (127.0.0.1, web1), web2 (10.9.9.9, web2) and web3
 // (10.9.9.10, web3) and web4 (10.9.9.11, web4); web2 also accepts requests without a ticket,
-// web3 asks a chat code, web4 a colleague's approval except for sudo /bin/sleep, a TOTP.
+// web3 asks a chat code, web4 a colleague's approval except for sudo /bin/true, a TOTP.
 // top are extra top-level configuration lines.
 func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
@@ -151,7 +168,7 @@ func startSite(t *testing.T, top ...string) *site {
 		}
 		cfg += fmt.Sprintf("[pam.servers.%s]\ntoken_sha256 = %q\naddresses = %s\nallow_no_ticket = %v\nfactor = %q\n", name, sum, addrs, name == "web2", factor)
 		if name == "web4" { // the module sends sudo's command line (none under pamtester)
-			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/sleep *\"\nfactor = \"totp\"\n"
+			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/true*\"\nfactor = \"totp\"\n"
 		}
 	}
 	s.b = testenv.Start(t, testenv.Options{Config: cfg})

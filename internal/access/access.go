@@ -67,6 +67,9 @@ type Entry struct {
 	Expiry  time.Time
 	AddedBy string
 	AddedAt time.Time
+	// ForceKey and ForcePassword bind the access to one egress key (fingerprint) or password
+	// (crypt hash): --force-key, --force-password.
+	ForceKey, ForcePassword string
 }
 
 // Expired reports whether e has a TTL that has run out at now.

@@ -42,6 +42,25 @@ type Grant struct {
 	// CatchAll is set when the entry that matched is a /0: such accesses
 	// are ignored when combining idle timeouts, as The Bastion does.
 	CatchAll bool
+	// ForcePassword is the hash of the only egress password this access may log in with
+	// (--force-password); "" for any of the owner's.
+	ForcePassword string
+}
+
+// ForcedKeys keeps the key whose fingerprint is forceKey (--force-key), or all keys when
+// forceKey is "". A fingerprint that names no key leaves none: the access then offers no key
+// rather than another one (fail closed).
+func ForcedKeys(keys []Key, forceKey string) []Key {
+	if forceKey == "" {
+		return keys
+	}
+	var out []Key
+	for _, k := range keys {
+		if k.Fingerprint == forceKey {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Decision is the list of accesses that allow a connection, in order.
@@ -124,7 +143,7 @@ func Decide(now time.Time, acct Account, groups []Group, personal []Entry, t Tar
 	var d Decision
 	if e, bits, ok := bestMatch(now, personal, t); ok {
 		d.Grants = append(d.Grants, Grant{
-			Kind: KindPersonal, Entry: e, Keys: newestFirst(acct.EgressKeys),
+			Kind: KindPersonal, Entry: e, Keys: ForcedKeys(newestFirst(acct.EgressKeys), e.ForceKey), ForcePassword: e.ForcePassword,
 			MFA: acct.PersonalEgressMFA, CatchAll: bits == 0,
 		})
 	}
@@ -142,7 +161,9 @@ func Decide(now time.Time, acct Account, groups []Group, personal []Entry, t Tar
 		if !ok {
 			continue
 		}
-		grant := Grant{Group: g.Name, Keys: newestFirst(g.EgressKeys), MFA: g.MFARequired, IdleLock: g.IdleLockTimeout, IdleKill: g.IdleKillTimeout}
+		// The group's server entry says which key or password it is bound to, for guests too.
+		grant := Grant{Group: g.Name, Keys: ForcedKeys(newestFirst(g.EgressKeys), ge.ForceKey), ForcePassword: ge.ForcePassword,
+			MFA: g.MFARequired, IdleLock: g.IdleLockTimeout, IdleKill: g.IdleKillTimeout}
 		if member {
 			grant.Kind, grant.Entry, grant.CatchAll = KindGroupMember, ge, gbits == 0
 		} else {

@@ -321,3 +321,19 @@ func TestCombineIdleFromDecision(t *testing.T) {
 		t.Fatalf("lock = %s, want 5m (the catch-all group's 1m must be ignored)", got.Lock)
 	}
 }
+
+func TestForcedKeys(t *testing.T) {
+	keys := []Key{{ID: "1", Fingerprint: "SHA256:a"}, {ID: "2", Fingerprint: "SHA256:b"}}
+	for _, tc := range []struct {
+		force string
+		want  []string
+	}{{"", []string{"1", "2"}}, {"SHA256:b", []string{"2"}}, {"SHA256:zzz", nil}} {
+		var got []string
+		for _, k := range ForcedKeys(keys, tc.force) {
+			got = append(got, k.ID)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("ForcedKeys(%q) = %v, want %v", tc.force, got, tc.want)
+		}
+	}
+}

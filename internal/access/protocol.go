@@ -16,10 +16,13 @@ const (
 	ProtoSCPDown Protocol = "scpdown"
 	ProtoSFTP    Protocol = "sftp"
 	ProtoRsync   Protocol = "rsync"
+	// ProtoForward is port forwarding (ssh -L, -D) to the entry's host and port: the
+	// connection is relayed as raw TCP, audited with its bytes (DecideForward).
+	ProtoForward Protocol = "forward"
 )
 
 // Protocols are every protocol, in the order the options are listed.
-var Protocols = []Protocol{ProtoSCPUp, ProtoSCPDown, ProtoSFTP, ProtoRsync}
+var Protocols = []Protocol{ProtoSCPUp, ProtoSCPDown, ProtoSFTP, ProtoRsync, ProtoForward}
 
 // ProtocolUser is the pseudo remote user an ACL entry granting p holds, The Bastion's own
 // ("!scpupload", "!scpdownload", "!sftp", "!rsync"). No remote user can start with "!"
@@ -41,6 +44,42 @@ func ProtocolUser(p Protocol) string {
 // (the group's servers and the guest's accesses both). Account-wide refusals (frozen, TTL …)
 // are Decide's. The decision's grants carry their MFA requirements as Decide's do.
 func DecideProtocol(now time.Time, acct Account, groups []Group, personal []Entry, t Target, p Protocol) (Decision, error) {
+	d, err := decidePseudo(now, acct, groups, personal, t, p)
+	if err != nil {
+		return d, err
+	}
+	// The SSH access and the protocol grant must come from the same means (at least one key in
+	// common), as The Bastion requires: otherwise someone allowed selfAddPersonalAccess could
+	// give themselves the protocol on a server they reach only through a group.
+	ssh, err := Decide(now, acct, groups, personal, t)
+	if err != nil {
+		return Decision{}, err
+	}
+	mine := map[string]bool{}
+	for _, k := range ssh.Keys() {
+		mine[keyID(k)] = true
+	}
+	for _, k := range d.Keys() {
+		if mine[keyID(k)] {
+			return d, nil
+		}
+	}
+	return Decision{}, &Refusal{Code: "KO_ACCESS_DENIED", Exit: ExitAccessDenied,
+		Message: fmt.Sprintf("Access denied for %s to use %s on %s: the SSH access and the --%s grant come from distinct means (no key in common)",
+			acct.Name, p, MachineDisplay(t.User, t.IP.String(), t.Port), p)}
+}
+
+// DecideForward says whether acct may forward a port (ssh -L, -D) to t's host and port: it
+// needs a --forward entry (user ProtocolUser(ProtoForward)) for that host and port, personal,
+// as a member or as a guest, as DecideProtocol looks for one; no SSH access is involved (the
+// bastion relays raw TCP, no key is used). t.User is ignored.
+func DecideForward(now time.Time, acct Account, groups []Group, personal []Entry, t Target) (Decision, error) {
+	t.User = "forward"
+	return decidePseudo(now, acct, groups, personal, t, ProtoForward)
+}
+
+// decidePseudo decides t with only the entries whose user is exactly p's pseudo user.
+func decidePseudo(now time.Time, acct Account, groups []Group, personal []Entry, t Target, p Protocol) (Decision, error) {
 	pseudo := ProtocolUser(p)
 	only := func(acl []Entry) []Entry {
 		var out []Entry
@@ -71,25 +110,7 @@ func DecideProtocol(now time.Time, acct Account, groups []Group, personal []Entr
 		}
 		return d, err
 	}
-	// The SSH access and the protocol grant must come from the same means (at least one key in
-	// common), as The Bastion requires: otherwise someone allowed selfAddPersonalAccess could
-	// give themselves the protocol on a server they reach only through a group.
-	ssh, err := Decide(now, acct, groups, personal, t)
-	if err != nil {
-		return Decision{}, err
-	}
-	mine := map[string]bool{}
-	for _, k := range ssh.Keys() {
-		mine[keyID(k)] = true
-	}
-	for _, k := range d.Keys() {
-		if mine[keyID(k)] {
-			return d, nil
-		}
-	}
-	return Decision{}, &Refusal{Code: "KO_ACCESS_DENIED", Exit: ExitAccessDenied,
-		Message: fmt.Sprintf("Access denied for %s to use %s on %s: the SSH access and the --%s grant come from distinct means (no key in common)",
-			acct.Name, p, MachineDisplay(t.User, t.IP.String(), t.Port), p)}
+	return d, nil
 }
 
 func keyID(k Key) string {
@@ -136,4 +157,28 @@ func TransferOf(command string) Protocol {
 		}
 	}
 	return ""
+}
+
+// DecideTransfer is the protocol check of a remote command on every path (the plain
+// `alice@bastion -- root@host CMD`, a jump, a target in the user name): the protocol the
+// command uses (TransferOf), and DecideProtocol's refusal when the account lacks its grant. A
+// command that is no transfer needs the SSH access alone: ("", nil). A subsystem (sftp, from
+// The Bastion's `--osh sftp`) is the sftp protocol whatever the command.
+func DecideTransfer(now time.Time, acct Account, groups []Group, personal []Entry, t Target, command, subsystem string) (Protocol, error) {
+	p := TransferOf(command)
+	if subsystem != "" {
+		p = ProtoSFTP // the only subsystem relayed; any other is refused before this
+	}
+	if p == "" {
+		return "", nil
+	}
+	_, err := DecideProtocol(now, acct, groups, personal, t, p)
+	return p, err
+}
+
+// IsTransfer says whether a remote command (or a subsystem) is a file transfer: scp's or rsync's
+// server side (TransferOf), or the sftp subsystem. What the recording keeps of it follows
+// transferRecording.
+func IsTransfer(command, subsystem string) bool {
+	return subsystem == "sftp" || TransferOf(command) != ""
 }

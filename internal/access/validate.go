@@ -99,13 +99,12 @@ func ParseHost(s string) (Host, error) {
 	return Host{Kind: HostName, Name: name}, nil
 }
 
-// CheckACLHost applies the policy for adding h to an ACL. Like The Bastion's
-// groupAddServer ("--force: for slashes"), any prefix wider than a single
-// address needs --force: it cannot be connection-tested, and 0.0.0.0/0 is
-// one typo away. widestV4/widestV6, when positive, are The Bastion's
-// widestV4Prefix/widestV6Prefix policy: wider prefixes are refused even with
-// --force.
-func CheckACLHost(h Host, force bool, widestV4, widestV6 int) error {
+// CheckACLHost applies the prefix policy for adding h to an ACL, as The Bastion does: a prefix
+// (a /24, a /17 …) is accepted without --force, bounded only by the widest_v4_prefix /
+// widest_v6_prefix setting of the command (widestV4/widestV6; 0 means no bound, as /0 is the
+// widest there is). A prefix is never connection-tested ("Can't test a connection to a
+// subnet").
+func CheckACLHost(h Host, widestV4, widestV6 int) error {
 	if h.Kind != HostPrefix {
 		return nil
 	}
@@ -115,20 +114,51 @@ func CheckACLHost(h Host, force bool, widestV4, widestV6 int) error {
 		widest, v = widestV4, 4
 	}
 	if widest > 0 && h.Prefix.Bits() < widest {
-		return fmt.Errorf("specified prefix length (/%d) is too wide, maximum allowed for IPv%d is /%d by policy", h.Prefix.Bits(), v, widest)
-	}
-	if !force {
-		return fmt.Errorf("%s is a whole network (%s addresses): add --force if you really mean it", h.Prefix, prefixSize(h.Prefix))
+		//lint:ignore ST1005 The Bastion's own sentence, shown to the user as it is
+		return fmt.Errorf("Specified prefix length (/%d) is too wide, maximum allowed for IPv%d is /%d by policy", h.Prefix.Bits(), v, widest)
 	}
 	return nil
 }
 
-func prefixSize(p netip.Prefix) string {
-	free := p.Addr().BitLen() - p.Bits()
-	if free >= 63 {
-		return "2^" + strconv.Itoa(free)
+// DNSStep is what adding a host needs before it is stored.
+type DNSStep int
+
+const (
+	DNSNone    DNSStep = iota // an IP or a prefix: stored as given
+	DNSResolve                // a host name, resolved to an IP now (The Bastion stores IPs)
+	DNSRefuse                 // a host name while dnsSupportLevel is 0: ERR_DNS_DISABLED
+)
+
+// DecideDNS says what adding h needs under The Bastion's dnsSupportLevel (0: no DNS at all, 1:
+// forward only, 2: forward and reverse). Any level but 1 and 2 refuses names (fail closed).
+func DecideDNS(h Host, dnsSupportLevel int) DNSStep {
+	if h.Kind != HostName {
+		return DNSNone
 	}
-	return strconv.FormatUint(1<<uint(free), 10)
+	if dnsSupportLevel == 1 || dnsSupportLevel == 2 {
+		return DNSResolve
+	}
+	return DNSRefuse
+}
+
+// PickResolved chooses the address a host name is stored as: the first IPv4 address, else the
+// first IPv6 one, unmapped. ok is false when there is none usable (no address, a zone, or an
+// unspecified or multicast address, which no server has).
+func PickResolved(addrs []netip.Addr) (netip.Addr, bool) {
+	var v6 netip.Addr
+	for _, a := range addrs {
+		a = a.Unmap()
+		if !a.IsValid() || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+			continue
+		}
+		if a.Is4() {
+			return a, true
+		}
+		if !v6.IsValid() {
+			v6 = a
+		}
+	}
+	return v6, v6.IsValid()
 }
 
 // ValidatePort checks a port as The Bastion does: numeric, 0 < port <= 65535.

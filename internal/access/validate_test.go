@@ -2,6 +2,7 @@ package access
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -54,30 +55,105 @@ func TestParseHost(t *testing.T) {
 func TestCheckACLHost(t *testing.T) {
 	tests := []struct {
 		host       string
-		force      bool
 		widest4    int
+		widest6    int
 		wantErrSub string
 	}{
-		{"10.0.0.5", false, 0, ""},
-		{"srv.example.org", false, 0, ""},
-		{"10.0.0.0/24", false, 0, "add --force"},
-		{"10.0.0.0/24", true, 0, ""},
-		{"0.0.0.0/0", false, 0, "add --force"},
-		{"0.0.0.0/0", true, 0, ""},
-		{"0.0.0.0/0", true, 8, "too wide, maximum allowed for IPv4 is /8"},
-		{"10.0.0.0/8", true, 8, ""},
-		{"2001:db8::/32", false, 0, "add --force"},
+		{"10.0.0.5", 0, 0, ""},
+		{"10.0.0.5", 32, 128, ""},
+		{"srv.example.org", 24, 64, ""},
+		{"10.0.0.0/24", 0, 0, ""}, // no --force needed, as The Bastion
+		{"10.0.0.0/17", 0, 0, ""},
+		{"10.0.0.0/24", 24, 0, ""},
+		{"10.0.0.0/17", 24, 0, "Specified prefix length (/17) is too wide, maximum allowed for IPv4 is /24 by policy"},
+		{"10.0.0.0/17", 17, 0, ""},
+		{"0.0.0.0/0", 0, 0, ""},
+		{"0.0.0.0/0", 1, 0, "too wide, maximum allowed for IPv4 is /1"},
+		{"0.0.0.0/0", 8, 0, "too wide, maximum allowed for IPv4 is /8"},
+		{"10.0.0.0/8", 8, 0, ""},
+		{"10.0.0.0/8", 0, 64, ""}, // the v6 bound does not apply to v4
+		{"2001:db8::/32", 0, 0, ""},
+		{"2001:db8::/32", 24, 0, ""},
+		{"2001:db8::/32", 0, 48, "maximum allowed for IPv6 is /48"},
+		{"2001:db8::/48", 0, 48, ""},
 	}
 	for _, tc := range tests {
 		h, err := ParseHost(tc.host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = CheckACLHost(h, tc.force, tc.widest4, 0)
+		err = CheckACLHost(h, tc.widest4, tc.widest6)
 		if tc.wantErrSub == "" && err != nil || tc.wantErrSub != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErrSub)) {
-			t.Errorf("CheckACLHost(%s, force=%v, widest=%d) = %v, want %q", tc.host, tc.force, tc.widest4, err, tc.wantErrSub)
+			t.Errorf("CheckACLHost(%s, widest=%d/%d) = %v, want %q", tc.host, tc.widest4, tc.widest6, err, tc.wantErrSub)
 		}
 	}
+}
+
+func TestDecideDNS(t *testing.T) {
+	for _, tc := range []struct {
+		host  string
+		level int
+		want  DNSStep
+	}{
+		{"10.0.0.1", 0, DNSNone}, {"10.0.0.1", 2, DNSNone}, {"10.0.0.0/24", 0, DNSNone}, {"2001:db8::1", 0, DNSNone},
+		{"srv.example.org", 0, DNSRefuse}, {"srv.example.org", 1, DNSResolve}, {"srv.example.org", 2, DNSResolve},
+		{"srv.example.org", -1, DNSRefuse}, {"srv.example.org", 3, DNSRefuse}, {"localhost", 0, DNSRefuse},
+	} {
+		h, err := ParseHost(tc.host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DecideDNS(h, tc.level); got != tc.want {
+			t.Errorf("DecideDNS(%s, %d) = %v, want %v", tc.host, tc.level, got, tc.want)
+		}
+	}
+}
+
+func TestPickResolved(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		in   []netip.Addr
+		want string
+	}{
+		{nil, ""},
+		{[]netip.Addr{a("2001:db8::1"), a("192.0.2.1")}, "192.0.2.1"},
+		{[]netip.Addr{a("::ffff:192.0.2.7")}, "192.0.2.7"},
+		{[]netip.Addr{a("2001:db8::1"), a("2001:db8::2")}, "2001:db8::1"},
+		{[]netip.Addr{a("0.0.0.0"), a("224.0.0.1"), a("ff02::1"), a("fe80::1%eth0")}, ""},
+		{[]netip.Addr{a("0.0.0.0"), a("198.51.100.3")}, "198.51.100.3"},
+	} {
+		got, ok := PickResolved(tc.in)
+		if tc.want == "" && ok || tc.want != "" && (!ok || got.String() != tc.want) {
+			t.Errorf("PickResolved(%v) = %v %v, want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// FuzzParseHost: what a user types after --host (or in a groupSetServers line) never panics,
+// and what it accepts is canonical: a prefix has no host bits, and its text parses back the same.
+func FuzzParseHost(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/24", "10.0.0.1/24", "10.0.0.0/17", "0.0.0.0/0", "::ffff:10.0.0.0/120", "2001:db8::/32",
+		"srv.example.org", "10.0.0.256", "fe80::1%eth0", "", "/", "a..b", "1.2.3.4/33", "[::1]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseHost(s)
+		if err != nil {
+			return
+		}
+		_ = CheckACLHost(h, 24, 64)
+		_ = DecideDNS(h, 2)
+		switch h.Kind {
+		case HostPrefix, HostIP:
+			if h.Prefix.Masked() != h.Prefix {
+				t.Fatalf("%q accepted with host bits set: %v", s, h.Prefix)
+			}
+			back, err := ParseHost(h.String())
+			if err != nil || back != h {
+				t.Fatalf("%q -> %q does not parse back: %v %v", s, h.String(), back, err)
+			}
+		}
+	})
 }
 
 func TestValidatePort(t *testing.T) {

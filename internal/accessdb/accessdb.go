@@ -30,7 +30,8 @@ func Key(k store.EgressKey) access.Key {
 
 // Entry converts a stored ACL entry.
 func Entry(e store.ACLEntry) access.Entry {
-	return access.Entry{Host: e.Host, User: e.User, Port: e.Port, Comment: e.Comment, Expiry: e.ExpiresAt, AddedBy: e.AddedBy, AddedAt: e.AddedAt}
+	return access.Entry{Host: e.Host, User: e.User, Port: e.Port, Comment: e.Comment, Expiry: e.ExpiresAt, AddedBy: e.AddedBy, AddedAt: e.AddedAt,
+		ForceKey: e.ForceKey, ForcePassword: e.ForcePassword}
 }
 
 func entries(list []store.ACLEntry) []access.Entry {

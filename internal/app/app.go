@@ -42,6 +42,7 @@ import (
 	"gatehouse/internal/osh/cmd/restricted"
 	"gatehouse/internal/running"
 	"gatehouse/internal/seal"
+	"gatehouse/internal/session"
 	"gatehouse/internal/sessionlog"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -197,9 +198,14 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Server.RoleHook = a.groupRoles
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, AppendAudit: a.appendAudit}
 	a.Server.Auth = a.MFA
+	a.Server.TargetAuth = a.MFA.TargetFactors // JIT MFA on the client's own prompt for a jump's or a user name's target
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
 	a.guardWithAudit()
 	a.Connector.MFA = a.MFA.ConnectMFA
+	// A target's own questions at login (pam_gatehouse.so's factor) are asked like the bastion's.
+	a.Connector.TargetPrompt = func(s *session.Session) connect.PromptFunc {
+		return connect.PromptFunc(a.MFA.Prompt(s, mfaauth.Out(s)))
+	}
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
 		AppendAudit: a.appendAudit, Now: o.Clock.Now}); err != nil {
 		// The open error is the one to report.
@@ -237,8 +243,12 @@ func NewRegistry() *osh.Registry {
 	restricted.RegisterSessions(reg)
 	restricted.Register(reg)
 	open.RegisterGroups(reg)
+	open.RegisterNetwork(reg)
 	restricted.RegisterGroups(reg)
 	groupowner.Register(reg)
+	open.RegisterPasswords(reg)
+	restricted.RegisterPasswords(reg)
+	groupowner.RegisterPasswords(reg)
 	groupgatekeeper.Register(reg)
 	groupaclkeeper.Register(reg)
 	open.RegisterMFA(reg)

@@ -89,11 +89,24 @@ func (a *App) openAudit(ctx context.Context) error {
 		if network == "unix" {
 			network = "unixgram"
 		}
-		w, err := syslog.Dial(network, addr, syslog.LOG_INFO|syslog.LOG_LOCAL7, "gatehouse")
-		if err != nil {
-			return fmt.Errorf("syslog %s: %w", cfg.SyslogAddress, err)
+		facility := config.SyslogFacilities[cfg.SyslogFacility]
+		var sink audit.SyslogSink
+		if cfg.SyslogFormat == "bastion" {
+			// The Bastion's lines, sent as its Perl does (no "[pid]" after the tag).
+			w, err := audit.DialSyslog(network, addr, facility, cfg.SyslogDescription, nil)
+			if err != nil {
+				return err
+			}
+			bf := audit.NewBastionSyslog(Version)
+			sink = audit.SyslogSink{W: w, Bastion: &bf}
+		} else {
+			w, err := syslog.Dial(network, addr, syslog.LOG_INFO|syslog.Priority(facility<<3), cfg.SyslogDescription)
+			if err != nil {
+				return fmt.Errorf("syslog %s: %w", cfg.SyslogAddress, err)
+			}
+			sink = audit.SyslogSink{W: w}
 		}
-		sinks = append(sinks, audit.SyslogSink{W: w})
+		sinks = append(sinks, sink)
 	}
 	sinks = append(sinks, &a.ops) // the last signed seq, for /metrics
 	a.Audit, err = audit.Open(audit.Options{Dir: AuditDir(a.DataDir), Key: key, CheckpointEvery: cfg.AuditCheckpointEvery,
@@ -123,7 +136,7 @@ func (a *App) openAudit(ctx context.Context) error {
 // recordingPolicy is how the configuration in force says to record; read at each session's
 // start, so a reload applies to the sessions that start after it.
 func recordingPolicy(cfg *config.Config) sessionlog.Policy {
-	p := sessionlog.Policy{Format: record.Gatehouse, MaxBytes: cfg.RecordingMaxBytes}
+	p := sessionlog.Policy{Format: record.Gatehouse, MaxBytes: cfg.RecordingMaxBytes, TransferContent: cfg.TransferRecording == "full"}
 	if f, err := record.ParseFormat(cfg.RecordingFormat); err == nil { // validated at load
 		p.Format = f
 	}
@@ -233,7 +246,8 @@ func (a *App) commandDone(ctx context.Context, s *osh.Session, cmd string, args 
 	a.Notify.CommandDone(s.Account.Name, netaddr.IP(s.RemoteAddr), cmd, audit.MaskArgs(args), r.Code)
 	err := a.auditEvent(typ, audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "osh", Plugin: cmd,
 		Params: audit.MaskArgs(args), Result: r.Code, Allowed: audit.Bool(r.Code != "KO_RESTRICTED_COMMAND"),
-		IPFrom: netaddr.IP(s.RemoteAddr), ExitStatus: audit.Int(r.ExitCode())})
+		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr),
+		PortBastion: netaddr.Port(s.LocalAddr), ExitStatus: audit.Int(r.ExitCode())})
 	if err != nil && r.Success() && changes(cmd) && s.Err != nil {
 		// The change is made (the audit gate let it start while the log was writable); say it
 		// is not in the audit log rather than let it pass as audited. The log counted it and

@@ -20,7 +20,7 @@ import (
 // the account it names and must refuse a non-admin acting on an admin.
 var noAccountChange = map[string]bool{
 	"accountInfo": true, "accountList": true, "accountListIngressKeys": true, "accountListEgressKeys": true,
-	"accountListAccesses": true, "accountListSessions": true,
+	"accountListAccesses": true, "accountListSessions": true, "accountListPasswords": true,
 	"accountCreate": true, // --account names the account to create: nobody's yet
 }
 
@@ -37,6 +37,7 @@ var guardArgs = map[string][]string{
 	"accountDelete":            {"--no-confirm"},
 	"accountAddPersonalAccess": {"--host", "10.1.2.3", "--user", "root", "--port", "22"},
 	"accountDelPersonalAccess": {"--host", "10.1.2.3", "--user", "root", "--port", "22"},
+	"accountGeneratePassword":  {"--do-it"},
 }
 
 // snapshot is what a change to an account could touch.

@@ -47,7 +47,14 @@ func (a *App) registerOpsMetrics() {
 	// The counts are the SQLite store's (internal/store/sqlite/ops.go); a store without them
 	// exports neither gauge rather than a false zero.
 	if oc, ok := a.Store.(opsCounts); ok {
-		g.MFALockedAccounts = count(oc.CountMFALockedAccounts)
+		g.MFALockedAccounts = count(func(ctx context.Context) (int, error) {
+			// A lock older than MFALockUnlockTime has run out (faillock's unlock_time).
+			var since time.Time
+			if u := a.Config().MFALockUnlockTime; u > 0 {
+				since = a.Env.Now().Add(-time.Duration(u) * time.Second)
+			}
+			return oc.CountMFALockedAccounts(ctx, since)
+		})
 		g.ApprovalsPending = count(func(ctx context.Context) (int, error) { return oc.CountPendingApprovals(ctx, time.Now()) })
 	}
 	a.ops.counters = a.Metrics.RegisterOps(g)
@@ -55,7 +62,7 @@ func (a *App) registerOpsMetrics() {
 
 // opsCounts are the store's answers to the operators' gauges.
 type opsCounts interface {
-	CountMFALockedAccounts(ctx context.Context) (int, error)
+	CountMFALockedAccounts(ctx context.Context, since time.Time) (int, error)
 	CountPendingApprovals(ctx context.Context, now time.Time) (int, error)
 }
 

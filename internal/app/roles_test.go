@@ -57,13 +57,17 @@ var categoryOf = map[string]osh.Category{
 	"groupAddOwner": osh.GroupOwner, "groupDelOwner": osh.GroupOwner, "groupAddGatekeeper": osh.GroupOwner,
 	"groupDelGatekeeper": osh.GroupOwner, "groupAddAclkeeper": osh.GroupOwner, "groupDelAclkeeper": osh.GroupOwner,
 	"groupTransmitOwnership": osh.GroupOwner, "groupGenerateEgressKey": osh.GroupOwner, "groupDelEgressKey": osh.GroupOwner,
-	"groupModify": osh.GroupOwner, "groupDestroy": osh.GroupOwner,
+	"groupModify": osh.GroupOwner, "groupDestroy": osh.GroupOwner, "groupDelete": osh.Restricted,
 	"groupAddMember": osh.GroupGatekeeper, "groupDelMember": osh.GroupGatekeeper, "groupAddGuestAccess": osh.GroupGatekeeper,
 	"groupDelGuestAccess": osh.GroupGatekeeper, "groupListGuestAccesses": osh.GroupGatekeeper,
 	"groupAddServer": osh.GroupAclkeeper, "groupDelServer": osh.GroupAclkeeper, "groupSetServers": osh.GroupAclkeeper,
 	"selfMFASetupPassword": osh.Open, "selfMFAResetPassword": osh.Open, "selfMFASetupTOTP": osh.Open, "selfMFAResetTOTP": osh.Open,
 	"accountMFAResetPassword": osh.Restricted, "accountMFAResetTOTP": osh.Restricted, "accountUnlock": osh.Restricted,
 	"accountMFAImportTOTP": osh.Restricted,
+	"selfGeneratePassword": osh.Open, "selfListPasswords": osh.Open, "groupListPasswords": osh.Open,
+	"accountGeneratePassword": osh.Restricted, "accountListPasswords": osh.Restricted, "groupGeneratePassword": osh.GroupOwner,
+	// The Bastion's network plugins.
+	"ping": osh.Open, "nc": osh.Open, "alive": osh.Open, "mtr": osh.Open,
 }
 
 // auditorMay are the read-only restricted commands auditors hold without a grant.

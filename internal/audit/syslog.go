@@ -19,15 +19,26 @@ type Sink interface {
 }
 
 // SyslogSink writes FormatSyslog lines to W: a *syslog.Writer from
-// log/syslog (syslog.New or syslog.Dial), or any io.Writer.
+// log/syslog (syslog.New or syslog.Dial), or any io.Writer. With Bastion
+// set, it writes The Bastion's lines instead (BastionSyslog), one Write
+// per line, so each is one syslog message.
 type SyslogSink struct {
-	W io.Writer
+	W       io.Writer
+	Bastion *BastionSyslog
 }
 
 // Emit implements Sink.
 func (s SyslogSink) Emit(ev Event) error {
-	_, err := io.WriteString(s.W, FormatSyslog(ev))
-	return err
+	if s.Bastion == nil {
+		_, err := io.WriteString(s.W, FormatSyslog(ev))
+		return err
+	}
+	for _, l := range s.Bastion.Lines(ev) {
+		if _, err := io.WriteString(s.W, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SyslogMsgType maps an event type to The Bastion's syslog message type

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -74,6 +75,17 @@ type Config struct {
 	MFAPasswordWarnDays     int      `toml:"MFAPasswordWarnDays"`
 	MFAPasswordInactiveDays int      `toml:"MFAPasswordInactiveDays"`
 	EgressKeysFrom          []string `toml:"egressKeysFrom"`
+	// Ingress keys, as The Bastion's bastion.conf: the from="…" list put on new keys
+	// (ingressKeysFrom) and whether a key's own from= may replace it
+	// (ingressKeysFromAllowOverride); the RSA sizes accepted (never below 2048).
+	IngressKeysFrom              []string `toml:"ingressKeysFrom"`
+	IngressKeysFromAllowOverride bool     `toml:"ingressKeysFromAllowOverride"`
+	MinimumIngressRsaKeySize     int      `toml:"minimumIngressRsaKeySize"`
+	MaximumIngressRsaKeySize     int      `toml:"maximumIngressRsaKeySize"`
+	// accountExternalValidationProgram is called with the account name at each session start
+	// (internal/extvalid); "" disables the check.
+	ExtValidationProgram       string `toml:"accountExternalValidationProgram"`
+	ExtValidationDenyOnFailure bool   `toml:"accountExternalValidationDenyOnFailure"`
 
 	// MFAMode says when per-account factors are asked: "immediate" (during SSH authentication,
 	// as The Bastion's default sshd_config) or "jit" (by the bastion, before each action).
@@ -83,6 +95,14 @@ type Config struct {
 	MFARateLimitAttempts int `toml:"MFARateLimitAttempts"`
 	MFARateLimitSeconds  int `toml:"MFARateLimitSeconds"`
 	MFALockAfterFailures int `toml:"MFALockAfterFailures"`
+	// pam_faillock's fail_interval and unlock_time (The Bastion's etc/pam.d/sshd: deny=6
+	// unlock_time=300): MFALockAfterFailures failures within MFALockFailInterval seconds lock the
+	// factor for MFALockUnlockTime seconds after the last (0: until accountUnlock).
+	MFALockFailInterval int `toml:"MFALockFailInterval"`
+	MFALockUnlockTime   int `toml:"MFALockUnlockTime"`
+	// dnsSupportLevel is The Bastion's: 0 no resolution at all (host names are refused), 1
+	// forward only, 2 forward and reverse.
+	DNSSupportLevel int `toml:"dnsSupportLevel"`
 	// Tries without a verified key (pubkey-optional accounts), per source address: tries per
 	// window, and failures one source may add to an account's lockout count (used at most
 	// MFALockAfterFailures−1, so that one stranger cannot lock a person out).
@@ -115,9 +135,24 @@ type Config struct {
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
 
+	// SyslogFormat is the lines' form: "bastion" (The Bastion's, field for field, for the SIEM
+	// parsers written for it) or "gatehouse" (gatehouse's own audit fields, non-empty only).
+	// SyslogFacility and SyslogDescription (the program tag) are The Bastion's options.
+	SyslogFormat      string `toml:"syslogFormat"`
+	SyslogFacility    string `toml:"syslogFacility"`
+	SyslogDescription string `toml:"syslogDescription"`
+
+	// RemoteCommandEscapeByDefault is The Bastion's option of the same name: true applies its
+	// ancient quoting of remote commands (every ' sent as \') unless --never-escape is given.
+	RemoteCommandEscapeByDefault bool `toml:"remoteCommandEscapeByDefault"`
+
 	// RecordingMaxBytes caps each session's recording: past it a marker is written and the
 	// session goes on unrecorded (audited as recording.limit). 0: no cap.
 	RecordingMaxBytes int64 `toml:"recordingMaxBytes"`
+	// TransferRecording is what the recording keeps of a file transfer (scp's and rsync's server
+	// sides, the sftp subsystem): "metadata" (the default: a marker; the audit has the files,
+	// sizes and SHA-256) or "full" (the bytes the target sends, as for any session).
+	TransferRecording string `toml:"transferRecording"`
 
 	// ApprovalListen is the HTTP listener of the approval factor (Slack's interactivity URL and
 	// the signed approval links); "" off. Kept apart from metricsListen: it may have to be
@@ -147,6 +182,14 @@ type Config struct {
 type PluginConfig struct {
 	Disabled    bool   `toml:"disabled"`
 	MFARequired string `toml:"mfa_required"`
+	// WidestV4Prefix and WidestV6Prefix bound the prefixes accountAddPersonalAccess,
+	// selfAddPersonalAccess, groupAddServer and groupSetServers add (The Bastion's
+	// widest_v4_prefix: 24 refuses a /20); 0 is no bound.
+	WidestV4Prefix int `toml:"widest_v4_prefix"`
+	WidestV6Prefix int `toml:"widest_v6_prefix"`
+	// MinPasswordSize is the smallest --size the *GeneratePassword commands accept (The
+	// Bastion's minPasswordSize); 0: 8.
+	MinPasswordSize int `toml:"minPasswordSize"`
 }
 
 // Default returns the configuration used when no file is given. maxStartups 2000:30:4000: 1,000
@@ -180,9 +223,16 @@ func Default() Config {
 		MFAPasswordInactiveDays:               -1,
 		MFAMode:                               "immediate",
 		MFATOTPWindow:                         1,
-		MFARateLimitAttempts:                  3,
+		MFARateLimitAttempts:                  0,
 		MFARateLimitSeconds:                   30,
-		MFALockAfterFailures:                  10,
+		MFALockAfterFailures:                  6,
+		MFALockFailInterval:                   900,
+		MFALockUnlockTime:                     300,
+		DNSSupportLevel:                       2,
+		IngressKeysFrom:                       []string{},
+		MinimumIngressRsaKeySize:              2048,
+		MaximumIngressRsaKeySize:              8192,
+		ExtValidationDenyOnFailure:            true,
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
@@ -195,7 +245,11 @@ func Default() Config {
 		InteractiveModeProactiveMFAexpiration: 900,
 		RecordingFormat:                       "gatehouse",
 		RecordingMaxBytes:                     1 << 30,
+		TransferRecording:                     "metadata",
 		AuditCheckpointEvery:                  1000,
+		SyslogFormat:                          "bastion",
+		SyslogFacility:                        "local7",
+		SyslogDescription:                     "bastion",
 		GCPercent:                             50,
 		// Four eyes by default: nobody approves their own access unless the operator says so.
 		Notify: Notify{Approval: NotifyApproval{FourEyes: true}},
@@ -471,8 +525,8 @@ func (c *Config) Validate() error {
 	if c.MFATOTPWindow < 0 || c.MFATOTPWindow > 10 {
 		return bad("MFATOTPWindow", "%d must be between 0 and 10 steps", c.MFATOTPWindow)
 	}
-	if c.MFARateLimitAttempts < 1 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
-		return bad("MFARateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
+	if c.MFARateLimitAttempts < 0 || c.MFARateLimitSeconds < 1 || c.MFARateLimitSeconds > 86400 {
+		return bad("MFARateLimitAttempts", "%d tries per %d seconds: tries must be 0 (no rate limit) or more, seconds 1 to 86400", c.MFARateLimitAttempts, c.MFARateLimitSeconds)
 	}
 	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
 		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
@@ -493,6 +547,9 @@ func (c *Config) Validate() error {
 		{"MFAPasswordWarnDays", c.MFAPasswordWarnDays, 0, maxDays},
 		{"MFAPasswordInactiveDays", c.MFAPasswordInactiveDays, -1, maxDays},
 		{"MFALockAfterFailures", c.MFALockAfterFailures, 0, 1 << 30},
+		{"MFALockFailInterval", c.MFALockFailInterval, 0, maxSeconds},
+		{"MFALockUnlockTime", c.MFALockUnlockTime, 0, maxSeconds},
+		{"dnsSupportLevel", c.DNSSupportLevel, 0, 2},
 		{"interactiveModeTimeout", c.InteractiveModeTimeout, 0, maxSeconds},
 		{"interactiveModeProactiveMFAexpiration", c.InteractiveModeProactiveMFAexpiration, 1, maxSeconds},
 		{"idleLockTimeout", c.IdleLockTimeout, 0, maxSeconds},
@@ -520,6 +577,22 @@ func (c *Config) Validate() error {
 			return bad("egressKeysFrom", "%q is not an address or prefix", f)
 		}
 	}
+	for _, f := range c.IngressKeysFrom {
+		if _, err := netip.ParsePrefix(f); err != nil {
+			if _, err := netip.ParseAddr(f); err != nil {
+				return bad("ingressKeysFrom", "%q is not an IP address or prefix", f)
+			}
+		}
+	}
+	if c.MinimumIngressRsaKeySize < 2048 || c.MinimumIngressRsaKeySize > 16384 {
+		return bad("minimumIngressRsaKeySize", "%d must be between 2048 and 16384 (gatehouse never accepts weaker RSA keys)", c.MinimumIngressRsaKeySize)
+	}
+	if c.MaximumIngressRsaKeySize < c.MinimumIngressRsaKeySize || c.MaximumIngressRsaKeySize > 16384 {
+		return bad("maximumIngressRsaKeySize", "%d must be between minimumIngressRsaKeySize (%d) and 16384", c.MaximumIngressRsaKeySize, c.MinimumIngressRsaKeySize)
+	}
+	if p := c.ExtValidationProgram; p != "" && (!filepath.IsAbs(p) || strings.ContainsAny(p, " \t\n")) {
+		return bad("accountExternalValidationProgram", "%q must be an absolute path to a program", p)
+	}
 	switch c.RecordingFormat {
 	case "gatehouse", "asciicast", "ttyrec":
 	default:
@@ -527,6 +600,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := regexp.Compile(c.TtyrecStealthStdoutPattern); err != nil {
 		return bad("ttyrecStealthStdoutPattern", "not a valid regular expression: %v", err)
+	}
+	if c.TransferRecording != "metadata" && c.TransferRecording != "full" {
+		return bad("transferRecording", "%q must be \"metadata\" or \"full\"", c.TransferRecording)
 	}
 	if c.RecordingMaxBytes != 0 && (c.RecordingMaxBytes < 1<<20 || c.RecordingMaxBytes > 1<<40) {
 		return bad("recordingMaxBytes", "%d must be 0 (no cap) or between 1048576 (1 MiB) and 1099511627776 (1 TiB)", c.RecordingMaxBytes)
@@ -536,6 +612,17 @@ func (c *Config) Validate() error {
 	}
 	if c.SyslogAddress != "" && !strings.HasPrefix(c.SyslogAddress, "udp://") && !strings.HasPrefix(c.SyslogAddress, "tcp://") && !strings.HasPrefix(c.SyslogAddress, "unix://") {
 		return bad("syslogAddress", "%q must start with udp://, tcp:// or unix://", c.SyslogAddress)
+	}
+	if c.SyslogFormat != "bastion" && c.SyslogFormat != "gatehouse" {
+		return bad("syslogFormat", "%q must be \"bastion\" (The Bastion's lines) or \"gatehouse\"", c.SyslogFormat)
+	}
+	if _, ok := SyslogFacilities[c.SyslogFacility]; !ok {
+		return bad("syslogFacility", "%q is not a syslog facility: give e.g. \"local7\", \"auth\" or \"daemon\"", c.SyslogFacility)
+	}
+	if c.SyslogDescription == "" || len(c.SyslogDescription) > 48 || strings.ContainsFunc(c.SyslogDescription, func(r rune) bool {
+		return r <= ' ' || r > '~' || r == ':' || r == '[' || r == ']'
+	}) {
+		return bad("syslogDescription", "%q must be 1 to 48 printable characters without blanks, ':' or brackets (e.g. \"bastion\")", c.SyslogDescription)
 	}
 	if c.GCPercent < 10 || c.GCPercent > 1000 {
 		return bad("gcPercent", "%d must be between 10 and 1000", c.GCPercent)
@@ -549,6 +636,14 @@ func (c *Config) Validate() error {
 		if !mfaRequired[p.MFARequired] {
 			return &Error{Key: "mfa_required", Table: "plugin." + name,
 				Reason: fmt.Sprintf("mfa_required: plugin %s: %q must be none, any, password, totp, webhook or approval", name, p.MFARequired)}
+		}
+		if p.WidestV4Prefix < 0 || p.WidestV4Prefix > 32 {
+			return &Error{Key: "widest_v4_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v4_prefix: plugin %s: %d must be between 0 and 32", name, p.WidestV4Prefix)}
+		}
+		if p.WidestV6Prefix < 0 || p.WidestV6Prefix > 128 {
+			return &Error{Key: "widest_v6_prefix", Table: "plugin." + name,
+				Reason: fmt.Sprintf("widest_v6_prefix: plugin %s: %d must be between 0 and 128", name, p.WidestV6Prefix)}
 		}
 	}
 	if c.ApprovalListen != "" {
@@ -647,3 +742,8 @@ func (c *Config) validatePerSource() error {
 	}
 	return nil
 }
+
+// SyslogFacilities are the facility names syslogFacility accepts, with their codes (RFC 5424).
+var SyslogFacilities = map[string]int{"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+	"news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "local0": 16, "local1": 17, "local2": 18,
+	"local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}

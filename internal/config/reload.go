@@ -15,6 +15,9 @@ var startOnly = []struct {
 	{"metricsListen", func(a, b *Config) bool { return a.MetricsListen == b.MetricsListen }},
 	{"approvalListen", func(a, b *Config) bool { return a.ApprovalListen == b.ApprovalListen }},
 	{"syslogAddress", func(a, b *Config) bool { return a.SyslogAddress == b.SyslogAddress }},
+	{"syslogFormat, syslogFacility, syslogDescription", func(a, b *Config) bool {
+		return a.SyslogFormat == b.SyslogFormat && a.SyslogFacility == b.SyslogFacility && a.SyslogDescription == b.SyslogDescription
+	}},
 	{"auditCheckpointEvery", func(a, b *Config) bool { return a.AuditCheckpointEvery == b.AuditCheckpointEvery }},
 	{"pam.listen, pam.tls_cert, pam.tls_key", func(a, b *Config) bool {
 		return a.PAM.Listen == b.PAM.Listen && a.PAM.TLSCert == b.PAM.TLSCert && a.PAM.TLSKey == b.PAM.TLSKey

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,9 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/egresspw"
 	"gatehouse/internal/netaddr"
+	"gatehouse/internal/probe"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -87,9 +90,14 @@ type Connector struct {
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
-	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request
-	// ("" sends none): a PAM module there learns who opened the session (docs/pam.md).
+	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request, and
+	// given at its keyboard-interactive ticket prompt ("" sends none): a PAM module there
+	// learns who opened the session (docs/pam.md).
 	Ticket func(s *session.Session, target session.Outcome) string
+	// TargetPrompt, when set, asks the person the questions a target's keyboard-interactive
+	// authentication asks besides the ticket (which the connector answers itself): the
+	// factor pam_gatehouse.so asks at an sshd login (docs/pam.md). Nil: such a target refuses.
+	TargetPrompt func(s *session.Session) PromptFunc
 	// Resolve looks a host name up (nil: net.DefaultResolver, bounded to 5 s).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -117,10 +125,15 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
 	base := audit.Fields{UniqID: s.ID, Account: acct.Name, IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr),
 		IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr), User: user, HostTo: req.Host, PortTo: port}
+	if who := s.Identity.Account; who != "" && who != acct.Name {
+		// --ssh-as: an admin connects as acct; both names are in every line, as The Bastion's
+		// sudo'd session writes its SUDO_USER.
+		base = base.With(map[string]string{"sudo_user": who})
+	}
 	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
 		out.Allowed, out.Comment = false, r.Code
-		f := base
-		f.Allowed, f.Comment, f.Extra = audit.Bool(false), r.Message, map[string]string{"error_code": r.Code}
+		f := base.With(map[string]string{"error_code": r.Code})
+		f.Allowed, f.Comment = audit.Bool(false), r.Message
 		_ = c.observe(ctx, "connection.denied", f) // refused either way; the log counted a failure
 		return out, c.Env.ShowRefusal(s, r)
 	}
@@ -154,6 +167,16 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		}
 		return refuse(&refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied})
 	}
+	// A transfer needs its protocol grant besides the SSH access, on this plain path as on the
+	// jump's (`alice@bastion -- root@host scp -t /x` is what scp -S and rsync -e send).
+	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command(), req.Subsystem); err != nil {
+		ref := &refusal.Refusal{Code: "KO_PROTOCOL_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied}
+		_ = errors.As(err, &ref)
+		f := base.With(map[string]string{"protocol": string(p)})
+		f.Allowed, f.Comment = audit.Bool(false), ref.Message
+		_ = c.observe(ctx, "transfer.denied", f) // refused either way
+		return refuse(ref)
+	}
 	out.Allowed = true
 	display := access.MachineDisplay(user, ip.String(), port)
 	errw := s.Err
@@ -174,6 +197,14 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	case len(reqs) > 0:
 		return refuse(&refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed})
 	}
+	passwords, pwRefusal := c.autologinPasswords(ctx, s, d)
+	if pwRefusal != nil {
+		return refuse(pwRefusal)
+	}
+	if passwords != nil {
+		base = base.With(map[string]string{"password_autologin": "true"})
+		fmt.Fprintln(errw, " will use SSH with password autologin")
+	}
 	signers, err := c.signers(d, in.Keys)
 	if err != nil {
 		c.Log.Error("cannot open egress keys", "account", acct.Name, "err", err)
@@ -186,16 +217,36 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	policy := egress.HostKeyPolicy{Mode: mode, Account: acct.Name, Store: knownHosts{c.Store}, OnEvent: func(ev egress.HostKeyEvent) {
 		if ev.Kind != egress.HostKeyMatched {
-			f := base
-			f.Extra = map[string]string{"event": string(ev.Kind), "fingerprint": ev.Fingerprint, "known": fmt.Sprint(ev.Known), "hostport": ev.HostPort}
+			f := base.With(map[string]string{"event": string(ev.Kind), "fingerprint": ev.Fingerprint, "known": fmt.Sprint(ev.Known), "hostport": ev.HostPort})
 			// The host key policy decided already; the connection.open below is the one that
 			// fails closed when the log cannot be written.
 			_ = c.observe(ctx, "hostkey", f)
 		}
 	}}
-	fmt.Fprintf(errw, "Connecting to %s...\n", display)
+	if !req.Quiet {
+		// The Bastion's two lines, which expect scripts wait for: the access granted and where
+		// the session is recorded (here its id, for selfPlaySession), then "Connecting...".
+		fmt.Fprintf(errw, " allowed ... log on(%s)\n\n", s.ID)
+		fmt.Fprintln(errw, "Connecting...")
+	}
+	if req.Wait {
+		if err := c.waitForPort(ctx, errw, req.Host, net.JoinHostPort(ip.String(), strconv.Itoa(port)), port); err != nil {
+			return out, egress.ExitStatus // the session ended while waiting
+		}
+	}
+	// The ticket is made before the dial: a target's sshd may ask for it during authentication
+	// (keyboard-interactive, before any env request can arrive), and the session gets it as env.
+	var tkt string
+	if c.Ticket != nil {
+		tkt = c.Ticket(s, out)
+	}
+	dialer := c.Dialer
+	dialer.Passwords = passwords
+	if tkt != "" {
+		dialer.KeyboardInteractive = c.targetQuestions(s, tkt)
+	}
 	start := time.Now()
-	client, err := c.Dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
+	client, err := dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {
 		f := base
 		f.Allowed, f.Comment = audit.Bool(true), err.Error()
@@ -203,7 +254,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		var de *egress.DialError
 		if errors.As(err, &de) {
 			reason = string(de.Reason)
-			f.Extra = map[string]string{"comment_close": string(de.Reason)}
+			f = f.With(map[string]string{"comment_close": string(de.Reason)})
 		}
 		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", reason, "err", err)
 		_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted a failure
@@ -216,21 +267,46 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	open := base
-	open.Allowed = audit.Bool(true)
-	if command := req.Command(); command != "" {
-		// What runs on the target, whole (never masked): a connection from the interactive
-		// mode has no other audit entry that names it.
-		open.Params = []string{command}
+	r := c.relay(ctx, s, tkt, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
+	if r.refused != nil {
+		return refuse(r.refused)
 	}
-	if err := c.observe(ctx, "connection.open", open); err != nil {
-		// Fail closed: a connection the audit log cannot record does not start.
-		c.Log.Error("cannot audit the connection's start, refusing it", "account", acct.Name, "target", display, "err", err)
-		return refuse(refusal.AuditUnavailable())
-	}
-	r := c.relay(ctx, s, out, client, base, start, req.Command(), c.idleTimeouts(s, d))
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
+}
+
+// waitForPort is --wait: after the decision and the second factor, and before connecting, it
+// probes the target's port once a second until it opens, as The Bastion does (at most 3600
+// tries, a "Still trying" line every 5), then connects whatever the outcome, so that a target
+// that never answers fails as any unreachable target. It returns an error only when the session
+// ended meanwhile.
+func (c *Connector) waitForPort(ctx context.Context, w io.Writer, host, addr string, port int) error {
+	now := c.Env.Deps().Now
+	fmt.Fprintf(w, "Waiting for port %d to be open on %s before attempting to connect...\n", port, host)
+	wt := probe.Waiter{Probe: probe.TCP(addr), Sleep: probe.SleepCtx, Now: now, Max: 3600, Every: 5,
+		Progress: func(d time.Duration) {
+			fmt.Fprintf(w, "Still trying to connect to %s:%d after %d seconds...\n", host, port, int(d/time.Second))
+		}}
+	waited, err := wt.Wait(ctx)
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "Alive after waiting for %d seconds, connecting...\n", waited)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return nil
+}
+
+// RemoteCommand is the command sent to the target: as typed, or with The Bastion's legacy
+// escaping (every ' written \') when --always-escape asks for it, or when byDefault
+// (remoteCommandEscapeByDefault) and --never-escape is not given. --always-escape wins when both
+// are given, as in osh.pl.
+func RemoteCommand(req session.Request, byDefault bool) string {
+	cmd := req.Command()
+	if req.AlwaysEscape || byDefault && !req.NeverEscape {
+		cmd = strings.ReplaceAll(cmd, "'", `\'`)
+	}
+	return cmd
 }
 
 // idleTimeouts combines the global idle lock/kill with the matching groups' (The Bastion's rule);
@@ -249,9 +325,10 @@ type relayed struct {
 	status            int
 	bytesIn, bytesOut int64
 	comment           string
+	refused           *refusal.Refusal // the relay did not start: Connect refuses with it
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, target session.Outcome, client ssh.Conn, base audit.Fields, start time.Time, command string, idle access.IdleTimeouts) relayed {
+func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, client ssh.Conn, base audit.Fields, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	gate := newIdleGate(ctx, s.Err, c.Env.Deps().Now)
@@ -276,11 +353,9 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 		}()
 	}
 	req := s.Request
-	er := egress.Request{Command: command}
-	if c.Ticket != nil {
-		if t := c.Ticket(s, target); t != "" {
-			er.Env = map[string]string{ticket.EnvName: t}
-		}
+	er := egress.Request{Command: command, Subsystem: req.Subsystem}
+	if tkt != "" {
+		er.Env = map[string]string{ticket.EnvName: tkt}
 	}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
 	if wantPTY {
@@ -296,12 +371,31 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, target sessio
 	// next reaches the interactive prompt whole.
 	stdin, release := session.BorrowInput(s.In)
 	defer release()
-	inCount := &countReader{r: &gatedReader{g: gate, r: stdin}}
+	var in io.Reader = &gatedReader{g: gate, r: stdin}
+	var outw io.Writer = counted
+	if a := c.transferAudit(ctx, base, cancel, req.Subsystem, command); a != nil {
+		// A transfer on the plain path: every SFTP operation or scp file audited as on a jump.
+		defer a.close()
+		in, outw = a.reader(in), a.writer(counted)
+	}
+	inCount := &countReader{r: in}
+	if command != "" {
+		// What runs on the target, whole (never masked): a connection from the interactive
+		// mode has no other audit entry that names it. In the close too, as The Bastion's.
+		base.Params = []string{command}
+	}
+	open := base
+	open.Allowed = audit.Bool(true)
+	if err := c.observe(ctx, "connection.open", open); err != nil {
+		// Fail closed: a connection the audit log cannot record does not start.
+		c.Log.Error("cannot audit the connection's start, refusing it", "account", s.Account.Name, "err", err)
+		return relayed{status: egress.ExitStatus, refused: refusal.AuditUnavailable()}
+	}
 	var status int
 	var signal string
 	var err error
 	if p := crash.Catch(func() {
-		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: counted, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
+		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
 	}); p != nil {
 		panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")
@@ -427,4 +521,38 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// autologinPasswords returns the egress passwords to log in with when the line asked for them
+// (-P / --self-password: the account's own; --password GROUP: the group's), nil otherwise. Who
+// may use which password is egresspw.MayUse's decision; every failure refuses.
+func (c *Connector) autologinPasswords(ctx context.Context, s *session.Session, d access.Decision) ([]string, *refusal.Refusal) {
+	req := s.Request
+	if !req.SelfPassword && req.PasswordGroup == "" {
+		return nil, nil
+	}
+	use := egresspw.Use{Self: req.SelfPassword, Group: req.PasswordGroup}
+	if err := egresspw.MayUse(use, d); err != nil {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: " + err.Error(), Exit: refusal.ExitAccessDenied}
+	}
+	kind, owner, how := "account", s.Account.Name, "selfGeneratePassword"
+	if !use.Self {
+		kind, owner, how = "group", use.Group, "groupGeneratePassword"
+	}
+	ps, ok := c.Store.(egresspw.Store)
+	if !ok {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: this bastion's store holds no egress passwords", Exit: refusal.ExitAccessDenied}
+	}
+	pws, err := egresspw.Passwords(ctx, ps, c.Sealer, kind, owner)
+	if errors.Is(err, egresspw.ErrNone) {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: fmt.Sprintf("Access denied: %s %s has no egress password (see %s)", kind, owner, how), Exit: refusal.ExitAccessDenied}
+	}
+	if err != nil {
+		c.Log.Error("cannot open egress passwords", "owner_kind", kind, "owner", owner, "err", err)
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: the egress password cannot be read", Exit: refusal.ExitAccessDenied}
+	}
+	if pws, err = egresspw.KeepForced(pws, egresspw.Forced(use, d)); err != nil {
+		return nil, &refusal.Refusal{Code: "KO_ACCESS_DENIED", Message: "Access denied: " + err.Error(), Exit: refusal.ExitAccessDenied}
+	}
+	return pws, nil
 }

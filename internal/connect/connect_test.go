@@ -158,3 +158,27 @@ func decisionWithKeys(ids ...string) access.Decision {
 	}
 	return access.Decision{Grants: []access.Grant{{Kind: access.KindPersonal, Keys: keys}}}
 }
+
+func TestRemoteCommandEscape(t *testing.T) {
+	const plain, escaped = `echo 'a  b'`, `echo \'a  b\'`
+	for _, byDefault := range []bool{false, true} {
+		for _, always := range []bool{false, true} {
+			for _, never := range []bool{false, true} {
+				want := plain
+				if always || byDefault && !never { // osh.pl's condition
+					want = escaped
+				}
+				req := session.Request{Host: "h", RemoteCommandLine: plain, AlwaysEscape: always, NeverEscape: never}
+				if got := RemoteCommand(req, byDefault); got != want {
+					t.Errorf("RemoteCommand(default=%v always=%v never=%v) = %q, want %q", byDefault, always, never, got, want)
+				}
+			}
+		}
+	}
+	if got := RemoteCommand(session.Request{Host: "h", RemoteCommandLine: `echo "x"`, AlwaysEscape: true}, false); got != `echo "x"` {
+		t.Errorf("double quotes changed: %q", got)
+	}
+	if got := RemoteCommand(session.Request{Host: "h", AlwaysEscape: true}, true); got != "" {
+		t.Errorf("no command: %q", got)
+	}
+}

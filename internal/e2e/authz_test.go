@@ -291,7 +291,7 @@ func TestFreezeEndsRelayedSession(t *testing.T) {
 
 	// A pty shell, ended by a deletion.
 	term := b.SSHTerminal(aliceKey, "alice", 80, 24, dest, "-p", port)
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("echo READY-$((6*7))\r")
 	term.Expect(off, "READY-42", 10*time.Second)
 	start = time.Now()

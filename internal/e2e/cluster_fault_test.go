@@ -32,7 +32,7 @@ func TestClusterPostgresDown(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Store: srv.URL(), Node: "solo"})
 	sshd, aliceKey := targetSetup(t, b)
 	term := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("echo before-$((1+1))\r")
 	off = term.Expect(off, "before-2", 10*time.Second)
 

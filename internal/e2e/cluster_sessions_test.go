@@ -20,7 +20,7 @@ func TestClusterSessionControlsReachOtherNode(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	sshd, aliceKey := targetSetup(t, a)
 	term := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("echo on-b-$((1+1))\r")
 	off = term.Expect(off, "on-b-2", 10*time.Second)
 

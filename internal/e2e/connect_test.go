@@ -66,7 +66,7 @@ func TestConnectPTYWindowChange(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	sshd, aliceKey := targetSetup(t, b)
 	term := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("stty size; echo TERM=$TERM\r")
 	off = term.Expect(off, "30 100", 10*time.Second)
 	off = term.Expect(off, "TERM=", 5*time.Second)

@@ -129,6 +129,8 @@ func TestStealthCannotBeExtended(t *testing.T) {
 	sshd, aliceKey := targetSetup(t, b)
 	dest := fmt.Sprintf("%s@127.0.0.1", sshd.User)
 	port := fmt.Sprint(sshd.Port)
+	// rsync's server side needs its protocol grant on the plain path too (issue 12).
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", port, "--rsync")
 	// recording returns a recording's events, without the header (whose title names the command).
 	recording := func(row store.Session) string {
 		_, events, _ := strings.Cut(testenv.RecordingCast(t, row.Recording), "\n")

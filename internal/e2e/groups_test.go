@@ -135,7 +135,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 100, "ERR_INVALID_PARAMETER", "admin", "groupCreate", "--group", "keytothegate", "--owner", "gk")
 		c.want(t, 100, "ERR_INVALID_PARAMETER", "admin", "groupCreate", "--group", "bad;name", "--owner", "gk")
 		c.want(t, 100, "KO_KEY_SIZE_TOO_SMALL", "admin", "groupCreate", "--group", "weak", "--owner", "gk", "--algo", "rsa", "--size", "1024")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "admin", "groupCreate", "--group", "orphan", "--owner", "nobody")
+		c.want(t, 100, "KO_NOT_FOUND", "admin", "groupCreate", "--group", "orphan", "--owner", "nobody")
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "plain", "groupCreate", "--group", "mine", "--owner", "plain")
 		all := obj(t, c.want(t, 0, "OK", "plain", "groupList", "--all"))
 		if len(all) != 2 || strs(obj(t, all["web"])["flags"])[0] != "no-access" {
@@ -175,7 +175,7 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK", "alice", "groupAddAclkeeper", "--group", "web", "--account", "ak")
 		c.want(t, 0, "OK_NO_CHANGE", "alice", "groupDelOwner", "--group", "web", "--account", "gk")
 		c.want(t, 100, "ERR_LAST_OWNER", "alice", "groupDelOwner", "--group", "web", "--account", "alice")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "web", "--account", "nobody")
+		c.want(t, 100, "KO_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "web", "--account", "nobody")
 		c.want(t, 100, "KO_GROUP_NOT_FOUND", "alice", "groupAddGatekeeper", "--group", "nosuch", "--account", "gk")
 		// Owners of another group reach the command, then the group refuses them.
 		r := c.run(t, "gk", "groupAddOwner", "--group", "web", "--account", "gk")
@@ -209,11 +209,11 @@ func TestGroups(t *testing.T) {
 
 	var ttlAdded time.Time
 	t.Run("servers", func(t *testing.T) {
-		v := obj(t, c.want(t, 0, "OK", "ak", "groupAddServer", "--group", "web", "--host", "127.0.0.1", "--user", "g1", "--port", "22", "--comment", `"primary db"`))
+		v := obj(t, c.want(t, 0, "OK", "ak", "groupAddServer", "--group", "web", "--host", "127.0.0.1", "--user", "g1", "--port", "22", "--comment", `"primary db"`, "--force"))
 		if v["ip"] != "127.0.0.1" || v["user"] != "g1" || v["port"] != float64(22) || v["comment"] != "primary db" || v["group"] != "web" {
 			t.Fatalf("groupAddServer value: %v", v)
 		}
-		if c.want(t, 0, "OK_NO_CHANGE", "ak", "groupAddServer", "--group", "web", "--host", "127.0.0.1", "--user", "g1", "--port", "22") != nil {
+		if c.want(t, 0, "OK_NO_CHANGE", "ak", "groupAddServer", "--group", "web", "--host", "127.0.0.1", "--user", "g1", "--port", "22", "--force") != nil {
 			t.Fatalf("duplicate add has a value")
 		}
 		before := servers(c.want(t, 0, "OK", "ak", "groupListServers", "--group", "web"))
@@ -223,8 +223,6 @@ func TestGroups(t *testing.T) {
 			code string
 			args []string
 		}{
-			{"ERR_INVALID_PARAMETER", []string{"--host", "10.1.0.0/24", "--user-any", "--port-any"}},
-			{"ERR_INVALID_PARAMETER", []string{"--host", "0.0.0.0/0", "--user-any", "--port-any"}},
 			{"KO_INVALID_IP", []string{"--host", "10.1.0.1/24", "--user-any", "--port-any", "--force"}},
 			{"KO_INVALID_IP", []string{"--host", "10.0.0.256", "--user-any", "--port-any"}},
 			{"KO_INVALID_REMOTE_HOST", []string{"--host", "'bad;host'", "--user-any", "--port-any"}},
@@ -235,7 +233,11 @@ func TestGroups(t *testing.T) {
 			{"ERR_MISSING_PARAMETER", []string{"--host", "10.0.0.1", "--port-any"}},
 			{"ERR_INCOMPATIBLE_PARAMETERS", []string{"--host", "10.0.0.1", "--user", "root", "--user-any", "--port-any"}},
 		} {
-			c.want(t, 100, bad.code, "ak", append([]string{"groupAddServer", "--group", "web"}, bad.args...)...)
+			exit := 100
+			if bad.code == "KO_INVALID_IP" || bad.code == "KO_INVALID_REMOTE_HOST" {
+				exit = 128 // The Bastion's EXIT_INVALID_REMOTE_HOST
+			}
+			c.want(t, exit, bad.code, "ak", append([]string{"groupAddServer", "--group", "web"}, bad.args...)...)
 		}
 		c.want(t, 100, "KO_GROUP_NOT_FOUND", "ak", "groupAddServer", "--group", "nosuch", "--host", "10.0.0.1", "--user-any", "--port-any")
 		same(t, "servers after bad input", servers(c.want(t, 0, "OK", "ak", "groupListServers", "--group", "web")), before)
@@ -268,7 +270,7 @@ func TestGroups(t *testing.T) {
 		if len(v["errors"].([]any)) != 2 || v["parsedLines"] != float64(4) {
 			t.Fatalf("groupSetServers errors: %v", v)
 		}
-		c.wantIn(t, "0.0.0.0/0\n", 100, "ERR_INVALID_PARAMETER", "ak", "groupSetServers", "--group", "web")
+		c.wantIn(t, "10.3.0.1/24\n", 100, "ERR_INVALID_PARAMETER", "ak", "groupSetServers", "--group", "web") // host bits set
 		v = obj(t, c.wantIn(t, "10.3.0.7\n10.3.0.8\n", 0, "OK", "ak", "groupSetServers", "--group", "web", "--dry-run"))
 		if v["dryrun"] != true || len(v["ACL"].([]any)) != 2 {
 			t.Fatalf("dry run value: %v", v)
@@ -277,7 +279,6 @@ func TestGroups(t *testing.T) {
 		same(t, "servers after refused sets", servers(c.want(t, 0, "OK", "ak", "groupListServers", "--group", "web")), before)
 
 		list := `[{"ip":"127.0.0.1","user":"g1","port":22,"comment":"primary db"},{"ip":"127.0.0.2","user":"g2","port":22},{"ip":"10.4.0.0/24","user":null,"port":null}]`
-		c.wantIn(t, list, 100, "ERR_INVALID_PARAMETER", "ak", "groupSetServers", "--group", "web")
 		v = obj(t, c.wantIn(t, list, 0, "OK", "ak", "groupSetServers", "--group", "web", "--force"))
 		if v["dryrun"] != false || len(v["ACL"].([]any)) != 3 {
 			t.Fatalf("set value: %v", v)
@@ -345,7 +346,7 @@ func TestGroups(t *testing.T) {
 	})
 
 	t.Run("personalAccesses", func(t *testing.T) {
-		pa := []string{"--host", "192.0.2.20", "--user", "root", "--port", "22"}
+		pa := []string{"--host", "192.0.2.20", "--user", "root", "--port", "22", "--force"} // no server there to try
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "mem", append([]string{"selfAddPersonalAccess"}, pa...)...)
 		b.MustOK("--osh", "accountGrantCommand", "--account", "mem", "--command", "selfAddPersonalAccess")
 		v := obj(t, c.want(t, 0, "OK", "mem", append([]string{"selfAddPersonalAccess"}, pa...)...))
@@ -355,12 +356,12 @@ func TestGroups(t *testing.T) {
 		c.want(t, 0, "OK_NO_CHANGE", "mem", append([]string{"selfAddPersonalAccess"}, pa...)...)
 		c.want(t, 100, "KO_INVALID_REMOTE_USER", "mem", "selfAddPersonalAccess", "--host", "192.0.2.21", "--user", "'a;b'", "--port", "22")
 		ap := []string{"--account", "mem", "--host", "192.0.2.32/28", "--user-any", "--port-any"}
-		c.want(t, 100, "ERR_INVALID_PARAMETER", "admin", append([]string{"accountAddPersonalAccess"}, ap...)...)
-		c.want(t, 0, "OK", "admin", append([]string{"accountAddPersonalAccess", "--force"}, ap...)...)
+		c.want(t, 0, "OK", "admin", append([]string{"accountAddPersonalAccess"}, ap...)...) // a prefix needs no --force, as The Bastion
+		c.want(t, 0, "OK_NO_CHANGE", "admin", append([]string{"accountAddPersonalAccess", "--force"}, ap...)...)
 		c.want(t, 0, "OK", "admin", "accountAddPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
 		c.want(t, 0, "OK", "admin", "accountDelPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
 		c.want(t, 0, "OK_NO_CHANGE", "admin", "accountDelPersonalAccess", "--account", "mem", "--host", "192.0.2.99", "--user-any", "--port-any")
-		c.want(t, 100, "ERR_ACCOUNT_NOT_FOUND", "admin", "accountAddPersonalAccess", "--account", "nobody", "--host", "192.0.2.99", "--user-any", "--port-any")
+		c.want(t, 100, "KO_NOT_FOUND", "admin", "accountAddPersonalAccess", "--account", "nobody", "--host", "192.0.2.99", "--user-any", "--port-any")
 
 		check := func(v any) {
 			t.Helper()
@@ -480,15 +481,20 @@ func TestGroups(t *testing.T) {
 		}
 		c.want(t, 100, "KO_INVALID_PORT", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "70000")
 		c.want(t, 100, "KO_INVALID_IP", "mem", "selfForgetHostKey", "--host", "127.0.0.0/8")
+		// The Bastion's value: {"127.0.0.2": {"action": "OK_DELETED"}}, then OK_NO_MATCH.
 		v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2"))
-		if v["deleted"] != float64(1) || v["hostport"] != "127.0.0.2" || count("mem", "127.0.0.2") != 0 || count("mem", "[127.0.0.2]:2222") != 1 || count("ak", "127.0.0.2") != 1 {
+		if obj(t, v["127.0.0.2"])["action"] != "OK_DELETED" || count("mem", "127.0.0.2") != 0 || count("mem", "[127.0.0.2]:2222") != 1 || count("ak", "127.0.0.2") != 1 {
 			t.Fatalf("selfForgetHostKey: %v", v)
 		}
-		c.want(t, 0, "OK_NO_CHANGE", "mem", "selfForgetHostKey", "--host", "127.0.0.2")
-		c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "2222")
+		if v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2")); obj(t, v["127.0.0.2"])["action"] != "OK_NO_MATCH" {
+			t.Fatalf("selfForgetHostKey again: %v", v)
+		}
+		if v := obj(t, c.want(t, 0, "OK", "mem", "selfForgetHostKey", "--host", "127.0.0.2", "--port", "2222")); obj(t, v["[127.0.0.2]:2222"])["action"] != "OK_DELETED" {
+			t.Fatalf("selfForgetHostKey --port 2222: %v", v)
+		}
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "mem", "assetForgetHostKey", "--host", "127.0.0.2")
 		v = obj(t, c.want(t, 0, "OK", "admin", "assetForgetHostKey", "--host", "127.0.0.2", "--port", "22"))
-		if v["deleted"] != float64(1) || count("ak", "127.0.0.2") != 0 {
+		if v["deleted"] != float64(1) || v["changed_files"] != float64(1) || count("ak", "127.0.0.2") != 0 {
 			t.Fatalf("assetForgetHostKey: %v", v)
 		}
 	})
@@ -503,7 +509,7 @@ func TestGroups(t *testing.T) {
 		// alice owns nothing now: refused before the command.
 		c.want(t, 106, "KO_RESTRICTED_COMMAND", "alice", "groupModify", "--group", "web", "--mfa-required", "any")
 
-		c.wantIn(t, "nope\n", 100, "ERR_OPERATION_ABORTED", "gk", "groupDestroy", "--group", "web")
+		c.wantIn(t, "nope\n", 100, "ERR_OPERATOR_IS_DRUNK", "gk", "groupDestroy", "--group", "web")
 		c.want(t, 0, "OK", "mem", "groupInfo", "--group", "web")
 		c.wantIn(t, "web\n", 0, "OK", "gk", "groupDestroy", "--group", "web")
 		c.want(t, 100, "KO_GROUP_NOT_FOUND", "mem", "groupInfo", "--group", "web")
@@ -515,8 +521,10 @@ func TestGroups(t *testing.T) {
 			}
 			return out
 		}(), []string{"personal"})
-		// The old alias reaches the same command.
-		c.want(t, 0, "OK", "gk", "groupDelete", "--group", "db", "--no-confirm")
+		// groupDelete is The Bastion's restricted command, not an alias: an owner without the
+		// grant is refused; an admin deletes.
+		c.want(t, 106, "KO_RESTRICTED_COMMAND", "gk", "groupDelete", "--group", "db", "--no-confirm")
+		c.want(t, 0, "OK", "admin", "groupDelete", "--group", "db", "--no-confirm")
 		c.want(t, 0, "OK_EMPTY", "plain", "groupList", "--all")
 	})
 }

@@ -46,7 +46,7 @@ func TestIdleLockAndUnlock(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "idleLockTimeout = 900\n"})
 	sshd, aliceKey := targetSetup(t, b)
 	term := b.SSHTerminal(aliceKey, "alice", 80, 24, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := term.Expect(0, "Connecting to", 10*time.Second)
+	off := term.Expect(0, "Connecting...", 10*time.Second)
 	term.Send("echo READY-$((1+1))\r")
 	off = term.Expect(off, "READY-2", 10*time.Second)
 	b.Clock.Advance(901 * time.Second)

@@ -18,7 +18,7 @@ func TestInteractiveKeystrokeAfterRelay(t *testing.T) {
 	term := b.SSHTerminal(aliceKey, "alice", 100, 30, "-i")
 	off := term.Expect(0, "alice@bastion1(master)> ", 10*time.Second)
 	term.Send(fmt.Sprintf("%s@127.0.0.1 -p %d true\r", sshd.User, sshd.Port))
-	off = term.Expect(off, "Connecting to", 10*time.Second)
+	off = term.Expect(off, "Connecting...", 10*time.Second)
 	off = term.Expect(off, "alice@bastion1(master)> ", 10*time.Second)
 	term.Send("info\r")
 	off = term.Expect(off, "You are alice on bastion1", 5*time.Second)

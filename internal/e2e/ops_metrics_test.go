@@ -91,6 +91,11 @@ func TestOpsMetricsMove(t *testing.T) {
 	if got := scrapeSample(t, b, `gatehouse_mfa_refused_total{factor="totp",reason="locked"}`); got < 1 {
 		t.Errorf("refusals for a locked factor: %v", got)
 	}
+	// The lock runs out after MFALockUnlockTime (300 s, The Bastion's unlock_time): no longer counted.
+	b.Clock.Advance(301 * time.Second)
+	if got := scrapeSample(t, b, "gatehouse_mfa_locked_accounts"); got != 0 {
+		t.Errorf("locked accounts after unlock_time: %v, want 0", got)
+	}
 
 	if got := scrapeSample(t, b, "gatehouse_audit_last_signed_seq"); got < 1 {
 		t.Errorf("audit last signed seq: %v (the start checkpoint is signed)", got)

@@ -30,7 +30,13 @@ type jumpEnv struct {
 
 func startJump(t *testing.T) *jumpEnv {
 	t.Helper()
-	b := testenv.Start(t, testenv.Options{})
+	return startJumpWith(t, testenv.Options{})
+}
+
+// startJumpWith is startJump with the bastion's options (its configuration).
+func startJumpWith(t *testing.T, o testenv.Options) *jumpEnv {
+	t.Helper()
+	b := testenv.Start(t, o)
 	sshd, aliceKey := targetSetup(t, b)
 	// The transfer protocols need their own grants besides the SSH access (The Bastion's).
 	for _, proto := range []string{"--scpup", "--scpdown", "--sftp", "--rsync"} {
@@ -400,6 +406,7 @@ func TestJumpRefusals(t *testing.T) {
 	if out, err := r.CombinedOutput(); err == nil || !strings.Contains(string(out), "forwarding failed") {
 		t.Fatalf("-R: %v %s", err, out)
 	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice"})
 }
 
 // homeWith makes a HOME with an ssh_config (HOME/.ssh/config, given with -F: OpenSSH reads

@@ -298,7 +298,7 @@ func TestWebConsoleInChromium(t *testing.T) {
 	// Live: the admin watches a running session of alice's; she is told; new output shows within
 	// a second; the end of the session ends the stream.
 	live := b.SSHTerminal(aliceKey, "alice", 100, 30, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
-	off := live.Expect(0, "Connecting to", 10*time.Second)
+	off := live.Expect(0, "Connecting...", 10*time.Second)
 	var running string
 	for deadline := time.Now().Add(10 * time.Second); running == "" && time.Now().Before(deadline); {
 		rows, _ := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})

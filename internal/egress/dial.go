@@ -102,6 +102,15 @@ type Dialer struct {
 	Banner func(message string)
 	// ClientVersion overrides the version string sent to the target.
 	ClientVersion string
+	// Passwords, when set, log in with the password method instead of keys ("SSH with password
+	// autologin", -P / --password GROUP): each is tried in turn, the current one first, then
+	// its fallbacks. The signers are then not offered.
+	Passwords []string
+	// KeyboardInteractive, when set, answers a target's keyboard-interactive questions after
+	// the publickey method (a target with `AuthenticationMethods publickey,keyboard-interactive`
+	// whose PAM stack asks for the session's ticket and a factor; docs/pam.md). While it runs,
+	// the handshake's deadline is lifted: a person may be typing; the callback bounds its waits.
+	KeyboardInteractive func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error)
 }
 
 const maxBanner = 64 << 10
@@ -124,7 +133,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	if t.User == "" || t.Host == "" || t.Port < 0 || t.Port > 65535 {
 		return fail(ReasonInvalidArgument, errors.New("target needs a user, a host and a port between 1 and 65535"))
 	}
-	if len(signers) == 0 {
+	if len(signers) == 0 && len(d.Passwords) == 0 {
 		return fail(ReasonNoKeys, errors.New("no egress key to offer: generate one (selfGenerateEgressKey or groupGenerateEgressKey)"))
 	}
 	check, err := newHostKeyCheck(ctx, hk, t.addr())
@@ -156,9 +165,20 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	}()
 
 	var bannerBytes int
+	auth := []ssh.AuthMethod{ssh.PublicKeys(signers...)}
+	if len(d.Passwords) > 0 {
+		next := 0
+		auth = []ssh.AuthMethod{ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
+			if next >= len(d.Passwords) {
+				return "", errors.New("no more passwords to try")
+			}
+			next++
+			return d.Passwords[next-1], nil
+		}), len(d.Passwords))}
+	}
 	cfg := &ssh.ClientConfig{
 		User:              t.User,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signers...)},
+		Auth:              auth,
 		HostKeyCallback:   check.callback(ctx),
 		HostKeyAlgorithms: check.algorithms(),
 		ClientVersion:     d.ClientVersion,
@@ -174,6 +194,13 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		},
 	}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = d.KeyExchanges, d.Ciphers, d.MACs
+	if d.KeyboardInteractive != nil {
+		cfg.Auth = append(cfg.Auth, ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+			_ = conn.SetDeadline(time.Time{})
+			defer func() { _ = conn.SetDeadline(time.Now().Add(handshakeTimeout)) }()
+			return d.KeyboardInteractive(ctx, name, instruction, questions, echos)
+		}))
+	}
 
 	c, chans, reqs, err := ssh.NewClientConn(&burstConn{Conn: conn}, t.addr(), cfg)
 	close(stop)

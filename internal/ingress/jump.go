@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,7 +30,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
-	"gatehouse/internal/accessdb"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
@@ -158,14 +156,8 @@ func ParseJumpTarget(payload []byte) (JumpTarget, error) {
 		return JumpTarget{}, fmt.Errorf("bad port %d", d.Port)
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(d.Host, "["), "]")
-	if len(host) > 253 {
-		return JumpTarget{}, errors.New("host name too long")
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		h, err := access.ParseHost(host)
-		if err != nil || h.Kind != access.HostName {
-			return JumpTarget{}, fmt.Errorf("%q is neither an IP address nor a host name", d.Host)
-		}
+	if err := validJumpHost(host); err != nil {
+		return JumpTarget{}, err
 	}
 	return JumpTarget{Host: host, Port: int(d.Port)}, nil
 }
@@ -217,7 +209,12 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			if err := access.ValidateRemoteUser(c.User(), false); err != nil {
 				return nil, fmt.Errorf("%w: %v", errAuth, err)
 			}
-			return &ssh.Permissions{}, nil
+			// JIT MFA for this target, on the client's own prompt (keyboard-interactive).
+			a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(outer))
+			if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+				return nil, errAuth
+			}
+			return s.withTargetFactors(ctx, c, a, c.User(), t, &ssh.Permissions{}, nil)
 		},
 	}
 	cfg.AddHostKey(signer)
@@ -257,42 +254,49 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			continue
 		}
 		sessions.start(nch, func() {
-			sub := new(egress.Subsystem)
-			onEvent := func(ev transfer.Event) {
-				f := ev.Fields()
-				f.User, f.HostTo, f.PortTo = inner.User(), t.Host, t.Port
-				if err := s.audit(ctx, outer, "sftp."+ev.Op, f); err != nil {
-					// Fail closed: a transfer the audit log cannot follow does not go on.
-					s.log.Error("cannot audit a file operation, ending the jump", "account", outer.User(), "err", err)
-					_ = inner.Close() // ending it is the point
-				}
-			}
-			check := func(p access.Protocol) error {
-				err := s.protocolAllowed(ctx, outer, inner.User(), t, p)
-				if err != nil {
-					f := audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port, Comment: err.Error(), Allowed: audit.Bool(false),
-						Extra: map[string]string{"protocol": string(p)}}
-					_ = s.audit(ctx, outer, "transfer.denied", f) // refused either way
-				}
-				return err
-			}
-			s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: inner.User(), target: t, sub: sub, audit: onEvent, check: check})
+			s.serveTargetChannel(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t)
 		})
 	}
 	sessions.wait()
 }
 
+// serveTargetChannel serves a session channel whose target is fixed by its connection (a jump's
+// inner connection, or a target in the user name) as `user@host -p port [-- CMD]` on outer's
+// account: transfers checked against the protocol grants, SFTP audited.
+func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget) {
+	sub := new(egress.Subsystem)
+	onEvent := func(ev transfer.Event) {
+		f := ev.Fields()
+		f.User, f.HostTo, f.PortTo = user, t.Host, t.Port
+		if err := s.audit(ctx, outer, "sftp."+ev.Op, f); err != nil {
+			// Fail closed: a transfer the audit log cannot follow does not go on.
+			s.log.Error("cannot audit a file operation, ending the session", "account", accountOf(outer), "err", err)
+			_ = outer.Close() // ending it is the point
+		}
+	}
+	check := func(p access.Protocol) error {
+		err := s.protocolAllowed(ctx, outer, user, t, p)
+		if err != nil {
+			f := audit.Fields{User: user, HostTo: t.Host, PortTo: t.Port, Comment: err.Error(), Allowed: audit.Bool(false),
+				Extra: map[string]string{"protocol": string(p)}}
+			_ = s.audit(ctx, outer, "transfer.denied", f) // refused either way
+		}
+		return err
+	}
+	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check})
+}
+
 // audit writes an event of the jump's outer connection to the audit log; a non-nil error means
 // it is not there.
 func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f audit.Fields) error {
-	if s.Jump.Count != nil {
+	if s.Jump != nil && s.Jump.Count != nil {
 		s.Jump.Count(typ)
 	}
 	deps := s.env.Deps()
 	if deps.AppendAudit == nil {
 		return nil
 	}
-	f.Account, f.IPFrom = outer.User(), remoteIP(outer.RemoteAddr()).String()
+	f.Account, f.IPFrom = accountOf(outer), remoteIP(outer.RemoteAddr()).String()
 	return deps.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
@@ -423,28 +427,16 @@ func requestProtocol(req *ssh.Request) access.Protocol {
 // protocolAllowed decides a transfer protocol for the jump's account and target: the SSH
 // access itself is decided when the session runs, as for any connection.
 func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, user string, t JumpTarget, p access.Protocol) error {
-	a, err := s.env.Deps().Store.GetAccount(ctx, outer.User())
+	a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(outer))
 	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
 		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return errors.New("Your account no longer exists on this bastion")
 	}
-	ip, err := netip.ParseAddr(t.Host)
+	in, tgt, err := s.targetInputs(ctx, a, user, t)
 	if err != nil {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
-		cancel()
-		if lerr != nil || len(addrs) == 0 {
-			//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
-			return fmt.Errorf("Unable to resolve host '%s'", t.Host)
-		}
-		ip = addrs[0]
+		return err
 	}
-	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
-	if err != nil {
-		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
-		return errors.New("Access denied: the bastion could not read your accesses, try again later")
-	}
-	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, p)
+	_, err = access.DecideProtocol(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, tgt, p)
 	return err
 }
 

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/session"
@@ -111,6 +112,10 @@ type Server struct {
 	Now func() time.Time
 	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
 	Jump *Jump
+	// TargetAuth, when set, gives the function that asks, over keyboard-interactive while the
+	// connection authenticates, the factors that connecting acct to a fixed target requires
+	// (a jump's inner connection, a target in the user name: usertarget.go); nil: nothing to ask.
+	TargetAuth func(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, required []string, target string) func(ssh.KeyboardInteractiveChallenge) ([]string, error)
 
 	sources sources // per-source states (persource.go)
 
@@ -285,6 +290,9 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 			return s.verifiedKey(ctx, conn, key, perms)
 		},
 		AuthLogCallback: func(conn ssh.ConnMetadata, method string, err error) {
+			if meta, perr := asAccount(conn); perr == nil {
+				conn = meta // the account, without the target its name may carry
+			}
 			if errors.Is(err, errStoreDown) {
 				// Not the client's fault: no penalty for its source (a whole office behind one
 				// address would otherwise be locked out after an outage).
@@ -309,6 +317,13 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 	// the Authenticator answers every other name with the same prompts and refusal.
 	cfg.NoClientAuth = true
 	cfg.NoClientAuthCallback = func(conn ssh.ConnMetadata) (*ssh.Permissions, error) {
+		conn, err := asAccount(conn)
+		if err != nil {
+			// A target in the user name that does not parse: say why once (OpenSSH prints the
+			// banner), then refuse every method as for an unknown name.
+			s.log.Info("bad target in the user name", "remote", conn.RemoteAddr().String(), "err", err)
+			return nil, &ssh.BannerError{Err: errAuth, Message: "gatehouse: bad user name: " + err.Error() + "\nUse ACCOUNT:USER@HOST[:PORT] (an IPv6 address with a port in brackets).\n"}
+		}
 		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
 		if s.Auth != nil {
 			a, err := s.lookupAccount(ctx, conn.User())
@@ -319,7 +334,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 			if err != nil {
 				a = store.Account{} // no such account: answered as one that needs a key
 			}
-			next.KeyboardInteractiveCallback = s.Auth.WithoutPublicKey(conn, a)
+			next.KeyboardInteractiveCallback = accountKeyboardInteractive(s.Auth.WithoutPublicKey(conn, a))
 			if next.KeyboardInteractiveCallback == nil {
 				next.KeyboardInteractiveCallback = refuseKeyboardInteractive
 			}
@@ -339,6 +354,21 @@ var errStoreDown = fmt.Errorf("%w: the store does not answer", errAuth)
 
 // refuseKeyboardInteractive stands in when an Authenticator gives no callback: the method is
 // still offered to every name, and refused.
+// accountKeyboardInteractive gives a keyboard-interactive callback the account, not the target
+// the user name may carry (the callbacks get the connection's metadata again when they run).
+func accountKeyboardInteractive(cb func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	if cb == nil {
+		return nil
+	}
+	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		conn, err := asAccount(conn)
+		if err != nil {
+			return nil, errAuth
+		}
+		return cb(conn, client)
+	}
+}
+
 func refuseKeyboardInteractive(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 	return nil, errAuth
 }
@@ -366,6 +396,10 @@ const StoreDownBanner = "gatehouse: the bastion's state store does not answer; n
 
 // offeredKey answers "would this key be accepted?"; nothing is bound yet.
 func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	conn, err := asAccount(conn)
+	if err != nil {
+		return nil, errAuth
+	}
 	a, err := s.lookupAccount(ctx, conn.User())
 	if err != nil {
 		return nil, err
@@ -385,6 +419,14 @@ func (s *Server) offeredKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.
 // verifiedKey runs only after the client proved it holds the key: this is where the account is
 // bound, and where second factors are chained.
 func (s *Server) verifiedKey(ctx context.Context, conn ssh.ConnMetadata, key ssh.PublicKey, perms *ssh.Permissions) (*ssh.Permissions, error) {
+	ut, err := ParseUserTarget(conn.User())
+	if err != nil {
+		return nil, errAuth
+	}
+	conn, err = asAccount(conn)
+	if err != nil {
+		return nil, errAuth
+	}
 	if perms == nil || perms.Extensions[extKey] != ssh.FingerprintSHA256(key) || perms.Extensions[extAccount] != conn.User() {
 		return nil, errAuth
 	}
@@ -393,10 +435,19 @@ func (s *Server) verifiedKey(ctx context.Context, conn ssh.ConnMetadata, key ssh
 		return nil, err
 	}
 	perms.Extensions[extVerified] = "1"
+	p, err := perms, error(nil)
 	if s.Auth != nil {
-		return s.Auth.AfterPublicKey(conn, a, perms)
+		p, err = s.Auth.AfterPublicKey(conn, a, perms)
+		var partial *ssh.PartialSuccessError
+		if errors.As(err, &partial) {
+			partial.Next.KeyboardInteractiveCallback = accountKeyboardInteractive(partial.Next.KeyboardInteractiveCallback)
+		}
 	}
-	return perms, nil
+	if ut.HasTarget() {
+		// The target in the user name: its JIT factors are asked now, after the login's own.
+		return s.withTargetFactors(ctx, conn, a, ut.User, ut.Target, p, err)
+	}
+	return p, err
 }
 
 func remoteIP(addr net.Addr) net.IP {
@@ -478,22 +529,23 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	defer func() { _ = sconn.Close() }() // the connection is over: nothing left to report
 	// Fail closed: the session needs a verified key or a completed factor-only login.
 	ext := sconn.Permissions.Extensions
-	if ext[extAccount] != sconn.User() || (ext[extVerified] != "1" && ext[extFactors] != "1") {
+	ut, err := ParseUserTarget(sconn.User())
+	if err != nil || ext[extAccount] != ut.Account || (ext[extVerified] != "1" && ext[extFactors] != "1") {
 		s.log.Error("connection without a verified identity, closing", "user", sconn.User())
 		return
 	}
 	if ext[extAccountID] == "" { // a factor-only login: bind the account as it is now
-		a, err := s.lookupAccount(ctx, sconn.User())
+		a, err := s.lookupAccount(ctx, ut.Account)
 		if err != nil {
 			return
 		}
 		ext[extAccountID] = a.ID
 	}
-	account = sconn.User()
+	account = ut.Account
 	s.stats.AuthOK.Add(1)
 	s.active.Add(1)
 	defer s.active.Add(-1)
-	s.log.Info("login", "account", sconn.User(), "remote", sconn.RemoteAddr().String(), "key", ext[extKey])
+	s.log.Info("login", "account", account, "remote", sconn.RemoteAddr().String(), "key", ext[extKey], "target", ut.Target.Host)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Close the connection when the server stops; AfterFunc holds no goroutine while waiting
@@ -510,6 +562,9 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				reqs = nil
 				continue
 			}
+			if req.Type == "tcpip-forward" { // ssh -R: nothing listens on the bastion for a user
+				_ = s.audit(cctx, sconn, "forward.denied", audit.Fields{Comment: "remote forwarding (-R) is refused"}) // refused either way
+			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
 			}
@@ -520,14 +575,26 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 			}
 			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
 				// A jump is an SSH server of its own: it counts as a session of this connection.
-				sessions.start(nch, func() { s.handleJump(cctx, sconn, nch) })
+				sessions.start(nch, func() {
+					if s.forward(cctx, sconn, nch) { // a --forward grant: raw TCP, audited (forward.go)
+						return
+					}
+					s.handleJump(cctx, sconn, nch)
+				})
 				continue
 			}
 			if nch.ChannelType() != "session" {
 				_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
 				continue
 			}
-			sessions.start(nch, func() { s.handleSession(cctx, sconn, nch) })
+			sessions.start(nch, func() {
+				if ut.HasTarget() {
+					// The target in the user name: served as a jump's inner session.
+					s.serveTargetChannel(withAnswered(cctx, sconn.Permissions), sconn, nch, ut.User, ut.Target)
+					return
+				}
+				s.handleSession(cctx, sconn, nch)
+			})
 		}
 	}
 	cancel()

@@ -104,12 +104,23 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					default:
 					}
 				}
-			case "shell", "exec":
+			case "shell", "exec", "subsystem":
 				if started {
 					_ = req.Reply(false, nil)
 					continue
 				}
 				line := ""
+				if req.Type == "subsystem" {
+					// `ssh -s bastion -- --host H --osh scp --scp-cmd sftp`: what a recent scp
+					// runs through The Bastion's wrappers (-S). Only a line that stands for the
+					// sftp subsystem of a target is served; any other subsystem is refused.
+					var sub struct{ Name string }
+					if ssh.Unmarshal(req.Payload, &sub) != nil || s.env.Parse(sub.Name).Request.Subsystem != "sftp" {
+						_ = req.Reply(false, nil)
+						continue
+					}
+					line = sub.Name
+				}
 				if req.Type == "exec" {
 					var cmd struct{ Command string }
 					if ssh.Unmarshal(req.Payload, &cmd) != nil {
@@ -132,7 +143,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 					s.run(sctx, conn, ch, cancel, t, done)
 				}()
 			default:
-				// subsystems (sftp), x11, agent forwarding, signals before start: refused.
+				// x11, agent forwarding, signals before start: refused.
 				_ = req.Reply(false, nil)
 			}
 		}
@@ -141,7 +152,7 @@ func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 
 // newSession builds the session for one channel; on failure it returns nil and the status.
 func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, pty *ptyRequest, resize chan termsize.Size, signals chan string) (*session.Session, int) {
-	a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
+	a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(conn))
 	if err == nil && a.ID != conn.Permissions.Extensions[extAccountID] {
 		err = store.ErrNotFound // deleted and recreated under the same name: another account
 	}
@@ -157,11 +168,12 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 		Account: a, AuthKey: conn.Permissions.Extensions[extKey], Roles: s.rolesOf(ctx, a),
 		RemoteAddr: conn.RemoteAddr(), LocalAddr: conn.LocalAddr(),
 		In: ch, Out: ch, Err: ch.Stderr(), Resize: resize, Signals: signals, RawOut: ch, RawErr: ch.Stderr(),
+		TargetFactors: answeredFrom(ctx),
 	}
 	// A long session (the interactive mode) sees a freeze, a revoked grant or a deleted account
 	// at its next line, as The Bastion does by starting osh.pl anew for each line.
 	sess.Reload = func(ctx context.Context) error {
-		a, err := s.env.Deps().Store.GetAccount(ctx, conn.User())
+		a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(conn))
 		if err != nil {
 			return err
 		}

@@ -115,7 +115,7 @@ func (e *Error) Refusal() *policy.Refusal {
 	case KindRateLimited:
 		r.Message += " (" + limit.ErrRateLimited.Error() + ")"
 	case KindLocked:
-		r.Message += " (" + limit.ErrLocked.Error() + ")"
+		r.Message += " (" + lockReason(e.Err) + ")"
 	case KindPasswordBlocked:
 		r.Message += " (" + password.BlockedLine + ")"
 	case KindAnswerTooLong:
@@ -224,7 +224,8 @@ func (c *Challenger) ask(ctx context.Context, prompt PromptFunc, cred Credential
 		err = fmt.Errorf("got %d answers to 1 question", len(answers))
 	}
 	if err != nil {
-		// The try stays counted: an aborted prompt must not give a free guess back.
+		// No answer, no guess: as pam_faillock, a prompt left unanswered is not a failure.
+		_ = attempt.Abandon(ctx)
 		return false, c.refuse(ctx, cred.Account, f, try, &Error{Kind: KindAborted, Err: err})
 	}
 	answer := answers[0]
@@ -341,6 +342,31 @@ func (c *Challenger) emitChecked(ctx context.Context, e Event) error {
 	}
 	c.emit(ctx, e)
 	return nil
+}
+
+// lockReason is what the user reads when locked: the limiter's *LockedError says for how long.
+func lockReason(err error) string {
+	var le *limit.LockedError
+	if errors.As(err, &le) {
+		return le.Error()
+	}
+	return limit.ErrLocked.Error()
+}
+
+// LockReason is the readable reason of a refusal for a locked factor or too many tries at once,
+// "" for any other error.
+func LockReason(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Kind {
+	case KindLocked:
+		return lockReason(e.Err)
+	case KindRateLimited:
+		return limit.ErrRateLimited.Error()
+	}
+	return ""
 }
 
 // ImportedLimits turns an imported google_authenticator RATE_LIMIT into the TOTP limits of

@@ -103,7 +103,7 @@ func TestImportedLimits(t *testing.T) {
 		t.Fatal("no RATE_LIMIT must keep the defaults")
 	}
 	got := ImportedLimits(&totp.GARateLimit{Attempts: 5, Seconds: 60}, limit.Default)
-	if *got != (limit.Limits{Attempts: 5, Window: time.Minute, LockAfter: limit.Default.LockAfter}) {
+	if want := (limit.Limits{Attempts: 5, Window: time.Minute, LockAfter: limit.Default.LockAfter, FailInterval: limit.Default.FailInterval, UnlockTime: limit.Default.UnlockTime}); *got != want {
 		t.Fatalf("%+v", got)
 	}
 }

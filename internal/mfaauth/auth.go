@@ -264,7 +264,8 @@ func PolicyAccount(acct store.Account, configured policy.Factors) policy.Account
 func (a *Auth) limits() limit.Limits {
 	cfg := a.Config()
 	return limit.Limits{Attempts: cfg.MFARateLimitAttempts, Window: time.Duration(cfg.MFARateLimitSeconds) * time.Second,
-		LockAfter: cfg.MFALockAfterFailures}
+		LockAfter: cfg.MFALockAfterFailures, FailInterval: time.Duration(cfg.MFALockFailInterval) * time.Second,
+		UnlockTime: time.Duration(cfg.MFALockUnlockTime) * time.Second}
 }
 
 // Limiter is the store-backed rate limiter in force.
@@ -419,11 +420,11 @@ type limitStore struct{ s store.MFA }
 
 func (s limitStore) Update(ctx context.Context, account, factor string, fn func(*limit.State) error) error {
 	return s.s.UpdateMFALimit(ctx, account, factor, func(st *store.MFALimitState) error {
-		ls := limit.State{Tries: st.Tries, Failures: st.Failures, Locked: st.Locked}
+		ls := limit.State{Tries: st.Tries, Pending: st.Pending, Fails: st.Fails, Failures: st.Failures, Locked: st.Locked, LockedAt: st.LockedAt}
 		if err := fn(&ls); err != nil {
 			return err
 		}
-		st.Tries, st.Failures, st.Locked = ls.Tries, ls.Failures, ls.Locked
+		st.Tries, st.Pending, st.Fails, st.Failures, st.Locked, st.LockedAt = ls.Tries, ls.Pending, ls.Fails, ls.Failures, ls.Locked, ls.LockedAt
 		return nil
 	})
 }

@@ -163,8 +163,9 @@ func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
 	}
 	var und *undelivered
 	if errors.As(err, &und) {
-		// Not the user's failure: the try stays counted in the rate limit, but neither counts
-		// towards the lockout nor resets it (Done is not called).
+		// Not the user's failure: neither counts towards the lock nor clears it, and the try
+		// is not left pending (it would hold a place until limit.PendingTTL).
+		_ = attempt.Abandon(ctx)
 		return err
 	}
 	if doneErr := attempt.Done(ctx, err == nil); doneErr != nil && err == nil {

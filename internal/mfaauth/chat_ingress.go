@@ -24,15 +24,22 @@ const kbdCountdownEvery = 5 * time.Second
 // connection. passed are the factors the Challenger already validated.
 func (a *Auth) immediateChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge,
 	f Factors, ch *mfa.Challenger, chat, passed policy.Factors) error {
+	return a.kbdChat(ctx, conn, acct, client, f, ch, chat, passed, "immediate", "")
+}
+
+// kbdChat asks chat factors over keyboard-interactive at stage ("immediate" at login, "jit" for
+// a jump's or a user name's target, which target names).
+func (a *Auth) kbdChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, client ssh.KeyboardInteractiveChallenge,
+	f Factors, ch *mfa.Challenger, chat, passed policy.Factors, stage, target string) error {
 	say := func(_ context.Context, line string) error {
 		_, err := client("", line, nil, nil)
 		return err
 	}
 	last := time.Duration(-1)
 	step := &chatStep{a: a, f: f, pa: PolicyAccount(acct, f.Configured),
-		base: audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), User: conn.User(), Extra: map[string]string{"stage": "immediate"}},
+		base: audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), User: conn.User(), Extra: map[string]string{"stage": stage}},
 		req: ChatRequest{Account: acct.Name, SourceIP: netaddr.IP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
-			Stage: "immediate", MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
+			Stage: stage, Target: target, MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
 		ask: func(_ context.Context, instruction, question string) (string, error) {
 			answers, err := client("", instruction, []string{question}, []bool{false})
 			if err != nil {
@@ -55,6 +62,9 @@ func (a *Auth) immediateChat(ctx context.Context, conn ssh.ConnMetadata, acct st
 			_, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, ask)
 			return err
 		},
+	}
+	if target != "" {
+		step.base = step.base.With(map[string]string{"target": target})
 	}
 	if err := step.run(ctx, chat, passed); err != nil {
 		return errRefused

@@ -119,6 +119,10 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []st
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
 		return internalRefusal(s.Account.Name)
 	}
+	if s.TargetFactors != nil {
+		// Answered on the client's own prompt when the connection authenticated (target.go).
+		return a.targetMFA(ctx, s, f, required, target.Display)
+	}
 	reqs := make([]policy.Requirement, 0, len(required))
 	for _, r := range required {
 		reqs = append(reqs, policy.Requirement(r))

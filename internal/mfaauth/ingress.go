@@ -104,6 +104,11 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	d, _ := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionLogin, Account: PolicyAccount(acct, f.Configured)})
 	if pt := d.Ask &^ policy.ChatFactors; pt != 0 {
 		if _, err := a.challenge(ctx, ch, mfa.KeyboardInteractive(client), f, pt); err != nil {
+			// The key holder reads why (locked, until when); a caller without a verified key
+			// learns nothing an unknown name would not tell.
+			if reason := mfa.LockReason(err); reason != "" && keyVerified {
+				_, _ = client(conn.User(), "MFA refused: "+reason, nil, nil)
+			}
 			return errRefused
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/crash"
+	"gatehouse/internal/extvalid"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -175,6 +176,9 @@ func (e errTooLong) Error() string {
 func (e *Env) Parse(line string) session.Line {
 	ln := session.Line{Raw: line}
 	req, perr := ParseLine(line)
+	if perr == nil {
+		req, perr = TransferPlugin(req) // The Bastion's --host H --osh scp|sftp: a target request
+	}
 	ln.Request = req
 	if w, err := Split(line); err == nil {
 		ln.Words = w
@@ -225,6 +229,11 @@ func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
 	if req.ProactiveMFA && e.Hooks.ProactiveMFA != nil {
 		if r := e.proactiveMFA(ctx, s); r != nil {
 			return e.emit(s, Refused(r), req.JSON, req.Quiet)
+		}
+	}
+	if req.SSHAs != "" {
+		if r := e.sshAs(ctx, s); r != nil {
+			return e.emit(s, *r, req.JSON, req.Quiet)
 		}
 	}
 	switch {
@@ -287,6 +296,9 @@ func (e *Env) accountGate(s *Session) *Result {
 	if ref := access.AccountGate(now, access.Account{Name: a.Name, Frozen: a.Frozen, FrozenReason: a.FrozenReason, Expiry: a.ExpiresAt}); ref != nil {
 		r := Refused(ref)
 		return &r
+	}
+	if r := e.externalValidation(s); r != nil {
+		return r
 	}
 	days, expired := InactivityExpired(a, now, e.Config().AccountMaxInactiveDays)
 	if !expired {
@@ -360,12 +372,15 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.printRefusal(p, r)
 		return r
 	}
+	// The audit records each option under its own name (CanonicalArgs): `--acc` is `--account`.
+	wantsHelp := WantsHelp(args)
+	args = CanonicalArgs(cmd, args)
 	if ok, r := Authorize(cmd, s.Roles); !ok {
 		e.printRefusal(p, r)
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
-	if WantsHelp(args) {
+	if wantsHelp {
 		// The usage is static text: shown to whoever may run the command, before any MFA.
 		p.Header(e.Config().BastionName, e.Version, cmd.Summary)
 		p.Block(Usage(cmd))
@@ -406,7 +421,9 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		defer s.PauseRecording(false)
 	}
 	p.Header(e.Config().BastionName, e.Version, cmd.Summary)
-	parsed, err := ParseArgs(cmd.Options, args)
+	// Short and abbreviated names first, so a positional word (ping's bare host) is found
+	// after every option has its own name.
+	parsed, err := ParseCommandArgs(cmd, WithPositional(cmd.Options, cmd.Positional, CanonicalArgs(cmd, args)))
 	var r Result
 	if err != nil {
 		r = Fail(cmd.Name, "ERR_BAD_OPTIONS", "%v", err)
@@ -493,4 +510,36 @@ func (e *Env) emitJSONOnly(s *Session, r Result, mode JSONMode) int {
 		e.Log.Error("cannot encode JSON result", "err", err)
 	}
 	return r.ExitCode()
+}
+
+// externalValidation asks accountExternalValidationProgram whether the account is active
+// (internal/extvalid), as The Bastion's osh.pl does before anything else.
+func (e *Env) externalValidation(s *Session) *Result {
+	cfg := e.Config()
+	if cfg.ExtValidationProgram == "" {
+		return nil
+	}
+	a := &s.Account
+	in := extvalid.Input{DenyOnFailure: cfg.ExtValidationDenyOnFailure, Admin: s.Roles.Admin, AlwaysActive: a.AlwaysActive}
+	var stderr string
+	if !in.AlwaysActive {
+		in.Ran, in.Status, stderr = extvalid.Run(context.Background(), cfg.ExtValidationProgram, a.Name)
+	}
+	v := extvalid.Decide(in)
+	if v.Failure && e.Log != nil {
+		args := []any{"account", a.Name, "program", cfg.ExtValidationProgram, "ran", in.Ran, "status", in.Status, "allowed", v.Allow}
+		if v.LogStderr {
+			args = append(args, "stderr", stderr)
+		}
+		e.Log.Warn("account external validation could not decide", args...)
+	}
+	if v.Allow {
+		return nil
+	}
+	msg := fmt.Sprintf("Sorry %s, your account is inactive.", a.Name)
+	if v.ShowStderr && stderr != "" {
+		msg += " " + stderr
+	}
+	r := Refuse("KO_INACTIVE_ACCOUNT", "%s", msg)
+	return &r
 }

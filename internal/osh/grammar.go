@@ -158,6 +158,8 @@ func ParseWords(words []string) (Request, error) {
 		}
 		return p, nil
 	}
+	// optTarget: -h, -u or -p was given; positionalHost: a [user@]host word was.
+	optTarget, positionalHost := false, false
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if ok, err := jsonOpt(w); ok || err != nil {
@@ -188,8 +190,13 @@ func ParseWords(words []string) (Request, error) {
 				}
 			}
 			r.Osh = v
+			// osh.pl takes -h, -u and -p anywhere and hands their values to the plugin: given
+			// before --osh, they are the command's --host, --user and --port.
+			if optTarget && !positionalHost {
+				r.OshArgs = append(r.OshArgs, targetArgs(&r)...)
+			}
 			// Everything after the command is its own, except the global options that The
-			// Bastion also takes there: the JSON framing and --proactive-mfa.
+			// Bastion also takes there: the JSON framing, --proactive-mfa and --quiet.
 			for _, a := range words[i+1:] {
 				if ok, err := jsonOpt(a); ok || err != nil {
 					if err != nil {
@@ -197,8 +204,12 @@ func ParseWords(words []string) (Request, error) {
 					}
 					continue
 				}
-				if a == "--proactive-mfa" {
+				switch a {
+				case "--proactive-mfa":
 					r.ProactiveMFA = true
+					continue
+				case "--quiet", "-q":
+					r.Quiet = true
 					continue
 				}
 				r.OshArgs = append(r.OshArgs, a)
@@ -216,10 +227,37 @@ func ParseWords(words []string) (Request, error) {
 			r.NoTTY = true
 		case "--help", "--long-help":
 			r.Help = true
+		case "-P", "--self-password":
+			r.SelfPassword = true
+		case "--password":
+			if err := once("--password"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.PasswordGroup = v
+		case "--wait":
+			r.Wait = true
+		case "--always-escape":
+			r.AlwaysEscape = true
+		case "--never-escape":
+			r.NeverEscape = true
+		case "--ssh-as":
+			if err := once("--ssh-as"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			r.SSHAs = v
 		case "-p", "--port":
 			if err := once("--port"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -227,10 +265,11 @@ func ParseWords(words []string) (Request, error) {
 			if r.Port, err = port(v); err != nil {
 				return r, err
 			}
-		case "-u", "--user":
+		case "-u", "-l", "--user":
 			if err := once("--user"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -240,6 +279,7 @@ func ParseWords(words []string) (Request, error) {
 			if err := once("--host"); err != nil {
 				return r, err
 			}
+			optTarget = true
 			v, err := value(&i, name)
 			if err != nil {
 				return r, err
@@ -267,6 +307,7 @@ func ParseWords(words []string) (Request, error) {
 			if err := once("--host"); err != nil {
 				return r, err
 			}
+			positionalHost = true
 			user, host := "", w
 			if at := strings.LastIndexByte(w, '@'); at >= 0 {
 				user, host = w[:at], w[at+1:]
@@ -295,9 +336,25 @@ func ParseWords(words []string) (Request, error) {
 	return r, checkConflicts(&r)
 }
 
+// targetArgs moves the -h, -u and -p given before --osh into the command's options.
+func targetArgs(r *Request) []string {
+	var args []string
+	if r.Host != "" {
+		args = append(args, "--host", r.Host)
+	}
+	if r.User != "" {
+		args = append(args, "--user", r.User)
+	}
+	if r.Port != 0 {
+		args = append(args, "--port", strconv.Itoa(r.Port))
+	}
+	r.Host, r.User, r.Port = "", "", 0
+	return args
+}
+
 func checkConflicts(r *Request) error {
 	switch {
-	case r.Osh != "" && (r.Host != "" || r.Interactive):
+	case r.Osh != "" && r.Interactive, r.Osh != "" && r.Host != "" && !transferPlugins[r.Osh]:
 		return gerr("--osh cannot be combined with a host or -i")
 	case r.Interactive && r.Host != "":
 		return gerr("-i cannot be combined with a host")
@@ -307,4 +364,26 @@ func checkConflicts(r *Request) error {
 		return gerr("-t and -T cannot be given together")
 	}
 	return nil
+}
+
+// SplitGlobalOptions takes out of a command's words the global options The Bastion also takes
+// there (--json, --json-pretty, --json-greppable, --quiet/-q), for the lines of the interactive
+// mode and of a batch, which run a command without going through ParseLine. The last JSON option
+// given wins; the rest of the words, in order, are the command's.
+func SplitGlobalOptions(words []string) (rest []string, mode JSONMode, quiet bool) {
+	for _, w := range words {
+		switch w {
+		case "--json":
+			mode = JSONCompact
+		case "--json-pretty":
+			mode = JSONPretty
+		case "--json-greppable":
+			mode = JSONGreppable
+		case "--quiet", "-q":
+			quiet = true
+		default:
+			rest = append(rest, w)
+		}
+	}
+	return rest, mode, quiet
 }

@@ -37,7 +37,9 @@ func TestParseLine(t *testing.T) {
 		{line: "--json-greppable --osh accountList", want: Request{Osh: "accountList", JSON: JSONGreppable}},
 		{line: "--osh accountList --json", want: Request{Osh: "accountList", JSON: JSONCompact}},
 		{line: "--osh accountCreate --account a --json-pretty --comment x", want: Request{Osh: "accountCreate", OshArgs: []string{"--account", "a", "--comment", "x"}, JSON: JSONPretty}},
-		{line: "--osh=help --quiet", want: Request{Osh: "help", OshArgs: []string{"--quiet"}}},
+		{line: "--osh=help --quiet", want: Request{Osh: "help", Quiet: true}}, // osh.pl takes --quiet anywhere
+		{line: "-h 10.0.0.1 -u root -p 2222 --osh selfAddPersonalAccess --force", want: Request{Osh: "selfAddPersonalAccess", OshArgs: []string{"--host", "10.0.0.1", "--user", "root", "--port", "2222", "--force"}}},
+		{line: "--osh whoHasAccessTo -q -h srv", want: Request{Osh: "whoHasAccessTo", OshArgs: []string{"-h", "srv"}, Quiet: true}},
 		{line: "--quiet --osh help", want: Request{Osh: "help", Quiet: true}},
 		{line: "-i", want: Request{Interactive: true}},
 		{line: "", want: Request{}},
@@ -46,6 +48,7 @@ func TestParseLine(t *testing.T) {
 		{line: `root@h ls -la "my dir" | grep 'x y'`, want: Request{User: "root", Host: "h", RemoteCommand: []string{"ls", "-la", "my dir", "|", "grep", "x y"}, RemoteCommandLine: `ls -la "my dir" | grep 'x y'`}},
 		{line: "10.0.0.5 -u admin -- ls -la", want: Request{User: "admin", Host: "10.0.0.5", RemoteCommand: []string{"ls", "-la"}, RemoteCommandLine: "ls -la"}},
 		{line: "-u admin -p 22 srv.example.com", want: Request{User: "admin", Host: "srv.example.com", Port: 22}},
+		{line: "-l admin srv", want: Request{User: "admin", Host: "srv"}}, // osh.pl: "user|u|l=s"
 		{line: "root@srv:2200", want: Request{User: "root", Host: "srv", Port: 2200}},
 		{line: "root@[::1] -p 22", want: Request{User: "root", Host: "::1", Port: 22}},
 		{line: "--proactive-mfa --osh batch", want: Request{Osh: "batch", ProactiveMFA: true}},
@@ -198,5 +201,25 @@ func TestWantsHelpAndUsage(t *testing.T) {
 	}
 	if u := Usage(&Command{Name: "info", Summary: "s"}); strings.Contains(u, "Options") || strings.Contains(u, "[OPTIONS]") {
 		t.Errorf("Usage of a command without options: %s", u)
+	}
+}
+
+func TestSplitGlobalOptions(t *testing.T) {
+	for _, tc := range []struct {
+		in    []string
+		rest  []string
+		mode  JSONMode
+		quiet bool
+	}{
+		{nil, nil, JSONNone, false},
+		{[]string{"--account", "a", "--json"}, []string{"--account", "a"}, JSONCompact, false},
+		{[]string{"--json-pretty", "-q", "--all"}, []string{"--all"}, JSONPretty, true},
+		{[]string{"--json", "--json-greppable"}, nil, JSONGreppable, false},
+		{[]string{"--jsonx", "--quietly"}, []string{"--jsonx", "--quietly"}, JSONNone, false},
+	} {
+		rest, mode, quiet := SplitGlobalOptions(tc.in)
+		if !reflect.DeepEqual(rest, tc.rest) || mode != tc.mode || quiet != tc.quiet {
+			t.Errorf("SplitGlobalOptions(%q) = %q %v %v", tc.in, rest, mode, quiet)
+		}
 	}
 }

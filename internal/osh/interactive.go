@@ -111,7 +111,12 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 			fmt.Fprintf(t, "Your proactive MFA validation has been forgotten.\n")
 			continue
 		case ActCommand:
-			e.Run(ctx, s, act.Command, act.Args, false)
+			// `accountList --json` prints its JSON here too, as in The Bastion's interactive mode.
+			args, mode, quiet := SplitGlobalOptions(act.Args)
+			r := e.Run(ctx, s, act.Command, args, quiet)
+			if mode != JSONNone {
+				e.emitJSONOnly(s, r, mode)
+			}
 			continue
 		}
 		req := act.Request

@@ -53,6 +53,9 @@ type Command struct {
 	Category Category
 	Summary  string
 	Options  []Option
+	// Positional names the options that bare words fill, in order (WithPositional), as The
+	// Bastion's network plugins take `ping HOST` or `nc HOST PORT`.
+	Positional []string
 	// MFARequired is the built-in JIT MFA requirement: "", "any", "password", "totp" or
 	// "any-if-configured". The operator's plugin config may add one; a built-in is never lowered.
 	MFARequired string
@@ -87,7 +90,7 @@ func NewRegistry() *Registry {
 	return &Registry{cmds: map[string]*Command{}, aliases: map[string]string{
 		// Old names The Bastion still accepts.
 		"selfAddKey": "selfAddIngressKey", "selfDelKey": "selfDelIngressKey", "selfListKeys": "selfListIngressKeys",
-		"accountListKeys": "accountListIngressKeys", "groupDelete": "groupDestroy",
+		"accountListKeys": "accountListIngressKeys",
 	}}
 }
 
@@ -151,21 +154,23 @@ func (a Args) Duration(name string) time.Duration { d, _ := ParseDuration(a.Stri
 // ParseArgs parses a command's options. Unknown options, missing values, repeated single options
 // and values outside Choices are refused with a sentence naming the option.
 func ParseArgs(opts []Option, words []string) (Args, error) {
-	byName := map[string]Option{}
-	for _, o := range opts {
-		byName[o.Name] = o
-	}
+	return parseArgs(opts, nil, words)
+}
+
+// parseArgs is ParseArgs that also takes the options' other names (shortopts.go).
+func parseArgs(opts []Option, aliases []Alias, words []string) (Args, error) {
 	a := Args{values: map[string][]string{}}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
 			return a, fmt.Errorf("unexpected argument %q: options are --name value", quoted(w))
 		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
-		o, ok := byName[name]
-		if !ok {
-			return a, fmt.Errorf("unknown option --%s (see --osh help for the options of this command)", quoted(name))
+		typed, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		o, err := resolveOption(opts, aliases, typed)
+		if err != nil {
+			return a, err
 		}
+		name := o.Name
 		if _, dup := a.values[name]; dup && o.Kind != Multi {
 			return a, fmt.Errorf("option --%s is given twice", name)
 		}
@@ -290,8 +295,18 @@ func Usage(c *Command) string {
 		return b.String()
 	}
 	b.WriteString("\nOptions:\n")
+	other := aliasesByOption(AliasesOf(c))
 	for _, o := range c.Options {
-		name := "--" + o.Name
+		name := dashed(o.Name) // a one-letter option is short, as The Bastion writes them (ping's -c)
+		var shorts []string
+		for _, a := range other[o.Name] {
+			if len(a) == 1 { // the short forms, as The Bastion's help writes them
+				shorts = append(shorts, dashed(a))
+			}
+		}
+		if len(shorts) > 0 {
+			name = strings.Join(shorts, ", ") + ", " + name
+		}
 		switch o.Kind {
 		case String, Words:
 			name += " VALUE"
@@ -305,7 +320,7 @@ func Usage(c *Command) string {
 		if len(o.Choices) > 0 {
 			name += " (" + strings.Join(o.Choices, "|") + ")"
 		}
-		fmt.Fprintf(&b, "  %-32s %s\n", name, o.Help)
+		fmt.Fprintf(&b, "  %-32s  %s\n", name, o.Help)
 	}
 	return b.String()
 }

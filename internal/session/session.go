@@ -81,6 +81,18 @@ type Request struct {
 	ForceTTY     bool // -t
 	NoTTY        bool // -T
 	Help         bool // --help
+	// SelfPassword (-P, --self-password) and PasswordGroup (--password GROUP) log in to the
+	// target with the account's or the group's egress password instead of keys.
+	SelfPassword  bool
+	PasswordGroup string
+
+	// The Bastion's connection options: --wait (wait until the target's port answers),
+	// --ssh-as ACCOUNT (an admin connects as another account, audited with both names),
+	// --always-escape / --never-escape (its legacy quoting of the remote command).
+	Wait         bool
+	SSHAs        string
+	AlwaysEscape bool
+	NeverEscape  bool
 
 	// The target, for [user@]host [-p port] [-u user] [command …].
 	User          string
@@ -89,6 +101,9 @@ type Request struct {
 	RemoteCommand []string
 	// RemoteCommandLine is the remote command exactly as typed (ParseLine); "" from ParseWords.
 	RemoteCommandLine string
+	// Subsystem is the SSH subsystem ("sftp") asked of the target instead of a command: The
+	// Bastion's `--host H --osh sftp` (osh.TransferPlugin).
+	Subsystem string
 }
 
 // Command is the remote command to run on the target: as typed when known, else its words.
@@ -248,6 +263,12 @@ type Session struct {
 	// RawOut and RawErr are the channel without the CRLF translation Out and Err do on a pty:
 	// relayed sessions write through them, since the target's own terminal already did it.
 	RawOut, RawErr io.Writer
+
+	// TargetFactors are the factors ("totp", "approval" …, policy.Factors' names) answered on the
+	// client's own prompt (keyboard-interactive) when the connection was authenticated for its
+	// one target: a jump's inner connection, or a target in the user name (nil: none). They count
+	// for that connection's sessions only, whose target is fixed (ingress sets them once).
+	TargetFactors []string
 }
 
 // Editor is a terminal line editor (golang.org/x/term's Terminal) that reads secrets without

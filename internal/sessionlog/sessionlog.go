@@ -23,7 +23,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/record"
@@ -46,6 +48,9 @@ type Policy struct {
 	Stealth *regexp.Regexp
 	// MaxBytes caps each recording (recordingMaxBytes; 0: no cap).
 	MaxBytes int64
+	// TransferContent records a file transfer's bytes (transferRecording = "full"); by
+	// default a transfer's recording keeps a marker only, its audit the files and hashes.
+	TransferContent bool
 }
 
 // Tracker implements ingress.Tracker.
@@ -95,15 +100,29 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	}
 	// Only a connection's remote command may be stealth; a shell or an --osh command never is.
 	stealth := req.HasTarget() && record.StealthMatch(pol.Stealth, req.Command())
+	// A file transfer keeps metadata and hashes only unless asked (transferRecording): a 10 GB
+	// copy is not a 10 GB recording. Only a command the shell passes through as plain words
+	// counts (record.StealthSafe): `scp -t /x; id` is recorded whole.
+	recCommand := req.Command()
+	if sub := subsystemOf(ctx, req); sub != "" && recCommand == "" {
+		recCommand = "subsystem " + sub
+	}
+	transfer := req.HasTarget() && !pol.TransferContent && record.StealthSafe(recCommand) &&
+		access.IsTransfer(req.Command(), subsystemOf(ctx, req))
+	stealth = stealth || transfer
 	// The audit and the row keep a connection's words whole (audit.SessionParams); the
 	// recording's title is only a label for players, and may be cut.
 	params := audit.SessionParams(wordsOrRaw(ln), req.HasTarget())
-	tr := &track{t: t, start: now, stealth: stealth, id: id, account: s.Account.Name}
+	tr := &track{t: t, start: now, stealth: stealth, transfer: transfer, id: id, account: s.Account.Name}
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
 		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached}
 	if stealth {
 		opts.StealthStdout = pol.Stealth
+	}
+	if transfer {
+		opts.Command = recCommand
+		opts.StealthStdout = regexp.MustCompile(regexp.QuoteMeta(recCommand))
 	}
 	dir := filepath.Join(t.Dir, s.Account.Name)
 	rec, path, err := record.Create(dir, name, opts)
@@ -159,6 +178,9 @@ type track struct {
 	start   time.Time
 	mu      sync.Mutex
 	n       int64
+
+	// transfer: a file transfer whose content is not recorded (transferRecording = "metadata").
+	transfer bool
 }
 
 // Comments on the session row: its list shows them.
@@ -167,10 +189,13 @@ const (
 	limitComment   = "recording stopped at recordingMaxBytes; the session went on"
 )
 
+// transferComment is the row's comment of a transfer whose content is not recorded.
+const transferComment = "file transfer: content not recorded (metadata and hashes in the audit)"
+
 // comment joins what the row's comment says about the recording to the session's own.
 func (tr *track) comment(own string) string {
 	parts := []string{}
-	for _, p := range []string{own, cond(tr.stealth, stealthComment), cond(tr.limited.Load(), limitComment)} {
+	for _, p := range []string{own, cond(tr.stealth && !tr.transfer, stealthComment), cond(tr.transfer, transferComment), cond(tr.limited.Load(), limitComment)} {
 		if p != "" {
 			parts = append(parts, p)
 		}
@@ -303,4 +328,13 @@ func hashFile(path string) (string, int64) {
 		return "", n
 	}
 	return hex.EncodeToString(h.Sum(nil)), n
+}
+
+// subsystemOf is the subsystem a session asks of its target: The Bastion's `--osh sftp` line
+// says it, a jump's sftp request puts it in the context (egress.WithSubsystem).
+func subsystemOf(ctx context.Context, req session.Request) string {
+	if req.Subsystem != "" {
+		return req.Subsystem
+	}
+	return egress.SubsystemFrom(ctx)
 }

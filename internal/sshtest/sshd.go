@@ -54,6 +54,10 @@ type Options struct {
 	KexAlgorithms string
 	// Extra sshd_config lines; they take precedence over the defaults.
 	Extra []string
+	// Program is the sshd to run (default SSHDPath), by absolute path. A symlink to sshd under
+	// another name makes that name sshd's PAM service (/etc/pam.d/NAME), for tests of a PAM
+	// stack that must not touch the system's /etc/pam.d/sshd.
+	Program string
 }
 
 // StartSSHD starts sshd with default options.
@@ -115,9 +119,13 @@ func StartSSHDWith(t testing.TB, opts Options) *SSHD {
 		}
 	}
 
+	prog := SSHDPath
+	if opts.Program != "" {
+		prog = opts.Program
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if lastErr = s.start(t, cfg); lastErr == nil {
+		if lastErr = s.start(t, prog, cfg); lastErr == nil {
 			return s
 		}
 	}
@@ -157,7 +165,7 @@ func (s *SSHD) config(opts Options, penalties bool) string {
 
 // start picks a free port and runs sshd on it; it returns an error when
 // sshd exits early (typically: the port was taken in between).
-func (s *SSHD) start(t testing.TB, cfg string) error {
+func (s *SSHD) start(t testing.TB, prog, cfg string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -165,7 +173,7 @@ func (s *SSHD) start(t testing.TB, cfg string) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
-	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
+	cmd := exec.Command(prog, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
 	// Its own process group, so cleanup also stops the per-connection sshd
 	// processes it forked (they hold its log pipe); and if the test binary
 	// dies (a timeout panic skips cleanups), the kernel kills the listener.

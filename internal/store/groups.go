@@ -60,6 +60,9 @@ type ACLEntry struct {
 	ExpiresAt time.Time // zero = never
 	AddedBy   string
 	AddedAt   time.Time
+	// ForceKey (a SHA256 fingerprint) and ForcePassword (a crypt hash) restrict the access to one
+	// egress key or one egress password (--force-key, --force-password); "" for none.
+	ForceKey, ForcePassword string
 }
 
 // KnownHost is a target's host key as first seen by an account (trust on first use).

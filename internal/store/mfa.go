@@ -39,8 +39,11 @@ type MFATOTP struct {
 // MFALimitState is the throttling state of one account and factor (internal/mfa/limit.State).
 type MFALimitState struct {
 	Tries    []time.Time
+	Pending  []time.Time
+	Fails    []time.Time
 	Failures int
 	Locked   bool
+	LockedAt time.Time // zero when unset
 }
 
 // MFA is the part of the store that holds second factors and their counters. Every method is

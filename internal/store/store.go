@@ -108,6 +108,7 @@ type Store interface {
 	AddEgressKey(ctx context.Context, k EgressKey) (EgressKey, error)
 	ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]EgressKey, error)
 	DeleteEgressKey(ctx context.Context, ownerKind, owner, fingerprint string) error
+	EgressPasswords
 
 	Groups
 	Sessions

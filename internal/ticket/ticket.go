@@ -29,6 +29,12 @@ import (
 // EnvName is the environment variable the ticket travels in (the target's sshd must AcceptEnv it).
 const EnvName = "GATEHOUSE_TICKET"
 
+// Prompt is the question pam_gatehouse.so asks (with ask_ticket=yes) when the ticket is not in
+// its environment, as in sshd's keyboard-interactive authentication, which runs before the
+// session's env requests arrive. gatehouse's egress client recognises it exactly and answers the
+// session's ticket itself; a person who connected directly sees what it is and presses Enter.
+const Prompt = "Gatehouse ticket (the bastion answers this; press Enter if you came directly): "
+
 // Limits.
 const (
 	prefix = "gt1"

@@ -96,7 +96,7 @@ func (e Event) Fields() audit.Fields {
 	set("status", e.Status)
 	set("sha256_read", e.SHA256Read)
 	set("sha256_written", e.SHA256Write)
-	if e.Op == "close" {
+	if e.Op == "close" || e.Op == "file" {
 		x["bytes_read"], x["bytes_written"] = strconv.FormatInt(e.BytesRead, 10), strconv.FormatInt(e.BytesWritten, 10)
 	}
 	return audit.Fields{Comment: e.Comment, Extra: x}

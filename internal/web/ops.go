@@ -13,7 +13,7 @@ type OpsMetrics struct {
 
 // OpsGauges are read at each scrape; a nil one is not exported.
 type OpsGauges struct {
-	// MFALockedAccounts: accounts with a factor locked until accountUnlock.
+	// MFALockedAccounts: accounts with a factor locked now (faillock, or until accountUnlock).
 	MFALockedAccounts func() float64
 	// ApprovalsPending: approval requests waiting for a decision.
 	ApprovalsPending func() float64
@@ -35,7 +35,7 @@ func (m *Metrics) RegisterOps(g OpsGauges) *OpsMetrics {
 		name, help string
 		f          func() float64
 	}{
-		{"gatehouse_mfa_locked_accounts", "Accounts with a second factor locked after repeated failures (until accountUnlock).", g.MFALockedAccounts},
+		{"gatehouse_mfa_locked_accounts", "Accounts with a second factor locked now after repeated failures.", g.MFALockedAccounts},
 		{"gatehouse_approvals_pending", "Approval requests waiting for a decision.", g.ApprovalsPending},
 		{"gatehouse_audit_last_signed_seq", "Sequence number of the audit log's last signed checkpoint.", g.AuditLastSignedSeq},
 	} {

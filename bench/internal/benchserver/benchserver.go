@@ -171,6 +171,8 @@ func SSHDConfig(hostKey, authorizedKeys string) string {
 		// The idle-session figure opens 1,000 connections through gatehouse to the target.
 		"MaxStartups 2000:30:3000",
 		"MaxSessions 10",
+		// The transfer benchmark's scp (SFTP mode) and sftp.
+		"Subsystem sftp internal-sftp",
 		"",
 	}, "\n")
 }

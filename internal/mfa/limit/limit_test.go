@@ -3,56 +3,139 @@ package limit
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func TestLimitsPure(t *testing.T) {
-	l := Limits{Attempts: 3, Window: 30 * time.Second, LockAfter: 4}
-	t0 := time.Unix(1_700_000_000, 0)
-	var s State
-	var v Verdict
-	for i := 0; i < 3; i++ {
-		if s, v = l.Begin(s, t0.Add(time.Duration(i)*time.Second)); v != Allowed {
-			t.Fatalf("try %d: %v", i, v)
+// The faillock decision as a table of scenarios: each step begins a try (and checks the verdict)
+// and ends it with an outcome, on an injected clock.
+func TestFaillockScenarios(t *testing.T) {
+	type step struct {
+		at   int // seconds from t0
+		want Verdict
+		end  Outcome // when want is Allowed
+	}
+	bastion := Default // deny=6 unlock_time=300 fail_interval=900
+	fails := func(from, n, every int) []step {
+		var out []step
+		for i := 0; i < n; i++ {
+			out = append(out, step{at: from + i*every, want: Allowed, end: Failed})
 		}
-		s = l.Finish(s, t0.Add(time.Duration(i)*time.Second), false)
+		return out
 	}
-	if _, v = l.Begin(s, t0.Add(5*time.Second)); v != RateLimited {
-		t.Fatalf("4th try inside the window: %v, want RateLimited", v)
+	cat := func(parts ...[]step) []step {
+		var out []step
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
 	}
-	// The first try leaves the window 30 s after it began.
-	if s, v = l.Begin(s, t0.Add(30*time.Second)); v != Allowed {
-		t.Fatalf("after the window: %v", v)
+	for _, tc := range []struct {
+		name  string
+		lim   Limits
+		steps []step
+	}{
+		{"five failures do not lock", bastion, cat(fails(0, 5, 1), []step{{10, Allowed, Succeeded}})},
+		{"the sixth failure locks for 300 s after it", bastion, cat(fails(0, 6, 1), []step{{6, Locked, 0}, {304, Locked, 0}, {306, Allowed, Succeeded}})},
+		{"after the lock, a fresh count", bastion, cat(fails(0, 6, 1), fails(400, 5, 1), []step{{410, Allowed, Succeeded}})},
+		{"abandoned prompts are not failures", bastion, cat(fails(0, 5, 1), []step{{10, Allowed, Abandoned}, {11, Allowed, Abandoned}, {12, Allowed, Abandoned}, {13, Allowed, Succeeded}})},
+		{"two wrong passwords and an abandoned prompt: still allowed", bastion, []step{{0, Allowed, Failed}, {1, Allowed, Failed}, {2, Allowed, Abandoned}, {3, Allowed, Succeeded}}},
+		{"a success resets the count", bastion, cat(fails(0, 5, 1), []step{{6, Allowed, Succeeded}}, fails(7, 5, 1), []step{{20, Allowed, Succeeded}})},
+		{"failures older than fail_interval stop counting", bastion, cat(fails(0, 5, 1), fails(1000, 1, 1), []step{{1001, Allowed, Succeeded}})},
+		{"six failures spread within 900 s lock", bastion, cat(fails(0, 6, 170), []step{{851, Locked, 0}})},
+		{"six failures spread over more than 900 s do not", bastion, cat(fails(0, 6, 200), []step{{1001, Allowed, Succeeded}})},
+		{"unlock_time 0: locked until accountUnlock", Limits{LockAfter: 3, FailInterval: 900 * time.Second}, cat(fails(0, 3, 1), []step{{86400 * 30, Locked, 0}})},
+		{"deny 0 never locks", Limits{FailInterval: time.Minute}, cat(fails(0, 50, 1), []step{{51, Allowed, Succeeded}})},
+		{"optional rate limit counts tries as they begin", Limits{Attempts: 2, Window: 30 * time.Second}, []step{{0, Allowed, Failed}, {1, Allowed, Abandoned}, {2, Allowed, Failed}, {3, RateLimited, 0}, {30, Allowed, Succeeded}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Unix(1_700_000_000, 0)
+			var s State
+			for i, st := range tc.steps {
+				now := t0.Add(time.Duration(st.at) * time.Second)
+				var d Decision
+				s, d = tc.lim.Decide(s, now)
+				if d.Verdict != st.want {
+					t.Fatalf("step %d (t+%ds): %v, want %v (state %+v)", i, st.at, d.Verdict, st.want, s)
+				}
+				if d.Verdict == Locked && tc.lim.UnlockTime > 0 && !d.Until.After(now) {
+					t.Fatalf("step %d: locked until %v, not after now", i, d.Until)
+				}
+				if d.Verdict == Allowed {
+					s = tc.lim.Finish(s, now, now, st.end)
+				}
+			}
+		})
 	}
-	s = l.Finish(s, t0.Add(30*time.Second), false) // 4th consecutive failure
-	if !s.Locked {
-		t.Fatal("not locked after LockAfter failures")
-	}
-	if _, v = l.Begin(s, t0.Add(time.Hour)); v != Locked {
-		t.Fatalf("locked state, an hour later: %v", v)
-	}
+}
 
-	// A success gives its try back and resets the failure count.
-	s = State{}
-	s, _ = l.Begin(s, t0)
-	s = l.Finish(s, t0, false)
-	s, _ = l.Begin(s, t0.Add(time.Second))
-	s = l.Finish(s, t0.Add(time.Second), true)
-	if len(s.Tries) != 1 || s.Failures != 0 {
-		t.Fatalf("after a success: %+v", s)
+// Decide over every combination of failures counted, tries pending and lock age.
+func TestFaillockDecideTable(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	l := Limits{LockAfter: 6, FailInterval: 900 * time.Second, UnlockTime: 300 * time.Second}
+	for fails := 0; fails <= 7; fails++ {
+		for pending := 0; pending <= 7; pending++ {
+			for _, lockAge := range []int{-1, 0, 299, 300, 5000} { // -1: not locked
+				for _, unlock := range []time.Duration{0, 300 * time.Second} {
+					l.UnlockTime = unlock
+					s := State{}
+					for i := 0; i < fails; i++ {
+						s.Fails = append(s.Fails, t0.Add(-time.Duration(i)*time.Second))
+					}
+					for i := 0; i < pending; i++ {
+						s.Pending = append(s.Pending, t0.Add(-time.Duration(i)*time.Second))
+					}
+					if lockAge >= 0 {
+						s.Locked, s.LockedAt = true, t0.Add(-time.Duration(lockAge)*time.Second)
+					}
+					var want Verdict
+					switch {
+					case lockAge >= 0 && (unlock == 0 || time.Duration(lockAge)*time.Second < unlock):
+						want = Locked
+					case lockAge >= 0: // expired: failures forgotten, pending still counted
+						if pending >= 6 {
+							want = RateLimited
+						}
+					case fails+pending >= 6:
+						want = RateLimited
+					}
+					got, d := l.Decide(s, t0)
+					if d.Verdict != want {
+						t.Fatalf("fails=%d pending=%d lockAge=%d unlock=%v: %v, want %v", fails, pending, lockAge, unlock, d.Verdict, want)
+					}
+					if want == Allowed && len(got.Pending) != min(pending, 6)+1 && lockAge < 0 {
+						t.Fatalf("allowed try not pending: %+v", got)
+					}
+				}
+			}
+		}
 	}
-
-	// A clock set back far does not keep old tries forever.
-	s = State{Tries: []time.Time{t0.Add(time.Hour), t0.Add(time.Hour), t0.Add(time.Hour)}}
-	if _, v = l.Begin(s, t0); v != Allowed {
-		t.Fatalf("tries an hour in the future still counted: %v", v)
+	// A clock set back far keeps neither failures nor pending tries forever.
+	s := State{Fails: []time.Time{t0.Add(time.Hour), t0.Add(time.Hour), t0.Add(time.Hour), t0.Add(time.Hour), t0.Add(time.Hour), t0.Add(time.Hour)}}
+	if _, d := Default.Decide(s, t0); d.Verdict != Allowed {
+		t.Fatalf("failures an hour in the future still counted: %v", d.Verdict)
 	}
+	// A lock set in the future (clock set back) lasts UnlockTime from now, not from then.
+	s = State{Locked: true, LockedAt: t0.Add(24 * time.Hour), Failures: 6}
+	if _, d := Default.Decide(s, t0); d.Verdict != Locked || !d.Until.Equal(t0.Add(Default.UnlockTime)) {
+		t.Fatalf("future lock: %+v", d)
+	}
+}
 
-	if _, v = (Limits{}).Begin(State{Tries: make([]time.Time, 100)}, t0); v != Allowed {
-		t.Fatal("zero Limits should not rate limit")
+func TestLockedErrorMessage(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	e := &LockedError{Failures: 6, Until: now.Add(299 * time.Second), Now: now}
+	if got := e.Error(); got != "locked after 6 failed authentication attempts, try again in 4m59s (at 10:04:59 UTC)" {
+		t.Fatalf("message: %q", got)
+	}
+	if !errors.Is(e, ErrLocked) {
+		t.Fatal("not ErrLocked")
+	}
+	if got := (&LockedError{Failures: 3}).Error(); !strings.Contains(got, "accountUnlock") {
+		t.Fatalf("permanent lock message: %q", got)
 	}
 }
 
@@ -126,8 +209,9 @@ func TestLimiterConcurrentTries(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if allowed.Load() != 3 {
-		t.Fatalf("%d of 10 concurrent tries allowed, want 3", allowed.Load())
+	// Pending tries count as failures: no more parallel guesses than deny.
+	if allowed.Load() != int32(Default.LockAfter) {
+		t.Fatalf("%d of 10 concurrent tries allowed, want %d", allowed.Load(), Default.LockAfter)
 	}
 }
 
@@ -145,4 +229,35 @@ func TestLimiterFailsClosed(t *testing.T) {
 	if _, err := (&Limiter{}).Begin(context.Background(), "a", "totp", nil); err == nil {
 		t.Fatal("try allowed without a store")
 	}
+}
+
+// ctxStore fails like a SQL store does on a cancelled context.
+type ctxStore struct{ MemStore }
+
+func (c *ctxStore) Update(ctx context.Context, account, factor string, fn func(*State) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.MemStore.Update(ctx, account, factor, fn)
+}
+
+// An abandoned prompt ends with the session's context cancelled: its try is still given back.
+func TestAbandonAfterTheSessionEnded(t *testing.T) {
+	st := &ctxStore{}
+	lim := &Limiter{Store: st, Limits: Default}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr, err := lim.Begin(ctx, "a", "password", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := tr.Abandon(ctx); err != nil {
+		t.Fatalf("abandon after cancel: %v", err)
+	}
+	_ = st.Update(context.Background(), "a", "password", func(s *State) error {
+		if len(s.Pending) != 0 {
+			t.Fatalf("still pending: %+v", s)
+		}
+		return nil
+	})
 }

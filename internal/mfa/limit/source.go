@@ -47,7 +47,7 @@ func (l SourceLimits) Begin(s SourceState, now time.Time) (SourceState, Verdict)
 // failure counts toward the account's lockout.
 func (l SourceLimits) Finish(s SourceState, account string, started time.Time, ok bool) (SourceState, bool) {
 	if ok {
-		st := Limits{Attempts: l.Attempts, Window: l.Window}.Finish(State{Tries: s.Tries}, started, true)
+		st := Limits{Attempts: l.Attempts, Window: l.Window}.Finish(State{Tries: s.Tries}, started, started, Succeeded)
 		s.Tries = st.Tries
 		if s.Counted[account] > 0 {
 			s.Counted = cloneCounted(s.Counted)

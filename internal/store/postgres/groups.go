@@ -107,7 +107,10 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=$1`, name); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=$1`, name)
+		if _, err := tx.Exec(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=$1`, name); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=$1`, name)
 		return err
 	})
 }
@@ -142,13 +145,13 @@ func (s *Store) SetRole(ctx context.Context, group, role, account string, on boo
 	return affected(s.pool.Exec(ctx, `DELETE FROM group_roles WHERE group_name=$1 AND role=$2 AND account=$3`, group, role, account))
 }
 
-const aclCols = `id, kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at`
+const aclCols = `id, kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at, force_key, force_password`
 
 // AddACL inserts an entry; an identical one is ErrExists.
 func (s *Store) AddACL(ctx context.Context, e store.ACLEntry) (store.ACLEntry, error) {
-	err := s.pool.QueryRow(ctx, `INSERT INTO acl_entries(kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id`, e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port, e.Comment,
-		unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt)).Scan(&e.ID)
+	err := s.pool.QueryRow(ctx, `INSERT INTO acl_entries(kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at, force_key, force_password)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id`, e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port, e.Comment,
+		unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword).Scan(&e.ID)
 	if isUnique(err) {
 		return e, store.ErrExists
 	}
@@ -188,7 +191,7 @@ func (s *Store) queryACL(ctx context.Context, q string, args ...any) ([]store.AC
 	return collect(rows, func(r pgx.CollectableRow) (store.ACLEntry, error) {
 		var e store.ACLEntry
 		var exp, added int64
-		err := r.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added)
+		err := r.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added, &e.ForceKey, &e.ForcePassword)
 		e.ExpiresAt, e.AddedAt = fromUnix(exp), fromUnix(added)
 		return e, err
 	})
@@ -201,9 +204,9 @@ func (s *Store) ReplaceACL(ctx context.Context, kind, owner string, entries []st
 			return err
 		}
 		for _, e := range entries {
-			_, err := tx.Exec(ctx, `INSERT INTO acl_entries(kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING`, kind, owner, e.Account, e.Host, e.User, e.Port, e.Comment,
-				unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt))
+			_, err := tx.Exec(ctx, `INSERT INTO acl_entries(kind, owner, account, host, "user", port, comment, expires_at, added_by, added_at, force_key, force_password)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT DO NOTHING`, kind, owner, e.Account, e.Host, e.User, e.Port, e.Comment,
+				unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword)
 			if err != nil {
 				return err
 			}

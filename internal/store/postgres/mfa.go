@@ -153,20 +153,33 @@ func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn f
 			return err
 		}
 		var st store.MFALimitState
-		var tries string
-		if err := tx.QueryRow(ctx, `SELECT tries, failures, locked FROM mfa_limits WHERE account=$1 AND factor=$2 FOR UPDATE`, account, factor).
-			Scan(&tries, &st.Failures, &st.Locked); err != nil {
+		var tries, pending, fails string
+		var lockedAt int64
+		if err := tx.QueryRow(ctx, `SELECT tries, pending, fails, failures, locked, locked_at FROM mfa_limits WHERE account=$1 AND factor=$2 FOR UPDATE`, account, factor).
+			Scan(&tries, &pending, &fails, &st.Failures, &st.Locked, &lockedAt); err != nil {
 			return err
 		}
+		if lockedAt != 0 {
+			st.LockedAt = time.Unix(0, lockedAt)
+		}
 		var err error
-		if st.Tries, err = parseTries(tries); err != nil {
-			return fmt.Errorf("MFA limits of %s/%s: %w", account, factor, err)
+		for _, f := range []struct {
+			dst *[]time.Time
+			src string
+		}{{&st.Tries, tries}, {&st.Pending, pending}, {&st.Fails, fails}} {
+			if *f.dst, err = parseTries(f.src); err != nil {
+				return fmt.Errorf("MFA limits of %s/%s: %w", account, factor, err)
+			}
 		}
 		if err := fn(&st); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE mfa_limits SET tries=$3, failures=$4, locked=$5 WHERE account=$1 AND factor=$2`,
-			account, factor, formatTries(st.Tries), st.Failures, st.Locked)
+		var at int64
+		if !st.LockedAt.IsZero() {
+			at = st.LockedAt.UnixNano()
+		}
+		_, err = tx.Exec(ctx, `UPDATE mfa_limits SET tries=$3, pending=$4, fails=$5, failures=$6, locked=$7, locked_at=$8 WHERE account=$1 AND factor=$2`,
+			account, factor, formatTries(st.Tries), formatTries(st.Pending), formatTries(st.Fails), st.Failures, st.Locked, at)
 		return err
 	})
 }

@@ -207,4 +207,22 @@ var migrations = []string{
 		since BIGINT NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: MFA attempts as pam_faillock counts them, as SQLite's migration 9.
+	`ALTER TABLE mfa_limits ADD COLUMN fails TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN locked_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE mfa_limits SET tries = '';`,
+	// 10: egress passwords, as SQLite's migration 10.
+	`CREATE TABLE egress_passwords (
+		id BIGSERIAL PRIMARY KEY,
+		owner_kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		sealed BYTEA NOT NULL,
+		created_at BIGINT NOT NULL,
+		created_by TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
+	// 11: --force-key, --force-password, as SQLite's migration 11.
+	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
 }

@@ -367,6 +367,7 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 		// Nothing the account held may pass to a new account of the same name.
 		for _, q := range []string{
 			`DELETE FROM egress_keys WHERE owner_kind='account' AND owner=$1`,
+			`DELETE FROM egress_passwords WHERE owner_kind='account' AND owner=$1`,
 			`DELETE FROM acl_entries WHERE (kind='personal' AND owner=$1) OR (kind='guest' AND account=$1)`,
 			`DELETE FROM known_hosts WHERE account=$1`,
 		} {

@@ -10,4 +10,6 @@ var (
 	fromUnixNano = storecol.FromUnixNano
 	formatTries  = storecol.FormatTries
 	parseTries   = storecol.ParseTries
+
+	unixNanoOrZero = storecol.UnixNano
 )

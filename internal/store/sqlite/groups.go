@@ -134,7 +134,10 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=?`, name); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name)
+		if _, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=?`, name)
 		return err
 	})
 }
@@ -177,12 +180,12 @@ func (s *Store) SetRole(ctx context.Context, group, role, account string, on boo
 	return n > 0, nil
 }
 
-const aclCols = `id, kind, owner, account, host, user, port, comment, expires_at, added_by, added_at`
+const aclCols = `id, kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password`
 
 // AddACL inserts an entry; an identical one is ErrExists.
 func (s *Store) AddACL(ctx context.Context, e store.ACLEntry) (store.ACLEntry, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?)`, e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword)
 	if isUnique(err) {
 		return e, store.ErrExists
 	}
@@ -223,7 +226,7 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 	for rows.Next() {
 		var e store.ACLEntry
 		var exp, added int64
-		if err := rows.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added); err != nil {
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added, &e.ForceKey, &e.ForcePassword); err != nil {
 			return nil, err
 		}
 		e.ExpiresAt, e.AddedAt = fromUnix(exp), fromUnix(added)
@@ -246,7 +249,7 @@ func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEn
 	for rows.Next() {
 		var e store.ACLEntry
 		var exp, added int64
-		if err := rows.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added); err != nil {
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Owner, &e.Account, &e.Host, &e.User, &e.Port, &e.Comment, &exp, &e.AddedBy, &added, &e.ForceKey, &e.ForcePassword); err != nil {
 			return nil, err
 		}
 		e.ExpiresAt, e.AddedAt = fromUnix(exp), fromUnix(added)
@@ -262,8 +265,8 @@ func (s *Store) ReplaceACL(ctx context.Context, kind, owner string, entries []st
 			return err
 		}
 		for _, e := range entries {
-			_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at)
-				VALUES (?,?,?,?,?,?,?,?,?,?)`, kind, owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt))
+			_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
+				VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, kind, owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword)
 			if err != nil {
 				return err
 			}

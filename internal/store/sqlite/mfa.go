@@ -152,23 +152,33 @@ func (s *Store) ConsumeScratchCode(ctx context.Context, account, hash string) (b
 func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn func(*store.MFALimitState) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var st store.MFALimitState
-		var tries string
+		var tries, pending, fails string
 		var locked int
-		err := tx.QueryRowContext(ctx, `SELECT tries, failures, locked FROM mfa_limits WHERE account=? AND factor=?`, account, factor).
-			Scan(&tries, &st.Failures, &locked)
+		var lockedAt int64
+		err := tx.QueryRowContext(ctx, `SELECT tries, pending, fails, failures, locked, locked_at FROM mfa_limits WHERE account=? AND factor=?`, account, factor).
+			Scan(&tries, &pending, &fails, &st.Failures, &locked, &lockedAt)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		st.Locked = locked == 1
-		if st.Tries, err = parseTries(tries); err != nil {
-			return fmt.Errorf("MFA limits of %s/%s: %w", account, factor, err)
+		if lockedAt != 0 {
+			st.LockedAt = time.Unix(0, lockedAt)
+		}
+		for _, f := range []struct {
+			dst *[]time.Time
+			src string
+		}{{&st.Tries, tries}, {&st.Pending, pending}, {&st.Fails, fails}} {
+			if *f.dst, err = parseTries(f.src); err != nil {
+				return fmt.Errorf("MFA limits of %s/%s: %w", account, factor, err)
+			}
 		}
 		if err := fn(&st); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mfa_limits(account, factor, tries, failures, locked) VALUES (?,?,?,?,?)
-			ON CONFLICT(account, factor) DO UPDATE SET tries=excluded.tries, failures=excluded.failures, locked=excluded.locked`,
-			account, factor, formatTries(st.Tries), st.Failures, b2i(st.Locked))
+		_, err = tx.ExecContext(ctx, `INSERT INTO mfa_limits(account, factor, tries, pending, fails, failures, locked, locked_at) VALUES (?,?,?,?,?,?,?,?)
+			ON CONFLICT(account, factor) DO UPDATE SET tries=excluded.tries, pending=excluded.pending, fails=excluded.fails,
+			failures=excluded.failures, locked=excluded.locked, locked_at=excluded.locked_at`,
+			account, factor, formatTries(st.Tries), formatTries(st.Pending), formatTries(st.Fails), st.Failures, b2i(st.Locked), unixNanoOrZero(st.LockedAt))
 		return err
 	})
 }

@@ -211,4 +211,26 @@ var migrations = []string{
 		since INTEGER NOT NULL
 	);
 	CREATE INDEX sync_accounts_source ON sync_accounts(source);`,
+	// 9: MFA attempts as pam_faillock counts them (internal/mfa/limit): the failures that still
+	// count, the tries still waiting for an answer, and when the lock was set (0: until
+	// accountUnlock, which is what a lock from before this migration stays). The old try starts
+	// counted abandoned prompts: they are forgotten.
+	`ALTER TABLE mfa_limits ADD COLUMN fails TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+	ALTER TABLE mfa_limits ADD COLUMN locked_at INTEGER NOT NULL DEFAULT 0;
+	UPDATE mfa_limits SET tries = '';`,
+	// 10: egress passwords (selfGeneratePassword …), sealed, newest first by id; they go with
+	// their account (groups are deleted by name, see DeleteGroup).
+	`CREATE TABLE egress_passwords (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		owner_kind TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		sealed BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		created_by TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX egress_passwords_owner ON egress_passwords(owner_kind, owner, id);`,
+	// 11: accesses bound to one egress key or one egress password (--force-key, --force-password).
+	`ALTER TABLE acl_entries ADD COLUMN force_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE acl_entries ADD COLUMN force_password TEXT NOT NULL DEFAULT '';`,
 }

@@ -22,10 +22,13 @@ func (s *Store) CountPendingApprovals(ctx context.Context, now time.Time) (int, 
 }
 
 // CountMFALockedAccounts counts accounts with at least one factor locked after repeated
-// failures (until accountUnlock), for the gatehouse_mfa_locked_accounts gauge.
-func (s *Store) CountMFALockedAccounts(ctx context.Context) (int, error) {
+// failures, for the gatehouse_mfa_locked_accounts gauge: locks set at or after since (the ones
+// whose unlock time has not passed; the zero time counts every lock), and those that last until
+// accountUnlock.
+func (s *Store) CountMFALockedAccounts(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT account) FROM mfa_limits WHERE locked = 1`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT account) FROM mfa_limits WHERE locked = 1 AND (locked_at = 0 OR locked_at >= ?)`,
+		unixNanoOrZero(since)).Scan(&n)
 	return n, err
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
+		{"EgressPasswords", testEgressPasswords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,20 +196,20 @@ func testGroupsACLAndKnownHosts(t *testing.T, h Harness) {
 		t.Fatalf("GroupsOf: %+v", gs)
 	}
 	e := store.ACLEntry{Kind: store.ACLGroup, Owner: "web", Host: "10.0.0.0/24", User: "root", Port: 22, Comment: "c",
-		ExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), AddedBy: "o", AddedAt: time.Now()}
+		ExpiresAt: time.Now().Add(time.Hour).Truncate(time.Second), AddedBy: "o", AddedAt: time.Now(), ForceKey: "SHA256:k"}
 	if e2, err := s.AddACL(ctx, e); err != nil || e2.ID == 0 {
 		t.Fatal(e2, err)
 	}
 	if _, err := s.AddACL(ctx, e); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate ACL: %v", err)
 	}
-	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 1 || l[0].User != "root" || !l[0].ExpiresAt.Equal(e.ExpiresAt) {
+	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 1 || l[0].User != "root" || !l[0].ExpiresAt.Equal(e.ExpiresAt) || l[0].ForceKey != "SHA256:k" {
 		t.Fatalf("ListACL %+v", l)
 	}
-	if err := s.ReplaceACL(ctx, store.ACLGroup, "web", []store.ACLEntry{{Host: "a"}, {Host: "b", Port: 2222}, {Host: "b", Port: 2222}}); err != nil {
+	if err := s.ReplaceACL(ctx, store.ACLGroup, "web", []store.ACLEntry{{Host: "a", ForcePassword: "$6$s$h"}, {Host: "b", Port: 2222}, {Host: "b", Port: 2222}}); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 2 {
+	if l, _ := s.ListACL(ctx, store.ACLGroup, "web", ""); len(l) != 2 || l[0].ForcePassword != "$6$s$h" {
 		t.Fatalf("after replace %+v", l)
 	}
 	if err := s.DeleteACL(ctx, store.ACLEntry{Kind: store.ACLGroup, Owner: "web", Host: "a"}); err != nil {
@@ -534,6 +535,21 @@ func testMFAAtomicOperations(t *testing.T, h Harness) {
 	if got.Failures != 16 || len(got.Tries) != 16 || got.Tries[15].UnixNano() != 16 {
 		t.Fatalf("limiter state after 16 updates: %d failures, %d tries", got.Failures, len(got.Tries))
 	}
+	// The faillock state (failures, pending tries, the lock's time) survives a round trip.
+	at := time.Unix(1_700_000_000, 123)
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error {
+		st.Fails, st.Pending, st.Locked, st.LockedAt = []time.Time{at, at.Add(time.Second)}, []time.Time{at.Add(2 * time.Second)}, true, at
+		return nil
+	})
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { got = *st; return errors.New("read only") })
+	if len(got.Fails) != 2 || !got.Fails[1].Equal(at.Add(time.Second)) || len(got.Pending) != 1 || !got.Pending[0].Equal(at.Add(2*time.Second)) || !got.Locked || !got.LockedAt.Equal(at) {
+		t.Fatalf("faillock state after a round trip: %+v", got)
+	}
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { *st = store.MFALimitState{}; return nil })
+	_ = s.UpdateMFALimit(ctx, "alice", "password", func(st *store.MFALimitState) error { got = *st; return nil })
+	if !got.LockedAt.IsZero() || got.Locked || len(got.Fails) != 0 {
+		t.Fatalf("a cleared state: %+v", got)
+	}
 	// A failing fn saves nothing; Reset forgets everything.
 	_ = s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error { st.Locked = true; return errors.New("no") })
 	_ = s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error { got = *st; return nil })
@@ -838,5 +854,43 @@ func testListACLKind(t *testing.T, h Harness) {
 	some, err := s.ListACLKind(ctx, store.ACLGroup, "10.0.0.5")
 	if want := "10.0.0.5,10.0.0.0/24,web.example,::1"; err != nil || hostsOf(some) != want {
 		t.Fatalf("for 10.0.0.5: %s %v, want %s", hostsOf(some), err, want)
+	}
+}
+
+func testEgressPasswords(t *testing.T, h Harness) {
+	s := h.Fresh(t)
+	ctx := withAccounts(t, s, "alice", "bob")
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := 0; i < store.MaxEgressPasswords+3; i++ {
+		if _, err := s.AddEgressPassword(ctx, store.EgressPassword{OwnerKind: "account", Owner: "alice", Sealed: []byte{byte(i)}, CreatedAt: now, CreatedBy: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddEgressPassword(ctx, store.EgressPassword{OwnerKind: "group", Owner: "alice", Sealed: []byte("g"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListEgressPasswords(ctx, "account", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != store.MaxEgressPasswords || got[0].Sealed[0] != byte(store.MaxEgressPasswords+2) || got[len(got)-1].Sealed[0] != 3 {
+		t.Fatalf("%d passwords kept, newest %v, oldest %v", len(got), got[0].Sealed, got[len(got)-1].Sealed)
+	}
+	if !got[0].CreatedAt.Equal(now) || got[0].CreatedBy != "admin" || got[0].Owner != "alice" || got[0].OwnerKind != "account" {
+		t.Fatalf("round trip: %+v", got[0])
+	}
+	if g, _ := s.ListEgressPasswords(ctx, "group", "alice"); len(g) != 1 {
+		t.Fatalf("the group of the same name shares the account's passwords: %d", len(g))
+	}
+	if b, _ := s.ListEgressPasswords(ctx, "account", "bob"); len(b) != 0 {
+		t.Fatalf("bob has %d passwords", len(b))
+	}
+	// They go with their account: a new account of the same name has none.
+	if err := s.DeleteAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	withAccounts(t, s, "alice")
+	if a, _ := s.ListEgressPasswords(ctx, "account", "alice"); len(a) != 0 {
+		t.Fatalf("a recreated account inherited %d passwords", len(a))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/store"
 )
 
@@ -25,20 +27,36 @@ import (
 // first (--group, --account).
 func ACLOptions(extra ...osh.Option) []osh.Option {
 	return append(extra,
-		osh.Option{Name: "host", Kind: osh.String, Help: "an IP, a prefix (10.0.0.0/24, needs --force) or a host name"},
+		osh.Option{Name: "host", Kind: osh.String, Help: "an IP, a whole subnet in the PREFIX/SIZE notation, or a host name (resolved to an IP immediately)"},
 		osh.Option{Name: "user", Kind: osh.String, Help: "the remote user (\"*\" is the same as --user-any)"},
 		osh.Option{Name: "user-any", Kind: osh.Flag, Help: "any remote user"},
 		osh.Option{Name: "port", Kind: osh.String, Help: "the remote port (\"*\" is the same as --port-any)"},
 		osh.Option{Name: "port-any", Kind: osh.Flag, Help: "any remote port"},
 		osh.Option{Name: "ttl", Kind: osh.Duration, Help: "the access expires after this long (e.g. 1d12h)"},
 		osh.Option{Name: "comment", Kind: osh.Words, Help: "a free comment"},
-		osh.Option{Name: "force", Kind: osh.Flag, Help: "accept a whole network (a prefix such as 10.0.0.0/24)"},
+		osh.Option{Name: "force", Kind: osh.Flag, Help: "don't try the ssh connection, just add the access blindly"},
 		osh.Option{Name: "scpup", Kind: osh.Flag, Help: "the scp upload protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "scpdown", Kind: osh.Flag, Help: "the scp download protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "sftp", Kind: osh.Flag, Help: "the sftp protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "rsync", Kind: osh.Flag, Help: "the rsync protocol, in addition to an SSH access (instead of --user)"},
+		osh.Option{Name: "forward", Kind: osh.Flag, Help: "port forwarding (ssh -L, -D) to this host and port, relayed and audited as raw TCP (instead of --user; needs --port)"},
 	)
 }
+
+// AddACLOptions are ACLOptions plus the options of the commands that add an access: --force-key
+// and --force-password bind it to one egress key or password.
+func AddACLOptions(extra ...osh.Option) []osh.Option {
+	return append(ACLOptions(extra...),
+		osh.Option{Name: "force-key", Kind: osh.String, Help: "only use the key with this fingerprint to connect to the server"},
+		osh.Option{Name: "force-password", Kind: osh.String, Help: "only use the password with this hash to connect to the server (see selfListPasswords)"})
+}
+
+// fingerprintRe is an OpenSSH SHA256 fingerprint; cryptHashRe a crypt(3) hash of The Bastion's
+// kinds (md5crypt, sha256crypt, sha512crypt, and Cisco's type 8/9).
+var (
+	fingerprintRe = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}$`)
+	cryptHashRe   = regexp.MustCompile(`^\$(1|5|6|8|9)\$[A-Za-z0-9./]{1,16}\$[A-Za-z0-9./]{1,100}$`)
+)
 
 // ACLInput is one access as typed, before validation.
 type ACLInput struct {
@@ -47,8 +65,12 @@ type ACLInput struct {
 	UserAny bool
 	Port    string
 	PortAny bool
-	// Force accepts a prefix when adding.
+	// Force adds without trying the connection first.
 	Force bool
+	// WidestV4 and WidestV6 bound the prefixes added ([plugin.NAME] widest_v4_prefix; 0: none).
+	WidestV4, WidestV6 int
+	// ForceKey and ForcePassword bind the access to one egress key or password.
+	ForceKey, ForcePassword string
 	// Protocols are the protocol flags given (--scpup, --scpdown, --sftp, --rsync): the entry
 	// then grants that protocol (access.ProtocolUser) instead of a remote user.
 	Protocols []access.Protocol
@@ -61,6 +83,8 @@ type ACLSpec struct {
 	Port    int
 	TTL     time.Duration
 	Comment string
+	// ForceKey and ForcePassword: --force-key FINGERPRINT, --force-password HASH.
+	ForceKey, ForcePassword string
 }
 
 // CodedError is a refusal with The Bastion's code, from a pure check.
@@ -91,14 +115,25 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 		return s, coded(code, "%v", err)
 	}
 	if adding {
-		if err := access.CheckACLHost(h, in.Force, 0, 0); err != nil {
+		if err := access.CheckACLHost(h, in.WidestV4, in.WidestV6); err != nil {
 			return s, coded("ERR_INVALID_PARAMETER", "%v", err)
 		}
 	}
 	s.Host = h
 	switch {
+	case in.ForceKey != "" && in.ForcePassword != "":
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Can't use --force-key and --force-password at the same time")
+	case in.ForceKey != "" && !fingerprintRe.MatchString(in.ForceKey):
+		return s, coded("ERR_INVALID_PARAMETER", "Specified fingerprint %q is invalid: give SHA256:… as shown by selfListEgressKeys", in.ForceKey)
+	case in.ForcePassword != "" && !cryptHashRe.MatchString(in.ForcePassword):
+		return s, coded("ERR_INVALID_PARAMETER", "Specified hash is invalid: give one of the hashes shown by selfListPasswords")
+	}
+	s.ForceKey, s.ForcePassword = in.ForceKey, in.ForcePassword
+	switch {
 	case len(in.Protocols) > 1:
-		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp and --rsync may be given at a time")
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp, --rsync and --forward may be given at a time")
+	case len(in.Protocols) == 1 && in.Protocols[0] == access.ProtoForward && (in.PortAny || in.Port == "" || in.Port == "*"):
+		return s, coded("ERR_MISSING_PARAMETER", "A --forward grant names its port: give --port PORT (forwarding is granted port by port)")
 	case len(in.Protocols) == 1 && (in.User != "" || in.UserAny):
 		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "A protocol (--%s) is granted for any remote user: --user and --user-any cannot be given with it", in.Protocols[0])
 	case len(in.Protocols) == 1:
@@ -140,13 +175,19 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 
 // ParseACL reads the ACLOptions of a command (see CheckACL).
 func ParseACL(c *osh.Call, adding, wildcards bool) (ACLSpec, *osh.Result) {
+	w4, w6 := widest(c)
 	s, cerr := CheckACL(ACLInput{
 		Host: c.Args.String("host"), User: c.Args.String("user"), UserAny: c.Args.Has("user-any"),
 		Port: c.Args.String("port"), PortAny: c.Args.Has("port-any"), Force: c.Args.Has("force"),
-		Protocols: protocolFlags(c),
+		Protocols: protocolFlags(c), WidestV4: w4, WidestV6: w6,
+		ForceKey: c.Args.String("force-key"), ForcePassword: c.Args.String("force-password"),
 	}, adding, wildcards)
 	if cerr != nil {
-		return s, Failure(cerr.Code, "%s", cerr.Message)
+		r := Failure(cerr.Code, "%s", cerr.Message)
+		if cerr.Code == "KO_INVALID_IP" || cerr.Code == "KO_INVALID_REMOTE_HOST" {
+			r.Exit = refusal.ExitInvalidHost // The Bastion's EXIT_INVALID_REMOTE_HOST, 128
+		}
+		return s, r
 	}
 	if c.Args.Has("ttl") {
 		if s.TTL = c.Args.Duration("ttl"); s.TTL <= 0 {
@@ -170,7 +211,7 @@ func protocolFlags(c *osh.Call) []access.Protocol {
 // Entry turns the spec into a store entry added by `by` at now.
 func (s ACLSpec) Entry(kind, owner, account, by string, now time.Time) store.ACLEntry {
 	e := store.ACLEntry{Kind: kind, Owner: owner, Account: account, Host: s.Host.String(), User: s.User, Port: s.Port,
-		Comment: s.Comment, AddedBy: by, AddedAt: now.UTC()}
+		Comment: s.Comment, AddedBy: by, AddedAt: now.UTC(), ForceKey: s.ForceKey, ForcePassword: s.ForcePassword}
 	if s.TTL > 0 {
 		e.ExpiresAt = now.UTC().Add(s.TTL)
 	}
@@ -206,6 +247,12 @@ func (s ACLSpec) Value() map[string]any {
 	}
 	if s.TTL > 0 {
 		v["ttl"] = int64(s.TTL / time.Second)
+	}
+	if s.ForceKey != "" {
+		v["forceKey"] = s.ForceKey
+	}
+	if s.ForcePassword != "" {
+		v["forcePassword"] = s.ForcePassword
 	}
 	return v
 }
@@ -269,6 +316,7 @@ func ACLValue(entries []access.Entry, now time.Time) []map[string]any {
 		if !e.Expiry.IsZero() {
 			v["expiry"] = e.Expiry.Unix()
 		}
+		v["forceKey"], v["forcePassword"] = nilIfEmpty(e.ForceKey), nilIfEmpty(e.ForcePassword)
 		out = append(out, v)
 	}
 	return out
@@ -287,10 +335,8 @@ func PrintACL(p *osh.Printer, by string, entries []access.Entry, now time.Time) 
 		if e.Expired(now) {
 			continue
 		}
-		user, port, exp := "(any)", "(any)", "-"
-		if e.User != "" {
-			user = e.User
-		}
+		// "*" where the access allows any user or port, as The Bastion's lists print it.
+		user, port, exp := osh.AnyOr(e.User), "*", "-"
 		if e.Port != 0 {
 			port = strconv.Itoa(e.Port)
 		}
@@ -404,4 +450,11 @@ func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time) ([]map[str
 		}
 	}
 	return out, n
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package common
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -23,11 +24,17 @@ func TestCheckACL(t *testing.T) {
 		{name: "star means any", in: ACLInput{Host: "10.0.0.5", User: "*", Port: "*"}, adding: true, host: "10.0.0.5"},
 		{name: "/32 is one address", in: ACLInput{Host: "1.2.3.4/32", UserAny: true, PortAny: true}, adding: true, host: "1.2.3.4"},
 		{name: "host name", in: ACLInput{Host: "DB1.example.org", User: "app", Port: "2222"}, adding: true, host: "db1.example.org", user: "app", port: 2222},
-		{name: "prefix needs force", in: ACLInput{Host: "10.0.0.0/24", UserAny: true, PortAny: true}, adding: true, code: "ERR_INVALID_PARAMETER"},
-		{name: "catch-all needs force", in: ACLInput{Host: "0.0.0.0/0", UserAny: true, PortAny: true}, adding: true, code: "ERR_INVALID_PARAMETER"},
+		{name: "a /24 needs no force", in: ACLInput{Host: "10.0.0.0/24", UserAny: true, PortAny: true}, adding: true, host: "10.0.0.0/24"},
+		{name: "a /17 needs no force", in: ACLInput{Host: "10.0.0.0/17", UserAny: true, PortAny: true}, adding: true, host: "10.0.0.0/17"},
+		{name: "catch-all without a widest prefix", in: ACLInput{Host: "0.0.0.0/0", UserAny: true, PortAny: true}, adding: true, host: "0.0.0.0/0"},
+		{name: "catch-all beyond widest_v4_prefix", in: ACLInput{Host: "0.0.0.0/0", UserAny: true, PortAny: true, WidestV4: 24}, adding: true, code: "ERR_INVALID_PARAMETER"},
+		{name: "a /17 beyond widest_v4_prefix 24", in: ACLInput{Host: "10.0.0.0/17", UserAny: true, PortAny: true, WidestV4: 24, Force: true}, adding: true, code: "ERR_INVALID_PARAMETER"},
+		{name: "a /24 within widest_v4_prefix 24", in: ACLInput{Host: "10.0.0.0/24", UserAny: true, PortAny: true, WidestV4: 24}, adding: true, host: "10.0.0.0/24"},
+		{name: "removal ignores widest_v4_prefix", in: ACLInput{Host: "10.0.0.0/8", UserAny: true, PortAny: true, WidestV4: 24}, host: "10.0.0.0/8"},
 		{name: "prefix with force", in: ACLInput{Host: "10.0.0.0/24", UserAny: true, PortAny: true, Force: true}, adding: true, host: "10.0.0.0/24"},
 		{name: "prefix removal needs no force", in: ACLInput{Host: "10.0.0.0/24", UserAny: true, PortAny: true}, host: "10.0.0.0/24"},
 		{name: "host bits set", in: ACLInput{Host: "77.66.55.0/23", UserAny: true, PortAny: true, Force: true}, adding: true, code: "KO_INVALID_IP"},
+		{name: "host bits set, /24", in: ACLInput{Host: "10.0.0.1/24", UserAny: true, PortAny: true}, adding: true, code: "KO_INVALID_IP"},
 		{name: "bad address", in: ACLInput{Host: "10.0.0.256", UserAny: true, PortAny: true}, code: "KO_INVALID_IP"},
 		{name: "not a name", in: ACLInput{Host: "bad;host", UserAny: true, PortAny: true}, code: "KO_INVALID_REMOTE_HOST"},
 		{name: "missing host", in: ACLInput{UserAny: true, PortAny: true}, code: "ERR_MISSING_PARAMETER"},
@@ -42,6 +49,10 @@ func TestCheckACL(t *testing.T) {
 		{name: "port and port-any", in: ACLInput{Host: "10.0.0.5", UserAny: true, Port: "22", PortAny: true}, code: "ERR_INCOMPATIBLE_PARAMETERS"},
 		{name: "no user", in: ACLInput{Host: "10.0.0.5", PortAny: true}, code: "ERR_MISSING_PARAMETER"},
 		{name: "no port", in: ACLInput{Host: "10.0.0.5", UserAny: true}, code: "ERR_MISSING_PARAMETER"},
+		{name: "force-key and force-password", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForceKey: "SHA256:" + strings.Repeat("a", 43), ForcePassword: "$6$abc$def"}, code: "ERR_INCOMPATIBLE_PARAMETERS"},
+		{name: "force-key not a fingerprint", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForceKey: "MD5:aa"}, code: "ERR_INVALID_PARAMETER"},
+		{name: "force-password not a hash", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForcePassword: "hunter2"}, code: "ERR_INVALID_PARAMETER"},
+		{name: "force-password hash", in: ACLInput{Host: "10.0.0.5", User: "root", Port: "22", ForcePassword: "$6$Oiq42yZA$abc./"}, host: "10.0.0.5", user: "root", port: 22},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,4 +133,57 @@ func TestHostPort(t *testing.T) {
 			t.Errorf("HostPort(%s, %d) = %q, want %q", tt.host, tt.port, got, tt.want)
 		}
 	}
+}
+
+// The connection test's decision over the kinds of host and user, and --force.
+func TestDecideTest(t *testing.T) {
+	ip, _ := access.ParseHost("192.0.2.5")
+	prefix, _ := access.ParseHost("192.0.2.0/24")
+	name, _ := access.ParseHost("srv.example.org")
+	for _, tc := range []struct {
+		host  access.Host
+		user  string
+		force bool
+		want  TestStep
+	}{
+		{ip, "root", false, TestConnect},
+		{ip, "root", true, TestForced},
+		{ip, "", false, TestMagic},
+		{ip, "app-*", false, TestMagic},
+		{ip, "db?", false, TestMagic},
+		{ip, access.ProtocolUser(access.ProtoSFTP), false, TestMagic},
+		{prefix, "root", false, TestSubnet},
+		{prefix, "root", true, TestForced},
+		{name, "root", false, TestNotAHost},
+		{name, "root", true, TestForced},
+	} {
+		if got := DecideTest(ACLSpec{Host: tc.host, User: tc.user, Port: 22}, tc.force); got != tc.want {
+			t.Errorf("DecideTest(%s, %q, force=%v) = %v, want %v", tc.host, tc.user, tc.force, got, tc.want)
+		}
+	}
+}
+
+// FuzzCheckACL: whatever a user types as --host, --user and --port, CheckACL answers a valid
+// spec or a coded refusal, never a panic, and a valid spec's host has no host bits set.
+func FuzzCheckACL(f *testing.F) {
+	f.Add("10.0.0.0/24", "root", "22", 0)
+	f.Add("10.0.0.1/24", "*", "*", 24)
+	f.Add("0.0.0.0/0", "app-*", "2222", 8)
+	f.Add("srv.example.org", "a;b", "0", 0)
+	f.Add("::ffff:10.0.0.0/104", "", "", 0)
+	f.Fuzz(func(t *testing.T, host, user, port string, widest int) {
+		s, err := CheckACL(ACLInput{Host: host, User: user, Port: port, UserAny: user == "", PortAny: port == "", WidestV4: widest % 33}, true, true)
+		if err != nil {
+			if err.Code == "" || err.Message == "" {
+				t.Fatalf("refusal without code or sentence: %+v", err)
+			}
+			return
+		}
+		if (s.Host.Kind == access.HostPrefix || s.Host.Kind == access.HostIP) && s.Host.Prefix.Masked() != s.Host.Prefix {
+			t.Fatalf("%q accepted with host bits set", host)
+		}
+		if w := widest % 33; w > 0 && s.Host.Kind == access.HostPrefix && s.Host.Prefix.Addr().Is4() && s.Host.Prefix.Bits() < w {
+			t.Fatalf("%q wider than /%d accepted", host, w)
+		}
+	})
 }

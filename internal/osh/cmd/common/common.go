@@ -11,11 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/config"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Bool is The Bastion's integer boolean.
@@ -30,10 +33,7 @@ func Bool(b bool) int {
 func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any {
 	out := []map[string]any{}
 	for _, k := range keys {
-		var from []string
-		if k.From != "" {
-			from = strings.Split(k.From, ",")
-		}
+		from := sshkey.FromList(k.From)
 		size := 0
 		if pk, err := sshkey.Parse(k.Line); err == nil {
 			size = pk.Bits
@@ -58,7 +58,7 @@ func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []ma
 			line = k.Public // egressKeysFrom is validated at load; never print a broken line
 		}
 		out = append(out, map[string]any{
-			"id": k.ID, "typecode": k.Type, "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
+			"id": k.ID, "typecode": k.Type, "family": KeyFamily(k.Type), "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
 			"fullline": line, "created": k.CreatedAt.Unix(),
 		})
 		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, k.Bits, k.CreatedAt.Format("2006/01/02"))
@@ -131,7 +131,30 @@ func KeyFromArgs(c *osh.Call, readStdin bool) (sshkey.Key, error) {
 		}
 		line = l
 	}
-	return sshkey.Parse(line)
+	k, err := sshkey.Parse(line)
+	if err != nil {
+		return k, &KeyError{Code: KeyErrorCode(line), Err: err}
+	}
+	pol := IngressPolicy(c.Cfg())
+	applied, err := pol.Apply(k)
+	if err != nil {
+		code := "KO_NOT_A_KEY"
+		if k.Type == ssh.KeyAlgoRSA && sshkey.CheckRSASize(k.Bits, pol.MinRSABits, pol.MaxRSABits) != nil {
+			code = "KO_KEY_SIZE_TOO_SMALL"
+			if pol.MaxRSABits > 0 && k.Bits > pol.MaxRSABits {
+				code = "KO_KEY_SIZE_INVALID"
+			}
+		}
+		return k, &KeyError{Code: code, Err: err}
+	}
+	return applied, nil
+}
+
+// IngressPolicy is the configuration's policy for new ingress keys (ingressKeysFrom,
+// ingressKeysFromAllowOverride, minimum/maximumIngressRsaKeySize).
+func IngressPolicy(cfg *config.Config) sshkey.Policy {
+	return sshkey.Policy{IngressKeysFrom: cfg.IngressKeysFrom, AllowOverride: cfg.IngressKeysFromAllowOverride,
+		MinRSABits: cfg.MinimumIngressRsaKeySize, MaxRSABits: cfg.MaximumIngressRsaKeySize}
 }
 
 // TTL formats an account expiry for people.

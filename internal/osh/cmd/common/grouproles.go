@@ -56,7 +56,7 @@ func LoadAccount(ctx context.Context, c *osh.Call, opt string) (store.Account, *
 	}
 	a, err := c.Env.Store.GetAccount(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return a, Failure("ERR_ACCOUNT_NOT_FOUND", "Account %s doesn't exist", name)
+		return a, Failure("KO_NOT_FOUND", "Account '%s' doesn't exist", name)
 	}
 	if err != nil {
 		return a, Failure("ERR_INTERNAL", "cannot load account %s: %v", name, err)

@@ -100,7 +100,7 @@ func ListSessions(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 		c.P.Line("%s %s %-11s %-8s %-7s %s exit=%s %s%s", s.ID, s.StartedAt.Local().Format("2006-01-02 15:04:05"), s.Kind, s.Account, SessionVerdict(s.Status, s.Allowed), target, exit, s.Status, node)
 	}
 	if len(out) == 0 {
-		return osh.Result{Code: "OK_EMPTY", Message: "No session matches", Value: out}
+		return osh.Result{Code: "OK_EMPTY", Message: "No session found"} // value null, as The Bastion's
 	}
 	return osh.OK("", out)
 }
@@ -188,6 +188,13 @@ func PlaySession(ctx context.Context, c *osh.Call, owner Owner) osh.Result {
 	defer func() { _ = f.Close() }() // read only
 	c.P.Line("Session %s of %s, started %s, %s, exit status %d. Playing at speed %g; it ends by itself.", s.ID, s.Account,
 		s.StartedAt.Local().Format(time.RFC3339), s.Kind, s.ExitStatus, speed)
+	// The Bastion's header of a replay, then it waits for Enter (end of input goes on too).
+	c.P.Line("")
+	c.P.Line("When you're ready to replay session %s, press ENTER.", s.ID)
+	c.P.Line("Starting from the next line, the Total Recall begins. Press CTRL+C to jolt awake.")
+	if !c.Sess.InBatch {
+		readLine(c.Sess.In)
+	}
 	out := c.Sess.RawOut
 	if out == nil {
 		out = c.Sess.Out

@@ -4,8 +4,10 @@
 // the role on its group (super-owners pass with "OVERRIDE").
 //
 // Invariants: every entry is validated before anything is stored (host an IP, a prefix or a host
-// name; user without shell metacharacters; port 1-65535); a prefix, 0.0.0.0/0 included, needs
-// --force; groupSetServers replaces the whole list in one transaction or changes nothing.
+// name resolved to its IP; user without shell metacharacters; port 1-65535); a prefix needs no
+// --force but is bounded by [plugin.NAME] widest_v4_prefix; groupAddServer tries the connection
+// with the group's keys unless --force; groupSetServers replaces the whole list in one
+// transaction or changes nothing.
 package groupaclkeeper
 
 import (
@@ -25,7 +27,7 @@ var groupOpt = osh.Option{Name: "group", Kind: osh.String, Help: "the group name
 func Register(r *osh.Registry) {
 	r.Add(
 		&osh.Command{Name: "groupAddServer", Category: osh.GroupAclkeeper, Summary: "add a server (or a network) to a group",
-			Options: common.ACLOptions(groupOpt), Run: addServer},
+			Options: common.AddACLOptions(groupOpt), Run: addServer},
 		&osh.Command{Name: "groupDelServer", Category: osh.GroupAclkeeper, Summary: "remove a server from a group",
 			Options: common.ACLOptions(groupOpt), Run: delServer},
 		&osh.Command{Name: "groupSetServers", Category: osh.GroupAclkeeper, Summary: "replace a group's whole server list by one read from standard input",
@@ -33,7 +35,7 @@ func Register(r *osh.Registry) {
 			Options: []osh.Option{groupOpt,
 				{Name: "dry-run", Kind: osh.Flag, Help: "only check the list and report errors"},
 				{Name: "skip-errors", Kind: osh.Flag, Help: "drop the entries that do not parse instead of aborting"},
-				{Name: "force", Kind: osh.Flag, Help: "accept networks (prefixes such as 10.0.0.0/24) in the list"}},
+				{Name: "force", Kind: osh.Flag, Help: "accepted for compatibility: prefixes need no --force (they are bounded by widest_v4_prefix)"}},
 			Run: setServers},
 	)
 }
@@ -53,6 +55,12 @@ func addServer(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	g, r := loadAsAclkeeper(ctx, c, "add servers to it")
 	if r != nil {
+		return *r
+	}
+	if r := common.ResolveHost(ctx, c, &spec); r != nil {
+		return *r
+	}
+	if r := common.TestConnection(ctx, c, store.ACLGroup, g.Name, spec, c.Args.Has("force")); r != nil {
 		return *r
 	}
 	now := c.Now()

@@ -35,8 +35,9 @@ type parsedList struct {
 //   - a JSON array of {ip, user, port, comment} objects, as groupListServers prints them (user
 //     and port null, absent or "*" mean any; other keys such as addedBy are ignored).
 //
-// Every entry is checked as groupAddServer checks it (force allows prefixes). It is pure.
-func parseServerList(data []byte, force bool) parsedList {
+// Every entry is checked as groupAddServer checks it (prefixes up to widestV4/widestV6, 0: any).
+// It is pure: host names are resolved afterwards (resolveNames).
+func parseServerList(data []byte, widestV4, widestV6 int) parsedList {
 	var out parsedList
 	trimmed := bytes.TrimSpace(data)
 	if bytes.HasPrefix(trimmed, []byte("[")) && json.Valid(trimmed) {
@@ -49,7 +50,7 @@ func parseServerList(data []byte, force bool) parsedList {
 			out.Lines++
 			in, comment, err := jsonEntry(it)
 			if err == nil {
-				err = out.add(in, comment, force)
+				err = out.add(in, comment, widestV4, widestV6)
 			}
 			if err != nil {
 				out.Errors = append(out.Errors, fmt.Sprintf("In entry %d, %v", i+1, err))
@@ -65,7 +66,7 @@ func parseServerList(data []byte, force bool) parsedList {
 		out.Lines++
 		in, comment, err := lineEntry(line)
 		if err == nil {
-			err = out.add(in, comment, force)
+			err = out.add(in, comment, widestV4, widestV6)
 		}
 		if err != nil {
 			out.Errors = append(out.Errors, fmt.Sprintf("In line %d (%s), %v", out.Lines, line, err))
@@ -74,14 +75,34 @@ func parseServerList(data []byte, force bool) parsedList {
 	return out
 }
 
-func (p *parsedList) add(in common.ACLInput, comment string, force bool) error {
-	in.UserAny, in.PortAny, in.Force = in.User == "", in.Port == "", force
+func (p *parsedList) add(in common.ACLInput, comment string, widestV4, widestV6 int) error {
+	in.UserAny, in.PortAny, in.WidestV4, in.WidestV6 = in.User == "", in.Port == "", widestV4, widestV6
 	s, cerr := common.CheckACL(in, true, true)
 	if cerr != nil {
 		return cerr
 	}
 	s.Comment = comment
 	p.Entries = append(p.Entries, s)
+	return nil
+}
+
+// resolveNames turns the host names of the list into their IPs, as groupAddServer does; a name
+// that does not resolve becomes an error line. With dnsSupportLevel 0 a name refuses the whole
+// list (ERR_DNS_DISABLED, exit 132), as The Bastion.
+func (p *parsedList) resolveNames(ctx context.Context, c *osh.Call) *osh.Result {
+	kept := p.Entries[:0]
+	for _, s := range p.Entries {
+		name := s.Host.String()
+		if r := common.ResolveHost(ctx, c, &s); r != nil {
+			if r.Code == "ERR_DNS_DISABLED" {
+				return r
+			}
+			p.Errors = append(p.Errors, fmt.Sprintf("In entry %s, %s", name, r.Message))
+			continue
+		}
+		kept = append(kept, s)
+	}
+	p.Entries = kept
 	return nil
 }
 
@@ -184,9 +205,16 @@ func setServers(ctx context.Context, c *osh.Call) osh.Result {
 	if len(data) > maxSetServersBytes {
 		return osh.Fail("", "ERR_INVALID_PARAMETER", "The new list is larger than %d bytes; nothing was changed", maxSetServersBytes)
 	}
-	p := parseServerList(data, c.Args.Has("force"))
+	w4, w6 := 0, 0
+	if pc, ok := c.Cfg().Plugin[c.Cmd.Name]; ok {
+		w4, w6 = pc.WidestV4Prefix, pc.WidestV6Prefix
+	}
+	p := parseServerList(data, w4, w6)
 	if len(p.Entries) > maxSetServersEntries {
 		return osh.Fail("", "ERR_INVALID_PARAMETER", "The new list has %d entries, at most %d are allowed; nothing was changed", len(p.Entries), maxSetServersEntries)
+	}
+	if r := p.resolveNames(ctx, c); r != nil {
+		return *r
 	}
 	for _, e := range p.Errors {
 		c.P.Line("%s", e)

@@ -105,7 +105,11 @@ func addGuestAccess(ctx context.Context, c *osh.Call) osh.Result {
 		return osh.Fail("", "ERR_MEMBER_CANNOT_BE_GUEST", "Can't add %s as a guest of group %s, they're already a member!", a.Name, g.Name)
 	}
 	if err := access.CheckGuestTTL(g.GuestTTLLimit, spec.TTL); err != nil {
-		return osh.Fail("", "ERR_INVALID_PARAMETER", "%v", err)
+		// The decision is access's; the sentences are The Bastion's, which scripts match.
+		if spec.TTL <= 0 {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "This group requires guest accesses to have a TTL set, to a duration of %s or less", osh.HumanDuration(g.GuestTTLLimit))
+		}
+		return osh.Fail("", "ERR_INVALID_PARAMETER", "The TTL you specified is invalid, this group requires guest accesses to have a TTL of %s maximum", osh.HumanDuration(g.GuestTTLLimit))
 	}
 	servers, err := c.Env.Store.ListACL(ctx, store.ACLGroup, g.Name, "")
 	if err != nil {

@@ -9,11 +9,7 @@
 package groupowner
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"io"
-	"strings"
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/osh"
@@ -171,24 +167,5 @@ func destroy(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	if !c.Args.Has("no-confirm") {
-		c.P.Line("You are about to delete group %s, with its servers, guest accesses and egress keys.", g.Name)
-		c.P.Line("To confirm, type the name of the group:")
-		line := ""
-		if c.Sess.In != nil {
-			line, _ = bufio.NewReader(io.LimitReader(c.Sess.In, 1024)).ReadString('\n')
-		}
-		if strings.TrimSpace(line) != g.Name {
-			return osh.Fail("", "ERR_OPERATION_ABORTED", "Confirmation not given, group %s is untouched (use --no-confirm in scripts)", g.Name)
-		}
-	}
-	err := c.Env.Store.DeleteGroup(ctx, g.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		return osh.Fail("", "KO_GROUP_NOT_FOUND", "Group %s doesn't exist (any more)", g.Name)
-	}
-	if err != nil {
-		return osh.Fail("", "ERR_INTERNAL", "cannot delete group %s: %v", g.Name, err)
-	}
-	c.P.Line("Group %s deleted.", g.Name)
-	return osh.OK("", map[string]any{"group": g.Name})
+	return common.DeleteGroup(ctx, c, g)
 }

@@ -20,9 +20,9 @@ func RegisterGroups(r *osh.Registry) {
 		&osh.Command{Name: "groupList", Category: osh.Open, Summary: "the groups you have a role in (--all: every group)",
 			Options: []osh.Option{{Name: "all", Kind: osh.Flag, Help: "also the groups you have no access to"}}, Run: groupList},
 		&osh.Command{Name: "groupInfo", Category: osh.Open, Summary: "a group's owners, keepers, members, settings and egress keys",
-			Options: []osh.Option{groupOpt, {Name: "all", Kind: osh.Flag, Help: "every group (auditors), use with --json"}}, Run: groupInfo},
+			Options: []osh.Option{groupOpt, {Name: "all", Kind: osh.Flag, Help: "every group (auditors and admins), use with --json"}}, Run: groupInfo},
 		&osh.Command{Name: "groupListServers", Category: osh.Open, Summary: "the servers a group reaches",
-			Options: []osh.Option{groupOpt}, Run: groupListServers},
+			Options: append([]osh.Option{groupOpt}, common.PatternOptions...), Run: groupListServers},
 		&osh.Command{Name: "selfListAccesses", Category: osh.Open, Summary: "the servers you may reach, personally and through groups", Run: selfListAccesses},
 		&osh.Command{Name: "selfForgetHostKey", Category: osh.Open, Summary: "forget the host key you recorded for a server (after a legitimate change)",
 			Options: common.HostPortOptions, Run: selfForgetHostKey},
@@ -86,7 +86,7 @@ func groupInfo(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	roles := c.Sess.Roles
 	if all {
-		if !roles.Auditor {
+		if !roles.Auditor && !roles.Admin {
 			return osh.Fail("", "ERR_ACCESS_DENIED", "Only bastion auditors can use --all")
 		}
 		groups, err := c.Env.Store.ListGroups(ctx)
@@ -222,11 +222,16 @@ func groupListServers(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list the servers of %s: %v", g.Name, err)
 	}
+	pat, r := common.PatternsOf(c)
+	if r != nil {
+		return *r
+	}
 	entries := common.Entries(list)
-	value := common.ACLValue(entries, c.Now())
-	if len(value) == 0 {
+	if len(common.ACLValue(entries, c.Now())) == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "This group is empty, if you are an aclkeeper of this group, you might want to add servers to it with groupAddServer"}
 	}
+	entries = pat.FilterACL(entries, g.Name+"(group)")
+	value := common.ACLValue(entries, c.Now())
 	common.PrintACLHeader(c.P)
 	n := common.PrintACL(c.P, g.Name+"(group)", entries, c.Now())
 	c.P.Line("")
@@ -254,7 +259,7 @@ func selfListAccesses(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
-	host, port, hp, r := common.ParseHostPort(c)
+	_, _, hp, r := common.ParseHostPort(c)
 	if r != nil {
 		return *r
 	}
@@ -262,10 +267,11 @@ func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot forget the host key: %v", err)
 	}
-	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n}
+	// The Bastion's value: per known_hosts entry looked for, what was done.
 	if n == 0 {
-		return osh.Result{Code: "OK_NO_CHANGE", Message: "No host key was known for " + hp + ", nothing to forget", Value: value}
+		c.P.Line("No host key was known for %s (maybe you forgot to specify --port?)", hp)
+		return osh.OK("", map[string]any{hp: map[string]any{"action": "OK_NO_MATCH"}})
 	}
 	c.P.Line("Forgot %d host key(s) of %s: the next connection will record the key the server shows then.", n, hp)
-	return osh.OK("", value)
+	return osh.OK("", map[string]any{hp: map[string]any{"action": "OK_DELETED", "deleted": n}})
 }

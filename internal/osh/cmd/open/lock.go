@@ -17,9 +17,7 @@ func RegisterLock(r *osh.Registry) {
 			n := c.Env.SessionLocks.Set(c.Caller().Name, locked)
 			verb := map[bool]string{true: "locked", false: "unlocked"}[locked]
 			c.P.Line("%d session(s) %s.", n, verb)
-			if n == 0 {
-				return osh.Result{Code: "OK_NO_CHANGE", Message: "No session to change", Value: map[string]any{verb: 0}}
-			}
+			// The Bastion answers OK whether or not a session was running.
 			return osh.OK("", map[string]any{verb: n})
 		}
 	}

@@ -6,10 +6,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"sort"
 	"strings"
 
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
+	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
 
@@ -31,7 +34,8 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "selfListEgressKeys", Category: osh.Open, Summary: "your keys for reaching servers, to paste into their authorized_keys", Run: selfListEgressKeys},
 		&osh.Command{Name: "selfGenerateEgressKey", Category: osh.Open, Summary: "make a new key pair for reaching servers",
 			Options: []osh.Option{{Name: "algo", Kind: osh.String, Choices: []string{"ed25519", "ecdsa", "rsa"}, Help: "key algorithm"},
-				{Name: "size", Kind: osh.Int, Help: "key size in bits (ecdsa 256/384/521, rsa 2048-8192)"}},
+				{Name: "size", Kind: osh.Int, Help: "key size in bits (ecdsa 256/384/521, rsa 2048-8192)"},
+				{Name: "encrypted", Kind: osh.Flag, Help: "refused: gatehouse seals every private key itself"}},
 			Run: selfGenerateEgressKey},
 	)
 }
@@ -41,25 +45,29 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 	cfg := c.Cfg()
 	r := c.Sess.Roles
 	c.P.Line("You are %s on %s (gatehouse %s).", a.Name, cfg.BastionName, c.Env.Version)
-	var roles []string
-	for _, x := range []struct {
-		on   bool
-		name string
-	}{{r.Admin, "admin"}, {r.SuperOwner, "super-owner"}, {r.Auditor, "auditor"}} {
-		if x.on {
-			roles = append(roles, x.name)
-		}
+	// The Bastion's role lines, in its order.
+	if r.Auditor {
+		c.P.Line("You are a bastion auditor!")
 	}
-	if len(roles) > 0 {
-		c.P.Line("Your roles: %s.", strings.Join(roles, ", "))
+	if r.SuperOwner {
+		c.P.Line("Look at you, you are a bastion superowner!")
+	}
+	if r.Admin {
+		c.P.Line("Woosh, you are even a bastion admin!")
 	}
 	if a.OshOnly {
 		c.P.Line("Your account may only run --osh commands: it cannot connect to servers.")
 	}
-	c.P.Line("Your alias to connect: alias bssh='%s'", BastionAlias(cfg.BastionCommand, a.Name, c.Sess.LocalAddr))
+	hostname, _ := os.Hostname()
+	alias := BastionAlias(cfg.BastionCommand, a.Name, cfg.BastionName, hostname, c.Sess.LocalAddr)
+	c.P.Line("")
+	c.P.Line("Your alias to connect to this bastion is:")
+	c.P.Line("alias %s='%s'", cfg.BastionName, alias)
+	c.P.Line("")
 	value := map[string]any{
-		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version,
-		"is_admin": common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),
+		"account": a.Name, "bastion_name": cfg.BastionName, "version": c.Env.Version, "hostname": hostname,
+		"bastion_alias_command": alias,
+		"is_admin":              common.Bool(r.Admin), "is_superowner": common.Bool(r.SuperOwner), "is_auditor": common.Bool(r.Auditor),
 		"osh_only": common.Bool(a.OshOnly), "ttl_expires": nil, "mfa_policy": cfg.AccountMFAPolicy,
 		"interactive_mode_allowed": common.Bool(cfg.InteractiveModeAllowed),
 	}
@@ -74,27 +82,47 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 		}
-		var admins []string
-		for _, x := range accounts {
-			if x.HasGrant(osh.GrantAdmin) {
-				admins = append(admins, x.Name)
-			}
-		}
-		value["admins"] = admins
-		c.P.Line("Admins of this bastion: %s", strings.Join(admins, ", "))
+		admins, superOwners := AdminLists(accounts)
+		// The Bastion's keys and labels; "admins" stays for gatehouse's earlier scripts.
+		value["adminAccounts"], value["superOwnerAccounts"], value["admins"] = admins, superOwners, admins
+		c.P.Line("My admins are: %s", dashIfEmpty(admins))
+		c.P.Line("My super owners are: %s", dashIfEmpty(superOwners))
 	}
 	return osh.OK("", value)
 }
 
+// AdminLists are info's lists, as The Bastion's adminAccounts and superOwnerAccounts: the admins,
+// and the accounts granted superowner that are not admins (an admin is a super-owner by being
+// one, as there), each sorted by name.
+func AdminLists(accounts []store.Account) (admins, superOwners []string) {
+	admins, superOwners = []string{}, []string{}
+	for _, x := range accounts {
+		switch {
+		case x.HasGrant(osh.GrantAdmin):
+			admins = append(admins, x.Name)
+		case x.HasGrant(osh.GrantSuperOwner):
+			superOwners = append(superOwners, x.Name)
+		}
+	}
+	sort.Strings(admins)
+	sort.Strings(superOwners)
+	return admins, superOwners
+}
+
+func dashIfEmpty(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ", ")
+}
+
 func help(ctx context.Context, c *osh.Call) osh.Result {
 	byCat := map[osh.Category][]*osh.Command{}
-	value := map[string]any{}
 	for _, cmd := range c.Env.Registry.All() {
 		if ok, _ := osh.Authorize(cmd, c.Sess.Roles); !ok {
 			continue
 		}
 		byCat[cmd.Category] = append(byCat[cmd.Category], cmd)
-		value[cmd.Name] = map[string]any{"category": string(cmd.Category), "description": cmd.Summary}
 	}
 	c.P.Line("OSH help: use --osh COMMAND [options]. Connect with [user@]host [-p port] [command].")
 	for _, cat := range []osh.Category{osh.Open, osh.Restricted, osh.GroupOwner, osh.GroupGatekeeper, osh.GroupAclkeeper, osh.Admin} {
@@ -108,7 +136,9 @@ func help(ctx context.Context, c *osh.Call) osh.Result {
 			c.P.Line("  %-28s %s", cmd.Name, cmd.Summary)
 		}
 	}
-	return osh.OK("", value)
+	// The Bastion's help answers value null: the list is for people (and --osh help is what
+	// scripts probe a bastion with, testing only the error_code).
+	return osh.OK("", nil)
 }
 
 // maxBatchLines bounds a batch so one connection cannot keep the bastion busy forever.
@@ -121,6 +151,10 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 	saved := c.Sess.InBatch
 	c.Sess.InBatch = true
 	defer func() { c.Sess.InBatch = saved }()
+	// The Bastion's lines, which scripts driving a batch wait for.
+	c.P.Line("Feed me osh commands line by line on stdin, I'll execute them sequentially.")
+	c.P.Line("Use 'exit', 'quit' or ^D to stop.")
+	c.P.Line("--- waiting for input")
 	for n := 0; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -148,8 +182,13 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 		} else if words[0] == "batch" {
 			r = osh.Refuse("KO_RESTRICTED_COMMAND", "batch cannot be nested")
 		} else {
-			c.P.Line("--- %s", clip(line, maxBatchEcho))
-			r = c.Env.Run(ctx, c.Sess, words[0], words[1:], c.P.Quiet)
+			c.P.Line("--- launching command: %s", clip(line, maxBatchEcho))
+			// The batch's own JSON holds every result: a line's --json is dropped, as there.
+			args, _, quiet := osh.SplitGlobalOptions(words[1:])
+			r = c.Env.Run(ctx, c.Sess, words[0], args, c.P.Quiet || quiet)
+		}
+		if !r.Success() {
+			c.P.Line("--- command failed!")
 		}
 		results.add(line, r)
 	}
@@ -172,18 +211,22 @@ func selfListIngressKeys(ctx context.Context, c *osh.Call) osh.Result {
 func selfAddIngressKey(ctx context.Context, c *osh.Call) osh.Result {
 	k, err := common.KeyFromArgs(c, true)
 	if err != nil {
-		return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+		return common.KeyFailure(err)
 	}
 	saved, err := c.Env.Store.AddIngressKey(ctx, store.IngressKey{Account: c.Caller().Name, Line: k.Line, Type: k.Type,
 		Fingerprint: k.Fingerprint, Comment: k.Comment, From: k.From, CreatedAt: c.Now().UTC()})
 	if errors.Is(err, store.ErrExists) {
-		return osh.Fail("", "ERR_KEY_ALREADY_EXISTS", "This key (%s) is already one of your ingress keys", k.Fingerprint)
+		return osh.Fail("", "KO_DUPLICATE_KEY", "This public key already exists on your account! (%s)", k.Fingerprint)
 	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot add the key: %v", err)
 	}
+	if k.From != "" {
+		c.P.Line("You will only be able to connect from: %s", strings.Join(sshkey.FromList(k.From), ", "))
+	}
 	c.P.Line("Public key successfully added: %s", saved.Fingerprint)
-	return osh.OK("", map[string]any{"account": c.Caller().Name, "key": common.IngressKeysValue(&osh.Printer{W: io.Discard}, []store.IngressKey{saved})[0]})
+	return osh.OK("", map[string]any{"account": c.Caller().Name, "connect_only_from": sshkey.FromList(k.From),
+		"key": common.IngressKeysValue(&osh.Printer{W: io.Discard}, []store.IngressKey{saved})[0]})
 }
 
 func selfDelIngressKey(ctx context.Context, c *osh.Call) osh.Result {
@@ -202,10 +245,10 @@ func selfDelIngressKey(ctx context.Context, c *osh.Call) osh.Result {
 		}
 	}
 	if found == nil {
-		return osh.Fail("", "ERR_NOT_FOUND", "none of your ingress keys matches; see selfListIngressKeys")
+		return osh.Fail("", "ERR_NO_MATCH", "Couldn't find any key matching this fingerprint or id; see selfListIngressKeys")
 	}
 	if len(keys) == 1 {
-		return osh.Fail("", "ERR_LAST_KEY", "this is your only ingress key: add another one first, or you could not log in any more")
+		return osh.Fail("", "ERR_ONLY_ONE_KEY", "You can't delete the only valid key you have! Add another one first, or you could not log in any more")
 	}
 	if err := c.Env.Store.DeleteIngressKey(ctx, c.Caller().Name, found.Fingerprint); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot delete the key: %v", err)
@@ -228,6 +271,9 @@ func selfListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfGenerateEgressKey(ctx context.Context, c *osh.Call) osh.Result {
+	if c.Args.Has("encrypted") {
+		return osh.Fail("", "ERR_INVALID_PARAMETER", "--encrypted is not supported: gatehouse seals every egress private key with its own key")
+	}
 	algo := c.Args.String("algo")
 	if algo == "" {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "give --algo ed25519, ecdsa or rsa (and --size for ecdsa and rsa)")

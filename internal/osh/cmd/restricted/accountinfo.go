@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
 )
 
 // accountGroups is accountInfo's "groups": each group where the account holds a role, with
 // its roles (member, owner, gatekeeper, aclkeeper, guest), sorted.
-func accountGroups(ctx context.Context, c *osh.Call, account string) (map[string]any, error) {
+func accountGroups(ctx context.Context, c *osh.Call, account string) (map[string][]string, error) {
 	gs, err := c.Env.Store.GroupsOf(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{}
+	out := map[string][]string{}
 	for _, g := range gs {
-		var roles []string
+		roles := []string{}
 		for role := range g.Roles {
 			if g.Has(role, account) {
 				roles = append(roles, role)
@@ -31,12 +32,17 @@ func accountGroups(ctx context.Context, c *osh.Call, account string) (map[string
 	return out, nil
 }
 
-// accountInfoLines are accountInfo's human lines, made from its JSON value so that the two say
-// the same: roles, MFA requirements and bypasses, groups, activity. (The state, creation,
-// grants, freeze and configured factors are printed before.)
+// accountInfoLines are accountInfo's human lines, made from its JSON value (InfoValue) so that
+// the two say the same, and an account that is not an auditor reads no more than its JSON.
 func accountInfoLines(v map[string]any) []string {
 	yes := func(k string) bool { x, _ := v[k].(int); return x == 1 }
+	name, _ := v["account"].(string)
 	var lines []string
+	state := "inactive"
+	if yes("is_active") {
+		state = "active"
+	}
+	lines = append(lines, fmt.Sprintf("%s is %s.", name, state))
 	var roles []string
 	for _, r := range []struct{ key, name string }{{"is_admin", "admin"}, {"is_superowner", "super-owner"}, {"is_auditor", "auditor"}} {
 		if yes(r.key) {
@@ -46,14 +52,8 @@ func accountInfoLines(v map[string]any) []string {
 	if len(roles) > 0 {
 		lines = append(lines, "Roles: "+strings.Join(roles, ", ")+".")
 	}
-	if yes("osh_only") {
-		lines = append(lines, "May only run --osh commands (no connection to servers).")
-	}
-	if _, ok := v["mfa_totp_required"]; ok {
-		lines = append(lines, fmt.Sprintf("MFA required: password %v, TOTP %v; personal accesses ask: %v.",
-			v["mfa_password_required"], v["mfa_totp_required"], v["personal_egress_mfa_required"]))
-		lines = append(lines, fmt.Sprintf("Key only, second factors bypassed (pam-auth-bypass): %v; key optional (pubkey-auth-optional): %v.",
-			v["pam_auth_bypass"], v["pubkey_auth_optional"]))
+	if cmds, _ := v["allowed_commands"].([]string); len(cmds) > 0 {
+		lines = append(lines, "Granted: "+strings.Join(cmds, ", "))
 	}
 	if gs, ok := v["groups"].(map[string]any); ok {
 		if len(gs) == 0 {
@@ -66,27 +66,208 @@ func accountInfoLines(v map[string]any) []string {
 			sort.Strings(names)
 			parts := make([]string, len(names))
 			for i, n := range names {
-				roles, _ := gs[n].([]string)
+				g, _ := gs[n].(map[string]any)
+				roles, _ := g["flags"].([]string)
 				parts[i] = fmt.Sprintf("%s (%s)", n, strings.Join(roles, ", "))
 			}
 			lines = append(lines, "Groups: "+strings.Join(parts, ", ")+".")
 		}
 	}
-	last := "never"
-	if t, ok := v["last_activity"].(int64); ok {
-		last = time.Unix(t, 0).UTC().Format(time.RFC3339)
+	if _, auditorView := v["is_ttl_set"]; !auditorView {
+		return lines
+	}
+	if ci, ok := v["creation_information"].(map[string]any); ok {
+		lines = append(lines, fmt.Sprintf("Created on %v by %v.", ci["datetime_utc"], ci["by"]))
+	}
+	if ts, ok := v["ttl_timestamp"].(int64); ok {
+		word := "expires"
+		if yes("is_ttl_expired") {
+			word = "expired"
+		}
+		lines = append(lines, fmt.Sprintf("This account %s on %s (TTL).", word, time.Unix(ts, 0).UTC().Format("Mon 2006-01-02 15:04:05 UTC")))
+	}
+	if yes("is_frozen") {
+		fi, _ := v["freeze_info"].(map[string]any)
+		lines = append(lines, fmt.Sprintf("This account is FROZEN (%v).", fi["reason"]))
+	}
+	if yes("osh_only") {
+		lines = append(lines, "May only run --osh commands (no connection to servers).")
+	}
+	word := map[bool]string{true: "configured", false: "not configured"}
+	lines = append(lines, fmt.Sprintf("MFA: password %s, TOTP %s.", word[yes("mfa_password_configured")], word[yes("mfa_totp_configured")]))
+	req := func(k string) string {
+		switch {
+		case yes(k + "_required"):
+			return "yes"
+		case yes(k + "_bypass"):
+			return "bypass"
+		}
+		return "no"
+	}
+	yn := map[bool]string{true: "yes", false: "no"}
+	lines = append(lines, fmt.Sprintf("MFA required: password %s, TOTP %s; personal accesses ask: %v.", req("mfa_password"), req("mfa_totp"), v["personal_egress_mfa_required"]))
+	lines = append(lines, fmt.Sprintf("Key only, second factors bypassed (pam-auth-bypass): %s; key optional (pubkey-auth-optional): %s.", yn[yes("pam_auth_bypass")], yn[yes("pubkey_auth_optional")]))
+	last := "never (this account has NEVER been used yet)"
+	if la, ok := v["last_activity"].(map[string]any); ok {
+		last = fmt.Sprintf("%v (%v ago)", la["datetime_utc"], la["ago"])
 	}
 	inactive := "the bastion's setting"
-	if d, ok := v["max_inactive_days"].(int); ok && d >= 0 {
+	if d, ok := v["max_inactive_days"].(int); ok {
 		inactive = fmt.Sprintf("%d days", d)
 		if d == 0 {
 			inactive = "never"
 		}
 	}
-	lines = append(lines, fmt.Sprintf("Last activity: %s; expires after inactivity: %s%s.", last, inactive,
+	lines = append(lines, fmt.Sprintf("Last seen on %s; expires after inactivity: %s%s.", last, inactive,
 		map[bool]string{true: " (always active)", false: ""}[yes("always_active")]))
 	if cm, _ := v["comment"].(string); cm != "" {
 		lines = append(lines, "Comment: "+cm)
 	}
 	return lines
+}
+
+// InfoInput is what accountInfo's value is made of, read before the decision of what to show.
+type InfoInput struct {
+	Account store.Account
+	// CallerAuditor: the caller is an auditor (or an admin). The Bastion shows the rest of an
+	// account (TTL, freeze, activity, creation, MFA, settings) to auditors only; an account
+	// merely granted accountInfo sees the roles, the grants, the groups and the activeness.
+	CallerAuditor bool
+	Now           time.Time
+	// GlobalMaxInactiveDays is accountMaxInactiveDays, for the activeness.
+	GlobalMaxInactiveDays int
+	// Groups are the account's groups with their roles (nil: not asked, shown as {}).
+	Groups map[string][]string
+	// PasswordConfigured, TOTPConfigured: the account's second factors (auditors only).
+	PasswordConfigured, TOTPConfigured bool
+}
+
+// roleGrants are the pseudo-commands that give roles: accountInfo shows them as is_admin,
+// is_superowner and is_auditor, not among the granted commands.
+var roleGrants = map[string]bool{osh.GrantAdmin: true, osh.GrantSuperOwner: true, osh.GrantAuditor: true}
+
+// InfoValue is accountInfo's JSON value for one account, in The Bastion's shape: integer
+// booleans, is_admin/is_superowner/is_auditor present only when true, max_inactive_days null
+// when the account has no value of its own. What it holds depends on CallerAuditor only: a
+// pure function, so that least privilege is decided in one place and tested as a table.
+func InfoValue(in InfoInput) map[string]any {
+	a := in.Account
+	b := func(x bool) int {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	v := map[string]any{"account": a.Name}
+	if a.HasGrant(osh.GrantAdmin) {
+		v["is_admin"] = 1
+	}
+	if a.HasGrant(osh.GrantAdmin) || a.HasGrant(osh.GrantSuperOwner) {
+		v["is_superowner"] = 1
+	}
+	if a.HasGrant(osh.GrantAuditor) {
+		v["is_auditor"] = 1
+	}
+	granted := []string{}
+	for _, g := range a.Grants {
+		if !roleGrants[g] {
+			granted = append(granted, g)
+		}
+	}
+	sort.Strings(granted)
+	v["allowed_commands"] = granted
+	groups := map[string]any{}
+	for name, roles := range in.Groups {
+		groups[name] = map[string]any{"name": name, "flags": roles}
+	}
+	v["groups"] = groups
+	v["always_active"] = b(a.AlwaysActive)
+	if a.AlwaysActive {
+		v["always_active_reason"] = "account local configuration"
+	}
+	frozen := a.Frozen
+	ttlExpired := !a.ExpiresAt.IsZero() && !in.Now.Before(a.ExpiresAt)
+	_, inactive := osh.InactivityExpired(&a, in.Now, in.GlobalMaxInactiveDays)
+	v["is_active"] = b(!frozen && !ttlExpired && !inactive)
+	if !in.CallerAuditor {
+		return v
+	}
+	v["is_ttl_set"] = b(!a.ExpiresAt.IsZero())
+	v["is_ttl_expired"] = b(ttlExpired)
+	v["ttl_timestamp"] = nil
+	if !a.ExpiresAt.IsZero() {
+		v["ttl_timestamp"] = a.ExpiresAt.Unix()
+	}
+	v["is_frozen"] = b(frozen)
+	if frozen {
+		v["freeze_info"] = map[string]any{"reason": a.FrozenReason}
+	}
+	v["is_expired"] = b(inactive)
+	v["can_connect"] = b(!frozen && !ttlExpired && !inactive)
+	v["already_seen_before"] = b(!a.LastSeenAt.IsZero())
+	v["last_activity"] = nil
+	if !a.LastSeenAt.IsZero() {
+		v["last_activity"] = map[string]any{
+			"datetime_utc":   a.LastSeenAt.UTC().Format("Mon 2006-01-02 15:04:05 UTC"),
+			"datetime_local": a.LastSeenAt.Local().Format("Mon 2006-01-02 15:04:05 MST"),
+			"ago":            osh.HumanDuration(in.Now.Sub(a.LastSeenAt)),
+			"timestamp":      a.LastSeenAt.Unix(),
+		}
+	}
+	v["creation_information"] = map[string]any{
+		"by": a.CreatedBy, "comment": a.Comment, "timestamp": a.CreatedAt.Unix(),
+		"datetime_utc":   a.CreatedAt.UTC().Format("Mon 2006-01-02 15:04:05 UTC"),
+		"datetime_local": a.CreatedAt.Local().Format("Mon 2006-01-02 15:04:05 MST"),
+	}
+	// gatehouse's own names for the same facts, kept for its existing scripts.
+	v["created_by"], v["comment"], v["created"] = a.CreatedBy, a.Comment, a.CreatedAt.Unix()
+	v["ttl_expires"] = v["ttl_timestamp"]
+	v["account_egress_ssh_config"] = egressSSHConfig(a.Settings)
+	v["ingress_piv_enforced"], v["ingress_piv_policy"] = 0, nil // PIV: not in gatehouse
+	v["ingress_piv_grace"] = map[string]any{"enabled": 0}
+	v["global_ingress_policy"], v["effective_ingress_piv_policy"] = 0, 0
+	set := func(k string) string { return a.Settings[k] }
+	v["mfa_password_required"] = b(set("mfa_password_required") == "yes")
+	v["mfa_password_bypass"] = b(set("mfa_password_required") == "bypass")
+	v["mfa_password_configured"] = b(in.PasswordConfigured)
+	v["mfa_totp_required"] = b(set("mfa_totp_required") == "yes")
+	v["mfa_totp_bypass"] = b(set("mfa_totp_required") == "bypass")
+	v["mfa_totp_configured"] = b(in.TOTPConfigured)
+	v["pam_auth_bypass"] = b(set("pam_auth_bypass") == "yes")
+	v["pubkey_auth_optional"] = b(set("pubkey_auth_optional") == "yes")
+	v["personal_egress_mfa_required"] = "none"
+	if p := set("personal_egress_mfa_required"); p != "" {
+		v["personal_egress_mfa_required"] = p
+	}
+	v["idle_ignore"] = b(set("idle_ignore") == "yes")
+	v["max_inactive_days"] = nil
+	if a.MaxInactiveDays >= 0 {
+		v["max_inactive_days"] = a.MaxInactiveDays
+	}
+	v["osh_only"] = b(a.OshOnly)
+	return v
+}
+
+// egressSSHConfig is account_egress_ssh_config: "default" without an override, else "custom"
+// with the ssh_config items the account's settings stand for, named in lower case as The
+// Bastion reads them from the account's ssh config file.
+func egressSSHConfig(s map[string]string) map[string]any {
+	items := map[string]any{}
+	switch s["egress_strict_host_key_checking"] {
+	case "", "default":
+	case "bypass":
+		items["stricthostkeychecking"], items["userknownhostsfile"] = "no", "/dev/null"
+	default:
+		items["stricthostkeychecking"] = s["egress_strict_host_key_checking"]
+	}
+	switch s["egress_session_multiplexing"] {
+	case "yes":
+		items["controlmaster"], items["controlpath"] = "auto", "~/.ssh/sockets/%C"
+	case "no":
+		items["controlmaster"], items["controlpath"] = "no", "none"
+	}
+	if len(items) == 0 {
+		return map[string]any{"type": "default"}
+	}
+	return map[string]any{"type": "custom", "items": items}
 }

@@ -3,12 +3,9 @@
 package restricted
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"gatehouse/internal/access"
@@ -39,9 +36,12 @@ func Register(r *osh.Registry) {
 		&osh.Command{Name: "accountDelete", Category: osh.Restricted, Summary: "delete an account", ReadsStdin: true,
 			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
-			Options: []osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag}}, Run: accountList},
+			Options: append([]osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
+				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, common.PatternOptions...), Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
-			Options: []osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"}}, Run: accountInfo},
+			Options: append([]osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
+				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
+				{Name: "without-groups", Kind: osh.Flag, Help: "leave the groups out"}}, passwordInfoOptions...), Run: accountInfo},
 		&osh.Command{Name: "accountModify", Category: osh.Restricted, Summary: "modify the configuration of an account",
 			Options: modifyOptions(), Run: accountModify},
 		&osh.Command{Name: "accountFreeze", Category: osh.Restricted, Summary: "freeze an account: it can no longer do anything",
@@ -74,7 +74,7 @@ func target(ctx context.Context, c *osh.Call) (store.Account, *osh.Result) {
 	}
 	a, err := c.Env.Store.GetAccount(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		r := osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s doesn't exist", name)
+		r := osh.Fail("", "KO_NOT_FOUND", "Account '%s' doesn't exist", name)
 		return a, &r
 	}
 	if err != nil {
@@ -103,7 +103,7 @@ func again(ctx context.Context, c *osh.Call, a store.Account, kind access.Change
 
 // goneMeanwhile refuses a change to an account deleted (perhaps recreated) since it was loaded.
 func goneMeanwhile(a store.Account) osh.Result {
-	return osh.Fail("", "ERR_ACCOUNT_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
+	return osh.Fail("", "KO_NOT_FOUND", "Account %s was deleted meanwhile: nothing changed", a.Name)
 }
 
 // refused carries a guard's refusal out of an update transaction.
@@ -147,7 +147,7 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 	} else {
 		k, err := common.KeyFromArgs(c, true)
 		if err != nil {
-			return osh.Fail("", "ERR_INVALID_KEY", "%v", err)
+			return common.KeyFailure(err)
 		}
 		keys = append(keys, ingressFrom(name, k, c.Now()))
 	}
@@ -170,7 +170,7 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	err := c.Env.Store.CreateAccount(ctx, a, keys)
 	if errors.Is(err, store.ErrExists) {
-		return osh.Fail("", "ERR_ACCOUNT_ALREADY_EXISTS", "Account %s already exists", name)
+		return osh.Fail("", "KO_ALREADY_EXISTING", "The account %s already exists", name)
 	}
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot create account %s: %v", name, err)
@@ -182,15 +182,13 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("Warning: the account was created but its egress key could not be generated (%v); run selfGenerateEgressKey as %s.", err, name)
 	}
 	c.P.Line("Account %s successfully created.", name)
-	value := map[string]any{"account": name, "ttl_expires": nil}
-	if !a.ExpiresAt.IsZero() {
-		value["ttl_expires"] = a.ExpiresAt.Unix()
-	}
 	if err == nil {
 		c.P.Line("Its egress public key, to put in the authorized_keys of the servers it will reach:")
-		value["egress_key"] = common.EgressKeysValue(c.P, []store.EgressKey{ek}, cfg.EgressKeysFrom)[0]
+		common.EgressKeysValue(c.P, []store.EgressKey{ek}, cfg.EgressKeysFrom)
 	}
-	return osh.OK("", value)
+	// The Bastion's accountCreate answers value null (its scripts test for it); the egress
+	// key is in accountListEgressKeys.
+	return osh.OK("", nil)
 }
 
 func ingressFrom(account string, k sshkey.Key, now time.Time) store.IngressKey {
@@ -205,13 +203,8 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	if r := guard(c, a, access.ChangeDelete); r != nil {
 		return *r
 	}
-	if !c.Args.Has("no-confirm") {
-		want := "Yes, do as I say and delete " + a.Name
-		c.P.Line("You are about to delete account %s. To confirm, type: %s", a.Name, want)
-		line, _ := bufio.NewReader(io.LimitReader(c.Sess.In, 1024)).ReadString('\n')
-		if strings.TrimSpace(line) != want {
-			return osh.Fail("", "ERR_OPERATION_ABORTED", "Confirmation not given, account %s is untouched (use --no-confirm in scripts)", a.Name)
-		}
+	if r := common.Confirm(c, "accountDelete", a.Name); r != nil {
+		return *r
 	}
 	if r := again(ctx, c, a, access.ChangeDelete); r != nil {
 		return *r
@@ -260,9 +253,17 @@ func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
 }
 
 func accountList(ctx context.Context, c *osh.Call) osh.Result {
+	audit := c.Args.Has("audit")
+	if audit && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+		return osh.Fail("", "ERR_PERMISSION_DENIED", "You need to be a bastion auditor to use --audit")
+	}
 	all, err := c.Env.Store.ListAccounts(ctx)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
+	}
+	pat, r := common.PatternsOf(c)
+	if r != nil {
+		return *r
 	}
 	only := map[string]bool{}
 	for _, n := range c.Args.All("account") {
@@ -270,22 +271,37 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	value := map[string]any{}
 	for _, a := range all {
-		if len(only) > 0 && !only[a.Name] {
+		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
 		}
 		active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
 		if c.Args.Has("inactive-only") && active {
 			continue
 		}
-		value[a.Name] = accountValue(c, a, false)
 		state := "active"
 		if !active {
 			state = "inactive"
 		}
+		if !audit {
+			// The Bastion's accountList without --audit: the name and the activeness only.
+			value[a.Name] = map[string]any{"name": a.Name, "is_active": common.Bool(active)}
+			c.P.Line("%-28s %s", a.Name, state)
+			continue
+		}
+		v := accountValue(c, a, false)
+		for k, x := range InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}) {
+			if _, ok := v[k]; !ok || k == "last_activity" || k == "max_inactive_days" {
+				v[k] = x
+			}
+		}
+		delete(v, "groups")
+		value[a.Name] = v
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
 	if len(value) == 0 {
-		return osh.Result{Code: "OK_EMPTY", Message: "No account matches", Value: value}
+		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
+		c.P.Line("No account matches.")
+		return osh.OK("", value)
 	}
 	c.P.Line("%d account(s).", len(value))
 	return osh.OK("", value)
@@ -299,9 +315,32 @@ func frozenTag(a store.Account) string {
 }
 
 func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
+	// What an account sees of another is The Bastion's least privilege: see InfoValue.
+	auditor := c.Sess.Roles.Auditor || c.Sess.Roles.Admin
+	withPassword := wantsPasswordInfo(c)
+	if withPassword && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+		return osh.Fail("", "ERR_ACCESS_DENIED", "This option can only be used by bastion auditors")
+	}
+	// password adds the MFA password information to v when asked (auditors and admins only).
+	password := func(a store.Account, v map[string]any) (map[string]any, *osh.Result) {
+		if !withPassword {
+			return nil, nil
+		}
+		m, err := c.Env.Store.GetMFA(ctx, a.Name)
+		if err != nil {
+			r := osh.Fail("", "ERR_INTERNAL", "cannot read the factors of %s: %v", a.Name, err)
+			return nil, &r
+		}
+		pi := PasswordInfo(a.Name, m, c.Cfg())
+		v["password"] = pi
+		return pi, nil
+	}
 	if c.Args.Has("all") {
-		if !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
-			return osh.Fail("", "ERR_ACCESS_DENIED", "--all is only for auditors")
+		if c.Args.Has("account") {
+			return osh.Fail("", "ERR_INCOMPATIBLE_PARAMETERS", "Can't use both --account and --all")
+		}
+		if !auditor {
+			return osh.Fail("", "ERR_ACCESS_DENIED", "This option can only be used by bastion auditors")
 		}
 		all, err := c.Env.Store.ListAccounts(ctx)
 		if err != nil {
@@ -309,36 +348,61 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		}
 		value := map[string]any{}
 		for _, a := range all {
-			value[a.Name] = accountValue(c, a, true)
+			v, err := infoOf(ctx, c, a, auditor)
+			if err != nil {
+				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
+			}
+			if _, r := password(a, v); r != nil {
+				return *r
+			}
+			value[a.Name] = v
 		}
 		c.P.Line("%d account(s).", len(value))
 		return osh.OK("", value)
+	}
+	if !c.Args.Has("account") {
+		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing either --account or --all parameter")
 	}
 	a, r := target(ctx, c)
 	if r != nil {
 		return *r
 	}
-	v := accountValue(c, a, true)
-	for k, x := range common.MFAState(ctx, c, a) {
-		v[k] = x
-	}
-	c.P.Line("%s is %s.", a.Name, map[bool]string{true: "active", false: "inactive"}[v["is_active"] == 1])
-	c.P.Line("Created %s by %s; expires: %s.", a.CreatedAt.Format(time.RFC3339), a.CreatedBy, common.TTL(a.ExpiresAt))
-	if len(a.Grants) > 0 {
-		c.P.Line("Granted: %s", strings.Join(a.Grants, ", "))
-	}
-	if a.Frozen {
-		c.P.Line("This account is FROZEN (%s).", a.FrozenReason)
-	}
-	groups, err := accountGroups(ctx, c, a.Name)
+	v, err := infoOf(ctx, c, a, auditor)
 	if err != nil {
-		return osh.Fail("", "ERR_INTERNAL", "cannot list the groups of %s: %v", a.Name, err)
+		return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 	}
-	v["groups"] = groups
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
 	}
+	pi, r := password(a, v)
+	if r != nil {
+		return *r
+	}
+	if pi != nil {
+		passwordInfoLines(c.P, pi)
+	}
 	return osh.OK("", v)
+}
+
+// infoOf reads what InfoValue needs of account a and returns its value.
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (map[string]any, error) {
+	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}
+	if !c.Args.Has("without-groups") {
+		groups, err := accountGroups(ctx, c, a.Name)
+		if err != nil {
+			return nil, err
+		}
+		in.Groups = groups
+	}
+	if auditor {
+		m, err := c.Env.Store.GetMFA(ctx, a.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
+		in.TOTPConfigured = m.TOTPSet
+	}
+	return InfoValue(in), nil
 }
 
 func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {
@@ -405,10 +469,18 @@ func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
 	if r := guard(c, a, access.ChangeUnexpire); r != nil {
 		return *r
 	}
-	if active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays); active {
-		return osh.Result{Code: "OK_NO_CHANGE", Message: "Account " + a.Name + " is not expired", Value: map[string]any{"account": a.Name}}
+	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays. As The
+	// Bastion does, the activity is refreshed even when the account was not expired, and the
+	// code says which case it was.
+	days, expired := osh.InactivityExpired(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
+	code, msg := "OK", "Account "+a.Name+" was expired, it is now active again."
+	switch {
+	case expired:
+	case days <= 0:
+		code, msg = "OK_EXPIRATION_NOT_CONFIGURED", "Account "+a.Name+" is not expired and expiration is not configured on this bastion, but its last activity date has been refreshed nevertheless."
+	default:
+		code, msg = "OK_NOT_EXPIRED", "Account "+a.Name+" is not expired, but its last activity date has been refreshed nevertheless."
 	}
-	// Counting activity from now lifts the inactivity expiry; a TTL or a freeze stays.
 	r, err := update(ctx, c, a, access.AccountChange{Kind: access.ChangeUnexpire}, func(x *store.Account) error {
 		x.LastSeenAt = c.Now().UTC()
 		return nil
@@ -419,8 +491,8 @@ func accountUnexpire(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unexpire %s: %v", a.Name, err)
 	}
-	c.P.Line("Account %s may log in again; its inactivity is counted from now.", a.Name)
-	return osh.OK("", map[string]any{"account": a.Name})
+	c.P.Line("%s", msg)
+	return osh.Result{Code: code, Message: msg, Value: map[string]any{"account": a.Name}}
 }
 
 func grantCommand(grant bool) func(context.Context, *osh.Call) osh.Result {

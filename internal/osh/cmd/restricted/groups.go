@@ -30,11 +30,11 @@ func RegisterGroups(r *osh.Registry) {
 				{Name: "encrypted", Kind: osh.Flag, Help: "refused: gatehouse seals every private key itself"},
 			}, Run: groupCreate},
 		&osh.Command{Name: "selfAddPersonalAccess", Category: osh.Restricted, Summary: "let yourself reach a server with your own egress key",
-			Options: common.ACLOptions(), Run: personalAccess(true, true)},
+			Options: common.AddACLOptions(), Run: personalAccess(true, true)},
 		&osh.Command{Name: "selfDelPersonalAccess", Category: osh.Restricted, Summary: "remove one of your personal accesses",
 			Options: common.ACLOptions(), Run: personalAccess(true, false)},
 		&osh.Command{Name: "accountAddPersonalAccess", Category: osh.Restricted, Summary: "let an account reach a server with its own egress key",
-			Options: common.ACLOptions(accountOpt), Run: personalAccess(false, true)},
+			Options: common.AddACLOptions(accountOpt), Run: personalAccess(false, true)},
 		&osh.Command{Name: "accountDelPersonalAccess", Category: osh.Restricted, Summary: "remove a personal access of an account",
 			Options: common.ACLOptions(accountOpt), Run: personalAccess(false, false)},
 		&osh.Command{Name: "accountListAccesses", Category: osh.Restricted, Summary: "the servers an account may reach, personally and through groups",
@@ -48,6 +48,10 @@ func RegisterGroups(r *osh.Registry) {
 				{Name: "ignore-group", Kind: osh.Multi, Help: "ignore the accesses given by this group"},
 				{Name: "show-wildcards", Kind: osh.Flag, Help: "also show accesses that only match through 0.0.0.0/0"},
 			}, Run: whoHasAccessTo},
+		&osh.Command{Name: "groupDelete", Category: osh.Restricted, Summary: "delete any group, its servers, guests and keys (owners use groupDestroy)", ReadsStdin: true,
+			Options: []osh.Option{{Name: "group", Kind: osh.String, Help: "the group to delete"},
+				{Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the group name"}},
+			Run: groupDelete},
 		&osh.Command{Name: "assetForgetHostKey", Category: osh.Restricted, Summary: "forget a server's host key for every account (after a legitimate change)",
 			Options: common.HostPortOptions, Run: assetForgetHostKey},
 	)
@@ -116,6 +120,12 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 		if r != nil {
 			return *r
 		}
+		if self && add && c.Args.Has("forward") {
+			// A forward uses no key on the target: given to oneself it would open the bastion
+			// as a proxy to anything. Someone else grants it (accountAddPersonalAccess,
+			// groupAddServer), issue 12.
+			return *common.Failure("ERR_ACCESS_DENIED", "--forward cannot be given to yourself: ask for it (accountAddPersonalAccess, or a group's groupAddServer)")
+		}
 		name := c.Caller().Name
 		if !self {
 			a, r := common.LoadAccount(ctx, c, "account")
@@ -126,6 +136,14 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 				return *r
 			}
 			name = a.Name
+		}
+		if add {
+			if r := common.ResolveHost(ctx, c, &spec); r != nil {
+				return *r
+			}
+			if r := common.TestConnection(ctx, c, store.ACLPersonal, name, spec, c.Args.Has("force")); r != nil {
+				return *r
+			}
 		}
 		now := c.Now()
 		e := spec.Entry(store.ACLPersonal, name, "", c.Caller().Name, now)
@@ -142,7 +160,6 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 				return osh.Result{Code: "OK_NO_CHANGE", Message: msg}
 			}
 			c.P.Line("Access to %s added to account %s, with its personal egress key (see selfListEgressKeys).", spec.Machine(), name)
-			c.P.Line("The access was added without testing the connection (gatehouse never does); the key must be installed on the server.")
 			if spec.TTL > 0 {
 				c.P.Line("This access expires in %s.", spec.TTL)
 			}
@@ -191,7 +208,7 @@ func assetForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot forget the host key: %v", err)
 	}
-	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n}
+	value := map[string]any{"host": host, "port": port, "hostport": hp, "deleted": n, "changed_files": n} // changed_files: The Bastion's name
 	if n == 0 {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "No account had a host key recorded for " + hp + ", nothing to forget", Value: value}
 	}
@@ -325,4 +342,14 @@ func whoHasAccessTo(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("%s has access %s%s", a.Name, how, note)
 	}
 	return osh.OK("", value)
+}
+
+// groupDelete is The Bastion's restricted groupDelete: an account granted it deletes any group,
+// owner or not; the JSON names groupDelete, not groupDestroy.
+func groupDelete(ctx context.Context, c *osh.Call) osh.Result {
+	g, r := common.LoadGroup(ctx, c)
+	if r != nil {
+		return *r
+	}
+	return common.DeleteGroup(ctx, c, g)
 }

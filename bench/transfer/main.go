@@ -1,0 +1,278 @@
+// Command transfer measures file transfers through gatehouse (issue 12, Performance) with the real
+// OpenSSH clients against a real OpenSSH sshd, paired in the same run with two baselines:
+//
+//	go run ./bench/transfer [-n 3] [-mib 512] [-ways scp,sftp,cat]
+//
+// Routes, all to the same target sshd on 127.0.0.1, as root:
+//   - direct: the client straight to the target;
+//   - proxyjump: OpenSSH's own ProxyJump (-J) through a second, plain sshd;
+//   - gatehouse-jump: ProxyJump through gatehouse (the ssh_config stanza way: gatehouse ends the
+//     inner SSH session, audits every SFTP operation with its SHA-256, records the session);
+//   - gatehouse-user: the target in the user name (-o User=alice:root@127.0.0.1:TPORT).
+//
+// Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), sftp (-b with
+// one put), cat (ssh TARGET cat FILE: a download through the session's stdout). Each run's
+// size is checked at the destination. Rounds alternate the routes so that the machine's load
+// falls on all of them. The load average is printed before and after.
+//
+// Every process it starts is ended on return, on error and on SIGINT/SIGTERM.
+package main
+
+import (
+	"gatehouse/bench/internal/benchserver"
+	"gatehouse/bench/internal/stats"
+
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 3, "timed runs per route and way, alternating")
+	mib := flag.Int64("mib", 512, "MiB per transfer (a file of random bytes)")
+	ways := flag.String("ways", "scp,sftp,cat", "what to time, comma-separated: scp, sftp, cat")
+	routes := flag.String("routes", "direct,proxyjump,gatehouse-jump,gatehouse-user", "routes, comma-separated")
+	keep := flag.Bool("keep", false, "keep the temporary directory")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *n, *mib, strings.Split(*ways, ","), strings.Split(*routes, ","), *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "transfer:", err)
+		os.Exit(1)
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool) error {
+	dir, err := os.MkdirTemp("", "gatehouse-bench-transfer-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	}
+	bin, err := benchserver.BuildGatehouse(dir)
+	if err != nil {
+		return err
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	if err := benchserver.Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
+		return err
+	}
+	sshd, err := exec.LookPath("sshd")
+	if err != nil {
+		sshd = "/usr/sbin/sshd"
+	}
+	target, targetAK, err := benchserver.StartSSHD(ctx, sshd, dir, "target", key+".pub")
+	if err != nil {
+		return err
+	}
+	defer target.Stop()
+	jump, _, err := benchserver.StartSSHD(ctx, sshd, dir, "jump", key+".pub")
+	if err != nil {
+		return err
+	}
+	defer jump.Stop()
+	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gh", "maxStartups = \"2000:30:3000\"\nperSourceMaxStartups = 0\nperSourcePenalties = false\n", key+".pub")
+	if err != nil {
+		return err
+	}
+	defer gh.Stop()
+	cfg := filepath.Join(dir, "ssh_config")
+	tport, ghport := strconv.Itoa(target.Port), strconv.Itoa(gh.Port)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`Host gh
+  HostName 127.0.0.1
+  Port %d
+  User alice
+Host jp
+  HostName 127.0.0.1
+  Port %d
+  User root
+Host *
+  IdentityFile %s
+  IdentitiesOnly yes
+  BatchMode yes
+  ControlMaster no
+  ControlPath none
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+  KexAlgorithms %s
+`, gh.Port, jump.Port, key, benchserver.Kex)), 0o600); err != nil {
+		return err
+	}
+	// admin (whose key is ours) creates alice with the same key, her access and grants.
+	sshGH := func(user string, words ...string) (string, error) {
+		args := append([]string{"-F", cfg, "-p", ghport, user + "@127.0.0.1", "--", "--json-greppable"}, words...)
+		out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"error_code":"OK"`) {
+			return string(out), fmt.Errorf("ssh %s: %v: %s", strings.Join(words, " "), err, out)
+		}
+		return string(out), nil
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	if _, err := sshGH("admin", "--osh", "accountCreate", "--account", "alice", "--public-key", "'"+strings.TrimSpace(string(pub))+"'"); err != nil {
+		return err
+	}
+	for _, opt := range []string{"--user root", "--sftp", "--scpup", "--scpdown"} {
+		words := append([]string{"--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", tport}, strings.Fields(opt)...)
+		if _, err := sshGH("admin", words...); err != nil {
+			return err
+		}
+	}
+	out, err := sshGH("alice", "--osh", "selfListEgressKeys")
+	if err != nil {
+		return err
+	}
+	i := strings.Index(out, `"line":"`)
+	if i < 0 {
+		return fmt.Errorf("no egress key line in %q", out)
+	}
+	line := out[i+len(`"line":"`):]
+	line = line[:strings.IndexByte(line, '"')]
+	f, err := os.OpenFile(targetAK, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f, line)
+	f.Close()
+
+	src := filepath.Join(dir, "src.bin")
+	if err := randomFile(src, mib<<20); err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, "dst.bin")
+	size := mib << 20
+	batch := filepath.Join(dir, "batch")
+	if err := os.WriteFile(batch, []byte("put "+src+" "+dst+"\n"), 0o600); err != nil {
+		return err
+	}
+	userTarget := "User=alice:root@127.0.0.1:" + tport
+	// argv returns the command line of one way over one route.
+	argv := func(way, route string) []string {
+		var hop []string // options that choose the route
+		host := "root@127.0.0.1"
+		switch route {
+		case "proxyjump":
+			hop = []string{"-J", "jp"}
+		case "gatehouse-jump":
+			hop = []string{"-J", "gh"}
+		case "gatehouse-user":
+			hop, host = []string{"-o", userTarget}, "127.0.0.1"
+		}
+		port := tport
+		if route == "gatehouse-user" {
+			port = ghport
+		}
+		switch way {
+		case "scp":
+			return append(append([]string{"scp", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
+		case "sftp":
+			return append(append([]string{"sftp", "-F", cfg, "-q", "-P", port}, hop...), "-b", batch, host)
+		default: // cat
+			return append(append([]string{"ssh", "-F", cfg, "-p", port}, hop...), host, "cat "+src)
+		}
+	}
+	fmt.Printf("machine: %s; %s; load average before: %s\n", stats.Machine(), stats.SSHVersion(), loadavg())
+	results := map[string][]float64{}
+	for round := 0; round < n+1; round++ { // round 0 warms up (untimed)
+		for _, way := range ways {
+			for _, route := range routes {
+				os.Remove(dst)
+				a := argv(way, route)
+				cmd := exec.CommandContext(ctx, a[0], a[1:]...)
+				var got int64
+				var errb strings.Builder
+				cmd.Stderr = &errb
+				start := time.Now()
+				if way == "cat" {
+					pipe, err := cmd.StdoutPipe()
+					if err != nil {
+						return err
+					}
+					if err := cmd.Start(); err != nil {
+						return err
+					}
+					got, _ = io.CopyBuffer(io.Discard, pipe, make([]byte, 1<<20))
+					err = cmd.Wait()
+					if err != nil {
+						return fmt.Errorf("%s %s: %v %s", way, route, err, errb.String())
+					}
+				} else {
+					if err := cmd.Run(); err != nil {
+						return fmt.Errorf("%s %s: %v %s", way, route, err, errb.String())
+					}
+					st, err := os.Stat(dst)
+					if err != nil {
+						return fmt.Errorf("%s %s: nothing arrived: %v", way, route, err)
+					}
+					got = st.Size()
+				}
+				el := time.Since(start).Seconds()
+				if got != size {
+					return fmt.Errorf("%s %s: %d bytes arrived, want %d", way, route, got, size)
+				}
+				mbs := float64(size) / 1e6 / el
+				if round > 0 {
+					results[way+" "+route] = append(results[way+" "+route], mbs)
+				}
+				fmt.Printf("  round %d %-4s %-15s %6.1f MB/s\n", round, way, route, mbs)
+			}
+		}
+	}
+	fmt.Printf("load average after: %s\n\n", loadavg())
+	fmt.Printf("| way | route | MB/s (median) | min–max | ratio to direct | ratio to proxyjump |\n|---|---|---:|---:|---:|---:|\n")
+	for _, way := range ways {
+		direct := median(results[way+" direct"])
+		pj := median(results[way+" proxyjump"])
+		for _, route := range routes {
+			xs := results[way+" "+route]
+			sort.Float64s(xs)
+			m := median(xs)
+			fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %.2f | %.2f |\n", way, route, m, xs[0], xs[len(xs)-1], m/direct, m/pj)
+		}
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return stats.Quantile(xs, 0.5)
+}
+
+func randomFile(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r, err := os.Open("/dev/urandom")
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := io.CopyN(f, r, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/testenv"
+)
+
+func keysOf(v any) string {
+	m, _ := v.(map[string]any)
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, " ")
+}
+
+// TestListIncludeExclude: accountList and groupListServers take The Bastion's --include and
+// --exclude (wildcards, plain words as "contains", repeatable, --exclude first), in the human
+// lines and in JSON.
+func TestListIncludeExclude(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	for _, n := range []string{"web-alice", "web-bob", "db-carol", "dave"} {
+		b.MustOK("--osh", "accountCreate", "--account", n, "--no-key")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--include", "web"}, "web-alice web-bob"},
+		{[]string{"--include", "web-*"}, "web-alice web-bob"},
+		{[]string{"--include", "'?ave'"}, "dave"},
+		{[]string{"--include", "web", "--include", "carol"}, "db-carol web-alice web-bob"},
+		{[]string{"--include", "web", "--exclude", "bob"}, "web-alice"},
+		{[]string{"--exclude", "a", "--exclude", "web*"}, ""}, // admin, dave, db-carol all contain an a
+		{[]string{"--include", "WEB"}, ""},                    // case-sensitive, as The Bastion
+	} {
+		r := b.Admin(append([]string{"--json-greppable", "--osh", "accountList"}, tc.args...)...)
+		if got := keysOf(r.JSON()["value"]); got != tc.want {
+			t.Errorf("accountList %v = %q, want %q\n%s", tc.args, got, tc.want, r.Stdout)
+		}
+		for _, n := range strings.Fields(tc.want) {
+			if !strings.Contains(r.Stdout, n) {
+				t.Errorf("accountList %v: %s not printed", tc.args, n)
+			}
+		}
+	}
+	if r := b.Admin("--json-greppable", "--osh", "accountList", "--include", strings.Repeat("x", 300)); r.Code() != "ERR_INVALID_PARAMETER" {
+		t.Errorf("a 300-character pattern: %s", r.Code())
+	}
+
+	b.MustOK("--osh", "groupCreate", "--group", "g1", "--owner", "admin", "--algo", "ed25519")
+	for _, s := range [][]string{{"10.1.0.1", "root", "prod db"}, {"10.1.0.2", "deploy", "-"}, {"192.0.2.9", "root", "lab"}} {
+		words := []string{"--osh", "groupAddServer", "--group", "g1", "--host", s[0], "--user", s[1], "--port", "22", "--force"}
+		if s[2] != "-" {
+			words = append(words, "--comment", "'"+s[2]+"'")
+		}
+		b.MustOK(words...)
+	}
+	ips := func(r testenv.Result) string {
+		var out []string
+		list, _ := r.JSON()["value"].([]any)
+		for _, x := range list {
+			out = append(out, fmt.Sprint(x.(map[string]any)["ip"]))
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "10.1.0.1 10.1.0.2 192.0.2.9"},
+		{[]string{"--include", "10.1.*"}, "10.1.0.1 10.1.0.2"},
+		{[]string{"--include", "root"}, "10.1.0.1 192.0.2.9"},
+		{[]string{"--include", "root", "--exclude", "lab"}, "10.1.0.1"},
+		{[]string{"--include", "prod"}, "10.1.0.1"},
+		{[]string{"--exclude", "g1(group)"}, ""},
+	} {
+		r := b.Admin(append([]string{"--json-greppable", "--osh", "groupListServers", "--group", "g1"}, tc.args...)...)
+		if got := ips(r); got != tc.want {
+			t.Errorf("groupListServers %v = %q, want %q\n%s", tc.args, got, tc.want, r.Stdout)
+		}
+		if want := fmt.Sprintf("%d accesses listed", len(strings.Fields(tc.want))); !strings.Contains(r.Stdout, want) {
+			t.Errorf("groupListServers %v: no %q\n%s", tc.args, want, r.Stdout)
+		}
+	}
+}
+
+// TestAccountInfoPasswordInfo: --with-mfa-password-info adds The Bastion's "password" value and
+// lines for auditors and admins, and is refused to an account that holds accountInfo only.
+func TestAccountInfoPasswordInfo(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "MFAPasswordMaxDays = 30\nMFAPasswordWarnDays = 5\n"})
+	key := b.CreateAccount("alice")
+	b.CreateAccount("bob")
+	b.MustOK("--osh", "accountGrantCommand", "--account", "alice", "--command", "accountInfo")
+	changed := time.Date(2026, 11, 20, 15, 4, 5, 0, time.UTC)
+	if err := b.App.Store.SetMFAPassword(context.Background(), "bob", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", changed, false); err != nil {
+		t.Fatal(err)
+	}
+	r := b.MustOK("--osh", "accountInfo", "--account", "bob", "--with-mfa-password-info")
+	pw, _ := r.JSON()["value"].(map[string]any)["password"].(map[string]any)
+	if pw["password"] != "set" || pw["date_changed"] != "2026-11-20" || pw["max_days"] != float64(30) || pw["warn_days"] != float64(5) ||
+		pw["inactive_days"] != float64(-1) || pw["user"] != "bob" || strings.Contains(r.Stdout, "argon2") {
+		t.Errorf("password info: %v", pw)
+	}
+	for _, want := range []string{"Account PAM UNIX password information (used for password MFA):", "- Password is set",
+		"- Password was last changed on 2026-11-20", "- Password must be changed every 30 days at least", "- A warning is displayed 5 days before expiration"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("no %q:\n%s", want, r.Stdout)
+		}
+	}
+	if r := b.MustOK("--osh", "accountInfo", "--account", "alice", "--with-mfa-password-info"); !strings.Contains(r.Stdout, "- No valid password is set") {
+		t.Errorf("no password:\n%s", r.Stdout)
+	}
+	all := b.MustOK("--osh", "accountInfo", "--all", "--with-mfa-password-info").JSON()["value"].(map[string]any)
+	if pw, _ := all["bob"].(map[string]any)["password"].(map[string]any); pw["password"] != "set" {
+		t.Errorf("--all --with-mfa-password-info: %v", all["bob"])
+	}
+	if r := b.MustOK("--osh", "accountInfo", "--account", "bob"); r.JSON()["value"].(map[string]any)["password"] != nil {
+		t.Errorf("password info without the option")
+	}
+	r = b.SSH(key, "alice", "--json-greppable", "--osh", "accountInfo", "--account", "bob", "--with-mfa-password-info")
+	if r.Code() != "ERR_ACCESS_DENIED" || r.Exit != 100 || !strings.Contains(r.Stdout, "only be used by bastion auditors") {
+		t.Errorf("a non-auditor: %s exit %d\n%s", r.Code(), r.Exit, r.Stdout)
+	}
+	if r := b.SSH(key, "alice", "--json-greppable", "--osh", "accountInfo", "--account", "bob"); r.Code() != "OK" {
+		t.Errorf("accountInfo without the option: %s", r.Code())
+	}
+}
+
+// TestGroupInfoAllAdmin: groupInfo --all answers admins (and auditors), not other accounts.
+func TestGroupInfoAllAdmin(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	b.MustOK("--osh", "groupCreate", "--group", "g1", "--owner", "alice", "--algo", "ed25519")
+	b.MustOK("--osh", "groupCreate", "--group", "g2", "--owner", "admin", "--algo", "ed25519")
+	r := b.MustOK("--osh", "groupInfo", "--all")
+	if got := keysOf(r.JSON()["value"]); got != "g1 g2" {
+		t.Errorf("groupInfo --all as admin: %q", got)
+	}
+	if r := b.SSH(key, "alice", "--json-greppable", "--osh", "groupInfo", "--all"); r.Code() != "ERR_ACCESS_DENIED" {
+		t.Errorf("groupInfo --all as an owner: %s", r.Code())
+	}
+}
