@@ -27,6 +27,15 @@ fi
 # missing, started, and a role that may create databases; each test makes its own database.
 source scripts/postgres.sh
 go vet ./...
+# Static checks, pinned: staticcheck on everything, errcheck on the production code (the test
+# helpers and the benchmarks are left out). Errors ignored on purpose are written `_ = f()` with a
+# comment saying why, or listed with their reason in scripts/errcheck.excludes.
+GOBIN=$(go env GOPATH)/bin
+[ -x "$GOBIN/staticcheck" ] || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+[ -x "$GOBIN/errcheck" ] || go install github.com/kisielk/errcheck@v1.30.0
+"$GOBIN/staticcheck" ./...
+"$GOBIN/errcheck" -ignoretests -exclude scripts/errcheck.excludes \
+  $(go list ./cmd/... ./internal/... | grep -Ev '/internal/(e2e|sshtest|testenv|store/storetest|store/postgres/pgtest)$')
 # gatehouse builds on Linux, macOS and FreeBSD (amd64 and arm64): a Linux-only system call left
 # outside a build tag breaks the others, so cross-compile before the tests (cached after the first).
 for os in linux darwin freebsd; do

@@ -43,12 +43,12 @@ func migrateStoreCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // read only: closing the source loses nothing
 	dst, err := postgres.Open(ctx, *to)
 	if err != nil {
 		return err
 	}
-	defer dst.Close()
+	defer func() { _ = dst.Close() }() // the import committed or failed already; closing the pool reports nothing more
 	rep, err := dst.ImportSQLite(ctx, src.DB())
 	if err != nil {
 		return fmt.Errorf("migrate-store: nothing copied: %w", err)

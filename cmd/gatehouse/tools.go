@@ -193,7 +193,7 @@ func exportRecording(f io.Reader, format string, to record.Format, path string, 
 			err = cerr
 		}
 		if err != nil {
-			os.Remove(path)
+			_ = os.Remove(path) // best effort: the export error is the one to report
 		}
 	}
 	return err
@@ -266,12 +266,12 @@ func openRecording(arg, dataDir, configFile string, stderr io.Writer) (*os.File,
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		f.Close()
+		_ = f.Close() // read only; the copy error is the one to report
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "%s: sha256 %s\n", arg, hex.EncodeToString(h.Sum(nil)))
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
+		_ = f.Close() // read only; the seek error is the one to report
 		return nil, err
 	}
 	return f, nil

@@ -161,14 +161,6 @@ func PickResolved(addrs []netip.Addr) (netip.Addr, bool) {
 	return v6, v6.IsValid()
 }
 
-func prefixSize(p netip.Prefix) string {
-	free := p.Addr().BitLen() - p.Bits()
-	if free >= 63 {
-		return "2^" + strconv.Itoa(free)
-	}
-	return strconv.FormatUint(1<<uint(free), 10)
-}
-
 // ValidatePort checks a port as The Bastion does: numeric, 0 < port <= 65535.
 func ValidatePort(s string) (int, error) {
 	n, err := strconv.Atoi(s)

@@ -23,6 +23,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/archive"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/connect"
 	"gatehouse/internal/console"
@@ -62,11 +63,12 @@ type Options struct {
 	Store string
 	// Node overrides the config's node name (a cluster's session list shows it).
 	Node string
-	// Clock is the time the session path reads: account gates and TTLs, MFA expiry and proofs,
-	// approvals and chat codes (notify), session rows and recordings, key sync; nil is
-	// time.Now. Tests move it instead of sleeping. (Durations measured on the wire, such as
-	// dial times and idle timers, stay on the real clock.)
-	Clock func() time.Time
+	// Clock is the time the session path reads and the timers it sets: account gates and TTLs
+	// (the TTL that ends a running session), idle lock and kill, the interactive mode's timeout,
+	// MFA expiry and proofs, approvals and chat codes (notify), session rows and recordings, key
+	// sync; nil is the system clock. Tests move a clock.Fake instead of sleeping. (Durations
+	// measured on the wire, such as dial times, stay on the real clock.)
+	Clock clock.Clock
 }
 
 // App is one running (or ready to run) bastion.
@@ -117,9 +119,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -140,25 +140,25 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	}
 	hostKeys, err := a.hostKeys(ctx, st, sealer)
 	if err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	jump, err := ingress.LoadOrCreateJumpCA(o.DataDir) // ProxyJump's host CA (docs/transfer.md)
 	if err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	a.Store = st
 	a.Metrics = web.NewMetrics()
 	a.registerOpsMetrics()
 	if err := a.openAudit(ctx); err != nil {
-		st.Close()
+		_ = st.Close() // the open error is the one to report
 		return nil, err
 	}
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: o.Clock, Log: o.Log, Audit: a.auditAny,
+		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, Audit: a.auditAny, AppendAudit: a.appendAudit,
 		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
@@ -166,8 +166,9 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Observe: a.observeConnection, OnDial: func(d time.Duration) { a.Metrics.EgressDial.Observe(d.Seconds()) }}
 	a.Connector.Locks = connect.NewLocks()
 	if err := a.openPAM(); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, err
 	}
 	a.Env.SessionLocks = a.Connector.Locks
@@ -197,7 +198,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	})
 	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
-	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock, Log: o.Log, Audit: a.auditAny}
+	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, AppendAudit: a.appendAudit}
 	a.Server.Auth = a.MFA
 	a.Server.TargetAuth = a.MFA.TargetFactors // JIT MFA on the client's own prompt for a jump's or a user name's target
 	a.Env.Hooks.SetupGate, a.Env.Hooks.JIT, a.Env.Hooks.ProactiveMFA = a.MFA.SetupGate, a.MFA.JIT, a.MFA.ProactiveMFA
@@ -210,22 +211,25 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		return connect.PromptFunc(a.MFA.Prompt(s, mfaauth.Out(s)))
 	}
 	if a.Notify, err = notifywire.New(ctx, notifywire.Options{Config: a.Config(), Store: st, Sealer: sealer, Log: o.Log,
-		Audit: a.auditAny, Now: o.Clock, Console: a.consoleBase}); err != nil {
-		a.Audit.Close()
-		st.Close()
+		AppendAudit: a.appendAudit, Now: o.Clock.Now, Console: a.consoleBase}); err != nil {
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	a.MFA.Chat = a.Notify
 	a.Metrics.RegisterAlerts(a.alertStats)
 	a.Sync = a.newSyncer()
 	if err := a.openConsole(); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("web console: %w", err)
 	}
 	if err := a.openArchive(ctx); err != nil {
-		a.Audit.Close()
-		st.Close()
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	return a, nil
@@ -485,15 +489,39 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 	}
 }
 
-// auditAny appends an event given as free-form fields (MFA, overrides) to the audit log, and
-// counts MFA results.
+// auditAny is the old free-form form of appendAudit (audit.FromMap), for the events some
+// branches still write that way; its error is only logged, by the log itself.
+//
+// Deprecated: a thin adapter while those branches merge; new code calls appendAudit (the
+// AppendAudit hooks) with audit.Fields and handles the error.
 func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
-	a.countOps(typ, fields)
-	if strings.HasPrefix(typ, "mfa.") {
-		a.Metrics.MFA.WithLabelValues(fmt.Sprint(fields["factor"]), strings.TrimPrefix(typ, "mfa.")).Inc()
-		a.Notify.AuditEvent(typ, fields)
+	_ = a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)}) // counted and alerted by the log
+}
+
+// appendAudit appends one typed event to the audit log, after counting MFA results and telling
+// the alerts. A non-nil error means the event is not in the log: the caller refuses an action
+// that has not happened yet (fail closed).
+func (a *App) appendAudit(_ context.Context, ev audit.Event) error {
+	f := ev.Fields
+	a.countOps(ev.Type, f)
+	if strings.HasPrefix(ev.Type, "mfa.") {
+		a.Metrics.MFA.WithLabelValues(labelOrNil(f.Factor), strings.TrimPrefix(ev.Type, "mfa.")).Inc()
+		m := map[string]any{"ip_from": f.IPFrom}
+		if f.Account != "" {
+			m["account"] = f.Account
+		}
+		a.Notify.AuditEvent(ev.Type, m)
 	}
-	_ = a.auditEvent(typ, auditMap(fields))
+	return a.Audit.Append(ev)
+}
+
+// labelOrNil is a metric label of an optional field: "<nil>" when unset, the label such events
+// have always had.
+func labelOrNil(s string) string {
+	if s == "" {
+		return "<nil>"
+	}
+	return s
 }
 
 // sessionPanic audits a panic that ended one connection (ingress logged it with its stack and
@@ -503,8 +531,9 @@ func (a *App) sessionPanic(account string, v any, stack []byte) {
 	if len(stack) > keep {
 		stack = stack[:keep]
 	}
-	a.auditAny(context.Background(), "session.panic", map[string]any{"account": account, "result": "panic",
-		"comment": fmt.Sprint(v), "stack": string(stack)})
+	// After the fact: a failure is counted and alerted by the log, nothing is left to refuse.
+	_ = a.appendAudit(context.Background(), audit.Event{Type: "session.panic", Fields: audit.Fields{Account: account,
+		Result: "panic", Comment: fmt.Sprint(v), Extra: map[string]string{"stack": string(stack)}}})
 }
 
 // alertStats feeds the alert metrics.

@@ -5,16 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/syslog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,7 +126,7 @@ func (a *App) openAudit(ctx context.Context) error {
 		Help: "Recordings that reached recordingMaxBytes and stopped (their sessions went on)."})
 	a.Metrics.Registry.MustRegister(truncated)
 	a.Tracker = &sessionlog.Tracker{Store: a.Store, Audit: a.Audit, Dir: RecordingsDir(a.DataDir),
-		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: a.opts.Clock,
+		Policy: func() sessionlog.Policy { return recordingPolicy(a.Config()) }, Log: a.log, Now: a.opts.Clock.Now,
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
 		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
 		OnRecordingLimit: truncated.Inc}
@@ -185,7 +182,7 @@ func auditGate(cmd string, auditErr error) *refusal.Refusal {
 	if auditErr == nil || (cmd != "" && !changes(cmd)) {
 		return nil
 	}
-	return refusal.New("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
+	return refusal.AuditUnavailable()
 }
 
 // guardWithAudit puts auditGate in front of the setup gate, which the dispatcher consults before
@@ -213,57 +210,25 @@ func (a *App) guardWithAudit() {
 	}
 }
 
-// auditFieldNames are the JSON names of audit.Fields (The Bastion's field names).
-var auditFieldNames = sync.OnceValue(func() map[string]bool {
-	names := map[string]bool{}
-	t := reflect.TypeOf(audit.Fields{})
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "extra" {
-			names[name] = true
-		}
-	}
-	return names
-})
-
-// auditMap turns free-form fields (from connect, mfa, notify) into audit fields: a key that
-// names an audit field fills it (through its JSON form, so types follow the struct), anything
-// else, or a value of the wrong type, goes to Extra as text.
-func auditMap(m map[string]any) audit.Fields {
-	var f audit.Fields
-	extra := map[string]string{}
-	for k, v := range m {
-		if auditFieldNames()[k] {
-			if b, err := json.Marshal(map[string]any{k: v}); err == nil && json.Unmarshal(b, &f) == nil {
-				continue
-			}
-		}
-		extra[k] = fmt.Sprint(v)
-	}
-	if len(extra) > 0 {
-		f.Extra = extra
-	}
-	return f
-}
-
-// observeConnection writes connection events to the audit log and the metrics.
-func (a *App) observeConnection(ctx context.Context, ev connect.Event) {
-	typ := ev.Type
+// observeConnection writes connection events to the audit log and the metrics; its error is
+// the log's (the connector refuses a connection whose open it cannot record).
+func (a *App) observeConnection(ctx context.Context, ev connect.Event) error {
+	typ, f := ev.Type, ev.Fields
 	if typ == "hostkey" {
-		typ = "hostkey." + fmt.Sprint(ev.Fields["event"])
+		typ = "hostkey." + labelOrNil(f.Extra["event"])
 	}
 	if typ == "connection.close" {
-		if b, ok := ev.Fields["bytes_out"].(int64); ok {
-			a.Metrics.RelayedBytes.WithLabelValues("out").Add(float64(b))
-		}
-		if b, ok := ev.Fields["bytes_in"].(int64); ok {
-			a.Metrics.RelayedBytes.WithLabelValues("in").Add(float64(b))
-		}
+		a.Metrics.RelayedBytes.WithLabelValues("out").Add(float64(f.BytesOut))
+		a.Metrics.RelayedBytes.WithLabelValues("in").Add(float64(f.BytesIn))
 	}
 	if typ == "connection.denied" {
 		a.Metrics.AccessDenied.Inc()
 	}
-	a.Notify.ConnectionEvent(typ, ev.Fields)
-	_ = a.auditEvent(typ, auditMap(ev.Fields))
+	// The alerts read these names (notifywire), as they did from the connector's old fields.
+	a.Notify.ConnectionEvent(typ, map[string]any{"account": f.Account, "ip_from": f.IPFrom, "user": f.User,
+		"host_to": f.HostTo, "port_to": f.PortTo, "error_code": f.Extra["error_code"], "comment": f.Comment,
+		"hostport": f.Extra["hostport"], "fingerprint": f.Extra["fingerprint"]})
+	return a.appendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
 // commandDone audits every --osh command with its options (secrets masked) and result code.

@@ -67,7 +67,7 @@ func (a *App) openStore(ctx context.Context, sealer *seal.Sealer) (store.Store, 
 		return nil, err
 	}
 	if err := checkSealKey(ctx, st, sealer); err != nil {
-		st.Close()
+		_ = st.Close() // the seal key error is the one to report
 		return nil, err
 	}
 	return st, nil

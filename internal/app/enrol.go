@@ -10,7 +10,7 @@ import (
 
 // connectMFA is the connector's MFA phase with enrolment: a factor a group's access requires
 // and the account lacks is set up on a terminal, then the phase runs again (osh.WithEnrolment).
-func (a *App) connectMFA(ctx context.Context, s *session.Session, reqs []string, target string) *refusal.Refusal {
+func (a *App) connectMFA(ctx context.Context, s *session.Session, reqs []string, target session.Target) *refusal.Refusal {
 	return a.Env.WithEnrolment(ctx, s, func() *refusal.Refusal { return a.MFA.ConnectMFA(ctx, s, reqs, target) })
 }
 

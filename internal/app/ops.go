@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,29 +69,29 @@ type opsCounts interface {
 // countOps counts the audit events operators alert on: refused second factors by reason, and
 // decided approvals by outcome. Labels come from fixed sets so that no free text (an internal
 // error's message) makes a new series.
-func (a *App) countOps(typ string, fields map[string]any) {
+func (a *App) countOps(typ string, f audit.Fields) {
 	if a.ops.counters == nil {
 		return
 	}
 	switch typ {
 	case "mfa.refused":
-		reason, _, _ := strings.Cut(fmt.Sprint(fields["reason"]), ":")
+		reason, _, _ := strings.Cut(f.Extra["reason"], ":")
 		if !knownRefusal[reason] {
 			reason = "other"
 		}
-		a.ops.counters.MFARefused.WithLabelValues(fmt.Sprint(fields["factor"]), reason).Inc()
+		a.ops.counters.MFARefused.WithLabelValues(labelOrNil(f.Factor), reason).Inc()
 	case "mfa.enrolment_done":
-		factor := map[string]string{"selfMFASetupTOTP": "totp", "selfMFASetupPassword": "password"}[fmt.Sprint(fields["command"])]
+		factor := map[string]string{"selfMFASetupTOTP": "totp", "selfMFASetupPassword": "password"}[f.Extra["command"]]
 		if factor == "" {
 			return
 		}
 		result := "not_enrolled"
-		if code := fmt.Sprint(fields["error_code"]); strings.HasPrefix(code, "OK") && code != "OK_NO_CHANGE" {
+		if code := f.Extra["error_code"]; strings.HasPrefix(code, "OK") && code != "OK_NO_CHANGE" {
 			result = "enrolled"
 		}
 		a.ops.counters.Enrolments.WithLabelValues(factor, result).Inc()
 	case "approval.decided":
-		state := fmt.Sprint(fields["state"])
+		state := f.Extra["state"]
 		if state == "approved" || state == "denied" || state == "expired" {
 			a.ops.counters.ApprovalsDecided.WithLabelValues(state).Inc()
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/pamverify"
@@ -91,7 +92,7 @@ func writeNew(path string, data []byte) error {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return err
 	}
 	return f.Close()
@@ -149,8 +150,8 @@ func (a *App) servePAM(ctx context.Context) error {
 		StartCode:     a.Notify.StartCode,
 		StartApproval: a.Notify.StartApproval,
 		GetApproval:   a.Notify.GetApproval,
-		Audit: func(_ context.Context, typ string, fields map[string]any) error {
-			return a.auditEvent(typ, auditMap(fields))
+		Audit: func(ctx context.Context, typ string, fields map[string]any) error {
+			return a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)})
 		},
 		Log:       a.log,
 		Decisions: func(r string) { decisions.WithLabelValues(r).Inc() },

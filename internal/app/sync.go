@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/keysync"
 	"gatehouse/internal/osh"
@@ -26,20 +27,24 @@ const SyncLockFile = "sync.lock"
 // newSyncer assembles the key sync ([sync], internal/keysync) from the app's parts.
 func (a *App) newSyncer() *keysync.Syncer {
 	return &keysync.Syncer{
-		Store: a.Store, Config: a.Config, Now: a.opts.Clock, Log: a.log,
-		Audit: func(_ context.Context, typ string, f map[string]any) error { return a.auditEvent(typ, auditMap(f)) },
+		Store: a.Store, Config: a.Config, Now: a.opts.Clock.Now, Log: a.log,
+		Audit: func(ctx context.Context, typ string, f map[string]any) error {
+			return a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(f)})
+		},
 		Alert: a.Notify.SyncRefused,
 		AccountCreated: func(ctx context.Context, name string) error {
 			cfg := a.Config()
 			_, err := common.StoreNewEgressKey(ctx, a.Store, a.Env.Sealer, "account", name,
-				cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, a.opts.Clock())
+				cfg.DefaultAccountEgressKeyAlgorithm, cfg.DefaultAccountEgressKeySize, a.opts.Clock.Now())
 			return err
 		},
 		Frozen: func(ctx context.Context, acc store.Account, reason string) {
 			ids := a.Env.Running.End(acc.ID, "Your account has been frozen ("+reason+")", osh.ExitFrozen)
 			if len(ids) > 0 {
-				a.auditAny(ctx, "account.sessions_ended", map[string]any{"account": acc.Name, "account_id": acc.ID,
-					"by": "sync", "reason": reason, "sessions": ids, "count": len(ids)})
+				// After the fact (the sessions ended): a failure is counted and alerted by the log.
+				_ = a.appendAudit(ctx, audit.Event{Type: "account.sessions_ended", Fields: audit.Fields{Account: acc.Name,
+					Extra: map[string]string{"account_id": acc.ID, "by": "sync", "reason": reason,
+						"sessions": fmt.Sprint(ids), "count": strconv.Itoa(len(ids))}}})
 			}
 		},
 		Metrics: keysync.NewMetrics(a.Metrics.Registry),
@@ -103,13 +108,13 @@ func LockSync(dataDir string) (unlock func(), holder int, err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		data := make([]byte, 32)
 		n, _ := f.ReadAt(data, 0)
-		f.Close()
+		_ = f.Close() // read only; the lock error is the one to report
 		holder, _ = strconv.Atoi(strings.TrimSpace(string(data[:n])))
 		return nil, holder, fmt.Errorf("another gatehouse (pid %d) holds %s", holder, path)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, 0, nil
+	return func() { _ = f.Close() }, 0, nil // unlocking: the lock ends with the descriptor whatever Close says
 }
 
 // SyncPlan is `gatehouse sync --dry-run`: it reads the configuration and the store (nothing
@@ -138,7 +143,7 @@ func SyncPlan(ctx context.Context, dataDir, configFile string, force bool) ([]ke
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }() // a dry run wrote nothing
 	s := &keysync.Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now}
 	return s.RunOnce(ctx, keysync.Options{DryRun: true, Force: force}), nil
 }

@@ -95,7 +95,7 @@ func (c *Client) hash(ctx context.Context, key string) (string, int64, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("read back s3://%s/%s: %w", c.Bucket, key, err)
 	}
-	defer obj.Close()
+	defer func() { _ = obj.Close() }() // read only
 	h := sha256.New()
 	n, err := io.Copy(h, obj)
 	if err != nil {
@@ -113,12 +113,12 @@ func (c *Client) Download(ctx context.Context, key, want, dir string, max int64)
 	if err != nil {
 		return nil, fmt.Errorf("archive: read s3://%s/%s: %w", c.Bucket, key, err)
 	}
-	defer obj.Close()
+	defer func() { _ = obj.Close() }() // read only: everything was copied to the temporary file
 	f, err := os.CreateTemp(dir, "archived-*")
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(f.Name()) // gone with the descriptor
+	_ = os.Remove(f.Name()) // gone with the descriptor; best effort: the file is already unlinked on Linux when this fails elsewhere; the descriptor keeps its data
 	h := sha256.New()
 	var src io.Reader = obj
 	if max > 0 {
@@ -126,19 +126,19 @@ func (c *Client) Download(ctx context.Context, key, want, dir string, max int64)
 	}
 	n, err := io.Copy(io.MultiWriter(f, h), src)
 	if err != nil {
-		f.Close()
+		_ = f.Close() // the read error is the one to report
 		return nil, fmt.Errorf("archive: read s3://%s/%s: %w", c.Bucket, key, err)
 	}
 	if max > 0 && n > max {
-		f.Close()
+		_ = f.Close() // the size error is the one to report
 		return nil, fmt.Errorf("archive: s3://%s/%s is larger than the audited %d bytes", c.Bucket, key, max)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); want != "" && got != want {
-		f.Close()
+		_ = f.Close() // the hash error is the one to report
 		return nil, fmt.Errorf("archive: s3://%s/%s has sha256 %s, not the audited %s", c.Bucket, key, got, want)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
+		_ = f.Close() // the seek error is the one to report
 		return nil, err
 	}
 	return f, nil
@@ -230,7 +230,7 @@ func (s *Shipper) load() error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var e shipped
@@ -378,7 +378,7 @@ func (s *Shipper) ship(ctx context.Context, p, key string, size int64, want stri
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
 		return err

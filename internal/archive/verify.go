@@ -64,7 +64,7 @@ func (c *Client) verifyNode(ctx context.Context, pub ed25519.PublicKey, node str
 		r.Err = err
 		return r
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary copy: what is left is only disk space
 	for _, k := range keys {
 		if r.Err = c.fetchTo(ctx, k, filepath.Join(dir, filepath.Base(k))); r.Err != nil {
 			return r
@@ -91,13 +91,13 @@ func (c *Client) fetchTo(ctx context.Context, key, dst string) error {
 	if err != nil {
 		return fmt.Errorf("read s3://%s/%s: %w", c.Bucket, key, err)
 	}
-	defer obj.Close()
+	defer func() { _ = obj.Close() }() // read only
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, obj); err != nil {
-		f.Close()
+		_ = f.Close() // the read error is the one to report
 		return fmt.Errorf("read s3://%s/%s: %w", c.Bucket, key, err)
 	}
 	return f.Close()
@@ -127,11 +127,11 @@ func checkNode(files []string, node string) error {
 				continue
 			}
 			if n := rec.Fields.Extra["node"]; n != "" && n != node {
-				fh.Close()
+				_ = fh.Close() // read only
 				return fmt.Errorf("%s line %d: this chain was written by node %q but is stored as node %q's", f, line, n, node)
 			}
 		}
-		fh.Close()
+		_ = fh.Close() // read only; the scanner error is checked below
 		if err := sc.Err(); err != nil {
 			return err
 		}

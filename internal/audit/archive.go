@@ -15,7 +15,7 @@ func SignedPrefix(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	var off, signed int64
 	err = eachLine(f, func(line []byte, complete bool) error {
 		if !complete {

@@ -33,6 +33,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/egresspw"
@@ -46,15 +47,16 @@ import (
 )
 
 // Event is what the Observer hears: the open and close of a connection, refusals and host key
-// decisions, with The Bastion's field names.
+// decisions, with The Bastion's field names (audit.Fields; a host key decision's event,
+// fingerprint, known and hostport, and a refusal's error_code, are in Extra).
 type Event struct {
 	Type   string // "connection.open", "connection.close", "connection.denied", "hostkey"
-	Fields map[string]any
+	Fields audit.Fields
 }
 
 // MFAFunc asks the second factors a connection requires ("password", "totp", "any" …); a non-nil
 // result is a refusal.
-type MFAFunc func(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal
+type MFAFunc func(ctx context.Context, s *session.Session, required []string, target session.Target) *refusal.Refusal
 
 // Env is what the relay takes from the command language around it: the shared parts (the
 // configuration and the clock) and how a refusal is shown to the user. osh.Env provides it; the
@@ -81,7 +83,9 @@ type Connector struct {
 	// MFA, when nil, makes every access that requires a second factor refused (fail closed).
 	MFA MFAFunc
 	// Observe receives audit events (may be nil).
-	Observe func(ctx context.Context, ev Event)
+	// A non-nil error means the event was not recorded: a connection whose open cannot be
+	// audited does not start (fail closed).
+	Observe func(ctx context.Context, ev Event) error
 	// Locks, when set, lets lock/unlock reach this account's relayed sessions.
 	Locks *Locks
 	// OnDial hears how long each successful dial took (metrics; may be nil).
@@ -98,10 +102,11 @@ type Connector struct {
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
-func (c *Connector) observe(ctx context.Context, typ string, f map[string]any) {
-	if c.Observe != nil {
-		c.Observe(ctx, Event{Type: typ, Fields: f})
+func (c *Connector) observe(ctx context.Context, typ string, f audit.Fields) error {
+	if c.Observe == nil {
+		return nil
 	}
+	return c.Observe(ctx, Event{Type: typ, Fields: f})
 }
 
 // Connect runs the session's target request (s.Request) and returns what happened (for the
@@ -118,18 +123,18 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		port = 22
 	}
 	out := session.Outcome{Kind: "ssh", User: user, Host: req.Host, PortTo: port}
-	base := map[string]any{"uniqid": s.ID, "account": acct.Name, "ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr),
-		"ip_bastion": netaddr.IP(s.LocalAddr), "port_bastion": netaddr.Port(s.LocalAddr), "user": user, "host_to": req.Host, "port_to": port}
+	base := audit.Fields{UniqID: s.ID, Account: acct.Name, IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr),
+		IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr), User: user, HostTo: req.Host, PortTo: port}
 	if who := s.Identity.Account; who != "" && who != acct.Name {
 		// --ssh-as: an admin connects as acct; both names are in every line, as The Bastion's
 		// sudo'd session writes its SUDO_USER.
-		base["sudo_user"] = who
+		base = base.With(map[string]string{"sudo_user": who})
 	}
 	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
 		out.Allowed, out.Comment = false, r.Code
-		f := clone(base)
-		f["allowed"], f["error_code"], f["comment"] = false, r.Code, r.Message
-		c.observe(ctx, "connection.denied", f)
+		f := base.With(map[string]string{"error_code": r.Code})
+		f.Allowed, f.Comment = audit.Bool(false), r.Message
+		_ = c.observe(ctx, "connection.denied", f) // refused either way; the log counted a failure
 		return out, c.Env.ShowRefusal(s, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
@@ -146,7 +151,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		}
 		return refuse(r)
 	}
-	base["ip_to"] = ip.String()
+	base.IPTo = ip.String()
 	out.IPTo = ip.String()
 	in, err := accessdb.Load(ctx, c.Store, acct)
 	if err != nil {
@@ -167,9 +172,9 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if p, err := access.DecideTransfer(c.Env.Deps().Now(), in.Account, in.Groups, in.Personal, target, req.Command(), req.Subsystem); err != nil {
 		ref := &refusal.Refusal{Code: "KO_PROTOCOL_DENIED", Message: err.Error(), Exit: refusal.ExitAccessDenied}
 		_ = errors.As(err, &ref)
-		f := clone(base)
-		f["allowed"], f["protocol"], f["comment"] = false, string(p), ref.Message
-		c.observe(ctx, "transfer.denied", f)
+		f := base.With(map[string]string{"protocol": string(p)})
+		f.Allowed, f.Comment = audit.Bool(false), ref.Message
+		_ = c.observe(ctx, "transfer.denied", f) // refused either way
 		return refuse(ref)
 	}
 	out.Allowed = true
@@ -186,7 +191,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	switch {
 	case c.MFA != nil:
-		if r := c.MFA(ctx, s, reqs, display); r != nil {
+		if r := c.MFA(ctx, s, reqs, session.Target{User: user, Host: req.Host, IP: ip, Port: port, Display: display}); r != nil {
 			return refuse(r)
 		}
 	case len(reqs) > 0:
@@ -197,7 +202,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		return refuse(pwRefusal)
 	}
 	if passwords != nil {
-		base["password_autologin"] = true
+		base = base.With(map[string]string{"password_autologin": "true"})
 		fmt.Fprintln(errw, " will use SSH with password autologin")
 	}
 	signers, err := c.signers(d, in.Keys)
@@ -212,9 +217,10 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	policy := egress.HostKeyPolicy{Mode: mode, Account: acct.Name, Store: knownHosts{c.Store}, OnEvent: func(ev egress.HostKeyEvent) {
 		if ev.Kind != egress.HostKeyMatched {
-			f := clone(base)
-			f["event"], f["fingerprint"], f["known"], f["hostport"] = string(ev.Kind), ev.Fingerprint, ev.Known, ev.HostPort
-			c.observe(ctx, "hostkey", f)
+			f := base.With(map[string]string{"event": string(ev.Kind), "fingerprint": ev.Fingerprint, "known": fmt.Sprint(ev.Known), "hostport": ev.HostPort})
+			// The host key policy decided already; the connection.open below is the one that
+			// fails closed when the log cannot be written.
+			_ = c.observe(ctx, "hostkey", f)
 		}
 	}}
 	if req.Wait {
@@ -242,14 +248,16 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	start := time.Now()
 	client, err := dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
 	if err != nil {
-		f := clone(base)
-		f["allowed"], f["comment"] = true, err.Error()
+		f := base
+		f.Allowed, f.Comment = audit.Bool(true), err.Error()
+		var reason any // nil: not a dial error of the egress side
 		var de *egress.DialError
 		if errors.As(err, &de) {
-			f["comment_close"] = string(de.Reason)
+			reason = string(de.Reason)
+			f = f.With(map[string]string{"comment_close": string(de.Reason)})
 		}
-		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", f["comment_close"], "err", err)
-		c.observe(ctx, "connection.close", f)
+		c.Log.Warn("target connection failed", "account", acct.Name, "target", display, "reason", reason, "err", err)
+		_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted a failure
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return out, egress.ExitStatus
 	}
@@ -260,6 +268,9 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		c.OnDial(time.Since(start))
 	}
 	r := c.relay(ctx, s, tkt, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
+	if r.refused != nil {
+		return refuse(r.refused)
+	}
 	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
 	return out, r.status
 }
@@ -314,12 +325,13 @@ type relayed struct {
 	status            int
 	bytesIn, bytesOut int64
 	comment           string
+	refused           *refusal.Refusal // the relay did not start: Connect refuses with it
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, client ssh.Conn, base map[string]any, start time.Time, command string, idle access.IdleTimeouts) relayed {
+func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, client ssh.Conn, base audit.Fields, start time.Time, command string, idle access.IdleTimeouts) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	gate := newIdleGate(ctx, s.Err)
+	gate := newIdleGate(ctx, s.Err, c.Env.Deps().Now)
 	if c.Locks != nil {
 		c.Locks.add(s.Account.Name, gate)
 		defer c.Locks.remove(s.Account.Name, gate)
@@ -372,11 +384,15 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 	if command != "" {
 		// What runs on the target, whole (never masked): a connection from the interactive
 		// mode has no other audit entry that names it. In the close too, as The Bastion's.
-		base["params"] = []string{command}
+		base.Params = []string{command}
 	}
-	f := clone(base)
-	f["allowed"] = true
-	c.observe(ctx, "connection.open", f)
+	open := base
+	open.Allowed = audit.Bool(true)
+	if err := c.observe(ctx, "connection.open", open); err != nil {
+		// Fail closed: a connection the audit log cannot record does not start.
+		c.Log.Error("cannot audit the connection's start, refusing it", "account", s.Account.Name, "err", err)
+		return relayed{status: egress.ExitStatus, refused: refusal.AuditUnavailable()}
+	}
 	var status int
 	var signal string
 	var err error
@@ -386,20 +402,18 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 		panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")
 	}
-	f = clone(base)
-	f["allowed"], f["exit_status"], f["duration"] = true, status, time.Since(start).Seconds()
-	f["bytes_out"], f["bytes_in"] = counted.n.Load(), inCount.n.Load()
-	if signal != "" {
-		f["signal"] = signal
-	}
+	f := base
+	f.Allowed, f.ExitStatus, f.Duration = audit.Bool(true), audit.Int(status), time.Since(start).Seconds()
+	f.BytesOut, f.BytesIn = counted.n.Load(), inCount.n.Load()
+	f.Signal = signal
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
-		f["comment"] = err.Error()
+		f.Comment = err.Error()
 	}
 	r := relayed{status: status, bytesIn: inCount.n.Load(), bytesOut: counted.n.Load()}
 	if killed.Load() {
-		f["comment"], r.comment = "idle_kill", "idle_kill"
+		f.Comment, r.comment = "idle_kill", "idle_kill"
 	}
-	c.observe(ctx, "connection.close", f)
+	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
 	crash.Rethrow(panicked.Load())
 	return r
 }
@@ -509,14 +523,6 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-func clone(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+8)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // autologinPasswords returns the egress passwords to log in with when the line asked for them

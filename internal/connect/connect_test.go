@@ -86,7 +86,9 @@ func TestConnectDecisions(t *testing.T) {
 		}
 		return nil, io.EOF
 	}
-	mfaRefuses := func(context.Context, *session.Session, []string, string) *refusal.Refusal {
+	var asked session.Target // what the MFA hook was told: the chat factors route by it
+	mfaRefuses := func(_ context.Context, _ *session.Session, _ []string, t session.Target) *refusal.Refusal {
+		asked = t
 		return refusal.New("KO_MFA_FAILED", "no")
 	}
 	for _, tc := range []struct {
@@ -132,8 +134,8 @@ func TestConnectDecisions(t *testing.T) {
 			if out.Allowed != tc.allowed || out.Comment != tc.code || out.Kind != "ssh" || out.Host != tc.req.Host || out.IPTo != tc.ipTo {
 				t.Errorf("outcome %+v", out)
 			}
-			if s.Outcome != (session.Outcome{}) {
-				t.Errorf("the connector wrote into the session: %+v", s.Outcome)
+			if tc.mfa != nil && (asked.IP.String() != tc.ipTo || asked.Host != tc.req.Host || asked.Port != 22) {
+				t.Errorf("the MFA hook was told the target %+v, want the resolved %s", asked, tc.ipTo)
 			}
 		})
 	}

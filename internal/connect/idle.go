@@ -59,13 +59,15 @@ type idleGate struct {
 	cond   *sync.Cond
 	locked bool
 	notice io.Writer // where lock and unlock messages go (the user's terminal)
+	now    func() time.Time
 }
 
-// newIdleGate returns a gate that releases its waiters when ctx ends.
-func newIdleGate(ctx context.Context, notice io.Writer) *idleGate {
-	g := &idleGate{notice: notice}
+// newIdleGate returns a gate that releases its waiters when ctx ends; now is the server's clock
+// (a test moves it to reach the idle timeouts without waiting).
+func newIdleGate(ctx context.Context, notice io.Writer, now func() time.Time) *idleGate {
+	g := &idleGate{notice: notice, now: now}
 	g.cond = sync.NewCond(&g.mu)
-	g.last.Store(time.Now().UnixNano())
+	g.last.Store(now().UnixNano())
 	context.AfterFunc(ctx, func() {
 		g.mu.Lock()
 		g.cond.Broadcast()
@@ -85,7 +87,7 @@ func (g *idleGate) setLocked(locked bool, why string) bool {
 	if locked {
 		fmt.Fprintf(g.notice, "\r\n*** This session is locked%s. Run `--osh unlock' from another session to unlock it. ***\r\n", why)
 	} else {
-		g.last.Store(time.Now().UnixNano())
+		g.last.Store(g.now().UnixNano())
 		fmt.Fprintf(g.notice, "\r\n*** Session unlocked. ***\r\n")
 	}
 	g.cond.Broadcast()
@@ -120,7 +122,7 @@ func (r *gatedReader) Read(p []byte) (int, error) {
 			if r.g.isLocked() {
 				continue // keystrokes on a locked session are dropped
 			}
-			r.g.last.Store(time.Now().UnixNano())
+			r.g.last.Store(r.g.now().UnixNano())
 		}
 		return n, err
 	}
@@ -140,7 +142,8 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 }
 
 // watchIdle locks the gate after lock of input idleness and ends the session (cancel) after kill,
-// warning warnKill before. It returns when ctx ends.
+// warning warnKill before. It returns when ctx ends. It looks at the gate's clock every 250 ms
+// of real time, so a moved clock is seen within that.
 func watchIdle(ctx context.Context, g *idleGate, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -151,7 +154,7 @@ func watchIdle(ctx context.Context, g *idleGate, lock, kill, warnLock, warnKill 
 			return
 		case <-tick.C:
 		}
-		idle := time.Since(time.Unix(0, g.last.Load()))
+		idle := g.now().Sub(time.Unix(0, g.last.Load()))
 		if idle < time.Second {
 			warnedLock, warnedKill = false, false
 		}

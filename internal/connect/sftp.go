@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/transfer"
 )
 
@@ -21,14 +22,16 @@ type sftpAudit struct {
 // transferAudit follows the relayed streams of a transfer on the plain path: the sftp subsystem
 // (The Bastion's `--osh sftp`), or scp's server side (`scp -t`, `scp -f`, also from `--osh
 // scp --scp-cmd`); nil for any other session.
-func (c *Connector) transferAudit(ctx context.Context, base map[string]any, cancel context.CancelFunc, subsystem, command string) *sftpAudit {
+func (c *Connector) transferAudit(ctx context.Context, base audit.Fields, cancel context.CancelFunc, subsystem, command string) *sftpAudit {
 	event := func(prefix string) func(transfer.Event) {
 		return func(ev transfer.Event) {
 			f := ev.Fields()
-			for _, k := range []string{"account", "ip_from", "user", "host_to", "port_to", "uniqid"} {
-				f[k] = base[k]
+			f.Account, f.IPFrom, f.User, f.HostTo, f.PortTo, f.UniqID = base.Account, base.IPFrom, base.User, base.HostTo, base.PortTo, base.UniqID
+			if err := c.observe(ctx, prefix+ev.Op, f); err != nil {
+				// Fail closed: a transfer the audit log cannot follow does not go on.
+				c.Log.Error("cannot audit a file operation, ending the relay", "account", base.Account, "err", err)
+				cancel()
 			}
-			c.observe(ctx, prefix+ev.Op, f)
 		}
 	}
 	switch p := access.TransferOf(command); {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/notify/approval"
 	"gatehouse/internal/store"
 )
@@ -84,7 +85,7 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 	_, approve, deny := ApprovalRights(q.Viewer, rec.Account, rec.Approvers)
 	if (act == approval.Approve && !approve) || (act == approval.Deny && !deny) {
-		c.audit(r.Context(), "web.approval", map[string]any{"account": q.Account.Name, "request": id, "action": act.String(), "result": "refused", "reason": "not an approver of this request"})
+		_ = c.audit(r.Context(), "web.approval", audit.Fields{Account: q.Account.Name, Result: "refused", Extra: map[string]string{"request": id, "action": act.String(), "reason": "not an approver of this request"}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "You may not "+act.String()+" this request.")
 		return
 	}
@@ -97,10 +98,10 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, q *request) {
 		case errors.Is(err, approval.ErrExpired):
 			status = http.StatusGone
 		}
-		c.audit(r.Context(), "web.approval", map[string]any{"account": q.Account.Name, "request": id, "action": act.String(), "result": "refused", "reason": err.Error()})
+		_ = c.audit(r.Context(), "web.approval", audit.Fields{Account: q.Account.Name, Result: "refused", Extra: map[string]string{"request": id, "action": act.String(), "reason": err.Error()}}) // refused either way
 		c.fail(w, r, status, "Not done: "+err.Error())
 		return
 	}
-	c.audit(r.Context(), "web.approval", map[string]any{"account": q.Account.Name, "request": id, "requester": rec.Account, "action": act.String(), "result": "ok"})
+	_ = c.audit(r.Context(), "web.approval", audit.Fields{Account: q.Account.Name, Result: "ok", Extra: map[string]string{"request": id, "requester": rec.Account, "action": act.String()}}) // after the fact: the decision is stored; the log counts and alerts a failure
 	http.Redirect(w, r, "/approvals?done="+act.String(), http.StatusSeeOther)
 }

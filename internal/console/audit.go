@@ -74,7 +74,7 @@ func auditRows(files []string, q AuditQuery) ([]AuditRow, error) {
 				rows = append(rows[:0], rows[len(rows)-maxAuditRows:]...)
 			}
 		}
-		f.Close()
+		_ = f.Close() // read only
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Seq > rows[j].Seq })
 	if len(rows) > maxAuditRows {
@@ -91,7 +91,7 @@ type AuditSource struct {
 
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, q *request) {
 	if !CanBrowseAudit(q.Viewer) {
-		c.audit(r.Context(), "web.forbidden", map[string]any{"account": q.Account.Name, "path": r.URL.Path})
+		_ = c.audit(r.Context(), "web.forbidden", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"path": r.URL.Path}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "The audit log is for auditors and admins.")
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
@@ -52,8 +53,14 @@ type Options struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
-	// Audit appends a security event to the audit log; may be nil.
+	// Audit appends a security event given as free-form fields; may be nil.
+	//
+	// Deprecated: the old form, kept while the branches that set it merge; the console itself
+	// uses AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AppendAudit appends a typed security event to the audit log (nil: nothing is audited); a
+	// login, a live view or a replay the log cannot record is refused.
+	AppendAudit audit.AppendFunc
 	// AuditLog is the audit log the Audit page browses and verifies.
 	AuditLog AuditSource
 	// Approvals decides approval requests (nil: no Approvals page).
@@ -108,7 +115,7 @@ func (c *Console) Listen() (net.Listener, error) {
 	scheme := "https"
 	if c.cert == nil {
 		if ip := tcpIP(ln.Addr()); ip == nil || !ip.IsLoopback() { // config checks it; so does this
-			ln.Close()
+			_ = ln.Close() // the refusal is the error to report
 			return nil, errors.New("web console: plain HTTP is only served on loopback")
 		}
 		scheme = "http"
@@ -166,15 +173,21 @@ func (c *Console) IssueLogin(ctx context.Context, acc store.Account, factors []s
 	}
 	secret := newSecret()
 	now := c.o.Now()
+	// Fail closed: a login link the audit log cannot record is not issued.
+	if err := c.audit(ctx, "web.login_issued", audit.Fields{Account: acc.Name, Extra: map[string]string{"account_id": acc.ID, "factors": strings.Join(factors, ",")}}); err != nil {
+		return "", fmt.Errorf("the audit log cannot record the login link: %w", err)
+	}
 	c.logins.put(secret, entry{id: Identity{AccountID: acc.ID, Account: acc.Name, Factors: factors}, expires: now.Add(LoginTTL)}, now)
-	c.audit(ctx, "web.login_issued", map[string]any{"account": acc.Name, "account_id": acc.ID, "factors": strings.Join(factors, ",")})
 	return c.base + "/login?" + url.Values{"t": {secret}}.Encode(), nil
 }
 
-func (c *Console) audit(ctx context.Context, typ string, f map[string]any) {
-	if c.o.Audit != nil {
-		c.o.Audit(ctx, typ, f)
+// audit appends one event; a non-nil error means the audit log does not have it (what has not
+// happened yet is then refused).
+func (c *Console) audit(ctx context.Context, typ string, f audit.Fields) error {
+	if c.o.AppendAudit == nil {
+		return nil
 	}
+	return c.o.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
 // Handler is the console's HTTP handler.
@@ -272,7 +285,7 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *request)) h
 		if reason := AccountRefusal(acc, err, e.id.AccountID, now); reason != "" {
 			c.sessions.drop(ck.Value)
 			clearCookie(w)
-			c.audit(r.Context(), "web.session_ended", map[string]any{"account": e.id.Account, "account_id": e.id.AccountID, "reason": reason})
+			_ = c.audit(r.Context(), "web.session_ended", audit.Fields{Account: e.id.Account, Extra: map[string]string{"account_id": e.id.AccountID, "reason": reason}}) // after the fact: the log counts and alerts a failure
 			c.fail(w, r, http.StatusUnauthorized, "Your console session ended: "+reason+".")
 			return
 		}
@@ -282,7 +295,7 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *request)) h
 				got = r.PostFormValue("csrf")
 			}
 			if subtle.ConstantTimeCompare([]byte(got), []byte(e.csrf)) != 1 {
-				c.audit(r.Context(), "web.csrf_refused", map[string]any{"account": acc.Name, "path": r.URL.Path})
+				_ = c.audit(r.Context(), "web.csrf_refused", audit.Fields{Account: acc.Name, Extra: map[string]string{"path": r.URL.Path}}) // refused either way
 				c.fail(w, r, http.StatusForbidden, "This form is missing its CSRF token, or it is stale: reload the page.")
 				return
 			}
@@ -316,14 +329,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	now := c.o.Now()
 	e, ok := c.logins.take(r.URL.Query().Get("t"), now)
 	if !ok {
-		c.audit(r.Context(), "web.login", map[string]any{"result": "refused", "reason": "unknown, used or expired link", "from": r.RemoteAddr})
+		_ = c.audit(r.Context(), "web.login", audit.Fields{Result: "refused", Extra: map[string]string{"reason": "unknown, used or expired link", "from": r.RemoteAddr}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "This login link is not valid: it was used already, it expired (60 s), or it never existed. Run `--osh webLogin` again.")
 		return
 	}
 	acc, err := c.o.Store.GetAccount(r.Context(), e.id.Account)
 	if reason := AccountRefusal(acc, err, e.id.AccountID, now); reason != "" {
-		c.audit(r.Context(), "web.login", map[string]any{"account": e.id.Account, "result": "refused", "reason": reason})
+		_ = c.audit(r.Context(), "web.login", audit.Fields{Account: e.id.Account, Result: "refused", Extra: map[string]string{"reason": reason}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "Login refused: "+reason+".")
+		return
+	}
+	// Fail closed: a login the audit log cannot record does not open a session.
+	if err := c.audit(r.Context(), "web.login", audit.Fields{Account: acc.Name, Result: "ok", Extra: map[string]string{"account_id": acc.ID, "factors": strings.Join(e.id.Factors, ","), "from": r.RemoteAddr}}); err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "The audit log of this bastion cannot be written right now, so the login is refused.")
 		return
 	}
 	ttl := c.o.Config().Web.SessionLifetime()
@@ -331,8 +349,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.sessions.put(secret, entry{id: e.id, expires: now.Add(ttl), csrf: newSecret()}, now)
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/", MaxAge: int(ttl.Seconds()),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-	c.audit(r.Context(), "web.login", map[string]any{"account": acc.Name, "account_id": acc.ID, "result": "ok",
-		"factors": strings.Join(e.id.Factors, ","), "from": r.RemoteAddr})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -341,7 +357,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, q *request) {
 		c.sessions.drop(ck.Value)
 	}
 	clearCookie(w)
-	c.audit(r.Context(), "web.logout", map[string]any{"account": q.Account.Name, "account_id": q.Account.ID})
+	_ = c.audit(r.Context(), "web.logout", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"account_id": q.Account.ID}}) // after the fact: the log counts and alerts a failure
 	c.render(w, r, http.StatusOK, "message.html", nil, map[string]any{"Title": "Logged out", "Message": "You are logged out."})
 }
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/store"
 )
 
@@ -60,7 +61,7 @@ func reaches(ctx context.Context, st store.Store, accounts []store.Account, grou
 
 func (c *Console) directory(w http.ResponseWriter, r *http.Request, q *request) {
 	if !CanBrowseAudit(q.Viewer) {
-		c.audit(r.Context(), "web.forbidden", map[string]any{"account": q.Account.Name, "path": r.URL.Path})
+		_ = c.audit(r.Context(), "web.forbidden", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"path": r.URL.Path}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "Accounts, groups and servers are for auditors and admins.")
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/session"
 )
@@ -176,7 +177,11 @@ func (c *Console) liveStream(w http.ResponseWriter, r *http.Request, q *request)
 	}
 	defer cancel()
 	fl, _ := w.(http.Flusher)
-	c.audit(r.Context(), "web.watch", map[string]any{"account": q.Account.Name, "session": s.ID, "owner": s.Account})
+	if err := c.audit(r.Context(), "web.watch", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": s.ID, "owner": s.Account}}); err != nil {
+		// Fail closed: a watch the audit log cannot record shows nothing.
+		c.fail(w, r, http.StatusServiceUnavailable, "The audit log of this bastion cannot be written right now, so watching is refused.")
+		return
+	}
 	if c.o.Live.Tell == nil || c.o.Live.Tell() {
 		fmt.Fprintf(tell, "\r\n[gatehouse: %s is watching this session from the web console]\r\n", q.Account.Name)
 	}
@@ -191,7 +196,7 @@ func (c *Console) liveStream(w http.ResponseWriter, r *http.Request, q *request)
 	for {
 		select {
 		case <-r.Context().Done():
-			c.audit(context.WithoutCancel(r.Context()), "web.watch_end", map[string]any{"account": q.Account.Name, "session": s.ID})
+			_ = c.audit(context.WithoutCancel(r.Context()), "web.watch_end", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": s.ID}}) // after the fact: the log counts and alerts a failure
 			return
 		case <-keep.C:
 			fmt.Fprint(w, ": keep-alive\n\n")

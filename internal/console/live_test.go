@@ -23,7 +23,7 @@ func (fakeTrack) Resize(int, int)                                             {}
 func (fakeTrack) End(context.Context, *session.Session, session.Outcome, int) {}
 
 func (f fakeTracker) Begin(context.Context, *session.Session, session.Line) (ingress.SessionTrack, error) {
-	return fakeTrack{f.paused}, nil
+	return fakeTrack(f), nil
 }
 
 // begin wires a track into the session as ingress does (lifecycle.go): the id, the pause, and

@@ -119,7 +119,7 @@ func (c *Console) replayIndex(w http.ResponseWriter, r *http.Request, q *request
 		idx.Segments = append(idx.Segments, segPointer{Start: seconds(time.Duration(i) * each), URL: fmt.Sprintf("%d?d=%d", i, d.Milliseconds())})
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(idx)
+	_ = json.NewEncoder(w).Encode(idx) // the browser went away: nothing to do
 }
 
 func (c *Console) replaySegment(w http.ResponseWriter, r *http.Request, q *request) {

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/record"
 	"gatehouse/internal/store"
 )
@@ -161,7 +162,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request, q *request) (s
 		return store.Session{}, false
 	}
 	if !CanViewSession(q.Viewer, rows[0].AccountID) {
-		c.audit(r.Context(), "web.forbidden", map[string]any{"account": q.Account.Name, "session": id, "path": r.URL.Path})
+		_ = c.audit(r.Context(), "web.forbidden", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": id, "path": r.URL.Path}}) // refused either way
 		c.fail(w, r, http.StatusForbidden, "This session is not yours.")
 		return store.Session{}, false
 	}
@@ -173,7 +174,11 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, q *request) {
 	if !ok {
 		return
 	}
-	c.audit(r.Context(), "web.replay", map[string]any{"account": q.Account.Name, "session": s.ID, "owner": s.Account})
+	if err := c.audit(r.Context(), "web.replay", audit.Fields{Account: q.Account.Name, Extra: map[string]string{"session": s.ID, "owner": s.Account}}); err != nil {
+		// Fail closed: a replay the audit log cannot record shows nothing.
+		c.fail(w, r, http.StatusServiceUnavailable, "The audit log of this bastion cannot be written right now, so the replay is refused.")
+		return
+	}
 	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != "", "Segmented": replaySegmented(s)})
 }
 
@@ -189,11 +194,11 @@ func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.
 	}
 	rd, err := record.NewReader(f)
 	if err != nil {
-		f.Close()
+		_ = f.Close() // read only; the format error is the one to report
 		c.fail(w, r, http.StatusUnprocessableEntity, "The recording cannot be read.")
 		return nil, nil, false
 	}
-	return rd, func() { f.Close() }, true
+	return rd, func() { _ = f.Close() }, true // read only
 }
 
 // cast streams the recording as asciicast v2, whatever format it is stored in: event by event,
@@ -230,8 +235,9 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 	if err != nil {
 		return err
 	}
-	bw.Write(hb)
-	bw.WriteByte('\n')
+	if _, err := bw.Write(append(hb, '\n')); err != nil {
+		return err
+	}
 	fl, _ := w.(http.Flusher)
 	// A session without a pty (a command run through the bastion) sent lone LFs, which a
 	// terminal's own line discipline would have turned into CRLF: without that the player draws a
@@ -265,12 +271,13 @@ func WriteAsciicast(w io.Writer, rd *record.Reader) error {
 		if err != nil {
 			return err
 		}
-		bw.Write(b)
-		if err := bw.WriteByte('\n'); err != nil {
+		if _, err := bw.Write(append(b, '\n')); err != nil {
 			return err
 		}
 		if n++; n%256 == 0 && fl != nil {
-			bw.Flush()
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 			fl.Flush()
 		}
 	}
@@ -406,7 +413,8 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, q *request) {
 		hits = []Hit{}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(hits)
+	// The headers are sent: a failed write means the browser left, nothing to tell it.
+	_ = json.NewEncoder(w).Encode(hits)
 }
 
 // addCR turns every LF not preceded by CR into CRLF; prev is the byte before p (the previous

@@ -101,7 +101,7 @@ func selfSign(certPath, keyPath, listen string) error {
 			return err
 		}
 		if _, err := fh.Write(f.data); err != nil {
-			fh.Close()
+			_ = fh.Close() // the write error is the one to report
 			return err
 		}
 		if err := fh.Close(); err != nil {

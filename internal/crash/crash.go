@@ -17,6 +17,9 @@ import (
 type Panic struct {
 	Value any
 	Stack []byte
+	// Known is what the code it crossed knew when it happened, for the recovery point to record
+	// (the dispatcher sets its session.Outcome so far); nil: nothing.
+	Known any
 }
 
 func (p *Panic) Error() string { return fmt.Sprintf("panic: %v", p.Value) }

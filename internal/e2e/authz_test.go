@@ -347,16 +347,18 @@ func TestMultiplexedConnectionOfDeletedAccount(t *testing.T) {
 }
 
 // TestTTLEndsRelayedSession: an account's TTL passing ends its relayed session, as a freeze does.
+// The TTL is an hour of the bastion's clock, which the test moves.
 func TestTTLEndsRelayedSession(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	sshd, _ := targetSetup(t, b)
-	key := b.CreateAccount("tina", "--ttl", "6")
+	key := b.CreateAccount("tina", "--ttl", "3600")
 	r := b.SSH(key, "tina", "--json-greppable", "--osh", "selfListEgressKeys")
 	sshd.Authorize(t, r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string))
 	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "tina", "--host", "127.0.0.1", "--user", sshd.User, "--port", fmt.Sprint(sshd.Port))
 	p := startPiped(t, b, key, "tina", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "echo started; sleep 60")
 	p.expect(0, "started", 10*time.Second)
-	if code := p.ended(15 * time.Second); code != 121 {
+	b.Clock.Advance(3601 * time.Second)
+	if code := p.ended(5 * time.Second); code != 121 {
 		t.Fatalf("exit %d, want 121:\n%s", code, p.output())
 	}
 	p.expect(0, "Your account TTL has expired", time.Second)

@@ -118,7 +118,7 @@ func TestInteractiveTabTabAndHistory(t *testing.T) {
 	tm.waitLast(prompt + "accountInfo --account")
 	tm.keys(true, "al")
 	tm.keys(false, "Tab", "Tab")
-	s = tm.waitScreen("the account names", func(s string) bool {
+	_ = tm.waitScreen("the account names", func(s string) bool {
 		for _, l := range strings.Split(s, "\n") {
 			if strings.Contains(l, "albert") && strings.Contains(l, "alice") && !strings.Contains(l, prompt) {
 				return true
@@ -346,7 +346,7 @@ func TestInteractiveRelayGetsWindowSize(t *testing.T) {
 	}
 	off = len(term.Output())
 	term.Send("exit\r")
-	off = term.Expect(off, "alice@gatehouse(master)> ", 10*time.Second)
+	_ = term.Expect(off, "alice@gatehouse(master)> ", 10*time.Second)
 	term.Send("exit\r")
 	if code := term.Wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit status %d", code)

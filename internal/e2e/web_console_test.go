@@ -364,7 +364,7 @@ func TestWebConsoleInChromium(t *testing.T) {
 	if _, err := chromedp.Run(withTimeout(adm, 10*time.Second), chromedp.Poll[bool](`document.getElementById("state").textContent === "watching"`)); err != nil {
 		t.Fatalf("the live stream never opened: %v", err)
 	}
-	off = live.Expect(off, "admin is watching this session", 10*time.Second)
+	live.Expect(off, "admin is watching this session", 10*time.Second)
 	live.Send("echo LIVE-$((40+2))\r")
 	if _, err := chromedp.Run(withTimeout(adm, 5*time.Second), chromedp.Poll[bool](`document.getElementById("live").textContent.includes("LIVE-42")`,
 		chromedp.WithPollingTimeout(time.Second))); err != nil {

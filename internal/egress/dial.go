@@ -159,7 +159,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		defer watcher.Done()
 		select {
 		case <-ctx.Done():
-			conn.Close()
+			_ = conn.Close() // aborting the handshake: the dial reports ctx.Err()
 		case <-stop:
 		}
 	}()
@@ -207,11 +207,11 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
 		// ctx ended as the handshake finished: the watcher may have closed conn.
-		c.Close()
+		_ = c.Close() // ctx.Err() is the error to report
 		err = ctx.Err()
 	}
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // the handshake error is the one to report
 		return fail(classifyHandshakeError(ctx, err), err)
 	}
 	_ = conn.SetDeadline(time.Time{})

@@ -81,7 +81,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	// Requests the target sends before we read reqs wait in x/crypto's
 	// per-channel queue, so setup can run first.
 	if err := setup(ch, req); err != nil {
-		ch.Close()
+		_ = ch.Close() // the setup error is the one to report
 		drain(reqs)
 		return ExitStatus, "", err
 	}
@@ -111,7 +111,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 				outErr = err
 			}
 			outMu.Unlock()
-			ch.Close()
+			_ = ch.Close() // stopping the target: the write error is the one to report
 			failed <- struct{}{}
 			_, _ = io.Copy(io.Discard, r) // drain so the mux never blocks on this channel
 		}
@@ -136,7 +136,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 						outErr = p
 					}
 					outMu.Unlock()
-					ch.Close()
+					_ = ch.Close() // stopping the target: the panic is the one to report
 					select {
 					case failed <- struct{}{}:
 					default:
@@ -157,7 +157,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	ctxDone := ctx.Done()
 	var grace <-chan time.Time
 	closeNow := func() {
-		ch.Close()
+		_ = ch.Close() // closing is the request; the target acknowledges or closeGrace ends the wait
 		if grace == nil {
 			grace = time.After(closeGrace)
 		}
@@ -213,7 +213,7 @@ loop:
 			_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(string(sig), "SIG")}))
 		}
 	}
-	ch.Close()
+	_ = ch.Close() // the target closed first or closeGrace passed: nothing left to report
 	wg.Wait()
 	if err := closedErr(ctx, &outMu, &outErr); err != nil {
 		return ExitStatus, "", err

@@ -38,12 +38,15 @@ const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 // CheckSize applies The Bastion's bounds and the minPasswordSize policy (0: none).
 func CheckSize(size, policyMin int) error {
 	if size < MinSize {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return fmt.Errorf("Specified size must be >= %d", MinSize)
 	}
 	if size > MaxSize {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return fmt.Errorf("Specified size must be <= %d", MaxSize)
 	}
 	if policyMin > 0 && size < policyMin {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return fmt.Errorf("The minimum allowed password size defined by policy is %d characters, you asked only %d", policyMin, size)
 	}
 	return nil
@@ -205,4 +208,6 @@ func KeepForced(pws []string, hash string) ([]string, error) {
 }
 
 // ErrForcedNotFound is The Bastion's "The forced password could not be found".
+//
+//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 var ErrForcedNotFound = errors.New("The forced password could not be found")

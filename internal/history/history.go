@@ -65,7 +65,7 @@ func (d Dir) Open(id string) (*History, error) {
 	if err != nil {
 		return h, fmt.Errorf("open history: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: a close error loses nothing
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLine+1)
 	for sc.Scan() {

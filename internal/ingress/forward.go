@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 )
 
 // forwardDialTimeout bounds the connection to a forwarded target.
@@ -44,35 +45,32 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 	if _, err := access.DecideForward(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, tgt); err != nil {
 		return false
 	}
-	base := map[string]any{"host_to": t.Host, "ip_to": tgt.IP.String(), "port_to": t.Port}
-	fields := func(extra map[string]any) map[string]any {
-		f := map[string]any{}
-		for k, v := range base {
-			f[k] = v
-		}
-		for k, v := range extra {
-			f[k] = v
-		}
-		return f
-	}
+	base := audit.Fields{HostTo: t.Host, IPTo: tgt.IP.String(), PortTo: t.Port}
 	d := net.Dialer{Timeout: forwardDialTimeout}
 	target, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(tgt.IP, uint16(t.Port)).String())
 	if err != nil {
 		_ = nch.Reject(ssh.ConnectionFailed, "cannot reach "+net.JoinHostPort(t.Host, strconv.Itoa(t.Port)))
-		s.audit(ctx, outer, "forward.failed", fields(map[string]any{"comment": err.Error()}))
+		f := base
+		f.Comment = err.Error()
+		_ = s.audit(ctx, outer, "forward.failed", f) // refused either way
 		return true
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }() // the relay is over: nothing left to report
 	ch, reqs, err := nch.Accept()
 	if err != nil {
 		return true
 	}
-	defer ch.Close()
+	defer func() { _ = ch.Close() }() // the relay is over: nothing left to report
 	go ssh.DiscardRequests(reqs)
 	start := time.Now()
-	s.audit(ctx, outer, "forward.open", fields(nil))
-	// The server's shutdown, the connection's end, or either side closing ends the relay.
-	stop := context.AfterFunc(ctx, func() { ch.Close(); target.Close() })
+	if err := s.audit(ctx, outer, "forward.open", base); err != nil {
+		// Fail closed: a forward the audit log cannot record carries nothing.
+		s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(outer), "err", err)
+		return true
+	}
+	// The server's shutdown, the connection's end, or either side closing ends the relay (their
+	// close errors say nothing more).
+	stop := context.AfterFunc(ctx, func() { _ = ch.Close(); _ = target.Close() })
 	defer stop()
 	var sent, received atomic.Int64
 	var wg sync.WaitGroup
@@ -92,7 +90,8 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 		_ = ch.CloseWrite()
 	}()
 	wg.Wait()
-	s.audit(context.WithoutCancel(ctx), outer, "forward.close", fields(map[string]any{"bytes_in": sent.Load(), "bytes_out": received.Load(),
-		"duration": time.Since(start).Seconds()}))
+	f := base
+	f.BytesIn, f.BytesOut, f.Duration = sent.Load(), received.Load(), time.Since(start).Seconds()
+	_ = s.audit(context.WithoutCancel(ctx), outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 	return true
 }

@@ -25,13 +25,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
-	"gatehouse/internal/crash"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/transfer"
 )
@@ -187,7 +186,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	t, err := ParseJumpTarget(nch.ExtraData())
 	if err != nil {
 		_ = nch.Reject(ssh.ConnectionFailed, err.Error())
-		s.audit(ctx, outer, "jump.denied", map[string]any{"comment": err.Error()})
+		_ = s.audit(ctx, outer, "jump.denied", audit.Fields{Comment: err.Error()}) // refused either way
 		return
 	}
 	signer, err := s.Jump.hostSigner(t.Host)
@@ -225,7 +224,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	hctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg().LoginGraceTime)*time.Second)
 	stop := context.AfterFunc(hctx, func() {
 		if hctx.Err() == context.DeadlineExceeded {
-			ch.Close()
+			_ = ch.Close() // the handshake timed out: that is what is reported
 		}
 	})
 	inner, chans, ireqs, err := ssh.NewServerConn(nc, cfg)
@@ -234,39 +233,31 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	if err != nil {
 		// Not an SSH client (a port forward, ssh -L or -D), a bad inner user, a stalled
 		// handshake: nothing reached the target; the attempt is audited.
-		ch.Close()
-		s.audit(ctx, outer, "jump.denied", map[string]any{"host_to": t.Host, "port_to": t.Port, "comment": "inner SSH handshake failed: " + err.Error()})
+		// The handshake error is the one audited; the jump is refused whether or not it is.
+		_ = ch.Close()
+		_ = s.audit(ctx, outer, "jump.denied", audit.Fields{HostTo: t.Host, PortTo: t.Port, Comment: "inner SSH handshake failed: " + err.Error()})
 		return
 	}
-	defer inner.Close()
+	defer func() { _ = inner.Close() }() // the jump is over: the session reported its own errors
 	go ssh.DiscardRequests(ireqs)
-	stopInner := context.AfterFunc(ctx, func() { inner.Close() })
+	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
-	s.audit(ctx, outer, "jump.open", map[string]any{"user": inner.User(), "host_to": t.Host, "port_to": t.Port})
-	var sessions sync.WaitGroup
-	var open atomic.Int64
+	if err := s.audit(ctx, outer, "jump.open", audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port}); err != nil {
+		// Fail closed: a jump the audit log cannot record does not open (the deferred Close ends it).
+		s.log.Error("cannot audit a jump's start, refusing it", "account", outer.User(), "err", err)
+		return
+	}
+	sessions := s.channels(inner, outer.User(), outer.RemoteAddr())
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only on a jump")
 			continue
 		}
-		if open.Load() >= int64(s.cfg().MaxSessions) {
-			_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-			continue
-		}
-		open.Add(1)
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			defer open.Add(-1)
-			defer crash.Recover(func(p *crash.Panic) {
-				inner.Close()
-				s.panicked(accountOf(outer), outer.RemoteAddr(), p)
-			})
+		sessions.start(nch, func() {
 			s.serveTargetChannel(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t)
-		}()
+		})
 	}
-	sessions.Wait()
+	sessions.wait()
 }
 
 // serveTargetChannel serves a session channel whose target is fixed by its connection (a jump's
@@ -274,39 +265,39 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 // account: transfers checked against the protocol grants, SFTP audited.
 func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget) {
 	sub := new(egress.Subsystem)
-	base := map[string]any{"user": user, "host_to": t.Host, "port_to": t.Port}
-	audit := func(ev transfer.Event) {
+	onEvent := func(ev transfer.Event) {
 		f := ev.Fields()
-		for k, v := range base {
-			f[k] = v
+		f.User, f.HostTo, f.PortTo = user, t.Host, t.Port
+		if err := s.audit(ctx, outer, "sftp."+ev.Op, f); err != nil {
+			// Fail closed: a transfer the audit log cannot follow does not go on.
+			s.log.Error("cannot audit a file operation, ending the session", "account", accountOf(outer), "err", err)
+			_ = outer.Close() // ending it is the point
 		}
-		s.audit(ctx, outer, "sftp."+ev.Op, f)
 	}
 	check := func(p access.Protocol) error {
 		err := s.protocolAllowed(ctx, outer, user, t, p)
 		if err != nil {
-			f := map[string]any{"protocol": string(p), "comment": err.Error(), "allowed": false}
-			for k, v := range base {
-				f[k] = v
-			}
-			s.audit(ctx, outer, "transfer.denied", f)
+			f := audit.Fields{User: user, HostTo: t.Host, PortTo: t.Port, Comment: err.Error(), Allowed: audit.Bool(false),
+				Extra: map[string]string{"protocol": string(p)}}
+			_ = s.audit(ctx, outer, "transfer.denied", f) // refused either way
 		}
 		return err
 	}
-	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: audit, check: check})
+	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check})
 }
 
-// audit writes an event of the jump's outer connection to the audit log.
-func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f map[string]any) {
+// audit writes an event of the jump's outer connection to the audit log; a non-nil error means
+// it is not there.
+func (s *Server) audit(ctx context.Context, outer *ssh.ServerConn, typ string, f audit.Fields) error {
 	if s.Jump != nil && s.Jump.Count != nil {
 		s.Jump.Count(typ)
 	}
-	if s.env.Deps().Audit == nil {
-		return
+	deps := s.env.Deps()
+	if deps.AppendAudit == nil {
+		return nil
 	}
-	f["account"] = accountOf(outer)
-	f["ip_from"] = remoteIP(outer.RemoteAddr()).String()
-	s.env.Deps().Audit(ctx, typ, f)
+	f.Account, f.IPFrom = accountOf(outer), remoteIP(outer.RemoteAddr()).String()
+	return deps.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
 // jumpChannel is an inner session channel whose requests are rewritten into the bastion's
@@ -387,7 +378,7 @@ func (c *sftpAuditChannel) Read(p []byte) (int, error) {
 		perr := sp.ClientBytes(p[:n])
 		c.mu.Unlock()
 		if perr != nil {
-			c.Channel.Close()
+			_ = c.Channel.Close() // the protocol error is the one to report
 			return 0, perr
 		}
 	}
@@ -400,7 +391,7 @@ func (c *sftpAuditChannel) Write(p []byte) (int, error) {
 		perr := sp.ServerBytes(p)
 		c.mu.Unlock()
 		if perr != nil {
-			c.Channel.Close()
+			_ = c.Channel.Close() // the protocol error is the one to report
 			return 0, perr
 		}
 	}
@@ -438,6 +429,7 @@ func requestProtocol(req *ssh.Request) access.Protocol {
 func (s *Server) protocolAllowed(ctx context.Context, outer *ssh.ServerConn, user string, t JumpTarget, p access.Protocol) error {
 	a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(outer))
 	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return errors.New("Your account no longer exists on this bastion")
 	}
 	in, tgt, err := s.targetInputs(ctx, a, user, t)

@@ -130,7 +130,8 @@ func (s *Server) recovering(conn *ssh.ServerConn) middleware {
 				return out, status
 			}
 			_, _ = io.WriteString(b.sess.Err, "An internal error ended this session; the bastion administrators have the details.\n")
-			out, status = b.sess.Outcome, refusal.ExitPluginFailed // what the dispatcher knew when it panicked
+			out, _ = p.Known.(session.Outcome) // what the dispatcher knew when it panicked
+			status = refusal.ExitPluginFailed
 			// Ending the connection is the point; an error closing it changes nothing.
 			_ = conn.Close()
 			s.panicked(b.sess.Account.Name, conn.RemoteAddr(), p)

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/session"
@@ -174,7 +175,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		s.closeOne.Do(func() { close(s.closing) })
-		ln.Close()
+		_ = ln.Close() // stopping: Accept returns the error that ends the loop
 	}()
 	var delay time.Duration
 	for {
@@ -210,17 +211,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		switch verdict {
 		case SourceRefuseStartups:
 			s.stats.PerSourceRefused.Add(1)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		case SourceRefusePenalty:
 			s.stats.PenaltyRefused.Add(1)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		}
 		if s.dropStartup() {
 			s.stats.DroppedStartups.Add(1)
 			endSource(SourceNoAuth)
-			nc.Close()
+			_ = nc.Close() // refused before SSH: nothing to report
 			continue
 		}
 		s.unauth.Add(1) // counted here, not in the goroutine, so a burst sees its own size
@@ -506,7 +507,8 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	}
 	defer release()
 	defer endSource(SourceAuthFail) // a panic during authentication counts as a failure
-	defer nc.Close()
+	// The connection is over: a close error has nothing left to report.
+	defer func() { _ = nc.Close() }()
 	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
 	var attempts connAttempts
@@ -527,7 +529,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	release()
 	stopQuickAck(nc)
 	_ = nc.SetDeadline(time.Time{})
-	defer sconn.Close()
+	defer func() { _ = sconn.Close() }() // the connection is over: nothing left to report
 	// Fail closed: the session needs a verified key or a completed factor-only login.
 	ext := sconn.Permissions.Extensions
 	ut, err := ParseUserTarget(sconn.User())
@@ -551,10 +553,9 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	defer cancel()
 	// Close the connection when the server stops; AfterFunc holds no goroutine while waiting
 	// (1,000 idle connections would otherwise hold 1,000 stacks).
-	stop := context.AfterFunc(cctx, func() { sconn.Close() })
+	stop := context.AfterFunc(cctx, func() { _ = sconn.Close() }) // the server stops: nothing to report
 	defer stop()
-	var sessions sync.WaitGroup
-	var open atomic.Int64
+	sessions := s.channels(sconn, account, sconn.RemoteAddr())
 	// One goroutine serves both the global requests (all refused: keepalives get their "no")
 	// and the channel opens, until the connection ends.
 	for chans != nil {
@@ -565,7 +566,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				continue
 			}
 			if req.Type == "tcpip-forward" { // ssh -R: nothing listens on the bastion for a user
-				s.audit(cctx, sconn, "forward.denied", map[string]any{"comment": "remote forwarding (-R) is refused"})
+				_ = s.audit(cctx, sconn, "forward.denied", audit.Fields{Comment: "remote forwarding (-R) is refused"}) // refused either way
 			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
@@ -577,53 +578,66 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 			}
 			if nch.ChannelType() == "direct-tcpip" && s.Jump != nil {
 				// A jump is an SSH server of its own: it counts as a session of this connection.
-				if open.Load() >= int64(s.cfg().MaxSessions) {
-					_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-					continue
-				}
-				open.Add(1)
-				sessions.Add(1)
-				go func() {
-					defer sessions.Done()
-					defer open.Add(-1)
-					defer crash.Recover(func(p *crash.Panic) {
-						sconn.Close()
-						s.panicked(account, sconn.RemoteAddr(), p)
-					})
+				sessions.start(nch, func() {
 					if s.forward(cctx, sconn, nch) { // a --forward grant: raw TCP, audited (forward.go)
 						return
 					}
 					s.handleJump(cctx, sconn, nch)
-				}()
+				})
 				continue
 			}
 			if nch.ChannelType() != "session" {
 				_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
 				continue
 			}
-			if open.Load() >= int64(s.cfg().MaxSessions) {
-				_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
-				continue
-			}
-			open.Add(1)
-			sessions.Add(1)
-			go func() {
-				defer sessions.Done()
-				defer open.Add(-1)
-				// A session's panic ends its whole connection, as the connection's own would.
-				defer crash.Recover(func(p *crash.Panic) {
-					sconn.Close()
-					s.panicked(account, sconn.RemoteAddr(), p)
-				})
+			sessions.start(nch, func() {
 				if ut.HasTarget() {
 					// The target in the user name: served as a jump's inner session.
 					s.serveTargetChannel(withAnswered(cctx, sconn.Permissions), sconn, nch, ut.User, ut.Target)
 					return
 				}
 				s.handleSession(cctx, sconn, nch)
-			}()
+			})
 		}
 	}
 	cancel()
-	sessions.Wait()
+	sessions.wait()
 }
+
+// channels runs the channels of one SSH connection (the bastion's own, or a jump's inner one),
+// each in its own goroutine, at most MaxSessions at once, and waits for them.
+type channels struct {
+	s       *Server
+	conn    io.Closer // the connection: a channel's panic ends all of it
+	account string
+	remote  net.Addr
+	open    atomic.Int64
+	wg      sync.WaitGroup
+}
+
+// channels returns the channel runner of conn, whose panics are reported for account at remote.
+func (s *Server) channels(conn io.Closer, account string, remote net.Addr) *channels {
+	return &channels{s: s, conn: conn, account: account, remote: remote}
+}
+
+// start runs handle for nch, or refuses nch when MaxSessions (as configured now) are open. A
+// channel's panic ends its whole connection, as the connection's own would, and is reported.
+func (c *channels) start(nch ssh.NewChannel, handle func()) {
+	if c.open.Load() >= int64(c.s.cfg().MaxSessions) {
+		_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
+		return
+	}
+	c.open.Add(1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.open.Add(-1)
+		defer crash.Recover(func(p *crash.Panic) {
+			_ = c.conn.Close() // carrying the panic on is what matters
+			c.s.panicked(c.account, c.remote, p)
+		})
+		handle()
+	}()
+}
+
+func (c *channels) wait() { c.wg.Wait() }

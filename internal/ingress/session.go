@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/clock"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
@@ -222,7 +223,8 @@ func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.
 		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
 	}
 	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
-		ttl := time.AfterFunc(exp.Sub(s.env.Deps().Now()), func() {
+		deps := s.env.Deps()
+		ttl := clock.Or(deps.Clock).AfterFunc(exp.Sub(deps.Now()), func() {
 			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
 		})
 		unregister := remove

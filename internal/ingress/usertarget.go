@@ -244,12 +244,14 @@ func (s *Server) targetInputs(ctx context.Context, a store.Account, user string,
 		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", t.Host)
 		cancel()
 		if lerr != nil || len(addrs) == 0 {
+			//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 			return accessdb.Inputs{}, access.Target{}, fmt.Errorf("Unable to resolve host '%s'", t.Host)
 		}
 		ip = addrs[0]
 	}
 	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
 	if err != nil {
+		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
 		return accessdb.Inputs{}, access.Target{}, errors.New("Access denied: the bastion could not read your accesses, try again later")
 	}
 	return in, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, nil

@@ -253,7 +253,10 @@ func (c *Challenger) ask(ctx context.Context, prompt PromptFunc, cred Credential
 		c.emit(ctx, Event{Account: cred.Account, Factor: f, Kind: EventFail, Try: try, Reason: reason})
 		return false, nil
 	}
-	c.emit(ctx, Event{Account: cred.Account, Factor: f, Kind: EventPass, Try: try, Reason: reason})
+	if err := c.emitChecked(ctx, Event{Account: cred.Account, Factor: f, Kind: EventPass, Try: try, Reason: reason}); err != nil {
+		// Fail closed: a pass the audit log cannot record lets nobody in.
+		return false, c.refuse(ctx, cred.Account, f, try, &Error{Kind: KindInternal, Err: fmt.Errorf("audit the pass: %w", err)})
+	}
 	return true, nil
 }
 
@@ -329,6 +332,16 @@ func (c *Challenger) emit(ctx context.Context, e Event) {
 	if c.Observer != nil {
 		c.Observer.MFAEvent(ctx, e)
 	}
+}
+
+// emitChecked is emit for an event that must be recorded: the observer's error, when it can
+// give one (CheckedObserver).
+func (c *Challenger) emitChecked(ctx context.Context, e Event) error {
+	if co, ok := c.Observer.(CheckedObserver); ok {
+		return co.MFAEventChecked(ctx, e)
+	}
+	c.emit(ctx, e)
+	return nil
 }
 
 // lockReason is what the user reads when locked: the limiter's *LockedError says for how long.

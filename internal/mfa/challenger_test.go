@@ -403,3 +403,31 @@ func TestTerminalPrompt(t *testing.T) {
 		t.Fatal("EOF (client gone) did not fail the prompt")
 	}
 }
+
+// TestPassNotAuditedIsRefused: a right answer whose pass the audit log cannot record lets nobody
+// in (fail closed); with an observer that cannot say so (plain Observer), it passes as before.
+func TestPassNotAuditedIsRefused(t *testing.T) {
+	r := newRig(t)
+	var kinds []EventKind
+	r.c.Observer = CheckedObserverFunc(func(_ context.Context, e Event) error {
+		kinds = append(kinds, e.Kind)
+		if e.Kind == EventPass {
+			return errors.New("write audit: no space left on device")
+		}
+		return nil
+	})
+	s := &script{answers: []string{secretPassword}}
+	_, err := r.c.Challenge(context.Background(), s.prompt, r.cred, policy.Password)
+	if k, ok := kindOf(err); !ok || k != KindInternal {
+		t.Fatalf("a pass the log could not record: err %v, want an internal refusal", err)
+	}
+	if len(kinds) == 0 || kinds[len(kinds)-1] != EventRefused {
+		t.Fatalf("events %v, want the refusal after the unrecorded pass", kinds)
+	}
+
+	r = newRig(t)
+	s = &script{answers: []string{secretPassword}}
+	if _, err := r.c.Challenge(context.Background(), s.prompt, r.cred, policy.Password); err != nil {
+		t.Fatalf("with a plain observer: %v", err)
+	}
+}

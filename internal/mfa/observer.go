@@ -35,3 +35,19 @@ type ObserverFunc func(ctx context.Context, e Event)
 
 // MFAEvent implements Observer.
 func (f ObserverFunc) MFAEvent(ctx context.Context, e Event) { f(ctx, e) }
+
+// CheckedObserver is an Observer that says whether it recorded an event (the audit log). A pass
+// it could not record is refused: what cannot be audited does not let anyone in.
+type CheckedObserver interface {
+	Observer
+	MFAEventChecked(ctx context.Context, e Event) error
+}
+
+// CheckedObserverFunc adapts a function to CheckedObserver.
+type CheckedObserverFunc func(ctx context.Context, e Event) error
+
+// MFAEvent implements Observer (the error is only for the events that fail closed).
+func (f CheckedObserverFunc) MFAEvent(ctx context.Context, e Event) { _ = f(ctx, e) }
+
+// MFAEventChecked implements CheckedObserver.
+func (f CheckedObserverFunc) MFAEventChecked(ctx context.Context, e Event) error { return f(ctx, e) }

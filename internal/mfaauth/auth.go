@@ -23,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/mfa/limit"
@@ -65,8 +67,14 @@ type Auth struct {
 	Log    *slog.Logger
 	// Audit receives every MFA event: "mfa.prompt", "mfa.pass", "mfa.fail", "mfa.refused",
 	// "mfa.setup_required", "mfa.password_set", "mfa.totp_enrolled" … Fields never hold an
-	// answer or a secret. Nil: the events are logged at Info.
+	// answer or a secret. Nil (and AppendAudit nil): the events are logged at Info.
+	//
+	// Deprecated: the old free-form form, kept while the branches that set it merge; use
+	// AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AppendAudit appends each MFA event, typed, to the audit log; a pass it cannot record is
+	// refused (fail closed). Used when Audit is nil.
+	AppendAudit audit.AppendFunc
 	// PasswordParams hash new passwords (zero: password.DefaultParams).
 	PasswordParams password.Params
 	// PromptTimeout bounds one answer in a session (zero: DefaultPromptTimeout).
@@ -110,22 +118,29 @@ func (a *Auth) log() *slog.Logger {
 	return slog.Default()
 }
 
-// audit reports one event.
-func (a *Auth) audit(ctx context.Context, typ string, fields map[string]any) {
+// audit reports one event; a non-nil error means the audit log does not have it. An old-form
+// Audit, when set (a test's recorder), takes the events instead, as free-form fields.
+func (a *Auth) audit(ctx context.Context, typ string, f audit.Fields) error {
 	if a.Audit != nil {
-		a.Audit(ctx, typ, fields)
-		return
+		a.Audit(ctx, typ, f.Map())
+		return nil
 	}
+	if a.AppendAudit != nil {
+		return a.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
+	}
+	fields := f.Map()
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	a.log().Info(typ, args...)
+	return nil
 }
 
-// AuditEvent lets the MFA commands report enrolments, resets and unlocks.
+// AuditEvent lets the MFA commands report enrolments, resets and unlocks (after the fact: a
+// failure is counted and alerted by the log).
 func (a *Auth) AuditEvent(ctx context.Context, typ string, fields map[string]any) {
-	a.audit(ctx, typ, fields)
+	_ = a.audit(ctx, typ, audit.FromMap(fields))
 }
 
 // Global is the server-wide MFA configuration in force.
@@ -303,7 +318,7 @@ func (a *Auth) Verifier() *totp.Verifier {
 }
 
 // challenger builds a Challenger for one challenge, reporting to the audit with base fields.
-func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any) (*mfa.Challenger, error) {
+func (a *Auth) challenger(ctx context.Context, stage string, base audit.Fields) (*mfa.Challenger, error) {
 	sc, err := a.Scratch(ctx)
 	if err != nil {
 		return nil, err
@@ -311,16 +326,14 @@ func (a *Auth) challenger(ctx context.Context, stage string, base map[string]any
 	return &mfa.Challenger{
 		TOTP: a.Verifier(), Scratch: sc, Limiter: a.Limiter(), Aging: a.Aging(),
 		PasswordParams: a.passwordParams(), Now: a.now,
-		Observer: mfa.ObserverFunc(func(ctx context.Context, e mfa.Event) {
-			f := make(map[string]any, len(base)+5)
-			for k, v := range base {
-				f[k] = v
-			}
-			f["stage"], f["account"], f["factor"], f["try"] = stage, e.Account, e.Factor.String(), e.Try
+		Observer: mfa.CheckedObserverFunc(func(ctx context.Context, e mfa.Event) error {
+			x := map[string]string{"stage": stage, "try": strconv.Itoa(e.Try)}
 			if e.Reason != "" {
-				f["reason"] = e.Reason
+				x["reason"] = e.Reason
 			}
-			a.audit(ctx, "mfa."+string(e.Kind), f)
+			f := base.With(x)
+			f.Account, f.Factor = e.Account, e.Factor.String()
+			return a.audit(ctx, "mfa."+string(e.Kind), f) // a pass it cannot record is refused
 		}),
 	}, nil
 }
@@ -380,7 +393,8 @@ func (a *Auth) afterSuccess(ctx context.Context, f Factors, res mfa.Result) {
 		if st, err := a.Store.GetMFA(ctx, f.Cred.Account); err == nil {
 			left = st.ScratchLeft
 		}
-		a.audit(ctx, "mfa.scratch_code_used", map[string]any{"account": f.Cred.Account, "scratch_codes_left": left})
+		// After the fact: the log counts and alerts a failure.
+		_ = a.audit(ctx, "mfa.scratch_code_used", audit.Fields{Account: f.Cred.Account, Extra: map[string]string{"scratch_codes_left": strconv.Itoa(left)}})
 	}
 }
 

@@ -1,13 +1,13 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"gatehouse/internal/access"
@@ -78,7 +78,7 @@ type Chat interface {
 type chatStep struct {
 	a     *Auth
 	req   ChatRequest
-	base  map[string]any // audit fields
+	base  audit.Fields // audit fields
 	pa    policy.Account
 	f     Factors
 	ask   func(ctx context.Context, instruction, question string) (string, error)
@@ -108,11 +108,13 @@ func (c *chatStep) run(ctx context.Context, ask, passed policy.Factors) error {
 			}
 			instead, ref := policy.OnUndelivered(fb, f, c.pa, passed)
 			if ref != nil {
-				c.audit(ctx, "mfa.refused", f, map[string]any{"reason": "undelivered: " + und.Error()})
+				// Refused either way.
+				_ = c.audit(ctx, "mfa.refused", f, map[string]string{"reason": "undelivered: " + und.Error()})
 				_ = c.say(ctx, ref.Message)
 				return &errChatRefused{ref}
 			}
-			c.audit(ctx, "mfa.fallback", f, map[string]any{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
+			// The fallback factor's own pass is what fails closed.
+			_ = c.audit(ctx, "mfa.fallback", f, map[string]string{"reason": "undelivered: " + und.Error(), "fallback": instead.String()})
 			_ = c.say(ctx, fmt.Sprintf("The team chat could not be reached; asking your %s instead.", instead))
 			if err := c.other(ctx, instead); err != nil {
 				return err
@@ -133,16 +135,10 @@ type undelivered struct{ err error }
 
 func (u *undelivered) Error() string { return u.err.Error() }
 
-func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]any) {
-	fields := make(map[string]any, len(c.base)+len(extra)+2)
-	for k, v := range c.base {
-		fields[k] = v
-	}
-	for k, v := range extra {
-		fields[k] = v
-	}
-	fields["account"], fields["factor"] = c.req.Account, f.String()
-	c.a.audit(ctx, typ, fields)
+func (c *chatStep) audit(ctx context.Context, typ string, f policy.Factor, extra map[string]string) error {
+	fields := c.base.With(extra)
+	fields.Account, fields.Factor = c.req.Account, f.String()
+	return c.a.audit(ctx, typ, fields)
 }
 
 func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
@@ -153,7 +149,8 @@ func (c *chatStep) one(ctx context.Context, f policy.Factor) error {
 	name := f.String()
 	attempt, err := c.a.Limiter().Begin(ctx, c.req.Account, name, nil)
 	if err != nil {
-		c.audit(ctx, "mfa.refused", f, map[string]any{"reason": err.Error()})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.refused", f, map[string]string{"reason": err.Error()})
 		r := policy.FailedRefusal()
 		r.Message += " (" + err.Error() + ")"
 		_ = c.say(ctx, r.Message)
@@ -183,11 +180,13 @@ func (c *chatStep) code(ctx context.Context) error {
 	if err != nil {
 		return &undelivered{err}
 	}
-	c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
+	// The pass is what fails closed.
+	_ = c.audit(ctx, "mfa.prompt", policy.Webhook, map[string]string{"label": ch.Label, "try": "1"})
 	answer, err := c.ask(ctx, policy.CodeBanner(ch.Label), policy.CodePrompt(ch.Label))
 	if err != nil {
 		_ = ch.Verify("") // use the challenge up
-		c.audit(ctx, "mfa.refused", policy.Webhook, map[string]any{"label": ch.Label, "reason": "aborted: " + err.Error()})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.refused", policy.Webhook, map[string]string{"label": ch.Label, "reason": "aborted: " + err.Error()})
 		return &errChatRefused{policy.FailedRefusal()}
 	}
 	if len(answer) > mfa.DefaultMaxAnswer {
@@ -195,7 +194,10 @@ func (c *chatStep) code(ctx context.Context) error {
 	}
 	switch err := ch.Verify(answer); {
 	case err == nil:
-		c.audit(ctx, "mfa.pass", policy.Webhook, map[string]any{"label": ch.Label, "try": 1})
+		if err := c.audit(ctx, "mfa.pass", policy.Webhook, map[string]string{"label": ch.Label, "try": "1"}); err != nil {
+			// Fail closed: a pass the audit log cannot record lets nobody in.
+			return &errChatRefused{refusal.AuditUnavailable()}
+		}
 		return nil
 	default:
 		reason := "wrong code"
@@ -205,7 +207,8 @@ func (c *chatStep) code(ctx context.Context) error {
 		case errors.Is(err, notify.ErrCodeUsed):
 			reason = "code already used"
 		}
-		c.audit(ctx, "mfa.fail", policy.Webhook, map[string]any{"label": ch.Label, "try": 1, "reason": reason})
+		// Refused either way.
+		_ = c.audit(ctx, "mfa.fail", policy.Webhook, map[string]string{"label": ch.Label, "try": "1", "reason": reason})
 		ref := policy.CodeRefusal(ch.Label, reason)
 		_ = c.say(ctx, ref.Message)
 		return &errChatRefused{ref}
@@ -219,7 +222,8 @@ func (c *chatStep) approval(ctx context.Context) error {
 		return &undelivered{err}
 	}
 	label, id := rec.Label, rec.ID
-	c.audit(ctx, "mfa.prompt", policy.Approval, map[string]any{"label": label, "request": id, "try": 1})
+	// The pass is what fails closed.
+	_ = c.audit(ctx, "mfa.prompt", policy.Approval, map[string]string{"label": label, "request": id, "try": "1"})
 	if err := c.say(ctx, policy.ApprovalBanner(rec.Label, rec.Expires.Sub(rec.Created))); err != nil {
 		return &errChatRefused{policy.FailedRefusal()}
 	}
@@ -238,8 +242,10 @@ func (c *chatStep) approval(ctx context.Context) error {
 		}
 	})
 	if err == nil && rec.State == approval.Approved {
-		c.audit(ctx, "mfa.pass", policy.Approval, map[string]any{"label": label, "request": id, "try": 1,
-			"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser})
+		if err := c.audit(ctx, "mfa.pass", policy.Approval, map[string]string{"label": label, "request": id, "try": "1", "approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser}); err != nil {
+			// Fail closed: an approval the audit log cannot record lets nobody in.
+			return &errChatRefused{refusal.AuditUnavailable()}
+		}
 		if err := c.say(ctx, policy.ApprovedLine(label, rec.DecidedBy.Account)); err != nil {
 			return &errChatRefused{policy.FailedRefusal()}
 		}
@@ -257,31 +263,29 @@ func (c *chatStep) approval(ctx context.Context) error {
 	case err != nil && !errors.Is(err, approval.ErrExpired) && !errors.Is(err, context.DeadlineExceeded):
 		reason = "error: " + err.Error()
 	}
-	c.audit(ctx, "mfa.fail", policy.Approval, map[string]any{"label": label, "request": id, "try": 1, "reason": reason,
-		"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via})
+	// Refused either way.
+	_ = c.audit(ctx, "mfa.fail", policy.Approval, map[string]string{"label": label, "request": id, "try": "1", "reason": reason, "approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via})
 	ref := policy.ApprovalRefusal(label, reason)
 	_ = c.say(ctx, ref.Message)
 	return &errChatRefused{ref}
 }
 
 // chatGroups are the groups whose channels carry a chat factor for s: for a host connection (the
-// connector resolved the target), the groups whose access matches it; otherwise the groups the
-// account is a member of.
-func (a *Auth) chatGroups(ctx context.Context, s *session.Session, host bool) []string {
-	if host && s.Outcome.IPTo != "" {
-		if ip, err := netip.ParseAddr(s.Outcome.IPTo); err == nil {
-			in, err := accessdb.Load(ctx, a.Store, s.Account)
-			if err == nil {
-				t := access.Target{User: s.Outcome.User, Host: s.Outcome.Host, IP: ip, Port: s.Outcome.PortTo}
-				if d, err := access.Decide(a.now(), in.Account, in.Groups, in.Personal, t); err == nil {
-					var out []string
-					for _, g := range d.Grants {
-						if g.Group != "" {
-							out = append(out, g.Group)
-						}
+// connector resolved the target it passes), the groups whose access matches it; otherwise the
+// groups the account is a member of.
+func (a *Auth) chatGroups(ctx context.Context, s *session.Session, host *session.Target) []string {
+	if host != nil && host.IP.IsValid() {
+		in, err := accessdb.Load(ctx, a.Store, s.Account)
+		if err == nil {
+			t := access.Target{User: host.User, Host: host.Host, IP: host.IP, Port: host.Port}
+			if d, err := access.Decide(a.now(), in.Account, in.Groups, in.Personal, t); err == nil {
+				var out []string
+				for _, g := range d.Grants {
+					if g.Group != "" {
+						out = append(out, g.Group)
 					}
-					return out
 				}
+				return out
 			}
 		}
 	}
@@ -305,7 +309,7 @@ func (a *Auth) memberGroups(ctx context.Context, account string) []string {
 
 // runChatJIT is the JIT phase when chat factors are asked: The Bastion's lines around it, the
 // password/TOTP factors by the Challenger, then the chat factors on the session's terminal.
-func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, base map[string]any) *refusal.Refusal {
+func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, d policy.JITDecision, host *session.Target, base audit.Fields) *refusal.Refusal {
 	out := Out(s)
 	if _, err := fmt.Fprintln(out, policy.EnteringLine(in.Action, in.Account.Name)); err != nil {
 		return policy.FailedRefusal()
@@ -336,8 +340,9 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 			return &errChatRefused{policy.FailedRefusal()}
 		}
 		a.afterSuccess(ctx, f, res)
-		if res.PasswordExpired && base["command"] != setupPasswordCommand {
-			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+		if res.PasswordExpired && base.Extra["command"] != setupPasswordCommand {
+			// Refused either way.
+			_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"stage": "jit", "reason": "password expired"}})
 			return &errChatRefused{expiredPolicyRefusal(s.Account.Name)}
 		}
 		return nil
@@ -351,11 +356,10 @@ func (a *Auth) runChatJIT(ctx context.Context, s *session.Session, f Factors, in
 		}
 		passed |= pt
 	}
-	target, _ := base["target"].(string)
-	command, _ := base["command"].(string)
+	target, command := base.Extra["target"], base.Extra["command"]
 	step := &chatStep{a: a, base: base, pa: in.Account, f: f, other: other,
 		req: ChatRequest{Account: s.Account.Name, SourceIP: netaddr.IP(s.RemoteAddr), Target: target, Command: command,
-			Groups: a.chatGroups(ctx, s, in.Action == policy.ActionHost), Stage: "jit"},
+			Groups: a.chatGroups(ctx, s, host), Stage: "jit"},
 		ask: func(ctx context.Context, instruction, question string) (string, error) {
 			answers, err := prompt(ctx, "", instruction, []string{question}, []bool{false})
 			if err != nil {

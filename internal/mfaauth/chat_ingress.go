@@ -1,6 +1,7 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 
 	"context"
@@ -36,7 +37,7 @@ func (a *Auth) kbdChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Ac
 	}
 	last := time.Duration(-1)
 	step := &chatStep{a: a, f: f, pa: PolicyAccount(acct, f.Configured),
-		base: map[string]any{"stage": stage, "ip_from": netaddr.IP(conn.RemoteAddr()), "user": conn.User()},
+		base: audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), User: conn.User(), Extra: map[string]string{"stage": stage}},
 		req: ChatRequest{Account: acct.Name, SourceIP: netaddr.IP(conn.RemoteAddr()), Groups: a.memberGroups(ctx, acct.Name),
 			Stage: stage, Target: target, MaxWait: time.Duration(a.Config().LoginGraceTime) * time.Second},
 		ask: func(_ context.Context, instruction, question string) (string, error) {
@@ -63,7 +64,7 @@ func (a *Auth) kbdChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Ac
 		},
 	}
 	if target != "" {
-		step.base["target"] = target
+		step.base = step.base.With(map[string]string{"target": target})
 	}
 	if err := step.run(ctx, chat, passed); err != nil {
 		return errRefused

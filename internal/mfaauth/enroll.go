@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/totp"
@@ -41,7 +43,8 @@ func (a *Auth) SetPassword(ctx context.Context, account, pw string, temporary bo
 	if err := a.Store.SetMFAPassword(ctx, account, h, a.now(), temporary); err != nil {
 		return fmt.Errorf("store the password of %s: %w", account, err)
 	}
-	a.audit(ctx, "mfa.password_set", map[string]any{"account": account, "temporary": temporary})
+	// After the fact: the log counts and alerts a failure.
+	_ = a.audit(ctx, "mfa.password_set", audit.Fields{Account: account, Extra: map[string]string{"temporary": strconv.FormatBool(temporary)}})
 	return nil
 }
 
@@ -51,7 +54,8 @@ func (a *Auth) CheckPassword(ctx context.Context, account, pw, hash string) (boo
 	try, err := a.Limiter().Begin(ctx, account, "password", nil)
 	if err != nil {
 		if errors.Is(err, limit.ErrRateLimited) || errors.Is(err, limit.ErrLocked) {
-			a.audit(ctx, "mfa.refused", map[string]any{"account": account, "stage": "password-change", "factor": "password", "reason": err.Error()})
+			// Refused either way.
+			_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: account, Factor: "password", Extra: map[string]string{"stage": "password-change", "reason": err.Error()}})
 		}
 		return false, err
 	}
@@ -74,7 +78,8 @@ func (a *Auth) CheckPassword(ctx context.Context, account, pw, hash string) (boo
 	if ok {
 		kind = "mfa.pass"
 	}
-	a.audit(ctx, kind, map[string]any{"account": account, "stage": "password-change", "factor": "password"})
+	// After the fact: the log counts and alerts a failure.
+	_ = a.audit(ctx, kind, audit.Fields{Account: account, Factor: "password", Extra: map[string]string{"stage": "password-change"}})
 	return ok, nil
 }
 
@@ -112,8 +117,8 @@ func (a *Auth) SaveTOTP(ctx context.Context, account string, e TOTPEnrolment) er
 	if err := a.Store.SetMFATOTP(ctx, account, t); err != nil {
 		return fmt.Errorf("store the TOTP factor of %s: %w", account, err)
 	}
-	a.audit(ctx, "mfa.totp_enrolled", map[string]any{"account": account, "source": e.Source,
-		"scratch_codes": len(e.ScratchCodes), "has_key": e.Key != nil})
+	// After the fact: the log counts and alerts a failure.
+	_ = a.audit(ctx, "mfa.totp_enrolled", audit.Fields{Account: account, Extra: map[string]string{"source": e.Source, "scratch_codes": strconv.Itoa(len(e.ScratchCodes)), "has_key": strconv.FormatBool(e.Key != nil)}})
 	return nil
 }
 

@@ -1,10 +1,12 @@
 package mfaauth
 
 import (
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,14 +61,16 @@ func (a *Auth) SetupGate(ctx context.Context, s *session.Session, cmd *session.C
 		pc.SetupNotRequired = cmd.MFASetupNotRequired
 	}
 	if r := policy.SetupGate(g, pa, pc); r != nil {
-		a.audit(ctx, "mfa.setup_required", map[string]any{"account": s.Account.Name, "command": pc.Name, "error_code": r.Code})
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.setup_required", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"command": pc.Name, "error_code": r.Code}})
 		return r
 	}
 	// An expired password that was just answered at login allows nothing but changing it, as
 	// pam_unix forces a change.
 	if im := policy.ImmediateFactors(g, pa); im.Factors.Has(policy.Password) && pc.Name != setupPasswordCommand && !pc.SetupNotRequired {
 		if a.Aging().Status(f.Cred.PasswordChanged, a.now()).Expired {
-			a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "command": pc.Name, "reason": "password expired"})
+			// Refused either way.
+			_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"command": pc.Name, "reason": "password expired"}})
 			return expiredRefusal(s.Account.Name)
 		}
 	}
@@ -103,13 +107,13 @@ func (a *Auth) JIT(ctx context.Context, s *session.Session, cmd session.CommandI
 	in := a.actionInput(s, policy.ActionPlugin, PolicyAccount(s.Account, f.Configured))
 	in.Command = policy.Command{Name: cmd.Name, MFARequired: main, SetupNotRequired: cmd.MFASetupNotRequired}
 	in.Groups = extra
-	return a.runJIT(ctx, s, f, in, map[string]any{"command": cmd.Name})
+	return a.runJIT(ctx, s, f, in, nil, audit.Fields{Extra: map[string]string{"command": cmd.Name}})
 }
 
 // ConnectMFA is the connector's MFA hook (connect.MFAFunc), called for every connection: required
 // are the distinct requirements of the accesses that matched the target ("password", "totp",
 // "any", "webhook", "approval"); in JIT mode the account's own flags join them (policy.Decide).
-func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []string, target string) *refusal.Refusal {
+func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []string, target session.Target) *refusal.Refusal {
 	f, err := a.Load(ctx, s.Account.Name)
 	if err != nil {
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
@@ -117,7 +121,7 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []st
 	}
 	if s.TargetFactors != nil {
 		// Answered on the client's own prompt when the connection authenticated (target.go).
-		return a.targetMFA(ctx, s, f, required, target)
+		return a.targetMFA(ctx, s, f, required, target.Display)
 	}
 	reqs := make([]policy.Requirement, 0, len(required))
 	for _, r := range required {
@@ -125,7 +129,7 @@ func (a *Auth) ConnectMFA(ctx context.Context, s *session.Session, required []st
 	}
 	in := a.actionInput(s, policy.ActionHost, PolicyAccount(s.Account, f.Configured))
 	in.Groups = reqs
-	return a.runJIT(ctx, s, f, in, map[string]any{"target": target})
+	return a.runJIT(ctx, s, f, in, &target, audit.Fields{Extra: map[string]string{"target": target.Display}})
 }
 
 // actionInput is the part of policy.Decide's input that the session holds: the proofs of
@@ -156,7 +160,8 @@ func factorNamed(name string) (policy.Factor, bool) {
 }
 
 // runJIT runs a JIT phase on the session and audits its refusal.
-func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, base map[string]any) *refusal.Refusal {
+// target is the connection's, nil for a command.
+func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in policy.JITInput, target *session.Target, base audit.Fields) *refusal.Refusal {
 	g := a.Global()
 	if g.Policy == policy.PolicyDisabled {
 		// With accountMFAPolicy disabled nobody can enrol, so an account's "yes" must not
@@ -167,17 +172,17 @@ func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in pol
 	if r == nil && !d.Need.Required() {
 		return nil
 	}
-	base["ip_from"] = netaddr.IP(s.RemoteAddr)
+	base.IPFrom = netaddr.IP(s.RemoteAddr)
 	if r == nil {
 		if r = policy.TerminalRefusal(d.Ask, s.HasTerminal()); r != nil {
 			fmt.Fprintln(Out(s), policy.EnteringLine(in.Action, in.Account.Name))
-			base["reason"] = "no terminal"
+			base = base.With(map[string]string{"reason": "no terminal"})
 			a.auditRefusal(ctx, s, "jit", base, r)
 			return r
 		}
 	}
 	if r == nil && d.Ask&policy.ChatFactors != 0 {
-		return a.runChatJIT(ctx, s, f, in, d, base)
+		return a.runChatJIT(ctx, s, f, in, d, target, base)
 	}
 	ch, err := a.challenger(ctx, "jit", base)
 	if err != nil {
@@ -193,8 +198,9 @@ func (a *Auth) runJIT(ctx context.Context, s *session.Session, f Factors, in pol
 		return ref
 	}
 	a.afterSuccess(ctx, f, res)
-	if res.PasswordExpired && base["command"] != setupPasswordCommand {
-		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "jit", "reason": "password expired"})
+	if res.PasswordExpired && base.Extra["command"] != setupPasswordCommand {
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"stage": "jit", "reason": "password expired"}})
 		return expiredRefusal(s.Account.Name)
 	}
 	return nil
@@ -210,12 +216,16 @@ func disabledPolicyAccount(pa policy.Account) policy.Account {
 	return pa
 }
 
-func (a *Auth) auditRefusal(ctx context.Context, s *session.Session, stage string, base map[string]any, r *policy.Refusal) {
-	f := map[string]any{"account": s.Account.Name, "stage": stage, "error_code": r.Code, "exit": r.Exit}
-	for k, v := range base {
-		f[k] = v
+func (a *Auth) auditRefusal(ctx context.Context, s *session.Session, stage string, base audit.Fields, r *policy.Refusal) {
+	// The base's own fields win, as they did over these.
+	f := audit.Fields{Account: s.Account.Name, Extra: map[string]string{"stage": stage, "error_code": r.Code, "exit": strconv.Itoa(r.Exit)}}
+	if base.Account != "" {
+		f.Account = base.Account
 	}
-	a.audit(ctx, "mfa.phase_refused", f)
+	f.IPFrom, f.User = base.IPFrom, base.User
+	f = f.With(base.Extra)
+	// Refused either way.
+	_ = a.audit(ctx, "mfa.phase_refused", f)
 }
 
 // ProactiveMFA is osh.Hooks.ProactiveMFA: --proactive-mfa and the interactive `mfa` built-in.
@@ -228,7 +238,7 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Pr
 		a.log().Error("cannot read MFA factors; refusing", "account", s.Account.Name, "err", err)
 		return session.Proof{}, internalRefusal(s.Account.Name)
 	}
-	base := map[string]any{"ip_from": netaddr.IP(s.RemoteAddr), "interactive": s.Interactive}
+	base := audit.Fields{IPFrom: netaddr.IP(s.RemoteAddr), Extra: map[string]string{"interactive": strconv.FormatBool(s.Interactive)}}
 	ch, err := a.challenger(ctx, "proactive", base)
 	if err != nil {
 		a.log().Error("cannot prepare the MFA phase; refusing", "account", s.Account.Name, "err", err)
@@ -238,7 +248,7 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Pr
 	pa := PolicyAccount(s.Account, f.Configured)
 	if d, r := policy.Decide(a.Global(), policy.JITInput{Action: policy.ActionProactive, Account: pa}); r == nil {
 		if r = policy.TerminalRefusal(d.Ask, s.HasTerminal()); r != nil {
-			base["reason"] = "no terminal"
+			base = base.With(map[string]string{"reason": "no terminal"})
 			a.auditRefusal(ctx, s, "proactive", base, r)
 			return session.Proof{}, r
 		}
@@ -253,7 +263,8 @@ func (a *Auth) ProactiveMFA(ctx context.Context, s *session.Session) (session.Pr
 	a.afterSuccess(ctx, f, res)
 	if res.PasswordExpired {
 		// An expired password proves nothing but that it must be changed: no proof is kept.
-		a.audit(ctx, "mfa.refused", map[string]any{"account": s.Account.Name, "stage": "proactive", "reason": "password expired"})
+		// Refused either way.
+		_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: s.Account.Name, Extra: map[string]string{"stage": "proactive", "reason": "password expired"}})
 		return session.Proof{}, expiredRefusal(s.Account.Name)
 	}
 	now := a.now()

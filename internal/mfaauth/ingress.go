@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/mfa/policy"
@@ -91,7 +92,7 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 	if !keyVerified && im.PublicKey != policy.KeyOptional {
 		return errRefused // the account's key became mandatory meanwhile
 	}
-	ch, err := a.challenger(ctx, "immediate", map[string]any{"ip_from": netaddr.IP(conn.RemoteAddr()), "user": conn.User()})
+	ch, err := a.challenger(ctx, "immediate", audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), User: conn.User()})
 	if err != nil {
 		a.loadFailed(ctx, conn, acct.Name, err)
 		return errRefused
@@ -119,6 +120,6 @@ func (a *Auth) immediate(ctx context.Context, conn ssh.ConnMetadata, acct store.
 
 func (a *Auth) loadFailed(ctx context.Context, conn ssh.ConnMetadata, account string, err error) {
 	a.log().Error("cannot read MFA factors; refusing the login", "account", account, "err", err)
-	a.audit(ctx, "mfa.refused", map[string]any{"stage": "immediate", "account": account,
-		"ip_from": netaddr.IP(conn.RemoteAddr()), "reason": "internal: cannot read MFA factors"})
+	// Refused either way.
+	_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: account, IPFrom: netaddr.IP(conn.RemoteAddr()), Extra: map[string]string{"stage": "immediate", "reason": "internal: cannot read MFA factors"}})
 }

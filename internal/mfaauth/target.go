@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfa"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/netaddr"
@@ -39,7 +40,7 @@ func (a *Auth) TargetFactors(ctx context.Context, conn ssh.ConnMetadata, acct st
 		return nil
 	}
 	return func(client ssh.KeyboardInteractiveChallenge) ([]string, error) {
-		base := map[string]any{"ip_from": netaddr.IP(conn.RemoteAddr()), "target": target, "via": "keyboard-interactive"}
+		base := audit.Fields{IPFrom: netaddr.IP(conn.RemoteAddr()), Extra: map[string]string{"target": target, "via": "keyboard-interactive"}}
 		ch, err := a.challenger(ctx, "jit", base)
 		if err != nil {
 			a.loadFailed(ctx, conn, acct.Name, err)
@@ -51,7 +52,8 @@ func (a *Auth) TargetFactors(ctx context.Context, conn ssh.ConnMetadata, acct st
 				return nil, errRefused
 			}
 			if res.PasswordExpired {
-				a.audit(ctx, "mfa.refused", map[string]any{"account": acct.Name, "stage": "jit", "target": target, "reason": "password expired"})
+				// Refused either way.
+				_ = a.audit(ctx, "mfa.refused", audit.Fields{Account: acct.Name, Extra: map[string]string{"stage": "jit", "target": target, "reason": "password expired"}})
 				return nil, errRefused
 			}
 		}
@@ -98,7 +100,7 @@ func (a *Auth) targetMFA(ctx context.Context, s *session.Session, f Factors, req
 			Message: "Multi-Factor Authentication is required for this host beyond what was answered when this connection was opened: please reconnect"}
 	}
 	if r != nil {
-		a.auditRefusal(ctx, s, "jit", map[string]any{"target": target, "ip_from": netaddr.IP(s.RemoteAddr), "via": "keyboard-interactive"}, r)
+		a.auditRefusal(ctx, s, "jit", audit.Fields{IPFrom: netaddr.IP(s.RemoteAddr), Extra: map[string]string{"target": target, "via": "keyboard-interactive"}}, r)
 		return r
 	}
 	return nil

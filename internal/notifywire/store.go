@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notify"
 	"gatehouse/internal/notify/approval"
@@ -119,25 +120,37 @@ func (u slackUsers) SlackAccount(ctx context.Context, teamID, userID string) (st
 // chat identity), and every refused attempt.
 type observer struct{ w *Wire }
 
+// The decision is stored before it is reported, and the waiting session's own pass is what fails
+// closed (mfaauth): these events can only be reported, a failure counted and alerted by the log.
 func (o observer) Decided(ctx context.Context, rec approval.Record) {
-	o.w.auditEvent(ctx, "approval.decided", map[string]any{"request": rec.ID, "label": rec.Label, "account": rec.Account,
-		"ip_from": rec.SourceIP, "target": rec.Target, "command": rec.Command, "state": rec.State.String(),
-		"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser})
+	_ = o.w.auditEvent(ctx, "approval.decided", audit.Fields{Account: rec.Account, IPFrom: rec.SourceIP, Extra: map[string]string{
+		"request": rec.ID, "label": rec.Label, "target": rec.Target, "command": rec.Command, "state": rec.State.String(),
+		"approver": rec.DecidedBy.Account, "via": rec.DecidedBy.Via, "chat_user": rec.DecidedBy.ChatUser}})
 }
 
 func (o observer) Refused(ctx context.Context, id string, act approval.Action, by approval.Approver, err error) {
-	o.w.auditEvent(ctx, "approval.refused", map[string]any{"request": id, "action": act.String(),
-		"approver": by.Account, "via": by.Via, "chat_user": by.ChatUser, "reason": err.Error()})
+	_ = o.w.auditEvent(ctx, "approval.refused", audit.Fields{Extra: map[string]string{"request": id, "action": act.String(),
+		"approver": by.Account, "via": by.Via, "chat_user": by.ChatUser, "reason": err.Error()}})
 }
 
-func (w *Wire) auditEvent(ctx context.Context, typ string, fields map[string]any) {
+// auditEvent appends one event through Options.AppendAudit, or the deprecated Audit when that is
+// set, or logs it.
+func (w *Wire) auditEvent(ctx context.Context, typ string, f audit.Fields) error {
+	if w.audit == nil && w.appendAudit != nil {
+		return w.appendAudit(ctx, audit.Event{Type: typ, Fields: f})
+	}
+	fields := map[string]any{"account": f.Account, "ip_from": f.IPFrom}
+	for k, v := range f.Extra {
+		fields[k] = v
+	}
 	if w.audit != nil {
 		w.audit(ctx, typ, fields)
-		return
+		return nil
 	}
 	args := make([]any, 0, 2*len(fields))
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	w.log.InfoContext(ctx, typ, args...)
+	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/mfaauth"
@@ -56,8 +57,13 @@ type Options struct {
 	Sealer *seal.Sealer
 	Log    *slog.Logger
 	// Audit receives approval decisions and refusals ("approval.decided", "approval.refused").
+	//
+	// Deprecated: the old free-form form, kept while the branches that set it merge; use
+	// AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
-	Now   func() time.Time
+	// AppendAudit appends the same events, typed; used when Audit is nil.
+	AppendAudit audit.AppendFunc
+	Now         func() time.Time
 	// Client sends every message (nil: a client that follows no redirect).
 	Client *http.Client
 	// Console returns the web console's base URL ("" when off): the decision page of approval
@@ -67,15 +73,16 @@ type Options struct {
 
 // Wire is gatehouse's chat side.
 type Wire struct {
-	n        config.Notify
-	bastion  string
-	log      *slog.Logger
-	audit    func(ctx context.Context, typ string, fields map[string]any)
-	now      func() time.Time
-	st       store.Store
-	senders  map[string]notify.Sender
-	fallback policy.Fallback
-	delivery notify.Delivery
+	n           config.Notify
+	bastion     string
+	log         *slog.Logger
+	audit       func(ctx context.Context, typ string, fields map[string]any)
+	appendAudit audit.AppendFunc
+	now         func() time.Time
+	st          store.Store
+	senders     map[string]notify.Sender
+	fallback    policy.Fallback
+	delivery    notify.Delivery
 
 	manager *approval.Manager
 	links   *approval.LinkSigner // nil without approvalListen
@@ -98,7 +105,7 @@ var _ mfaauth.Chat = (*Wire)(nil)
 // New builds the channels and the approval manager and binds approvalListen.
 func New(ctx context.Context, o Options) (*Wire, error) {
 	cfg := o.Config
-	w := &Wire{n: cfg.Notify, bastion: cfg.BastionName, log: o.Log, audit: o.Audit, now: o.Now, st: o.Store,
+	w := &Wire{n: cfg.Notify, bastion: cfg.BastionName, log: o.Log, audit: o.Audit, appendAudit: o.AppendAudit, now: o.Now, st: o.Store,
 		senders: map[string]notify.Sender{}, taps: make(chan tap, 1024)}
 	if w.log == nil {
 		w.log = slog.Default()

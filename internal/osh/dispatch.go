@@ -23,7 +23,10 @@ import (
 	"time"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/extvalid"
 	"gatehouse/internal/history"
 	"gatehouse/internal/refusal"
@@ -39,10 +42,13 @@ type Env struct {
 	Config   func() *config.Config // the current configuration (it may be reloaded)
 	Registry *Registry
 	Version  string
-	Now      func() time.Time
+	Now      func() time.Time // Clock.Now
 	Log      *slog.Logger
 	Hooks    Hooks
-	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
+	//
+	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
+	// write events that way merge; use AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// SessionLocks locks and unlocks an account's relayed sessions (lock/unlock); may be nil.
 	SessionLocks interface {
@@ -60,11 +66,27 @@ type Env struct {
 	JumpCA func() string
 	// History keeps the interactive mode's history per account; nil: for the session only.
 	History *history.Dir
+	// Clock is the server's clock (app.Options.Clock), for the timers of the path (the
+	// interactive mode's timeout); nil: the system clock.
+	Clock clock.Clock
+	// AppendAudit appends a typed security event to the audit log (never with a secret); a
+	// non-nil error means it is not in the log: refuse what has not happened yet. nil: nothing
+	// is audited.
+	AppendAudit audit.AppendFunc
+}
+
+// AuditEvent appends ev through AppendAudit (nothing without it).
+func (e *Env) AuditEvent(ctx context.Context, ev audit.Event) error {
+	if e.AppendAudit == nil {
+		return nil
+	}
+	return e.AppendAudit(ctx, ev)
 }
 
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
 func (e *Env) Deps() session.Deps {
-	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Log: e.Log, Audit: e.Audit}
+	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Clock: clock.Or(e.Clock), Log: e.Log,
+		Audit: e.Audit, AppendAudit: e.AppendAudit}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the
@@ -93,9 +115,23 @@ type Hooks struct {
 // run before it, in the interactive mode, stays named).
 func (e *Env) connect(ctx context.Context, s *Session) int {
 	o, code := e.Hooks.Connect(ctx, s)
-	o.Plugin = s.Outcome.Plugin
-	s.Outcome = o
+	if d := dispatchOf(ctx); d != nil {
+		o.Plugin = d.out.Plugin
+		d.out = o
+	}
 	return code
+}
+
+// dispatch is what one Serve call learns as it goes: the outcome it returns. It is the
+// dispatcher's own (not in the shared Session) and reaches Run and connect through the context,
+// since batch and interactive lines come back to them through the commands.
+type dispatch struct{ out Outcome }
+
+type dispatchKey struct{}
+
+func dispatchOf(ctx context.Context) *dispatch {
+	d, _ := ctx.Value(dispatchKey{}).(*dispatch)
+	return d
 }
 
 // proactiveMFA runs the ProactiveMFA hook and keeps the proof it returns: the factors it checked
@@ -171,9 +207,16 @@ func (e *Env) isSetupCommand(name string) bool {
 }
 
 // Serve runs a session's parsed line and returns what the session did and its exit status.
+// A panic is carried on to ingress's recovery point with the outcome known so far (crash.Panic's
+// Known), which it records.
 func (e *Env) Serve(ctx context.Context, s *Session, ln session.Line) (Outcome, int) {
-	code := e.serve(ctx, s, ln)
-	return s.Outcome, code
+	d := &dispatch{}
+	var code int
+	if p := crash.Catch(func() { code = e.serve(context.WithValue(ctx, dispatchKey{}, d), s, ln) }); p != nil {
+		p.Known = d.out
+		crash.Rethrow(p)
+	}
+	return d.out, code
 }
 
 func (e *Env) serve(ctx context.Context, s *Session, ln session.Line) int {
@@ -392,8 +435,8 @@ func (e *Env) Run(ctx context.Context, s *Session, name string, args []string, q
 		e.done(ctx, s, cmd.Name, args, r)
 		return r
 	}
-	if s.Outcome.Plugin == "" {
-		s.Outcome.Plugin, s.Outcome.Allowed = cmd.Name, true
+	if d := dispatchOf(ctx); d != nil && d.out.Plugin == "" {
+		d.out.Plugin, d.out.Allowed = cmd.Name, true
 	}
 	if cmd.ShowsSecrets && s.PauseRecording != nil {
 		s.PauseRecording(true)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"gatehouse/internal/clock"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/session"
 )
@@ -78,9 +79,9 @@ func (e *Env) Interactive(ctx context.Context, s *Session) int {
 		}()
 		var timeout <-chan time.Time
 		if cfg.InteractiveModeTimeout > 0 {
-			timer := time.NewTimer(time.Duration(cfg.InteractiveModeTimeout) * time.Second)
+			var timer clock.Timer
+			timeout, timer = clock.After(clock.Or(e.Clock), time.Duration(cfg.InteractiveModeTimeout)*time.Second)
 			defer timer.Stop()
-			timeout = timer.C
 		}
 		var got lineOrErr
 		select {

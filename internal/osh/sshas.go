@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/store"
@@ -81,11 +82,14 @@ func (e *Env) sshAs(ctx context.Context, s *Session) *Result {
 	}
 	ref := SSHAsDecision(in)
 	params := sshAsParams(req)
-	if e.Audit != nil {
-		e.Audit(ctx, "sshas", map[string]any{"uniqid": s.ID, "account": s.Account.Name, "cmdtype": "sshas", "allowed": ref == nil,
-			"ip_from": netaddr.IP(s.RemoteAddr), "port_from": netaddr.Port(s.RemoteAddr), "ip_bastion": netaddr.IP(s.LocalAddr),
-			"port_bastion": netaddr.Port(s.LocalAddr), "user": req.User, "host_to": req.Host, "port_to": req.Port,
-			"params": params, "sudo-as": req.SSHAs})
+	err := e.AuditEvent(ctx, audit.Event{Type: "sshas", Fields: audit.Fields{UniqID: s.ID, Account: s.Account.Name, CmdType: "sshas",
+		Allowed: audit.Bool(ref == nil), IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr),
+		IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr), User: req.User, HostTo: req.Host, PortTo: req.Port,
+		Params: params, Extra: map[string]string{"sudo-as": req.SSHAs}}})
+	if err != nil && ref == nil {
+		// Fail closed: an impersonation the audit log cannot record does not happen.
+		r := Refused(refusal.AuditUnavailable())
+		return &r
 	}
 	if ref != nil {
 		r := Refused(ref)
@@ -95,9 +99,11 @@ func (e *Env) sshAs(ctx context.Context, s *Session) *Result {
 		r := Refused(ref)
 		return &r
 	}
-	if e.Audit != nil {
-		e.Audit(ctx, "security", map[string]any{"uniqid": s.ID, "account": s.Account.Name, "type": "admin-ssh-as",
-			"sudo-as": target.Name, "plugin": "ssh", "params": params})
+	if err := e.AuditEvent(ctx, audit.Event{Type: "security", Fields: audit.Fields{UniqID: s.ID, Account: s.Account.Name, Plugin: "ssh",
+		Params: params, Extra: map[string]string{"type": "admin-ssh-as", "sudo-as": target.Name}}}); err != nil {
+		// Fail closed: an impersonation the audit log cannot record does not happen.
+		r := Refused(refusal.AuditUnavailable())
+		return &r
 	}
 	fmt.Fprintf(s.Err, "ADMIN SUDO: %s, you'll now impersonate %s, this has been logged.\n", s.Account.Name, target.Name)
 	s.Account, s.Roles = target, RolesOf(target)

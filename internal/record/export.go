@@ -49,7 +49,7 @@ func Export(w io.Writer, r io.Reader, to Format) error {
 			break
 		}
 		if err != nil {
-			out.finish()
+			_, _, _ = out.finish() // the read error is the one to report
 			return err
 		}
 		at := start.Add(ev.Time)

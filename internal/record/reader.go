@@ -82,7 +82,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, fmt.Errorf("record: read recording: %w", err)
 	}
 	if magic, _ := br.Peek(len(ghMagic)); string(magic) == ghMagic {
-		br.Discard(len(ghMagic))
+		_, _ = br.Discard(len(ghMagic)) // Peek returned these bytes: Discard cannot fail
 		rd.format = Gatehouse
 		rd.header, err = rd.gh.start(br)
 		if err != nil {
@@ -132,7 +132,7 @@ func (r *Reader) tryAsciicastHeader() (bool, error) {
 		return false, fmt.Errorf("%w: asciicast version %d; only version 2 is supported (convert with `asciinema convert -f asciicast-v2`)", ErrCorrupt, h.Version)
 	}
 	r.format, r.header, r.line = Asciicast, h, 1
-	r.br.Discard(min(nl+1, len(peek)))
+	_, _ = r.br.Discard(min(nl+1, len(peek))) // bytes Peek returned: Discard cannot fail
 	return true, nil
 }
 

@@ -228,8 +228,9 @@ func Create(dir, name string, opts Options) (Recorder, string, error) {
 	}
 	rec, err := newRecorder(f, f, opts)
 	if err != nil {
-		f.Close()
-		os.Remove(path)
+		// The recorder's error is the one to report; an empty file left behind holds nothing.
+		_ = f.Close()
+		_ = os.Remove(path)
 		return nil, "", err
 	}
 	return rec, path, nil
@@ -287,7 +288,7 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	r := &recorder{
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
-		queue: make(chan item, queueLen), free: make(chan []byte, freeLen),
+		queue: make(chan item, queueLen), free: make(chan []byte, freeLen), idle: workerIdle,
 	}
 	return r, nil
 }
@@ -337,7 +338,8 @@ type recorder struct {
 	limited  bool
 	onLimit  func()
 
-	mu      sync.Mutex // orders senders; guards closed, running and the Close results
+	idle    time.Duration // workerIdle (tests shorten it)
+	mu      sync.Mutex    // orders senders; guards closed, running and the Close results
 	closed  bool
 	running bool // a worker goroutine is draining the queue
 	queue   chan item
@@ -404,7 +406,7 @@ func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
 // (then, under mu, only if nothing was queued meanwhile).
 func (r *recorder) run(done chan struct{}) {
 	defer close(done)
-	idle := time.NewTimer(workerIdle)
+	idle := time.NewTimer(r.idle)
 	defer idle.Stop()
 	for {
 		var it item
@@ -415,14 +417,21 @@ func (r *recorder) run(done chan struct{}) {
 				return
 			}
 		case <-idle.C:
-			r.mu.Lock()
+			// Not Lock: whoever holds mu may be waiting on this worker, Close for it to end
+			// (it closed the queue: the next receive returns) or a sender for room in a full
+			// queue. Waiting for mu here deadlocked Close when the idle timer fired as a
+			// session ended (2 s after its last output, as a relay's close grace does).
+			if !r.mu.TryLock() {
+				idle.Reset(r.idle)
+				continue
+			}
 			if len(r.queue) == 0 {
 				r.running = false
 				r.mu.Unlock()
 				return
 			}
 			r.mu.Unlock()
-			idle.Reset(workerIdle)
+			idle.Reset(r.idle)
 			continue
 		}
 		r.handle(it)
@@ -432,7 +441,7 @@ func (r *recorder) run(done chan struct{}) {
 			default:
 			}
 		}
-		idle.Reset(workerIdle)
+		idle.Reset(r.idle)
 	}
 }
 

@@ -98,3 +98,9 @@ func ExitOf(code string) int {
 	}
 	return ExitPluginFailed
 }
+
+// AuditUnavailable refuses an action because the audit log cannot record it (a full disk): what
+// cannot be audited does not happen.
+func AuditUnavailable() *Refusal {
+	return New("KO_AUDIT_UNAVAILABLE", "The audit log of this bastion cannot be written right now, so this action is refused; try again later or tell the administrators")
+}

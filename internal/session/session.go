@@ -10,9 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
+	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/store"
@@ -24,10 +27,20 @@ type Deps struct {
 	Store  store.Store
 	Sealer *seal.Sealer
 	Config func() *config.Config // the current configuration (it may be reloaded)
-	Now    func() time.Time      // the clock (app.Options.Clock; time.Now by default)
+	Now    func() time.Time      // Clock.Now, the time every stage reads
 	Log    *slog.Logger
-	// Audit appends a security event to the audit log (never with a secret); may be nil.
+	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
+	//
+	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
+	// write events that way merge; use AppendAudit.
 	Audit func(ctx context.Context, typ string, fields map[string]any)
+	// AppendAudit appends a typed security event to the audit log (never with a secret); a
+	// non-nil error means it is not in the log, and an action not yet done must be refused.
+	// nil: nothing is audited (tests).
+	AppendAudit audit.AppendFunc
+	// Clock is the server's clock (app.Options.Clock) for the timers of the path (the TTL that
+	// ends a session, idle lock and kill); nil: the system clock (clock.Or).
+	Clock clock.Clock
 }
 
 // Identity is who a connection authenticated as. Ingress sets it once, when the session channel
@@ -148,6 +161,15 @@ type Outcome struct {
 	Comment          string
 }
 
+// Target is where a connection goes once the connector resolved it: what the MFA wiring is told
+// (the chat factors go to the channels of the groups whose access matches it).
+type Target struct {
+	User, Host string
+	IP         netip.Addr
+	Port       int
+	Display    string // user@host:port as the user reads it
+}
+
 // CommandInfo is what the MFA wiring needs to know of a command (osh.Command.Info gives it).
 type CommandInfo struct {
 	Name string
@@ -194,9 +216,11 @@ func RolesOf(a store.Account) Roles {
 //     parsed once), the streams (wrapped with what the recorder's track returns), pty, Resize,
 //     Signals, PauseRecording, Reload; Account and Roles are the account as the store holds it
 //     now, refreshed by Reload only;
-//   - the command language (internal/osh and its commands) owns Outcome, Interactive, InBatch
-//     and Editor, the Request of each interactive line and Out while its line editor runs, and
-//     the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook returns (Proof);
+//   - the command language (internal/osh and its commands) owns Interactive, InBatch and Editor,
+//     the Request of each interactive line, the streams while its interactive mode runs (its
+//     line editor as Out, a relay's column tracking on Err/RawOut/RawErr, restored when it
+//     ends), and the proactive MFA state (MFAUntil, MFAProofs) that its ProactiveMFA hook
+//     returns (Proof);
 //   - the relay, the MFA wiring and the recorder read it and write nothing: they return what
 //     happened (session.Outcome, *refusal.Refusal, Proof).
 type Session struct {
@@ -204,10 +228,7 @@ type Session struct {
 	ID string
 	// Identity is who authenticated; set once by ingress.
 	Identity Identity
-	// Outcome is what the session did so far. Only the dispatcher (internal/osh) writes it, with
-	// what the commands and the connector return; osh.Env.Serve returns it to ingress.
-	Outcome Outcome
-	Account store.Account
+	Account  store.Account
 	// AuthKey is the fingerprint of the ingress key whose signature was verified ("" if none).
 	AuthKey    string
 	Roles      Roles

@@ -24,8 +24,7 @@ func authLine(t testing.TB, pub any) string {
 
 // skEd25519Line builds an sk-ssh-ed25519@openssh.com line by hand (no FIDO device here).
 func skEd25519Line(pub ed25519.PublicKey) string {
-	var b []byte
-	b = ssh.Marshal(struct {
+	b := ssh.Marshal(struct {
 		Name        string
 		KeyBytes    []byte
 		Application string

@@ -67,7 +67,7 @@ func StartNodes(t testing.TB, n int, o Options) []*Bastion {
 			if os.Getenv("GATEHOUSE_TEST_LOG") != "" {
 				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", opts[i].Node)
 			}
-			a, err := app.Open(ctx, app.Options{DataDir: opts[i].DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: opts[i].Node, Clock: clock.Now})
+			a, err := app.Open(ctx, app.Options{DataDir: opts[i].DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: opts[i].Node, Clock: clock})
 			if err == nil {
 				if _, err = a.CreateFirstAdmin(ctx, "admin", o.Admin+".pub"); err != nil {
 					a.Close()

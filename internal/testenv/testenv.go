@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/creack/pty"
 
 	"gatehouse/internal/app"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/record"
 )
 
@@ -42,15 +42,10 @@ type Bastion struct {
 }
 
 // Clock is the real time plus an offset that tests move forward instead of sleeping: what
-// expires (MFA proofs, chat codes, TTLs) sees the time pass, while the network's own timeouts
-// keep the real clock.
-type Clock struct{ offset atomic.Int64 }
-
-// Now is the bastion's time.
-func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Advance moves the bastion's time forward by d.
-func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+// expires (MFA proofs, chat codes, TTLs) and the session path's timers (a TTL ending a session,
+// idle lock and kill, the interactive timeout) see the time pass, while the network's own
+// timeouts keep the real clock.
+type Clock = clock.Fake
 
 // Options tune Start.
 type Options struct {
@@ -87,7 +82,7 @@ func Start(t testing.TB, o Options) *Bastion {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	clock := new(Clock)
-	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node, Clock: clock.Now})
+	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node, Clock: clock})
 	if err != nil {
 		cancel()
 		t.Fatalf("open gatehouse: %v", err)

@@ -17,7 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
 	"strings"
+
+	"gatehouse/internal/audit"
 )
 
 // Limits of what is parsed.
@@ -80,24 +83,23 @@ type Event struct {
 	Comment      string
 }
 
-// Fields is the event as audit log fields.
-func (e Event) Fields() map[string]any {
-	f := map[string]any{"op": e.Op, "path": e.Path}
+// Fields is the event as audit log fields: its comment, and the rest in Extra.
+func (e Event) Fields() audit.Fields {
+	x := map[string]string{"op": e.Op, "path": e.Path}
 	set := func(k, v string) {
 		if v != "" {
-			f[k] = v
+			x[k] = v
 		}
 	}
 	set("path2", e.Path2)
 	set("flags", e.Flags)
 	set("status", e.Status)
-	set("comment", e.Comment)
 	set("sha256_read", e.SHA256Read)
 	set("sha256_written", e.SHA256Write)
 	if e.Op == "close" || e.Op == "file" {
-		f["bytes_read"], f["bytes_written"] = e.BytesRead, e.BytesWritten
+		x["bytes_read"], x["bytes_written"] = strconv.FormatInt(e.BytesRead, 10), strconv.FormatInt(e.BytesWritten, 10)
 	}
-	return f
+	return audit.Fields{Comment: e.Comment, Extra: x}
 }
 
 // file is an open handle's state.
@@ -272,13 +274,13 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		}
 		p = pending{handle: h, offset: off}
 	case fxpWrite:
-		h := string(r.bytes())
+		h := r.bytes()
 		off := r.u64()
 		data := r.bytes()
 		if r.bad {
 			return s.refuse("a malformed write")
 		}
-		if f := s.files[h]; f != nil {
+		if f := s.files[string(h)]; f != nil {
 			f.written += int64(len(data))
 			if f.wOrder && off == f.nextWr {
 				f.whash.Write(data)
@@ -301,12 +303,12 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		}
 		p.ev = Event{Op: map[byte]string{fxpRemove: "remove", fxpMkdir: "mkdir", fxpRmdir: "rmdir", fxpSetstat: "setstat"}[typ], Path: path}
 	case fxpFsetstat:
-		h := string(r.bytes())
+		h := r.bytes()
 		if r.bad {
 			return s.refuse("a malformed fsetstat")
 		}
 		path := ""
-		if f := s.files[h]; f != nil {
+		if f := s.files[string(h)]; f != nil {
 			path = f.path
 		}
 		p.ev = Event{Op: "setstat", Path: path}

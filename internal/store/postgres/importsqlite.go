@@ -98,6 +98,9 @@ func copyTable(ctx context.Context, src *sql.DB, tx pgx.Tx, table string) (int64
 		types[c] = t
 	}
 	trows.Close()
+	if err := trows.Err(); err != nil {
+		return 0, err
+	}
 	if len(types) == 0 {
 		return 0, fmt.Errorf("no table %s in the PostgreSQL schema", table)
 	}

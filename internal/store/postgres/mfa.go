@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -184,31 +182,6 @@ func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn f
 			account, factor, formatTries(st.Tries), formatTries(st.Pending), formatTries(st.Fails), st.Failures, st.Locked, at)
 		return err
 	})
-}
-
-// Tries are kept as unix nanoseconds separated by commas, as in the SQLite store.
-func formatTries(ts []time.Time) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = strconv.FormatInt(t.UnixNano(), 10)
-	}
-	return strings.Join(parts, ",")
-}
-
-func parseTries(s string) ([]time.Time, error) {
-	if s == "" {
-		return nil, nil
-	}
-	parts := strings.Split(s, ",")
-	out := make([]time.Time, 0, len(parts))
-	for _, p := range parts {
-		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("corrupt try time %q", p)
-		}
-		out = append(out, time.Unix(0, n))
-	}
-	return out, nil
 }
 
 // ResetMFALimits forgets the account's counters and lockouts.

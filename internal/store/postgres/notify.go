@@ -51,7 +51,8 @@ func (s *Store) listenOnce(ctx context.Context, channel string, ready func(), fn
 		return err
 	}
 	// The connection is LISTENing: never hand it back to the pool.
-	defer func() { conn.Hijack().Close(context.Background()) }()
+	// A failed close only drops a connection the pool no longer owns.
+	defer func() { _ = conn.Hijack().Close(context.Background()) }()
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}

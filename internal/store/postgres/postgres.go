@@ -100,11 +100,11 @@ func (s *Store) claimNode(ctx context.Context) error {
 	conn := c.Hijack()
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('gatehouse node ' || $1))`, s.node).Scan(&got); err != nil {
-		conn.Close(ctx)
+		_ = conn.Close(ctx) // the query error is the one to report
 		return fmt.Errorf("store: claim the node name: %w", err)
 	}
 	if !got {
-		conn.Close(ctx)
+		_ = conn.Close(ctx) // the name conflict is the error to report
 		return fmt.Errorf("store: another node named %q is connected to this store: give each node its own name (--node, or node in the configuration)", s.node)
 	}
 	s.nodeLock = conn
@@ -117,7 +117,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Close closes the pool (and frees the node's name).
 func (s *Store) Close() error {
 	if s.nodeLock != nil {
-		s.nodeLock.Close(context.Background())
+		_ = s.nodeLock.Close(context.Background()) // closing frees the advisory lock either way (the session ends)
 	}
 	s.pool.Close()
 	return nil
@@ -188,34 +188,6 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func unix(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
-
-func fromUnix(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(v, 0).UTC()
-}
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
 }
 
 func isUnique(err error) bool {

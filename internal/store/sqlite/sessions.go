@@ -23,20 +23,6 @@ func scanSession(sc interface{ Scan(...any) error }) (store.Session, error) {
 	return s, err
 }
 
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
-}
-
 func sessionArgs(s store.Session) []any {
 	return []any{s.ID, s.Account, s.Kind, s.Plugin, s.Params, b2i(s.Allowed), s.IPFrom, s.PortFrom, s.IPBastion, s.PortBastion,
 		s.User, s.Host, s.IPTo, s.PortTo, unixNano(s.StartedAt), unixNano(s.EndedAt), s.ExitStatus, s.Status, s.Recording,
@@ -149,6 +135,9 @@ func (s *Store) MarkInterrupted(ctx context.Context, at time.Time) ([]store.Sess
 			out = append(out, sess)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET status='interrupted', ended_at=?, comment='gatehouse stopped during the session' WHERE status='open'`, unixNano(at))
 		return err
 	})

@@ -51,7 +51,7 @@ func openWith(ctx context.Context, path string, migrations []string) (*Store, er
 	db.SetMaxOpenConns(8)
 	s := &Store{db: db}
 	if err := s.migrate(ctx, migrations); err != nil {
-		db.Close()
+		_ = db.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
 	// The file holds sealed secrets and account data: only gatehouse reads it.
@@ -107,20 +107,6 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-func unix(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
-
-func fromUnix(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(v, 0).UTC()
 }
 
 func b2i(b bool) int {
@@ -256,6 +242,9 @@ func loadGrantsSettings(ctx context.Context, q queryer, a *store.Account) error 
 		a.Grants = append(a.Grants, g)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	rows, err = q.QueryContext(ctx, `SELECT key, value FROM account_settings WHERE account=?`, a.Name)
 	if err != nil {
 		return err

@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/osh"
+	refusalpkg "gatehouse/internal/refusal"
 	"gatehouse/internal/store"
 )
 
@@ -95,14 +97,16 @@ func requireRole(c *osh.Call, actor access.Actor, g store.Group, role access.Rol
 	case err != nil:
 		return Failure("ERR_INTERNAL", "cannot check your role on %s: %v", g.Name, err)
 	case override:
-		c.P.Line("SUPER OWNER OVERRIDE: you're not %s of group %s,", withArticle(string(role)), g.Name)
-		c.P.Line("but allowing because you're a super-owner. This has been logged.")
 		c.Env.Log.Warn("superowner-override", "type", "security", "account", c.Caller().Name,
 			"command", c.Cmd.Name, "group", g.Name, "role", string(role))
-		if c.Env.Audit != nil {
-			c.Env.Audit(context.Background(), "security.superowner-override", map[string]any{"account": c.Caller().Name, "plugin": c.Cmd.Name,
-				"group": g.Name, "role": string(role), "uniqid": c.Sess.ID})
+		if err := c.Env.AuditEvent(context.Background(), audit.Event{Type: "security.superowner-override", Fields: audit.Fields{
+			Account: c.Caller().Name, Plugin: c.Cmd.Name, UniqID: c.Sess.ID,
+			Extra: map[string]string{"group": g.Name, "role": string(role)}}}); err != nil {
+			// Fail closed: an override the audit log cannot record is not used.
+			return Failure("KO_AUDIT_UNAVAILABLE", "%s", refusalpkg.AuditUnavailable().Message)
 		}
+		c.P.Line("SUPER OWNER OVERRIDE: you're not %s of group %s,", withArticle(string(role)), g.Name)
+		c.P.Line("but allowing because you're a super-owner. This has been logged.")
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package common
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
 )
@@ -39,9 +42,11 @@ func EndSessions(ctx context.Context, c *osh.Call, a store.Account, reason strin
 		return 0
 	}
 	ids := c.Env.Running.End(a.ID, reason, exit)
-	if len(ids) > 0 && c.Env.Audit != nil {
-		c.Env.Audit(ctx, "account.sessions_ended", map[string]any{"account": a.Name, "account_id": a.ID,
-			"by": c.Caller().Name, "reason": reason, "sessions": ids, "count": len(ids)})
+	if len(ids) > 0 {
+		// After the fact (the sessions ended): a failure is counted and alerted by the log.
+		_ = c.Env.AuditEvent(ctx, audit.Event{Type: "account.sessions_ended", Fields: audit.Fields{Account: a.Name,
+			Extra: map[string]string{"account_id": a.ID, "by": c.Caller().Name, "reason": reason,
+				"sessions": fmt.Sprint(ids), "count": strconv.Itoa(len(ids))}}})
 	}
 	return len(ids)
 }

@@ -3,7 +3,9 @@ package common
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/egresspw"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
@@ -53,9 +55,9 @@ func GeneratePassword(ctx context.Context, c *osh.Call, kind, owner, label strin
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot generate the password: %v", err)
 	}
-	if c.Env.Audit != nil {
-		c.Env.Audit(ctx, "egress_password.generate", map[string]any{"owner_kind": kind, "owner": owner, "by": c.Caller().Name, "size": size})
-	}
+	// After the fact (the password is stored): the log counts and alerts a failure.
+	_ = c.Env.AuditEvent(ctx, audit.Event{Type: "egress_password.generate", Fields: audit.Fields{
+		Extra: map[string]string{"owner_kind": kind, "owner": owner, "by": c.Caller().Name, "size": strconv.Itoa(size)}}})
 	c.P.Line("Generated a new password of length %d for %s, hashes follow:", size, label)
 	c.P.Line("")
 	for _, h := range hashOrder {

@@ -504,7 +504,7 @@ func runOnPTY(ctx context.Context, c *osh.Call, name, pkg string, args []string)
 		r := osh.Fail("", "ERR_EXEC_FAILED", "cannot run %s: %v", name, err)
 		return &r
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // the command's output: its own error is what is reported
 	out := s.RawOut
 	if out == nil {
 		out = s.Out

@@ -46,7 +46,8 @@ func bastionAddr(c *osh.Call) (host string, port int, r *osh.Result) {
 				host = h
 			}
 			if port == 0 {
-				fmt.Sscan(p, &port)
+				// SplitHostPort of a listening address: p is a number; 0 keeps the default.
+				_, _ = fmt.Sscan(p, &port)
 			}
 		}
 	}

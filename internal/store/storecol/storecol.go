@@ -1,0 +1,71 @@
+// Package storecol is how both SQL stores (internal/store/sqlite and internal/store/postgres)
+// write Go values into their columns, so that a row reads the same from either and
+// migrate-store copies columns as they are.
+package storecol
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Unix is t in unix seconds, 0 for the zero time (a column that was never set).
+func Unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// FromUnix is the inverse of Unix, in UTC.
+func FromUnix(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0).UTC()
+}
+
+// UnixNano is t in unix nanoseconds, 0 for the zero time.
+func UnixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNano is the inverse of UnixNano, in UTC.
+func FromUnixNano(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+// FormatTries keeps the times of failed tries (MFA limits) as unix nanoseconds separated by
+// commas: a handful per row.
+func FormatTries(ts []time.Time) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = strconv.FormatInt(t.UnixNano(), 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseTries is the inverse of FormatTries; a column it cannot read is an error, never a
+// shorter list (the tries are what a lockout counts).
+func ParseTries(s string) ([]time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]time.Time, 0, len(parts))
+	for _, p := range parts {
+		n, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("corrupt try time %q", p)
+		}
+		out = append(out, time.Unix(0, n))
+	}
+	return out, nil
+}

@@ -1,0 +1,62 @@
+package storecol
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestTimeColumns(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	for _, tc := range []struct {
+		name string
+		got  time.Time
+		want time.Time
+	}{
+		{"seconds", FromUnix(Unix(at)), at.Truncate(time.Second).UTC()},
+		{"nanoseconds", FromUnixNano(UnixNano(at)), at.UTC()},
+		{"zero seconds", FromUnix(Unix(time.Time{})), time.Time{}},
+		{"zero nanoseconds", FromUnixNano(UnixNano(time.Time{})), time.Time{}},
+	} {
+		if !tc.got.Equal(tc.want) || tc.got.Location() != tc.want.Location() {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if Unix(time.Time{}) != 0 || UnixNano(time.Time{}) != 0 {
+		t.Error("the zero time is not stored as 0")
+	}
+}
+
+func TestTries(t *testing.T) {
+	ts := []time.Time{time.Unix(0, 1), time.Unix(1700000000, 5), time.Unix(0, -3)}
+	got, err := ParseTries(FormatTries(ts))
+	if err != nil || !slices.EqualFunc(got, ts, time.Time.Equal) {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	if got, err := ParseTries(""); got != nil || err != nil {
+		t.Fatalf("empty: %v %v", got, err)
+	}
+	for _, bad := range []string{",", "1,", "x", "1,2,a", " 1", "99999999999999999999"} {
+		if got, err := ParseTries(bad); err == nil {
+			t.Errorf("%q: %v, want an error", bad, got)
+		}
+	}
+}
+
+// FuzzParseTries: whatever a column holds, ParseTries errs or returns what FormatTries writes back
+// the same.
+func FuzzParseTries(f *testing.F) {
+	for _, s := range []string{"", "1", "1,2,3", "-5,0", ",", "a", "1,,2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ts, err := ParseTries(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseTries(FormatTries(ts))
+		if err != nil || !slices.EqualFunc(again, ts, time.Time.Equal) {
+			t.Fatalf("%q: %v then %v (%v)", s, ts, again, err)
+		}
+	})
+}
