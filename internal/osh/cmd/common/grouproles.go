@@ -144,6 +144,17 @@ func GroupKeyValue(p *osh.Printer, k store.EgressKey, from []string) map[string]
 	return v
 }
 
+// EgressKeysByFingerprint renders a list of egress keys as The Bastion's selfListEgressKeys and
+// accountListEgressKeys answer them: an object keyed by fingerprint, each key shaped as
+// GroupKeyValue ({} when there is none).
+func EgressKeysByFingerprint(p *osh.Printer, keys []store.EgressKey, from []string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		out[k.Fingerprint] = GroupKeyValue(p, k, from)
+	}
+	return out
+}
+
 // KeyFamily is the key family The Bastion prints for an SSH key type.
 func KeyFamily(typ string) string {
 	switch {

@@ -194,11 +194,7 @@ func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Gr
 		p.Line("The public keys of this group are:")
 	}
 	p.Line("")
-	km := map[string]any{}
-	for _, k := range keys {
-		km[k.Fingerprint] = common.GroupKeyValue(p, k, c.Cfg().EgressKeysFrom)
-	}
-	v["keys"] = km
+	v["keys"] = common.EgressKeysByFingerprint(p, keys, c.Cfg().EgressKeysFrom)
 	return v, nil
 }
 
