@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"gatehouse/internal/testenv"
@@ -29,6 +31,40 @@ func TestEgressKeysKeyedByFingerprint(t *testing.T) {
 		}
 		if !families["ED25519"] || !families["ECDSA"] {
 			t.Fatalf("families: %v", keys)
+		}
+	}
+}
+
+// The ingress key JSON of selfAddIngressKey, selfListIngressKeys and accountListIngressKeys has
+// The Bastion's family, base64 and prefix (the from="…" that ingressKeysFrom put before the key).
+func TestIngressKeyFamilyAndPrefix(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "ingressKeysFrom = [\"127.0.0.1\", \"192.0.2.0/24\"]\n"})
+	key := b.CreateAccount("ivy")
+	_, pub := testenv.NewKey(t, "ecdsa", "ivy2")
+	r := b.SSH(key, "ivy", "--json-greppable", "--osh", "selfAddIngressKey", "--public-key", fmt.Sprintf("%q", pub))
+	if r.Code() != "OK" {
+		t.Fatalf("selfAddIngressKey: %s", r.Stdout)
+	}
+	added := r.JSON()["value"].(map[string]any)["key"].(map[string]any)
+	b64 := strings.Fields(pub)[1]
+	if added["family"] != "ECDSA" || added["base64"] != b64 || added["prefix"] != `from="127.0.0.1,192.0.2.0/24"` {
+		t.Fatalf("added key: %v", added)
+	}
+	lists := []any{
+		b.SSH(key, "ivy", "--json-greppable", "--osh", "selfListIngressKeys").JSON()["value"],
+		adminJSON(t, b, 0, "OK", "accountListIngressKeys", "--account", "ivy").JSON()["value"],
+	}
+	for _, v := range lists {
+		families := map[any]bool{}
+		for _, k := range v.(map[string]any)["keys"].([]any) {
+			k := k.(map[string]any)
+			families[k["family"]] = true
+			if !strings.HasPrefix(k["prefix"].(string), `from="127.0.0.1`) || k["base64"] == "" {
+				t.Fatalf("listed key: %v", k)
+			}
+		}
+		if !families["ECDSA"] || len(families) != 2 {
+			t.Fatalf("families: %v", v)
 		}
 	}
 }

@@ -155,7 +155,7 @@ func EgressKeysByFingerprint(p *osh.Printer, keys []store.EgressKey, from []stri
 	return out
 }
 
-// KeyFamily is the key family The Bastion prints for an SSH key type.
+// KeyFamily is the key family The Bastion prints for an SSH key type (ssh-keygen -l's name).
 func KeyFamily(typ string) string {
 	switch {
 	case typ == "ssh-ed25519":
@@ -164,6 +164,12 @@ func KeyFamily(typ string) string {
 		return "ECDSA"
 	case typ == "ssh-rsa":
 		return "RSA"
+	case typ == "sk-ssh-ed25519@openssh.com":
+		return "ED25519-SK"
+	case strings.HasPrefix(typ, "sk-ecdsa-"):
+		return "ECDSA-SK"
+	case typ == "ssh-dss":
+		return "DSA"
 	}
 	return strings.ToUpper(typ)
 }
