@@ -68,3 +68,36 @@ func TestIngressKeyFamilyAndPrefix(t *testing.T) {
 		}
 	}
 }
+
+// selfForgetHostKey as The Bastion's: an account that never recorded a host key has nothing to
+// forget (OK_NO_CHANGE, value null, as there without a known_hosts file); one that has answers OK
+// with OK_NO_MATCH or OK_DELETED for the host looked for.
+func TestForgetHostKeyNothingToForget(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	port := fmt.Sprint(sshd.Port)
+	forget := func(code, hp, action string, args ...string) {
+		t.Helper()
+		r := b.SSH(aliceKey, "alice", append([]string{"--json-greppable", "--osh", "selfForgetHostKey", "--host", "127.0.0.1"}, args...)...)
+		if r.Exit != 0 || r.Code() != code {
+			t.Fatalf("%v: exit %d code %q, want %q\n%s", args, r.Exit, r.Code(), code, r.Stdout)
+		}
+		v := r.JSON()["value"]
+		if action == "" {
+			if v != nil {
+				t.Fatalf("%v: value %v, want null", args, v)
+			}
+			return
+		}
+		if got := v.(map[string]any)[hp].(map[string]any)["action"]; got != action {
+			t.Fatalf("%v: %v, want %s under %s", args, v, action, hp)
+		}
+	}
+	forget("OK_NO_CHANGE", "", "", "--port", port)
+	if r := b.SSH(aliceKey, "alice", sshd.User+"@127.0.0.1", "-p", port, "true"); r.Exit != 0 {
+		t.Fatalf("first connection: %d %s", r.Exit, r.Stderr)
+	}
+	forget("OK", "[127.0.0.1]:1234", "OK_NO_MATCH", "--port", "1234")
+	forget("OK", "127.0.0.1", "OK_NO_MATCH")
+	forget("OK", "[127.0.0.1]:"+port, "OK_DELETED", "--port", port)
+}

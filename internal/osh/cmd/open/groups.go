@@ -259,6 +259,15 @@ func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
+	// As The Bastion for an account without a known_hosts file: nothing recorded, nothing to do.
+	has, err := c.Env.Store.HasKnownHosts(ctx, c.Caller().Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot read your known host keys: %v", err)
+	}
+	if !has {
+		c.P.Line("Your account didn't have any known host key, nothing to do")
+		return osh.Result{Code: "OK_NO_CHANGE", Message: "Your account didn't have any known host key, nothing to do"}
+	}
 	n, err := c.Env.Store.ForgetHost(ctx, c.Caller().Name, hp)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot forget the host key: %v", err)
