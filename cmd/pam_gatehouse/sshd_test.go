@@ -55,7 +55,9 @@ func sshdTargetStack(t *testing.T, s *site, auth string) (*sshtest.SSHD, string,
 		}
 	}
 	r := s.b.SSH(s.keys["alice"], "alice", "--json-greppable", "--osh", "selfListEgressKeys")
-	sshd.Authorize(t, r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string))
+	for _, k := range r.JSON()["value"].(map[string]any) { // one key, under its fingerprint
+		sshd.Authorize(t, k.(map[string]any)["line"].(string))
+	}
 	if err := os.Chmod(sshd.AuthorizedKeys, 0o644); err != nil {
 		t.Fatal(err)
 	}

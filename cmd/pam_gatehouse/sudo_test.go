@@ -62,8 +62,9 @@ func TestSudoOnTargetThroughGatehouse(t *testing.T) {
 	sshd := sshtest.StartSSHDWith(t, sshtest.Options{Extra: []string{"AcceptEnv GATEHOUSE_TICKET"}})
 	aliceKey := s.keys["alice"]
 	r := s.b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListEgressKeys")
-	line := r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string)
-	sshd.Authorize(t, line)
+	for _, k := range r.JSON()["value"].(map[string]any) { // one key, under its fingerprint
+		sshd.Authorize(t, k.(map[string]any)["line"].(string))
+	}
 	// sshd reads authorized_keys as the user: open the test's directories to them (the host
 	// key stays 0600, read by root).
 	for _, p := range []string{filepath.Dir(sshd.Dir), sshd.Dir} {

@@ -353,7 +353,7 @@ func TestTTLEndsRelayedSession(t *testing.T) {
 	sshd, _ := targetSetup(t, b)
 	key := b.CreateAccount("tina", "--ttl", "3600")
 	r := b.SSH(key, "tina", "--json-greppable", "--osh", "selfListEgressKeys")
-	sshd.Authorize(t, r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string))
+	sshd.Authorize(t, egressKeyList(t, r.JSON()["value"])[0]["line"].(string))
 	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "tina", "--host", "127.0.0.1", "--user", sshd.User, "--port", fmt.Sprint(sshd.Port))
 	p := startPiped(t, b, key, "tina", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "echo started; sleep 60")
 	p.expect(0, "started", 10*time.Second)

@@ -92,7 +92,7 @@ func TestACLAddTriesTheConnection(t *testing.T) {
 	sshd := sshtest.StartSSHD(t)
 	port := fmt.Sprint(sshd.Port)
 	quinnKey := b.CreateAccount("quinn")
-	line := b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfListEgressKeys").JSON()["value"].([]any)[0].(map[string]any)["line"].(string)
+	line := egressKeyList(t, b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfListEgressKeys").JSON()["value"])[0]["line"].(string)
 	sshd.Authorize(t, line)
 	b.CreateAccount("rob") // rob's key is not on the target
 
@@ -140,10 +140,9 @@ func TestACLAddTriesTheConnection(t *testing.T) {
 	if r.Exit != 0 {
 		t.Fatalf("selfGenerateEgressKey: %s", r.Stdout)
 	}
-	keys := b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfListEgressKeys").JSON()["value"].([]any)
+	keys := egressKeyList(t, b.SSH(quinnKey, "quinn", "--json-greppable", "--osh", "selfListEgressKeys").JSON()["value"])
 	var onTarget, other string
 	for _, k := range keys {
-		k := k.(map[string]any)
 		if strings.Contains(line, strings.Fields(k["line"].(string))[1]) {
 			onTarget = k["fingerprint"].(string)
 		} else {

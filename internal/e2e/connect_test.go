@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func targetSetup(t *testing.T, b *testenv.Bastion) (*sshtest.SSHD, string) {
 	sshd := sshtest.StartSSHD(t)
 	aliceKey := b.CreateAccount("alice")
 	r := b.SSH(aliceKey, "alice", "--json-greppable", "--osh", "selfListEgressKeys")
-	line := r.JSON()["value"].([]any)[0].(map[string]any)["line"].(string)
+	line := egressKeyList(t, r.JSON()["value"])[0]["line"].(string)
 	sshd.Authorize(t, line)
 	_, err := b.App.Store.AddACL(context.Background(), store.ACLEntry{Kind: store.ACLPersonal, Owner: "alice",
 		Host: "127.0.0.1", User: sshd.User, Port: sshd.Port, AddedBy: "admin", AddedAt: time.Now()})
@@ -135,4 +136,29 @@ func TestConnectHostKeyChangeRefused(t *testing.T) {
 	if r.Exit != 255 || !strings.Contains(r.Stderr, "REMOTE HOST IDENTIFICATION HAS CHANGED") || strings.Contains(r.Stdout, "should not run") {
 		t.Fatalf("changed host key: exit %d stdout %q stderr %q", r.Exit, r.Stdout, r.Stderr)
 	}
+}
+
+// egressKeyList reads the value of selfListEgressKeys / accountListEgressKeys, an object keyed by
+// fingerprint as The Bastion's, checking each key sits under its own fingerprint. The keys come back
+// sorted by fingerprint.
+func egressKeyList(t *testing.T, value any) []map[string]any {
+	t.Helper()
+	m, ok := value.(map[string]any)
+	if !ok {
+		t.Fatalf("egress keys value is %T, want an object keyed by fingerprint: %v", value, value)
+	}
+	fps := make([]string, 0, len(m))
+	for fp := range m {
+		fps = append(fps, fp)
+	}
+	sort.Strings(fps)
+	out := make([]map[string]any, 0, len(m))
+	for _, fp := range fps {
+		k, ok := m[fp].(map[string]any)
+		if !ok || k["fingerprint"] != fp {
+			t.Fatalf("egress key under %q: %v", fp, m[fp])
+		}
+		out = append(out, k)
+	}
+	return out
 }

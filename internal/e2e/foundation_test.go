@@ -260,8 +260,9 @@ func mustRun(t *testing.T, name string, args ...string) []byte {
 func TestEgressKeysAndBatch(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "egressKeysFrom = [\"192.0.2.10\"]\n"})
 	r := b.MustOK("--osh", "selfListEgressKeys")
-	keys := r.JSON()["value"].([]any)
-	if len(keys) != 1 || !strings.HasPrefix(keys[0].(map[string]any)["line"].(string), `from="192.0.2.10" ssh-ed25519 `) {
+	keys := egressKeyList(t, r.JSON()["value"])
+	if len(keys) != 1 || !strings.HasPrefix(keys[0]["line"].(string), `from="192.0.2.10" ssh-ed25519 `) ||
+		keys[0]["prefix"] != `from="192.0.2.10"` || keys[0]["family"] != "ED25519" {
 		t.Fatalf("egress keys: %v", keys)
 	}
 	r = b.MustOK("--osh", "selfGenerateEgressKey", "--algo", "ecdsa", "--size", "384")

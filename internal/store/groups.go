@@ -101,4 +101,7 @@ type Groups interface {
 	AddKnownHost(ctx context.Context, k KnownHost) error
 	// ForgetHost removes keys of hostport for one account ("" = every account); it returns how many.
 	ForgetHost(ctx context.Context, account, hostport string) (int, error)
+	// HasKnownHosts reports whether an account has recorded any host key at all (The Bastion's
+	// selfForgetHostKey answers OK_NO_CHANGE for an account without a known_hosts file).
+	HasKnownHosts(ctx context.Context, account string) (bool, error)
 }

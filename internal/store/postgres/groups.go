@@ -230,6 +230,13 @@ func (s *Store) KnownHostKeys(ctx context.Context, account, hostport string) ([]
 	})
 }
 
+// HasKnownHosts reports whether the account has any recorded host key.
+func (s *Store) HasKnownHosts(ctx context.Context, account string) (bool, error) {
+	var has bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS(SELECT 1 FROM known_hosts WHERE account=$1)`, account).Scan(&has)
+	return has, err
+}
+
 // AddKnownHost records a host key (idempotent).
 func (s *Store) AddKnownHost(ctx context.Context, k store.KnownHost) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO known_hosts(account, hostport, key, added_at) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`,

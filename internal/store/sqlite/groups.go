@@ -295,6 +295,16 @@ func (s *Store) KnownHostKeys(ctx context.Context, account, hostport string) ([]
 	return out, rows.Err()
 }
 
+// HasKnownHosts reports whether the account has any recorded host key.
+func (s *Store) HasKnownHosts(ctx context.Context, account string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM known_hosts WHERE account=? LIMIT 1`, account).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // AddKnownHost records a host key (idempotent).
 func (s *Store) AddKnownHost(ctx context.Context, k store.KnownHost) error {
 	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO known_hosts(account, hostport, key, added_at) VALUES (?,?,?,?)`,

@@ -244,8 +244,17 @@ func testGroupsACLAndKnownHosts(t *testing.T, h Harness) {
 	if k, _ := s.KnownHostKeys(ctx, "m", "h:22"); len(k) != 1 || string(k[0].Key) != "\x01\x02" {
 		t.Fatal("known host not stored")
 	}
+	if has, err := s.HasKnownHosts(ctx, "m"); !has || err != nil {
+		t.Fatalf("HasKnownHosts(m) = %v, %v", has, err)
+	}
+	if has, err := s.HasKnownHosts(ctx, "nobody"); has || err != nil {
+		t.Fatalf("HasKnownHosts(nobody) = %v, %v", has, err)
+	}
 	if n, _ := s.ForgetHost(ctx, "", "h:22"); n != 2 {
 		t.Fatalf("ForgetHost for everyone removed %d", n)
+	}
+	if has, err := s.HasKnownHosts(ctx, "m"); has || err != nil {
+		t.Fatalf("HasKnownHosts(m) after ForgetHost = %v, %v", has, err)
 	}
 }
 

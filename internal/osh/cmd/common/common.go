@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -34,12 +35,15 @@ func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any 
 	out := []map[string]any{}
 	for _, k := range keys {
 		from := sshkey.FromList(k.From)
-		size := 0
+		size, b64, prefix := 0, "", ""
 		if pk, err := sshkey.Parse(k.Line); err == nil {
 			size = pk.Bits
+			b64 = base64.StdEncoding.EncodeToString(pk.Public.Marshal())
+			prefix = linePrefix(k.Line, k.Type, b64)
 		}
 		out = append(out, map[string]any{
-			"id": k.ID, "line": k.Line, "typecode": k.Type, "size": size, "fingerprint": k.Fingerprint,
+			"id": k.ID, "line": k.Line, "typecode": k.Type, "family": KeyFamily(k.Type), "size": size,
+			"fingerprint": k.Fingerprint, "base64": b64, "prefix": prefix,
 			"comment": k.Comment, "from_list": from, "created": k.CreatedAt.Unix(),
 		})
 		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, size, k.CreatedAt.Format("2006/01/02"))
@@ -47,6 +51,16 @@ func IngressKeysValue(p *osh.Printer, keys []store.IngressKey) []map[string]any 
 		p.Line("")
 	}
 	return out
+}
+
+// linePrefix is the options part of an authorized_keys line (`from="…"`), what The Bastion's key
+// hash calls prefix: "" when the line starts with the key itself.
+func linePrefix(line, typ, b64 string) string {
+	i := strings.Index(line, typ+" "+b64)
+	if i <= 0 {
+		return ""
+	}
+	return strings.TrimSpace(line[:i])
 }
 
 // EgressKeysValue renders egress keys, with the from="…" prefix ready to paste.

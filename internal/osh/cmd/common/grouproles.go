@@ -148,7 +148,18 @@ func GroupKeyValue(p *osh.Printer, k store.EgressKey, from []string) map[string]
 	return v
 }
 
-// KeyFamily is the key family The Bastion prints for an SSH key type.
+// EgressKeysByFingerprint renders a list of egress keys as The Bastion's selfListEgressKeys and
+// accountListEgressKeys answer them: an object keyed by fingerprint, each key shaped as
+// GroupKeyValue ({} when there is none).
+func EgressKeysByFingerprint(p *osh.Printer, keys []store.EgressKey, from []string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		out[k.Fingerprint] = GroupKeyValue(p, k, from)
+	}
+	return out
+}
+
+// KeyFamily is the key family The Bastion prints for an SSH key type (ssh-keygen -l's name).
 func KeyFamily(typ string) string {
 	switch {
 	case typ == "ssh-ed25519":
@@ -157,6 +168,12 @@ func KeyFamily(typ string) string {
 		return "ECDSA"
 	case typ == "ssh-rsa":
 		return "RSA"
+	case typ == "sk-ssh-ed25519@openssh.com":
+		return "ED25519-SK"
+	case strings.HasPrefix(typ, "sk-ecdsa-"):
+		return "ECDSA-SK"
+	case typ == "ssh-dss":
+		return "DSA"
 	}
 	return strings.ToUpper(typ)
 }

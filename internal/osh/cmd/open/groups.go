@@ -194,11 +194,7 @@ func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Gr
 		p.Line("The public keys of this group are:")
 	}
 	p.Line("")
-	km := map[string]any{}
-	for _, k := range keys {
-		km[k.Fingerprint] = common.GroupKeyValue(p, k, c.Cfg().EgressKeysFrom)
-	}
-	v["keys"] = km
+	v["keys"] = common.EgressKeysByFingerprint(p, keys, c.Cfg().EgressKeysFrom)
 	return v, nil
 }
 
@@ -262,6 +258,15 @@ func selfForgetHostKey(ctx context.Context, c *osh.Call) osh.Result {
 	_, _, hp, r := common.ParseHostPort(c)
 	if r != nil {
 		return *r
+	}
+	// As The Bastion for an account without a known_hosts file: nothing recorded, nothing to do.
+	has, err := c.Env.Store.HasKnownHosts(ctx, c.Caller().Name)
+	if err != nil {
+		return osh.Fail("", "ERR_INTERNAL", "cannot read your known host keys: %v", err)
+	}
+	if !has {
+		c.P.Line("Your account didn't have any known host key, nothing to do")
+		return osh.Result{Code: "OK_NO_CHANGE", Message: "Your account didn't have any known host key, nothing to do"}
 	}
 	n, err := c.Env.Store.ForgetHost(ctx, c.Caller().Name, hp)
 	if err != nil {

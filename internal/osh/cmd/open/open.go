@@ -267,7 +267,7 @@ func selfListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	c.P.Line("You have %d egress key(s). Put one in the ~/.ssh/authorized_keys of the servers you reach:", len(keys))
 	c.P.Line("")
-	return osh.OK("", common.EgressKeysValue(c.P, keys, c.Cfg().EgressKeysFrom))
+	return osh.OK("", common.EgressKeysByFingerprint(c.P, keys, c.Cfg().EgressKeysFrom))
 }
 
 func selfGenerateEgressKey(ctx context.Context, c *osh.Call) osh.Result {

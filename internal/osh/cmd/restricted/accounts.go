@@ -575,5 +575,5 @@ func accountListEgressKeys(ctx context.Context, c *osh.Call) osh.Result {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list keys: %v", err)
 	}
 	c.P.Line("Account %s has %d egress key(s):", a.Name, len(keys))
-	return osh.OK("", common.EgressKeysValue(c.P, keys, c.Cfg().EgressKeysFrom))
+	return osh.OK("", common.EgressKeysByFingerprint(c.P, keys, c.Cfg().EgressKeysFrom))
 }
