@@ -149,3 +149,67 @@ func TestGroupInfoAllAdmin(t *testing.T) {
 		t.Errorf("groupInfo --all as an owner: %s", r.Code())
 	}
 }
+
+// TestAccessListFilters: selfListAccesses and accountListAccesses take The Bastion's
+// --hide-groups (personal accesses only) and --include/--exclude (on every cell of a line);
+// accountInfo takes --with-everything / --without-everything.
+func TestAccessListFilters(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("alice")
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "10.2.0.1", "--user", "root", "--port", "22", "--force")
+	b.MustOK("--osh", "groupCreate", "--group", "g1", "--owner", "admin", "--algo", "ed25519")
+	b.MustOK("--osh", "groupAddServer", "--group", "g1", "--host", "10.3.0.1", "--user", "deploy", "--port", "22", "--force")
+	b.MustOK("--osh", "groupAddMember", "--group", "g1", "--account", "alice")
+	ips := func(r testenv.Result) string {
+		var out []string
+		list, _ := r.JSON()["value"].([]any)
+		for _, g := range list {
+			acl, _ := g.(map[string]any)["acl"].([]any)
+			for _, e := range acl {
+				out = append(out, fmt.Sprint(e.(map[string]any)["ip"]))
+			}
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "10.2.0.1 10.3.0.1"},
+		{[]string{"--hide-groups"}, "10.2.0.1"},
+		{[]string{"--include", "deploy"}, "10.3.0.1"},
+		{[]string{"--exclude", "10.3.*"}, "10.2.0.1"},
+		{[]string{"--hide-groups", "--include", "deploy"}, ""},
+	} {
+		self := b.SSH(key, "alice", append([]string{"--json-greppable", "--osh", "selfListAccesses"}, tc.args...)...)
+		other := b.Admin(append([]string{"--json-greppable", "--osh", "accountListAccesses", "--account", "alice"}, tc.args...)...)
+		for name, r := range map[string]testenv.Result{"selfListAccesses": self, "accountListAccesses": other} {
+			if r.Exit != 0 {
+				t.Errorf("%s %v: exit %d\n%s%s", name, tc.args, r.Exit, r.Stdout, r.Stderr)
+				continue
+			}
+			if got := ips(r); got != tc.want {
+				t.Errorf("%s %v = %q, want %q\n%s", name, tc.args, got, tc.want, r.Stdout)
+			}
+		}
+	}
+	full := b.MustOK("--json-greppable", "--osh", "accountInfo", "--account", "alice", "--with-everything")
+	v := full.JSON()["value"].(map[string]any)
+	if _, ok := v["password"]; !ok {
+		t.Errorf("--with-everything: no password information: %v", v)
+	}
+	if g, _ := v["groups"].(map[string]any); g["g1"] == nil {
+		t.Errorf("--with-everything: g1 not in the groups: %v", v["groups"])
+	}
+	bare := b.MustOK("--json-greppable", "--osh", "accountInfo", "--account", "alice", "--without-everything")
+	v = bare.JSON()["value"].(map[string]any)
+	if _, ok := v["password"]; ok {
+		t.Errorf("--without-everything: password information: %v", v)
+	}
+	if g, ok := v["groups"]; ok && g != nil {
+		if m, _ := g.(map[string]any); len(m) > 0 {
+			t.Errorf("--without-everything: groups listed: %v", g)
+		}
+	}
+}

@@ -424,10 +424,14 @@ func ParseHostPort(c *osh.Call) (host string, port int, hostport string, r *osh.
 // AccessesValue renders an account's accesses as The Bastion's get_acls does: a list of {type,
 // group, acl} with type personal (group null), group-member or group-guest, each acl as ACLValue.
 // It prints them as a table and returns how many entries it listed.
-func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time) ([]map[string]any, int) {
+func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time, f AccessFilter) ([]map[string]any, int) {
 	out := []map[string]any{}
 	n := 0
 	add := func(typ string, group any, by string, acl []access.Entry) {
+		if f.HideGroups && typ != "personal" {
+			return
+		}
+		acl = f.Patterns.FilterACL(acl, by)
 		v := ACLValue(acl, now)
 		if len(v) == 0 {
 			return
@@ -450,6 +454,29 @@ func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time) ([]map[str
 		}
 	}
 	return out, n
+}
+
+// AccessFilter is what the access listings leave out, as The Bastion's options say:
+// --hide-groups (only the personal accesses) and --include/--exclude (Patterns, on every cell
+// of a line, as groupListServers).
+type AccessFilter struct {
+	HideGroups bool
+	Patterns   Patterns
+}
+
+// AccessListOptions are the options of the access listings (selfListAccesses,
+// accountListAccesses) beside the account.
+var AccessListOptions = append([]osh.Option{
+	{Name: "hide-groups", Kind: osh.Flag, Help: "don't show the servers reached through group rights"},
+}, PatternOptions...)
+
+// AccessFilterOf reads AccessListOptions from a call.
+func AccessFilterOf(c *osh.Call) (AccessFilter, *osh.Result) {
+	pat, r := PatternsOf(c)
+	if r != nil {
+		return AccessFilter{}, r
+	}
+	return AccessFilter{HideGroups: c.Args.Has("hide-groups"), Patterns: pat}, nil
 }
 
 func nilIfEmpty(s string) any {

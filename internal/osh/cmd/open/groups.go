@@ -23,7 +23,8 @@ func RegisterGroups(r *osh.Registry) {
 			Options: []osh.Option{groupOpt, {Name: "all", Kind: osh.Flag, Help: "every group (auditors and admins), use with --json"}}, Run: groupInfo},
 		&osh.Command{Name: "groupListServers", Category: osh.Open, Summary: "the servers a group reaches",
 			Options: append([]osh.Option{groupOpt}, common.PatternOptions...), Run: groupListServers},
-		&osh.Command{Name: "selfListAccesses", Category: osh.Open, Summary: "the servers you may reach, personally and through groups", Run: selfListAccesses},
+		&osh.Command{Name: "selfListAccesses", Category: osh.Open, Summary: "the servers you may reach, personally and through groups",
+			Options: common.AccessListOptions, Run: selfListAccesses},
 		&osh.Command{Name: "selfForgetHostKey", Category: osh.Open, Summary: "forget the host key you recorded for a server (after a legitimate change)",
 			Options: common.HostPortOptions, Run: selfForgetHostKey},
 	)
@@ -236,13 +237,17 @@ func groupListServers(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfListAccesses(ctx context.Context, c *osh.Call) osh.Result {
+	filter, r := common.AccessFilterOf(c)
+	if r != nil {
+		return *r
+	}
 	in, err := accessdb.Load(ctx, c.Env.Store, *c.Caller())
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot load your accesses: %v", err)
 	}
 	me := c.Caller().Name
 	var buf strings.Builder
-	value, n := common.AccessesValue(&osh.Printer{W: &buf, Quiet: c.P.Quiet}, in, c.Now())
+	value, n := common.AccessesValue(&osh.Printer{W: &buf, Quiet: c.P.Quiet}, in, c.Now(), filter)
 	if n == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "Dear " + me + ", you have no registered accesses to machines through this bastion yet"}
 	}

@@ -387,7 +387,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 // infoOf reads what InfoValue needs of account a and returns its value.
 func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (map[string]any, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}
-	if !c.Args.Has("without-groups") {
+	if infoToggle(c.Args.Has, "groups", true) {
 		groups, err := accountGroups(ctx, c, a.Name)
 		if err != nil {
 			return nil, err

@@ -38,7 +38,7 @@ func RegisterGroups(r *osh.Registry) {
 		&osh.Command{Name: "accountDelPersonalAccess", Category: osh.Restricted, Summary: "remove a personal access of an account",
 			Options: common.ACLOptions(accountOpt), Run: personalAccess(false, false)},
 		&osh.Command{Name: "accountListAccesses", Category: osh.Restricted, Summary: "the servers an account may reach, personally and through groups",
-			Options: []osh.Option{accountOpt}, Run: accountListAccesses},
+			Options: append([]osh.Option{accountOpt}, common.AccessListOptions...), Run: accountListAccesses},
 		&osh.Command{Name: "whoHasAccessTo", Category: osh.Restricted, Summary: "the accounts that may reach a server, and how",
 			Options: []osh.Option{
 				{Name: "host", Kind: osh.String, Help: "the server's IP or host name"},
@@ -186,11 +186,15 @@ func accountListAccesses(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
+	filter, r := common.AccessFilterOf(c)
+	if r != nil {
+		return *r
+	}
 	in, err := accessdb.Load(ctx, c.Env.Store, a)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot load the accesses of %s: %v", a.Name, err)
 	}
-	value, n := common.AccessesValue(c.P, in, c.Now())
+	value, n := common.AccessesValue(c.P, in, c.Now(), filter)
 	if n == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "Account " + a.Name + " has no registered accesses to machines through this bastion"}
 	}

@@ -12,12 +12,32 @@ import (
 var passwordInfoOptions = []osh.Option{
 	{Name: "with-mfa-password-info", Kind: osh.Flag, Help: "include the MFA password information of the account (auditors and admins)"},
 	{Name: "without-mfa-password-info", Kind: osh.Flag, Help: "do not (the default)"},
+	{Name: "with-everything", Kind: osh.Flag, Help: "every --with-* option above (groups, MFA password information)"},
+	{Name: "without-everything", Kind: osh.Flag, Help: "none of them, unless named one by one"},
 }
 
 // wantsPasswordInfo: --with-mfa-password-info, unless --without-mfa-password-info is also given
 // (the safer reading of the two together).
 func wantsPasswordInfo(c *osh.Call) bool {
-	return c.Args.Has("with-mfa-password-info") && !c.Args.Has("without-mfa-password-info")
+	return infoToggle(c.Args.Has, "mfa-password-info", false)
+}
+
+// infoToggle says whether accountInfo includes part NAME: --with-NAME or --without-NAME when
+// given (both: without, the safer reading), else --with-everything or --without-everything
+// (both: without), else def. The Bastion applies them in the order typed; gatehouse lets the
+// option naming the part win over the one naming everything, whatever the order.
+func infoToggle(has func(string) bool, name string, def bool) bool {
+	switch {
+	case has("without-" + name):
+		return false
+	case has("with-" + name):
+		return true
+	case has("without-everything"):
+		return false
+	case has("with-everything"):
+		return true
+	}
+	return def
 }
 
 // PasswordInfo is accountInfo's "password" value, with The Bastion's keys (its
