@@ -143,6 +143,7 @@ func (a *App) servePAM(ctx context.Context) error {
 			if !acc.ExpiresAt.IsZero() && !now.Before(acc.ExpiresAt) {
 				return true
 			}
+			acc.AlwaysActive = acc.AlwaysActive || a.Config().AlwaysActive(acc.Name)
 			_, inactive := osh.InactivityExpired(&acc, now, a.Config().AccountMaxInactiveDays)
 			return inactive
 		},

@@ -86,6 +86,10 @@ type Config struct {
 	// (internal/extvalid); "" disables the check.
 	ExtValidationProgram       string `toml:"accountExternalValidationProgram"`
 	ExtValidationDenyOnFailure bool   `toml:"accountExternalValidationDenyOnFailure"`
+	// AlwaysActiveAccounts are accounts always active whatever the inactivity expiry and the
+	// external validation program say (The Bastion's alwaysActiveAccounts), as if each had
+	// accountModify --always-active yes.
+	AlwaysActiveAccounts []string `toml:"alwaysActiveAccounts"`
 
 	// MFAMode says when per-account factors are asked: "immediate" (during SSH authentication,
 	// as The Bastion's default sshd_config) or "jit" (by the bastion, before each action).
@@ -237,6 +241,7 @@ func Default() Config {
 		MinimumIngressRsaKeySize:              2048,
 		MaximumIngressRsaKeySize:              8192,
 		ExtValidationDenyOnFailure:            true,
+		AlwaysActiveAccounts:                  []string{},
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
@@ -766,3 +771,9 @@ func (c *Config) validatePerSource() error {
 var SyslogFacilities = map[string]int{"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
 	"news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "local0": 16, "local1": 17, "local2": 18,
 	"local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+
+// AlwaysActive reports whether account is always active through the configuration
+// (alwaysActiveAccounts); its own flag is the store's.
+func (c *Config) AlwaysActive(account string) bool {
+	return slices.Contains(c.AlwaysActiveAccounts, account)
+}

@@ -407,6 +407,36 @@ func TestInactivityExpiryAndUnexpire(t *testing.T) {
 	}
 }
 
+// TestAlwaysActiveAccountsConfig: an account named in alwaysActiveAccounts is never expired by
+// inactivity, and accountInfo says why (The Bastion's reason); another account still is.
+func TestAlwaysActiveAccountsConfig(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "accountMaxInactiveDays = 30\nalwaysActiveAccounts = [\"robot\"]\n"})
+	ctx := context.Background()
+	keys := map[string]string{}
+	for _, n := range []string{"robot", "bob"} {
+		keys[n] = b.CreateAccount(n)
+		if r := b.SSH(keys[n], n, "--osh", "info"); r.Exit != 0 {
+			t.Fatalf("%s first login: %d", n, r.Exit)
+		}
+		if err := b.App.Store.UpdateAccount(ctx, n, func(a *store.Account) error {
+			a.LastSeenAt = time.Now().Add(-31 * 24 * time.Hour)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := b.SSH(keys["bob"], "bob", "--json-greppable", "--osh", "info"); r.Exit != 113 {
+		t.Fatalf("bob, not listed, inactive: exit %d %s", r.Exit, r.Code())
+	}
+	if r := b.SSH(keys["robot"], "robot", "--json-greppable", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("robot, listed in alwaysActiveAccounts: exit %d %s", r.Exit, r.Code())
+	}
+	v := b.MustOK("--json-greppable", "--osh", "accountInfo", "--account", "robot").JSON()["value"].(map[string]any)
+	if v["always_active"] != float64(1) || v["always_active_reason"] != "account listed in global configuration" || v["is_active"] != float64(1) {
+		t.Errorf("accountInfo robot: always_active %v (%v), is_active %v", v["always_active"], v["always_active_reason"], v["is_active"])
+	}
+}
+
 func TestMaintenanceMode(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	bobKey := b.CreateAccount("bob")

@@ -321,7 +321,9 @@ func (e *Env) accountGate(s *Session) *Result {
 	if r := e.externalValidation(s); r != nil {
 		return r
 	}
-	days, expired := InactivityExpired(a, now, e.Config().AccountMaxInactiveDays)
+	eff := *a
+	eff.AlwaysActive = eff.AlwaysActive || e.Config().AlwaysActive(a.Name)
+	days, expired := InactivityExpired(&eff, now, e.Config().AccountMaxInactiveDays)
 	if !expired {
 		return nil
 	}
@@ -542,7 +544,7 @@ func (e *Env) externalValidation(s *Session) *Result {
 		return nil
 	}
 	a := &s.Account
-	in := extvalid.Input{DenyOnFailure: cfg.ExtValidationDenyOnFailure, Admin: s.Roles.Admin, AlwaysActive: a.AlwaysActive}
+	in := extvalid.Input{DenyOnFailure: cfg.ExtValidationDenyOnFailure, Admin: s.Roles.Admin, AlwaysActive: a.AlwaysActive || cfg.AlwaysActive(a.Name)}
 	var stderr string
 	if !in.AlwaysActive {
 		in.Ran, in.Status, stderr = extvalid.Run(context.Background(), cfg.ExtValidationProgram, a.Name)

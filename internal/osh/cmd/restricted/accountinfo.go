@@ -136,6 +136,8 @@ type InfoInput struct {
 	Now           time.Time
 	// GlobalMaxInactiveDays is accountMaxInactiveDays, for the activeness.
 	GlobalMaxInactiveDays int
+	// ListedAlwaysActive: the account is in alwaysActiveAccounts.
+	ListedAlwaysActive bool
 	// Groups are the account's groups with their roles (nil: not asked, shown as {}).
 	Groups map[string][]string
 	// PasswordConfigured, TOTPConfigured: the account's second factors (auditors only).
@@ -181,8 +183,12 @@ func InfoValue(in InfoInput) map[string]any {
 		groups[name] = map[string]any{"name": name, "flags": roles}
 	}
 	v["groups"] = groups
-	v["always_active"] = b(a.AlwaysActive)
-	if a.AlwaysActive {
+	v["always_active"] = b(a.AlwaysActive || in.ListedAlwaysActive)
+	if in.ListedAlwaysActive && !a.AlwaysActive {
+		v["always_active_reason"] = "account listed in global configuration"
+		a.AlwaysActive = true // for the activeness below
+	}
+	if a.AlwaysActive && v["always_active_reason"] == nil {
 		v["always_active_reason"] = "account local configuration"
 	}
 	frozen := a.Frozen

@@ -289,7 +289,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			continue
 		}
 		v := accountValue(c, a, false)
-		for k, x := range InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}) {
+		for k, x := range InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}) {
 			if _, ok := v[k]; !ok || k == "last_activity" || k == "max_inactive_days" {
 				v[k] = x
 			}
@@ -386,7 +386,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 
 // infoOf reads what InfoValue needs of account a and returns its value.
 func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (map[string]any, error) {
-	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays}
+	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
 	if infoToggle(c.Args.Has, "groups", true) {
 		groups, err := accountGroups(ctx, c, a.Name)
 		if err != nil {
