@@ -199,6 +199,14 @@ func TestAccessListFilters(t *testing.T) {
 	if _, ok := v["password"]; !ok {
 		t.Errorf("--with-everything: no password information: %v", v)
 	}
+	if k, _ := v["egress_keys"].(map[string]any); len(k) == 0 {
+		t.Errorf("--with-everything: no egress keys: %v", v["egress_keys"])
+	}
+	for fp, k := range v["egress_keys"].(map[string]any) {
+		if km, _ := k.(map[string]any); km["fingerprint"] != fp {
+			t.Errorf("egress key %s: %v", fp, k)
+		}
+	}
 	if g, _ := v["groups"].(map[string]any); g["g1"] == nil {
 		t.Errorf("--with-everything: g1 not in the groups: %v", v["groups"])
 	}
@@ -206,6 +214,12 @@ func TestAccessListFilters(t *testing.T) {
 	v = bare.JSON()["value"].(map[string]any)
 	if _, ok := v["password"]; ok {
 		t.Errorf("--without-everything: password information: %v", v)
+	}
+	if _, ok := v["egress_keys"]; ok {
+		t.Errorf("--without-everything: egress keys: %v", v)
+	}
+	if r := b.SSH(key, "alice", "--json-greppable", "--osh", "accountInfo", "--account", "alice", "--with-egress-keys"); r.Code() != "ERR_ACCESS_DENIED" && r.Code() != "KO_RESTRICTED_COMMAND" {
+		t.Errorf("a plain account asks --with-egress-keys: %s", r.Code())
 	}
 	if g, ok := v["groups"]; ok && g != nil {
 		if m, _ := g.(map[string]any); len(m) > 0 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"gatehouse/internal/access"
@@ -318,11 +319,21 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	// What an account sees of another is The Bastion's least privilege: see InfoValue.
 	auditor := c.Sess.Roles.Auditor || c.Sess.Roles.Admin
 	withPassword := wantsPasswordInfo(c)
-	if withPassword && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
+	withEgressKeys := infoToggle(c.Args.Has, "egress-keys", false)
+	if (withPassword || withEgressKeys) && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
 		return osh.Fail("", "ERR_ACCESS_DENIED", "This option can only be used by bastion auditors")
 	}
-	// password adds the MFA password information to v when asked (auditors and admins only).
+	// password adds the MFA password information to v when asked (auditors and admins only),
+	// and the account's egress keys (keyed by fingerprint, as selfListEgressKeys) when asked.
 	password := func(a store.Account, v map[string]any) (map[string]any, *osh.Result) {
+		if withEgressKeys {
+			keys, err := c.Env.Store.ListEgressKeys(ctx, "account", a.Name)
+			if err != nil {
+				r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
+				return nil, &r
+			}
+			v["egress_keys"] = common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, c.Cfg().EgressKeysFrom)
+		}
 		if !withPassword {
 			return nil, nil
 		}

@@ -12,7 +12,9 @@ import (
 var passwordInfoOptions = []osh.Option{
 	{Name: "with-mfa-password-info", Kind: osh.Flag, Help: "include the MFA password information of the account (auditors and admins)"},
 	{Name: "without-mfa-password-info", Kind: osh.Flag, Help: "do not (the default)"},
-	{Name: "with-everything", Kind: osh.Flag, Help: "every --with-* option above (groups, MFA password information)"},
+	{Name: "with-egress-keys", Kind: osh.Flag, Help: "include the account's egress keys, keyed by fingerprint (auditors and admins)"},
+	{Name: "without-egress-keys", Kind: osh.Flag, Help: "do not (the default)"},
+	{Name: "with-everything", Kind: osh.Flag, Help: "every --with-* option above (groups, MFA password information, egress keys)"},
 	{Name: "without-everything", Kind: osh.Flag, Help: "none of them, unless named one by one"},
 }
 
