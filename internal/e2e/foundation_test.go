@@ -261,7 +261,8 @@ func TestEgressKeysAndBatch(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "egressKeysFrom = [\"192.0.2.10\"]\n"})
 	r := b.MustOK("--osh", "selfListEgressKeys")
 	keys := egressKeyList(t, r.JSON()["value"])
-	if len(keys) != 1 || !strings.HasPrefix(keys[0]["line"].(string), `from="192.0.2.10" ssh-ed25519 `) ||
+	if len(keys) != 1 || !strings.HasPrefix(keys[0]["fullline"].(string), `from="192.0.2.10" ssh-ed25519 `) ||
+		!strings.HasPrefix(keys[0]["line"].(string), "ssh-ed25519 ") ||
 		keys[0]["prefix"] != `from="192.0.2.10"` || keys[0]["family"] != "ED25519" {
 		t.Fatalf("egress keys: %v", keys)
 	}

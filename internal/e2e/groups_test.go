@@ -126,7 +126,8 @@ func TestGroups(t *testing.T) {
 		v := obj(t, c.want(t, 0, "OK", "admin", "groupCreate", "--group", "web", "--owner", "alice", "--algo", "ed25519"))
 		pk := obj(t, v["public_key"])
 		if v["group"] != "web" || v["owner"] != "alice" || pk["family"] != "ED25519" || pk["typecode"] != "ssh-ed25519" ||
-			pk["prefix"] != `from="192.0.2.10"` || !strings.HasPrefix(pk["line"].(string), `from="192.0.2.10" ssh-ed25519 `) {
+			pk["prefix"] != `from="192.0.2.10"` || !strings.HasPrefix(pk["fullline"].(string), `from="192.0.2.10" ssh-ed25519 `) ||
+			!strings.HasPrefix(pk["line"].(string), "ssh-ed25519 ") {
 			t.Fatalf("groupCreate value: %v", v)
 		}
 		c.want(t, 0, "OK", "admin", "groupCreate", "--group", "db", "--owner", "gk", "--algo", "ecdsa", "--size", "256")

@@ -71,8 +71,10 @@ func EgressKeysValue(p *osh.Printer, keys []store.EgressKey, from []string) []ma
 		if err != nil {
 			line = k.Public // egressKeysFrom is validated at load; never print a broken line
 		}
+		// As The Bastion's key hash: line is the key alone, prefix (GroupKeyValue) its from="…",
+		// fullline both, ready for an authorized_keys file. People are shown the full line.
 		out = append(out, map[string]any{
-			"id": k.ID, "typecode": k.Type, "family": KeyFamily(k.Type), "size": k.Bits, "fingerprint": k.Fingerprint, "line": line,
+			"id": k.ID, "typecode": k.Type, "family": KeyFamily(k.Type), "size": k.Bits, "fingerprint": k.Fingerprint, "line": strings.TrimSpace(k.Public),
 			"fullline": line, "created": k.CreatedAt.Unix(),
 		})
 		p.Line("%s (%s-%d) [%s]", k.Fingerprint, k.Type, k.Bits, k.CreatedAt.Format("2006/01/02"))
