@@ -242,6 +242,10 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	}
 	dialer := c.Dialer
 	dialer.Passwords = passwords
+	dialer.PasswordDelay = 3 * time.Second // The Bastion's default
+	if d := req.FallbackPasswordDelay; d != nil {
+		dialer.PasswordDelay = time.Duration(*d) * time.Second
+	}
 	if tkt != "" {
 		dialer.KeyboardInteractive = c.targetQuestions(s, tkt)
 	}

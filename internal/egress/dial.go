@@ -106,6 +106,10 @@ type Dialer struct {
 	// autologin", -P / --password GROUP): each is tried in turn, the current one first, then
 	// its fallbacks. The signers are then not offered.
 	Passwords []string
+	// PasswordDelay is the wait before each password after the first (The Bastion's
+	// --fallback-password-delay, 3 s by default there and in the connector): a target that
+	// counts failures in a short window gets them spread out.
+	PasswordDelay time.Duration
 	// KeyboardInteractive, when set, answers a target's keyboard-interactive questions after
 	// the publickey method (a target with `AuthenticationMethods publickey,keyboard-interactive`
 	// whose PAM stack asks for the session's ticket and a factor; docs/pam.md). While it runs,
@@ -171,6 +175,18 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		auth = []ssh.AuthMethod{ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
 			if next >= len(d.Passwords) {
 				return "", errors.New("no more passwords to try")
+			}
+			if next > 0 && d.PasswordDelay > 0 {
+				// The handshake deadline covers this wait: lift it meanwhile, as for a person.
+				_ = conn.SetDeadline(time.Time{})
+				t := time.NewTimer(d.PasswordDelay)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return "", ctx.Err()
+				case <-t.C:
+				}
+				_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 			}
 			next++
 			return d.Passwords[next-1], nil

@@ -315,3 +315,37 @@ func TestParseHostKeyMode(t *testing.T) {
 		t.Error("junk accepted")
 	}
 }
+
+// TestDialPasswordFallbackDelay: with passwords, each after the first is tried only after
+// PasswordDelay (The Bastion's --fallback-password-delay), and the right one logs in.
+func TestDialPasswordFallbackDelay(t *testing.T) {
+	tg := newTarget(t)
+	tg.password = "current"
+	d := Dialer{Passwords: []string{"old-1", "old-2", "current"}, PasswordDelay: 300 * time.Millisecond}
+	c, err := d.Dial(t.Context(), tg.Target("root"), nil, HostKeyPolicy{Mode: HostKeyBypass})
+	if err != nil {
+		t.Fatalf("the third password should have been accepted: %v", err)
+	}
+	c.Close()
+	tg.mu.Lock()
+	tries := append([]time.Time(nil), tg.tries...)
+	tg.mu.Unlock()
+	if len(tries) != 3 {
+		t.Fatalf("%d password tries, want 3", len(tries))
+	}
+	for i := 1; i < len(tries); i++ {
+		if gap := tries[i].Sub(tries[i-1]); gap < 300*time.Millisecond {
+			t.Errorf("try %d came %v after the previous one, want at least the delay", i+1, gap)
+		}
+	}
+	// A cancelled context stops the wait: no further try.
+	tg.mu.Lock()
+	tg.tries = nil
+	tg.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	d = Dialer{Passwords: []string{"old-1", "current"}, PasswordDelay: time.Hour}
+	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	if _, err := d.Dial(ctx, tg.Target("root"), nil, HostKeyPolicy{Mode: HostKeyBypass}); err == nil {
+		t.Fatal("a dial whose context ended during the delay logged in")
+	}
+}

@@ -37,6 +37,10 @@ type target struct {
 	mu      sync.Mutex
 	allowed map[string]bool // marshalled public keys
 	conns   sync.WaitGroup
+	// password, when set, is accepted by the password method; tries are the times of every
+	// password try.
+	password string
+	tries    []time.Time
 }
 
 func newTarget(t *testing.T) *target {
@@ -89,6 +93,15 @@ func (tg *target) serve() {
 			}
 			return nil, fmt.Errorf("key not allowed")
 		},
+	}
+	cfg.PasswordCallback = func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+		tg.mu.Lock()
+		defer tg.mu.Unlock()
+		tg.tries = append(tg.tries, time.Now())
+		if tg.password != "" && string(pw) == tg.password {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("wrong password")
 	}
 	cfg.AddHostKey(tg.hostKey)
 	for {

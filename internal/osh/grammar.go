@@ -254,6 +254,19 @@ func ParseWords(words []string) (Request, error) {
 				return r, err
 			}
 			r.SSHAs = v
+		case "--fallback-password-delay":
+			if err := once("--fallback-password-delay"); err != nil {
+				return r, err
+			}
+			v, err := value(&i, name)
+			if err != nil {
+				return r, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 60 {
+				return r, gerr("--fallback-password-delay takes a number of seconds from 0 to 60, got %q", v)
+			}
+			r.FallbackPasswordDelay = &n
 		case "-p", "--port":
 			if err := once("--port"); err != nil {
 				return r, err

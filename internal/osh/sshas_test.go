@@ -48,6 +48,17 @@ func TestConnectionOptionsGrammar(t *testing.T) {
 		{"--ssh-as bob root@srv", func(r Request) bool { return r.SSHAs == "bob" && r.User == "root" }, false},
 		{"--ssh-as=bob srv", func(r Request) bool { return r.SSHAs == "bob" && r.Host == "srv" }, false},
 		{"--ssh-as", nil, true},
+		{"-P --fallback-password-delay 0 root@srv", func(r Request) bool {
+			return r.SelfPassword && r.FallbackPasswordDelay != nil && *r.FallbackPasswordDelay == 0
+		}, false},
+		{"--fallback-password-delay=10 --password g srv", func(r Request) bool {
+			return r.PasswordGroup == "g" && r.FallbackPasswordDelay != nil && *r.FallbackPasswordDelay == 10
+		}, false},
+		{"-P srv", func(r Request) bool { return r.FallbackPasswordDelay == nil }, false},
+		{"--fallback-password-delay -1 srv", nil, true},
+		{"--fallback-password-delay 61 srv", nil, true},
+		{"--fallback-password-delay x srv", nil, true},
+		{"--fallback-password-delay 1 --fallback-password-delay 2 srv", nil, true},
 		{"--ssh-as a --ssh-as b srv", nil, true},
 		{"--never-escape -q root@srv -- id", func(r Request) bool { return r.NeverEscape && r.Quiet && !r.AlwaysEscape }, false},
 		{"--always-escape --never-escape srv", func(r Request) bool { return r.AlwaysEscape && r.NeverEscape }, false},

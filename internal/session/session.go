@@ -85,6 +85,9 @@ type Request struct {
 	// target with the account's or the group's egress password instead of keys.
 	SelfPassword  bool
 	PasswordGroup string
+	// FallbackPasswordDelay (--fallback-password-delay S): seconds between the passwords tried
+	// in turn; nil: The Bastion's default, 3.
+	FallbackPasswordDelay *int
 
 	// The Bastion's connection options: --wait (wait until the target's port answers),
 	// --ssh-as ACCOUNT (an admin connects as another account, audited with both names),
