@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -194,6 +195,40 @@ func TestAccessListFilters(t *testing.T) {
 			}
 		}
 	}
+	// --reverse-dns: the value keeps the IP and names it (null when not asked); the table and
+	// the patterns use the name.
+	b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--user", "root", "--port", "22", "--force")
+	names, err := net.LookupAddr("127.0.0.1")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("this machine names no 127.0.0.1 in its resolver: %v", err)
+	}
+	local := strings.TrimSuffix(names[0], ".")
+	rev := func(args ...string) map[string]any {
+		r := b.SSH(key, "alice", append([]string{"--json-greppable", "--osh", "selfListAccesses"}, args...)...)
+		out := map[string]any{}
+		list, _ := r.JSON()["value"].([]any)
+		for _, g := range list {
+			acl, _ := g.(map[string]any)["acl"].([]any)
+			for _, e := range acl {
+				m := e.(map[string]any)
+				out[fmt.Sprint(m["ip"])] = m["reverseDns"]
+			}
+		}
+		return out
+	}
+	if got := rev(); got["127.0.0.1"] != nil {
+		t.Errorf("reverseDns without --reverse-dns: %v", got)
+	}
+	if got := rev("--reverse-dns"); got["127.0.0.1"] != local || got["10.2.0.1"] != nil && got["10.2.0.1"] == "" {
+		t.Errorf("--reverse-dns: %v, want 127.0.0.1 named %q", got, local)
+	}
+	if got := rev("--reverse-dns", "--include", local); len(got) != 1 || got["127.0.0.1"] != local {
+		t.Errorf("--reverse-dns --include %s: %v", local, got)
+	}
+	if r := b.SSH(key, "alice", "--osh", "selfListAccesses", "--reverse-dns"); !strings.Contains(r.Stdout, local) {
+		t.Errorf("--reverse-dns: the table does not show %s:\n%s", local, r.Stdout)
+	}
+
 	full := b.MustOK("--json-greppable", "--osh", "accountInfo", "--account", "alice", "--with-everything")
 	v := full.JSON()["value"].(map[string]any)
 	if _, ok := v["password"]; !ok {

@@ -431,15 +431,37 @@ func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time, f AccessFi
 		if f.HideGroups && typ != "personal" {
 			return
 		}
-		acl = f.Patterns.FilterACL(acl, by)
-		v := ACLValue(acl, now)
+		// The rows as shown: with --reverse-dns the host's name stands for its IP, in the
+		// table and for --include/--exclude, as The Bastion's; the value keeps the IP and
+		// gets reverseDns (null when not asked or not found).
+		var kept, shown []access.Entry
+		var names []any
+		for _, e := range acl {
+			if e.Expired(now) {
+				continue
+			}
+			row, name := e, any(nil)
+			if f.Reverse != nil {
+				if h := f.Reverse(e.Host); h != "" {
+					row.Host, name = h, h
+				}
+			}
+			if !f.Patterns.Keep(ACLCells(row, by)...) {
+				continue
+			}
+			kept, shown, names = append(kept, e), append(shown, row), append(names, name)
+		}
+		v := ACLValue(kept, now)
 		if len(v) == 0 {
 			return
+		}
+		for i := range v {
+			v[i]["reverseDns"] = names[i]
 		}
 		if n == 0 {
 			PrintACLHeader(p)
 		}
-		n += PrintACL(p, by, acl, now)
+		n += PrintACL(p, by, shown, now)
 		out = append(out, map[string]any{"type": typ, "group": group, "acl": v})
 	}
 	add("personal", nil, "personal", in.Personal)
@@ -462,21 +484,51 @@ func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time, f AccessFi
 type AccessFilter struct {
 	HideGroups bool
 	Patterns   Patterns
+	// Reverse, when set (--reverse-dns), names an IP ("" when it has no name).
+	Reverse func(ip string) string
 }
 
 // AccessListOptions are the options of the access listings (selfListAccesses,
 // accountListAccesses) beside the account.
 var AccessListOptions = append([]osh.Option{
 	{Name: "hide-groups", Kind: osh.Flag, Help: "don't show the servers reached through group rights"},
+	{Name: "reverse-dns", Kind: osh.Flag, Help: "show the servers' names from reverse DNS (slow: one lookup per address)"},
 }, PatternOptions...)
 
 // AccessFilterOf reads AccessListOptions from a call.
-func AccessFilterOf(c *osh.Call) (AccessFilter, *osh.Result) {
+func AccessFilterOf(ctx context.Context, c *osh.Call) (AccessFilter, *osh.Result) {
 	pat, r := PatternsOf(c)
 	if r != nil {
 		return AccessFilter{}, r
 	}
-	return AccessFilter{HideGroups: c.Args.Has("hide-groups"), Patterns: pat}, nil
+	f := AccessFilter{HideGroups: c.Args.Has("hide-groups"), Patterns: pat}
+	if c.Args.Has("reverse-dns") {
+		f.Reverse = ReverseDNS(ctx, 2*time.Second)
+	}
+	return f, nil
+}
+
+// ReverseDNS returns a lookup of an address's first name (without its final dot), each
+// address asked once, each lookup bounded by timeout; a prefix or an address without a name
+// gives "".
+func ReverseDNS(ctx context.Context, timeout time.Duration) func(ip string) string {
+	seen := map[string]string{}
+	return func(ip string) string {
+		if name, ok := seen[ip]; ok {
+			return name
+		}
+		name := ""
+		if net.ParseIP(ip) != nil {
+			lctx, cancel := context.WithTimeout(ctx, timeout)
+			names, err := net.DefaultResolver.LookupAddr(lctx, ip)
+			cancel()
+			if err == nil && len(names) > 0 {
+				name = strings.TrimSuffix(names[0], ".")
+			}
+		}
+		seen[ip] = name
+		return name
+	}
 }
 
 func nilIfEmpty(s string) any {

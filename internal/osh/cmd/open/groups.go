@@ -237,7 +237,7 @@ func groupListServers(ctx context.Context, c *osh.Call) osh.Result {
 }
 
 func selfListAccesses(ctx context.Context, c *osh.Call) osh.Result {
-	filter, r := common.AccessFilterOf(c)
+	filter, r := common.AccessFilterOf(ctx, c)
 	if r != nil {
 		return *r
 	}

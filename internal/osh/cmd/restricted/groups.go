@@ -186,7 +186,7 @@ func accountListAccesses(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	filter, r := common.AccessFilterOf(c)
+	filter, r := common.AccessFilterOf(ctx, c)
 	if r != nil {
 		return *r
 	}
