@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/notify"
 )
@@ -106,18 +107,18 @@ func (w *Wire) LoginSucceeded(account, sourceIP string) {
 		Request: notify.Request{Account: account, SourceIP: sourceIP}, At: w.now()}})
 }
 
-// AuditEvent hears the free-form audit events (MFA): failures are counted per account, and
-// reaching the threshold within the window is an alert.
-func (w *Wire) AuditEvent(typ string, fields map[string]any) {
-	if typ != "mfa.fail" && typ != "mfa.refused" {
+// AuditEvent hears the audit events (MFA): failures are counted per account, and reaching the
+// threshold within the window is an alert.
+func (w *Wire) AuditEvent(ev audit.Event) {
+	if ev.Type != "mfa.fail" && ev.Type != "mfa.refused" {
 		return
 	}
-	account := fmt.Sprint(fields["account"])
-	if account == "" || fields["account"] == nil {
+	account := ev.Fields.Account
+	if account == "" {
 		return
 	}
 	w.push(tap{kind: "mfa_failure", account: account, alert: notify.Alert{Kind: notify.AlertMFAFailures,
-		Request: notify.Request{Account: account, SourceIP: str(fields["ip_from"])}, At: w.now()}})
+		Request: notify.Request{Account: account, SourceIP: ev.Fields.IPFrom}, At: w.now()}})
 }
 
 // ConnectionEvent hears the connector's events: refusals and changed host keys are alerts.
