@@ -27,6 +27,7 @@ type fixture struct {
 	priv    ed25519.PrivateKey
 	token   string
 	events  []map[string]any
+	raw     []audit.Event // the same events as appended, for where each field goes in the line
 	auditOK bool
 	accts   map[string]store.Account
 	storeOK bool
@@ -67,6 +68,7 @@ func newFixture(t *testing.T) *fixture {
 				return errors.New("audit full")
 			}
 			f.events = append(f.events, ev.Fields.Map())
+			f.raw = append(f.raw, ev)
 			return nil
 		},
 		Now: func() time.Time { return now },
