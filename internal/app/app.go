@@ -158,7 +158,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	reg := NewRegistry()
 	a.Env = &osh.Env{
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
-		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, Audit: a.auditAny, AppendAudit: a.appendAudit,
+		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, AppendAudit: a.appendAudit,
 		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
@@ -489,15 +489,6 @@ func (a *App) groupRoles(ctx context.Context, acc store.Account, r *osh.Roles) {
 	}
 }
 
-// auditAny is the old free-form form of appendAudit (audit.FromMap), for the events some
-// branches still write that way; its error is only logged, by the log itself.
-//
-// Deprecated: a thin adapter while those branches merge; new code calls appendAudit (the
-// AppendAudit hooks) with audit.Fields and handles the error.
-func (a *App) auditAny(ctx context.Context, typ string, fields map[string]any) {
-	_ = a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)}) // counted and alerted by the log
-}
-
 // appendAudit appends one typed event to the audit log, after counting MFA results and telling
 // the alerts. A non-nil error means the event is not in the log: the caller refuses an action
 // that has not happened yet (fail closed).
@@ -506,11 +497,7 @@ func (a *App) appendAudit(_ context.Context, ev audit.Event) error {
 	a.countOps(ev.Type, f)
 	if strings.HasPrefix(ev.Type, "mfa.") {
 		a.Metrics.MFA.WithLabelValues(labelOrNil(f.Factor), strings.TrimPrefix(ev.Type, "mfa.")).Inc()
-		m := map[string]any{"ip_from": f.IPFrom}
-		if f.Account != "" {
-			m["account"] = f.Account
-		}
-		a.Notify.AuditEvent(ev.Type, m)
+		a.Notify.AuditEvent(ev)
 	}
 	return a.Audit.Append(ev)
 }

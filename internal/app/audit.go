@@ -224,11 +224,9 @@ func (a *App) observeConnection(ctx context.Context, ev connect.Event) error {
 	if typ == "connection.denied" {
 		a.Metrics.AccessDenied.Inc()
 	}
-	// The alerts read these names (notifywire), as they did from the connector's old fields.
-	a.Notify.ConnectionEvent(typ, map[string]any{"account": f.Account, "ip_from": f.IPFrom, "user": f.User,
-		"host_to": f.HostTo, "port_to": f.PortTo, "error_code": f.Extra["error_code"], "comment": f.Comment,
-		"hostport": f.Extra["hostport"], "fingerprint": f.Extra["fingerprint"]})
-	return a.appendAudit(ctx, audit.Event{Type: typ, Fields: f})
+	e := audit.Event{Type: typ, Fields: f}
+	a.Notify.ConnectionEvent(e)
+	return a.appendAudit(ctx, e)
 }
 
 // commandDone audits every --osh command with its options (secrets masked) and result code.

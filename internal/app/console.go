@@ -30,7 +30,7 @@ func (a *App) openConsole() error {
 			}}
 		a.Server.Tracker = live
 	}
-	c, err := console.New(console.Options{Live: live, Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, Audit: a.auditAny, AppendAudit: a.appendAudit,
+	c, err := console.New(console.Options{Live: live, Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, AppendAudit: a.appendAudit,
 		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}, Approvals: a.Notify.Manager()})
 	if err != nil {
 		return err

@@ -25,7 +25,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/pamverify"
@@ -151,11 +150,9 @@ func (a *App) servePAM(ctx context.Context) error {
 		StartCode:     a.Notify.StartCode,
 		StartApproval: a.Notify.StartApproval,
 		GetApproval:   a.Notify.GetApproval,
-		Audit: func(ctx context.Context, typ string, fields map[string]any) error {
-			return a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(fields)})
-		},
-		Log:       a.log,
-		Decisions: func(r string) { decisions.WithLabelValues(r).Inc() },
+		AppendAudit:   a.appendAudit,
+		Log:           a.log,
+		Decisions:     func(r string) { decisions.WithLabelValues(r).Inc() },
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,

@@ -28,10 +28,8 @@ const SyncLockFile = "sync.lock"
 func (a *App) newSyncer() *keysync.Syncer {
 	return &keysync.Syncer{
 		Store: a.Store, Config: a.Config, Now: a.opts.Clock.Now, Log: a.log,
-		Audit: func(ctx context.Context, typ string, f map[string]any) error {
-			return a.appendAudit(ctx, audit.Event{Type: typ, Fields: audit.FromMap(f)})
-		},
-		Alert: a.Notify.SyncRefused,
+		AppendAudit: a.appendAudit,
+		Alert:       a.Notify.SyncRefused,
 		AccountCreated: func(ctx context.Context, name string) error {
 			cfg := a.Config()
 			_, err := common.StoreNewEgressKey(ctx, a.Store, a.Env.Sealer, "account", name,

@@ -53,11 +53,6 @@ type Options struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
-	// Audit appends a security event given as free-form fields; may be nil.
-	//
-	// Deprecated: the old form, kept while the branches that set it merge; the console itself
-	// uses AppendAudit.
-	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// AppendAudit appends a typed security event to the audit log (nil: nothing is audited); a
 	// login, a live view or a replay the log cannot record is refused.
 	AppendAudit audit.AppendFunc

@@ -17,6 +17,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfa/totp"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/sshkey"
@@ -236,7 +237,9 @@ type auditLog struct {
 
 func recordAudit(b *testenv.Bastion) *auditLog {
 	l := &auditLog{}
-	b.App.MFA.Audit = func(_ context.Context, typ string, fields map[string]any) {
+	next := b.App.MFA.AppendAudit
+	b.App.MFA.AppendAudit = func(ctx context.Context, ev audit.Event) error {
+		typ, fields := ev.Type, ev.Fields.Map()
 		keys := make([]string, 0, len(fields))
 		for k := range fields {
 			keys = append(keys, k)
@@ -249,6 +252,7 @@ func recordAudit(b *testenv.Bastion) *auditLog {
 		l.mu.Lock()
 		l.events = append(l.events, line)
 		l.mu.Unlock()
+		return next(ctx, ev) // and into the audit log, as without the recorder
 	}
 	return l
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -57,9 +58,9 @@ type Syncer struct {
 	Config func() *config.Config
 	Now    func() time.Time
 	Log    *slog.Logger
-	// Audit appends one event to the audit log. A change is audited before it is made; an
+	// AppendAudit appends one event to the audit log. A change is audited before it is made; an
 	// append error stops the run there (nothing unaudited happens).
-	Audit func(ctx context.Context, typ string, fields map[string]any) error
+	AppendAudit audit.AppendFunc
 	// Alert tells the administrators that a run was refused or failed (optional).
 	Alert func(source, detail string)
 	// AccountCreated finishes a new account (its egress key), optional.
@@ -162,7 +163,7 @@ func (s *Syncer) runSource(ctx context.Context, cfg *config.Config, sc config.Sy
 		res.Err = errors.New(p.Reason)
 		s.log().Error("sync refused: nothing changed", "source", sc.Name, "verdict", p.Verdict, "reason", p.Reason)
 		s.count(sc.Name, "refused", p.Verdict == RefusedFetch)
-		aerr := s.audit(ctx, "sync.refused", map[string]any{"source": sc.Name, "result": string(p.Verdict), "comment": p.Reason})
+		aerr := s.audit(ctx, "sync.refused", audit.Fields{Result: string(p.Verdict), Comment: p.Reason, Extra: map[string]string{"source": sc.Name}})
 		if aerr != nil {
 			s.log().Error("sync refusal not audited", "source", sc.Name, "err", aerr)
 		}
@@ -186,7 +187,8 @@ func (s *Syncer) runSource(ctx context.Context, cfg *config.Config, sc config.Sy
 		// plans again from what the store then holds.
 		s.log().Error("sync failed: stopped", "source", sc.Name, "applied", len(res.Applied), "err", res.Err)
 		s.count(sc.Name, "failed", true)
-		_ = s.audit(ctx, "sync.failed", map[string]any{"source": sc.Name, "result": "failed", "comment": res.Err.Error()})
+		// After the fact (nothing more to refuse): the log counts a failure and alerts.
+		_ = s.audit(ctx, "sync.failed", audit.Fields{Result: "failed", Comment: res.Err.Error(), Extra: map[string]string{"source": sc.Name}})
 		if s.Alert != nil {
 			s.Alert(sc.Name, fmt.Sprintf("stopped after %d change(s): %v", len(res.Applied), res.Err))
 		}
@@ -209,11 +211,11 @@ func (s *Syncer) count(source, result string, failure bool) {
 	}
 }
 
-func (s *Syncer) audit(ctx context.Context, typ string, f map[string]any) error {
-	if s.Audit == nil {
+func (s *Syncer) audit(ctx context.Context, typ string, f audit.Fields) error {
+	if s.AppendAudit == nil {
 		return errors.New("no audit log")
 	}
-	return s.Audit(ctx, typ, f)
+	return s.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 }
 
 // loadState fills in.Managed, in.Unmanaged and in.Groups from the store.
@@ -271,18 +273,18 @@ func FreezeReason(source string) string {
 
 // apply audits one change, then makes it.
 func (s *Syncer) apply(ctx context.Context, source string, c Change) error {
-	f := map[string]any{"source": source, "account": c.Account, "result": "ok", "object": c.Object, "version": c.Version}
+	f := audit.Fields{Account: c.Account, Result: "ok", Extra: map[string]string{"source": source, "object": c.Object, "version": c.Version}}
 	switch c.Kind {
 	case AddKey, RemoveKey:
-		f["fingerprint"] = c.Key.Fingerprint
+		f.Extra["fingerprint"] = c.Key.Fingerprint
 	case CreateAccount:
 		fps := make([]string, 0, len(c.Keys))
 		for _, k := range c.Keys {
 			fps = append(fps, k.Fingerprint)
 		}
-		f["fingerprints"] = strings.Join(fps, ",")
+		f.Extra["fingerprints"] = strings.Join(fps, ",")
 	case AddToGroup:
-		f["group"] = c.Group
+		f.Extra["group"] = c.Group
 	}
 	if err := s.audit(ctx, "sync."+string(c.Kind), f); err != nil {
 		return fmt.Errorf("audit log: %w (the change was not made)", err)

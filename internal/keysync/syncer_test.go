@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
@@ -51,13 +52,13 @@ type auditRec struct {
 	fail   error
 }
 
-func (a *auditRec) append(_ context.Context, typ string, _ map[string]any) error {
+func (a *auditRec) append(_ context.Context, ev audit.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
 		return a.fail
 	}
-	a.events = append(a.events, typ)
+	a.events = append(a.events, ev.Type)
 	return nil
 }
 
@@ -71,7 +72,7 @@ func newTestSyncer(t *testing.T, src Source, aud *auditRec) (*Syncer, *sqlite.St
 	cfg := config.Default()
 	cfg.Sync.MaxRemoveShare = 1
 	cfg.Sync.Sources = []config.SyncSource{{Name: "fake", Kind: "dir", Path: "/unused"}}
-	s := &Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now, Audit: aud.append, Log: slog.New(slog.DiscardHandler),
+	s := &Syncer{Store: st, Config: func() *config.Config { return &cfg }, Now: time.Now, AppendAudit: aud.append, Log: slog.New(slog.DiscardHandler),
 		NewSource: func(config.SyncSource) (Source, error) { return src, nil }, Metrics: NewMetrics(prometheus.NewRegistry())}
 	return s, st
 }

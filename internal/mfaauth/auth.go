@@ -65,15 +65,10 @@ type Auth struct {
 	Config func() *config.Config
 	Now    func() time.Time
 	Log    *slog.Logger
-	// Audit receives every MFA event: "mfa.prompt", "mfa.pass", "mfa.fail", "mfa.refused",
-	// "mfa.setup_required", "mfa.password_set", "mfa.totp_enrolled" … Fields never hold an
-	// answer or a secret. Nil (and AppendAudit nil): the events are logged at Info.
-	//
-	// Deprecated: the old free-form form, kept while the branches that set it merge; use
-	// AppendAudit.
-	Audit func(ctx context.Context, typ string, fields map[string]any)
-	// AppendAudit appends each MFA event, typed, to the audit log; a pass it cannot record is
-	// refused (fail closed). Used when Audit is nil.
+	// AppendAudit appends each MFA event to the audit log: "mfa.prompt", "mfa.pass", "mfa.fail",
+	// "mfa.refused", "mfa.setup_required", "mfa.password_set", "mfa.totp_enrolled" … Fields
+	// never hold an answer or a secret. A pass it cannot record is refused (fail closed). Nil:
+	// the events are logged at Info.
 	AppendAudit audit.AppendFunc
 	// PasswordParams hash new passwords (zero: password.DefaultParams).
 	PasswordParams password.Params
@@ -98,7 +93,7 @@ type Auth struct {
 
 // New returns an Auth over the server's store, sealer, configuration, clock, log and audit.
 func New(d session.Deps) *Auth {
-	return &Auth{Store: d.Store, Sealer: d.Sealer, Config: d.Config, Now: d.Now, Log: d.Log, Audit: d.Audit}
+	return &Auth{Store: d.Store, Sealer: d.Sealer, Config: d.Config, Now: d.Now, Log: d.Log, AppendAudit: d.AppendAudit}
 }
 
 // maxPasswordChecks is how many argon2id verifications (19 MiB each by default) run at once.
@@ -118,13 +113,8 @@ func (a *Auth) log() *slog.Logger {
 	return slog.Default()
 }
 
-// audit reports one event; a non-nil error means the audit log does not have it. An old-form
-// Audit, when set (a test's recorder), takes the events instead, as free-form fields.
+// audit reports one event; a non-nil error means the audit log does not have it.
 func (a *Auth) audit(ctx context.Context, typ string, f audit.Fields) error {
-	if a.Audit != nil {
-		a.Audit(ctx, typ, f.Map())
-		return nil
-	}
 	if a.AppendAudit != nil {
 		return a.AppendAudit(ctx, audit.Event{Type: typ, Fields: f})
 	}
@@ -137,10 +127,11 @@ func (a *Auth) audit(ctx context.Context, typ string, f audit.Fields) error {
 	return nil
 }
 
-// AuditEvent lets the MFA commands report enrolments, resets and unlocks (after the fact: a
-// failure is counted and alerted by the log).
-func (a *Auth) AuditEvent(ctx context.Context, typ string, fields map[string]any) {
-	_ = a.audit(ctx, typ, audit.FromMap(fields))
+// AuditEvent lets the MFA commands report enrolments, resets and unlocks. A non-nil error
+// means the event is not in the log: the caller refuses an action not yet done, or only
+// reports one already done (the log counts the failure and alerts).
+func (a *Auth) AuditEvent(ctx context.Context, typ string, f audit.Fields) error {
+	return a.audit(ctx, typ, f)
 }
 
 // Global is the server-wide MFA configuration in force.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/notify"
 )
@@ -106,34 +107,34 @@ func (w *Wire) LoginSucceeded(account, sourceIP string) {
 		Request: notify.Request{Account: account, SourceIP: sourceIP}, At: w.now()}})
 }
 
-// AuditEvent hears the free-form audit events (MFA): failures are counted per account, and
-// reaching the threshold within the window is an alert.
-func (w *Wire) AuditEvent(typ string, fields map[string]any) {
-	if typ != "mfa.fail" && typ != "mfa.refused" {
+// AuditEvent hears the audit events (MFA): failures are counted per account, and reaching the
+// threshold within the window is an alert.
+func (w *Wire) AuditEvent(ev audit.Event) {
+	if ev.Type != "mfa.fail" && ev.Type != "mfa.refused" {
 		return
 	}
-	account := fmt.Sprint(fields["account"])
-	if account == "" || fields["account"] == nil {
+	account := ev.Fields.Account
+	if account == "" {
 		return
 	}
 	w.push(tap{kind: "mfa_failure", account: account, alert: notify.Alert{Kind: notify.AlertMFAFailures,
-		Request: notify.Request{Account: account, SourceIP: str(fields["ip_from"])}, At: w.now()}})
+		Request: notify.Request{Account: account, SourceIP: ev.Fields.IPFrom}, At: w.now()}})
 }
 
 // ConnectionEvent hears the connector's events: refusals and changed host keys are alerts.
-func (w *Wire) ConnectionEvent(typ string, fields map[string]any) {
-	req := notify.Request{Account: str(fields["account"]), SourceIP: str(fields["ip_from"]),
-		Target: fmt.Sprintf("%s@%s:%v", str(fields["user"]), str(fields["host_to"]), fields["port_to"])}
+func (w *Wire) ConnectionEvent(ev audit.Event) {
+	typ, f := ev.Type, ev.Fields
+	req := notify.Request{Account: f.Account, SourceIP: f.IPFrom, Target: fmt.Sprintf("%s@%s:%d", f.User, f.HostTo, f.PortTo)}
 	switch {
 	case typ == "connection.denied":
-		detail := str(fields["error_code"])
-		if c := str(fields["comment"]); c != "" {
+		detail := f.Extra["error_code"]
+		if c := f.Comment; c != "" {
 			detail += ": " + c
 		}
 		w.push(tap{kind: "alert", alert: notify.Alert{Kind: notify.AlertAccessRefused, Request: req, Detail: detail, At: w.now()}})
 	case strings.HasPrefix(typ, "hostkey.changed"):
 		w.push(tap{kind: "alert", alert: notify.Alert{Kind: notify.AlertHostKeyChanged, Request: req,
-			Detail: fmt.Sprintf("%s: presented %s (%s)", str(fields["hostport"]), str(fields["fingerprint"]), strings.TrimPrefix(typ, "hostkey.")), At: w.now()}})
+			Detail: fmt.Sprintf("%s: presented %s (%s)", f.Extra["hostport"], f.Extra["fingerprint"], strings.TrimPrefix(typ, "hostkey.")), At: w.now()}})
 	}
 }
 
@@ -220,11 +221,4 @@ func (w *Wire) Stats() AlertStats {
 		}
 	}
 	return out
-}
-
-func str(v any) string {
-	if v == nil {
-		return ""
-	}
-	return fmt.Sprint(v)
 }

@@ -133,22 +133,13 @@ func (o observer) Refused(ctx context.Context, id string, act approval.Action, b
 		"approver": by.Account, "via": by.Via, "chat_user": by.ChatUser, "reason": err.Error()}})
 }
 
-// auditEvent appends one event through Options.AppendAudit, or the deprecated Audit when that is
-// set, or logs it.
+// auditEvent appends one event through Options.AppendAudit, or logs it when that is nil.
 func (w *Wire) auditEvent(ctx context.Context, typ string, f audit.Fields) error {
-	if w.audit == nil && w.appendAudit != nil {
+	if w.appendAudit != nil {
 		return w.appendAudit(ctx, audit.Event{Type: typ, Fields: f})
 	}
-	fields := map[string]any{"account": f.Account, "ip_from": f.IPFrom}
+	args := []any{"account", f.Account, "ip_from", f.IPFrom}
 	for k, v := range f.Extra {
-		fields[k] = v
-	}
-	if w.audit != nil {
-		w.audit(ctx, typ, fields)
-		return nil
-	}
-	args := make([]any, 0, 2*len(fields))
-	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	w.log.InfoContext(ctx, typ, args...)

@@ -56,12 +56,8 @@ type Options struct {
 	Store  store.Store
 	Sealer *seal.Sealer
 	Log    *slog.Logger
-	// Audit receives approval decisions and refusals ("approval.decided", "approval.refused").
-	//
-	// Deprecated: the old free-form form, kept while the branches that set it merge; use
-	// AppendAudit.
-	Audit func(ctx context.Context, typ string, fields map[string]any)
-	// AppendAudit appends the same events, typed; used when Audit is nil.
+	// AppendAudit receives approval decisions and refusals ("approval.decided",
+	// "approval.refused"); nil: they are logged.
 	AppendAudit audit.AppendFunc
 	Now         func() time.Time
 	// Client sends every message (nil: a client that follows no redirect).
@@ -76,7 +72,6 @@ type Wire struct {
 	n           config.Notify
 	bastion     string
 	log         *slog.Logger
-	audit       func(ctx context.Context, typ string, fields map[string]any)
 	appendAudit audit.AppendFunc
 	now         func() time.Time
 	st          store.Store
@@ -105,7 +100,7 @@ var _ mfaauth.Chat = (*Wire)(nil)
 // New builds the channels and the approval manager and binds approvalListen.
 func New(ctx context.Context, o Options) (*Wire, error) {
 	cfg := o.Config
-	w := &Wire{n: cfg.Notify, bastion: cfg.BastionName, log: o.Log, audit: o.Audit, appendAudit: o.AppendAudit, now: o.Now, st: o.Store,
+	w := &Wire{n: cfg.Notify, bastion: cfg.BastionName, log: o.Log, appendAudit: o.AppendAudit, now: o.Now, st: o.Store,
 		senders: map[string]notify.Sender{}, taps: make(chan tap, 1024)}
 	if w.log == nil {
 		w.log = slog.Default()

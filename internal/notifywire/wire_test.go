@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/mfaauth"
@@ -188,11 +189,11 @@ mfa_failure_threshold = 3
 	w.LoginSucceeded("someone", "192.0.2.1") // not an admin: nothing
 	w.LoginSucceeded("root1", "192.0.2.2")
 	for range 3 {
-		w.AuditEvent("mfa.fail", map[string]any{"account": "alice", "ip_from": "192.0.2.3"})
+		w.AuditEvent(audit.Event{Type: "mfa.fail", Fields: audit.Fields{Account: "alice", IPFrom: "192.0.2.3"}})
 	}
-	w.AuditEvent("mfa.pass", map[string]any{"account": "alice"})
-	w.ConnectionEvent("connection.denied", map[string]any{"account": "bob", "user": "root", "host_to": "db1", "port_to": 22, "error_code": "KO_ACCESS_DENIED"})
-	w.ConnectionEvent("hostkey.changed-refused", map[string]any{"account": "bob", "hostport": "[db1]:22", "fingerprint": "SHA256:abc"})
+	w.AuditEvent(audit.Event{Type: "mfa.pass", Fields: audit.Fields{Account: "alice"}})
+	w.ConnectionEvent(audit.Event{Type: "connection.denied", Fields: audit.Fields{Account: "bob", User: "root", HostTo: "db1", PortTo: 22, Extra: map[string]string{"error_code": "KO_ACCESS_DENIED"}}})
+	w.ConnectionEvent(audit.Event{Type: "hostkey.changed-refused", Fields: audit.Fields{Account: "bob", Extra: map[string]string{"hostport": "[db1]:22", "fingerprint": "SHA256:abc"}}})
 	w.CommandDone("root1", "192.0.2.2", "accountCreate", []string{"--account", "zed"}, "OK")
 	w.CommandDone("root1", "192.0.2.2", "groupAddMember", []string{"--group", "g", "--account", "zed"}, "OK")
 	w.CommandDone("root1", "192.0.2.2", "accountList", nil, "OK")

@@ -45,11 +45,6 @@ type Env struct {
 	Now      func() time.Time // Clock.Now
 	Log      *slog.Logger
 	Hooks    Hooks
-	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
-	//
-	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
-	// write events that way merge; use AppendAudit.
-	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// SessionLocks locks and unlocks an account's relayed sessions (lock/unlock); may be nil.
 	SessionLocks interface {
 		Set(account string, locked bool) int
@@ -86,7 +81,7 @@ func (e *Env) AuditEvent(ctx context.Context, ev audit.Event) error {
 // Deps are the shared parts as the lifecycle's other stages take them (internal/mfaauth).
 func (e *Env) Deps() session.Deps {
 	return session.Deps{Store: e.Store, Sealer: e.Sealer, Config: e.Config, Now: e.Now, Clock: clock.Or(e.Clock), Log: e.Log,
-		Audit: e.Audit, AppendAudit: e.AppendAudit}
+		AppendAudit: e.AppendAudit}
 }
 
 // Hooks connect the command language to the concerns built around it. A nil hook means the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/refusal"
 )
 
@@ -104,13 +105,16 @@ func (e *Env) Enrol(ctx context.Context, s *Session, r *refusal.Refusal) bool {
 		fmt.Fprintf(w, "%s, this bastion requires a second factor and yours is not set up yet: %s.\n", s.Account.Name, what)
 	}
 	fmt.Fprintf(w, "Let's set it up now; once done, the bastion goes on with what you asked.\n")
-	if e.Audit != nil {
-		e.Audit(ctx, "mfa.enrolment_started", map[string]any{"account": s.Account.Name, "command": cmd, "error_code": r.Code})
+	// Not yet started: an enrolment the audit log cannot record does not begin (fail closed).
+	if err := e.AuditEvent(ctx, audit.Event{Type: "mfa.enrolment_started", Fields: audit.Fields{Account: s.Account.Name,
+		Extra: map[string]string{"command": cmd, "error_code": r.Code}}}); err != nil {
+		fmt.Fprintf(w, "The audit log cannot be written: the setup cannot start now.\n")
+		return false
 	}
 	res := e.Run(ctx, s, cmd, args, false)
-	if e.Audit != nil {
-		e.Audit(ctx, "mfa.enrolment_done", map[string]any{"account": s.Account.Name, "command": cmd, "error_code": res.Code})
-	}
+	// After the fact: the setup command audited its own change; the log counts a failure and alerts.
+	_ = e.AuditEvent(ctx, audit.Event{Type: "mfa.enrolment_done", Fields: audit.Fields{Account: s.Account.Name,
+		Extra: map[string]string{"command": cmd, "error_code": res.Code}}})
 	return res.Success() && res.Code != "OK_NO_CHANGE"
 }
 

@@ -2,6 +2,7 @@ package pamverify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -104,6 +105,18 @@ func TestServerApproval(t *testing.T) {
 	ev := f.events[len(f.events)-1]
 	if ev["comment"] != "sudo on web1 by alice as ubuntu: approved by bob" || ev["approver"] != "bob" || ev["factor"] != "approval" {
 		t.Fatalf("audit: %v", ev)
+	}
+	// The line keeps the shape it had as free-form fields: The Bastion's names at the top, the
+	// rest (even empty) in extra.
+	line, err := json.Marshal(f.raw[len(f.raw)-1].Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"uniqid":"sess-1","account":"alice","allowed":true,"user":"ubuntu","ip_to":"10.0.0.5","host_to":"web1",` +
+		`"params":["sudo -S systemctl restart nginx"],"factor":"approval","result":"ok",` +
+		`"comment":"sudo on web1 by alice as ubuntu: approved by bob","extra":{"approver":"bob","program":"sudo",` +
+		`"reason":"approved by bob","service":"sudo","target_user":"ubuntu"}}`; string(line) != want {
+		t.Fatalf("audit line fields:\n%s\nwant\n%s", line, want)
 	}
 	if r := verify(req); r.Allow || r.Pending {
 		t.Fatalf("replayed approval: %+v", r)

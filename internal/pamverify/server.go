@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/notify"
@@ -89,9 +90,9 @@ type Server struct {
 	StartApproval func(ctx context.Context, r mfaauth.ChatRequest) (approval.Record, error)
 	GetApproval   func(ctx context.Context, id string) (approval.Record, error)
 	// Audit writes one event; an error refuses the request (no decision without its record).
-	Audit func(ctx context.Context, typ string, fields map[string]any) error
-	Now   func() time.Time
-	Log   *slog.Logger
+	AppendAudit audit.AppendFunc
+	Now         func() time.Time
+	Log         *slog.Logger
 	// Decisions counts answers by result ("allowed", "refused"); may be nil.
 	Decisions func(result string)
 
@@ -458,26 +459,26 @@ func (s *Server) answer(ctx context.Context, c call, from string, req Request, d
 	if factor == "" {
 		factor = "unclear"
 	}
-	fields := map[string]any{"account": who, "user": req.User, "host_to": c.server, "ip_to": from, "factor": factor,
-		"allowed": d.Allow, "result": map[bool]string{true: "ok", false: "refused"}[d.Allow], "comment": comment,
-		"service": req.Service, "program": req.Program, "reason": d.Reason}
+	fields := audit.Fields{Account: who, User: req.User, HostTo: c.server, IPTo: from, Factor: factor,
+		Allowed: audit.Bool(d.Allow), Result: map[bool]string{true: "ok", false: "refused"}[d.Allow], Comment: comment,
+		Extra: map[string]string{"service": req.Service, "program": req.Program, "reason": d.Reason}}
 	if req.Command != "" {
-		fields["params"] = []string{req.Command}
+		fields.Params = []string{req.Command}
 	}
 	if req.RUser != "" {
-		fields["ruser"] = req.RUser
+		fields.Extra["ruser"] = req.RUser
 	}
 	if req.TTY != "" {
-		fields["tty"] = req.TTY
+		fields.Extra["tty"] = req.TTY
 	}
 	if f.DecidedBy != "" {
-		fields["approver"] = f.DecidedBy
+		fields.Extra["approver"] = f.DecidedBy
 	}
 	if f.TicketGiven && f.TicketErr == nil {
-		fields["uniqid"] = c.tk.Session // the bastion session the sudo happened in (its recording)
-		fields["target_user"] = c.tk.User
+		fields.UniqID = c.tk.Session // the bastion session the sudo happened in (its recording)
+		fields.Extra["target_user"] = c.tk.User
 	}
-	if err := s.Audit(ctx, "pam.verify", fields); err != nil {
+	if err := s.AppendAudit(ctx, audit.Event{Type: "pam.verify", Fields: fields}); err != nil {
 		s.log().Error("cannot audit a PAM decision; refusing", "server", c.server, "err", err)
 		d = Decision{Reason: "the bastion cannot record the decision"}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
 	"gatehouse/internal/notify"
 	"gatehouse/internal/store"
@@ -26,6 +27,7 @@ type fixture struct {
 	priv    ed25519.PrivateKey
 	token   string
 	events  []map[string]any
+	raw     []audit.Event // the same events as appended, for where each field goes in the line
 	auditOK bool
 	accts   map[string]store.Account
 	storeOK bool
@@ -61,11 +63,12 @@ func newFixture(t *testing.T) *fixture {
 		},
 		Expired:   func(a store.Account, now time.Time) bool { return !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) },
 		CheckTOTP: func(context.Context, string, string) FactorResult { f.checked++; return f.factor },
-		Audit: func(_ context.Context, typ string, fields map[string]any) error {
+		AppendAudit: func(_ context.Context, ev audit.Event) error {
 			if !f.auditOK {
 				return errors.New("audit full")
 			}
-			f.events = append(f.events, fields)
+			f.events = append(f.events, ev.Fields.Map())
+			f.raw = append(f.raw, ev)
 			return nil
 		},
 		Now: func() time.Time { return now },

@@ -29,11 +29,6 @@ type Deps struct {
 	Config func() *config.Config // the current configuration (it may be reloaded)
 	Now    func() time.Time      // Clock.Now, the time every stage reads
 	Log    *slog.Logger
-	// Audit appends a security event given as free-form fields (never with a secret); may be nil.
-	//
-	// Deprecated: the old form (audit.FromMap converts it), kept while the branches that still
-	// write events that way merge; use AppendAudit.
-	Audit func(ctx context.Context, typ string, fields map[string]any)
 	// AppendAudit appends a typed security event to the audit log (never with a secret); a
 	// non-nil error means it is not in the log, and an action not yet done must be refused.
 	// nil: nothing is audited (tests).

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strconv"
 	"strings"
 
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/policy"
@@ -181,7 +183,8 @@ func selfMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "You had no MFA password set", Value: map[string]any{"account": me}}
 	}
-	auth.AuditEvent(ctx, "mfa.password_reset", map[string]any{"account": me, "by": me})
+	// After the fact (the password is gone): the log counts a failure and alerts.
+	_ = auth.AuditEvent(ctx, "mfa.password_reset", audit.Fields{Account: me, Extra: map[string]string{"by": me}})
 	c.P.Line("Your MFA password has been removed.")
 	return osh.OK("", map[string]any{"account": me})
 }
@@ -199,7 +202,8 @@ func selfMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: "You had no TOTP set", Value: map[string]any{"account": me}}
 	}
-	auth.AuditEvent(ctx, "mfa.totp_reset", map[string]any{"account": me, "by": me})
+	// After the fact (the TOTP is gone): the log counts a failure and alerts.
+	_ = auth.AuditEvent(ctx, "mfa.totp_reset", audit.Fields{Account: me, Extra: map[string]string{"by": me}})
 	c.P.Line("Your TOTP and its emergency scratch codes have been removed.")
 	return osh.OK("", map[string]any{"account": me})
 }
@@ -251,7 +255,11 @@ func selfMFASetupTOTP(ctx context.Context, c *osh.Call) osh.Result {
 				c.P.Line("Code confirmed")
 				break
 			}
-			auth.AuditEvent(ctx, "mfa.fail", map[string]any{"account": me, "stage": "totp-setup", "factor": "totp", "try": try})
+			// A wrong code the log cannot record ends the setup (no unaudited guessing).
+			if err := auth.AuditEvent(ctx, "mfa.fail", audit.Fields{Account: me, Factor: "totp",
+				Extra: map[string]string{"stage": "totp-setup", "try": strconv.Itoa(try)}}); err != nil {
+				return osh.Fail("", "ERR_TOTP_SETUP_FAILED", "Couldn't setup TOTP for your account: the audit log cannot be written; nothing changed")
+			}
 			if try == maxPasswdTries {
 				return osh.Fail("", "ERR_TOTP_SETUP_FAILED", "Couldn't setup TOTP for your account: the code was wrong %d times; nothing changed", maxPasswdTries)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/mfa/policy"
 	"gatehouse/internal/mfa/totp"
 	"gatehouse/internal/mfaauth"
@@ -68,7 +69,8 @@ func accountMFAResetPassword(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: fmt.Sprintf("Account %s has no MFA password", a.Name), Value: map[string]any{"account": a.Name}}
 	}
-	mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.password_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
+	// After the fact (the password is gone): the log counts a failure and alerts.
+	_ = mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.password_reset", audit.Fields{Account: a.Name, Extra: map[string]string{"by": c.Caller().Name}})
 	c.P.Line("The MFA password of %s has been removed.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
@@ -88,7 +90,8 @@ func accountMFAResetTOTP(ctx context.Context, c *osh.Call) osh.Result {
 	if !had {
 		return osh.Result{Code: "OK_NO_CHANGE", Message: fmt.Sprintf("Account %s has no TOTP", a.Name), Value: map[string]any{"account": a.Name}}
 	}
-	mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.totp_reset", map[string]any{"account": a.Name, "by": c.Caller().Name})
+	// After the fact (the TOTP is gone): the log counts a failure and alerts.
+	_ = mfaauth.New(c.Env.Deps()).AuditEvent(ctx, "mfa.totp_reset", audit.Fields{Account: a.Name, Extra: map[string]string{"by": c.Caller().Name}})
 	c.P.Line("The TOTP and the emergency scratch codes of %s have been removed.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
@@ -105,7 +108,8 @@ func accountUnlock(ctx context.Context, c *osh.Call) osh.Result {
 	if err := auth.Unlock(ctx, a.Name); err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot unlock %s: %v", a.Name, err)
 	}
-	auth.AuditEvent(ctx, "mfa.unlock", map[string]any{"account": a.Name, "by": c.Caller().Name})
+	// After the fact (the counters are reset): the log counts a failure and alerts.
+	_ = auth.AuditEvent(ctx, "mfa.unlock", audit.Fields{Account: a.Name, Extra: map[string]string{"by": c.Caller().Name}})
 	c.P.Line("Account %s is unlocked: its MFA failure counters are reset.", a.Name)
 	return osh.OK("", map[string]any{"account": a.Name})
 }
