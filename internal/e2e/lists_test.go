@@ -225,6 +225,11 @@ func TestAccessListFilters(t *testing.T) {
 	if got := rev("--reverse-dns", "--include", local); len(got) != 1 || got["127.0.0.1"] != local {
 		t.Errorf("--reverse-dns --include %s: %v", local, got)
 	}
+	b.MustOK("--osh", "groupAddServer", "--group", "g1", "--host", "127.0.0.1", "--user", "deploy", "--port", "22", "--force")
+	gl := b.MustOK("--json-greppable", "--osh", "groupListServers", "--group", "g1", "--reverse-dns", "--include", local).JSON()["value"].([]any)
+	if len(gl) != 1 || gl[0].(map[string]any)["reverseDns"] != local || gl[0].(map[string]any)["ip"] != "127.0.0.1" {
+		t.Errorf("groupListServers --reverse-dns --include %s: %v", local, gl)
+	}
 	if r := b.SSH(key, "alice", "--osh", "selfListAccesses", "--reverse-dns"); !strings.Contains(r.Stdout, local) {
 		t.Errorf("--reverse-dns: the table does not show %s:\n%s", local, r.Stdout)
 	}

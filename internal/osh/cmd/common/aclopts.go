@@ -431,32 +431,9 @@ func AccessesValue(p *osh.Printer, in accessdb.Inputs, now time.Time, f AccessFi
 		if f.HideGroups && typ != "personal" {
 			return
 		}
-		// The rows as shown: with --reverse-dns the host's name stands for its IP, in the
-		// table and for --include/--exclude, as The Bastion's; the value keeps the IP and
-		// gets reverseDns (null when not asked or not found).
-		var kept, shown []access.Entry
-		var names []any
-		for _, e := range acl {
-			if e.Expired(now) {
-				continue
-			}
-			row, name := e, any(nil)
-			if f.Reverse != nil {
-				if h := f.Reverse(e.Host); h != "" {
-					row.Host, name = h, h
-				}
-			}
-			if !f.Patterns.Keep(ACLCells(row, by)...) {
-				continue
-			}
-			kept, shown, names = append(kept, e), append(shown, row), append(names, name)
-		}
-		v := ACLValue(kept, now)
+		v, shown := f.Rows(acl, by, now)
 		if len(v) == 0 {
 			return
-		}
-		for i := range v {
-			v[i]["reverseDns"] = names[i]
 		}
 		if n == 0 {
 			PrintACLHeader(p)
@@ -488,11 +465,43 @@ type AccessFilter struct {
 	Reverse func(ip string) string
 }
 
+// Rows applies f to one list of accesses (listed "by"): the value of the entries kept
+// (ACLValue, each with reverseDns, null when not asked or not found) and the rows as shown.
+// With --reverse-dns the host's name stands for its IP in the table and for
+// --include/--exclude, as The Bastion's; the value keeps the IP.
+func (f AccessFilter) Rows(acl []access.Entry, by string, now time.Time) ([]map[string]any, []access.Entry) {
+	var kept, shown []access.Entry
+	var names []any
+	for _, e := range acl {
+		if e.Expired(now) {
+			continue
+		}
+		row, name := e, any(nil)
+		if f.Reverse != nil {
+			if h := f.Reverse(e.Host); h != "" {
+				row.Host, name = h, h
+			}
+		}
+		if !f.Patterns.Keep(ACLCells(row, by)...) {
+			continue
+		}
+		kept, shown, names = append(kept, e), append(shown, row), append(names, name)
+	}
+	v := ACLValue(kept, now)
+	for i := range v {
+		v[i]["reverseDns"] = names[i]
+	}
+	return v, shown
+}
+
+// ReverseOption is --reverse-dns, for the listings that take it without --hide-groups.
+var ReverseOption = osh.Option{Name: "reverse-dns", Kind: osh.Flag, Help: "show the servers' names from reverse DNS (slow: one lookup per address)"}
+
 // AccessListOptions are the options of the access listings (selfListAccesses,
 // accountListAccesses) beside the account.
 var AccessListOptions = append([]osh.Option{
 	{Name: "hide-groups", Kind: osh.Flag, Help: "don't show the servers reached through group rights"},
-	{Name: "reverse-dns", Kind: osh.Flag, Help: "show the servers' names from reverse DNS (slow: one lookup per address)"},
+	ReverseOption,
 }, PatternOptions...)
 
 // AccessFilterOf reads AccessListOptions from a call.

@@ -123,16 +123,3 @@ func ACLCells(e access.Entry, by string) []string {
 	return []string{e.Host, port, user, by, dash(e.AddedBy), added, expiry, dash(e.Comment)}
 }
 
-// FilterACL keeps the entries whose row Keep lets through.
-func (p Patterns) FilterACL(entries []access.Entry, by string) []access.Entry {
-	if !p.Active() {
-		return entries
-	}
-	out := entries[:0:0]
-	for _, e := range entries {
-		if p.Keep(ACLCells(e, by)...) {
-			out = append(out, e)
-		}
-	}
-	return out
-}

@@ -22,7 +22,7 @@ func RegisterGroups(r *osh.Registry) {
 		&osh.Command{Name: "groupInfo", Category: osh.Open, Summary: "a group's owners, keepers, members, settings and egress keys",
 			Options: []osh.Option{groupOpt, {Name: "all", Kind: osh.Flag, Help: "every group (auditors and admins), use with --json"}}, Run: groupInfo},
 		&osh.Command{Name: "groupListServers", Category: osh.Open, Summary: "the servers a group reaches",
-			Options: append([]osh.Option{groupOpt}, common.PatternOptions...), Run: groupListServers},
+			Options: append([]osh.Option{groupOpt, common.ReverseOption}, common.PatternOptions...), Run: groupListServers},
 		&osh.Command{Name: "selfListAccesses", Category: osh.Open, Summary: "the servers you may reach, personally and through groups",
 			Options: common.AccessListOptions, Run: selfListAccesses},
 		&osh.Command{Name: "selfForgetHostKey", Category: osh.Open, Summary: "forget the host key you recorded for a server (after a legitimate change)",
@@ -219,7 +219,7 @@ func groupListServers(ctx context.Context, c *osh.Call) osh.Result {
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list the servers of %s: %v", g.Name, err)
 	}
-	pat, r := common.PatternsOf(c)
+	filter, r := common.AccessFilterOf(ctx, c)
 	if r != nil {
 		return *r
 	}
@@ -227,10 +227,9 @@ func groupListServers(ctx context.Context, c *osh.Call) osh.Result {
 	if len(common.ACLValue(entries, c.Now())) == 0 {
 		return osh.Result{Code: "OK_EMPTY", Message: "This group is empty, if you are an aclkeeper of this group, you might want to add servers to it with groupAddServer"}
 	}
-	entries = pat.FilterACL(entries, g.Name+"(group)")
-	value := common.ACLValue(entries, c.Now())
+	value, shown := filter.Rows(entries, g.Name+"(group)", c.Now())
 	common.PrintACLHeader(c.P)
-	n := common.PrintACL(c.P, g.Name+"(group)", entries, c.Now())
+	n := common.PrintACL(c.P, g.Name+"(group)", shown, c.Now())
 	c.P.Line("")
 	c.P.Line("%d accesses listed", n)
 	return osh.OK("", value)
