@@ -113,7 +113,7 @@ func (b BastionSyslog) format(msgtype, uniqid, sysuser, sudoUser string, fields 
 		s.WriteByte(' ')
 		s.WriteString(bastionKey(x.k))
 		s.WriteString(`="`)
-		writeBastionValue(&s, x.v)
+		writeEscaped(&s, x.v, "0123456789abcdef") // as syslogFormatted: lower-case hex
 		s.WriteByte('"')
 	}
 	return s.String()
@@ -205,27 +205,6 @@ func bastionKey(k string) string {
 		}
 		return '_'
 	}, k)
-}
-
-// writeBastionValue escapes as syslogFormatted does: \ first, then ", then control characters
-// as \xNN in lower-case hex. Bytes from 0x80 up (UTF-8) are kept as they are.
-func writeBastionValue(b *strings.Builder, v string) {
-	const hexLower = "0123456789abcdef"
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '"':
-			b.WriteString(`\"`)
-		case c < 0x20 || c == 0x7f:
-			b.WriteString(`\x`)
-			b.WriteByte(hexLower[c>>4])
-			b.WriteByte(hexLower[c&0xf])
-		default:
-			b.WriteByte(c)
-		}
-	}
 }
 
 type changeLine struct {

@@ -69,13 +69,16 @@ func FormatSyslog(ev Event) string {
 		b.WriteByte(' ')
 		b.WriteString(syslogKey(kv[0]))
 		b.WriteString(`="`)
-		writeSyslogValue(&b, kv[1])
+		writeEscaped(&b, kv[1], hexUpper)
 		b.WriteByte('"')
 	}
 	return b.String()
 }
 
-func writeSyslogValue(b *strings.Builder, v string) {
+// writeEscaped writes v with \ and " escaped and control characters as \xNN, the two hex
+// digits from digits (gatehouse's own lines upper-case, The Bastion's lower-case). Bytes from
+// 0x80 up (UTF-8) are kept as they are.
+func writeEscaped(b *strings.Builder, v, digits string) {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
@@ -85,8 +88,8 @@ func writeSyslogValue(b *strings.Builder, v string) {
 			b.WriteString(`\"`)
 		case c < 0x20 || c == 0x7f:
 			b.WriteString(`\x`)
-			b.WriteByte(hexUpper[c>>4])
-			b.WriteByte(hexUpper[c&0xf])
+			b.WriteByte(digits[c>>4])
+			b.WriteByte(digits[c&0xf])
 		default:
 			b.WriteByte(c)
 		}

@@ -122,4 +122,3 @@ func ACLCells(e access.Entry, by string) []string {
 	}
 	return []string{e.Host, port, user, by, dash(e.AddedBy), added, expiry, dash(e.Comment)}
 }
-
