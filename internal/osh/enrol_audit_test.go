@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +14,6 @@ import (
 	"gatehouse/internal/osh"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
-	"gatehouse/internal/store"
-	"gatehouse/internal/store/sqlite"
 )
 
 // TestEnrolNeedsItsAuditEvent: an enrolment whose mfa.enrolment_started event the audit log
@@ -25,18 +22,7 @@ import (
 // in Extra).
 func TestEnrolNeedsItsAuditEvent(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.CreateAccount(ctx, store.Account{Name: "bob", CreatedAt: time.Now(), MaxInactiveDays: -1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := st.GetAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acct := storeWithBob(t)
 	cfg := config.Default()
 	ran := 0
 	reg := osh.NewRegistry()

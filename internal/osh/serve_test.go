@@ -21,18 +21,7 @@ import (
 // recovery point (crash.Panic.Known).
 func TestServeReturnsTheOutcome(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.CreateAccount(ctx, store.Account{Name: "bob", CreatedAt: time.Now(), MaxInactiveDays: -1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := st.GetAccount(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acct := storeWithBob(t)
 	cfg := config.Default()
 	reg := osh.NewRegistry()
 	reg.Add(&osh.Command{Name: "testFine", Category: osh.Open, Summary: "fine",
@@ -67,3 +56,22 @@ func TestServeReturnsTheOutcome(t *testing.T) {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// storeWithBob is an SQLite store in a temp dir holding one account, bob, returned as read back.
+func storeWithBob(t *testing.T) (*sqlite.Store, store.Account) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.CreateAccount(ctx, store.Account{Name: "bob", CreatedAt: time.Now(), MaxInactiveDays: -1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := st.GetAccount(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, acct
+}
