@@ -219,7 +219,9 @@ func (w *Wire) Run(ctx context.Context) error {
 	var serveErr error
 	if w.ln != nil {
 		srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+			// IdleTimeout apart from ReadTimeout (its default): a chat service that reuses its
+			// connection just as a 10 s idle close happens gets EOF on a POST it will not retry.
+			WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 		wg.Go(func() {
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
