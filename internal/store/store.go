@@ -115,6 +115,8 @@ type Store interface {
 	MFA
 	Approvals
 	SourcePenalties
+	MFASources
+	SessionLocks
 
 	// BastionSetting returns a bastion-wide setting ("" when unset); SetBastionSetting sets it
 	// ("" removes it). They hold state commands change, such as the maintenance mode.

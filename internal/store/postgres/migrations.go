@@ -233,4 +233,20 @@ var migrations = []string{
 		strikes INTEGER NOT NULL,
 		last_at BIGINT NOT NULL
 	);`,
+	// 13: per-source MFA throttling shared by the nodes (store.MFASources), as SQLite's 13.
+	`CREATE TABLE mfa_sources (
+		source TEXT PRIMARY KEY,
+		tries TEXT NOT NULL DEFAULT '',
+		counted TEXT NOT NULL DEFAULT '{}',
+		seen_at BIGINT NOT NULL DEFAULT 0
+	);`,
+	// 14: the last lock/unlock of each account's sessions (store.SessionLocks), as SQLite's 14.
+	`CREATE TABLE session_locks (
+		account TEXT PRIMARY KEY,
+		locked BOOLEAN NOT NULL,
+		version BIGINT NOT NULL,
+		at BIGINT NOT NULL,
+		node TEXT NOT NULL DEFAULT '',
+		by_account TEXT NOT NULL DEFAULT ''
+	);`,
 }

@@ -242,4 +242,21 @@ var migrations = []string{
 		strikes INTEGER NOT NULL,
 		last_at INTEGER NOT NULL
 	);`,
+	// 13: per-source MFA throttling shared by the nodes (store.MFASources), as PostgreSQL's 13.
+	`CREATE TABLE mfa_sources (
+		source TEXT PRIMARY KEY,
+		tries TEXT NOT NULL DEFAULT '',
+		counted TEXT NOT NULL DEFAULT '{}',
+		seen_at INTEGER NOT NULL DEFAULT 0
+	);`,
+	// 14: the last lock/unlock of each account's sessions (store.SessionLocks), so that a node
+	// that missed the notification catches up; as PostgreSQL's 14.
+	`CREATE TABLE session_locks (
+		account TEXT PRIMARY KEY,
+		locked INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		at INTEGER NOT NULL,
+		node TEXT NOT NULL DEFAULT '',
+		by_account TEXT NOT NULL DEFAULT ''
+	);`,
 }

@@ -4,10 +4,13 @@
 package storecol
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/internal/store"
 )
 
 // Unix is t in unix seconds, 0 for the zero time (a column that was never set).
@@ -68,4 +71,40 @@ func ParseTries(s string) ([]time.Time, error) {
 		out = append(out, time.Unix(0, n))
 	}
 	return out, nil
+}
+
+// EncodeMFASource is how both stores keep a source's MFA throttling state: the tries as
+// FormatTries, the per-account counts as a JSON object, the last try in unix nanoseconds.
+func EncodeMFASource(st store.MFASourceState) (tries, counted string, seen int64) {
+	m := st.Counted
+	if m == nil {
+		m = map[string]int{}
+	}
+	b, _ := json.Marshal(m) // a map of strings to ints always encodes
+	return FormatTries(st.Tries), string(b), UnixNano(st.Seen)
+}
+
+// DecodeMFASource is the inverse of EncodeMFASource. A column it cannot read is an error, never
+// a laxer state (the counts are what keeps one source from locking an account).
+func DecodeMFASource(tries, counted string, seen int64) (store.MFASourceState, error) {
+	var st store.MFASourceState
+	var err error
+	if st.Tries, err = ParseTries(tries); err != nil {
+		return st, err
+	}
+	if counted != "" {
+		if err := json.Unmarshal([]byte(counted), &st.Counted); err != nil {
+			return st, fmt.Errorf("corrupt per-account counts: %w", err)
+		}
+	}
+	for a, n := range st.Counted {
+		if n < 0 {
+			return st, fmt.Errorf("corrupt per-account count %d for %q", n, a)
+		}
+	}
+	if len(st.Counted) == 0 {
+		st.Counted = nil
+	}
+	st.Seen = FromUnixNano(seen)
+	return st, nil
 }

@@ -51,6 +51,8 @@ func Run(t *testing.T, h Harness) {
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
 		{"EgressPasswords", testEgressPasswords},
 		{"SourcePenaltiesShared", testSourcePenaltiesShared},
+		{"MFASourcesShared", testMFASourcesShared},
+		{"SessionLocksStored", testSessionLocksStored},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
