@@ -158,12 +158,16 @@ type sessionEvent struct {
 	Account   string `json:"account,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	Exit      int    `json:"exit,omitempty"`
+	// Version is a lock/unlock's version in the store (store.SessionLocks), 0 when it could not
+	// be stored: a node that applies it need not replay it after a reconnection.
+	Version int64 `json:"version,omitempty"`
 }
 
 // clusterState is what the node knows of the cluster's session controls.
 type clusterState struct {
 	listening                            atomic.Bool
 	sent, sendFailed, received, rechecks atomic.Uint64
+	locks                                lockVersions // cluster_locks.go
 }
 
 // ClusterListening reports whether this node receives the other nodes' session controls
@@ -250,7 +254,9 @@ type clusterLocks struct {
 func (l clusterLocks) Set(account string, locked bool) int {
 	n := l.local.Set(account, locked)
 	op := map[bool]string{true: "lock", false: "unlock"}[locked]
-	l.a.publishSessionEvent(sessionEvent{Op: op, Account: account})
+	// Stored first, so that a node whose LISTEN connection is down replays it (cluster_locks.go).
+	version := l.a.storeSessionLock(account, locked)
+	l.a.publishSessionEvent(sessionEvent{Op: op, Account: account, Version: version})
 	return n
 }
 
@@ -294,6 +300,7 @@ func (a *App) registerClusterMetrics() {
 		counter("gatehouse_cluster_session_controls_send_failures_total", "Session controls that could not be sent: sessions on other nodes were not told.", &a.cluster.sendFailed),
 		counter("gatehouse_cluster_session_controls_received_total", "Session controls received from the other nodes and applied here.", &a.cluster.received),
 		counter("gatehouse_cluster_session_rechecks_total", "Re-checks of the running sessions against the store after the session-control connection came back.", &a.cluster.rechecks),
+		counter("gatehouse_cluster_session_locks_replayed_total", "Locks and unlocks this node missed and applied from the store after the session-control connection came back.", &a.cluster.locks.replayed),
 	)
 }
 
@@ -341,6 +348,7 @@ func (a *App) listenSessionControl(ctx context.Context) {
 			// here is checked against the store again.
 			a.cluster.rechecks.Add(1)
 			go a.recheckRunning(ctx, running)
+			go a.replaySessionLocks(ctx, locks)
 		}
 	}
 	lost := func(err error) {
@@ -360,7 +368,7 @@ func (a *App) listenSessionControl(ctx context.Context) {
 			}
 		case "lock", "unlock":
 			if locks != nil {
-				locks.Set(ev.Account, ev.Op == "lock")
+				a.cluster.locks.apply(ev.Account, ev.Version, func() { locks.Set(ev.Account, ev.Op == "lock") })
 			}
 		}
 	})

@@ -60,12 +60,15 @@ type idleGate struct {
 	locked bool
 	notice io.Writer // where lock and unlock messages go (the user's terminal)
 	now    func() time.Time
+	// started and lockedAt (under mu) let a lock or unlock a node missed be replayed only onto
+	// the sessions it was meant for (lockreplay.go).
+	started, lockedAt time.Time
 }
 
 // newIdleGate returns a gate that releases its waiters when ctx ends; now is the server's clock
 // (a test moves it to reach the idle timeouts without waiting).
 func newIdleGate(ctx context.Context, notice io.Writer, now func() time.Time) *idleGate {
-	g := &idleGate{notice: notice, now: now}
+	g := &idleGate{notice: notice, now: now, started: now()}
 	g.cond = sync.NewCond(&g.mu)
 	g.last.Store(now().UnixNano())
 	context.AfterFunc(ctx, func() {
@@ -80,6 +83,9 @@ func (g *idleGate) setLocked(locked bool, why string) bool {
 	g.mu.Lock()
 	changed := g.locked != locked
 	g.locked = locked
+	if changed && locked {
+		g.lockedAt = g.now()
+	}
 	g.mu.Unlock()
 	if !changed {
 		return false

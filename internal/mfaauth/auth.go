@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/internal/audit"
@@ -83,12 +84,11 @@ type Auth struct {
 	keyMu     sync.Mutex
 	scratch   []byte // the scratch code MAC key, once opened
 
-	// Logins without a key (stranger.go): the per-source throttle and the decoy's hash.
-	sourcesOnce sync.Once
-	sources     *limit.Sources
-	decoyOnce   sync.Once
-	decoy       string
-	decoyErr    error
+	// Logins without a key (stranger.go): the per-source throttle's sweeps and the decoy's hash.
+	sourceCounts atomic.Uint64
+	decoyOnce    sync.Once
+	decoy        string
+	decoyErr     error
 }
 
 // New returns an Auth over the server's store, sealer, configuration, clock, log and audit.

@@ -15,6 +15,7 @@ import (
 	"gatehouse/internal/mfa/limit"
 	"gatehouse/internal/mfa/password"
 	"gatehouse/internal/mfa/policy"
+	"gatehouse/internal/store"
 )
 
 // Logins without a key are open to anyone who knows an account name. Two rules keep a stranger
@@ -39,10 +40,11 @@ func (a *Auth) sourceLimits() limit.SourceLimits {
 		Window: time.Duration(cfg.MFASourceRateLimitSeconds) * time.Second, LockCap: lc}
 }
 
-// keyless applies the per-source limits of conn's address to l, for a try without a key.
+// keyless applies the per-source limits of conn's address to l, for a try without a key. The
+// per-source state is in the store (store.MFASources), so that the nodes of a cluster throttle
+// a source together: tries failed on node A count at node B.
 func (a *Auth) keyless(l *limit.Limiter, conn ssh.ConnMetadata) {
-	a.sourcesOnce.Do(func() { a.sources = &limit.Sources{} })
-	l.Sources, l.SourceLimits = a.sources, a.sourceLimits()
+	l.Sources, l.SourceLimits = sourceStore{a}, a.sourceLimits()
 	l.Source = "unknown" // an address we cannot read shares one throttle (fail closed)
 	if ip, ok := ingress.SourceKey(conn.RemoteAddr()); ok {
 		l.Source = ip.String()
@@ -91,4 +93,26 @@ func (a *Auth) Decoy(name string) func(ssh.ConnMetadata, ssh.KeyboardInteractive
 		}
 		return nil, errRefused // whatever was typed
 	}
+}
+
+// sourceStore keeps the per-source MFA throttling in the store (one transaction per count,
+// the row locked), and sweeps the sources idle for limit.SourceIdle every 256 counts.
+type sourceStore struct{ a *Auth }
+
+func (s sourceStore) UpdateSource(ctx context.Context, source string, now time.Time, fn func(*limit.SourceState)) error {
+	err := s.a.Store.UpdateMFASource(ctx, source, func(st *store.MFASourceState) error {
+		ls := limit.SourceState{Tries: st.Tries, Counted: st.Counted, Seen: st.Seen}
+		fn(&ls)
+		*st = store.MFASourceState{Tries: ls.Tries, Counted: ls.Counted, Seen: ls.Seen}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if s.a.sourceCounts.Add(1)%256 == 0 {
+		if _, err := s.a.Store.ForgetMFASources(ctx, now.Add(-limit.SourceIdle)); err != nil {
+			s.a.log().Debug("per-source MFA throttling: sweep", "err", err)
+		}
+	}
+	return nil
 }

@@ -248,7 +248,7 @@ type Limiter struct {
 	// throttled per source too (Sources, SourceLimits), and its failures count toward the
 	// account's lockout only up to SourceLimits.LockCap.
 	Source       string
-	Sources      *Sources
+	Sources      SourceStore
 	SourceLimits SourceLimits
 }
 
@@ -261,8 +261,8 @@ type Try struct {
 }
 
 // beginSource counts a try of the source, before the account's limits: a throttled source
-// uses none of the account's tries.
-func (l *Limiter) beginSource(now time.Time) error {
+// uses none of the account's tries. A store that cannot count it refuses the try.
+func (l *Limiter) beginSource(ctx context.Context, now time.Time) error {
 	if l.Source == "" {
 		return nil
 	}
@@ -270,8 +270,12 @@ func (l *Limiter) beginSource(now time.Time) error {
 		return errors.New("limit: a source without a source table") // fail closed
 	}
 	verdict := RateLimited
-	if !l.Sources.update(l.Source, now, func(s *SourceState) { *s, verdict = l.SourceLimits.Begin(*s, now) }) {
+	err := l.Sources.UpdateSource(ctx, l.Source, now, func(s *SourceState) { *s, verdict = l.SourceLimits.Begin(*s, now) })
+	if errors.Is(err, ErrSourcesFull) {
 		return ErrRateLimited
+	}
+	if err != nil {
+		return fmt.Errorf("limit: recording try of source %s: %w", l.Source, err)
 	}
 	if verdict != Allowed {
 		return ErrRateLimited
@@ -280,17 +284,31 @@ func (l *Limiter) beginSource(now time.Time) error {
 }
 
 // finishSource records the outcome for the source and says whether a failure counts toward
-// the account's lockout.
-func (t *Try) finishSource(ok bool) bool {
+// the account's lockout (SourceCounts).
+func (t *Try) finishSource(ctx context.Context, ok bool) bool {
 	l := t.l
 	if l.Source == "" || l.Sources == nil {
 		return true
 	}
 	counts := false
-	if !l.Sources.update(l.Source, t.started, func(s *SourceState) { *s, counts = l.SourceLimits.Finish(*s, t.account, t.started, ok) }) {
+	err := l.Sources.UpdateSource(ctx, l.Source, t.started, func(s *SourceState) { *s, counts = l.SourceLimits.Finish(*s, t.account, t.started, ok) })
+	return SourceCounts(err, counts)
+}
+
+// SourceCounts says whether a keyless failure counts toward the account's lockout, from what
+// the source table answered: what SourceLimits.Finish decided when it was recorded; not when
+// the table had no room (a flood of sources must not lock accounts); and when the table could
+// not be reached (the store failed), it counts: the account's lockout is the last guard against
+// guessing, and a store that fails refuses the next tries anyway. Pure, tested as a table.
+func SourceCounts(err error, finished bool) bool {
+	switch {
+	case err == nil:
+		return finished
+	case errors.Is(err, ErrSourcesFull):
 		return false
+	default:
+		return true
 	}
-	return counts
 }
 
 // Begin starts a try for account's factor, or refuses it with ErrRateLimited, ErrLocked or a
@@ -304,7 +322,7 @@ func (l *Limiter) Begin(ctx context.Context, account, factor string, lim *Limits
 		use = *lim
 	}
 	now := l.now()
-	if err := l.beginSource(now); err != nil {
+	if err := l.beginSource(ctx, now); err != nil {
 		return nil, err
 	}
 	var d Decision
@@ -334,11 +352,14 @@ func (l *Limiter) now() time.Time {
 // Done records the outcome of the try. A failure from a source past its LockCap against this
 // account leaves the account's failures as they are (the try is no longer pending).
 func (t *Try) Done(ctx context.Context, ok bool) error {
+	// Recorded even when the session has just ended (see finish).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	o := Failed
 	if ok {
 		o = Succeeded
 	}
-	if !t.finishSource(ok) && !ok {
+	if !t.finishSource(ctx, ok) && !ok {
 		o = Abandoned
 	}
 	return t.finish(ctx, o)

@@ -1,6 +1,8 @@
 package limit
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -19,7 +21,8 @@ import (
 //     Failures after a verified key always count in full: the key holder is the person.
 //   - A success from the source clears what it counted against that account.
 //
-// The decisions are pure (Begin, Finish); Sources keeps the state in memory.
+// The decisions are pure (Begin, Finish); a SourceStore keeps the state: Sources in memory, or
+// the shared store (internal/mfaauth) so that the nodes of a cluster throttle a source together.
 type SourceLimits struct {
 	Attempts int           // tries per Window from one source; ≤ 0 means no per-source rate limit
 	Window   time.Duration // sliding window
@@ -71,20 +74,32 @@ func cloneCounted(m map[string]int) map[string]int {
 	return out
 }
 
-// sourceIdle is how long an unused source is kept; its lockout counts go with it.
-const sourceIdle = 24 * time.Hour
+// SourceIdle is how long an unused source is kept; its lockout counts go with it.
+const SourceIdle = 24 * time.Hour
 
-// Sources keeps SourceState per source address, in memory: a restart forgets them as it
-// forgets the connections. At most Max sources are kept (0: 100,000); when full, idle ones are
-// forgotten, and if none is, a new source is refused (fail closed) until some are.
+// SourceStore keeps SourceState per source address. UpdateSource must load the state (zero
+// when absent), call fn and store what it left, atomically (under a mutex, or in one
+// transaction with the row locked), so that two connections, or two nodes, counting tries of one
+// source at once both count. An error refuses the try (fail closed).
+type SourceStore interface {
+	UpdateSource(ctx context.Context, source string, now time.Time, fn func(*SourceState)) error
+}
+
+// ErrSourcesFull: the in-memory table has no room for a new source.
+var ErrSourcesFull = errors.New("limit: too many sources tracked at once")
+
+// Sources keeps SourceState per source address, in memory (one process; the nodes of a cluster
+// share theirs through the store instead). At most Max sources are kept (0: 100,000); when
+// full, idle ones are forgotten, and if none is, a new source is refused (fail closed) until
+// some are.
 type Sources struct {
 	Max int
 	mu  sync.Mutex
 	m   map[string]SourceState
 }
 
-// update runs fn on source's state under the lock; false when the table is full.
-func (s *Sources) update(source string, now time.Time, fn func(*SourceState)) bool {
+// UpdateSource implements SourceStore.
+func (s *Sources) UpdateSource(_ context.Context, source string, now time.Time, fn func(*SourceState)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -98,16 +113,16 @@ func (s *Sources) update(source string, now time.Time, fn func(*SourceState)) bo
 		}
 		if len(s.m) >= max {
 			for k, v := range s.m {
-				if now.Sub(v.Seen) > sourceIdle {
+				if now.Sub(v.Seen) > SourceIdle {
 					delete(s.m, k)
 				}
 			}
 			if len(s.m) >= max {
-				return false
+				return ErrSourcesFull
 			}
 		}
 	}
 	fn(&st)
 	s.m[source] = st
-	return true
+	return nil
 }

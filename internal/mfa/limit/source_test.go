@@ -3,6 +3,7 @@ package limit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -115,5 +116,43 @@ func TestStrangerCannotLockAccount(t *testing.T) {
 	c := &Limiter{Store: &MemStore{}, Limits: acct, Now: clock, Source: "192.0.2.3"}
 	if _, err := c.Begin(context.Background(), "x", "password", nil); err == nil {
 		t.Fatal("a source without a table was allowed")
+	}
+}
+
+// TestSourceCounts: whether a keyless failure counts toward the account's lockout, for each
+// answer of the source table.
+func TestSourceCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		finished bool
+		want     bool
+	}{
+		{"recorded, under the cap", nil, true, true},
+		{"recorded, past the cap", nil, false, false},
+		{"table full", ErrSourcesFull, false, false},
+		{"table full (wrapped)", fmt.Errorf("x: %w", ErrSourcesFull), true, false},
+		{"store failed", errors.New("connection refused"), false, true},
+		{"store failed, fn ran", errors.New("commit failed"), true, true},
+	} {
+		if got := SourceCounts(tc.err, tc.finished); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// failingSources is a source table whose store does not answer.
+type failingSources struct{}
+
+func (failingSources) UpdateSource(context.Context, string, time.Time, func(*SourceState)) error {
+	return errors.New("store down")
+}
+
+// A source table that does not answer refuses the try (fail closed), with an error that is not
+// a throttle (the user is told the bastion cannot check).
+func TestSourceStoreDownRefuses(t *testing.T) {
+	l := &Limiter{Store: &MemStore{}, Limits: Default, Source: "192.0.2.4", Sources: failingSources{}, SourceLimits: SourceLimits{Attempts: 3, Window: time.Minute, LockCap: 3}}
+	if _, err := l.Begin(context.Background(), "bob", "password", nil); err == nil || errors.Is(err, ErrRateLimited) {
+		t.Fatalf("store down: %v, want a store error", err)
 	}
 }
