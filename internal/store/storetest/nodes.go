@@ -145,3 +145,47 @@ func testSessionLocksStored(t *testing.T, h Harness) {
 		t.Fatalf("two handles at once: %+v %v, want version %d", ls, err, 2*each)
 	}
 }
+
+// The per-account MFA limits (pam_faillock's counters) are shared by the handles: two handles
+// counting failures of one account and factor at once both count, a lock set through one is
+// read through the other, and a reset (accountUnlock) through either clears it for both.
+func testMFALimitsShared(t *testing.T, h Harness) {
+	a := h.Fresh(t)
+	ctx := withAccounts(t, a, "alice")
+	b := h.Again(t, a)
+	const each = 40
+	var wg sync.WaitGroup
+	for _, s := range []store.Store{a, b} {
+		wg.Go(func() {
+			for range each {
+				if err := s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error {
+					st.Failures++
+					st.Fails = append(st.Fails, time.Unix(1_800_000_000, int64(st.Failures)))
+					st.Locked = st.Failures >= 2*each
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var got store.MFALimitState
+	read := func(s store.Store) {
+		t.Helper()
+		if err := s.UpdateMFALimit(ctx, "alice", "totp", func(st *store.MFALimitState) error { got = *st; return errReadOnly }); !errors.Is(err, errReadOnly) {
+			t.Fatal(err)
+		}
+	}
+	read(a)
+	if got.Failures != 2*each || len(got.Fails) != 2*each || !got.Locked {
+		t.Fatalf("two handles failing at once: %d failures, %d kept, locked %v; want %d and locked", got.Failures, len(got.Fails), got.Locked, 2*each)
+	}
+	if err := b.ResetMFALimits(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	read(a)
+	if got.Failures != 0 || got.Locked || got.Fails != nil {
+		t.Fatalf("after a reset through the other handle: %+v", got)
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 		{"SourcePenaltiesShared", testSourcePenaltiesShared},
 		{"MFASourcesShared", testMFASourcesShared},
 		{"SessionLocksStored", testSessionLocksStored},
+		{"MFALimitsShared", testMFALimitsShared},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
