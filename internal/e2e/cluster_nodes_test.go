@@ -182,3 +182,41 @@ func waitCond(t *testing.T, timeout time.Duration, what string, cond func() bool
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestClusterStrangerCannotLockAcrossNodes: one source may add at most MFASourceLockCap (3)
+// failures to an account's lockout (MFALockAfterFailures, 6 by default). A stranger guessing
+// gina's password 3 times on node A, then, past the per-source window, 3 times on node B, used
+// to add 3 per node: 6, and gina was locked out. The per-source counts are in the store now:
+// node B adds none, and gina logs in.
+func TestClusterStrangerCannotLockAcrossNodes(t *testing.T) {
+	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: noPenalty})
+	a, b := nodes[0], nodes[1]
+	a.CreateAccount("gina")
+	a.MustOK("--osh", "accountModify", "--account", "gina", "--pubkey-auth-optional", "yes")
+	const pw = "gina's own password"
+	setPassword(t, a, "gina", pw)
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	for _, n := range nodes {
+		n.App.MFA.Now, n.App.Server.Now = clock, clock
+	}
+	stranger := kbdOpts{from: "127.0.0.8"}
+	for _, n := range nodes {
+		term := startKbd(t, n, stranger, "gina", "--osh", "info")
+		off := 0
+		for range 3 {
+			off = term.expect(off, "Password: ")
+			term.send("guess\n")
+		}
+		if exit, _ := term.wait(); exit != 255 {
+			t.Fatal("wrong guesses logged in")
+		}
+		offset.Add(int64(2 * time.Minute)) // past the per-source window, within the fail interval
+	}
+	term := startKbd(t, b, kbdOpts{from: "127.0.0.1"}, "gina", "--json-greppable", "--osh", "info")
+	term.expect(0, "Password: ")
+	term.send(pw + "\n")
+	if exit, res := term.wait(); exit != 0 || jsonValue(res, "value", "account") != "gina" {
+		t.Fatalf("gina after one stranger's 3 guesses on each node: exit %d\n%s", exit, res.Stdout)
+	}
+}
