@@ -18,9 +18,9 @@ import (
 // TestClusterMFASourceSpansNodes: the per-source throttling of logins without a key
 // (MFASourceRateLimitAttempts, 3 per minute) is counted in the store. A source that used its 3
 // password tries on node A gets no prompt on node B; another source still logs in on node B.
-// Then a fresh source opens one connection on each node at the same moment and answers every
-// prompt wrong: the two nodes count into one row, so both connections together get 3 prompts,
-// not 3 each. (The per-source penalties are off: they would refuse the source at the door.)
+// Then a fresh source opens two connections on each node at the same moment and answers every
+// prompt wrong: the two nodes count into one row, so the connections together get 3 prompts,
+// not 3 per node. (The per-source penalties are off: they would refuse the source at the door.)
 func TestClusterMFASourceSpansNodes(t *testing.T) {
 	nodes := testenv.StartNodes(t, 2, testenv.Options{Store: pgtest.Fresh(t), Config: noPenalty})
 	a, b := nodes[0], nodes[1]
@@ -50,9 +50,12 @@ func TestClusterMFASourceSpansNodes(t *testing.T) {
 		t.Fatalf("gina from another source on node B: exit %d\n%s", exit, res.Stdout)
 	}
 
-	// Both nodes at once, from one fresh source: 3 prompts in all.
+	// Both nodes at once, two connections on each, from one fresh source: 3 prompts in all.
 	racer := kbdOpts{from: "127.0.0.6"}
-	terms := []*kbdTerm{startKbd(t, a, racer, "gina", "--osh", "info"), startKbd(t, b, racer, "gina", "--osh", "info")}
+	var terms []*kbdTerm
+	for _, n := range []*testenv.Bastion{a, b, a, b} {
+		terms = append(terms, startKbd(t, n, racer, "gina", "--osh", "info"))
+	}
 	prompts := make([]int, len(terms))
 	var wg sync.WaitGroup
 	for i, term := range terms {
@@ -76,10 +79,10 @@ func TestClusterMFASourceSpansNodes(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if total := prompts[0] + prompts[1]; total != 3 {
-		t.Fatalf("a source racing on two nodes got %d prompts on A and %d on B, want 3 in all", prompts[0], prompts[1])
+	if total := prompts[0] + prompts[1] + prompts[2] + prompts[3]; total != 3 {
+		t.Fatalf("a source racing on two nodes got %v prompts (A, B, A, B), want 3 in all", prompts)
 	}
-	t.Logf("racing source: %d prompts on node A, %d on node B", prompts[0], prompts[1])
+	t.Logf("racing source: %v prompts (connections on A, B, A, B)", prompts)
 }
 
 // TestClusterLockReplayedAfterListenGap: a lock (then an unlock) typed through node A while node
