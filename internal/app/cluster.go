@@ -385,7 +385,7 @@ func parseSessionEvent(payload, me string) (ev sessionEvent, ok bool) {
 	if len(payload) > 8000 { // pg_notify's limit: anything longer did not come from a node
 		return ev, false
 	}
-	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.Node == "" || ev.Node == me {
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.Node == "" || ev.Node == me || ev.Version < 0 {
 		return ev, false
 	}
 	switch ev.Op {

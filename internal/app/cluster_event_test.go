@@ -11,6 +11,9 @@ func TestParseSessionEvent(t *testing.T) {
 		{`{"node":"b","op":"end","account_id":"abc","reason":"frozen","exit":131}`, true, "end"},
 		{`{"node":"b","op":"lock","account":"alice"}`, true, "lock"},
 		{`{"node":"b","op":"unlock","account":"alice"}`, true, "unlock"},
+		{`{"node":"b","op":"lock","account":"alice","version":7}`, true, "lock"},
+		{`{"node":"b","op":"lock","account":"alice","version":-1}`, false, ""}, // versions start at 1
+		{`{"node":"b","op":"lock","account":"alice","version":"7"}`, false, ""},
 		{`{"node":"a","op":"end","account_id":"abc"}`, false, ""}, // this node's own
 		{`{"node":"","op":"end","account_id":"abc"}`, false, ""},  // no sender
 		{`{"node":"b","op":"end","account_id":""}`, false, ""},    // no identity: ends nothing
@@ -28,7 +31,7 @@ func TestParseSessionEvent(t *testing.T) {
 }
 
 func FuzzParseSessionEvent(f *testing.F) {
-	for _, s := range []string{`{"node":"b","op":"end","account_id":"abc","exit":131}`, `{"node":"b","op":"lock","account":"x"}`, `{}`, `[`} {
+	for _, s := range []string{`{"node":"b","op":"end","account_id":"abc","exit":131}`, `{"node":"b","op":"lock","account":"x"}`, `{"node":"b","op":"unlock","account":"x","version":3}`, `{}`, `[`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, payload string) {
@@ -41,6 +44,9 @@ func FuzzParseSessionEvent(f *testing.F) {
 		}
 		if ev.Op == "end" && ev.AccountID == "" || (ev.Op == "lock" || ev.Op == "unlock") && ev.Account == "" {
 			t.Fatalf("accepted an event that names nobody: %+v", ev)
+		}
+		if ev.Version < 0 {
+			t.Fatalf("accepted version %d", ev.Version)
 		}
 		if ev.Op != "end" && ev.Op != "lock" && ev.Op != "unlock" {
 			t.Fatalf("accepted op %q", ev.Op)
