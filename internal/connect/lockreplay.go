@@ -36,6 +36,13 @@ func (l *Locks) Replay(account string, locked bool, at time.Time) int {
 		// Between the decision and the change a live control may pass: both say the same thing
 		// (the replay is only of what is newer than what this node applied).
 		if apply && g.setLocked(locked, "") {
+			if locked {
+				// The lock holds from when it was sent: a later unlock, missed too and replayed,
+				// compares with that time, not with when this node caught up.
+				g.mu.Lock()
+				g.lockedAt = at
+				g.mu.Unlock()
+			}
 			n++
 		}
 	}

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,5 +33,40 @@ func TestLockReplayApplies(t *testing.T) {
 		if got := LockReplayApplies(tc.locked, at, tc.started, tc.isLocked, tc.lockedAt); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// Locks.Replay on real gates: a missed lock reaches the session running when it was sent and not
+// the one started well after; a missed unlock lifts that lock but not a lock set after it.
+func TestLocksReplay(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	ctx := t.Context()
+	l := NewLocks()
+	var oldOut, newOut strings.Builder
+	old := newIdleGate(ctx, &oldOut, clock)
+	l.add("alice", old)
+	lockAt := now.Add(time.Second)
+	now = now.Add(time.Minute)
+	young := newIdleGate(ctx, &newOut, clock)
+	l.add("alice", young)
+	if n := l.Replay("alice", true, lockAt); n != 1 || !old.isLocked() || young.isLocked() {
+		t.Fatalf("replayed lock: %d changed, old locked %v, young locked %v", n, old.isLocked(), young.isLocked())
+	}
+	if !strings.Contains(oldOut.String(), "This session is locked") {
+		t.Fatalf("the locked session was not told: %q", oldOut.String())
+	}
+	if got := l.Accounts(); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("accounts: %v", got)
+	}
+	// An unlock sent before the young session's own lock leaves that one locked.
+	young.setLocked(true, "")
+	if n := l.Replay("alice", false, now.Add(-time.Second)); n != 1 || old.isLocked() || !young.isLocked() {
+		t.Fatalf("replayed unlock: %d changed, old locked %v, young locked %v", n, old.isLocked(), young.isLocked())
+	}
+	l.remove("alice", old)
+	l.remove("alice", young)
+	if got := l.Accounts(); len(got) != 0 {
+		t.Fatalf("accounts after the sessions ended: %v", got)
 	}
 }
