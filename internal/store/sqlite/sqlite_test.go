@@ -11,7 +11,7 @@ import (
 	"gatehouse/internal/store/storetest"
 )
 
-func open(t *testing.T, path string) *Store {
+func open(t testing.TB, path string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path)
 	if err != nil {
