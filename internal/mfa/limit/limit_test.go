@@ -261,3 +261,29 @@ func TestAbandonAfterTheSessionEnded(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPendingTriesExpire: tries whose outcome never came (their node was killed mid-prompt)
+// hold the account's places until PendingTTL, then stop counting.
+func TestPendingTriesExpire(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	var s State
+	for range Default.LockAfter {
+		var v Verdict
+		if s, v = Default.Begin(s, t0); v != Allowed {
+			t.Fatalf("try %d: %v", len(s.Pending), v)
+		}
+	}
+	for _, tc := range []struct {
+		after time.Duration
+		want  Verdict
+	}{
+		{time.Minute, RateLimited},
+		{PendingTTL - time.Second, RateLimited},
+		{PendingTTL, Allowed},
+		{PendingTTL + time.Hour, Allowed},
+	} {
+		if _, v := Default.Begin(s, t0.Add(tc.after)); v != tc.want {
+			t.Errorf("%d pending tries, %v later: %v, want %v", Default.LockAfter, tc.after, v, tc.want)
+		}
+	}
+}
