@@ -33,11 +33,22 @@ func LockReplayNeeded(stored, applied int64) bool {
 	return stored > applied
 }
 
-// apply runs fn (a lock/unlock received live) and notes its version; a version 0 (the sender
-// could not store it) is applied and noted as nothing newer.
+// LiveLockApplies says whether a lock/unlock received live, of version (0: its sender could not
+// store it), is applied on a node that applied version applied of that account: not when it is
+// older (two nodes' commands crossed, and their notifications came in the other order: the
+// newer one, already applied, is the stored state). Pure, tested as a table.
+func LiveLockApplies(version, applied int64) bool {
+	return version == 0 || version > applied
+}
+
+// apply runs fn (a lock/unlock received live) unless LiveLockApplies says it is stale, and
+// notes its version.
 func (v *lockVersions) apply(account string, version int64, fn func()) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if !LiveLockApplies(version, v.applied[account]) {
+		return
+	}
 	fn()
 	v.note(account, version)
 }

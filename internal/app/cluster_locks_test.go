@@ -25,6 +25,25 @@ func TestLockReplayNeeded(t *testing.T) {
 	}
 }
 
+// TestLiveLockApplies: a lock/unlock received live is applied unless older than what was applied.
+func TestLiveLockApplies(t *testing.T) {
+	for _, tc := range []struct {
+		version, applied int64
+		want             bool
+	}{
+		{1, 0, true},
+		{6, 5, true},
+		{5, 6, false}, // crossed with a newer one already applied
+		{5, 5, false}, // the same one twice
+		{0, 5, true},  // its sender could not store it: applied as it comes
+		{0, 0, true},
+	} {
+		if got := LiveLockApplies(tc.version, tc.applied); got != tc.want {
+			t.Errorf("version %d, applied %d: %v, want %v", tc.version, tc.applied, got, tc.want)
+		}
+	}
+}
+
 // The versions: a live control noted, then an older stored state is not replayed over it, a
 // newer one is, once.
 func TestLockVersions(t *testing.T) {
@@ -42,7 +61,11 @@ func TestLockVersions(t *testing.T) {
 		t.Fatalf("replayed twice (ran %d, counted %d)", ran, v.replayed.Load())
 	}
 	v.apply("alice", 0, func() { ran++ }) // a control its sender could not store: no version
-	if v.applied["alice"] != 4 {
-		t.Fatalf("version went back to %d", v.applied["alice"])
+	if v.applied["alice"] != 4 || ran != 3 {
+		t.Fatalf("version went back to %d (ran %d)", v.applied["alice"], ran)
+	}
+	v.apply("alice", 3, func() { ran++ }) // crossed with version 4: stale
+	if ran != 3 {
+		t.Fatal("a stale live control was applied")
 	}
 }
