@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/testenv"
+)
+
+// proxyBalancer is a TCP balancer in front of one gatehouse: it dials gatehouse from its own
+// address (from) and writes a PROXY header naming the client first, as HAProxy's send-proxy
+// (v1) or send-proxy-v2 (v2) does; forge, when set, replaces the client address it names.
+type proxyBalancer struct {
+	ln   net.Listener
+	host string
+	port string
+}
+
+func startProxyBalancer(t *testing.T, target, from string, version int, forge string) *proxyBalancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	p := &proxyBalancer{ln: ln}
+	p.host, p.port, _ = net.SplitHostPort(ln.Addr().String())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+				up, err := d.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				client := netip.MustParseAddrPort(c.RemoteAddr().String())
+				if forge != "" {
+					client = netip.AddrPortFrom(netip.MustParseAddr(forge), client.Port())
+				}
+				if _, err := up.Write(proxyHeader(version, client, netip.MustParseAddrPort(c.LocalAddr().String()))); err != nil {
+					return
+				}
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(up, c); done <- struct{}{} }()
+				go func() { io.Copy(c, up); done <- struct{}{} }()
+				<-done // either side ends: both are closed by the defers
+			}()
+		}
+	}()
+	return p
+}
+
+// proxyHeader is a PROXY protocol header (v1 text or v2 binary) for an IPv4 client and front.
+func proxyHeader(version int, client, front netip.AddrPort) []byte {
+	if version == 1 {
+		return fmt.Appendf(nil, "PROXY TCP4 %s %s %d %d\r\n", client.Addr(), front.Addr(), client.Port(), front.Port())
+	}
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	b = append(b, client.Addr().AsSlice()...)
+	b = append(b, front.Addr().AsSlice()...)
+	b = binary.BigEndian.AppendUint16(b, client.Port())
+	return binary.BigEndian.AppendUint16(b, front.Port())
+}
+
+// via is b seen through the balancer p: the same keys, p's address.
+func (p *proxyBalancer) via(b *testenv.Bastion) *testenv.Bastion {
+	front := *b
+	front.Host, front.Port = p.host, p.port
+	return &front
+}
+
+// TestProxyProtocol: gatehouse behind a balancer that sends the PROXY protocol (v1 and v2)
+// from 127.0.0.2, the one address in proxyProtocolFrom. Logged in from 127.0.0.5 through it,
+// the audit (ip_from and ip_balancer), the Bastion-form syslog line and the session list show
+// 127.0.0.5; a key's from= is checked against the client; a per-source penalty earned by
+// 127.0.0.9 through the balancer refuses 127.0.0.9 and nobody else behind it. A header from
+// any other address (a forger) is refused and counted, and so is a connection from the
+// balancer's address without one; the balancer's health checks (LOCAL, UNKNOWN) read the SSH
+// banner; a balancer connection that sends nothing is closed at the header deadline.
+func TestProxyProtocol(t *testing.T) {
+	d := startSyslog(t)
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("proxyProtocolFrom = [\"127.0.0.2\"]\nperSourcePenaltyAuthFail = 30\nsyslogAddress = \"udp://%s\"\n", d.pc.LocalAddr())})
+	st := b.App.Server.Stats()
+	v2 := startProxyBalancer(t, b.Addr, "127.0.0.2", 2, "").via(b)
+	v1 := startProxyBalancer(t, b.Addr, "127.0.0.2", 1, "").via(b)
+
+	// The client's address, everywhere.
+	r := sshFrom(t, v2, "127.0.0.5", b.AdminKey, "admin", "--json-greppable", "--osh", "selfListSessions")
+	if r.Exit != 0 {
+		t.Fatalf("login through the v2 balancer: exit %d\n%s\n%s", r.Exit, r.Stdout, r.Stderr)
+	}
+	auditHas(t, b, "auth", `"ip_from":"127.0.0.5"`, `"ip_balancer":"127.0.0.2"`, `"result":"ok"`)
+	open := auditHas(t, b, "session.open", `"ip_from":"127.0.0.5"`, `"ip_balancer":"127.0.0.2"`)
+	if strings.Contains(open, `"ip_from":"127.0.0.2"`) {
+		t.Errorf("the balancer as the session's source: %s", open)
+	}
+	d.find(t, "open", map[string]string{"account": "admin", "cmdtype": "osh", "plugin": "selfListSessions", "ip_from": "127.0.0.5"})
+	if r := sshFrom(t, v1, "127.0.0.6", b.AdminKey, "admin", "--json-greppable", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("login through the v1 balancer: exit %d\n%s", r.Exit, r.Stderr)
+	}
+	auditHas(t, b, "auth", `"ip_from":"127.0.0.6"`, `"ip_balancer":"127.0.0.2"`)
+	r = sshFrom(t, v2, "127.0.0.5", b.AdminKey, "admin", "--json-greppable", "--osh", "selfListSessions")
+	if !strings.Contains(r.Stdout, `"ipfrom":"127.0.0.5"`) || !strings.Contains(r.Stdout, `"ipfrom":"127.0.0.6"`) || strings.Contains(r.Stdout, `"ipfrom":"127.0.0.2"`) {
+		t.Errorf("the session list does not show the clients' addresses:\n%s", r.Stdout)
+	}
+	if n := st.Proxy.Load("accepted"); n < 3 {
+		t.Errorf("accepted counted %d, want ≥ 3", n)
+	}
+
+	// from= on a key: checked against the client, not the balancer.
+	bobKey, bobPub := testenv.NewKey(t, "ed25519", "bob")
+	b.MustOK("--osh", "accountCreate", "--account", "bob", "--public-key", fmt.Sprintf("%q", `from="127.0.0.7" `+bobPub))
+	if r := sshFrom(t, v2, "127.0.0.7", bobKey, "bob", "--osh", "info"); r.Exit != 0 {
+		t.Fatalf("bob from 127.0.0.7 through the balancer: exit %d %s", r.Exit, r.Stderr)
+	}
+	if r := sshFrom(t, v2, "127.0.0.8", bobKey, "bob", "--osh", "info"); r.Exit != 255 {
+		t.Fatalf("bob's from=127.0.0.7 key let 127.0.0.8 in through the balancer: exit %d", r.Exit)
+	}
+
+	// A penalty: 127.0.0.9 fails once (30 s owed, over perSourcePenaltyMin), then is refused at
+	// the door; 127.0.0.5 behind the same balancer is not.
+	strangerKey, _ := testenv.NewKey(t, "ed25519", "stranger")
+	if r := sshFrom(t, v2, "127.0.0.9", strangerKey, "admin", "--osh", "info"); r.Exit != 255 {
+		t.Fatalf("a stranger's key let in: exit %d", r.Exit)
+	}
+	auditHas(t, b, "auth", `"ip_from":"127.0.0.9"`, `"result":"fail"`)
+	refused := st.PenaltyRefused.Load()
+	if r := sshFrom(t, v2, "127.0.0.9", b.AdminKey, "admin", "--osh", "info"); r.Exit != 255 {
+		t.Fatalf("the penalized source logged in through the balancer: exit %d", r.Exit)
+	}
+	if st.PenaltyRefused.Load() != refused+1 {
+		t.Errorf("penalty refusals %d → %d, want one more", refused, st.PenaltyRefused.Load())
+	}
+	for _, other := range []string{"127.0.0.5", "127.0.0.6"} {
+		if r := sshFrom(t, v1, other, b.AdminKey, "admin", "--osh", "info"); r.Exit != 0 {
+			t.Fatalf("%s behind the same balancer refused after 127.0.0.9's penalty: exit %d %s", other, r.Exit, r.Stderr)
+		}
+	}
+
+	// A forger: a balancer not in the list (127.0.0.3) claims the client 127.0.0.5 (v2) or
+	// 10.66.0.1 (v1); refused, counted, the claimed address in no audit line.
+	for i, forged := range []*testenv.Bastion{
+		startProxyBalancer(t, b.Addr, "127.0.0.3", 2, "127.0.0.5").via(b),
+		startProxyBalancer(t, b.Addr, "127.0.0.3", 1, "10.66.0.1").via(b),
+	} {
+		before := st.Proxy.Load("untrusted_header")
+		if r := sshFrom(t, forged, "127.0.0.1", b.AdminKey, "admin", "--osh", "info"); r.Exit != 255 {
+			t.Fatalf("forged header %d: logged in, exit %d", i, r.Exit)
+		}
+		if st.Proxy.Load("untrusted_header") != before+1 {
+			t.Errorf("forged header %d not counted", i)
+		}
+	}
+	if l := auditLines(t, b, "auth"); strings.Contains(strings.Join(l, "\n"), "10.66.0.1") || strings.Contains(strings.Join(l, "\n"), "127.0.0.3") {
+		t.Errorf("a forged or forging address in the audit:\n%s", strings.Join(l, "\n"))
+	}
+
+	// The balancer's address without a header (a balancer missing send-proxy): refused.
+	if r := sshFrom(t, b, "127.0.0.2", b.AdminKey, "admin", "--osh", "info"); r.Exit != 255 {
+		t.Fatalf("a connection from the balancer without a header logged in: exit %d", r.Exit)
+	}
+	if st.Proxy.Load("missing") != 1 {
+		t.Errorf("missing counted %d, want 1", st.Proxy.Load("missing"))
+	}
+	// Anyone else directly, without a header: as without the protocol.
+	if r := b.Admin("--osh", "info"); r.Exit != 0 {
+		t.Fatalf("a direct login: exit %d %s", r.Exit, r.Stderr)
+	}
+
+	// Health checks: HAProxy's v2 LOCAL and v1 UNKNOWN read the SSH banner, then the end.
+	dial := func() net.Conn {
+		dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+		c, err := dl.Dial("tcp", b.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for _, hc := range [][]byte{[]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"), []byte("PROXY UNKNOWN\r\n")} {
+		c := dial()
+		c.Write(hc)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "SSH-2.0-gatehouse\r\n" {
+			t.Errorf("health check %q: read %q, %v", hc, got, err)
+		}
+	}
+	if n := st.Proxy.Load("health_check"); n != 2 {
+		t.Errorf("health checks counted %d, want 2", n)
+	}
+
+	// A balancer connection that sends nothing holds its maxStartups slot no longer than the
+	// header deadline.
+	c := dial()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Errorf("a silent balancer connection: read %q, %v (want closed without a word)", got, err)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("the silent connection was closed after %v", el)
+	}
+	if st.Proxy.Load("timeout") != 1 {
+		t.Errorf("timeout counted %d, want 1", st.Proxy.Load("timeout"))
+	}
+}
