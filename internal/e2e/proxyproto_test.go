@@ -95,7 +95,7 @@ func (p *proxyBalancer) via(b *testenv.Bastion) *testenv.Bastion {
 // banner; a balancer connection that sends nothing is closed at the header deadline.
 func TestProxyProtocol(t *testing.T) {
 	d := startSyslog(t)
-	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("proxyProtocolFrom = [\"127.0.0.2\"]\nperSourcePenaltyAuthFail = 30\nsyslogAddress = \"udp://%s\"\n", d.pc.LocalAddr())})
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf("proxyProtocolFrom = [\"127.0.0.2\"]\nperSourcePenaltyAuthFail = 30\nsyslogAddress = \"udp://%s\"\nmetricsListen = \"127.0.0.1:0\"\n", d.pc.LocalAddr())})
 	st := b.App.Server.Stats()
 	v2 := startProxyBalancer(t, b.Addr, "127.0.0.2", 2, "").via(b)
 	v1 := startProxyBalancer(t, b.Addr, "127.0.0.2", 1, "").via(b)
@@ -140,6 +140,12 @@ func TestProxyProtocol(t *testing.T) {
 		t.Fatalf("a stranger's key let in: exit %d", r.Exit)
 	}
 	auditHas(t, b, "auth", `"ip_from":"127.0.0.9"`, `"result":"fail"`)
+	for deadline := time.Now().Add(10 * time.Second); !penalized(t, v2, "127.0.0.9"); {
+		if time.Now().After(deadline) {
+			t.Fatal("127.0.0.9 is not refused through the balancer after its failure")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	refused := st.PenaltyRefused.Load()
 	if r := sshFrom(t, v2, "127.0.0.9", b.AdminKey, "admin", "--osh", "info"); r.Exit != 255 {
 		t.Fatalf("the penalized source logged in through the balancer: exit %d", r.Exit)
@@ -220,4 +226,27 @@ func TestProxyProtocol(t *testing.T) {
 	if st.Proxy.Load("timeout") != 1 {
 		t.Errorf("timeout counted %d, want 1", st.Proxy.Load("timeout"))
 	}
+	waitMetrics(t, b)
+	for result, want := range map[string]float64{"untrusted_header": 2, "health_check": 2, "missing": 1, "timeout": 1, "malformed": 0} {
+		if got := scrapeSample(t, b, `gatehouse_proxy_protocol_connections_total{result="`+result+`"}`); got != want {
+			t.Errorf("gatehouse_proxy_protocol_connections_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
+}
+
+// penalized tells whether a connection from the source through the balancer b is closed
+// before the SSH banner (a penalty in force). One that gets the banner ends unauthenticated,
+// which only adds to the source's debt.
+func penalized(t *testing.T, b *testenv.Bastion, from string) bool {
+	t.Helper()
+	dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := dl.Dial("tcp", net.JoinHostPort(b.Host, b.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var banner [4]byte
+	n, _ := io.ReadFull(c, banner[:])
+	return n == 0
 }
