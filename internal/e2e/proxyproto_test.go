@@ -25,6 +25,18 @@ type proxyBalancer struct {
 
 func startProxyBalancer(t *testing.T, target, from string, version int, forge string) *proxyBalancer {
 	t.Helper()
+	return startRelay(t, target, from, func(client, front netip.AddrPort) []byte {
+		if forge != "" {
+			client = netip.AddrPortFrom(netip.MustParseAddr(forge), client.Port())
+		}
+		return proxyHeader(version, client, front)
+	})
+}
+
+// startRelay relays each connection to target from the address from, writing first(client,
+// front) before the client's bytes.
+func startRelay(t *testing.T, target, from string, first func(client, front netip.AddrPort) []byte) *proxyBalancer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,11 +61,8 @@ func startProxyBalancer(t *testing.T, target, from string, version int, forge st
 					return
 				}
 				defer up.Close()
-				client := netip.MustParseAddrPort(c.RemoteAddr().String())
-				if forge != "" {
-					client = netip.AddrPortFrom(netip.MustParseAddr(forge), client.Port())
-				}
-				if _, err := up.Write(proxyHeader(version, client, netip.MustParseAddrPort(c.LocalAddr().String()))); err != nil {
+				client, front := netip.MustParseAddrPort(c.RemoteAddr().String()), netip.MustParseAddrPort(c.LocalAddr().String())
+				if _, err := up.Write(first(client, front)); err != nil {
 					return
 				}
 				done := make(chan struct{}, 2)
@@ -132,6 +141,24 @@ func TestProxyProtocol(t *testing.T) {
 	if r := sshFrom(t, v2, "127.0.0.8", bobKey, "bob", "--osh", "info"); r.Exit != 255 {
 		t.Fatalf("bob's from=127.0.0.7 key let 127.0.0.8 in through the balancer: exit %d", r.Exit)
 	}
+
+	// A client behind the balancer sends a header of its own, claiming bob's 127.0.0.7: it
+	// comes after the balancer's, so it is the client's bytes (SSH ignores a v1 line before its
+	// version, and the v2 binary breaks the version exchange); bob's key stays refused to the
+	// client's true address, which the audit shows.
+	for _, tc := range []struct {
+		version int
+		from    string
+	}{{2, "127.0.0.11"}, {1, "127.0.0.10"}} {
+		claim := func(client, front netip.AddrPort) []byte {
+			return proxyHeader(tc.version, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.7"), client.Port()), front)
+		}
+		inner := startRelay(t, net.JoinHostPort(v2.Host, v2.Port), tc.from, claim).via(b)
+		if r := sshFrom(t, inner, "127.0.0.1", bobKey, "bob", "--osh", "info"); r.Exit != 255 {
+			t.Fatalf("a client's own v%d header behind the balancer passed bob's from=: exit %d", tc.version, r.Exit)
+		}
+	}
+	auditHas(t, b, "auth", `"account":"bob"`, `"ip_from":"127.0.0.10"`, `"ip_balancer":"127.0.0.2"`, `"result":"fail"`)
 
 	// A penalty: 127.0.0.9 fails once (30 s owed, over perSourcePenaltyMin), then is refused at
 	// the door; 127.0.0.5 behind the same balancer is not.
