@@ -517,7 +517,10 @@ func (s *Server) serveProxied(ctx context.Context, nc net.Conn) {
 	}
 	wait = min(wait, time.Duration(s.cfg().LoginGraceTime)*time.Second)
 	_ = nc.SetReadDeadline(time.Now().Add(wait))
+	// The server stopping ends the wait at once, not at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Now()) })
 	h, err := ReadProxyHeader(nc)
+	stop()
 	v := ProxyDecision(true, h, err)
 	s.stats.Proxy.add(v.Reason)
 	switch v.Action {

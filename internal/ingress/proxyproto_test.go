@@ -406,3 +406,25 @@ func TestProxiedAddrEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadProxyHeader: the cost of a header on a connection's start (HAProxy's v1 line,
+// read byte by byte so that nothing past it is consumed, and its v2 block).
+func BenchmarkReadProxyHeader(b *testing.B) {
+	c4, b4 := netip.MustParseAddrPort("192.0.2.7:40000"), netip.MustParseAddrPort("198.51.100.1:22")
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"v1", proxyV1Line("TCP4", c4, b4)}, {"v2", proxyV2Header(1, 0x11, proxyV2Addrs(c4, b4))}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			r := bytes.NewReader(tc.data)
+			for b.Loop() {
+				r.Reset(tc.data)
+				h, err := ReadProxyHeader(r)
+				if v := ProxyDecision(true, h, err); v.Action != ProxyClient {
+					b.Fatal(v)
+				}
+			}
+		})
+	}
+}
