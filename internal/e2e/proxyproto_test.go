@@ -75,12 +75,19 @@ func startRelay(t *testing.T, target, from string, first func(client, front neti
 	return p
 }
 
-// proxyHeader is a PROXY protocol header (v1 text or v2 binary) for an IPv4 client and front.
+// proxyHeader is a PROXY protocol header (v1 text or v2 binary) for client and front; an IPv6
+// client gets an IPv6 (v4-mapped) front, as HAProxy writes a mixed pair.
 func proxyHeader(version int, client, front netip.AddrPort) []byte {
-	if version == 1 {
-		return fmt.Appendf(nil, "PROXY TCP4 %s %s %d %d\r\n", client.Addr(), front.Addr(), client.Port(), front.Port())
+	proto, fam, size := "TCP4", byte(0x11), byte(12)
+	if client.Addr().Is6() {
+		proto, fam, size = "TCP6", 0x21, 36
+		front = netip.AddrPortFrom(netip.AddrFrom16(front.Addr().As16()), front.Port())
 	}
-	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	if version == 1 {
+		return fmt.Appendf(nil, "PROXY %s %s %s %d %d\r\n", proto, client.Addr(), front.Addr(), client.Port(), front.Port())
+	}
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21")
+	b = append(b, fam, 0, size)
 	b = append(b, client.Addr().AsSlice()...)
 	b = append(b, front.Addr().AsSlice()...)
 	b = binary.BigEndian.AppendUint16(b, client.Port())
@@ -130,6 +137,15 @@ func TestProxyProtocol(t *testing.T) {
 	}
 	if n := st.Proxy.Load("accepted"); n < 3 {
 		t.Errorf("accepted counted %d, want ≥ 3", n)
+	}
+
+	// IPv6 clients (a balancer with an IPv6 frontend): v1 TCP6 and v2 INET6.
+	for version, client := range map[int]string{1: "2001:db8::61", 2: "2001:db8::62"} {
+		six := startProxyBalancer(t, b.Addr, "127.0.0.2", version, client).via(b)
+		if r := sshFrom(t, six, "127.0.0.1", b.AdminKey, "admin", "--osh", "info"); r.Exit != 0 {
+			t.Fatalf("login as %s through the v%d balancer: exit %d %s", client, version, r.Exit, r.Stderr)
+		}
+		auditHas(t, b, "auth", `"ip_from":"`+client+`"`, `"ip_balancer":"127.0.0.2"`, `"result":"ok"`)
 	}
 
 	// from= on a key: checked against the client, not the balancer.
