@@ -2,16 +2,26 @@ package ingress
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/config"
 	"gatehouse/internal/netaddr"
+	"gatehouse/internal/session"
 )
 
 // proxyV1Line is a v1 header as HAProxy's send-proxy writes it.
@@ -426,5 +436,104 @@ func BenchmarkReadProxyHeader(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// proxyEnv is a configuration with the PROXY protocol on for 127.0.0.1 and maxStartups as given.
+type proxyEnv struct{ maxStartups string }
+
+func (e proxyEnv) Deps() session.Deps {
+	cfg := config.Default()
+	cfg.ProxyProtocolFrom = []string{"127.0.0.1"}
+	if e.maxStartups != "" {
+		cfg.MaxStartups = e.maxStartups
+	}
+	return session.Deps{Config: func() *config.Config { return &cfg }}
+}
+func (proxyEnv) Parse(line string) session.Line { return session.Line{Raw: line} }
+func (proxyEnv) Serve(context.Context, *session.Session, session.Line) (session.Outcome, int) {
+	return session.Outcome{}, 0
+}
+
+// proxyServer serves env on a loopback listener until the test ends; stop stops it and
+// returns how long Serve took to return.
+func proxyServer(t *testing.T, env Env, headerTimeout time.Duration) (s *Server, addr string, stop func() time.Duration) {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = New(env, []ssh.Signer{signer}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.ProxyHeaderTimeout = headerTimeout // before Serve: read by the connections' goroutines
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, ln); close(done) }()
+	var once sync.Once
+	var took time.Duration
+	stop = func() time.Duration {
+		once.Do(func() {
+			start := time.Now()
+			cancel()
+			<-done
+			took = time.Since(start)
+		})
+		return took
+	}
+	t.Cleanup(func() { stop() })
+	return s, ln.Addr().String(), stop
+}
+
+// waitFor polls cond (a counter moving) until it holds or a few seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestProxyHeaderWaitHoldsAStartup: a trusted balancer's connection that sends nothing holds a
+// maxStartups slot while its header is awaited (a second one is dropped when the bound is 1),
+// gives it back at the header deadline (counted "timeout"), and a server that stops ends the
+// wait at once instead of at the deadline.
+func TestProxyHeaderWaitHoldsAStartup(t *testing.T) {
+	s, addr, _ := proxyServer(t, proxyEnv{maxStartups: "1:100:1"}, 300*time.Millisecond)
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	waitFor(t, "the silent connection counted", func() bool { return s.unauth.Load() == 1 })
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	waitFor(t, "the second connection dropped by maxStartups", func() bool { return s.stats.DroppedStartups.Load() == 1 })
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(silent); err != nil || len(b) != 0 {
+		t.Fatalf("the silent connection: %q, %v; want closed without a word", b, err)
+	}
+	waitFor(t, "the slot given back", func() bool { return s.unauth.Load() == 0 && s.stats.Proxy.Load("timeout") == 1 })
+
+	s2, addr2, stop := proxyServer(t, proxyEnv{}, time.Minute)
+	c, err := net.Dial("tcp", addr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the connection counted", func() bool { return s2.unauth.Load() == 1 })
+	if took := stop(); took > 5*time.Second {
+		t.Fatalf("Serve took %v to stop with a header awaited (the deadline is a minute)", took)
+	}
+	if s2.unauth.Load() != 0 {
+		t.Fatalf("a startup slot still held after the stop: %d", s2.unauth.Load())
 	}
 }
