@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -67,8 +69,12 @@ func haproxyConfig(t *testing.T, listen string, nodes []string) string {
 }
 
 // TestHAProxyTwoNodes: two `gatehouse serve` processes on one PostgreSQL, behind Debian's haproxy
-// running the configuration of docs/cluster.md. Logins through it work; after one node is killed
-// with SIGKILL, every following login still works (on the other node).
+// running the configuration of docs/cluster.md (send-proxy-v2, proxyProtocolFrom naming the
+// balancer). Logins through it work, and each is the client's own: a login from 127.0.0.5 is
+// 127.0.0.5 in the audit (with the balancer beside it) and the session list; a penalty earned by
+// 127.0.0.9 through haproxy refuses 127.0.0.9 on both nodes and nobody else; a PROXY header
+// forged by an address not in the list is refused. HAProxy's health checks (LOCAL) keep both
+// nodes up. After one node is killed with SIGKILL, every following login still works.
 func TestHAProxyTwoNodes(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -82,12 +88,14 @@ func TestHAProxyTwoNodes(t *testing.T) {
 	adminKey, _ := testenv.NewKey(t, "ed25519", "admin")
 	var seal [32]byte
 	_, _ = rand.Read(seal[:])
-	// Behind a balancer without the PROXY protocol every client comes from its address: the
-	// per-source limits exempt it (docs/cluster.md).
-	conf := "perSourceMaxStartups = 0\nperSourcePenaltyExemptList = [\"127.0.0.1\"]\n"
+	// haproxy reaches the nodes from 127.0.0.1 and names each client with send-proxy-v2; the
+	// per-source limits are the defaults (a failed login owes 30 s: over perSourcePenaltyMin).
+	conf := "proxyProtocolFrom = [\"127.0.0.1\"]\nperSourcePenaltyAuthFail = 30\n"
 	var nodes []*server
+	var dirs []string
 	for _, name := range []string{"n1", "n2"} {
 		dir := filepath.Join(t.TempDir(), name)
+		dirs = append(dirs, dir)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +148,7 @@ func TestHAProxyTwoNodes(t *testing.T) {
 	if n := nodesServing(t, dsn); n != 2 {
 		t.Fatalf("%d nodes served the logins through haproxy, want 2", n)
 	}
+	proxyChecks(t, front, adminKey, dirs, nodes, hpLog)
 	if err := nodes[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -166,4 +175,110 @@ func nodesServing(t *testing.T, dsn string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// proxyChecks: through haproxy's send-proxy-v2, each client is itself on every node.
+func proxyChecks(t *testing.T, front, adminKey string, dirs []string, nodes []*server, hpLog *lockedBuffer) {
+	t.Helper()
+	run := func(from, key string, words ...string) (string, int) {
+		cmd := exec.Command("ssh", append([]string{"-o", "BindAddress=" + from}, sshArgs(front, key, "admin", words...)...)...)
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	// The client's address in the session list (every node's sessions) and the audit.
+	for range 4 { // leastconn: both nodes serve 127.0.0.5
+		if out, code := run("127.0.0.5", adminKey, "--osh", "info"); code != 0 {
+			t.Fatalf("login from 127.0.0.5 through haproxy: exit %d %s\nhaproxy: %s", code, out, hpLog.String())
+		}
+	}
+	out, code := run("127.0.0.5", adminKey, "--json-greppable", "--osh", "selfListSessions")
+	if code != 0 || !strings.Contains(out, `"ipfrom":"127.0.0.5"`) {
+		t.Fatalf("the session list through haproxy does not show 127.0.0.5: exit %d\n%s", code, out)
+	}
+	audited := 0
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "audit", "*"))
+		for _, f := range files {
+			body, _ := os.ReadFile(f)
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.Contains(l, `"type":"auth"`) && strings.Contains(l, `"ip_from":"127.0.0.5"`) && strings.Contains(l, `"ip_balancer":"127.0.0.1"`) {
+					audited++
+					break
+				}
+			}
+		}
+	}
+	if audited < 2 {
+		t.Errorf("the logins from 127.0.0.5 are audited with the balancer beside them on %d nodes, want 2", audited)
+	}
+
+	// A penalty: 127.0.0.9 fails once, and is then refused whichever node haproxy picks
+	// (the penalty is shared through PostgreSQL); 127.0.0.5 behind the same haproxy is not.
+	stranger, _ := testenv.NewKey(t, "ed25519", "stranger")
+	if _, code := run("127.0.0.9", stranger); code != 255 {
+		t.Fatalf("a stranger's key let in: exit %d", code)
+	}
+	waitRefused(t, front, "127.0.0.9")
+	for i := range 4 {
+		if _, code := run("127.0.0.9", adminKey, "--osh", "info"); code != 255 {
+			t.Fatalf("try %d: the penalized 127.0.0.9 logged in through haproxy: exit %d", i, code)
+		}
+	}
+	for i := range 4 {
+		if out, code := run("127.0.0.5", adminKey, "--osh", "info"); code != 0 {
+			t.Fatalf("try %d: 127.0.0.5 refused after 127.0.0.9's penalty: exit %d %s", i, code, out)
+		}
+	}
+
+	// A forged header straight to a node, from an address not in proxyProtocolFrom.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", nodes[1].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	forged := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	forged = append(forged, 127, 0, 0, 5, 127, 0, 0, 1, 0x9c, 0x40, 0x08, 0xae)
+	c.Write(append(forged, "SSH-2.0-OpenSSH_9.2\r\n"...))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(c) // the node's banner, then the end
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(nodes[1].out.String(), "PROXY protocol header from an address not in proxyProtocolFrom"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forged header was not refused and logged:\n%s", nodes[1].out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(hpLog.String(), "is DOWN") {
+		t.Errorf("haproxy's health checks took a node down:\n%s", hpLog.String())
+	}
+}
+
+// waitRefused waits until a connection from the source through front is closed before the
+// SSH banner (its penalty is in force).
+func waitRefused(t *testing.T, front, from string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := d.Dial("tcp", front)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [4]byte
+		n, _ := io.ReadFull(c, b[:])
+		c.Close()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not refused through %s", from, front)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -196,6 +196,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		PerSourceRefused:         func() float64 { return float64(st2.PerSourceRefused.Load()) },
 		PenaltyRefused:           func() float64 { return float64(st2.PenaltyRefused.Load()) },
 	})
+	a.registerProxyMetrics(st2)
 	a.Server.OnPanic = a.sessionPanic
 	a.Server.RoleHook = a.groupRoles
 	a.MFA = &mfaauth.Auth{Store: st, Sealer: sealer, Config: a.Config, Now: o.Clock.Now, Log: o.Log, AppendAudit: a.appendAudit}

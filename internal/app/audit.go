@@ -289,5 +289,7 @@ func (a *App) authEvent(conn ssh.ConnMetadata, method string, err error) {
 	if result == "ok" {
 		a.Notify.LoginSucceeded(conn.User(), host)
 	}
-	_ = a.auditEvent("auth", audit.Fields{Account: conn.User(), Factor: method, Result: result, IPFrom: host, PortFrom: port})
+	// Behind a PROXY-protocol balancer, ip_from is the client and ip_balancer/port_balancer the balancer.
+	_ = a.auditEvent("auth", audit.Fields{Account: conn.User(), Factor: method, Result: result, IPFrom: host, PortFrom: port,
+		Extra: netaddr.ViaFields(conn.RemoteAddr())})
 }

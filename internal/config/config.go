@@ -54,6 +54,10 @@ type Config struct {
 	PerSourcePenaltyMax           int      `toml:"perSourcePenaltyMax"`
 	PerSourcePenaltyExemptList    []string `toml:"perSourcePenaltyExemptList"`
 	PerSourceMaxSources           int      `toml:"perSourceMaxSources"`
+	// ProxyProtocolFrom lists the load balancers (addresses, prefixes) whose connections carry
+	// a PROXY protocol header (v1 or v2) naming the client: that client is then the address
+	// every check sees. Empty: the protocol is off. A header from any other address is refused.
+	ProxyProtocolFrom []string `toml:"proxyProtocolFrom"`
 	// Ciphers the SSH server offers, in order. OpenSSH clients pick by their own order, which puts
 	// chacha20-poly1305 first; x/crypto has no assembly for it, so by default only AES (hardware)
 	// is offered: that doubled relay throughput on this machine (docs/performance.md). Only GCM
@@ -758,6 +762,13 @@ func (c *Config) validatePerSource() error {
 		if _, err := netip.ParsePrefix(e); err != nil {
 			if _, err := netip.ParseAddr(e); err != nil {
 				return bad("perSourcePenaltyExemptList", "%q must be an address or a prefix such as 10.0.0.0/8", e)
+			}
+		}
+	}
+	for _, e := range c.ProxyProtocolFrom {
+		if _, err := netip.ParsePrefix(e); err != nil {
+			if a, err := netip.ParseAddr(e); err != nil || a.Zone() != "" {
+				return bad("proxyProtocolFrom", "%q must be an address or a prefix such as 10.0.0.5/32", e)
 			}
 		}
 	}

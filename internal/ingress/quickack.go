@@ -18,6 +18,10 @@ type quickAckConn struct {
 }
 
 func newQuickAckConn(c net.Conn) net.Conn {
+	if p, ok := c.(*proxyConn); ok { // the PROXY protocol's wrapper: the flag goes on the TCP socket
+		p.Conn = newQuickAckConn(p.Conn)
+		return p
+	}
 	tcp, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -40,6 +44,9 @@ func (q *quickAckConn) Read(p []byte) (int, error) {
 
 // stopQuickAck ends the per-read flag once the connection is authenticated.
 func stopQuickAck(c net.Conn) {
+	if p, ok := c.(*proxyConn); ok {
+		c = p.Conn
+	}
 	if q, ok := c.(*quickAckConn); ok {
 		q.on.Store(false)
 	}

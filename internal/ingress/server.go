@@ -113,6 +113,9 @@ type Server struct {
 	// SharedPenalties makes the per-source penalties go through the store, shared by the nodes
 	// of a cluster (set with a shared PostgreSQL store; a single node keeps them in memory).
 	SharedPenalties bool
+	// ProxyHeaderTimeout bounds the wait for a trusted balancer's PROXY header (proxyproto.go);
+	// 0 means DefaultProxyHeaderTimeout.
+	ProxyHeaderTimeout time.Duration
 	// Jump, when set, answers ProxyJump's direct-tcpip channels with an SSH server (jump.go).
 	Jump *Jump
 	// TargetAuth, when set, gives the function that asks, over keyboard-interactive while the
@@ -140,6 +143,8 @@ type Stats struct {
 	AcceptErrors atomic.Int64
 	// PerSourceRefused and PenaltyRefused count connections refused by the per-source limits.
 	PerSourceRefused, PenaltyRefused atomic.Int64
+	// Proxy counts the PROXY protocol's outcomes (proxyproto.go).
+	Proxy ProxyStats
 }
 
 // Env is what ingress hands an authenticated session to: the command language (osh.Env) in
@@ -206,6 +211,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		delay = 0
 		s.stats.Accepted.Add(1)
+		// Behind a balancer (proxyProtocolFrom), the client is the header's (proxyproto.go).
+		var proxied bool
+		if nc, proxied = s.proxyAccept(ctx, nc); proxied {
+			continue
+		}
 		// Per source first, so that one address cannot fill the global maxStartups.
 		verdict, endSource := s.admitSource(nc.RemoteAddr())
 		switch verdict {
@@ -285,7 +295,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 	cfg := &ssh.ServerConfig{
 		Config:        ssh.Config{Ciphers: s.cfg().Ciphers, KeyExchanges: s.cfg().KexAlgorithms, MACs: s.cfg().MACs},
 		MaxAuthTries:  6,
-		ServerVersion: "SSH-2.0-gatehouse",
+		ServerVersion: serverVersion,
 		PublicKeyCallback: func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			return s.offeredKey(ctx, conn, key)
 		},

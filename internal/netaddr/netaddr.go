@@ -15,6 +15,9 @@ func IP(a net.Addr) string {
 	if t, ok := a.(*net.TCPAddr); ok {
 		return t.IP.String()
 	}
+	if p, ok := a.(*Proxied); ok {
+		return p.Client.IP.String()
+	}
 	host, _, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return a.String()
@@ -29,6 +32,9 @@ func Port(a net.Addr) int {
 	}
 	if t, ok := a.(*net.TCPAddr); ok {
 		return t.Port
+	}
+	if p, ok := a.(*Proxied); ok {
+		return p.Client.Port
 	}
 	_, p, err := net.SplitHostPort(a.String())
 	if err != nil {

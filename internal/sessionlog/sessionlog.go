@@ -140,7 +140,7 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.open", Fields: audit.Fields{
 		UniqID: id, Account: s.Account.Name, CmdType: kind, IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom,
 		IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion, User: user, HostTo: req.Host, PortTo: port, Plugin: plugin,
-		Params: params, RecordingID: id, Stealth: stealth}}); err != nil {
+		Params: params, RecordingID: id, Stealth: stealth, Extra: netaddr.ViaFields(s.RemoteAddr)}}); err != nil {
 		// The audit log refuses: nothing runs that cannot be audited.
 		_, _, _ = rec.Close() // the session is refused; the partial recording stays as evidence
 		return nil, fmt.Errorf("audit log: %w", err)
@@ -288,7 +288,7 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		User: o.User, HostTo: o.Host, IPTo: o.IPTo, PortTo: o.PortTo, Plugin: o.Plugin, ExitStatus: audit.Int(exitStatus),
 		Duration: now.Sub(tr.start).Seconds(), BytesIn: o.BytesIn, BytesOut: o.BytesOut,
 		RecordingID: tr.id, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment,
-		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load()}
+		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load(), Extra: netaddr.ViaFields(s.RemoteAddr)}
 	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
 		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", err)
 	}
