@@ -76,7 +76,7 @@ type Console struct {
 	cert     *tls.Certificate // nil: plain HTTP on loopback
 	// Fingerprint is the SHA-256 of the certificate served, as webLogin prints it.
 	Fingerprint string
-	base        string // the URLs' base, set by Listen
+	base        string         // the URLs' base, set by Listen
 	archived    *archivedCache // nil without Options.Archived
 }
 

@@ -34,7 +34,9 @@ func fetchText(t *testing.T, ctx context.Context, path string) (int, string) {
 	return out.Status, out.Body
 }
 
-func jsString(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
+func jsString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
 
 // waitPlayer waits until the replay page made its player (the page may still be replacing the
 // previous one's context: a poll that lands there is asked again).
