@@ -38,8 +38,9 @@ func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// waitPlayer waits until the replay page made its player (the page may still be replacing the
-// previous one's context: a poll that lands there is asked again).
+// waitPlayer waits until the replay page made its player. The page may still be replacing the
+// previous one's context: a poll that lands there is asked again (it fails at once with "Cannot
+// find context").
 func waitPlayer(t *testing.T, br context.Context) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; {
