@@ -367,9 +367,11 @@ func TestWebConsoleInChromium(t *testing.T) {
 	live.Expect(off, "admin is watching this session", 10*time.Second)
 	// "Within a second" is the console's part: from the moment the output reached alice's
 	// terminal (gatehouse writes her terminal, then the recording and the watchers' tee) to the
-	// page. The keystroke's way to the target's shell and back is not the console's: under a
-	// load of 20–30 on this 2-core machine it alone took over a second (ssh, gatehouse, sshd and
-	// bash each waiting for a core), which made this check fail when it counted from the Send.
+	// page. What comes before is not the console's: the command is typed just after
+	// "Connecting...", while the target's sshd is still starting the login shell, which under a
+	// load of ~20 on this 2-core machine takes 1.2–1.5 s by itself (a direct ssh to the same
+	// sshd, first command typed at once); counted from the Send, that made this check flaky.
+	// Once the shell runs, a keystroke's round trip through gatehouse is ~20 ms, watched or not.
 	at := live.Output()
 	sent := time.Now()
 	live.Send("echo LIVE-$((40+2))\r")
