@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/connect"
 	"gatehouse/internal/sshtest"
 )
 
@@ -67,8 +68,9 @@ func TestSSHLoginChatCodeThroughGatehouse(t *testing.T) {
 }
 
 // TestSSHLoginApprovalThroughGatehouse: a target whose sshd asks a colleague's approval: the
-// person's real ssh through gatehouse waits; her own click is refused (four eyes), bob's lets
-// the login through, audited "approved by bob"; bob's denial refuses the next one.
+// person's real ssh through gatehouse waits, told by gatehouse that the target is still
+// checking (sshd holds the module's own line back); her own click is refused (four eyes), bob's
+// lets the login through, audited "approved by bob"; bob's denial refuses the next one.
 func TestSSHLoginApprovalThroughGatehouse(t *testing.T) {
 	need(t)
 	hook := newChatHook(t)
@@ -84,6 +86,9 @@ func TestSSHLoginApprovalThroughGatehouse(t *testing.T) {
 	term := s.b.SSHTerminal(s.keys["alice"], "alice", 100, 30, dest, "-p", port, "echo LOGIN_$((6*7))")
 	defer term.Close()
 	id := hook.requestID(t, 1)
+	// sshd holds back the module's "waiting for approval" line until the login ends: gatehouse
+	// tells the person what the silence is.
+	term.Expect(0, connect.TargetQuietNotice, 20*time.Second)
 	if got := slackClick(t, callback, "U0ALICE", "gatehouse_approve", id); got == http.StatusOK {
 		t.Fatalf("alice approved her own login: HTTP %d", got)
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/session"
 	"gatehouse/internal/ticket"
@@ -110,4 +112,60 @@ func FuzzTargetText(f *testing.F) {
 			t.Fatalf("%q → %q", s, out)
 		}
 	})
+}
+
+// lockedBuf is a bytes.Buffer written by a timer and read by the test.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestQuietTarget: a target silent after its questions were answered (sshd holding back the
+// module's "waiting for approval") gets the person told, once; a target that asks again in time,
+// a dial that ended, or a round that failed tells nothing.
+func TestQuietTarget(t *testing.T) {
+	ok := func(context.Context, string, string, []string, []bool) ([]string, error) { return []string{"x"}, nil }
+	fail := func(context.Context, string, string, []string, []bool) ([]string, error) { return nil, errors.New("no") }
+	waitFor := func(w *lockedBuf, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); strings.Count(w.String(), TargetQuietNotice) < want && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Silent after a round: told once, even after more rounds.
+	var w lockedBuf
+	f, stop := quietTarget(ok, &w, 10*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	waitFor(&w, 1)
+	f(context.Background(), "", "", nil, nil)
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if n := strings.Count(w.String(), TargetQuietNotice); n != 1 {
+		t.Fatalf("told %d times: %q", n, w.String())
+	}
+	// The dial ends (login done) before the target was silent long: nothing.
+	var w2 lockedBuf
+	f, stop = quietTarget(ok, &w2, 50*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	stop()
+	time.Sleep(120 * time.Millisecond)
+	// Each new round restarts the wait: rounds closer than the limit tell nothing.
+	f, stop = quietTarget(ok, &w2, 80*time.Millisecond)
+	for range 4 {
+		f(context.Background(), "", "", nil, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	time.Sleep(120 * time.Millisecond)
+	// A failed round (the dial fails with it): nothing.
+	f, stop = quietTarget(fail, &w2, 10*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	time.Sleep(60 * time.Millisecond)
+	stop()
+	if w2.String() != "" {
+		t.Fatalf("told: %q", w2.String())
+	}
 }
