@@ -120,15 +120,21 @@ type lockedBuf struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestQuietTarget: a target silent after its questions were answered (sshd holding back the
 // module's "waiting for approval") gets the person told, once; a target that asks again in time,
 // a dial that ended, or a round that failed tells nothing.
 func TestQuietTarget(t *testing.T) {
 	ok := func(context.Context, string, string, []string, []bool) ([]string, error) { return []string{"x"}, nil }
-	fail := func(context.Context, string, string, []string, []bool) ([]string, error) { return nil, errors.New("no") }
+	fail := func(context.Context, string, string, []string, []bool) ([]string, error) {
+		return nil, errors.New("no")
+	}
 	waitFor := func(w *lockedBuf, want int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); strings.Count(w.String(), TargetQuietNotice) < want && time.Now().Before(deadline); {
