@@ -6,7 +6,6 @@ import (
 	"errors"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,18 +113,10 @@ func FuzzTargetText(f *testing.F) {
 	})
 }
 
-// lockedBuf is a bytes.Buffer written by a timer and read by the test.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// notes is a writer that hands each write to the test (the notice is written by a timer).
+type notes chan string
 
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (n notes) Write(p []byte) (int, error) { n <- string(p); return len(p), nil }
 
 // TestQuietTarget: a target silent after its questions were answered (sshd holding back the
 // module's "waiting for approval") gets the person told, once; a target that asks again in time,
@@ -135,31 +126,28 @@ func TestQuietTarget(t *testing.T) {
 	fail := func(context.Context, string, string, []string, []bool) ([]string, error) {
 		return nil, errors.New("no")
 	}
-	waitFor := func(w *lockedBuf, want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); strings.Count(w.String(), TargetQuietNotice) < want && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	// Silent after a round: told once, even after more rounds.
-	var w lockedBuf
-	f, stop := quietTarget(ok, &w, 10*time.Millisecond)
+	w := make(notes, 10)
+	f, stop := quietTarget(ok, w, 10*time.Millisecond)
 	f(context.Background(), "", "", nil, nil)
-	waitFor(&w, 1)
+	select {
+	case n := <-w:
+		if n != TargetQuietNotice+"\n" {
+			t.Fatalf("told %q", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent target: the person was never told")
+	}
 	f(context.Background(), "", "", nil, nil)
 	time.Sleep(50 * time.Millisecond)
 	stop()
-	if n := strings.Count(w.String(), TargetQuietNotice); n != 1 {
-		t.Fatalf("told %d times: %q", n, w.String())
-	}
 	// The dial ends (login done) before the target was silent long: nothing.
-	var w2 lockedBuf
-	f, stop = quietTarget(ok, &w2, 50*time.Millisecond)
+	f, stop = quietTarget(ok, w, 50*time.Millisecond)
 	f(context.Background(), "", "", nil, nil)
 	stop()
 	time.Sleep(120 * time.Millisecond)
 	// Each new round restarts the wait: rounds closer than the limit tell nothing.
-	f, stop = quietTarget(ok, &w2, 80*time.Millisecond)
+	f, stop = quietTarget(ok, w, 80*time.Millisecond)
 	for range 4 {
 		f(context.Background(), "", "", nil, nil)
 		time.Sleep(20 * time.Millisecond)
@@ -167,11 +155,11 @@ func TestQuietTarget(t *testing.T) {
 	stop()
 	time.Sleep(120 * time.Millisecond)
 	// A failed round (the dial fails with it): nothing.
-	f, stop = quietTarget(fail, &w2, 10*time.Millisecond)
+	f, stop = quietTarget(fail, w, 10*time.Millisecond)
 	f(context.Background(), "", "", nil, nil)
 	time.Sleep(60 * time.Millisecond)
 	stop()
-	if w2.String() != "" {
-		t.Fatalf("told: %q", w2.String())
+	if len(w) != 0 {
+		t.Fatalf("told %d more times: %q", len(w), <-w)
 	}
 }

@@ -95,14 +95,19 @@ func TestWebReplayFromBucket(t *testing.T) {
 	if err := cl.Put(ctx, cl.RecordingKey("n1", big.Recording), strings.NewReader(string(data)), int64(len(data)), hex.EncodeToString(sum[:]), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.App.Store.OpenSession(ctx, big); err != nil {
-		t.Fatal(err)
+	// A closed session of alice's whose recording is the large one (its audited size and hash).
+	closedSession := func(sess store.Session) {
+		t.Helper()
+		if err := b.App.Store.OpenSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.App.Store.CloseSession(ctx, sess.ID, func(s *store.Session) {
+			s.EndedAt, s.Status, s.Size, s.SHA256 = end, "closed", int64(len(data)), hex.EncodeToString(sum[:])
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := b.App.Store.CloseSession(ctx, big.ID, func(s *store.Session) {
-		s.EndedAt, s.Status, s.Size, s.SHA256 = end, "closed", int64(len(data)), hex.EncodeToString(sum[:])
-	}); err != nil {
-		t.Fatal(err)
-	}
+	closedSession(big)
 	if _, err := os.Stat(big.Recording); !os.IsNotExist(err) {
 		t.Fatalf("the large recording is on disk: %v", err)
 	}
@@ -165,14 +170,7 @@ func TestWebReplayFromBucket(t *testing.T) {
 	// keeps a download a while for the next segment; a session it never downloaded is asked.)
 	other := big
 	other.ID = record.NewID()
-	if err := b.App.Store.OpenSession(ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.App.Store.CloseSession(ctx, other.ID, func(s *store.Session) {
-		s.EndedAt, s.Status, s.Size, s.SHA256 = end, "closed", int64(len(data)), hex.EncodeToString(sum[:])
-	}); err != nil {
-		t.Fatal(err)
-	}
+	closedSession(other)
 	fake := "not the recording"
 	if _, err := cl.S3.PutObject(ctx, "gh-archive", cl.RecordingKey("n1", big.Recording), strings.NewReader(fake), int64(len(fake)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)

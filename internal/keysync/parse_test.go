@@ -45,15 +45,7 @@ func TestParseKeys(t *testing.T) {
 
 // TestParseKeysWeakRSA: the bastion's own rules apply (a 1024-bit RSA key is refused).
 func TestParseKeysWeakRSA(t *testing.T) {
-	priv, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, bad := ParseKeys(ssh.MarshalAuthorizedKey(pub))
+	keys, bad := ParseKeys(ssh.MarshalAuthorizedKey(rsaPublicKey(t, 1024)))
 	if len(keys) != 0 || len(bad) != 1 || !strings.Contains(bad[0], "line 1") || !strings.Contains(bad[0], "1024 bits") {
 		t.Fatalf("keys %v bad %q", keys, bad)
 	}
@@ -192,15 +184,7 @@ func TestApplyPolicy(t *testing.T) {
 	}
 	// The RSA size policy: a 2048-bit key under minimumIngressRsaKeySize 3072 is left out,
 	// reported by its fingerprint; the account's other keys stay.
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsaKey, err := sshkey.Parse(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))))
+	rsaKey, err := sshkey.Parse(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(rsaPublicKey(t, 2048)))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,4 +197,18 @@ func TestApplyPolicy(t *testing.T) {
 	if len(e.Bad) != 2 || e.Bad[0] != "line 9 skipped: x" || !strings.Contains(e.Bad[1], rsaKey.Fingerprint) || !strings.Contains(e.Bad[1], "2048 bits") {
 		t.Fatalf("bad %q", e.Bad)
 	}
+}
+
+// rsaPublicKey makes an RSA public key of bits.
+func rsaPublicKey(t *testing.T, bits int) ssh.PublicKey {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
