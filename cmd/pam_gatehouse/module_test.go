@@ -145,6 +145,12 @@ func freePort(t *testing.T) int {
 // top are extra top-level configuration lines.
 func startSite(t *testing.T, top ...string) *site {
 	t.Helper()
+	return startSiteRules(t, "", top...)
+}
+
+// startSiteRules is startSite with more of the [pam] section after the servers (rules).
+func startSiteRules(t *testing.T, rules string, top ...string) *site {
+	t.Helper()
 	dir := t.TempDir()
 	s := &site{tokens: map[string]string{}, keys: map[string]string{}}
 	port := freePort(t)
@@ -171,7 +177,7 @@ func startSite(t *testing.T, top ...string) *site {
 			cfg += "[[pam.servers.web4.rule]]\ncommand = \"/bin/true*\"\nfactor = \"totp\"\n"
 		}
 	}
-	s.b = testenv.Start(t, testenv.Options{Config: cfg})
+	s.b = testenv.Start(t, testenv.Options{Config: cfg + rules})
 	s.url = fmt.Sprintf("https://127.0.0.1:%d", port)
 	s.caFile = filepath.Join(s.b.DataDir, "pam_tls.crt")
 	deadline := time.Now().Add(10 * time.Second)

@@ -29,9 +29,20 @@ func sshdTarget(t *testing.T, s *site, args ...string) (*sshtest.SSHD, string, s
 // sshdTargetStack is sshdTarget with the auth line of the PAM stack as given.
 func sshdTargetStack(t *testing.T, s *site, auth string) (*sshtest.SSHD, string, string) {
 	t.Helper()
+	return sshdTargetNamed(t, s, sshdServiceName(), auth)
+}
+
+// sshdServiceName is a fresh PAM service name for a test's sshd (so a test can name it in a
+// rule before the bastion starts).
+func sshdServiceName() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	name := "sshd-gh" + hex.EncodeToString(b)
+	return "sshd-gh" + hex.EncodeToString(b)
+}
+
+// sshdTargetNamed is sshdTargetStack with the PAM service's name given.
+func sshdTargetNamed(t *testing.T, s *site, name, auth string) (*sshtest.SSHD, string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"gatehouse/internal/console"
@@ -31,7 +32,14 @@ func (a *App) openConsole() error {
 		a.Server.Tracker = live
 	}
 	c, err := console.New(console.Options{Live: live, Store: a.Store, Config: a.Config, DataDir: a.DataDir, Log: a.log, AppendAudit: a.appendAudit,
-		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}, Approvals: a.Notify.Manager()})
+		AuditLog: console.AuditSource{Dir: AuditDir(a.DataDir), Pub: pub}, Approvals: a.Notify.Manager(),
+		// The archive opens after the console: read at each request, as selfPlaySession reads it.
+		Archived: func(ctx context.Context, s store.Session) (*os.File, error) {
+			if a.Env.Archived == nil {
+				return nil, os.ErrNotExist
+			}
+			return a.Env.Archived(ctx, s)
+		}})
 	if err != nil {
 		return err
 	}

@@ -246,11 +246,13 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if d := req.FallbackPasswordDelay; d != nil {
 		dialer.PasswordDelay = time.Duration(*d) * time.Second
 	}
+	stopQuiet := func() {}
 	if tkt != "" {
-		dialer.KeyboardInteractive = c.targetQuestions(s, tkt)
+		dialer.KeyboardInteractive, stopQuiet = quietTarget(c.targetQuestions(s, tkt), errw, targetQuietAfter)
 	}
 	start := time.Now()
 	client, err := dialer.Dial(ctx, egress.Target{User: user, Host: ip.String(), Port: port}, signers, policy)
+	stopQuiet()
 	if err != nil {
 		f := base
 		f.Allowed, f.Comment = audit.Bool(true), err.Error()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"gatehouse/internal/session"
 	"gatehouse/internal/ticket"
@@ -96,4 +99,61 @@ func targetText(s string) string {
 		s = s[:1024]
 	}
 	return strings.TrimRight(s, "\n")
+}
+
+// targetQuietAfter is how long a target may stay silent, once its questions were answered,
+// before the person is told what the wait is. sshd's keyboard-interactive holds back PAM's
+// informational messages until its next question or the end of the login, so pam_gatehouse's
+// "waiting for approval" line cannot reach the person while a colleague decides.
+const targetQuietAfter = 3 * time.Second
+
+// TargetQuietNotice is what the person reads when the target stays silent after its questions.
+const TargetQuietNotice = "[gatehouse: the target is still checking this login (a second factor on its side, or a colleague's approval); waiting...]"
+
+// quietTarget wraps a keyboard-interactive answerer: after each answered round, if the target
+// asks nothing more within after, the notice is written to w, once per dial. stop (called when
+// the dial returns) ends the watch, so nothing is written after the login.
+func quietTarget(answer func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error), w io.Writer, after time.Duration) (
+	wrapped func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error), stop func()) {
+	var mu sync.Mutex
+	var timer *time.Timer
+	done, told := false, false
+	halt := func() {
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+	}
+	wrapped = func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error) {
+		mu.Lock()
+		halt()
+		mu.Unlock()
+		answers, err := answer(ctx, name, instruction, questions, echos)
+		if err != nil {
+			return answers, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !done && !told {
+			var t *time.Timer
+			t = time.AfterFunc(after, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if done || told || timer != t {
+					return
+				}
+				told = true
+				fmt.Fprintln(w, TargetQuietNotice)
+			})
+			timer = t
+		}
+		return answers, nil
+	}
+	stop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		halt()
+	}
+	return wrapped, stop
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/session"
 	"gatehouse/internal/ticket"
@@ -110,4 +111,55 @@ func FuzzTargetText(f *testing.F) {
 			t.Fatalf("%q → %q", s, out)
 		}
 	})
+}
+
+// notes is a writer that hands each write to the test (the notice is written by a timer).
+type notes chan string
+
+func (n notes) Write(p []byte) (int, error) { n <- string(p); return len(p), nil }
+
+// TestQuietTarget: a target silent after its questions were answered (sshd holding back the
+// module's "waiting for approval") gets the person told, once; a target that asks again in time,
+// a dial that ended, or a round that failed tells nothing.
+func TestQuietTarget(t *testing.T) {
+	ok := func(context.Context, string, string, []string, []bool) ([]string, error) { return []string{"x"}, nil }
+	fail := func(context.Context, string, string, []string, []bool) ([]string, error) {
+		return nil, errors.New("no")
+	}
+	// Silent after a round: told once, even after more rounds.
+	w := make(notes, 10)
+	f, stop := quietTarget(ok, w, 10*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	select {
+	case n := <-w:
+		if n != TargetQuietNotice+"\n" {
+			t.Fatalf("told %q", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent target: the person was never told")
+	}
+	f(context.Background(), "", "", nil, nil)
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	// The dial ends (login done) before the target was silent long: nothing.
+	f, stop = quietTarget(ok, w, 50*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	stop()
+	time.Sleep(120 * time.Millisecond)
+	// Each new round restarts the wait: rounds closer than the limit tell nothing.
+	f, stop = quietTarget(ok, w, 80*time.Millisecond)
+	for range 4 {
+		f(context.Background(), "", "", nil, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	time.Sleep(120 * time.Millisecond)
+	// A failed round (the dial fails with it): nothing.
+	f, stop = quietTarget(fail, w, 10*time.Millisecond)
+	f(context.Background(), "", "", nil, nil)
+	time.Sleep(60 * time.Millisecond)
+	stop()
+	if len(w) != 0 {
+		t.Fatalf("told %d more times: %q", len(w), <-w)
+	}
 }

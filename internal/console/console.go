@@ -62,6 +62,9 @@ type Options struct {
 	Approvals Decider
 	// Live is the running sessions' tee for live watching (nil: no live watching).
 	Live *Live
+	// Archived opens a session's recording from the archive bucket when it is not on this
+	// node's disk, checked against its audited SHA-256 (nil: no archive; as osh.Env.Archived).
+	Archived func(ctx context.Context, s store.Session) (*os.File, error)
 }
 
 // Console is the web console of one node.
@@ -73,7 +76,8 @@ type Console struct {
 	cert     *tls.Certificate // nil: plain HTTP on loopback
 	// Fingerprint is the SHA-256 of the certificate served, as webLogin prints it.
 	Fingerprint string
-	base        string // the URLs' base, set by Listen
+	base        string         // the URLs' base, set by Listen
+	archived    *archivedCache // nil without Options.Archived
 }
 
 // New prepares the console: its templates and, unless plain HTTP is configured, its certificate.
@@ -89,6 +93,9 @@ func New(o Options) (*Console, error) {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
 	c := &Console{o: o, logins: newTable(), sessions: newTable(), tmpl: t}
+	if o.Archived != nil {
+		c.archived = newArchivedCache(o.Archived, o.Now)
+	}
 	w := o.Config().Web
 	if !w.PlainHTTPLoopback {
 		cert, fp, err := certificate(o.DataDir, w)

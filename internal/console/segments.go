@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"gatehouse/internal/record"
@@ -99,18 +98,13 @@ func (c *Console) replayIndex(w http.ResponseWriter, r *http.Request, q *request
 	if !ok {
 		return
 	}
-	rd, done, ok := c.openRecording(w, r, s)
+	rd, size, done, ok := c.openRecording(w, r, s)
 	if !ok {
 		return
 	}
 	defer done()
-	st, err := os.Stat(s.Recording)
-	if err != nil {
-		c.fail(w, r, http.StatusNotFound, "The recording is not on this node.")
-		return
-	}
 	d := sessionDuration(s, c.o.Now())
-	n, each := SegmentPlan(d, st.Size())
+	n, each := SegmentPlan(d, size)
 	h := rd.Header()
 	idx := segIndex{Version: 1, Duration: seconds(d), Term: segTerm{Cols: max(h.Width, 1), Rows: max(h.Height, 1)}}
 	for i := range n {
@@ -132,18 +126,13 @@ func (c *Console) replaySegment(w http.ResponseWriter, r *http.Request, q *reque
 		http.Error(w, "bad segment number", http.StatusBadRequest)
 		return
 	}
-	rd, done, ok := c.openRecording(w, r, s)
+	rd, size, done, ok := c.openRecording(w, r, s)
 	if !ok {
 		return
 	}
 	defer done()
-	st, err := os.Stat(s.Recording)
-	if err != nil {
-		c.fail(w, r, http.StatusNotFound, "The recording is not on this node.")
-		return
-	}
 	d := SegmentDuration(r.URL.Query().Get("d"), sessionDuration(s, c.o.Now()))
-	n, each := SegmentPlan(d, st.Size())
+	n, each := SegmentPlan(d, size)
 	if k >= n {
 		http.Error(w, "no such segment", http.StatusNotFound)
 		return
@@ -292,11 +281,15 @@ func WriteSegment(w io.Writer, rd *record.Reader, d, from, to time.Duration, las
 	return err
 }
 
-// replaySegmented says whether the replay page streams this session's recording in segments.
-func replaySegmented(s store.Session) bool {
-	if s.Recording == "" || strings.HasPrefix(s.Recording, "s3://") {
+// replaySegmented says whether the replay page streams this session's recording in segments:
+// by its size on disk, or, when it is only in the archive bucket, by its audited size.
+func (c *Console) replaySegmented(s store.Session) bool {
+	if s.Recording == "" {
 		return false
 	}
 	st, err := os.Stat(s.Recording)
+	if errors.Is(err, os.ErrNotExist) && c.archived != nil {
+		return s.Size >= SegmentedFrom
+	}
 	return err == nil && st.Size() >= SegmentedFrom
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -179,26 +178,29 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, q *request) {
 		c.fail(w, r, http.StatusServiceUnavailable, "The audit log of this bastion cannot be written right now, so the replay is refused.")
 		return
 	}
-	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != "", "Segmented": replaySegmented(s)})
+	c.render(w, r, http.StatusOK, "replay.html", q, map[string]any{"Title": "Replay " + s.ID, "S": s, "HasRecording": s.Recording != "", "Segmented": c.replaySegmented(s)})
 }
 
-func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.Session) (*record.Reader, func(), bool) {
+// openRecording opens a session's recording for reading (from the disk, else from the archive
+// bucket) with its size; done must be called when finished. On failure it answered the request.
+func (c *Console) openRecording(w http.ResponseWriter, r *http.Request, s store.Session) (*record.Reader, int64, func(), bool) {
 	if s.Recording == "" {
 		c.fail(w, r, http.StatusNotFound, "This session has no recording.")
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
-	f, err := os.Open(s.Recording)
+	f, size, done, err := c.openRecordingFile(r.Context(), s)
 	if err != nil {
-		c.fail(w, r, http.StatusNotFound, "The recording is not on this node.")
-		return nil, nil, false
+		c.o.Log.Warn("console: recording not readable", "session", s.ID, "err", err)
+		c.fail(w, r, http.StatusNotFound, "The recording is not on this node nor in the archive bucket.")
+		return nil, 0, nil, false
 	}
 	rd, err := record.NewReader(f)
 	if err != nil {
-		_ = f.Close() // read only; the format error is the one to report
+		done() // the format error is the one to report
 		c.fail(w, r, http.StatusUnprocessableEntity, "The recording cannot be read.")
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
-	return rd, func() { _ = f.Close() }, true // read only
+	return rd, size, done, true
 }
 
 // cast streams the recording as asciicast v2, whatever format it is stored in: event by event,
@@ -208,7 +210,7 @@ func (c *Console) cast(w http.ResponseWriter, r *http.Request, q *request) {
 	if !ok {
 		return
 	}
-	rd, done, ok := c.openRecording(w, r, s)
+	rd, _, done, ok := c.openRecording(w, r, s)
 	if !ok {
 		return
 	}
@@ -400,7 +402,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, q *request) {
 		http.Error(w, "search text too long (200 bytes at most)", http.StatusBadRequest)
 		return
 	}
-	rd, done, ok := c.openRecording(w, r, s)
+	rd, _, done, ok := c.openRecording(w, r, s)
 	if !ok {
 		return
 	}

@@ -66,3 +66,27 @@ func TestIdleLockAndUnlock(t *testing.T) {
 	term.Send("exit\r")
 	term.Wait(10 * time.Second)
 }
+
+// TestIdleKillThenStop: right after an idle kill, the target's command still running (sleep
+// 300), gatehouse stops at once: nothing waits for the target's command. (The original flake:
+// a shutdown just after an idle kill sometimes outlasted testenv's 10 s limit.) The only wait
+// left is the egress relay's close grace (2 s) for a target that does not acknowledge the close
+// of a session whose command still runs, as OpenSSH's sshd does not.
+func TestIdleKillThenStop(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{Config: "idleKillTimeout = 600\nwarnBeforeKillSeconds = 60\n"})
+	sshd, aliceKey := targetSetup(t, b)
+	p := startPiped(t, b, aliceKey, "alice", fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port), "echo started; sleep 300")
+	off := p.expect(0, "started", 10*time.Second)
+	b.Clock.Advance(601 * time.Second)
+	p.expect(off, "closing this session (idle kill timeout)", 5*time.Second)
+	start := time.Now()
+	b.Stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("gatehouse took %v to stop after an idle kill", took)
+	} else {
+		t.Logf("stopped %v after the idle kill", took)
+	}
+	if code := p.ended(10 * time.Second); code != 255 {
+		t.Fatalf("idle kill: exit %d, want 255:\n%s", code, p.output())
+	}
+}

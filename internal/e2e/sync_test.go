@@ -427,3 +427,54 @@ func TestSyncAttacks(t *testing.T) {
 		t.Fatal("a frozen account logged in")
 	}
 }
+
+// TestSyncIngressKeysFrom: keys added by the key sync get ingressKeysFrom as keys added by a
+// command do, from a directory and from a real S3 server; the real ssh client logs in from the
+// allowed address and is refused from another one, a key's own from= included (overriding is
+// not allowed).
+func TestSyncIngressKeysFrom(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	dir := t.TempDir()
+	dina, dinaPub := testenv.NewKey(t, "ed25519", "dina")
+	sam, samPub := testenv.NewKey(t, "ed25519", "sam")
+	if err := os.WriteFile(filepath.Join(dir, "dina.pub"), []byte(`from="127.0.0.1,127.0.0.3" `+dinaPub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.Start(t, testenv.Options{Config: fmt.Sprintf(noPenalty+`ingressKeysFrom = ["127.0.0.2"]
+[sync]
+interval = "1h"
+maxRemoveShare = 1
+
+[[sync.source]]
+name = "files"
+kind = "dir"
+path = %q
+
+[[sync.source]]
+name = "s3"
+kind = "s3"
+bucket = "keys-from"
+prefix = "pk/"
+endpoint = %q
+region = "us-east-1"
+access_key = %q
+secret_key = %q
+`, dir, s3.Endpoint, s3.Access, s3.Secret)})
+	waitSyncRuns(t, b, "s3", 1)
+	bk := newBucket(t, s3, "keys-from")
+	bk.put("pk/sam.pub", samPub+"\n")
+	syncRun(t, b, false)
+
+	for _, c := range []struct{ key, account string }{{dina, "dina"}, {sam, "sam"}} {
+		r := sshFrom(t, b, "127.0.0.2", c.key, c.account, "--json-greppable", "--osh", "selfListIngressKeys")
+		if r.Exit != 0 || !strings.Contains(r.Stdout, `"from_list":["127.0.0.2"]`) {
+			t.Fatalf("%s from 127.0.0.2: exit %d\n%s%s", c.account, r.Exit, r.Stdout, r.Stderr)
+		}
+		for _, from := range []string{"127.0.0.1", "127.0.0.3"} {
+			if r := sshFrom(t, b, from, c.key, c.account, "--osh", "info"); r.Exit != 255 {
+				t.Fatalf("%s from %s with a synced key bound to 127.0.0.2: exit %d\n%s", c.account, from, r.Exit, r.Stdout)
+			}
+		}
+	}
+	auditHas(t, b, "sync.create_account", `"account":"sam"`, "s3://keys-from/pk/sam.pub")
+}

@@ -97,17 +97,7 @@ func TestWebReplayLargeRecordingStartsFast(t *testing.T) {
 	if s := status(t, br, base+"/sessions/"+id); s != 200 {
 		t.Fatalf("replay page: %d", s)
 	}
-	// The page may still be replacing the previous one's context: a poll that lands there is
-	// asked again (it fails at once with "Cannot find context").
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		_, err := chromedp.Run(withTimeout(br, 20*time.Second), chromedp.Poll[bool](`!!window.gatehousePlayer`))
-		if err == nil {
-			break
-		}
-		if !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	waitPlayer(t, br)
 	if _, err := chromedp.Run(withTimeout(br, 20*time.Second), chromedp.Evaluate[any](`window.gatehousePlayer.play(), null`)); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"gatehouse/internal/access"
@@ -130,3 +131,29 @@ func (b *builder) add(account, suffix, object, version string, data []byte) {
 // done returns the snapshot. An account with only a groups object has no keys: Reconcile
 // freezes it if managed, creates nothing otherwise.
 func (b *builder) done() Snapshot { return b.snap }
+
+// ApplyPolicy puts the bastion's rules for new ingress keys on every key a source hands over,
+// the same rules as for a key added by a command (sshkey.Policy.Apply: ingressKeysFrom with
+// ingressKeysFromAllowOverride, minimum/maximumIngressRsaKeySize): a synced key gets the
+// from="…" list a key added by selfAddIngressKey would get, and a key the policy refuses is
+// reported in Bad and left out (fail closed: never stored without its restriction). The
+// snapshot given is not changed. Because the stored line carries the from= list, a change of
+// ingressKeysFrom reaches the synced keys at the next run (their lines differ: replaced).
+func ApplyPolicy(snap Snapshot, pol sshkey.Policy) Snapshot {
+	out := make(Snapshot, len(snap))
+	for name, e := range snap {
+		keys := make([]sshkey.Key, 0, len(e.Keys))
+		bad := slices.Clone(e.Bad)
+		for _, k := range e.Keys {
+			applied, err := pol.Apply(k)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("key %s skipped: %v", k.Fingerprint, err))
+				continue
+			}
+			keys = append(keys, applied)
+		}
+		e.Keys, e.Bad = keys, bad
+		out[name] = e
+	}
+	return out
+}

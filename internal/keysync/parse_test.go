@@ -45,15 +45,7 @@ func TestParseKeys(t *testing.T) {
 
 // TestParseKeysWeakRSA: the bastion's own rules apply (a 1024-bit RSA key is refused).
 func TestParseKeysWeakRSA(t *testing.T) {
-	priv, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, bad := ParseKeys(ssh.MarshalAuthorizedKey(pub))
+	keys, bad := ParseKeys(ssh.MarshalAuthorizedKey(rsaPublicKey(t, 1024)))
 	if len(keys) != 0 || len(bad) != 1 || !strings.Contains(bad[0], "line 1") || !strings.Contains(bad[0], "1024 bits") {
 		t.Fatalf("keys %v bad %q", keys, bad)
 	}
@@ -147,4 +139,76 @@ func TestHTTPSErrorsHideCredentials(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestApplyPolicy: a synced key gets the from= list a key added by a command would get, over
+// every combination of the bastion's list, the key's own from= and ingressKeysFromAllowOverride;
+// a key the RSA size policy refuses is reported and left out; the input is not changed.
+func TestApplyPolicy(t *testing.T) {
+	plain := testKey(t, 1, "plain")
+	own, err := sshkey.Parse(`from="127.0.0.3" ` + testKey(t, 2, "own").Line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bastion  []string
+		override bool
+		key      sshkey.Key
+		want     string
+	}{
+		{nil, false, plain, ""},
+		{nil, true, plain, ""},
+		{nil, false, own, "127.0.0.3"}, // a restriction the user asked for is never lifted
+		{nil, true, own, "127.0.0.3"},
+		{[]string{"127.0.0.2"}, false, plain, "127.0.0.2"},
+		{[]string{"127.0.0.2"}, true, plain, "127.0.0.2"},
+		{[]string{"127.0.0.2"}, false, own, "127.0.0.2"}, // replaced: overriding is not allowed
+		{[]string{"127.0.0.2"}, true, own, "127.0.0.3"},
+		{[]string{"127.0.0.2", "10.0.0.0/8"}, false, plain, "127.0.0.2,10.0.0.0/8"},
+		{[]string{"127.0.0.2", "10.0.0.0/8"}, false, own, "127.0.0.2,10.0.0.0/8"},
+	} {
+		in := Snapshot{"alice": {Keys: []sshkey.Key{tc.key}, Object: "o", Version: "v"}}
+		out := ApplyPolicy(in, sshkey.Policy{IngressKeysFrom: tc.bastion, AllowOverride: tc.override})
+		e := out["alice"]
+		if len(e.Keys) != 1 || len(e.Bad) != 0 || e.Object != "o" || e.Version != "v" {
+			t.Fatalf("%v/%v/%q: %+v", tc.bastion, tc.override, tc.key.From, e)
+		}
+		got := e.Keys[0]
+		wantLine := tc.key.WithFrom(tc.want).Line
+		if got.From != tc.want || got.Line != wantLine || got.Fingerprint != tc.key.Fingerprint {
+			t.Errorf("bastion %v override %v key from %q: from %q line %q, want %q", tc.bastion, tc.override, tc.key.From, got.From, got.Line, tc.want)
+		}
+		if in["alice"].Keys[0].Line != tc.key.Line {
+			t.Errorf("the input snapshot was changed")
+		}
+	}
+	// The RSA size policy: a 2048-bit key under minimumIngressRsaKeySize 3072 is left out,
+	// reported by its fingerprint; the account's other keys stay.
+	rsaKey, err := sshkey.Parse(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(rsaPublicKey(t, 2048)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ApplyPolicy(Snapshot{"bob": {Keys: []sshkey.Key{rsaKey, plain}, Bad: []string{"line 9 skipped: x"}}},
+		sshkey.Policy{IngressKeysFrom: []string{"127.0.0.2"}, MinRSABits: 3072})
+	e := out["bob"]
+	if len(e.Keys) != 1 || e.Keys[0].Fingerprint != plain.Fingerprint || e.Keys[0].From != "127.0.0.2" {
+		t.Fatalf("keys %+v", e.Keys)
+	}
+	if len(e.Bad) != 2 || e.Bad[0] != "line 9 skipped: x" || !strings.Contains(e.Bad[1], rsaKey.Fingerprint) || !strings.Contains(e.Bad[1], "2048 bits") {
+		t.Fatalf("bad %q", e.Bad)
+	}
+}
+
+// rsaPublicKey makes an RSA public key of bits.
+func rsaPublicKey(t *testing.T, bits int) ssh.PublicKey {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

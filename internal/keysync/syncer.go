@@ -13,6 +13,7 @@ import (
 
 	"gatehouse/internal/audit"
 	"gatehouse/internal/config"
+	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/sshkey"
 	"gatehouse/internal/store"
 )
@@ -144,6 +145,9 @@ func (s *Syncer) runSource(ctx context.Context, cfg *config.Config, sc config.Sy
 		}
 	}
 	in.FetchErr = err
+	if err == nil {
+		in.Desired = ApplyPolicy(in.Desired, common.IngressPolicy(cfg))
+	}
 	if ctx.Err() != nil {
 		return Result{Plan: Plan{Source: sc.Name, Verdict: RefusedFetch, Reason: "stopped"}, Err: ctx.Err()} // shutting down: not the source's fault
 	}

@@ -184,3 +184,42 @@ func TestSyncFreezeOwnership(t *testing.T) {
 		t.Fatalf("keys of a managed account frozen by hand are still synced: %v", keys)
 	}
 }
+
+// TestSyncAppliesIngressKeysFrom: keys a sync run adds carry the bastion's from= list, and a
+// change of ingressKeysFrom reaches the keys already synced at the next run.
+func TestSyncAppliesIngressKeysFrom(t *testing.T) {
+	ctx := context.Background()
+	k := testKey(t, 1, "k")
+	src := &fakeSource{snap: Snapshot{"alice": {Keys: []sshkey.Key{k}, Object: "o"}}}
+	s, st := newTestSyncer(t, src, &auditRec{})
+	cfg := *s.Config()
+	cfg.IngressKeysFrom = []string{"127.0.0.2"}
+	s.Config = func() *config.Config { return &cfg }
+	fromOf := func() string {
+		t.Helper()
+		keys, err := st.ListIngressKeys(ctx, "alice")
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys %v %v", keys, err)
+		}
+		return keys[0].From
+	}
+	if r := s.RunOnce(ctx, Options{}); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	if f := fromOf(); f != "127.0.0.2" {
+		t.Fatalf("synced key from %q", f)
+	}
+	// Nothing changed: the next run changes nothing (the stored line is what the policy makes).
+	if r := s.RunOnce(ctx, Options{}); r[0].Err != nil || len(r[0].Applied) != 0 {
+		t.Fatalf("second run: %+v", r[0])
+	}
+	cfg2 := cfg
+	cfg2.IngressKeysFrom = []string{"127.0.0.4", "10.0.0.0/8"}
+	s.Config = func() *config.Config { return &cfg2 }
+	if r := s.RunOnce(ctx, Options{}); r[0].Err != nil || len(r[0].Applied) != 2 {
+		t.Fatalf("run after the change: %+v", r[0])
+	}
+	if f := fromOf(); f != "127.0.0.4,10.0.0.0/8" {
+		t.Fatalf("after the change, from %q", f)
+	}
+}
