@@ -3,7 +3,7 @@
 // runs each command in the process (the dispatcher, as an SSH session would, without the SSH
 // connection) and reports the wall time and CPU of each.
 //
-//	go run ./bench/state [-sizes 0,1000,10000] [-runs 5]
+//	go run ./bench/state [-sizes 0,1000,10000] [-runs 5] [-postgres URL]
 //
 // The state at N accounts: every account has one ingress key; groups g0..g(N/10-1) have 20
 // servers each (10.G.x.y/32 and a /24 every fifth group), 10 members, 2 owners; every tenth account
@@ -34,7 +34,20 @@ func main() {
 	sizes := flag.String("sizes", "0,1000,10000", "account counts to measure, comma-separated")
 	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
 	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
+	flag.StringVar(&pgURL, "postgres", "", "a postgres:// URL of a role that may create databases: each state in a new database there (default: SQLite)")
+	dumpFile := flag.String("dump", "", "instead of measuring: write every listing command's JSON answer on a varied state of -sizes accounts (one size) to this file")
 	flag.Parse()
+	if *dumpFile != "" {
+		n, err := strconv.Atoi(*sizes)
+		if err == nil {
+			err = dump(n, *dumpFile)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "state:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*sizes, *runs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "state:", err)
 		os.Exit(1)
@@ -100,7 +113,12 @@ func measure(n, runs int, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	storeURL, drop, err := freshStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Store: storeURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}

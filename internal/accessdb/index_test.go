@@ -73,7 +73,7 @@ func TestLoadIndexFilterKeepsEveryMatch(t *testing.T) {
 	for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "1.2.3.4", "2001:db8::1", "::ffff:10.0.0.1", "9.9.9.9"} {
 		for _, user := range []string{"root", "admin"} {
 			tg := access.Target{User: user, Host: "db1.example.org", IP: netip.MustParseAddr(ip), Port: 22}
-			idx, _, err := LoadIndex(ctx, st, tg.IP)
+			idx, _, err := LoadIndex(ctx, st, tg)
 			if err != nil {
 				t.Fatal(err)
 			}
