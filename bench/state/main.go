@@ -142,6 +142,7 @@ func measure(n, runs int, w io.Writer) error {
 	for _, c := range commands(n) {
 		name, _, _ := strings.Cut(c.name, " ")
 		var walls, cpus []float64
+		var out counter
 		var code string
 		if c.name == profileCmd {
 			f, err := os.Create("state-" + name + ".pprof")
@@ -151,7 +152,9 @@ func measure(n, runs int, w io.Writer) error {
 			pprof.StartCPUProfile(f)
 		}
 		for i := 0; i <= runs; i++ {
-			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+			// The output is formatted and written as to an SSH channel (io.Discard would let
+			// the printer skip the formatting), to a writer that only counts.
+			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: &out, Err: &out}
 			s.Reload = func(ctx context.Context) error {
 				acct, err := a.Store.GetAccount(ctx, "admin")
 				s.Account, s.Roles = acct, osh.RolesOf(acct)
@@ -224,6 +227,11 @@ func build(ctx context.Context, st store.Store, n int) error {
 	}
 	return nil
 }
+
+// counter is a writer that counts the bytes written to it.
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
