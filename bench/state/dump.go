@@ -65,7 +65,7 @@ func dump(n int, file string) error {
 	hosts := []string{"10.1.0.3", "10.0.0.1", "10.0.0.77", "10.5.0.9", "10.2.3.4", "192.168.7.7", "2001:db8::5", "srv7.example.org", "1.1.1.1"}
 	var cmds [][]string
 	for _, c := range []string{"info", "accountList", "accountList --audit", "accountList --inactive-only", "accountInfo --all",
-		"accountInfo --all --no-groups", "groupList", "groupList --all", "groupInfo --all"} {
+		"accountInfo --all --without-groups", "groupList", "groupList --all", "groupInfo --all"} {
 		cmds = append(cmds, strings.Fields(c))
 	}
 	for _, h := range hosts {
@@ -76,7 +76,7 @@ func dump(n int, file string) error {
 	for i := 0; i < n; i += max(n/7, 1) {
 		cmds = append(cmds, []string{"accountInfo", "--account", "a" + strconv.Itoa(i)}, []string{"groupInfo", "--group", "g" + strconv.Itoa(i/10)})
 	}
-	for _, who := range []string{"admin", "a5", "a12"} {
+	for _, who := range []string{"admin", "a1", "a21", "a42", "a5"} {
 		s, err := as(who)
 		if err != nil {
 			return err
