@@ -13,7 +13,7 @@ var _ store.Listings = (*Store)(nil)
 // The listings (store.Listings) read one table at a time, every row at once: issue 14's
 // 10,000 accounts. A list of names is one text[] parameter (= ANY($1)).
 
-const accountStateCols = `name, id, created_at, expires_at, osh_only, always_active, frozen, max_inactive_days, last_seen_at`
+const accountStateCols = `name, expires_at, osh_only, always_active, frozen, max_inactive_days, last_seen_at`
 
 func (s *Store) accountStates(ctx context.Context, where string, args ...any) ([]store.Account, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+accountStateCols+` FROM accounts `+where+` ORDER BY name`, args...)
@@ -22,9 +22,9 @@ func (s *Store) accountStates(ctx context.Context, where string, args ...any) ([
 	}
 	return collect(rows, func(r pgx.CollectableRow) (store.Account, error) {
 		var a store.Account
-		var created, expires, seen int64
-		err := r.Scan(&a.Name, &a.ID, &created, &expires, &a.OshOnly, &a.AlwaysActive, &a.Frozen, &a.MaxInactiveDays, &seen)
-		a.CreatedAt, a.ExpiresAt, a.LastSeenAt = fromUnix(created), fromUnix(expires), fromUnix(seen)
+		var expires, seen int64
+		err := r.Scan(&a.Name, &expires, &a.OshOnly, &a.AlwaysActive, &a.Frozen, &a.MaxInactiveDays, &seen)
+		a.ExpiresAt, a.LastSeenAt = fromUnix(expires), fromUnix(seen)
 		return a, err
 	})
 }

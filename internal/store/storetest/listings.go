@@ -79,7 +79,7 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 
 	// state is what AccountStates promises of an account read in full.
 	state := func(a store.Account) store.Account {
-		return store.Account{Name: a.Name, ID: a.ID, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt, OshOnly: a.OshOnly,
+		return store.Account{Name: a.Name, ExpiresAt: a.ExpiresAt, OshOnly: a.OshOnly,
 			AlwaysActive: a.AlwaysActive, Frozen: a.Frozen, MaxInactiveDays: a.MaxInactiveDays, LastSeenAt: a.LastSeenAt}
 	}
 	var want []store.Account
