@@ -126,7 +126,7 @@ func groupInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list groups: %v", err)
 		}
-		value := map[string]any{}
+		value := make(map[string]any, len(groups))
 		quiet := &osh.Printer{W: io.Discard}
 		for _, g := range groups {
 			v, r := groupInfoValue(ctx, c, quiet, g, lists)

@@ -278,7 +278,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
-	value := map[string]any{}
+	value := make(map[string]any, len(all))
 	for _, a := range all {
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
@@ -373,7 +373,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
-		value := map[string]any{}
+		value := make(map[string]any, len(all))
 		for _, a := range all {
 			v, err := infoOf(ctx, c, a, auditor, pre)
 			if err != nil {
