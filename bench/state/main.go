@@ -3,7 +3,7 @@
 // runs each command in the process (the dispatcher, as an SSH session would, without the SSH
 // connection) and reports the wall time and CPU of each.
 //
-//	go run ./bench/state [-sizes 0,1000,10000] [-runs 5]
+//	go run ./bench/state [-sizes 0,1000,10000] [-runs 5] [-postgres URL]
 //
 // The state at N accounts: every account has one ingress key; groups g0..g(N/10-1) have 20
 // servers each (10.G.x.y/32 and a /24 every fifth group), 10 members, 2 owners; every tenth account
@@ -34,7 +34,20 @@ func main() {
 	sizes := flag.String("sizes", "0,1000,10000", "account counts to measure, comma-separated")
 	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
 	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
+	flag.StringVar(&pgURL, "postgres", "", "a postgres:// URL of a role that may create databases: each state in a new database there (default: SQLite)")
+	dumpFile := flag.String("dump", "", "instead of measuring: write every listing command's JSON answer on a varied state of -sizes accounts (one size) to this file")
 	flag.Parse()
+	if *dumpFile != "" {
+		n, err := strconv.Atoi(*sizes)
+		if err == nil {
+			err = dump(n, *dumpFile)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "state:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*sizes, *runs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "state:", err)
 		os.Exit(1)
@@ -61,11 +74,14 @@ func commands(n int) []command {
 		{"selfListIngressKeys", nil},
 		{"selfListSessions", nil},
 		{"accountList", nil},
+		{"accountList --audit", []string{"--audit"}},
+		{"accountInfo --all", []string{"--all"}},
 		{"accountInfo", []string{"--account", acct}},
 		{"accountListAccesses", []string{"--account", acct}},
 		{"accountListIngressKeys", []string{"--account", acct}},
 		{"accountListEgressKeys", []string{"--account", acct}},
 		{"accountListSessions", []string{"--account", acct}},
+		{"groupList", nil},
 		{"groupList --all", []string{"--all"}},
 		{"groupInfo --all", []string{"--all"}},
 		{"groupInfo", []string{"--group", g}},
@@ -97,7 +113,12 @@ func measure(n, runs int, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	storeURL, drop, err := freshStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Store: storeURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}
@@ -121,6 +142,7 @@ func measure(n, runs int, w io.Writer) error {
 	for _, c := range commands(n) {
 		name, _, _ := strings.Cut(c.name, " ")
 		var walls, cpus []float64
+		var out counter
 		var code string
 		if c.name == profileCmd {
 			f, err := os.Create("state-" + name + ".pprof")
@@ -130,7 +152,9 @@ func measure(n, runs int, w io.Writer) error {
 			pprof.StartCPUProfile(f)
 		}
 		for i := 0; i <= runs; i++ {
-			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+			// The output is formatted and written as to an SSH channel (io.Discard would let
+			// the printer skip the formatting), to a writer that only counts.
+			s := &osh.Session{ID: "bench", Account: admin, Roles: osh.RolesOf(admin), In: strings.NewReader(""), Out: &out, Err: &out}
 			s.Reload = func(ctx context.Context) error {
 				acct, err := a.Store.GetAccount(ctx, "admin")
 				s.Account, s.Roles = acct, osh.RolesOf(acct)
@@ -203,6 +227,11 @@ func build(ctx context.Context, st store.Store, n int) error {
 	}
 	return nil
 }
+
+// counter is a writer that counts the bytes written to it.
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage

@@ -201,7 +201,19 @@ func (e Entry) Matches(now time.Time, t Target) (specificity int, ok bool) {
 	if !userMatches(e.User, t.User) {
 		return 0, false
 	}
-	h, err := ParseHost(e.Host)
+	return hostMatches(e.Host, t)
+}
+
+// HostMayMatch reports whether an entry of this host can match t whatever its user, port and
+// expiry: the host part of Entry.Matches, which never matches without it. whoHasAccessTo's
+// loader leaves out the entries it refuses (accessdb.LoadIndex).
+func HostMayMatch(host string, t Target) bool {
+	_, ok := hostMatches(host, t)
+	return ok
+}
+
+func hostMatches(host string, t Target) (specificity int, ok bool) {
+	h, err := ParseHost(host)
 	if err != nil {
 		return 0, false
 	}

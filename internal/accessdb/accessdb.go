@@ -7,7 +7,8 @@ package accessdb
 import (
 	"context"
 	"fmt"
-	"net/netip"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -163,34 +164,54 @@ func Load(ctx context.Context, st Store, a store.Account) (Inputs, error) {
 	return in, err
 }
 
-// LoadIndex loads the access lists for access.WhoHasAccess to ip in a fixed number of queries
-// (accounts, groups with their roles, and each kind of ACL entry), whatever the number of
-// accounts and groups. Entries that are another IPv4 address than ip are left out in the query
-// (they cannot match). It returns the accounts too, for their state.
-func LoadIndex(ctx context.Context, st store.AccessIndexInputs, ip netip.Addr) (access.Index, []store.Account, error) {
-	accounts, err := st.ListAccounts(ctx)
-	if err != nil {
-		return access.Index{}, nil, fmt.Errorf("load accounts: %w", err)
+// LoadIndex loads the access lists for access.WhoHasAccess to t (its IP and the host name the
+// user typed) in five queries whatever the number of accounts and groups (issue 14), and only
+// what can match t:
+//   - the ACL entries of each kind, the query leaving out other IPv4 addresses than t's, then
+//     every entry whose host cannot match t (access.HostMayMatch, the host part of the match:
+//     such an entry is never chosen, and the entries kept keep their order);
+//   - the groups with a server left (a group grants nothing, to members or guests, unless one
+//     of its servers matches), with their roles;
+//   - the accounts those groups, guest entries and personal entries name that exist, with their
+//     state (no grants or settings), sorted by name; idx.Accounts is their names.
+func LoadIndex(ctx context.Context, st store.AccessIndexInputs, t access.Target) (access.Index, []store.Account, error) {
+	t.IP = t.IP.Unmap()
+	lists := map[string][]store.ACLEntry{}
+	for _, kind := range []string{store.ACLGroup, store.ACLGuest, store.ACLPersonal} {
+		l, err := st.ListACLKind(ctx, kind, t.IP.String())
+		if err != nil {
+			return access.Index{}, nil, fmt.Errorf("load %s accesses: %w", kind, err)
+		}
+		kept := l[:0]
+		for _, e := range l {
+			if access.HostMayMatch(e.Host, t) {
+				kept = append(kept, e)
+			}
+		}
+		lists[kind] = kept
 	}
-	gs, err := st.ListGroups(ctx)
+	var groupNames []string
+	seen := map[string]bool{}
+	for _, e := range lists[store.ACLGroup] {
+		if !seen[e.Owner] {
+			seen[e.Owner] = true
+			groupNames = append(groupNames, e.Owner)
+		}
+	}
+	gs, err := st.GroupsNamed(ctx, groupNames)
 	if err != nil {
 		return access.Index{}, nil, fmt.Errorf("load groups: %w", err)
 	}
-	lists := map[string][]store.ACLEntry{}
-	for _, kind := range []string{store.ACLGroup, store.ACLGuest, store.ACLPersonal} {
-		if lists[kind], err = st.ListACLKind(ctx, kind, ip.Unmap().String()); err != nil {
-			return access.Index{}, nil, fmt.Errorf("load %s accesses: %w", kind, err)
-		}
-	}
 	idx := access.Index{Personal: map[string][]access.Entry{}}
-	for _, a := range accounts {
-		idx.Accounts = append(idx.Accounts, a.Name)
-	}
 	byGroup := map[string]*access.Group{}
 	idx.Groups = make([]access.Group, len(gs))
+	names := map[string]bool{}
 	for i, g := range gs {
 		idx.Groups[i] = access.Group{Name: g.Name, Members: g.Roles[store.RoleMember], Guests: map[string][]access.Entry{}}
 		byGroup[g.Name] = &idx.Groups[i]
+		for _, m := range g.Roles[store.RoleMember] {
+			names[m] = true
+		}
 	}
 	for _, e := range lists[store.ACLGroup] {
 		if g := byGroup[e.Owner]; g != nil {
@@ -200,10 +221,19 @@ func LoadIndex(ctx context.Context, st store.AccessIndexInputs, ip netip.Addr) (
 	for _, e := range lists[store.ACLGuest] {
 		if g := byGroup[e.Owner]; g != nil {
 			g.Guests[e.Account] = append(g.Guests[e.Account], Entry(e))
+			names[e.Account] = true
 		}
 	}
 	for _, e := range lists[store.ACLPersonal] {
 		idx.Personal[e.Owner] = append(idx.Personal[e.Owner], Entry(e))
+		names[e.Owner] = true
+	}
+	accounts, err := st.AccountStatesNamed(ctx, slices.Sorted(maps.Keys(names)))
+	if err != nil {
+		return access.Index{}, nil, fmt.Errorf("load accounts: %w", err)
+	}
+	for _, a := range accounts {
+		idx.Accounts = append(idx.Accounts, a.Name)
 	}
 	return idx, accounts, nil
 }

@@ -13,23 +13,44 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/postgres"
+	"gatehouse/internal/store/postgres/pgtest"
 	"gatehouse/internal/store/sqlite"
 )
 
 // TestLoadIndexFilterKeepsEveryMatch: the entries LoadIndex leaves out in its query (other IPv4
 // addresses) never change whoHasAccessTo's answer: for many targets, WhoHasAccess over the
 // filtered index equals Decide for every account over the lists loaded per account (Load).
+//
+// It runs on both stores (each filters in its own SQL), with hosts of every form: addresses,
+// prefixes (an IPv4 one written in IPv6), IPv6, names (with a final dot, in capitals).
 func TestLoadIndexFilterKeepsEveryMatch(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			var st store.Store
+			var err error
+			if engine == "postgres" {
+				st, err = postgres.Open(ctx, pgtest.Fresh(t))
+			} else {
+				st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			loadIndexKeepsEveryMatch(t, st)
+		})
 	}
-	defer st.Close()
+}
+
+func loadIndexKeepsEveryMatch(t *testing.T, st store.Store) {
+	ctx := context.Background()
 	r := rand.New(rand.NewPCG(14, 9))
 	now := time.Now()
 	hosts := []string{"10.0.0.1", "10.0.0.2", "10.0.0.10", "10.0.0.0/24", "10.0.0.0/31", "0.0.0.0/0", "::/0", "2001:db8::1",
-		"2001:db8::/64", "db1.example.org", "192.168.1.1", "1.2.3.4"}
+		"2001:db8::/64", "db1.example.org", "192.168.1.1", "1.2.3.4",
+		"DB1.Example.org.", "db2.example.org", "::ffff:10.0.0.0/120", "10.0.0.1/32", "2001:db8::1/128", "10.0.0.01", "not a host"}
 	var names []string
 	for i := range 30 {
 		name := fmt.Sprintf("acct%d", i)
@@ -73,7 +94,7 @@ func TestLoadIndexFilterKeepsEveryMatch(t *testing.T) {
 	for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "1.2.3.4", "2001:db8::1", "::ffff:10.0.0.1", "9.9.9.9"} {
 		for _, user := range []string{"root", "admin"} {
 			tg := access.Target{User: user, Host: "db1.example.org", IP: netip.MustParseAddr(ip), Port: 22}
-			idx, _, err := LoadIndex(ctx, st, tg.IP)
+			idx, _, err := LoadIndex(ctx, st, tg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -232,7 +232,8 @@ func (e *Env) valuesOf(ctx context.Context, s *Session, opt string) []string {
 	var out []string
 	switch opt {
 	case "account", "owner", "to-account":
-		list, err := e.Store.ListAccounts(ctx)
+		// The names only: not every account's grants and settings (10,000 accounts, issue 14).
+		list, err := e.Store.AccountStates(ctx)
 		if err != nil {
 			return nil
 		}
@@ -240,13 +241,11 @@ func (e *Env) valuesOf(ctx context.Context, s *Session, opt string) []string {
 			out = append(out, a.Name)
 		}
 	case "group":
-		list, err := e.Store.ListGroups(ctx)
+		names, err := e.Store.GroupNames(ctx)
 		if err != nil {
 			return nil
 		}
-		for _, g := range list {
-			out = append(out, g.Name)
-		}
+		out = append(out, names...)
 	case "host":
 		in, err := accessdb.Load(ctx, e.Store, s.Account)
 		if err != nil {

@@ -191,6 +191,9 @@ type Printer struct {
 
 // Line prints one line of human output.
 func (p *Printer) Line(format string, a ...any) {
+	if p.W == io.Discard {
+		return
+	}
 	p.lines(fmt.Sprintf(format, a...))
 }
 
@@ -201,6 +204,9 @@ func (p *Printer) Block(text string) {
 }
 
 func (p *Printer) lines(text string) {
+	if p.W == io.Discard {
+		return // a printer for nothing (groupInfo --all's per-group lines): no formatting either
+	}
 	for _, l := range strings.Split(text, "\n") {
 		if p.Quiet {
 			fmt.Fprintln(p.W, l)

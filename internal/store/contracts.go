@@ -18,12 +18,13 @@ type AccessInputs interface {
 	ListGroups(ctx context.Context) ([]Group, error)
 }
 
-// AccessIndexInputs is what whoHasAccessTo loads at once for every account (accessdb.LoadIndex):
-// the accounts, and every ACL entry of a kind that may match one address.
+// AccessIndexInputs is what whoHasAccessTo loads at once (accessdb.LoadIndex): every ACL entry
+// of a kind that may match one address, then the groups and accounts those entries name.
 type AccessIndexInputs interface {
 	AccessInputs
-	ListAccounts(ctx context.Context) ([]Account, error)
 	ListACLKind(ctx context.Context, kind, ip string) ([]ACLEntry, error)
+	GroupsNamed(ctx context.Context, names []string) ([]Group, error)
+	AccountStatesNamed(ctx context.Context, names []string) ([]Account, error)
 }
 
 // KnownHostKeys is what the relay's host key policy reads and writes (internal/connect).

@@ -111,6 +111,7 @@ type Store interface {
 	EgressPasswords
 
 	Groups
+	Listings
 	Sessions
 	MFA
 	Approvals

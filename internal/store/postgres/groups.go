@@ -82,12 +82,7 @@ func (s *Store) listGroups(ctx context.Context, where string, args ...any) ([]st
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := loadRoles(ctx, s.pool, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, rolesOf(ctx, s.pool, out, where, args...)
 }
 
 // ListGroups returns every group, sorted by name.

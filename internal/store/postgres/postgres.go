@@ -350,12 +350,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := loadGrantsSettings(ctx, s.pool, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, grantsSettingsOf(ctx, s.pool, out)
 }
 
 // DeleteAccount removes the account and everything it owns.

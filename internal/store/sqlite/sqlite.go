@@ -268,11 +268,15 @@ func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, err
 
 // ListAccounts returns every account, sorted by name.
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	var n int // a capacity hint: 10,000 accounts are not copied again and again as the slice grows
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
-	var out []store.Account
+	out := make([]store.Account, 0, n)
 	for rows.Next() {
 		a, err := scanAccount(rows)
 		if err != nil {
@@ -284,6 +288,9 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	// Grants and settings of every account in two queries, not two per account (issue 14:
 	// accountList at 10,000 accounts).

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"PendingApprovals", testPendingApprovals},
 		{"SyncedAccounts", testSyncedAccounts},
 		{"ListACLKindFiltersOtherAddresses", testListACLKind},
+		{"ListingsMatchPerRowReads", testListingsMatchPerRowReads},
 		{"EgressPasswords", testEgressPasswords},
 		{"SourcePenaltiesShared", testSourcePenaltiesShared},
 		{"MFASourcesShared", testMFASourcesShared},

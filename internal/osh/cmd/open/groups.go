@@ -42,12 +42,12 @@ func groupFlags(g store.Group, account string) []string {
 }
 
 func groupList(ctx context.Context, c *osh.Call) osh.Result {
-	groups, err := c.Env.Store.ListGroups(ctx)
+	all := c.Args.Has("all")
+	me := c.Caller().Name
+	groups, err := groupsToList(ctx, c.Env.Store, me, all)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list groups: %v", err)
 	}
-	all := c.Args.Has("all")
-	me := c.Caller().Name
 	value := map[string]any{}
 	for _, g := range groups {
 		flags := groupFlags(g, me)
@@ -80,6 +80,33 @@ func groupList(ctx context.Context, c *osh.Call) osh.Result {
 	return osh.OK("", value)
 }
 
+// groupsToList is what groupList shows, read in two queries whatever the number of groups
+// (issue 14): the groups where me holds a role, with their roles; with all, every other group
+// by its name only (the list shows nothing more of a group where me has no role).
+func groupsToList(ctx context.Context, st store.Store, me string, all bool) ([]store.Group, error) {
+	mine, err := st.GroupsOf(ctx, me)
+	if err != nil || !all {
+		return mine, err
+	}
+	names, err := st.GroupNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]store.Group, len(mine))
+	for _, g := range mine {
+		byName[g.Name] = g
+	}
+	out := make([]store.Group, 0, len(names))
+	for _, n := range names {
+		g, ok := byName[n]
+		if !ok {
+			g = store.Group{Name: n}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
 func groupInfo(ctx context.Context, c *osh.Call) osh.Result {
 	all := c.Args.Has("all")
 	if !all && !c.Args.Has("group") {
@@ -94,10 +121,15 @@ func groupInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list groups: %v", err)
 		}
-		value := map[string]any{}
+		// Every group's guest accesses and egress keys in two queries, not two per group (issue 14).
+		lists, err := allGroupLists(ctx, c.Env.Store)
+		if err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot list groups: %v", err)
+		}
+		value := make(map[string]any, len(groups))
 		quiet := &osh.Printer{W: io.Discard}
 		for _, g := range groups {
-			v, r := groupInfoValue(ctx, c, quiet, g)
+			v, r := groupInfoValue(ctx, c, quiet, g, lists)
 			if r != nil {
 				return *r
 			}
@@ -110,17 +142,52 @@ func groupInfo(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	v, r := groupInfoValue(ctx, c, c.P, g)
+	v, r := groupInfoValue(ctx, c, c.P, g, groupLists{
+		guests: func(group string) ([]store.ACLEntry, error) {
+			return c.Env.Store.ListACL(ctx, store.ACLGuest, group, "")
+		},
+		keys: func(group string) ([]store.EgressKey, error) { return c.Env.Store.ListEgressKeys(ctx, "group", group) },
+	})
 	if r != nil {
 		return *r
 	}
 	return osh.OK("", v)
 }
 
+// groupLists reads a group's guest accesses and egress keys for groupInfoValue: from the store
+// for one group, from lists loaded once for groupInfo --all.
+type groupLists struct {
+	guests func(group string) ([]store.ACLEntry, error)
+	keys   func(group string) ([]store.EgressKey, error)
+}
+
+// allGroupLists loads every group's guest accesses and egress keys at once.
+func allGroupLists(ctx context.Context, st store.Store) (groupLists, error) {
+	guests, err := st.ListACLKind(ctx, store.ACLGuest, "")
+	if err != nil {
+		return groupLists{}, err
+	}
+	keys, err := st.ListEgressKeysKind(ctx, "group")
+	if err != nil {
+		return groupLists{}, err
+	}
+	guestsOf, keysOf := map[string][]store.ACLEntry{}, map[string][]store.EgressKey{}
+	for _, e := range guests {
+		guestsOf[e.Owner] = append(guestsOf[e.Owner], e)
+	}
+	for _, k := range keys {
+		keysOf[k.Owner] = append(keysOf[k.Owner], k)
+	}
+	return groupLists{
+		guests: func(group string) ([]store.ACLEntry, error) { return guestsOf[group], nil },
+		keys:   func(group string) ([]store.EgressKey, error) { return keysOf[group], nil },
+	}, nil
+}
+
 // groupInfoValue is what groupInfo shows of g. Anyone sees the owners, gatekeepers and egress keys
 // (whom to ask, what to install); members, keepers, owners, super-owners and auditors also see
 // the aclkeepers, members, guests and settings, as in The Bastion.
-func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Group) (map[string]any, *osh.Result) {
+func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Group, lists groupLists) (map[string]any, *osh.Result) {
 	me := c.Caller().Name
 	roles := c.Sess.Roles
 	list := func(role string) []string {
@@ -140,7 +207,7 @@ func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Gr
 		guests := list(common.GuestRole)
 		counts := map[string]int{}
 		if len(guests) > 0 {
-			entries, err := c.Env.Store.ListACL(ctx, store.ACLGuest, g.Name, "")
+			entries, err := lists.guests(g.Name)
 			if err != nil {
 				return nil, common.Failure("ERR_INTERNAL", "cannot list the guests of %s: %v", g.Name, err)
 			}
@@ -181,7 +248,7 @@ func groupInfoValue(ctx context.Context, c *osh.Call, p *osh.Printer, g store.Gr
 	} else {
 		p.Line("You should ask them if you think you need access for your work tasks.")
 	}
-	keys, err := c.Env.Store.ListEgressKeys(ctx, "group", g.Name)
+	keys, err := lists.keys(g.Name)
 	if err != nil {
 		return nil, common.Failure("ERR_INTERNAL", "cannot list the keys of %s: %v", g.Name, err)
 	}

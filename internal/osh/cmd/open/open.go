@@ -78,9 +78,14 @@ func info(ctx context.Context, c *osh.Call) osh.Result {
 		value[k] = x
 	}
 	if r.Auditor || r.Admin {
-		accounts, err := c.Env.Store.ListAccounts(ctx)
+		// Only the accounts holding either grant (one query), not every account (issue 14).
+		holders, err := c.Env.Store.GrantHolders(ctx, []string{osh.GrantAdmin, osh.GrantSuperOwner})
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
+		}
+		accounts := make([]store.Account, 0, len(holders))
+		for name, grants := range holders {
+			accounts = append(accounts, store.Account{Name: name, Grants: grants})
 		}
 		admins, superOwners := AdminLists(accounts)
 		// The Bastion's keys and labels; "admins" stays for gatehouse's earlier scripts.

@@ -160,7 +160,10 @@ func InfoValue(in InfoInput) map[string]any {
 		}
 		return 0
 	}
-	v := map[string]any{"account": a.Name}
+	// Sized for the whole document at once: accountList --audit and accountInfo --all make one
+	// per account, and growing 10,000 maps step by step was a third of their time (issue 14).
+	v := make(map[string]any, 64)
+	v["account"] = a.Name
 	if a.HasGrant(osh.GrantAdmin) {
 		v["is_admin"] = 1
 	}

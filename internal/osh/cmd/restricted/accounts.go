@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"time"
 
 	"gatehouse/internal/access"
@@ -258,7 +260,13 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	if audit && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
 		return osh.Fail("", "ERR_PERMISSION_DENIED", "You need to be a bastion auditor to use --audit")
 	}
-	all, err := c.Env.Store.ListAccounts(ctx)
+	// Without --audit the list shows the name and the activeness: the accounts' state columns
+	// are enough, without their grants and settings (issue 14).
+	list := c.Env.Store.AccountStates
+	if audit {
+		list = c.Env.Store.ListAccounts
+	}
+	all, err := list(ctx)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 	}
@@ -270,7 +278,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
-	value := map[string]any{}
+	value := make(map[string]any, len(all))
 	for _, a := range all {
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
@@ -289,9 +297,12 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			c.P.Line("%-28s %s", a.Name, state)
 			continue
 		}
-		v := accountValue(c, a, false)
-		for k, x := range InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}) {
-			if _, ok := v[k]; !ok || k == "last_activity" || k == "max_inactive_days" {
+		// accountValue's keys win over InfoValue's, but for last_activity and max_inactive_days.
+		// Written into InfoValue's map, the larger one, sized for the whole document (10,000
+		// accounts: growing the smaller map was most of the time).
+		v := InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)})
+		for k, x := range accountValue(c, a, false) {
+			if _, ok := v[k]; !ok || k != "last_activity" && k != "max_inactive_days" {
 				v[k] = x
 			}
 		}
@@ -357,9 +368,14 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 		}
-		value := map[string]any{}
+		// Every account's groups and factors in two queries, not three per account (issue 14).
+		pre, err := loadAllInfo(ctx, c)
+		if err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
+		}
+		value := make(map[string]any, len(all))
 		for _, a := range all {
-			v, err := infoOf(ctx, c, a, auditor)
+			v, err := infoOf(ctx, c, a, auditor, pre)
 			if err != nil {
 				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 			}
@@ -378,7 +394,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	v, err := infoOf(ctx, c, a, auditor)
+	v, err := infoOf(ctx, c, a, auditor, nil)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 	}
@@ -395,23 +411,82 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	return osh.OK("", v)
 }
 
-// infoOf reads what InfoValue needs of account a and returns its value.
-func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (map[string]any, error) {
-	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
+// allInfo is what infoOf reads beyond the account, loaded once for every account
+// (accountInfo --all): each account's groups with its roles there, and its configured factors.
+type allInfo struct {
+	groups map[string]map[string][]string
+	mfa    map[string]store.MFAConfigured
+}
+
+// loadAllInfo loads allInfo: every group with its roles, and every account's factors.
+func loadAllInfo(ctx context.Context, c *osh.Call) (*allInfo, error) {
+	pre := &allInfo{groups: map[string]map[string][]string{}}
 	if infoToggle(c.Args.Has, "groups", true) {
-		groups, err := accountGroups(ctx, c, a.Name)
+		gs, err := c.Env.Store.ListGroups(ctx)
 		if err != nil {
 			return nil, err
 		}
-		in.Groups = groups
+		pre.groups = rolesByAccount(gs)
+	}
+	var err error
+	pre.mfa, err = c.Env.Store.MFAConfigured(ctx)
+	return pre, err
+}
+
+// rolesByAccount is accountGroups for every account at once: account, group, its roles there
+// (sorted).
+func rolesByAccount(gs []store.Group) map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	for _, g := range gs {
+		for role, accounts := range g.Roles {
+			for _, a := range accounts {
+				if out[a] == nil {
+					out[a] = map[string][]string{}
+				}
+				if !slices.Contains(out[a][g.Name], role) {
+					out[a][g.Name] = append(out[a][g.Name], role)
+				}
+			}
+		}
+	}
+	for _, groups := range out {
+		for _, roles := range groups {
+			sort.Strings(roles)
+		}
+	}
+	return out
+}
+
+// infoOf reads what InfoValue needs of account a and returns its value: from pre when given
+// (accountInfo --all), else with the account's own queries.
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (map[string]any, error) {
+	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
+	if infoToggle(c.Args.Has, "groups", true) {
+		if pre != nil {
+			in.Groups = pre.groups[a.Name]
+			if in.Groups == nil {
+				in.Groups = map[string][]string{}
+			}
+		} else {
+			groups, err := accountGroups(ctx, c, a.Name)
+			if err != nil {
+				return nil, err
+			}
+			in.Groups = groups
+		}
 	}
 	if auditor {
-		m, err := c.Env.Store.GetMFA(ctx, a.Name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+		if pre != nil {
+			m := pre.mfa[a.Name]
+			in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP
+		} else {
+			m, err := c.Env.Store.GetMFA(ctx, a.Name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
+			in.TOTPConfigured = m.TOTPSet
 		}
-		in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
-		in.TOTPConfigured = m.TOTPSet
 	}
 	return InfoValue(in), nil
 }

@@ -275,7 +275,7 @@ func whoHasAccessTo(ctx context.Context, c *osh.Call) osh.Result {
 
 	// One index of every list (a few queries), matched once against the target: the same
 	// answers as deciding for every account, without its cost (issue 14).
-	idx, accounts, err := accessdb.LoadIndex(ctx, c.Env.Store, ip)
+	idx, accounts, err := accessdb.LoadIndex(ctx, c.Env.Store, target)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "%v", err)
 	}
