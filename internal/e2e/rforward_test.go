@@ -184,3 +184,49 @@ func TestRemoteForwardCancel(t *testing.T) {
 	}
 	_ = os.Remove(sock)
 }
+
+// TestRemoteForwardRevokedAndFrozen: a listener opened with a grant does not outlive it: once
+// the grant is revoked, the next connection on the target's side is refused (audited) and the
+// target stops listening; freezing the account ends its remote forwards at once.
+func TestRemoteForwardRevokedAndFrozen(t *testing.T) {
+	j := startJump(t)
+	echo := echoServer(t)
+	sshPort := fmt.Sprint(j.sshd.Port)
+	port := freePort(t)
+	grant := func(op string) {
+		j.b.MustOK("--osh", "account"+op+"PersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--remote-forward")
+	}
+	grant("Add")
+	remoteForwardCmd(t, j, "-p", sshPort, "-R", fmt.Sprintf("%d:127.0.0.1:%d", port, echo), j.target())
+	listening(t, port, true)
+	if got := talk(t, port, "before"); got != "echo:before" {
+		t.Fatalf("granted: %q", got)
+	}
+	grant("Del")
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintln(c, "after")
+		buf := make([]byte, 64)
+		if n, _ := c.Read(buf); n > 0 {
+			t.Fatalf("a connection after the grant was revoked got %q", buf[:n])
+		}
+		c.Close()
+	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "port_to": fmt.Sprint(port), "direction": "remote"})
+	listening(t, port, false)
+
+	// Frozen: the forwards end with the account's sessions.
+	grant("Add")
+	cmd, _ := remoteForwardCmd(t, j, "-p", sshPort, "-R", fmt.Sprintf("%d:127.0.0.1:%d", port, echo), j.target())
+	listening(t, port, true)
+	j.b.MustOK("--osh", "accountFreeze", "--account", "alice", "--reason", "test")
+	listening(t, port, false)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("ssh -R still connected after the account was frozen")
+	}
+}

@@ -107,6 +107,9 @@ type remoteForwards struct {
 	active map[io.Closer]struct{} // client channels being relayed, closed at the end
 	conns  sync.WaitGroup
 	open   atomic.Int64
+	// unregister takes the forwards out of the Running registry (a freeze or a deletion of the
+	// account ends them as it ends sessions).
+	unregister func()
 }
 
 func (s *Server) newRemoteForwards(ctx context.Context, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
@@ -189,6 +192,13 @@ func (r *remoteForwards) listen(payload []byte) bool {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
 		r.egress = conn
+		if r.s.Running != nil {
+			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
+				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
+				_ = r.client.Close() // ending the client's connection ends its forwards
+				_ = conn.Close()
+			})
+		}
 	}
 	ok, _, err := r.egress.SendRequest("tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: uint32(port)}))
 	if err != nil || !ok {
@@ -206,6 +216,27 @@ func (r *remoteForwards) listen(payload []byte) bool {
 }
 
 func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
+
+// nextForwardID names the forwards of each connection in the Running registry.
+var nextForwardID atomic.Uint64
+
+// stillGranted decides again, for one connection made on the target's side, whether the
+// account may forward port: a grant revoked, an account frozen or expired since the listener
+// opened stops the connections that come after.
+func (r *remoteForwards) stillGranted(port int) error {
+	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
+	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
+		//lint:ignore ST1005 The Bastion's sentence, shown as is
+		return errors.New("Your account no longer exists on this bastion")
+	}
+	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+	if err != nil {
+		return err
+	}
+	_, err = access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
+		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
+	return err
+}
 
 // cancel stops a listener this connection opened (cancel-tcpip-forward).
 func (r *remoteForwards) cancel(payload []byte) bool {
@@ -272,6 +303,18 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 		r.deny("forward.denied", f, fmt.Sprintf("the target opened a connection for port %d, which is not forwarded", p.Port))
 		return
 	}
+	if err := r.stillGranted(int(p.Port)); err != nil {
+		// Revoked since: this connection is refused, and the target stops listening.
+		_ = nch.Reject(ssh.Prohibited, "remote forwarding is no longer granted")
+		r.deny("forward.denied", f, err.Error())
+		r.mu.Lock()
+		if hasKey(r.binds, int(p.Port)) && r.egress != nil {
+			_, _, _ = r.egress.SendRequest("cancel-tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: p.Port}))
+			delete(r.binds, int(p.Port))
+		}
+		r.mu.Unlock()
+		return
+	}
 	// Towards the client, the address it asked for (it matches the channel to its -R by it).
 	cch, creqs, err := r.client.OpenChannel("forwarded-tcpip", ssh.Marshal(forwardedTCPIP{Addr: addr, Port: p.Port, OrigAddr: p.OrigAddr, OrigPort: p.OrigPort}))
 	if err != nil {
@@ -313,6 +356,10 @@ func (r *remoteForwards) close() {
 	r.mu.Lock()
 	r.closed = true
 	eg := r.egress
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	for c := range r.active {
 		_ = c.Close() // ending the relay is the point
 	}
