@@ -92,6 +92,9 @@ type RsyncOptions struct {
 	FilterList bool
 	// Info is the client's capability string (-e.LsfxCIvu).
 	Info string
+	// Secluded: -s (--secluded-args): the real options travel inside the stream, before the
+	// protocol; this follower does not read them (the list is audited as unreadable).
+	Secluded bool
 }
 
 // ParseRsyncServer reads the options of `rsync --server …` (the words after --server up to the
@@ -141,6 +144,10 @@ func ParseRsyncServer(command string) (RsyncOptions, bool) {
 				o.Xattrs = true
 			case name == "checksum":
 				o.Checksum = true
+			case name == "rsh":
+				o.Info = val
+			case name == "secluded-args", name == "protect-args":
+				o.Secluded = true
 			}
 			continue
 		}
@@ -174,6 +181,8 @@ func ParseRsyncServer(command string) (RsyncOptions, bool) {
 				o.Compress = true
 			case 'm':
 				o.FilterList = true
+			case 's':
+				o.Secluded = true
 			}
 		}
 	}
@@ -181,26 +190,30 @@ func ParseRsyncServer(command string) (RsyncOptions, bool) {
 }
 
 // RsyncServerCommand returns command with the 'i' (incremental recursion) taken out of the
-// capabilities the client announces (the word -…e.CAPS), so that the whole file list is sent
-// before any file and can be audited; any other command is returned as it is. Only a word made
-// of letters and the one '.' is touched.
+// capabilities the client announces (every word -…e.CAPS, and --rsh=.CAPS: rsync keeps the
+// last), so that the whole file list is sent before any file and can be audited; any other
+// command is returned as it is. Only words made of letters and the one '.' are touched.
 func RsyncServerCommand(command string) string {
 	if _, ok := ParseRsyncServer(command); !ok {
 		return command
 	}
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	words := strings.Split(command, " ")
 	for i, w := range words {
-		if !strings.HasPrefix(w, "-") || strings.HasPrefix(w, "--") {
-			continue
+		switch {
+		case strings.HasPrefix(w, "--rsh=."):
+			if strings.Trim(w[len("--rsh=."):], letters) == "" {
+				words[i] = "--rsh=." + strings.ReplaceAll(w[len("--rsh=."):], "i", "")
+			}
+		case strings.HasPrefix(w, "-") && !strings.HasPrefix(w, "--"):
+			e := strings.Index(w, "e.")
+			if e < 0 || strings.Trim(w[1:e]+w[e+2:], letters) != "" {
+				continue
+			}
+			words[i] = w[:e+2] + strings.ReplaceAll(w[e+2:], "i", "")
 		}
-		e := strings.Index(w, "e.")
-		if e < 0 || strings.Trim(w[1:e]+w[e+2:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-			continue
-		}
-		words[i] = w[:e+2] + strings.ReplaceAll(w[e+2:], "i", "")
-		return strings.Join(words, " ")
 	}
-	return command
+	return strings.Join(words, " ")
 }
 
 // RsyncFile is one entry of rsync's file list.
@@ -428,6 +441,9 @@ func negotiated(mine, theirs string) string {
 func ReadRsyncList(o RsyncOptions, client, server io.Reader, each func(RsyncFile)) (int, error) {
 	if o.ACLs || o.Xattrs {
 		return 0, errors.New("lists with ACLs or extended attributes (-A, -X) are not parsed")
+	}
+	if o.Secluded {
+		return 0, errors.New("--secluded-args (-s) sends the options inside the stream: not parsed")
 	}
 	c, s := &rsyncReader{r: client}, &rsyncReader{r: server}
 	sv, err := s.int32()

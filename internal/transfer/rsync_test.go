@@ -146,6 +146,8 @@ func TestRsyncServerCommand(t *testing.T) {
 		"rsync --server -vlogDtpre.iL;s . /x":                          "rsync --server -vlogDtpre.iL;s . /x",
 		"rsync -e.iLs --server":                                        "rsync -e.iLs --server",
 		"rsync --server --log-format=X -vlogDtpre.iLsfxCIvu . /dst/ i": "rsync --server --log-format=X -vlogDtpre.LsfxCIvu . /dst/ i",
+		"rsync --server -e.iLs -vlogDtpre.iLsfxCIvu . /x":              "rsync --server -e.Ls -vlogDtpre.LsfxCIvu . /x",
+		"rsync --server -vlogDtpre.iLsfxCIvu --rsh=.iLsfxCIvu . /x":    "rsync --server -vlogDtpre.LsfxCIvu --rsh=.LsfxCIvu . /x",
 	} {
 		if got := RsyncServerCommand(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
@@ -343,4 +345,18 @@ func FuzzRsyncList(f *testing.F) {
 			t.Fatalf("a bare EOF: %v", err)
 		}
 	})
+}
+
+// TestRsyncSecludedArgsAuditedUnreadable: with -s the options travel inside the stream: the
+// list is not read, and says why (the transfer itself is not stopped by the follower).
+func TestRsyncSecludedArgsAuditedUnreadable(t *testing.T) {
+	src, _ := tree(t)
+	cmd, c, s := captureRsync(t, "-as", src+"/", t.TempDir()+"/")
+	o, ok := ParseRsyncServer(cmd)
+	if !ok || !o.Secluded {
+		t.Fatalf("%q: %+v", cmd, o)
+	}
+	if _, err := ReadRsyncList(o, bytes.NewReader(c), bytes.NewReader(s), func(RsyncFile) {}); err == nil || !strings.Contains(err.Error(), "secluded") {
+		t.Fatalf("-s: %v", err)
+	}
 }
