@@ -552,7 +552,6 @@ type listReader struct {
 	sumLen      int
 	last        string
 	mode        uint32
-	rdevMajor   bool
 	hlinks      []RsyncFile // with -H: the entries a later hard link may name
 }
 
