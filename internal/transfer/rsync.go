@@ -28,6 +28,7 @@ package transfer
 // client announces (-e.iLsfxCIvu) so that the whole list comes first, as rsync 2 sent it.
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -445,7 +446,8 @@ func ReadRsyncList(o RsyncOptions, client, server io.Reader, each func(RsyncFile
 	if o.Secluded {
 		return 0, errors.New("--secluded-args (-s) sends the options inside the stream: not parsed")
 	}
-	c, s := &rsyncReader{r: client}, &rsyncReader{r: server}
+	// Buffered: the entries are read a few bytes at a time, the feeds lock per read.
+	c, s := &rsyncReader{r: bufio.NewReaderSize(client, 32<<10)}, &rsyncReader{r: bufio.NewReaderSize(server, 32<<10)}
 	sv, err := s.int32()
 	if err != nil {
 		return 0, err
@@ -488,7 +490,7 @@ func ReadRsyncList(o RsyncOptions, client, server io.Reader, each func(RsyncFile
 	if o.Sender {
 		sender = s
 	}
-	r := &rsyncReader{r: &demux{r: sender}}
+	r := &rsyncReader{r: bufio.NewReaderSize(&demux{r: sender}, 32<<10)}
 	if !o.Sender && o.FilterList {
 		for {
 			n, err := r.int32()

@@ -360,3 +360,54 @@ func TestRsyncSecludedArgsAuditedUnreadable(t *testing.T) {
 		t.Fatalf("-s: %v", err)
 	}
 }
+
+// BenchmarkRsyncListEntries: reading a list of 10,000 entries (names sharing their prefix, as
+// in a tree), per entry.
+func BenchmarkRsyncListEntries(b *testing.B) {
+	st := newStream(31, cfVarintFlistFlags)
+	last := ""
+	for i := range 10000 {
+		name := fmt.Sprintf("dir/sub%03d/file%05d.dat", i/100, i)
+		l1 := 0
+		for l1 < len(last) && l1 < len(name) && last[l1] == name[l1] && l1 < 255 {
+			l1++
+		}
+		st.entry(name, l1, int64(i*100), 0o100644)
+		last = name
+	}
+	st.end()
+	c, s := st.frames()
+	b.SetBytes(int64(len(c)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := ReadRsyncList(RsyncOptions{}, bytes.NewReader(c), bytes.NewReader(s), func(RsyncFile) {})
+		if err != nil || n != 10000 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+// BenchmarkRsyncFollowerAfterList: what the relay pays per 32 KiB write once the list has
+// been read (the file data): the follower copies nothing any more.
+func BenchmarkRsyncFollowerAfterList(b *testing.B) {
+	st := newStream(31, cfVarintFlistFlags)
+	st.entry("a", 0, 1, 0o100644)
+	st.end()
+	c, s := st.frames()
+	done := make(chan struct{})
+	r := NewRsync("rsync --server -vre.LsfxCIvu . /d", func(e Event) { // the stream's entries carry no owner
+		if e.Op == "list" {
+			close(done)
+		}
+	})
+	_ = r.ServerBytes(s)
+	_ = r.ClientBytes(c)
+	<-done
+	chunk := make([]byte, 32<<10)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.ClientBytes(chunk)
+	}
+	r.Close()
+}
