@@ -19,10 +19,18 @@ const (
 	// ProtoForward is port forwarding (ssh -L, -D) to the entry's host and port: the
 	// connection is relayed as raw TCP, audited with its bytes (DecideForward).
 	ProtoForward Protocol = "forward"
+	// ProtoRemoteForward is remote port forwarding (ssh -R): the target the connection is
+	// logged in to listens on the entry's port, and what connects there is relayed back to the
+	// client (DecideForwarding, ForwardRemote).
+	ProtoRemoteForward Protocol = "remote-forward"
 )
 
 // Protocols are every protocol, in the order the options are listed.
-var Protocols = []Protocol{ProtoSCPUp, ProtoSCPDown, ProtoSFTP, ProtoRsync, ProtoForward}
+var Protocols = []Protocol{ProtoSCPUp, ProtoSCPDown, ProtoSFTP, ProtoRsync, ProtoForward, ProtoRemoteForward}
+
+// IsForward says whether p is one of the forwarding grants (--forward, --remote-forward):
+// granted port by port, never to oneself.
+func IsForward(p Protocol) bool { return p == ProtoForward || p == ProtoRemoteForward }
 
 // ProtocolUser is the pseudo remote user an ACL entry granting p holds, The Bastion's own
 // ("!scpupload", "!scpdownload", "!sftp", "!rsync"). No remote user can start with "!"
@@ -74,8 +82,7 @@ func DecideProtocol(now time.Time, acct Account, groups []Group, personal []Entr
 // as a member or as a guest, as DecideProtocol looks for one; no SSH access is involved (the
 // bastion relays raw TCP, no key is used). t.User is ignored.
 func DecideForward(now time.Time, acct Account, groups []Group, personal []Entry, t Target) (Decision, error) {
-	t.User = "forward"
-	return decidePseudo(now, acct, groups, personal, t, ProtoForward)
+	return DecideForwarding(now, acct, groups, personal, ForwardRequest{Direction: ForwardLocal, Target: t})
 }
 
 // decidePseudo decides t with only the entries whose user is exactly p's pseudo user.

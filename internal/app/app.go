@@ -208,6 +208,10 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	a.Connector.MFA = a.connectMFA
 	a.Env.Hooks.Ask = a.ask
 	// A target's own questions at login (pam_gatehouse.so's factor) are asked like the bastion's.
+	// ssh -R through a jump or a target in the user name: the target listens (docs/transfer.md).
+	a.Server.RemoteForward = func(ctx context.Context, d ingress.RemoteForwardDial) (ssh.Conn, error) {
+		return a.Connector.DialForward(ctx, connect.ForwardDial(d))
+	}
 	a.Connector.TargetPrompt = func(s *session.Session) connect.PromptFunc {
 		return connect.PromptFunc(a.MFA.Prompt(s, mfaauth.Out(s)))
 	}

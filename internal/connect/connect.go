@@ -44,6 +44,7 @@ import (
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 	"gatehouse/internal/ticket"
+	"gatehouse/internal/transfer"
 )
 
 // Event is what the Observer hears: the open and close of a connection, refusals and host key
@@ -273,7 +274,9 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
-	r := c.relay(ctx, s, tkt, client, base, start, RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault), c.idleTimeouts(s, d))
+	// rsync's whole file list first (no incremental recursion), so that the audit reads it all.
+	command := transfer.RsyncServerCommand(RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault))
+	r := c.relay(ctx, s, tkt, client, base, start, command, c.idleTimeouts(s, d))
 	if r.refused != nil {
 		return refuse(r.refused)
 	}

@@ -39,6 +39,9 @@ func (c *Connector) transferAudit(ctx context.Context, base audit.Fields, cancel
 		return &sftpAudit{cancel: cancel, p: transfer.NewSFTP(event("sftp."))}
 	case p == access.ProtoSCPUp || p == access.ProtoSCPDown:
 		return &sftpAudit{cancel: cancel, p: transfer.NewSCP(p == access.ProtoSCPUp, transfer.SCPArg(command), event("scp."))}
+	case p == access.ProtoRsync:
+		// rsync's file list, read from a copy off the relay: it never stops the transfer.
+		return &sftpAudit{cancel: cancel, p: transfer.NewRsync(command, event("rsync."))}
 	}
 	return nil
 }

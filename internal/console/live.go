@@ -70,6 +70,15 @@ func (t liveTrack) Recorder() io.Writer {
 	return io.MultiWriter(t.SessionTrack.Recorder(), teeWriter{t.ls})
 }
 
+// InputRecorder is the inner track's (a transfer's uploads under transferRecording = "full");
+// watchers are not shown input.
+func (t liveTrack) InputRecorder() io.Writer {
+	if ir, ok := t.SessionTrack.(ingress.InputRecording); ok {
+		return ir.InputRecorder()
+	}
+	return nil
+}
+
 // Pause: what is not recorded (a secret a command prints) is not shown to watchers either.
 func (t liveTrack) Pause(paused bool) {
 	t.SessionTrack.Pause(paused)

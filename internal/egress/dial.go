@@ -115,6 +115,10 @@ type Dialer struct {
 	// whose PAM stack asks for the session's ticket and a factor; docs/pam.md). While it runs,
 	// the handshake's deadline is lifted: a person may be typing; the callback bounds its waits.
 	KeyboardInteractive func(ctx context.Context, name, instruction string, questions []string, echos []bool) ([]string, error)
+	// Channels, when set, is handed every channel the target opens towards us (the
+	// forwarded-tcpip channels of a remote forward, ssh -R); it must answer each without
+	// blocking. Nil: every channel is refused.
+	Channels func(ssh.NewChannel)
 }
 
 const maxBanner = 64 << 10
@@ -231,19 +235,23 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		return fail(classifyHandshakeError(ctx, err), err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	go refuseIncoming(chans, reqs)
+	go refuseIncoming(chans, reqs, d.Channels)
 	return c, nil
 }
 
 // refuseIncoming answers what a target may ask of us: no channel (no forwarding back into the
-// bastion) and no global request. One goroutine instead of ssh.NewClient's three, since a
-// bastion holds one of these per relayed session.
-func refuseIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+// bastion) unless accept takes it, and no global request. One goroutine instead of
+// ssh.NewClient's three, since a bastion holds one of these per relayed session.
+func refuseIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, accept func(ssh.NewChannel)) {
 	for chans != nil || reqs != nil {
 		select {
 		case nch, ok := <-chans:
 			if !ok {
 				chans = nil
+				continue
+			}
+			if accept != nil {
+				accept(nch)
 				continue
 			}
 			_ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target")

@@ -5,17 +5,14 @@ package ingress
 // gatehouse's own SSH server answers it, so a forward reaches nothing but the bastion (and is
 // audited as jump.denied when the other end does not speak SSH). With the grant, the bastion
 // relays raw TCP to that host and port, and audits the connection with its bytes:
-// forward.open, then forward.close with bytes_in (client to target) and bytes_out. -R
-// (tcpip-forward) stays refused: nothing listens on the bastion for a user.
+// forward.open, then forward.close with bytes_in (client to target) and bytes_out. -R is
+// rforward.go's: the target listens, never the bastion.
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -42,10 +39,10 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 	if err != nil {
 		return false
 	}
-	if _, err := access.DecideForward(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, tgt); err != nil {
+	base := audit.Fields{HostTo: t.Host, IPTo: tgt.IP.String(), PortTo: t.Port, Extra: map[string]string{"direction": "local"}}
+	if _, err := access.DecideForwarding(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.ForwardRequest{Direction: access.ForwardLocal, Target: tgt}); err != nil {
 		return false
 	}
-	base := audit.Fields{HostTo: t.Host, IPTo: tgt.IP.String(), PortTo: t.Port}
 	d := net.Dialer{Timeout: forwardDialTimeout}
 	target, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(tgt.IP, uint16(t.Port)).String())
 	if err != nil {
@@ -68,30 +65,10 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 		s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(outer), "err", err)
 		return true
 	}
-	// The server's shutdown, the connection's end, or either side closing ends the relay (their
-	// close errors say nothing more).
-	stop := context.AfterFunc(ctx, func() { _ = ch.Close(); _ = target.Close() })
-	defer stop()
-	var sent, received atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		n, _ := io.Copy(target, ch)
-		sent.Add(n)
-		if tc, ok := target.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		n, _ := io.Copy(ch, target)
-		received.Add(n)
-		_ = ch.CloseWrite()
-	}()
-	wg.Wait()
+	// The server's shutdown, the connection's end, or either side closing ends the relay.
 	f := base
-	f.BytesIn, f.BytesOut, f.Duration = sent.Load(), received.Load(), time.Since(start).Seconds()
+	f.BytesIn, f.BytesOut = pipe(ctx, ch, target.(*net.TCPConn)) // a "tcp" dial gives a *net.TCPConn
+	f.Duration = time.Since(start).Seconds()
 	_ = s.audit(context.WithoutCancel(ctx), outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 	return true
 }

@@ -239,7 +239,9 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		return
 	}
 	defer func() { _ = inner.Close() }() // the jump is over: the session reported its own errors
-	go ssh.DiscardRequests(ireqs)
+	rf := s.newRemoteForwards(ctx, outer, inner, inner.User(), t, answeredFrom(withAnswered(ctx, inner.Permissions)))
+	go rf.serve(ireqs) // ssh -R to this target (rforward.go); every other global request is refused
+	defer rf.close()
 	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
 	if err := s.audit(ctx, outer, "jump.open", audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port}); err != nil {

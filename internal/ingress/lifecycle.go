@@ -88,7 +88,19 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 	}
 	sess.Out, sess.Err = io.MultiWriter(sess.Out, recOut), io.MultiWriter(sess.Err, recErr)
 	sess.RawOut, sess.RawErr = io.MultiWriter(sess.RawOut, rec), io.MultiWriter(sess.RawErr, rec)
+	if ir, ok := t.(InputRecording); ok {
+		if w := ir.InputRecorder(); w != nil {
+			// A transfer recorded whole: what the client sends (an upload) is kept too.
+			sess.In = io.TeeReader(sess.In, w)
+		}
+	}
 	return b, 0
+}
+
+// InputRecording is a SessionTrack that may keep what the client sends (transferRecording =
+// "full" keeps a transfer's uploads): InputRecorder returns nil when it does not.
+type InputRecording interface {
+	InputRecorder() io.Writer
 }
 
 // step is one stage of step 6; middleware wraps it.

@@ -122,6 +122,9 @@ type Server struct {
 	// connection authenticates, the factors that connecting acct to a fixed target requires
 	// (a jump's inner connection, a target in the user name: usertarget.go); nil: nothing to ask.
 	TargetAuth func(ctx context.Context, conn ssh.ConnMetadata, acct store.Account, required []string, target string) func(ssh.KeyboardInteractiveChallenge) ([]string, error)
+	// RemoteForward, when set, logs in to a fixed target for ssh -R (rforward.go): the
+	// connector's DialForward. Nil: every remote forward is refused.
+	RemoteForward func(ctx context.Context, d RemoteForwardDial) (ssh.Conn, error)
 
 	sources sources // per-source states (persource.go)
 
@@ -566,6 +569,14 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	stop := context.AfterFunc(cctx, func() { _ = sconn.Close() }) // the server stops: nothing to report
 	defer stop()
 	sessions := s.channels(sconn, account, sconn.RemoteAddr())
+	if ut.HasTarget() {
+		// A target in the user name: ssh -R asks that target to listen (rforward.go), and its
+		// goroutine answers every global request, in order.
+		rf := s.newRemoteForwards(cctx, sconn, sconn, ut.User, ut.Target, answeredFrom(withAnswered(cctx, sconn.Permissions)))
+		go rf.serve(reqs)
+		defer rf.close()
+		reqs = nil
+	}
 	// One goroutine serves both the global requests (all refused: keepalives get their "no")
 	// and the channel opens, until the connection ends.
 	for chans != nil {
@@ -576,7 +587,8 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				continue
 			}
 			if req.Type == "tcpip-forward" { // ssh -R: nothing listens on the bastion for a user
-				_ = s.audit(cctx, sconn, "forward.denied", audit.Fields{Comment: "remote forwarding (-R) is refused"}) // refused either way
+				_ = s.audit(cctx, sconn, "forward.denied", audit.Fields{Allowed: audit.Bool(false), Extra: map[string]string{"direction": "remote"},
+					Comment: "remote forwarding (-R) needs a target: use ProxyJump (ssh -J) or the target in the user name, with a --remote-forward grant"}) // refused either way
 			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)

@@ -107,16 +107,20 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	if sub := subsystemOf(ctx, req); sub != "" && recCommand == "" {
 		recCommand = "subsystem " + sub
 	}
-	transfer := req.HasTarget() && !pol.TransferContent && record.StealthSafe(recCommand) &&
-		access.IsTransfer(req.Command(), subsystemOf(ctx, req))
+	isTransfer := req.HasTarget() && record.StealthSafe(recCommand) && access.IsTransfer(req.Command(), subsystemOf(ctx, req))
+	transfer := isTransfer && !pol.TransferContent
+	// transferRecording = "full": the uploaded bytes are kept too, as the recording's input
+	// stream (a transfer has no terminal, so nothing typed at a prompt is caught with them).
+	// ttyrec holds no input: it keeps the downloads only.
+	recordInput := isTransfer && pol.TransferContent && pol.Format != record.Ttyrec
 	stealth = stealth || transfer
 	// The audit and the row keep a connection's words whole (audit.SessionParams); the
 	// recording's title is only a label for players, and may be cut.
 	params := audit.SessionParams(wordsOrRaw(ln), req.HasTarget())
-	tr := &track{t: t, start: now, stealth: stealth, transfer: transfer, id: id, account: s.Account.Name}
+	tr := &track{t: t, start: now, stealth: stealth, transfer: transfer, recordInput: recordInput, id: id, account: s.Account.Name}
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
-		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached}
+		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, RecordInput: recordInput}
 	if stealth {
 		opts.StealthStdout = pol.Stealth
 	}
@@ -181,6 +185,8 @@ type track struct {
 
 	// transfer: a file transfer whose content is not recorded (transferRecording = "metadata").
 	transfer bool
+	// recordInput: a file transfer recorded whole (transferRecording = "full"), uploads too.
+	recordInput bool
 }
 
 // Comments on the session row: its list shows them.
@@ -240,6 +246,29 @@ func (w *recWriter) Write(p []byte) (int, error) {
 		w.tr.t.OnRecordingBytes(int64(len(p)))
 	}
 	return len(p), nil
+}
+
+// inputWriter feeds the recorder's input stream; it never fails the user's stream.
+type inputWriter struct{ tr *track }
+
+func (w *inputWriter) Write(p []byte) (int, error) {
+	w.tr.rec.Input(p)
+	w.tr.mu.Lock()
+	w.tr.n += int64(len(p))
+	w.tr.mu.Unlock()
+	if w.tr.t.OnRecordingBytes != nil {
+		w.tr.t.OnRecordingBytes(int64(len(p)))
+	}
+	return len(p), nil
+}
+
+// InputRecorder receives what the client sends, when the recording keeps it: a file transfer
+// under transferRecording = "full" (its uploads); nil otherwise (input is never recorded).
+func (tr *track) InputRecorder() io.Writer {
+	if !tr.recordInput {
+		return nil
+	}
+	return &inputWriter{tr: tr}
 }
 
 func (tr *track) Resize(cols, rows int) { tr.rec.Resize(cols, rows) }

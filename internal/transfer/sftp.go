@@ -81,6 +81,10 @@ type Event struct {
 	SHA256Write  string
 	Status       string
 	Comment      string
+	// An rsync list entry's (and a list's) fields, as text; empty ones are left out: its size
+	// as listed, its permission bits (octal), its type, and the list's number of entries and
+	// direction (upload, download).
+	Size, Mode, Kind, Files, Direction string
 }
 
 // Fields is the event as audit log fields: its comment, and the rest in Extra.
@@ -96,7 +100,12 @@ func (e Event) Fields() audit.Fields {
 	set("status", e.Status)
 	set("sha256_read", e.SHA256Read)
 	set("sha256_written", e.SHA256Write)
-	if e.Op == "close" || e.Op == "file" {
+	set("size", e.Size)
+	set("mode", e.Mode)
+	set("type", e.Kind)
+	set("files", e.Files)
+	set("direction", e.Direction)
+	if (e.Op == "close" || e.Op == "file") && e.Size == "" {
 		x["bytes_read"], x["bytes_written"] = strconv.FormatInt(e.BytesRead, 10), strconv.FormatInt(e.BytesWritten, 10)
 	}
 	return audit.Fields{Comment: e.Comment, Extra: x}

@@ -39,7 +39,8 @@ func ACLOptions(extra ...osh.Option) []osh.Option {
 		osh.Option{Name: "scpdown", Kind: osh.Flag, Help: "the scp download protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "sftp", Kind: osh.Flag, Help: "the sftp protocol, in addition to an SSH access (instead of --user)"},
 		osh.Option{Name: "rsync", Kind: osh.Flag, Help: "the rsync protocol, in addition to an SSH access (instead of --user)"},
-		osh.Option{Name: "forward", Kind: osh.Flag, Help: "port forwarding (ssh -L, -D) to this host and port, relayed and audited as raw TCP (instead of --user; needs --port)"},
+		osh.Option{Name: "forward", Kind: osh.Flag, Help: "local and dynamic port forwarding (ssh -L, -D) to this host and port, relayed and audited as raw TCP (instead of --user; needs --port)"},
+		osh.Option{Name: "remote-forward", Kind: osh.Flag, Help: "remote port forwarding (ssh -R): this host listens on this port for the client, through a ProxyJump or the target in the user name (instead of --user; needs --port, and an SSH access to the host)"},
 	)
 }
 
@@ -131,9 +132,9 @@ func CheckACL(in ACLInput, adding, wildcards bool) (ACLSpec, *CodedError) {
 	s.ForceKey, s.ForcePassword = in.ForceKey, in.ForcePassword
 	switch {
 	case len(in.Protocols) > 1:
-		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp, --rsync and --forward may be given at a time")
-	case len(in.Protocols) == 1 && in.Protocols[0] == access.ProtoForward && (in.PortAny || in.Port == "" || in.Port == "*"):
-		return s, coded("ERR_MISSING_PARAMETER", "A --forward grant names its port: give --port PORT (forwarding is granted port by port)")
+		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "Only one of --scpup, --scpdown, --sftp, --rsync, --forward and --remote-forward may be given at a time")
+	case len(in.Protocols) == 1 && access.IsForward(in.Protocols[0]) && (in.PortAny || in.Port == "" || in.Port == "*"):
+		return s, coded("ERR_MISSING_PARAMETER", "A --%s grant names its port: give --port PORT (forwarding is granted port by port)", in.Protocols[0])
 	case len(in.Protocols) == 1 && (in.User != "" || in.UserAny):
 		return s, coded("ERR_INCOMPATIBLE_PARAMETERS", "A protocol (--%s) is granted for any remote user: --user and --user-any cannot be given with it", in.Protocols[0])
 	case len(in.Protocols) == 1:
@@ -254,6 +255,9 @@ func (s ACLSpec) Value() map[string]any {
 	if s.ForcePassword != "" {
 		v["forcePassword"] = s.ForcePassword
 	}
+	if dir := forwardOf(s.User); dir != "" {
+		v["forward"] = dir
+	}
 	return v
 }
 
@@ -317,6 +321,9 @@ func ACLValue(entries []access.Entry, now time.Time) []map[string]any {
 			v["expiry"] = e.Expiry.Unix()
 		}
 		v["forceKey"], v["forcePassword"] = nilIfEmpty(e.ForceKey), nilIfEmpty(e.ForcePassword)
+		if dir := forwardOf(e.User); dir != "" {
+			v["forward"] = dir
+		}
 		out = append(out, v)
 	}
 	return out
@@ -545,4 +552,17 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// forwardOf is the direction a forwarding grant's pseudo user stands for, as the JSON shows it
+// beside the user: "local" (--forward: ssh -L and -D) or "remote" (--remote-forward: ssh -R);
+// "" for any other entry.
+func forwardOf(user string) string {
+	switch user {
+	case access.ProtocolUser(access.ProtoForward):
+		return access.ForwardLocal.String()
+	case access.ProtocolUser(access.ProtoRemoteForward):
+		return access.ForwardRemote.String()
+	}
+	return ""
 }

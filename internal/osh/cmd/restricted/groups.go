@@ -120,11 +120,14 @@ func personalAccess(self, add bool) func(context.Context, *osh.Call) osh.Result 
 		if r != nil {
 			return *r
 		}
-		if self && add && c.Args.Has("forward") {
-			// A forward uses no key on the target: given to oneself it would open the bastion
-			// as a proxy to anything. Someone else grants it (accountAddPersonalAccess,
-			// groupAddServer), issue 12.
-			return *common.Failure("ERR_ACCESS_DENIED", "--forward cannot be given to yourself: ask for it (accountAddPersonalAccess, or a group's groupAddServer)")
+		for _, opt := range []string{"forward", "remote-forward"} {
+			if self && add && c.Args.Has(opt) {
+				// A forward uses no key on the target: given to oneself it would open the bastion
+				// as a proxy to anything. A remote forward opens a port on the target to the
+				// client's side. Someone else grants them (accountAddPersonalAccess,
+				// groupAddServer), issue 12.
+				return *common.Failure("ERR_ACCESS_DENIED", "--%s cannot be given to yourself: ask for it (accountAddPersonalAccess, or a group's groupAddServer)", opt)
+			}
 		}
 		name := c.Caller().Name
 		if !self {

@@ -1,0 +1,408 @@
+package ingress
+
+// Remote port forwarding (ssh -R). The client asks, with a tcpip-forward global request, that
+// a port be listened on "on the server". Through gatehouse the server the user means is the
+// TARGET, known only on a connection whose target is fixed: a ProxyJump's inner connection, or a
+// target in the user name. There, with a --remote-forward grant for that listen port on that
+// target (access.DecideForwarding, ForwardRemote: the SSH access to the target is needed too,
+// from the same means), gatehouse logs in to the target with the egress keys (one connection
+// per client connection, made at the first request), forwards the tcpip-forward request over
+// it, and relays each forwarded-tcpip channel the target opens back to the client as a
+// forwarded-tcpip channel of its own. Nothing ever listens on the bastion.
+//
+// Audit: forward.listen when the target listens, forward.cancel for cancel-tcpip-forward,
+// forward.open and forward.close (bytes_in: client to target, bytes_out: target to client) for
+// each forwarded connection, forward.denied for a request without a grant (or on a connection
+// without a target), forward.failed when the target cannot be reached or refuses to listen.
+// Global requests are answered in order (the client matches the replies to its requests by
+// their order), by one goroutine per connection.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/access"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/session"
+	"gatehouse/internal/store"
+)
+
+const (
+	// maxRemoteListens bounds the ports one client connection may have the target listen on.
+	maxRemoteListens = 16
+	// maxRemoteConns bounds the forwarded connections relayed at once for one client connection.
+	maxRemoteConns = 256
+	// maxBindAddress bounds the listen address a client names (a host name at most).
+	maxBindAddress = 255
+)
+
+// RemoteForwardDial is what a remote forward needs to log in to its target (the connector's
+// DialForward): the session it acts for, the target, the forwarding decision (its keys and MFA
+// requirements), the account's egress keys, and who takes the channels the target opens.
+type RemoteForwardDial struct {
+	Session  *session.Session
+	Target   access.Target
+	Decision access.Decision
+	Keys     map[string]store.EgressKey
+	Channels func(ssh.NewChannel)
+}
+
+// tcpipForward is RFC 4254 7.1's tcpip-forward and cancel-tcpip-forward payload.
+type tcpipForward struct {
+	Addr string
+	Port uint32
+}
+
+// forwardedTCPIP is RFC 4254 7.2's forwarded-tcpip channel payload.
+type forwardedTCPIP struct {
+	Addr     string
+	Port     uint32
+	OrigAddr string
+	OrigPort uint32
+}
+
+// ParseTCPIPForward reads a tcpip-forward (or cancel) request: a listen address of at most
+// 255 bytes without NUL or control characters, and a port (0 included: the decision refuses
+// it with its reason).
+func ParseTCPIPForward(payload []byte) (addr string, port int, err error) {
+	var p tcpipForward
+	if err := ssh.Unmarshal(payload, &p); err != nil {
+		return "", 0, fmt.Errorf("bad tcpip-forward request: %w", err)
+	}
+	if len(p.Addr) > maxBindAddress {
+		return "", 0, fmt.Errorf("listen address longer than %d bytes", maxBindAddress)
+	}
+	if strings.IndexFunc(p.Addr, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return "", 0, errors.New("listen address with a control character")
+	}
+	if p.Port > 65535 {
+		return "", 0, fmt.Errorf("bad listen port %d", p.Port)
+	}
+	return p.Addr, int(p.Port), nil
+}
+
+// remoteForwards serves the global requests of one client connection whose target is fixed.
+type remoteForwards struct {
+	s        *Server
+	ctx      context.Context
+	outer    *ssh.ServerConn // the authenticated connection: the account, the audit's source
+	client   ssh.Conn        // where forwarded-tcpip channels go back to
+	user     string
+	target   JumpTarget
+	answered []string // the factors the connection answered for its target
+
+	mu     sync.Mutex
+	egress ssh.Conn
+	binds  map[int]string // listen port → the address the client asked for
+	closed bool
+	active map[io.Closer]struct{} // client channels being relayed, closed at the end
+	conns  sync.WaitGroup
+	open   atomic.Int64
+	// unregister takes the forwards out of the Running registry (a freeze or a deletion of the
+	// account ends them as it ends sessions).
+	unregister func()
+}
+
+func (s *Server) newRemoteForwards(ctx context.Context, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
+	return &remoteForwards{s: s, ctx: ctx, outer: outer, client: client, user: user, target: t, answered: answered,
+		binds: map[int]string{}, active: map[io.Closer]struct{}{}}
+}
+
+// serve answers reqs, in order, until the connection ends.
+func (r *remoteForwards) serve(reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		ok := false
+		switch req.Type {
+		case "tcpip-forward":
+			ok = r.listen(req.Payload)
+		case "cancel-tcpip-forward":
+			ok = r.cancel(req.Payload)
+		}
+		if req.WantReply {
+			_ = req.Reply(ok, nil)
+		}
+	}
+}
+
+func (r *remoteForwards) fields(port int, addr string) audit.Fields {
+	return audit.Fields{User: r.user, HostTo: r.target.Host, PortTo: port,
+		Extra: map[string]string{"direction": "remote", "listen_address": addr, "ssh_port": strconv.Itoa(r.target.Port)}}
+}
+
+// deny audits a refused request; the client hears "remote port forwarding failed".
+func (r *remoteForwards) deny(typ string, f audit.Fields, why string) bool {
+	f.Allowed, f.Comment = audit.Bool(false), why
+	r.s.log.Info("remote forward refused", "account", accountOf(r.outer), "target", r.target.Host, "port", f.PortTo, "reason", why)
+	_ = r.s.audit(r.ctx, r.outer, typ, f) // refused either way
+	return false
+}
+
+// listen decides a tcpip-forward request and, when granted, has the target listen.
+func (r *remoteForwards) listen(payload []byte) bool {
+	addr, port, err := ParseTCPIPForward(payload)
+	if err != nil {
+		return r.deny("forward.denied", r.fields(0, ""), err.Error())
+	}
+	f := r.fields(port, addr)
+	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
+	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
+		return r.deny("forward.denied", f, "Your account no longer exists on this bastion")
+	}
+	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+	if err != nil {
+		return r.deny("forward.denied", f, err.Error())
+	}
+	f.IPTo = tgt.IP.String()
+	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
+		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
+	if err != nil {
+		return r.deny("forward.denied", f, err.Error())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return false
+	case len(r.binds) >= maxRemoteListens:
+		return r.deny("forward.denied", f, fmt.Sprintf("at most %d remote forwards per connection", maxRemoteListens))
+	case hasKey(r.binds, port):
+		return r.deny("forward.denied", f, fmt.Sprintf("port %d is already forwarded on this connection", port))
+	case r.s.RemoteForward == nil:
+		return r.deny("forward.denied", f, "remote forwarding is not available on this bastion")
+	}
+	if r.egress == nil {
+		sess := &session.Session{
+			Identity: session.Identity{AccountID: a.ID, Account: a.Name, Key: r.outer.Permissions.Extensions[extKey],
+				Source: r.outer.RemoteAddr(), Local: r.outer.LocalAddr(), At: r.s.env.Deps().Now()},
+			Account: a, RemoteAddr: r.outer.RemoteAddr(), LocalAddr: r.outer.LocalAddr(),
+			In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, RawOut: io.Discard, RawErr: io.Discard,
+			TargetFactors: append([]string{}, r.answered...),
+		}
+		conn, err := r.s.RemoteForward(r.ctx, RemoteForwardDial{Session: sess, Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming})
+		if err != nil {
+			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
+		}
+		r.egress = conn
+		if r.s.Running != nil {
+			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
+				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
+				_ = r.client.Close() // ending the client's connection ends its forwards
+				_ = conn.Close()
+			})
+		}
+	}
+	ok, _, err := r.egress.SendRequest("tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: uint32(port)}))
+	if err != nil || !ok {
+		return r.deny("forward.failed", f, fmt.Sprintf("the target refused to listen on %s port %d", addr, port))
+	}
+	r.binds[port] = addr
+	f.Allowed = audit.Bool(true)
+	if err := r.s.audit(r.ctx, r.outer, "forward.listen", f); err != nil {
+		// Fail closed: a listener the audit log cannot record is closed again.
+		_, _, _ = r.egress.SendRequest("cancel-tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: uint32(port)}))
+		delete(r.binds, port)
+		return false
+	}
+	return true
+}
+
+func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
+
+// nextForwardID names the forwards of each connection in the Running registry.
+var nextForwardID atomic.Uint64
+
+// stillGranted decides again, for one connection made on the target's side, whether the
+// account may forward port: a grant revoked, an account frozen or expired since the listener
+// opened stops the connections that come after.
+func (r *remoteForwards) stillGranted(port int) error {
+	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
+	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
+		//lint:ignore ST1005 The Bastion's sentence, shown as is
+		return errors.New("Your account no longer exists on this bastion")
+	}
+	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+	if err != nil {
+		return err
+	}
+	_, err = access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
+		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
+	return err
+}
+
+// cancel stops a listener this connection opened (cancel-tcpip-forward).
+func (r *remoteForwards) cancel(payload []byte) bool {
+	addr, port, err := ParseTCPIPForward(payload)
+	if err != nil {
+		return r.deny("forward.denied", r.fields(0, ""), err.Error())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !hasKey(r.binds, port) || r.egress == nil {
+		return r.deny("forward.denied", r.fields(port, addr), fmt.Sprintf("port %d is not forwarded on this connection", port))
+	}
+	ok, _, err := r.egress.SendRequest("cancel-tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: r.binds[port], Port: uint32(port)}))
+	delete(r.binds, port) // whatever the target says, nothing more is relayed for it
+	f := r.fields(port, addr)
+	f.Allowed = audit.Bool(err == nil && ok)
+	_ = r.s.audit(r.ctx, r.outer, "forward.cancel", f) // after the fact: the log counts a failure
+	return err == nil && ok
+}
+
+// incoming takes a channel the target opens; it never blocks (the egress connection's loop
+// calls it): the relay runs in its own goroutine.
+func (r *remoteForwards) incoming(nch ssh.NewChannel) {
+	if nch.ChannelType() != "forwarded-tcpip" {
+		_ = nch.Reject(ssh.Prohibited, "the bastion accepts no such channel from a target")
+		return
+	}
+	if r.open.Add(1) > maxRemoteConns {
+		r.open.Add(-1)
+		_ = nch.Reject(ssh.ResourceShortage, "too many forwarded connections")
+		return
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.open.Add(-1)
+		_ = nch.Reject(ssh.ConnectionFailed, "the client is gone")
+		return
+	}
+	r.conns.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.conns.Done()
+		defer r.open.Add(-1)
+		r.relay(nch)
+	}()
+}
+
+// relay carries one forwarded connection between the target and the client.
+func (r *remoteForwards) relay(nch ssh.NewChannel) {
+	var p forwardedTCPIP
+	if err := ssh.Unmarshal(nch.ExtraData(), &p); err != nil {
+		_ = nch.Reject(ssh.ConnectionFailed, "bad forwarded-tcpip channel")
+		return
+	}
+	r.mu.Lock()
+	addr, ok := r.binds[int(p.Port)]
+	r.mu.Unlock()
+	f := r.fields(int(p.Port), addr)
+	f.Extra["origin"] = joinHostPortU(p.OrigAddr, p.OrigPort)
+	if !ok {
+		// The target opened a channel for a port this connection did not forward: refused.
+		_ = nch.Reject(ssh.Prohibited, "no such forward")
+		r.deny("forward.denied", f, fmt.Sprintf("the target opened a connection for port %d, which is not forwarded", p.Port))
+		return
+	}
+	if err := r.stillGranted(int(p.Port)); err != nil {
+		// Revoked since: this connection is refused, and the target stops listening.
+		_ = nch.Reject(ssh.Prohibited, "remote forwarding is no longer granted")
+		r.deny("forward.denied", f, err.Error())
+		r.mu.Lock()
+		if hasKey(r.binds, int(p.Port)) && r.egress != nil {
+			_, _, _ = r.egress.SendRequest("cancel-tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: p.Port}))
+			delete(r.binds, int(p.Port))
+		}
+		r.mu.Unlock()
+		return
+	}
+	// Towards the client, the address it asked for (it matches the channel to its -R by it).
+	cch, creqs, err := r.client.OpenChannel("forwarded-tcpip", ssh.Marshal(forwardedTCPIP{Addr: addr, Port: p.Port, OrigAddr: p.OrigAddr, OrigPort: p.OrigPort}))
+	if err != nil {
+		_ = nch.Reject(ssh.ConnectionFailed, "the client refused the connection")
+		r.deny("forward.failed", f, "the client refused the connection: "+err.Error())
+		return
+	}
+	go ssh.DiscardRequests(creqs)
+	tch, treqs, err := nch.Accept()
+	if err != nil {
+		_ = cch.Close() // the target went away: nothing to relay
+		return
+	}
+	go ssh.DiscardRequests(treqs)
+	r.mu.Lock()
+	r.active[cch] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.active, cch)
+		r.mu.Unlock()
+		_ = cch.Close() // the relay is over: nothing left to report
+		_ = tch.Close()
+	}()
+	f.Allowed = audit.Bool(true)
+	start := time.Now()
+	if err := r.s.audit(r.ctx, r.outer, "forward.open", f); err != nil {
+		r.s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(r.outer), "err", err)
+		return // fail closed: the deferred closes end it before a byte moves
+	}
+	sent, received := pipe(r.ctx, cch, tch)
+	f.BytesIn, f.BytesOut, f.Duration = sent, received, time.Since(start).Seconds()
+	_ = r.s.audit(context.WithoutCancel(r.ctx), r.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
+}
+
+// close ends the forwards of a connection that is over: the target stops listening (its
+// connection closes), relays end, and close waits for them.
+func (r *remoteForwards) close() {
+	r.mu.Lock()
+	r.closed = true
+	eg := r.egress
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
+	for c := range r.active {
+		_ = c.Close() // ending the relay is the point
+	}
+	r.mu.Unlock()
+	if eg != nil {
+		_ = eg.Close() // the connection is over: the target's listeners go with it
+	}
+	r.conns.Wait()
+}
+
+func joinHostPortU(host string, port uint32) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.FormatUint(uint64(port), 10)
+}
+
+// halfCloser is a stream whose write side closes apart (an SSH channel, a TCP connection).
+type halfCloser interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+}
+
+// pipe relays client and other both ways until both directions end (each side's EOF is passed
+// on as a half close), or ctx ends; it returns the bytes client sent and received.
+func pipe(ctx context.Context, client ssh.Channel, other halfCloser) (sent, received int64) {
+	stop := context.AfterFunc(ctx, func() { _ = client.Close(); _ = other.Close() }) // ending it is the point
+	defer stop()
+	var s, rcv atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		n, _ := io.Copy(other, client)
+		s.Add(n)
+		_ = other.CloseWrite() // the peer may have gone: the copy's end says it all
+	}()
+	go func() {
+		defer wg.Done()
+		n, _ := io.Copy(client, other)
+		rcv.Add(n)
+		_ = client.CloseWrite()
+	}()
+	wg.Wait()
+	return s.Load(), rcv.Load()
+}
