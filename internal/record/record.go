@@ -539,6 +539,9 @@ type heldWriter interface {
 const sinkBuffer = 64 << 10
 
 func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
+	if f != nil && w == io.Writer(f) {
+		w = &dropBehind{f: f}
+	}
 	hc := &hashCounter{w: w, h: sha256.New()}
 	return &sink{hc: hc, file: f, every: every}
 }
