@@ -64,11 +64,13 @@ type zstdCodec struct {
 
 var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
-	// compress far below the targets (docs/performance-recording.md). All-literal entropy
-	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75. Not
-	// WithLowerEncoderMem: it halves the speed on logs, and the encoders are shared (one per
-	// core), not per session.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithAllLitEntropyCompression(true),
+	// compress far below the targets (docs/performance-recording.md). Not all-literal entropy
+	// coding: it took base64-like text (no repeats, 6 bits a byte) from 1.0 to 0.75 of its size
+	// for 2.3 more CPU-s per GiB than storing it (BenchmarkGatehouseFile/base64: 3.9–4.5 s with
+	// it, like random bytes without), more than the relay itself costs; such chunks are now
+	// stored as they are. Not WithLowerEncoderMem: it halves the speed on logs, and the
+	// encoders are shared (one per core), not per session.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
 		zstd.WithWindowSize(chunkRaw))
 	if err != nil {
 		return nil, fmt.Errorf("record: zstd encoder: %w", err)
