@@ -377,9 +377,9 @@ type recorder struct {
 	batchArmed bool
 	batchFull  bool // the last batch was sent full: streaming output, take a full-size buffer
 	batches    int  // batch buffers that exist (in free or not)
-	sum     string
-	size    int64
-	err     error
+	sum        string
+	size       int64
+	err        error
 }
 
 func (r *recorder) Output(p []byte) {
