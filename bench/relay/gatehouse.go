@@ -88,18 +88,29 @@ func setupAlice(ctx context.Context, gh *benchserver.Server, admin, alice ssh.Si
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
 	if _, err := osh(ctx, gh.Addr(), "admin", admin,
-		"accountAddPersonalAccess --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(targetPort)); err != nil {
+		"accountAddPersonalAccess --force --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(targetPort)); err != nil {
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
 	v, err := osh(ctx, gh.Addr(), "alice", alice, "selfListEgressKeys")
 	if err != nil {
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
-	keys, _ := v.([]any)
-	if len(keys) == 0 {
+	// A list of keys, or (The Bastion's shape) a map keyed by fingerprint.
+	var first map[string]any
+	switch keys := v.(type) {
+	case []any:
+		if len(keys) > 0 {
+			first, _ = keys[0].(map[string]any)
+		}
+	case map[string]any:
+		for _, k := range keys {
+			first, _ = k.(map[string]any)
+			break
+		}
+	}
+	if first == nil {
 		return fmt.Errorf("%s: selfListEgressKeys gave no key: %v", gh.Name, v)
 	}
-	first, _ := keys[0].(map[string]any)
 	line, _ := first["line"].(string)
 	if !strings.Contains(line, "ssh-") {
 		return fmt.Errorf("%s: selfListEgressKeys: no key line in %v", gh.Name, first)

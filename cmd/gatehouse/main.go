@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -260,8 +259,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var gc *gcFloor
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(a.Config().GCPercent)
+		gc = startGCFloor(a.Config().GCPercent) // gcfloor.go: bulk relays collect far less often
+		defer gc.Stop()
 	}
 	go a.LogMustEnrol(ctx) // one store read per account: not on the way to listening
 	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
@@ -313,8 +314,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err == nil {
 				a.LogMustEnrol(ctx)
 			}
-			if err == nil && os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(a.Config().GCPercent)
+			if err == nil && gc != nil {
+				gc.SetBase(a.Config().GCPercent)
 			}
 		}
 	}()

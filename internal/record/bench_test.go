@@ -63,6 +63,13 @@ func (c cpuMeter) report(b *testing.B) {
 	b.ReportMetric(float64((processCPU()-c.start).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
+// reportPerGiB reports cpu-ms/op and the CPU seconds per GiB of perOp bytes.
+func (c cpuMeter) reportPerGiB(b *testing.B, perOp int64) {
+	used := processCPU() - c.start
+	b.ReportMetric(float64(used.Milliseconds())/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(used.Seconds()/float64(b.N)/(float64(perOp)/(1<<30)), "cpu-s/GiB")
+}
+
 // sourceReader yields n bytes of terminalChunk.
 type sourceReader struct{ left int }
 

@@ -64,11 +64,13 @@ type zstdCodec struct {
 
 var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
-	// compress far below the targets (docs/performance-recording.md). All-literal entropy
-	// coding: without it, text without repeats (base64) is stored raw instead of at 0.75. Not
-	// WithLowerEncoderMem: it halves the speed on logs, and the encoders are shared (one per
-	// core), not per session.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithAllLitEntropyCompression(true),
+	// compress far below the targets (docs/performance-recording.md). Not all-literal entropy
+	// coding: it took base64-like text (no repeats, 6 bits a byte) from 1.0 to 0.75 of its size
+	// for 2.3 more CPU-s per GiB than storing it (BenchmarkGatehouseFile/base64: 3.9–4.5 s with
+	// it, like random bytes without), more than the relay itself costs; such chunks are now
+	// stored as they are. Not WithLowerEncoderMem: it halves the speed on logs, and the
+	// encoders are shared (one per core), not per session.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
 		zstd.WithWindowSize(chunkRaw))
 	if err != nil {
 		return nil, fmt.Errorf("record: zstd encoder: %w", err)
@@ -90,12 +92,6 @@ var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEvent
 // castagnoli checks chunks stored as is (zstd's frames carry their own checksum).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// appendAsIs appends raw and its CRC-32C.
-func appendAsIs(out, raw []byte) []byte {
-	out = append(out, raw...)
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(raw, castagnoli))
-}
-
 // storeRaw is how many chunks are stored as they are after one that zstd did not shrink by
 // 1/64: 8 chunks (4 MiB of streaming output) between two tries.
 const storeRaw = 8
@@ -110,7 +106,7 @@ type ghWriter struct {
 	codec *zstdCodec
 	start time.Time
 	last  time.Duration
-	raw   *[]byte // nil when nothing is held
+	raw   *[]byte // chunkHeaderLen bytes kept for the chunk's header, then the events; nil when nothing is held
 	out   []byte  // compressed chunk, reused while output flows
 	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
 	skip  int     // chunks still to store as is, after one that did not compress
@@ -206,13 +202,14 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 			b := make([]byte, 0, smallChunk)
 			g.raw = &b
 		}
+		*g.raw = append(*g.raw, make([]byte, chunkHeaderLen)...)
 	}
 	b := append(*g.raw, kind)
 	b = binary.AppendUvarint(b, uint64(delta))
 	b = binary.AppendUvarint(b, uint64(len(p)))
 	b = append(b, p...)
 	*g.raw = b
-	if len(b) >= chunkRaw {
+	if len(b)-chunkHeaderLen >= chunkRaw {
 		g.writeHeld()
 		g.bulk = true
 	}
@@ -223,7 +220,7 @@ func (g *ghWriter) heldBytes() int {
 	if g.raw == nil {
 		return 0
 	}
-	return len(*g.raw)
+	return len(*g.raw) - chunkHeaderLen
 }
 
 // writeHeld compresses the held events into one chunk and writes it; callers hold mu.
@@ -231,41 +228,49 @@ func (g *ghWriter) writeHeld() {
 	if g.raw == nil {
 		return
 	}
-	raw := *g.raw
+	buf := *g.raw
+	raw := buf[chunkHeaderLen:]
 	if len(raw) > 0 && g.err == nil {
 		// Chunks go straight to the file (one write(2) each, hashed and counted on the way):
 		// they are large already, and a buffered writer would hold 64 KiB per session.
-		out := g.out[:0]
-		if !g.begun {
-			out = append(out, ghMagic...)
-		}
-		hdr := len(out)
-		out = append(out, make([]byte, chunkHeaderLen)...)
-		stored := uint32(0)
-		if g.skip > 0 {
+		asIs := g.skip > 0 && g.begun
+		if asIs {
 			g.skip--
-			out = appendAsIs(out, raw)
-			stored = uint32(len(raw)+4) | storedRawFlag
 		} else {
+			out := g.out[:0]
+			if !g.begun {
+				out = append(out, ghMagic...)
+			}
+			hdr := len(out)
+			out = append(out, make([]byte, chunkHeaderLen)...)
 			out = g.codec.enc.EncodeAll(raw, out)
-			stored = uint32(len(out) - hdr - chunkHeaderLen)
-			if int(stored) > len(raw)-len(raw)/64 {
+			stored := len(out) - hdr - chunkHeaderLen
+			if stored > len(raw)-len(raw)/64 && g.begun {
 				// Random or encrypted output (a binary, an archive): zstd finds nothing
 				// and costs about as much as the rest of the recording. Store it and the next
 				// storeRaw chunks as they are, then try again.
-				out = appendAsIs(out[:hdr+chunkHeaderLen], raw)
-				stored = uint32(len(raw)+4) | storedRawFlag
-				g.skip = storeRaw
+				asIs, g.skip = true, storeRaw
+			} else {
+				binary.LittleEndian.PutUint32(out[hdr:], uint32(stored))
+				binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
+				g.writeDirect(out)
+			}
+			if cap(out) <= chunkRaw+chunkRaw/4 {
+				g.out = out
 			}
 		}
-		binary.LittleEndian.PutUint32(out[hdr:], stored)
-		binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
-		g.writeDirect(out)
-		g.begun = true
-		if cap(out) <= chunkRaw+chunkRaw/4 {
-			g.out = out
+		if asIs {
+			// In place: the header goes in the room kept before the events and the CRC after
+			// them, so the events are written as they are, never copied again.
+			binary.LittleEndian.PutUint32(buf, uint32(len(raw)+4)|storedRawFlag)
+			binary.LittleEndian.PutUint32(buf[4:], uint32(len(raw)))
+			buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(raw, castagnoli))
+			g.writeDirect(buf)
+			buf = buf[:0]
 		}
+		g.begun = true
 	}
+	raw = buf
 	if cap(raw) >= chunkRaw {
 		*g.raw = raw[:0]
 		rawPool.Put(g.raw)

@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -229,6 +230,51 @@ func TestGhCutAtEveryOffset(t *testing.T) {
 	if len(ends) < 10 {
 		t.Fatalf("only %d chunks", len(ends))
 	}
+	checkCutEverywhere(t, file, ends, counts)
+}
+
+// TestGhCutAtEveryOffsetStoredAsIs: the same with random bytes, whose chunks are written as
+// they are (header and CRC around the events, in place): a cut anywhere in them reads to the
+// last whole chunk.
+func TestGhCutAtEveryOffsetStoredAsIs(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 4))
+	in := make([]byte, 3000)
+	crand.Read(in)
+	var steps []ghStep
+	for len(in) > 0 {
+		n := min(len(in), 100+r.IntN(200))
+		steps = append(steps, ghStep{out: in[:n]}, ghStep{flush: true})
+		in = in[n:]
+	}
+	file, ends, counts := ghRecord(t, steps, false)
+	if asIs := chunksStoredAsIs(t, file); asIs < 5 {
+		t.Fatalf("only %d of %d chunks stored as is", asIs, len(ends))
+	}
+	checkCutEverywhere(t, file, ends, counts)
+}
+
+// chunksStoredAsIs counts the chunks of a whole gatehouse recording written without zstd.
+func chunksStoredAsIs(t *testing.T, file []byte) int {
+	t.Helper()
+	n := 0
+	for b := file[len(ghMagic):]; len(b) > 0; {
+		if len(b) < chunkHeaderLen {
+			t.Fatalf("%d bytes after the last chunk", len(b))
+		}
+		stored := binary.LittleEndian.Uint32(b)
+		if stored&storedRawFlag != 0 {
+			n++
+			stored &^= storedRawFlag
+		}
+		b = b[chunkHeaderLen+int(stored):]
+	}
+	return n
+}
+
+// checkCutEverywhere reads file cut at every byte offset: each cut reads to its last whole
+// chunk (ends, counts: ghRecord's), says whether it was truncated, and never errs.
+func checkCutEverywhere(t *testing.T, file []byte, ends, counts []int) {
+	t.Helper()
 	_, whole := readAll(t, bytes.NewReader(file))
 	for cut := 0; cut <= len(file); cut++ {
 		chunks := 0

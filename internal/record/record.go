@@ -19,9 +19,10 @@
 //     and written whole in the next event. Bytes become U+FFFD only when
 //     they are really invalid (or the stream ends mid-character).
 //   - Off the session's path: Output stamps the time and copies the bytes
-//     into a bounded queue (256 KiB); a worker goroutine per recorder
-//     escapes, hashes and writes. When the disk is slower than the session
-//     Output waits: nothing is dropped.
+//     into a batch; full batches (128 KiB) go to a bounded queue (2 batches),
+//     and a batch that is not full within batchDelay goes anyway. A worker
+//     goroutine per recorder escapes, hashes and writes. When the disk is
+//     slower than the session Output waits: nothing is dropped.
 //   - Errors are sticky: the first write error stops the recorder; Err
 //     reports it (shortly after the Output that met it) and Close returns
 //     it. The session code decides whether to end the session (fail closed)
@@ -288,8 +289,10 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	r := &recorder{
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
-		queue: make(chan item, queueLen), free: make(chan []byte, freeLen), idle: workerIdle,
+		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
 	}
+	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
+	r.batchTimer.Stop()
 	return r, nil
 }
 
@@ -307,19 +310,41 @@ type encoder interface {
 	marker(at time.Time, label string)
 }
 
-// queueLen bounds the events in flight between the session goroutine and
-// the worker: at most queueLen*maxEventBytes bytes (256 KiB) are queued.
-const queueLen = 8
+// Output and Input gather into a batch, handed to the worker when it holds batchBytes or
+// batchDelay after its first bytes, whichever comes first (and before any other event, and at
+// Close). Why: handing every 32 KiB SSH packet to the worker woke it (and a thread) for each,
+// which cost a bulk relay more CPU than recording zeros itself (perf: chansend → wakep →
+// futex, 9 % of gatehouse's CPU); a batch wakes it once per 128 KiB. Each Output keeps its own
+// time in the batch (its marks), so replays keep every event's time.
+const (
+	batchBytes = 128 << 10
+	batchDelay = 10 * time.Millisecond
+)
 
-// freeLen is how many event buffers a recorder keeps for reuse between bursts.
-const freeLen = queueLen + 2
+// queueLen bounds the batches in flight between the session goroutine and the worker: with the
+// batch being filled and the one the worker holds, at most (queueLen+2)*batchBytes (512 KiB)
+// per busy recording.
+const queueLen = 2
 
-// item is one queued event. data is a buffer from free, owned by the item.
+// maxBatches is how many batch buffers a recorder has at most: the one being filled, the
+// queued ones and the worker's. Emptied ones wait in free for reuse (dropped when the worker
+// goes idle); when all exist and none is free, the sender waits for the worker's.
+const maxBatches = queueLen + 2
+
+// item is one queued event, or a batch of outputs or inputs. data is a buffer from free, owned
+// by the item; marks say where each Output's bytes end in data and when they came.
 type item struct {
 	kind       EventKind
 	at         time.Time
 	data       []byte
+	marks      []mark
 	cols, rows int
+}
+
+// mark is the end (in item.data) and the time of one Output's or Input's bytes.
+type mark struct {
+	end int
+	at  time.Time
 }
 
 // recorder is the Recorder the session code holds. Output, Input and Resize
@@ -343,11 +368,18 @@ type recorder struct {
 	closed  bool
 	running bool // a worker goroutine is draining the queue
 	queue   chan item
-	free    chan []byte
+	free    chan item // emptied batches (data and marks), for reuse
 	done    chan struct{}
-	sum     string
-	size    int64
-	err     error
+	// batch is the Output or Input being gathered (guarded by mu); batchTimer sends it after
+	// batchDelay.
+	batch      item
+	batchTimer *time.Timer
+	batchArmed bool
+	batchFull  bool // the last batch was sent full: streaming output, take a full-size buffer
+	batches    int  // batch buffers that exist (in free or not)
+	sum        string
+	size       int64
+	err        error
 }
 
 func (r *recorder) Output(p []byte) {
@@ -377,29 +409,80 @@ func (r *recorder) send(kind EventKind, p []byte, cols, rows int) {
 		return
 	}
 	at := r.now()
+	if r.batch.data != nil && kind != r.batch.kind {
+		r.flushBatch()
+	}
+	if kind == KindResize {
+		r.enqueue(item{kind: kind, at: at, cols: cols, rows: rows})
+		return
+	}
+	for len(p) > 0 {
+		if r.batch.data == nil {
+			var b item
+			select {
+			case b = <-r.free:
+			default:
+				if r.batches < maxBatches {
+					r.batches++
+				} else {
+					b = <-r.free // back-pressure: the worker holds or queued all of them
+				}
+			}
+			if want := min(max(len(p), 512), batchBytes); r.batchFull {
+				want = batchBytes
+				if cap(b.data) < want {
+					b.data = make([]byte, 0, want)
+				}
+			} else if cap(b.data) < want {
+				// Sized to the output: small output (an idle terminal) keeps small buffers.
+				b.data = make([]byte, 0, want)
+			}
+			r.batch = item{kind: kind, at: at, data: b.data, marks: b.marks}
+		}
+		n := min(len(p), batchBytes-len(r.batch.data))
+		r.batch.data = append(r.batch.data, p[:n]...)
+		r.batch.marks = append(r.batch.marks, mark{end: len(r.batch.data), at: at})
+		p = p[n:]
+		if len(r.batch.data) >= batchBytes {
+			r.flushBatch()
+		}
+	}
+	if r.batch.data != nil && !r.batchArmed {
+		r.batchArmed = true
+		r.batchTimer.Reset(batchDelay)
+	}
+}
+
+// sendBatch is the batch timer: it hands over what gathered since.
+func (r *recorder) sendBatch() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batchArmed = false
+	if !r.closed {
+		r.flushBatch()
+	}
+}
+
+// flushBatch queues the batch being gathered, if any; callers hold mu.
+func (r *recorder) flushBatch() {
+	if r.batch.data == nil {
+		return
+	}
+	it := r.batch
+	r.batch = item{}
+	r.batchFull = len(it.data) >= batchBytes
+	r.enqueue(it)
+}
+
+// enqueue hands it to the worker, starting one if none runs; it waits while the queue is full
+// (back-pressure). Callers hold mu.
+func (r *recorder) enqueue(it item) {
 	if !r.running {
 		r.running = true
 		r.done = make(chan struct{})
 		go r.run(r.done)
 	}
-	if kind == KindResize {
-		r.queue <- item{kind: kind, at: at, cols: cols, rows: rows}
-		return
-	}
-	for len(p) > 0 {
-		n := min(len(p), maxEventBytes)
-		var buf []byte
-		select {
-		case buf = <-r.free:
-		default:
-		}
-		if cap(buf) < n {
-			// Sized to the chunk: small output (an idle terminal) keeps small buffers.
-			buf = make([]byte, 0, max(n, 512))
-		}
-		r.queue <- item{kind: kind, at: at, data: append(buf, p[:n]...)}
-		p = p[n:]
-	}
+	r.queue <- it
 }
 
 // run drains the queue; it exits when the queue is closed, or after workerIdle without events
@@ -427,6 +510,11 @@ func (r *recorder) run(done chan struct{}) {
 			}
 			if len(r.queue) == 0 {
 				r.running = false
+				// An idle session keeps no batch buffers.
+				for len(r.free) > 0 {
+					<-r.free
+					r.batches--
+				}
 				r.mu.Unlock()
 				return
 			}
@@ -451,27 +539,20 @@ func (r *recorder) handle(it item) {
 	if r.out.usable() && !r.limited {
 		// This worker is outside every session's recovery point: a panic while encoding the
 		// terminal's bytes fails this recording as a write error does (internal/crash).
-		if p := crash.Catch(func() {
-			switch it.kind {
-			case KindOutput:
-				r.enc.output(it.at, it.data)
-			case KindInput:
-				r.enc.input(it.at, it.data)
-			case KindResize:
-				r.enc.resize(it.at, it.cols, it.rows)
+		if it.kind == KindResize {
+			r.encode(it.kind, it.at, nil, it.cols, it.rows)
+			reached = r.checkLimit(it.at)
+		}
+		// A batch: each Output's bytes at their own time, at most maxEventBytes per event, the
+		// cap checked after each (so the file passes it by one event at most).
+		start := 0
+		for _, m := range it.marks {
+			for start < m.end && !reached && r.out.usable() {
+				n := min(m.end-start, maxEventBytes)
+				r.encode(it.kind, m.at, it.data[start:start+n], 0, 0)
+				start += n
+				reached = r.checkLimit(m.at)
 			}
-		}); p != nil {
-			r.out.err = fmt.Errorf("record: encoding the recording: %w", p)
-		}
-		// Checked after the event, so a file past the cap always ends with the marker.
-		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
-			// A compressing format counts held events at their raw size; compress them
-			// first, so the cap applies to the bytes the file really has.
-			r.out.settle()
-		}
-		if r.maxBytes > 0 && r.out.written() >= r.maxBytes {
-			r.limited, reached = true, true
-			r.enc.marker(it.at, LimitMarker)
 		}
 	}
 	r.out.mu.Unlock()
@@ -479,17 +560,52 @@ func (r *recorder) handle(it item) {
 		r.onLimit()
 	}
 	if it.data != nil {
-		select {
-		case r.free <- it.data[:0]:
-		default:
-		}
+		r.free <- item{data: it.data[:0], marks: it.marks[:0]} // room for every batch: never blocks
 	}
+}
+
+// encode writes one event; callers hold out.mu.
+func (r *recorder) encode(kind EventKind, at time.Time, p []byte, cols, rows int) {
+	// This worker is outside every session's recovery point: a panic while encoding the
+	// terminal's bytes fails this recording as a write error does (internal/crash).
+	if pn := crash.Catch(func() {
+		switch kind {
+		case KindOutput:
+			r.enc.output(at, p)
+		case KindInput:
+			r.enc.input(at, p)
+		case KindResize:
+			r.enc.resize(at, cols, rows)
+		}
+	}); pn != nil {
+		r.out.err = fmt.Errorf("record: encoding the recording: %w", pn)
+	}
+}
+
+// checkLimit writes the limit marker once the file reaches maxBytes and reports whether it did;
+// callers hold out.mu. Checked after each event, so a file past the cap always ends with the
+// marker.
+func (r *recorder) checkLimit(at time.Time) bool {
+	if r.maxBytes <= 0 || r.out.written() < r.maxBytes {
+		return false
+	}
+	// A compressing format counts held events at their raw size; compress them first, so the
+	// cap applies to the bytes the file really has.
+	r.out.settle()
+	if r.out.written() < r.maxBytes {
+		return false
+	}
+	r.limited = true
+	r.enc.marker(at, LimitMarker)
+	return true
 }
 
 func (r *recorder) Close() (string, int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.closed {
+		r.flushBatch()
+		r.batchTimer.Stop()
 		r.closed = true
 		close(r.queue)
 		if r.running {
@@ -539,6 +655,9 @@ type heldWriter interface {
 const sinkBuffer = 64 << 10
 
 func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
+	if f != nil && w == io.Writer(f) {
+		w = &dropBehind{f: f}
+	}
 	hc := &hashCounter{w: w, h: sha256.New()}
 	return &sink{hc: hc, file: f, every: every}
 }

@@ -1,0 +1,87 @@
+package record
+
+import (
+	"bytes"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRecordingDropsItsPagesBehind: a bulk recording (random bytes, stored as they are) does not
+// stay in the page cache behind the writer: once written, all but the last dropLag windows of
+// the file are out of the cache (the kernel kept all of it before, 256 MiB of dirty, fresh
+// pages for a 256 MiB pull), and the file still reads back whole, its SHA-256 the one Close
+// returned.
+func TestRecordingDropsItsPagesBehind(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	var fs unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(dir), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temp dir is a tmpfs: its pages are the file, the kernel cannot drop them")
+	}
+	rec, path, err := Create(dir, "bulk.ghrec", Options{Format: Gatehouse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]byte, (dropLag+4)*dropWindow)
+	crand.Read(in)
+	for p := in; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		rec.Output(p[:min(len(p), 32<<10)])
+	}
+	sum, size, err := rec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	vec := make([]byte, (int(size)+page-1)/page)
+	// x/sys has no wrapper for mincore(2).
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		err = errno
+	}
+	_ = unix.Munmap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The windows the writer has left dropLag windows behind: [0, size-(dropLag+1)·window).
+	behind := (int(size) - (dropLag+1)*dropWindow) / page
+	resident := 0
+	for _, v := range vec[:behind] {
+		resident += int(v & 1)
+	}
+	if resident > behind/20 {
+		t.Fatalf("%d of the %d pages behind the writer are still cached", resident, behind)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		t.Fatalf("file SHA-256 %s, Close said %s", got, sum)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := readAll(t, f)
+	if got := outputOf(evs, KindOutput); !bytes.Equal(got, in) {
+		t.Fatalf("replayed %d bytes, recorded %d", len(got), len(in))
+	}
+}
