@@ -88,14 +88,23 @@ func setupAlice(ctx context.Context, gh *benchserver.Server, admin, alice ssh.Si
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
 	if _, err := osh(ctx, gh.Addr(), "admin", admin,
-		"accountAddPersonalAccess --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(targetPort)); err != nil {
+		"accountAddPersonalAccess --force --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(targetPort)); err != nil {
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
 	v, err := osh(ctx, gh.Addr(), "alice", alice, "selfListEgressKeys")
 	if err != nil {
 		return fmt.Errorf("%s: %w", gh.Name, err)
 	}
-	keys, _ := v.([]any)
+	// The value is a list of keys, or (as The Bastion gives it) an object keyed by fingerprint.
+	var keys []any
+	switch v := v.(type) {
+	case []any:
+		keys = v
+	case map[string]any:
+		for _, k := range v {
+			keys = append(keys, k)
+		}
+	}
 	if len(keys) == 0 {
 		return fmt.Errorf("%s: selfListEgressKeys gave no key: %v", gh.Name, v)
 	}

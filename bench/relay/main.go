@@ -52,6 +52,7 @@ type options struct {
 	bulkData           string
 	variants           string
 	sessions, parallel int // idle sessions
+	perConn            int // idle: session channels on each client connection
 	sleep              int // seconds the idle sessions' command sleeps
 	hold               time.Duration
 	waves              int
@@ -75,7 +76,8 @@ func main() {
 	flag.StringVar(&o.bulkData, "bulk-data", "zero", "bulk: what the target outputs: zero (head -c N /dev/zero), random (a file of N random bytes), base64 (base64 -w 76 of random bytes, N bytes in all), log (N bytes of synthetic syslog lines); files are made in the temp dir and sent with cat")
 	flag.StringVar(&o.variants, "variants", "gatehouse,asciicast,ttyrec,stealth", "bulk: recording variants of gatehouse to run, comma-separated (gatehouse, asciicast, ttyrec, stealth)")
 	flag.IntVar(&o.sessions, "sessions", 1000, "idle: concurrent relayed sessions on one gatehouse")
-	flag.IntVar(&o.parallel, "parallel", 16, "idle: sessions being opened at once")
+	flag.IntVar(&o.parallel, "parallel", 16, "idle: connections being opened at once")
+	flag.IntVar(&o.perConn, "sessions-per-conn", 1, "idle: session channels opened on each client connection, as OpenSSH's ControlMaster carries them (each its own relay, egress connection, recording and audit; at most gatehouse's maxSessions, 10 by default)")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
 	flag.IntVar(&o.waves, "waves", 2, "idle: open, measure and end the sessions this many times (each wave against the fresh process)")
 	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools)")
@@ -150,8 +152,8 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 			return fmt.Errorf("-phases: unknown phase %q (connect, bulk, idle)", p)
 		}
 	}
-	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 || o.waves < 1 {
-		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions, -parallel and -waves must be at least 1")
+	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 || o.waves < 1 || o.perConn < 1 {
+		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions, -sessions-per-conn, -parallel and -waves must be at least 1")
 	}
 	if err := raiseNoFile(); err != nil {
 		return err
