@@ -427,6 +427,15 @@ func (r *recorder) run(done chan struct{}) {
 			}
 			if len(r.queue) == 0 {
 				r.running = false
+				// An idle session keeps no event buffers either: the next output allocates
+				// one sized to it (senders take from free under mu, held here).
+				for drained := false; !drained; {
+					select {
+					case <-r.free:
+					default:
+						drained = true
+					}
+				}
 				r.mu.Unlock()
 				return
 			}
