@@ -269,7 +269,11 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 		return snap, fmt.Errorf("%d connections failed, first: %w", len(all), all[0])
 	}
 	open := time.Since(start)
-	time.Sleep(2 * time.Second) // let the runtime settle
+	select { // let the runtime settle (its GC shrinks the stacks the logins grew)
+	case <-time.After(e.o.settle):
+	case <-ctx.Done():
+		return snap, ctx.Err()
+	}
 	if snap, err = e.measure(gh); err != nil {
 		return snap, err
 	}

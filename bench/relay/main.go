@@ -53,6 +53,7 @@ type options struct {
 	variants           string
 	sessions, parallel int // idle sessions
 	perConn            int // idle: session channels on each client connection
+	settle             time.Duration
 	sleep              int // seconds the idle sessions' command sleeps
 	hold               time.Duration
 	waves              int
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&o.perConn, "sessions-per-conn", 1, "idle: session channels opened on each client connection, as OpenSSH's ControlMaster carries them (each its own relay, egress connection, recording and audit; at most gatehouse's maxSessions, 10 by default)")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
 	flag.IntVar(&o.waves, "waves", 2, "idle: open, measure and end the sessions this many times (each wave against the fresh process)")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "idle: wait this long after the last session opened before measuring (Go's GC shrinks idle stacks at each cycle, forced every 2 minutes: 5m gives the steady state)")
 	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools)")
 	flag.StringVar(&o.phases, "phases", "connect,bulk,idle", "what to measure, comma-separated")
 	flag.BoolVar(&o.perf, "perf", false, "bulk: after the timed runs, one more run per gatehouse under `perf record`, and its top symbols")
