@@ -33,6 +33,7 @@ type snapshot struct {
 	open          time.Duration // to have every session of the wave relayed
 	goroutines    int           // gatehouse's, from its /metrics (go_goroutines)
 	heap, stack   uint64        // gatehouse's go_memstats_heap_inuse_bytes and stack_inuse_bytes, KiB
+	cpu           time.Duration // gatehouse's user+system CPU time so far (/proc/PID/stat)
 	roundTrips    int           // sessions that echoed a line back through the relay after measuring
 	roundTrip     time.Duration // to have every session answer it
 }
@@ -130,6 +131,9 @@ func (e *env) measure(gh *benchserver.Server) (snapshot, error) {
 		s, err := measure(gh, e.target)
 		if err == nil {
 			s.goroutines, s.heap, s.stack = goMetrics(e.metrics)
+			if t, err := procfs.CPUTicks(gh.PID()); err == nil {
+				s.cpu = ticks(t)
+			}
 		}
 		return s, err
 	}
@@ -142,6 +146,9 @@ func (e *env) measure(gh *benchserver.Server) (snapshot, error) {
 		return s, err
 	}
 	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
+	if t, err := procfs.CPUTicks(gh.PID()); err == nil {
+		s.cpu = ticks(t)
+	}
 	s.sleeping = e.light.Held()
 	s.goroutines, s.heap, s.stack = goMetrics(e.metrics)
 	return s, nil
