@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/record"
+	"gatehouse/internal/store"
+	"gatehouse/internal/testenv"
+)
+
+// recordingsOpen lists the files under dir that this process (gatehouse runs in the test
+// process) holds open.
+func recordingsOpen(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("listing open files: %v", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, dir+string(filepath.Separator)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// An idle relayed session holds no descriptor for its recording: the file is closed after each
+// flush and reopened by the next output, so a bastion's 10,000 idle sessions need two
+// descriptors each, not three. What the user types after the pause is recorded all the same.
+func TestIdleRelayedSessionHoldsNoRecordingDescriptor(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	recordings := filepath.Join(b.DataDir, "recordings")
+	noneOpen := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second) // the flush interval is 1 s
+		for {
+			open := recordingsOpen(t, recordings)
+			if len(open) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the idle session still holds its recording open: %v", when, open)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	term := b.SSHTerminal(aliceKey, "alice", 80, 24, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
+	off := term.Expect(0, "Connecting...", 10*time.Second)
+	term.Send("echo before-$((6*7))\r")
+	off = term.Expect(off, "before-42", 10*time.Second)
+	noneOpen("after the first output")
+	term.Send("echo after-idle-$((2*3))\r")
+	term.Expect(off, "after-idle-6", 10*time.Second)
+	noneOpen("after the second output")
+	term.Send("exit 0\r")
+	if code := term.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	var path string
+	for try := 0; try < 50 && path == ""; try++ {
+		rows, err := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Recording != "" && r.Status == "closed" {
+				path = r.Recording
+			}
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
+	if path == "" {
+		t.Fatal("no closed session with a recording")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	err = record.ExportText(&text, f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("the recording does not read whole: %v", err)
+	}
+	for _, want := range []string{"before-42", "after-idle-6"} {
+		if !strings.Contains(text.String(), want) {
+			t.Fatalf("recording lacks %q:\n%s", want, text.String())
+		}
+	}
+	noneOpen("after the session")
+}
