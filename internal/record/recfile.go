@@ -14,7 +14,8 @@ import (
 //
 // Reopening goes by path, so it checks that the path is still the file Create made (os.SameFile
 // on the device and inode): a recording removed, renamed over or replaced by a link meanwhile
-// is a write error, which ends the session as a full disk does, never a write somewhere else.
+// is a write error of the recording, as a full disk is (the recording stops there, and the
+// session's end logs and counts it as incomplete), never a write somewhere else.
 type recFile struct {
 	path string
 	id   os.FileInfo // the file Create made

@@ -76,8 +76,9 @@ func TestIdleRecordingHoldsNoDescriptor(t *testing.T) {
 	}
 }
 
-// A recording whose file was replaced while it rested (renamed over, or a link put in its
-// place) fails as a full disk does: nothing is written to the other file.
+// A recording whose file was replaced while it rested (renamed over, a link put in its place,
+// removed) fails as on a full disk (a sticky write error, Close reports it): nothing is written
+// to the other file.
 func TestRestingRecordingReplacedFails(t *testing.T) {
 	for _, how := range []string{"renamed over", "symlink", "removed"} {
 		dir := filepath.Join(t.TempDir(), "r")
