@@ -100,3 +100,61 @@ func TestIdleRelayedSessionHoldsNoRecordingDescriptor(t *testing.T) {
 	}
 	noneOpen("after the session")
 }
+
+// Someone with access to the recordings directory replaces an idle session's recording with a
+// file of their own (renamed over it): the next output is not written into that file, the
+// session goes on, and its end reports the recording incomplete (an error, as a full disk).
+func TestRecordingReplacedWhileIdleIsNotWrittenElsewhere(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	recordings := filepath.Join(b.DataDir, "recordings")
+
+	term := b.SSHTerminal(aliceKey, "alice", 80, 24, fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port))
+	off := term.Expect(0, "Connecting...", 10*time.Second)
+	term.Send("echo before-$((6*7))\r")
+	off = term.Expect(off, "before-42", 10*time.Second)
+	var path string
+	deadline := time.Now().Add(10 * time.Second)
+	for path == "" || len(recordingsOpen(t, recordings)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no resting recording of an open session (path %q, open %v)", path, recordingsOpen(t, recordings))
+		}
+		rows, err := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Status == "open" && r.Recording != "" {
+				path = r.Recording
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	planted := filepath.Join(t.TempDir(), "planted")
+	if err := os.WriteFile(planted, []byte("planted"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(planted, path); err != nil {
+		t.Fatal(err)
+	}
+	term.Send("echo after-$((2*3))\r")
+	term.Expect(off, "after-6", 10*time.Second) // the session goes on
+	term.Send("exit 0\r")
+	if code := term.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var closed bool
+	for try := 0; try < 50 && !closed; try++ {
+		rows, _ := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})
+		for _, r := range rows {
+			closed = closed || r.Recording == path && r.Status == "closed"
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
+	if !closed {
+		t.Fatal("the session's row was not closed")
+	}
+	if got, _ := os.ReadFile(path); string(got) != "planted" {
+		t.Fatalf("the planted file was written to: %q", got)
+	}
+}
