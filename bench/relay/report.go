@@ -129,9 +129,15 @@ func (r *report) printIdle(w io.Writer, o options) {
 			if k > 0 {
 				prev = i.waves[k-1].cpu // the previous wave's end and its closing count in this one
 			}
-			fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %.1f | %.1f | %d | %d | %.2f | %d | %.1f | %.2f | %d | %.1f | %d (%d held) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
+			rt := "n/a (sshd target)" // only the light target echoes
+			if o.goTarget {
+				rt = fmt.Sprintf("%d | %.1f", s.roundTrips, s.roundTrip.Seconds())
+			} else {
+				rt += " |"
+			}
+			fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %.1f | %.1f | %d | %d | %.2f | %s | %.2f | %d | %.1f | %d (%d held) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
 				s.ghAnon, (float64(s.heap)-float64(i.before.heap))/n, (float64(s.stack)-float64(i.before.stack))/n,
-				s.ghThreads, s.goroutines, float64(s.goroutines-i.before.goroutines)/n, s.roundTrips, s.roundTrip.Seconds(),
+				s.ghThreads, s.goroutines, float64(s.goroutines-i.before.goroutines)/n, rt,
 				float64((s.cpu-prev).Milliseconds())/n, s.targetPss, (float64(s.targetPss)-float64(i.before.targetPss))/n, s.targetProcs, s.sleeping)
 		}
 		fmt.Fprintln(w)
