@@ -15,7 +15,9 @@
 //
 // Figures: connect and run `true` (-n alternating runs per route); bulk output of -bulk-mib MiB
 // from `head -c N /dev/zero` (-bulk-runs alternating runs per route); the PSS of one fresh
-// gatehouse before and after -sessions concurrent idle relayed sessions opened with the Go client.
+// gatehouse before and after -sessions concurrent idle relayed sessions opened with the Go client,
+// -sessions-per-conn on each client connection; with -go-target (a light Go target instead of
+// sshd) every session must echo a line back through gatehouse after the measurement.
 // Every hop pins the key exchange to curve25519-sha256; ciphers are each side's defaults.
 //
 // Every process it starts is ended on return, on error, on SIGINT/SIGTERM and at -timeout.
