@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,5 +158,79 @@ func TestRecordingReplacedWhileIdleIsNotWrittenElsewhere(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); string(got) != "planted" {
 		t.Fatalf("the planted file was written to: %q", got)
+	}
+}
+
+// Several sessions on one client connection (OpenSSH's ControlMaster, as the idle benchmark's
+// -sessions-per-conn): each is its own relay, with its own connection to the target (sshd sees
+// a different source port for each), its own session row and recording.
+func TestControlMasterSessionsEachRelayed(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	sshd, aliceKey := targetSetup(t, b)
+	sock := filepath.Join(t.TempDir(), "mux")
+	master := exec.Command("ssh", append([]string{"-N", "-o", "ControlMaster=yes", "-o", "ControlPath=" + sock}, b.SSHArgs(aliceKey, "alice")...)...)
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = master.Process.Kill(); _ = master.Wait() })
+	viaMux := func(words ...string) (string, error) {
+		args := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=" + sock}, b.SSHArgs("", "alice")...)
+		out, err := exec.Command("ssh", append(append(args, "--"), words...)...).CombinedOutput()
+		return string(out), err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if out, err := viaMux("--osh", "info"); err == nil && strings.Contains(out, "alice") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ControlMaster connection never came up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const n = 4
+	outs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = viaMux(fmt.Sprintf("%s@127.0.0.1", sshd.User), "-p", fmt.Sprint(sshd.Port),
+				fmt.Sprintf("echo session-%d from $SSH_CONNECTION; sleep 1", i))
+		}()
+	}
+	wg.Wait()
+	sources := map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("session %d: %v\n%s", i, errs[i], outs[i])
+		}
+		_, after, ok := strings.Cut(outs[i], fmt.Sprintf("session-%d from ", i))
+		f := strings.Fields(after)
+		if !ok || len(f) < 2 {
+			t.Fatalf("session %d: output %q", i, outs[i])
+		}
+		sources[f[0]+":"+f[1]] = true // the egress connection's address and source port
+	}
+	if len(sources) != n {
+		t.Fatalf("%d sessions on one client connection reached the target over %d connections, want %d: %v", n, len(sources), n, sources)
+	}
+	recordings := map[string]bool{}
+	for try := 0; try < 50 && len(recordings) < n; try++ {
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+		rows, err := b.App.Store.ListSessions(context.Background(), store.SessionFilter{Account: "alice", Kind: "ssh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(recordings)
+		for _, r := range rows {
+			if r.Status == "closed" && r.ExitStatus == 0 && r.Recording != "" {
+				recordings[r.Recording] = true
+			}
+		}
+	}
+	if len(recordings) != n {
+		t.Fatalf("%d closed ssh sessions with their own recording, want %d", len(recordings), n)
 	}
 }
