@@ -32,6 +32,10 @@ type snapshot struct {
 	sleeping      int           // sleep processes below the target sshd (or sessions the light target holds)
 	open          time.Duration // to have every session of the wave relayed
 	goroutines    int           // gatehouse's, from its /metrics (go_goroutines)
+	heap, stack   uint64        // gatehouse's go_memstats_heap_inuse_bytes and stack_inuse_bytes, KiB
+	cpu           time.Duration // gatehouse's user+system CPU time so far (/proc/PID/stat)
+	roundTrips    int           // sessions that echoed a line back through the relay after measuring
+	roundTrip     time.Duration // to have every session answer it
 }
 
 // idleResult is the memory of one fresh gatehouse before and with each wave of idle relayed
@@ -101,7 +105,7 @@ func (e *env) idleOn(ctx context.Context, name, conf string, metricsPort int) (*
 	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	if e.light != nil {
 		if _, err := osh(ctx, gh.Addr(), "admin", e.admin,
-			"accountAddPersonalAccess --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(e.light.Port)); err != nil {
+			"accountAddPersonalAccess --force --account alice --host 127.0.0.1 --user root --port "+strconv.Itoa(e.light.Port)); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +130,10 @@ func (e *env) measure(gh *benchserver.Server) (snapshot, error) {
 	if e.light == nil {
 		s, err := measure(gh, e.target)
 		if err == nil {
-			s.goroutines = goroutines(e.metrics)
+			s.goroutines, s.heap, s.stack = goMetrics(e.metrics)
+			if t, err := procfs.CPUTicks(gh.PID()); err == nil {
+				s.cpu = ticks(t)
+			}
 		}
 		return s, err
 	}
@@ -139,39 +146,66 @@ func (e *env) measure(gh *benchserver.Server) (snapshot, error) {
 		return s, err
 	}
 	s.ghPss, s.ghAnon = roll["Pss"], roll["Pss_Anon"]
+	if t, err := procfs.CPUTicks(gh.PID()); err == nil {
+		s.cpu = ticks(t)
+	}
 	s.sleeping = e.light.Held()
-	s.goroutines = goroutines(e.metrics)
+	s.goroutines, s.heap, s.stack = goMetrics(e.metrics)
 	return s, nil
 }
 
-// goroutines reads go_goroutines from a gatehouse's /metrics (-1 when it cannot).
-func goroutines(url string) int {
+// goMetrics reads go_goroutines, and the heap and stacks in use (KiB), from a gatehouse's
+// /metrics (-1 and 0 when it cannot).
+func goMetrics(url string) (goroutines int, heapKiB, stackKiB uint64) {
+	goroutines = -1
 	resp, err := http.Get(url)
 	if err != nil {
-		return -1
+		return
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, l := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return int(f)
-			}
+		name, v, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			goroutines = int(f)
+		case "go_memstats_heap_inuse_bytes":
+			heapKiB = uint64(f) >> 10
+		case "go_memstats_stack_inuse_bytes":
+			stackKiB = uint64(f) >> 10
 		}
 	}
-	return -1
+	return
 }
 
-// idleWave opens the sessions, measures, and ends them.
+// idleSession is one open idle session: its input, kept open as a user's terminal's is, its
+// output after "ready", and its end.
+type idleSession struct {
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	ended chan error
+}
+
+// idleWave opens the sessions, -sessions-per-conn on each connection, measures, checks that
+// every session is live (a line echoed back through the relay, with the light target), and
+// ends them.
 func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapshot, err error) {
 	command := fmt.Sprintf("root@127.0.0.1 -p %d echo ready; exec sleep %d", e.target.Port, e.o.sleep)
 	if e.light != nil {
 		command = fmt.Sprintf("root@127.0.0.1 -p %d idle", e.light.Port)
 	}
 	cfg := clientConfig("alice", e.user)
-	clients := make([]*ssh.Client, e.o.sessions)
-	waits := make([]chan error, e.o.sessions) // each session's end
+	perConn := e.o.perConn
+	nconns := (e.o.sessions + perConn - 1) / perConn
+	clients := make([]*ssh.Client, nconns)
+	sessions := make([]*idleSession, e.o.sessions)
 	defer func() {
 		// End the sleeping commands on the target (they are ours, below our sshd), then the
 		// sessions end by themselves; close what is left.
@@ -181,12 +215,12 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 			killSleeping(e.target.PID())
 		}
 		deadline := time.After(20 * time.Second)
-		for _, w := range waits {
-			if w == nil {
+		for _, is := range sessions {
+			if is == nil {
 				continue
 			}
 			select {
-			case <-w:
+			case <-is.ended:
 			case <-deadline:
 			}
 		}
@@ -199,7 +233,7 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 
 	start := time.Now()
 	sem := make(chan struct{}, e.o.parallel)
-	errs := make(chan error, e.o.sessions)
+	errs := make(chan error, nconns)
 	var wg sync.WaitGroup
 	for i := range clients {
 		select {
@@ -210,15 +244,25 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 		if len(errs) > 0 {
 			break
 		}
+		first := i * perConn
+		n := min(perConn, e.o.sessions-first)
 		wg.Add(1)
-		waits[i] = make(chan error, 1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := openIdle(ctx, gh.Addr(), cfg, command, waits[i])
-			clients[i] = c
+			c, err := ssh.Dial("tcp", gh.Addr(), cfg)
 			if err != nil {
-				errs <- fmt.Errorf("session %d: %w", i+1, err)
+				errs <- fmt.Errorf("connection %d: %w", i+1, err)
+				return
+			}
+			clients[i] = c
+			for k := range n {
+				is, err := openIdle(ctx, c, command)
+				sessions[first+k] = is
+				if err != nil {
+					errs <- fmt.Errorf("connection %d, session %d: %w", i+1, k+1, err)
+					return
+				}
 			}
 		}()
 	}
@@ -229,10 +273,14 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 		all = append(all, err)
 	}
 	if len(all) > 0 {
-		return snap, fmt.Errorf("%d sessions failed, first: %w", len(all), all[0])
+		return snap, fmt.Errorf("%d connections failed, first: %w", len(all), all[0])
 	}
 	open := time.Since(start)
-	time.Sleep(2 * time.Second) // let the runtime settle
+	select { // let the runtime settle (its GC shrinks the stacks the logins grew)
+	case <-time.After(e.o.settle):
+	case <-ctx.Done():
+		return snap, ctx.Err()
+	}
 	if snap, err = e.measure(gh); err != nil {
 		return snap, err
 	}
@@ -240,9 +288,9 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 	if snap.sleeping != e.o.sessions {
 		return snap, fmt.Errorf("%d sessions held by the target, want %d", snap.sleeping, e.o.sessions)
 	}
-	for i, w := range waits {
+	for i, is := range sessions {
 		select {
-		case err := <-w:
+		case err := <-is.ended:
 			return snap, fmt.Errorf("session %d ended early: %v", i+1, err)
 		default:
 		}
@@ -254,55 +302,120 @@ func (e *env) idleWave(ctx context.Context, gh *benchserver.Server) (snap snapsh
 		case <-ctx.Done():
 		}
 	}
+	if e.light != nil {
+		// Every session still live after the measurement: a line in, the same line out.
+		t0 := time.Now()
+		if snap.roundTrips, err = roundTrips(ctx, sessions, e.o.parallel); err != nil {
+			return snap, err
+		}
+		snap.roundTrip = time.Since(t0)
+	}
 	return snap, nil
 }
 
-// openIdle opens one connection and session to gatehouse, runs command, and returns once the
-// target has printed "ready". ended receives the session's end.
-func openIdle(ctx context.Context, addr string, cfg *ssh.ClientConfig, command string, ended chan<- error) (*ssh.Client, error) {
-	c, err := ssh.Dial("tcp", addr, cfg)
-	if err != nil {
-		ended <- err
-		return nil, err
+// roundTrips sends each session a line and waits for the light target's echo, parallel at a
+// time; it returns how many answered, or the first failure.
+func roundTrips(ctx context.Context, sessions []*idleSession, parallel int) (int, error) {
+	sem := make(chan struct{}, parallel)
+	errs := make(chan error, len(sessions))
+	var wg sync.WaitGroup
+	for i, is := range sessions {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			want := fmt.Sprintf("ping %d\n", i+1)
+			got := make(chan error, 1)
+			go func() {
+				if _, err := io.WriteString(is.stdin, want); err != nil {
+					got <- err
+					return
+				}
+				line, err := is.out.ReadString('\n')
+				if err == nil && line != want {
+					err = fmt.Errorf("echoed %q, want %q", line, want)
+				}
+				got <- err
+			}()
+			t := time.NewTimer(30 * time.Second)
+			defer t.Stop()
+			select {
+			case err := <-got:
+				if err != nil {
+					errs <- fmt.Errorf("session %d round trip: %w", i+1, err)
+				}
+			case <-t.C:
+				errs <- fmt.Errorf("session %d: no echo after 30s", i+1)
+			case <-ctx.Done():
+				errs <- ctx.Err()
+			}
+		}()
 	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	var first error
+	for err := range errs {
+		failed++
+		if first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return len(sessions) - failed, fmt.Errorf("%d of %d sessions failed the round trip, first: %w", failed, len(sessions), first)
+	}
+	return len(sessions), nil
+}
+
+// openIdle opens one session on c, runs command with its input kept open, and returns once
+// the target has printed "ready".
+func openIdle(ctx context.Context, c *ssh.Client, command string) (*idleSession, error) {
+	is := &idleSession{ended: make(chan error, 1)}
 	sess, err := c.NewSession()
 	if err != nil {
-		ended <- err
-		return c, err
+		is.ended <- err
+		return is, err
+	}
+	fail := func(err error) (*idleSession, error) {
+		sess.Close()
+		is.ended <- err
+		return is, err
+	}
+	if is.stdin, err = sess.StdinPipe(); err != nil {
+		return fail(err)
 	}
 	out, err := sess.StdoutPipe()
 	if err != nil {
-		ended <- err
-		return c, err
+		return fail(err)
 	}
+	is.out = bufio.NewReaderSize(out, 64)
 	var stderr tailBuffer
 	sess.Stderr = &stderr
 	if err := sess.Start(command); err != nil {
-		ended <- err
-		return c, err
+		return fail(err)
 	}
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
+		line, err := is.out.ReadString('\n')
 		if err == nil && line != "ready\n" {
 			err = fmt.Errorf("unexpected output %q", line)
 		}
 		ready <- err
-		_, _ = io.Copy(io.Discard, out)
 	}()
-	go func() { ended <- sess.Wait() }()
+	go func() { is.ended <- sess.Wait() }()
 	t := time.NewTimer(60 * time.Second)
 	defer t.Stop()
 	select {
 	case err := <-ready:
 		if err != nil {
-			return c, fmt.Errorf("%w; gatehouse said: %s", err, stderr.String())
+			return is, fmt.Errorf("%w; gatehouse said: %s", err, stderr.String())
 		}
-		return c, nil
+		return is, nil
 	case <-t.C:
-		return c, fmt.Errorf("no \"ready\" from the target after 60s; gatehouse said: %s", stderr.String())
+		return is, fmt.Errorf("no \"ready\" from the target after 60s; gatehouse said: %s", stderr.String())
 	case <-ctx.Done():
-		return c, ctx.Err()
+		return is, ctx.Err()
 	}
 }
 

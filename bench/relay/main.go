@@ -15,7 +15,9 @@
 //
 // Figures: connect and run `true` (-n alternating runs per route); bulk output of -bulk-mib MiB
 // from `head -c N /dev/zero` (-bulk-runs alternating runs per route); the PSS of one fresh
-// gatehouse before and after -sessions concurrent idle relayed sessions opened with the Go client.
+// gatehouse before and after -sessions concurrent idle relayed sessions opened with the Go client,
+// -sessions-per-conn on each client connection; with -go-target (a light Go target instead of
+// sshd) every session must echo a line back through gatehouse after the measurement.
 // Every hop pins the key exchange to curve25519-sha256; ciphers are each side's defaults.
 //
 // Every process it starts is ended on return, on error, on SIGINT/SIGTERM and at -timeout.
@@ -52,6 +54,8 @@ type options struct {
 	bulkData           string
 	variants           string
 	sessions, parallel int // idle sessions
+	perConn            int // idle: session channels on each client connection
+	settle             time.Duration
 	sleep              int // seconds the idle sessions' command sleeps
 	hold               time.Duration
 	waves              int
@@ -75,9 +79,11 @@ func main() {
 	flag.StringVar(&o.bulkData, "bulk-data", "zero", "bulk: what the target outputs: zero (head -c N /dev/zero), random (a file of N random bytes), base64 (base64 -w 76 of random bytes, N bytes in all), log (N bytes of synthetic syslog lines); files are made in the temp dir and sent with cat")
 	flag.StringVar(&o.variants, "variants", "gatehouse,asciicast,ttyrec,stealth", "bulk: recording variants of gatehouse to run, comma-separated (gatehouse, asciicast, ttyrec, stealth)")
 	flag.IntVar(&o.sessions, "sessions", 1000, "idle: concurrent relayed sessions on one gatehouse")
-	flag.IntVar(&o.parallel, "parallel", 16, "idle: sessions being opened at once")
+	flag.IntVar(&o.parallel, "parallel", 16, "idle: connections being opened at once")
+	flag.IntVar(&o.perConn, "sessions-per-conn", 1, "idle: session channels opened on each client connection, as OpenSSH's ControlMaster carries them (each its own relay, egress connection, recording and audit; at most gatehouse's maxSessions, 10 by default)")
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
 	flag.IntVar(&o.waves, "waves", 2, "idle: open, measure and end the sessions this many times (each wave against the fresh process)")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "idle: wait this long after the last session opened before measuring (Go's GC shrinks idle stacks at each cycle, forced every 2 minutes: 5m gives the steady state)")
 	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools)")
 	flag.StringVar(&o.phases, "phases", "connect,bulk,idle", "what to measure, comma-separated")
 	flag.BoolVar(&o.perf, "perf", false, "bulk: after the timed runs, one more run per gatehouse under `perf record`, and its top symbols")
@@ -150,8 +156,8 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 			return fmt.Errorf("-phases: unknown phase %q (connect, bulk, idle)", p)
 		}
 	}
-	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 || o.waves < 1 {
-		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions, -parallel and -waves must be at least 1")
+	if o.runs < 1 || o.bulkRuns < 1 || o.bulkMiB < 1 || o.sessions < 1 || o.parallel < 1 || o.waves < 1 || o.perConn < 1 {
+		return fmt.Errorf("-n, -bulk-runs, -bulk-mib, -sessions, -sessions-per-conn, -parallel and -waves must be at least 1")
 	}
 	if err := raiseNoFile(); err != nil {
 		return err

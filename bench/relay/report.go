@@ -116,15 +116,29 @@ func (r *report) printIdle(w io.Writer, o options) {
 		if o.goTarget {
 			target = "the light Go target (bench/internal/lighttarget)"
 		}
-		fmt.Fprintf(w, "\n## %d concurrent idle relayed sessions on one fresh gatehouse (%s store), to %s, %d wave(s) opened %d at a time and ended\n\n",
-			i.sessions, i.name, target, len(i.waves), o.parallel)
-		fmt.Fprintln(w, "| when | opened in (s) | gatehouse PSS (KiB) | per session (KiB) | Pss_Anon (KiB) | threads | goroutines | per session | target sshd tree PSS (KiB) | per session (KiB) | target processes |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		fmt.Fprintf(w, "| fresh | | %d | | %d | %d | %d | | %d | | %d |\n", i.before.ghPss, i.before.ghAnon, i.before.ghThreads, i.before.goroutines, i.before.targetPss, i.before.targetProcs)
+		conns := (i.sessions + o.perConn - 1) / o.perConn
+		fmt.Fprintf(w, "\n## %d concurrent idle relayed sessions on one fresh gatehouse (%s store), to %s, on %d client connections (%d session(s) each), %d wave(s) opened %d connections at a time and ended\n\n",
+			i.sessions, i.name, target, conns, o.perConn, len(i.waves), o.parallel)
+		fmt.Fprintln(w, "| when | opened in (s) | gatehouse PSS (KiB) | per session (KiB) | Pss_Anon (KiB) | Go heap in use per session (KiB) | Go stacks per session (KiB) | threads | goroutines | per session | round trips | in (s) | gatehouse CPU per session opened (ms) | target sshd tree PSS (KiB) | per session (KiB) | target processes |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintf(w, "| fresh | | %d | | %d | %d (all) | %d (all) | %d | %d | | | | | %d | | %d |\n", i.before.ghPss, i.before.ghAnon, i.before.heap, i.before.stack,
+			i.before.ghThreads, i.before.goroutines, i.before.targetPss, i.before.targetProcs)
+		n := float64(i.sessions)
 		for k, s := range i.waves {
-			fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %d | %d | %.2f | %d | %.1f | %d (%d held) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
-				s.ghAnon, s.ghThreads, s.goroutines, float64(s.goroutines-i.before.goroutines)/float64(i.sessions),
-				s.targetPss, (float64(s.targetPss)-float64(i.before.targetPss))/float64(i.sessions), s.targetProcs, s.sleeping)
+			prev := i.before.cpu
+			if k > 0 {
+				prev = i.waves[k-1].cpu // the previous wave's end and its closing count in this one
+			}
+			rt := "n/a (sshd target)" // only the light target echoes
+			if o.goTarget {
+				rt = fmt.Sprintf("%d | %.1f", s.roundTrips, s.roundTrip.Seconds())
+			} else {
+				rt += " |"
+			}
+			fmt.Fprintf(w, "| wave %d open | %.1f | %d | %.1f | %d | %.1f | %.1f | %d | %d | %.2f | %s | %.2f | %d | %.1f | %d (%d held) |\n", k+1, s.open.Seconds(), s.ghPss, i.perSession(k),
+				s.ghAnon, (float64(s.heap)-float64(i.before.heap))/n, (float64(s.stack)-float64(i.before.stack))/n,
+				s.ghThreads, s.goroutines, float64(s.goroutines-i.before.goroutines)/n, rt,
+				float64((s.cpu-prev).Milliseconds())/n, s.targetPss, (float64(s.targetPss)-float64(i.before.targetPss))/n, s.targetProcs, s.sleeping)
 		}
 		fmt.Fprintln(w)
 		for k := range i.waves {

@@ -12,18 +12,22 @@ import (
 // small buffer and borrows a large pooled one only while data keeps coming.
 
 const (
-	smallBuffer = 2 << 10   // held by each idle stream
+	// idleBuffer is what each stream of a relay (stdin, stdout, stderr) holds while it waits:
+	// keystrokes, their echo and a prompt fit, and a read that fills it starts a burst. Three
+	// per relayed session, so thousands of idle sessions hold a few KiB each, not 6.
+	idleBuffer  = 512
+	smallBuffer = 2 << 10   // a read of the socket at least this large that fills starts a burst
 	bulkBuffer  = 256 << 10 // borrowed from bulkPool during bursts
 )
 
 var bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkBuffer); return &b }}
 
 // relay copies r to w until EOF or an error, like io.Copy, and returns the
-// first error (nil at EOF). A read that fills the small buffer means more
+// first error (nil at EOF). A read that fills the idle buffer means more
 // is waiting: it then reads with a pooled bulk buffer until a read comes
 // back less than half full, and gives the buffer back.
 func relay(w io.Writer, r io.Reader) error {
-	small := make([]byte, smallBuffer)
+	small := make([]byte, idleBuffer)
 	for {
 		n, err := r.Read(small)
 		if werr := writeAll(w, small[:n]); werr != nil {

@@ -92,3 +92,33 @@ func TestBurstConn(t *testing.T) {
 		t.Fatal("burstConn still holds a bulk buffer after EOF")
 	}
 }
+
+// lenReader records the size of each read and returns a few bytes, then EOF.
+type lenReader struct {
+	sizes []int
+	n     int
+}
+
+func (l *lenReader) Read(p []byte) (int, error) {
+	l.sizes = append(l.sizes, len(p))
+	if l.n == 0 {
+		return 0, io.EOF
+	}
+	l.n--
+	p[0] = 'x'
+	return 1, nil
+}
+
+// A relay waiting for a keystroke or a line of output holds at most 512 bytes: a relayed
+// session has three such streams, and a bastion holds thousands of idle sessions.
+func TestRelayIdleBufferIsSmall(t *testing.T) {
+	r := &lenReader{n: 3}
+	if err := relay(io.Discard, r); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range r.sizes {
+		if n > 512 {
+			t.Fatalf("read %d waited with a %d-byte buffer, want at most 512 while no burst runs", i+1, n)
+		}
+	}
+}

@@ -235,35 +235,100 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		return fail(classifyHandshakeError(ctx, err), err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	go refuseIncoming(chans, reqs, d.Channels)
-	return c, nil
+	return newRefusingConn(c, chans, reqs, d.Channels), nil
 }
 
-// refuseIncoming answers what a target may ask of us: no channel (no forwarding back into the
-// bastion) unless accept takes it, and no global request. One goroutine instead of
-// ssh.NewClient's three, since a bastion holds one of these per relayed session.
-func refuseIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, accept func(ssh.NewChannel)) {
-	for chans != nil || reqs != nil {
-		select {
-		case nch, ok := <-chans:
-			if !ok {
-				chans = nil
-				continue
-			}
-			if accept != nil {
-				accept(nch)
-				continue
-			}
-			_ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target")
-		case req, ok := <-reqs:
-			if !ok {
-				reqs = nil
-				continue
-			}
-			if req.WantReply {
-				_ = req.Reply(false, nil)
+// refusingConn is the connection Dial returns: x/crypto's client connection, whose channel
+// opens and global requests from the target (forwarding back into the bastion, keepalives) are
+// all refused. x/crypto queues them in small channels and stalls the whole connection when one
+// is full, so someone must always answer them: a goroutine of their own (one instead of
+// ssh.NewClient's two), or, while a session runs on the connection, RunSession's own loop,
+// which takes them over (takeOver) and hands them back (handBack) before it waits for its
+// readers. An idle relayed session so holds one goroutine fewer.
+type refusingConn struct {
+	ssh.Conn
+	// chans and reqs are read only by whoever answers them now (the goroutine, or the session
+	// that took them over); nil once x/crypto has closed them.
+	chans <-chan ssh.NewChannel
+	reqs  <-chan *ssh.Request
+
+	// accept, when set (Dialer.Channels: a remote forward's connection), is handed every
+	// channel the target opens instead of refusing it; such a connection is never taken over.
+	accept func(ssh.NewChannel)
+
+	mu      sync.Mutex    // held while taking over, so one session at a time does
+	stop    chan struct{} // the goroutine ends when a session sends on it
+	stopped chan struct{} // closed when the goroutine has ended (stopped, or both streams closed)
+}
+
+func newRefusingConn(c ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, accept func(ssh.NewChannel)) *refusingConn {
+	rc := &refusingConn{Conn: c, chans: chans, reqs: reqs, accept: accept, stop: make(chan struct{})}
+	rc.start()
+	return rc
+}
+
+// start runs the refusing goroutine until a session takes over or x/crypto closes both streams.
+func (rc *refusingConn) start() {
+	rc.stopped = make(chan struct{})
+	stopped := rc.stopped
+	go func() {
+		defer close(stopped)
+		for rc.chans != nil || rc.reqs != nil {
+			select {
+			case <-rc.stop:
+				return
+			case nch, ok := <-rc.chans:
+				if !ok {
+					rc.chans = nil
+					continue
+				}
+				if rc.accept != nil {
+					rc.accept(nch)
+					continue
+				}
+				refuseChannel(nch)
+			case req, ok := <-rc.reqs:
+				if !ok {
+					rc.reqs = nil
+					continue
+				}
+				refuseRequest(req)
 			}
 		}
+	}()
+}
+
+// takeOver stops the refusing goroutine and returns the streams for the caller to answer, with
+// a handBack that must be called (once) when the caller stops answering them. ok is false when
+// another session holds them or both streams are already closed: nothing to take over.
+func (rc *refusingConn) takeOver() (chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, handBack func(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request), ok bool) {
+	if rc.accept != nil || !rc.mu.TryLock() {
+		return nil, nil, nil, false
+	}
+	select {
+	case rc.stop <- struct{}{}:
+	case <-rc.stopped: // both streams closed: the connection is over
+		rc.mu.Unlock()
+		return nil, nil, nil, false
+	}
+	<-rc.stopped // the goroutine no longer touches chans and reqs
+	handBack = func(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+		rc.chans, rc.reqs = chans, reqs
+		rc.start()
+		rc.mu.Unlock()
+	}
+	return rc.chans, rc.reqs, handBack, true
+}
+
+// refuseChannel refuses a channel the target opens: nothing forwards back into the bastion.
+func refuseChannel(nch ssh.NewChannel) {
+	_ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target")
+}
+
+// refuseRequest answers "no" to a global request of the target (a keepalive wants an answer).
+func refuseRequest(req *ssh.Request) {
+	if req.WantReply {
+		_ = req.Reply(false, nil)
 	}
 }
 

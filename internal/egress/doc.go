@@ -16,8 +16,11 @@
 //
 // Invariants: host key checks fail closed (a store error refuses the
 // connection, an unknown key under "yes" or a changed key under "yes" or
-// "accept-new" refuses it); no goroutine outlives Dial; RunSession's
-// goroutines end with it (see RunSession for the stdin reader). Nothing
+// "accept-new" refuses it); the only goroutine a connection from Dial keeps
+// is the one refusing what the target asks of it (channels back, global
+// requests), which RunSession's loop takes over while a session runs and
+// which ends with the connection; RunSession's goroutines end with it (see
+// RunSession for the stdin reader). Nothing
 // here logs; events (host keys) go to a callback, and private keys never
 // leave the values the caller holds.
 package egress

@@ -62,6 +62,10 @@ var ErrNoExitStatus = errors.New("the target closed the session without an exit 
 // ends first, the channel is closed (the target gets EOF and hangs up) and
 // ctx.Err() is returned.
 //
+// Goroutines while it runs: its own (the caller's, which also answers
+// what the target asks of a connection Dial made, see refusingConn), one
+// per output stream (stdout, stderr) and one for the input.
+//
 // Lifecycle: every goroutine RunSession starts has ended when it returns,
 // with two exceptions. The one reading st.Stdin may still be blocked in
 // Read: it ends as soon as Read returns (the caller closes stdin when the
@@ -147,6 +151,22 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		}()
 	}
 
+	// What the target asks of the connection itself (channel opens, global requests) is
+	// answered in the loop below while it runs, instead of by a goroutine of its own; it is
+	// handed back before waiting for the readers, which need x/crypto's loop to go on.
+	var incChans <-chan ssh.NewChannel
+	var incReqs <-chan *ssh.Request
+	handBack := func() {}
+	if rc, ok := client.(*refusingConn); ok {
+		c, r, back, ok := rc.takeOver()
+		if ok {
+			incChans, incReqs = c, r
+			var once sync.Once
+			handBack = func() { once.Do(func() { back(incChans, incReqs) }) }
+		}
+	}
+	defer handBack()
+
 	// Relay control messages until the target closes the channel (reqs
 	// ends). After we close it (ctx, or a failed writer), a target that
 	// does not acknowledge cannot hold us past closeGrace; the readers then
@@ -194,7 +214,20 @@ loop:
 			closeNow()
 		case <-failed:
 			closeNow()
+		case nch, ok := <-incChans:
+			if !ok {
+				incChans = nil
+				continue
+			}
+			refuseChannel(nch)
+		case r, ok := <-incReqs:
+			if !ok {
+				incReqs = nil
+				continue
+			}
+			refuseRequest(r)
 		case <-grace:
+			handBack()
 			go drain(reqs)
 			return ExitStatus, "", closedErr(ctx, &outMu, &outErr)
 		case wc, ok := <-st.WindowChanges:
@@ -214,6 +247,7 @@ loop:
 		}
 	}
 	_ = ch.Close() // the target closed first or closeGrace passed: nothing left to report
+	handBack()
 	wg.Wait()
 	if err := closedErr(ctx, &outMu, &outErr); err != nil {
 		return ExitStatus, "", err

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -235,4 +236,71 @@ func TestRunSessionCarriesWriterPanic(t *testing.T) {
 	if p == nil || p.Value != "writer fault" || !strings.Contains(string(p.Stack), "panicWriter") {
 		t.Fatalf("RunSession with a panicking writer: %+v", p)
 	}
+}
+
+// The target asks the bastion for global requests and channels back, more than x/crypto
+// queues: each is refused, before a session (Dial's goroutine), while one runs (RunSession's
+// own loop) and after it, and the session's output is intact.
+func TestTargetRequestsRefusedAroundSessions(t *testing.T) {
+	tg := newTarget(t)
+	checkGoroutines(t, func() {
+		c, _ := tg.client(t)
+		defer c.Close()
+		for i := range 3 {
+			var out bytes.Buffer
+			status, _, err := RunSession(t.Context(), c, Request{Command: "knock 20"}, Streams{Stdout: &out})
+			if err != nil || status != 0 || out.String() != "refused 40 of 40\n" {
+				t.Fatalf("session %d: status %d err %v output %q, want every request and channel refused", i+1, status, err, out.String())
+			}
+		}
+	})
+}
+
+// An idle relayed session holds no goroutine of its own to refuse what the target asks of the
+// connection: RunSession's loop answers it, and hands it back to a goroutine when it ends. What
+// the target asks while the session idles is refused.
+func TestIdleSessionHoldsNoRefusingGoroutine(t *testing.T) {
+	tg := newTarget(t)
+	c, _ := tg.client(t)
+	defer c.Close()
+	refusers := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		n := 0
+		for _, g := range bytes.Split(buf, []byte("\n\n")) {
+			if bytes.Contains(g, []byte("egress.refuseIncoming")) || bytes.Contains(g, []byte("egress.(*refusingConn).start")) {
+				n++
+			}
+		}
+		return n
+	}
+	waitRefusers := func(want int, when string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for refusers() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d refusing goroutines %s, want %d", refusers(), when, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitRefusers(1, "before the session (Dial's)")
+	stdin, stdinW := io.Pipe()
+	defer stdinW.Close()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := RunSession(t.Context(), c, Request{Command: "idle"}, Streams{Stdin: stdin, Stdout: out})
+		done <- err
+	}()
+	out.waitFor(t, "ready\n")
+	waitRefusers(0, "while the session idles")
+	io.WriteString(stdinW, "go\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "refused 40 of 40") {
+		t.Fatalf("output %q: the target's requests during the session were not all refused", out.String())
+	}
+	waitRefusers(1, "after the session (handed back)")
 }

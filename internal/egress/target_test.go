@@ -3,6 +3,7 @@ package egress
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,9 @@ import (
 //	noexit        close without exit status
 //	hang          never answer (until the channel is closed)
 //	env NAME      print the value of env NAME
+//	knock N       ask the bastion N times for a global request (with a reply) and a channel
+//	              back, print "refused R of 2N", exit 0
+//	idle          print "ready", then wait for "go" on stdin, then knock 20 and exit
 type target struct {
 	t       *testing.T
 	ln      net.Listener
@@ -130,14 +134,14 @@ func (tg *target) serve() {
 					continue
 				}
 				wg.Add(1)
-				go func() { defer wg.Done(); handleSession(ch, creqs) }()
+				go func() { defer wg.Done(); handleSession(sc, ch, creqs) }()
 			}
 			wg.Wait()
 		}()
 	}
 }
 
-func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+func handleSession(sc *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	var rows, cols uint32
 	env := map[string]string{}
@@ -244,6 +248,19 @@ func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	case "env":
 		fmt.Fprintf(ch, "%s\n", env[arg])
 		exit(0)
+	case "knock":
+		n, _ := strconv.Atoi(arg)
+		fmt.Fprintf(ch, "refused %d of %d\n", knock(sc, n), 2*n)
+		exit(0)
+	case "idle":
+		io.WriteString(ch, "ready\n")
+		line := make([]byte, 3)
+		if _, err := io.ReadFull(ch, line); err != nil || string(line) != "go\n" {
+			exit(1)
+			break
+		}
+		fmt.Fprintf(ch, "refused %d of %d\n", knock(sc, 20), 40)
+		exit(0)
 	case "noexit":
 	case "hang":
 		io.Copy(io.Discard, ch) // returns when the client closes
@@ -252,6 +269,33 @@ func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		exit(127)
 	}
 	ch.CloseWrite()
+}
+
+// knock asks the client of sc for n global requests and n channels back (more than x/crypto
+// queues, 16 each) and returns how many were refused; a request or channel that was accepted
+// or never answered counts as not refused.
+func knock(sc *ssh.ServerConn, n int) int {
+	refused := 0
+	for range n {
+		ok, _, err := sc.SendRequest("keepalive@openssh.com", true, nil)
+		if err == nil && !ok {
+			refused++
+		}
+		ch, _, err := sc.OpenChannel("forwarded-tcpip", ssh.Marshal(struct {
+			Addr       string
+			Port       uint32
+			OriginAddr string
+			OriginPort uint32
+		}{"127.0.0.1", 22, "127.0.0.1", 4242}))
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) && oce.Reason == ssh.Prohibited {
+			refused++
+		}
+		if ch != nil {
+			ch.Close()
+		}
+	}
+	return refused
 }
 
 // client dials tg as user with a fresh key the target accepts.

@@ -1,7 +1,5 @@
 package record
 
-import "os"
-
 // Recordings are written once and read rarely (a replay, an export, an archive). Left to the
 // kernel, every byte of a bulk recording stays in the page cache as a dirty page until the
 // flusher gets to it, and the cache grows into memory the machine has not touched yet: on the
@@ -22,20 +20,21 @@ const (
 // (see above). Its hints are advisory: an I/O error they meet is reported by the fsync at
 // Close, which every owned recording does.
 type dropBehind struct {
-	f   *os.File
-	off int64 // bytes written so far
+	f   *recFile // open while Write runs (recFile reopens it), resting between flushes
+	off int64    // bytes written so far
 }
 
 func (d *dropBehind) Write(p []byte) (int, error) {
 	n, err := d.f.Write(p)
 	before := d.off
 	d.off += int64(n)
-	for w := before/dropWindow + 1; w <= d.off/dropWindow; w++ {
+	f := d.f.f // nil only when the reopen failed: no hints then (err says why)
+	for w := before/dropWindow + 1; f != nil && w <= d.off/dropWindow; w++ {
 		// Window w-1, [ (w-1)·dropWindow, w·dropWindow ), is complete.
 		end := w * dropWindow
-		startWriteback(d.f, end-dropWindow, dropWindow)
+		startWriteback(f, end-dropWindow, dropWindow)
 		if old := end - dropLag*dropWindow; old > 0 {
-			dropWritten(d.f, old-dropWindow, dropWindow)
+			dropWritten(f, old-dropWindow, dropWindow)
 		}
 	}
 	return n, err

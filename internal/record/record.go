@@ -227,7 +227,13 @@ func Create(dir, name string, opts Options) (Recorder, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("record: create recording: %w", err)
 	}
-	rec, err := newRecorder(f, f, opts)
+	rf, err := newRecFile(path, f)
+	if err != nil {
+		_ = f.Close() // the Stat error is the one to report
+		_ = os.Remove(path)
+		return nil, "", err
+	}
+	rec, err := newRecorder(rf, rf, opts)
 	if err != nil {
 		// The recorder's error is the one to report; an empty file left behind holds nothing.
 		_ = f.Close()
@@ -256,7 +262,7 @@ func ensurePrivateDir(dir string) error {
 	return nil
 }
 
-func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
+func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 	if opts.Cols <= 0 || opts.Rows <= 0 {
 		opts.Cols, opts.Rows = 80, 24
 	}
@@ -283,6 +289,17 @@ func newRecorder(w io.Writer, f *os.File, opts Options) (Recorder, error) {
 	default:
 		return nil, fmt.Errorf("record: unknown format %d", opts.Format)
 	}
+	if err != nil {
+		return nil, err
+	}
+	// The header may wait for the first timed flush; if nothing waits, the file rests now.
+	out.mu.Lock()
+	out.eventDone()
+	if !out.armed {
+		out.rest()
+	}
+	err = out.err
+	out.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -628,7 +645,7 @@ type sink struct {
 	mu      sync.Mutex
 	bw      *bufio.Writer
 	hc      *hashCounter
-	file    *os.File
+	file    *recFile // nil: the caller's writer (New), never closed here
 	every   time.Duration
 	timer   *time.Timer
 	armed   bool
@@ -654,7 +671,7 @@ type heldWriter interface {
 // otherwise pin 64 MiB).
 const sinkBuffer = 64 << 10
 
-func newSink(w io.Writer, f *os.File, every time.Duration) *sink {
+func newSink(w io.Writer, f *recFile, every time.Duration) *sink {
 	if f != nil && w == io.Writer(f) {
 		w = &dropBehind{f: f}
 	}
@@ -742,12 +759,25 @@ func (o *sink) timedFlush() {
 		o.held.release()
 	}
 	if o.bw == nil {
+		o.rest()
 		return
 	}
 	if err := o.bw.Flush(); err != nil {
 		o.err = fmt.Errorf("record: flush recording: %w", err)
 	}
 	o.bw = nil // allocated again by the next write
+	o.rest()
+}
+
+// rest closes the recording's file once everything is written, until the next write; callers
+// hold mu.
+func (o *sink) rest() {
+	if o.file == nil || o.err != nil {
+		return
+	}
+	if err := o.file.rest(); err != nil {
+		o.err = fmt.Errorf("record: close recording: %w", err)
+	}
 }
 
 func (o *sink) Err() error {
@@ -776,12 +806,11 @@ func (o *sink) finish() (string, int64, error) {
 	}
 	if o.file != nil {
 		if o.err == nil {
-			if err := o.file.Sync(); err != nil {
+			if err := o.file.syncClose(); err != nil {
 				o.err = fmt.Errorf("record: sync recording: %w", err)
 			}
-		}
-		if err := o.file.Close(); err != nil && o.err == nil {
-			o.err = fmt.Errorf("record: close recording: %w", err)
+		} else {
+			_ = o.file.rest() // the recording failed already: that error is the one to report
 		}
 	}
 	o.sum = hex.EncodeToString(o.hc.h.Sum(nil))

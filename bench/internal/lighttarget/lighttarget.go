@@ -1,13 +1,15 @@
 // Package lighttarget is an SSH server for benchmarks that hold thousands of idle relayed
 // sessions: OpenSSH's sshd forks a process (and a sleep) per session, which would fill a small
 // machine before gatehouse does. It accepts any public key (a benchmark's own loopback target,
-// never a real server), answers a session's exec or shell request by writing "ready\n", and
-// keeps the session open, idle, until the client closes it.
+// never a real server), answers a session's exec or shell request by writing "ready\n", then
+// echoes what the session sends (a round trip proves the session live), and keeps the session
+// open, idle, until the client closes it.
 package lighttarget
 
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -130,7 +132,9 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			if _, err := ch.Write([]byte("ready\n")); err == nil {
 				s.held.Add(1)
 				defer s.held.Add(-1) //lint:ignore SA9001 one held session per channel: released when the channel's requests end
-
+				// Then it echoes its input: a round trip through the relay proves the session
+				// is live end to end.
+				go func() { _, _ = io.Copy(ch, ch) }()
 			}
 		default:
 			_ = req.Reply(req.Type == "env" || req.Type == "pty-req" || req.Type == "window-change", nil)
