@@ -261,7 +261,7 @@ Host *
 			client: client / gib,
 		}, nil
 	}
-	fmt.Printf("machine: %s; %s; load average before: %s\n", stats.Machine(), stats.SSHVersion(), loadavg())
+	fmt.Print(stats.Machine()) // with the load average before
 	results := map[string][]sample{}
 	for round := 0; round < n+1; round++ { // round 0 warms up (untimed)
 		for _, way := range ways {
@@ -291,7 +291,7 @@ Host *
 			xs := field(ss, func(s sample) float64 { return s.mbs })
 			sort.Float64s(xs)
 			m := median(xs)
-			fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", way, route, m, xs[0], xs[len(xs)-1], m/direct, m/pj,
+			fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %s | %s | %.2f | %.2f | %.2f |\n", way, route, m, xs[0], xs[len(xs)-1], ratio(m, direct), ratio(m, pj),
 				median(field(ss, func(s sample) float64 { return s.gh })),
 				median(field(ss, func(s sample) float64 { return s.sshd })),
 				median(field(ss, func(s sample) float64 { return s.client })))
@@ -406,6 +406,14 @@ func fetchProfile(ctx context.Context, url, file string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// ratio is a/b with two decimals, "–" without b (its route was not run).
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }
 
 func median(xs []float64) float64 {
