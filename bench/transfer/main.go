@@ -218,6 +218,10 @@ Host *
 		if err != nil {
 			return sample{}, err
 		}
+		sysBefore, err := syscalls(gh.PID())
+		if err != nil {
+			return sample{}, err
+		}
 		start := time.Now()
 		if way == "cat" {
 			pipe, err := cmd.StdoutPipe()
@@ -251,6 +255,10 @@ Host *
 		if err != nil {
 			return sample{}, err
 		}
+		sysAfter, err := syscalls(gh.PID())
+		if err != nil {
+			return sample{}, err
+		}
 		gib := float64(size) / (1 << 30)
 		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 		client := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
@@ -259,6 +267,7 @@ Host *
 			gh:     (after[0] - before[0]) / gib,
 			sshd:   (after[1] - before[1] + after[2] - before[2]) / gib,
 			client: client / gib,
+			sys:    float64(sysAfter-sysBefore) / float64(size>>20),
 		}, nil
 	}
 	fmt.Print(stats.Machine()) // with the load average before
@@ -273,16 +282,16 @@ Host *
 				if round > 0 {
 					results[way+" "+route] = append(results[way+" "+route], s)
 				}
-				fmt.Printf("  round %d %-4s %-15s %6.1f MB/s  CPU-s/GiB gatehouse %5.2f sshd %5.2f client %5.2f  load %s\n",
-					round, way, route, s.mbs, s.gh, s.sshd, s.client, loadavg())
+				fmt.Printf("  round %d %-4s %-15s %6.1f MB/s  CPU-s/GiB gatehouse %5.2f sshd %5.2f client %5.2f  gatehouse syscalls/MiB %4.0f  load %s\n",
+					round, way, route, s.mbs, s.gh, s.sshd, s.client, s.sys, loadavg())
 			}
 		}
 	}
 	fmt.Printf("load average after: %s\n\n", loadavg())
 	fmt.Printf("MB/s: 10^6 bytes per second of the client's wall time (login included); CPU-s/GiB: medians of\n" +
 		"each party's CPU seconds per GiB moved (sshd: the target's plus the plain jump's, connection processes included).\n\n")
-	fmt.Printf("| way | route | MB/s (median) | min–max | ÷ direct | ÷ proxyjump | gatehouse CPU-s/GiB | sshd CPU-s/GiB | client CPU-s/GiB |\n" +
-		"|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| way | route | MB/s (median) | min–max | ÷ direct | ÷ proxyjump | gatehouse CPU-s/GiB | sshd CPU-s/GiB | client CPU-s/GiB | gatehouse syscalls/MiB |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, way := range ways {
 		direct := median(field(results[way+" direct"], func(s sample) float64 { return s.mbs }))
 		pj := median(field(results[way+" proxyjump"], func(s sample) float64 { return s.mbs }))
@@ -291,10 +300,11 @@ Host *
 			xs := field(ss, func(s sample) float64 { return s.mbs })
 			sort.Float64s(xs)
 			m := median(xs)
-			fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %s | %s | %.2f | %.2f | %.2f |\n", way, route, m, xs[0], xs[len(xs)-1], ratio(m, direct), ratio(m, pj),
+			fmt.Printf("| %s | %s | %.0f | %.0f–%.0f | %s | %s | %.2f | %.2f | %.2f | %.0f |\n", way, route, m, xs[0], xs[len(xs)-1], ratio(m, direct), ratio(m, pj),
 				median(field(ss, func(s sample) float64 { return s.gh })),
 				median(field(ss, func(s sample) float64 { return s.sshd })),
-				median(field(ss, func(s sample) float64 { return s.client })))
+				median(field(ss, func(s sample) float64 { return s.client })),
+				median(field(ss, func(s sample) float64 { return s.sys })))
 		}
 	}
 	if profDir != "" {
@@ -304,8 +314,8 @@ Host *
 }
 
 // sample is one timed transfer: MB/s, and CPU seconds per GiB of gatehouse, of the sshds and of
-// the client.
-type sample struct{ mbs, gh, sshd, client float64 }
+// the client, and gatehouse's read and write system calls per MiB.
+type sample struct{ mbs, gh, sshd, client, sys float64 }
 
 func field(ss []sample, f func(sample) float64) []float64 {
 	xs := make([]float64, len(ss))
@@ -326,6 +336,26 @@ func cpuOf(servers ...*benchserver.Server) ([]float64, error) {
 		out[i] = float64(t) / procfs.ClockTicks
 	}
 	return out, nil
+}
+
+// syscalls is the number of read and write system calls pid made so far (/proc/PID/io).
+func syscalls(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			x, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/io %s: %w", pid, k, err)
+			}
+			n += x
+		}
+	}
+	return n, nil
 }
 
 // waitReaped waits (up to 5 s) until the listeners have no child left: their connections'
