@@ -42,7 +42,7 @@ import (
 func main() {
 	n := flag.Int("n", 3, "timed runs per route and way, alternating")
 	mib := flag.Int64("mib", 512, "MiB per transfer (a file of random bytes)")
-	ways := flag.String("ways", "scp,sftp,cat", "what to time, comma-separated: scp, sftp, cat")
+	ways := flag.String("ways", "scp,sftp,get,cat", "what to time, comma-separated: scp, sftp (put), get (sftp get), cat")
 	routes := flag.String("routes", "direct,proxyjump,gatehouse-jump,gatehouse-user", "routes, comma-separated")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	prof := flag.String("cpuprofile", "", "after the timed rounds, write a CPU profile of gatehouse for each way through each gatehouse route to DIR/WAY-ROUTE.pprof (transfers repeated for -profsec)")
@@ -178,6 +178,10 @@ Host *
 	if err := os.WriteFile(batch, []byte("put "+src+" "+dst+"\n"), 0o600); err != nil {
 		return err
 	}
+	batchGet := filepath.Join(dir, "batch-get")
+	if err := os.WriteFile(batchGet, []byte("get "+src+" "+dst+"\n"), 0o600); err != nil {
+		return err
+	}
 	userTarget := "User=alice:root@127.0.0.1:" + tport
 	// argv returns the command line of one way over one route.
 	argv := func(way, route string) []string {
@@ -200,6 +204,8 @@ Host *
 			return append(append([]string{"scp", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
 		case "sftp":
 			return append(append([]string{"sftp", "-F", cfg, "-q", "-P", port}, hop...), "-b", batch, host)
+		case "get":
+			return append(append([]string{"sftp", "-F", cfg, "-q", "-P", port}, hop...), "-b", batchGet, host)
 		default: // cat
 			return append(append([]string{"ssh", "-F", cfg, "-p", port}, hop...), host, "cat "+src)
 		}
