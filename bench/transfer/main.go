@@ -47,10 +47,11 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	prof := flag.String("cpuprofile", "", "after the timed rounds, write a CPU profile of gatehouse for each way through each gatehouse route to DIR/WAY-ROUTE.pprof (transfers repeated for -profsec)")
 	profSec := flag.Int("profsec", 20, "seconds of each -cpuprofile profile")
+	extra := flag.String("config", "", "lines added to gatehouse.toml (e.g. 'gcHeapFloorMiB = 0'), to compare a setting")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *n, *mib, strings.Split(*ways, ","), strings.Split(*routes, ","), *keep, *prof, *profSec); err != nil {
+	if err := run(ctx, *n, *mib, strings.Split(*ways, ","), strings.Split(*routes, ","), *keep, *prof, *profSec, *extra); err != nil {
 		fmt.Fprintln(os.Stderr, "transfer:", err)
 		os.Exit(1)
 	}
@@ -65,7 +66,7 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool, profDir string, profSec int) error {
+func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool, profDir string, profSec int, extra string) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench-transfer-")
 	if err != nil {
 		return err
@@ -103,8 +104,9 @@ func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool
 	pprofAddr := "127.0.0.1:" + strconv.Itoa(pprofPort)
 	if profDir != "" {
 		os.Setenv("GATEHOUSE_PPROF_LISTEN", pprofAddr)
+		fmt.Printf("gatehouse's profiling endpoints: http://%s/debug/pprof/\n", pprofAddr)
 	}
-	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gh", "maxStartups = \"2000:30:3000\"\nperSourceMaxStartups = 0\nperSourcePenalties = false\n", key+".pub")
+	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gh", "maxStartups = \"2000:30:3000\"\nperSourceMaxStartups = 0\nperSourcePenalties = false\n"+extra+"\n", key+".pub")
 	if err != nil {
 		return err
 	}

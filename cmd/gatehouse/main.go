@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -268,6 +269,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(a.Config().GCPercent)
 	}
+	floor := heapFloor(a.Config().GCHeapFloorMiB)
+	defer runtime.KeepAlive(floor)
 	go a.LogMustEnrol(ctx) // one store read per account: not on the way to listening
 	// SIGUSR1 runs the key sync now (what `gatehouse sync` asks of a running server); caught
 	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.

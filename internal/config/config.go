@@ -138,6 +138,11 @@ type Config struct {
 	// resident memory of many idle sessions low (docs/performance.md) at a small CPU cost; the
 	// GOGC environment variable, when set, wins.
 	GCPercent int `toml:"gcPercent"`
+	// GCHeapFloorMiB keeps the GC's heap goal at least this far above zero (MiB, read at start;
+	// 0 off): a bulk transfer's per-packet garbage (x/crypto copies every packet it reads) then
+	// triggers a collection every few MiB rather than every 2 (docs/performance.md, issue 12).
+	// The floor is an allocation never touched, so it costs address space, not memory.
+	GCHeapFloorMiB int `toml:"gcHeapFloorMiB"`
 	// LogLevel (debug, info, warn, error) and LogFormat (logfmt, json) of the log on standard
 	// error; the --log-level and --log-format flags, when given, win. A reload applies the level.
 	LogLevel  string `toml:"logLevel"`
@@ -262,6 +267,7 @@ func Default() Config {
 		SyslogFacility:                        "local7",
 		SyslogDescription:                     "bastion",
 		GCPercent:                             50,
+		GCHeapFloorMiB:                        16,
 		// Four eyes by default: nobody approves their own access unless the operator says so.
 		Notify: Notify{Approval: NotifyApproval{FourEyes: true}},
 		Plugin: map[string]PluginConfig{},
@@ -637,6 +643,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GCPercent < 10 || c.GCPercent > 1000 {
 		return bad("gcPercent", "%d must be between 10 and 1000", c.GCPercent)
+	}
+	if c.GCHeapFloorMiB < 0 || c.GCHeapFloorMiB > 1024 {
+		return bad("gcHeapFloorMiB", "%d must be between 0 and 1024", c.GCHeapFloorMiB)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -28,6 +28,7 @@ var startOnly = []struct {
 	}},
 	{"notify", func(a, b *Config) bool { return reflect.DeepEqual(a.Notify, b.Notify) }},
 	{"archive", func(a, b *Config) bool { return a.Archive == b.Archive }},
+	{"gcHeapFloorMiB", func(a, b *Config) bool { return a.GCHeapFloorMiB == b.GCHeapFloorMiB }},
 	// The chat messages carry the bastion's name as it was at start.
 	{"bastionName (in chat messages)", func(a, b *Config) bool {
 		return a.BastionName == b.BastionName || len(b.Notify.Channels) == 0

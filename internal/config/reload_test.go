@@ -23,6 +23,7 @@ func TestRestartNeeded(t *testing.T) {
 		{"approvalListen", func(c *Config) { c.ApprovalListen = "127.0.0.1:8443" }, nil, []string{"approvalListen"}},
 		{"syslogAddress", func(c *Config) { c.SyslogAddress = "udp://127.0.0.1:514" }, nil, []string{"syslogAddress"}},
 		{"auditCheckpointEvery", func(c *Config) { c.AuditCheckpointEvery = 10 }, nil, []string{"auditCheckpointEvery"}},
+		{"gcHeapFloorMiB", func(c *Config) { c.GCHeapFloorMiB = 0 }, nil, []string{"gcHeapFloorMiB"}},
 		{"notify channel", withChannel, nil, []string{"notify"}},
 		{"notify delivery", func(c *Config) { c.Notify.Delivery = "any" }, nil, []string{"notify"}},
 		{"bastionName with channels", func(c *Config) { c.BastionName = "b2" }, withChannel, []string{"bastionName (in chat messages)"}},
