@@ -1,7 +1,7 @@
 // Command transfer measures file transfers through gatehouse (issue 12, Performance) with the real
 // OpenSSH clients against a real OpenSSH sshd, paired in the same run with two baselines:
 //
-//	go run ./bench/transfer [-n 3] [-mib 512] [-ways scp,sftp,cat]
+//	go run ./bench/transfer [-n 3] [-mib 512] [-ways scp,sftp,get,cat] [-cpuprofile DIR] [-config 'KEY = VALUE']
 //
 // Routes, all to the same target sshd on 127.0.0.1, as root:
 //   - direct: the client straight to the target;
@@ -11,9 +11,15 @@
 //   - gatehouse-user: the target in the user name (-o User=alice:root@127.0.0.1:TPORT).
 //
 // Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), sftp (-b with
-// one put), cat (ssh TARGET cat FILE: a download through the session's stdout). Each run's
-// size is checked at the destination. Rounds alternate the routes so that the machine's load
-// falls on all of them. The load average is printed before and after.
+// one put), get (sftp -b with one get), cat (ssh TARGET cat FILE: a download through the
+// session's stdout). Each run's size is checked at the destination. Rounds alternate the routes
+// so that the machine's load falls on all of them. The load average is printed with each run.
+//
+// Beside MB/s, what stays steady on a loaded machine: CPU seconds per GiB of gatehouse, of the
+// sshds (the listener with the connection processes it reaped, /proc/PID/stat) and of the
+// client (wait4), and gatehouse's read+write system calls per MiB (/proc/PID/io). -cpuprofile
+// DIR then writes a CPU profile of gatehouse per way and gatehouse route (through
+// GATEHOUSE_PPROF_LISTEN); -config adds lines to gatehouse.toml, to compare a setting.
 //
 // Every process it starts is ended on return, on error and on SIGINT/SIGTERM.
 package main
