@@ -327,10 +327,16 @@ func (st *stream) undo() {
 		f.written -= st.passed
 		f.wOrder, f.nextWr = st.order, st.next
 	}
-	if u, ok := h.(encoding.BinaryUnmarshaler); ok && len(st.hashState) > 0 {
-		if u.UnmarshalBinary(st.hashState) != nil {
-			// Cannot be (the state is the digest's own); were it, no hash rather than a wrong one.
-			f.rOrder, f.wOrder = f.rOrder && !st.read, f.wOrder && st.read
+	if st.hash && st.passed > 0 {
+		// The digest has the cut packet's first bytes: back to its state before them. Should
+		// that fail (sha256's own state: it cannot), no hash rather than a wrong one.
+		u, ok := h.(encoding.BinaryUnmarshaler)
+		if !ok || len(st.hashState) == 0 || u.UnmarshalBinary(st.hashState) != nil {
+			if st.read {
+				f.rOrder = false
+			} else {
+				f.wOrder = false
+			}
 		}
 	}
 	st.into, st.left = nil, 0
