@@ -177,7 +177,8 @@ func manPage(w io.Writer) error {
 	}
 	b.WriteString(".SH ENVIRONMENT\n.TP\n.B GATEHOUSE_DATA_DIR\nthe data directory when \\fB\\-\\-data\\-dir\\fR is not given.\n" +
 		".TP\n.B GATEHOUSE_SEAL_KEY\nthe key sealing secrets at rest, instead of DATA-DIR/seal.key.\n" +
-		".TP\n.B GOGC\nthe Go garbage collector's target; when set it wins over gcPercent.\n")
+		".TP\n.B GOGC\nthe Go garbage collector's target; when set it wins over gcPercent.\n" +
+		".TP\n.B GATEHOUSE_PPROF_LISTEN\na loopback address (127.0.0.1:6060) where serve answers Go's profiling endpoints, /debug/pprof/; unset (the default), none.\n")
 	b.WriteString(".SH FILES\n.TP\n.I DATA-DIR/gatehouse.toml\nthe configuration, unless \\fB\\-\\-config\\fR names another; contrib/gatehouse.toml lists every key.\n" +
 		".TP\n.I DATA-DIR/gatehouse.db\nthe store (SQLite), migrated on start.\n" +
 		".TP\n.I DATA-DIR/audit/\nthe hash-chained audit log.\n" +

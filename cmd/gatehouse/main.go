@@ -245,6 +245,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// Out of descriptors, newcomers wait: raise the soft limit to the hard one first, and say
 	// below what it allows.
 	_, after, limErr := app.RaiseFileLimit()
+	stopPprof, err := startPprof(pprofAddr(), log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node})
 	if err != nil {
 		return err

@@ -256,7 +256,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			continue
 		}
 		sessions.start(nch, func() {
-			s.serveTargetChannel(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t)
+			s.serveTarget(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t, true)
 		})
 	}
 	sessions.wait()
@@ -266,6 +266,12 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 // inner connection, or a target in the user name) as `user@host -p port [-- CMD]` on outer's
 // account: transfers checked against the protocol grants, SFTP audited.
 func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget) {
+	s.serveTarget(ctx, outer, nch, user, t, false)
+}
+
+// serveTarget is serveTargetChannel; nested says the channel is a jump's inner one, carried in
+// an outer channel.
+func (s *Server) serveTarget(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget, nested bool) {
 	sub := new(egress.Subsystem)
 	onEvent := func(ev transfer.Event) {
 		f := ev.Fields()
@@ -285,7 +291,7 @@ func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, 
 		}
 		return err
 	}
-	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check})
+	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check, nested: nested})
 }
 
 // audit writes an event of the jump's outer connection to the audit log; a non-nil error means
@@ -316,6 +322,7 @@ type jumpChannel struct {
 	// started: the channel's one exec, shell or subsystem was seen; later ones are refused
 	// here, so that a subsystem cannot be named after an exec began.
 	started bool
+	nested  bool // a jump's inner channel (innerChunk applies)
 }
 
 func (j *jumpChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
@@ -348,8 +355,15 @@ func (j *jumpChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
 			out <- req
 		}
 	}()
-	return &sftpAuditChannel{Channel: ch, sub: j.sub, audit: j.audit}, out, nil
+	return &sftpAuditChannel{Channel: ch, sub: j.sub, audit: j.audit, nested: j.nested}, out, nil
 }
+
+// innerChunk is the most a jump's inner channel sends in one packet: with the inner packet's
+// framing (channel data header 9, length 4, padding length 1, padding at most 19, MAC or AEAD
+// tag at most 32 bytes: 65 at most) it fits the 32 KiB packets of the outer channel (OpenSSH's
+// CHAN_TCP_PACKET_DEFAULT). A full 32 KiB inner packet would cross the outer channel as two
+// packets, each with its own encryption, write and wake-up.
+const innerChunk = 32*1024 - 72
 
 // sftpAuditChannel passes an inner session's bytes through the SFTP audit when the session is
 // the sftp subsystem (known before any byte is relayed: the relay starts after the request).
@@ -362,6 +376,7 @@ type sftpAuditChannel struct {
 	once   sync.Once
 	mu     sync.Mutex
 	parser *transfer.SFTP // nil: not sftp
+	nested bool           // writes go in innerChunk pieces
 }
 
 func (c *sftpAuditChannel) sftp() *transfer.SFTP {
@@ -397,7 +412,20 @@ func (c *sftpAuditChannel) Write(p []byte) (int, error) {
 			return 0, perr
 		}
 	}
-	return c.Channel.Write(p)
+	if !c.nested {
+		return c.Channel.Write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		k := min(len(p), innerChunk)
+		n, err := c.Channel.Write(p[:k])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+	}
+	return written, nil
 }
 
 func (c *sftpAuditChannel) Close() error {

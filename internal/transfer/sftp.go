@@ -12,6 +12,7 @@ package transfer
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -113,12 +114,47 @@ func (e Event) Fields() audit.Fields {
 
 // file is an open handle's state.
 type file struct {
+	handle           string // its key in SFTP.files
 	path             string
 	dir              bool
 	read, written    int64
 	rhash, whash     hash.Hash
 	rOrder, wOrder   bool // every read / write so far was at the next offset: the hash is of the file
 	nextRead, nextWr uint64
+}
+
+// readReq is a read waiting for its data: which file, at which offset.
+type readReq struct {
+	handle string
+	offset uint64
+}
+
+// waiting is the number of requests in flight.
+func (s *SFTP) waiting() int { return len(s.inflight) + len(s.reads) }
+
+// put and putRead keep a request until its reply; a new request under a waiting one's id
+// replaces it, whatever its kind.
+func (s *SFTP) put(id uint32, p pending) {
+	delete(s.reads, id)
+	s.inflight[id] = p
+}
+
+func (s *SFTP) putRead(id uint32, r readReq) {
+	delete(s.inflight, id)
+	s.reads[id] = r
+}
+
+// take removes the request a reply answers.
+func (s *SFTP) take(id uint32) (pending, bool) {
+	if r, ok := s.reads[id]; ok {
+		delete(s.reads, id)
+		return pending{handle: r.handle, offset: r.offset}, true
+	}
+	p, ok := s.inflight[id]
+	if ok {
+		delete(s.inflight, id)
+	}
+	return p, ok
 }
 
 // pending is a request waiting for its reply.
@@ -135,51 +171,305 @@ type pending struct {
 type SFTP struct {
 	Emit func(Event)
 
-	client, server []byte // partial packets
-	inflight       map[uint32]pending
-	files          map[string]*file
-	failed         error
+	client, server stream
+	inflight       map[uint32]pending // requests audited on their reply
+	// reads are the read requests in flight, apart: a pending is too big for a map to hold
+	// in place (one allocation per insert), and reads are the bulk of a download.
+	reads  map[uint32]readReq
+	files  map[string]*file
+	failed error
+	// gatherAll (tests) parses every packet whole, as the parser did before it streamed data:
+	// the reference the streaming path is checked against.
+	gatherAll bool
 }
+
+// stream is one direction's parse state. A packet that arrives whole in one feed is parsed where
+// it lies; one that spans feeds is gathered in buf, except the data of a write (client) or of a
+// read's reply (server): once their few header bytes are in, the data is hashed as it passes,
+// never copied, so a bulk transfer costs the hash and nothing per byte else.
+type stream struct {
+	buf  []byte // the packet (length prefix included) gathered so far; reused
+	left uint32 // >0: bytes of a streamed packet's data still to come
+	into *file  // where they are counted (nil: nowhere)
+	hash bool   // and hashed (the file's writes or reads were in order so far)
+	read bool   // into's read side (server) rather than its write side (client)
+	// What a streamed packet changed of its file before it ends, undone should the session end
+	// before it does: parsing the packet whole would not have counted it at all.
+	passed    int64
+	order     bool
+	next      uint64
+	hashState []byte // the digest's state before the packet (reused)
+}
+
+// keepBuf is the largest gathering buffer kept between packets: a session that once sent a big
+// non-data packet does not hold MaxPacket bytes for the rest of its life.
+const keepBuf = 64 << 10
 
 // NewSFTP returns a parser that tells emit.
 func NewSFTP(emit func(Event)) *SFTP {
-	return &SFTP{Emit: emit, inflight: map[uint32]pending{}, files: map[string]*file{}}
+	return &SFTP{Emit: emit, inflight: map[uint32]pending{}, reads: map[uint32]readReq{}, files: map[string]*file{}}
 }
 
 // ClientBytes feeds bytes the client sent to the target.
-func (s *SFTP) ClientBytes(p []byte) error { return s.feed(&s.client, p, s.clientPacket) }
+func (s *SFTP) ClientBytes(p []byte) error { return s.feed(&s.client, p, true) }
 
 // ServerBytes feeds bytes the target sent to the client.
-func (s *SFTP) ServerBytes(p []byte) error { return s.feed(&s.server, p, s.serverPacket) }
+func (s *SFTP) ServerBytes(p []byte) error { return s.feed(&s.server, p, false) }
 
 // Close emits the totals of the files still open (the session ended without closing them).
 func (s *SFTP) Close() {
+	s.client.undo()
+	s.server.undo()
 	for h, f := range s.files {
 		s.closeFile(h, f, "", "session ended with the file open")
 	}
 }
 
-func (s *SFTP) feed(buf *[]byte, p []byte, handle func([]byte) error) error {
+func (s *SFTP) handle(pkt []byte, client bool) error {
+	if client {
+		return s.clientPacket(pkt)
+	}
+	return s.serverPacket(pkt)
+}
+
+func (s *SFTP) feed(st *stream, p []byte, client bool) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	*buf = append(*buf, p...)
-	for len(*buf) >= 4 {
-		n := binary.BigEndian.Uint32(*buf)
-		if n < 1 || n > MaxPacket {
-			return s.refuse(fmt.Sprintf("packet of %d bytes", n))
+	for len(p) > 0 {
+		if st.left > 0 { // a streamed packet's data: counted and hashed in place
+			n := min(uint32(len(p)), st.left)
+			st.pass(p[:n])
+			st.left -= n
+			p = p[n:]
+			if st.left == 0 {
+				st.into = nil
+			}
+			continue
 		}
-		if uint32(len(*buf)-4) < n {
-			break
+		if len(st.buf) == 0 && len(p) >= 4 && !s.gatherAll {
+			// Nothing gathered: whole packets are parsed where they lie.
+			n := binary.BigEndian.Uint32(p)
+			if n < 1 || n > MaxPacket {
+				return s.refuse(fmt.Sprintf("packet of %d bytes", n))
+			}
+			if uint64(len(p)-4) >= uint64(n) {
+				if err := s.handle(p[4:4+n], client); err != nil {
+					return err
+				}
+				p = p[4+n:]
+				continue
+			}
 		}
-		pkt := (*buf)[4 : 4+n]
-		if err := handle(pkt); err != nil {
-			return err
+		// Gather the length, then the packet's head; stream its data when it is a write's or a
+		// read reply's, else gather it whole.
+		want := 4
+		if len(st.buf) >= 4 {
+			n := binary.BigEndian.Uint32(st.buf)
+			want = 4 + int(n)
+			if head, ok := dataHead(st.buf[4:], n, client); ok && !s.gatherAll {
+				if head < 0 { // the head is complete: the rest streams
+					err := s.beginData(st, st.buf[4:], client)
+					st.reset()
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				want = 4 + head
+			}
 		}
-		*buf = (*buf)[4+n:]
+		k := min(want-len(st.buf), len(p))
+		st.buf = append(st.buf, p[:k]...)
+		p = p[k:]
+		if len(st.buf) == 4 {
+			if n := binary.BigEndian.Uint32(st.buf); n < 1 || n > MaxPacket {
+				return s.refuse(fmt.Sprintf("packet of %d bytes", n))
+			}
+		}
+		if len(st.buf) >= 4 && len(st.buf) == 4+int(binary.BigEndian.Uint32(st.buf)) {
+			err := s.handle(st.buf[4:], client)
+			st.reset()
+			if err != nil {
+				return err
+			}
+		}
 	}
-	if len(*buf) == 0 {
-		*buf = nil // let the big backing array go
+	return nil
+}
+
+func (st *stream) reset() {
+	if cap(st.buf) > keepBuf {
+		st.buf = nil
+		return
+	}
+	st.buf = st.buf[:0]
+}
+
+// save keeps what the streamed packet about to begin may change of f (before beginData's).
+func (st *stream) save(f *file, read bool) {
+	st.passed = 0
+	h := f.whash
+	st.order, st.next = f.wOrder, f.nextWr
+	if read {
+		h = f.rhash
+		st.order, st.next = f.rOrder, f.nextRead
+	}
+	st.hashState = st.hashState[:0]
+	if a, ok := h.(encoding.BinaryAppender); ok && st.order {
+		st.hashState, _ = a.AppendBinary(st.hashState) // sha256's digest: no error
+	}
+}
+
+// undo forgets a streamed packet cut short: its file is as if it never began.
+func (st *stream) undo() {
+	f := st.into
+	if f == nil || st.left == 0 {
+		return
+	}
+	h := f.whash
+	if st.read {
+		h = f.rhash
+		f.read -= st.passed
+		f.rOrder, f.nextRead = st.order, st.next
+	} else {
+		f.written -= st.passed
+		f.wOrder, f.nextWr = st.order, st.next
+	}
+	if st.hash && st.passed > 0 {
+		// The digest has the cut packet's first bytes: back to its state before them. Should
+		// that fail (sha256's own state: it cannot), no hash rather than a wrong one.
+		u, ok := h.(encoding.BinaryUnmarshaler)
+		if !ok || len(st.hashState) == 0 || u.UnmarshalBinary(st.hashState) != nil {
+			if st.read {
+				f.rOrder = false
+			} else {
+				f.wOrder = false
+			}
+		}
+	}
+	st.into, st.left = nil, 0
+}
+
+// pass counts (and hashes) a piece of a streamed packet's data.
+func (st *stream) pass(b []byte) {
+	f := st.into
+	if f == nil {
+		return
+	}
+	st.passed += int64(len(b))
+	if st.read {
+		f.read += int64(len(b))
+		if st.hash {
+			f.rhash.Write(b)
+		}
+		return
+	}
+	f.written += int64(len(b))
+	if st.hash {
+		f.whash.Write(b)
+	}
+}
+
+// Streamed packets: a write (client) is type, id, handle, offset, data; a read's reply (server)
+// is type, id, data. Their data is streamed only when it ends the packet exactly; any other
+// shape is gathered whole and parsed (or refused) as every packet is.
+const (
+	writeFixed = 1 + 4 + 4 // type, id, handle length
+	dataFixed  = 1 + 4 + 4 // type, id, data length
+	writeTail  = 8 + 4     // offset, data length after the handle
+	minStream  = 4 << 10   // smaller packets are simply gathered
+	_          = writeFixed + dataFixed
+)
+
+// dataHead says, for a packet of n bytes whose first bytes are b, whether its data may stream
+// (ok) and then how many head bytes are needed (head), or -1 when b holds the whole head and the
+// data length matches the packet's.
+func dataHead(b []byte, n uint32, client bool) (head int, ok bool) {
+	// Once it says no for a packet it says no whatever more bytes come, and it never asks for
+	// more than the head: what was gathered is the head and nothing of the data.
+	if n < minStream {
+		return 0, false
+	}
+	if len(b) < 1 {
+		return 1, true // the type decides
+	}
+	switch {
+	case client && b[0] == fxpWrite:
+		if len(b) < writeFixed {
+			return writeFixed, true
+		}
+		h := binary.BigEndian.Uint32(b[5:])
+		if uint64(h) > uint64(n) {
+			return 0, false
+		}
+		head = writeFixed + int(h) + writeTail
+	case !client && b[0] == fxpData:
+		head = dataFixed
+	default:
+		return 0, false
+	}
+	if head > int(n) {
+		return 0, false
+	}
+	if len(b) < head {
+		return head, true
+	}
+	if binary.BigEndian.Uint32(b[head-4:]) != n-uint32(head) {
+		return 0, false // not the shape streamed: gathered whole
+	}
+	return -1, true
+}
+
+// beginData starts streaming the data of a write or a read's reply whose head is b, with what
+// parsing the whole packet would do before its data (clientPacket, serverPacket).
+func (s *SFTP) beginData(st *stream, b []byte, client bool) error {
+	r := &reader{b: b[1:]}
+	id := r.u32()
+	st.into, st.hash, st.read = nil, false, !client
+	defer func() {
+		if st.left == 0 {
+			st.into = nil
+		}
+	}()
+	if client {
+		if s.waiting() >= MaxInFlight {
+			return s.refuse("too many requests in flight")
+		}
+		h := r.bytes()
+		off := r.u64()
+		dlen := r.u32()
+		st.left = dlen
+		// The file is the one open under this handle now; were the client to close it and the
+		// handle be reused before this packet ends, its rest still counts to the file it began
+		// on (the target refuses such a write anyway).
+		if f := s.files[string(h)]; f != nil {
+			st.into = f
+			st.save(f, false)
+			if f.wOrder && off == f.nextWr {
+				st.hash = true
+				f.nextWr += uint64(dlen)
+			} else {
+				f.wOrder = false
+			}
+		}
+		return nil
+	}
+	dlen := r.u32()
+	st.left = dlen
+	p, ok := s.take(id)
+	if !ok {
+		return nil
+	}
+	if f := s.files[p.handle]; f != nil {
+		st.into = f
+		st.save(f, true)
+		if f.rOrder && p.offset == f.nextRead {
+			st.hash = true
+			f.nextRead += uint64(dlen)
+		} else {
+			f.rOrder = false
+		}
 	}
 	return nil
 }
@@ -261,7 +551,7 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 	if r.bad {
 		return s.refuse("a malformed request")
 	}
-	if len(s.inflight) >= MaxInFlight {
+	if s.waiting() >= MaxInFlight {
 		return s.refuse("too many requests in flight")
 	}
 	var p pending
@@ -276,12 +566,19 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 			p.ev.Flags = openFlags(r.u32())
 		}
 	case fxpRead:
-		h := string(r.bytes())
+		hb := r.bytes()
 		off := r.u64()
 		if r.bad {
 			return s.refuse("a malformed read")
 		}
-		p = pending{handle: h, offset: off}
+		h := ""
+		if f := s.files[string(hb)]; f != nil {
+			h = f.handle // the open file's own key: no string made per read
+		} else {
+			h = string(hb)
+		}
+		s.putRead(id, readReq{handle: h, offset: off})
+		return nil
 	case fxpWrite:
 		h := r.bytes()
 		off := r.u64()
@@ -368,7 +665,7 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 	default:
 		return nil // reads of metadata (stat, readdir, realpath …): not audited one by one
 	}
-	s.inflight[id] = p
+	s.put(id, p)
 	return nil
 }
 
@@ -392,7 +689,7 @@ func (s *SFTP) serverPacket(pkt []byte) error {
 		if typ >= fxpStatus {
 			id := r.u32()
 			if !r.bad {
-				delete(s.inflight, id)
+				s.take(id)
 			}
 		}
 		return nil
@@ -401,11 +698,10 @@ func (s *SFTP) serverPacket(pkt []byte) error {
 	if r.bad {
 		return s.refuse("a malformed reply")
 	}
-	p, ok := s.inflight[id]
+	p, ok := s.take(id)
 	if !ok {
 		return nil
 	}
-	delete(s.inflight, id)
 	switch typ {
 	case fxpHandle:
 		h := r.bytes()
@@ -415,7 +711,8 @@ func (s *SFTP) serverPacket(pkt []byte) error {
 		if len(s.files) >= MaxOpen {
 			return s.refuse("too many open files")
 		}
-		s.files[string(h)] = &file{path: p.ev.Path, dir: p.dir, rhash: sha256.New(), whash: sha256.New(), rOrder: true, wOrder: true}
+		hs := string(h)
+		s.files[hs] = &file{handle: hs, path: p.ev.Path, dir: p.dir, rhash: sha256.New(), whash: sha256.New(), rOrder: true, wOrder: true}
 		if !p.dir {
 			p.ev.Status = "ok"
 			s.Emit(p.ev)

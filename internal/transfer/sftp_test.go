@@ -167,8 +167,8 @@ func TestSFTPInFlightBounded(t *testing.T) {
 	for i := uint32(0); i <= MaxInFlight && err == nil; i++ {
 		err = s.ClientBytes(packet(fxpRemove, i, "/x"))
 	}
-	if !errors.Is(err, ErrRefused) || len(s.inflight) > MaxInFlight {
-		t.Fatalf("err %v, %d in flight", err, len(s.inflight))
+	if !errors.Is(err, ErrRefused) || s.waiting() > MaxInFlight {
+		t.Fatalf("err %v, %d in flight", err, s.waiting())
 	}
 }
 
@@ -185,7 +185,7 @@ func FuzzSFTP(f *testing.F) {
 		_ = s.ServerBytes(server)
 		_ = s.ClientBytes(client)
 		s.Close()
-		if len(s.inflight) > MaxInFlight || len(s.files) > MaxOpen || len(s.client) > MaxPacket+4 || len(s.server) > MaxPacket+4 {
+		if s.waiting() > MaxInFlight || len(s.files) > MaxOpen || len(s.client.buf) > MaxPacket+4 || len(s.server.buf) > MaxPacket+4 {
 			t.Fatal("state beyond its bounds")
 		}
 	})
