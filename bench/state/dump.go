@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"gatehouse/internal/app"
 	"gatehouse/internal/osh"
 	"gatehouse/internal/store"
 )
@@ -24,24 +21,11 @@ import (
 // (`-dump FILE`; the state is made the same way each time, with no random).
 func dump(n int, file string) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gatehouse-state-dump-")
+	a, done, err := openState(ctx, "gatehouse-state-dump-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	storeURL, drop, err := freshStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer drop()
-	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Store: storeURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if _, err := a.CreateFirstAdmin(ctx, "admin", ""); err != nil {
-		return err
-	}
+	defer done()
 	if err := build(ctx, a.Store, n); err != nil {
 		return err
 	}

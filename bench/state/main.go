@@ -108,24 +108,11 @@ func run(sizeList string, runs int, w io.Writer) error {
 
 func measure(n, runs int, w io.Writer) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gatehouse-state-")
+	a, done, err := openState(ctx, "gatehouse-state-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	storeURL, drop, err := freshStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer drop()
-	a, err := app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Store: storeURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if _, err := a.CreateFirstAdmin(ctx, "admin", ""); err != nil {
-		return err
-	}
+	defer done()
 	t0 := time.Now()
 	if err := build(ctx, a.Store, n); err != nil {
 		return err
@@ -254,4 +241,35 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// openState opens a gatehouse on a fresh store (SQLite in a temp dir, or a new PostgreSQL
+// database with -postgres) with its first admin; done closes it and removes both.
+func openState(ctx context.Context, prefix string) (a *app.App, done func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	storeURL, drop, err := freshStore(ctx)
+	if err != nil {
+		_ = os.RemoveAll(dir) // the store's error is the one to report
+		return nil, nil, err
+	}
+	done = func() {
+		if a != nil {
+			a.Close()
+		}
+		drop()
+		_ = os.RemoveAll(dir) // a temp dir: nothing to lose
+	}
+	a, err = app.Open(ctx, app.Options{DataDir: filepath.Join(dir, "data"), Store: storeURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	if _, err := a.CreateFirstAdmin(ctx, "admin", ""); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return a, done, nil
 }

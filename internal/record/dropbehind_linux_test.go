@@ -20,14 +20,7 @@ import (
 // pages for a 256 MiB pull), and the file still reads back whole, its SHA-256 the one Close
 // returned.
 func TestRecordingDropsItsPagesBehind(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "rec")
-	var fs unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(dir), &fs); err != nil {
-		t.Fatal(err)
-	}
-	if fs.Type == unix.TMPFS_MAGIC {
-		t.Skip("the temp dir is a tmpfs: its pages are the file, the kernel cannot drop them")
-	}
+	dir := filepath.Join(diskDir(t), "rec")
 	rec, path, err := Create(dir, "bulk.ghrec", Options{Format: Gatehouse})
 	if err != nil {
 		t.Fatal(err)
@@ -84,4 +77,30 @@ func TestRecordingDropsItsPagesBehind(t *testing.T) {
 	if got := outputOf(evs, KindOutput); !bytes.Equal(got, in) {
 		t.Fatalf("replayed %d bytes, recorded %d", len(got), len(in))
 	}
+}
+
+// diskDir is a temporary directory on a disk-backed file system: a tmpfs's pages are the file,
+// the kernel cannot drop them. The test's temp dir when it is on a disk, else one beside the
+// package's sources (removed after the test); never a skip.
+func diskDir(t *testing.T) string {
+	t.Helper()
+	onTmpfs := func(d string) bool {
+		var fs unix.Statfs_t
+		if err := unix.Statfs(d, &fs); err != nil {
+			t.Fatal(err)
+		}
+		return fs.Type == unix.TMPFS_MAGIC
+	}
+	if d := t.TempDir(); !onTmpfs(d) {
+		return d
+	}
+	d, err := os.MkdirTemp(".", "dropbehind-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) }) // a test's leftovers: nothing to report
+	if onTmpfs(d) {
+		t.Fatal("no disk-backed directory to write to: both the temp dir and the sources are on a tmpfs")
+	}
+	return d
 }
