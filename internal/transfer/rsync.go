@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"gatehouse/internal/crash"
 )
 
 // Bounds on what the rsync list follower accepts or keeps.
@@ -330,11 +332,19 @@ func NewRsync(command string, emit func(Event)) *Rsync {
 	go func() {
 		defer close(r.done)
 		var total int64
-		n, err := ReadRsyncList(o, r.client, r.server, func(f RsyncFile) {
-			total += max(f.Size, 0)
-			emit(Event{Op: "file", Path: f.Path, Status: "listed", Size: strconv.FormatInt(f.Size, 10),
-				Mode: strconv.FormatUint(uint64(f.Mode&0o7777), 8), Kind: f.Type(), Direction: direction(o.Sender)})
-		})
+		var n int
+		var err error
+		// The parser reads what a client or a target sends, on a goroutine of its own: a panic
+		// there would end the process, so it ends only this list (audited as unreadable).
+		if p := crash.Catch(func() {
+			n, err = ReadRsyncList(o, r.client, r.server, func(f RsyncFile) {
+				total += max(f.Size, 0)
+				emit(Event{Op: "file", Path: f.Path, Status: "listed", Size: strconv.FormatInt(f.Size, 10),
+					Mode: strconv.FormatUint(uint64(f.Mode&0o7777), 8), Kind: f.Type(), Direction: direction(o.Sender)})
+			})
+		}); p != nil {
+			err = fmt.Errorf("the list reader failed: %v", p.Value)
+		}
 		r.client.stop()
 		r.server.stop()
 		ev := Event{Op: "list", Status: "ok", Files: strconv.Itoa(n), Size: strconv.FormatInt(total, 10), Direction: direction(o.Sender)}

@@ -411,3 +411,30 @@ func BenchmarkRsyncFollowerAfterList(b *testing.B) {
 	}
 	r.Close()
 }
+
+// TestRsyncFollowerPanicEndsOnlyTheList: a panic on the follower's goroutine (here from the
+// audit's callback on the first entry) does not end the process: the list is audited as
+// unreadable, with the reason, and the relay's writes still return.
+func TestRsyncFollowerPanicEndsOnlyTheList(t *testing.T) {
+	st := newStream(31, cfVarintFlistFlags)
+	st.entry("a", 0, 1, 0o100644)
+	st.end()
+	c, s := st.frames()
+	list := make(chan Event, 1)
+	r := NewRsync("rsync --server -vre.LsfxCIvu . /d", func(e Event) {
+		switch e.Op {
+		case "file":
+			panic("audit callback failed")
+		case "list":
+			list <- e
+		}
+	})
+	_ = r.ServerBytes(s)
+	_ = r.ClientBytes(c)
+	e := <-list
+	if e.Status != "failed" || !strings.Contains(e.Comment, "audit callback failed") {
+		t.Fatalf("list event after a panic: %+v", e)
+	}
+	_ = r.ClientBytes(make([]byte, 1024))
+	r.Close()
+}
