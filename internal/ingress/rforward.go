@@ -32,6 +32,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
@@ -281,6 +282,8 @@ func (r *remoteForwards) incoming(nch ssh.NewChannel) {
 	go func() {
 		defer r.conns.Done()
 		defer r.open.Add(-1)
+		// One forwarded connection's failure ends it alone, never the process.
+		defer crash.Recover(func(p *crash.Panic) { r.s.panicked(accountOf(r.outer), r.outer.RemoteAddr(), p) })
 		r.relay(nch)
 	}()
 }
