@@ -49,7 +49,9 @@ func dump(n int, file string) error {
 	hosts := []string{"10.1.0.3", "10.0.0.1", "10.0.0.77", "10.5.0.9", "10.2.3.4", "192.168.7.7", "2001:db8::5", "srv7.example.org", "1.1.1.1"}
 	var cmds [][]string
 	for _, c := range []string{"info", "accountList", "accountList --audit", "accountList --inactive-only", "accountInfo --all",
-		"accountInfo --all --without-groups", "groupList", "groupList --all", "groupInfo --all"} {
+		"accountInfo --all --without-groups", "accountInfo --all --with-mfa-password-info --with-egress-keys",
+		"accountInfo --all --with-everything", "accountList --audit --account a5 --account a6", "accountList --audit --inactive-only",
+		"groupList", "groupList --all", "groupInfo --all"} {
 		cmds = append(cmds, strings.Fields(c))
 	}
 	for _, h := range hosts {
@@ -102,6 +104,29 @@ func vary(ctx context.Context, st store.Store, n int) error {
 				return nil
 			})
 			if err != nil {
+				return err
+			}
+		}
+		if i%31 == 10 {
+			// Settings that accountInfo and accountList --audit show (egress ssh config, MFA
+			// policy, key-only), one combination per account that has them.
+			err := st.UpdateAccount(ctx, name, func(a *store.Account) error {
+				k := i / 31
+				a.Settings["egress_strict_host_key_checking"] = []string{"bypass", "yes", "accept-new", "default"}[k%4]
+				a.Settings["egress_session_multiplexing"] = []string{"yes", "no", ""}[k%3]
+				a.Settings["mfa_password_required"] = []string{"yes", "bypass", ""}[k%3]
+				a.Settings["mfa_totp_required"] = []string{"bypass", "yes", "no"}[k%3]
+				a.Settings["pam_auth_bypass"] = []string{"yes", "no"}[k%2]
+				a.Settings["pubkey_auth_optional"] = []string{"no", "yes"}[k%2]
+				a.Settings["personal_egress_mfa_required"] = []string{"password", "totp", "any", ""}[k%4]
+				a.Comment = "comment \"é\" <" + name + ">"
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if _, err := st.AddEgressKey(ctx, store.EgressKey{OwnerKind: "account", Owner: name, Type: "ssh-ed25519", Bits: 256,
+				Public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBench" + name, Fingerprint: "SHA256:bench" + name, Sealed: []byte("s"), CreatedAt: now}); err != nil {
 				return err
 			}
 		}

@@ -35,6 +35,7 @@ func main() {
 	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
 	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
 	flag.StringVar(&pgURL, "postgres", "", "a postgres:// URL of a role that may create databases: each state in a new database there (default: SQLite)")
+	flag.StringVar(&onlyCmds, "only", "", "measure only the commands whose name (with its options, as printed) contains this")
 	dumpFile := flag.String("dump", "", "instead of measuring: write every listing command's JSON answer on a varied state of -sizes accounts (one size) to this file")
 	flag.Parse()
 	if *dumpFile != "" {
@@ -54,8 +55,8 @@ func main() {
 	}
 }
 
-// profileCmd is the command whose runs -cpuprofile-command profiles.
-var profileCmd string
+// profileCmd is the command whose runs -cpuprofile-command profiles; onlyCmds filters them.
+var profileCmd, onlyCmds string
 
 // command is one measured --osh command with its arguments.
 type command struct {
@@ -124,11 +125,15 @@ func measure(n, runs int, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n## %d accounts, %d groups, %d group servers (built through the store in %.1f s); %d runs per command; load %s\n\n",
 		n, n/10, 20*(n/10), built.Seconds(), runs, loadavg())
-	fmt.Fprintln(w, "| command | median (ms) | max (ms) | CPU median (ms) | result |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| command | median (ms) | max (ms) | CPU median (ms) | of which JSON (ms) | JSON (bytes) | result |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
 	for _, c := range commands(n) {
+		if !strings.Contains(c.name, onlyCmds) {
+			continue
+		}
 		name, _, _ := strings.Cut(c.name, " ")
-		var walls, cpus []float64
+		var walls, cpus, jsons []float64
+		var jsonBytes int
 		var out counter
 		var code string
 		if c.name == profileCmd {
@@ -147,18 +152,26 @@ func measure(n, runs int, w io.Writer) error {
 				s.Account, s.Roles = acct, osh.RolesOf(acct)
 				return err
 			}
+			// The JSON answer is encoded as a session does for --json (EncodeJSON, written to
+			// the channel): it is part of what the caller waits for.
 			c0, t := cpuNow(), time.Now()
 			r := a.Env.Run(ctx, s, name, c.args, true)
-			wall, cpu := time.Since(t), cpuNow()-c0
-			code = r.Code
+			j0 := cpuNow()
+			body, err := osh.EncodeJSON(r, osh.JSONCompact)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			_, _ = out.Write(body)
+			wall, cpu, jcpu := time.Since(t), cpuNow()-c0, cpuNow()-j0
+			code, jsonBytes = r.Code, len(body)
 			if i > 0 { // the first run warms the caches
-				walls, cpus = append(walls, ms(wall)), append(cpus, ms(cpu))
+				walls, cpus, jsons = append(walls, ms(wall)), append(cpus, ms(cpu)), append(jsons, ms(jcpu))
 			}
 		}
 		if c.name == profileCmd {
 			pprof.StopCPUProfile()
 		}
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), code)
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f | %d | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), median(jsons), jsonBytes, code)
 	}
 	return nil
 }

@@ -220,39 +220,11 @@ func accountDelete(ctx context.Context, c *osh.Call) osh.Result {
 	return osh.OK("", map[string]any{"account": a.Name, "sessions_ended": n})
 }
 
-func accountValue(c *osh.Call, a store.Account, detailed bool) map[string]any {
-	active, reason := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
-	v := map[string]any{
-		"account": a.Name, "name": a.Name, "is_active": common.Bool(active), "always_active": common.Bool(a.AlwaysActive),
-		"is_frozen": common.Bool(a.Frozen), "osh_only": common.Bool(a.OshOnly), "comment": a.Comment,
-		"created": a.CreatedAt.Unix(), "created_by": a.CreatedBy, "ttl_expires": nil, "last_activity": nil,
-		"is_admin": common.Bool(a.HasGrant(osh.GrantAdmin)), "is_superowner": common.Bool(a.HasGrant(osh.GrantSuperOwner) || a.HasGrant(osh.GrantAdmin)),
-		"is_auditor": common.Bool(a.HasGrant(osh.GrantAuditor)), "max_inactive_days": a.MaxInactiveDays,
-	}
-	if reason != "" {
-		v["always_active_reason"] = reason
-	}
-	if !a.ExpiresAt.IsZero() {
-		v["ttl_expires"] = a.ExpiresAt.Unix()
-	}
-	if !a.LastSeenAt.IsZero() {
-		v["last_activity"] = a.LastSeenAt.Unix()
-	}
-	if a.Frozen {
-		v["freeze_reason"] = a.FrozenReason
-	}
-	if detailed {
-		grants := []string{}
-		grants = append(grants, a.Grants...)
-		v["allowed_commands"] = grants
-		v["groups"] = map[string]any{}
-		settings := map[string]string{}
-		for k, s := range a.Settings {
-			settings[k] = s
-		}
-		v["settings"] = settings
-	}
-	return v
+// listRow is accountList's value for one account without --audit (The Bastion's: the name and
+// the activeness), a struct rather than a map per account (issue 14).
+type listRow struct {
+	IsActive int    `json:"is_active"`
+	Name     string `json:"name"`
 }
 
 func accountList(ctx context.Context, c *osh.Call) osh.Result {
@@ -278,12 +250,15 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
-	value := make(map[string]any, len(all))
+	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
+	rows := map[string]listRow{}
+	audited := map[string]*Info{}
+	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
 	for _, a := range all {
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
 		}
-		active, _ := common.IsActive(&a, c.Now(), c.Cfg().AccountMaxInactiveDays)
+		active, _ := common.IsActive(&a, now, globalMax)
 		if c.Args.Has("inactive-only") && active {
 			continue
 		}
@@ -292,30 +267,24 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			state = "inactive"
 		}
 		if !audit {
-			// The Bastion's accountList without --audit: the name and the activeness only.
-			value[a.Name] = map[string]any{"name": a.Name, "is_active": common.Bool(active)}
+			rows[a.Name] = listRow{Name: a.Name, IsActive: common.Bool(active)}
 			c.P.Line("%-28s %s", a.Name, state)
 			continue
 		}
-		// accountValue's keys win over InfoValue's, but for last_activity and max_inactive_days.
-		// Written into InfoValue's map, the larger one, sized for the whole document (10,000
-		// accounts: growing the smaller map was most of the time).
-		v := InfoValue(InfoInput{Account: a, CallerAuditor: true, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)})
-		for k, x := range accountValue(c, a, false) {
-			if _, ok := v[k]; !ok || k != "last_activity" && k != "max_inactive_days" {
-				v[k] = x
-			}
-		}
-		delete(v, "groups")
-		value[a.Name] = v
+		audited[a.Name] = AuditRow(InfoInput{Account: a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)})
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
-	if len(value) == 0 {
+	var value any = rows
+	n := len(rows)
+	if audit {
+		value, n = audited, len(audited)
+	}
+	if n == 0 {
 		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
 		c.P.Line("No account matches.")
 		return osh.OK("", value)
 	}
-	c.P.Line("%d account(s).", len(value))
+	c.P.Line("%d account(s).", n)
 	return osh.OK("", value)
 }
 
@@ -336,14 +305,19 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	// password adds the MFA password information to v when asked (auditors and admins only),
 	// and the account's egress keys (keyed by fingerprint, as selfListEgressKeys) when asked.
-	password := func(a store.Account, v map[string]any) (map[string]any, *osh.Result) {
+	password := func(a store.Account, v *Info, pre *allInfo) (map[string]any, *osh.Result) {
 		if withEgressKeys {
-			keys, err := c.Env.Store.ListEgressKeys(ctx, "account", a.Name)
-			if err != nil {
-				r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
-				return nil, &r
+			var keys []store.EgressKey
+			if pre != nil {
+				keys = pre.egressKeys[a.Name]
+			} else {
+				var err error
+				if keys, err = c.Env.Store.ListEgressKeys(ctx, "account", a.Name); err != nil {
+					r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
+					return nil, &r
+				}
 			}
-			v["egress_keys"] = common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, c.Cfg().EgressKeysFrom)
+			v.EgressKeys = common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, c.Cfg().EgressKeysFrom)
 		}
 		if !withPassword {
 			return nil, nil
@@ -354,7 +328,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 			return nil, &r
 		}
 		pi := PasswordInfo(a.Name, m, c.Cfg())
-		v["password"] = pi
+		v.Password = pi
 		return pi, nil
 	}
 	if c.Args.Has("all") {
@@ -369,17 +343,17 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 			return osh.Fail("", "ERR_INTERNAL", "cannot list accounts: %v", err)
 		}
 		// Every account's groups and factors in two queries, not three per account (issue 14).
-		pre, err := loadAllInfo(ctx, c)
+		pre, err := loadAllInfo(ctx, c, withEgressKeys)
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
-		value := make(map[string]any, len(all))
+		value := make(map[string]*Info, len(all))
 		for _, a := range all {
 			v, err := infoOf(ctx, c, a, auditor, pre)
 			if err != nil {
 				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 			}
-			if _, r := password(a, v); r != nil {
+			if _, r := password(a, v, pre); r != nil {
 				return *r
 			}
 			value[a.Name] = v
@@ -401,25 +375,28 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
 	}
-	pi, r := password(a, v)
+	pi, r := password(a, v, nil)
 	if r != nil {
 		return *r
 	}
 	if pi != nil {
 		passwordInfoLines(c.P, pi)
 	}
-	return osh.OK("", v)
+	return osh.OK("", v.Value())
 }
 
 // allInfo is what infoOf reads beyond the account, loaded once for every account
-// (accountInfo --all): each account's groups with its roles there, and its configured factors.
+// (accountInfo --all): each account's groups with its roles there, its configured factors and,
+// with --with-egress-keys, its egress keys.
 type allInfo struct {
-	groups map[string]map[string][]string
-	mfa    map[string]store.MFAConfigured
+	groups     map[string]map[string][]string
+	mfa        map[string]store.MFAConfigured
+	egressKeys map[string][]store.EgressKey
 }
 
-// loadAllInfo loads allInfo: every group with its roles, and every account's factors.
-func loadAllInfo(ctx context.Context, c *osh.Call) (*allInfo, error) {
+// loadAllInfo loads allInfo: every group with its roles, every account's factors and, when
+// asked, every account's egress keys (one query, not one per account).
+func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, error) {
 	pre := &allInfo{groups: map[string]map[string][]string{}}
 	if infoToggle(c.Args.Has, "groups", true) {
 		gs, err := c.Env.Store.ListGroups(ctx)
@@ -427,6 +404,16 @@ func loadAllInfo(ctx context.Context, c *osh.Call) (*allInfo, error) {
 			return nil, err
 		}
 		pre.groups = rolesByAccount(gs)
+	}
+	if egressKeys {
+		keys, err := c.Env.Store.ListEgressKeysKind(ctx, "account")
+		if err != nil {
+			return nil, err
+		}
+		pre.egressKeys = map[string][]store.EgressKey{}
+		for _, k := range keys {
+			pre.egressKeys[k.Owner] = append(pre.egressKeys[k.Owner], k)
+		}
 	}
 	var err error
 	pre.mfa, err = c.Env.Store.MFAConfigured(ctx)
@@ -459,7 +446,7 @@ func rolesByAccount(gs []store.Group) map[string]map[string][]string {
 
 // infoOf reads what InfoValue needs of account a and returns its value: from pre when given
 // (accountInfo --all), else with the account's own queries.
-func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (map[string]any, error) {
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (*Info, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
 	if infoToggle(c.Args.Has, "groups", true) {
 		if pre != nil {

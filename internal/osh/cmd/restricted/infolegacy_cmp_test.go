@@ -1,0 +1,136 @@
+package restricted
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
+)
+
+// infoCases walks the states accountInfo and accountList --audit show differently: callers,
+// roles and grants, freeze (with and without a reason), TTL (none, future, past, now), activity,
+// inactivity limits, always-active (own and listed), settings, groups, factors, comments that
+// need escaping.
+func infoCases(yield func(name string, in InfoInput) bool) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	settings := []map[string]string{nil, {},
+		{"egress_strict_host_key_checking": "bypass", "egress_session_multiplexing": "yes", "mfa_password_required": "yes", "mfa_totp_required": "bypass", "pam_auth_bypass": "yes", "idle_ignore": "yes"},
+		{"egress_strict_host_key_checking": "accept-new", "egress_session_multiplexing": "no", "mfa_password_required": "bypass", "mfa_totp_required": "yes", "pubkey_auth_optional": "yes", "personal_egress_mfa_required": "totp"},
+		{"egress_strict_host_key_checking": "default", "personal_egress_mfa_required": "any", "mfa_totp_required": "no"},
+		{"egress_session_multiplexing": "maybe", "egress_strict_host_key_checking": "yes"}}
+	groups := []map[string][]string{nil, {}, {"web": {"member"}}, {"web": {"aclkeeper", "member", "owner"}, "db<1>": {"guest"}, "é": nil}}
+	comments := []string{"", "robot", `a "quoted" <b>&amp; é ☃ 😀 JSON_START JSON_END JSON_OUTPUT` + "\n\r\t\u2028\x01"}
+	k := 0
+	for _, auditor := range []bool{false, true} {
+		for _, grants := range [][]string{nil, {"admin"}, {"auditor", "accountInfo"}, {"superowner", "whoHasAccessTo", "accountList"}, {"admin", "auditor", "superowner"}} {
+			for _, frozen := range []int{0, 1, 2} {
+				for _, ttl := range []time.Duration{0, time.Hour, -time.Hour, -1} {
+					for _, seen := range []time.Duration{0, 15 * time.Second, 40 * 24 * time.Hour} {
+						for _, maxDays := range []int{-1, 0, 15} {
+							for _, always := range []int{0, 1, 2, 3} {
+								k++
+								a := store.Account{Name: fmt.Sprintf("bob%d", k), Grants: grants, Frozen: frozen > 0,
+									CreatedBy: "admin", CreatedAt: now.Add(-100 * 24 * time.Hour), MaxInactiveDays: maxDays,
+									Comment: comments[k%len(comments)], Settings: settings[k%len(settings)], OshOnly: k%5 == 0,
+									AlwaysActive: always&1 != 0}
+								if frozen == 2 {
+									a.FrozenReason = "holidays <x>"
+								}
+								switch {
+								case ttl == -1:
+									a.ExpiresAt = now
+								case ttl != 0:
+									a.ExpiresAt = now.Add(ttl)
+								}
+								if seen != 0 {
+									a.LastSeenAt = now.Add(-seen)
+								}
+								in := InfoInput{Account: a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: 30,
+									ListedAlwaysActive: always&2 != 0, Groups: groups[k%len(groups)],
+									PasswordConfigured: k%3 == 1, TOTPConfigured: k%7 < 3}
+								if k%11 == 0 {
+									in.GlobalMaxInactiveDays = 0
+								}
+								name := fmt.Sprintf("auditor=%v grants=%v frozen=%d ttl=%v seen=%v max=%d always=%d k=%d", auditor, grants, frozen, ttl, seen, maxDays, always, k)
+								if !yield(name, in) {
+									return
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// encodings are the ways an answer leaves gatehouse: each --json mode, and json.Marshal (the
+// web console and the bench's dump).
+func encodings(t *testing.T, v any) []string {
+	t.Helper()
+	var out []string
+	for _, mode := range []osh.JSONMode{osh.JSONCompact, osh.JSONPretty, osh.JSONGreppable} {
+		b, err := osh.EncodeJSON(osh.OK("accountInfo", v), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, string(b))
+}
+
+// TestInfoStructsEncodeAsMaps: accountInfo's and accountList --audit's values, built as structs
+// (issue 14), encode to the same bytes as the maps they were built as before (kept in
+// infolegacy_test.go), in every --json mode, one account and many at once; accountInfo's human
+// lines say the same.
+func TestInfoStructsEncodeAsMaps(t *testing.T) {
+	n := 0
+	manyOld, manyNew := map[string]any{}, map[string]*Info{}
+	auditOld, auditNew := map[string]any{}, map[string]*Info{}
+	for name, in := range infoCases {
+		n++
+		oldV, newV := legacyInfoValue(in), InfoValue(in)
+		if o, w := encodings(t, oldV), encodings(t, newV.Value()); !slices.Equal(o, w) {
+			t.Fatalf("%s: accountInfo differs:\nold %s\nnew %s", name, o[0], w[0])
+		}
+		if o, w := legacyInfoLines(oldV), accountInfoLines(newV); !slices.Equal(o, w) {
+			t.Fatalf("%s: lines differ:\nold %q\nnew %q", name, o, w)
+		}
+		if !in.CallerAuditor {
+			continue
+		}
+		manyOld[in.Account.Name], manyNew[in.Account.Name] = oldV, newV
+		// accountList --audit is for auditors; its rows read no groups.
+		in.Groups = nil
+		oldR, newR := legacyAuditRow(in), AuditRow(in)
+		if o, w := encodings(t, oldR), encodings(t, newR); !slices.Equal(o, w) {
+			t.Fatalf("%s: accountList --audit differs:\nold %s\nnew %s", name, o[0], w[0])
+		}
+		auditOld[in.Account.Name], auditNew[in.Account.Name] = oldR, newR
+	}
+	if o, w := encodings(t, manyOld), encodings(t, manyNew); !slices.Equal(o, w) {
+		t.Errorf("accountInfo --all differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	if o, w := encodings(t, auditOld), encodings(t, auditNew); !slices.Equal(o, w) {
+		t.Errorf("accountList --audit differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	// The plain list's rows.
+	plainOld := map[string]any{"a": map[string]any{"name": "a", "is_active": 1}, "b": map[string]any{"name": "b", "is_active": 0}}
+	plainNew := map[string]listRow{"a": {Name: "a", IsActive: 1}, "b": {Name: "b", IsActive: 0}}
+	if o, w := encodings(t, plainOld), encodings(t, plainNew); !slices.Equal(o, w) {
+		t.Errorf("accountList differs:\nold %s\nnew %s", o[0], w[0])
+	}
+	if n < 1000 || !bytes.Contains([]byte(strings.Join(encodings(t, auditNew), "")), []byte(`\u2028`)) {
+		t.Errorf("%d cases", n)
+	}
+}
