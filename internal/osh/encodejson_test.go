@@ -98,3 +98,20 @@ func FuzzEncodeJSONAsBefore(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendJSONString: AppendJSONString writes what encoding/json writes for a string with
+// HTML escaping off, whatever the bytes (a comment, a reason, a name).
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "é😀☃", "\b\f\n\r\t\x00\x01\x1f\x7f", `"\`, "<>&", "\u2028\u2029\u2027", "\xff\xfe", "a\xc3", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := marshal(s, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("%q: got %s, want %s", s, got[1:], want)
+		}
+	})
+}

@@ -99,12 +99,91 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if r.Command != "" {
 		cmd = r.Command
 	}
+	if a, ok := r.Value.(JSONAppender); ok {
+		// The envelope with a null value, then the value written in place of the null.
+		env, err := marshal(struct {
+			Command      any    `json:"command"`
+			ErrorCode    string `json:"error_code"`
+			ErrorMessage string `json:"error_message"`
+			Value        any    `json:"value"`
+		}{cmd, r.Code, msg, nil}, "")
+		if err != nil {
+			return nil, err
+		}
+		body, ok := bytes.CutSuffix(env, []byte("null}"))
+		if !ok {
+			return nil, fmt.Errorf("JSON envelope %q does not end with its null value", env)
+		}
+		return append(a.AppendJSON(body), '}'), nil
+	}
 	return marshal(struct {
 		Command      any    `json:"command"`
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
 		Value        any    `json:"value"`
 	}{cmd, r.Code, msg, r.Value}, "")
+}
+
+// JSONAppender is a value that writes its own JSON: the listing answers of megabytes (issue
+// 14), written without reflection. AppendJSON must append compact JSON, the bytes encoding/json
+// writes for the same value with HTML escaping off (AppendJSONString for strings); such a value
+// should also implement json.Marshaler for the other encoders.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// AppendJSONString appends s as a JSON string, byte for byte as encoding/json writes it with
+// HTML escaping off: invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped (FuzzAppendJSONString).
+func AppendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func marshal(v any, indent string) ([]byte, error) {

@@ -252,7 +252,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
 	rows := map[string]listRow{}
-	audited := map[string]*Info{}
+	var audited infoList
 	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
 	for _, a := range all {
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
@@ -271,13 +271,13 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			c.P.Line("%-28s %s", a.Name, state)
 			continue
 		}
-		audited[a.Name] = AuditRow(InfoInput{Account: a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)})
+		audited = append(audited, AuditRow(InfoInput{Account: a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}))
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
 	var value any = rows
 	n := len(rows)
 	if audit {
-		value, n = audited, len(audited)
+		value, n = audited.sorted(), len(audited)
 	}
 	if n == 0 {
 		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
@@ -347,7 +347,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
-		value := make(map[string]*Info, len(all))
+		value := make(infoList, 0, len(all))
 		for _, a := range all {
 			v, err := infoOf(ctx, c, a, auditor, pre)
 			if err != nil {
@@ -356,8 +356,17 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 			if _, r := password(a, v, pre); r != nil {
 				return *r
 			}
-			value[a.Name] = v
+			// Encoded now, where an error can be answered: infoList writes them as they are.
+			for _, x := range []*any{&v.EgressKeys, &v.Password} {
+				if *x != nil {
+					if *x, err = rawJSON(*x); err != nil {
+						return osh.Fail("", "ERR_INTERNAL", "cannot encode account %s: %v", a.Name, err)
+					}
+				}
+			}
+			value = append(value, v)
 		}
+		value.sorted()
 		c.P.Line("%d account(s).", len(value))
 		return osh.OK("", value)
 	}

@@ -97,6 +97,7 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	n := 0
 	manyOld, manyNew := map[string]any{}, map[string]*Info{}
 	auditOld, auditNew := map[string]any{}, map[string]*Info{}
+	var manyList, auditList infoList
 	for name, in := range infoCases {
 		n++
 		oldV, newV := legacyInfoValue(in), InfoValue(in)
@@ -110,6 +111,8 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 			continue
 		}
 		manyOld[in.Account.Name], manyNew[in.Account.Name] = oldV, newV
+		manyList = append(manyList, newV)
+		checkAppend(t, name, newV)
 		// accountList --audit is for auditors; its rows read no groups.
 		in.Groups = nil
 		oldR, newR := legacyAuditRow(in), AuditRow(in)
@@ -117,12 +120,24 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 			t.Fatalf("%s: accountList --audit differs:\nold %s\nnew %s", name, o[0], w[0])
 		}
 		auditOld[in.Account.Name], auditNew[in.Account.Name] = oldR, newR
+		auditList = append(auditList, newR)
+		checkAppend(t, name, newR)
 	}
 	if o, w := encodings(t, manyOld), encodings(t, manyNew); !slices.Equal(o, w) {
 		t.Errorf("accountInfo --all differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}
 	if o, w := encodings(t, auditOld), encodings(t, auditNew); !slices.Equal(o, w) {
 		t.Errorf("accountList --audit differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	// What the commands answer with: the lists that write their own JSON.
+	if o, w := encodings(t, manyOld), encodings(t, manyList.sorted()); !slices.Equal(o, w) {
+		t.Errorf("accountInfo --all's list differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	if o, w := encodings(t, auditOld), encodings(t, auditList.sorted()); !slices.Equal(o, w) {
+		t.Errorf("accountList --audit's list differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	if o, w := encodings(t, map[string]any{}), encodings(t, infoList(nil)); !slices.Equal(o, w) {
+		t.Errorf("an empty list: %s, want %s", w[0], o[0])
 	}
 	// The plain list's rows.
 	plainOld := map[string]any{"a": map[string]any{"name": "a", "is_active": 1}, "b": map[string]any{"name": "b", "is_active": 0}}
@@ -132,5 +147,28 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	}
 	if n < 1000 || !bytes.Contains([]byte(strings.Join(encodings(t, auditNew), "")), []byte(`\u2028`)) {
 		t.Errorf("%d cases", n)
+	}
+}
+
+// checkAppend: Info's own JSON writer equals encoding/json on the struct, also with the values
+// the --with options add (as accountInfo --all stores them: encoded) and groups without flags.
+func checkAppend(t *testing.T, name string, v *Info) {
+	t.Helper()
+	for _, extra := range []bool{false, true} {
+		w := *v
+		if extra {
+			w.EgressKeys = json.RawMessage(`{"SHA256:x":{"fingerprint":"SHA256:x","comment":"<é>"}}`)
+			w.Password = json.RawMessage(`{"password":"set","min_days":0}`)
+			if w.Groups != nil {
+				w.Groups = InfoGroups{"z": {Name: "z"}, "a\u2028": {Name: "a", Flags: []string{}}}
+			}
+		}
+		want, err := rawJSON(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.appendJSON(nil); string(got) != string(want) {
+			t.Fatalf("%s (extra %v):\nappendJSON %s\nencoding   %s", name, extra, got, want)
+		}
 	}
 }
