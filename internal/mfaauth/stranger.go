@@ -100,12 +100,20 @@ func (a *Auth) Decoy(name string) func(ssh.ConnMetadata, ssh.KeyboardInteractive
 type sourceStore struct{ a *Auth }
 
 func (s sourceStore) UpdateSource(ctx context.Context, source string, now time.Time, fn func(*limit.SourceState)) error {
-	err := s.a.Store.UpdateMFASource(ctx, source, func(st *store.MFASourceState) error {
+	// The table is capped (store.MFASourceRoom): a new source makes room by evicting sources
+	// idle for a day, then sources outside the rate window; a table full of sources that tried
+	// within the window refuses it, as the in-memory table does (limit.ErrSourcesFull: the try
+	// is throttled, and its failure does not count toward the account's lockout).
+	room := store.MFASourceRoom{IdleBefore: now.Add(-limit.SourceIdle), QuietBefore: now.Add(-s.a.sourceLimits().Window)}
+	err := s.a.Store.UpdateMFASource(ctx, source, room, func(st *store.MFASourceState) error {
 		ls := limit.SourceState{Tries: st.Tries, Counted: st.Counted, Seen: st.Seen}
 		fn(&ls)
 		*st = store.MFASourceState{Tries: ls.Tries, Counted: ls.Counted, Seen: ls.Seen}
 		return nil
 	})
+	if errors.Is(err, store.ErrMFASourcesFull) {
+		return fmt.Errorf("%w (%w)", limit.ErrSourcesFull, err)
+	}
 	if err != nil {
 		return err
 	}

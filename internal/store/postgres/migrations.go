@@ -249,4 +249,7 @@ var migrations = []string{
 		node TEXT NOT NULL DEFAULT '',
 		by_account TEXT NOT NULL DEFAULT ''
 	);`,
+	// 15: mfa_sources is capped (store.MFASourceRoom): the sweep, the eviction of the least
+	// recently seen and the count read seen_at's index, not the whole table; as SQLite's 15.
+	`CREATE INDEX mfa_sources_seen ON mfa_sources(seen_at);`,
 }

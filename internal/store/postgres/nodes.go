@@ -19,10 +19,18 @@ var (
 // UpdateMFASource changes one source's MFA throttling state in a transaction; the row is created
 // first when absent and locked (FOR UPDATE), so that two nodes counting tries of one source at
 // once both count.
-func (s *Store) UpdateMFASource(ctx context.Context, source string, fn func(*store.MFASourceState) error) error {
+func (s *Store) UpdateMFASource(ctx context.Context, source string, room store.MFASourceRoom, fn func(*store.MFASourceState) error) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO mfa_sources(source) VALUES ($1) ON CONFLICT DO NOTHING`, source); err != nil {
+		tag, err := tx.Exec(ctx, `INSERT INTO mfa_sources(source) VALUES ($1) ON CONFLICT DO NOTHING`, source)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 1 {
+			// A new source: the table makes room for it or refuses it (the transaction is rolled
+			// back, the row with it). Nodes adding sources at once may pass the cap by as many.
+			if err := mfaSourceRoom(ctx, tx, source, room); err != nil {
+				return err
+			}
 		}
 		var tries, counted string
 		var seen int64
@@ -41,6 +49,34 @@ func (s *Store) UpdateMFASource(ctx context.Context, source string, fn func(*sto
 		_, err = tx.Exec(ctx, `UPDATE mfa_sources SET tries=$2, counted=$3, seen_at=$4 WHERE source=$1`, source, tries, counted, seen)
 		return err
 	})
+}
+
+// mfaSourceRoom keeps mfa_sources within room's cap once source was added (see
+// store.MFASourceRoom), or returns ErrMFASourcesFull.
+func mfaSourceRoom(ctx context.Context, tx pgx.Tx, source string, room store.MFASourceRoom) error {
+	count := func() (int, error) {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM mfa_sources`).Scan(&n)
+		return n, err
+	}
+	n, err := count()
+	if err != nil || n <= room.Limit() {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM mfa_sources WHERE seen_at < $1 AND source <> $2`, unixNano(room.IdleBefore), source); err != nil {
+		return err
+	}
+	if n, err = count(); err != nil || n <= room.Limit() {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM mfa_sources WHERE source IN (SELECT source FROM mfa_sources WHERE seen_at < $1 AND source <> $2 ORDER BY seen_at LIMIT $3)`,
+		unixNano(room.QuietBefore), source, n-room.Limit()); err != nil {
+		return err
+	}
+	if n, err = count(); err != nil || n <= room.Limit() {
+		return err
+	}
+	return store.ErrMFASourcesFull
 }
 
 // ForgetMFASources removes the sources not seen since before.

@@ -20,7 +20,7 @@ func BenchmarkMFASourceTry(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
 	for b.Loop() {
 		for range 2 {
-			if err := s.UpdateMFASource(ctx, "192.0.2.1", func(st *store.MFASourceState) error {
+			if err := s.UpdateMFASource(ctx, "192.0.2.1", store.MFASourceRoom{}, func(st *store.MFASourceState) error {
 				st.Tries = append(st.Tries[max(0, len(st.Tries)-2):], now)
 				st.Seen = now
 				return nil

@@ -346,6 +346,8 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 			`DELETE FROM egress_passwords WHERE owner_kind='account' AND owner=?`,
 			`DELETE FROM acl_entries WHERE (kind='personal' AND owner=?1) OR (kind='guest' AND account=?1)`,
 			`DELETE FROM known_hosts WHERE account=?`,
+			// A lock state would pass to a new account of the same name (and stay forever).
+			`DELETE FROM session_locks WHERE account=?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, name); err != nil {
 				return err

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func testMFASourcesShared(t *testing.T, h Harness) {
 	read := func(s store.Store, src string) store.MFASourceState {
 		t.Helper()
 		var got store.MFASourceState
-		if err := s.UpdateMFASource(ctx, src, func(st *store.MFASourceState) error { got = *st; return errReadOnly }); !errors.Is(err, errReadOnly) {
+		if err := s.UpdateMFASource(ctx, src, store.MFASourceRoom{}, func(st *store.MFASourceState) error { got = *st; return errReadOnly }); !errors.Is(err, errReadOnly) {
 			t.Fatalf("read %s: %v", src, err)
 		}
 		return got
@@ -29,7 +30,7 @@ func testMFASourcesShared(t *testing.T, h Harness) {
 		t.Fatalf("unknown source: %+v", st)
 	}
 	now := time.Unix(1_800_000_000, 42).UTC()
-	if err := a.UpdateMFASource(ctx, "192.0.2.9", func(st *store.MFASourceState) error {
+	if err := a.UpdateMFASource(ctx, "192.0.2.9", store.MFASourceRoom{}, func(st *store.MFASourceState) error {
 		st.Tries = []time.Time{now.Add(-time.Second), now}
 		st.Counted = map[string]int{"alice": 2, "bob": 1}
 		st.Seen = now
@@ -42,7 +43,7 @@ func testMFASourcesShared(t *testing.T, h Harness) {
 		st.Counted["alice"] != 2 || st.Counted["bob"] != 1 || len(st.Counted) != 2 || !st.Seen.Equal(now) {
 		t.Fatalf("through the other handle: %+v", st)
 	}
-	if err := b.UpdateMFASource(ctx, "192.0.2.9", func(st *store.MFASourceState) error {
+	if err := b.UpdateMFASource(ctx, "192.0.2.9", store.MFASourceRoom{}, func(st *store.MFASourceState) error {
 		st.Counted["alice"] = 99
 		return errors.New("refused")
 	}); err == nil {
@@ -57,7 +58,7 @@ func testMFASourcesShared(t *testing.T, h Harness) {
 	for i, s := range []store.Store{a, b} {
 		wg.Go(func() {
 			for j := range each {
-				err := s.UpdateMFASource(ctx, "198.51.100.2", func(st *store.MFASourceState) error {
+				err := s.UpdateMFASource(ctx, "198.51.100.2", store.MFASourceRoom{}, func(st *store.MFASourceState) error {
 					st.Tries = append(st.Tries, now.Add(time.Duration(i*each+j)))
 					if st.Counted == nil {
 						st.Counted = map[string]int{}
@@ -187,5 +188,100 @@ func testMFALimitsShared(t *testing.T, h Harness) {
 	read(a)
 	if got.Failures != 0 || got.Locked || got.Fails != nil {
 		t.Fatalf("after a reset through the other handle: %+v", got)
+	}
+}
+
+// The per-source MFA table holds at most Max sources: a new source in a full table evicts the
+// sources idle since IdleBefore, then the least recently seen before QuietBefore (out of the
+// rate window), and is refused (ErrMFASourcesFull, nothing saved, fn not called) when every
+// source has tried within the window; known sources still count while it is full; through
+// either handle.
+func testMFASourcesCapped(t *testing.T, h Harness) {
+	a := h.Fresh(t)
+	b := h.Again(t, a)
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0).UTC()
+	room := store.MFASourceRoom{Max: 5, IdleBefore: now.Add(-24 * time.Hour), QuietBefore: now.Add(-time.Minute)}
+	put := func(s store.Store, src string, seen time.Time) error {
+		return s.UpdateMFASource(ctx, src, room, func(st *store.MFASourceState) error {
+			st.Tries, st.Seen = append(st.Tries, seen), seen
+			return nil
+		})
+	}
+	// kept says which sources the table holds (a read with no cap: it saves nothing).
+	kept := func(srcs ...string) string {
+		t.Helper()
+		var out []string
+		for _, src := range srcs {
+			var st store.MFASourceState
+			if err := a.UpdateMFASource(ctx, src, store.MFASourceRoom{}, func(s *store.MFASourceState) error { st = *s; return errReadOnly }); !errors.Is(err, errReadOnly) {
+				t.Fatalf("read %s: %v", src, err)
+			}
+			if !st.Seen.IsZero() {
+				out = append(out, src)
+			}
+		}
+		return fmt.Sprint(out)
+	}
+	all := []string{"idle", "quiet-old", "quiet", "busy1", "busy2", "new1", "new2", "new3", "new4"}
+	for _, p := range []struct {
+		src  string
+		seen time.Time
+	}{{"idle", now.Add(-48 * time.Hour)}, {"quiet-old", now.Add(-20 * time.Minute)}, {"quiet", now.Add(-10 * time.Minute)},
+		{"busy1", now.Add(-10 * time.Second)}, {"busy2", now.Add(-5 * time.Second)}} {
+		if err := put(a, p.src, p.seen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, step := range []struct {
+		s    store.Store
+		src  string
+		err  error
+		want string
+	}{
+		{a, "new1", nil, "[quiet-old quiet busy1 busy2 new1]"}, // the idle one goes first
+		{b, "new2", nil, "[quiet busy1 busy2 new1 new2]"},      // then the least recently seen out of the window
+		{a, "new3", nil, "[busy1 busy2 new1 new2 new3]"},
+		{b, "new4", store.ErrMFASourcesFull, "[busy1 busy2 new1 new2 new3]"}, // all within the window: refused
+		{a, "busy1", nil, "[busy1 busy2 new1 new2 new3]"},                    // a known source still counts
+	} {
+		if err := put(step.s, step.src, now); !errors.Is(err, step.err) {
+			t.Fatalf("step %d (%s): %v, want %v", i, step.src, err, step.err)
+		}
+		if got := kept(all...); got != step.want {
+			t.Fatalf("step %d (%s): the table holds %s, want %s", i, step.src, got, step.want)
+		}
+	}
+	called := false
+	if err := a.UpdateMFASource(ctx, "new4", room, func(*store.MFASourceState) error { called = true; return nil }); !errors.Is(err, store.ErrMFASourcesFull) || called {
+		t.Fatalf("a refused source: %v, fn called %v", err, called)
+	}
+	var st store.MFASourceState
+	if err := a.UpdateMFASource(ctx, "busy1", store.MFASourceRoom{}, func(s *store.MFASourceState) error { st = *s; return errReadOnly }); !errors.Is(err, errReadOnly) || len(st.Tries) != 2 {
+		t.Fatalf("busy1 while full: %d tries (%v), want 2", len(st.Tries), err)
+	}
+}
+
+// Deleting an account removes its session lock state: a new account of the same name starts
+// with none, and its first lock is version 1.
+func testSessionLockGoesWithAccount(t *testing.T, h Harness) {
+	a := h.Fresh(t)
+	b := h.Again(t, a)
+	ctx := withAccounts(t, a, "alice", "bob")
+	at := time.Unix(1_800_000_000, 0).UTC()
+	for _, n := range []string{"alice", "bob"} {
+		if _, err := a.SetSessionLock(ctx, store.SessionLock{Account: n, Locked: true, At: at, Node: "n1", By: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.DeleteAccount(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ls, err := a.SessionLockStates(ctx, []string{"alice", "bob"}); err != nil || len(ls) != 1 || ls[0].Account != "bob" {
+		t.Fatalf("after deleting alice: %+v %v, want bob's only", ls, err)
+	}
+	withAccounts(t, a, "alice")
+	if l, err := a.SetSessionLock(ctx, store.SessionLock{Account: "alice", Locked: true, At: at.Add(time.Hour)}); err != nil || l.Version != 1 {
+		t.Fatalf("the new alice's first lock: %+v %v, want version 1", l, err)
 	}
 }

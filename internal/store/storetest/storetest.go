@@ -54,6 +54,8 @@ func Run(t *testing.T, h Harness) {
 		{"SourcePenaltiesShared", testSourcePenaltiesShared},
 		{"MFASourcesShared", testMFASourcesShared},
 		{"SessionLocksStored", testSessionLocksStored},
+		{"MFASourcesCapped", testMFASourcesCapped},
+		{"SessionLockGoesWithAccount", testSessionLockGoesWithAccount},
 		{"MFALimitsShared", testMFALimitsShared},
 	}
 	for _, tc := range tests {
