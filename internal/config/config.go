@@ -117,6 +117,9 @@ type Config struct {
 	MFASourceRateLimitAttempts int `toml:"MFASourceRateLimitAttempts"`
 	MFASourceRateLimitSeconds  int `toml:"MFASourceRateLimitSeconds"`
 	MFASourceLockCap           int `toml:"MFASourceLockCap"`
+	// MFASourceTableMax: sources the per-source table keeps at most (store.MFASourceRoom); a
+	// new source in a full table evicts idle then quiet ones, else its tries are refused.
+	MFASourceTableMax int `toml:"MFASourceTableMax"`
 
 	DefaultAccountEgressKeyAlgorithm string `toml:"defaultAccountEgressKeyAlgorithm"`
 	DefaultAccountEgressKeySize      int    `toml:"defaultAccountEgressKeySize"`
@@ -249,6 +252,7 @@ func Default() Config {
 		MFASourceRateLimitAttempts:            3,
 		MFASourceRateLimitSeconds:             60,
 		MFASourceLockCap:                      3,
+		MFASourceTableMax:                     100_000,
 		DefaultAccountEgressKeyAlgorithm:      "ed25519",
 		DefaultAccountEgressKeySize:           256,
 		InteractiveModeAllowed:                true,
@@ -545,6 +549,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MFASourceRateLimitAttempts < 1 || c.MFASourceRateLimitSeconds < 1 || c.MFASourceRateLimitSeconds > 86400 {
 		return bad("MFASourceRateLimitAttempts", "%d tries per %d seconds: both must be 1 or more (seconds at most 86400)", c.MFASourceRateLimitAttempts, c.MFASourceRateLimitSeconds)
+	}
+	if c.MFASourceTableMax < 1 {
+		return bad("MFASourceTableMax", "%d must be 1 or more", c.MFASourceTableMax)
 	}
 	if c.MFASourceLockCap < 0 {
 		return bad("MFASourceLockCap", "%d must be 0 or more (it is used at most MFALockAfterFailures−1)", c.MFASourceLockCap)

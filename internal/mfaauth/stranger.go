@@ -104,7 +104,7 @@ func (s sourceStore) UpdateSource(ctx context.Context, source string, now time.T
 	// idle for a day, then sources outside the rate window; a table full of sources that tried
 	// within the window refuses it, as the in-memory table does (limit.ErrSourcesFull: the try
 	// is throttled, and its failure does not count toward the account's lockout).
-	room := store.MFASourceRoom{IdleBefore: now.Add(-limit.SourceIdle), QuietBefore: now.Add(-s.a.sourceLimits().Window)}
+	room := store.MFASourceRoom{Max: s.a.Config().MFASourceTableMax, IdleBefore: now.Add(-limit.SourceIdle), QuietBefore: now.Add(-s.a.sourceLimits().Window)}
 	err := s.a.Store.UpdateMFASource(ctx, source, room, func(st *store.MFASourceState) error {
 		ls := limit.SourceState{Tries: st.Tries, Counted: st.Counted, Seen: st.Seen}
 		fn(&ls)
