@@ -30,11 +30,11 @@ func (s *Store) CreateApproval(ctx context.Context, r store.ApprovalRequest) err
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM approval_requests WHERE expires_at < ?`,
+		if _, err := s.in(tx).ExecContext(ctx, `DELETE FROM approval_requests WHERE expires_at < ?`,
 			unixNano(time.Now().Add(-approvalRetention))); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO approval_requests(`+approvalColumns+`)
+		_, err := s.in(tx).ExecContext(ctx, `INSERT INTO approval_requests(`+approvalColumns+`)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending','','','',0)`,
 			r.ID, r.Account, r.SourceIP, r.Target, r.Command, r.Bastion, r.Label, unixNano(r.Created), unixNano(r.Expires),
 			b2i(r.FourEyes), string(approvers))
@@ -71,7 +71,7 @@ func scanApproval(sc interface{ Scan(...any) error }) (store.ApprovalRequest, er
 
 // GetApproval reads one request.
 func (s *Store) GetApproval(ctx context.Context, id string) (store.ApprovalRequest, error) {
-	return scanApproval(s.db.QueryRowContext(ctx, `SELECT `+approvalColumns+` FROM approval_requests WHERE id = ?`, id))
+	return scanApproval(s.pool().QueryRowContext(ctx, `SELECT `+approvalColumns+` FROM approval_requests WHERE id = ?`, id))
 }
 
 // FinishApproval is the compare-and-set pending → state.
@@ -81,7 +81,7 @@ func (s *Store) FinishApproval(ctx context.Context, id, state, by, via, chat str
 	default:
 		return store.ApprovalRequest{}, false, fmt.Errorf("store: invalid approval state %q", state)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE approval_requests
+	res, err := s.pool().ExecContext(ctx, `UPDATE approval_requests
 		SET state = ?, decided_by = ?, decided_via = ?, decided_chat = ?, decided_at = ?
 		WHERE id = ? AND state = 'pending' AND (? = 'expired' OR expires_at > ?)`,
 		state, by, via, chat, unixNano(at), id, state, unixNano(at))
@@ -101,10 +101,10 @@ func (s *Store) RememberNonce(ctx context.Context, key string, until time.Time) 
 	fresh := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := unixNano(time.Now())
-		if _, err := tx.ExecContext(ctx, `DELETE FROM approval_nonces WHERE until_at <= ?`, now); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `DELETE FROM approval_nonces WHERE until_at <= ?`, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO approval_nonces(key, until_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`, key, unixNano(until))
+		res, err := s.in(tx).ExecContext(ctx, `INSERT INTO approval_nonces(key, until_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`, key, unixNano(until))
 		if err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (s *Store) RememberNonce(ctx context.Context, key string, until time.Time) 
 
 // AccountsWithSetting lists the accounts whose setting key equals value.
 func (s *Store) AccountsWithSetting(ctx context.Context, key, value string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT account FROM account_settings WHERE key = ? AND value = ? ORDER BY account`, key, value)
+	rows, err := s.pool().QueryContext(ctx, `SELECT account FROM account_settings WHERE key = ? AND value = ? ORDER BY account`, key, value)
 	if err != nil {
 		return nil, err
 	}

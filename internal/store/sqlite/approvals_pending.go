@@ -10,7 +10,7 @@ import (
 // PendingApprovals lists the requests still pending and not expired at now, oldest first
 // (store.PendingApprovals; the web console's Approvals page).
 func (s *Store) PendingApprovals(ctx context.Context, now time.Time, limit int) ([]store.ApprovalRequest, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+approvalColumns+` FROM approval_requests
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+approvalColumns+` FROM approval_requests
 		WHERE state = 'pending' AND expires_at > ? ORDER BY created_at, id LIMIT ?`, unixNano(now), limit)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func loadRoles(ctx context.Context, q queryer, g *store.Group) error {
 // CreateGroup inserts a group with its initial roles.
 func (s *Store) CreateGroup(ctx context.Context, g store.Group) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO groups(`+groupCols+`) VALUES (?,?,?,?,?,?,?)`, g.Name, unix(g.CreatedAt),
+		_, err := s.in(tx).ExecContext(ctx, `INSERT INTO groups(`+groupCols+`) VALUES (?,?,?,?,?,?,?)`, g.Name, unix(g.CreatedAt),
 			g.CreatedBy, g.MFARequired, g.IdleLockTimeout, g.IdleKillTimeout, int64(g.GuestTTLLimit/time.Second))
 		if isUnique(err) {
 			return store.ErrExists
@@ -51,7 +51,7 @@ func (s *Store) CreateGroup(ctx context.Context, g store.Group) error {
 		}
 		for role, accts := range g.Roles {
 			for _, a := range accts {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO group_roles(group_name, role, account) VALUES (?,?,?)`, g.Name, role, a); err != nil {
+				if _, err := s.in(tx).ExecContext(ctx, `INSERT INTO group_roles(group_name, role, account) VALUES (?,?,?)`, g.Name, role, a); err != nil {
 					return err
 				}
 			}
@@ -62,18 +62,18 @@ func (s *Store) CreateGroup(ctx context.Context, g store.Group) error {
 
 // GetGroup returns a group with its roles.
 func (s *Store) GetGroup(ctx context.Context, name string) (store.Group, error) {
-	g, err := scanGroup(s.db.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups WHERE name=?`, name))
+	g, err := scanGroup(s.pool().QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups WHERE name=?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, store.ErrNotFound
 	}
 	if err != nil {
 		return g, err
 	}
-	return g, loadRoles(ctx, s.db, &g)
+	return g, loadRoles(ctx, s.pool(), &g)
 }
 
 func (s *Store) listGroups(ctx context.Context, where string, args ...any) ([]store.Group, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+groupCols+` FROM groups `+where+` ORDER BY name`, args...)
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+groupCols+` FROM groups `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (s *Store) listGroups(ctx context.Context, where string, args ...any) ([]st
 		out[i].Roles = map[string][]string{}
 		byName[out[i].Name] = &out[i]
 	}
-	rr, err := s.db.QueryContext(ctx, `SELECT group_name, role, account FROM group_roles WHERE group_name IN (SELECT name FROM groups `+where+`) ORDER BY group_name, role, account`, args...)
+	rr, err := s.pool().QueryContext(ctx, `SELECT group_name, role, account FROM group_roles WHERE group_name IN (SELECT name FROM groups `+where+`) ORDER BY group_name, role, account`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -124,20 +124,20 @@ func (s *Store) GroupsOf(ctx context.Context, account string) ([]store.Group, er
 // DeleteGroup removes a group, its roles, ACL and keys.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE name=?`, name)
+		res, err := s.in(tx).ExecContext(ctx, `DELETE FROM groups WHERE name=?`, name)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=?`, name); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `DELETE FROM acl_entries WHERE kind IN ('group','guest') AND owner=?`, name); err != nil {
 			return err
 		}
-		if _, err = tx.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name); err != nil {
+		if _, err = s.in(tx).ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind='group' AND owner=?`, name); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=?`, name)
+		_, err = s.in(tx).ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind='group' AND owner=?`, name)
 		return err
 	})
 }
@@ -145,7 +145,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 // UpdateGroup applies fn to a group's settings in one transaction.
 func (s *Store) UpdateGroup(ctx context.Context, name string, fn func(*store.Group) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		g, err := scanGroup(tx.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups WHERE name=?`, name))
+		g, err := scanGroup(s.in(tx).QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups WHERE name=?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
@@ -158,7 +158,7 @@ func (s *Store) UpdateGroup(ctx context.Context, name string, fn func(*store.Gro
 		if err := fn(&g); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE groups SET mfa_required=?, idle_lock_timeout=?, idle_kill_timeout=?, guest_ttl_limit=? WHERE name=?`,
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE groups SET mfa_required=?, idle_lock_timeout=?, idle_kill_timeout=?, guest_ttl_limit=? WHERE name=?`,
 			g.MFARequired, g.IdleLockTimeout, g.IdleKillTimeout, int64(g.GuestTTLLimit/time.Second), name)
 		return err
 	})
@@ -169,9 +169,9 @@ func (s *Store) SetRole(ctx context.Context, group, role, account string, on boo
 	var res sql.Result
 	var err error
 	if on {
-		res, err = s.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_roles(group_name, role, account) VALUES (?,?,?)`, group, role, account)
+		res, err = s.pool().ExecContext(ctx, `INSERT OR IGNORE INTO group_roles(group_name, role, account) VALUES (?,?,?)`, group, role, account)
 	} else {
-		res, err = s.db.ExecContext(ctx, `DELETE FROM group_roles WHERE group_name=? AND role=? AND account=?`, group, role, account)
+		res, err = s.pool().ExecContext(ctx, `DELETE FROM group_roles WHERE group_name=? AND role=? AND account=?`, group, role, account)
 	}
 	if err != nil {
 		return false, err
@@ -184,7 +184,7 @@ const aclCols = `id, kind, owner, account, host, user, port, comment, expires_at
 
 // AddACL inserts an entry; an identical one is ErrExists.
 func (s *Store) AddACL(ctx context.Context, e store.ACLEntry) (store.ACLEntry, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
+	res, err := s.pool().ExecContext(ctx, `INSERT INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword)
 	if isUnique(err) {
 		return e, store.ErrExists
@@ -198,7 +198,7 @@ func (s *Store) AddACL(ctx context.Context, e store.ACLEntry) (store.ACLEntry, e
 
 // DeleteACL removes one entry.
 func (s *Store) DeleteACL(ctx context.Context, e store.ACLEntry) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM acl_entries WHERE kind=? AND owner=? AND account=? AND host=? AND user=? AND port=?`,
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM acl_entries WHERE kind=? AND owner=? AND account=? AND host=? AND user=? AND port=?`,
 		e.Kind, e.Owner, e.Account, e.Host, e.User, e.Port)
 	if err != nil {
 		return err
@@ -217,7 +217,7 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 		q += ` AND account=?`
 		args = append(args, account)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.pool().QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (s *Store) ListACL(ctx context.Context, kind, owner, account string) ([]sto
 // digits and dots other than ip is another address, or no address at all: left out when ip is
 // given. Prefixes ('/'), IPv6 (':') and names (letters) are always kept.
 func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=? AND (?='' OR host=? OR host GLOB '*[^0-9.]*') ORDER BY id`, kind, ip, ip)
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+aclCols+` FROM acl_entries WHERE kind=? AND (?='' OR host=? OR host GLOB '*[^0-9.]*') ORDER BY id`, kind, ip, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +261,11 @@ func (s *Store) ListACLKind(ctx context.Context, kind, ip string) ([]store.ACLEn
 // ReplaceACL replaces the whole list of one owner in one transaction.
 func (s *Store) ReplaceACL(ctx context.Context, kind, owner string, entries []store.ACLEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM acl_entries WHERE kind=? AND owner=?`, kind, owner); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `DELETE FROM acl_entries WHERE kind=? AND owner=?`, kind, owner); err != nil {
 			return err
 		}
 		for _, e := range entries {
-			_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
+			_, err := s.in(tx).ExecContext(ctx, `INSERT OR IGNORE INTO acl_entries(kind, owner, account, host, user, port, comment, expires_at, added_by, added_at, force_key, force_password)
 				VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, kind, owner, e.Account, e.Host, e.User, e.Port, e.Comment, unix(e.ExpiresAt), e.AddedBy, unix(e.AddedAt), e.ForceKey, e.ForcePassword)
 			if err != nil {
 				return err
@@ -277,7 +277,7 @@ func (s *Store) ReplaceACL(ctx context.Context, kind, owner string, entries []st
 
 // KnownHostKeys returns the keys an account has seen for hostport.
 func (s *Store) KnownHostKeys(ctx context.Context, account, hostport string) ([]store.KnownHost, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT account, hostport, key, added_at FROM known_hosts WHERE account=? AND hostport=?`, account, hostport)
+	rows, err := s.pool().QueryContext(ctx, `SELECT account, hostport, key, added_at FROM known_hosts WHERE account=? AND hostport=?`, account, hostport)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (s *Store) KnownHostKeys(ctx context.Context, account, hostport string) ([]
 // HasKnownHosts reports whether the account has any recorded host key.
 func (s *Store) HasKnownHosts(ctx context.Context, account string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM known_hosts WHERE account=? LIMIT 1`, account).Scan(&one)
+	err := s.pool().QueryRowContext(ctx, `SELECT 1 FROM known_hosts WHERE account=? LIMIT 1`, account).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -307,7 +307,7 @@ func (s *Store) HasKnownHosts(ctx context.Context, account string) (bool, error)
 
 // AddKnownHost records a host key (idempotent).
 func (s *Store) AddKnownHost(ctx context.Context, k store.KnownHost) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO known_hosts(account, hostport, key, added_at) VALUES (?,?,?,?)`,
+	_, err := s.pool().ExecContext(ctx, `INSERT OR IGNORE INTO known_hosts(account, hostport, key, added_at) VALUES (?,?,?,?)`,
 		k.Account, k.HostPort, k.Key, unix(k.AddedAt))
 	return err
 }
@@ -317,9 +317,9 @@ func (s *Store) ForgetHost(ctx context.Context, account, hostport string) (int, 
 	var res sql.Result
 	var err error
 	if account == "" {
-		res, err = s.db.ExecContext(ctx, `DELETE FROM known_hosts WHERE hostport=?`, hostport)
+		res, err = s.pool().ExecContext(ctx, `DELETE FROM known_hosts WHERE hostport=?`, hostport)
 	} else {
-		res, err = s.db.ExecContext(ctx, `DELETE FROM known_hosts WHERE account=? AND hostport=?`, account, hostport)
+		res, err = s.pool().ExecContext(ctx, `DELETE FROM known_hosts WHERE account=? AND hostport=?`, account, hostport)
 	}
 	if err != nil {
 		return 0, err

@@ -29,7 +29,7 @@ func insertIngressKey(ctx context.Context, tx *sql.Tx, k store.IngressKey) (stor
 func (s *Store) AddIngressKey(ctx context.Context, k store.IngressKey) (store.IngressKey, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE name=?`, k.Account).Scan(&one); err != nil {
+		if err := s.in(tx).QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE name=?`, k.Account).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return store.ErrNotFound
 			}
@@ -54,7 +54,7 @@ func scanIngress(sc interface{ Scan(...any) error }) (store.IngressKey, error) {
 
 // ListIngressKeys returns an account's login keys, oldest first.
 func (s *Store) ListIngressKeys(ctx context.Context, account string) ([]store.IngressKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+ingressCols+` FROM ingress_keys WHERE account=? ORDER BY id`, account)
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+ingressCols+` FROM ingress_keys WHERE account=? ORDER BY id`, account)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (s *Store) ListIngressKeys(ctx context.Context, account string) ([]store.In
 
 // FindIngressKey returns the account's key with that fingerprint.
 func (s *Store) FindIngressKey(ctx context.Context, account, fingerprint string) (store.IngressKey, error) {
-	k, err := scanIngress(s.db.QueryRowContext(ctx, `SELECT `+ingressCols+` FROM ingress_keys WHERE account=? AND fingerprint=?`, account, fingerprint))
+	k, err := scanIngress(s.pool().QueryRowContext(ctx, `SELECT `+ingressCols+` FROM ingress_keys WHERE account=? AND fingerprint=?`, account, fingerprint))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, store.ErrNotFound
 	}
@@ -81,7 +81,7 @@ func (s *Store) FindIngressKey(ctx context.Context, account, fingerprint string)
 
 // DeleteIngressKey removes one login key.
 func (s *Store) DeleteIngressKey(ctx context.Context, account, fingerprint string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM ingress_keys WHERE account=? AND fingerprint=?`, account, fingerprint)
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM ingress_keys WHERE account=? AND fingerprint=?`, account, fingerprint)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *Store) AddEgressKey(ctx context.Context, k store.EgressKey) (store.Egre
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now().UTC()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO egress_keys(owner_kind, owner, type, bits, public, fingerprint, sealed, created_at)
+	res, err := s.pool().ExecContext(ctx, `INSERT INTO egress_keys(owner_kind, owner, type, bits, public, fingerprint, sealed, created_at)
 		VALUES (?,?,?,?,?,?,?,?)`, k.OwnerKind, k.Owner, k.Type, k.Bits, k.Public, k.Fingerprint, k.Sealed, unix(k.CreatedAt))
 	if isUnique(err) {
 		return k, store.ErrExists
@@ -110,7 +110,7 @@ func (s *Store) AddEgressKey(ctx context.Context, k store.EgressKey) (store.Egre
 
 // ListEgressKeys returns the key pairs of one owner, oldest first.
 func (s *Store) ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]store.EgressKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
+	rows, err := s.pool().QueryContext(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
 		FROM egress_keys WHERE owner_kind=? AND owner=? ORDER BY id`, ownerKind, owner)
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (s *Store) ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]
 
 // DeleteEgressKey removes one key pair.
 func (s *Store) DeleteEgressKey(ctx context.Context, ownerKind, owner, fingerprint string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind=? AND owner=? AND fingerprint=?`, ownerKind, owner, fingerprint)
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM egress_keys WHERE owner_kind=? AND owner=? AND fingerprint=?`, ownerKind, owner, fingerprint)
 	if err != nil {
 		return err
 	}

@@ -22,11 +22,11 @@ func (s *Store) accountStates(ctx context.Context, where string, args ...any) ([
 	// A capacity hint, so that 10,000 accounts are not copied again and again as the slice grows.
 	var n int
 	if where == "" {
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+		if err := s.pool().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountStateCols+` FROM accounts `+where+` ORDER BY name`, args...)
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+accountStateCols+` FROM accounts `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Store) GrantHolders(ctx context.Context, commands []string) (map[string
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT g.account, g.command FROM account_grants g JOIN accounts a ON a.name = g.account
+	rows, err := s.pool().QueryContext(ctx, `SELECT g.account, g.command FROM account_grants g JOIN accounts a ON a.name = g.account
 		WHERE g.command IN (SELECT value FROM json_each(?)) ORDER BY g.account, g.command`, list)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func (s *Store) GrantHolders(ctx context.Context, commands []string) (map[string
 
 // GroupNames returns every group's name, sorted.
 func (s *Store) GroupNames(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM groups ORDER BY name`)
+	rows, err := s.pool().QueryContext(ctx, `SELECT name FROM groups ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Store) GroupsNamed(ctx context.Context, names []string) ([]store.Group,
 // MFAConfigured returns which factors each account with one has configured.
 func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigured, error) {
 	out := map[string]store.MFAConfigured{}
-	rows, err := s.db.QueryContext(ctx, `SELECT account, temporary = 0, 0 FROM mfa_password
+	rows, err := s.pool().QueryContext(ctx, `SELECT account, temporary = 0, 0 FROM mfa_password
 		UNION ALL SELECT account, 0, 1 FROM mfa_totp`)
 	if err != nil {
 		return nil, err
@@ -149,7 +149,7 @@ func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigur
 
 // ListEgressKeysKind returns every egress key of one owner kind.
 func (s *Store) ListEgressKeysKind(ctx context.Context, ownerKind string) ([]store.EgressKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
+	rows, err := s.pool().QueryContext(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
 		FROM egress_keys WHERE owner_kind=? ORDER BY id`, ownerKind)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func (s *Store) GetMFA(ctx context.Context, account string) (store.MFACredential
 		created, rateA, rateS sql.NullInt64
 		scratch               int
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT p.hash, p.changed_at, p.temporary,
+	err := s.pool().QueryRowContext(ctx, `SELECT p.hash, p.changed_at, p.temporary,
 			t.account IS NOT NULL, t.sealed, t.created_at, t.rate_attempts, t.rate_seconds,
 			(SELECT COUNT(*) FROM mfa_scratch WHERE account = x.a)
 		FROM (SELECT ? AS a) x
@@ -44,7 +44,7 @@ func (s *Store) SetMFAPassword(ctx context.Context, account, hash string, change
 	if account == "" || hash == "" {
 		return errors.New("store: empty account or password hash")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO mfa_password(account, hash, changed_at, temporary) VALUES (?,?,?,?)
+	_, err := s.pool().ExecContext(ctx, `INSERT INTO mfa_password(account, hash, changed_at, temporary) VALUES (?,?,?,?)
 		ON CONFLICT(account) DO UPDATE SET hash=excluded.hash, changed_at=excluded.changed_at, temporary=excluded.temporary`,
 		account, hash, unix(changed), b2i(temporary))
 	return err
@@ -52,13 +52,13 @@ func (s *Store) SetMFAPassword(ctx context.Context, account, hash string, change
 
 // RehashMFAPassword swaps the hash only if it is still old.
 func (s *Store) RehashMFAPassword(ctx context.Context, account, old, hash string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE mfa_password SET hash=? WHERE account=? AND hash=?`, hash, account, old)
+	_, err := s.pool().ExecContext(ctx, `UPDATE mfa_password SET hash=? WHERE account=? AND hash=?`, hash, account, old)
 	return err
 }
 
 // ClearMFAPassword removes the password.
 func (s *Store) ClearMFAPassword(ctx context.Context, account string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM mfa_password WHERE account=?`, account)
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM mfa_password WHERE account=?`, account)
 	if err != nil {
 		return false, err
 	}
@@ -75,17 +75,17 @@ func (s *Store) SetMFATOTP(ctx context.Context, account string, t store.MFATOTP)
 		if err := clearTOTP(ctx, tx, account); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mfa_totp(account, sealed, created_at, rate_attempts, rate_seconds) VALUES (?,?,?,?,?)`,
+		if _, err := s.in(tx).ExecContext(ctx, `INSERT INTO mfa_totp(account, sealed, created_at, rate_attempts, rate_seconds) VALUES (?,?,?,?,?)`,
 			account, t.Sealed, unix(t.Created), t.RateAttempts, t.RateSeconds); err != nil {
 			return err
 		}
 		for _, h := range t.ScratchHashes {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mfa_scratch(account, hash) VALUES (?,?)`, account, h); err != nil {
+			if _, err := s.in(tx).ExecContext(ctx, `INSERT OR IGNORE INTO mfa_scratch(account, hash) VALUES (?,?)`, account, h); err != nil {
 				return err
 			}
 		}
 		if t.HasLastStep {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO mfa_totp_step(account, step) VALUES (?,?)`, account, t.LastStep); err != nil {
+			if _, err := s.in(tx).ExecContext(ctx, `INSERT INTO mfa_totp_step(account, step) VALUES (?,?)`, account, t.LastStep); err != nil {
 				return err
 			}
 		}
@@ -107,7 +107,7 @@ func (s *Store) ClearMFATOTP(ctx context.Context, account string) (bool, error) 
 	var had bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM mfa_totp WHERE account=?) + (SELECT COUNT(*) FROM mfa_scratch WHERE account=?)`,
+		if err := s.in(tx).QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM mfa_totp WHERE account=?) + (SELECT COUNT(*) FROM mfa_scratch WHERE account=?)`,
 			account, account).Scan(&n); err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func (s *Store) ClearMFATOTP(ctx context.Context, account string) (bool, error) 
 
 // AdvanceTOTPStep is a compare-and-set on the last accepted step.
 func (s *Store) AdvanceTOTPStep(ctx context.Context, account string, step int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO mfa_totp_step(account, step) VALUES (?, ?)
+	res, err := s.pool().ExecContext(ctx, `INSERT INTO mfa_totp_step(account, step) VALUES (?, ?)
 		ON CONFLICT(account) DO UPDATE SET step = excluded.step WHERE mfa_totp_step.step < excluded.step`, account, step)
 	if err != nil {
 		return false, err
@@ -131,7 +131,7 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, account string, step int64)
 // LastTOTPStep returns the last accepted step.
 func (s *Store) LastTOTPStep(ctx context.Context, account string) (int64, bool, error) {
 	var step int64
-	err := s.db.QueryRowContext(ctx, `SELECT step FROM mfa_totp_step WHERE account=?`, account).Scan(&step)
+	err := s.pool().QueryRowContext(ctx, `SELECT step FROM mfa_totp_step WHERE account=?`, account).Scan(&step)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -140,7 +140,7 @@ func (s *Store) LastTOTPStep(ctx context.Context, account string) (int64, bool, 
 
 // ConsumeScratchCode deletes one scratch code hash; only the call that deleted it gets true.
 func (s *Store) ConsumeScratchCode(ctx context.Context, account, hash string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM mfa_scratch WHERE account=? AND hash=?`, account, hash)
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM mfa_scratch WHERE account=? AND hash=?`, account, hash)
 	if err != nil {
 		return false, err
 	}
@@ -155,7 +155,7 @@ func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn f
 		var tries, pending, fails string
 		var locked int
 		var lockedAt int64
-		err := tx.QueryRowContext(ctx, `SELECT tries, pending, fails, failures, locked, locked_at FROM mfa_limits WHERE account=? AND factor=?`, account, factor).
+		err := s.in(tx).QueryRowContext(ctx, `SELECT tries, pending, fails, failures, locked, locked_at FROM mfa_limits WHERE account=? AND factor=?`, account, factor).
 			Scan(&tries, &pending, &fails, &st.Failures, &locked, &lockedAt)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -175,7 +175,7 @@ func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn f
 		if err := fn(&st); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mfa_limits(account, factor, tries, pending, fails, failures, locked, locked_at) VALUES (?,?,?,?,?,?,?,?)
+		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO mfa_limits(account, factor, tries, pending, fails, failures, locked, locked_at) VALUES (?,?,?,?,?,?,?,?)
 			ON CONFLICT(account, factor) DO UPDATE SET tries=excluded.tries, pending=excluded.pending, fails=excluded.fails,
 			failures=excluded.failures, locked=excluded.locked, locked_at=excluded.locked_at`,
 			account, factor, formatTries(st.Tries), formatTries(st.Pending), formatTries(st.Fails), st.Failures, b2i(st.Locked), unixNanoOrZero(st.LockedAt))
@@ -185,14 +185,14 @@ func (s *Store) UpdateMFALimit(ctx context.Context, account, factor string, fn f
 
 // ResetMFALimits forgets the account's counters and lockouts.
 func (s *Store) ResetMFALimits(ctx context.Context, account string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM mfa_limits WHERE account=?`, account)
+	_, err := s.pool().ExecContext(ctx, `DELETE FROM mfa_limits WHERE account=?`, account)
 	return err
 }
 
 // MFASecret gets or creates a sealed server secret.
 func (s *Store) MFASecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
 	var sealed []byte
-	err := s.db.QueryRowContext(ctx, `SELECT sealed FROM mfa_secrets WHERE name=?`, name).Scan(&sealed)
+	err := s.pool().QueryRowContext(ctx, `SELECT sealed FROM mfa_secrets WHERE name=?`, name).Scan(&sealed)
 	if err == nil {
 		return sealed, nil
 	}
@@ -204,10 +204,10 @@ func (s *Store) MFASecret(ctx context.Context, name string, create func() ([]byt
 		return nil, err
 	}
 	// INSERT OR IGNORE then read back: a concurrent first call that won keeps its value.
-	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO mfa_secrets(name, sealed, created_at) VALUES (?,?,?)`,
+	if _, err := s.pool().ExecContext(ctx, `INSERT OR IGNORE INTO mfa_secrets(name, sealed, created_at) VALUES (?,?,?)`,
 		name, fresh, time.Now().Unix()); err != nil {
 		return nil, err
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT sealed FROM mfa_secrets WHERE name=?`, name).Scan(&sealed)
+	err = s.pool().QueryRowContext(ctx, `SELECT sealed FROM mfa_secrets WHERE name=?`, name).Scan(&sealed)
 	return sealed, err
 }

@@ -22,7 +22,7 @@ func (s *Store) UpdateMFASource(ctx context.Context, source string, room store.M
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var tries, counted string
 		var seen int64
-		err := tx.QueryRowContext(ctx, `SELECT tries, counted, seen_at FROM mfa_sources WHERE source=?`, source).Scan(&tries, &counted, &seen)
+		err := s.in(tx).QueryRowContext(ctx, `SELECT tries, counted, seen_at FROM mfa_sources WHERE source=?`, source).Scan(&tries, &counted, &seen)
 		if errors.Is(err, sql.ErrNoRows) {
 			err = mfaSourceRoom(ctx, tx, room)
 		}
@@ -37,7 +37,7 @@ func (s *Store) UpdateMFASource(ctx context.Context, source string, room store.M
 			return err
 		}
 		tries, counted, seen = storecol.EncodeMFASource(st)
-		_, err = tx.ExecContext(ctx, `INSERT INTO mfa_sources(source, tries, counted, seen_at) VALUES (?,?,?,?)
+		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO mfa_sources(source, tries, counted, seen_at) VALUES (?,?,?,?)
 			ON CONFLICT(source) DO UPDATE SET tries=excluded.tries, counted=excluded.counted, seen_at=excluded.seen_at`,
 			source, tries, counted, seen)
 		return err
@@ -75,7 +75,7 @@ func mfaSourceRoom(ctx context.Context, tx *sql.Tx, room store.MFASourceRoom) er
 
 // ForgetMFASources removes the sources not seen since before.
 func (s *Store) ForgetMFASources(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM mfa_sources WHERE seen_at < ?`, unixNano(before))
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM mfa_sources WHERE seen_at < ?`, unixNano(before))
 	if err != nil {
 		return 0, err
 	}
@@ -85,7 +85,7 @@ func (s *Store) ForgetMFASources(ctx context.Context, before time.Time) (int, er
 
 // SetSessionLock records a lock or unlock of an account's sessions, one version after the last.
 func (s *Store) SetSessionLock(ctx context.Context, l store.SessionLock) (store.SessionLock, error) {
-	err := s.db.QueryRowContext(ctx, `INSERT INTO session_locks(account, locked, version, at, node, by_account) VALUES (?,?,1,?,?,?)
+	err := s.pool().QueryRowContext(ctx, `INSERT INTO session_locks(account, locked, version, at, node, by_account) VALUES (?,?,1,?,?,?)
 		ON CONFLICT(account) DO UPDATE SET locked=excluded.locked, version=session_locks.version+1, at=excluded.at,
 			node=excluded.node, by_account=excluded.by_account
 		RETURNING version`, l.Account, b2i(l.Locked), unixNano(l.At), l.Node, l.By).Scan(&l.Version)
@@ -99,7 +99,7 @@ func (s *Store) SessionLockStates(ctx context.Context, accounts []string) ([]sto
 		var l store.SessionLock
 		var locked int
 		var at int64
-		err := s.db.QueryRowContext(ctx, `SELECT account, locked, version, at, node, by_account FROM session_locks WHERE account=?`, a).
+		err := s.pool().QueryRowContext(ctx, `SELECT account, locked, version, at, node, by_account FROM session_locks WHERE account=?`, a).
 			Scan(&l.Account, &locked, &l.Version, &at, &l.Node, &l.By)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue

@@ -17,7 +17,7 @@ func SchemaVersion() int { return len(migrations) }
 // the gatehouse_approvals_pending gauge.
 func (s *Store) CountPendingApprovals(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE state = 'pending' AND expires_at > ?`, unixNano(now)).Scan(&n)
+	err := s.pool().QueryRowContext(ctx, `SELECT COUNT(*) FROM approval_requests WHERE state = 'pending' AND expires_at > ?`, unixNano(now)).Scan(&n)
 	return n, err
 }
 
@@ -27,7 +27,7 @@ func (s *Store) CountPendingApprovals(ctx context.Context, now time.Time) (int, 
 // accountUnlock.
 func (s *Store) CountMFALockedAccounts(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT account) FROM mfa_limits WHERE locked = 1 AND (locked_at = 0 OR locked_at >= ?)`,
+	err := s.pool().QueryRowContext(ctx, `SELECT COUNT(DISTINCT account) FROM mfa_limits WHERE locked = 1 AND (locked_at = 0 OR locked_at >= ?)`,
 		unixNanoOrZero(since)).Scan(&n)
 	return n, err
 }

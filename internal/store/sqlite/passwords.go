@@ -11,7 +11,7 @@ import (
 // store.MaxEgressPasswords, in one transaction.
 func (s *Store) AddEgressPassword(ctx context.Context, p store.EgressPassword) (store.EgressPassword, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO egress_passwords(owner_kind, owner, sealed, created_at, created_by) VALUES (?,?,?,?,?)`,
+		res, err := s.in(tx).ExecContext(ctx, `INSERT INTO egress_passwords(owner_kind, owner, sealed, created_at, created_by) VALUES (?,?,?,?,?)`,
 			p.OwnerKind, p.Owner, p.Sealed, unix(p.CreatedAt), p.CreatedBy)
 		if err != nil {
 			return err
@@ -19,7 +19,7 @@ func (s *Store) AddEgressPassword(ctx context.Context, p store.EgressPassword) (
 		if p.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind=? AND owner=? AND id NOT IN
+		_, err = s.in(tx).ExecContext(ctx, `DELETE FROM egress_passwords WHERE owner_kind=? AND owner=? AND id NOT IN
 			(SELECT id FROM egress_passwords WHERE owner_kind=? AND owner=? ORDER BY id DESC LIMIT ?)`,
 			p.OwnerKind, p.Owner, p.OwnerKind, p.Owner, store.MaxEgressPasswords)
 		return err
@@ -29,7 +29,7 @@ func (s *Store) AddEgressPassword(ctx context.Context, p store.EgressPassword) (
 
 // ListEgressPasswords returns the owner's passwords, the current one first.
 func (s *Store) ListEgressPasswords(ctx context.Context, ownerKind, owner string) ([]store.EgressPassword, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_kind, owner, sealed, created_at, created_by FROM egress_passwords
+	rows, err := s.pool().QueryContext(ctx, `SELECT id, owner_kind, owner, sealed, created_at, created_by FROM egress_passwords
 		WHERE owner_kind=? AND owner=? ORDER BY id DESC`, ownerKind, owner)
 	if err != nil {
 		return nil, err

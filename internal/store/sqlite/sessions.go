@@ -34,7 +34,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session) error {
 	if sess.Status == "" {
 		sess.Status = "open"
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
+	_, err := s.pool().ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -44,7 +44,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session) error {
 // CloseSession completes a session row in one transaction.
 func (s *Store) CloseSession(ctx context.Context, id string, fn func(*store.Session)) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		sess, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id=?`, id))
+		sess, err := scanSession(s.in(tx).QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id=?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
@@ -53,11 +53,11 @@ func (s *Store) CloseSession(ctx context.Context, id string, fn func(*store.Sess
 		}
 		fn(&sess)
 		sess.ID = id
-		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE id=?`, id)
+		_, err = s.in(tx).ExecContext(ctx, `DELETE FROM sessions WHERE id=?`, id)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
+		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO sessions(`+sessionCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, sessionArgs(sess)...)
 		return err
 	})
 }
@@ -102,7 +102,7 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 	}
 	q += " ORDER BY started_at DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.pool().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 func (s *Store) MarkInterrupted(ctx context.Context, at time.Time) ([]store.Session, error) {
 	var out []store.Session
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE status='open'`)
+		rows, err := s.in(tx).QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE status='open'`)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *Store) MarkInterrupted(ctx context.Context, at time.Time) ([]store.Sess
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET status='interrupted', ended_at=?, comment='gatehouse stopped during the session' WHERE status='open'`, unixNano(at))
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE sessions SET status='interrupted', ended_at=?, comment='gatehouse stopped during the session' WHERE status='open'`, unixNano(at))
 		return err
 	})
 	return out, err

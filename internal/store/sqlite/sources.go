@@ -16,7 +16,7 @@ func (s *Store) SourcePenalty(ctx context.Context, source string) (store.SourceP
 	var p store.SourcePenalty
 	var until, last int64
 	var active int
-	err := s.db.QueryRowContext(ctx, `SELECT until_at, active, strikes, last_at FROM source_penalties WHERE source=?`, source).
+	err := s.pool().QueryRowContext(ctx, `SELECT until_at, active, strikes, last_at FROM source_penalties WHERE source=?`, source).
 		Scan(&until, &active, &p.Strikes, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SourcePenalty{}, nil
@@ -34,7 +34,7 @@ func (s *Store) UpdateSourcePenalty(ctx context.Context, source string, fn func(
 		var p store.SourcePenalty
 		var until, last int64
 		var active int
-		err := tx.QueryRowContext(ctx, `SELECT until_at, active, strikes, last_at FROM source_penalties WHERE source=?`, source).
+		err := s.in(tx).QueryRowContext(ctx, `SELECT until_at, active, strikes, last_at FROM source_penalties WHERE source=?`, source).
 			Scan(&until, &active, &p.Strikes, &last)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -43,10 +43,10 @@ func (s *Store) UpdateSourcePenalty(ctx context.Context, source string, fn func(
 			p.Until, p.Active, p.Last = fromUnixNano(until), active == 1, fromUnixNano(last)
 		}
 		if !fn(&p) {
-			_, err := tx.ExecContext(ctx, `DELETE FROM source_penalties WHERE source=?`, source)
+			_, err := s.in(tx).ExecContext(ctx, `DELETE FROM source_penalties WHERE source=?`, source)
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO source_penalties(source, until_at, active, strikes, last_at) VALUES (?,?,?,?,?)
+		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO source_penalties(source, until_at, active, strikes, last_at) VALUES (?,?,?,?,?)
 			ON CONFLICT(source) DO UPDATE SET until_at=excluded.until_at, active=excluded.active, strikes=excluded.strikes, last_at=excluded.last_at`,
 			source, unixNano(p.Until), b2i(p.Active), p.Strikes, unixNano(p.Last))
 		return err
@@ -55,7 +55,7 @@ func (s *Store) UpdateSourcePenalty(ctx context.Context, source string, fn func(
 
 // ForgetSourcePenalties removes the states that ended before t.
 func (s *Store) ForgetSourcePenalties(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM source_penalties WHERE until_at < ? AND last_at < ?`, unixNano(before), unixNano(before))
+	res, err := s.pool().ExecContext(ctx, `DELETE FROM source_penalties WHERE until_at < ? AND last_at < ?`, unixNano(before), unixNano(before))
 	if err != nil {
 		return 0, err
 	}

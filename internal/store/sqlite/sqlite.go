@@ -25,6 +25,8 @@ import (
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	db *sql.DB
+	// stmts are the prepared statements of the store's queries (stmts.go).
+	stmts stmtCache
 	// migratedFrom and migratedTo are the schema versions before and after Open (equal when
 	// nothing was to do), for the start's log line (SchemaMigration).
 	migratedFrom, migratedTo int
@@ -49,7 +51,7 @@ func openWith(ctx context.Context, path string, migrations []string) (*Store, er
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: stmtCache{db: db}}
 	if err := s.migrate(ctx, migrations); err != nil {
 		_ = db.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
@@ -67,7 +69,10 @@ func openWith(ctx context.Context, path string, migrations []string) (*Store, er
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 func (s *Store) migrate(ctx context.Context, migrations []string) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
@@ -123,7 +128,7 @@ func isUnique(err error) bool {
 // CountAccounts returns how many accounts exist.
 func (s *Store) CountAccounts(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
+	err := s.pool().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
 	return n, err
 }
 
@@ -263,16 +268,16 @@ func loadGrantsSettings(ctx context.Context, q queryer, a *store.Account) error 
 
 // GetAccount returns the named account with its grants and settings.
 func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
-	return loadAccount(ctx, s.db, name)
+	return loadAccount(ctx, s.pool(), name)
 }
 
 // ListAccounts returns every account, sorted by name.
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	var n int // a capacity hint: 10,000 accounts are not copied again and again as the slice grows
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+	if err := s.pool().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
+	rows, err := s.pool().QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -299,14 +304,14 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 		out[i].Settings = map[string]string{}
 		byName[out[i].Name] = &out[i]
 	}
-	if err := eachRow(ctx, s.db, `SELECT account, command, '' FROM account_grants ORDER BY account, command`, func(acct, v, _ string) {
+	if err := eachRow(ctx, s.pool(), `SELECT account, command, '' FROM account_grants ORDER BY account, command`, func(acct, v, _ string) {
 		if a := byName[acct]; a != nil {
 			a.Grants = append(a.Grants, v)
 		}
 	}); err != nil {
 		return nil, err
 	}
-	return out, eachRow(ctx, s.db, `SELECT account, key, value FROM account_settings`, func(acct, k, v string) {
+	return out, eachRow(ctx, s.pool(), `SELECT account, key, value FROM account_settings`, func(acct, k, v string) {
 		if a := byName[acct]; a != nil {
 			a.Settings[k] = v
 		}
@@ -333,7 +338,7 @@ func eachRow(ctx context.Context, q queryer, query string, f func(a, b, c string
 // DeleteAccount removes the account and everything it owns.
 func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE name=?`, name)
+		res, err := s.in(tx).ExecContext(ctx, `DELETE FROM accounts WHERE name=?`, name)
 		if err != nil {
 			return err
 		}
@@ -349,7 +354,7 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 			// A lock state would pass to a new account of the same name (and stay forever).
 			`DELETE FROM session_locks WHERE account=?`,
 		} {
-			if _, err := tx.ExecContext(ctx, q, name); err != nil {
+			if _, err := s.in(tx).ExecContext(ctx, q, name); err != nil {
 				return err
 			}
 		}
@@ -368,7 +373,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, fn func(*store.A
 			return err
 		}
 		a.Name = name // the key never changes through an update
-		_, err = tx.ExecContext(ctx, `UPDATE accounts SET comment=?, expires_at=?, osh_only=?, always_active=?, frozen=?,
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE accounts SET comment=?, expires_at=?, osh_only=?, always_active=?, frozen=?,
 			frozen_reason=?, max_inactive_days=?, last_seen_at=? WHERE name=?`,
 			a.Comment, unix(a.ExpiresAt), b2i(a.OshOnly), b2i(a.AlwaysActive), b2i(a.Frozen), a.FrozenReason,
 			a.MaxInactiveDays, unix(a.LastSeenAt), name)
@@ -381,6 +386,6 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, fn func(*store.A
 
 // TouchAccount records the time of a successful login.
 func (s *Store) TouchAccount(ctx context.Context, name string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE accounts SET last_seen_at=? WHERE name=?`, at.Unix(), name)
+	_, err := s.pool().ExecContext(ctx, `UPDATE accounts SET last_seen_at=? WHERE name=?`, at.Unix(), name)
 	return err
 }

@@ -15,7 +15,7 @@ var ErrNotManaged = store.ErrNotManaged
 // holds only while the account is still frozen with the reason the sync gave: an administrator
 // who unfroze it, or froze it again with their own reason, took it over.
 func (s *Store) SyncedAccounts(ctx context.Context) ([]store.SyncedAccount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT s.account, s.source,
+	rows, err := s.pool().QueryContext(ctx, `SELECT s.account, s.source,
 		s.frozen_by_sync = 1 AND a.frozen = 1 AND a.frozen_reason = s.frozen_reason, s.since
 		FROM sync_accounts s JOIN accounts a ON a.name = s.account ORDER BY s.account`)
 	if err != nil {
@@ -50,7 +50,7 @@ func (s *Store) CreateSyncedAccount(ctx context.Context, source string, a store.
 		if err := createAccount(ctx, tx, id, a, keys); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sync_accounts(account, source, since) VALUES (?,?,?)`,
+		_, err := s.in(tx).ExecContext(ctx, `INSERT INTO sync_accounts(account, source, since) VALUES (?,?,?)`,
 			a.Name, source, unix(a.CreatedAt))
 		return err
 	})
@@ -65,7 +65,7 @@ func (s *Store) SyncFreeze(ctx context.Context, account, source string, freeze b
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var src, syncReason string
 		var bySync int
-		err := tx.QueryRowContext(ctx, `SELECT source, frozen_by_sync, frozen_reason FROM sync_accounts WHERE account=?`,
+		err := s.in(tx).QueryRowContext(ctx, `SELECT source, frozen_by_sync, frozen_reason FROM sync_accounts WHERE account=?`,
 			account).Scan(&src, &bySync, &syncReason)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && src != source) {
 			return ErrNotManaged
@@ -80,19 +80,19 @@ func (s *Store) SyncFreeze(ctx context.Context, account, source string, freeze b
 			if before.Frozen {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET frozen=1, frozen_reason=? WHERE name=?`, reason, account); err != nil {
+			if _, err := s.in(tx).ExecContext(ctx, `UPDATE accounts SET frozen=1, frozen_reason=? WHERE name=?`, reason, account); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, `UPDATE sync_accounts SET frozen_by_sync=1, frozen_reason=? WHERE account=?`, reason, account)
+			_, err = s.in(tx).ExecContext(ctx, `UPDATE sync_accounts SET frozen_by_sync=1, frozen_reason=? WHERE account=?`, reason, account)
 			return err
 		}
 		if bySync != 1 || !before.Frozen || before.FrozenReason != syncReason {
 			return ErrNotManaged
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET frozen=0, frozen_reason='' WHERE name=?`, account); err != nil {
+		if _, err := s.in(tx).ExecContext(ctx, `UPDATE accounts SET frozen=0, frozen_reason='' WHERE name=?`, account); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sync_accounts SET frozen_by_sync=0, frozen_reason='' WHERE account=?`, account)
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE sync_accounts SET frozen_by_sync=0, frozen_reason='' WHERE account=?`, account)
 		return err
 	})
 	return before, err
@@ -102,7 +102,7 @@ func (s *Store) SyncFreeze(ctx context.Context, account, source string, freeze b
 // an account an administrator took over meanwhile is left alone).
 func (s *Store) SyncManages(ctx context.Context, account, source string) (bool, error) {
 	var src string
-	err := s.db.QueryRowContext(ctx, `SELECT source FROM sync_accounts WHERE account=?`, account).Scan(&src)
+	err := s.pool().QueryRowContext(ctx, `SELECT source FROM sync_accounts WHERE account=?`, account).Scan(&src)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
