@@ -90,7 +90,13 @@ func Refuse(code, format string, a ...any) Result {
 }
 
 // MarshalJSON renders the four keys, with command null when no command ran.
-func (r Result) MarshalJSON() ([]byte, error) {
+func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
+
+// appendJSON appends MarshalJSON's bytes to dst: a JSONAppender value is written straight
+// after the envelope, in the same buffer (EncodeJSON frames megabyte answers without copying
+// them again; a second 10 MB allocation made the garbage collector take a share of the
+// command's time, issue 14).
+func (r Result) appendJSON(dst []byte) ([]byte, error) {
 	msg := r.Message
 	if msg == "" {
 		msg = r.Code
@@ -99,29 +105,28 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if r.Command != "" {
 		cmd = r.Command
 	}
-	if a, ok := r.Value.(JSONAppender); ok {
-		// The envelope with a null value, then the value written in place of the null.
-		env, err := marshal(struct {
-			Command      any    `json:"command"`
-			ErrorCode    string `json:"error_code"`
-			ErrorMessage string `json:"error_message"`
-			Value        any    `json:"value"`
-		}{cmd, r.Code, msg, nil}, "")
-		if err != nil {
-			return nil, err
-		}
-		body, ok := bytes.CutSuffix(env, []byte("null}"))
-		if !ok {
-			return nil, fmt.Errorf("JSON envelope %q does not end with its null value", env)
-		}
-		return append(a.AppendJSON(body), '}'), nil
+	a, appender := r.Value.(JSONAppender)
+	value := r.Value
+	if appender {
+		value = nil // the envelope with a null value, then the value written in place of the null
 	}
-	return marshal(struct {
+	env, err := marshal(struct {
 		Command      any    `json:"command"`
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
 		Value        any    `json:"value"`
-	}{cmd, r.Code, msg, r.Value}, "")
+	}{cmd, r.Code, msg, value}, "")
+	if err != nil {
+		return nil, err
+	}
+	if !appender {
+		return append(dst, env...), nil
+	}
+	head, ok := bytes.CutSuffix(env, []byte("null}"))
+	if !ok {
+		return nil, fmt.Errorf("JSON envelope %q does not end with its null value", env)
+	}
+	return append(a.AppendJSON(append(dst, head...)), '}'), nil
 }
 
 // JSONAppender is a value that writes its own JSON: the listing answers of megabytes (issue
@@ -239,18 +244,21 @@ func asciiPrefix(b []byte) int {
 
 var markerFix = strings.NewReplacer("JSON_START", "JSON__START", "JSON_END", "JSON__END", "JSON_OUTPUT", "JSON__OUTPUT")
 
-// EncodeJSON renders r in the framing mode asks for; JSONNone renders nothing. The body is
-// copied once, into the framed answer (not through strings and replacers when there is nothing
-// to replace).
+// EncodeJSON renders r in the framing mode asks for; JSONNone renders nothing. The answer is
+// written once, into the framed buffer, and copied again only when it holds non-ASCII text or a
+// marker to rewrite (issue 14: listing answers are megabytes).
 func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
-	if mode == JSONNone {
+	const start, end, grep = "\nJSON_START\n", "\nJSON_END\n", "\nJSON_OUTPUT="
+	var out []byte
+	var err error
+	switch mode {
+	case JSONNone:
 		return nil, nil
-	}
-	body, err := r.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	if mode == JSONPretty {
+	case JSONPretty:
+		body, err := r.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			return nil, err
@@ -258,31 +266,35 @@ func EncodeJSON(r Result, mode JSONMode) ([]byte, error) {
 		if body, err = marshal(v, "   "); err != nil {
 			return nil, err
 		}
-	}
-	body = asciiEscape(body)
-	// Markers inside the payload would confuse parsers that look for them.
-	if bytes.Contains(body, []byte("JSON_")) {
-		body = []byte(markerFix.Replace(string(body)))
-	}
-	const start, end, grep = "\nJSON_START\n", "\nJSON_END\n", "\nJSON_OUTPUT="
-	switch mode {
+		out = append([]byte(start), body...)
 	case JSONGreppable:
-		out := make([]byte, 0, len(grep)+len(body)+1)
-		out = append(out, grep...)
-		n := len(out)
-		out = append(out, body...)
+		out, err = r.appendJSON([]byte(grep))
+	default:
+		out, err = r.appendJSON([]byte(start))
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := len(start)
+	if mode == JSONGreppable {
+		n = len(grep)
+	}
+	if body := asciiEscape(out[n:]); len(body) != len(out)-n {
+		out = append(out[:n], body...) // escaped: longer, a new slice
+	}
+	// Markers inside the payload would confuse parsers that look for them.
+	if bytes.Contains(out[n:], []byte("JSON_")) {
+		out = append(out[:n:n], markerFix.Replace(string(out[n:]))...)
+	}
+	if mode == JSONGreppable {
 		for i, c := range out[n:] {
 			if c == '\r' || c == '\n' {
 				out[n+i] = ' '
 			}
 		}
 		return append(out, '\n'), nil
-	default:
-		out := make([]byte, 0, len(start)+len(body)+len(end))
-		out = append(out, start...)
-		out = append(out, body...)
-		return append(out, end...), nil
 	}
+	return append(out, end...), nil
 }
 
 // Printer writes human text inside The Bastion's box, or bare lines with --quiet.

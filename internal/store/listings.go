@@ -26,6 +26,9 @@ type Listings interface {
 	// MFAConfigured returns, for every account with a factor, which are configured: a password
 	// that is not temporary, a TOTP secret. Never the factors themselves.
 	MFAConfigured(ctx context.Context) (map[string]MFAConfigured, error)
+	// RolesByAccount returns, for every account holding a role in a group, its groups and its
+	// roles in each (sorted): accountInfo --all's "groups", without reading the groups.
+	RolesByAccount(ctx context.Context) (map[string]map[string][]string, error)
 	// ListEgressKeysKind returns every egress key of one owner kind ("account" or "group"),
 	// ordered by id (groupInfo --all).
 	ListEgressKeysKind(ctx context.Context, ownerKind string) ([]EgressKey, error)

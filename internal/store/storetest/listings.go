@@ -127,6 +127,25 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantRoles := map[string]map[string][]string{}
+	for _, g := range groups {
+		for role, accts := range g.Roles {
+			for _, a := range accts {
+				if wantRoles[a] == nil {
+					wantRoles[a] = map[string][]string{}
+				}
+				wantRoles[a][g.Name] = append(wantRoles[a][g.Name], role)
+			}
+		}
+	}
+	for _, gs := range wantRoles {
+		for _, roles := range gs {
+			slices.Sort(roles)
+		}
+	}
+	if roles, err := other.RolesByAccount(ctx); err != nil || !reflect.DeepEqual(roles, wantRoles) || len(roles) < 5 {
+		t.Fatalf("RolesByAccount: %v\n got %v\nwant %v", err, roles, wantRoles)
+	}
 	var groupNames []string
 	for _, g := range groups {
 		groupNames = append(groupNames, g.Name)

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"time"
 
 	"gatehouse/internal/access"
@@ -252,7 +250,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
 	rows := map[string]listRow{}
-	var audited infoList
+	var audited []store.Account
 	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
 	for _, a := range all {
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
@@ -271,13 +269,17 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			c.P.Line("%-28s %s", a.Name, state)
 			continue
 		}
-		audited = append(audited, AuditRow(InfoInput{Account: a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}))
+		audited = append(audited, a)
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
 	var value any = rows
 	n := len(rows)
 	if audit {
-		value, n = audited.sorted(), len(audited)
+		// Each row is made as the answer is written (infoLazy).
+		cfg := c.Cfg()
+		value, n = infoLazy{accounts: byName(audited), info: func(a *store.Account) *Info {
+			return AuditRow(InfoInput{Account: *a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: cfg.AlwaysActive(a.Name)})
+		}}, len(audited)
 	}
 	if n == 0 {
 		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
@@ -347,6 +349,15 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
+		if !withPassword && !withEgressKeys {
+			// Nothing more to read per account: each Info is made as the answer is written.
+			now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
+			c.P.Line("%d account(s).", len(all))
+			return osh.OK("", infoLazy{accounts: byName(all), info: func(a *store.Account) *Info {
+				return infoFrom(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
+					ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre)
+			}})
+		}
 		value := make(infoList, 0, len(all))
 		for _, a := range all {
 			v, err := infoOf(ctx, c, a, auditor, pre)
@@ -408,11 +419,11 @@ type allInfo struct {
 func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, error) {
 	pre := &allInfo{groups: map[string]map[string][]string{}}
 	if infoToggle(c.Args.Has, "groups", true) {
-		gs, err := c.Env.Store.ListGroups(ctx)
-		if err != nil {
+		// From the roles alone, not every group read in full (issue 14).
+		var err error
+		if pre.groups, err = c.Env.Store.RolesByAccount(ctx); err != nil {
 			return nil, err
 		}
-		pre.groups = rolesByAccount(gs)
 	}
 	if egressKeys {
 		keys, err := c.Env.Store.ListEgressKeysKind(ctx, "account")
@@ -429,62 +440,40 @@ func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, e
 	return pre, err
 }
 
-// rolesByAccount is accountGroups for every account at once: account, group, its roles there
-// (sorted).
-func rolesByAccount(gs []store.Group) map[string]map[string][]string {
-	out := map[string]map[string][]string{}
-	for _, g := range gs {
-		for role, accounts := range g.Roles {
-			for _, a := range accounts {
-				if out[a] == nil {
-					out[a] = map[string][]string{}
-				}
-				if !slices.Contains(out[a][g.Name], role) {
-					out[a][g.Name] = append(out[a][g.Name], role)
-				}
-			}
-		}
-	}
-	for _, groups := range out {
-		for _, roles := range groups {
-			sort.Strings(roles)
-		}
-	}
-	return out
-}
-
 // infoOf reads what InfoValue needs of account a and returns its value: from pre when given
 // (accountInfo --all), else with the account's own queries.
 func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (*Info, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
+	if pre != nil {
+		return infoFrom(in, pre), nil
+	}
 	if infoToggle(c.Args.Has, "groups", true) {
-		if pre != nil {
-			in.Groups = pre.groups[a.Name]
-			if in.Groups == nil {
-				in.Groups = map[string][]string{}
-			}
-		} else {
-			groups, err := accountGroups(ctx, c, a.Name)
-			if err != nil {
-				return nil, err
-			}
-			in.Groups = groups
+		groups, err := accountGroups(ctx, c, a.Name)
+		if err != nil {
+			return nil, err
 		}
+		in.Groups = groups
 	}
 	if auditor {
-		if pre != nil {
-			m := pre.mfa[a.Name]
-			in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP
-		} else {
-			m, err := c.Env.Store.GetMFA(ctx, a.Name)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
-			in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
-			in.TOTPConfigured = m.TOTPSet
+		m, err := c.Env.Store.GetMFA(ctx, a.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
 		}
+		in.PasswordConfigured = m.PasswordHash != "" && !m.PasswordTemporary
+		in.TOTPConfigured = m.TOTPSet
 	}
 	return InfoValue(in), nil
+}
+
+// infoFrom is infoOf from what loadAllInfo read (an account without groups there, or groups
+// not asked for, shows {}); it reads nothing more.
+func infoFrom(in InfoInput, pre *allInfo) *Info {
+	in.Groups = pre.groups[in.Account.Name]
+	if in.CallerAuditor {
+		m := pre.mfa[in.Account.Name]
+		in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP
+	}
+	return InfoValue(in)
 }
 
 func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/store"
 )
 
 // infoList is accountInfo --all's and accountList --audit's value: every account's Info, by
@@ -41,6 +42,41 @@ func (l infoList) AppendJSON(b []byte) []byte {
 
 // MarshalJSON is AppendJSON for encoding/json (which escapes HTML in it when asked).
 func (l infoList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil }
+
+// infoLazy is infoList when every account's Info is made from what the command already read
+// (accountList --audit; accountInfo --all without the options that read more per account):
+// each Info is made as the answer is written and dropped at once, rather than 10,000 held
+// until then (what the garbage collector scanned), and not at all when no JSON is asked for.
+type infoLazy struct {
+	accounts []store.Account // sorted by name, in Go's order (byName)
+	info     func(a *store.Account) *Info
+}
+
+// byName sorts accounts by name as encoding/json sorts a map's keys (the database's collation
+// may differ).
+func byName(accounts []store.Account) []store.Account {
+	slices.SortFunc(accounts, func(a, b store.Account) int { return strings.Compare(a.Name, b.Name) })
+	return accounts
+}
+
+// AppendJSON writes the object account name → Info, as infoList does.
+func (l infoLazy) AppendJSON(b []byte) []byte {
+	b = slices.Grow(b, 1100*len(l.accounts)+2)
+	b = append(b, '{')
+	for i := range l.accounts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		a := &l.accounts[i]
+		b = osh.AppendJSONString(b, a.Name)
+		b = append(b, ':')
+		b = l.info(a).appendJSON(b)
+	}
+	return append(b, '}')
+}
+
+// MarshalJSON is AppendJSON for encoding/json.
+func (l infoLazy) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil }
 
 // appendJSON writes v as encoding/json writes *Info: the fields in order, omitempty and
 // omitzero as their tags say.

@@ -98,6 +98,8 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	manyOld, manyNew := map[string]any{}, map[string]*Info{}
 	auditOld, auditNew := map[string]any{}, map[string]*Info{}
 	var manyList, auditList infoList
+	ins := map[string]InfoInput{} // the auditor cases, by name, for the lazy lists
+	var accounts []store.Account
 	for name, in := range infoCases {
 		n++
 		oldV, newV := legacyInfoValue(in), InfoValue(in)
@@ -112,6 +114,8 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 		}
 		manyOld[in.Account.Name], manyNew[in.Account.Name] = oldV, newV
 		manyList = append(manyList, newV)
+		ins[in.Account.Name] = in
+		accounts = append(accounts, in.Account)
 		checkAppend(t, name, newV)
 		// accountList --audit is for auditors; its rows read no groups.
 		in.Groups = nil
@@ -135,6 +139,17 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	}
 	if o, w := encodings(t, auditOld), encodings(t, auditList.sorted()); !slices.Equal(o, w) {
 		t.Errorf("accountList --audit's list differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	lazyInfo := infoLazy{accounts: byName(slices.Clone(accounts)), info: func(a *store.Account) *Info { return InfoValue(ins[a.Name]) }}
+	if o, w := encodings(t, manyOld), encodings(t, lazyInfo); !slices.Equal(o, w) {
+		t.Errorf("accountInfo --all's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	lazyAudit := infoLazy{accounts: byName(slices.Clone(accounts)), info: func(a *store.Account) *Info { return AuditRow(ins[a.Name]) }}
+	if o, w := encodings(t, auditOld), encodings(t, lazyAudit); !slices.Equal(o, w) {
+		t.Errorf("accountList --audit's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
+	}
+	if o, w := encodings(t, map[string]any{}), encodings(t, infoLazy{}); !slices.Equal(o, w) {
+		t.Errorf("an empty lazy list: %s, want %s", w[0], o[0])
 	}
 	if o, w := encodings(t, map[string]any{}), encodings(t, infoList(nil)); !slices.Equal(o, w) {
 		t.Errorf("an empty list: %s, want %s", w[0], o[0])
