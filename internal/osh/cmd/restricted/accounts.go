@@ -277,8 +277,8 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	if audit {
 		// Each row is made as the answer is written (infoLazy).
 		cfg := c.Cfg()
-		value, n = infoLazy{accounts: byName(audited), info: func(a *store.Account) *Info {
-			return AuditRow(InfoInput{Account: *a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: cfg.AlwaysActive(a.Name)})
+		value, n = infoLazy{accounts: byName(audited), fill: func(a *store.Account, v *Info) {
+			fillAuditRow(v, InfoInput{Account: *a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: cfg.AlwaysActive(a.Name)})
 		}}, len(audited)
 	}
 	if n == 0 {
@@ -353,9 +353,9 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 			// Nothing more to read per account: each Info is made as the answer is written.
 			now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
 			c.P.Line("%d account(s).", len(all))
-			return osh.OK("", infoLazy{accounts: byName(all), info: func(a *store.Account) *Info {
-				return infoFrom(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
-					ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre)
+			return osh.OK("", infoLazy{accounts: byName(all), fill: func(a *store.Account, v *Info) {
+				fillInfo(v, infoInput(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
+					ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre))
 			}})
 		}
 		value := make(infoList, 0, len(all))
@@ -445,7 +445,7 @@ func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, e
 func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (*Info, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
 	if pre != nil {
-		return infoFrom(in, pre), nil
+		return InfoValue(infoInput(in, pre)), nil
 	}
 	if infoToggle(c.Args.Has, "groups", true) {
 		groups, err := accountGroups(ctx, c, a.Name)
@@ -465,15 +465,15 @@ func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre
 	return InfoValue(in), nil
 }
 
-// infoFrom is infoOf from what loadAllInfo read (an account without groups there, or groups
-// not asked for, shows {}); it reads nothing more.
-func infoFrom(in InfoInput, pre *allInfo) *Info {
+// infoInput completes in from what loadAllInfo read (an account without groups there, or
+// groups not asked for, shows {}); it reads nothing more.
+func infoInput(in InfoInput, pre *allInfo) InfoInput {
 	in.Groups = pre.groups[in.Account.Name]
 	if in.CallerAuditor {
 		m := pre.mfa[in.Account.Name]
 		in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP
 	}
-	return InfoValue(in)
+	return in
 }
 
 func accountFreeze(ctx context.Context, c *osh.Call) osh.Result {

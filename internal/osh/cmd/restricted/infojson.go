@@ -49,7 +49,8 @@ func (l infoList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil 
 // until then (what the garbage collector scanned), and not at all when no JSON is asked for.
 type infoLazy struct {
 	accounts []store.Account // sorted by name, in Go's order (byName)
-	info     func(a *store.Account) *Info
+	// fill makes a's Info into v (fillInfo, fillAuditRow).
+	fill func(a *store.Account, v *Info)
 }
 
 // byName sorts accounts by name as encoding/json sorts a map's keys (the database's collation
@@ -63,14 +64,22 @@ func byName(accounts []store.Account) []store.Account {
 func (l infoLazy) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, 1100*len(l.accounts)+2)
 	b = append(b, '{')
+	var v Info // one for all, written out before the next is made
+	var groups InfoGroups
 	for i := range l.accounts {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		a := &l.accounts[i]
+		if v.Groups != nil {
+			groups = v.Groups // kept even where a row drops it (fillAuditRow)
+		}
+		clear(groups)
+		v = Info{Groups: groups}
+		l.fill(a, &v)
 		b = osh.AppendJSONString(b, a.Name)
 		b = append(b, ':')
-		b = l.info(a).appendJSON(b)
+		b = v.appendJSON(b)
 	}
 	return append(b, '}')
 }

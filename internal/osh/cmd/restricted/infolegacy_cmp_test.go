@@ -140,11 +140,11 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	if o, w := encodings(t, auditOld), encodings(t, auditList.sorted()); !slices.Equal(o, w) {
 		t.Errorf("accountList --audit's list differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}
-	lazyInfo := infoLazy{accounts: byName(slices.Clone(accounts)), info: func(a *store.Account) *Info { return InfoValue(ins[a.Name]) }}
+	lazyInfo := infoLazy{accounts: byName(slices.Clone(accounts)), fill: func(a *store.Account, v *Info) { fillInfo(v, ins[a.Name]) }}
 	if o, w := encodings(t, manyOld), encodings(t, lazyInfo); !slices.Equal(o, w) {
 		t.Errorf("accountInfo --all's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}
-	lazyAudit := infoLazy{accounts: byName(slices.Clone(accounts)), info: func(a *store.Account) *Info { return AuditRow(ins[a.Name]) }}
+	lazyAudit := infoLazy{accounts: byName(slices.Clone(accounts)), fill: func(a *store.Account, v *Info) { fillAuditRow(v, ins[a.Name]) }}
 	if o, w := encodings(t, auditOld), encodings(t, lazyAudit); !slices.Equal(o, w) {
 		t.Errorf("accountList --audit's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}
