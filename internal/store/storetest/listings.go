@@ -104,6 +104,29 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 			wantMFA[n] = c
 		}
 	}
+	// ListAccounts reads every account in full, as GetAccount does one (flags, times, grants,
+	// settings; SQLite reads the flags packed with the creation time).
+	full, err := other.ListAccounts(ctx)
+	if err != nil || len(full) != len(names) {
+		t.Fatalf("ListAccounts: %d accounts, %v", len(full), err)
+	}
+	for i, a := range full {
+		one, err := s.GetAccount(ctx, names[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []*store.Account{&a, &one} {
+			if len(x.Settings) == 0 {
+				x.Settings = nil
+			}
+			if len(x.Grants) == 0 {
+				x.Grants = nil
+			}
+		}
+		if !reflect.DeepEqual(a, one) {
+			t.Fatalf("ListAccounts[%d]:\n got %+v\nwant %+v", i, a, one)
+		}
+	}
 	got, err := other.AccountStates(ctx)
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("AccountStates: %v\n got %+v\nwant %+v", err, got, want)
