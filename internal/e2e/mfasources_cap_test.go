@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,20 @@ func TestMFASourceTableCapped(t *testing.T) {
 	}
 	if r := b.Admin("--osh", "info"); r.Exit != 0 {
 		t.Fatalf("the admin's key login while the table is full: exit %d\n%s", r.Exit, r.Stderr)
+	}
+	// A flood from more addresses: each refused, the table stays at its cap.
+	for i := range 6 {
+		term := startKbd(t, b, kbdOpts{from: fmt.Sprintf("127.0.1.%d", 10+i)}, "gina", "--osh", "info")
+		if exit, res := term.wait(); exit != 255 || strings.Contains(res.Stdout, "Password: ") {
+			t.Fatalf("flood source %d was prompted: exit %d\n%s", i, exit, res.Stdout)
+		}
+	}
+	if time.Since(first) > window*time.Second {
+		t.Fatalf("the flood took %v: the first sources left the %d s window", time.Since(first), window)
+	}
+	var rows int
+	if err := b.App.Store.(interface{ DB() *sql.DB }).DB().QueryRow(`SELECT count(*) FROM mfa_sources`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("after the flood the table holds %d sources (%v), want its cap 3", rows, err)
 	}
 
 	// Out of the window the oldest source is evicted and the fourth is prompted.
