@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"gatehouse/internal/access"
@@ -225,6 +228,34 @@ type listRow struct {
 	Name     string `json:"name"`
 }
 
+// listRows is accountList's value without --audit: the object name → listRow, written as
+// encoding/json writes map[string]listRow, without reflection or a map of 10,000 (issue 14).
+type listRows []listRow
+
+// sorted sorts the rows by name, as encoding/json sorts a map's keys.
+func (l listRows) sorted() listRows {
+	slices.SortFunc(l, func(a, b listRow) int { return strings.Compare(a.Name, b.Name) })
+	return l
+}
+
+// AppendJSON implements osh.JSONAppender.
+func (l listRows) AppendJSON(b []byte) []byte {
+	b = slices.Grow(b, 40*len(l)+2)
+	b = append(b, '{')
+	for i, r := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = osh.AppendJSONString(b, r.Name)
+		b = strconv.AppendInt(append(b, `:{"is_active":`...), int64(r.IsActive), 10)
+		b = append(osh.AppendJSONString(append(b, `,"name":`...), r.Name), '}')
+	}
+	return append(b, '}')
+}
+
+// MarshalJSON is AppendJSON for encoding/json.
+func (l listRows) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil }
+
 func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	audit := c.Args.Has("audit")
 	if audit && !c.Sess.Roles.Auditor && !c.Sess.Roles.Admin {
@@ -249,7 +280,7 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		only[n] = true
 	}
 	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
-	rows := map[string]listRow{}
+	var rows listRows
 	var audited []store.Account
 	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
 	for _, a := range all {
@@ -265,14 +296,14 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 			state = "inactive"
 		}
 		if !audit {
-			rows[a.Name] = listRow{Name: a.Name, IsActive: common.Bool(active)}
+			rows = append(rows, listRow{Name: a.Name, IsActive: common.Bool(active)})
 			c.P.Line("%-28s %s", a.Name, state)
 			continue
 		}
 		audited = append(audited, a)
 		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
 	}
-	var value any = rows
+	var value any = rows.sorted()
 	n := len(rows)
 	if audit {
 		// Each row is made as the answer is written (infoLazy).
