@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 )
 
 // ghStep is one thing a test records.
@@ -344,6 +346,8 @@ func FuzzGhReader(f *testing.F) {
 	file, _, _ := ghRecord(f, []ghStep{{out: []byte("hello\r\n")}, {cols: 100, rows: 30}, {flush: true}, {out: make([]byte, 1000)}, {in: []byte("x")}}, true)
 	f.Add(file)
 	f.Add(file[:len(file)-3])
+	old, _ := asZstdChunks(f, file) // a recording made before s2 chunks
+	f.Add(old)
 	f.Add([]byte(ghMagic))
 	f.Add([]byte(ghMagic + "\x05\x00\x00\x00\x05\x00\x00\x00hello"))
 	f.Add([]byte(ghMagic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
@@ -510,4 +514,123 @@ func TestGhManyQuietSessionsHoldLittle(t *testing.T) {
 			t.Fatalf("%d KiB of heap per quiet recording", per>>10)
 		}
 	}
+}
+
+// chunkKinds counts the chunks of a whole gatehouse recording by kind: zstd frames, s2 blocks,
+// stored as is.
+func chunkKinds(t *testing.T, file []byte) (zstdN, s2N, asIsN int) {
+	t.Helper()
+	for b := file[len(ghMagic):]; len(b) > 0; {
+		if len(b) < chunkHeaderLen {
+			t.Fatalf("%d bytes after the last chunk", len(b))
+		}
+		stored := binary.LittleEndian.Uint32(b)
+		switch {
+		case stored&storedRawFlag != 0:
+			asIsN++
+		case stored&storedS2Flag != 0:
+			s2N++
+		default:
+			zstdN++
+		}
+		stored &^= storedRawFlag | storedS2Flag
+		b = b[chunkHeaderLen+int(stored):]
+	}
+	return zstdN, s2N, asIsN
+}
+
+// asZstdChunks rewrites a gatehouse recording's s2 chunks as the writer made them before s2:
+// one zstd frame each (SpeedFastest, CRC on), stored = the frame's length. Chunks stored as is
+// stay as they are. It also returns the new chunk ends.
+func asZstdChunks(t testing.TB, file []byte) ([]byte, []int) {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithWindowSize(chunkRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []byte(ghMagic)
+	var ends []int
+	for b := file[len(ghMagic):]; len(b) > 0; {
+		stored := binary.LittleEndian.Uint32(b)
+		n := int(stored &^ (storedRawFlag | storedS2Flag))
+		chunk := b[:chunkHeaderLen+n]
+		b = b[len(chunk):]
+		if stored&storedS2Flag == 0 {
+			out = append(out, chunk...)
+			ends = append(ends, len(out))
+			continue
+		}
+		content, err := s2.Decode(nil, chunk[chunkHeaderLen:len(chunk)-4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame := enc.EncodeAll(content, nil)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(frame)))
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(content)))
+		out = append(out, frame...)
+		ends = append(ends, len(out))
+	}
+	return out, ends
+}
+
+// TestGhWritesS2Chunks: text is recorded in s2 chunks (zstd's fastest level cost 4–5 CPU-s per
+// GiB of logs, s2 about a quarter; docs/performance-recording.md, third pass), and the relay
+// bench's log text still takes ≤ 0.35 of its size.
+func TestGhWritesS2Chunks(t *testing.T) {
+	text := relayLog(4 << 20)
+	var steps []ghStep
+	for p := text; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		steps = append(steps, ghStep{out: p[:min(len(p), 32<<10)]})
+	}
+	file, _, _ := ghRecord(t, steps, false)
+	zstdN, s2N, asIsN := chunkKinds(t, file)
+	if zstdN != 0 || asIsN != 0 || s2N < 8 {
+		t.Fatalf("chunks: %d zstd, %d s2, %d stored as is; want s2 only", zstdN, s2N, asIsN)
+	}
+	if ratio := float64(len(file)) / float64(len(text)); ratio > 0.35 {
+		t.Fatalf("the log's recording is %.3f of its size, over 0.35", ratio)
+	}
+	_, evs := readAll(t, bytes.NewReader(file))
+	if !bytes.Equal(outputOf(evs, KindOutput), text) {
+		t.Fatal("the log read back differs")
+	}
+}
+
+// TestGhZstdChunksStillRead: recordings written before s2 (zstd frames, and chunks stored as is
+// between them) read to the same events, play in asciinema's format, and a copy cut at any byte
+// offset reads to its last whole chunk.
+func TestGhZstdChunksStillRead(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 7))
+	random := make([]byte, 2000)
+	crand.Read(random)
+	steps := ghSteps(r, randomText(r, 6000))
+	steps = append(steps, ghStep{cols: 120, rows: 40}, ghStep{flush: true}, ghStep{out: random}, ghStep{flush: true},
+		ghStep{out: random[:700]}, ghStep{flush: true}, ghStep{out: []byte("bye\r\n")})
+	file, _, counts := ghRecord(t, steps, false)
+	old, ends := asZstdChunks(t, file)
+	zstdN, s2N, asIsN := chunkKinds(t, old)
+	if zstdN < 1 || s2N != 0 || asIsN < 1 {
+		t.Fatalf("the old-style copy has %d zstd, %d s2, %d stored chunks", zstdN, s2N, asIsN)
+	}
+	_, want := readAll(t, bytes.NewReader(file))
+	_, got := readAll(t, bytes.NewReader(old))
+	if len(got) != len(want) {
+		t.Fatalf("old-style copy: %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Kind != want[i].Kind || got[i].Time != want[i].Time || !bytes.Equal(got[i].Data, want[i].Data) || got[i].Cols != want[i].Cols {
+			t.Fatalf("event %d differs", i)
+		}
+	}
+	var oldCast, newCast bytes.Buffer
+	if err := Export(&oldCast, bytes.NewReader(old), Asciicast); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(&newCast, bytes.NewReader(file), Asciicast); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(oldCast.Bytes(), newCast.Bytes()) {
+		t.Fatal("the old-style copy exports to a different asciicast")
+	}
+	checkCutEverywhere(t, old, ends, counts)
 }
