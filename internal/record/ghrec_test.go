@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -633,4 +634,55 @@ func TestGhZstdChunksStillRead(t *testing.T) {
 		t.Fatal("the old-style copy exports to a different asciicast")
 	}
 	checkCutEverywhere(t, old, ends, counts)
+}
+
+// s2Chunk builds one s2 chunk by hand: the stored word (with the s2 flag) and the raw length as
+// given, the block, and its CRC-32C (or a wrong one).
+func s2Chunk(block []byte, raw uint32, goodCRC bool) []byte {
+	sum := crc32.Checksum(block, castagnoli)
+	if !goodCRC {
+		sum++
+	}
+	c := binary.LittleEndian.AppendUint32(nil, uint32(len(block)+4)|storedS2Flag)
+	c = binary.LittleEndian.AppendUint32(c, raw)
+	c = append(c, block...)
+	return binary.LittleEndian.AppendUint32(c, sum)
+}
+
+// TestGhS2ChunkBoundsRefused: hostile s2 chunks after a valid header chunk (bombs that declare
+// less than they hold, lengths past the bounds, both flags, bad checksums, a corrupt block with
+// a good checksum) are refused as corrupt, before anything past the bounds is allocated.
+func TestGhS2ChunkBoundsRefused(t *testing.T) {
+	head, _, _ := ghRecord(t, nil, false)
+	bomb := s2.Encode(nil, make([]byte, 8<<20))
+	small := s2.Encode(nil, []byte("o\x00\x05hello"))
+	corrupt := small[:len(small)-1] // declares 8 bytes, holds 7
+	bothFlags := s2Chunk(small, 8, true)
+	bothFlags[3] |= storedRawFlag >> 24
+	cases := map[string][]byte{
+		"8 MiB of zeros declared as 100 bytes": s2Chunk(bomb, 100, true),
+		"8 MiB of zeros declared as 2 MiB":     s2Chunk(bomb, maxChunkRaw, true),
+		"raw length past the bound":            s2Chunk(small, maxChunkRaw+1, true),
+		"raw length other than the block's":    s2Chunk(small, 9, true),
+		"stored length past the bound":         append(binary.LittleEndian.AppendUint32(nil, (maxChunkStored+1)|storedS2Flag), 8, 0, 0, 0),
+		"no room for the CRC":                  append(binary.LittleEndian.AppendUint32(nil, 3|storedS2Flag), 8, 0, 0, 0, 1, 2, 3),
+		"both flags":                           bothFlags,
+		"bad CRC":                              s2Chunk(small, 8, false),
+		"corrupt block with a good CRC":        s2Chunk(corrupt, 8, true),
+		"zero raw length":                      s2Chunk(small, 0, true),
+	}
+	for name, chunk := range cases {
+		t.Run(name, func(t *testing.T) {
+			rd, err := NewReader(bytes.NewReader(append(bytes.Clone(head), chunk...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for err == nil {
+				_, err = rd.Next()
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read to %v, want ErrCorrupt", err)
+			}
+		})
+	}
 }
