@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
+
+	"gatehouse/internal/crash"
 )
 
 // A bulk recording bypasses the page cache: its full chunks are gathered in an aligned stage
@@ -22,10 +25,17 @@ import (
 // file are read back into it first (one 4 KiB read per burst of bulk output) and written again,
 // unchanged, with the rest. The kernel keeps the two kinds of writes coherent (a direct write
 // over cached pages writes them back and drops them first).
+//
+// Full stages are written by a goroutine of their own while the next one fills (at most
+// directInFlight of them written or waiting), so the disk's latency does not stop the worker:
+// drop-behind gave the page cache 32 MiB of slack behind the writer, a synchronous direct write
+// gives none, and the session waits as soon as its queue of batches is full. The goroutine
+// exists while output streams; it ends at the next settle.
 const (
-	directAlign = 4 << 10  // file offsets, lengths and memory of direct writes are multiples of it
-	directStage = 1 << 20  // bytes a stage holds before it is written
-	directMin   = 64 << 10 // a write at least this large starts a stage (bulk output)
+	directAlign    = 4 << 10  // file offsets, lengths and memory of direct writes are multiples of it
+	directStage    = 1 << 20  // bytes a stage holds before it is written
+	directMin      = 64 << 10 // a write at least this large starts a stage (bulk output)
+	directInFlight = 3        // full stages being written or waiting, at most (then Write waits)
 )
 
 // stagePool keeps aligned stages for the recordings that stream.
@@ -52,6 +62,20 @@ type fileWriter struct {
 	dfd      *os.File // the O_DIRECT descriptor while a stage exists
 	noDirect bool     // the file system refused direct I/O: page cache only
 	moved    bool     // a direct write made the file longer since the last write through f
+
+	// The stage writer (see above): full stages go to queue; done is closed when it has
+	// written them all. While it runs it alone uses disk, moved, noDirect, drop and f; failed
+	// tells Write that werr is set. queue is nil when it does not run.
+	queue  chan stageWrite
+	done   chan struct{}
+	werr   error
+	failed atomic.Bool
+}
+
+// stageWrite is a full stage for the stage writer: its bytes and their file offset.
+type stageWrite struct {
+	buf  *[]byte
+	base int64
 }
 
 func newFileWriter(f *recFile) *fileWriter {
@@ -80,11 +104,9 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 		*w.stage, p = s[:len(s)+k], p[k:]
 		w.size += int64(k)
 		if len(*w.stage) == cap(*w.stage) {
-			if err := w.writeStage(len(*w.stage)); err != nil {
+			if err := w.handOff(); err != nil {
 				return n - len(p), err
 			}
-			w.base += int64(len(*w.stage))
-			*w.stage = (*w.stage)[:0]
 		}
 	}
 	return n, nil
@@ -114,17 +136,63 @@ func (w *fileWriter) startStage() error {
 	return nil
 }
 
-// writeStage writes the stage's first n bytes (a multiple of directAlign) at base, directly.
-// A file system that refuses writes the same bytes through the page cache instead, for good.
-func (w *fileWriter) writeStage(n int) error {
-	if n == 0 {
+// handOff gives the full stage to the stage writer (starting it if need be) and takes a fresh
+// one; it waits while directInFlight stages are queued, and reports the writer's error.
+func (w *fileWriter) handOff() error {
+	if w.failed.Load() {
+		return w.stopWriter()
+	}
+	if w.queue == nil {
+		w.queue, w.done = make(chan stageWrite, directInFlight-1), make(chan struct{})
+		go w.writeStages(w.queue, w.done)
+	}
+	w.queue <- stageWrite{buf: w.stage, base: w.base}
+	w.base += directStage
+	w.stage = stagePool.Get().(*[]byte)
+	*w.stage = (*w.stage)[:0]
+	return nil
+}
+
+// writeStages is the stage writer: it writes the stages queued, in order, until the queue is
+// closed; after an error it only returns the stages to the pool.
+func (w *fileWriter) writeStages(queue <-chan stageWrite, done chan<- struct{}) {
+	defer close(done)
+	for sw := range queue {
+		if w.werr == nil {
+			// Outside every session's recovery point: a panic fails this recording as a write
+			// error does (internal/crash).
+			if pn := crash.Catch(func() { w.werr = w.writeAt(*sw.buf, sw.base) }); pn != nil {
+				w.werr = fmt.Errorf("writing the recording: %w", pn)
+			}
+			if w.werr != nil {
+				w.failed.Store(true)
+			}
+		}
+		*sw.buf = (*sw.buf)[:0]
+		stagePool.Put(sw.buf)
+	}
+}
+
+// stopWriter waits until the stage writer has written what was queued, and returns its error.
+func (w *fileWriter) stopWriter() error {
+	if w.queue != nil {
+		close(w.queue)
+		<-w.done
+		w.queue, w.done = nil, nil
+	}
+	return w.werr
+}
+
+// writeAt writes s (a multiple of directAlign long) at base, directly. A file system that
+// refuses gets the same bytes through the page cache instead, for good.
+func (w *fileWriter) writeAt(s []byte, base int64) error {
+	if len(s) == 0 {
 		return nil
 	}
-	s := (*w.stage)[:n]
 	if !w.noDirect {
-		_, err := w.dfd.WriteAt(s, w.base)
+		_, err := w.dfd.WriteAt(s, base)
 		if err == nil {
-			w.disk = max(w.disk, w.base+int64(n))
+			w.disk = max(w.disk, base+int64(len(s)))
 			w.moved = true
 			return nil
 		}
@@ -134,7 +202,7 @@ func (w *fileWriter) writeStage(n int) error {
 		w.noDirect = true
 	}
 	// Page cache: append what the file does not hold yet (O_APPEND, at its end).
-	if from := int(w.disk - w.base); from < n {
+	if from := int(w.disk - base); from < len(s) {
 		if _, err := w.appendBuffered(s[from:]); err != nil {
 			return err
 		}
@@ -165,7 +233,10 @@ func (w *fileWriter) settle() error {
 		return nil
 	}
 	s := *w.stage
-	err := w.writeStage(len(s) &^ (directAlign - 1))
+	err := w.stopWriter()
+	if err == nil {
+		err = w.writeAt(s[:len(s)&^(directAlign-1)], w.base)
+	}
 	if err == nil {
 		if from := int(w.disk - w.base); from < len(s) {
 			_, err = w.appendBuffered(s[from:])

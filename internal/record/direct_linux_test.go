@@ -104,3 +104,38 @@ func TestBulkRecordingBypassesThePageCache(t *testing.T) {
 	}
 	checkFileSum(t, f, sum, in)
 }
+
+// TestDirectWriterReportsTheStageWritersError: a direct write that fails on the stage writer
+// (here its descriptor closed behind it, as an I/O error would) comes back from a later Write or
+// from settle, never lost, and nothing hangs.
+func TestDirectWriterReportsTheStageWritersError(t *testing.T) {
+	path := filepath.Join(diskDir(t), "rec")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := newRecFile(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.rest()
+	w := newFileWriter(rf)
+	chunk := make([]byte, 512<<10)
+	if _, err := w.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	if w.dfd == nil {
+		t.Fatal("no direct descriptor after a bulk write")
+	}
+	w.dfd.Close()
+	var werr error
+	for i := 0; i < 4*directInFlight*directStage/len(chunk) && werr == nil; i++ {
+		_, werr = w.Write(chunk)
+	}
+	if serr := w.settle(); werr == nil {
+		werr = serr
+	}
+	if werr == nil {
+		t.Fatal("the failed direct writes were not reported")
+	}
+}
