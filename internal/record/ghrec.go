@@ -87,10 +87,11 @@ var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 // chunk buffers.
 var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEventBytes+64); return &b }}
 
-// castagnoli checks chunks stored as is (zstd's frames carry their own checksum).
+// castagnoli checks s2 chunks and chunks stored as is (older zstd frames carry their own
+// checksum).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// storeRaw is how many chunks are stored as they are after one that zstd did not shrink by
+// storeRaw is how many chunks are stored as they are after one that s2 did not shrink by
 // 1/64: 8 chunks (4 MiB of streaming output) between two tries.
 const storeRaw = 8
 
