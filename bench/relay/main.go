@@ -9,7 +9,7 @@
 //   - proxyjump: OpenSSH's ProxyJump (-J) through a second, plain sshd;
 //   - gatehouse: ssh to gatehouse as alice, who has a personal access to the target
 //     (`ssh -p GH alice@127.0.0.1 -- root@127.0.0.1 -p TPORT CMD`). Gatehouses run side by
-//     side, differing only in recording (-variants): gatehouse (the default format, zstd),
+//     side, differing only in recording (-variants): gatehouse (the default format, s2 chunks),
 //     asciicast, ttyrec, and stealth: the default format with ttyrecStealthStdoutPattern matching
 //     the bulk command (its output is not recorded: "recording off").
 //

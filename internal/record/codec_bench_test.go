@@ -9,7 +9,8 @@ import (
 
 // BenchmarkCodecs compares the compressors the recorder could use, chunk by chunk (chunkRaw) on
 // the relay bench's data: the zstd settings (all-literal entropy coding, none, the default) and
-// s2. What it decided: zstd SpeedFastest without all-literal coding (docs/performance-recording.md).
+// s2. What it decided: zstd SpeedFastest without all-literal coding at first, then s2 (zstd's
+// match finding cost 4–5 CPU-s per GiB of logs; docs/performance-recording.md, third pass).
 //
 //	go test -run '^$' -bench Codecs -benchtime 10x ./internal/record/
 func BenchmarkCodecs(b *testing.B) {

@@ -39,6 +39,43 @@ func TestRecordingDropsItsPagesBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	vec := cachedPages(t, f, size)
+	page := os.Getpagesize()
+	// The windows the writer has left dropLag windows behind: [0, size-(dropLag+1)·window).
+	behind := (int(size) - (dropLag+1)*dropWindow) / page
+	resident := 0
+	for _, v := range vec[:behind] {
+		resident += int(v & 1)
+	}
+	if resident > behind/20 {
+		t.Fatalf("%d of the %d pages behind the writer are still cached", resident, behind)
+	}
+	checkFileSum(t, f, sum, in)
+}
+
+// checkFileSum: the file's SHA-256 is sum, and it replays exactly in.
+func checkFileSum(t *testing.T, f *os.File, sum string, in []byte) {
+	t.Helper()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		t.Fatalf("file SHA-256 %s, Close said %s", got, sum)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := readAll(t, f)
+	if got := outputOf(evs, KindOutput); !bytes.Equal(got, in) {
+		t.Fatalf("replayed %d bytes, recorded %d", len(got), len(in))
+	}
+}
+
+// cachedPages tells, page by page, which of the file's first size bytes are in the page cache
+// (mincore(2): bit 0 of each byte).
+func cachedPages(t *testing.T, f *os.File, size int64) []byte {
+	t.Helper()
 	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
@@ -54,29 +91,7 @@ func TestRecordingDropsItsPagesBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The windows the writer has left dropLag windows behind: [0, size-(dropLag+1)·window).
-	behind := (int(size) - (dropLag+1)*dropWindow) / page
-	resident := 0
-	for _, v := range vec[:behind] {
-		resident += int(v & 1)
-	}
-	if resident > behind/20 {
-		t.Fatalf("%d of the %d pages behind the writer are still cached", resident, behind)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		t.Fatalf("file SHA-256 %s, Close said %s", got, sum)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	_, evs := readAll(t, f)
-	if got := outputOf(evs, KindOutput); !bytes.Equal(got, in) {
-		t.Fatalf("replayed %d bytes, recorded %d", len(got), len(in))
-	}
+	return vec
 }
 
 // diskDir is a temporary directory on a disk-backed file system: a tmpfs's pages are the file,

@@ -10,16 +10,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
 // The gatehouse recording format (".ghrec", the default) is built for the hot path: a relayed
-// byte costs a copy, a share of a zstd block and a share of a SHA-256, whatever the byte is
+// byte costs a copy, a share of an s2 block and a share of a SHA-256, whatever the byte is
 // (asciicast turns a NUL into a 6-byte JSON escape). See docs/recording.md.
 //
 //	file   = magic chunk*
 //	magic  = "GHREC\x00\x01\n"                     (8 bytes; \x01 is the format version)
-//	chunk  = u32le stored | u32le raw | zstd frame  (stored = len(zstd frame), raw = its content)
+//	chunk  = u32le stored | u32le raw | zstd frame  (stored = len(zstd frame), raw = its content;
+//	                                                 written before s2 chunks, still read)
+//	       | u32le ((n+4) | 1<<30) | u32le raw | s2 block of n bytes | u32le CRC-32C of the block
+//	                                                (what the writer makes now: see s2Chunk)
 //	       | u32le ((raw+4) | 1<<31) | u32le raw | raw bytes | u32le CRC-32C of them
 //	                                                (a chunk stored as is: see storeRaw)
 //	content of the chunks, concatenated: events, each whole inside one chunk
@@ -30,11 +34,17 @@ import (
 //	         kind 'r': uvarint cols | uvarint rows
 //	         kind 'm': a marker's label
 //
-// A chunk is one zstd frame holding the events written since the previous chunk; one is
+// A chunk is one s2 block holding the events written since the previous chunk; one is
 // written at every flush (each second while output flows, so a kill -9 loses at most that),
 // when chunkRaw bytes wait, and at Close. Each chunk stands alone (no window across chunks),
 // so a reader stops cleanly at the first incomplete chunk: a file cut at any byte offset reads
-// to its last whole chunk. The SHA-256 for the audit is that of the file's bytes (compressed),
+// to its last whole chunk.
+//
+// s2, not zstd, since the third pass on issue 14: zstd's fastest level cost 4–5 CPU-s per GiB
+// of syslog-like text on this CPU (its match finding and sequence coding), s2 about a quarter
+// of that, for 0.32× of the relay bench's log against zstd's 0.20× (docs/performance-
+// recording.md, "third pass"). On a bastion whose cores are busy every CPU-second of the
+// recorder comes off the relay, and 0.32× is still under the issue's 0.35× for text. The SHA-256 for the audit is that of the file's bytes (compressed),
 // computed once as they are written; `sha256sum FILE` checks it.
 
 // ghMagic opens every gatehouse recording.
@@ -49,38 +59,26 @@ const chunkRaw = 512 << 10
 // chunkRaw plus one event), and its stored form at most maxChunkStored.
 const (
 	storedRawFlag  = 1 << 31 // in a chunk's first word: the content follows as is
+	storedS2Flag   = 1 << 30 // in a chunk's first word: an s2 block and its CRC-32C follow
 	maxChunkRaw    = 2 << 20
 	maxChunkStored = maxChunkRaw + maxChunkRaw/8 + 1024
 	chunkHeaderLen = 8
 )
 
-// zstdCodec is the encoder and decoder every recording shares. Both are safe for concurrent
-// EncodeAll/DecodeAll and pool their state, so an idle session holds no codec memory: each
-// chunk is compressed whole, on the recorder's worker, with one of the pool's encoders.
+// zstdCodec is the decoder of the zstd chunks that recordings made before the s2 chunks hold
+// (they keep playing). It is safe for concurrent DecodeAll and pools its state, so an idle
+// session holds no codec memory.
 type zstdCodec struct {
-	enc *zstd.Encoder
 	dec *zstd.Decoder
 }
 
 var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
-	// SpeedFastest: the recording must keep up with a relay on one core; zeros and logs still
-	// compress far below the targets (docs/performance-recording.md). Not all-literal entropy
-	// coding: it took base64-like text (no repeats, 6 bits a byte) from 1.0 to 0.75 of its size
-	// for 2.3 more CPU-s per GiB than storing it (BenchmarkGatehouseFile/base64: 3.9–4.5 s with
-	// it, like random bytes without), more than the relay itself costs; such chunks are now
-	// stored as they are. Not WithLowerEncoderMem: it halves the speed on logs, and the
-	// encoders are shared (one per core), not per session.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true),
-		zstd.WithWindowSize(chunkRaw))
-	if err != nil {
-		return nil, fmt.Errorf("record: zstd encoder: %w", err)
-	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxChunkRaw),
 		zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxWindow(maxChunkRaw))
 	if err != nil {
 		return nil, fmt.Errorf("record: zstd decoder: %w", err)
 	}
-	return &zstdCodec{enc: enc, dec: dec}, nil
+	return &zstdCodec{dec: dec}, nil
 })
 
 // rawPool keeps full-size chunk buffers for recordings that stream (bulk output), so they do not
@@ -89,10 +87,11 @@ var sharedCodec = sync.OnceValues(func() (*zstdCodec, error) {
 // chunk buffers.
 var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEventBytes+64); return &b }}
 
-// castagnoli checks chunks stored as is (zstd's frames carry their own checksum).
+// castagnoli checks s2 chunks and chunks stored as is (older zstd frames carry their own
+// checksum).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// storeRaw is how many chunks are stored as they are after one that zstd did not shrink by
+// storeRaw is how many chunks are stored as they are after one that s2 did not shrink by
 // 1/64: 8 chunks (4 MiB of streaming output) between two tries.
 const storeRaw = 8
 
@@ -103,7 +102,6 @@ const smallChunk = 4 << 10
 // one chunk and hands it to the sink (whose bytes are hashed and counted).
 type ghWriter struct {
 	*sink
-	codec *zstdCodec
 	start time.Time
 	last  time.Duration
 	raw   *[]byte // chunkHeaderLen bytes kept for the chunk's header, then the events; nil when nothing is held
@@ -114,10 +112,6 @@ type ghWriter struct {
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
-	codec, err := sharedCodec()
-	if err != nil {
-		return nil, err
-	}
 	h := Header{Version: 1, Width: opts.Cols, Height: opts.Rows, Timestamp: start.Unix(), Title: opts.Title}
 	if opts.HeaderCommand {
 		h.Command = opts.Command
@@ -135,7 +129,7 @@ func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: encode header: %w", err)
 	}
-	g := &ghWriter{sink: o, codec: codec, start: start}
+	g := &ghWriter{sink: o, start: start}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.held = g
@@ -242,20 +236,27 @@ func (g *ghWriter) writeHeld() {
 				out = append(out, ghMagic...)
 			}
 			hdr := len(out)
-			out = append(out, make([]byte, chunkHeaderLen)...)
-			out = g.codec.enc.EncodeAll(raw, out)
-			stored := len(out) - hdr - chunkHeaderLen
+			// s2.Encode writes into its dst only when dst has room for the worst case; the
+			// buffer is kept while output flows, so it is allocated once per burst.
+			if need := hdr + chunkHeaderLen + s2.MaxEncodedLen(len(raw)) + 4; cap(out) < need {
+				out = make([]byte, hdr, need)
+				copy(out, ghMagic[:hdr])
+			}
+			block := s2.Encode(out[hdr+chunkHeaderLen:cap(out)], raw)
+			stored := len(block)
 			if stored > len(raw)-len(raw)/64 && g.begun {
-				// Random or encrypted output (a binary, an archive): zstd finds nothing
-				// and costs about as much as the rest of the recording. Store it and the next
-				// storeRaw chunks as they are, then try again.
+				// Random or encrypted output (a binary, an archive), or text without repeats
+				// (base64): s2 finds nothing. Store it and the next storeRaw chunks as they
+				// are, then try again.
 				asIs, g.skip = true, storeRaw
 			} else {
-				binary.LittleEndian.PutUint32(out[hdr:], uint32(stored))
+				out = out[:hdr+chunkHeaderLen+stored]
+				binary.LittleEndian.PutUint32(out[hdr:], uint32(stored+4)|storedS2Flag)
 				binary.LittleEndian.PutUint32(out[hdr+4:], uint32(len(raw)))
+				out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(block, castagnoli))
 				g.writeDirect(out)
 			}
-			if cap(out) <= chunkRaw+chunkRaw/4 {
+			if cap(out) <= s2.MaxEncodedLen(chunkRaw+maxEventBytes)+64 {
 				g.out = out
 			}
 		}
@@ -390,12 +391,15 @@ func (g *ghReader) chunk() error {
 	}
 	stored := binary.LittleEndian.Uint32(g.hdr[0:])
 	raw := binary.LittleEndian.Uint32(g.hdr[4:])
-	asIs := stored&storedRawFlag != 0
-	if asIs {
-		stored &^= storedRawFlag
-		if stored != raw+4 {
-			return fmt.Errorf("%w: gatehouse chunk stored as is with %d bytes, its header says %d", ErrCorrupt, stored, raw)
-		}
+	asIs, isS2 := stored&storedRawFlag != 0, stored&storedS2Flag != 0
+	stored &^= storedRawFlag | storedS2Flag
+	switch {
+	case asIs && isS2:
+		return fmt.Errorf("%w: gatehouse chunk both stored as is and s2", ErrCorrupt)
+	case asIs && stored != raw+4:
+		return fmt.Errorf("%w: gatehouse chunk stored as is with %d bytes, its header says %d", ErrCorrupt, stored, raw)
+	case isS2 && stored <= 4:
+		return fmt.Errorf("%w: gatehouse s2 chunk of %d bytes", ErrCorrupt, stored)
 	}
 	if stored == 0 || stored > maxChunkStored || raw == 0 || raw > maxChunkRaw {
 		return fmt.Errorf("%w: gatehouse chunk of %d bytes (%d stored)", ErrCorrupt, raw, stored)
@@ -407,12 +411,24 @@ func (g *ghReader) chunk() error {
 		}
 		return fmt.Errorf("record: read recording: %w", err)
 	}
-	if asIs {
-		content, sum := in[:raw], binary.LittleEndian.Uint32(in[raw:])
+	if asIs || isS2 {
+		content, sum := in[:stored-4], binary.LittleEndian.Uint32(in[stored-4:])
 		if crc32.Checksum(content, castagnoli) != sum {
 			return fmt.Errorf("%w: gatehouse chunk checksum", ErrCorrupt)
 		}
-		g.buf = content
+		if asIs {
+			g.buf = content
+			return nil
+		}
+		// The block's declared length must be the header's before anything is allocated for it.
+		if n, err := s2.DecodedLen(content); err != nil || n != int(raw) {
+			return fmt.Errorf("%w: gatehouse s2 chunk does not hold the %d bytes its header says", ErrCorrupt, raw)
+		}
+		out, err := s2.Decode(make([]byte, raw), content)
+		if err != nil || len(out) != int(raw) {
+			return fmt.Errorf("%w: gatehouse s2 chunk: %v", ErrCorrupt, err)
+		}
+		g.buf = out
 		return nil
 	}
 	out, err := g.codec.dec.DecodeAll(in, make([]byte, 0, raw))

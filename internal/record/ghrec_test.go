@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 )
 
 // ghStep is one thing a test records.
@@ -253,7 +256,8 @@ func TestGhCutAtEveryOffsetStoredAsIs(t *testing.T) {
 	checkCutEverywhere(t, file, ends, counts)
 }
 
-// chunksStoredAsIs counts the chunks of a whole gatehouse recording written without zstd.
+// chunksStoredAsIs counts the chunks of a whole gatehouse recording written without a
+// compressor.
 func chunksStoredAsIs(t *testing.T, file []byte) int {
 	t.Helper()
 	n := 0
@@ -264,8 +268,8 @@ func chunksStoredAsIs(t *testing.T, file []byte) int {
 		stored := binary.LittleEndian.Uint32(b)
 		if stored&storedRawFlag != 0 {
 			n++
-			stored &^= storedRawFlag
 		}
+		stored &^= storedRawFlag | storedS2Flag
 		b = b[chunkHeaderLen+int(stored):]
 	}
 	return n
@@ -343,6 +347,8 @@ func FuzzGhReader(f *testing.F) {
 	file, _, _ := ghRecord(f, []ghStep{{out: []byte("hello\r\n")}, {cols: 100, rows: 30}, {flush: true}, {out: make([]byte, 1000)}, {in: []byte("x")}}, true)
 	f.Add(file)
 	f.Add(file[:len(file)-3])
+	old, _ := asZstdChunks(f, file) // a recording made before s2 chunks
+	f.Add(old)
 	f.Add([]byte(ghMagic))
 	f.Add([]byte(ghMagic + "\x05\x00\x00\x00\x05\x00\x00\x00hello"))
 	f.Add([]byte(ghMagic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
@@ -508,5 +514,175 @@ func TestGhManyQuietSessionsHoldLittle(t *testing.T) {
 		if format == Gatehouse && per > 24<<10 {
 			t.Fatalf("%d KiB of heap per quiet recording", per>>10)
 		}
+	}
+}
+
+// chunkKinds counts the chunks of a whole gatehouse recording by kind: zstd frames, s2 blocks,
+// stored as is.
+func chunkKinds(t *testing.T, file []byte) (zstdN, s2N, asIsN int) {
+	t.Helper()
+	for b := file[len(ghMagic):]; len(b) > 0; {
+		if len(b) < chunkHeaderLen {
+			t.Fatalf("%d bytes after the last chunk", len(b))
+		}
+		stored := binary.LittleEndian.Uint32(b)
+		switch {
+		case stored&storedRawFlag != 0:
+			asIsN++
+		case stored&storedS2Flag != 0:
+			s2N++
+		default:
+			zstdN++
+		}
+		stored &^= storedRawFlag | storedS2Flag
+		b = b[chunkHeaderLen+int(stored):]
+	}
+	return zstdN, s2N, asIsN
+}
+
+// asZstdChunks rewrites a gatehouse recording's s2 chunks as the writer made them before s2:
+// one zstd frame each (SpeedFastest, CRC on), stored = the frame's length. Chunks stored as is
+// stay as they are. It also returns the new chunk ends.
+func asZstdChunks(t testing.TB, file []byte) ([]byte, []int) {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(true), zstd.WithWindowSize(chunkRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []byte(ghMagic)
+	var ends []int
+	for b := file[len(ghMagic):]; len(b) > 0; {
+		stored := binary.LittleEndian.Uint32(b)
+		n := int(stored &^ (storedRawFlag | storedS2Flag))
+		chunk := b[:chunkHeaderLen+n]
+		b = b[len(chunk):]
+		if stored&storedS2Flag == 0 {
+			out = append(out, chunk...)
+			ends = append(ends, len(out))
+			continue
+		}
+		content, err := s2.Decode(nil, chunk[chunkHeaderLen:len(chunk)-4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame := enc.EncodeAll(content, nil)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(frame)))
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(content)))
+		out = append(out, frame...)
+		ends = append(ends, len(out))
+	}
+	return out, ends
+}
+
+// TestGhWritesS2Chunks: text is recorded in s2 chunks (zstd's fastest level cost 4–5 CPU-s per
+// GiB of logs, s2 about a quarter; docs/performance-recording.md, third pass), and the relay
+// bench's log text still takes ≤ 0.35 of its size.
+func TestGhWritesS2Chunks(t *testing.T) {
+	text := relayLog(4 << 20)
+	var steps []ghStep
+	for p := text; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		steps = append(steps, ghStep{out: p[:min(len(p), 32<<10)]})
+	}
+	file, _, _ := ghRecord(t, steps, false)
+	zstdN, s2N, asIsN := chunkKinds(t, file)
+	if zstdN != 0 || asIsN != 0 || s2N < 8 {
+		t.Fatalf("chunks: %d zstd, %d s2, %d stored as is; want s2 only", zstdN, s2N, asIsN)
+	}
+	if ratio := float64(len(file)) / float64(len(text)); ratio > 0.35 {
+		t.Fatalf("the log's recording is %.3f of its size, over 0.35", ratio)
+	}
+	_, evs := readAll(t, bytes.NewReader(file))
+	if !bytes.Equal(outputOf(evs, KindOutput), text) {
+		t.Fatal("the log read back differs")
+	}
+}
+
+// TestGhZstdChunksStillRead: recordings written before s2 (zstd frames, and chunks stored as is
+// between them) read to the same events, play in asciinema's format, and a copy cut at any byte
+// offset reads to its last whole chunk.
+func TestGhZstdChunksStillRead(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 7))
+	random := make([]byte, 2000)
+	crand.Read(random)
+	steps := ghSteps(r, randomText(r, 6000))
+	steps = append(steps, ghStep{cols: 120, rows: 40}, ghStep{flush: true}, ghStep{out: random}, ghStep{flush: true},
+		ghStep{out: random[:700]}, ghStep{flush: true}, ghStep{out: []byte("bye\r\n")})
+	file, _, counts := ghRecord(t, steps, false)
+	old, ends := asZstdChunks(t, file)
+	zstdN, s2N, asIsN := chunkKinds(t, old)
+	if zstdN < 1 || s2N != 0 || asIsN < 1 {
+		t.Fatalf("the old-style copy has %d zstd, %d s2, %d stored chunks", zstdN, s2N, asIsN)
+	}
+	_, want := readAll(t, bytes.NewReader(file))
+	_, got := readAll(t, bytes.NewReader(old))
+	if len(got) != len(want) {
+		t.Fatalf("old-style copy: %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Kind != want[i].Kind || got[i].Time != want[i].Time || !bytes.Equal(got[i].Data, want[i].Data) || got[i].Cols != want[i].Cols {
+			t.Fatalf("event %d differs", i)
+		}
+	}
+	var oldCast, newCast bytes.Buffer
+	if err := Export(&oldCast, bytes.NewReader(old), Asciicast); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(&newCast, bytes.NewReader(file), Asciicast); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(oldCast.Bytes(), newCast.Bytes()) {
+		t.Fatal("the old-style copy exports to a different asciicast")
+	}
+	checkCutEverywhere(t, old, ends, counts)
+}
+
+// s2Chunk builds one s2 chunk by hand: the stored word (with the s2 flag) and the raw length as
+// given, the block, and its CRC-32C (or a wrong one).
+func s2Chunk(block []byte, raw uint32, goodCRC bool) []byte {
+	sum := crc32.Checksum(block, castagnoli)
+	if !goodCRC {
+		sum++
+	}
+	c := binary.LittleEndian.AppendUint32(nil, uint32(len(block)+4)|storedS2Flag)
+	c = binary.LittleEndian.AppendUint32(c, raw)
+	c = append(c, block...)
+	return binary.LittleEndian.AppendUint32(c, sum)
+}
+
+// TestGhS2ChunkBoundsRefused: hostile s2 chunks after a valid header chunk (bombs that declare
+// less than they hold, lengths past the bounds, both flags, bad checksums, a corrupt block with
+// a good checksum) are refused as corrupt, before anything past the bounds is allocated.
+func TestGhS2ChunkBoundsRefused(t *testing.T) {
+	head, _, _ := ghRecord(t, nil, false)
+	bomb := s2.Encode(nil, make([]byte, 8<<20))
+	small := s2.Encode(nil, []byte("o\x00\x05hello"))
+	corrupt := small[:len(small)-1] // declares 8 bytes, holds 7
+	bothFlags := s2Chunk(small, 8, true)
+	bothFlags[3] |= storedRawFlag >> 24
+	cases := map[string][]byte{
+		"8 MiB of zeros declared as 100 bytes": s2Chunk(bomb, 100, true),
+		"8 MiB of zeros declared as 2 MiB":     s2Chunk(bomb, maxChunkRaw, true),
+		"raw length past the bound":            s2Chunk(small, maxChunkRaw+1, true),
+		"raw length other than the block's":    s2Chunk(small, 9, true),
+		"stored length past the bound":         append(binary.LittleEndian.AppendUint32(nil, (maxChunkStored+1)|storedS2Flag), 8, 0, 0, 0),
+		"no room for the CRC":                  append(binary.LittleEndian.AppendUint32(nil, 3|storedS2Flag), 8, 0, 0, 0, 1, 2, 3),
+		"both flags":                           bothFlags,
+		"bad CRC":                              s2Chunk(small, 8, false),
+		"corrupt block with a good CRC":        s2Chunk(corrupt, 8, true),
+		"zero raw length":                      s2Chunk(small, 0, true),
+	}
+	for name, chunk := range cases {
+		t.Run(name, func(t *testing.T) {
+			rd, err := NewReader(bytes.NewReader(append(bytes.Clone(head), chunk...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for err == nil {
+				_, err = rd.Next()
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read to %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -60,6 +61,16 @@ func (r *recFile) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return r.f.Write(p)
+}
+
+// seekEnd moves the descriptor to the file's end: direct writes (another descriptor) may have
+// made the file longer, and the descriptor Create made is not O_APPEND.
+func (r *recFile) seekEnd() error {
+	if err := r.open(); err != nil {
+		return err
+	}
+	_, err := r.f.Seek(0, io.SeekEnd)
+	return err
 }
 
 // rest closes the file until the next write; what was written is in the file (a kill -9 after

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -78,9 +79,17 @@ func TestIdleRecordingHoldsNoDescriptor(t *testing.T) {
 
 // A recording whose file was replaced while it rested (renamed over, a link put in its place,
 // removed) fails as on a full disk (a sticky write error, Close reports it): nothing is written
-// to the other file.
+// to the other file: not by a terminal's few bytes (the page cache's descriptor), nor by bulk
+// output (the direct-I/O descriptor).
 func TestRestingRecordingReplacedFails(t *testing.T) {
-	for _, how := range []string{"renamed over", "symlink", "removed"} {
+	bulk := make([]byte, 2<<20)
+	crand.Read(bulk)
+	for _, c := range []struct {
+		how   string
+		after []byte
+	}{{"renamed over", []byte("after")}, {"symlink", []byte("after")}, {"removed", []byte("after")},
+		{"renamed over", bulk}, {"symlink", bulk}, {"removed", bulk}} {
+		how := c.how
 		dir := filepath.Join(t.TempDir(), "r")
 		rec, path, err := Create(dir, "x.ghrec", Options{Format: Gatehouse, FlushInterval: 20 * time.Millisecond})
 		if err != nil {
@@ -105,7 +114,9 @@ func TestRestingRecordingReplacedFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec.Output([]byte("after"))
+		for p := c.after; len(p) > 0; p = p[min(len(p), 32<<10):] {
+			rec.Output(p[:min(len(p), 32<<10)])
+		}
 		waitFor(t, "the recording's error", func() bool { return rec.Err() != nil })
 		if _, _, err := rec.Close(); err == nil {
 			t.Fatalf("%s: Close gave no error", how)

@@ -29,6 +29,7 @@ type sink struct {
 	closed  bool
 	sum     string
 	scratch []byte
+	direct  *fileWriter // the owned file's writer (nil for a caller's writer)
 	// held, when set, is a format's own buffer in front of bw (gatehouse: the events of the
 	// chunk being built); it is written out before every flush.
 	held heldWriter
@@ -48,11 +49,13 @@ type heldWriter interface {
 const sinkBuffer = 64 << 10
 
 func newSink(w io.Writer, f *recFile, every time.Duration) *sink {
+	var fw *fileWriter
 	if f != nil && w == io.Writer(f) {
-		w = &dropBehind{f: f}
+		fw = newFileWriter(f)
+		w = fw
 	}
 	hc := &hashCounter{w: w, h: sha256.New()}
-	return &sink{hc: hc, file: f, every: every}
+	return &sink{hc: hc, file: f, every: every, direct: fw}
 }
 
 // written is the size of the recording so far, buffered bytes included; callers hold mu.
@@ -151,6 +154,10 @@ func (o *sink) rest() {
 	if o.file == nil || o.err != nil {
 		return
 	}
+	if err := o.settleDirect(); err != nil {
+		o.err = fmt.Errorf("record: write recording: %w", err)
+		return
+	}
 	if err := o.file.rest(); err != nil {
 		o.err = fmt.Errorf("record: close recording: %w", err)
 	}
@@ -180,6 +187,9 @@ func (o *sink) finish() (string, int64, error) {
 			o.err = fmt.Errorf("record: flush recording: %w", err)
 		}
 	}
+	if err := o.settleDirect(); err != nil && o.err == nil {
+		o.err = fmt.Errorf("record: write recording: %w", err)
+	}
 	if o.file != nil {
 		if o.err == nil {
 			if err := o.file.syncClose(); err != nil {
@@ -193,6 +203,15 @@ func (o *sink) finish() (string, int64, error) {
 	o.bw = nil
 	o.scratch = nil
 	return o.sum, o.hc.n, o.err
+}
+
+// settleDirect writes out the owned file's direct-I/O stage, if any, and releases it; callers
+// hold mu.
+func (o *sink) settleDirect() error {
+	if o.direct == nil {
+		return nil
+	}
+	return o.direct.settle()
 }
 
 // hashCounter hashes and counts what reaches the underlying writer, so the

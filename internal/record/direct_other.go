@@ -1,0 +1,10 @@
+//go:build !linux
+
+package record
+
+import "os"
+
+// Elsewhere than Linux recordings go through the page cache.
+func (r *recFile) openDirect() (*os.File, error) { return nil, errDirectUnsupported }
+
+func isUnsupported(error) bool { return true }
