@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/egresspw"
@@ -442,15 +443,11 @@ func (c *Connector) startRelay(ctx context.Context, s *session.Session, d *diale
 	}
 	if idle := d.idle; idle.Lock > 0 || idle.Kill > 0 {
 		cfg := c.Env.Deps().Config()
-		go func() {
-			if p := crash.Catch(func() {
-				watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
-					time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &rs.killed)
-			}); p != nil {
+		startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &rs.killed, func(p *crash.Panic) {
 				rs.panicked.CompareAndSwap(nil, p)
 				cancel()
-			}
-		}()
+			})
 	}
 	req := s.Request
 	command := d.command
