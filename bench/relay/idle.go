@@ -79,6 +79,11 @@ func (e *env) idlePhase(ctx context.Context) ([]*idleResult, error) {
 			return nil, err
 		}
 		conf := gatehouseConfig("", "") + fmt.Sprintf("metricsListen = \"127.0.0.1:%d\"\n", port)
+		if e.o.idleKill > 0 {
+			// Idle lock and kill timeouts, as a bastion sets them: the sessions must stay
+			// open through the measurement (the kill comes later than the bench ends).
+			conf += fmt.Sprintf("idleLockTimeout = %d\nidleKillTimeout = %d\n", e.o.idleKill/2, e.o.idleKill)
+		}
 		if name == "postgres" {
 			dsn, drop, err := benchserver.FreshPostgres(ctx, e.o.store)
 			if err != nil {

@@ -48,6 +48,7 @@ const kex = benchserver.Kex
 
 type options struct {
 	runs, warmup       int   // connect
+	idleKill           int   // idle: idleKillTimeout in seconds (0: none)
 	bulkRuns           int   // bulk
 	bulkMiB            int64 //
 	bulkText           bool  // text lines instead of NUL bytes
@@ -94,6 +95,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "also print every run")
 	flag.DurationVar(&o.timeout, "timeout", 12*time.Minute, "stop everything after this long")
 	flag.StringVar(&o.store, "store", "", "connect, idle: also run a gatehouse on a fresh database of this PostgreSQL server (a postgres:// URL of a role that may create databases; $GATEHOUSE_TEST_POSTGRES from scripts/postgres.sh), beside the SQLite one")
+	flag.IntVar(&o.idleKill, "idle-kill", 0, "idle: set gatehouse's idleKillTimeout to this many seconds and idleLockTimeout to half of it (0: none, gatehouse's default), so that each session's idle watch is measured too; longer than the bench")
 	flag.BoolVar(&o.goTarget, "go-target", false, "idle: relay to a light SSH target written in Go (bench/internal/lighttarget, in this process) instead of OpenSSH's sshd, which forks two processes per session")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

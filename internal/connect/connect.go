@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/clock"
 	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/egresspw"
@@ -112,7 +113,66 @@ func (c *Connector) observe(ctx context.Context, typ string, f audit.Fields) err
 
 // Connect runs the session's target request (s.Request) and returns what happened (for the
 // session's row and audit entries) and the exit status. It writes nothing into the session.
+//
+// The session's goroutine waits below, in the relay, for the session's whole life, and Go keeps
+// a goroutine's stack at least four times as large as what it uses while it waits: so the
+// decision and the dial run in dial, whose frame (several KiB of locals) is gone before the
+// relay starts, and what stays on the stack is small (an idle relayed session's stack shrinks
+// from 32 to 16 KiB; TestRelayWaitStackIsShallow).
 func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Outcome, int) {
+	d, out, status := c.dial(ctx, s)
+	if d == nil {
+		return out, status
+	}
+	// Closing the target connection when the relay is over: its error says nothing the relay
+	// did not already report.
+	defer func() { _ = d.client.Close() }()
+	r := c.relay(ctx, s, d)
+	if r.refused != nil {
+		return c.refused(ctx, s, &d.out, &d.base, r.refused)
+	}
+	out = d.out
+	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
+	return out, r.status
+}
+
+// dialed is what the relay needs of a connection dial made: the target's connection, and the
+// session's audit fields and outcome so far.
+type dialed struct {
+	client  ssh.Conn
+	tkt     string
+	base    audit.Fields
+	out     session.Outcome
+	start   time.Time
+	command string
+	idle    access.IdleTimeouts
+}
+
+// refused ends a connection request with r: its audit entry, and r shown to the user.
+// (Pointers, not copies: the relay's caller waits with this call's arguments in its frame.)
+func (c *Connector) refused(ctx context.Context, s *session.Session, o *session.Outcome, base *audit.Fields, r *refusal.Refusal) (session.Outcome, int) {
+	out := *o
+	out.Allowed, out.Comment = false, r.Code
+	f := base.With(map[string]string{"error_code": r.Code})
+	f.Allowed, f.Comment = audit.Bool(false), r.Message
+	_ = c.observe(ctx, "connection.denied", f) // refused either way; the log counted a failure
+	return out, c.Env.ShowRefusal(s, r)
+}
+
+// dial decides, asks the second factors and dials the target. It returns what the relay needs
+// (on the heap, not on the waiting goroutine's stack), or nil and the outcome and exit status
+// to end with.
+func (c *Connector) dial(ctx context.Context, s *session.Session) (*dialed, session.Outcome, int) {
+	d := new(dialed)
+	out, status := c.decideAndDial(ctx, s, d)
+	if d.client == nil {
+		return nil, out, status
+	}
+	return d, out, status
+}
+
+// decideAndDial is dial's work; when the relay may start it fills dd (dd.client set).
+func (c *Connector) decideAndDial(ctx context.Context, s *session.Session, dd *dialed) (session.Outcome, int) {
 	req := s.Request
 	acct := s.Account
 	user := req.User
@@ -132,11 +192,7 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		base = base.With(map[string]string{"sudo_user": who})
 	}
 	refuse := func(r *refusal.Refusal) (session.Outcome, int) {
-		out.Allowed, out.Comment = false, r.Code
-		f := base.With(map[string]string{"error_code": r.Code})
-		f.Allowed, f.Comment = audit.Bool(false), r.Message
-		_ = c.observe(ctx, "connection.denied", f) // refused either way; the log counted a failure
-		return out, c.Env.ShowRefusal(s, r)
+		return c.refused(ctx, s, &out, &base, r)
 	}
 	if err := access.ValidateRemoteUser(user, false); err != nil {
 		return refuse(&refusal.Refusal{Code: "KO_INVALID_REMOTE_USER", Message: err.Error(), Exit: refusal.ExitInvalidUser})
@@ -268,20 +324,13 @@ func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Ou
 		fmt.Fprintln(errw, strings.ReplaceAll(err.Error(), "\n", "\r\n"))
 		return out, egress.ExitStatus
 	}
-	// Closing the target connection when the relay is over: its error says nothing the relay
-	// did not already report.
-	defer func() { _ = client.Close() }()
 	if c.OnDial != nil {
 		c.OnDial(time.Since(start))
 	}
 	// rsync's whole file list first (no incremental recursion), so that the audit reads it all.
 	command := transfer.RsyncServerCommand(RemoteCommand(req, c.Env.Deps().Config().RemoteCommandEscapeByDefault))
-	r := c.relay(ctx, s, tkt, client, base, start, command, c.idleTimeouts(s, d))
-	if r.refused != nil {
-		return refuse(r.refused)
-	}
-	out.BytesIn, out.BytesOut, out.Comment = r.bytesIn, r.bytesOut, r.comment
-	return out, r.status
+	*dd = dialed{client: client, tkt: tkt, base: base, out: out, start: start, command: command, idle: c.idleTimeouts(s, d)}
+	return out, 0
 }
 
 // waitForPort is --wait: after the decision and the second factor, and before connecting, it
@@ -337,34 +386,74 @@ type relayed struct {
 	refused           *refusal.Refusal // the relay did not start: Connect refuses with it
 }
 
-func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, client ssh.Conn, base audit.Fields, start time.Time, command string, idle access.IdleTimeouts) relayed {
+// relay runs the session on d's connection. The session's goroutine waits in it while the
+// session lasts, so its own frame is kept small: what it sets up runs in startRelay, the audit at
+// the end in endRelay.
+func (c *Connector) relay(ctx context.Context, s *session.Session, d *dialed) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	rs := &relayState{cancel: cancel}
+	defer rs.cleanup()
+	if r, ok := c.startRelay(ctx, s, d, rs); !ok {
+		return r
+	}
+	var status int
+	var signal string
+	var err error
+	if p := crash.Catch(func() {
+		status, signal, err = egress.RunSession(ctx, d.client, rs.er, rs.streams)
+	}); p != nil {
+		rs.panicked.CompareAndSwap(nil, p)
+		status, err = egress.ExitStatus, errors.New("internal error")
+	}
+	r := c.endRelay(ctx, d, rs, status, signal, err)
+	crash.Rethrow(rs.panicked.Load())
+	return r
+}
+
+// relayState is what startRelay set up for one relay.
+type relayState struct {
+	cancel  context.CancelFunc
+	er      egress.Request
+	streams egress.Streams
+	counted *countWriter
+	inCount *countReader
+	base    audit.Fields // the connection's audit fields, with the command
+	killed  atomic.Bool
+	// A panic in the watcher or the relay ends this relay, is audited with its close,
+	// then goes on to the session's recovery point (internal/crash).
+	panicked atomic.Pointer[crash.Panic]
+	undo     []func() // run in reverse order when the relay ends
+}
+
+func (rs *relayState) cleanup() {
+	for i := len(rs.undo) - 1; i >= 0; i-- {
+		rs.undo[i]()
+	}
+}
+
+// startRelay sets up the relay of d (idle gate, lock registry, idle watcher, streams, transfer
+// audit) and audits its open; ok false: the relay must not start, and r says why.
+func (c *Connector) startRelay(ctx context.Context, s *session.Session, d *dialed, rs *relayState) (r relayed, ok bool) {
+	cancel := rs.cancel
 	gate := newIdleGate(ctx, s.Err, c.Env.Deps().Now)
 	if c.Locks != nil {
 		c.Locks.add(s.Account.Name, gate)
-		defer c.Locks.remove(s.Account.Name, gate)
+		rs.undo = append(rs.undo, func() { c.Locks.remove(s.Account.Name, gate) })
 	}
-	var killed atomic.Bool
-	// A panic in the watcher or the relay ends this relay, is audited with its close below,
-	// then goes on to the session's recovery point (internal/crash).
-	var panicked atomic.Pointer[crash.Panic]
-	if idle.Lock > 0 || idle.Kill > 0 {
+	if idle := d.idle; idle.Lock > 0 || idle.Kill > 0 {
 		cfg := c.Env.Deps().Config()
-		go func() {
-			if p := crash.Catch(func() {
-				watchIdle(ctx, gate, idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
-					time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &killed)
-			}); p != nil {
-				panicked.CompareAndSwap(nil, p)
+		startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &rs.killed, func(p *crash.Panic) {
+				rs.panicked.CompareAndSwap(nil, p)
 				cancel()
-			}
-		}()
+			})
 	}
 	req := s.Request
+	command := d.command
 	er := egress.Request{Command: command, Subsystem: req.Subsystem}
-	if tkt != "" {
-		er.Env = map[string]string{ticket.EnvName: tkt}
+	if d.tkt != "" {
+		er.Env = map[string]string{ticket.EnvName: d.tkt}
 	}
 	wantPTY := s.PTY && !req.NoTTY && (command == "" || req.ForceTTY)
 	if wantPTY {
@@ -381,12 +470,13 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 	// Borrowed, not read: once the relay ends its reader takes nothing more, so what is typed
 	// next reaches the interactive prompt whole.
 	stdin, release := session.BorrowInput(s.In)
-	defer release()
+	rs.undo = append(rs.undo, release)
 	var in io.Reader = &gatedReader{g: gate, r: stdin}
 	var outw io.Writer = counted
+	base := d.base
 	if a := c.transferAudit(ctx, base, cancel, req.Subsystem, command); a != nil {
 		// A transfer on the plain path: every SFTP operation or scp file audited as on a jump.
-		defer a.close()
+		rs.undo = append(rs.undo, a.close)
 		in, outw = a.reader(in), a.writer(counted)
 	}
 	inCount := &countReader{r: in}
@@ -395,35 +485,32 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, tkt string, c
 		// mode has no other audit entry that names it. In the close too, as The Bastion's.
 		base.Params = []string{command}
 	}
+	rs.er, rs.counted, rs.inCount, rs.base = er, counted, inCount, base
+	rs.streams = egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals}
 	open := base
 	open.Allowed = audit.Bool(true)
 	if err := c.observe(ctx, "connection.open", open); err != nil {
 		// Fail closed: a connection the audit log cannot record does not start.
 		c.Log.Error("cannot audit the connection's start, refusing it", "account", s.Account.Name, "err", err)
-		return relayed{status: egress.ExitStatus, refused: refusal.AuditUnavailable()}
+		return relayed{status: egress.ExitStatus, refused: refusal.AuditUnavailable()}, false
 	}
-	var status int
-	var signal string
-	var err error
-	if p := crash.Catch(func() {
-		status, signal, err = egress.RunSession(ctx, client, er, egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals})
-	}); p != nil {
-		panicked.CompareAndSwap(nil, p)
-		status, err = egress.ExitStatus, errors.New("internal error")
-	}
-	f := base
-	f.Allowed, f.ExitStatus, f.Duration = audit.Bool(true), audit.Int(status), time.Since(start).Seconds()
-	f.BytesOut, f.BytesIn = counted.n.Load(), inCount.n.Load()
+	return relayed{}, true
+}
+
+// endRelay audits the close of a relay that ran, and returns what it did.
+func (c *Connector) endRelay(ctx context.Context, d *dialed, rs *relayState, status int, signal string, err error) relayed {
+	f := rs.base
+	f.Allowed, f.ExitStatus, f.Duration = audit.Bool(true), audit.Int(status), time.Since(d.start).Seconds()
+	f.BytesOut, f.BytesIn = rs.counted.n.Load(), rs.inCount.n.Load()
 	f.Signal = signal
 	if err != nil && !errors.Is(err, egress.ErrNoExitStatus) {
 		f.Comment = err.Error()
 	}
-	r := relayed{status: status, bytesIn: inCount.n.Load(), bytesOut: counted.n.Load()}
-	if killed.Load() {
+	r := relayed{status: status, bytesIn: rs.inCount.n.Load(), bytesOut: rs.counted.n.Load()}
+	if rs.killed.Load() {
 		f.Comment, r.comment = "idle_kill", "idle_kill"
 	}
 	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
-	crash.Rethrow(panicked.Load())
 	return r
 }
 

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gatehouse/internal/clock"
+	"gatehouse/internal/crash"
 )
 
 // Locks holds the relayed sessions of each account that can be locked and unlocked (the lock
@@ -63,6 +66,7 @@ type idleGate struct {
 	// started and lockedAt (under mu) let a lock or unlock a node missed be replayed only onto
 	// the sessions it was meant for (lockreplay.go).
 	started, lockedAt time.Time
+	onUnlock          func() // under mu: the idle watch's re-check, when there is one
 }
 
 // newIdleGate returns a gate that releases its waiters when ctx ends; now is the server's clock
@@ -95,6 +99,12 @@ func (g *idleGate) setLocked(locked bool, why string) bool {
 	} else {
 		g.last.Store(g.now().UnixNano())
 		fmt.Fprintf(g.notice, "\r\n*** Session unlocked. ***\r\n")
+		g.mu.Lock()
+		poke := g.onUnlock
+		g.mu.Unlock()
+		if poke != nil {
+			poke() // the idle times count from now
+		}
 	}
 	g.cond.Broadcast()
 	return true
@@ -147,44 +157,141 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// watchIdle locks the gate after lock of input idleness and ends the session (cancel) after kill,
-// warning warnKill before. It returns when ctx ends. It looks at the gate's clock every 250 ms
-// of real time, so a moved clock is seen within that.
-func watchIdle(ctx context.Context, g *idleGate, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	warnedLock, warnedKill := false, false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+// idleWatch locks a relayed session after lock of input idleness and ends it (cancel) after
+// kill, warning warnLock and warnKill before. It holds no goroutine, since idle sessions are
+// many: a timer on the server's clock fires at the next instant something may be due; input
+// since then only moves that instant later, so the check re-arms for the new one, and an unlock
+// re-arms it at once (TestIdleWatchHoldsNoGoroutine).
+type idleWatch struct {
+	g                              *idleGate
+	clk                            clock.Clock
+	lock, kill, warnLock, warnKill time.Duration
+	cancel                         func()
+	killed                         *atomic.Bool
+	onPanic                        func(*crash.Panic)
+
+	mu      sync.Mutex
+	timer   clock.Timer
+	stopped bool
+	// warnedLock and warnedKill are the input instants (gate.last) the warnings were given
+	// for; input since (last moved) lets them be given again. 0: not given.
+	warnedLock, warnedKill int64
+}
+
+// startIdleWatch watches g until ctx ends. A panic in a check ends the session through onPanic.
+func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool, onPanic func(*crash.Panic)) {
+	w := &idleWatch{g: g, clk: clk, lock: lock, kill: kill, warnLock: warnLock, warnKill: warnKill, cancel: cancel, killed: killed, onPanic: onPanic}
+	g.mu.Lock()
+	g.onUnlock = w.poke
+	g.mu.Unlock()
+	w.poke()
+	context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.stopped = true
+		if w.timer != nil {
+			w.timer.Stop()
 		}
-		idle := g.now().Sub(time.Unix(0, g.last.Load()))
-		if idle < time.Second {
-			warnedLock, warnedKill = false, false
+		w.mu.Unlock()
+	})
+}
+
+// poke checks the gate now (on the clock's own goroutine, so a caller holding the gate is not
+// re-entered).
+func (w *idleWatch) poke() { w.arm(0) }
+
+func (w *idleWatch) arm(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.timer = w.clk.AfterFunc(d, w.fire)
+}
+
+func (w *idleWatch) fire() {
+	if p := crash.Catch(w.check); p != nil {
+		w.onPanic(p)
+	}
+}
+
+// check does what is due at the gate's idle time now, then arms the timer for the next instant
+// something may be due (none while locked without a kill timeout: the unlock pokes).
+func (w *idleWatch) check() {
+	g := w.g
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	last := g.last.Load()
+	idle := g.now().Sub(time.Unix(0, last))
+	if w.warnedLock != last {
+		w.warnedLock = 0
+	}
+	if w.warnedKill != last {
+		w.warnedKill = 0
+	}
+	var warnKill, kill, warnLock, lock bool
+	if w.kill > 0 {
+		if w.warnKill > 0 && w.warnedKill == 0 && idle >= w.kill-w.warnKill {
+			w.warnedKill, warnKill = last, true
 		}
-		if kill > 0 {
-			if warnKill > 0 && !warnedKill && idle >= kill-warnKill {
-				warnedKill = true
-				fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be closed in %s without input. ***\r\n", idle.Round(time.Second), (kill - idle).Round(time.Second))
-			}
-			if idle >= kill {
-				fmt.Fprintf(g.notice, "\r\n*** Idle for %s: closing this session (idle kill timeout). ***\r\n", idle.Round(time.Second))
-				killed.Store(true)
-				g.setLocked(false, "")
-				cancel()
-				return
-			}
+		if idle >= w.kill {
+			kill, w.stopped = true, true
 		}
-		if lock > 0 && !g.isLocked() {
-			if warnLock > 0 && !warnedLock && idle >= lock-warnLock {
-				warnedLock = true
-				fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be locked in %s without input. ***\r\n", idle.Round(time.Second), (lock - idle).Round(time.Second))
-			}
-			if idle >= lock {
-				g.setLocked(true, fmt.Sprintf(" after %s without input", lock))
-			}
+	}
+	locked := g.isLocked()
+	if !kill && w.lock > 0 && !locked {
+		if w.warnLock > 0 && w.warnedLock == 0 && idle >= w.lock-w.warnLock {
+			w.warnedLock, warnLock = last, true
 		}
+		if idle >= w.lock {
+			lock, locked = true, true
+		}
+	}
+	next := time.Duration(-1)
+	due := func(at time.Duration) {
+		if at > idle && (next < 0 || at-idle < next) {
+			next = at - idle
+		}
+	}
+	if !kill {
+		if w.kill > 0 {
+			if w.warnKill > 0 && w.warnedKill == 0 {
+				due(w.kill - w.warnKill)
+			}
+			due(w.kill)
+		}
+		if w.lock > 0 && !locked {
+			if w.warnLock > 0 && w.warnedLock == 0 {
+				due(w.lock - w.warnLock)
+			}
+			due(w.lock)
+		}
+	}
+	w.mu.Unlock()
+	// Writing to the user's terminal (which may block) and the gate's changes happen outside
+	// the watch's lock: an unlock pokes it.
+	if warnKill {
+		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be closed in %s without input. ***\r\n", idle.Round(time.Second), (w.kill - idle).Round(time.Second))
+	}
+	if kill {
+		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: closing this session (idle kill timeout). ***\r\n", idle.Round(time.Second))
+		w.killed.Store(true)
+		g.setLocked(false, "")
+		w.cancel()
+		return
+	}
+	if warnLock {
+		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be locked in %s without input. ***\r\n", idle.Round(time.Second), (w.lock - idle).Round(time.Second))
+	}
+	if lock {
+		g.setLocked(true, fmt.Sprintf(" after %s without input", w.lock))
+	}
+	if next >= 0 {
+		w.arm(next)
 	}
 }

@@ -24,8 +24,13 @@ var bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkBuffer); return
 
 // relay copies r to w until EOF or an error, like io.Copy, and returns the
 // first error (nil at EOF). A read that fills the idle buffer means more
-// is waiting: it then reads with a pooled bulk buffer until a read comes
-// back less than half full, and gives the buffer back.
+// is waiting: it then reads with a pooled bulk buffer while reads come back
+// full, and gives the buffer back after the first that does not. An SSH
+// channel's Read returns all that is pending, so a read short of full has
+// drained it, and the next one may wait for as long as the session stays
+// idle: that wait must not hold the bulk buffer (a session that printed a
+// large file and went back to its prompt would keep 256 KiB;
+// TestRelayIdleAfterBurstHoldsNoBulkBuffer).
 func relay(w io.Writer, r io.Reader) error {
 	small := make([]byte, idleBuffer)
 	for {
@@ -50,7 +55,7 @@ func relay(w io.Writer, r io.Reader) error {
 				bulkPool.Put(bp)
 				return eofIsNil(err)
 			}
-			if n < len(*bp)/2 {
+			if n < len(*bp) {
 				break
 			}
 		}

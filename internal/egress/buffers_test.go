@@ -122,3 +122,40 @@ func TestRelayIdleBufferIsSmall(t *testing.T) {
 		}
 	}
 }
+
+// sizedReader returns the sizes it is given, one per Read (at most len(p)), then EOF, and
+// records the buffer each Read was given.
+type sizedReader struct {
+	ns    []int
+	sizes []int
+}
+
+func (r *sizedReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if len(r.ns) == 0 {
+		return 0, io.EOF
+	}
+	n := min(r.ns[0], len(p))
+	r.ns = r.ns[1:]
+	return n, nil
+}
+
+// After a burst, the read that waits for the session's next output (as long as it stays idle)
+// is given the small buffer, not the pooled 256 KiB one: a burst's last read, which drained
+// what was pending, came back short of full (here 200 KiB, more than half: such a read kept
+// the bulk buffer for the wait before).
+func TestRelayIdleAfterBurstHoldsNoBulkBuffer(t *testing.T) {
+	for _, last := range []int{1, bulkBuffer / 2, 200 << 10, bulkBuffer - 1} {
+		r := &sizedReader{ns: []int{idleBuffer, bulkBuffer, bulkBuffer, last, 3}}
+		if err := relay(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		// Reads: small (full) → bulk (full) → bulk (full) → bulk (last) → the wait → EOF.
+		if got := r.sizes[4]; got > idleBuffer {
+			t.Errorf("after a burst whose last read brought %d bytes, the idle wait was given %d bytes, want at most %d", last, got, idleBuffer)
+		}
+		if got := r.sizes[1]; got != bulkBuffer {
+			t.Errorf("a full small read was followed by a %d-byte read, want the bulk buffer (%d)", got, bulkBuffer)
+		}
+	}
+}

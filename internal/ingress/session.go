@@ -34,119 +34,162 @@ type windowChange struct {
 const maxEnvVars = 32
 
 func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ssh.NewChannel) {
-	ch, reqs, err := nch.Accept()
-	if err != nil {
+	h := s.acceptSession(ctx, conn, nch)
+	if h == nil {
 		return
 	}
-	defer func() { _ = ch.Close() }() // the channel may already be closed by the client
+	defer h.close()
+	h.loop()
+}
+
+// acceptSession accepts a session channel; nil when it cannot be.
+func (s *Server) acceptSession(ctx context.Context, conn *ssh.ServerConn, nch ssh.NewChannel) *sessionRequests {
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return nil
+	}
 	s.stats.Sessions.Add(1)
 	s.sessions.Add(1)
-	defer s.sessions.Add(-1)
-	var (
-		track   SessionTrack
-		pty     *ptyRequest
-		env     = map[string]string{}
-		started bool
-		resize  = make(chan termsize.Size, 4)
-		signals = make(chan string, 4)
-		done    = make(chan int, 1)
-	)
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	return &sessionRequests{s: s, sctx: sctx, cancel: cancel, conn: conn, ch: ch, reqs: reqs, env: map[string]string{},
+		resize: make(chan termsize.Size, 4), signals: make(chan string, 4), done: make(chan int, 1)}
+}
+
+func (h *sessionRequests) close() {
+	h.cancel()
+	h.s.sessions.Add(-1)
+	_ = h.ch.Close() // the channel may already be closed by the client
+}
+
+// loop answers the channel's requests until what runs is over or the client closes the channel.
+// This goroutine waits here for the whole session, so the frames below it are kept small (each
+// request is handled in handle, whose frame is gone while it waits): an idle session's goroutine
+// then keeps a 4 KiB stack, not 8 (TestSessionLoopStackIsSmall).
+func (h *sessionRequests) loop() {
 	for {
 		select {
-		case status := <-done:
-			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
-			_ = ch.CloseWrite()
+		case status := <-h.done:
+			h.exit(status)
 			return
-		case req, ok := <-reqs:
+		case req, ok := <-h.reqs:
 			if !ok {
 				// The client closed the channel: stop what runs and wait for it to notice.
-				cancel()
-				if started {
-					<-done
+				h.cancel()
+				if h.started {
+					<-h.done
 				}
 				return
 			}
-			switch req.Type {
-			case "pty-req":
-				var p ptyRequest
-				if started || ssh.Unmarshal(req.Payload, &p) != nil || len(p.Term) > 64 {
-					_ = req.Reply(false, nil)
-					continue
-				}
-				pty = &p
-				_ = req.Reply(true, nil)
-			case "env":
-				var kv struct{ Name, Value string }
-				ok := ssh.Unmarshal(req.Payload, &kv) == nil && len(env) < maxEnvVars && len(kv.Value) < 1024 &&
-					(kv.Name == "LANG" || strings.HasPrefix(kv.Name, "LC_"))
-				if ok {
-					env[kv.Name] = kv.Value
-				}
-				_ = req.Reply(ok, nil)
-			case "window-change":
-				var w windowChange
-				if ssh.Unmarshal(req.Payload, &w) == nil {
-					if track != nil {
-						track.Resize(int(w.Cols), int(w.Rows))
-					}
-					select {
-					case resize <- termsize.Size{Cols: w.Cols, Rows: w.Rows, Width: w.Width, Height: w.High}:
-					default: // a slow consumer loses intermediate sizes, never the connection
-					}
-				}
-			case "signal":
-				var sig struct{ Signal string }
-				if started && ssh.Unmarshal(req.Payload, &sig) == nil && len(sig.Signal) < 16 {
-					select {
-					case signals <- sig.Signal:
-					default:
-					}
-				}
-			case "shell", "exec", "subsystem":
-				if started {
-					_ = req.Reply(false, nil)
-					continue
-				}
-				line := ""
-				if req.Type == "subsystem" {
-					// `ssh -s bastion -- --host H --osh scp --scp-cmd sftp`: what a recent scp
-					// runs through The Bastion's wrappers (-S). Only a line that stands for the
-					// sftp subsystem of a target is served; any other subsystem is refused.
-					var sub struct{ Name string }
-					if ssh.Unmarshal(req.Payload, &sub) != nil || s.env.Parse(sub.Name).Request.Subsystem != "sftp" {
-						_ = req.Reply(false, nil)
-						continue
-					}
-					line = sub.Name
-				}
-				if req.Type == "exec" {
-					var cmd struct{ Command string }
-					if ssh.Unmarshal(req.Payload, &cmd) != nil {
-						_ = req.Reply(false, nil)
-						continue
-					}
-					line = cmd.Command
-				}
-				started = true
-				_ = req.Reply(true, nil)
-				t, status := s.begin(sctx, conn, ch, pty, resize, signals, line)
-				if t == nil {
-					done <- status
-					continue
-				}
-				track = t.track
-				s.conns.Add(1) // the server's shutdown waits for the recording to be closed
-				go func() {
-					defer s.conns.Done()
-					s.run(sctx, conn, ch, cancel, t, done)
-				}()
-			default:
-				// x11, agent forwarding, signals before start: refused.
-				_ = req.Reply(false, nil)
+			h.handle(req)
+		}
+	}
+}
+
+// sessionRequests is the state of one session channel's requests (RFC 4254 6), as
+// handleSession's loop answers them.
+type sessionRequests struct {
+	s       *Server
+	sctx    context.Context
+	cancel  context.CancelFunc
+	conn    *ssh.ServerConn
+	ch      ssh.Channel
+	reqs    <-chan *ssh.Request
+	track   SessionTrack
+	pty     *ptyRequest
+	env     map[string]string
+	started bool
+	resize  chan termsize.Size
+	signals chan string
+	done    chan int // the exit status, once what runs is over
+}
+
+// exit sends the exit status and EOF.
+func (h *sessionRequests) exit(status int) {
+	_, _ = h.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+	_ = h.ch.CloseWrite()
+}
+
+// handle answers one request of the session channel.
+func (h *sessionRequests) handle(req *ssh.Request) {
+	s, ch := h.s, h.ch
+	switch req.Type {
+	case "pty-req":
+		var p ptyRequest
+		if h.started || ssh.Unmarshal(req.Payload, &p) != nil || len(p.Term) > 64 {
+			_ = req.Reply(false, nil)
+			return
+		}
+		h.pty = &p
+		_ = req.Reply(true, nil)
+	case "env":
+		var kv struct{ Name, Value string }
+		ok := ssh.Unmarshal(req.Payload, &kv) == nil && len(h.env) < maxEnvVars && len(kv.Value) < 1024 &&
+			(kv.Name == "LANG" || strings.HasPrefix(kv.Name, "LC_"))
+		if ok {
+			h.env[kv.Name] = kv.Value
+		}
+		_ = req.Reply(ok, nil)
+	case "window-change":
+		var w windowChange
+		if ssh.Unmarshal(req.Payload, &w) == nil {
+			if h.track != nil {
+				h.track.Resize(int(w.Cols), int(w.Rows))
+			}
+			select {
+			case h.resize <- termsize.Size{Cols: w.Cols, Rows: w.Rows, Width: w.Width, Height: w.High}:
+			default: // a slow consumer loses intermediate sizes, never the connection
 			}
 		}
+	case "signal":
+		var sig struct{ Signal string }
+		if h.started && ssh.Unmarshal(req.Payload, &sig) == nil && len(sig.Signal) < 16 {
+			select {
+			case h.signals <- sig.Signal:
+			default:
+			}
+		}
+	case "shell", "exec", "subsystem":
+		if h.started {
+			_ = req.Reply(false, nil)
+			return
+		}
+		line := ""
+		if req.Type == "subsystem" {
+			// `ssh -s bastion -- --host H --osh scp --scp-cmd sftp`: what a recent scp
+			// runs through The Bastion's wrappers (-S). Only a line that stands for the
+			// sftp subsystem of a target is served; any other subsystem is refused.
+			var sub struct{ Name string }
+			if ssh.Unmarshal(req.Payload, &sub) != nil || s.env.Parse(sub.Name).Request.Subsystem != "sftp" {
+				_ = req.Reply(false, nil)
+				return
+			}
+			line = sub.Name
+		}
+		if req.Type == "exec" {
+			var cmd struct{ Command string }
+			if ssh.Unmarshal(req.Payload, &cmd) != nil {
+				_ = req.Reply(false, nil)
+				return
+			}
+			line = cmd.Command
+		}
+		h.started = true
+		_ = req.Reply(true, nil)
+		t, status := s.begin(h.sctx, h.conn, ch, h.pty, h.resize, h.signals, line)
+		if t == nil {
+			h.done <- status
+			return
+		}
+		h.track = t.track
+		s.conns.Add(1) // the server's shutdown waits for the recording to be closed
+		sctx, conn, cancel, done := h.sctx, h.conn, h.cancel, h.done
+		go func() {
+			defer s.conns.Done()
+			s.run(sctx, conn, ch, cancel, t, done)
+		}()
+	default:
+		// x11, agent forwarding, signals before start: refused.
+		_ = req.Reply(false, nil)
 	}
 }
 
