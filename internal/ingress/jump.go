@@ -32,6 +32,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/sshwrite"
 	"gatehouse/internal/transfer"
 )
 
@@ -218,7 +219,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		},
 	}
 	cfg.AddHostKey(signer)
-	nc := &chanConn{Channel: ch, local: outer.LocalAddr(), remote: outer.RemoteAddr()}
+	nc := newChanConn(ch, outer.LocalAddr(), outer.RemoteAddr())
 	// The handshake runs over an already authenticated connection, but still under the login
 	// grace time: a client that stalls it holds a goroutine.
 	hctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg().LoginGraceTime)*time.Second)
@@ -501,10 +502,23 @@ func (j *jumpChannel) rewrite(req *ssh.Request) bool {
 	return true
 }
 
-// chanConn is an SSH channel as a net.Conn, for the inner server's transport.
+// chanConn is an SSH channel as a net.Conn, for the inner server's transport. Its writes go
+// through a sshwrite.Joiner: each inner packet crosses the outer channel as one packet.
 type chanConn struct {
 	ssh.Channel
 	local, remote net.Addr
+	j             *sshwrite.Joiner
+}
+
+func newChanConn(ch ssh.Channel, local, remote net.Addr) *chanConn {
+	return &chanConn{Channel: ch, local: local, remote: remote, j: sshwrite.NewJoiner(sshwrite.Copying(ch))}
+}
+
+func (c *chanConn) Write(p []byte) (int, error) { return c.j.Write(p) }
+
+func (c *chanConn) Close() error {
+	c.j.Close()
+	return c.Channel.Close()
 }
 
 func (c *chanConn) LocalAddr() net.Addr                { return c.local }
