@@ -45,7 +45,7 @@ func (c *pipeChannel) take() []int {
 
 // sshOver runs an SSH server on server and a client on client (x/crypto both) with cipher,
 // opens a session channel and returns both ends of it.
-func sshOver(t *testing.T, server, client net.Conn, cipher string) (srv, cli ssh.Channel) {
+func sshOver(t testing.TB, server, client net.Conn, cipher string) (srv, cli ssh.Channel) {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	hk, err := ssh.NewSignerFromKey(priv)
@@ -154,7 +154,7 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 
 // tcpPair is two ends of a loopback TCP connection (x/crypto's handshake needs buffered ends:
 // both sides send their version first).
-func tcpPair(t *testing.T) (server, client net.Conn) {
+func tcpPair(t testing.TB) (server, client net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
