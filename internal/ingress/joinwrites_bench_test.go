@@ -20,8 +20,14 @@ import (
 // ends, both connections: only the difference is gatehouse's) and write system calls per MiB,
 // which hold on a loaded machine where MB/s does not:
 //
-//	go test ./internal/ingress -run XXX -bench JumpDownload -benchtime 512x -count 3
-func BenchmarkJumpDownload(b *testing.B) {
+//	go test ./internal/ingress -run XXX -bench 'Jump(Down|Up)load' -benchtime 512x -count 3
+func BenchmarkJumpDownload(b *testing.B) { benchJump(b, false) }
+
+// BenchmarkJumpUpload is BenchmarkJumpDownload the other way: the inner client writes, the inner
+// server reads from the outer channel (ahead, with joined=true).
+func BenchmarkJumpUpload(b *testing.B) { benchJump(b, true) }
+
+func benchJump(b *testing.B, upload bool) {
 	for _, joined := range []bool{false, true} {
 		name := "joined=false"
 		if joined {
@@ -43,6 +49,9 @@ func BenchmarkJumpDownload(b *testing.B) {
 			}
 			clientSide := &chanConn{Channel: outerCli, local: rawCli.LocalAddr(), remote: rawCli.RemoteAddr()}
 			srv, cli := sshOver(b, innerConn, clientSide, cipher)
+			if upload {
+				srv, cli = cli, srv
+			}
 			chunk := make([]byte, 1<<20)
 			done := make(chan error, 1)
 			go func() {

@@ -21,6 +21,14 @@ type pipeChannel struct {
 	net.Conn
 	mu    sync.Mutex
 	sizes []int
+	reads int
+}
+
+func (c *pipeChannel) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Conn.Read(p)
 }
 
 func (c *pipeChannel) Write(p []byte) (int, error) {
@@ -137,7 +145,11 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 			if big < packets || big > packets+packets/10 {
 				t.Fatalf("%d large writes for %d packets of 32 KiB: %v", big, packets, sizes[:min(len(sizes), 20)])
 			}
-			// The other way (an upload): the client's packets arrive whole at the server.
+			// The other way (an upload): the client's packets arrive whole at the server, read
+			// from the outer channel ahead, not twice per packet (bufio's fill, then the rest).
+			outer.mu.Lock()
+			outer.reads = 0
+			outer.mu.Unlock()
 			go func() {
 				_, err := cli.Write(data[:1<<20])
 				errc <- err
@@ -147,6 +159,12 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 			}
 			if err := <-errc; err != nil || !bytes.Equal(got[:1<<20], data[:1<<20]) {
 				t.Fatalf("upload: err %v, same bytes %v", err, bytes.Equal(got[:1<<20], data[:1<<20]))
+			}
+			outer.mu.Lock()
+			reads := outer.reads
+			outer.mu.Unlock()
+			if upPackets := (1 << 20) / (32 << 10); reads > upPackets+upPackets/4 {
+				t.Fatalf("%d reads of the outer channel for %d inner packets", reads, upPackets)
 			}
 		})
 	}
