@@ -21,12 +21,14 @@ type pipeChannel struct {
 	net.Conn
 	mu    sync.Mutex
 	sizes []int
-	reads int
+	small int // reads with a buffer under 32 KiB
 }
 
 func (c *pipeChannel) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	c.reads++
+	if len(p) < 32<<10 {
+		c.small++
+	}
 	c.mu.Unlock()
 	return c.Conn.Read(p)
 }
@@ -146,9 +148,10 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 				t.Fatalf("%d large writes for %d packets of 32 KiB: %v", big, packets, sizes[:min(len(sizes), 20)])
 			}
 			// The other way (an upload): the client's packets arrive whole at the server, read
-			// from the outer channel ahead, not twice per packet (bufio's fill, then the rest).
+			// from the outer channel ahead, never by bufio's 4096-byte fills (a read, and maybe a
+			// window adjust to the client, per packet on top of the rest's).
 			outer.mu.Lock()
-			outer.reads = 0
+			outer.small = 0
 			outer.mu.Unlock()
 			go func() {
 				_, err := cli.Write(data[:1<<20])
@@ -161,10 +164,10 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 				t.Fatalf("upload: err %v, same bytes %v", err, bytes.Equal(got[:1<<20], data[:1<<20]))
 			}
 			outer.mu.Lock()
-			reads := outer.reads
+			small := outer.small
 			outer.mu.Unlock()
-			if upPackets := (1 << 20) / (32 << 10); reads > upPackets+upPackets/4 {
-				t.Fatalf("%d reads of the outer channel for %d inner packets", reads, upPackets)
+			if small > 0 {
+				t.Fatalf("%d reads of the outer channel with a buffer under 32 KiB", small)
 			}
 		})
 	}
