@@ -13,7 +13,8 @@
 //     build of another commit): a change is then compared with what it changes in the same run,
 //     under the same load, which successive runs on a shared machine cannot give.
 //
-// Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), sftp (-b with
+// Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), scpo (the same
+// with legacy scp, -O), sftp (-b with
 // one put), get (sftp -b with one get), cat (ssh TARGET cat FILE: a download through the
 // session's stdout). Each run's size is checked at the destination. Rounds alternate the routes
 // so that the machine's load falls on all of them. The load average is printed with each run.
@@ -51,7 +52,7 @@ import (
 func main() {
 	n := flag.Int("n", 3, "timed runs per route and way, alternating")
 	mib := flag.Int64("mib", 512, "MiB per transfer (a file of random bytes)")
-	ways := flag.String("ways", "scp,sftp,get,cat", "what to time, comma-separated: scp, sftp (put), get (sftp get), cat")
+	ways := flag.String("ways", "scp,sftp,get,cat", "what to time, comma-separated: scp, scpo (scp -O), sftp (put), get (sftp get), cat")
 	routes := flag.String("routes", "direct,proxyjump,gatehouse-jump,gatehouse-user", "routes, comma-separated")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	prof := flag.String("cpuprofile", "", "after the timed rounds, write a CPU profile of gatehouse for each way through each gatehouse route to DIR/WAY-ROUTE.pprof (transfers repeated for -profsec)")
@@ -246,6 +247,8 @@ Host *
 		switch way {
 		case "scp":
 			return append(append([]string{"scp", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
+		case "scpo": // legacy scp (-O: scp -t on the target, audited by internal/transfer's scp reader)
+			return append(append([]string{"scp", "-O", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
 		case "sftp":
 			return append(append([]string{"sftp", "-F", cfg, "-q", "-P", port}, hop...), "-b", batch, host)
 		case "get":
