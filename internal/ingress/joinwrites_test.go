@@ -134,14 +134,19 @@ func TestJumpInnerPacketIsOneOuterWrite(t *testing.T) {
 			}
 			sizes := outer.take()
 			packets := len(data) / (32 << 10)
-			big := 0
+			big, lone := 0, 0
 			for _, s := range sizes {
-				if s == 4096 { // bufio's full buffer: the first half of a packet
-					t.Fatalf("a lone write of %d bytes (bufio's flush) reached the outer channel: %v", s, sizes[:min(len(sizes), 20)])
+				if s == 4096 { // bufio's full buffer: the first part of a packet
+					lone++
 				}
 				if s > 16<<10 {
 					big++
 				}
+			}
+			// Only the safety timer sends a held write alone: when this goroutine was stopped
+			// for 10 ms between a packet's two writes (a loaded machine, the race detector).
+			if _, alone := cc.j.Counts(); lone > alone || alone > packets/20 {
+				t.Fatalf("%d lone writes of 4096 bytes (bufio's flush) reached the outer channel, %d sent alone by the timer, for %d packets: %v", lone, alone, packets, sizes[:min(len(sizes), 20)])
 			}
 			// One write per data packet, the window adjusts aside (small ones).
 			if big < packets || big > packets+packets/10 {

@@ -25,11 +25,11 @@ import (
 // and MACs: a packet is 4 bytes of length, a body that is a multiple of 8 or 16 bytes, and a
 // tag or MAC of 16, 20, 32 or 64 bytes (none before the first NEWKEYS), never 4096 in all.
 // Should it occur (hmac-sha1-96's 12 bytes allow it; another x/crypto), a timer sends the held
-// bytes alone within joinMaxHold: a
+// bytes alone after joinMaxHold to 2×joinMaxHold: a
 // delay, never a stall. The timer is armed once per joinMaxHold while writes are held, not per
 // packet: arming it earlier than the runtime's next poll wakes the poller, one more system call
-// per packet (measured: as many as the writes it saved). Sending held bytes alone early is
-// harmless (the two writes of before).
+// per packet (measured: as many as the writes it saved). When it fires on a later hold than the
+// one that armed it (a packet in the middle of its two writes), it waits one period more.
 const (
 	joinHeld    = 4096
 	joinMaxHold = 10 * time.Millisecond
@@ -44,10 +44,12 @@ var heldPool = sync.Pool{New: func() any { b := make([]byte, 0, joinHeld); retur
 type Joiner struct {
 	send func(first, rest []byte) (int, error)
 
-	mu    sync.Mutex
-	held  *[]byte // nil: nothing held
-	timer *time.Timer
-	armed bool // the timer will fire
+	mu      sync.Mutex
+	held    *[]byte // nil: nothing held
+	timer   *time.Timer
+	armed   bool   // the timer will fire
+	holds   uint64 // writes held so far
+	armedAt uint64 // holds when the timer was armed: the hold it watches
 	// joined and alone count held writes sent with the next one and alone (Counts).
 	joined, alone int
 	err           error // a held write's error, reported by the next Write
@@ -73,8 +75,9 @@ func (j *Joiner) Write(p []byte) (int, error) {
 			b := heldPool.Get().(*[]byte)
 			*b = append((*b)[:0], p...)
 			j.held = b
+			j.holds++
 			if !j.armed {
-				j.armed = true
+				j.armed, j.armedAt = true, j.holds
 				j.timer.Reset(joinMaxHold)
 			}
 			return len(p), nil
@@ -97,8 +100,19 @@ func (j *Joiner) Write(p []byte) (int, error) {
 func (j *Joiner) flushHeld() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.flushLocked(false)
+}
+
+// flushLocked sends what is held alone: at once when now, else only the hold the timer watched
+// (a later hold gets one more period).
+func (j *Joiner) flushLocked(now bool) {
 	j.armed = false
 	if j.held == nil {
+		return
+	}
+	if !now && j.holds != j.armedAt {
+		j.armed, j.armedAt = true, j.holds
+		j.timer.Reset(joinMaxHold)
 		return
 	}
 	if _, err := j.send(nil, *j.held); err != nil {
@@ -115,8 +129,10 @@ func (j *Joiner) release() {
 
 // Close sends what is held (best effort: the connection is closing) and stops the timer.
 func (j *Joiner) Close() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	j.timer.Stop()
-	j.flushHeld()
+	j.flushLocked(true)
 }
 
 // Counts is how many held writes went out joined to the next one, and alone (the timer).
