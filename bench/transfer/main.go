@@ -1,16 +1,20 @@
 // Command transfer measures file transfers through gatehouse (issue 12, Performance) with the real
 // OpenSSH clients against a real OpenSSH sshd, paired in the same run with two baselines:
 //
-//	go run ./bench/transfer [-n 3] [-mib 512] [-ways scp,sftp,get,cat] [-cpuprofile DIR] [-config 'KEY = VALUE']
+//	go run ./bench/transfer [-n 3] [-mib 512] [-ways scp,sftp,get,cat] [-cpuprofile DIR] [-config 'KEY = VALUE'] [-base BIN]
 //
 // Routes, all to the same target sshd on 127.0.0.1, as root:
 //   - direct: the client straight to the target;
 //   - proxyjump: OpenSSH's own ProxyJump (-J) through a second, plain sshd;
 //   - gatehouse-jump: ProxyJump through gatehouse (the ssh_config stanza way: gatehouse ends the
 //     inner SSH session, audits every SFTP operation with its SHA-256, records the session);
-//   - gatehouse-user: the target in the user name (-o User=alice:root@127.0.0.1:TPORT).
+//   - gatehouse-user: the target in the user name (-o User=alice:root@127.0.0.1:TPORT);
+//   - base-jump, base-user: the same through a second gatehouse, the binary -base names (a
+//     build of another commit): a change is then compared with what it changes in the same run,
+//     under the same load, which successive runs on a shared machine cannot give.
 //
-// Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), sftp (-b with
+// Ways: scp (OpenSSH's default SFTP mode, an upload of a -mib MiB random file), scpo (the same
+// with legacy scp, -O), sftp (-b with
 // one put), get (sftp -b with one get), cat (ssh TARGET cat FILE: a download through the
 // session's stdout). Each run's size is checked at the destination. Rounds alternate the routes
 // so that the machine's load falls on all of them. The load average is printed with each run.
@@ -48,16 +52,21 @@ import (
 func main() {
 	n := flag.Int("n", 3, "timed runs per route and way, alternating")
 	mib := flag.Int64("mib", 512, "MiB per transfer (a file of random bytes)")
-	ways := flag.String("ways", "scp,sftp,get,cat", "what to time, comma-separated: scp, sftp (put), get (sftp get), cat")
+	ways := flag.String("ways", "scp,sftp,get,cat", "what to time, comma-separated: scp, scpo (scp -O), sftp (put), get (sftp get), cat")
 	routes := flag.String("routes", "direct,proxyjump,gatehouse-jump,gatehouse-user", "routes, comma-separated")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	prof := flag.String("cpuprofile", "", "after the timed rounds, write a CPU profile of gatehouse for each way through each gatehouse route to DIR/WAY-ROUTE.pprof (transfers repeated for -profsec)")
 	profSec := flag.Int("profsec", 20, "seconds of each -cpuprofile profile")
 	extra := flag.String("config", "", "lines added to gatehouse.toml (e.g. 'gcPercent = 200'), to compare a setting")
+	base := flag.String("base", "", "a second gatehouse binary (another commit's build) timed in the same run as routes base-jump and base-user")
 	flag.Parse()
+	rs := strings.Split(*routes, ",")
+	if *base != "" {
+		rs = append(rs, "base-jump", "base-user")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *n, *mib, strings.Split(*ways, ","), strings.Split(*routes, ","), *keep, *prof, *profSec, *extra); err != nil {
+	if err := run(ctx, *n, *mib, strings.Split(*ways, ","), rs, *keep, *prof, *profSec, *extra, *base); err != nil {
 		fmt.Fprintln(os.Stderr, "transfer:", err)
 		os.Exit(1)
 	}
@@ -72,7 +81,7 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool, profDir string, profSec int, extra string) error {
+func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool, profDir string, profSec int, extra, baseBin string) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench-transfer-")
 	if err != nil {
 		return err
@@ -112,14 +121,27 @@ func run(ctx context.Context, n int, mib int64, ways, routes []string, keep bool
 		os.Setenv("GATEHOUSE_PPROF_LISTEN", pprofAddr)
 		fmt.Printf("gatehouse's profiling endpoints: http://%s/debug/pprof/\n", pprofAddr)
 	}
-	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gh", "maxStartups = \"2000:30:3000\"\nperSourceMaxStartups = 0\nperSourcePenalties = false\n"+extra+"\n", key+".pub")
+	toml := "maxStartups = \"2000:30:3000\"\nperSourceMaxStartups = 0\nperSourcePenalties = false\n" + extra + "\n"
+	gh, err := benchserver.StartGatehouse(ctx, bin, dir, "gh", toml, key+".pub")
 	if err != nil {
 		return err
 	}
 	defer gh.Stop()
+	ghb := gh // -base's gatehouse, or gh again
+	if baseBin != "" {
+		os.Unsetenv("GATEHOUSE_PPROF_LISTEN") // profiles are of the build under test
+		if ghb, err = benchserver.StartGatehouse(ctx, baseBin, dir, "ghb", toml, key+".pub"); err != nil {
+			return err
+		}
+		defer ghb.Stop()
+	}
 	cfg := filepath.Join(dir, "ssh_config")
-	tport, ghport := strconv.Itoa(target.Port), strconv.Itoa(gh.Port)
+	tport := strconv.Itoa(target.Port)
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`Host gh
+  HostName 127.0.0.1
+  Port %d
+  User alice
+Host ghb
   HostName 127.0.0.1
   Port %d
   User alice
@@ -137,12 +159,12 @@ Host *
   UserKnownHostsFile /dev/null
   LogLevel ERROR
   KexAlgorithms %s
-`, gh.Port, jump.Port, key, benchserver.Kex)), 0o600); err != nil {
+`, gh.Port, ghb.Port, jump.Port, key, benchserver.Kex)), 0o600); err != nil {
 		return err
 	}
 	// admin (whose key is ours) creates alice with the same key, her access and grants.
-	sshGH := func(user string, words ...string) (string, error) {
-		args := append([]string{"-F", cfg, "-p", ghport, user + "@127.0.0.1", "--", "--json-greppable"}, words...)
+	sshGH := func(g *benchserver.Server, user string, words ...string) (string, error) {
+		args := append([]string{"-F", cfg, "-p", strconv.Itoa(g.Port), user + "@127.0.0.1", "--", "--json-greppable"}, words...)
 		out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), `"error_code":"OK"`) {
 			return string(out), fmt.Errorf("ssh %s: %v: %s", strings.Join(words, " "), err, out)
@@ -150,31 +172,41 @@ Host *
 		return string(out), nil
 	}
 	pub, _ := os.ReadFile(key + ".pub")
-	if _, err := sshGH("admin", "--osh", "accountCreate", "--account", "alice", "--public-key", "'"+strings.TrimSpace(string(pub))+"'"); err != nil {
+	setup := func(g *benchserver.Server) error {
+		if _, err := sshGH(g, "admin", "--osh", "accountCreate", "--account", "alice", "--public-key", "'"+strings.TrimSpace(string(pub))+"'"); err != nil {
+			return err
+		}
+		for _, opt := range []string{"--user root", "--sftp", "--scpup", "--scpdown"} {
+			words := append([]string{"--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", tport, "--force"}, strings.Fields(opt)...)
+			if _, err := sshGH(g, "admin", words...); err != nil {
+				return err
+			}
+		}
+		out, err := sshGH(g, "alice", "--osh", "selfListEgressKeys")
+		if err != nil {
+			return err
+		}
+		i := strings.Index(out, `"line":"`)
+		if i < 0 {
+			return fmt.Errorf("no egress key line in %q", out)
+		}
+		line := out[i+len(`"line":"`):]
+		line = line[:strings.IndexByte(line, '"')]
+		f, err := os.OpenFile(targetAK, os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f, line)
+		return f.Close()
+	}
+	if err := setup(gh); err != nil {
 		return err
 	}
-	for _, opt := range []string{"--user root", "--sftp", "--scpup", "--scpdown"} {
-		words := append([]string{"--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", tport, "--force"}, strings.Fields(opt)...)
-		if _, err := sshGH("admin", words...); err != nil {
+	if ghb != gh {
+		if err := setup(ghb); err != nil {
 			return err
 		}
 	}
-	out, err := sshGH("alice", "--osh", "selfListEgressKeys")
-	if err != nil {
-		return err
-	}
-	i := strings.Index(out, `"line":"`)
-	if i < 0 {
-		return fmt.Errorf("no egress key line in %q", out)
-	}
-	line := out[i+len(`"line":"`):]
-	line = line[:strings.IndexByte(line, '"')]
-	f, err := os.OpenFile(targetAK, os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(f, line)
-	f.Close()
 
 	src := filepath.Join(dir, "src.bin")
 	if err := randomFile(src, mib<<20); err != nil {
@@ -200,16 +232,23 @@ Host *
 			hop = []string{"-J", "jp"}
 		case "gatehouse-jump":
 			hop = []string{"-J", "gh"}
-		case "gatehouse-user":
+		case "gatehouse-user", "base-user":
 			hop, host = []string{"-o", userTarget}, "127.0.0.1"
+		case "base-jump":
+			hop = []string{"-J", "ghb"}
 		}
 		port := tport
-		if route == "gatehouse-user" {
-			port = ghport
+		switch route {
+		case "gatehouse-user":
+			port = strconv.Itoa(gh.Port)
+		case "base-user":
+			port = strconv.Itoa(ghb.Port)
 		}
 		switch way {
 		case "scp":
 			return append(append([]string{"scp", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
+		case "scpo": // legacy scp (-O: scp -t on the target, audited by internal/transfer's scp reader)
+			return append(append([]string{"scp", "-O", "-F", cfg, "-q", "-P", port}, hop...), src, host+":"+dst)
 		case "sftp":
 			return append(append([]string{"sftp", "-F", cfg, "-q", "-P", port}, hop...), "-b", batch, host)
 		case "get":
@@ -228,11 +267,15 @@ Host *
 		var got int64
 		var errb strings.Builder
 		cmd.Stderr = &errb
-		before, err := cpuOf(gh, target, jump)
+		g := gh // the gatehouse this route goes through
+		if strings.HasPrefix(route, "base-") {
+			g = ghb
+		}
+		before, err := cpuOf(g, target, jump)
 		if err != nil {
 			return sample{}, err
 		}
-		sysBefore, err := syscalls(gh.PID())
+		sysBefore, err := syscalls(g.PID())
 		if err != nil {
 			return sample{}, err
 		}
@@ -265,11 +308,11 @@ Host *
 		}
 		// The sshd connection processes end with the client; their time counts once reaped.
 		waitReaped(ctx, target.PID(), jump.PID())
-		after, err := cpuOf(gh, target, jump)
+		after, err := cpuOf(g, target, jump)
 		if err != nil {
 			return sample{}, err
 		}
-		sysAfter, err := syscalls(gh.PID())
+		sysAfter, err := syscalls(g.PID())
 		if err != nil {
 			return sample{}, err
 		}

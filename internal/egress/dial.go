@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/sshwrite"
 )
 
 // ExitStatus is what a failed egress connection exits with, as OpenSSH's
@@ -222,7 +224,8 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		}))
 	}
 
-	c, chans, reqs, err := ssh.NewClientConn(&burstConn{Conn: conn}, t.addr(), cfg)
+	// Reads through burstConn; each SSH packet written in one writev (internal/sshwrite).
+	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(&burstConn{Conn: conn}, conn), t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {

@@ -32,6 +32,7 @@ import (
 	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/egress"
+	"gatehouse/internal/sshwrite"
 	"gatehouse/internal/transfer"
 )
 
@@ -218,7 +219,7 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		},
 	}
 	cfg.AddHostKey(signer)
-	nc := &chanConn{Channel: ch, local: outer.LocalAddr(), remote: outer.RemoteAddr()}
+	nc := newChanConn(ch, outer.LocalAddr(), outer.RemoteAddr())
 	// The handshake runs over an already authenticated connection, but still under the login
 	// grace time: a client that stalls it holds a goroutine.
 	hctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg().LoginGraceTime)*time.Second)
@@ -501,10 +502,79 @@ func (j *jumpChannel) rewrite(req *ssh.Request) bool {
 	return true
 }
 
-// chanConn is an SSH channel as a net.Conn, for the inner server's transport.
+// chanConn is an SSH channel as a net.Conn, for the inner server's transport. Its writes go
+// through a sshwrite.Joiner: each inner packet crosses the outer channel as one packet. Its
+// reads go ahead (readAhead): the inner transport reads each packet as a 4096-byte fill of its
+// bufio.Reader and then the rest, and every read of the outer channel may send the client a
+// window adjust (x/crypto adjusts on each read once 96 KiB are unacknowledged, a packet and a
+// system call each): one read of up to chanReadAhead bytes serves several.
+// One goroutine reads (x/crypto's read loop), as for any net.Conn under x/crypto.
 type chanConn struct {
 	ssh.Channel
 	local, remote net.Addr
+	j             *sshwrite.Joiner
+
+	readAhead bool
+	rbuf      *[]byte // bytes read ahead, [r:w] not yet given; nil when none
+	r, w      int
+	rerr      error // the read error that came with bytes read ahead
+}
+
+// chanReadAhead is the most a chanConn reads from the outer channel at once: two packets of
+// OpenSSH's maximum.
+const chanReadAhead = 64 << 10
+
+// readAheadPool lends chanConn its read-ahead buffer while it holds unread bytes: an idle jump
+// keeps none.
+var readAheadPool = sync.Pool{New: func() any { b := make([]byte, chanReadAhead); return &b }}
+
+func newChanConn(ch ssh.Channel, local, remote net.Addr) *chanConn {
+	return &chanConn{Channel: ch, local: local, remote: remote, j: sshwrite.NewJoiner(sshwrite.Copying(ch)), readAhead: true}
+}
+
+func (c *chanConn) Read(p []byte) (int, error) {
+	if !c.readAhead { // the benchmark's baseline
+		return c.Channel.Read(p)
+	}
+	if c.rbuf != nil {
+		n := copy(p, (*c.rbuf)[c.r:c.w])
+		c.r += n
+		if c.r == c.w {
+			readAheadPool.Put(c.rbuf)
+			c.rbuf = nil
+		}
+		return n, nil
+	}
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	if len(p) >= chanReadAhead {
+		return c.Channel.Read(p)
+	}
+	b := readAheadPool.Get().(*[]byte)
+	n, err := c.Channel.Read(*b)
+	m := copy(p, (*b)[:n])
+	if m < n {
+		c.rbuf, c.r, c.w = b, m, n
+		c.rerr = err // given once the bytes before it are
+		return m, nil
+	}
+	readAheadPool.Put(b)
+	return m, err
+}
+
+func (c *chanConn) Write(p []byte) (int, error) {
+	if c.j == nil { // not joined (the benchmark's baseline)
+		return c.Channel.Write(p)
+	}
+	return c.j.Write(p)
+}
+
+func (c *chanConn) Close() error {
+	if c.j != nil {
+		c.j.Close()
+	}
+	return c.Channel.Close()
 }
 
 func (c *chanConn) LocalAddr() net.Addr                { return c.local }

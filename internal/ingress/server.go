@@ -525,7 +525,8 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	nc = newQuickAckConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(time.Duration(s.cfg().LoginGraceTime) * time.Second))
 	var attempts connAttempts
-	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.serverConfig(ctx, &attempts))
+	// Each SSH packet in one write (joinwrites.go); nc stays the wrapper quickAck knows.
+	sconn, chans, reqs, err := ssh.NewServerConn(newJoinConn(nc), s.serverConfig(ctx, &attempts))
 	if err != nil {
 		s.stats.AuthFailed.Add(1)
 		endSource(attempts.outcome(err))
