@@ -181,14 +181,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		return r.deny("forward.denied", f, "remote forwarding is not available on this bastion")
 	}
 	if r.egress == nil {
-		sess := &session.Session{
-			Identity: session.Identity{AccountID: a.ID, Account: a.Name, Key: r.outer.Permissions.Extensions[extKey],
-				Source: r.outer.RemoteAddr(), Local: r.outer.LocalAddr(), At: r.s.env.Deps().Now()},
-			Account: a, RemoteAddr: r.outer.RemoteAddr(), LocalAddr: r.outer.LocalAddr(),
-			In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, RawOut: io.Discard, RawErr: io.Discard,
-			TargetFactors: append([]string{}, r.answered...),
-		}
-		conn, err := r.s.RemoteForward(r.ctx, RemoteForwardDial{Session: sess, Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming})
+		conn, err := r.s.RemoteForward(r.ctx, RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming})
 		if err != nil {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
