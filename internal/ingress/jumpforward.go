@@ -250,23 +250,32 @@ func loginKey(d access.Decision) string {
 	return strings.Join(keys, ",") + "|" + strings.Join(mfa, ",")
 }
 
-// login returns the inner connection's login to the target for decision d, made on first use.
+// login returns the inner connection's login to the target for decision d, made on first use;
+// a login made before carries the forward only once the MFA check passes again for it.
 func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decision, keys map[string]store.EgressKey) (ssh.Conn, error) {
 	k := loginKey(d)
+	dial := RemoteForwardDial{Session: forwardSession(l.s, l.outer, a, l.answered), Target: tgt, Decision: d, Keys: keys,
+		Channels: func(nch ssh.NewChannel) { _ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target here") }}
 	l.mu.Lock()
+	if c := l.egress[k]; c != nil && !l.closed {
+		l.mu.Unlock()
+		if err := l.s.forwardMFA(l.ctx, dial); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	defer l.mu.Unlock() // held while dialling: the first forwards wait for one login, not make several
 	switch {
 	case l.closed:
 		return nil, errors.New("the connection is ending")
 	case l.egress[k] != nil:
-		return l.egress[k], nil
+		return l.egress[k], nil // made while this one waited, its MFA checked by that dial
 	case len(l.egress) >= maxThroughLogins:
 		return nil, fmt.Errorf("at most %d logins to the target per connection", maxThroughLogins)
 	case l.s.RemoteForward == nil:
 		return nil, errors.New("forwarding through a target is not available on this bastion")
 	}
-	conn, err := l.s.RemoteForward(l.ctx, RemoteForwardDial{Session: forwardSession(l.s, l.outer, a, l.answered), Target: tgt, Decision: d, Keys: keys,
-		Channels: func(nch ssh.NewChannel) { _ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target here") }})
+	conn, err := l.s.RemoteForward(l.ctx, dial)
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +288,17 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 		})
 	}
 	return conn, nil
+}
+
+// forwardMFA runs the MFA check of a forward whose login to the target was made before: the
+// factors answered when the connection authenticated must still cover what policy asks now.
+func (s *Server) forwardMFA(ctx context.Context, d RemoteForwardDial) error {
+	if s.RemoteForward == nil {
+		return errors.New("forwarding through a target is not available on this bastion")
+	}
+	d.MFAOnly = true
+	_, err := s.RemoteForward(ctx, d)
+	return err
 }
 
 // drop forgets a login that failed (and closes it).
