@@ -255,7 +255,9 @@ func loginKey(d access.Decision) string {
 func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decision, keys map[string]store.EgressKey) (ssh.Conn, error) {
 	k := loginKey(d)
 	dial := RemoteForwardDial{Session: forwardSession(l.s, l.outer, a, l.answered), Target: tgt, Decision: d, Keys: keys,
-		Channels: func(nch ssh.NewChannel) { _ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target here") }}
+		Channels: func(nch ssh.NewChannel) {
+			_ = nch.Reject(ssh.Prohibited, "the bastion accepts no channel from a target here")
+		}}
 	l.mu.Lock()
 	if c := l.egress[k]; c != nil && !l.closed {
 		l.mu.Unlock()
