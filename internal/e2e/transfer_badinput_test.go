@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,7 +115,14 @@ func lyingTarget(t *testing.T, j *jumpEnv, script string) *sshtest.SSHD {
 	if err := os.WriteFile(filepath.Join(bin, "scp"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sshd := sshtest.StartSSHDWith(t, sshtest.Options{Extra: []string{"SetEnv PATH=" + bin + ":/usr/bin:/bin"}})
+	return extraTarget(t, j, []string{"SetEnv PATH=" + bin + ":/usr/bin:/bin"}, "--scpdown")
+}
+
+// extraTarget starts a second sshd (extra: its own sshd_config lines) for alice's egress key,
+// and grants alice the SSH access and the protocols on it.
+func extraTarget(t *testing.T, j *jumpEnv, extra []string, protocols ...string) *sshtest.SSHD {
+	t.Helper()
+	sshd := sshtest.StartSSHDWith(t, sshtest.Options{Extra: extra})
 	keys, err := os.ReadFile(j.sshd.AuthorizedKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +132,64 @@ func lyingTarget(t *testing.T, j *jumpEnv, script string) *sshtest.SSHD {
 		Host: "127.0.0.1", User: sshd.User, Port: sshd.Port, AddedBy: "admin", AddedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	j.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(sshd.Port), "--scpdown")
+	for _, p := range protocols {
+		j.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(sshd.Port), p)
+	}
 	return sshd
+}
+
+// TestSFTPTargetClosesMidTransfer: the target's SFTP server dies (SIGKILL) in the middle of a
+// download through the jump, with the real sftp: the client fails at once, the audit has the
+// file closed as failed ("session ended with the file open") with fewer bytes than the file,
+// and the session's own close (nothing left half-recorded).
+func TestSFTPTargetClosesMidTransfer(t *testing.T) {
+	j := startJump(t)
+	bin := t.TempDir()
+	server, pidFile := filepath.Join(bin, "sftp-server"), filepath.Join(bin, "pid")
+	if err := os.WriteFile(server, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec /usr/lib/openssh/sftp-server\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sshd := extraTarget(t, j, []string{"ForceCommand " + server}, "--sftp")
+	remote := filepath.Join(t.TempDir(), "big.bin")
+	randomFile(t, remote, 4<<20)
+	batch := filepath.Join(j.dir, "cut.batch")
+	if err := os.WriteFile(batch, []byte("get "+remote+" "+filepath.Join(t.TempDir(), "got.bin")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// -l: 4 Mbit/s, so that the download is still running when the server dies.
+	cmd := exec.CommandContext(ctx, "sftp", "-l", "4000", "-F", j.cfg, "-P", fmt.Sprint(sshd.Port), "-b", batch, sshd.User+"@127.0.0.1")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run() }()
+	waitAudit(t, j.b, "sftp.open", map[string]any{"account": "alice", "path": remote})
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a download whose server died ended well")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the client still waits after the target's server died")
+	}
+	want := map[string]any{"account": "alice", "path": remote, "status": "failed", "comment": "session ended with the file open", "port_to": fmt.Sprint(sshd.Port)}
+	waitAudit(t, j.b, "sftp.close", want)
+	for _, e := range auditEntries(t, j.b, "sftp.close") {
+		if auditCarries(e, want) && auditCarries(e, map[string]any{"bytes_read": fmt.Sprint(4 << 20)}) {
+			t.Fatalf("a cut download audited whole: %v", e)
+		}
+	}
+	waitAudit(t, j.b, "connection.close", map[string]any{"account": "alice", "port_to": fmt.Sprint(sshd.Port)})
 }
 
 // TestSCPDownloadTargetLies: a target whose scp lies to the real `scp -O` client through the

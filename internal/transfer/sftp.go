@@ -224,12 +224,14 @@ func (s *SFTP) ClientBytes(p []byte) error { return s.feed(&s.client, p, true) }
 // ServerBytes feeds bytes the target sent to the client.
 func (s *SFTP) ServerBytes(p []byte) error { return s.feed(&s.server, p, false) }
 
-// Close emits the totals of the files still open (the session ended without closing them).
+// Close emits the totals of the files still open (the session ended without closing them):
+// status failed; the hashes are of the whole packets that went (TestSFTPCutMidPacket), which
+// need not be the file.
 func (s *SFTP) Close() {
 	s.client.undo()
 	s.server.undo()
 	for h, f := range s.files {
-		s.closeFile(h, f, "", "session ended with the file open")
+		s.closeFile(h, f, "failed", "session ended with the file open")
 	}
 }
 
