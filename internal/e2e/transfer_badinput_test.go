@@ -96,6 +96,7 @@ func TestSCPUploadLies(t *testing.T) {
 			}
 		})
 	}
+	allClosed(t, j)
 	// The refused events never carry a hash; the short file neither.
 	for _, e := range auditEntries(t, j.b, "scp.file") {
 		if f, _ := e["fields"].(map[string]any); f != nil {
@@ -104,6 +105,17 @@ func TestSCPUploadLies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// allClosed waits until every session alice opened on the targets is audited as closed too
+// (a refused stream leaves no session half-recorded).
+func allClosed(t *testing.T, j *jumpEnv) {
+	t.Helper()
+	opened := countAudit(t, j.b, "connection.open", map[string]any{"account": "alice"})
+	if opened == 0 {
+		t.Fatal("no session audited")
+	}
+	waitAuditCount(t, j.b, "connection.close", map[string]any{"account": "alice"}, opened)
 }
 
 // lyingTarget starts a second sshd for alice's egress key whose PATH finds a fake scp first
@@ -418,4 +430,40 @@ func TestSFTPWriteLies(t *testing.T) {
 			}
 		})
 	}
+	allClosed(t, j)
+}
+
+// TestTransferToHostNotCovered: protocol grants are per host and port: alice's --scpup/--sftp
+// on one target do not cover a second target she has SSH access to; scp (both modes) and sftp
+// to it are refused on both ways with the reason, audited transfer.denied, nothing written,
+// while the same copy to the covered target arrives.
+func TestTransferToHostNotCovered(t *testing.T) {
+	j := startJump(t)
+	other := extraTarget(t, j, nil)
+	src := filepath.Join(j.dir, "covered.bin")
+	data := randomFile(t, src, 4096)
+	remote := t.TempDir()
+	port := fmt.Sprint(other.Port)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"scp sftp mode, jump", []string{"scp", "-F", j.cfg, "-P", port, src, other.User + "@127.0.0.1:" + remote + "/a"}},
+		{"scp -O, jump", []string{"scp", "-O", "-F", j.cfg, "-P", port, src, other.User + "@127.0.0.1:" + remote + "/b"}},
+		{"scp, user name", []string{"scp", "-F", j.cfg, "-o", "User=alice:" + other.User + "@127.0.0.1:" + port, src, "bastion:" + remote + "/c"}},
+	} {
+		_, errs, code := j.run(t, "", c.args[0], c.args[1:]...)
+		if code == 0 || !strings.Contains(errs, "grant") {
+			t.Errorf("%s: exit %d %q", c.name, code, errs)
+		}
+	}
+	waitAudit(t, j.b, "transfer.denied", map[string]any{"account": "alice", "port_to": port, "protocol": "sftp"})
+	waitAudit(t, j.b, "transfer.denied", map[string]any{"account": "alice", "port_to": port, "protocol": "scpup"})
+	if entries, _ := os.ReadDir(remote); len(entries) != 0 {
+		t.Fatalf("written on a target the grant does not cover: %v", entries)
+	}
+	if _, errs, code := j.run(t, "", "scp", "-F", j.cfg, "-P", fmt.Sprint(j.sshd.Port), src, j.target()+":"+remote+"/ok"); code != 0 {
+		t.Fatalf("the covered target: %q", errs)
+	}
+	sameFile(t, filepath.Join(remote, "ok"), data)
 }
