@@ -214,3 +214,23 @@ func auditCarries(e map[string]any, want map[string]any) bool {
 	}
 	return true
 }
+
+// TestJumpLocalForwardTargetRefuses: the target, not the bastion, connects: a target whose sshd
+// forbids forwarding (AllowTcpForwarding no) makes a granted -L fail, audited forward.failed
+// with the target's refusal, while the same grant through the bastion's own connection (the
+// bastion connects) reaches the port.
+func TestJumpLocalForwardTargetRefuses(t *testing.T) {
+	j := startJump(t)
+	echo := echoServer(t)
+	strict := extraTarget(t, j, []string{"AllowTcpForwarding no"})
+	j.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(echo), "--forward")
+	lport := freePort(t)
+	jumpForwardCmd(t, j, []int{lport}, "-p", fmt.Sprint(strict.Port), "-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echo), strict.User+"@127.0.0.1")
+	if got := talk(t, lport, "strict"); got != "" {
+		t.Fatalf("a target that forbids forwarding forwarded: %q", got)
+	}
+	waitAudit(t, j.b, "forward.failed", map[string]any{"account": "alice", "port_to": fmt.Sprint(echo), "direction": "local", "ssh_port": fmt.Sprint(strict.Port)})
+	if got := talk(t, localForward(t, j, echo), "bastion"); got != "echo:bastion" {
+		t.Fatalf("the same grant on the bastion's own connection: %q", got)
+	}
+}
