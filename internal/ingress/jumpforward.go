@@ -286,7 +286,7 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 			l.s.log.Info("forwards through a target ended", "account", a.Name, "reason", reason)
 			_ = l.client.Close() // ending the client's connection ends its forwards
-			l.closeLogins()
+			go l.closeLogins()   // not here: a login being made holds l.mu, and end must be prompt
 		})
 	}
 	return conn, nil
