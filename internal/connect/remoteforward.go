@@ -26,6 +26,10 @@ type ForwardDial struct {
 	Decision access.Decision
 	Keys     map[string]store.EgressKey
 	Channels func(ssh.NewChannel)
+	// MFAOnly runs the MFA check alone, for a forward carried by a login made before: DialForward
+	// returns nil, nil when it passes (a requirement added since the connection authenticated
+	// refuses the forward, as it refuses a new session).
+	MFAOnly bool
 }
 
 // DialForward logs in to a remote forward's target with the decision's egress keys, under the
@@ -51,6 +55,9 @@ func (c *Connector) DialForward(ctx context.Context, fd ForwardDial) (ssh.Conn, 
 		}
 	case len(reqs) > 0:
 		return nil, &refusal.Refusal{Code: "KO_MFA_FAILED", Message: "MFA is required for this host but no second factor is available on this bastion", Exit: refusal.ExitMFAFailed}
+	}
+	if fd.MFAOnly {
+		return nil, nil
 	}
 	signers, err := c.signers(fd.Decision, fd.Keys)
 	if err != nil {

@@ -243,6 +243,8 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	rf := s.newRemoteForwards(ctx, outer, inner, inner.User(), t, answeredFrom(withAnswered(ctx, inner.Permissions)))
 	go rf.serve(ireqs) // ssh -R to this target (rforward.go); every other global request is refused
 	defer rf.close()
+	lf := s.newLocalForwards(ctx, outer, inner, t) // ssh -L/-D through this target (jumpforward.go)
+	defer lf.close()
 	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()
 	if err := s.audit(ctx, outer, "jump.open", audit.Fields{User: inner.User(), HostTo: t.Host, PortTo: t.Port}); err != nil {
@@ -252,6 +254,9 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 	}
 	sessions := s.channels(inner, outer.User(), outer.RemoteAddr())
 	for nch := range chans {
+		if lf.take(nch) {
+			continue
+		}
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only on a jump")
 			continue

@@ -55,6 +55,9 @@ type RemoteForwardDial struct {
 	Decision access.Decision
 	Keys     map[string]store.EgressKey
 	Channels func(ssh.NewChannel)
+	// MFAOnly asks for the MFA check alone (nil, nil: it passes), for a forward carried by a
+	// login made before.
+	MFAOnly bool
 }
 
 // tcpipForward is RFC 4254 7.1's tcpip-forward and cancel-tcpip-forward payload.
@@ -180,15 +183,15 @@ func (r *remoteForwards) listen(payload []byte) bool {
 	case r.s.RemoteForward == nil:
 		return r.deny("forward.denied", f, "remote forwarding is not available on this bastion")
 	}
-	if r.egress == nil {
-		sess := &session.Session{
-			Identity: session.Identity{AccountID: a.ID, Account: a.Name, Key: r.outer.Permissions.Extensions[extKey],
-				Source: r.outer.RemoteAddr(), Local: r.outer.LocalAddr(), At: r.s.env.Deps().Now()},
-			Account: a, RemoteAddr: r.outer.RemoteAddr(), LocalAddr: r.outer.LocalAddr(),
-			In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, RawOut: io.Discard, RawErr: io.Discard,
-			TargetFactors: append([]string{}, r.answered...),
+	dial := RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming}
+	if r.egress != nil {
+		// The login was made for an earlier request: this one passes the MFA check on its own.
+		if err := r.s.forwardMFA(r.ctx, dial); err != nil {
+			return r.deny("forward.denied", f, err.Error())
 		}
-		conn, err := r.s.RemoteForward(r.ctx, RemoteForwardDial{Session: sess, Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming})
+	}
+	if r.egress == nil {
+		conn, err := r.s.RemoteForward(r.ctx, dial)
 		if err != nil {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
@@ -222,8 +225,9 @@ func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
 var nextForwardID atomic.Uint64
 
 // stillGranted decides again, for one connection made on the target's side, whether the
-// account may forward port: a grant revoked, an account frozen or expired since the listener
-// opened stops the connections that come after.
+// account may forward port: a grant revoked, an account frozen or expired, an MFA requirement
+// the connection did not answer, since the listener opened, stops the connections that come
+// after.
 func (r *remoteForwards) stillGranted(port int) error {
 	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
 	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
@@ -234,9 +238,13 @@ func (r *remoteForwards) stillGranted(port int) error {
 	if err != nil {
 		return err
 	}
-	_, err = access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
+	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
 		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
-	return err
+	if err != nil {
+		return err
+	}
+	// MFA asked since the connection authenticated stops the connections that come after too.
+	return r.s.forwardMFA(r.ctx, RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys})
 }
 
 // cancel stops a listener this connection opened (cancel-tcpip-forward).

@@ -143,6 +143,15 @@ func (s *SFTP) putRead(id uint32, r readReq) {
 	s.reads[id] = r
 }
 
+// pendingID says whether a request with id waits for its reply.
+func (s *SFTP) pendingID(id uint32) bool {
+	if _, ok := s.reads[id]; ok {
+		return true
+	}
+	_, ok := s.inflight[id]
+	return ok
+}
+
 // take removes the request a reply answers.
 func (s *SFTP) take(id uint32) (pending, bool) {
 	if r, ok := s.reads[id]; ok {
@@ -215,12 +224,14 @@ func (s *SFTP) ClientBytes(p []byte) error { return s.feed(&s.client, p, true) }
 // ServerBytes feeds bytes the target sent to the client.
 func (s *SFTP) ServerBytes(p []byte) error { return s.feed(&s.server, p, false) }
 
-// Close emits the totals of the files still open (the session ended without closing them).
+// Close emits the totals of the files still open (the session ended without closing them):
+// status failed; the hashes are of the whole packets that went (TestSFTPCutMidPacket), which
+// need not be the file.
 func (s *SFTP) Close() {
 	s.client.undo()
 	s.server.undo()
 	for h, f := range s.files {
-		s.closeFile(h, f, "", "session ended with the file open")
+		s.closeFile(h, f, "failed", "session ended with the file open")
 	}
 }
 
@@ -311,6 +322,11 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 	if s.waiting() >= MaxInFlight {
 		return s.refuse("too many requests in flight")
 	}
+	if s.pendingID(id) {
+		// A reply is matched to its request by id: a second request with the id of one still
+		// waiting would have the first's reply (a handle) audited under the second's path.
+		return s.refuse(fmt.Sprintf("request id %d is already waiting for its reply", id))
+	}
 	var p pending
 	switch typ {
 	case fxpOpen, fxpOpendir:
@@ -328,12 +344,12 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		if r.bad {
 			return s.refuse("a malformed read")
 		}
-		h := ""
-		if f := s.files[string(hb)]; f != nil {
-			h = f.handle // the open file's own key: no string made per read
-		} else {
-			h = string(hb)
+		f := s.files[string(hb)]
+		if f == nil {
+			// As for a write: a handle the target did not give was guessed.
+			return s.refuse("a read on a handle the target did not give")
 		}
+		h := f.handle // the open file's own key: no string made per read
 		s.putRead(id, readReq{handle: h, offset: off})
 		return nil
 	case fxpWrite:
@@ -343,14 +359,18 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 		if r.bad {
 			return s.refuse("a malformed write")
 		}
-		if f := s.files[string(h)]; f != nil {
-			f.written += int64(len(data))
-			if f.wOrder && off == f.nextWr {
-				f.whash.Write(data)
-				f.nextWr += uint64(len(data))
-			} else {
-				f.wOrder = false
-			}
+		// A client learns a handle from the target's reply, which the audit reads first: a
+		// handle it does not know yet was guessed (the bytes would go unaudited).
+		f := s.files[string(h)]
+		if f == nil {
+			return s.refuse("a write on a handle the target did not give")
+		}
+		f.written += int64(len(data))
+		if f.wOrder && off == f.nextWr {
+			f.whash.Write(data)
+			f.nextWr += uint64(len(data))
+		} else {
+			f.wOrder = false
 		}
 		return nil // its status is not audited: the close carries the totals
 	case fxpClose:

@@ -190,3 +190,76 @@ func FuzzSFTP(f *testing.F) {
 		}
 	})
 }
+
+// TestSFTPGuessedHandlesAndReusedIDs: a client that writes or reads on a handle the target has
+// not given yet (OpenSSH's first handle is four zero bytes: easy to guess, and pipelined before
+// the reply the bytes would be counted nowhere), or that sends a request with the id of one
+// still waiting (its reply, a handle, would be audited under the second request's path), is
+// refused; the same writes on the handle the target gave are counted.
+func TestSFTPGuessedHandlesAndReusedIDs(t *testing.T) {
+	h := "\x00\x00\x00\x00"
+	open := packet(fxpOpen, uint32(1), "/tmp/x", uint32(fxfWrite), uint32(0))
+	for _, c := range []struct {
+		name    string
+		stream  [][]byte // client packets
+		comment string
+	}{
+		{"write before the handle", [][]byte{open, packet(fxpWrite, uint32(2), h, uint64(0), "data")}, "a write on a handle the target did not give"},
+		{"read before the handle", [][]byte{open, packet(fxpRead, uint32(2), h, uint64(0), uint32(10))}, "a read on a handle the target did not give"},
+		{"write on no handle at all", [][]byte{packet(fxpWrite, uint32(2), "zz", uint64(0), "data")}, "a write on a handle the target did not give"},
+		{"an id reused while waiting", [][]byte{packet(fxpOpen, uint32(1), "/etc/shadow", uint32(fxfRead), uint32(0)), open}, "request id 1 is already waiting for its reply"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, evs := collect()
+			var err error
+			for _, p := range c.stream {
+				if err = s.ClientBytes(p); err != nil {
+					break
+				}
+			}
+			if c.comment == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("err %v", err)
+			}
+			if last := (*evs)[len(*evs)-1]; last.Op != "refused" || last.Comment != c.comment {
+				t.Fatalf("events %+v", *evs)
+			}
+		})
+	}
+	// Honest: the handle from the reply, writes at any offsets, counted (no hash: not in order).
+	s, evs := collect()
+	for _, step := range []struct {
+		client bool
+		pkt    []byte
+	}{
+		{true, open}, {false, packet(fxpHandle, uint32(1), h)},
+		{true, packet(fxpWrite, uint32(2), h, uint64(1<<32), "abc")}, {true, packet(fxpWrite, uint32(3), h, uint64(0), "de")},
+		{true, packet(fxpRead, uint32(4), h, uint64(0), uint32(10))},
+		{true, packet(fxpRead, uint32(4), h, uint64(0), uint32(10))}, // the same id: refused
+	} {
+		var err error
+		if step.client {
+			err = s.ClientBytes(step.pkt)
+		} else {
+			err = s.ServerBytes(step.pkt)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "request id 4 is already waiting") {
+				t.Fatal(err)
+			}
+			s.Close()
+			for _, e := range *evs {
+				if e.Op == "close" && (e.BytesWritten != 5 || e.SHA256Write != "") {
+					t.Fatalf("close %+v", e)
+				}
+			}
+			return
+		}
+	}
+	t.Fatal("a read id reused while waiting was accepted")
+}
