@@ -80,6 +80,8 @@ var _ ingress.Tracker = (*Tracker)(nil)
 func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line) (ingress.SessionTrack, error) {
 	now := t.Now()
 	id := record.NewID()
+	// A jump's SFTP audit names the session it follows (uniqid), as the plain path's does.
+	egress.NoteSession(ctx, id)
 	req, line := ln.Request, ln.Raw // a bad line is refused later by the dispatcher; record it anyway
 	kind, host, user, port, plugin := req.Kind(), "", "", 0, ""
 	switch kind {
