@@ -128,7 +128,7 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
 		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, OnError: tr.recordingFailed, RecordInput: recordInput}
-	tr.stderr, tr.accountID = s.RawErr, s.Account.ID
+	tr.stderr, tr.accountID, tr.endOnFailure = s.RawErr, s.Account.ID, req.HasTarget()
 	if stealth {
 		opts.StealthStdout = pol.Stealth
 	}
@@ -185,16 +185,20 @@ type track struct {
 	failed    atomic.Bool
 	stderr    io.Writer
 	accountID string
-	stealth   bool
-	id        string
-	account   string
-	t         *Tracker
-	rec       record.Recorder
-	path      string
-	row       store.Session
-	start     time.Time
-	mu        sync.Mutex
-	n         int64
+	// endOnFailure: a session relayed to a target (its recording is the only evidence of what
+	// the target showed) ends when its recording fails. The bastion's own commands keep the
+	// full-disk rules of the audit log: read-only ones answer, changes are refused.
+	endOnFailure bool
+	stealth      bool
+	id           string
+	account      string
+	t            *Tracker
+	rec          record.Recorder
+	path         string
+	row          store.Session
+	start        time.Time
+	mu           sync.Mutex
+	n            int64
 
 	// transfer: a file transfer whose content is not recorded (transferRecording = "metadata").
 	transfer bool
@@ -214,22 +218,27 @@ const (
 var errRecordingFailed = errors.New("the recording of this session cannot be written")
 
 // recordingFailed runs once, off the session's path, when the recording cannot be written (a
-// full disk, the file replaced): the session must not go on unrecorded (fail closed), so its
-// streams fail from now on and the relay ends; the user is told why, the audit log (if it can
-// still be written) and the log say so at once.
+// full disk, the file replaced). A session relayed to a target must not go on unrecorded (fail
+// closed): it is ended, told why, and its streams fail from now on. The bastion's own session
+// goes on under the audit log's full-disk rules. The audit log (if it can still be written) and
+// the log say so at once.
 func (tr *track) recordingFailed(err error) {
 	t := tr.t
-	t.Log.Error("recording failed; ending the session", "id", tr.id, "account", tr.account, "path", tr.path, "err", err)
-	// A registered session is ended now, even an idle one, the reason first; one not registered
-	// yet is told here and ends at its next output, which fails.
-	if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
-		if tr.stderr != nil {
-			_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
+	what := "the recording could not be written; the bastion's own session went on (its commands are audited)"
+	if tr.endOnFailure {
+		what = "the recording could not be written; the session was ended"
+		// A registered session is ended now, even an idle one, the reason first; one not
+		// registered yet is told here and ends at its next output, which fails.
+		if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
+			if tr.stderr != nil {
+				_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
+			}
 		}
+		tr.failed.Store(true)
 	}
-	tr.failed.Store(true)
+	t.Log.Error("recording failed", "id", tr.id, "account", tr.account, "path", tr.path, "err", err, "outcome", what)
 	if aerr := t.Audit.Append(audit.Event{Type: "recording.failed", Fields: audit.Fields{UniqID: tr.id, Account: tr.account,
-		RecordingID: tr.id, RecordingTruncated: true, Comment: "the recording could not be written, the session was ended: " + err.Error()}}); aerr != nil {
+		RecordingID: tr.id, RecordingTruncated: true, Comment: what + ": " + err.Error()}}); aerr != nil {
 		t.Log.Error("cannot write the recording failure to the audit log", "id", tr.id, "err", aerr)
 	}
 }
