@@ -78,8 +78,15 @@ func TestIssue12ImmediateMFATransfers(t *testing.T) {
 // grants), and an ssh_config whose clients may answer keyboard-interactive (no BatchMode).
 func approvalJump(t *testing.T) (*jumpEnv, *hook, string) {
 	t.Helper()
+	return chatJump(t, "approval")
+}
+
+// chatJump is approvalJump with the group's requirement req ("approval", or "webhook": a code
+// posted to Slack that alice types).
+func chatJump(t *testing.T, req string) (*jumpEnv, *hook, string) {
+	t.Helper()
 	slack := newHook(t, "slack")
-	b := testenv.Start(t, testenv.Options{Config: "approvalListen = \"127.0.0.1:0\"\nperSourcePenalties = false\n[notify]\napprovals = [\"slack\"]\n" +
+	b := testenv.Start(t, testenv.Options{Config: "approvalListen = \"127.0.0.1:0\"\nperSourcePenalties = false\n[notify]\napprovals = [\"slack\"]\ncodes = [\"slack\"]\n" +
 		channelTOML("slack", slack, "") +
 		"[notify.approval]\nttl = \"20s\"\nslack_signing_secret = \"" + slackSecret + "\"\nslack_team_id = \"T0TEAM\"\nslack_app_id = \"A0APP\"\n"})
 	aliceKey := b.CreateAccount("alice")
@@ -93,7 +100,7 @@ func approvalJump(t *testing.T) (*jumpEnv, *hook, string) {
 	sshd := sshtest.StartSSHD(t)
 	sshd.Authorize(t, pub)
 	port := fmt.Sprint(sshd.Port)
-	b.MustOK("--osh", "groupModify", "--group", "secure", "--mfa-required", "approval")
+	b.MustOK("--osh", "groupModify", "--group", "secure", "--mfa-required", req)
 	b.MustOK("--osh", "groupAddMember", "--group", "secure", "--account", "alice")
 	b.MustOK("--osh", "groupAddServer", "--group", "secure", "--host", "127.0.0.1", "--port", port, "--user-any")
 	for _, proto := range []string{"--sftp", "--scpup"} {
@@ -153,11 +160,17 @@ func TestIssue12JITApprovalTransfers(t *testing.T) {
 		}
 		label := labelAfter(t, errb.String, strings.Index(errb.String(), "a request for session "))
 		decideApproval(t, j.b, slack, label, c.action)
+		decided := time.Now()
 		err := cmd.Wait()
 		cancel()
 		if c.action == "gatehouse_deny" {
 			if err == nil {
 				t.Fatalf("%s: the client succeeded", c.name)
+			}
+			// The denial is final: the client's automatic retry of keyboard-interactive gets
+			// no second request (that someone else could approve), and the client ends at once.
+			if n := strings.Count(errb.String(), "a request for session "); n != 1 || time.Since(decided) > 10*time.Second {
+				t.Fatalf("%s: %d approval requests, ended %v after the denial: %q", c.name, n, time.Since(decided), errb.String())
 			}
 			if _, serr := os.Stat(filepath.Join(remote, c.dst)); serr == nil {
 				t.Fatalf("%s: written on the target", c.name)
@@ -172,6 +185,103 @@ func TestIssue12JITApprovalTransfers(t *testing.T) {
 	waitAudit(t, j.b, "mfa.pass", map[string]any{"account": "alice", "factor": "approval", "stage": "jit"})
 	waitAudit(t, j.b, "sftp.close", map[string]any{"account": "alice", "path": remote + "/jump.bin", "sha256_written": sum})
 	waitAudit(t, j.b, "scp.file", map[string]any{"account": "alice", "path2": remote + "/user.bin", "sha256_written": sum})
+}
+
+// TestIssue12JITChatCodeTransfer: a transfer to a server whose group requires a code posted to
+// the chat (webhook), through ProxyJump with no terminal: the client's own prompt (SSH_ASKPASS)
+// asks for the code, alice reads it in Slack and types it; the file arrives intact and audited.
+// A wrong code writes nothing.
+func TestIssue12JITChatCodeTransfer(t *testing.T) {
+	j, slack, port := chatJump(t, "webhook")
+	remote := t.TempDir()
+	src := filepath.Join(j.dir, "code.bin")
+	data := randomFile(t, src, 70*1024+3)
+	// The askpass shows the prompt to the test (a file) and answers what the test writes.
+	prompt, answer := filepath.Join(j.dir, "prompt"), filepath.Join(j.dir, "answer")
+	ask := filepath.Join(j.dir, "askpass")
+	script := `#!/bin/sh
+printf '%s' "$1" > "$GH_PROMPT.tmp" && mv "$GH_PROMPT.tmp" "$GH_PROMPT"
+i=0; while [ ! -s "$GH_ANSWER" ] && [ $i -lt 300 ]; do [ -e "$GH_ANSWER.stop" ] && exit 1; sleep 0.1; i=$((i+1)); done
+cat "$GH_ANSWER"; rm -f "$GH_ANSWER"
+`
+	if err := os.WriteFile(ask, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"SSH_ASKPASS": ask, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0", "GH_PROMPT": prompt, "GH_ANSWER": answer} {
+		t.Setenv(k, v)
+	}
+	for _, c := range []struct {
+		dst   string
+		wrong bool
+	}{{"good.bin", false}, {"wrong.bin", true}} {
+		_ = os.Remove(prompt)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/"+c.dst)
+		var errb syncBuffer
+		cmd.Stderr, cmd.Stdin, cmd.Dir = &errb, strings.NewReader(""), j.dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The label is in the prompt or the instruction above it (stderr).
+		var label string
+		deadline := time.Now().Add(20 * time.Second)
+		for label == "" {
+			p, _ := os.ReadFile(prompt)
+			if m := labelRe.FindStringSubmatch(string(p) + errb.String()); m != nil && len(p) > 0 {
+				label = m[1]
+				break
+			}
+			if time.Now().After(deadline) {
+				cancel()
+				_ = cmd.Wait()
+				t.Fatalf("no code asked on the client's prompt: prompt %q, stderr %q", p, errb.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		code := codeIn(t, slack.waitFor(t, label).Body, label)
+		if c.wrong {
+			code = fmt.Sprintf("%0*d", len(code), 0)
+			if code == codeIn(t, slack.waitFor(t, label).Body, label) {
+				code = fmt.Sprintf("%0*d", len(code), 1)
+			}
+		}
+		if err := os.WriteFile(answer, []byte(code+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if c.wrong { // the bastion asks again: the client's prompt then gives up
+			if err := os.WriteFile(answer+".stop", nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := cmd.Wait()
+		cancel()
+		if c.wrong {
+			if err == nil {
+				t.Fatal("scp with a wrong chat code succeeded")
+			}
+			if _, serr := os.Stat(filepath.Join(remote, c.dst)); serr == nil {
+				t.Fatal("written with a wrong chat code")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("scp with the chat code: %v %q", err, errb.String())
+		}
+		sameFile(t, filepath.Join(remote, c.dst), data)
+	}
+	// One code per connection: the wrong one was not followed by another code in the chat.
+	codes := 0
+	for _, r := range slack.requests() {
+		if strings.Contains(string(r.Body), "Code for session") {
+			codes++
+		}
+	}
+	if codes != 2 {
+		t.Fatalf("%d codes posted to the chat for 2 connections", codes)
+	}
+	waitAudit(t, j.b, "mfa.pass", map[string]any{"account": "alice", "factor": "webhook", "stage": "jit"})
+	waitAudit(t, j.b, "mfa.fail", map[string]any{"account": "alice", "factor": "webhook"})
+	waitAudit(t, j.b, "sftp.close", map[string]any{"account": "alice", "path": remote + "/good.bin", "sha256_written": fmt.Sprintf("%x", sha256Sum(data))})
 }
 
 // TestIssue12AuditorFindsWhoCopiedShadow: alice copies /etc/shadow from the target (scp in SFTP
