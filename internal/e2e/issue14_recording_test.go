@@ -304,4 +304,3 @@ func fillDisk(t *testing.T, path string) {
 		}
 	}
 }
-

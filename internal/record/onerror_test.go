@@ -19,7 +19,7 @@ func TestOnErrorReportedOnce(t *testing.T) {
 			bytes int
 			every time.Duration
 		}{
-			{"worker", 2 << 20, time.Hour},        // more than a chunk and a buffer: written now
+			{"worker", 2 << 20, time.Hour},         // more than a chunk and a buffer: written now
 			{"timed flush", 100, time.Millisecond}, // held, then flushed by the timer
 		} {
 			t.Run(format.String()+"/"+c.name, func(t *testing.T) {
