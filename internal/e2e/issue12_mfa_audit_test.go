@@ -407,3 +407,66 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestIssue12ImmediateApprovalTransfers: with MFAMode "immediate" (the default) and alice's
+// own approval required at login (--mfa-approval-required), a transfer through the stanza asks
+// it on the client's own prompt when the connection to the bastion logs in: approved, the file
+// arrives intact and audited; denied, nothing is written, and the client's automatic retries
+// post no second request.
+func TestIssue12ImmediateApprovalTransfers(t *testing.T) {
+	j, slack, port := chatJump(t, "none")
+	j.b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-approval-required", "yes")
+	// The jump hop (to the bastion) logs at INFO here: OpenSSH shows keyboard-interactive's text
+	// at INFO, and ssh passes -F, not -o, to the ProxyJump hop.
+	body, err := os.ReadFile(j.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(j.cfg, []byte(strings.Replace(string(body), "  LogLevel ERROR\n", "  LogLevel INFO\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	remote := t.TempDir()
+	src := filepath.Join(j.dir, "imm-approved.bin")
+	data := randomFile(t, src, 40*1024+7)
+	for _, c := range []struct{ dst, action string }{{"ok.bin", "gatehouse_approve"}, {"no.bin", "gatehouse_deny"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/"+c.dst)
+		var errb syncBuffer
+		cmd.Stderr, cmd.Stdin, cmd.Dir = &errb, strings.NewReader(""), j.dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(errb.String(), "a request for session ") {
+			if time.Now().After(deadline) {
+				cancel()
+				werr := cmd.Wait()
+				t.Fatalf("%s: no approval request on the client's prompt: %q (%v)", c.action, errb.String(), werr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		label := labelAfter(t, errb.String, strings.Index(errb.String(), "a request for session "))
+		decideApproval(t, j.b, slack, label, c.action)
+		decided := time.Now()
+		err := cmd.Wait()
+		cancel()
+		if c.action == "gatehouse_deny" {
+			if err == nil {
+				t.Fatal("scp succeeded after a denied approval")
+			}
+			if _, serr := os.Stat(filepath.Join(remote, c.dst)); serr == nil {
+				t.Fatal("written after a denied approval")
+			}
+			if n := strings.Count(errb.String(), "a request for session "); n != 1 || time.Since(decided) > 10*time.Second {
+				t.Fatalf("denied at login: %d approval requests, ended %v after the denial: %q", n, time.Since(decided), errb.String())
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("scp after the approval: %v %q", err, errb.String())
+		}
+		sameFile(t, filepath.Join(remote, c.dst), data)
+	}
+	waitAudit(t, j.b, "mfa.pass", map[string]any{"account": "alice", "factor": "approval", "stage": "immediate"})
+	waitAudit(t, j.b, "sftp.close", map[string]any{"account": "alice", "path": remote + "/ok.bin", "sha256_written": fmt.Sprintf("%x", sha256Sum(data))})
+}
