@@ -182,6 +182,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
+	a.Tracker.EndSession = runningSessions.EndSession // a session whose recording fails ends at once
 	a.shareSessionControl(runningSessions)
 	a.Server.AuthEvent = a.authEvent
 	st2 := a.Server.Stats()

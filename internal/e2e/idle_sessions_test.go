@@ -104,8 +104,9 @@ func TestIdleRelayedSessionHoldsNoRecordingDescriptor(t *testing.T) {
 }
 
 // Someone with access to the recordings directory replaces an idle session's recording with a
-// file of their own (renamed over it): the next output is not written into that file, the
-// session goes on, and its end reports the recording incomplete (an error, as a full disk).
+// file of their own (renamed over it): the next output is not written into that file, and the
+// recording fails as on a full disk: the session ends (it does not go on unrecorded), the user
+// is told why, and its row is closed.
 func TestRecordingReplacedWhileIdleIsNotWrittenElsewhere(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{})
 	sshd, aliceKey := targetSetup(t, b)
@@ -140,10 +141,11 @@ func TestRecordingReplacedWhileIdleIsNotWrittenElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	term.Send("echo after-$((2*3))\r")
-	term.Expect(off, "after-6", 10*time.Second) // the session goes on
-	term.Send("exit 0\r")
-	if code := term.Wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d", code)
+	off = term.Expect(off, "after-6", 10*time.Second) // relayed before the recorder meets the file
+	// The next flush finds another file: the session ends by itself, and says why.
+	term.Expect(off, "This session cannot be recorded any more", 10*time.Second)
+	if code := term.Wait(10 * time.Second); code == 0 {
+		t.Fatalf("exit %d after the recording failed", code)
 	}
 	var closed bool
 	for try := 0; try < 50 && !closed; try++ {

@@ -28,7 +28,14 @@ type kbdJump struct {
 
 func startKbdJump(t *testing.T) *kbdJump {
 	t.Helper()
-	j := startJumpWith(t, testenv.Options{Config: "MFAMode = \"jit\"\nperSourcePenalties = false\n"})
+	return startKbdJumpMode(t, "jit")
+}
+
+// startKbdJumpMode is startKbdJump with MFAMode mode ("immediate": the TOTP is asked when the
+// connection to the bastion logs in; "jit": when a target needs it).
+func startKbdJumpMode(t *testing.T, mode string) *kbdJump {
+	t.Helper()
+	j := startJumpWith(t, testenv.Options{Config: "MFAMode = \"" + mode + "\"\nperSourcePenalties = false\n"})
 	secret := enrolTOTP(t, j.b, "alice")
 	j.b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "yes")
 	body, err := os.ReadFile(j.cfg)

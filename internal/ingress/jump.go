@@ -281,7 +281,7 @@ func (s *Server) serveTarget(ctx context.Context, outer *ssh.ServerConn, nch ssh
 	sub := new(egress.Subsystem)
 	onEvent := func(ev transfer.Event) {
 		f := ev.Fields()
-		f.User, f.HostTo, f.PortTo = user, t.Host, t.Port
+		f.User, f.HostTo, f.PortTo, f.UniqID = user, t.Host, t.Port, sub.Session()
 		if err := s.audit(ctx, outer, "sftp."+ev.Op, f); err != nil {
 			// Fail closed: a transfer the audit log cannot follow does not go on.
 			s.log.Error("cannot audit a file operation, ending the session", "account", accountOf(outer), "err", err)

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -187,9 +188,18 @@ func (s *Server) withTargetFactors(ctx context.Context, conn ssh.ConnMetadata, a
 	if ask == nil {
 		return p, err
 	}
+	// Once the target's factors were refused on this connection (a denied approval, a wrong or
+	// expired code), the client's automatic retries of keyboard-interactive are refused without
+	// asking again: a denial stays final (no new approval request for someone else to accept),
+	// and the team's chat gets no request nobody asked for.
+	var refused atomic.Bool
 	answer := func(p *ssh.Permissions, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		if refused.Load() {
+			return nil, errAuth
+		}
 		names, err := ask(client)
 		if err != nil {
+			refused.Store(true)
 			return nil, errAuth
 		}
 		if p.Extensions == nil {

@@ -5,6 +5,9 @@ import (
 	"gatehouse/internal/netaddr"
 
 	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -67,7 +70,29 @@ func (a *Auth) kbdChat(ctx context.Context, conn ssh.ConnMetadata, acct store.Ac
 		step.base = step.base.With(map[string]string{"target": target})
 	}
 	if err := step.run(ctx, chat, passed); err != nil {
-		return errRefused
+		return errKbdChatRefused
 	}
 	return nil
+}
+
+// errKbdChatRefused is a chat factor refused (denied, unanswered, a wrong or expired code): final
+// for the connection, whose automatic keyboard-interactive retries are then refused without
+// posting another request (finalChat).
+var errKbdChatRefused = fmt.Errorf("%w: a chat factor was refused", errRefused)
+
+// finalChat wraps a connection's keyboard-interactive callback: once a chat factor was refused
+// on it, later attempts are refused at once. A denial stays final (no second request that
+// someone else could approve) and the team's chat gets no request nobody asked for.
+func finalChat(cb func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	var refused atomic.Bool
+	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		if refused.Load() {
+			return nil, errKbdChatRefused
+		}
+		p, err := cb(conn, client)
+		if errors.Is(err, errKbdChatRefused) {
+			refused.Store(true)
+		}
+		return p, err
+	}
 }

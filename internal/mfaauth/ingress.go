@@ -37,12 +37,12 @@ func (a *Auth) AfterPublicKey(conn ssh.ConnMetadata, acct store.Account, perms *
 		return perms, nil
 	}
 	return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
-		KeyboardInteractiveCallback: func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		KeyboardInteractiveCallback: finalChat(func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 			if err := a.immediate(ctx, conn, acct, client, true); err != nil {
 				return nil, err
 			}
 			return ingress.MarkFactorsOK(perms), nil
-		},
+		}),
 	}}
 }
 
@@ -63,12 +63,12 @@ func (a *Auth) WithoutPublicKey(conn ssh.ConnMetadata, acct store.Account) func(
 	if im := policy.ImmediateFactors(a.Global(), PolicyAccount(acct, f.Configured)); im.PublicKey != policy.KeyOptional || im.Factors == 0 {
 		return a.Decoy(conn.User())
 	}
-	return func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	return finalChat(func(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 		if err := a.immediate(ctx, conn, acct, client, false); err != nil {
 			return nil, err
 		}
 		return ingress.NewFactorPermissions(acct.Name), nil
-	}
+	})
 }
 
 // immediate asks the immediate factors of acct, reloaded now so that a change since the

@@ -144,6 +144,10 @@ type Options struct {
 	// OnLimit, when set, is called once when MaxBytes is reached (on the recorder's worker;
 	// it must not block).
 	OnLimit func()
+	// OnError, when set, is told once of the first write error of the recording (a full
+	// disk…), as soon as the worker or the timed flush meets it, off the session's path (it must
+	// not block): the session can then end rather than go on unrecorded.
+	OnError func(error)
 	// FlushInterval bounds how long written data may sit in the user-space
 	// buffer; 0 means 1 s.
 	FlushInterval time.Duration
@@ -304,6 +308,7 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
 	}
+	out.onFail = opts.OnError
 	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
 	r.batchTimer.Stop()
 	return r, nil
@@ -568,7 +573,11 @@ func (r *recorder) handle(it item) {
 			}
 		}
 	}
+	failed := r.out.failure()
 	r.out.mu.Unlock()
+	if failed != nil {
+		r.out.onFail(failed)
+	}
 	if reached && r.onLimit != nil {
 		r.onLimit()
 	}

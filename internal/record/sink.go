@@ -33,6 +33,20 @@ type sink struct {
 	// held, when set, is a format's own buffer in front of bw (gatehouse: the events of the
 	// chunk being built); it is written out before every flush.
 	held heldWriter
+	// onFail, when set, is told of the first error once (Options.OnError), after mu is
+	// released; failReported says it was (guarded by mu).
+	onFail       func(error)
+	failReported bool
+}
+
+// failure returns the error to report to onFail, once; callers hold mu and call onFail with
+// it after releasing mu.
+func (o *sink) failure() error {
+	if o.err == nil || o.failReported || o.onFail == nil {
+		return nil
+	}
+	o.failReported = true
+	return o.err
 }
 
 // heldWriter is a format that holds events before it writes them (to compress them whole).
@@ -127,8 +141,15 @@ func (o *sink) eventDone() {
 }
 
 func (o *sink) timedFlush() {
+	var failed error
+	defer func() { // after the unlock below
+		if failed != nil {
+			o.onFail(failed)
+		}
+	}()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	defer func() { failed = o.failure() }()
 	o.armed = false
 	if o.closed || o.err != nil {
 		return

@@ -66,6 +66,25 @@ func (r *Registry) End(accountID, reason string, exit int) []string {
 	return ids
 }
 
+// EndSession ends the running session sessionID of accountID, as End does, and reports
+// whether it ran here.
+func (r *Registry) EndSession(accountID, sessionID, reason string, exit int) bool {
+	r.mu.Lock()
+	var found *entry
+	for e := range r.byAccount[accountID] {
+		if e.session == sessionID {
+			found = e
+			break
+		}
+	}
+	r.mu.Unlock()
+	if found == nil || sessionID == "" {
+		return false
+	}
+	found.once.Do(func() { found.end(reason, exit) })
+	return true
+}
+
 // Count is how many sessions run now (all accounts).
 func (r *Registry) Count() int {
 	r.mu.Lock()

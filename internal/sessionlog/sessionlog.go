@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/netaddr"
 	"gatehouse/internal/record"
+	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
 )
@@ -65,6 +67,9 @@ type Tracker struct {
 	OnRecordingBytes func(n int64)
 	OnRecordingError func()
 	OnRecordingLimit func()
+	// EndSession, when set, ends a running session (the registry of internal/running): a
+	// session whose recording fails is ended at once, not at its next output.
+	EndSession func(accountID, sessionID, reason string, exit int) bool
 	// Admit, when set, is asked before a session opens its recording; an error refuses the
 	// session (the archive's disk budget: fail closed before the local disk fills).
 	Admit func() error
@@ -80,6 +85,8 @@ var _ ingress.Tracker = (*Tracker)(nil)
 func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line) (ingress.SessionTrack, error) {
 	now := t.Now()
 	id := record.NewID()
+	// A jump's SFTP audit names the session it follows (uniqid), as the plain path's does.
+	egress.NoteSession(ctx, id)
 	req, line := ln.Request, ln.Raw // a bad line is refused later by the dispatcher; record it anyway
 	kind, host, user, port, plugin := req.Kind(), "", "", 0, ""
 	switch kind {
@@ -120,7 +127,8 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	tr := &track{t: t, start: now, stealth: stealth, transfer: transfer, recordInput: recordInput, id: id, account: s.Account.Name}
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
-		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, RecordInput: recordInput}
+		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, OnError: tr.recordingFailed, RecordInput: recordInput}
+	tr.stderr, tr.accountID, tr.endOnFailure = s.RawErr, s.Account.ID, req.HasTarget()
 	if stealth {
 		opts.StealthStdout = pol.Stealth
 	}
@@ -172,16 +180,25 @@ func wordsOrRaw(ln session.Line) []string {
 type track struct {
 	paused  atomic.Bool
 	limited atomic.Bool // the recording reached its size cap
-	stealth bool
-	id      string
-	account string
-	t       *Tracker
-	rec     record.Recorder
-	path    string
-	row     store.Session
-	start   time.Time
-	mu      sync.Mutex
-	n       int64
+	// failed: the recording could not be written (a full disk…); the session's streams then
+	// fail, so it ends rather than go on unrecorded. stderr tells the user why.
+	failed    atomic.Bool
+	stderr    io.Writer
+	accountID string
+	// endOnFailure: a session relayed to a target (its recording is the only evidence of what
+	// the target showed) ends when its recording fails. The bastion's own commands keep the
+	// full-disk rules of the audit log: read-only ones answer, changes are refused.
+	endOnFailure bool
+	stealth      bool
+	id           string
+	account      string
+	t            *Tracker
+	rec          record.Recorder
+	path         string
+	row          store.Session
+	start        time.Time
+	mu           sync.Mutex
+	n            int64
 
 	// transfer: a file transfer whose content is not recorded (transferRecording = "metadata").
 	transfer bool
@@ -193,7 +210,38 @@ type track struct {
 const (
 	stealthComment = "output not recorded (stealth)"
 	limitComment   = "recording stopped at recordingMaxBytes; the session went on"
+	// failedComment is also what the user is told, and the registry's reason for ending it.
+	failedComment = "This session cannot be recorded any more (the bastion's disk may be full); please tell the bastion administrators"
 )
+
+// errRecordingFailed is what the session's streams return once its recording has failed.
+var errRecordingFailed = errors.New("the recording of this session cannot be written")
+
+// recordingFailed runs once, off the session's path, when the recording cannot be written (a
+// full disk, the file replaced). A session relayed to a target must not go on unrecorded (fail
+// closed): it is ended, told why, and its streams fail from now on. The bastion's own session
+// goes on under the audit log's full-disk rules. The audit log (if it can still be written) and
+// the log say so at once.
+func (tr *track) recordingFailed(err error) {
+	t := tr.t
+	what := "the recording could not be written; the bastion's own session went on (its commands are audited)"
+	if tr.endOnFailure {
+		what = "the recording could not be written; the session was ended"
+		// A registered session is ended now, even an idle one, the reason first; one not
+		// registered yet is told here and ends at its next output, which fails.
+		if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
+			if tr.stderr != nil {
+				_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
+			}
+		}
+		tr.failed.Store(true)
+	}
+	t.Log.Error("recording failed", "id", tr.id, "account", tr.account, "path", tr.path, "err", err, "outcome", what)
+	if aerr := t.Audit.Append(audit.Event{Type: "recording.failed", Fields: audit.Fields{UniqID: tr.id, Account: tr.account,
+		RecordingID: tr.id, RecordingTruncated: true, Comment: what + ": " + err.Error()}}); aerr != nil {
+		t.Log.Error("cannot write the recording failure to the audit log", "id", tr.id, "err", aerr)
+	}
+}
 
 // transferComment is the row's comment of a transfer whose content is not recorded.
 const transferComment = "file transfer: content not recorded (metadata and hashes in the audit)"
@@ -201,7 +249,7 @@ const transferComment = "file transfer: content not recorded (metadata and hashe
 // comment joins what the row's comment says about the recording to the session's own.
 func (tr *track) comment(own string) string {
 	parts := []string{}
-	for _, p := range []string{own, cond(tr.stealth && !tr.transfer, stealthComment), cond(tr.transfer, transferComment), cond(tr.limited.Load(), limitComment)} {
+	for _, p := range []string{own, cond(tr.stealth && !tr.transfer, stealthComment), cond(tr.transfer, transferComment), cond(tr.limited.Load(), limitComment), cond(tr.failed.Load() && !strings.Contains(own, failedComment), failedComment)} {
 		if p != "" {
 			parts = append(parts, p)
 		}
@@ -231,10 +279,14 @@ func (tr *track) limitReached() {
 	}
 }
 
-// recWriter feeds the recorder; it never fails the user's stream.
+// recWriter feeds the recorder; it fails the user's stream only once the recording has
+// failed (recordingFailed), never because it is slow.
 type recWriter struct{ tr *track }
 
 func (w *recWriter) Write(p []byte) (int, error) {
+	if w.tr.failed.Load() {
+		return 0, errRecordingFailed
+	}
 	if w.tr.paused.Load() {
 		return len(p), nil
 	}
@@ -252,6 +304,9 @@ func (w *recWriter) Write(p []byte) (int, error) {
 type inputWriter struct{ tr *track }
 
 func (w *inputWriter) Write(p []byte) (int, error) {
+	if w.tr.failed.Load() {
+		return 0, errRecordingFailed
+	}
 	w.tr.rec.Input(p)
 	w.tr.mu.Lock()
 	w.tr.n += int64(len(p))
@@ -301,16 +356,19 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 	if o.Kind == "" {
 		o.Kind = tr.row.Kind
 	}
-	err := t.Store.CloseSession(ctx, tr.id, func(r *store.Session) {
-		r.EndedAt, r.ExitStatus, r.Status, r.SHA256, r.Size = now, exitStatus, "closed", sum, size
-		r.Allowed, r.Plugin, r.User, r.Host, r.IPTo, r.PortTo = o.Allowed, o.Plugin, o.User, o.Host, o.IPTo, o.PortTo
-		r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, tr.comment(o.Comment)
-		if o.Kind != "" {
-			r.Kind = o.Kind
-		}
-	})
-	if err != nil {
-		t.Log.Error("cannot complete the session row", "id", tr.id, "err", err)
+	closeRow := func() error {
+		return t.Store.CloseSession(ctx, tr.id, func(r *store.Session) {
+			r.EndedAt, r.ExitStatus, r.Status, r.SHA256, r.Size = now, exitStatus, "closed", sum, size
+			r.Allowed, r.Plugin, r.User, r.Host, r.IPTo, r.PortTo = o.Allowed, o.Plugin, o.User, o.Host, o.IPTo, o.PortTo
+			r.BytesIn, r.BytesOut, r.Comment = o.BytesIn, o.BytesOut, tr.comment(o.Comment)
+			if o.Kind != "" {
+				r.Kind = o.Kind
+			}
+		})
+	}
+	rowErr := closeRow()
+	if rowErr != nil {
+		t.Log.Error("cannot complete the session row", "id", tr.id, "err", rowErr)
 	}
 	f := audit.Fields{UniqID: tr.id, Account: s.Account.Name, CmdType: o.Kind, Allowed: audit.Bool(o.Allowed),
 		IPFrom: tr.row.IPFrom, PortFrom: tr.row.PortFrom, IPBastion: tr.row.IPBastion, PortBastion: tr.row.PortBastion,
@@ -318,12 +376,54 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		Duration: now.Sub(tr.start).Seconds(), BytesIn: o.BytesIn, BytesOut: o.BytesOut,
 		RecordingID: tr.id, RecordingSHA256: sum, RecordingSize: size, Comment: o.Comment,
 		Stealth: tr.stealth, RecordingTruncated: tr.limited.Load(), Extra: netaddr.ViaFields(s.RemoteAddr)}
-	if err := t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}); err != nil {
-		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", err)
+	appendClose := func() error { return t.Audit.Append(audit.Event{Time: now, Type: "session.close", Fields: f}) }
+	auditErr := appendClose()
+	if auditErr != nil {
+		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", auditErr)
+	}
+	if rowErr != nil || auditErr != nil {
+		// A full disk (or a store that is away) must not leave the session "running" in the
+		// listings, nor its end out of the audit log: both are written again once they can be.
+		var todo []func() error
+		if rowErr != nil {
+			todo = append(todo, closeRow)
+		}
+		if auditErr != nil {
+			todo = append(todo, appendClose)
+		}
+		go t.finishLater(tr.id, todo)
 	}
 	if t.OnClosed != nil && rerr == nil {
 		t.OnClosed(tr.path, sum, size)
 	}
+}
+
+// endRetries and endRetryEvery bound how long a session's end (its row, its audit event) is
+// written again after a failure: 10 minutes, then the next start marks the row interrupted.
+const (
+	endRetries    = 600
+	endRetryEvery = time.Second
+)
+
+// finishLater runs each of todo again, every endRetryEvery, until it succeeds or endRetries ran.
+func (t *Tracker) finishLater(id string, todo []func() error) {
+	tick := time.NewTicker(endRetryEvery)
+	defer tick.Stop()
+	for try := 0; try < endRetries && len(todo) > 0; try++ {
+		<-tick.C
+		left := todo[:0]
+		for _, f := range todo {
+			if f() != nil {
+				left = append(left, f)
+			}
+		}
+		todo = left
+	}
+	if len(todo) > 0 {
+		t.Log.Error("the session's end could not be written", "id", id, "left", len(todo))
+		return
+	}
+	t.Log.Info("the session's end was written after a failure", "id", id)
 }
 
 // Interrupted marks the sessions a dead gatehouse left open, in the store and the audit log.
