@@ -105,6 +105,9 @@ func TestJumpLocalForward(t *testing.T) {
 	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "port_to": fmt.Sprint(other), "direction": "local"})
 
 	// -D: SOCKS through the target, curl naming the host (socks5-hostname): granted and not.
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.Need(t, "curl is not installed (scripts/test.sh installs it)")
+	}
 	curl := func(port int) (string, error) {
 		out, err := exec.Command("curl", "-sS", "--max-time", "10", "--socks5-hostname", fmt.Sprintf("127.0.0.1:%d", dport),
 			fmt.Sprintf("http://localhost:%d/through", port)).CombinedOutput()
