@@ -123,6 +123,13 @@ func TestJumpLocalForward(t *testing.T) {
 	}
 	waitAudit(t, j.b, "forward.close", map[string]any{"account": "alice", "port_to": fmt.Sprint(web), "direction": "local", "connect_to": fmt.Sprintf("127.0.0.1:%d", web)})
 
+	// A name the bastion cannot resolve: refused with the reason (the target is never asked to).
+	if out, err := exec.Command("curl", "-sS", "--max-time", "10", "--socks5-hostname", fmt.Sprintf("127.0.0.1:%d", dport),
+		fmt.Sprintf("http://no-such-host.invalid:%d/", web)).CombinedOutput(); err == nil {
+		t.Fatalf("curl -D to an unresolvable name: %q", out)
+	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "host_to": "no-such-host.invalid", "comment": "Unable to resolve host 'no-such-host.invalid'"})
+
 	// Revoked while a forwarded connection is open: the next one is refused.
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
 	if err != nil {
