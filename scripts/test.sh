@@ -2,7 +2,7 @@
 # Installs the real tools the tests drive (OpenSSH client and server, oathtool, asciinema, ttyplay,
 # expect, ssh-audit, versitygw, PostgreSQL, chromium for the web console's browser tests, rsync and git
 # for the transfers, ping and mtr for the network plugins, ansible, haproxy for the cluster test, vim (netrw,
-# an editor's remote mode through the bastion), and for the PAM module: pamtester, sudo,
+# an editor's remote mode through the bastion), curl for -D through a jump, and for the PAM module: pamtester, sudo,
 # a C compiler, libpam0g-dev) when they are missing,
 # then runs the whole test suite.
 set -euo pipefail
@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in ssh:openssh-client sshd:openssh-server ssh-keygen:openssh-client oathtool:oathtool \
             asciinema:asciinema ttyplay:ttyrec expect:expect ssh-audit:ssh-audit pamtester:pamtester sudo:sudo \
-            chromium:chromium rsync:rsync git:git ping:iputils-ping mtr:mtr-tiny cc:gcc ansible:ansible haproxy:haproxy vim.basic:vim; do
+            chromium:chromium rsync:rsync git:git ping:iputils-ping mtr:mtr-tiny cc:gcc ansible:ansible haproxy:haproxy vim.basic:vim curl:curl; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
 [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
+[ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-sftp-server) # a target's SFTP server killed mid-transfer (e2e)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

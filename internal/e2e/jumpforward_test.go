@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/testenv"
 )
@@ -105,6 +108,9 @@ func TestJumpLocalForward(t *testing.T) {
 	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "port_to": fmt.Sprint(other), "direction": "local"})
 
 	// -D: SOCKS through the target, curl naming the host (socks5-hostname): granted and not.
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.Need(t, "curl is not installed (scripts/test.sh installs it)")
+	}
 	curl := func(port int) (string, error) {
 		out, err := exec.Command("curl", "-sS", "--max-time", "10", "--socks5-hostname", fmt.Sprintf("127.0.0.1:%d", dport),
 			fmt.Sprintf("http://localhost:%d/through", port)).CombinedOutput()
@@ -119,6 +125,13 @@ func TestJumpLocalForward(t *testing.T) {
 		t.Fatalf("curl -D to a granted port: %v %q", err, out)
 	}
 	waitAudit(t, j.b, "forward.close", map[string]any{"account": "alice", "port_to": fmt.Sprint(web), "direction": "local", "connect_to": fmt.Sprintf("127.0.0.1:%d", web)})
+
+	// A name the bastion cannot resolve: refused with the reason (the target is never asked to).
+	if out, err := exec.Command("curl", "-sS", "--max-time", "10", "--socks5-hostname", fmt.Sprintf("127.0.0.1:%d", dport),
+		fmt.Sprintf("http://no-such-host.invalid:%d/", web)).CombinedOutput(); err == nil {
+		t.Fatalf("curl -D to an unresolvable name: %q", out)
+	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "host_to": "no-such-host.invalid", "comment": "Unable to resolve host 'no-such-host.invalid'"})
 
 	// Revoked while a forwarded connection is open: the next one is refused.
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
@@ -232,5 +245,81 @@ func TestJumpLocalForwardTargetRefuses(t *testing.T) {
 	waitAudit(t, j.b, "forward.failed", map[string]any{"account": "alice", "port_to": fmt.Sprint(echo), "direction": "local", "ssh_port": fmt.Sprint(strict.Port)})
 	if got := talk(t, localForward(t, j, echo), "bastion"); got != "echo:bastion" {
 		t.Fatalf("the same grant on the bastion's own connection: %q", got)
+	}
+}
+
+// TestJumpLocalForwardHostileChannels: a raw client (x/crypto/ssh, as an attacker's tool) opens
+// direct-tcpip channels on a jump's inner connection that OpenSSH would never send: a host with
+// a NUL, a 64 kB host, a prefix, port 0: each is refused with the reason, audited
+// forward.denied (the host made printable and cut), and nothing is dialled.
+func TestJumpLocalForwardHostileChannels(t *testing.T) {
+	j := startJump(t)
+	echo := echoServer(t)
+	j.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(echo), "--forward")
+	pem, err := os.ReadFile(j.aliceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := ssh.Dial("tcp", net.JoinHostPort(j.b.Host, j.b.Port), &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}) // the bastion's key is not what is tested
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	nc, err := outer.Dial("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(j.sshd.Port))) // the jump
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, chans, reqs, err := ssh.NewClientConn(nc, "127.0.0.1", &ssh.ClientConfig{User: j.sshd.User, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := ssh.NewClient(conn, chans, reqs)
+	defer inner.Close()
+	type tcpip struct {
+		Host     string
+		Port     uint32
+		OrigIP   string
+		OrigPort uint32
+	}
+	logins := accepted(j)
+	for _, c := range []struct {
+		name string
+		host string
+		port uint32
+	}{
+		{"NUL", "127.0.0.1\x00.evil", uint32(echo)},
+		{"64 kB", strings.Repeat("a", 64*1024), uint32(echo)},
+		{"prefix", "127.0.0.0/8", uint32(echo)},
+		{"port 0", "127.0.0.1", 0},
+		{"port 70000", "127.0.0.1", 70000},
+	} {
+		ch, _, err := inner.OpenChannel("direct-tcpip", ssh.Marshal(tcpip{Host: c.host, Port: c.port, OrigIP: "127.0.0.1", OrigPort: 1}))
+		if err == nil {
+			ch.Close()
+			t.Fatalf("%s: the channel was accepted", c.name)
+		}
+	}
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "host_to": "127.0.0.1?.evil", "direction": "local"})
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "host_to": strings.Repeat("a", 256) + "…"})
+	waitAudit(t, j.b, "forward.denied", map[string]any{"account": "alice", "port_to": "70000", "comment": "bad port 70000"})
+	if accepted(j) != logins {
+		t.Fatal("the bastion logged in to the target for a hostile channel")
+	}
+	// The same connection still forwards what is granted.
+	ch, err := inner.Dial("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(echo)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	fmt.Fprintln(ch, "raw")
+	_ = ch.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, len("echo:raw\n"))
+	if _, err := io.ReadFull(ch, buf); err != nil || string(buf) != "echo:raw\n" {
+		t.Fatalf("granted after the refusals: %v %q", err, buf)
 	}
 }

@@ -86,6 +86,20 @@ func TestRemoteForwardJITMFA(t *testing.T) {
 		})
 	}
 	waitAudit(t, k.b, "mfa.pass", map[string]any{"account": "alice", "stage": "jit", "via": "keyboard-interactive"})
+
+	// -L inside the jump: the same rule (the target connects only for a connection that answered).
+	k.b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(echo), "--forward")
+	lport := freePort(t)
+	lspec := fmt.Sprintf("%d:127.0.0.1:%d", lport, echo)
+	cmd, _ := k.kbdForward(t, k.secret, "-F", k.cfg, "-L", lspec, "-p", sshPort, k.target())
+	waitExit(t, cmd, "-L without a prompt")
+	// The askpass now gives the next 30 s step's code: the two before were used above.
+	_, errb := k.kbdForward(t, k.secret, "-F", k.cfgKbd, "-L", lspec, "-p", sshPort, k.target())
+	listening(t, lport, true)
+	if got := talk(t, lport, "mfa-local"); got != "echo:mfa-local" {
+		t.Fatalf("-L after the code: %q (ssh: %q)", got, errb.String())
+	}
+	waitAudit(t, k.b, "forward.close", map[string]any{"account": "alice", "port_to": fmt.Sprint(echo), "direction": "local"})
 }
 
 // TestForwardMFARequiredSince: a connection opened when the target needed no second factor

@@ -17,6 +17,7 @@ import (
 
 	"gatehouse/internal/sshtest"
 	"gatehouse/internal/store"
+	"gatehouse/internal/testenv"
 )
 
 // #12's "Bad input", as an attacker would send it, with the real ssh client carrying the raw
@@ -155,6 +156,9 @@ func extraTarget(t *testing.T, j *jumpEnv, extra []string, protocols ...string) 
 // file closed as failed ("session ended with the file open") with fewer bytes than the file,
 // and the session's own close (nothing left half-recorded).
 func TestSFTPTargetClosesMidTransfer(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/openssh/sftp-server"); err != nil {
+		testenv.Need(t, "OpenSSH's sftp-server is not installed (scripts/test.sh installs openssh-sftp-server)")
+	}
 	j := startJump(t)
 	bin := t.TempDir()
 	server, pidFile := filepath.Join(bin, "sftp-server"), filepath.Join(bin, "pid")
