@@ -19,6 +19,10 @@ type stmtCache struct {
 	db *sql.DB
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
+	// later are the queries being prepared in the background (prepareLater); closed: the store
+	// is closing, nothing more is cached.
+	later  map[string]bool
+	closed bool
 }
 
 // get returns the statement for q, prepared at its first use; nil when the cache is full or q
@@ -42,7 +46,7 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 		_ = st.Close() // a duplicate of old
 		return old
 	}
-	if len(c.m) >= maxStmts {
+	if len(c.m) >= maxStmts || c.closed {
 		_ = st.Close()
 		return nil
 	}
@@ -53,10 +57,42 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 	return st
 }
 
+// cached returns q's statement if it is prepared already, else nil.
+func (c *stmtCache) cached(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[q]
+}
+
+// prepareLater prepares q on the pool in the background. A transaction must not prepare
+// through the pool itself: preparing takes a second connection, and with every pooled
+// connection held by transactions waiting for the write lock that this one holds, it would
+// wait for them while they wait for it (SQLITE_BUSY after busy_timeout; seen with 16
+// goroutines on 8 connections in MFAAtomicOperations).
+func (c *stmtCache) prepareLater(q string) {
+	c.mu.Lock()
+	if c.later[q] || c.closed || len(c.m) >= maxStmts {
+		c.mu.Unlock()
+		return
+	}
+	if c.later == nil {
+		c.later = map[string]bool{}
+	}
+	c.later[q] = true
+	c.mu.Unlock()
+	go func() {
+		c.get(context.Background(), q)
+		c.mu.Lock()
+		delete(c.later, q)
+		c.mu.Unlock()
+	}()
+}
+
 // close closes every cached statement (before the database).
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for q, st := range c.m {
 		_ = st.Close()
 		delete(c.m, q)
@@ -78,11 +114,16 @@ type cached struct {
 }
 
 func (k cached) stmt(ctx context.Context, q string) *sql.Stmt {
-	st := k.c.get(ctx, q)
-	if st != nil && k.tx != nil {
-		st = k.tx.StmtContext(ctx, st)
+	if k.tx == nil {
+		return k.c.get(ctx, q)
 	}
-	return st
+	st := k.c.cached(q)
+	if st == nil {
+		// Run as is this time; prepared on the pool, outside this transaction, for the next.
+		k.c.prepareLater(q)
+		return nil
+	}
+	return k.tx.StmtContext(ctx, st)
 }
 
 // QueryContext is sql.DB's and sql.Tx's QueryContext through the cache.
