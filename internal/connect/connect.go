@@ -118,7 +118,7 @@ func (c *Connector) observe(ctx context.Context, typ string, f audit.Fields) err
 // a goroutine's stack at least four times as large as what it uses while it waits: so the
 // decision and the dial run in dial, whose frame (several KiB of locals) is gone before the
 // relay starts, and what stays on the stack is small (an idle relayed session's stack shrinks
-// from 32 to 16 KiB; TestRelayWaitStackIsShallow).
+// from 32 to 16 KiB; TestRelayWaitFramesAreSmall).
 func (c *Connector) Connect(ctx context.Context, s *session.Session) (session.Outcome, int) {
 	d, out, status := c.dial(ctx, s)
 	if d == nil {

@@ -189,26 +189,7 @@ loop:
 			if !ok {
 				break loop
 			}
-			switch r.Type {
-			case "exit-status":
-				var m struct{ Status uint32 }
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					status, gotExit = int(m.Status), true
-				}
-			case "exit-signal":
-				var m struct {
-					Signal     string
-					CoreDumped bool
-					Error      string
-					Lang       string
-				}
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					signal, status, gotExit = m.Signal, ExitStatus, true
-				}
-			}
-			if r.WantReply {
-				_ = r.Reply(false, nil)
-			}
+			exitOf(r, &status, &signal, &gotExit)
 		case <-ctxDone:
 			ctxDone = nil
 			closeNow()
@@ -235,15 +216,13 @@ loop:
 				st.WindowChanges = nil
 				continue
 			}
-			_, _ = ch.SendRequest("window-change", false, ssh.Marshal(struct {
-				Cols, Rows, Width, Height uint32
-			}{wc.Cols, wc.Rows, wc.Width, wc.Height}))
+			sendWindowChange(ch, wc)
 		case sig, ok := <-st.Signals:
 			if !ok {
 				st.Signals = nil
 				continue
 			}
-			_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(string(sig), "SIG")}))
+			sendSignal(ch, sig)
 		}
 	}
 	_ = ch.Close() // the target closed first or closeGrace passed: nothing left to report
@@ -256,6 +235,43 @@ loop:
 		return ExitStatus, "", ErrNoExitStatus
 	}
 	return status, signal, nil
+}
+
+// The loop's cases below are functions of their own: the session's goroutine waits in that
+// loop for the session's whole life, and what its frame holds stays on the stack.
+
+// exitOf answers a request of the target's session channel, keeping its exit status or signal.
+func exitOf(r *ssh.Request, status *int, signal *string, gotExit *bool) {
+	switch r.Type {
+	case "exit-status":
+		var m struct{ Status uint32 }
+		if ssh.Unmarshal(r.Payload, &m) == nil {
+			*status, *gotExit = int(m.Status), true
+		}
+	case "exit-signal":
+		var m struct {
+			Signal     string
+			CoreDumped bool
+			Error      string
+			Lang       string
+		}
+		if ssh.Unmarshal(r.Payload, &m) == nil {
+			*signal, *status, *gotExit = m.Signal, ExitStatus, true
+		}
+	}
+	if r.WantReply {
+		_ = r.Reply(false, nil)
+	}
+}
+
+func sendWindowChange(ch ssh.Channel, wc WindowChange) {
+	_, _ = ch.SendRequest("window-change", false, ssh.Marshal(struct {
+		Cols, Rows, Width, Height uint32
+	}{wc.Cols, wc.Rows, wc.Width, wc.Height}))
+}
+
+func sendSignal(ch ssh.Channel, sig string) {
+	_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(sig, "SIG")}))
 }
 
 // closedErr is why we closed the channel ourselves, if we did.

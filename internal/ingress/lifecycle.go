@@ -125,10 +125,18 @@ func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, 
 	// The user gets the exit status first; closing the recording (an fsync) and writing the
 	// audit entry happen after.
 	done <- status
-	if b.track != nil {
-		if p := crash.Catch(func() { b.track.End(context.WithoutCancel(ctx), b.sess, out, status) }); p != nil {
-			s.panicked(b.sess.Account.Name, conn.RemoteAddr(), p)
-		}
+	s.end(ctx, conn, b, &out, status)
+}
+
+// end is step 8. Apart from run: run's goroutine waits in h for the session's whole life, so its
+// frame is kept small (see connect.Connect).
+func (s *Server) end(ctx context.Context, conn *ssh.ServerConn, b *begun, out *session.Outcome, status int) {
+	if b.track == nil {
+		return
+	}
+	o := *out
+	if p := crash.Catch(func() { b.track.End(context.WithoutCancel(ctx), b.sess, o, status) }); p != nil {
+		s.panicked(b.sess.Account.Name, conn.RemoteAddr(), p)
 	}
 }
 
