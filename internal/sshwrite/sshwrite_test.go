@@ -88,3 +88,29 @@ func TestJoinedInOrder(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestCloseSendsHeld: closing sends what is held at once (the connection's last bytes are not
+// left to the timer), and the timer then finds nothing to send.
+func TestCloseSendsHeld(t *testing.T) {
+	var mu sync.Mutex
+	var out bytes.Buffer
+	j := NewJoiner(Copying(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	})))
+	held := bytes.Repeat([]byte{'x'}, joinHeld)
+	if _, err := j.Write(held); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	mu.Lock()
+	got := out.Len()
+	mu.Unlock()
+	if got != joinHeld {
+		t.Fatalf("%d bytes sent at close, want %d", got, joinHeld)
+	}
+	if joined, alone := j.Counts(); joined != 0 || alone != 1 {
+		t.Fatalf("joined %d, alone %d", joined, alone)
+	}
+}
