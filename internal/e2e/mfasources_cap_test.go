@@ -79,7 +79,7 @@ func TestMFASourceTableCapped(t *testing.T) {
 			got <- false
 		}()
 		if <-got {
-			off = term.expect(off, "Password: ")
+			term.expect(off, "Password: ")
 			term.send(pw + "\n")
 			if exit, res := term.wait(); exit != 0 || jsonValue(res, "value", "account") != "gina" {
 				t.Fatalf("gina from the fourth source once there is room: exit %d\n%s", exit, res.Stdout)

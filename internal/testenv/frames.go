@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"testing"
 )
@@ -14,8 +12,8 @@ import (
 // replays a cached compile's output, so this is quick after the first run.
 func FrameSizes(t testing.TB, pkg string) map[string]int {
 	t.Helper()
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(gobin, "build", "-o", "/dev/null", "-gcflags="+pkg+"=-S", pkg).CombinedOutput()
+	// The go command that runs the tests is on PATH (go test); `go env GOROOT` would need it too.
+	out, err := exec.Command("go", "build", "-o", "/dev/null", "-gcflags="+pkg+"=-S", pkg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build -gcflags=-S %s: %v\n%s", pkg, err, out)
 	}
