@@ -1,6 +1,8 @@
 package record
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -95,4 +97,28 @@ func (r *recFile) syncClose() error {
 	}
 	r.f = nil
 	return err
+}
+
+// sumOnDisk is the SHA-256 and size of the file as it is on disk, if the path is still the file
+// Create made. A failed recording uses it: bytes taken for writing but never written (a direct
+// stage refused by a full disk) must not be in the hash and size the audit gives for the file.
+func (r *recFile) sumOnDisk() (string, int64, error) {
+	f, err := os.Open(r.path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() { _ = f.Close() }() // read only
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if !os.SameFile(fi, r.id) {
+		return "", 0, errReplaced
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

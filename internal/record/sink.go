@@ -221,6 +221,14 @@ func (o *sink) finish() (string, int64, error) {
 		}
 	}
 	o.sum = hex.EncodeToString(o.hc.h.Sum(nil))
+	if o.err != nil && o.file != nil {
+		// What was counted may not all have reached the disk (a direct stage the full disk
+		// refused): the audit describes the file as it is. A replaced file keeps the count of
+		// what was meant, so that the audit's check shows the mismatch.
+		if sum, n, err := o.file.sumOnDisk(); err == nil {
+			o.sum, o.hc.n = sum, n
+		}
+	}
 	o.bw = nil
 	o.scratch = nil
 	return o.sum, o.hc.n, o.err
