@@ -2,11 +2,11 @@ package postgres
 
 import (
 	"context"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/storecol"
 )
 
 var _ store.Listings = (*Store)(nil)
@@ -104,41 +104,14 @@ func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigur
 	return out, rows.Err()
 }
 
-// RolesByAccount returns every account's groups and roles in them, from group_roles alone, in
-// the table's order (sorting 12,000 rows in SQLite cost more than reading them): the roles are
-// sorted here.
+// RolesByAccount returns every account's groups and roles in them, from group_roles alone.
 func (s *Store) RolesByAccount(ctx context.Context) (map[string]map[string][]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account, group_name, role FROM group_roles`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]map[string][]string{}
-	var last string
-	var groups map[string][]string
-	for rows.Next() {
-		var a, g, r string
-		if err := rows.Scan(&a, &g, &r); err != nil {
-			return nil, err
-		}
-		if groups == nil || a != last {
-			if groups = out[a]; groups == nil {
-				groups = map[string][]string{}
-				out[a] = groups
-			}
-			last = a
-		}
-		groups[g] = append(groups[g], r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, groups := range out { // sorted here: the database's collation may not be Go's order
-		for _, roles := range groups {
-			slices.Sort(roles)
-		}
-	}
-	return out, nil
+	return storecol.RolesByAccount(rows)
 }
 
 // ListEgressKeysKind returns every egress key of one owner kind.

@@ -6,6 +6,7 @@ package storecol
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,4 +108,43 @@ func DecodeMFASource(tries, counted string, seen int64) (store.MFASourceState, e
 	}
 	st.Seen = FromUnixNano(seen)
 	return st, nil
+}
+
+// Rows is what both drivers' result sets offer (database/sql's *Rows and pgx.Rows).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// RolesByAccount reads rows of (account, group, role) into each account's groups and its roles
+// in each, sorted here: the database's collation may not be Go's order, and sorting in SQLite
+// cost more than reading the rows (12,000 at 10,000 accounts).
+func RolesByAccount(rows Rows) (map[string]map[string][]string, error) {
+	out := map[string]map[string][]string{}
+	var last string
+	var groups map[string][]string
+	for rows.Next() {
+		var a, g, r string
+		if err := rows.Scan(&a, &g, &r); err != nil {
+			return nil, err
+		}
+		if groups == nil || a != last {
+			if groups = out[a]; groups == nil {
+				groups = map[string][]string{}
+				out[a] = groups
+			}
+			last = a
+		}
+		groups[g] = append(groups[g], r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, groups := range out {
+		for _, roles := range groups {
+			slices.Sort(roles)
+		}
+	}
+	return out, nil
 }
