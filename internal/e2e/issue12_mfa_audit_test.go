@@ -139,26 +139,10 @@ func TestIssue12JITApprovalTransfers(t *testing.T) {
 		{"scp -O user name approved", "gatehouse_approve", []string{"scp", "-F", j.cfg, "-O", "-o", user, "-o", "LogLevel=INFO", src, "bastion:" + remote + "/user.bin"}, "user.bin"},
 		{"scp jump denied", "gatehouse_deny", []string{"scp", "-F", j.cfg, "-P", port, src, j.target() + ":" + remote + "/denied.bin"}, "denied.bin"},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, c.args[0], c.args[1:]...)
-		var errb syncBuffer
-		cmd.Stderr, cmd.Stdin, cmd.Dir = &errb, strings.NewReader(""), j.dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(errb.String(), "a request for session ") {
-			if time.Now().After(deadline) {
-				cancel()
-				werr := cmd.Wait()
-				t.Fatalf("%s: no approval request on the client's prompt: %q (%v)", c.name, errb.String(), werr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		cmd, errb, label, cancel := startForApproval(t, j.dir, c.name, c.args...)
 		if _, err := os.Stat(filepath.Join(remote, c.dst)); err == nil {
 			t.Fatalf("%s: written before the decision", c.name)
 		}
-		label := labelAfter(t, errb.String, strings.Index(errb.String(), "a request for session "))
 		decideApproval(t, j.b, slack, label, c.action)
 		decided := time.Now()
 		err := cmd.Wait()
@@ -429,23 +413,7 @@ func TestIssue12ImmediateApprovalTransfers(t *testing.T) {
 	src := filepath.Join(j.dir, "imm-approved.bin")
 	data := randomFile(t, src, 40*1024+7)
 	for _, c := range []struct{ dst, action string }{{"ok.bin", "gatehouse_approve"}, {"no.bin", "gatehouse_deny"}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/"+c.dst)
-		var errb syncBuffer
-		cmd.Stderr, cmd.Stdin, cmd.Dir = &errb, strings.NewReader(""), j.dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(errb.String(), "a request for session ") {
-			if time.Now().After(deadline) {
-				cancel()
-				werr := cmd.Wait()
-				t.Fatalf("%s: no approval request on the client's prompt: %q (%v)", c.action, errb.String(), werr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		label := labelAfter(t, errb.String, strings.Index(errb.String(), "a request for session "))
+		cmd, errb, label, cancel := startForApproval(t, j.dir, c.action, "scp", "-F", j.cfg, "-P", port, src, j.target()+":"+remote+"/"+c.dst)
 		decideApproval(t, j.b, slack, label, c.action)
 		decided := time.Now()
 		err := cmd.Wait()
@@ -469,4 +437,30 @@ func TestIssue12ImmediateApprovalTransfers(t *testing.T) {
 	}
 	waitAudit(t, j.b, "mfa.pass", map[string]any{"account": "alice", "factor": "approval", "stage": "immediate"})
 	waitAudit(t, j.b, "sftp.close", map[string]any{"account": "alice", "path": remote + "/ok.bin", "sha256_written": fmt.Sprintf("%x", sha256Sum(data))})
+}
+
+// startForApproval starts a client whose login waits on a chat approval and returns once its
+// prompt shows the request: the command, its stderr, the request's label and its context's
+// cancel. A client that never shows the request fails t.
+func startForApproval(t *testing.T, dir, name string, args ...string) (*exec.Cmd, *syncBuffer, string, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	errb := &syncBuffer{}
+	cmd.Stderr, cmd.Stdin, cmd.Dir = errb, strings.NewReader(""), dir
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	const shown = "a request for session "
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errb.String(), shown) {
+		if time.Now().After(deadline) {
+			cancel()
+			werr := cmd.Wait()
+			t.Fatalf("%s: no approval request on the client's prompt: %q (%v)", name, errb.String(), werr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cmd, errb, labelAfter(t, errb.String, strings.Index(errb.String(), shown)), cancel
 }

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"gatehouse/internal/testenv"
 )
@@ -160,23 +157,7 @@ func TestJumpJITApprovalKeyboardInteractive(t *testing.T) {
 		action   string
 		attempts int
 	}{{"gatehouse_approve", 1}, {"gatehouse_deny", 1}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, "ssh", "-F", cfg, "-p", port, "root@127.0.0.1", "true")
-		var errb syncBuffer
-		cmd.Stderr, cmd.Stdin = &errb, strings.NewReader("")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		off := 0
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(errb.String(), "a request for session ") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no approval request shown on the client's prompt: %q", errb.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		off = strings.Index(errb.String(), "a request for session ")
-		label := labelAfter(t, errb.String, off)
+		cmd, errb, label, cancel := startForApproval(t, "", c.action, "ssh", "-F", cfg, "-p", port, "root@127.0.0.1", "true")
 		if attempts() != i {
 			t.Fatalf("%s: the target was reached before the decision", c.action)
 		}
