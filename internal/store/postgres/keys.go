@@ -88,8 +88,13 @@ func (s *Store) AddEgressKey(ctx context.Context, k store.EgressKey) (store.Egre
 
 // ListEgressKeys returns the key pairs of one owner, oldest first.
 func (s *Store) ListEgressKeys(ctx context.Context, ownerKind, owner string) ([]store.EgressKey, error) {
+	return s.egressKeysWhere(ctx, `owner_kind=$1 AND owner=$2`, ownerKind, owner)
+}
+
+// egressKeysWhere returns the key pairs matching where, oldest first.
+func (s *Store) egressKeysWhere(ctx context.Context, where string, args ...any) ([]store.EgressKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
-		FROM egress_keys WHERE owner_kind=$1 AND owner=$2 ORDER BY id`, ownerKind, owner)
+		FROM egress_keys WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -116,18 +116,7 @@ func (s *Store) RolesByAccount(ctx context.Context) (map[string]map[string][]str
 
 // ListEgressKeysKind returns every egress key of one owner kind.
 func (s *Store) ListEgressKeysKind(ctx context.Context, ownerKind string) ([]store.EgressKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
-		FROM egress_keys WHERE owner_kind=$1 ORDER BY id`, ownerKind)
-	if err != nil {
-		return nil, err
-	}
-	return collect(rows, func(r pgx.CollectableRow) (store.EgressKey, error) {
-		var k store.EgressKey
-		var created int64
-		err := r.Scan(&k.ID, &k.OwnerKind, &k.Owner, &k.Type, &k.Bits, &k.Public, &k.Fingerprint, &k.Sealed, &created)
-		k.CreatedAt = fromUnix(created)
-		return k, err
-	})
+	return s.egressKeysWhere(ctx, `owner_kind=$1`, ownerKind)
 }
 
 // grantsSettingsOf fills the grants and settings of every account of out in two queries, not two

@@ -160,23 +160,7 @@ func (s *Store) RolesByAccount(ctx context.Context) (map[string]map[string][]str
 
 // ListEgressKeysKind returns every egress key of one owner kind.
 func (s *Store) ListEgressKeysKind(ctx context.Context, ownerKind string) ([]store.EgressKey, error) {
-	rows, err := s.pool().QueryContext(ctx, `SELECT id, owner_kind, owner, type, bits, public, fingerprint, sealed, created_at
-		FROM egress_keys WHERE owner_kind=? ORDER BY id`, ownerKind)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.EgressKey
-	for rows.Next() {
-		var k store.EgressKey
-		var created int64
-		if err := rows.Scan(&k.ID, &k.OwnerKind, &k.Owner, &k.Type, &k.Bits, &k.Public, &k.Fingerprint, &k.Sealed, &created); err != nil {
-			return nil, err
-		}
-		k.CreatedAt = fromUnix(created)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return s.egressKeysWhere(ctx, `owner_kind=?`, ownerKind)
 }
 
 // jsonList is a list of names as one parameter for json_each.
