@@ -127,12 +127,25 @@ func (j *Joiner) release() {
 	j.held = nil
 }
 
-// Close sends what is held (best effort: the connection is closing) and stops the timer.
+// Close stops the timer and drops what is held; it never waits. A write in progress holds mu
+// while it waits on the peer (a full socket, an outer channel's window the client controls):
+// waiting for it would keep the caller from closing what is under it, which is what ends that
+// write — a freeze or a kill would hang on a peer that stopped reading. What is held at close
+// is the first 4096 bytes of a packet whose rest never came (gatehouse's ciphers never make a
+// whole packet of 4096 bytes), so nothing of use is lost.
 func (j *Joiner) Close() {
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	j.timer.Stop()
-	j.flushLocked(true)
+	if !j.mu.TryLock() {
+		return
+	}
+	defer j.mu.Unlock()
+	j.armed = false
+	if j.held != nil {
+		j.release()
+	}
+	if j.err == nil {
+		j.err = net.ErrClosed
+	}
 }
 
 // Counts is how many held writes went out joined to the next one, and alone (the timer).
@@ -171,7 +184,7 @@ func NewConn(c net.Conn, w io.Writer) *Conn {
 
 func (c *Conn) Write(p []byte) (int, error) { return c.J.Write(p) }
 
-// Close sends what is held, then closes c.
+// Close drops what is held (never waiting on a write in progress), then closes c.
 func (c *Conn) Close() error {
 	c.J.Close()
 	return c.Conn.Close()

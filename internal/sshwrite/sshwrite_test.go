@@ -3,6 +3,7 @@ package sshwrite
 import (
 	"bytes"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestCloseSendsHeld: closing sends what is held at once (the connection's last bytes are not
 // left to the timer), and the timer then finds nothing to send.
-func TestCloseSendsHeld(t *testing.T) {
+func TestCloseDropsHeldAndNeverWaits(t *testing.T) {
 	var mu sync.Mutex
 	var out bytes.Buffer
 	j := NewJoiner(Copying(writerFunc(func(p []byte) (int, error) {
@@ -107,10 +108,29 @@ func TestCloseSendsHeld(t *testing.T) {
 	mu.Lock()
 	got := out.Len()
 	mu.Unlock()
-	if got != joinHeld {
-		t.Fatalf("%d bytes sent at close, want %d", got, joinHeld)
+	if got != 0 {
+		t.Fatalf("%d bytes sent at close, want the held half-packet dropped", got)
 	}
-	if joined, alone := j.Counts(); joined != 0 || alone != 1 {
-		t.Fatalf("joined %d, alone %d", joined, alone)
+	if _, err := j.Write([]byte("late")); err == nil {
+		t.Fatal("a write after Close succeeded")
 	}
+
+	// A peer that stopped reading: the write waits forever; Close must return at once, so that
+	// the caller can close what is under it (which is what ends the write).
+	stuck, release := make(chan struct{}), make(chan struct{})
+	j = NewJoiner(Copying(writerFunc(func(p []byte) (int, error) {
+		close(stuck)
+		<-release
+		return 0, net.ErrClosed
+	})))
+	go func() { _, _ = j.Write([]byte("blocked")) }()
+	<-stuck
+	closed := make(chan struct{})
+	go func() { j.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a write blocked on the peer")
+	}
+	close(release)
 }
