@@ -129,7 +129,7 @@ type readReq struct {
 }
 
 // waiting is the number of requests in flight.
-func (s *SFTP) waiting() int { return len(s.inflight) + len(s.reads) }
+func (s *SFTP) waiting() int { return len(s.inflight) + len(s.reads) + len(s.others) }
 
 // put and putRead keep a request until its reply; a new request under a waiting one's id
 // replaces it, whatever its kind.
@@ -148,6 +148,9 @@ func (s *SFTP) pendingID(id uint32) bool {
 	if _, ok := s.reads[id]; ok {
 		return true
 	}
+	if _, ok := s.others[id]; ok {
+		return true
+	}
 	_, ok := s.inflight[id]
 	return ok
 }
@@ -161,6 +164,8 @@ func (s *SFTP) take(id uint32) (pending, bool) {
 	p, ok := s.inflight[id]
 	if ok {
 		delete(s.inflight, id)
+	} else {
+		delete(s.others, id)
 	}
 	return p, ok
 }
@@ -184,6 +189,10 @@ type SFTP struct {
 	// reads are the read requests in flight, apart: a pending is too big for a map to hold
 	// in place (one allocation per insert), and reads are the bulk of a download.
 	reads  map[uint32]readReq
+	// others are the requests not audited one by one (stat, readdir, realpath …) still waiting:
+	// their ids count as taken, so that a request reusing one is refused (the target's reply to
+	// the first, an ATTRS or a NAME, would otherwise take the second's place and drop its event).
+	others map[uint32]struct{}
 	files  map[string]*file
 	failed error
 	// gatherAll (tests) parses every packet whole, as the parser did before it streamed data:
@@ -215,7 +224,7 @@ const keepBuf = 64 << 10
 
 // NewSFTP returns a parser that tells emit.
 func NewSFTP(emit func(Event)) *SFTP {
-	return &SFTP{Emit: emit, inflight: map[uint32]pending{}, reads: map[uint32]readReq{}, files: map[string]*file{}}
+	return &SFTP{Emit: emit, inflight: map[uint32]pending{}, reads: map[uint32]readReq{}, others: map[uint32]struct{}{}, files: map[string]*file{}}
 }
 
 // ClientBytes feeds bytes the client sent to the target.
@@ -440,7 +449,8 @@ func (s *SFTP) clientPacket(pkt []byte) error {
 			}
 		}
 	default:
-		return nil // reads of metadata (stat, readdir, realpath …): not audited one by one
+		s.others[id] = struct{}{} // reads of metadata (stat, readdir, realpath …): not audited one by one
+		return nil
 	}
 	s.put(id, p)
 	return nil
@@ -465,8 +475,17 @@ func (s *SFTP) serverPacket(pkt []byte) error {
 	if typ != fxpStatus && typ != fxpHandle && typ != fxpData {
 		if typ >= fxpStatus {
 			id := r.u32()
-			if !r.bad {
-				s.take(id)
+			if r.bad {
+				return nil
+			}
+			if p, ok := s.take(id); ok && (p.open || p.ev.Op != "" || p.handle != "") {
+				// An ATTRS or NAME for an audited request (a target that answers out of turn):
+				// its event goes out with what is known, and the session ends.
+				if p.ev.Op != "" && !p.dir {
+					p.ev.Status = "unknown"
+					s.Emit(p.ev)
+				}
+				return s.refuse("a reply that does not fit its request")
 			}
 		}
 		return nil

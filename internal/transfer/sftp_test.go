@@ -208,6 +208,9 @@ func TestSFTPGuessedHandlesAndReusedIDs(t *testing.T) {
 		{"read before the handle", [][]byte{open, packet(fxpRead, uint32(2), h, uint64(0), uint32(10))}, "a read on a handle the target did not give"},
 		{"write on no handle at all", [][]byte{packet(fxpWrite, uint32(2), "zz", uint64(0), "data")}, "a write on a handle the target did not give"},
 		{"an id reused while waiting", [][]byte{packet(fxpOpen, uint32(1), "/etc/shadow", uint32(fxfRead), uint32(0)), open}, "request id 1 is already waiting for its reply"},
+		// A stat is not audited one by one, but its id is taken: a remove with the same id would
+		// have its place taken by the stat's ATTRS reply and its event dropped.
+		{"an id of a stat reused by a remove", [][]byte{packet(byte(7), uint32(7), "/etc") /* SSH_FXP_LSTAT */, packet(fxpRemove, uint32(7), "/etc/important")}, "request id 7 is already waiting for its reply"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, evs := collect()
