@@ -188,7 +188,7 @@ type SFTP struct {
 	inflight       map[uint32]pending // requests audited on their reply
 	// reads are the read requests in flight, apart: a pending is too big for a map to hold
 	// in place (one allocation per insert), and reads are the bulk of a download.
-	reads  map[uint32]readReq
+	reads map[uint32]readReq
 	// others are the requests not audited one by one (stat, readdir, realpath …) still waiting:
 	// their ids count as taken, so that a request reusing one is refused (the target's reply to
 	// the first, an ATTRS or a NAME, would otherwise take the second's place and drop its event).
