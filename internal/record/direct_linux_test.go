@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,5 +138,39 @@ func TestDirectWriterReportsTheStageWritersError(t *testing.T) {
 	}
 	if werr == nil {
 		t.Fatal("the failed direct writes were not reported")
+	}
+}
+
+// An asciicast event of escaped binary output is a line of more than 64 KiB: it goes past the
+// buffered writer into the direct-I/O stage, and must still reach the file at the next timed
+// flush while the session then sits idle (a kill -9 would otherwise lose output shown).
+func TestBigAsciicastLineFlushedWhileIdle(t *testing.T) {
+	dir := filepath.Join(diskDir(t), "rec")
+	rec, path, err := Create(dir, "nul.cast", Options{Format: Asciicast, FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	rec.Output([]byte("$ "))
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the header and the prompt are flushed: nothing is buffered any more
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(`"$ "`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first flush never came")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec.Output(make([]byte, 32<<10)) // NULs: 6 bytes each in JSON
+	for {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 6*(32<<10) {
+			return
+		}
+		if time.Now().After(deadline) {
+			fi, _ := os.Stat(path)
+			t.Fatalf("an idle recording's big line never reached the file: %d bytes", fi.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -128,7 +128,10 @@ func (o *sink) writeDirect(p []byte) {
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
 func (o *sink) eventDone() {
-	waiting := o.bw != nil && o.bw.Buffered() > 0 || o.held != nil && o.held.heldBytes() > 0
+	// A direct-I/O stage waits too: a line of 64 KiB or more (an asciicast event of escaped
+	// binary output) goes past bw into the stage, and must reach the file by the next flush.
+	waiting := o.bw != nil && o.bw.Buffered() > 0 || o.held != nil && o.held.heldBytes() > 0 ||
+		o.direct != nil && o.direct.stage != nil
 	if o.armed || !waiting || o.err != nil {
 		return
 	}
