@@ -26,6 +26,7 @@ import (
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/egress"
 	"gatehouse/internal/ingress"
 	"gatehouse/internal/netaddr"
@@ -227,14 +228,20 @@ func (tr *track) recordingFailed(err error) {
 	what := "the recording could not be written; the bastion's own session went on (its commands are audited)"
 	if tr.endOnFailure {
 		what = "the recording could not be written; the session was ended"
-		// A registered session is ended now, even an idle one, the reason first; one not
-		// registered yet is told here and ends at its next output, which fails.
-		if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
-			if tr.stderr != nil {
-				_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
-			}
-		}
+		// Failed first: the streams refuse more bytes at once. Then the session is ended, even
+		// an idle one, the reason first; one not registered yet is told here and ends at its
+		// next output, which fails. Both write to the client, which may not be reading: on a
+		// goroutine of their own, since this runs on the recorder's worker (OnError must not
+		// block).
 		tr.failed.Store(true)
+		go func() {
+			defer crash.Recover(func(p *crash.Panic) { t.Log.Error("panic while ending an unrecordable session", "id", tr.id, "panic", p) })
+			if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
+				if tr.stderr != nil {
+					_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
+				}
+			}
+		}()
 	}
 	t.Log.Error("recording failed", "id", tr.id, "account", tr.account, "path", tr.path, "err", err, "outcome", what)
 	if aerr := t.Audit.Append(audit.Event{Type: "recording.failed", Fields: audit.Fields{UniqID: tr.id, Account: tr.account,
@@ -413,7 +420,12 @@ func (t *Tracker) finishLater(id string, todo []func() error) {
 		<-tick.C
 		left := todo[:0]
 		for _, f := range todo {
-			if f() != nil {
+			var err error
+			if pn := crash.Catch(func() { err = f() }); pn != nil {
+				t.Log.Error("panic while writing a session's end again", "id", id, "panic", pn)
+				continue // not tried again: the same panic would come back
+			}
+			if err != nil {
 				left = append(left, f)
 			}
 		}
