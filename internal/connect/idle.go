@@ -272,6 +272,14 @@ func (w *idleWatch) check() {
 			due(w.lock)
 		}
 	}
+	if next >= 0 {
+		// Armed under the lock, before the notices: a poke (an unlock, input) that comes while
+		// they are written then wins over this check's older deadline.
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		w.timer = w.clk.AfterFunc(next, w.fire)
+	}
 	w.mu.Unlock()
 	// Writing to the user's terminal (which may block) and the gate's changes happen outside
 	// the watch's lock: an unlock pokes it.
@@ -290,8 +298,5 @@ func (w *idleWatch) check() {
 	}
 	if lock {
 		g.setLocked(true, fmt.Sprintf(" after %s without input", w.lock))
-	}
-	if next >= 0 {
-		w.arm(next)
 	}
 }
