@@ -296,19 +296,17 @@ func (t *Try) finishSource(ctx context.Context, ok bool) bool {
 }
 
 // SourceCounts says whether a keyless failure counts toward the account's lockout, from what
-// the source table answered: what SourceLimits.Finish decided when it was recorded; not when
-// the table had no room (a flood of sources must not lock accounts); and when the table could
-// not be reached (the store failed), it counts: the account's lockout is the last guard against
-// guessing, and a store that fails refuses the next tries anyway. Pure, tested as a table.
+// the source table answered: what SourceLimits.Finish decided when it was recorded; otherwise it
+// counts. A full table at the finish means the source's row was evicted while its try ran (a
+// flood of new sources pushing it out): the try was admitted when it began (a source refused
+// then never gets to answer), so its failure counts — else a flood would keep every failure off
+// the lockout. A table that could not be reached (the store failed) counts too: the account's
+// lockout is the last guard against guessing. Pure, tested as a table.
 func SourceCounts(err error, finished bool) bool {
-	switch {
-	case err == nil:
+	if err == nil {
 		return finished
-	case errors.Is(err, ErrSourcesFull):
-		return false
-	default:
-		return true
 	}
+	return true
 }
 
 // Begin starts a try for account's factor, or refuses it with ErrRateLimited, ErrLocked or a
