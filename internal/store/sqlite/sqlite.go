@@ -51,6 +51,7 @@ func openWith(ctx context.Context, path string, migrations []string) (*Store, er
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8) // the prepared statements live on the connections: keep them all
 	s := &Store{db: db, stmts: stmtCache{db: db}}
 	if err := s.migrate(ctx, migrations); err != nil {
 		_ = db.Close() // the migration error is the one to report

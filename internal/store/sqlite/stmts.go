@@ -36,7 +36,7 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 		return st
 	}
 	// Prepared outside the lock (it takes a connection); two callers racing keep the first.
-	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), q)
+	st, err := c.db.PrepareContext(ctx, q) // the caller's deadline holds while waiting for a connection
 	if err != nil {
 		return nil
 	}
