@@ -106,11 +106,15 @@ type remoteForwards struct {
 
 	mu     sync.Mutex
 	egress ssh.Conn
-	binds  map[int]string // listen port → the address the client asked for
-	closed bool
-	active map[io.Closer]struct{} // client channels being relayed, closed at the end
-	conns  sync.WaitGroup
-	open   atomic.Int64
+	// egressKey is loginKey of the decision the egress login was made with: a later request
+	// granted through other keys must not ride it (the target's per-key limits would apply to
+	// the wrong key).
+	egressKey string
+	binds     map[int]string // listen port → the address the client asked for
+	closed    bool
+	active    map[io.Closer]struct{} // client channels being relayed, closed at the end
+	conns     sync.WaitGroup
+	open      atomic.Int64
 	// unregister takes the forwards out of the Running registry (a freeze or a deletion of the
 	// account ends them as it ends sessions).
 	unregister func()
@@ -185,6 +189,9 @@ func (r *remoteForwards) listen(payload []byte) bool {
 	}
 	dial := RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys, Channels: r.incoming}
 	if r.egress != nil {
+		if loginKey(d) != r.egressKey {
+			return r.deny("forward.denied", f, "granted through other keys than this connection's first remote forward: ask for it on a new connection")
+		}
 		// The login was made for an earlier request: this one passes the MFA check on its own.
 		if err := r.s.forwardMFA(r.ctx, dial); err != nil {
 			return r.deny("forward.denied", f, err.Error())
@@ -195,7 +202,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		if err != nil {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
-		r.egress = conn
+		r.egress, r.egressKey = conn, loginKey(d)
 		if r.s.Running != nil {
 			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
@@ -402,14 +409,19 @@ func pipe(ctx context.Context, client ssh.Channel, other halfCloser) (sent, rece
 	var s, rcv atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(2)
+	// A panic while copying ends this forwarded connection only (both ends closed), never the
+	// process.
+	closeBoth := func(*crash.Panic) { _ = client.Close(); _ = other.Close() }
 	go func() {
 		defer wg.Done()
+		defer crash.Recover(closeBoth)
 		n, _ := io.Copy(other, client)
 		s.Add(n)
 		_ = other.CloseWrite() // the peer may have gone: the copy's end says it all
 	}()
 	go func() {
 		defer wg.Done()
+		defer crash.Recover(closeBoth)
 		n, _ := io.Copy(client, other)
 		rcv.Add(n)
 		_ = client.CloseWrite()
