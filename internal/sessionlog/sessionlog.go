@@ -235,7 +235,9 @@ func (tr *track) recordingFailed(err error) {
 		// block).
 		tr.failed.Store(true)
 		go func() {
-			defer crash.Recover(func(p *crash.Panic) { t.Log.Error("panic while ending an unrecordable session", "id", tr.id, "panic", p) })
+			defer crash.Recover(func(p *crash.Panic) {
+				t.Log.Error("panic while ending an unrecordable session", "id", tr.id, "panic", p)
+			})
 			if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
 				if tr.stderr != nil {
 					_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
