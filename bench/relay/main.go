@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.sleep, "sleep", 600, "idle: seconds the target command sleeps (the sessions are ended before)")
 	flag.IntVar(&o.waves, "waves", 2, "idle: open, measure and end the sessions this many times (each wave against the fresh process)")
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "idle: wait this long after the last session opened before measuring (Go's GC shrinks idle stacks at each cycle, forced every 2 minutes: 5m gives the steady state)")
-	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools)")
+	flag.DurationVar(&o.hold, "hold", 0, "idle: keep the sessions open this long after measuring (to look at gatehouse with other tools); with -phases connect alone: keep the servers up this long before measuring, and print the ssh command lines")
 	flag.StringVar(&o.phases, "phases", "connect,bulk,idle", "what to measure, comma-separated")
 	flag.BoolVar(&o.perf, "perf", false, "bulk: after the timed runs, one more run per gatehouse under `perf record`, and its top symbols")
 	flag.StringVar(&o.cipher, "cipher", "", "Ciphers option of the OpenSSH client on every hop (default: its own list, which puts chacha20-poly1305 first)")
@@ -248,6 +248,17 @@ func bench(ctx context.Context, o options, w io.Writer) (err error) {
 	}
 
 	fmt.Fprint(w, stats.Machine())
+	if o.hold > 0 && phases["connect"] && !phases["idle"] {
+		// -hold with only the connect phase: leave the servers up to be looked at by hand.
+		for _, r := range []route{e.direct(), e.viaGatehouse(recGatehouse)} {
+			fmt.Fprintf(w, "%s: ssh %s\n", r.name, strings.Join(r.args("true"), " "))
+		}
+		fmt.Fprintf(w, "gatehouse pid %d, target sshd pid %d; holding %v\n", e.gh[recGatehouse].PID(), e.target.PID(), o.hold)
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.hold):
+		}
+	}
 	var rep report
 	if phases["connect"] {
 		if rep.connect, err = e.connectPhase(ctx); err != nil {

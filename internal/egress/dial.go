@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/quickack"
 	"gatehouse/internal/sshwrite"
 )
 
@@ -224,8 +225,13 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 		}))
 	}
 
-	// Reads through burstConn; each SSH packet written in one writev (internal/sshwrite).
-	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(&burstConn{Conn: conn}, conn), t.addr(), cfg)
+	// Reads through burstConn; each SSH packet written in one writev (internal/sshwrite). The
+	// target's sshd writes without TCP_NODELAY (until a session has a terminal) and sends two
+	// packets in a row several times, at the key exchange's end, after authentication, at a
+	// channel's open and at a command's exit: Nagle holds the second until we acknowledge the
+	// first, which Linux delays by up to 40 ms. So the reads set TCP_QUICKACK (internal/quickack),
+	// for the connection's whole life: the stalls at a command's exit come after the session.
+	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(&burstConn{Conn: quickack.New(conn)}, conn), t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
