@@ -25,7 +25,19 @@ type Conn struct {
 	// the kernel acknowledges every second full segment anyway; the flag is set again once a
 	// read comes back short (the peer may now be waiting for us).
 	streaming bool
+	// ahead holds what a tiny read brought in beyond what it asked for (tinyRead); nil once
+	// drained, so an idle connection holds nothing here.
+	ahead []byte
 }
+
+// tinyRead is the size below which a read is served from a read-ahead buffer of aheadSize
+// bytes: x/crypto reads the peer's version line one byte at a time, and each byte would be a
+// read and a flag, about a hundred system calls per connection. The line and what follows it
+// arrive together, so one read brings them in.
+const (
+	tinyRead  = 16
+	aheadSize = 512
+)
 
 // streamRead is the size of a read that says the peer is streaming rather than waiting.
 const streamRead = 16 << 10
@@ -48,8 +60,28 @@ func New(c net.Conn) net.Conn {
 // Read sets the flag (when on and not streaming) and reads. Read is called from one goroutine
 // at a time, as net.Conn's readers are.
 func (q *Conn) Read(p []byte) (int, error) {
+	if len(q.ahead) > 0 {
+		n := copy(p, q.ahead)
+		if q.ahead = q.ahead[n:]; len(q.ahead) == 0 {
+			q.ahead = nil
+		}
+		return n, nil
+	}
 	if q.on.Load() && !q.streaming {
 		_ = q.raw.Control(set)
+	}
+	if len(p) > 0 && len(p) < tinyRead {
+		buf := make([]byte, aheadSize)
+		n, err := q.Conn.Read(buf)
+		m := copy(p, buf[:n])
+		q.streaming = false
+		if m < n {
+			// Bytes wait in ahead: an error that came with them is the socket's, which the
+			// read after them gets again (a closed or timed-out socket stays so).
+			q.ahead = buf[m:n]
+			return m, nil
+		}
+		return m, err
 	}
 	n, err := q.Conn.Read(p)
 	q.streaming = n >= streamRead

@@ -3,6 +3,7 @@
 package quickack
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"testing"
@@ -119,5 +120,59 @@ func TestStopAndNonTCP(t *testing.T) {
 	Stop(q)
 	if q.on.Load() {
 		t.Fatal("Stop must turn the flag off")
+	}
+}
+
+// Reads of every size through Conn give the stream as it was sent: the version line byte by
+// byte (served from the read-ahead), then larger reads, then EOF; and the read-ahead is dropped
+// once drained.
+func TestReadAheadKeepsTheStream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	want := []byte("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n")
+	for i := 0; len(want) < 100_000; i++ {
+		want = append(want, byte(i*7), byte(i>>3))
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write(want)
+		c.Close()
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	q := New(raw).(*Conn)
+	var got []byte
+	sizes := []int{1, 1, 1, 3, 15, 16, 4096, 2, 1 << 16}
+	for i := 0; ; i++ {
+		p := make([]byte, sizes[i%len(sizes)])
+		if i < 40 {
+			p = p[:1] // the version line, byte by byte
+		}
+		n, err := q.Read(p)
+		got = append(got, p[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 40 && !bytes.HasPrefix(got, want[:41]) {
+			t.Fatalf("version line read as %q", got)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want the %d sent, in order", len(got), len(want))
+	}
+	if q.ahead != nil {
+		t.Fatalf("read-ahead holds %d bytes after EOF", len(q.ahead))
 	}
 }
