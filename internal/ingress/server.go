@@ -342,18 +342,7 @@ func (s *Server) serverConfig(ctx context.Context, attempts *connAttempts) *ssh.
 		}
 		next := ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}
 		if s.Auth != nil {
-			a, err := s.lookupAccount(ctx, conn.User())
-			if errors.Is(err, errStoreDown) {
-				// No decoy prompts while nothing can be checked: the key attempt gets the banner.
-				return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{PublicKeyCallback: cfg.PublicKeyCallback}}
-			}
-			if err != nil {
-				a = store.Account{} // no such account: answered as one that needs a key
-			}
-			next.KeyboardInteractiveCallback = accountKeyboardInteractive(s.Auth.WithoutPublicKey(conn, a))
-			if next.KeyboardInteractiveCallback == nil {
-				next.KeyboardInteractiveCallback = refuseKeyboardInteractive
-			}
+			next.KeyboardInteractiveCallback = s.lazyKeyboardInteractive(ctx, conn)
 		}
 		return nil, &ssh.PartialSuccessError{Next: next}
 	}
@@ -387,6 +376,55 @@ func accountKeyboardInteractive(cb func(ssh.ConnMetadata, ssh.KeyboardInteractiv
 
 func refuseKeyboardInteractive(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
 	return nil, errAuth
+}
+
+// lazyKeyboardInteractive is the keyboard-interactive method of a connection whose user conn
+// names (the account, as asAccount gives it). The account and its factors are read when the
+// client first tries the method, not when it sends its "none" request: a client with a key (the
+// OpenSSH client, any script) logs in with publickey and never tries it, and so saves two store
+// reads (the account, its factors) on every login. The decision is then made once per
+// connection, as it was at "none", and from the store as it is when the method is tried.
+func (s *Server) lazyKeyboardInteractive(ctx context.Context, conn ssh.ConnMetadata) func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	var (
+		decided bool
+		cb      func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)
+		err     error
+	)
+	return func(c ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+		// x/crypto runs a connection's authentication callbacks on one goroutine, in turn.
+		if !decided {
+			decided = true
+			a, lerr := s.lookupAccount(ctx, conn.User())
+			cb, err = keyboardInteractiveFor(conn, a, lerr, s.Auth)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return cb(c, client)
+	}
+}
+
+// keyboardInteractiveFor decides the keyboard-interactive callback of conn's user from what the
+// store answered about the account (a, lookupErr, as lookupAccount returns them). A store that
+// did not answer refuses with its banner (errStoreDown), and no prompt: nothing can be checked.
+// A name with no account (or an invalid one) is handed to the Authenticator as the empty account,
+// which answers it as one that needs a key (decoy prompts, then a refusal); a nil callback from
+// the Authenticator refuses at once. Every callback it returns reads the account through
+// asAccount at each call.
+func keyboardInteractiveFor(conn ssh.ConnMetadata, a store.Account, lookupErr error, auth Authenticator) (func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error), error) {
+	if errors.Is(lookupErr, errStoreDown) {
+		return nil, lookupErr
+	}
+	if lookupErr != nil || auth == nil {
+		a = store.Account{} // no such account: answered as one that needs a key
+	}
+	if auth == nil {
+		return refuseKeyboardInteractive, nil
+	}
+	if cb := accountKeyboardInteractive(auth.WithoutPublicKey(conn, a)); cb != nil {
+		return cb, nil
+	}
+	return refuseKeyboardInteractive, nil
 }
 
 func (s *Server) lookupAccount(ctx context.Context, name string) (store.Account, error) {
