@@ -49,9 +49,9 @@ func TestKeyboardInteractiveFor(t *testing.T) {
 	conn := connMeta{user: "alice", remote: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 5000}}
 	type want int
 	const (
-		refused   want = iota // refuseKeyboardInteractive: errAuth, no prompt
-		theirs                // the Authenticator's callback
-		banner                // the store-down banner, no callback
+		refused want = iota // refuseKeyboardInteractive: errAuth, no prompt
+		theirs              // the Authenticator's callback
+		banner              // the store-down banner, no callback
 	)
 	for _, lookup := range []struct {
 		name    string
