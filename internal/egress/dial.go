@@ -231,7 +231,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	// channel's open and at a command's exit: Nagle holds the second until we acknowledge the
 	// first, which Linux delays by up to 40 ms. So the reads set TCP_QUICKACK (internal/quickack),
 	// for the connection's whole life: the stalls at a command's exit come after the session.
-	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(&burstConn{Conn: quickack.New(conn)}, conn), t.addr(), cfg)
+	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(targetReader(conn), conn), t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
@@ -246,6 +246,10 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	_ = conn.SetDeadline(time.Time{})
 	return newRefusingConn(c, chans, reqs, d.Channels), nil
 }
+
+// targetReader is what x/crypto reads a target's connection through: burstConn over
+// quickack.Conn over the socket.
+func targetReader(conn net.Conn) *burstConn { return &burstConn{Conn: quickack.New(conn)} }
 
 // refusingConn is the connection Dial returns: x/crypto's client connection, whose channel
 // opens and global requests from the target (forwarding back into the bastion, keepalives) are
