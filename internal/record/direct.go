@@ -32,10 +32,10 @@ import (
 // gives none, and the session waits as soon as its queue of batches is full. The goroutine
 // exists while output streams; it ends at the next settle.
 const (
-	directAlign    = 4 << 10    // file offsets, lengths and memory of direct writes are multiples of it
-	directStage    = 1088 << 10 // bytes a stage holds before it is written: two whole chunks (ghrec.go, maxChunkBuilt)
-	directMin      = 64 << 10   // a write at least this large starts a stage (bulk output)
-	directInFlight = 2          // full stages being written or waiting, at most (then Write waits)
+	directAlign    = 4 << 10   // file offsets, lengths and memory of direct writes are multiples of it
+	directStage    = 576 << 10 // bytes a stage holds before it is written: one whole chunk (ghrec.go, maxChunkBuilt)
+	directMin      = 64 << 10  // a write at least this large starts a stage (bulk output)
+	directInFlight = 2         // full stages being written or waiting, at most (then Write waits)
 )
 
 // stagePool keeps aligned stages for the recordings that stream.
