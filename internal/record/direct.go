@@ -32,19 +32,24 @@ import (
 // gives none, and the session waits as soon as its queue of batches is full. The goroutine
 // exists while output streams; it ends at the next settle.
 const (
-	directAlign    = 4 << 10   // file offsets, lengths and memory of direct writes are multiples of it
-	directStage    = 576 << 10 // bytes a stage holds before it is written: one whole chunk (ghrec.go, maxChunkBuilt)
-	directMin      = 64 << 10  // a write at least this large starts a stage (bulk output)
-	directInFlight = 2         // full stages being written or waiting, at most (then Write waits)
+	directAlign    = 4 << 10  // file offsets, lengths and memory of direct writes are multiples of it
+	directStage    = 2 << 20  // bytes a stage holds before it is written: one huge page (see stagePool)
+	directMin      = 64 << 10 // a write at least this large starts a stage (bulk output)
+	directInFlight = 1        // full stages being written or waiting, at most (then Write waits)
 )
 
-// stagePool keeps aligned stages for the recordings that stream.
-var stagePool = sync.Pool{New: func() any {
+// stagePool keeps aligned stages for the recordings that stream. Their memory comes from
+// newStageMemory: on Linux a 2 MiB huge page of its own, outside the Go heap, unmapped once the
+// pool drops the stage (see direct_linux.go).
+var stagePool = sync.Pool{New: func() any { return newStageMemory() }}
+
+// heapStage is a stage on the Go heap, aligned to directAlign: where huge pages cannot be had.
+func heapStage() *[]byte {
 	b := make([]byte, directStage+directAlign)
 	off := int(-uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
 	s := b[off : off : off+directStage]
 	return &s
-}}
+}
 
 // errDirectUnsupported is a file system that refuses O_DIRECT (or its alignment): the recording
 // goes on through the page cache.

@@ -8,3 +8,6 @@ import "os"
 func (r *recFile) openDirect() (*os.File, error) { return nil, errDirectUnsupported }
 
 func isUnsupported(error) bool { return true }
+
+// newStageMemory allocates a stage on the Go heap (unused here: no direct I/O).
+func newStageMemory() *[]byte { return heapStage() }

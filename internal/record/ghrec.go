@@ -99,7 +99,14 @@ const storeRaw = 8
 
 // maxChunkBuilt bounds the bytes of a chunk being built: its header, less than chunkRaw bytes
 // of events, the event that fills it (kind, two uvarints, maxEventBytes) and the CRC-32C.
-const maxChunkBuilt = chunkHeaderLen + chunkRaw + 1 + 2*binary.MaxVarintLen64 + maxEventBytes + 4
+const maxChunkBuilt = chunkHeaderLen + chunkRaw + eventOverhead + maxEventBytes + 4
+
+// eventOverhead bounds an event's bytes besides its data: its kind and two uvarints.
+const eventOverhead = 1 + 2*binary.MaxVarintLen64
+
+// minStagedRoom is the least room in the direct-I/O stage in which a chunk is started: less,
+// and the stage is written and a fresh one taken (sink.chunkSpace).
+const minStagedRoom = 128 << 10
 
 // smallChunk is the first capacity of a chunk buffer when the previous chunk was not full.
 const smallChunk = 4 << 10
@@ -198,9 +205,16 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 	}
 	delta := (d - g.last) / time.Microsecond
 	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
+	if g.raw == &g.staged && len(g.staged)+eventOverhead+len(p)+4 > cap(g.staged) {
+		// The stage is full: the chunk ends here, before its 512 KiB, and the next one starts
+		// in the next stage, so that stages are written whole (the kernel's cost of a direct
+		// write is per write as much as per byte).
+		g.writeHeld()
+		g.bulk = true
+	}
 	if g.raw == nil {
 		if g.bulk {
-			if g.staged = g.chunkSpace(maxChunkBuilt); g.staged != nil {
+			if g.staged = g.chunkSpace(minStagedRoom); g.staged != nil {
 				g.raw = &g.staged
 			} else {
 				g.raw = rawPool.Get().(*[]byte)
@@ -298,7 +312,14 @@ func (g *ghWriter) writeHeld() {
 
 // release drops the compressed chunk buffer once output pauses (after a timed flush), so an
 // idle session holds none.
-func (g *ghWriter) release() { g.putOut() }
+func (g *ghWriter) release() {
+	g.putOut()
+	if g.raw == &g.staged {
+		// Only after a failure (writeHeld writes every chunk before a flush): the chunk's
+		// events will not be written, and the stage it is in is about to be released.
+		g.raw, g.staged = nil, nil
+	}
+}
 
 // s2Cap is the size of the pooled s2 buffers: room for the largest chunk's worst case.
 var s2Cap = len(ghMagic) + chunkHeaderLen + s2.MaxEncodedLen(maxChunkBuilt) + 4

@@ -215,12 +215,14 @@ func (o *sink) finish() (string, int64, error) {
 	}
 	if o.err == nil && o.held != nil {
 		o.held.writeHeld()
-		o.held.release()
 	}
 	if o.err == nil && o.bw != nil {
 		if err := o.bw.Flush(); err != nil {
 			o.err = fmt.Errorf("record: flush recording: %w", err)
 		}
+	}
+	if o.held != nil {
+		o.held.release() // and nothing held points into the stage settleDirect releases
 	}
 	if err := o.settleDirect(); err != nil && o.err == nil {
 		o.err = fmt.Errorf("record: write recording: %w", err)
