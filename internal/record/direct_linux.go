@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,9 @@ func isUnsupported(err error) bool {
 	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
+// stagesMapped counts the stages mapped outside the Go heap, for the memory bench.
+var stagesMapped atomic.Int64
+
 // stageMemory is a stage outside the Go heap; its cleanup unmaps it once the pool drops it
 // (the *[]byte handed around points into it, so it lives while any holder has the stage).
 type stageMemory struct{ b []byte }
@@ -64,6 +68,10 @@ func newStageMemory() *[]byte {
 	b := m[off : off+directStage : off+directStage]
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // a hint: small pages work too
 	sm := &stageMemory{b: b[:0]}
-	runtime.AddCleanup(sm, func(b []byte) { _ = unix.Munmap(b) }, b)
+	stagesMapped.Add(1)
+	runtime.AddCleanup(sm, func(b []byte) {
+		_ = unix.Munmap(b)
+		stagesMapped.Add(-1)
+	}, b)
 	return &sm.b
 }

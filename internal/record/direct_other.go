@@ -2,7 +2,13 @@
 
 package record
 
-import "os"
+import (
+	"os"
+	"sync/atomic"
+)
+
+// stagesMapped counts stages outside the Go heap: none here.
+var stagesMapped atomic.Int64
 
 // Elsewhere than Linux recordings go through the page cache.
 func (r *recFile) openDirect() (*os.File, error) { return nil, errDirectUnsupported }
