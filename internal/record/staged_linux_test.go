@@ -2,7 +2,10 @@ package record
 
 import (
 	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -71,5 +74,57 @@ func TestStagedChunksKeepEveryByte(t *testing.T) {
 			t.Errorf("recording %d: %d of its %d bytes were built in the stage", i, r.staged, r.size)
 		}
 		t.Logf("recording %d (flush every %v): %d of %d bytes built in the stage", i, flushes[i], r.staged, r.size)
+	}
+}
+
+// TestStagedChunkOfAFailedRecording: when the stage writer fails while chunks are built in the
+// stage (its descriptor closed behind it, as an I/O error would), the recording reports the
+// error at Close, nothing touches the released stage afterwards (the held chunk is dropped
+// first), and the SHA-256 and size Close gives are those of the file as it is on disk.
+func TestStagedChunkOfAFailedRecording(t *testing.T) {
+	rec, path, err := Create(filepath.Join(diskDir(t), "rec"), "failed.ghrec", Options{Format: Gatehouse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec.(*recorder)
+	out := make([]byte, 32<<10)
+	crand.Read(out)
+	broken := false
+	for i := 0; i < 4096 && r.Err() == nil; i++ {
+		rec.Output(out)
+		if i == 256 { // 8 MiB in: streaming, a stage exists
+			r.out.mu.Lock()
+			if d := r.out.direct; d.dfd != nil {
+				_ = d.dfd.Close() // the failure under test
+				broken = true
+			}
+			r.out.mu.Unlock()
+		}
+	}
+	if !broken {
+		t.Fatal("no direct descriptor while output streamed")
+	}
+	sum, size, err := rec.Close()
+	if err == nil {
+		t.Fatal("Close reported no error after the stage writer failed")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != size {
+		t.Fatalf("Close said %d bytes, the file has %d", size, fi.Size())
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		t.Fatalf("Close said SHA-256 %s, the file's is %s", sum, got)
 	}
 }
