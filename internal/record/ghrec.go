@@ -36,7 +36,7 @@ import (
 //
 // A chunk is one s2 block holding the events written since the previous chunk; one is
 // written at every flush (each second while output flows, so a kill -9 loses at most that),
-// when chunkRaw bytes wait, and at Close. Each chunk stands alone (no window across chunks),
+// when chunkRaw bytes wait, when the direct-I/O stage it is built in is full, and at Close. Each chunk stands alone (no window across chunks),
 // so a reader stops cleanly at the first incomplete chunk: a file cut at any byte offset reads
 // to its last whole chunk.
 //
