@@ -33,18 +33,23 @@ import (
 // exists while output streams; it ends at the next settle.
 const (
 	directAlign    = 4 << 10  // file offsets, lengths and memory of direct writes are multiples of it
-	directStage    = 1 << 20  // bytes a stage holds before it is written
+	directStage    = 2 << 20  // bytes a stage holds before it is written: one huge page (see stagePool)
 	directMin      = 64 << 10 // a write at least this large starts a stage (bulk output)
-	directInFlight = 3        // full stages being written or waiting, at most (then Write waits)
+	directInFlight = 1        // full stages being written or waiting, at most (then Write waits)
 )
 
-// stagePool keeps aligned stages for the recordings that stream.
-var stagePool = sync.Pool{New: func() any {
+// stagePool keeps aligned stages for the recordings that stream. Their memory comes from
+// newStageMemory: on Linux a 2 MiB huge page of its own, outside the Go heap, unmapped once the
+// pool drops the stage (see direct_linux.go).
+var stagePool = sync.Pool{New: func() any { return newStageMemory() }}
+
+// heapStage is a stage on the Go heap, aligned to directAlign: where huge pages cannot be had.
+func heapStage() *[]byte {
 	b := make([]byte, directStage+directAlign)
 	off := int(-uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
 	s := b[off : off : off+directStage]
 	return &s
-}}
+}
 
 // errDirectUnsupported is a file system that refuses O_DIRECT (or its alignment): the recording
 // goes on through the page cache.
@@ -62,6 +67,7 @@ type fileWriter struct {
 	dfd      *os.File // the O_DIRECT descriptor while a stage exists
 	noDirect bool     // the file system refused direct I/O: page cache only
 	moved    bool     // a direct write made the file longer since the last write through f
+	staged   int64    // bytes Write took in place, built in the stage (space): never copied
 
 	// The stage writer (see above): full stages go to queue; done is closed when it has
 	// written them all. While it runs it alone uses disk, moved, noDirect, drop and f; failed
@@ -96,6 +102,15 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 			w.noDirect = true
 			return w.Write(p)
 		}
+	}
+	if s := *w.stage; len(p) > 0 && len(p) <= cap(s)-len(s) && &s[len(s):cap(s)][0] == &p[0] {
+		// A chunk built in place (space): the bytes are where they go already. No hand-off
+		// here, even when the stage is now full: the caller hashes p after Write returns, and a
+		// stage handed off may be written, pooled and taken by another recording meanwhile.
+		*w.stage = s[:len(s)+len(p)]
+		w.size += int64(len(p))
+		w.staged += int64(len(p))
+		return len(p), nil
 	}
 	n := len(p)
 	for len(p) > 0 {
@@ -142,15 +157,56 @@ func (w *fileWriter) handOff() error {
 	if w.failed.Load() {
 		return w.stopWriter()
 	}
+	w.queueStage(stagePool.Get().(*[]byte))
+	return nil
+}
+
+// queueStage gives the stage's bytes (a multiple of directAlign) to the stage writer, starting
+// it if need be, and makes next (emptied here) the stage that follows them; it waits while
+// directInFlight stages are queued.
+func (w *fileWriter) queueStage(next *[]byte) {
 	if w.queue == nil {
 		w.queue, w.done = make(chan stageWrite, directInFlight-1), make(chan struct{})
 		go w.writeStages(w.queue, w.done)
 	}
+	n := len(*w.stage) // the stage writer owns the stage once it is queued
 	w.queue <- stageWrite{buf: w.stage, base: w.base}
-	w.base += directStage
-	w.stage = stagePool.Get().(*[]byte)
-	*w.stage = (*w.stage)[:0]
-	return nil
+	w.base += int64(n)
+	*next = (*next)[:0]
+	w.stage = next
+}
+
+// space returns the stage's free room, at least n bytes long, where the file's next bytes go:
+// a chunk built there is written by Write without a copy (the copy into the stage was half of
+// the recorder's copying time on random output in perf, its destination being cold). When the stage has less room, its whole blocks go to the
+// stage writer and a fresh stage starts with the rest (under one block, copied). nil: no stage
+// to offer (no direct I/O here, or a failed stage writer whose error the next Write reports);
+// the caller builds the chunk elsewhere.
+//
+// The room is the caller's until its Write: nothing else may write, settle or hand off the
+// stage meanwhile (the gatehouse writer writes its chunk before every flush and at Close).
+func (w *fileWriter) space(n int) []byte {
+	if w.noDirect || w.failed.Load() || n > directStage-directAlign {
+		return nil
+	}
+	if w.stage == nil {
+		if err := w.startStage(); err != nil {
+			if errors.Is(err, errDirectUnsupported) {
+				w.noDirect = true
+			}
+			return nil // another error: the Write that follows meets it again and reports it
+		}
+	}
+	if s := *w.stage; cap(s)-len(s) < n {
+		whole := len(s) &^ (directAlign - 1)
+		next := stagePool.Get().(*[]byte)
+		rest := append((*next)[:0], s[whole:]...)
+		*w.stage = s[:whole]
+		w.queueStage(next)
+		*w.stage = rest
+	}
+	s := *w.stage
+	return s[len(s):len(s):cap(s)]
 }
 
 // writeStages is the stage writer: it writes the stages queued, in order, until the queue is

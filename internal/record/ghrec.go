@@ -36,7 +36,7 @@ import (
 //
 // A chunk is one s2 block holding the events written since the previous chunk; one is
 // written at every flush (each second while output flows, so a kill -9 loses at most that),
-// when chunkRaw bytes wait, and at Close. Each chunk stands alone (no window across chunks),
+// when chunkRaw bytes wait, when the direct-I/O stage it is built in is full, and at Close. Each chunk stands alone (no window across chunks),
 // so a reader stops cleanly at the first incomplete chunk: a file cut at any byte offset reads
 // to its last whole chunk.
 //
@@ -92,8 +92,21 @@ var rawPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkRaw+maxEvent
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // storeRaw is how many chunks are stored as they are after one that s2 did not shrink by
-// 1/64: 8 chunks (4 MiB of streaming output) between two tries.
+// 1/64: 8 chunks (4 MiB of streaming output) between two tries. A try on random or base64
+// output costs s2 about 25 µs per 512 KiB chunk (it gives up on incompressible input at ~20
+// GB/s): 6 ms per GiB at this spacing, so no backoff (docs/performance-recording.md).
 const storeRaw = 8
+
+// maxChunkBuilt bounds the bytes of a chunk being built: its header, less than chunkRaw bytes
+// of events, the event that fills it (kind, two uvarints, maxEventBytes) and the CRC-32C.
+const maxChunkBuilt = chunkHeaderLen + chunkRaw + eventOverhead + maxEventBytes + 4
+
+// eventOverhead bounds an event's bytes besides its data: its kind and two uvarints.
+const eventOverhead = 1 + 2*binary.MaxVarintLen64
+
+// minStagedRoom is the least room in the direct-I/O stage in which a chunk is started: less,
+// and the stage is written and a fresh one taken (sink.chunkSpace).
+const minStagedRoom = 128 << 10
 
 // smallChunk is the first capacity of a chunk buffer when the previous chunk was not full.
 const smallChunk = 4 << 10
@@ -105,10 +118,13 @@ type ghWriter struct {
 	start time.Time
 	last  time.Duration
 	raw   *[]byte // chunkHeaderLen bytes kept for the chunk's header, then the events; nil when nothing is held
-	out   []byte  // compressed chunk, reused while output flows
-	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
-	skip  int     // chunks still to store as is, after one that did not compress
-	begun bool    // the magic is written (with the first chunk)
+	// staged holds the chunk when it is built in the file's direct-I/O stage (raw then points
+	// to it): written as is, it reaches the stage without a copy (sink.chunkSpace).
+	staged []byte
+	out    []byte // compressed chunk, reused while output flows
+	bulk   bool   // the last chunk was written because it was full: take a full-size buffer
+	skip   int    // chunks still to store as is, after one that did not compress
+	begun  bool   // the magic is written (with the first chunk)
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
@@ -189,9 +205,20 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 	}
 	delta := (d - g.last) / time.Microsecond
 	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
+	if g.raw == &g.staged && len(g.staged)+eventOverhead+len(p)+4 > cap(g.staged) {
+		// The stage is full: the chunk ends here, before its 512 KiB, and the next one starts
+		// in the next stage, so that stages are written whole (the kernel's cost of a direct
+		// write is per write as much as per byte).
+		g.writeHeld()
+		g.bulk = true
+	}
 	if g.raw == nil {
 		if g.bulk {
-			g.raw = rawPool.Get().(*[]byte)
+			if g.staged = g.chunkSpace(minStagedRoom); g.staged != nil {
+				g.raw = &g.staged
+			} else {
+				g.raw = rawPool.Get().(*[]byte)
+			}
 		} else {
 			b := make([]byte, 0, smallChunk)
 			g.raw = &b
@@ -237,9 +264,10 @@ func (g *ghWriter) writeHeld() {
 			}
 			hdr := len(out)
 			// s2.Encode writes into its dst only when dst has room for the worst case; the
-			// buffer is kept while output flows, so it is allocated once per burst.
+			// buffer is kept while output flows and compresses, and pooled (s2Buffer).
 			if need := hdr + chunkHeaderLen + s2.MaxEncodedLen(len(raw)) + 4; cap(out) < need {
-				out = make([]byte, hdr, need)
+				g.putOut()
+				out = s2Buffer(need)[:hdr]
 				copy(out, ghMagic[:hdr])
 			}
 			block := s2.Encode(out[hdr+chunkHeaderLen:cap(out)], raw)
@@ -256,8 +284,9 @@ func (g *ghWriter) writeHeld() {
 				out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(block, castagnoli))
 				g.writeDirect(out)
 			}
-			if cap(out) <= s2.MaxEncodedLen(chunkRaw+maxEventBytes)+64 {
-				g.out = out
+			g.out = out
+			if asIs {
+				g.putOut() // the next try is storeRaw chunks away: do not hold it meanwhile
 			}
 		}
 		if asIs {
@@ -272,7 +301,9 @@ func (g *ghWriter) writeHeld() {
 		g.begun = true
 	}
 	raw = buf
-	if cap(raw) >= chunkRaw {
+	if g.raw == &g.staged {
+		g.staged = nil // the stage's memory: never pooled here
+	} else if cap(raw) >= chunkRaw {
 		*g.raw = raw[:0]
 		rawPool.Put(g.raw)
 	}
@@ -281,7 +312,40 @@ func (g *ghWriter) writeHeld() {
 
 // release drops the compressed chunk buffer once output pauses (after a timed flush), so an
 // idle session holds none.
-func (g *ghWriter) release() { g.out = nil }
+func (g *ghWriter) release() {
+	g.putOut()
+	if g.raw == &g.staged {
+		// Only after a failure (writeHeld writes every chunk before a flush): the chunk's
+		// events will not be written, and the stage it is in is about to be released.
+		g.raw, g.staged = nil, nil
+	}
+}
+
+// s2Cap is the size of the pooled s2 buffers: room for the largest chunk's worst case.
+var s2Cap = len(ghMagic) + chunkHeaderLen + s2.MaxEncodedLen(maxChunkBuilt) + 4
+
+// s2Pool keeps the buffers of streaming recordings' s2 chunks: a recording holds one only while
+// its chunks compress (a recording of random output tries s2 once in storeRaw+1 chunks, and
+// would otherwise hold 640 KiB for nothing between tries).
+var s2Pool = sync.Pool{New: func() any { b := make([]byte, 0, s2Cap); return &b }}
+
+// s2Buffer returns an empty buffer of at least need bytes: a pooled one for a chunk-sized need,
+// a buffer of its own for a small chunk (a quiet session's flush).
+func s2Buffer(need int) []byte {
+	if need > smallChunk*4 && need <= s2Cap {
+		return (*s2Pool.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, need)
+}
+
+// putOut gives the s2 buffer back to the pool if it came from there, and drops it.
+func (g *ghWriter) putOut() {
+	if cap(g.out) == s2Cap {
+		b := g.out[:0]
+		s2Pool.Put(&b)
+	}
+	g.out = nil
+}
 
 // errTruncated is the gatehouse reader's word for a file that ends inside a chunk (a crash
 // mid-write): the reader stops there, cleanly.

@@ -124,6 +124,17 @@ func (o *sink) writeDirect(p []byte) {
 	}
 }
 
+// chunkSpace returns room for at least n bytes where the file's next bytes go (the direct-I/O
+// stage of an owned file), so that a chunk built there is written without a copy; nil when
+// there is none to offer. The room is valid until the next write, flush or settle; callers
+// hold mu.
+func (o *sink) chunkSpace(n int) []byte {
+	if o.direct == nil || o.err != nil || o.bw != nil && o.bw.Buffered() > 0 {
+		return nil
+	}
+	return o.direct.space(n)
+}
+
 // eventDone arms the flush timer if buffered bytes are waiting; callers
 // hold mu. One timer per recorder, armed only while data waits, so idle
 // sessions cost nothing.
@@ -204,12 +215,14 @@ func (o *sink) finish() (string, int64, error) {
 	}
 	if o.err == nil && o.held != nil {
 		o.held.writeHeld()
-		o.held.release()
 	}
 	if o.err == nil && o.bw != nil {
 		if err := o.bw.Flush(); err != nil {
 			o.err = fmt.Errorf("record: flush recording: %w", err)
 		}
+	}
+	if o.held != nil {
+		o.held.release() // and nothing held points into the stage settleDirect releases
 	}
 	if err := o.settleDirect(); err != nil && o.err == nil {
 		o.err = fmt.Errorf("record: write recording: %w", err)
