@@ -420,6 +420,8 @@ type relayState struct {
 	inCount *countReader
 	base    audit.Fields // the connection's audit fields, with the command
 	killed  atomic.Bool
+	// killSaid is closed once an idle kill's notice was written (nil without an idle watch).
+	killSaid <-chan struct{}
 	// A panic in the watcher or the relay ends this relay, is audited with its close,
 	// then goes on to the session's recovery point (internal/crash).
 	panicked atomic.Pointer[crash.Panic]
@@ -443,7 +445,7 @@ func (c *Connector) startRelay(ctx context.Context, s *session.Session, d *diale
 	}
 	if idle := d.idle; idle.Lock > 0 || idle.Kill > 0 {
 		cfg := c.Env.Deps().Config()
-		startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+		rs.killSaid = startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
 			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &rs.killed, func(p *crash.Panic) {
 				rs.panicked.CompareAndSwap(nil, p)
 				cancel()
@@ -509,6 +511,7 @@ func (c *Connector) endRelay(ctx context.Context, d *dialed, rs *relayState, sta
 	r := relayed{status: status, bytesIn: rs.inCount.n.Load(), bytesOut: rs.counted.n.Load()}
 	if rs.killed.Load() {
 		f.Comment, r.comment = "idle_kill", "idle_kill"
+		waitKillNotice(rs.killSaid)
 	}
 	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
 	return r

@@ -92,9 +92,13 @@ func TestIdleWatchHoldsNoGoroutine(t *testing.T) {
 	if ended.Load() {
 		t.Fatal("killed although input came 5 minutes ago")
 	}
-	clk.Advance(25*time.Minute + time.Second)
+	clk.Advance(23*time.Minute + time.Second)
+	waitFor(t, "the kill warning", func() bool { return strings.Contains(out.String(), "will be closed in") })
+	clk.Advance(2 * time.Minute)
 	waitFor(t, "the idle kill", func() bool { return ended.Load() })
-	if !killed.Load() || !strings.Contains(out.String(), "will be closed in") || !strings.Contains(out.String(), "closing this session (idle kill timeout)") {
+	// The notice follows the kill, on its own goroutine.
+	waitFor(t, "the kill notice", func() bool { return strings.Contains(out.String(), "closing this session (idle kill timeout)") })
+	if !killed.Load() {
 		t.Fatalf("kill not reported: killed=%v %q", killed.Load(), out.String())
 	}
 }
