@@ -163,12 +163,7 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 		return
 	}
 	f := l.fields(ch.Host, ch.Port)
-	a, err := l.s.env.Deps().Store.GetAccount(l.ctx, accountOf(l.outer))
-	if err != nil || a.ID != l.outer.Permissions.Extensions[extAccountID] {
-		l.deny(nch, ssh.Prohibited, "forward.denied", f, "Your account no longer exists on this bastion")
-		return
-	}
-	in, tgt, err := l.s.targetInputs(l.ctx, a, l.user, l.target)
+	tgt, err := resolveTarget(l.ctx, l.user, l.target)
 	if err != nil {
 		l.deny(nch, ssh.Prohibited, "forward.denied", f, err.Error())
 		return
@@ -180,13 +175,13 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 	}
 	f.HostTo, f.IPTo = dest.Host, dest.IP.String()
 	f.Extra["connect_to"] = net.JoinHostPort(dial, strconv.Itoa(ch.Port))
-	d, err := access.DecideForwarding(l.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardThrough, Target: tgt, Dest: dest})
+	fwd := access.ForwardRequest{Direction: access.ForwardThrough, Target: tgt, Dest: dest}
+	d, facts, err := l.s.forwardDecision(l.ctx, l.outer, fwd, false, nil)
 	if err != nil {
 		l.deny(nch, ssh.Prohibited, "forward.denied", f, err.Error())
 		return
 	}
-	eg, err := l.login(a, tgt, d, in.Keys)
+	eg, err := l.login(facts.Account, tgt, d, facts.Inputs.Keys)
 	if err != nil {
 		l.deny(nch, ssh.ConnectionFailed, "forward.failed", f, "cannot log in to the target: "+err.Error())
 		return
@@ -216,8 +211,15 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 		l.s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(l.outer), "err", err)
 		return
 	}
-	f.BytesIn, f.BytesOut = pipe(l.ctx, cch, tch)
+	// Re-checked as a session is, with the MFA check its login passed.
+	rctx, stop := l.s.liveForward(l.ctx, l.outer, facts.Account.ExpiresAt, func(ctx context.Context) error {
+		_, _, err := l.s.forwardDecision(ctx, l.outer, fwd, true, l.answered)
+		return err
+	})
+	f.BytesIn, f.BytesOut = pipe(rctx, cch, tch)
 	f.Duration = time.Since(start).Seconds()
+	f.Comment = endedComment(rctx)
+	stop()
 	_ = l.s.audit(context.WithoutCancel(l.ctx), l.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 

@@ -161,20 +161,16 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		return r.deny("forward.denied", r.fields(0, ""), err.Error())
 	}
 	f := r.fields(port, addr)
-	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
-	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
-		return r.deny("forward.denied", f, "Your account no longer exists on this bastion")
-	}
-	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+	tgt, err := resolveTarget(r.ctx, r.user, r.target)
 	if err != nil {
 		return r.deny("forward.denied", f, err.Error())
 	}
 	f.IPTo = tgt.IP.String()
-	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
+	d, facts, err := r.s.forwardDecision(r.ctx, r.outer, access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port}, false, nil)
 	if err != nil {
 		return r.deny("forward.denied", f, err.Error())
 	}
+	a, in := facts.Account, facts.Inputs
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -231,27 +227,18 @@ func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
 // nextForwardID names the forwards of each connection in the Running registry.
 var nextForwardID atomic.Uint64
 
-// stillGranted decides again, for one connection made on the target's side, whether the
-// account may forward port: a grant revoked, an account frozen or expired, an MFA requirement
-// the connection did not answer, since the listener opened, stops the connections that come
-// after.
-func (r *remoteForwards) stillGranted(port int) error {
-	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
-	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
-		//lint:ignore ST1005 The Bastion's sentence, shown as is
-		return errors.New("Your account no longer exists on this bastion")
-	}
-	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+// stillGranted decides again, for one connection made on the target's side (and then while it
+// is open), whether the account may forward port: a grant revoked, an account frozen or
+// expired, a key removed, an MFA requirement the connection did not answer, since the listener
+// opened, stop the connections that come after and those open. It returns the account as the
+// store holds it now.
+func (r *remoteForwards) stillGranted(ctx context.Context, port int) (store.Account, error) {
+	tgt, err := resolveTarget(ctx, r.user, r.target)
 	if err != nil {
-		return err
+		return store.Account{}, err
 	}
-	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
-	if err != nil {
-		return err
-	}
-	// MFA asked since the connection authenticated stops the connections that come after too.
-	return r.s.forwardMFA(r.ctx, RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys})
+	_, facts, err := r.s.forwardDecision(ctx, r.outer, access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port}, true, r.answered)
+	return facts.Account, err
 }
 
 // cancel stops a listener this connection opened (cancel-tcpip-forward).
@@ -321,7 +308,8 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 		r.deny("forward.denied", f, fmt.Sprintf("the target opened a connection for port %d, which is not forwarded", p.Port))
 		return
 	}
-	if err := r.stillGranted(int(p.Port)); err != nil {
+	a, err := r.stillGranted(r.ctx, int(p.Port))
+	if err != nil {
 		// Revoked since: this connection is refused, and the target stops listening.
 		_ = nch.Reject(ssh.Prohibited, "remote forwarding is no longer granted")
 		r.deny("forward.denied", f, err.Error())
@@ -363,8 +351,14 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 		r.s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(r.outer), "err", err)
 		return // fail closed: the deferred closes end it before a byte moves
 	}
-	sent, received := pipe(r.ctx, cch, tch)
+	rctx, stop := r.s.liveForward(r.ctx, r.outer, a.ExpiresAt, func(ctx context.Context) error {
+		_, err := r.stillGranted(ctx, int(p.Port))
+		return err
+	})
+	sent, received := pipe(rctx, cch, tch)
 	f.BytesIn, f.BytesOut, f.Duration = sent, received, time.Since(start).Seconds()
+	f.Comment = endedComment(rctx)
+	stop()
 	_ = r.s.audit(context.WithoutCancel(r.ctx), r.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 
