@@ -37,7 +37,10 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 	}
 	base := audit.Fields{HostTo: t.Host, IPTo: tgt.IP.String(), PortTo: t.Port, Extra: map[string]string{"direction": "local"}}
 	req := access.ForwardRequest{Direction: access.ForwardLocal, Target: tgt}
-	_, facts, err := s.forwardDecision(ctx, outer, req, false, nil)
+	// The factors the connection answered must cover what policy asks now (an MFA requirement
+	// added since it authenticated refuses the forward, as it refuses a new session).
+	answered := answeredFrom(withAnswered(ctx, outer.Permissions))
+	_, facts, err := s.forwardDecision(ctx, outer, req, true, answered)
 	if err != nil {
 		return false
 	}
@@ -66,7 +69,7 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 	// The server's shutdown, the connection's end, either side closing, or the account's rights
 	// (re-checked as a session's) end the relay.
 	rctx, stop := s.liveForward(ctx, outer, facts.Account.ExpiresAt, func(ctx context.Context) error {
-		_, _, err := s.forwardDecision(ctx, outer, req, false, nil)
+		_, _, err := s.forwardDecision(ctx, outer, req, true, answered)
 		return err
 	})
 	f := base

@@ -91,8 +91,9 @@ func resolveHost(ctx context.Context, host string) (netip.Addr, error) {
 type localForwards struct {
 	s        *Server
 	ctx      context.Context
-	outer    *ssh.ServerConn // the authenticated connection: the account, the audit's source
-	client   io.Closer       // the inner connection: a freeze ends it
+	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
+	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
+	client   io.Closer               // the inner connection: a freeze ends it
 	user     string
 	target   JumpTarget
 	answered []string // the factors the inner connection answered for its target
@@ -105,8 +106,12 @@ type localForwards struct {
 	open       atomic.Int64
 }
 
-func (s *Server) newLocalForwards(ctx context.Context, outer, inner *ssh.ServerConn, t JumpTarget) *localForwards {
-	return &localForwards{s: s, ctx: ctx, outer: outer, client: inner, user: inner.User(), target: t,
+// newLocalForwards serves the forwards of inner under ctx; endAll ends ctx, so every relay,
+// with the reason of a control (a freeze, a deletion) before the client's connection goes,
+// so that their forward.close events say why: the connection's -R forwards share it (they
+// close the same client).
+func (s *Server) newLocalForwards(ctx context.Context, endAll context.CancelCauseFunc, outer, inner *ssh.ServerConn, t JumpTarget) *localForwards {
+	return &localForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: inner, user: inner.User(), target: t,
 		answered: answeredFrom(withAnswered(ctx, inner.Permissions)), egress: map[string]ssh.Conn{}}
 }
 
@@ -287,6 +292,7 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 	if l.unregister == nil && l.s.Running != nil {
 		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 			l.s.log.Info("forwards through a target ended", "account", a.Name, "reason", reason)
+			l.endAll(&forwardEnded{reason: reason})
 			_ = l.client.Close() // ending the client's connection ends its forwards
 			go l.closeLogins()   // not here: a login being made holds l.mu, and end must be prompt
 		})
@@ -341,6 +347,7 @@ func (l *localForwards) close() {
 	l.mu.Unlock()
 	l.closeLogins()
 	l.conns.Wait()
+	l.endAll(nil)
 }
 
 // forwardSession is the session a forward's login to its target acts for: outer's account and

@@ -98,8 +98,9 @@ func ParseTCPIPForward(payload []byte) (addr string, port int, err error) {
 type remoteForwards struct {
 	s        *Server
 	ctx      context.Context
-	outer    *ssh.ServerConn // the authenticated connection: the account, the audit's source
-	client   ssh.Conn        // where forwarded-tcpip channels go back to
+	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
+	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
+	client   ssh.Conn                // where forwarded-tcpip channels go back to
 	user     string
 	target   JumpTarget
 	answered []string // the factors the connection answered for its target
@@ -120,8 +121,14 @@ type remoteForwards struct {
 	unregister func()
 }
 
-func (s *Server) newRemoteForwards(ctx context.Context, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
-	return &remoteForwards{s: s, ctx: ctx, outer: outer, client: client, user: user, target: t, answered: answered,
+// newRemoteForwards serves the -R requests of client under ctx; endAll ends ctx, so every
+// relay, with the reason of a control (a freeze, a deletion) before the client's connection
+// goes, so that their forward.close events say why (nil: one of their own).
+func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCauseFunc, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
+	if endAll == nil {
+		ctx, endAll = context.WithCancelCause(ctx)
+	}
+	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, user: user, target: t, answered: answered,
 		binds: map[int]string{}, active: map[io.Closer]struct{}{}}
 }
 
@@ -202,6 +209,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		if r.s.Running != nil {
 			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
+				r.endAll(&forwardEnded{reason: reason})
 				_ = r.client.Close() // ending the client's connection ends its forwards
 				_ = conn.Close()
 			})
@@ -380,6 +388,7 @@ func (r *remoteForwards) close() {
 		_ = eg.Close() // the connection is over: the target's listeners go with it
 	}
 	r.conns.Wait()
+	r.endAll(nil)
 }
 
 func joinHostPortU(host string, port uint32) string {
