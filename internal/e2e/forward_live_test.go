@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -91,15 +90,8 @@ func TestOpenForwardsEndOnRevoke(t *testing.T) {
 			j.b.MustOK("--osh", "accountDelPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(rport), "--remote-forward")
 		}, true, "ended: "},
 		{"key removed", "", func(t *testing.T, j *jumpEnv, _, _ int) {
-			pem, err := os.ReadFile(j.aliceKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signer, err := ssh.ParsePrivateKey(pem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := j.b.App.Store.DeleteIngressKey(context.Background(), "alice", ssh.FingerprintSHA256(signer.PublicKey())); err != nil {
+			fp := ssh.FingerprintSHA256(keySigner(t, j.aliceKey).PublicKey())
+			if err := j.b.App.Store.DeleteIngressKey(context.Background(), "alice", fp); err != nil {
 				t.Fatal(err)
 			}
 		}, true, "ended: the key this connection logged in with was removed"},

@@ -15,6 +15,20 @@ import (
 	"gatehouse/internal/testenv"
 )
 
+// keySigner reads the private key file path (a test account's key) as a signer.
+func keySigner(t *testing.T, path string) ssh.Signer {
+	t.Helper()
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
 // TestIdleKillClientNotReading: a client that stopped reading (a raw x/crypto client that
 // never reads its channel, so the bastion's window to it runs out while the target floods it
 // with `yes`) cannot hold an idle kill back: the kill ends the target's command at once
@@ -25,15 +39,7 @@ func TestIdleKillClientNotReading(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "idleKillTimeout = 600\nwarnBeforeKillSeconds = 60\n"})
 	sshd, aliceKey := targetSetup(t, b)
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	pem, err := os.ReadFile(aliceKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ssh.Dial("tcp", net.JoinHostPort(b.Host, b.Port), &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+	client, err := ssh.Dial("tcp", net.JoinHostPort(b.Host, b.Port), &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.PublicKeys(keySigner(t, aliceKey))},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}) // the bastion's key is not what is tested
 	if err != nil {
 		t.Fatal(err)

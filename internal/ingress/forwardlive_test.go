@@ -1,14 +1,18 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/accessdb"
+	"gatehouse/internal/clock"
+	"gatehouse/internal/crash"
 )
 
 // TestForwardVerdictTable: the one decision of a forward, new or live (forwardVerdict), over
@@ -99,5 +103,72 @@ func TestForwardVerdictTable(t *testing.T) {
 	}
 	if n != 2*2*2*len(accounts)*len(grants)*len(requests) {
 		t.Fatalf("%d cases", n)
+	}
+}
+
+// TestForwardWatchOnTheClock: a live forward is re-checked on the server's clock, every
+// forwardRecheckEvery, and at the account's TTL if sooner; a refusing check ends it with the
+// refusal as the reason; a stopped watch checks nothing more. Nothing waits for real time: the
+// clock is moved.
+func TestForwardWatchOnTheClock(t *testing.T) {
+	type result struct {
+		checks atomic.Int32
+		reason atomic.Pointer[string]
+	}
+	start := func(clk *clock.Fake, expires time.Time, refuseAt int32) (*forwardWatch, *result) {
+		r := &result{}
+		w := &forwardWatch{clk: clk, now: clk.Now, expires: expires, ctx: context.Background(),
+			check: func(context.Context) error {
+				if r.checks.Add(1) >= refuseAt {
+					return errors.New("refused now")
+				}
+				return nil
+			},
+			end:     func(why string) { r.reason.Store(&why) },
+			onPanic: func(p *crash.Panic) { t.Errorf("panic: %v", p) }}
+		w.arm()
+		return w, r
+	}
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+
+	// Every forwardRecheckEvery; the second check refuses and ends it.
+	clk := &clock.Fake{}
+	_, r := start(clk, time.Time{}, 2)
+	clk.Advance(forwardRecheckEvery - time.Second)
+	if n := r.checks.Load(); n != 0 {
+		t.Fatalf("%d checks before forwardRecheckEvery", n)
+	}
+	clk.Advance(time.Second)
+	until("the first re-check", func() bool { return r.checks.Load() == 1 })
+	if r.reason.Load() != nil {
+		t.Fatal("ended by a check that granted it")
+	}
+	clk.Advance(forwardRecheckEvery)
+	until("the refusal to end it", func() bool { return r.reason.Load() != nil })
+	if got := *r.reason.Load(); got != "refused now" {
+		t.Fatalf("ended with %q", got)
+	}
+
+	// The TTL sooner than the next re-check: checked at its instant.
+	clk = &clock.Fake{}
+	_, r = start(clk, clk.Now().Add(3*time.Second), 1)
+	clk.Advance(3 * time.Second)
+	until("the check at the TTL", func() bool { return r.reason.Load() != nil })
+
+	// Stopped: nothing more.
+	clk = &clock.Fake{}
+	w, r := start(clk, time.Time{}, 1)
+	w.stop()
+	clk.Advance(2 * forwardRecheckEvery)
+	time.Sleep(10 * time.Millisecond) // a check wrongly armed would run on its own goroutine
+	if n := r.checks.Load(); n != 0 {
+		t.Fatalf("%d checks after stop", n)
 	}
 }
