@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
 
@@ -98,6 +99,9 @@ func TestOpenForwardsEndOnRevoke(t *testing.T) {
 		{"MFA required since", mfa, func(t *testing.T, j *jumpEnv, _, _ int) {
 			j.b.MustOK("--osh", "accountModify", "--account", "alice", "--mfa-totp-required", "yes")
 		}, true, "ended: "},
+		{"TTL passed", "", func(t *testing.T, j *jumpEnv, _, _ int) {
+			j.b.Clock.Advance(time.Hour + time.Second) // the account's TTL (set below, an hour ahead)
+		}, false, "ended: "},
 		{"frozen", "", func(t *testing.T, j *jumpEnv, _, _ int) {
 			j.b.MustOK("--osh", "accountFreeze", "--account", "alice", "--reason", "test")
 		}, false, "ended: Your account has been frozen"},
@@ -109,6 +113,14 @@ func TestOpenForwardsEndOnRevoke(t *testing.T) {
 			j := startJumpWith(t, testenv.Options{Config: c.config})
 			if c.config != "" {
 				enrolTOTP(t, j.b, "alice")
+			}
+			if c.name == "TTL passed" {
+				if err := j.b.App.Store.UpdateAccount(context.Background(), "alice", func(a *store.Account) error {
+					a.ExpiresAt = j.b.Clock.Now().Add(time.Hour)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			echo := echoServer(t)
 			rport, lport, dport := freePort(t), freePort(t), freePort(t)
