@@ -179,7 +179,9 @@ type idleWatch struct {
 	onPanic                        func(*crash.Panic)
 	// said is closed once the kill notice was written (or failed): the relay's end waits for
 	// it, bounded (killNoticeBound).
-	said chan struct{}
+	said      chan struct{}
+	relayDone <-chan struct{}
+	stuck     func()
 
 	mu      sync.Mutex
 	timer   clock.Timer
@@ -192,9 +194,12 @@ type idleWatch struct {
 // startIdleWatch watches g until ctx ends. A panic in a check ends the session through onPanic.
 // The returned channel is closed once a kill's notice was written (or failed); it stays open
 // while no kill came.
-func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool, onPanic func(*crash.Panic)) (said <-chan struct{}) {
+// A relay that has not ended (relayDone) killStuckAfter after a kill (its output blocked on a
+// client that stopped reading) is ended by stuck (nil: none).
+func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool, onPanic func(*crash.Panic),
+	relayDone <-chan struct{}, stuck func()) (said <-chan struct{}) {
 	w := &idleWatch{g: g, clk: clk, lock: lock, kill: kill, warnLock: warnLock, warnKill: warnKill, cancel: cancel, killed: killed, onPanic: onPanic,
-		said: make(chan struct{})}
+		said: make(chan struct{}), relayDone: relayDone, stuck: stuck}
 	g.mu.Lock()
 	g.onUnlock = w.poke
 	g.mu.Unlock()
@@ -208,6 +213,22 @@ func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kil
 		w.mu.Unlock()
 	})
 	return w.said
+}
+
+// killStuckAfter is how long a killed relay may take to end before its session is ended from
+// the registry (its output blocked on a client that stopped reading).
+const killStuckAfter = 2 * killNoticeBound
+
+// endIfStuck ends the session when its relay outlives the kill by killStuckAfter.
+func (w *idleWatch) endIfStuck() {
+	defer crash.Recover(w.onPanic)
+	t := time.NewTimer(killStuckAfter)
+	defer t.Stop()
+	select {
+	case <-w.relayDone:
+	case <-t.C:
+		w.stuck()
+	}
 }
 
 // killNoticeBound is how long a killed relay's end waits for the kill notice to be written:
@@ -329,6 +350,9 @@ func (w *idleWatch) check() {
 			defer crash.Recover(func(*crash.Panic) {}) // the session is ended already: nothing more to end
 			_, _ = io.WriteString(g.notice, msg)       // the client may be gone: the kill stands either way
 		}()
+		if w.stuck != nil {
+			go w.endIfStuck()
+		}
 		return
 	}
 	// Writing to the user's terminal (which may block) and the gate's changes happen outside

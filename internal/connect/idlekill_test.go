@@ -29,6 +29,7 @@ func (b *blockedTerminal) Write(p []byte) (int, error) {
 // its own goroutine (was: the notice first, and a blocked write held the kill back for as long
 // as the client liked). The warnings given before had blocked as well; the kill is armed apart
 // from them. The notice still reaches a client that reads again, and said tells the relay's end.
+// A relay that outlives the kill (its own output blocked) is ended from the registry.
 func TestIdleKillNotBlockedByNonReadingClient(t *testing.T) {
 	for _, warn := range []time.Duration{0, time.Minute} {
 		t.Run("warn="+warn.String(), func(t *testing.T) {
@@ -38,8 +39,10 @@ func TestIdleKillNotBlockedByNonReadingClient(t *testing.T) {
 			term := &blockedTerminal{release: make(chan struct{})}
 			g := newIdleGate(ctx, term, clk.Now)
 			var killed, ended atomic.Bool
+			var stuck atomic.Bool
+			relayDone := make(chan struct{}) // the relay's output stays blocked: it never ends by itself
 			said := startIdleWatch(ctx, g, clk, 0, 10*time.Minute, 0, warn, func() { ended.Store(true) }, &killed,
-				func(p *crash.Panic) { t.Errorf("panic: %v", p) })
+				func(p *crash.Panic) { t.Errorf("panic: %v", p) }, relayDone, func() { stuck.Store(true) })
 			if warn > 0 {
 				clk.Advance(9*time.Minute + time.Second)
 				waitFor(t, "the kill warning to block", func() bool { return term.writes.Load() == 1 })
@@ -53,6 +56,15 @@ func TestIdleKillNotBlockedByNonReadingClient(t *testing.T) {
 			case <-said:
 				t.Fatal("the kill notice said written while the client does not read")
 			default:
+			}
+			// The relay outlives the kill (its output blocked too): the session is ended from the
+			// registry, which closes the client's channel, killStuckAfter later.
+			deadline := time.Now().Add(killStuckAfter + 10*time.Second)
+			for !stuck.Load() {
+				if time.Now().After(deadline) {
+					t.Fatal("a killed relay that did not end was never ended from the registry")
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 			close(term.release) // the client reads again
 			select {

@@ -112,15 +112,22 @@ func gone(t *testing.T, pid int, what string) {
 // with `yes`) cannot hold an idle kill back: the kill ends the target's command at once
 // (was: the kill notice was written first, that write blocked on the full window, and the
 // session, the target's command with it, went on for as long as the client did not read).
-// Once the client goes, the relay's close is audited as an idle kill.
+// The relay's own output is blocked on that client too: the session is then ended from the
+// registry, which closes the client's channel; the relay's close is audited as an idle kill.
 func TestIdleKillClientNotReading(t *testing.T) {
 	b := testenv.Start(t, testenv.Options{Config: "idleKillTimeout = 600\nwarnBeforeKillSeconds = 60\n"})
 	sshd, aliceKey := targetSetup(t, b)
 	pid, ch, closed := nonReading(t, b, sshd, aliceKey)
 	b.Clock.Advance(601 * time.Second)
 	gone(t, pid, "the idle kill")
+	// The relay's output is blocked on the client too: the session is ended from the registry,
+	// and the bastion closes the channel itself (the client still does not read).
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the bastion never closed the idle-killed session's channel")
+	}
 	_ = ch.Close()
-	<-closed
 	waitAudit(t, b, "connection.close", map[string]any{"account": "alice", "comment": "idle_kill"})
 }
 
