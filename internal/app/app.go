@@ -182,7 +182,8 @@ func Open(ctx context.Context, o Options) (*App, error) {
 	// Freezing or deleting an account ends its running sessions through this registry.
 	runningSessions := running.New()
 	a.Server.Running, a.Env.Running = runningSessions, runningSessions
-	a.Tracker.EndSession = runningSessions.EndSession // a session whose recording fails ends at once
+	a.Tracker.EndSession = runningSessions.EndSession   // a session whose recording fails ends at once
+	a.Connector.EndSession = runningSessions.EndSession // an idle-killed relay stuck on a client that does not read
 	a.shareSessionControl(runningSessions)
 	a.Server.AuthEvent = a.authEvent
 	st2 := a.Server.Stats()

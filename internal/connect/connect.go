@@ -90,6 +90,10 @@ type Connector struct {
 	Observe func(ctx context.Context, ev Event) error
 	// Locks, when set, lets lock/unlock reach this account's relayed sessions.
 	Locks *Locks
+	// EndSession, when set, ends a running session from the registry (internal/running): its
+	// channel is closed. An idle-killed relay whose output is still blocked on a client that
+	// stopped reading is ended so (the kill alone cannot close the client's channel).
+	EndSession func(accountID, sessionID, reason string, exit int) bool
 	// OnDial hears how long each successful dial took (metrics; may be nil).
 	OnDial func(time.Duration)
 	// Ticket, when set, makes the GATEHOUSE_TICKET sent to the target as an env request, and
@@ -392,7 +396,7 @@ type relayed struct {
 func (c *Connector) relay(ctx context.Context, s *session.Session, d *dialed) relayed {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs := &relayState{cancel: cancel}
+	rs := &relayState{cancel: cancel, relayDone: make(chan struct{})}
 	defer rs.cleanup()
 	if r, ok := c.startRelay(ctx, s, d, rs); !ok {
 		return r
@@ -406,6 +410,7 @@ func (c *Connector) relay(ctx context.Context, s *session.Session, d *dialed) re
 		rs.panicked.CompareAndSwap(nil, p)
 		status, err = egress.ExitStatus, errors.New("internal error")
 	}
+	close(rs.relayDone)
 	r := c.endRelay(ctx, d, rs, status, signal, err)
 	crash.Rethrow(rs.panicked.Load())
 	return r
@@ -420,6 +425,11 @@ type relayState struct {
 	inCount *countReader
 	base    audit.Fields // the connection's audit fields, with the command
 	killed  atomic.Bool
+	// killSaid is closed once an idle kill's notice was written (nil without an idle watch).
+	killSaid <-chan struct{}
+	// relayDone is closed once the relay returned (an idle kill that it outlives ends the
+	// session from the registry).
+	relayDone chan struct{}
 	// A panic in the watcher or the relay ends this relay, is audited with its close,
 	// then goes on to the session's recovery point (internal/crash).
 	panicked atomic.Pointer[crash.Panic]
@@ -443,11 +453,15 @@ func (c *Connector) startRelay(ctx context.Context, s *session.Session, d *diale
 	}
 	if idle := d.idle; idle.Lock > 0 || idle.Kill > 0 {
 		cfg := c.Env.Deps().Config()
-		startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
+		var stuck func()
+		if c.EndSession != nil {
+			stuck = func() { c.EndSession(s.Account.ID, s.ID, "Idle kill timeout", egress.ExitStatus) }
+		}
+		rs.killSaid = startIdleWatch(ctx, gate, clock.Or(c.Env.Deps().Clock), idle.Lock, idle.Kill, time.Duration(cfg.WarnBeforeLockSeconds)*time.Second,
 			time.Duration(cfg.WarnBeforeKillSeconds)*time.Second, cancel, &rs.killed, func(p *crash.Panic) {
 				rs.panicked.CompareAndSwap(nil, p)
 				cancel()
-			})
+			}, rs.relayDone, stuck)
 	}
 	req := s.Request
 	command := d.command
@@ -509,6 +523,7 @@ func (c *Connector) endRelay(ctx context.Context, d *dialed, rs *relayState, sta
 	r := relayed{status: status, bytesIn: rs.inCount.n.Load(), bytesOut: rs.counted.n.Load()}
 	if rs.killed.Load() {
 		f.Comment, r.comment = "idle_kill", "idle_kill"
+		waitKillNotice(rs.killSaid)
 	}
 	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
 	return r

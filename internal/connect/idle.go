@@ -110,6 +110,14 @@ func (g *idleGate) setLocked(locked bool, why string) bool {
 	return true
 }
 
+// release opens the gate without a notice (a session being killed: its waiters go).
+func (g *idleGate) release() {
+	g.mu.Lock()
+	g.locked = false
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
 func (g *idleGate) isLocked() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -169,6 +177,11 @@ type idleWatch struct {
 	cancel                         func()
 	killed                         *atomic.Bool
 	onPanic                        func(*crash.Panic)
+	// said is closed once the kill notice was written (or failed): the relay's end waits for
+	// it, bounded (killNoticeBound).
+	said      chan struct{}
+	relayDone <-chan struct{}
+	stuck     func()
 
 	mu      sync.Mutex
 	timer   clock.Timer
@@ -179,8 +192,14 @@ type idleWatch struct {
 }
 
 // startIdleWatch watches g until ctx ends. A panic in a check ends the session through onPanic.
-func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool, onPanic func(*crash.Panic)) {
-	w := &idleWatch{g: g, clk: clk, lock: lock, kill: kill, warnLock: warnLock, warnKill: warnKill, cancel: cancel, killed: killed, onPanic: onPanic}
+// The returned channel is closed once a kill's notice was written (or failed); it stays open
+// while no kill came.
+// A relay that has not ended (relayDone) killStuckAfter after a kill (its output blocked on a
+// client that stopped reading) is ended by stuck (nil: none).
+func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kill, warnLock, warnKill time.Duration, cancel func(), killed *atomic.Bool, onPanic func(*crash.Panic),
+	relayDone <-chan struct{}, stuck func()) (said <-chan struct{}) {
+	w := &idleWatch{g: g, clk: clk, lock: lock, kill: kill, warnLock: warnLock, warnKill: warnKill, cancel: cancel, killed: killed, onPanic: onPanic,
+		said: make(chan struct{}), relayDone: relayDone, stuck: stuck}
 	g.mu.Lock()
 	g.onUnlock = w.poke
 	g.mu.Unlock()
@@ -193,6 +212,41 @@ func startIdleWatch(ctx context.Context, g *idleGate, clk clock.Clock, lock, kil
 		}
 		w.mu.Unlock()
 	})
+	return w.said
+}
+
+// killStuckAfter is how long a killed relay may take to end before its session is ended from
+// the registry (its output blocked on a client that stopped reading).
+const killStuckAfter = 2 * killNoticeBound
+
+// endIfStuck ends the session when its relay outlives the kill by killStuckAfter.
+func (w *idleWatch) endIfStuck() {
+	defer crash.Recover(w.onPanic)
+	t := time.NewTimer(killStuckAfter)
+	defer t.Stop()
+	select {
+	case <-w.relayDone:
+	case <-t.C:
+		w.stuck()
+	}
+}
+
+// killNoticeBound is how long a killed relay's end waits for the kill notice to be written:
+// a reading client sees it before its channel closes, one that stopped reading holds nothing
+// longer than this (the target's session is ended already).
+const killNoticeBound = 2 * time.Second
+
+// waitKillNotice waits, at most killNoticeBound, for an idle kill's notice (said closed).
+func waitKillNotice(said <-chan struct{}) {
+	if said == nil {
+		return
+	}
+	t := time.NewTimer(killNoticeBound)
+	defer t.Stop()
+	select {
+	case <-said:
+	case <-t.C:
+	}
 }
 
 // poke checks the gate now (on the clock's own goroutine, so a caller holding the gate is not
@@ -281,17 +335,30 @@ func (w *idleWatch) check() {
 		w.timer = w.clk.AfterFunc(next, w.fire)
 	}
 	w.mu.Unlock()
+	if kill {
+		// The kill first: a client that stopped reading blocks a write to its terminal for as
+		// long as it likes, and must not hold the session open by it. The notice is written
+		// after, on a goroutine of its own (the relay's end waits for it a bounded time, so a
+		// reading client still sees it); the gate opens without a notice of its own. A kill
+		// warning due in the same check is not given: the kill says it all.
+		w.killed.Store(true)
+		w.cancel()
+		g.release()
+		msg := fmt.Sprintf("\r\n*** Idle for %s: closing this session (idle kill timeout). ***\r\n", idle.Round(time.Second))
+		go func() {
+			defer close(w.said)
+			defer crash.Recover(func(*crash.Panic) {}) // the session is ended already: nothing more to end
+			_, _ = io.WriteString(g.notice, msg)       // the client may be gone: the kill stands either way
+		}()
+		if w.stuck != nil {
+			go w.endIfStuck()
+		}
+		return
+	}
 	// Writing to the user's terminal (which may block) and the gate's changes happen outside
 	// the watch's lock: an unlock pokes it.
 	if warnKill {
 		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be closed in %s without input. ***\r\n", idle.Round(time.Second), (w.kill - idle).Round(time.Second))
-	}
-	if kill {
-		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: closing this session (idle kill timeout). ***\r\n", idle.Round(time.Second))
-		w.killed.Store(true)
-		g.setLocked(false, "")
-		w.cancel()
-		return
 	}
 	if warnLock {
 		fmt.Fprintf(g.notice, "\r\n*** Idle for %s: this session will be locked in %s without input. ***\r\n", idle.Round(time.Second), (w.lock - idle).Round(time.Second))

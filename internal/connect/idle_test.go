@@ -58,9 +58,9 @@ func TestIdleWatchHoldsNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	const n = 50
 	for range n {
-		startIdleWatch(ctx, newIdleGate(ctx, &syncBuffer{}, clk.Now), clk, time.Hour, 2*time.Hour, time.Minute, time.Minute, func() {}, new(atomic.Bool), func(*crash.Panic) {})
+		startIdleWatch(ctx, newIdleGate(ctx, &syncBuffer{}, clk.Now), clk, time.Hour, 2*time.Hour, time.Minute, time.Minute, func() {}, new(atomic.Bool), func(*crash.Panic) {}, nil, nil)
 	}
-	startIdleWatch(ctx, g, clk, 10*time.Minute, 30*time.Minute, time.Minute, 2*time.Minute, func() { ended.Store(true) }, &killed, func(p *crash.Panic) { t.Errorf("panic: %v", p) })
+	startIdleWatch(ctx, g, clk, 10*time.Minute, 30*time.Minute, time.Minute, 2*time.Minute, func() { ended.Store(true) }, &killed, func(p *crash.Panic) { t.Errorf("panic: %v", p) }, nil, nil)
 	time.Sleep(20 * time.Millisecond) // the first checks run on their own goroutines, then end
 	waitFor(t, "the first checks to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 	if got := runtime.NumGoroutine() - before; got > 2 {
@@ -92,9 +92,13 @@ func TestIdleWatchHoldsNoGoroutine(t *testing.T) {
 	if ended.Load() {
 		t.Fatal("killed although input came 5 minutes ago")
 	}
-	clk.Advance(25*time.Minute + time.Second)
+	clk.Advance(23*time.Minute + time.Second)
+	waitFor(t, "the kill warning", func() bool { return strings.Contains(out.String(), "will be closed in") })
+	clk.Advance(2 * time.Minute)
 	waitFor(t, "the idle kill", func() bool { return ended.Load() })
-	if !killed.Load() || !strings.Contains(out.String(), "will be closed in") || !strings.Contains(out.String(), "closing this session (idle kill timeout)") {
+	// The notice follows the kill, on its own goroutine.
+	waitFor(t, "the kill notice", func() bool { return strings.Contains(out.String(), "closing this session (idle kill timeout)") })
+	if !killed.Load() {
 		t.Fatalf("kill not reported: killed=%v %q", killed.Load(), out.String())
 	}
 }

@@ -71,7 +71,7 @@ func (f *secondFactor) WithoutPublicKey(ssh.ConnMetadata, store.Account) func(ss
 	return nil
 }
 
-func newKey(t *testing.T) ssh.PublicKey {
+func newKey(t testing.TB) ssh.PublicKey {
 	t.Helper()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

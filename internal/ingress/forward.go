@@ -31,16 +31,17 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 	if err != nil {
 		return false // the jump refuses and audits it
 	}
-	a, err := s.env.Deps().Store.GetAccount(ctx, accountOf(outer))
-	if err != nil || a.ID != outer.Permissions.Extensions[extAccountID] {
-		return false
-	}
-	in, tgt, err := s.targetInputs(ctx, a, "forward", t)
+	tgt, err := resolveTarget(ctx, "forward", t)
 	if err != nil {
 		return false
 	}
 	base := audit.Fields{HostTo: t.Host, IPTo: tgt.IP.String(), PortTo: t.Port, Extra: map[string]string{"direction": "local"}}
-	if _, err := access.DecideForwarding(s.env.Deps().Now(), in.Account, in.Groups, in.Personal, access.ForwardRequest{Direction: access.ForwardLocal, Target: tgt}); err != nil {
+	req := access.ForwardRequest{Direction: access.ForwardLocal, Target: tgt}
+	// The factors the connection answered must cover what policy asks now (an MFA requirement
+	// added since it authenticated refuses the forward, as it refuses a new session).
+	answered := answeredFrom(withAnswered(ctx, outer.Permissions))
+	_, facts, err := s.forwardDecision(ctx, outer, req, true, answered)
+	if err != nil {
 		return false
 	}
 	d := net.Dialer{Timeout: forwardDialTimeout}
@@ -65,10 +66,17 @@ func (s *Server) forward(ctx context.Context, outer *ssh.ServerConn, nch ssh.New
 		s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(outer), "err", err)
 		return true
 	}
-	// The server's shutdown, the connection's end, or either side closing ends the relay.
+	// The server's shutdown, the connection's end, either side closing, or the account's rights
+	// (re-checked as a session's) end the relay.
+	rctx, stop := s.liveForward(ctx, outer, facts.Account.ExpiresAt, func(ctx context.Context) error {
+		_, _, err := s.forwardDecision(ctx, outer, req, true, answered)
+		return err
+	})
 	f := base
-	f.BytesIn, f.BytesOut = pipe(ctx, ch, target.(*net.TCPConn)) // a "tcp" dial gives a *net.TCPConn
+	f.BytesIn, f.BytesOut = pipe(rctx, ch, target.(*net.TCPConn)) // a "tcp" dial gives a *net.TCPConn
 	f.Duration = time.Since(start).Seconds()
+	f.Comment = endedComment(rctx)
+	stop()
 	_ = s.audit(context.WithoutCancel(ctx), outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 	return true
 }

@@ -240,10 +240,14 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		return
 	}
 	defer func() { _ = inner.Close() }() // the jump is over: the session reported its own errors
-	rf := s.newRemoteForwards(ctx, outer, inner, inner.User(), t, answeredFrom(withAnswered(ctx, inner.Permissions)))
+	// One end for all the forwards of this connection: a control ends each with its reason
+	// before the connection goes (forwardlive.go).
+	fctx, endForwards := context.WithCancelCause(ctx)
+	defer endForwards(nil)
+	rf := s.newRemoteForwards(fctx, endForwards, outer, inner, inner.User(), t, answeredFrom(withAnswered(ctx, inner.Permissions)))
 	go rf.serve(ireqs) // ssh -R to this target (rforward.go); every other global request is refused
 	defer rf.close()
-	lf := s.newLocalForwards(ctx, outer, inner, t) // ssh -L/-D through this target (jumpforward.go)
+	lf := s.newLocalForwards(fctx, endForwards, outer, inner, t) // ssh -L/-D through this target (jumpforward.go)
 	defer lf.close()
 	stopInner := context.AfterFunc(ctx, func() { _ = inner.Close() }) // the server stops: nothing to report
 	defer stopInner()

@@ -91,8 +91,9 @@ func resolveHost(ctx context.Context, host string) (netip.Addr, error) {
 type localForwards struct {
 	s        *Server
 	ctx      context.Context
-	outer    *ssh.ServerConn // the authenticated connection: the account, the audit's source
-	client   io.Closer       // the inner connection: a freeze ends it
+	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
+	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
+	client   io.Closer               // the inner connection: a freeze ends it
 	user     string
 	target   JumpTarget
 	answered []string // the factors the inner connection answered for its target
@@ -105,8 +106,12 @@ type localForwards struct {
 	open       atomic.Int64
 }
 
-func (s *Server) newLocalForwards(ctx context.Context, outer, inner *ssh.ServerConn, t JumpTarget) *localForwards {
-	return &localForwards{s: s, ctx: ctx, outer: outer, client: inner, user: inner.User(), target: t,
+// newLocalForwards serves the forwards of inner under ctx; endAll ends ctx, so every relay,
+// with the reason of a control (a freeze, a deletion) before the client's connection goes,
+// so that their forward.close events say why: the connection's -R forwards share it (they
+// close the same client).
+func (s *Server) newLocalForwards(ctx context.Context, endAll context.CancelCauseFunc, outer, inner *ssh.ServerConn, t JumpTarget) *localForwards {
+	return &localForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: inner, user: inner.User(), target: t,
 		answered: answeredFrom(withAnswered(ctx, inner.Permissions)), egress: map[string]ssh.Conn{}}
 }
 
@@ -163,12 +168,7 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 		return
 	}
 	f := l.fields(ch.Host, ch.Port)
-	a, err := l.s.env.Deps().Store.GetAccount(l.ctx, accountOf(l.outer))
-	if err != nil || a.ID != l.outer.Permissions.Extensions[extAccountID] {
-		l.deny(nch, ssh.Prohibited, "forward.denied", f, "Your account no longer exists on this bastion")
-		return
-	}
-	in, tgt, err := l.s.targetInputs(l.ctx, a, l.user, l.target)
+	tgt, err := resolveTarget(l.ctx, l.user, l.target)
 	if err != nil {
 		l.deny(nch, ssh.Prohibited, "forward.denied", f, err.Error())
 		return
@@ -180,13 +180,13 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 	}
 	f.HostTo, f.IPTo = dest.Host, dest.IP.String()
 	f.Extra["connect_to"] = net.JoinHostPort(dial, strconv.Itoa(ch.Port))
-	d, err := access.DecideForwarding(l.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardThrough, Target: tgt, Dest: dest})
+	fwd := access.ForwardRequest{Direction: access.ForwardThrough, Target: tgt, Dest: dest}
+	d, facts, err := l.s.forwardDecision(l.ctx, l.outer, fwd, false, nil)
 	if err != nil {
 		l.deny(nch, ssh.Prohibited, "forward.denied", f, err.Error())
 		return
 	}
-	eg, err := l.login(a, tgt, d, in.Keys)
+	eg, err := l.login(facts.Account, tgt, d, facts.Inputs.Keys)
 	if err != nil {
 		l.deny(nch, ssh.ConnectionFailed, "forward.failed", f, "cannot log in to the target: "+err.Error())
 		return
@@ -216,8 +216,15 @@ func (l *localForwards) relay(nch ssh.NewChannel) {
 		l.s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(l.outer), "err", err)
 		return
 	}
-	f.BytesIn, f.BytesOut = pipe(l.ctx, cch, tch)
+	// Re-checked as a session is, with the MFA check its login passed.
+	rctx, stop := l.s.liveForward(l.ctx, l.outer, facts.Account.ExpiresAt, func(ctx context.Context) error {
+		_, _, err := l.s.forwardDecision(ctx, l.outer, fwd, true, l.answered)
+		return err
+	})
+	f.BytesIn, f.BytesOut = pipe(rctx, cch, tch)
 	f.Duration = time.Since(start).Seconds()
+	f.Comment = endedComment(rctx)
+	stop()
 	_ = l.s.audit(context.WithoutCancel(l.ctx), l.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 
@@ -285,6 +292,7 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 	if l.unregister == nil && l.s.Running != nil {
 		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 			l.s.log.Info("forwards through a target ended", "account", a.Name, "reason", reason)
+			l.endAll(&forwardEnded{reason: reason})
 			_ = l.client.Close() // ending the client's connection ends its forwards
 			go l.closeLogins()   // not here: a login being made holds l.mu, and end must be prompt
 		})
@@ -339,6 +347,7 @@ func (l *localForwards) close() {
 	l.mu.Unlock()
 	l.closeLogins()
 	l.conns.Wait()
+	l.endAll(nil)
 }
 
 // forwardSession is the session a forward's login to its target acts for: outer's account and

@@ -86,8 +86,8 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 	if sess.PTY { // the recording keeps what the terminal got: Out and Err add CR before LF there
 		recOut, recErr = &crlfWriter{w: rec}, &crlfWriter{w: rec}
 	}
-	sess.Out, sess.Err = io.MultiWriter(sess.Out, recOut), io.MultiWriter(sess.Err, recErr)
-	sess.RawOut, sess.RawErr = io.MultiWriter(sess.RawOut, rec), io.MultiWriter(sess.RawErr, rec)
+	sess.Out, sess.Err = recordFirst(recOut, sess.Out), recordFirst(recErr, sess.Err)
+	sess.RawOut, sess.RawErr = recordFirst(rec, sess.RawOut), recordFirst(rec, sess.RawErr)
 	if ir, ok := t.(InputRecording); ok {
 		if w := ir.InputRecorder(); w != nil {
 			// A transfer recorded whole: what the client sends (an upload) is kept too.
@@ -96,6 +96,12 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 	}
 	return b, 0
 }
+
+// recordFirst gives each write to rec, then, only once rec took it whole, to user: nothing
+// reaches the user that the recording was not given (a recorder that failed, a full disk,
+// fails the write before the user sees it; the user's own failure comes after the recording,
+// which then holds what the user may not have got: more evidence, never less).
+func recordFirst(rec, user io.Writer) io.Writer { return io.MultiWriter(rec, user) }
 
 // InputRecording is a SessionTrack that may keep what the client sends (transferRecording =
 // "full" keeps a transfer's uploads): InputRecorder returns nil when it does not.

@@ -98,8 +98,9 @@ func ParseTCPIPForward(payload []byte) (addr string, port int, err error) {
 type remoteForwards struct {
 	s        *Server
 	ctx      context.Context
-	outer    *ssh.ServerConn // the authenticated connection: the account, the audit's source
-	client   ssh.Conn        // where forwarded-tcpip channels go back to
+	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
+	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
+	client   ssh.Conn                // where forwarded-tcpip channels go back to
 	user     string
 	target   JumpTarget
 	answered []string // the factors the connection answered for its target
@@ -120,8 +121,14 @@ type remoteForwards struct {
 	unregister func()
 }
 
-func (s *Server) newRemoteForwards(ctx context.Context, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
-	return &remoteForwards{s: s, ctx: ctx, outer: outer, client: client, user: user, target: t, answered: answered,
+// newRemoteForwards serves the -R requests of client under ctx; endAll ends ctx, so every
+// relay, with the reason of a control (a freeze, a deletion) before the client's connection
+// goes, so that their forward.close events say why (nil: one of their own).
+func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCauseFunc, outer *ssh.ServerConn, client ssh.Conn, user string, t JumpTarget, answered []string) *remoteForwards {
+	if endAll == nil {
+		ctx, endAll = context.WithCancelCause(ctx)
+	}
+	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, user: user, target: t, answered: answered,
 		binds: map[int]string{}, active: map[io.Closer]struct{}{}}
 }
 
@@ -161,20 +168,16 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		return r.deny("forward.denied", r.fields(0, ""), err.Error())
 	}
 	f := r.fields(port, addr)
-	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
-	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
-		return r.deny("forward.denied", f, "Your account no longer exists on this bastion")
-	}
-	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+	tgt, err := resolveTarget(r.ctx, r.user, r.target)
 	if err != nil {
 		return r.deny("forward.denied", f, err.Error())
 	}
 	f.IPTo = tgt.IP.String()
-	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
+	d, facts, err := r.s.forwardDecision(r.ctx, r.outer, access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port}, false, nil)
 	if err != nil {
 		return r.deny("forward.denied", f, err.Error())
 	}
+	a, in := facts.Account, facts.Inputs
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -206,6 +209,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		if r.s.Running != nil {
 			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
+				r.endAll(&forwardEnded{reason: reason})
 				_ = r.client.Close() // ending the client's connection ends its forwards
 				_ = conn.Close()
 			})
@@ -231,27 +235,18 @@ func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
 // nextForwardID names the forwards of each connection in the Running registry.
 var nextForwardID atomic.Uint64
 
-// stillGranted decides again, for one connection made on the target's side, whether the
-// account may forward port: a grant revoked, an account frozen or expired, an MFA requirement
-// the connection did not answer, since the listener opened, stops the connections that come
-// after.
-func (r *remoteForwards) stillGranted(port int) error {
-	a, err := r.s.env.Deps().Store.GetAccount(r.ctx, accountOf(r.outer))
-	if err != nil || a.ID != r.outer.Permissions.Extensions[extAccountID] {
-		//lint:ignore ST1005 The Bastion's sentence, shown as is
-		return errors.New("Your account no longer exists on this bastion")
-	}
-	in, tgt, err := r.s.targetInputs(r.ctx, a, r.user, r.target)
+// stillGranted decides again, for one connection made on the target's side (and then while it
+// is open), whether the account may forward port: a grant revoked, an account frozen or
+// expired, a key removed, an MFA requirement the connection did not answer, since the listener
+// opened, stop the connections that come after and those open. It returns the account as the
+// store holds it now.
+func (r *remoteForwards) stillGranted(ctx context.Context, port int) (store.Account, error) {
+	tgt, err := resolveTarget(ctx, r.user, r.target)
 	if err != nil {
-		return err
+		return store.Account{}, err
 	}
-	d, err := access.DecideForwarding(r.s.env.Deps().Now(), in.Account, in.Groups, in.Personal,
-		access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port})
-	if err != nil {
-		return err
-	}
-	// MFA asked since the connection authenticated stops the connections that come after too.
-	return r.s.forwardMFA(r.ctx, RemoteForwardDial{Session: forwardSession(r.s, r.outer, a, r.answered), Target: tgt, Decision: d, Keys: in.Keys})
+	_, facts, err := r.s.forwardDecision(ctx, r.outer, access.ForwardRequest{Direction: access.ForwardRemote, Target: tgt, BindPort: port}, true, r.answered)
+	return facts.Account, err
 }
 
 // cancel stops a listener this connection opened (cancel-tcpip-forward).
@@ -321,7 +316,8 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 		r.deny("forward.denied", f, fmt.Sprintf("the target opened a connection for port %d, which is not forwarded", p.Port))
 		return
 	}
-	if err := r.stillGranted(int(p.Port)); err != nil {
+	a, err := r.stillGranted(r.ctx, int(p.Port))
+	if err != nil {
 		// Revoked since: this connection is refused, and the target stops listening.
 		_ = nch.Reject(ssh.Prohibited, "remote forwarding is no longer granted")
 		r.deny("forward.denied", f, err.Error())
@@ -363,8 +359,14 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 		r.s.log.Error("cannot audit a forward's start, refusing it", "account", accountOf(r.outer), "err", err)
 		return // fail closed: the deferred closes end it before a byte moves
 	}
-	sent, received := pipe(r.ctx, cch, tch)
+	rctx, stop := r.s.liveForward(r.ctx, r.outer, a.ExpiresAt, func(ctx context.Context) error {
+		_, err := r.stillGranted(ctx, int(p.Port))
+		return err
+	})
+	sent, received := pipe(rctx, cch, tch)
 	f.BytesIn, f.BytesOut, f.Duration = sent, received, time.Since(start).Seconds()
+	f.Comment = endedComment(rctx)
+	stop()
 	_ = r.s.audit(context.WithoutCancel(r.ctx), r.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 
@@ -386,6 +388,7 @@ func (r *remoteForwards) close() {
 		_ = eg.Close() // the connection is over: the target's listeners go with it
 	}
 	r.conns.Wait()
+	r.endAll(nil)
 }
 
 func joinHostPortU(host string, port uint32) string {

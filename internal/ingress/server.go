@@ -611,7 +611,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	if ut.HasTarget() {
 		// A target in the user name: ssh -R asks that target to listen (rforward.go), and its
 		// goroutine answers every global request, in order.
-		rf := s.newRemoteForwards(cctx, sconn, sconn, ut.User, ut.Target, answeredFrom(withAnswered(cctx, sconn.Permissions)))
+		rf := s.newRemoteForwards(cctx, nil, sconn, sconn, ut.User, ut.Target, answeredFrom(withAnswered(cctx, sconn.Permissions)))
 		go rf.serve(reqs)
 		defer rf.close()
 		reqs = nil

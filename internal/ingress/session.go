@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
@@ -235,6 +236,10 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 	return sess, 0
 }
 
+// endNoticeBound is how long ending a session from the registry waits for its notice to be
+// written to a client that stopped reading.
+const endNoticeBound = time.Second
+
 // endedBy is why a session was ended from the Running registry, and the exit status it ends with.
 type endedBy struct {
 	reason string
@@ -254,7 +259,22 @@ func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.
 	end := func(reason string, exit int) {
 		once.Do(func() {
 			ended.Store(&endedBy{reason, exit})
-			_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+			// The reason first, so that a reading client sees it before its channel closes; but
+			// a client that stopped reading (a full window) blocks that write for as long as it
+			// likes: it is waited for endNoticeBound at most, then the session ends anyway (the
+			// write fails once the channel is closed).
+			said := make(chan struct{})
+			go func() {
+				defer close(said)
+				defer crash.Recover(func(*crash.Panic) {}) // the session is being ended: nothing more to end
+				_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+			}()
+			notice := time.NewTimer(endNoticeBound)
+			select {
+			case <-said:
+			case <-notice.C:
+			}
+			notice.Stop()
 			cancel()
 			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
 			_ = ch.CloseWrite()

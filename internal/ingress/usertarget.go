@@ -248,6 +248,23 @@ func (s *Server) targetRequirements(ctx context.Context, a store.Account, user s
 
 // targetInputs loads the access decision's inputs for account a and the target.
 func (s *Server) targetInputs(ctx context.Context, a store.Account, user string, t JumpTarget) (accessdb.Inputs, access.Target, error) {
+	tgt, err := resolveTarget(ctx, user, t)
+	if err != nil {
+		return accessdb.Inputs{}, access.Target{}, err
+	}
+	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
+	if err != nil {
+		return accessdb.Inputs{}, access.Target{}, errAccessesUnread
+	}
+	return in, tgt, nil
+}
+
+//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
+var errAccessesUnread = errors.New("Access denied: the bastion could not read your accesses, try again later")
+
+// resolveTarget is the decision's target for user on t: its address resolved here, bounded
+// in time.
+func resolveTarget(ctx context.Context, user string, t JumpTarget) (access.Target, error) {
 	ip, err := netip.ParseAddr(t.Host)
 	if err != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -255,16 +272,11 @@ func (s *Server) targetInputs(ctx context.Context, a store.Account, user string,
 		cancel()
 		if lerr != nil || len(addrs) == 0 {
 			//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
-			return accessdb.Inputs{}, access.Target{}, fmt.Errorf("Unable to resolve host '%s'", t.Host)
+			return access.Target{}, fmt.Errorf("Unable to resolve host '%s'", t.Host)
 		}
 		ip = addrs[0]
 	}
-	in, err := accessdb.Load(ctx, s.env.Deps().Store, a)
-	if err != nil {
-		//lint:ignore ST1005 The Bastion's sentence, shown to the user as is
-		return accessdb.Inputs{}, access.Target{}, errors.New("Access denied: the bastion could not read your accesses, try again later")
-	}
-	return in, access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, nil
+	return access.Target{User: user, Host: t.Host, IP: ip.Unmap(), Port: t.Port}, nil
 }
 
 type answeredKey struct{}

@@ -77,6 +77,9 @@ type Tracker struct {
 	// OnClosed, when set, is told of each recording once closed and its SHA-256 audited (the
 	// archive ships it).
 	OnClosed func(path, sha256 string, size int64)
+
+	// create opens a recording (record.Create when nil; a test's recorder otherwise).
+	create func(dir, name string, opts record.Options) (record.Recorder, string, error)
 }
 
 var _ ingress.Tracker = (*Tracker)(nil)
@@ -138,11 +141,22 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 		opts.StealthStdout = regexp.MustCompile(regexp.QuoteMeta(recCommand))
 	}
 	dir := filepath.Join(t.Dir, s.Account.Name)
-	rec, path, err := record.Create(dir, name, opts)
+	// The path is set before the recorder exists: its worker may call recordingFailed (which
+	// reads it) as soon as Create returns, with nothing ordering that read after a write here.
+	tr.path = filepath.Join(dir, name)
+	create := t.create
+	if create == nil {
+		create = record.Create
+	}
+	rec, path, err := create(dir, name, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open recording: %w", err)
 	}
-	tr.rec, tr.path = rec, path
+	if path != tr.path {
+		_, _, _ = rec.Close() // never written to: refused before anything runs
+		return nil, fmt.Errorf("open recording: created at %q, not %q", path, tr.path)
+	}
+	tr.rec = rec
 	tr.row = store.Session{ID: id, Account: s.Account.Name, AccountID: s.Account.ID, Kind: kind, Plugin: plugin, Params: strings.Join(params, " "),
 		IPFrom: netaddr.IP(s.RemoteAddr), PortFrom: netaddr.Port(s.RemoteAddr), IPBastion: netaddr.IP(s.LocalAddr), PortBastion: netaddr.Port(s.LocalAddr),
 		User: user, Host: req.Host, PortTo: port, StartedAt: now, Status: "open", Recording: path, Comment: tr.comment("")}
