@@ -71,7 +71,7 @@ func TestBurstConn(t *testing.T) {
 		}
 		b.Close()
 	}()
-	c := &burstConn{Conn: a}
+	c := newBurstConn(a)
 	var out bytes.Buffer
 	sizes := []int{4, 4096, 32768, 17, 300000}
 	buf := make([]byte, 300000)

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"gatehouse/internal/sshwrite"
 )
 
 // ExitStatus is what a failed egress connection exits with, as OpenSSH's
@@ -225,7 +223,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	}
 
 	// Reads through burstConn; each SSH packet written in one writev (internal/sshwrite).
-	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(&burstConn{Conn: conn}, conn), t.addr(), cfg)
+	c, chans, reqs, err := ssh.NewClientConn(newBurstConn(conn), t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
