@@ -59,21 +59,27 @@ func TestRelay(t *testing.T) {
 }
 
 func TestBurstConn(t *testing.T) {
+	a, b := net.Pipe()
+	checkBurstConn(t, newBurstConn(a), b, func() { b.Close() })
+}
+
+// checkBurstConn writes 5 MiB of random bytes into peer in uneven slices, as a socket
+// delivers, then calls end; c must read every one in order whatever its read sizes, then
+// io.EOF, and hold no bulk buffer after.
+func checkBurstConn(t *testing.T, c *burstConn, peer io.Writer, end func()) {
+	t.Helper()
 	data := make([]byte, 5<<20+7)
 	rand.Read(data)
-	a, b := net.Pipe()
 	go func() {
-		// Write in uneven slices, as a socket delivers.
 		for rest := data; len(rest) > 0; {
 			n := min(len(rest), 70000)
-			b.Write(rest[:n])
+			peer.Write(rest[:n])
 			rest = rest[n:]
 		}
-		b.Close()
+		end()
 	}()
-	c := newBurstConn(a)
 	var out bytes.Buffer
-	sizes := []int{4, 4096, 32768, 17, 300000}
+	sizes := []int{4, 4096, 32768, 17, 300000, 1}
 	buf := make([]byte, 300000)
 	for i := 0; ; i++ {
 		n, err := c.Read(buf[:sizes[i%len(sizes)]])
