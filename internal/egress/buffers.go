@@ -16,10 +16,13 @@ import (
 // small buffer and borrows a large pooled one only while data keeps coming.
 
 const (
-	// idleBuffer is what each stream of a relay (stdin, stdout, stderr) holds while it waits:
-	// keystrokes, their echo and a prompt fit, and a read that fills it starts a burst. Three
-	// per relayed session, so thousands of idle sessions hold a few KiB each, not 6.
-	idleBuffer  = 512
+	// idleBuffer is what the target's output stream of a relay holds while it waits: the
+	// echo of keystrokes and a prompt fit, and a read that fills it starts a burst.
+	idleBuffer = 512
+	// quietBuffer is what the user's input and the target's stderr hold while they wait:
+	// keystrokes fit (a paste is a burst), and a session's stderr is mostly empty (a pty
+	// carries it on stdout). An idle relayed session holds 768 bytes of buffers, not 1,536.
+	quietBuffer = 128
 	smallBuffer = 2 << 10   // a read of the socket at least this large that fills starts a burst
 	bulkBuffer  = 256 << 10 // borrowed from bulkPool during bursts
 )
@@ -35,8 +38,10 @@ var bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkBuffer); return
 // idle: that wait must not hold the bulk buffer (a session that printed a
 // large file and went back to its prompt would keep 256 KiB;
 // TestRelayIdleAfterBurstHoldsNoBulkBuffer).
-func relay(w io.Writer, r io.Reader) error {
-	small := make([]byte, idleBuffer)
+//
+// idle is the size of the buffer it waits with (idleBuffer or quietBuffer).
+func relay(w io.Writer, r io.Reader, idle int) error {
+	small := make([]byte, idle)
 	for {
 		n, err := r.Read(small)
 		if werr := writeAll(w, small[:n]); werr != nil {

@@ -112,7 +112,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	var outErr error
 	var outMu sync.Mutex
 	failed := make(chan struct{}, 3) // one per copier below, so none blocks
-	copyOut := func(w io.Writer, r io.Reader) {
+	copyOut := func(w io.Writer, r io.Reader, idle int) {
 		defer wg.Done()
 		if w == nil {
 			w = io.Discard
@@ -120,7 +120,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		// The writers are the session's (recording, idle gate, the user's channel): a panic
 		// in them stops this relay like a write error and is carried on by closedErr.
 		var err error
-		if p := crash.Catch(func() { err = relay(w, r) }); p != nil {
+		if p := crash.Catch(func() { err = relay(w, r, idle) }); p != nil {
 			err = p
 		}
 		if err != nil {
@@ -136,8 +136,8 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		}
 	}
 	wg.Add(2)
-	go copyOut(st.Stdout, ch)
-	go copyOut(st.Stderr, ch.Stderr())
+	go copyOut(st.Stdout, ch, idleBuffer)
+	go copyOut(st.Stderr, ch.Stderr(), quietBuffer)
 
 	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
 	// Without stdin on a pty session we send no EOF at all: OpenSSH's sshd
@@ -149,7 +149,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 				// A panic in the session's reader ends the relay as a failed output does
 				// (carried on by closedErr); one after RunSession returned only ends the
 				// input, since nothing waits for this goroutine.
-				if p := crash.Catch(func() { _ = relay(ch, st.Stdin) }); p != nil {
+				if p := crash.Catch(func() { _ = relay(ch, st.Stdin, quietBuffer) }); p != nil {
 					outMu.Lock()
 					if outErr == nil {
 						outErr = p
