@@ -501,6 +501,9 @@ func (c *Connector) startRelay(ctx context.Context, s *session.Session, d *diale
 	}
 	rs.er, rs.counted, rs.inCount, rs.base = er, counted, inCount, base
 	rs.streams = egress.Streams{Stdin: inCount, Stdout: outw, Stderr: stderr, WindowChanges: s.Resize, Signals: s.Signals}
+	if s.Requests != nil {
+		rs.streams.Requests = s.Requests
+	}
 	open := base
 	open.Allowed = audit.Bool(true)
 	if err := c.observe(ctx, "connection.open", open); err != nil {

@@ -3,7 +3,12 @@ package egress
 import (
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
+
+	"gatehouse/internal/quickack"
+	"gatehouse/internal/sshwrite"
 )
 
 // Buffers are sized for two opposite loads: thousands of idle sessions,
@@ -12,10 +17,13 @@ import (
 // small buffer and borrows a large pooled one only while data keeps coming.
 
 const (
-	// idleBuffer is what each stream of a relay (stdin, stdout, stderr) holds while it waits:
-	// keystrokes, their echo and a prompt fit, and a read that fills it starts a burst. Three
-	// per relayed session, so thousands of idle sessions hold a few KiB each, not 6.
-	idleBuffer  = 512
+	// idleBuffer is what the target's output stream of a relay holds while it waits: the
+	// echo of keystrokes and a prompt fit, and a read that fills it starts a burst.
+	idleBuffer = 512
+	// quietBuffer is what the user's input and the target's stderr hold while they wait:
+	// keystrokes fit (a paste is a burst), and a session's stderr is mostly empty (a pty
+	// carries it on stdout). An idle relayed session holds 768 bytes of buffers, not 1,536.
+	quietBuffer = 128
 	smallBuffer = 2 << 10   // a read of the socket at least this large that fills starts a burst
 	bulkBuffer  = 256 << 10 // borrowed from bulkPool during bursts
 )
@@ -31,8 +39,10 @@ var bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkBuffer); return
 // idle: that wait must not hold the bulk buffer (a session that printed a
 // large file and went back to its prompt would keep 256 KiB;
 // TestRelayIdleAfterBurstHoldsNoBulkBuffer).
-func relay(w io.Writer, r io.Reader) error {
-	small := make([]byte, idleBuffer)
+//
+// idle is the size of the buffer it waits with (idleBuffer or quietBuffer).
+func relay(w io.Writer, r io.Reader, idle int) error {
+	small := make([]byte, idle)
 	for {
 		n, err := r.Read(small)
 		if werr := writeAll(w, small[:n]); werr != nil {
@@ -84,14 +94,130 @@ func eofIsNil(err error) error {
 // syscall brings in many packets, and returns the buffer once drained
 // after a read that was less than half full. Idle, it holds nothing.
 // x/crypto calls Read from one goroutine only (its read loop).
+//
+// That read loop waits in Read for an idle session's whole life, under
+// x/crypto's frames, so how deep it waits decides its stack: Go halves an
+// idle goroutine's stack at a GC only while it uses under a quarter of it
+// (counting 800 bytes the runtime reserves), and through net.Conn's Read
+// (conn.Read, netFD.Read, poll.FD.Read: 320 bytes of frames) and
+// sshwrite.Conn's promoted Read the loop waited about 1.4 KiB deep, over
+// the 1.2 KiB that lets it keep 4 KiB: it kept 8. So burstConn is what
+// x/crypto reads and writes (Read defined here, no wrapper frame between), and
+// it reads the socket through its syscall.RawConn (rawConn.Read and
+// poll.FD.RawRead: 168 bytes) with a callback built once (a closure per
+// read would be an allocation): the loop waits about 1.2 KiB deep and
+// keeps 4 KiB (TestBurstConnWaitFramesAreSmall). Deadlines and Close act
+// on the raw read as on net.Conn's.
 type burstConn struct {
-	net.Conn
+	*sshwrite.Conn                 // writes (one writev per SSH packet), Close, addresses, deadlines
+	raw            syscall.RawConn // nil: read through Conn (not a socket: tests' pipes)
+	rawRead        func(fd uintptr) bool
+	p              []byte // rawRead's arguments and results, set around raw.Read
+	n              int
+	err            error
+
 	buf   *[]byte
 	r, w  int
 	burst bool
 }
 
+// newBurstConn is conn for x/crypto: read through burstConn, written through sshwrite.
+func newBurstConn(conn net.Conn) *burstConn {
+	c := &burstConn{Conn: sshwrite.NewConn(conn, conn)}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.rawRead = c.readFD
+		}
+	}
+	return c
+}
+
+// readFD reads the socket once into c.p; false when it would block (raw.Read then waits for
+// the poller and calls it again).
+func (c *burstConn) readFD(fd uintptr) bool {
+	for {
+		n, err := syscall.Read(int(fd), c.p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			return false
+		}
+		c.n, c.err = max(n, 0), err
+		return true
+	}
+}
+
+// Read is where x/crypto's read loop waits while the connection is idle: one frame of a few
+// words (the receiver and the call), the socket's result sorted out by readDone after it.
+//
+// Before a read that may wait (not during a burst) it sets TCP_QUICKACK: the target's sshd writes
+// with Nagle on, and each pair of packets it sends in a row would wait up to 40 ms for our
+// delayed ACK (internal/quickack). Reads of fewer than tinyRead bytes (x/crypto reads the
+// version line byte by byte) are served from the bulk buffer, so the line and what follows it
+// come in with one read.
 func (c *burstConn) Read(p []byte) (int, error) {
+	if c.buf != nil || (c.burst && len(p) < bulkBuffer) || (len(p) > 0 && len(p) < tinyRead) {
+		return c.readBurst(p)
+	}
+	if c.raw == nil {
+		return c.readConn(p)
+	}
+	_ = c.raw.Control(quickack.Set)
+	c.p = p
+	return c.readDone(c.raw.Read(c.rawRead), true)
+}
+
+// tinyRead is the size under which a read goes through the bulk buffer (a read-ahead).
+const tinyRead = 16
+
+// readConn is Read on a connection that is not a socket.
+func (c *burstConn) readConn(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.burst = err == nil && len(p) >= smallBuffer && n == len(p)
+	return n, err
+}
+
+// readDone gives a raw read of c.p net.Conn's results (io.EOF at the end of the stream, a
+// *net.OpError on failure) and, for Read's own reads (idle), notes whether a burst starts:
+// only a large read that came back full hints at more waiting (the version exchange reads
+// byte by byte).
+func (c *burstConn) readDone(err error, idle bool) (int, error) {
+	n, want := c.n, len(c.p)
+	if err == nil {
+		err = c.err
+	}
+	c.p, c.n, c.err = nil, 0, nil
+	if err == nil && n == 0 && want > 0 {
+		err = io.EOF
+	} else if err != nil {
+		n = 0
+		if errno, ok := err.(syscall.Errno); ok {
+			err = os.NewSyscallError("read", errno)
+		}
+		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	if idle {
+		c.burst = err == nil && want >= smallBuffer && n == want
+	}
+	return n, err
+}
+
+// read is one read of the socket during a burst.
+func (c *burstConn) read(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.Conn.Read(p)
+	}
+	if !c.burst {
+		_ = c.raw.Control(quickack.Set) // a tiny read's refill may wait
+	}
+	c.p = p
+	return c.readDone(c.raw.Read(c.rawRead), false)
+}
+
+// readBurst serves a read during a burst: from the bulk buffer, or by refilling it.
+func (c *burstConn) readBurst(p []byte) (int, error) {
 	if c.buf != nil {
 		n := copy(p, (*c.buf)[c.r:c.w])
 		c.r += n
@@ -100,15 +226,8 @@ func (c *burstConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	if !c.burst || len(p) >= bulkBuffer {
-		n, err := c.Conn.Read(p)
-		// Only a large read that came back full hints at more waiting
-		// (the version exchange reads byte by byte).
-		c.burst = err == nil && len(p) >= smallBuffer && n == len(p)
-		return n, err
-	}
 	c.buf = bulkPool.Get().(*[]byte)
-	n, err := c.Conn.Read(*c.buf)
+	n, err := c.read(*c.buf)
 	if n == 0 {
 		c.release()
 		c.burst = false

@@ -32,48 +32,56 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 func TestRelay(t *testing.T) {
 	data := make([]byte, 3<<20+123)
 	rand.Read(data)
-	for name, r := range map[string]io.Reader{
-		"chunks":   &chunkReader{data: data},
-		"one byte": iotest.OneByteReader(bytes.NewReader(data[:100000])),
-		"full":     bytes.NewReader(data),
-	} {
-		var out bytes.Buffer
-		if err := relay(&out, r); err != nil {
-			t.Fatalf("%s: %v", name, err)
+	for _, idle := range []int{idleBuffer, quietBuffer} {
+		for name, r := range map[string]io.Reader{
+			"chunks":   &chunkReader{data: data},
+			"one byte": iotest.OneByteReader(bytes.NewReader(data[:100000])),
+			"full":     bytes.NewReader(data),
+		} {
+			var out bytes.Buffer
+			if err := relay(&out, r, idle); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			want := data
+			if name == "one byte" {
+				want = data[:100000]
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("%s: relayed %d bytes differ from the %d sent", name, out.Len(), len(want))
+			}
 		}
-		want := data
-		if name == "one byte" {
-			want = data[:100000]
+		boom := errors.New("boom")
+		if err := relay(io.Discard, iotest.ErrReader(boom), idle); !errors.Is(err, boom) {
+			t.Fatalf("read error = %v", err)
 		}
-		if !bytes.Equal(out.Bytes(), want) {
-			t.Fatalf("%s: relayed %d bytes differ from the %d sent", name, out.Len(), len(want))
+		if err := relay(&failWriter{}, bytes.NewReader(data), idle); err == nil {
+			t.Fatal("write error lost")
 		}
-	}
-	boom := errors.New("boom")
-	if err := relay(io.Discard, iotest.ErrReader(boom)); !errors.Is(err, boom) {
-		t.Fatalf("read error = %v", err)
-	}
-	if err := relay(&failWriter{}, bytes.NewReader(data)); err == nil {
-		t.Fatal("write error lost")
 	}
 }
 
 func TestBurstConn(t *testing.T) {
+	a, b := net.Pipe()
+	checkBurstConn(t, newBurstConn(a), b, func() { b.Close() })
+}
+
+// checkBurstConn writes 5 MiB of random bytes into peer in uneven slices, as a socket
+// delivers, then calls end; c must read every one in order whatever its read sizes, then
+// io.EOF, and hold no bulk buffer after.
+func checkBurstConn(t *testing.T, c *burstConn, peer io.Writer, end func()) {
+	t.Helper()
 	data := make([]byte, 5<<20+7)
 	rand.Read(data)
-	a, b := net.Pipe()
 	go func() {
-		// Write in uneven slices, as a socket delivers.
 		for rest := data; len(rest) > 0; {
 			n := min(len(rest), 70000)
-			b.Write(rest[:n])
+			peer.Write(rest[:n])
 			rest = rest[n:]
 		}
-		b.Close()
+		end()
 	}()
-	c := &burstConn{Conn: a}
 	var out bytes.Buffer
-	sizes := []int{4, 4096, 32768, 17, 300000}
+	sizes := []int{4, 4096, 32768, 17, 300000, 1}
 	buf := make([]byte, 300000)
 	for i := 0; ; i++ {
 		n, err := c.Read(buf[:sizes[i%len(sizes)]])
@@ -113,7 +121,7 @@ func (l *lenReader) Read(p []byte) (int, error) {
 // session has three such streams, and a bastion holds thousands of idle sessions.
 func TestRelayIdleBufferIsSmall(t *testing.T) {
 	r := &lenReader{n: 3}
-	if err := relay(io.Discard, r); err != nil {
+	if err := relay(io.Discard, r, idleBuffer); err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range r.sizes {
@@ -147,7 +155,7 @@ func (r *sizedReader) Read(p []byte) (int, error) {
 func TestRelayIdleAfterBurstHoldsNoBulkBuffer(t *testing.T) {
 	for _, last := range []int{1, bulkBuffer / 2, 200 << 10, bulkBuffer - 1} {
 		r := &sizedReader{ns: []int{idleBuffer, bulkBuffer, bulkBuffer, last, 3}}
-		if err := relay(io.Discard, r); err != nil {
+		if err := relay(io.Discard, r, idleBuffer); err != nil {
 			t.Fatal(err)
 		}
 		// Reads: small (full) → bulk (full) → bulk (full) → bulk (last) → the wait → EOF.

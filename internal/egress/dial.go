@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"gatehouse/internal/quickack"
-	"gatehouse/internal/sshwrite"
 )
 
 // ExitStatus is what a failed egress connection exits with, as OpenSSH's
@@ -229,9 +226,10 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	// target's sshd writes without TCP_NODELAY (until a session has a terminal) and sends two
 	// packets in a row several times, at the key exchange's end, after authentication, at a
 	// channel's open and at a command's exit: Nagle holds the second until we acknowledge the
-	// first, which Linux delays by up to 40 ms. So the reads set TCP_QUICKACK (internal/quickack),
-	// for the connection's whole life: the stalls at a command's exit come after the session.
-	c, chans, reqs, err := ssh.NewClientConn(sshwrite.NewConn(targetReader(conn), conn), t.addr(), cfg)
+	// first, which Linux delays by up to 40 ms. So burstConn sets TCP_QUICKACK before each read
+	// that may wait (internal/quickack), for the connection's whole life: the stalls at a
+	// command's exit come after the session.
+	c, chans, reqs, err := ssh.NewClientConn(newBurstConn(conn), t.addr(), cfg)
 	close(stop)
 	watcher.Wait()
 	if err == nil && ctx.Err() != nil {
@@ -246,10 +244,6 @@ func (d *Dialer) Dial(ctx context.Context, t Target, signers []ssh.Signer, hk Ho
 	_ = conn.SetDeadline(time.Time{})
 	return newRefusingConn(c, chans, reqs, d.Channels), nil
 }
-
-// targetReader is what x/crypto reads a target's connection through: burstConn over
-// quickack.Conn over the socket.
-func targetReader(conn net.Conn) *burstConn { return &burstConn{Conn: quickack.New(conn)} }
 
 // refusingConn is the connection Dial returns: x/crypto's client connection, whose channel
 // opens and global requests from the target (forwarding back into the bastion, keepalives) are

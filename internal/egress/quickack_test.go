@@ -1,28 +1,24 @@
+//go:build linux
+
 package egress
 
 import (
 	"net"
 	"testing"
+	"time"
 
-	"gatehouse/internal/quickack"
+	"gatehouse/internal/testenv/nagle"
 )
 
-// Dial reads a target's connection with TCP_QUICKACK set before each read (internal/quickack,
-// whose tests show the stall it avoids): OpenSSH's sshd writes with Nagle on until a session has
-// a terminal, so each pair of its packets (a channel's open, a command's exit) would otherwise
-// wait for our delayed ACK, up to 40 ms each (issue 14; docs/performance.md).
-func TestTargetReaderSetsQuickAck(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, ok := targetReader(conn).Conn.(*quickack.Conn); !ok {
-		t.Fatalf("a target's connection is read through %T, want *quickack.Conn", targetReader(conn).Conn)
+// The target's sshd answers with two writes in a row with Nagle on; x/crypto reads the target
+// through burstConn, which must not let the kernel delay its ACKs (each round would wait up to
+// 40 ms for the second write).
+func TestBurstConnNotStalledByNagle(t *testing.T) {
+	const rounds = 20
+	slow := rounds * 40 * time.Millisecond / 2 // half of what delayed ACKs cost every round
+	d := nagle.Rounds(t, func(c net.Conn) net.Conn { return newBurstConn(c) }, rounds)
+	t.Logf("through burstConn: %v for %d rounds", d, rounds)
+	if d >= slow {
+		t.Fatalf("%d rounds through burstConn took %v, want < %v (delayed ACKs not avoided)", rounds, d, slow)
 	}
 }

@@ -44,6 +44,21 @@ type Streams struct {
 	Stdout, Stderr io.Writer // nil: discarded
 	WindowChanges  <-chan WindowChange
 	Signals        <-chan string // "INT", "TERM", … (a SIG prefix is removed)
+	// Requests, when set, is the user's session channel's request loop, which RunSession takes
+	// over while it runs: its goroutine ends, and RunSession's own loop answers the requests
+	// (window changes, signals) until it gives them back, before waiting for its copiers.
+	Requests RequestLoop
+}
+
+// RequestLoop is the request loop of the user's session channel, lent to RunSession. Lend stops
+// it (its goroutine ends) and gives its requests, false when it is ending (nothing lent);
+// Handle answers one; Closed says they ended (the client closed the channel); Return starts
+// the loop again. An idle relayed session then holds one goroutine fewer (4 KiB of stack).
+type RequestLoop interface {
+	Lend() (<-chan *ssh.Request, bool)
+	Handle(*ssh.Request)
+	Closed()
+	Return()
 }
 
 // closeGrace is how long RunSession waits for the target to acknowledge a
@@ -97,7 +112,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	var outErr error
 	var outMu sync.Mutex
 	failed := make(chan struct{}, 3) // one per copier below, so none blocks
-	copyOut := func(w io.Writer, r io.Reader) {
+	copyOut := func(w io.Writer, r io.Reader, idle int) {
 		defer wg.Done()
 		if w == nil {
 			w = io.Discard
@@ -105,7 +120,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		// The writers are the session's (recording, idle gate, the user's channel): a panic
 		// in them stops this relay like a write error and is carried on by closedErr.
 		var err error
-		if p := crash.Catch(func() { err = relay(w, r) }); p != nil {
+		if p := crash.Catch(func() { err = relay(w, r, idle) }); p != nil {
 			err = p
 		}
 		if err != nil {
@@ -121,8 +136,8 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		}
 	}
 	wg.Add(2)
-	go copyOut(st.Stdout, ch)
-	go copyOut(st.Stderr, ch.Stderr())
+	go copyOut(st.Stdout, ch, idleBuffer)
+	go copyOut(st.Stderr, ch.Stderr(), quietBuffer)
 
 	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
 	// Without stdin on a pty session we send no EOF at all: OpenSSH's sshd
@@ -134,7 +149,7 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 				// A panic in the session's reader ends the relay as a failed output does
 				// (carried on by closedErr); one after RunSession returned only ends the
 				// input, since nothing waits for this goroutine.
-				if p := crash.Catch(func() { _ = relay(ch, st.Stdin) }); p != nil {
+				if p := crash.Catch(func() { _ = relay(ch, st.Stdin, quietBuffer) }); p != nil {
 					outMu.Lock()
 					if outErr == nil {
 						outErr = p
@@ -154,18 +169,9 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	// What the target asks of the connection itself (channel opens, global requests) is
 	// answered in the loop below while it runs, instead of by a goroutine of its own; it is
 	// handed back before waiting for the readers, which need x/crypto's loop to go on.
-	var incChans <-chan ssh.NewChannel
-	var incReqs <-chan *ssh.Request
-	handBack := func() {}
-	if rc, ok := client.(*refusingConn); ok {
-		c, r, back, ok := rc.takeOver()
-		if ok {
-			incChans, incReqs = c, r
-			var once sync.Once
-			handBack = func() { once.Do(func() { back(incChans, incReqs) }) }
-		}
-	}
-	defer handBack()
+	// The user's channel's requests likewise, when its loop is lent (Streams.Requests).
+	lt := takeOver(client, st.Requests)
+	defer lt.handBack()
 
 	// Relay control messages until the target closes the channel (reqs
 	// ends). After we close it (ctx, or a failed writer), a target that
@@ -195,20 +201,20 @@ loop:
 			closeNow()
 		case <-failed:
 			closeNow()
-		case nch, ok := <-incChans:
+		case nch, ok := <-lt.incChans:
 			if !ok {
-				incChans = nil
+				lt.incChans = nil
 				continue
 			}
 			refuseChannel(nch)
-		case r, ok := <-incReqs:
+		case r, ok := <-lt.incReqs:
 			if !ok {
-				incReqs = nil
+				lt.incReqs = nil
 				continue
 			}
 			refuseRequest(r)
 		case <-grace:
-			handBack()
+			lt.handBack()
 			go drain(reqs)
 			return ExitStatus, "", closedErr(ctx, &outMu, &outErr)
 		case wc, ok := <-st.WindowChanges:
@@ -223,10 +229,12 @@ loop:
 				continue
 			}
 			sendSignal(ch, sig)
+		case r, ok := <-lt.userReqs:
+			lt.userRequest(r, ok)
 		}
 	}
 	_ = ch.Close() // the target closed first or closeGrace passed: nothing left to report
-	handBack()
+	lt.handBack()
 	wg.Wait()
 	if err := closedErr(ctx, &outMu, &outErr); err != nil {
 		return ExitStatus, "", err
@@ -272,6 +280,58 @@ func sendWindowChange(ch ssh.Channel, wc WindowChange) {
 
 func sendSignal(ch ssh.Channel, sig string) {
 	_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{strings.TrimPrefix(sig, "SIG")}))
+}
+
+// taken is what RunSession's loop answers in place of the goroutines that usually do: what
+// the target asks of its connection (a refusingConn's loop) and the user's channel's requests
+// (a lent RequestLoop). On the heap, not in RunSession's frame, which stays on the session
+// goroutine's stack while it waits (TestRunSessionFrameIsSmall).
+type taken struct {
+	incChans <-chan ssh.NewChannel
+	incReqs  <-chan *ssh.Request
+	back     func(<-chan ssh.NewChannel, <-chan *ssh.Request) // nil: nothing taken from the connection
+	user     RequestLoop                                      // nil: no loop lent
+	userReqs <-chan *ssh.Request
+	given    bool
+}
+
+func takeOver(client ssh.Conn, user RequestLoop) *taken {
+	t := &taken{}
+	if rc, ok := client.(*refusingConn); ok {
+		if c, r, b, ok := rc.takeOver(); ok {
+			t.incChans, t.incReqs, t.back = c, r, b
+		}
+	}
+	if user != nil {
+		if r, ok := user.Lend(); ok {
+			t.user, t.userReqs = user, r
+		}
+	}
+	return t
+}
+
+// handBack gives back what was taken, once; on RunSession's goroutine only.
+func (t *taken) handBack() {
+	if t.given {
+		return
+	}
+	t.given = true
+	if t.back != nil {
+		t.back(t.incChans, t.incReqs)
+	}
+	if t.user != nil {
+		t.user.Return()
+	}
+}
+
+// userRequest answers a request of the user's channel, or notes that they ended.
+func (t *taken) userRequest(r *ssh.Request, ok bool) {
+	if !ok {
+		t.userReqs = nil
+		t.user.Closed()
+		return
+	}
+	t.user.Handle(r)
 }
 
 // closedErr is why we closed the channel ourselves, if we did.

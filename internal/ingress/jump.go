@@ -265,8 +265,8 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 			_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only on a jump")
 			continue
 		}
-		sessions.start(nch, func() {
-			s.serveTarget(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t, true)
+		sessions.serve(nch, func() bool {
+			return s.serveTarget(withAnswered(ctx, inner.Permissions), outer, nch, inner.User(), t, true, sessions)
 		})
 	}
 	sessions.wait()
@@ -275,13 +275,13 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 // serveTargetChannel serves a session channel whose target is fixed by its connection (a jump's
 // inner connection, or a target in the user name) as `user@host -p port [-- CMD]` on outer's
 // account: transfers checked against the protocol grants, SFTP audited.
-func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget) {
-	s.serveTarget(ctx, outer, nch, user, t, false)
+func (s *Server) serveTargetChannel(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget, chans *channels) (lent bool) {
+	return s.serveTarget(ctx, outer, nch, user, t, false, chans)
 }
 
 // serveTarget is serveTargetChannel; nested says the channel is a jump's inner one, carried in
-// an outer channel.
-func (s *Server) serveTarget(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget, nested bool) {
+// an outer channel. Lent: see handleSession.
+func (s *Server) serveTarget(ctx context.Context, outer *ssh.ServerConn, nch ssh.NewChannel, user string, t JumpTarget, nested bool, chans *channels) (lent bool) {
 	sub := new(egress.Subsystem)
 	onEvent := func(ev transfer.Event) {
 		f := ev.Fields()
@@ -301,7 +301,7 @@ func (s *Server) serveTarget(ctx context.Context, outer *ssh.ServerConn, nch ssh
 		}
 		return err
 	}
-	s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check, nested: nested})
+	return s.handleSession(egress.WithSubsystem(ctx, sub), outer, &jumpChannel{NewChannel: nch, user: user, target: t, sub: sub, audit: onEvent, check: check, nested: nested}, chans)
 }
 
 // audit writes an event of the jump's outer connection to the audit log; a non-nil error means

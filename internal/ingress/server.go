@@ -651,13 +651,12 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				_ = nch.Reject(ssh.Prohibited, "gatehouse accepts session channels only: port and agent forwarding are disabled")
 				continue
 			}
-			sessions.start(nch, func() {
+			sessions.serve(nch, func() bool {
 				if ut.HasTarget() {
 					// The target in the user name: served as a jump's inner session.
-					s.serveTargetChannel(withAnswered(cctx, sconn.Permissions), sconn, nch, ut.User, ut.Target)
-					return
+					return s.serveTargetChannel(withAnswered(cctx, sconn.Permissions), sconn, nch, ut.User, ut.Target, sessions)
 				}
-				s.handleSession(cctx, sconn, nch)
+				return s.handleSession(cctx, sconn, nch, sessions)
 			})
 		}
 	}
@@ -684,21 +683,41 @@ func (s *Server) channels(conn io.Closer, account string, remote net.Addr) *chan
 // start runs handle for nch, or refuses nch when MaxSessions (as configured now) are open. A
 // channel's panic ends its whole connection, as the connection's own would, and is reported.
 func (c *channels) start(nch ssh.NewChannel, handle func()) {
+	c.serve(nch, func() bool { handle(); return false })
+}
+
+// serve is start for a handle that may lend its channel's work to another goroutine and end
+// its own (a session channel's request loop, which the relay takes over while it waits:
+// sessionRequests.Lend): handle then returns true, the channel stays counted, and resume runs
+// the rest later under the same count and recovery.
+func (c *channels) serve(nch ssh.NewChannel, handle func() (lent bool)) {
 	if c.open.Load() >= int64(c.s.cfg().MaxSessions) {
 		_ = nch.Reject(ssh.ResourceShortage, "too many sessions on this connection")
 		return
 	}
 	c.open.Add(1)
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.open.Add(-1)
-		defer crash.Recover(func(p *crash.Panic) {
-			_ = c.conn.Close() // carrying the panic on is what matters
-			c.s.panicked(c.account, c.remote, p)
-		})
-		handle()
+	go c.run(handle)
+}
+
+// resume runs handle, the rest of a channel's work that serve's handle lent, on a goroutine of
+// its own.
+func (c *channels) resume(handle func() (lent bool)) { go c.run(handle) }
+
+// run runs handle; the channel is no longer counted once it returns without lending its work.
+func (c *channels) run(handle func() (lent bool)) {
+	lent := false
+	defer func() {
+		if !lent {
+			c.open.Add(-1)
+			c.wg.Done()
+		}
 	}()
+	defer crash.Recover(func(p *crash.Panic) {
+		_ = c.conn.Close() // carrying the panic on is what matters
+		c.s.panicked(c.account, c.remote, p)
+	})
+	lent = handle()
 }
 
 func (c *channels) wait() { c.wg.Wait() }

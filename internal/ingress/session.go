@@ -34,13 +34,26 @@ type windowChange struct {
 // maxEnvVars bounds what a client may set with env requests.
 const maxEnvVars = 32
 
-func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ssh.NewChannel) {
+// handleSession serves a session channel of chans. Its request loop runs on this goroutine until
+// a relay takes it over (Lend): this goroutine then ends and returns true, and the loop starts
+// again on a fresh one of chans when the relay gives it back (Return).
+func (s *Server) handleSession(ctx context.Context, conn *ssh.ServerConn, nch ssh.NewChannel, chans *channels) (lent bool) {
 	h := s.acceptSession(ctx, conn, nch)
 	if h == nil {
-		return
+		return false
 	}
-	defer h.close()
-	h.loop()
+	h.chans = chans
+	return h.serve()
+}
+
+// serve runs the request loop; the channel is closed when the loop is over, not when it is lent.
+func (h *sessionRequests) serve() (lent bool) {
+	defer func() {
+		if !lent {
+			h.close()
+		}
+	}()
+	return h.loop()
 }
 
 // acceptSession accepts a session channel; nil when it cannot be.
@@ -53,7 +66,7 @@ func (s *Server) acceptSession(ctx context.Context, conn *ssh.ServerConn, nch ss
 	s.sessions.Add(1)
 	sctx, cancel := context.WithCancel(ctx)
 	return &sessionRequests{s: s, sctx: sctx, cancel: cancel, conn: conn, ch: ch, reqs: reqs, env: map[string]string{},
-		resize: make(chan termsize.Size, 4), signals: make(chan string, 4), done: make(chan int, 1)}
+		resize: make(chan termsize.Size, 4), signals: make(chan string, 4), done: make(chan int, 1), lend: make(chan struct{})}
 }
 
 func (h *sessionRequests) close() {
@@ -62,16 +75,19 @@ func (h *sessionRequests) close() {
 	_ = h.ch.Close() // the channel may already be closed by the client
 }
 
-// loop answers the channel's requests until what runs is over or the client closes the channel.
-// This goroutine waits here for the whole session, so the frames below it are kept small (each
-// request is handled in handle, whose frame is gone while it waits): an idle session's goroutine
-// then keeps a 4 KiB stack, not 8 (TestSessionLoopStackIsSmall).
-func (h *sessionRequests) loop() {
+// loop answers the channel's requests until what runs is over or the client closes the channel
+// (false), or until a relay takes them over (true: Lend). This goroutine waits here while the
+// session is not relayed (a menu, a command of the bastion's own), so the frames below it are
+// kept small (each request is handled in handle, whose frame is gone while it waits): it then
+// keeps a 4 KiB stack, not 8 (TestSessionLoopStackIsSmall).
+func (h *sessionRequests) loop() (lent bool) {
 	for {
 		select {
 		case status := <-h.done:
 			h.exit(status)
-			return
+			return false
+		case <-h.lend:
+			return true
 		case req, ok := <-h.reqs:
 			if !ok {
 				// The client closed the channel: stop what runs and wait for it to notice.
@@ -79,12 +95,40 @@ func (h *sessionRequests) loop() {
 				if h.started {
 					<-h.done
 				}
-				return
+				return false
 			}
 			h.handle(req)
 		}
 	}
 }
+
+// Lend stops the loop, whose goroutine ends, and gives its requests to the caller (a relay, on
+// the session's goroutine), which answers each with Handle, calls Closed when they end, and
+// gives them back with Return before it waits for anything x/crypto must deliver (a full
+// queue of requests stalls the connection). An idle relayed session then holds no goroutine of
+// its own for its requests (TestRelayedSessionLendsItsRequestLoop). False when the loop is
+// ending (the client closed the channel, or the session was ended): nothing is lent.
+func (h *sessionRequests) Lend() (<-chan *ssh.Request, bool) {
+	if h.chans == nil || h.sctx.Err() != nil {
+		return nil, false
+	}
+	select {
+	case h.lend <- struct{}{}:
+		return h.reqs, true
+	case <-h.sctx.Done():
+		return nil, false
+	}
+}
+
+// Handle answers one request while the loop is lent.
+func (h *sessionRequests) Handle(req *ssh.Request) { h.handle(req) }
+
+// Closed is the end of the requests while the loop is lent (the client closed the channel):
+// what runs is stopped, as the loop does.
+func (h *sessionRequests) Closed() { h.cancel() }
+
+// Return starts the loop again, on a fresh goroutine of the channel's, after a Lend.
+func (h *sessionRequests) Return() { h.chans.resume(h.serve) }
 
 // sessionRequests is the state of one session channel's requests (RFC 4254 6), as
 // handleSession's loop answers them.
@@ -101,7 +145,9 @@ type sessionRequests struct {
 	started bool
 	resize  chan termsize.Size
 	signals chan string
-	done    chan int // the exit status, once what runs is over
+	done    chan int      // the exit status, once what runs is over
+	lend    chan struct{} // Lend: the loop's goroutine ends, a relay answers the requests
+	chans   *channels     // where Return starts the loop again
 }
 
 // exit sends the exit status and EOF.
@@ -182,7 +228,8 @@ func (h *sessionRequests) handle(req *ssh.Request) {
 			return
 		}
 		h.track = t.track
-		s.conns.Add(1) // the server's shutdown waits for the recording to be closed
+		t.sess.Requests = h // a relay takes the loop over while it waits
+		s.conns.Add(1)      // the server's shutdown waits for the recording to be closed
 		sctx, conn, cancel, done := h.sctx, h.conn, h.cancel, h.done
 		go func() {
 			defer s.conns.Done()

@@ -95,3 +95,7 @@ func Stop(c net.Conn) {
 		q.on.Store(false)
 	}
 }
+
+// Set asks the kernel to acknowledge the socket fd's segments at once (until it clears the flag
+// by itself): for a reader of its own over a syscall.RawConn, as raw.Control(quickack.Set).
+func Set(fd uintptr) { set(fd) }

@@ -8,91 +8,31 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testenv/nagle"
 )
 
 // A peer with Nagle on (as OpenSSH's sshd before a session has a terminal) answers each request
 // with two small writes. Nagle holds the second until the first is acknowledged; a reader that
 // delays its ACK waits up to 40 ms for it each round. Through Conn the rounds take well under that.
 func TestPeerWithNagleIsNotStalled(t *testing.T) {
+	wrap := func(raw net.Conn) net.Conn {
+		c := New(raw)
+		if _, ok := c.(*Conn); !ok {
+			t.Fatalf("New(%T) did not wrap", raw)
+		}
+		return c
+	}
 	const rounds = 20
 	slow := rounds * 40 * time.Millisecond / 2 // half of what delayed ACKs cost every round
-	d := pingPong(t, true, rounds)
+	d := nagle.Rounds(t, wrap, rounds)
 	t.Logf("with quickack: %v for %d rounds", d, rounds)
 	if d >= slow {
 		t.Fatalf("%d rounds through quickack.Conn took %v, want < %v (delayed ACKs not avoided)", rounds, d, slow)
 	}
 	// The stall exists without the flag: the test measures what it claims (logged, not failed:
 	// how the kernel delays ACKs is its own business).
-	t.Logf("without quickack: %v for %d rounds", pingPong(t, false, rounds), rounds)
-}
-
-// pingPong runs rounds of a 1-byte request and a two-write answer over loopback and returns the
-// time the rounds took after a few untimed ones (which put the kernel in its delayed-ACK mode).
-func pingPong(t *testing.T, wrap bool, rounds int) time.Duration {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		_ = c.(*net.TCPConn).SetNoDelay(false) // Nagle on, as sshd
-		req := make([]byte, 1)
-		for {
-			if _, err := io.ReadFull(c, req); err != nil {
-				done <- nil // the client closed
-				return
-			}
-			if _, err := c.Write([]byte("first")); err != nil {
-				done <- err
-				return
-			}
-			if _, err := c.Write([]byte("second")); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := raw
-	if wrap {
-		c = New(raw)
-		if _, ok := c.(*Conn); !ok {
-			t.Fatalf("New(%T) did not wrap", raw)
-		}
-	}
-	round := func() {
-		if _, err := c.Write([]byte{'?'}); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, len("firstsecond"))
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "firstsecond" {
-			t.Fatalf("read %q, %v", buf, err)
-		}
-	}
-	for i := 0; i < 5; i++ {
-		round()
-	}
-	start := time.Now()
-	for i := 0; i < rounds; i++ {
-		round()
-	}
-	d := time.Since(start)
-	c.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	return d
+	t.Logf("without quickack: %v for %d rounds", nagle.Rounds(t, nil, rounds), rounds)
 }
 
 func TestStopAndNonTCP(t *testing.T) {

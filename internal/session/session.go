@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"gatehouse/internal/audit"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
@@ -254,6 +256,9 @@ type Session struct {
 	Resize <-chan termsize.Size
 	// Signals receives signal names ("INT", "TERM" …) the client sends (may be nil).
 	Signals <-chan string
+	// Requests, when set, is the session channel's request loop, which a relay takes over while
+	// it waits (egress.RequestLoop): an idle relayed session then holds one goroutine fewer.
+	Requests RequestLoop
 	// Reload, when set, reloads the account and its roles from the store.
 	Reload func(ctx context.Context) error
 	// PauseRecording, when set, stops (true) and resumes (false) recording the session's output.
@@ -285,3 +290,11 @@ func (s *Session) MFAValidated(now time.Time) bool {
 // HasTerminal reports whether what the user types can be kept from showing: a pty (the client's
 // terminal is raw, the bastion does not echo) or the interactive mode's line editor.
 func (s *Session) HasTerminal() bool { return s.Editor != nil || s.PTY }
+
+// RequestLoop is a session channel's request loop, lent to a relay (egress.RequestLoop).
+type RequestLoop interface {
+	Lend() (<-chan *ssh.Request, bool)
+	Handle(*ssh.Request)
+	Closed()
+	Return()
+}
