@@ -97,34 +97,31 @@ func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // them again; a second 10 MB allocation made the garbage collector take a share of the
 // command's time, issue 14).
 func (r Result) appendJSON(dst []byte) ([]byte, error) {
-	msg := r.Message
-	if msg == "" {
-		msg = r.Code
-	}
-	var cmd any
-	if r.Command != "" {
-		cmd = r.Command
-	}
 	a, appender := r.Value.(JSONAppender)
-	value := r.Value
-	if appender {
-		value = nil // the envelope with a null value, then the value written in place of the null
-	}
-	env, err := marshal(struct {
-		Command      any    `json:"command"`
-		ErrorCode    string `json:"error_code"`
-		ErrorMessage string `json:"error_message"`
-		Value        any    `json:"value"`
-	}{cmd, r.Code, msg, value}, "")
-	if err != nil {
-		return nil, err
-	}
 	if !appender {
+		msg := r.Message
+		if msg == "" {
+			msg = r.Code
+		}
+		var cmd any
+		if r.Command != "" {
+			cmd = r.Command
+		}
+		env, err := marshal(struct {
+			Command      any    `json:"command"`
+			ErrorCode    string `json:"error_code"`
+			ErrorMessage string `json:"error_message"`
+			Value        any    `json:"value"`
+		}{cmd, r.Code, msg, r.Value}, "")
+		if err != nil {
+			return nil, err
+		}
 		return append(dst, env...), nil
 	}
-	head, ok := bytes.CutSuffix(env, []byte("null}"))
-	if !ok {
-		return nil, fmt.Errorf("JSON envelope %q does not end with its null value", env)
+	// The envelope with a null value, then the value written in place of the null.
+	head, err := r.envelopeHead()
+	if err != nil {
+		return nil, err
 	}
 	return append(a.AppendJSON(append(dst, head...)), '}'), nil
 }
