@@ -100,7 +100,7 @@ func checkListings(t *testing.T, a *app.App, n int) {
 		}
 		return v
 	}
-	for _, opts := range [][]string{nil, {"--without-groups"}} {
+	for _, opts := range [][]string{nil, {"--without-groups"}, {"--with-mfa-password-info"}, {"--with-everything"}, {"--with-egress-keys", "--without-groups"}} {
 		code, every := run("admin", append([]string{"accountInfo", "--all"}, opts...)...)
 		m, ok := every.(map[string]any)
 		if !ok {
@@ -285,7 +285,8 @@ func (c *perRowCalls) ListEgressKeys(ctx context.Context, kind, owner string) ([
 // per-group store reads at 200 accounts as at 50 (on main, accountInfo --all read every
 // account's groups and factors one by one, groupInfo --all every group's keys).
 func TestListingsReadsDoNotGrowWithAccounts(t *testing.T) {
-	cmds := [][]string{{"info"}, {"accountList"}, {"accountList", "--audit"}, {"accountInfo", "--all"}, {"groupList"},
+	cmds := [][]string{{"info"}, {"accountList"}, {"accountList", "--audit"}, {"accountInfo", "--all"},
+		{"accountInfo", "--all", "--with-mfa-password-info"}, {"accountInfo", "--all", "--with-everything"}, {"groupList"},
 		{"groupList", "--all"}, {"groupInfo", "--all"}, {"whoHasAccessTo", "--host", "10.0.0.3"}, {"whoHasAccessTo", "--host", "10.0.0.3", "--user", "root", "--port", "22"}}
 	calls := map[int][]int{}
 	for _, n := range []int{50, 200} {

@@ -100,7 +100,11 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := (store.MFAConfigured{Password: m.PasswordHash != "" && !m.PasswordTemporary, TOTP: m.TOTPSet}); m.PasswordHash != "" || m.TOTPSet {
+		c := store.MFAConfigured{Password: m.PasswordHash != "" && !m.PasswordTemporary, TOTP: m.TOTPSet}
+		if c.Password {
+			c.PasswordChanged = m.PasswordChanged
+		}
+		if m.PasswordHash != "" || m.TOTPSet {
 			wantMFA[n] = c
 		}
 	}

@@ -4,6 +4,7 @@ package restricted
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -348,17 +349,12 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	// password adds the MFA password information to v when asked (auditors and admins only),
 	// and the account's egress keys (keyed by fingerprint, as selfListEgressKeys) when asked.
-	password := func(a store.Account, v *Info, pre *allInfo) (map[string]any, *osh.Result) {
+	password := func(a store.Account, v *Info) (map[string]any, *osh.Result) {
 		if withEgressKeys {
-			var keys []store.EgressKey
-			if pre != nil {
-				keys = pre.egressKeys[a.Name]
-			} else {
-				var err error
-				if keys, err = c.Env.Store.ListEgressKeys(ctx, "account", a.Name); err != nil {
-					r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
-					return nil, &r
-				}
+			keys, err := c.Env.Store.ListEgressKeys(ctx, "account", a.Name)
+			if err != nil {
+				r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
+				return nil, &r
 			}
 			v.EgressKeys = common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, c.Cfg().EgressKeysFrom)
 		}
@@ -390,37 +386,22 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
-		if !withPassword && !withEgressKeys {
-			// Nothing more to read per account: each Info is made as the answer is written.
-			now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
-			c.P.Line("%d account(s).", len(all))
-			return osh.OK("", infoLazy{accounts: byName(all), fill: func(a *store.Account, v *Info) {
-				fillInfo(v, infoInput(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
-					ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre))
-			}})
-		}
-		value := make(infoList, 0, len(all))
-		for _, a := range all {
-			v, err := infoOf(ctx, c, a, auditor, pre)
-			if err != nil {
-				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
+		// Nothing more to read per account: each Info is made as the answer is written, the
+		// values the --with options add included (from what loadAllInfo read).
+		now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
+		var pw []byte // the password information of the account being written
+		c.P.Line("%d account(s).", len(all))
+		return osh.OK("", infoLazy{accounts: byName(all), fill: func(a *store.Account, v *Info) {
+			fillInfo(v, infoInput(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
+				ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre))
+			if withEgressKeys {
+				v.EgressKeys = egressKeysJSON(pre.egressKeys[a.Name], cfg.EgressKeysFrom)
 			}
-			if _, r := password(a, v, pre); r != nil {
-				return *r
+			if withPassword {
+				pw = appendPasswordInfo(pw[:0], a.Name, pre.mfa[a.Name], cfg)
+				v.Password = json.RawMessage(pw) // written out before the next account's is made
 			}
-			// Encoded now, where an error can be answered: infoList writes them as they are.
-			for _, x := range []*any{&v.EgressKeys, &v.Password} {
-				if *x != nil {
-					if *x, err = rawJSON(*x); err != nil {
-						return osh.Fail("", "ERR_INTERNAL", "cannot encode account %s: %v", a.Name, err)
-					}
-				}
-			}
-			value = append(value, v)
-		}
-		value.sorted()
-		c.P.Line("%d account(s).", len(value))
-		return osh.OK("", value)
+		}})
 	}
 	if !c.Args.Has("account") {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing either --account or --all parameter")
@@ -436,7 +417,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
 	}
-	pi, r := password(a, v, nil)
+	pi, r := password(a, v)
 	if r != nil {
 		return *r
 	}

@@ -3,11 +3,13 @@ package restricted
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/store"
 )
 
@@ -277,4 +279,17 @@ func rawJSON(x any) (json.RawMessage, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// egressKeysJSON is an account's egress keys as accountInfo --with-egress-keys shows them
+// (EgressKeysByFingerprint), encoded: {} for an account without any, the common case.
+func egressKeysJSON(keys []store.EgressKey, from []string) any {
+	if len(keys) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	raw, err := rawJSON(common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, from))
+	if err != nil {
+		return nil // not reached: strings and numbers
+	}
+	return raw
 }
