@@ -144,6 +144,8 @@ type InfoInput struct {
 	Groups map[string][]string
 	// PasswordConfigured, TOTPConfigured: the account's second factors (auditors only).
 	PasswordConfigured, TOTPConfigured bool
+	// PasswordChanged is when the password was set (accountList --audit's password_*).
+	PasswordChanged time.Time
 }
 
 // roleGrants are the pseudo-commands that give roles: accountInfo shows them as is_admin,
@@ -171,6 +173,7 @@ type Info struct {
 	CreationInformation       CreationInfo    `json:"creation_information"`
 	EffectiveIngressPIVPolicy int             `json:"effective_ingress_piv_policy"`
 	EgressKeys                any             `json:"egress_keys,omitempty"`   // --with-egress-keys
+	ExpiredDays               *int            `json:"expired_days,omitempty"`  // accountList --audit, expired accounts
 	FreezeInfo                *FreezeInfo     `json:"freeze_info,omitempty"`   // frozen accounts
 	FreezeReason              *string         `json:"freeze_reason,omitempty"` // accountList --audit, frozen accounts
 	GlobalIngressPolicy       int             `json:"global_ingress_policy"`
@@ -188,6 +191,7 @@ type Info struct {
 	IsTTLExpired              int             `json:"is_ttl_expired"`
 	IsTTLSet                  int             `json:"is_ttl_set"`
 	LastActivity              *LastActivity   `json:"last_activity"`
+	LastActivityTimestamp     int64           `json:"last_activity_timestamp,omitempty"` // accountList --audit
 	MaxInactiveDays           *int            `json:"max_inactive_days"`
 	MFAPasswordBypass         int             `json:"mfa_password_bypass"`
 	MFAPasswordConfigured     int             `json:"mfa_password_configured"`
@@ -199,8 +203,10 @@ type Info struct {
 	OshOnly                   int             `json:"osh_only"`
 	PamAuthBypass             int             `json:"pam_auth_bypass"`
 	Password                  any             `json:"password,omitempty"` // --with-mfa-password-info
+	*AuditPassword                            // accountList --audit: password_* (not with --no-password-info)
 	PersonalEgressMFARequired string          `json:"personal_egress_mfa_required"`
 	PubkeyAuthOptional        int             `json:"pubkey_auth_optional"`
+	TTLExpiredDetails         *TTLDetails     `json:"ttl_expired_details,omitempty"` // accountList --audit, TTL expired
 	TTLExpires                *int64          `json:"ttl_expires"`
 	TTLTimestamp              *int64          `json:"ttl_timestamp"`
 
@@ -254,12 +260,15 @@ type CreationInfo struct {
 	Timestamp     int64  `json:"timestamp"`
 }
 
-// LastActivity is last_activity, null for an account never seen.
+// LastActivity is accountInfo's last_activity, null for an account never seen; in accountList
+// --audit it is The Bastion's sentence there instead (sentence, see fillAuditRow).
 type LastActivity struct {
 	Ago           string `json:"ago"`
 	DatetimeLocal string `json:"datetime_local"`
 	DatetimeUTC   string `json:"datetime_utc"`
 	Timestamp     int64  `json:"timestamp"`
+
+	sentence string
 }
 
 // FreezeInfo is freeze_info.
@@ -392,36 +401,6 @@ func fillInfo(v *Info, in InfoInput) {
 		v.MaxInactiveDays = &d
 	}
 	v.OshOnly = b(a.OshOnly)
-}
-
-// AuditRow is accountList --audit's value for one account: InfoValue's auditor view without
-// the groups, with accountList's own keys where they differ (name, freeze_reason, the role
-// flags always present, is_active and the always-active flag and reason as common.IsActive
-// says, without alwaysActiveAccounts). in.Groups is not read.
-func AuditRow(in InfoInput) *Info {
-	v := new(Info)
-	fillAuditRow(v, in)
-	return v
-}
-
-// fillAuditRow is AuditRow into v, as fillInfo.
-func fillAuditRow(v *Info, in InfoInput) {
-	in.CallerAuditor, in.Groups = true, nil
-	fillInfo(v, in)
-	a := &in.Account
-	v.Groups = nil
-	v.Name = a.Name
-	active, reason := common.IsActive(a, in.Now, in.GlobalMaxInactiveDays)
-	v.IsActive, v.AlwaysActive = common.Bool(active), common.Bool(a.AlwaysActive)
-	if reason != "" {
-		v.AlwaysActiveReason = reason
-	}
-	if a.Frozen {
-		v.FreezeReason = &a.FrozenReason
-	}
-	v.IsAdmin = flag(a.HasGrant(osh.GrantAdmin))
-	v.IsSuperOwner = flag(a.HasGrant(osh.GrantSuperOwner) || a.HasGrant(osh.GrantAdmin))
-	v.IsAuditor = flag(a.HasGrant(osh.GrantAuditor))
 }
 
 // egressSSHConfig is account_egress_ssh_config: "default" without an override, else "custom"

@@ -42,7 +42,9 @@ func Register(r *osh.Registry) {
 			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
 			Options: append([]osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
-				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, common.PatternOptions...), Run: accountList},
+				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"},
+				{Name: "no-password-info", Kind: osh.Flag, Help: "with --audit, leave out the password_* keys"},
+				{Name: "no-output", Kind: osh.Flag, Help: "print no line per account (use with --json)"}}, common.PatternOptions...), Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
 			Options: append([]osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
 				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
@@ -287,18 +289,26 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
-	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
+	var mfa map[string]store.MFAConfigured
+	if audit {
+		// Every account's factors in one query (issue 14: mfa_*_configured were 0 for all).
+		if mfa, err = c.Env.Store.MFAConfigured(ctx); err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts' factors: %v", err)
+		}
+	}
+	// One of the two lists is filled, sorted by name as encoding/json sorts a map's keys.
 	var rows listRows
 	// The audited accounts are kept in place in all (10,000 accounts copied into a growing slice
 	// were a third of the command's allocations, issue 14).
 	audited := all[:0]
-	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
+	cfg := c.Cfg()
+	now, globalMax, quiet := c.Now(), cfg.AccountMaxInactiveDays, c.Args.Has("no-output")
 	for i := range all {
 		a := &all[i]
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
 		}
-		active, _ := common.IsActive(a, now, globalMax)
+		active := activeAsListed(a, now, globalMax, cfg.AlwaysActive(a.Name))
 		if c.Args.Has("inactive-only") && active {
 			continue
 		}
@@ -308,25 +318,37 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		}
 		if !audit {
 			rows = append(rows, listRow{Name: a.Name, IsActive: common.Bool(active)})
-			c.P.Line("%-28s %s", a.Name, state)
+			if !quiet {
+				c.P.Line("%-28s %s", a.Name, state)
+			}
 			continue
 		}
+		if !quiet {
+			c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(*a))
+		}
 		audited = append(audited, *a)
-		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(*a))
 	}
 	var value any = rows.sorted()
 	n := len(rows)
 	if audit {
-		// Each row is made as the answer is written (infoLazy).
-		cfg := c.Cfg()
+		// Each row is made as the answer is written (infoLazy), into reused parts.
+		var pw *AuditPassword
+		if !c.Args.Has("no-password-info") {
+			pw = newAuditPassword(cfg)
+		}
+		var la LastActivity
 		value, n = infoLazy{accounts: byName(audited), fill: func(a *store.Account, v *Info) {
-			fillAuditRow(v, InfoInput{Account: *a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: cfg.AlwaysActive(a.Name)})
+			in := auditInput(a, now, globalMax, cfg.AlwaysActive(a.Name), mfa[a.Name])
+			fillAuditRow(v, &in, pw, &la)
 		}}, len(audited)
 	}
 	if n == 0 {
 		// The Bastion's accountList answers OK with an empty object, not OK_EMPTY.
 		c.P.Line("No account matches.")
 		return osh.OK("", value)
+	}
+	if quiet {
+		c.P.Line("No-output requested, if you see only this message, you might have omitted --json")
 	}
 	c.P.Line("%d account(s).", n)
 	return osh.OK("", value)

@@ -151,6 +151,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 	if v.EgressKeys != nil {
 		b = appendAny(append(b, `,"egress_keys":`...), v.EgressKeys)
 	}
+	if v.ExpiredDays != nil {
+		b = num(b, `,"expired_days":`, int64(*v.ExpiredDays))
+	}
 	if v.FreezeInfo != nil {
 		b = str(b, `,"freeze_info":{"reason":`, v.FreezeInfo.Reason)
 		b = append(b, '}')
@@ -191,7 +194,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 	b = optFlag(b, `,"is_superowner":`, v.IsSuperOwner)
 	b = num(b, `,"is_ttl_expired":`, int64(v.IsTTLExpired))
 	b = num(b, `,"is_ttl_set":`, int64(v.IsTTLSet))
-	if la := v.LastActivity; la != nil {
+	if la := v.LastActivity; la != nil && la.sentence != "" {
+		b = str(b, `,"last_activity":`, la.sentence)
+	} else if la != nil {
 		b = str(b, `,"last_activity":{"ago":`, la.Ago)
 		b = str(b, `,"datetime_local":`, la.DatetimeLocal)
 		b = str(b, `,"datetime_utc":`, la.DatetimeUTC)
@@ -199,6 +204,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	} else {
 		b = append(b, `,"last_activity":null`...)
+	}
+	if v.LastActivityTimestamp != 0 {
+		b = num(b, `,"last_activity_timestamp":`, v.LastActivityTimestamp)
 	}
 	if v.MaxInactiveDays != nil {
 		b = num(b, `,"max_inactive_days":`, int64(*v.MaxInactiveDays))
@@ -219,8 +227,28 @@ func (v *Info) appendJSON(b []byte) []byte {
 	if v.Password != nil {
 		b = appendAny(append(b, `,"password":`...), v.Password)
 	}
+	if p := v.AuditPassword; p != nil {
+		b = optStr(b, `,"password_date_changed":`, p.DateChanged)
+		b = num(b, `,"password_date_changed_timestamp":`, p.DateChangedTimestamp)
+		b = optStr(b, `,"password_date_disabled":`, p.DateDisabled)
+		b = num(b, `,"password_date_disabled_timestamp":`, p.DateDisabledTimestamp)
+		b = num(b, `,"password_inactive_days":`, int64(p.InactiveDays))
+		b = num(b, `,"password_max_days":`, int64(p.MaxDays))
+		b = num(b, `,"password_min_days":`, int64(p.MinDays))
+		b = str(b, `,"password_password":`, p.Password)
+		b = str(b, `,"password_user":`, p.User)
+		b = num(b, `,"password_warn_days":`, int64(p.WarnDays))
+	}
 	b = str(b, `,"personal_egress_mfa_required":`, v.PersonalEgressMFARequired)
 	b = num(b, `,"pubkey_auth_optional":`, int64(v.PubkeyAuthOptional))
+	if d := v.TTLExpiredDetails; d != nil {
+		b = str(b, `,"ttl_expired_details":{"date":`, d.Date)
+		b = str(b, `,"datetime_local":`, d.DatetimeLocal)
+		b = str(b, `,"datetime_utc":`, d.DatetimeUTC)
+		b = str(b, `,"duration":`, d.Duration)
+		b = str(b, `,"human":`, d.Human)
+		b = append(b, '}')
+	}
 	b = optInt(b, `,"ttl_expires":`, v.TTLExpires)
 	b = optInt(b, `,"ttl_timestamp":`, v.TTLTimestamp)
 	return append(b, '}')
@@ -246,6 +274,14 @@ func optFlag(b []byte, key string, f *int) []byte {
 		return b
 	}
 	return strconv.AppendInt(append(b, key...), int64(*f), 10)
+}
+
+func optStr(b []byte, key string, s *string) []byte {
+	b = append(b, key...)
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return osh.AppendJSONString(b, *s)
 }
 
 func optInt(b []byte, key string, n *int64) []byte {
