@@ -120,7 +120,10 @@ func fillAuditRow(v *Info, in *InfoInput, pw *AuditPassword, la *LastActivity) {
 	if when.IsZero() {
 		when, word = a.CreatedAt, "Created"
 	}
-	*la = LastActivity{sentence: word + " on " + when.Local().Format("Mon 2006-01-02 15:04:05 MST") + " (" + osh.HumanDuration(in.Now.Sub(when)) + " ago)"}
+	var buf [96]byte // the sentence, made in one allocation
+	t := when.Local().AppendFormat(append(append(buf[:0], word...), " on "...), localLayout)
+	t = append(osh.AppendHumanDuration(append(t, " ("...), in.Now.Sub(when)), " ago)"...)
+	*la = LastActivity{sentence: string(t)}
 	v.LastActivity, v.LastActivityTimestamp = la, when.Unix()
 	if v.IsExpired == 1 {
 		days := int(in.Now.Sub(a.LastSeenAt) / (24 * time.Hour))
