@@ -322,7 +322,8 @@ func (c *perRowCalls) ListEgressKeys(ctx context.Context, kind, owner string) ([
 // account's groups and factors one by one, groupInfo --all every group's keys).
 func TestListingsReadsDoNotGrowWithAccounts(t *testing.T) {
 	cmds := [][]string{{"info"}, {"accountList"}, {"accountList", "--audit"}, {"accountInfo", "--all"},
-		{"accountInfo", "--all", "--with-mfa-password-info"}, {"accountInfo", "--all", "--with-everything"}, {"groupList"},
+		{"accountInfo", "--all", "--with-mfa-password-info"}, {"accountInfo", "--all", "--with-everything"},
+		{"accountList", "--audit", "--no-password-info"}, {"accountList", "--inactive-only"}, {"groupList"},
 		{"groupList", "--all"}, {"groupInfo", "--all"}, {"whoHasAccessTo", "--host", "10.0.0.3"}, {"whoHasAccessTo", "--host", "10.0.0.3", "--user", "root", "--port", "22"}}
 	calls := map[int][]int{}
 	for _, n := range []int{50, 200} {

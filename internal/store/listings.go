@@ -30,7 +30,8 @@ type Listings interface {
 	// that is not temporary (and when it was set), a TOTP secret. Never the factors themselves.
 	MFAConfigured(ctx context.Context) (map[string]MFAConfigured, error)
 	// RolesByAccount returns, for every account holding a role in a group, its groups and its
-	// roles in each (sorted): accountInfo --all's "groups", without reading the groups.
+	// roles in each (sorted): accountInfo --all's "groups", without reading the groups. The
+	// lists of roles may share their arrays: read them, do not write into them.
 	RolesByAccount(ctx context.Context) (map[string]map[string][]string, error)
 	// ListEgressKeysKind returns every egress key of one owner kind ("account" or "group"),
 	// ordered by id (groupInfo --all).
