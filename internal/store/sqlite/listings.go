@@ -153,7 +153,7 @@ func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigur
 }
 
 // RolesByAccount returns every account's groups and roles in them, from group_roles alone.
-func (s *Store) RolesByAccount(ctx context.Context) (map[string]map[string][]string, error) {
+func (s *Store) RolesByAccount(ctx context.Context) (map[string][]store.GroupRoles, error) {
 	rows, err := s.pool().QueryContext(ctx, `SELECT account, group_name, role FROM group_roles`)
 	if err != nil {
 		return nil, err

@@ -142,6 +142,9 @@ type InfoInput struct {
 	ListedAlwaysActive bool
 	// Groups are the account's groups with their roles (nil: not asked, shown as {}).
 	Groups map[string][]string
+	// GroupList is Groups as accountInfo --all reads them for every account at once
+	// (RolesByAccount), added to Groups.
+	GroupList []store.GroupRoles
 	// PasswordConfigured, TOTPConfigured: the account's second factors (auditors only).
 	PasswordConfigured, TOTPConfigured bool
 	// PasswordChanged is when the password was set (accountList --audit's password_*).
@@ -332,10 +335,13 @@ func fillInfo(v *Info, in InfoInput) {
 	}
 	sort.Strings(v.AllowedCommands)
 	if v.Groups == nil {
-		v.Groups = make(InfoGroups, len(in.Groups))
+		v.Groups = make(InfoGroups, len(in.Groups)+len(in.GroupList))
 	}
 	for name, roles := range in.Groups {
 		v.Groups[name] = InfoGroup{Name: name, Flags: roles}
+	}
+	for _, gr := range in.GroupList {
+		v.Groups[gr.Group] = InfoGroup{Name: gr.Group, Flags: gr.Roles}
 	}
 	v.AlwaysActive = b(a.AlwaysActive || in.ListedAlwaysActive)
 	switch {

@@ -471,7 +471,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 // (accountInfo --all): each account's groups with its roles there, its configured factors and,
 // with --with-egress-keys, its egress keys.
 type allInfo struct {
-	groups     map[string]map[string][]string
+	groups     map[string][]store.GroupRoles
 	mfa        map[string]store.MFAConfigured
 	egressKeys map[string][]store.EgressKey
 }
@@ -479,7 +479,7 @@ type allInfo struct {
 // loadAllInfo loads allInfo: every group with its roles, every account's factors and, when
 // asked, every account's egress keys (one query, not one per account).
 func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, error) {
-	pre := &allInfo{groups: map[string]map[string][]string{}}
+	pre := &allInfo{}
 	if infoToggle(c.Args.Has, "groups", true) {
 		// From the roles alone, not every group read in full (issue 14).
 		var err error
@@ -530,7 +530,7 @@ func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre
 // infoInput completes in from what loadAllInfo read (an account without groups there, or
 // groups not asked for, shows {}); it reads nothing more.
 func infoInput(in InfoInput, pre *allInfo) InfoInput {
-	in.Groups = pre.groups[in.Account.Name]
+	in.GroupList = pre.groups[in.Account.Name]
 	if in.CallerAuditor {
 		m := pre.mfa[in.Account.Name]
 		in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP

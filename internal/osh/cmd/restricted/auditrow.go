@@ -102,10 +102,10 @@ func AuditRow(in InfoInput, withPassword bool, cfg *config.Config) *Info {
 // fillAuditRow is AuditRow into v, as fillInfo; pw (the policy filled, nil without the
 // password keys) and la are reused row after row by accountList's lazy answer.
 func fillAuditRow(v *Info, in *InfoInput, pw *AuditPassword, la *LastActivity) {
-	groups := in.Groups
-	in.CallerAuditor, in.Groups = true, nil
+	groups, list := in.Groups, in.GroupList
+	in.CallerAuditor, in.Groups, in.GroupList = true, nil, nil
 	fillInfo(v, *in)
-	in.Groups = groups
+	in.Groups, in.GroupList = groups, list
 	a := &in.Account
 	v.Groups = nil
 	v.Name = a.Name
