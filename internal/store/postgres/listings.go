@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,13 +22,20 @@ func (s *Store) accountStates(ctx context.Context, where string, args ...any) ([
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r pgx.CollectableRow) (store.Account, error) {
-		var a store.Account
-		var expires, seen int64
-		err := r.Scan(&a.Name, &expires, &a.OshOnly, &a.AlwaysActive, &a.Frozen, &a.MaxInactiveDays, &seen)
+	defer rows.Close()
+	// One reused account and list of destinations for every row, as ListAccounts.
+	var out []store.Account
+	var a store.Account
+	var expires, seen int64
+	dest := []any{&a.Name, &expires, &a.OshOnly, &a.AlwaysActive, &a.Frozen, &a.MaxInactiveDays, &seen}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
 		a.ExpiresAt, a.LastSeenAt = fromUnix(expires), fromUnix(seen)
-		return a, err
-	})
+		out = append(grow(out), a)
+	}
+	return out, rows.Err()
 }
 
 // AccountStates returns every account's state, sorted by name, without grants and settings.
@@ -190,4 +198,13 @@ func rolesOf(ctx context.Context, q querier, out []store.Group, where string, ar
 		}
 	}
 	return rows.Err()
+}
+
+// grow makes room for one more account by doubling: append grows a large slice by a quarter,
+// and 10,000 accounts copied that way were 10 MB per listing (issue 14).
+func grow(out []store.Account) []store.Account {
+	if len(out) < cap(out) {
+		return out
+	}
+	return slices.Grow(out, max(cap(out), 64))
 }
