@@ -136,7 +136,7 @@ func (s *Store) ListEgressKeysKind(ctx context.Context, ownerKind string) ([]sto
 func grantsSettingsOf(ctx context.Context, q querier, out []store.Account) error {
 	byName := make(map[string]*store.Account, len(out))
 	for i := range out {
-		out[i].Grants, out[i].Settings = nil, map[string]string{}
+		out[i].Grants, out[i].Settings = nil, nil // a map only for an account with settings
 		byName[out[i].Name] = &out[i]
 	}
 	rows, err := q.Query(ctx, `SELECT account, command FROM account_grants ORDER BY account, command`)
@@ -168,6 +168,9 @@ func grantsSettingsOf(ctx context.Context, q querier, out []store.Account) error
 			return err
 		}
 		if a := byName[acct]; a != nil {
+			if a.Settings == nil {
+				a.Settings = map[string]string{}
+			}
 			a.Settings[k] = v
 		}
 	}

@@ -308,8 +308,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	// accountList at 10,000 accounts).
 	byName := make(map[string]*store.Account, len(out))
 	for i := range out {
-		out[i].Settings = map[string]string{}
-		byName[out[i].Name] = &out[i]
+		byName[out[i].Name] = &out[i] // Settings: a map only for an account with settings
 	}
 	if err := eachRow(ctx, s.pool(), `SELECT account, command, '' FROM account_grants ORDER BY account, command`, func(acct, v, _ string) {
 		if a := byName[acct]; a != nil {
@@ -320,6 +319,9 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	}
 	return out, eachRow(ctx, s.pool(), `SELECT account, key, value FROM account_settings`, func(acct, k, v string) {
 		if a := byName[acct]; a != nil {
+			if a.Settings == nil {
+				a.Settings = map[string]string{}
+			}
 			a.Settings[k] = v
 		}
 	})
