@@ -450,7 +450,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	v, err := infoOf(ctx, c, a, auditor, nil)
+	v, err := infoOf(ctx, c, a, auditor)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 	}
@@ -502,13 +502,10 @@ func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, e
 	return pre, err
 }
 
-// infoOf reads what InfoValue needs of account a and returns its value: from pre when given
-// (accountInfo --all), else with the account's own queries.
-func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (*Info, error) {
+// infoOf reads what InfoValue needs of account a, with the account's own queries, and returns
+// its value (accountInfo --all reads every account's at once: loadAllInfo, infoInput).
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (*Info, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
-	if pre != nil {
-		return InfoValue(infoInput(in, pre)), nil
-	}
 	if infoToggle(c.Args.Has, "groups", true) {
 		groups, err := accountGroups(ctx, c, a.Name)
 		if err != nil {
