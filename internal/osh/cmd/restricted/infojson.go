@@ -56,6 +56,8 @@ func (l infoList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil 
 // (accountList --audit; accountInfo --all without the options that read more per account):
 // each Info is made as the answer is written and dropped at once, rather than 10,000 held
 // until then (what the garbage collector scanned), and not at all when no JSON is asked for.
+// The commands' fill functions reuse their parts row after row (issue 14): a value is encoded
+// by one goroutine at a time (the session's, once).
 type infoLazy struct {
 	accounts []store.Account // sorted by name, in Go's order (byName)
 	// fill makes a's Info into v (fillInfo, fillAuditRow).
