@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -35,6 +36,7 @@ func main() {
 	runs := flag.Int("runs", 5, "timed runs of each command at each size (after one untimed)")
 	flag.StringVar(&profileCmd, "cpuprofile-command", "", "write a CPU profile of this command's timed runs at the last size to state-COMMAND.pprof")
 	flag.StringVar(&pgURL, "postgres", "", "a postgres:// URL of a role that may create databases: each state in a new database there (default: SQLite)")
+	flag.StringVar(&memProfileCmd, "memprofile-command", "", "write the allocations of this command's runs at the last size to state-COMMAND.allocs.pprof (and .base.pprof before them: go tool pprof -base)")
 	flag.StringVar(&onlyCmds, "only", "", "measure only the commands whose name (with its options, as printed) contains this")
 	dumpFile := flag.String("dump", "", "instead of measuring: write every listing command's JSON answer on a varied state of -sizes accounts (one size) to this file")
 	flag.Parse()
@@ -56,7 +58,7 @@ func main() {
 }
 
 // profileCmd is the command whose runs -cpuprofile-command profiles; onlyCmds filters them.
-var profileCmd, onlyCmds string
+var profileCmd, memProfileCmd, onlyCmds string
 
 // command is one measured --osh command with its arguments.
 type command struct {
@@ -77,6 +79,7 @@ func commands(n int) []command {
 		{"accountList", nil},
 		{"accountList --audit", []string{"--audit"}},
 		{"accountInfo --all", []string{"--all"}},
+		{"accountInfo --all --with-everything", []string{"--all", "--with-everything"}},
 		{"accountInfo", []string{"--account", acct}},
 		{"accountListAccesses", []string{"--account", acct}},
 		{"accountListIngressKeys", []string{"--account", acct}},
@@ -125,15 +128,17 @@ func measure(n, runs int, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n## %d accounts, %d groups, %d group servers (built through the store in %.1f s); %d runs per command; load %s\n\n",
 		n, n/10, 20*(n/10), built.Seconds(), runs, loadavg())
-	fmt.Fprintln(w, "| command | median (ms) | max (ms) | CPU median (ms) | of which JSON (ms) | JSON (bytes) | result |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| command | median (ms) | max (ms) | CPU median (ms) | CPU max (ms) | of which JSON (ms) | JSON (bytes) | allocated (MB/call) | allocations/call | GC cycles/call | result |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, c := range commands(n) {
 		if !strings.Contains(c.name, onlyCmds) {
 			continue
 		}
 		name, _, _ := strings.Cut(c.name, " ")
 		var walls, cpus, jsons []float64
-		var jsonBytes int
+		var jsonBytes int64
+		var allocBytes, mallocs, gcs uint64
+		var m0, m1 runtime.MemStats
 		var out counter
 		var code string
 		if c.name == profileCmd {
@@ -142,6 +147,12 @@ func measure(n, runs int, w io.Writer) error {
 				return err
 			}
 			pprof.StartCPUProfile(f)
+		}
+		if c.name == memProfileCmd {
+			runtime.MemProfileRate = 4096
+			if err := writeAllocs("state-" + name + ".base.pprof"); err != nil {
+				return err
+			}
 		}
 		for i := 0; i <= runs; i++ {
 			// The output is formatted and written as to an SSH channel (io.Discard would let
@@ -154,24 +165,35 @@ func measure(n, runs int, w io.Writer) error {
 			}
 			// The JSON answer is encoded as a session does for --json (EncodeJSON, written to
 			// the channel): it is part of what the caller waits for.
+			// (ReadMemStats stops the world: outside the timed part.)
+			runtime.ReadMemStats(&m0)
 			c0, t := cpuNow(), time.Now()
 			r := a.Env.Run(ctx, s, name, c.args, true)
-			j0 := cpuNow()
-			body, err := osh.EncodeJSON(r, osh.JSONCompact)
-			if err != nil {
+			j0, o0 := cpuNow(), out
+			if err := emitJSON(&out, r); err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			_, _ = out.Write(body)
 			wall, cpu, jcpu := time.Since(t), cpuNow()-c0, cpuNow()-j0
-			code, jsonBytes = r.Code, len(body)
+			runtime.ReadMemStats(&m1)
+			code, jsonBytes = r.Code, int64(out-o0)
 			if i > 0 { // the first run warms the caches
 				walls, cpus, jsons = append(walls, ms(wall)), append(cpus, ms(cpu)), append(jsons, ms(jcpu))
+				allocBytes += m1.TotalAlloc - m0.TotalAlloc
+				mallocs += m1.Mallocs - m0.Mallocs
+				gcs += uint64(m1.NumGC - m0.NumGC)
 			}
 		}
 		if c.name == profileCmd {
 			pprof.StopCPUProfile()
 		}
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f | %d | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), median(jsons), jsonBytes, code)
+		if c.name == memProfileCmd {
+			if err := writeAllocs("state-" + name + ".allocs.pprof"); err != nil {
+				return err
+			}
+		}
+		k := uint64(max(runs, 1))
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %.1f | %d | %.2f | %s |\n", c.name, median(walls), slices.Max(walls), median(cpus), slices.Max(cpus),
+			median(jsons), jsonBytes, float64(allocBytes/k)/1e6, mallocs/k, float64(gcs)/float64(k), code)
 	}
 	return nil
 }
@@ -226,6 +248,20 @@ func build(ctx context.Context, st store.Store, n int) error {
 		}
 	}
 	return nil
+}
+
+// writeAllocs writes the allocation profile so far to file.
+func writeAllocs(file string) error {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // counter is a writer that counts the bytes written to it.

@@ -100,7 +100,7 @@ func checkListings(t *testing.T, a *app.App, n int) {
 		}
 		return v
 	}
-	for _, opts := range [][]string{nil, {"--without-groups"}} {
+	for _, opts := range [][]string{nil, {"--without-groups"}, {"--with-mfa-password-info"}, {"--with-everything"}, {"--with-egress-keys", "--without-groups"}} {
 		code, every := run("admin", append([]string{"accountInfo", "--all"}, opts...)...)
 		m, ok := every.(map[string]any)
 		if !ok {
@@ -179,6 +179,42 @@ func checkListings(t *testing.T, a *app.App, n int) {
 	}
 	if inactive == 0 {
 		t.Fatal("no inactive account: the state does not exercise accountList")
+	}
+	// accountList --audit's keys that accountInfo also gives say the same (issue 14: the factors
+	// were 0 for every account, always_active_reason held why an account was inactive), and its
+	// password_* keys are accountInfo --with-mfa-password-info's password.
+	configured := 0
+	for _, acct := range all {
+		row := am[acct.Name].(map[string]any)
+		_, one := run("admin", "accountInfo", "--account", acct.Name, "--with-mfa-password-info")
+		info := one.(map[string]any)
+		for _, k := range []string{"mfa_password_configured", "mfa_totp_configured", "always_active", "always_active_reason", "is_active", "can_connect", "is_expired"} {
+			if !reflect.DeepEqual(row[k], info[k]) {
+				t.Fatalf("accountList --audit's %s of %s is %v, accountInfo's %v", k, acct.Name, row[k], info[k])
+			}
+		}
+		for k, x := range info["password"].(map[string]any) {
+			if !reflect.DeepEqual(row["password_"+k], x) {
+				t.Fatalf("accountList --audit's password_%s of %s is %v, accountInfo's password %v", k, acct.Name, row["password_"+k], x)
+			}
+		}
+		if row["mfa_password_configured"] == float64(1) || row["mfa_totp_configured"] == float64(1) {
+			configured++
+		}
+		if ts, _ := row["last_activity_timestamp"].(float64); ts == 0 || !strings.Contains(row["last_activity"].(string), " ago)") {
+			t.Fatalf("accountList --audit's last activity of %s: %v %v", acct.Name, row["last_activity"], row["last_activity_timestamp"])
+		}
+	}
+	if configured == 0 {
+		t.Fatal("no account with a second factor: the state does not exercise accountList --audit")
+	}
+	_, bare := run("admin", "accountList", "--audit", "--no-password-info")
+	for name, v := range bare.(map[string]any) {
+		for k := range v.(map[string]any) {
+			if strings.HasPrefix(k, "password_") {
+				t.Fatalf("accountList --audit --no-password-info gives %s of %s", k, name)
+			}
+		}
 	}
 	checkWhoHasAccess(t, a, all, run)
 }
@@ -285,7 +321,9 @@ func (c *perRowCalls) ListEgressKeys(ctx context.Context, kind, owner string) ([
 // per-group store reads at 200 accounts as at 50 (on main, accountInfo --all read every
 // account's groups and factors one by one, groupInfo --all every group's keys).
 func TestListingsReadsDoNotGrowWithAccounts(t *testing.T) {
-	cmds := [][]string{{"info"}, {"accountList"}, {"accountList", "--audit"}, {"accountInfo", "--all"}, {"groupList"},
+	cmds := [][]string{{"info"}, {"accountList"}, {"accountList", "--audit"}, {"accountInfo", "--all"},
+		{"accountInfo", "--all", "--with-mfa-password-info"}, {"accountInfo", "--all", "--with-everything"},
+		{"accountList", "--audit", "--no-password-info"}, {"accountList", "--inactive-only"}, {"groupList"},
 		{"groupList", "--all"}, {"groupInfo", "--all"}, {"whoHasAccessTo", "--host", "10.0.0.3"}, {"whoHasAccessTo", "--host", "10.0.0.3", "--user", "root", "--port", "22"}}
 	calls := map[int][]int{}
 	for _, n := range []int{50, 200} {

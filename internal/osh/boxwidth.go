@@ -100,3 +100,14 @@ func TermWidth(s *Session) int {
 	}
 	return s.Cols
 }
+
+// DisplayWidthBytes is DisplayWidth of b, without a copy when b is printable ASCII (a
+// listing's lines).
+func DisplayWidthBytes(b []byte) int {
+	for _, c := range b {
+		if c >= utf8.RuneSelf || c == 0x1b || c < 0x20 || c == 0x7f {
+			return DisplayWidth(string(b))
+		}
+	}
+	return len(b)
+}

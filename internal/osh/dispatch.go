@@ -523,9 +523,9 @@ func (e *Env) emit(s *Session, r Result, mode JSONMode, quiet bool) int {
 }
 
 func (e *Env) emitJSONOnly(s *Session, r Result, mode JSONMode) int {
-	if out, err := EncodeJSON(r, mode); err == nil {
-		_, _ = s.Out.Write(out)
-	} else {
+	// Written in parts when the answer is a long list (WriteJSON); a client that went away
+	// while reading it is not an error of the bastion's.
+	if err := WriteJSON(s.Out, r, mode); err != nil && !errors.Is(err, ErrJSONWrite) {
 		e.Log.Error("cannot encode JSON result", "err", err)
 	}
 	return r.ExitCode()

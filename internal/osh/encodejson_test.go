@@ -3,6 +3,7 @@ package osh
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -115,3 +116,93 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// pairsStreamer is a JSONStreamer for the tests: an object of string members, handed to flush
+// after every member (the real ones wait for JSONStreamChunk bytes).
+type pairsStreamer [][2]string
+
+func (p pairsStreamer) AppendJSON(b []byte) []byte { return p.StreamJSON(b, nil) }
+
+func (p pairsStreamer) StreamJSON(b []byte, flush func([]byte) []byte) []byte {
+	b = append(b, '{')
+	for i, kv := range p {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(AppendJSONString(b, kv[0]), ':')
+		b = AppendJSONString(b, kv[1])
+		if flush != nil {
+			b = flush(b)
+		}
+	}
+	return append(b, '}')
+}
+
+func (p pairsStreamer) MarshalJSON() ([]byte, error) { return p.AppendJSON(nil), nil }
+
+// FuzzWriteJSONAsEncode: an answer written in parts (WriteJSON, a JSONStreamer value) is the
+// bytes EncodeJSON makes whole, and the old encoder's, in every mode, whatever the text (non-ASCII
+// and JSON_ markers in the members and in the message).
+func FuzzWriteJSONAsEncode(f *testing.F) {
+	for _, s := range []string{"", "plain", "é😀☃", "JSON_START JSON_END JSON_OUTPUT JSON_", "JSON_OUTPUTJSON_END", "a\nb\rc",
+		"\u2028", "\xff\xfe invalid", `"q" \b`} {
+		f.Add(s, "JSON_", "key")
+	}
+	f.Fuzz(func(t *testing.T, s, msg, k string) {
+		for _, v := range []pairsStreamer{nil, {{k, s}}, {{k, s}, {s, k}, {"JSON_", "START"}, {"x", msg}}} {
+			r := Result{Command: k, Code: "OK", Message: msg, Value: v}
+			for _, mode := range []JSONMode{JSONNone, JSONCompact, JSONPretty, JSONGreppable} {
+				want, errWant := EncodeJSON(r, mode)
+				old, errOld := legacyEncodeJSON(r, mode)
+				var got bytes.Buffer
+				errGot := WriteJSON(&got, r, mode)
+				if errWant != nil || errOld != nil || errGot != nil || !bytes.Equal(got.Bytes(), want) || !bytes.Equal(old, want) {
+					t.Fatalf("mode %v value %q:\nwritten %q %v\nencoded %q %v\nold     %q %v", mode, v, got.Bytes(), errGot, want, errWant, old, errOld)
+				}
+			}
+		}
+	})
+}
+
+// failWriter fails every write after the first n.
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.n == 0 {
+		return 0, fmt.Errorf("gone")
+	}
+	w.n--
+	return len(p), nil
+}
+
+// TestWriteJSONStreams: a streamed answer reaches the writer in parts, not whole, and a writer
+// that fails stops the writing with ErrJSONWrite (a client gone is not an encoding error).
+func TestWriteJSONStreams(t *testing.T) {
+	var v pairsStreamer
+	for i := range 100 {
+		v = append(v, [2]string{fmt.Sprint("k", i), strings.Repeat("x", 100)})
+	}
+	cw := &countWrites{}
+	if err := WriteJSON(cw, OK("c", v), JSONCompact); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := EncodeJSON(OK("c", v), JSONCompact)
+	if cw.n < 100 || !bytes.Equal(cw.b.Bytes(), want) {
+		t.Fatalf("%d writes; equal %v", cw.n, bytes.Equal(cw.b.Bytes(), want))
+	}
+	for _, n := range []int{0, 1, 5} {
+		if err := WriteJSON(&failWriter{n: n}, OK("c", v), JSONGreppable); !errors.Is(err, ErrJSONWrite) {
+			t.Fatalf("after %d writes: %v", n, err)
+		}
+	}
+	if err := WriteJSON(&failWriter{}, OK("c", map[string]int{"a": 1}), JSONCompact); !errors.Is(err, ErrJSONWrite) {
+		t.Fatalf("whole answer: %v", err)
+	}
+}
+
+type countWrites struct {
+	b bytes.Buffer
+	n int
+}
+
+func (w *countWrites) Write(p []byte) (int, error) { w.n++; return w.b.Write(p) }

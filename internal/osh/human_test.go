@@ -1,6 +1,7 @@
 package osh
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -17,5 +18,29 @@ func TestHumanDuration(t *testing.T) {
 	}
 	if AnyOr("") != "*" || AnyOr("root") != "root" {
 		t.Error("AnyOr")
+	}
+}
+
+// TestHumanDurationAsSprintf: the appending HumanDuration (issue 14) writes what the fmt one
+// wrote, from 0 to beyond 100 days, negative included.
+func TestHumanDurationAsSprintf(t *testing.T) {
+	old := func(d time.Duration) string {
+		if d < 0 {
+			d = 0
+		}
+		s := int64(d / time.Second)
+		days, s := s/86400, s%86400
+		hms := fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
+		if days > 0 {
+			return fmt.Sprintf("%dd+%s", days, hms)
+		}
+		return hms
+	}
+	for d := -time.Hour; d < 120*24*time.Hour; d += 7919 * time.Second {
+		for _, x := range []time.Duration{d, d + 999*time.Millisecond, d + 59*time.Second} {
+			if got, want := HumanDuration(x), old(x); got != want {
+				t.Fatalf("%v: %q, want %q", x, got, want)
+			}
+		}
 	}
 }

@@ -97,34 +97,31 @@ func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // them again; a second 10 MB allocation made the garbage collector take a share of the
 // command's time, issue 14).
 func (r Result) appendJSON(dst []byte) ([]byte, error) {
-	msg := r.Message
-	if msg == "" {
-		msg = r.Code
-	}
-	var cmd any
-	if r.Command != "" {
-		cmd = r.Command
-	}
 	a, appender := r.Value.(JSONAppender)
-	value := r.Value
-	if appender {
-		value = nil // the envelope with a null value, then the value written in place of the null
-	}
-	env, err := marshal(struct {
-		Command      any    `json:"command"`
-		ErrorCode    string `json:"error_code"`
-		ErrorMessage string `json:"error_message"`
-		Value        any    `json:"value"`
-	}{cmd, r.Code, msg, value}, "")
-	if err != nil {
-		return nil, err
-	}
 	if !appender {
+		msg := r.Message
+		if msg == "" {
+			msg = r.Code
+		}
+		var cmd any
+		if r.Command != "" {
+			cmd = r.Command
+		}
+		env, err := marshal(struct {
+			Command      any    `json:"command"`
+			ErrorCode    string `json:"error_code"`
+			ErrorMessage string `json:"error_message"`
+			Value        any    `json:"value"`
+		}{cmd, r.Code, msg, r.Value}, "")
+		if err != nil {
+			return nil, err
+		}
 		return append(dst, env...), nil
 	}
-	head, ok := bytes.CutSuffix(env, []byte("null}"))
-	if !ok {
-		return nil, fmt.Errorf("JSON envelope %q does not end with its null value", env)
+	// The envelope with a null value, then the value written in place of the null.
+	head, err := r.envelopeHead()
+	if err != nil {
+		return nil, err
 	}
 	return append(a.AppendJSON(append(dst, head...)), '}'), nil
 }
@@ -313,6 +310,8 @@ type Printer struct {
 	Width int
 	// widest is the widest line printed so far, in columns, border included.
 	widest int
+	// buf is the line being written, reused: a listing prints 10,000 lines (issue 14).
+	buf []byte
 }
 
 // Line prints one line of human output.
@@ -333,14 +332,44 @@ func (p *Printer) lines(text string) {
 	if p.W == io.Discard {
 		return // a printer for nothing (groupInfo --all's per-group lines): no formatting either
 	}
-	for _, l := range strings.Split(text, "\n") {
-		if p.Quiet {
-			fmt.Fprintln(p.W, l)
-			continue
+	for {
+		l, rest, more := strings.Cut(text, "\n")
+		p.write(l)
+		if !more {
+			return
 		}
-		fmt.Fprintln(p.W, "│ "+l)
+		text = rest
+	}
+}
+
+// write writes one line, in the box unless quiet, in one write.
+func (p *Printer) write(l string) {
+	p.buf = p.buf[:0]
+	if !p.Quiet {
+		p.buf = append(p.buf, "│ "...)
 		p.widest = max(p.widest, 2+DisplayWidth(l))
 	}
+	p.buf = append(append(p.buf, l...), '\n')
+	_, _ = p.W.Write(p.buf)
+}
+
+// LineBytes prints one line of human output made by the caller (no line break in it), without
+// formatting: the lines of a listing of 10,000 accounts (issue 14).
+func (p *Printer) LineBytes(l []byte) {
+	if p.W == io.Discard {
+		return
+	}
+	if bytes.IndexByte(l, '\n') >= 0 {
+		p.lines(string(l))
+		return
+	}
+	p.buf = p.buf[:0]
+	if !p.Quiet {
+		p.buf = append(p.buf, "│ "...)
+		p.widest = max(p.widest, 2+DisplayWidthBytes(l))
+	}
+	p.buf = append(append(p.buf, l...), '\n')
+	_, _ = p.W.Write(p.buf)
 }
 
 // Border is what starts a line inside the box ("" with --quiet), for text written to W

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Listings are the reads of the commands that list or search the whole bastion (accountList,
 // accountInfo --all, info, groupList, groupInfo --all, whoHasAccessTo): each is one query
@@ -24,18 +27,30 @@ type Listings interface {
 	// GroupsNamed returns the named groups that exist, with their roles, sorted by name.
 	GroupsNamed(ctx context.Context, names []string) ([]Group, error)
 	// MFAConfigured returns, for every account with a factor, which are configured: a password
-	// that is not temporary, a TOTP secret. Never the factors themselves.
+	// that is not temporary (and when it was set), a TOTP secret. Never the factors themselves.
 	MFAConfigured(ctx context.Context) (map[string]MFAConfigured, error)
 	// RolesByAccount returns, for every account holding a role in a group, its groups and its
-	// roles in each (sorted): accountInfo --all's "groups", without reading the groups.
-	RolesByAccount(ctx context.Context) (map[string]map[string][]string, error)
+	// roles in each (sorted), the groups in no order: accountInfo --all's "groups", without
+	// reading the groups. A list per account rather than a map (a map per account was 4 MB of
+	// the 10,000 accounts' answer, issue 14). The lists of roles may share their arrays: read
+	// them, do not write into them.
+	RolesByAccount(ctx context.Context) (map[string][]GroupRoles, error)
 	// ListEgressKeysKind returns every egress key of one owner kind ("account" or "group"),
 	// ordered by id (groupInfo --all).
 	ListEgressKeysKind(ctx context.Context, ownerKind string) ([]EgressKey, error)
+}
+
+// GroupRoles is an account's roles in one group (RolesByAccount).
+type GroupRoles struct {
+	Group string
+	Roles []string
 }
 
 // MFAConfigured says which second factors an account has configured.
 type MFAConfigured struct {
 	Password bool // a password hash that is not a temporary one
 	TOTP     bool
+	// PasswordChanged is when that password was set (zero without one): accountInfo
+	// --with-mfa-password-info for every account in this one query (issue 14).
+	PasswordChanged time.Time
 }

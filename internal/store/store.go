@@ -87,6 +87,8 @@ type Store interface {
 	CountAccounts(ctx context.Context) (int, error)
 	CreateAccount(ctx context.Context, a Account, keys []IngressKey) error
 	GetAccount(ctx context.Context, name string) (Account, error)
+	// ListAccounts returns every account in full, sorted by name; an account without settings
+	// has nil Settings (10,000 empty maps per listing otherwise, issue 14): read them only.
 	ListAccounts(ctx context.Context) ([]Account, error)
 	DeleteAccount(ctx context.Context, name string) error
 	// UpdateAccount loads the account, lets fn change it and saves it in one transaction.

@@ -129,8 +129,8 @@ func (s *Store) GroupsNamed(ctx context.Context, names []string) ([]store.Group,
 // MFAConfigured returns which factors each account with one has configured.
 func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigured, error) {
 	out := map[string]store.MFAConfigured{}
-	rows, err := s.pool().QueryContext(ctx, `SELECT account, temporary = 0, 0 FROM mfa_password
-		UNION ALL SELECT account, 0, 1 FROM mfa_totp`)
+	rows, err := s.pool().QueryContext(ctx, `SELECT account, temporary = 0, 0, CASE WHEN temporary = 0 THEN changed_at ELSE 0 END FROM mfa_password
+		UNION ALL SELECT account, 0, 1, 0 FROM mfa_totp`)
 	if err != nil {
 		return nil, err
 	}
@@ -138,18 +138,22 @@ func (s *Store) MFAConfigured(ctx context.Context) (map[string]store.MFAConfigur
 	for rows.Next() {
 		var a string
 		var pw, totp bool
-		if err := rows.Scan(&a, &pw, &totp); err != nil {
+		var changed int64
+		if err := rows.Scan(&a, &pw, &totp, &changed); err != nil {
 			return nil, err
 		}
 		m := out[a]
 		m.Password, m.TOTP = m.Password || pw, m.TOTP || totp
+		if pw {
+			m.PasswordChanged = fromUnix(changed)
+		}
 		out[a] = m
 	}
 	return out, rows.Err()
 }
 
 // RolesByAccount returns every account's groups and roles in them, from group_roles alone.
-func (s *Store) RolesByAccount(ctx context.Context) (map[string]map[string][]string, error) {
+func (s *Store) RolesByAccount(ctx context.Context) (map[string][]store.GroupRoles, error) {
 	rows, err := s.pool().QueryContext(ctx, `SELECT account, group_name, role FROM group_roles`)
 	if err != nil {
 		return nil, err

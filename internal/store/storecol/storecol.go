@@ -120,30 +120,41 @@ type Rows interface {
 // RolesByAccount reads rows of (account, group, role) into each account's groups and its roles
 // in each, sorted here: the database's collation may not be Go's order, and sorting in SQLite
 // cost more than reading the rows (12,000 at 10,000 accounts).
-func RolesByAccount(rows Rows) (map[string]map[string][]string, error) {
-	out := map[string]map[string][]string{}
-	var last string
-	var groups map[string][]string
+func RolesByAccount(rows Rows) (map[string][]store.GroupRoles, error) {
+	out := map[string][]store.GroupRoles{}
+	// One role in a group is the common case: its list is one shared per role name (full, so
+	// that an append copies it), not one allocation per row (issue 14: 12,000 rows).
+	one := map[string][]string{}
+	var a, g, r string // scanned into, row after row: one allocation for all
 	for rows.Next() {
-		var a, g, r string
 		if err := rows.Scan(&a, &g, &r); err != nil {
 			return nil, err
 		}
-		if groups == nil || a != last {
-			if groups = out[a]; groups == nil {
-				groups = map[string][]string{}
-				out[a] = groups
-			}
-			last = a
+		groups := out[a]
+		// The account's groups are few but for a handful of accounts: a search from the end,
+		// where the rows of one group usually follow each other.
+		k := len(groups) - 1
+		for k >= 0 && groups[k].Group != g {
+			k--
 		}
-		groups[g] = append(groups[g], r)
+		if k >= 0 {
+			roles := groups[k].Roles
+			groups[k].Roles = append(roles[:len(roles):len(roles)], r)
+			continue
+		}
+		shared, ok := one[r]
+		if !ok {
+			shared = []string{r}
+			one[r] = shared
+		}
+		out[a] = append(groups, store.GroupRoles{Group: g, Roles: shared[:1:1]})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for _, groups := range out {
-		for _, roles := range groups {
-			slices.Sort(roles)
+		for _, gr := range groups {
+			slices.Sort(gr.Roles)
 		}
 	}
 	return out, nil

@@ -100,7 +100,11 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := (store.MFAConfigured{Password: m.PasswordHash != "" && !m.PasswordTemporary, TOTP: m.TOTPSet}); m.PasswordHash != "" || m.TOTPSet {
+		c := store.MFAConfigured{Password: m.PasswordHash != "" && !m.PasswordTemporary, TOTP: m.TOTPSet}
+		if c.Password {
+			c.PasswordChanged = m.PasswordChanged
+		}
+		if m.PasswordHash != "" || m.TOTPSet {
 			wantMFA[n] = c
 		}
 	}
@@ -166,7 +170,18 @@ func testListingsMatchPerRowReads(t *testing.T, h Harness) {
 			slices.Sort(roles)
 		}
 	}
-	if roles, err := other.RolesByAccount(ctx); err != nil || !reflect.DeepEqual(roles, wantRoles) || len(roles) < 5 {
+	roleList, err := other.RolesByAccount(ctx)
+	roles := map[string]map[string][]string{}
+	for a, groups := range roleList {
+		roles[a] = map[string][]string{}
+		for _, gr := range groups {
+			if _, twice := roles[a][gr.Group]; twice {
+				t.Fatalf("RolesByAccount: %s's group %s twice", a, gr.Group)
+			}
+			roles[a][gr.Group] = gr.Roles
+		}
+	}
+	if err != nil || !reflect.DeepEqual(roles, wantRoles) || len(roles) < 5 {
 		t.Fatalf("RolesByAccount: %v\n got %v\nwant %v", err, roles, wantRoles)
 	}
 	var groupNames []string

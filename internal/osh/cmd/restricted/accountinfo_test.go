@@ -203,3 +203,15 @@ func TestEgressSSHConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountListLinesAsFmt: accountList's lines, made without fmt (issue 14), are fmt's
+// "%-28s %-8s" padding, short and long names alike.
+func TestAccountListLinesAsFmt(t *testing.T) {
+	for _, name := range []string{"", "a", "bob-1", strings.Repeat("x", 27), strings.Repeat("y", 28), strings.Repeat("z", 40), "é"} {
+		for _, w := range []int{8, 28} {
+			if got, want := string(appendPadded([]byte("|"), name, w)), "|"+fmt.Sprintf("%-*s", w, name); got != want {
+				t.Fatalf("%q in %d: %q, want %q", name, w, got, want)
+			}
+		}
+	}
+}

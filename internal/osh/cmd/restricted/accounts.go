@@ -4,6 +4,7 @@ package restricted
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/osh"
@@ -41,7 +43,9 @@ func Register(r *osh.Registry) {
 			Options: []osh.Option{accountOpt, {Name: "no-confirm", Kind: osh.Flag, Help: "do not ask to type the account name"}}, Run: accountDelete},
 		&osh.Command{Name: "accountList", Category: osh.Restricted, Summary: "list the bastion accounts",
 			Options: append([]osh.Option{{Name: "account", Kind: osh.Multi, Help: "only these accounts"}, {Name: "inactive-only", Kind: osh.Flag},
-				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"}}, common.PatternOptions...), Run: accountList},
+				{Name: "audit", Kind: osh.Flag, Help: "more details per account (auditors only)"},
+				{Name: "no-password-info", Kind: osh.Flag, Help: "with --audit, leave out the password_* keys"},
+				{Name: "no-output", Kind: osh.Flag, Help: "print no line per account (use with --json)"}}, common.PatternOptions...), Run: accountList},
 		&osh.Command{Name: "accountInfo", Category: osh.Restricted, Summary: "details of an account",
 			Options: append([]osh.Option{accountOpt, {Name: "all", Kind: osh.Flag, Help: "every account (auditors)"},
 				{Name: "with-groups", Kind: osh.Flag, Help: "include the groups the account has a role on (the default here)"},
@@ -240,7 +244,11 @@ func (l listRows) sorted() listRows {
 
 // AppendJSON implements osh.JSONAppender.
 func (l listRows) AppendJSON(b []byte) []byte {
-	b = slices.Grow(b, 40*len(l)+2)
+	return l.StreamJSON(slices.Grow(b, 40*len(l)+2), nil)
+}
+
+// StreamJSON implements osh.JSONStreamer: AppendJSON in parts (flush nil: whole).
+func (l listRows) StreamJSON(b []byte, flush func([]byte) []byte) []byte {
 	b = append(b, '{')
 	for i, r := range l {
 		if i > 0 {
@@ -249,6 +257,9 @@ func (l listRows) AppendJSON(b []byte) []byte {
 		b = osh.AppendJSONString(b, r.Name)
 		b = strconv.AppendInt(append(b, `:{"is_active":`...), int64(r.IsActive), 10)
 		b = append(osh.AppendJSONString(append(b, `,"name":`...), r.Name), '}')
+		if flush != nil && len(b) >= osh.JSONStreamChunk {
+			b = flush(b)
+		}
 	}
 	return append(b, '}')
 }
@@ -279,15 +290,27 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 	for _, n := range c.Args.All("account") {
 		only[n] = true
 	}
-	// One of the two maps is filled, by name: encoding/json writes them sorted, as before.
+	var mfa map[string]store.MFAConfigured
+	if audit {
+		// Every account's factors in one query (issue 14: mfa_*_configured were 0 for all).
+		if mfa, err = c.Env.Store.MFAConfigured(ctx); err != nil {
+			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts' factors: %v", err)
+		}
+	}
+	// One of the two lists is filled, sorted by name as encoding/json sorts a map's keys.
 	var rows listRows
-	var audited []store.Account
-	now, globalMax := c.Now(), c.Cfg().AccountMaxInactiveDays
-	for _, a := range all {
+	// The audited accounts are kept in place in all (10,000 accounts copied into a growing slice
+	// were a third of the command's allocations, issue 14).
+	audited := all[:0]
+	cfg := c.Cfg()
+	now, globalMax, quiet := c.Now(), cfg.AccountMaxInactiveDays, c.Args.Has("no-output")
+	var line []byte
+	for i := range all {
+		a := &all[i]
 		if len(only) > 0 && !only[a.Name] || !pat.Keep(a.Name) {
 			continue
 		}
-		active, _ := common.IsActive(&a, now, globalMax)
+		active := activeAsListed(a, now, globalMax, cfg.AlwaysActive(a.Name))
 		if c.Args.Has("inactive-only") && active {
 			continue
 		}
@@ -295,21 +318,37 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		if !active {
 			state = "inactive"
 		}
+		// The line per account is made in one reused buffer (fmt's per-call allocations were a
+		// tenth of the command's, issue 14): "%-28s %s", with --audit "%-28s %-8s created DATE
+		// by %s%s".
 		if !audit {
 			rows = append(rows, listRow{Name: a.Name, IsActive: common.Bool(active)})
-			c.P.Line("%-28s %s", a.Name, state)
+			if !quiet {
+				line = append(appendPadded(line[:0], a.Name, 28), ' ')
+				c.P.LineBytes(append(line, state...))
+			}
 			continue
 		}
-		audited = append(audited, a)
-		c.P.Line("%-28s %-8s created %s by %s%s", a.Name, state, a.CreatedAt.Format("2006-01-02"), a.CreatedBy, frozenTag(a))
+		if !quiet {
+			line = append(appendPadded(line[:0], a.Name, 28), ' ')
+			line = append(appendPadded(line, state, 8), " created "...)
+			line = append(a.CreatedAt.AppendFormat(line, "2006-01-02"), " by "...)
+			c.P.LineBytes(append(append(line, a.CreatedBy...), frozenTag(*a)...))
+		}
+		audited = append(audited, *a)
 	}
 	var value any = rows.sorted()
 	n := len(rows)
 	if audit {
-		// Each row is made as the answer is written (infoLazy).
-		cfg := c.Cfg()
+		// Each row is made as the answer is written (infoLazy), into reused parts.
+		var pw *AuditPassword
+		if !c.Args.Has("no-password-info") {
+			pw = newAuditPassword(cfg)
+		}
+		var la LastActivity
 		value, n = infoLazy{accounts: byName(audited), fill: func(a *store.Account, v *Info) {
-			fillAuditRow(v, InfoInput{Account: *a, Now: now, GlobalMaxInactiveDays: globalMax, ListedAlwaysActive: cfg.AlwaysActive(a.Name)})
+			in := auditInput(a, now, globalMax, cfg.AlwaysActive(a.Name), mfa[a.Name])
+			fillAuditRow(v, &in, pw, &la)
 		}}, len(audited)
 	}
 	if n == 0 {
@@ -317,8 +356,20 @@ func accountList(ctx context.Context, c *osh.Call) osh.Result {
 		c.P.Line("No account matches.")
 		return osh.OK("", value)
 	}
+	if quiet {
+		c.P.Line("No-output requested, if you see only this message, you might have omitted --json")
+	}
 	c.P.Line("%d account(s).", n)
 	return osh.OK("", value)
+}
+
+// appendPadded appends s left-aligned in width characters, as fmt's %-*s.
+func appendPadded(b []byte, s string, width int) []byte {
+	b = append(b, s...)
+	for n := utf8.RuneCountInString(s); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 func frozenTag(a store.Account) string {
@@ -338,17 +389,12 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	}
 	// password adds the MFA password information to v when asked (auditors and admins only),
 	// and the account's egress keys (keyed by fingerprint, as selfListEgressKeys) when asked.
-	password := func(a store.Account, v *Info, pre *allInfo) (map[string]any, *osh.Result) {
+	password := func(a store.Account, v *Info) (map[string]any, *osh.Result) {
 		if withEgressKeys {
-			var keys []store.EgressKey
-			if pre != nil {
-				keys = pre.egressKeys[a.Name]
-			} else {
-				var err error
-				if keys, err = c.Env.Store.ListEgressKeys(ctx, "account", a.Name); err != nil {
-					r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
-					return nil, &r
-				}
+			keys, err := c.Env.Store.ListEgressKeys(ctx, "account", a.Name)
+			if err != nil {
+				r := osh.Fail("", "ERR_INTERNAL", "cannot list the egress keys of %s: %v", a.Name, err)
+				return nil, &r
 			}
 			v.EgressKeys = common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, c.Cfg().EgressKeysFrom)
 		}
@@ -380,37 +426,22 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 		if err != nil {
 			return osh.Fail("", "ERR_INTERNAL", "cannot read the accounts: %v", err)
 		}
-		if !withPassword && !withEgressKeys {
-			// Nothing more to read per account: each Info is made as the answer is written.
-			now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
-			c.P.Line("%d account(s).", len(all))
-			return osh.OK("", infoLazy{accounts: byName(all), fill: func(a *store.Account, v *Info) {
-				fillInfo(v, infoInput(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
-					ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre))
-			}})
-		}
-		value := make(infoList, 0, len(all))
-		for _, a := range all {
-			v, err := infoOf(ctx, c, a, auditor, pre)
-			if err != nil {
-				return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
+		// Nothing more to read per account: each Info is made as the answer is written, the
+		// values the --with options add included (from what loadAllInfo read).
+		now, globalMax, cfg := c.Now(), c.Cfg().AccountMaxInactiveDays, c.Cfg()
+		var pw []byte // the password information of the account being written
+		c.P.Line("%d account(s).", len(all))
+		return osh.OK("", infoLazy{accounts: byName(all), fill: func(a *store.Account, v *Info) {
+			fillInfo(v, infoInput(InfoInput{Account: *a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: globalMax,
+				ListedAlwaysActive: cfg.AlwaysActive(a.Name)}, pre))
+			if withEgressKeys {
+				v.EgressKeys = egressKeysJSON(pre.egressKeys[a.Name], cfg.EgressKeysFrom)
 			}
-			if _, r := password(a, v, pre); r != nil {
-				return *r
+			if withPassword {
+				pw = appendPasswordInfo(pw[:0], a.Name, pre.mfa[a.Name], cfg)
+				v.Password = json.RawMessage(pw) // written out before the next account's is made
 			}
-			// Encoded now, where an error can be answered: infoList writes them as they are.
-			for _, x := range []*any{&v.EgressKeys, &v.Password} {
-				if *x != nil {
-					if *x, err = rawJSON(*x); err != nil {
-						return osh.Fail("", "ERR_INTERNAL", "cannot encode account %s: %v", a.Name, err)
-					}
-				}
-			}
-			value = append(value, v)
-		}
-		value.sorted()
-		c.P.Line("%d account(s).", len(value))
-		return osh.OK("", value)
+		}})
 	}
 	if !c.Args.Has("account") {
 		return osh.Fail("", "ERR_MISSING_PARAMETER", "Missing either --account or --all parameter")
@@ -419,14 +450,14 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 	if r != nil {
 		return *r
 	}
-	v, err := infoOf(ctx, c, a, auditor, nil)
+	v, err := infoOf(ctx, c, a, auditor)
 	if err != nil {
 		return osh.Fail("", "ERR_INTERNAL", "cannot read account %s: %v", a.Name, err)
 	}
 	for _, l := range accountInfoLines(v) {
 		c.P.Line("%s", l)
 	}
-	pi, r := password(a, v, nil)
+	pi, r := password(a, v)
 	if r != nil {
 		return *r
 	}
@@ -440,7 +471,7 @@ func accountInfo(ctx context.Context, c *osh.Call) osh.Result {
 // (accountInfo --all): each account's groups with its roles there, its configured factors and,
 // with --with-egress-keys, its egress keys.
 type allInfo struct {
-	groups     map[string]map[string][]string
+	groups     map[string][]store.GroupRoles
 	mfa        map[string]store.MFAConfigured
 	egressKeys map[string][]store.EgressKey
 }
@@ -448,7 +479,7 @@ type allInfo struct {
 // loadAllInfo loads allInfo: every group with its roles, every account's factors and, when
 // asked, every account's egress keys (one query, not one per account).
 func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, error) {
-	pre := &allInfo{groups: map[string]map[string][]string{}}
+	pre := &allInfo{}
 	if infoToggle(c.Args.Has, "groups", true) {
 		// From the roles alone, not every group read in full (issue 14).
 		var err error
@@ -471,13 +502,10 @@ func loadAllInfo(ctx context.Context, c *osh.Call, egressKeys bool) (*allInfo, e
 	return pre, err
 }
 
-// infoOf reads what InfoValue needs of account a and returns its value: from pre when given
-// (accountInfo --all), else with the account's own queries.
-func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre *allInfo) (*Info, error) {
+// infoOf reads what InfoValue needs of account a, with the account's own queries, and returns
+// its value (accountInfo --all reads every account's at once: loadAllInfo, infoInput).
+func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool) (*Info, error) {
 	in := InfoInput{Account: a, CallerAuditor: auditor, Now: c.Now(), GlobalMaxInactiveDays: c.Cfg().AccountMaxInactiveDays, ListedAlwaysActive: c.Cfg().AlwaysActive(a.Name)}
-	if pre != nil {
-		return InfoValue(infoInput(in, pre)), nil
-	}
 	if infoToggle(c.Args.Has, "groups", true) {
 		groups, err := accountGroups(ctx, c, a.Name)
 		if err != nil {
@@ -499,7 +527,7 @@ func infoOf(ctx context.Context, c *osh.Call, a store.Account, auditor bool, pre
 // infoInput completes in from what loadAllInfo read (an account without groups there, or
 // groups not asked for, shows {}); it reads nothing more.
 func infoInput(in InfoInput, pre *allInfo) InfoInput {
-	in.Groups = pre.groups[in.Account.Name]
+	in.GroupList = pre.groups[in.Account.Name]
 	if in.CallerAuditor {
 		m := pre.mfa[in.Account.Name]
 		in.PasswordConfigured, in.TOTPConfigured = m.Password, m.TOTP

@@ -3,11 +3,13 @@ package restricted
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 
 	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/store"
 )
 
@@ -27,7 +29,11 @@ func (l infoList) sorted() infoList {
 // AppendJSON writes the list as one JSON object, account name → its Info.
 func (l infoList) AppendJSON(b []byte) []byte {
 	// An account's Info is ~1 KB: growing a 10 MB answer by doubling was a fifth of its time.
-	b = slices.Grow(b, 1100*len(l)+2)
+	return l.StreamJSON(slices.Grow(b, 1100*len(l)+2), nil)
+}
+
+// StreamJSON implements osh.JSONStreamer: AppendJSON in parts (flush nil: whole).
+func (l infoList) StreamJSON(b []byte, flush func([]byte) []byte) []byte {
 	b = append(b, '{')
 	for i, v := range l {
 		if i > 0 {
@@ -36,6 +42,9 @@ func (l infoList) AppendJSON(b []byte) []byte {
 		b = osh.AppendJSONString(b, v.Account)
 		b = append(b, ':')
 		b = v.appendJSON(b)
+		if flush != nil && len(b) >= osh.JSONStreamChunk {
+			b = flush(b)
+		}
 	}
 	return append(b, '}')
 }
@@ -47,6 +56,8 @@ func (l infoList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil), nil 
 // (accountList --audit; accountInfo --all without the options that read more per account):
 // each Info is made as the answer is written and dropped at once, rather than 10,000 held
 // until then (what the garbage collector scanned), and not at all when no JSON is asked for.
+// The commands' fill functions reuse their parts row after row (issue 14): a value is encoded
+// by one goroutine at a time (the session's, once).
 type infoLazy struct {
 	accounts []store.Account // sorted by name, in Go's order (byName)
 	// fill makes a's Info into v (fillInfo, fillAuditRow).
@@ -62,7 +73,12 @@ func byName(accounts []store.Account) []store.Account {
 
 // AppendJSON writes the object account name → Info, as infoList does.
 func (l infoLazy) AppendJSON(b []byte) []byte {
-	b = slices.Grow(b, 1100*len(l.accounts)+2)
+	return l.StreamJSON(slices.Grow(b, 1100*len(l.accounts)+2), nil)
+}
+
+// StreamJSON implements osh.JSONStreamer: AppendJSON in parts (flush nil: whole), each Info
+// made as it is written.
+func (l infoLazy) StreamJSON(b []byte, flush func([]byte) []byte) []byte {
 	b = append(b, '{')
 	var v Info // one for all, written out before the next is made
 	var groups InfoGroups
@@ -80,6 +96,9 @@ func (l infoLazy) AppendJSON(b []byte) []byte {
 		b = osh.AppendJSONString(b, a.Name)
 		b = append(b, ':')
 		b = v.appendJSON(b)
+		if flush != nil && len(b) >= osh.JSONStreamChunk {
+			b = flush(b)
+		}
 	}
 	return append(b, '}')
 }
@@ -134,6 +153,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 	if v.EgressKeys != nil {
 		b = appendAny(append(b, `,"egress_keys":`...), v.EgressKeys)
 	}
+	if v.ExpiredDays != nil {
+		b = num(b, `,"expired_days":`, int64(*v.ExpiredDays))
+	}
 	if v.FreezeInfo != nil {
 		b = str(b, `,"freeze_info":{"reason":`, v.FreezeInfo.Reason)
 		b = append(b, '}')
@@ -174,7 +196,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 	b = optFlag(b, `,"is_superowner":`, v.IsSuperOwner)
 	b = num(b, `,"is_ttl_expired":`, int64(v.IsTTLExpired))
 	b = num(b, `,"is_ttl_set":`, int64(v.IsTTLSet))
-	if la := v.LastActivity; la != nil {
+	if la := v.LastActivity; la != nil && la.sentence != "" {
+		b = str(b, `,"last_activity":`, la.sentence)
+	} else if la != nil {
 		b = str(b, `,"last_activity":{"ago":`, la.Ago)
 		b = str(b, `,"datetime_local":`, la.DatetimeLocal)
 		b = str(b, `,"datetime_utc":`, la.DatetimeUTC)
@@ -182,6 +206,9 @@ func (v *Info) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	} else {
 		b = append(b, `,"last_activity":null`...)
+	}
+	if v.LastActivityTimestamp != 0 {
+		b = num(b, `,"last_activity_timestamp":`, v.LastActivityTimestamp)
 	}
 	if v.MaxInactiveDays != nil {
 		b = num(b, `,"max_inactive_days":`, int64(*v.MaxInactiveDays))
@@ -202,8 +229,28 @@ func (v *Info) appendJSON(b []byte) []byte {
 	if v.Password != nil {
 		b = appendAny(append(b, `,"password":`...), v.Password)
 	}
+	if p := v.AuditPassword; p != nil {
+		b = optStr(b, `,"password_date_changed":`, p.DateChanged)
+		b = num(b, `,"password_date_changed_timestamp":`, p.DateChangedTimestamp)
+		b = optStr(b, `,"password_date_disabled":`, p.DateDisabled)
+		b = num(b, `,"password_date_disabled_timestamp":`, p.DateDisabledTimestamp)
+		b = num(b, `,"password_inactive_days":`, int64(p.InactiveDays))
+		b = num(b, `,"password_max_days":`, int64(p.MaxDays))
+		b = num(b, `,"password_min_days":`, int64(p.MinDays))
+		b = str(b, `,"password_password":`, p.Password)
+		b = str(b, `,"password_user":`, p.User)
+		b = num(b, `,"password_warn_days":`, int64(p.WarnDays))
+	}
 	b = str(b, `,"personal_egress_mfa_required":`, v.PersonalEgressMFARequired)
 	b = num(b, `,"pubkey_auth_optional":`, int64(v.PubkeyAuthOptional))
+	if d := v.TTLExpiredDetails; d != nil {
+		b = str(b, `,"ttl_expired_details":{"date":`, d.Date)
+		b = str(b, `,"datetime_local":`, d.DatetimeLocal)
+		b = str(b, `,"datetime_utc":`, d.DatetimeUTC)
+		b = str(b, `,"duration":`, d.Duration)
+		b = str(b, `,"human":`, d.Human)
+		b = append(b, '}')
+	}
 	b = optInt(b, `,"ttl_expires":`, v.TTLExpires)
 	b = optInt(b, `,"ttl_timestamp":`, v.TTLTimestamp)
 	return append(b, '}')
@@ -229,6 +276,14 @@ func optFlag(b []byte, key string, f *int) []byte {
 		return b
 	}
 	return strconv.AppendInt(append(b, key...), int64(*f), 10)
+}
+
+func optStr(b []byte, key string, s *string) []byte {
+	b = append(b, key...)
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return osh.AppendJSONString(b, *s)
 }
 
 func optInt(b []byte, key string, n *int64) []byte {
@@ -262,4 +317,17 @@ func rawJSON(x any) (json.RawMessage, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// egressKeysJSON is an account's egress keys as accountInfo --with-egress-keys shows them
+// (EgressKeysByFingerprint), encoded: {} for an account without any, the common case.
+func egressKeysJSON(keys []store.EgressKey, from []string) any {
+	if len(keys) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	raw, err := rawJSON(common.EgressKeysByFingerprint(&osh.Printer{W: io.Discard, Quiet: true}, keys, from))
+	if err != nil {
+		return nil // not reached: strings and numbers
+	}
+	return raw
 }

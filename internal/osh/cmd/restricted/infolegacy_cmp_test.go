@@ -54,6 +54,9 @@ func infoCases(yield func(name string, in InfoInput) bool) {
 								in := InfoInput{Account: a, CallerAuditor: auditor, Now: now, GlobalMaxInactiveDays: 30,
 									ListedAlwaysActive: always&2 != 0, Groups: groups[k%len(groups)],
 									PasswordConfigured: k%3 == 1, TOTPConfigured: k%7 < 3}
+								if k%4 != 0 {
+									in.PasswordChanged = now.Add(-time.Duration(k) * time.Hour)
+								}
 								if k%11 == 0 {
 									in.GlobalMaxInactiveDays = 0
 								}
@@ -125,7 +128,8 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 		checkAppend(t, name, newV)
 		// accountList --audit is for auditors; its rows read no groups.
 		in.Groups = nil
-		oldR, newR := legacyAuditRow(in), AuditRow(in)
+		withPassword := in.Account.Name[len(in.Account.Name)-1]%2 == 0
+		oldR, newR := bastionAuditRow(in, withPassword, auditCfg), AuditRow(in, withPassword, auditCfg)
 		if o, w := encodingsIn(t, oldR, osh.JSONCompact), encodingsIn(t, newR, osh.JSONCompact); !slices.Equal(o, w) {
 			t.Fatalf("%s: accountList --audit differs:\nold %s\nnew %s", name, o[0], w[0])
 		}
@@ -150,7 +154,15 @@ func TestInfoStructsEncodeAsMaps(t *testing.T) {
 	if o, w := encodings(t, manyOld), encodings(t, lazyInfo); !slices.Equal(o, w) {
 		t.Errorf("accountInfo --all's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}
-	lazyAudit := infoLazy{accounts: byName(slices.Clone(accounts)), fill: func(a *store.Account, v *Info) { fillAuditRow(v, ins[a.Name]) }}
+	pw, la := newAuditPassword(auditCfg), new(LastActivity)
+	lazyAudit := infoLazy{accounts: byName(slices.Clone(accounts)), fill: func(a *store.Account, v *Info) {
+		in := ins[a.Name]
+		p := pw
+		if a.Name[len(a.Name)-1]%2 != 0 {
+			p = nil
+		}
+		fillAuditRow(v, &in, p, la)
+	}}
 	if o, w := encodings(t, auditOld), encodings(t, lazyAudit); !slices.Equal(o, w) {
 		t.Errorf("accountList --audit's lazy list differs (%d and %d bytes)", len(o[0]), len(w[0]))
 	}

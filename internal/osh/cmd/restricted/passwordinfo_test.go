@@ -59,3 +59,36 @@ func TestPasswordInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendPasswordInfo: the password information accountInfo --all writes for every account
+// from MFAConfigured (appendPasswordInfo) is the bytes accountInfo --account encodes from the
+// account's factors (PasswordInfo), over the password states and the aging settings.
+func TestAppendPasswordInfo(t *testing.T) {
+	changed := time.Date(2026, 11, 20, 23, 59, 0, 0, time.FixedZone("x", 3600))
+	n := 0
+	for _, m := range []store.MFACredentials{{}, {PasswordHash: "h", PasswordChanged: changed}, {PasswordHash: "h"},
+		{PasswordHash: "h", PasswordChanged: changed, PasswordTemporary: true}, {TOTPSet: true}} {
+		for _, days := range [][4]int{{0, 0, 0, 0}, {0, 90, 15, -1}, {1, 30, 7, 10}, {2, -1, 0, -5}, {0, 0, 3, 0}} {
+			for _, user := range []string{"bob", `a"<é>`} {
+				c := config.Default()
+				c.MFAPasswordMinDays, c.MFAPasswordMaxDays, c.MFAPasswordWarnDays, c.MFAPasswordInactiveDays = days[0], days[1], days[2], days[3]
+				want, err := rawJSON(PasswordInfo(user, m, &c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				set := m.PasswordHash != "" && !m.PasswordTemporary
+				mc := store.MFAConfigured{Password: set, TOTP: m.TOTPSet}
+				if set {
+					mc.PasswordChanged = m.PasswordChanged
+				}
+				if got := appendPasswordInfo(nil, user, mc, &c); string(got) != string(want) {
+					t.Fatalf("%+v %v %s:\n got %s\nwant %s", m, days, user, got, want)
+				}
+				n++
+			}
+		}
+	}
+	if n != 50 {
+		t.Fatal(n)
+	}
+}
