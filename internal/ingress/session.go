@@ -241,39 +241,65 @@ type endedBy struct {
 	exit   int
 }
 
+// noticeTimeout bounds how long ending a session waits for a client that reads nothing (its
+// window full) to take the reason: past it, the channel is closed without it.
+const noticeTimeout = 10 * time.Second
+
+// ender ends one registered session at most once: the reason to the user first, then the exit
+// status, then the channel closed. The session's own end waits for an end in flight (settle),
+// so its channel is never closed under the reason being written.
+type ender struct {
+	once  sync.Once
+	ended atomic.Pointer[endedBy]
+	ch    ssh.Channel
+	clk   clock.Clock
+	// cancel stops what runs; it winds down behind (its recording, its audit entries).
+	cancel context.CancelFunc
+}
+
+// end tells the user why, gives the exit status and closes the channel; only the first call
+// does anything, a concurrent one returns once it is done.
+func (e *ender) end(reason string, exit int) {
+	e.once.Do(func() {
+		e.ended.Store(&endedBy{reason, exit})
+		// What runs is stopped first, so the reason is the last thing the user reads; the
+		// channel stays open until it is written (settle holds the session's own end).
+		e.cancel()
+		stop := e.clk.AfterFunc(noticeTimeout, func() { _ = e.ch.Close() }) // a client that reads nothing
+		_, _ = fmt.Fprintf(e.ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+		stop.Stop()
+		_, _ = e.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+		_ = e.ch.CloseWrite()
+		_ = e.ch.Close()
+	})
+}
+
+// settle is called once what runs is over: an end in flight is waited for (its reason reaches
+// the user before the channel closes), and none starts after (the session ended by itself).
+func (e *ender) settle() { e.once.Do(func() {}) }
+
 // register puts the session in the Running registry until remove is called. Ending it from
 // there (a freeze or a deletion of its account) tells the user why, gives the exit status and
 // closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
 // blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
 // is cancelled and winds down behind (its recording and audit entries are still completed);
-// ended holds the reason for the session's row. An account's TTL ends its sessions the same way
-// when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
-func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
-	ended = new(atomic.Pointer[endedBy])
-	var once sync.Once
-	end := func(reason string, exit int) {
-		once.Do(func() {
-			ended.Store(&endedBy{reason, exit})
-			_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
-			cancel()
-			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
-			_ = ch.CloseWrite()
-			_ = ch.Close()
-		})
-	}
+// e.ended holds the reason for the session's row. An account's TTL ends its sessions the same
+// way when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
+func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (e *ender, remove func()) {
+	deps := s.env.Deps()
+	e = &ender{ch: ch, clk: clock.Or(deps.Clock), cancel: cancel}
 	remove = func() {}
 	if s.Running != nil {
-		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
+		remove = s.Running.Add(sess.Account.ID, sess.ID, e.end)
 	}
 	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
-		deps := s.env.Deps()
-		ttl := clock.Or(deps.Clock).AfterFunc(exp.Sub(deps.Now()), func() {
-			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
+		ttl := e.clk.AfterFunc(exp.Sub(deps.Now()), func() {
+			e.end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
 		})
 		unregister := remove
 		remove = func() { ttl.Stop(); unregister() }
 	}
-	return ended, remove
+	return e, remove
 }
 
 func (s *Server) rolesOf(ctx context.Context, a store.Account) session.Roles {
