@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gatehouse/internal/clock"
+	"gatehouse/internal/config"
 	"gatehouse/internal/running"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
@@ -29,6 +31,9 @@ type noticeChannel struct {
 	block       chan struct{}
 	entered     chan struct{}
 	enterOnce   sync.Once
+	// deaf: a client that reads nothing; a stderr write waits until the channel is closed.
+	deaf    bool
+	closedC chan struct{}
 }
 
 func (c *noticeChannel) add(s string) {
@@ -60,6 +65,9 @@ func (c *noticeChannel) Close() error {
 	if !c.closed {
 		c.closed = true
 		c.log = append(c.log, "close")
+		if c.closedC != nil {
+			close(c.closedC)
+		}
 	}
 	return nil
 }
@@ -72,6 +80,10 @@ func (w noticeStderr) Write(p []byte) (int, error) {
 	if w.c.block != nil {
 		w.c.enterOnce.Do(func() { close(w.c.entered) })
 		<-w.c.block
+	}
+	if w.c.deaf {
+		w.c.enterOnce.Do(func() { close(w.c.entered) })
+		<-w.c.closedC
 	}
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
@@ -190,5 +202,42 @@ func TestEndedSessionToldBeforeClose(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+type clockEnv struct {
+	authEnv
+	clk clock.Clock
+}
+
+func (e clockEnv) Deps() session.Deps {
+	cfg := config.Default()
+	return session.Deps{Config: func() *config.Config { return &cfg }, Clock: e.clk}
+}
+
+// TestEndNoticeToDeafClient: a client that reads nothing (its window full) cannot hold a session
+// it was told to end: once noticeTimeout has passed (the injected clock moved), the channel is
+// closed without the reason, and the session ends with the registry's exit status.
+func TestEndNoticeToDeafClient(t *testing.T) {
+	reg := running.New()
+	clk := &clock.Fake{}
+	s := New(clockEnv{clk: clk}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.Running = reg
+	ch := &noticeChannel{deaf: true, closedC: make(chan struct{}), entered: make(chan struct{})}
+	sess := &session.Session{Account: store.Account{ID: "acct-1", Name: "alice"}, ID: "sess-1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	next := func(ctx context.Context, b *begun) (session.Outcome, int) {
+		go reg.EndSession("acct-1", "sess-1", "Your account has been frozen", 42)
+		<-ch.entered // the reason is being written, to a client that reads nothing
+		clk.Advance(noticeTimeout)
+		return session.Outcome{}, 7
+	}
+	out, status := s.registered(ch, cancel)(next)(ctx, &begun{sess: sess})
+	if status != 42 || out.Comment != "Your account has been frozen" {
+		t.Fatalf("status %d comment %q, want 42 and the reason", status, out.Comment)
+	}
+	if ev := ch.events(); len(ev) == 0 || ev[0] != "close" {
+		t.Fatalf("the deaf client's channel was not closed first: %q", ev)
 	}
 }
