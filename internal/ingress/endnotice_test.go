@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -216,8 +217,8 @@ func (e clockEnv) Deps() session.Deps {
 }
 
 // TestEndNoticeToDeafClient: a client that reads nothing (its window full) cannot hold a session
-// it was told to end: once noticeTimeout has passed (the injected clock moved), the channel is
-// closed without the reason, and the session ends with the registry's exit status.
+// it was told to end: once endNoticeBound has passed (the injected clock moved), the session
+// ends with the registry's exit status and its channel is closed (the reason's write then fails).
 func TestEndNoticeToDeafClient(t *testing.T) {
 	reg := running.New()
 	clk := &clock.Fake{}
@@ -230,14 +231,27 @@ func TestEndNoticeToDeafClient(t *testing.T) {
 	next := func(ctx context.Context, b *begun) (session.Outcome, int) {
 		go reg.EndSession("acct-1", "sess-1", "Your account has been frozen", 42)
 		<-ch.entered // the reason is being written, to a client that reads nothing
-		clk.Advance(noticeTimeout)
+		<-ctx.Done() // not before the bound: moved below, on the injected clock
 		return session.Outcome{}, 7
 	}
+	go func() {
+		<-ch.entered
+		// The bound's timer is set right after the write starts; Advance until it fires.
+		for {
+			select {
+			case <-ch.closedC:
+				return
+			default:
+				clk.Advance(endNoticeBound)
+				runtime.Gosched()
+			}
+		}
+	}()
 	out, status := s.registered(ch, cancel)(next)(ctx, &begun{sess: sess})
 	if status != 42 || out.Comment != "Your account has been frozen" {
 		t.Fatalf("status %d comment %q, want 42 and the reason", status, out.Comment)
 	}
-	if ev := ch.events(); len(ev) == 0 || ev[0] != "close" {
-		t.Fatalf("the deaf client's channel was not closed first: %q", ev)
+	if ev := ch.events(); len(ev) < 2 || ev[0] != "exit-status 42" || ev[1] != "close" {
+		t.Fatalf("the deaf client's session did not end: %q", ev)
 	}
 }

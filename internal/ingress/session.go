@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/crash"
 	"gatehouse/internal/refusal"
 	"gatehouse/internal/session"
 	"gatehouse/internal/store"
@@ -241,9 +242,9 @@ type endedBy struct {
 	exit   int
 }
 
-// noticeTimeout bounds how long ending a session waits for a client that reads nothing (its
-// window full) to take the reason: past it, the channel is closed without it.
-const noticeTimeout = 10 * time.Second
+// endNoticeBound is how long ending a session from the registry waits for its notice to be
+// written to a client that stopped reading.
+const endNoticeBound = time.Second
 
 // ender ends one registered session at most once: the reason to the user first, then the exit
 // status, then the channel closed. The session's own end waits for an end in flight (settle),
@@ -262,12 +263,23 @@ type ender struct {
 func (e *ender) end(reason string, exit int) {
 	e.once.Do(func() {
 		e.ended.Store(&endedBy{reason, exit})
-		// What runs is stopped first, so the reason is the last thing the user reads; the
-		// channel stays open until it is written (settle holds the session's own end).
+		// The reason first, so that a reading client sees it before its channel closes; but a
+		// client that stopped reading (a full window) blocks that write for as long as it
+		// likes: it is waited for endNoticeBound at most (on the server's clock), then the
+		// session ends anyway (the write fails once the channel is closed).
+		said := make(chan struct{})
+		go func() {
+			defer close(said)
+			defer crash.Recover(func(*crash.Panic) {}) // the session is being ended: nothing more to end
+			_, _ = fmt.Fprintf(e.ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+		}()
+		bound, notice := clock.After(e.clk, endNoticeBound)
+		select {
+		case <-said:
+		case <-bound:
+		}
+		notice.Stop()
 		e.cancel()
-		stop := e.clk.AfterFunc(noticeTimeout, func() { _ = e.ch.Close() }) // a client that reads nothing
-		_, _ = fmt.Fprintf(e.ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
-		stop.Stop()
 		_, _ = e.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
 		_ = e.ch.CloseWrite()
 		_ = e.ch.Close()
