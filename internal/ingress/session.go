@@ -236,15 +236,15 @@ func (s *Server) newSession(ctx context.Context, conn *ssh.ServerConn, ch ssh.Ch
 	return sess, 0
 }
 
+// endNoticeBound is how long ending a session from the registry waits for its notice to be
+// written to a client that stopped reading.
+const endNoticeBound = time.Second
+
 // endedBy is why a session was ended from the Running registry, and the exit status it ends with.
 type endedBy struct {
 	reason string
 	exit   int
 }
-
-// endNoticeBound is how long ending a session from the registry waits for its notice to be
-// written to a client that stopped reading.
-const endNoticeBound = time.Second
 
 // ender ends one registered session at most once: the reason to the user first, then the exit
 // status, then the channel closed. The session's own end waits for an end in flight (settle),
