@@ -79,6 +79,15 @@ func (t liveTrack) InputRecorder() io.Writer {
 	return nil
 }
 
+// RecordingFailure is the inner track's: a relayed session whose recording failed ends, with
+// its reason told to the user (ingress.RecordingFailure).
+func (t liveTrack) RecordingFailure() (reason string, exit int, failed bool) {
+	if f, ok := t.SessionTrack.(ingress.RecordingFailure); ok {
+		return f.RecordingFailure()
+	}
+	return "", 0, false
+}
+
 // Pause: what is not recorded (a secret a command prints) is not shown to watchers either.
 func (t liveTrack) Pause(paused bool) {
 	t.SessionTrack.Pause(paused)

@@ -131,14 +131,17 @@ func (k *kbdTerm) expect(from int, s string) int {
 // wait waits for ssh to exit and returns its status and everything it showed.
 func (k *kbdTerm) wait() (int, testenv.Result) {
 	k.t.Helper()
+	expired := time.After(20 * time.Second)
 	select {
 	case code := <-k.exit:
+		// ssh's last words may still be in the pty when it exits: read it to its end.
 		select {
 		case <-k.done:
-		case <-time.After(2 * time.Second):
+		case <-expired:
+			k.t.Fatalf("ssh exited but its pty was not read to its end; output:\n%s", k.output())
 		}
 		return code, testenv.Result{Stdout: k.output(), Exit: code}
-	case <-time.After(20 * time.Second):
+	case <-expired:
 		k.t.Fatalf("ssh did not exit; output:\n%s", k.output())
 	}
 	return -1, testenv.Result{}

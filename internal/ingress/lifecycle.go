@@ -171,23 +171,54 @@ func (s *Server) recovering(conn *ssh.ServerConn) middleware {
 	}
 }
 
-// registered puts the session in the Running registry while it runs: a freeze, a deletion or
-// the account's TTL ends it, and its outcome then says why.
+// registered puts the session in the Running registry while it runs: a freeze, a deletion,
+// the account's TTL or its recording failing ends it, and its outcome then says why. The
+// session's channel is closed only once the reason has been written to it.
 func (s *Server) registered(ch ssh.Channel, cancel context.CancelFunc) middleware {
 	return func(next step) step {
 		return func(ctx context.Context, b *begun) (session.Outcome, int) {
-			ended, unregister := s.register(b.sess, ch, cancel)
+			e, unregister := s.register(b.sess, ch, cancel)
 			remove := sync.OnceFunc(unregister)
 			defer remove() // also when what runs panics
-			b.ended = ended.Load
-			out, status := next(ctx, b)
+			b.ended = e.ended.Load
+			var out session.Outcome
+			status := 0
+			if !endIfUnrecordable(e, b.track) { // it failed before it was registered: it does not run
+				out, status = next(ctx, b)
+			}
+			// A recording that failed ends the session with its reason, even when its relay
+			// saw the failed stream and ended first; otherwise an end in flight finishes
+			// telling the user before the channel closes, and none starts after.
+			if !endIfUnrecordable(e, b.track) {
+				e.settle()
+			}
 			remove()
-			if why := ended.Load(); why != nil {
+			if why := e.ended.Load(); why != nil {
 				out.Comment, status = why.reason, why.exit
 			}
 			return out, status
 		}
 	}
+}
+
+// RecordingFailure is a SessionTrack whose recording can fail in a way that ends the session
+// (a relayed session on a full disk): failed says so, with the reason to tell the user and the
+// exit status.
+type RecordingFailure interface {
+	RecordingFailure() (reason string, exit int, failed bool)
+}
+
+// endIfUnrecordable ends the session through e when its recording has failed, and says so.
+func endIfUnrecordable(e *ender, t SessionTrack) bool {
+	f, ok := t.(RecordingFailure)
+	if !ok {
+		return false
+	}
+	reason, exit, failed := f.RecordingFailure()
+	if failed {
+		e.end(reason, exit)
+	}
+	return failed
 }
 
 // reloaded reads the account again once registered: a freeze or a deletion that landed since

@@ -293,54 +293,72 @@ type endedBy struct {
 	exit   int
 }
 
+// ender ends one registered session at most once: the reason to the user first, then the exit
+// status, then the channel closed. The session's own end waits for an end in flight (settle),
+// so its channel is never closed under the reason being written.
+type ender struct {
+	once  sync.Once
+	ended atomic.Pointer[endedBy]
+	ch    ssh.Channel
+	clk   clock.Clock
+	// cancel stops what runs; it winds down behind (its recording, its audit entries).
+	cancel context.CancelFunc
+}
+
+// end tells the user why, gives the exit status and closes the channel; only the first call
+// does anything, a concurrent one returns once it is done.
+func (e *ender) end(reason string, exit int) {
+	e.once.Do(func() {
+		e.ended.Store(&endedBy{reason, exit})
+		// The reason first, so that a reading client sees it before its channel closes; but a
+		// client that stopped reading (a full window) blocks that write for as long as it
+		// likes: it is waited for endNoticeBound at most (on the server's clock), then the
+		// session ends anyway (the write fails once the channel is closed).
+		said := make(chan struct{})
+		go func() {
+			defer close(said)
+			defer crash.Recover(func(*crash.Panic) {}) // the session is being ended: nothing more to end
+			_, _ = fmt.Fprintf(e.ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
+		}()
+		bound, notice := clock.After(e.clk, endNoticeBound)
+		select {
+		case <-said:
+		case <-bound:
+		}
+		notice.Stop()
+		e.cancel()
+		_, _ = e.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+		_ = e.ch.CloseWrite()
+		_ = e.ch.Close()
+	})
+}
+
+// settle is called once what runs is over: an end in flight is waited for (its reason reaches
+// the user before the channel closes), and none starts after (the session ended by itself).
+func (e *ender) settle() { e.once.Do(func() {}) }
+
 // register puts the session in the Running registry until remove is called. Ending it from
 // there (a freeze or a deletion of its account) tells the user why, gives the exit status and
 // closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
 // blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
 // is cancelled and winds down behind (its recording and audit entries are still completed);
-// ended holds the reason for the session's row. An account's TTL ends its sessions the same way
-// when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
-func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (ended *atomic.Pointer[endedBy], remove func()) {
-	ended = new(atomic.Pointer[endedBy])
-	var once sync.Once
-	end := func(reason string, exit int) {
-		once.Do(func() {
-			ended.Store(&endedBy{reason, exit})
-			// The reason first, so that a reading client sees it before its channel closes; but
-			// a client that stopped reading (a full window) blocks that write for as long as it
-			// likes: it is waited for endNoticeBound at most, then the session ends anyway (the
-			// write fails once the channel is closed).
-			said := make(chan struct{})
-			go func() {
-				defer close(said)
-				defer crash.Recover(func(*crash.Panic) {}) // the session is being ended: nothing more to end
-				_, _ = fmt.Fprintf(ch.Stderr(), "\r\n*** %s: this session is closed. ***\r\n", reason)
-			}()
-			notice := time.NewTimer(endNoticeBound)
-			select {
-			case <-said:
-			case <-notice.C:
-			}
-			notice.Stop()
-			cancel()
-			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
-			_ = ch.CloseWrite()
-			_ = ch.Close()
-		})
-	}
+// e.ended holds the reason for the session's row. An account's TTL ends its sessions the same
+// way when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
+func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (e *ender, remove func()) {
+	deps := s.env.Deps()
+	e = &ender{ch: ch, clk: clock.Or(deps.Clock), cancel: cancel}
 	remove = func() {}
 	if s.Running != nil {
-		remove = s.Running.Add(sess.Account.ID, sess.ID, end)
+		remove = s.Running.Add(sess.Account.ID, sess.ID, e.end)
 	}
 	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
-		deps := s.env.Deps()
-		ttl := clock.Or(deps.Clock).AfterFunc(exp.Sub(deps.Now()), func() {
-			end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
+		ttl := e.clk.AfterFunc(exp.Sub(deps.Now()), func() {
+			e.end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
 		})
 		unregister := remove
 		remove = func() { ttl.Stop(); unregister() }
 	}
-	return ended, remove
+	return e, remove
 }
 
 func (s *Server) rolesOf(ctx context.Context, a store.Account) session.Roles {

@@ -243,19 +243,21 @@ func (tr *track) recordingFailed(err error) {
 	if tr.endOnFailure {
 		what = "the recording could not be written; the session was ended"
 		// Failed first: the streams refuse more bytes at once. Then the session is ended, even
-		// an idle one, the reason first; one not registered yet is told here and ends at its
-		// next output, which fails. Both write to the client, which may not be reading: on a
-		// goroutine of their own, since this runs on the recorder's worker (OnError must not
-		// block).
+		// an idle one, the reason first. With a registry (EndSession), the session's owner
+		// tells the user: here when it runs, and otherwise when it registers or when its relay,
+		// whose stream failed, ends first (RecordingFailure); the reason is written before its
+		// channel closes. Without one, it is told here. Both write to the client, which may not
+		// be reading: on a goroutine of their own, since this runs on the recorder's worker
+		// (OnError must not block).
 		tr.failed.Store(true)
 		go func() {
 			defer crash.Recover(func(p *crash.Panic) {
 				t.Log.Error("panic while ending an unrecordable session", "id", tr.id, "panic", p)
 			})
-			if t.EndSession == nil || !t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed) {
-				if tr.stderr != nil {
-					_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
-				}
+			if t.EndSession != nil {
+				t.EndSession(tr.accountID, tr.id, failedComment, refusal.ExitPluginFailed)
+			} else if tr.stderr != nil {
+				_, _ = io.WriteString(tr.stderr, "\r\n*** "+failedComment+": this session is closed. ***\r\n")
 			}
 		}()
 	}
@@ -264,6 +266,15 @@ func (tr *track) recordingFailed(err error) {
 		RecordingID: tr.id, RecordingTruncated: true, Comment: what + ": " + err.Error()}}); aerr != nil {
 		t.Log.Error("cannot write the recording failure to the audit log", "id", tr.id, "err", aerr)
 	}
+}
+
+// RecordingFailure says whether the session must end because its recording failed (a relayed
+// session), with the reason to tell the user and the exit status (ingress.RecordingFailure).
+func (tr *track) RecordingFailure() (reason string, exit int, failed bool) {
+	if !tr.endOnFailure || !tr.failed.Load() {
+		return "", 0, false
+	}
+	return failedComment, refusal.ExitPluginFailed, true
 }
 
 // transferComment is the row's comment of a transfer whose content is not recorded.

@@ -323,21 +323,30 @@ func (t *Terminal) Expect(from int, s string, timeout time.Duration) int {
 	return 0
 }
 
-// Wait waits for ssh to exit and returns its exit status.
+// Wait waits for ssh to exit and returns its exit status. It returns once everything ssh printed
+// has been read from the pty too (the reader saw its end): ssh's last words (the reason its
+// session was closed) are written just before it exits and may still be in the pty's buffer
+// when it has.
 func (t *Terminal) Wait(timeout time.Duration) int {
 	t.t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- t.cmd.Wait() }()
+	expired := time.After(timeout)
+	var err error
 	select {
-	case err := <-errc:
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		return 0
-	case <-time.After(timeout):
+	case err = <-errc:
+	case <-expired:
 		t.t.Fatalf("ssh did not exit within %v; output:\n%s", timeout, t.Output())
 	}
-	return -1
+	select {
+	case <-t.done:
+	case <-expired:
+		t.t.Fatalf("ssh exited but its pty was not read to its end within %v; output:\n%s", timeout, t.Output())
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return 0
 }
 
 // Close ends the client.
