@@ -41,6 +41,7 @@ import (
 	"gatehouse/internal/osh/cmd/groupowner"
 	"gatehouse/internal/osh/cmd/open"
 	"gatehouse/internal/osh/cmd/restricted"
+	"gatehouse/internal/record"
 	"gatehouse/internal/running"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -101,6 +102,8 @@ type App struct {
 	WebAddr string
 	// Archive ships recordings and audit files to the [archive] bucket (nil without one).
 	Archive *archive.Shipper
+	// Compactor compresses closed recordings at rest (compact.go).
+	Compactor *record.Compactor
 
 	opts    Options
 	cluster clusterState
@@ -237,6 +240,12 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		_ = a.Audit.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("archive: %w", err)
+	}
+	if err := a.openCompactor(); err != nil {
+		// The open error is the one to report.
+		_ = a.Audit.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("recording compaction: %w", err)
 	}
 	return a, nil
 }
@@ -378,6 +387,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	a.startSync(ctx)
 	a.runArchive(ctx)
+	a.runCompactor(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

@@ -109,6 +109,7 @@ type ghWriter struct {
 	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
 	skip  int     // chunks still to store as is, after one that did not compress
 	begun bool    // the magic is written (with the first chunk)
+	deferState    // compress at rest: chunks stored as is for the Compactor (compact_plan.go)
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
@@ -129,7 +130,7 @@ func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: encode header: %w", err)
 	}
-	g := &ghWriter{sink: o, start: start}
+	g := &ghWriter{sink: o, start: start, deferState: deferState{budget: opts.Defer, maxBytes: opts.MaxBytes}}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.held = g
@@ -230,6 +231,8 @@ func (g *ghWriter) writeHeld() {
 		asIs := g.skip > 0 && g.begun
 		if asIs {
 			g.skip--
+		} else if g.begun && g.plan(raw, g.hc.n) != planCompress {
+			asIs = true // stored as is: for good (s2 finds nothing), or for the Compactor
 		} else {
 			out := g.out[:0]
 			if !g.begun {

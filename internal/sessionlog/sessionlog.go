@@ -77,6 +77,10 @@ type Tracker struct {
 	// OnClosed, when set, is told of each recording once closed and its SHA-256 audited (the
 	// archive ships it).
 	OnClosed func(path, sha256 string, size int64)
+	// Compact, when set, lets gatehouse recordings store streaming text as is within its budget
+	// (record.Deferral) and compacts each closed one that did, on idle CPU (compress at rest:
+	// docs/recording.md). It is told of the file before OnClosed, which then waits for it.
+	Compact *record.Compactor
 }
 
 var _ ingress.Tracker = (*Tracker)(nil)
@@ -129,6 +133,9 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
 		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, OnError: tr.recordingFailed, RecordInput: recordInput}
+	if t.Compact != nil {
+		opts.Defer = t.Compact.Defer
+	}
 	tr.stderr, tr.accountID, tr.endOnFailure = s.RawErr, s.Account.ID, req.HasTarget()
 	if stealth {
 		opts.StealthStdout = pol.Stealth
@@ -402,8 +409,29 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		}
 		go t.finishLater(tr.id, todo)
 	}
+	tr.queueCompaction(sum, size, rerr)
 	if t.OnClosed != nil && rerr == nil {
 		t.OnClosed(tr.path, sum, size)
+	}
+}
+
+// queueCompaction hands a closed recording that stored output as is to the compactor; a failed
+// recording is kept as it is (its deferred bytes are given back).
+func (tr *track) queueCompaction(sum string, size int64, rerr error) {
+	c := tr.t.Compact
+	if c == nil {
+		return
+	}
+	n := record.DeferredBytes(tr.rec)
+	if n == 0 {
+		return
+	}
+	if rerr != nil {
+		c.Defer.Release(n)
+		return
+	}
+	if err := c.Enqueue(record.CompactJob{ID: tr.id, Path: tr.path, SHA256: sum, Size: size, Deferred: n}); err != nil {
+		tr.t.Log.Error("recording not queued for compaction; it stays as it is", "id", tr.id, "path", tr.path, "err", err)
 	}
 }
 

@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"gatehouse/internal/audit"
+	"gatehouse/internal/record"
+	"gatehouse/internal/store"
+)
+
+// Compress at rest (docs/recording.md): recordings store streaming text as is while the node has
+// the budget, and a compactor rewrites each closed one with s2 chunks on idle CPU.
+const (
+	// compactBudget bounds the node's uncompacted recording bytes: past it, recorders
+	// compress inline as before.
+	compactBudget = 2 << 30
+	// compactMinFree is the free space kept on the recordings' disk beyond the uncompacted
+	// bytes; below it, recorders compress inline.
+	compactMinFree = 1 << 30
+)
+
+// CompactQueueDir holds the markers of recordings waiting for their compaction.
+func CompactQueueDir(dataDir string) string { return filepath.Join(dataDir, "compact") }
+
+// openCompactor sets up the compactor and hands it to the tracker; the archive (when set up
+// before) waits for each queued recording and ships its compacted file.
+func (a *App) openCompactor() error {
+	c := &record.Compactor{Queue: CompactQueueDir(a.DataDir), Log: a.log,
+		Defer: &record.Deferral{Budget: compactBudget, MinFree: compactMinFree, Dir: RecordingsDir(a.DataDir)}}
+	c.Done = a.compactionDone
+	if err := c.Open(); err != nil {
+		return err
+	}
+	if a.Archive != nil {
+		a.Archive.Hold, c.Next = c.Held, a.Archive.Closed
+	}
+	a.Compactor, a.Tracker.Compact = c, c
+	return nil
+}
+
+// compactionDone records a compaction's outcome: the new hash and size in the session row and a
+// `recording.compacted` event that chains the hash audited at the session's close to the file
+// now on disk; a file whose hash is not the audited one gets a `recording.compaction_refused`
+// alert and is kept as it is.
+func (a *App) compactionDone(ctx context.Context, r record.CompactResult) error {
+	j := r.Job
+	switch r.Outcome {
+	case record.Compacted:
+		err := a.Store.CloseSession(ctx, j.ID, func(s *store.Session) {
+			if s.SHA256 == j.SHA256 || s.SHA256 == j.NewSHA256 {
+				s.SHA256, s.Size = j.NewSHA256, j.NewSize
+			}
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("session row: %w", err)
+		}
+		return a.Audit.Append(audit.Event{Type: "recording.compacted", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
+			RecordingSHA256: j.NewSHA256, RecordingSize: j.NewSize,
+			Extra: map[string]string{"old_sha256": j.SHA256, "old_size": strconv.FormatInt(j.Size, 10), "path": j.Path}}})
+	case record.Refused:
+		return a.Audit.Append(audit.Event{Type: "recording.compaction_refused", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
+			RecordingSHA256: j.SHA256, RecordingSize: j.Size,
+			Comment: "the recording's sha256 is not the one audited at its close: it is kept as it is, never compacted",
+			Extra:   map[string]string{"found_sha256": r.Found, "path": j.Path}}})
+	}
+	return nil
+}
+
+// runCompactor compacts until ctx ends.
+func (a *App) runCompactor(ctx context.Context) {
+	if a.Compactor != nil {
+		go a.Compactor.Run(ctx)
+	}
+}
