@@ -102,14 +102,16 @@ const smallChunk = 4 << 10
 // one chunk and hands it to the sink (whose bytes are hashed and counted).
 type ghWriter struct {
 	*sink
-	start      time.Time
-	last       time.Duration
-	raw        *[]byte // chunkHeaderLen bytes kept for the chunk's header, then the events; nil when nothing is held
-	out        []byte  // compressed chunk, reused while output flows
-	bulk       bool    // the last chunk was written because it was full: take a full-size buffer
-	skip       int     // chunks still to store as is, after one that did not compress
-	begun      bool    // the magic is written (with the first chunk)
-	deferState         // compress at rest: chunks stored as is for the Compactor (compact_plan.go)
+	start time.Time
+	last  time.Duration
+	raw   *[]byte // chunkHeaderLen bytes kept for the chunk's header, then the events; nil when nothing is held
+	out   []byte  // compressed chunk, reused while output flows
+	bulk  bool    // the last chunk was written because it was full: take a full-size buffer
+	skip  int     // chunks still to store as is, after one that did not compress
+	begun bool    // the magic is written (with the first chunk)
+
+	// Compress at rest: what decides to store chunks as is for the Compactor (compact_plan.go).
+	deferState
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
