@@ -73,18 +73,18 @@ func planChunk(f chunkFacts) chunkPlan {
 	return planDefer
 }
 
-// probeLen is the size of each of the two probes of a full chunk (its start and its middle):
-// 2 × 4 KiB of s2 per 512 KiB chunk, under 2 % of compressing it.
+// probeLen is the size of each of the three probes of a full chunk (its start, middle and end):
+// 3 × 4 KiB of s2 per 512 KiB chunk, 2.3 % of compressing it.
 const probeLen = 4 << 10
 
-// classify probes raw with s2 on two slices and classifies it by the better of the two (a chunk
+// classify probes raw with s2 on three slices and classifies it by the best of them (a chunk
 // that is half text is text).
 func classify(raw []byte, scratch []byte) sampleClass {
-	if len(raw) < 2*probeLen {
+	if len(raw) < 3*probeLen {
 		return sampleCompressible
 	}
 	best := probeLen
-	for _, off := range [2]int{0, len(raw)/2 - probeLen/2} {
+	for _, off := range [3]int{0, len(raw)/2, len(raw) - probeLen} {
 		best = min(best, len(s2.Encode(scratch[:cap(scratch)], raw[off:off+probeLen])))
 	}
 	switch {
