@@ -430,3 +430,31 @@ func TestCompactQueueSurvivesRestart(t *testing.T) {
 	}
 }
 
+
+// TestCompactNearTheSizeCap: a recording stops deferring at half its size cap (the cap applies
+// to the file's bytes: text stored raw would reach it at a third of what it holds compressed),
+// so a log that fits compressed is recorded whole.
+func TestCompactNearTheSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	log := relayLog(6 << 20)
+	d := bigBudget()
+	limited := false
+	rec, path, err := Create(dir+"/rec", "cap.ghrec", Options{Format: Gatehouse, Defer: d, MaxBytes: 4 << 20, OnLimit: func() { limited = true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := log; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		rec.Output(p[:min(len(p), 32<<10)])
+	}
+	_, size, err := rec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred := DeferredBytes(rec)
+	if deferred == 0 || deferred > 2<<20 || size > 4<<20 || limited {
+		t.Fatalf("deferred %d bytes, file %d bytes, cap 4 MiB, limited %v", deferred, size, limited)
+	}
+	if !bytes.Equal(outputOf(eventsOfFile(t, path), KindOutput), log) {
+		t.Fatal("the log is not whole in its recording")
+	}
+}
