@@ -84,7 +84,7 @@ func classify(raw []byte, scratch []byte) sampleClass {
 		return sampleCompressible
 	}
 	best := probeLen
-	for _, off := range [3]int{0, len(raw)/2, len(raw) - probeLen} {
+	for _, off := range [3]int{0, len(raw) / 2, len(raw) - probeLen} {
 		best = min(best, len(s2.Encode(scratch[:cap(scratch)], raw[off:off+probeLen])))
 	}
 	switch {

@@ -58,7 +58,7 @@ func TestClassify(t *testing.T) {
 		{"base64", b64, sampleIncompressible},
 		{"log", relayLog(chunkRaw), sampleCompressible},
 		{"logdense", syslogLike(chunkRaw), sampleCompressible},
-		{"half log, half random", append(append([]byte{}, random[:chunkRaw/2]...), relayLog(chunkRaw / 2)...), sampleCompressible},
+		{"half log, half random", append(append([]byte{}, random[:chunkRaw/2]...), relayLog(chunkRaw/2)...), sampleCompressible},
 		{"short", []byte("hello"), sampleCompressible},
 	} {
 		if got := classify(tc.data, scratch); got != tc.want {

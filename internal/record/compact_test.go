@@ -430,7 +430,6 @@ func TestCompactQueueSurvivesRestart(t *testing.T) {
 	}
 }
 
-
 // TestCompactNearTheSizeCap: a recording stops deferring at half its size cap (the cap applies
 // to the file's bytes: text stored raw would reach it at a third of what it holds compressed),
 // so a log that fits compressed is recorded whole.
