@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/archive"
+	"gatehouse/internal/record"
+	"gatehouse/internal/testenv"
+)
+
+// logText is n bytes of syslog-like lines (random pids, addresses, ids): text the recorder
+// stores as is while it streams and the compactor compresses after.
+func logText(n int) []byte {
+	r := rand.New(rand.NewPCG(16, 14))
+	var b bytes.Buffer
+	for b.Len() < n {
+		fmt.Fprintf(&b, "Dec  2 18:%02d:%02d.%06d web-%02d app[%d]: level=info msg=\"request done\" request_id=%016x user=%s status=%d\n",
+			r.IntN(60), r.IntN(60), r.IntN(1000000), r.IntN(4), r.IntN(65536), r.Uint64(),
+			[]string{"root", "deploy", "alice", "bob"}[r.IntN(4)], []int{200, 200, 304, 404}[r.IntN(4)])
+	}
+	return b.Bytes()[:n]
+}
+
+// TestCompactionChainsTheAuditedHash: a log pulled through the bastion is recorded as is, then
+// compacted once the session is closed: the audit log's `recording.compacted` event chains the
+// hash of session.close (old_sha256) to the file now on disk (`sha256sum FILE`), the session row
+// holds the new hash and size, the archive ships the compacted file (not the raw one), and a
+// replay from the bucket (the local file gone) plays the log.
+func TestCompactionChainsTheAuditedHash(t *testing.T) {
+	s3 := testenv.StartS3(t)
+	newBucket(t, s3, "gh-archive")
+	b := testenv.Start(t, testenv.Options{Node: "n1", Config: archiveTOML(s3, "")})
+	cl, err := archive.NewClient(b.App.Config().Archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshd, aliceKey := targetSetup(t, b)
+	payload := logText(4 << 20)
+	src := filepath.Join(t.TempDir(), "app.log")
+	if err := os.WriteFile(src, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := b.SSH(aliceKey, "alice", sshd.User+"@127.0.0.1", "-p", fmt.Sprint(sshd.Port), "--", "cat "+src)
+	if r.Exit != 0 || r.Stdout != string(payload) {
+		t.Fatalf("cat through the bastion: exit %d, %d bytes of %d (%q)", r.Exit, len(r.Stdout), len(payload), r.Stderr)
+	}
+	row := closedSession(t, b, "alice", "cat "+src)
+	var closeSum string
+	var closeSize float64
+	for _, e := range auditEntries(t, b, "session.close") {
+		if f := e["fields"].(map[string]any); f["uniqid"] == row.ID {
+			closeSum, _ = f["recording_sha256"].(string)
+			closeSize, _ = f["recording_size"].(float64)
+		}
+	}
+	if closeSum == "" || closeSize < float64(len(payload))/2 {
+		t.Fatalf("session.close of %s: sha256 %q, size %.0f (the log was %d bytes: stored as is, it should be near that)", row.ID, closeSum, closeSize, len(payload))
+	}
+	var compacted map[string]any
+	eventually(t, "the recording.compacted event", func() bool {
+		for _, e := range auditEntries(t, b, "recording.compacted") {
+			if f := e["fields"].(map[string]any); f["uniqid"] == row.ID {
+				compacted = f
+				return true
+			}
+		}
+		return false
+	})
+	extra, _ := compacted["extra"].(map[string]any)
+	newSum, _ := compacted["recording_sha256"].(string)
+	newSize, _ := compacted["recording_size"].(float64)
+	if extra["old_sha256"] != closeSum || extra["old_size"] != fmt.Sprint(int64(closeSize)) {
+		t.Fatalf("recording.compacted does not chain to session.close: %v (close: %s, %.0f)", compacted, closeSum, closeSize)
+	}
+	onDisk := sha256File(t, row.Recording)
+	// This log holds more random hex per line than the relay bench's (0.32× there).
+	if newSum != onDisk || newSize > 0.4*float64(len(payload)) {
+		t.Fatalf("recording.compacted says %s, %.0f bytes; the file has %s (the log: %d bytes)", newSum, newSize, onDisk, len(payload))
+	}
+	rows := closedSession(t, b, "alice", "cat "+src)
+	if rows.SHA256 != newSum || float64(rows.Size) != newSize {
+		t.Fatalf("the session row holds %s, %d bytes, not the compacted file's", rows.SHA256, rows.Size)
+	}
+	f, err := os.Open(row.Recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := record.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for ev, err := rd.Next(); err == nil; ev, err = rd.Next() {
+		if ev.Kind == record.KindOutput {
+			out = append(out, ev.Data...)
+		}
+	}
+	f.Close()
+	if !bytes.HasSuffix(out, payload) {
+		t.Fatalf("the compacted recording replays %d bytes, not the log", len(out))
+	}
+	// The archive ships the compacted file.
+	eventually(t, "the compacted recording in the bucket", func() bool { return objectSHA(cl.S3, cl.RecordingKey("n1", row.Recording)) == newSum })
+	// Gone from the disk: it plays from the bucket, checked against the row's (new) hash.
+	if err := os.Remove(row.Recording); err != nil {
+		t.Fatal(err)
+	}
+	line := string(payload[:bytes.IndexByte(payload, '\n')])
+	if r := b.SSH(aliceKey, "alice", "--osh", "selfPlaySession", "--id", row.ID, "--speed", "100"); r.Exit != 0 || !strings.Contains(r.Stdout, line) {
+		t.Fatalf("play from the bucket: %d (%d bytes) %q", r.Exit, len(r.Stdout), r.Stderr)
+	}
+}
+
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
