@@ -50,13 +50,22 @@ func (a *App) compactionDone(ctx context.Context, r record.CompactResult) error 
 	j := r.Job
 	switch r.Outcome {
 	case record.Compacted:
+		unclosed := false
 		err := a.Store.CloseSession(ctx, j.ID, func(s *store.Session) {
-			if s.SHA256 == j.SHA256 || s.SHA256 == j.NewSHA256 {
+			switch s.SHA256 {
+			case j.SHA256, j.NewSHA256:
 				s.SHA256, s.Size = j.NewSHA256, j.NewSize
+			case "":
+				unclosed = true // the session's end is still being written again (sessionlog)
 			}
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("session row: %w", err)
+		}
+		if unclosed {
+			// Its late close would write the hash audited at the close over the new one: the
+			// outcome is recorded once the row is closed (the job is tried again).
+			return errors.New("the session row is not closed yet")
 		}
 		return a.Audit.Append(audit.Event{Type: "recording.compacted", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
 			RecordingSHA256: j.NewSHA256, RecordingSize: j.NewSize,
