@@ -52,11 +52,11 @@ func (a *App) compactionDone(ctx context.Context, r record.CompactResult) error 
 	case record.Compacted:
 		unclosed := false
 		err := a.Store.CloseSession(ctx, j.ID, func(s *store.Session) {
-			switch s.SHA256 {
-			case j.SHA256, j.NewSHA256:
-				s.SHA256, s.Size = j.NewSHA256, j.NewSize
-			case "":
+			switch {
+			case s.Status == "open":
 				unclosed = true // the session's end is still being written again (sessionlog)
+			case s.SHA256 == j.SHA256 || s.SHA256 == j.NewSHA256:
+				s.SHA256, s.Size = j.NewSHA256, j.NewSize
 			}
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
