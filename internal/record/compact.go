@@ -97,6 +97,8 @@ type Compactor struct {
 	// each step and may end the process there (tests of kill -9).
 	create func(path string) (io.WriteCloser, error)
 	crash  func(step string)
+	// work does a job's file part: on Run's idle thread, or in place when Pass is called alone.
+	work func(CompactJob) (CompactResult, error)
 
 	mu    sync.Mutex
 	held  map[string]string // path -> marker file, for queued jobs
@@ -223,12 +225,28 @@ func (c *Compactor) Held(path string) bool {
 	return ok
 }
 
-// Run compacts queued files until ctx ends, on a thread of its own that the kernel runs at idle
-// priority (Linux; elsewhere a plain goroutine, one file at a time).
+// Run compacts queued files until ctx ends. The files are read, compressed and written on a
+// goroutine locked to a thread the kernel runs at idle priority (Linux; elsewhere a plain
+// goroutine), one file at a time; what takes shared locks (Done: the store, the audit log) runs
+// here, on a normal thread: the idle one may wait long for a core, and must not make sessions
+// wait behind a lock it holds.
 func (c *Compactor) Run(ctx context.Context) {
-	// The thread stays locked to this goroutine and ends with it, so its idle priority never
-	// reaches another goroutine.
-	idleThread(c.Log)
+	jobs, results := make(chan CompactJob), make(chan compactDone)
+	go func() {
+		// The thread stays locked to this goroutine and ends with it, so its idle priority
+		// never reaches another goroutine.
+		idleThread(c.Log)
+		for job := range jobs {
+			res, err := c.compact(job)
+			results <- compactDone{res, err}
+		}
+	}()
+	defer close(jobs)
+	c.work = func(job CompactJob) (CompactResult, error) {
+		jobs <- job
+		d := <-results
+		return d.res, d.err
+	}
 	retry := c.Retry
 	if retry <= 0 {
 		retry = time.Minute
@@ -253,6 +271,11 @@ func (c *Compactor) Run(ctx context.Context) {
 		case <-tick:
 		}
 	}
+}
+
+type compactDone struct {
+	res CompactResult
+	err error
 }
 
 // Pass compacts every queued file once, in the order of their markers; it returns the first
@@ -283,7 +306,11 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 	if err != nil {
 		return fmt.Errorf("record: compaction marker %s: %w", m, err)
 	}
-	res, err := c.compact(job)
+	work := c.work
+	if work == nil {
+		work = c.compact // Pass called without Run (tests, a one-off pass)
+	}
+	res, err := work(job)
 	if err != nil {
 		return fmt.Errorf("record: compact %s: %w", job.Path, err)
 	}
