@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"gatehouse/internal/app"
 	"gatehouse/internal/archive"
 	"gatehouse/internal/record"
 	"gatehouse/internal/testenv"
@@ -125,4 +126,58 @@ func sha256File(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
+
+// TestCompactionRefusesATamperedRecording: a queued recording changed on disk after its close
+// is not compacted: it stays byte for byte, and the audit log gets a
+// `recording.compaction_refused` alert with the audited and the found hash.
+func TestCompactionRefusesATamperedRecording(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	dir := filepath.Join(app.RecordingsDir(b.DataDir), "alice")
+	rec, path, err := record.Create(dir, "tampered.ghrec", record.Options{Format: record.Gatehouse, Defer: b.App.Compactor.Defer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := logText(2 << 20)
+	for p := payload; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		rec.Output(p[:min(len(p), 32<<10)])
+	}
+	sum, size, err := rec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred := record.DeferredBytes(rec)
+	if deferred == 0 {
+		t.Fatal("nothing deferred: the test would not reach the compactor's check")
+	}
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x20
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	found := sha256File(t, path)
+	const id = "c0ffee00c0ffee00c0ffee00"
+	if err := b.App.Compactor.Enqueue(record.CompactJob{ID: id, Path: path, SHA256: sum, Size: size, Deferred: deferred}); err != nil {
+		t.Fatal(err)
+	}
+	var alert map[string]any
+	eventually(t, "the recording.compaction_refused alert", func() bool {
+		for _, e := range auditEntries(t, b, "recording.compaction_refused") {
+			if f := e["fields"].(map[string]any); f["uniqid"] == id {
+				alert = f
+				return true
+			}
+		}
+		return false
+	})
+	extra, _ := alert["extra"].(map[string]any)
+	if alert["recording_sha256"] != sum || extra["found_sha256"] != found || extra["path"] != path {
+		t.Fatalf("alert %v; audited %s, found %s", alert, sum, found)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Fatal("a tampered recording was rewritten")
+	}
+	if len(auditEntries(t, b, "recording.compacted")) != 0 {
+		t.Fatal("a tampered recording was compacted")
+	}
 }
