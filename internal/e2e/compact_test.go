@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -179,5 +180,61 @@ func TestCompactionRefusesATamperedRecording(t *testing.T) {
 	}
 	if len(auditEntries(t, b, "recording.compacted")) != 0 {
 		t.Fatal("a tampered recording was compacted")
+	}
+}
+
+// TestCompactionAfterRestart: a compaction a dead gatehouse left (its marker in DATA_DIR/compact,
+// a torn temporary copy beside the recording) is found at the next start: the copy is removed,
+// the recording compacted, `recording.compacted` audited with the hash of the file now on disk.
+func TestCompactionAfterRestart(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec, path, err := record.Create(filepath.Join(app.RecordingsDir(dataDir), "alice"), "left.ghrec",
+		record.Options{Format: record.Gatehouse, Defer: &record.Deferral{Budget: 1 << 40}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := logText(2 << 20)
+	for p := payload; len(p) > 0; p = p[min(len(p), 32<<10):] {
+		rec.Output(p[:min(len(p), 32<<10)])
+	}
+	sum, size, err := rec.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "feedface0000feedface0000"
+	job, _ := json.Marshal(record.CompactJob{ID: id, Path: path, SHA256: sum, Size: size, Deferred: record.DeferredBytes(rec)})
+	queue := app.CompactQueueDir(dataDir)
+	if err := os.MkdirAll(queue, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(queue, id+".json"), job, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(filepath.Dir(path), ".left.ghrec.compacting")
+	if err := os.WriteFile(torn, []byte("GHREC\x00\x01\ntorn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.Start(t, testenv.Options{DataDir: dataDir})
+	var done map[string]any
+	eventually(t, "the recording.compacted event", func() bool {
+		for _, e := range auditEntries(t, b, "recording.compacted") {
+			if f := e["fields"].(map[string]any); f["uniqid"] == id {
+				done = f
+				return true
+			}
+		}
+		return false
+	})
+	if done["recording_sha256"] != sha256File(t, path) || done["extra"].(map[string]any)["old_sha256"] != sum {
+		t.Fatalf("recording.compacted %v; the file has %s", done, sha256File(t, path))
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Fatalf("the torn copy stays: %v", err)
+	}
+	if ents, _ := os.ReadDir(queue); len(ents) != 0 {
+		t.Fatalf("%d files left in the queue", len(ents))
 	}
 }
