@@ -467,6 +467,11 @@ func (c *Compactor) compact(job CompactJob) (CompactResult, error) {
 	return res, nil
 }
 
+func writeAll(w io.Writer, p []byte) error {
+	_, err := w.Write(p)
+	return err
+}
+
 // fileSum is the SHA-256 and size of the file at p.
 func fileSum(p string) (string, int64, error) {
 	f, err := os.Open(p)
@@ -483,9 +488,10 @@ func fileSum(p string) (string, int64, error) {
 }
 
 // rewrite copies a gatehouse recording from r to w, each chunk stored as is that s2 shrinks by
-// 1/64 compressed; chunks are never merged or split (events stay where they were). rerr is a
-// read error (the file is not a whole gatehouse recording: nothing is to be replaced), err a
-// write error. Memory: one chunk in and one out (≤ 2.3 MiB each).
+// 1/64 compressed; chunks are never merged or split (events stay where they were), and a torn
+// last chunk is copied as it is. rerr is a read error (the file is not a gatehouse recording
+// that reads: nothing is to be replaced), err a write error. Memory: one chunk in and one out
+// (≤ 2.3 MiB each).
 func rewrite(w io.Writer, r io.Reader) (rerr, err error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var magic [len(ghMagic)]byte
@@ -499,8 +505,10 @@ func rewrite(w io.Writer, r io.Reader) (rerr, err error) {
 	var out []byte
 	for {
 		hdr := in[:chunkHeaderLen]
-		if _, err := io.ReadFull(br, hdr); err == io.EOF {
+		if n, err := io.ReadFull(br, hdr); err == io.EOF {
 			return nil, nil
+		} else if err == io.ErrUnexpectedEOF {
+			return nil, writeAll(w, hdr[:n]) // a torn tail (a crash mid-write): kept as it is
 		} else if err != nil {
 			return fmt.Errorf("chunk header: %w", err), nil
 		}
@@ -512,7 +520,11 @@ func rewrite(w io.Writer, r io.Reader) (rerr, err error) {
 			return fmt.Errorf("%w: chunk of %d bytes (%d stored)", ErrCorrupt, raw, n), nil
 		}
 		chunk := in[:chunkHeaderLen+n]
-		if _, err := io.ReadFull(br, chunk[chunkHeaderLen:]); err != nil {
+		if m, err := io.ReadFull(br, chunk[chunkHeaderLen:]); err == io.ErrUnexpectedEOF || err == io.EOF {
+			// A torn last chunk (a session gatehouse did not close): its bytes stay, after the
+			// same chunks as before, so every reader stops at the same event.
+			return nil, writeAll(w, chunk[:chunkHeaderLen+m])
+		} else if err != nil {
 			return fmt.Errorf("chunk: %w", err), nil
 		}
 		if !asIs {

@@ -457,3 +457,56 @@ func TestCompactNearTheSizeCap(t *testing.T) {
 		t.Fatal("the log is not whole in its recording")
 	}
 }
+
+// TestCompactKeepsATornTail: a recording whose last chunk is torn (a gatehouse killed while
+// writing it) is compacted with the torn bytes kept after the same chunks: it reads to the same
+// last event, and reports itself truncated, as before.
+func TestCompactKeepsATornTail(t *testing.T) {
+	dir := t.TempDir()
+	d := bigBudget()
+	log, _, _, _ := compactData()
+	path, _, _, deferred := compactRec(t, filepath.Join(dir, "rec"), "torn.ghrec", d, log)
+	file, _ := os.ReadFile(path)
+	off, n := asIsChunk(t, file)
+	tail := file[off : off+chunkHeaderLen+n/2]
+	if err := os.WriteFile(path, append(file, tail...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	torn, _ := os.ReadFile(path)
+	want := readTorn(t, torn)
+	sum, size := sumOf(t, path)
+	c, results := testCompactor(t, dir, d)
+	mustQueue(t, c, "0badc0de0badc0de0badc0de", path, sum, size, deferred)
+	if err := c.Pass(context.Background()); err != nil || (*results)[0].Outcome != Compacted {
+		t.Fatalf("%v %+v", err, *results)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.HasSuffix(after, tail) || len(after) >= len(torn) {
+		t.Fatalf("%d bytes after, %d before; the torn tail kept: %v", len(after), len(torn), bytes.HasSuffix(after, tail))
+	}
+	sameEvents(t, "torn file compacted", readTorn(t, after), want)
+}
+
+// readTorn reads a recording whose last chunk is torn: every event, then a clean truncation.
+func readTorn(t *testing.T, data []byte) []Event {
+	t.Helper()
+	rd, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []Event
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if !rd.Truncated() {
+		t.Fatal("a torn file does not read as truncated")
+	}
+	return evs
+}
