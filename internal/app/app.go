@@ -241,12 +241,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if err := a.openCompactor(); err != nil {
-		// The open error is the one to report.
-		_ = a.Audit.Close()
-		_ = st.Close()
-		return nil, fmt.Errorf("recording compaction: %w", err)
-	}
+	a.shipCompacted()
 	return a, nil
 }
 

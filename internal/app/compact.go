@@ -26,20 +26,25 @@ const (
 // CompactQueueDir holds the markers of recordings waiting for their compaction.
 func CompactQueueDir(dataDir string) string { return filepath.Join(dataDir, "compact") }
 
-// openCompactor sets up the compactor and hands it to the tracker; the archive (when set up
-// before) waits for each queued recording and ships its compacted file.
+// openCompactor sets up the compactor and hands it to the tracker (before the tracker marks
+// the sessions a dead run left: their recordings are queued too).
 func (a *App) openCompactor() error {
 	c := &record.Compactor{Queue: CompactQueueDir(a.DataDir), Log: a.log,
 		Defer: &record.Deferral{Budget: compactBudget, MinFree: compactMinFree, Dir: RecordingsDir(a.DataDir)}}
 	c.Done = a.compactionDone
 	if err := c.Open(); err != nil {
-		return err
-	}
-	if a.Archive != nil {
-		a.Archive.Hold, c.Next = c.Held, a.Archive.Closed
+		return fmt.Errorf("recording compaction: %w", err)
 	}
 	a.Compactor, a.Tracker.Compact = c, c
 	return nil
+}
+
+// shipCompacted makes the archive (when set up) wait for each queued recording and ship its
+// compacted file.
+func (a *App) shipCompacted() {
+	if a.Archive != nil && a.Compactor != nil {
+		a.Archive.Hold, a.Compactor.Next = a.Compactor.Held, a.Archive.Closed
+	}
 }
 
 // compactionDone records a compaction's outcome: the new hash and size in the session row and a

@@ -482,8 +482,20 @@ func (t *Tracker) Interrupted(ctx context.Context) error {
 			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}}); err != nil {
 			t.Log.Error("cannot write an interrupted session to the audit log", "id", s.ID, "err", err)
 		}
+		t.compactInterrupted(s, sum, size)
 	}
 	return nil
+}
+
+// compactInterrupted queues the recording of a session a dead gatehouse left, if it is a
+// gatehouse recording: it may hold output stored as is (its torn last chunk stays as it is).
+func (t *Tracker) compactInterrupted(s store.Session, sum string, size int64) {
+	if t.Compact == nil || sum == "" || filepath.Ext(s.Recording) != "."+record.Gatehouse.Ext() {
+		return
+	}
+	if err := t.Compact.Enqueue(record.CompactJob{ID: s.ID, Path: s.Recording, SHA256: sum, Size: size}); err != nil {
+		t.Log.Error("an interrupted session's recording is not queued for compaction; it stays as it is", "id", s.ID, "err", err)
+	}
 }
 
 // hashFile returns the SHA-256 and size of what a recording holds ("" when unreadable).
