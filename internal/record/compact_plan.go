@@ -8,6 +8,7 @@ package record
 // at rest".
 
 import (
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -155,18 +156,20 @@ type deferState struct {
 	budget   *Deferral
 	maxBytes int64 // the recording's size cap (Options.MaxBytes; 0: none)
 	deferred int64 // bytes of chunks this recording stored as is to compact later
-	probe    []byte
 }
+
+// probePool holds the probes' s2 output: shared, so a recording that streamed once holds none
+// while it idles.
+var probePool = sync.Pool{New: func() any { b := make([]byte, s2.MaxEncodedLen(probeLen)); return &b }}
 
 // plan decides what writeHeld does with raw, the file holding written bytes; callers hold mu.
 // It reserves the budget for a deferred chunk.
 func (d *deferState) plan(raw []byte, written int64) chunkPlan {
 	f := chunkFacts{deferring: d.budget != nil, full: len(raw) >= chunkRaw}
 	if f.deferring && f.full {
-		if d.probe == nil {
-			d.probe = make([]byte, s2.MaxEncodedLen(probeLen))
-		}
-		f.sample = classify(raw, d.probe)
+		scratch := probePool.Get().(*[]byte)
+		f.sample = classify(raw, *scratch)
+		probePool.Put(scratch)
 		nearCap := d.maxBytes > 0 && written+int64(len(raw)) > d.maxBytes/2
 		f.overBudget = f.sample == sampleCompressible && (nearCap || !d.budget.take(int64(len(raw))))
 	}
