@@ -356,12 +356,6 @@ func tempPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".compacting")
 }
 
-// IsCompactionTemp reports whether a file name is a compaction's temporary copy (the archive
-// does not ship them).
-func IsCompactionTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".compacting")
-}
-
 // compact does the file's part of job: an error leaves the original and the marker.
 func (c *Compactor) compact(job CompactJob) (CompactResult, error) {
 	res := CompactResult{Job: job}
