@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gatehouse/internal/audit"
 	"gatehouse/internal/record"
 	"gatehouse/internal/store"
@@ -31,10 +33,23 @@ func CompactQueueDir(dataDir string) string { return filepath.Join(dataDir, "com
 func (a *App) openCompactor() error {
 	c := &record.Compactor{Queue: CompactQueueDir(a.DataDir), Log: a.log,
 		Defer: &record.Deferral{Budget: compactBudget, MinFree: compactMinFree, Dir: RecordingsDir(a.DataDir)}}
-	c.Done = a.compactionDone
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_recording_compactions_total",
+		Help: "Closed recordings the compactor finished, by outcome: compacted, unchanged, refused (the file's sha256 is not the audited one: an alert), gone."},
+		[]string{"outcome"})
+	c.Done = func(ctx context.Context, r record.CompactResult) error {
+		if err := a.compactionDone(ctx, r); err != nil {
+			return err
+		}
+		outcomes.WithLabelValues(string(r.Outcome)).Inc()
+		return nil
+	}
 	if err := c.Open(); err != nil {
 		return fmt.Errorf("recording compaction: %w", err)
 	}
+	a.Metrics.Registry.MustRegister(outcomes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_recording_uncompacted_bytes",
+			Help: "Recording bytes stored as is and not yet compacted (open recordings and queued files); past the budget recorders compress inline."},
+			func() float64 { return float64(c.Defer.Pending()) }))
 	a.Compactor, a.Tracker.Compact = c, c
 	return nil
 }

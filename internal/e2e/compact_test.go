@@ -181,6 +181,20 @@ func TestCompactionRefusesATamperedRecording(t *testing.T) {
 	if len(auditEntries(t, b, "recording.compacted")) != 0 {
 		t.Fatal("a tampered recording was compacted")
 	}
+	// Counted once the outcome is recorded (just after the audit event).
+	eventually(t, "gatehouse_recording_compactions_total{outcome=refused} 1", func() bool {
+		mfs, _ := b.App.Metrics.Registry.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "gatehouse_recording_compactions_total" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "refused" {
+						return m.GetCounter().GetValue() == 1
+					}
+				}
+			}
+		}
+		return false
+	})
 }
 
 // TestCompactionAfterRestart: a compaction a dead gatehouse left (its marker in DATA_DIR/compact,
