@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -36,6 +37,9 @@ func (a *App) openCompactor() error {
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_recording_compactions_total",
 		Help: "Closed recordings the compactor finished, by outcome: compacted, unchanged, refused (the file's sha256 is not the audited one: an alert), gone."},
 		[]string{"outcome"})
+	if a.opts.CompactInChild {
+		c.Worker = record.NewChildWorker(os.Stderr) // nil (in process) where there is no child
+	}
 	c.Done = func(ctx context.Context, r record.CompactResult) error {
 		if err := a.compactionDone(ctx, r); err != nil {
 			return err

@@ -97,7 +97,11 @@ type Compactor struct {
 	// each step and may end the process there (tests of kill -9).
 	create func(path string) (io.WriteCloser, error)
 	crash  func(step string)
-	// work does a job's file part: on Run's idle thread, or in place when Pass is called alone.
+	// Worker, when set, does each job's file part (ChildWorker: a child process at idle
+	// priority); nil: Run's idle thread, or in place when Pass is called alone.
+	Worker CompactWorker
+
+	// work does a job's file part on Run's idle thread (when Worker is nil).
 	work func(CompactJob) (CompactResult, error)
 
 	mu    sync.Mutex
@@ -231,21 +235,8 @@ func (c *Compactor) Held(path string) bool {
 // here, on a normal thread: the idle one may wait long for a core, and must not make sessions
 // wait behind a lock it holds.
 func (c *Compactor) Run(ctx context.Context) {
-	jobs, results := make(chan CompactJob), make(chan compactDone)
-	go func() {
-		// The thread stays locked to this goroutine and ends with it, so its idle priority
-		// never reaches another goroutine.
-		idleThread(c.Log)
-		for job := range jobs {
-			res, err := c.compact(job)
-			results <- compactDone{res, err}
-		}
-	}()
-	defer close(jobs)
-	c.work = func(job CompactJob) (CompactResult, error) {
-		jobs <- job
-		d := <-results
-		return d.res, d.err
+	if c.Worker == nil {
+		defer c.idleWorker()()
 	}
 	retry := c.Retry
 	if retry <= 0 {
@@ -271,6 +262,27 @@ func (c *Compactor) Run(ctx context.Context) {
 		case <-tick:
 		}
 	}
+}
+
+// idleWorker starts the in-process file work (no Worker: not Linux, tests): a goroutine on a
+// thread at idle priority, until the returned stop is called.
+func (c *Compactor) idleWorker() (stop func()) {
+	jobs, results := make(chan CompactJob), make(chan compactDone)
+	go func() {
+		// The thread stays locked to this goroutine and ends with it, so its idle priority
+		// never reaches another goroutine.
+		idleThread(c.Log)
+		for job := range jobs {
+			res, err := c.compact(job)
+			results <- compactDone{res, err}
+		}
+	}()
+	c.work = func(job CompactJob) (CompactResult, error) {
+		jobs <- job
+		d := <-results
+		return d.res, d.err
+	}
+	return func() { close(jobs) }
 }
 
 type compactDone struct {
@@ -306,11 +318,15 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 	if err != nil {
 		return fmt.Errorf("record: compaction marker %s: %w", m, err)
 	}
-	work := c.work
-	if work == nil {
-		work = c.compact // Pass called without Run (tests, a one-off pass)
+	var res CompactResult
+	switch {
+	case c.Worker != nil:
+		res, err = c.Worker.CompactFile(ctx, c.Queue, job)
+	case c.work != nil:
+		res, err = c.work(job)
+	default:
+		res, err = c.compact(job) // Pass called without Run (tests, a one-off pass)
 	}
-	res, err := work(job)
 	if err != nil {
 		return fmt.Errorf("record: compact %s: %w", job.Path, err)
 	}

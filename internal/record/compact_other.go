@@ -3,6 +3,7 @@
 package record
 
 import (
+	"io"
 	"log/slog"
 	"runtime"
 )
@@ -11,3 +12,8 @@ import (
 func idleThread(*slog.Logger) { runtime.LockOSThread() }
 
 func threadPolicy() (uint32, error) { return 0, nil }
+
+// NewChildWorker: elsewhere the file work stays in process (nil: Run's idle goroutine).
+func NewChildWorker(io.Writer) CompactWorker { return nil }
+
+func idleProcess() error { return nil }
