@@ -1,9 +1,9 @@
 package record
 
 // The Compactor rewrites closed gatehouse recordings whose chunks were stored as is to be
-// compressed later (compact_plan.go), one file at a time, on a thread the kernel runs only when
-// nothing else wants the CPU (SCHED_IDLE on Linux: compact_linux.go). docs/recording.md,
-// "Compress at rest".
+// compressed later (compact_plan.go), one file at a time, at idle priority: in a child process
+// whose threads are all SCHED_IDLE (Worker: compact_child*.go; gatehouse serve on Linux), or on
+// a SCHED_IDLE thread of this process (compact_linux.go). docs/recording.md, "Compress at rest".
 //
 // A queued file has a marker in the queue directory (ID.json: its path, the SHA-256 and size
 // audited at its close, its deferred bytes), written before the tracker hands the file to the
@@ -229,9 +229,9 @@ func (c *Compactor) Held(path string) bool {
 	return ok
 }
 
-// Run compacts queued files until ctx ends. The files are read, compressed and written on a
-// goroutine locked to a thread the kernel runs at idle priority (Linux; elsewhere a plain
-// goroutine), one file at a time; what takes shared locks (Done: the store, the audit log) runs
+// Run compacts queued files until ctx ends, one file at a time. The files are read, compressed
+// and written by Worker (a child process) or, without one, on a goroutine locked to a thread the
+// kernel runs at idle priority (Linux; elsewhere a plain goroutine); what takes shared locks (Done: the store, the audit log) runs
 // here, on a normal thread: the idle one may wait long for a core, and must not make sessions
 // wait behind a lock it holds.
 func (c *Compactor) Run(ctx context.Context) {

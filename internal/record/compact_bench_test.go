@@ -69,22 +69,7 @@ func BenchmarkCompaction(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				rec, path, err := Create(filepath.Join(dir, "rec"), fmt.Sprintf("%s-%d.ghrec", d.name, i), Options{Format: Gatehouse, Defer: c.Defer})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range perOp / len(d.data) {
-					for p := d.data; len(p) > 0; p = p[min(len(p), 32<<10):] {
-						rec.Output(p[:min(len(p), 32<<10)])
-					}
-				}
-				sum, n, err := rec.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := c.Enqueue(CompactJob{ID: fmt.Sprintf("%024x", i), Path: path, SHA256: sum, Size: n, Deferred: DeferredBytes(rec)}); err != nil {
-					b.Fatal(err)
-				}
+				path := queueBenchRecording(b, c, dir, fmt.Sprintf("%s-%d", d.name, i), i, d.data, perOp)
 				cpu := startCPU()
 				b.StartTimer()
 				if err := c.Pass(context.Background()); err != nil {
@@ -104,4 +89,26 @@ func BenchmarkCompaction(b *testing.B) {
 			b.ReportMetric(float64(size)/perOp, "size/raw")
 		})
 	}
+}
+
+// queueBenchRecording records perOp bytes of data (in 32 KiB outputs) into dir/rec/NAME.ghrec
+// and queues it on c as job id.
+func queueBenchRecording(b *testing.B, c *Compactor, dir, name string, id int, data []byte, perOp int) string {
+	rec, path, err := Create(filepath.Join(dir, "rec"), name+".ghrec", Options{Format: Gatehouse, Defer: c.Defer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range perOp / len(data) {
+		for p := data; len(p) > 0; p = p[min(len(p), 32<<10):] {
+			rec.Output(p[:min(len(p), 32<<10)])
+		}
+	}
+	sum, n, err := rec.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Enqueue(CompactJob{ID: fmt.Sprintf("%024x", id), Path: path, SHA256: sum, Size: n, Deferred: DeferredBytes(rec)}); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }

@@ -41,15 +41,15 @@ func TestParseChildAnswer(t *testing.T) {
 	id := `"id":"` + job.ID + `"`
 	for _, bad := range []string{
 		"", "\n", "{}\n", "null\n", "[]\n",
-		`{` + id + `,"outcome":"gone"}`,                          // no newline: cut
-		`{` + id + `,"outcome":"gone"` + "\n",                    // cut inside
-		`{` + id + `,"outcome":"gone"}` + "\n{}\n",               // two lines
-		`{` + id + `,"outcome":"gone"} {}` + "\n",                // two objects
-		`{` + id + `,"outcome":"gone","x":1}` + "\n",             // unknown field
-		`{"id":"other","outcome":"gone"}` + "\n",                 // another job
-		`{` + id + `,"outcome":"maybe"}` + "\n",                  // unknown outcome
-		`{` + id + `}` + "\n",                                    // neither outcome nor failure
-		`{` + id + `,"outcome":"compacted"}` + "\n",              // no hash
+		`{` + id + `,"outcome":"gone"}`,              // no newline: cut
+		`{` + id + `,"outcome":"gone"` + "\n",        // cut inside
+		`{` + id + `,"outcome":"gone"}` + "\n{}\n",   // two lines
+		`{` + id + `,"outcome":"gone"} {}` + "\n",    // two objects
+		`{` + id + `,"outcome":"gone","x":1}` + "\n", // unknown field
+		`{"id":"other","outcome":"gone"}` + "\n",     // another job
+		`{` + id + `,"outcome":"maybe"}` + "\n",      // unknown outcome
+		`{` + id + `}` + "\n",                        // neither outcome nor failure
+		`{` + id + `,"outcome":"compacted"}` + "\n",  // no hash
 		`{` + id + `,"outcome":"compacted","new_sha256":"` + h2 + `"}` + "\n",
 		`{` + id + `,"outcome":"compacted","new_sha256":"` + strings.ToUpper(h2) + `","new_size":4}` + "\n",
 		`{` + id + `,"outcome":"compacted","new_sha256":"` + h2 + `","new_size":-4}` + "\n",
