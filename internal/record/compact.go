@@ -231,9 +231,9 @@ func (c *Compactor) Held(path string) bool {
 
 // Run compacts queued files until ctx ends, one file at a time. The files are read, compressed
 // and written by Worker (a child process) or, without one, on a goroutine locked to a thread the
-// kernel runs at idle priority (Linux; elsewhere a plain goroutine); what takes shared locks (Done: the store, the audit log) runs
-// here, on a normal thread: the idle one may wait long for a core, and must not make sessions
-// wait behind a lock it holds.
+// kernel runs at idle priority (Linux; elsewhere a plain goroutine); what takes shared locks
+// (Done: the store, the audit log) runs here, on a normal thread: the idle one may wait long
+// for a core, and must not make sessions wait behind a lock it holds.
 func (c *Compactor) Run(ctx context.Context) {
 	if c.Worker == nil {
 		defer c.idleWorker()()
