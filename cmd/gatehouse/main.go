@@ -256,7 +256,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopPprof()
 	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node,
-		CompactInChild: true})
+		CompactWorker: record.NewChildWorker(os.Stderr)})
 	if err != nil {
 		return err
 	}

@@ -70,10 +70,10 @@ type Options struct {
 	// sync; nil is the system clock. Tests move a clock.Fake instead of sleeping. (Durations
 	// measured on the wire, such as dial times, stay on the real clock.)
 	Clock clock.Clock
-	// CompactInChild runs each compaction's file work in a child process, gatehouse's own binary
-	// re-run with record.CompactChildArg (Linux; `gatehouse serve` sets it). Off, it runs on an
-	// idle thread of this process (tests, whose binary is not gatehouse).
-	CompactInChild bool
+	// CompactWorker does each compaction's file work: `gatehouse serve` gives a child process,
+	// gatehouse's own binary re-run with record.CompactChildArg (Linux). nil: an idle thread of
+	// this process (elsewhere, and tests whose binary is not gatehouse).
+	CompactWorker record.CompactWorker
 }
 
 // App is one running (or ready to run) bastion.

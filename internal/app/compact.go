@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -37,9 +36,7 @@ func (a *App) openCompactor() error {
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_recording_compactions_total",
 		Help: "Closed recordings the compactor finished, by outcome: compacted, unchanged, refused (the file's sha256 is not the audited one: an alert), gone."},
 		[]string{"outcome"})
-	if a.opts.CompactInChild {
-		c.Worker = record.NewChildWorker(os.Stderr) // nil (in process) where there is no child
-	}
+	c.Worker = a.opts.CompactWorker
 	c.Done = func(ctx context.Context, r record.CompactResult) error {
 		if err := a.compactionDone(ctx, r); err != nil {
 			return err

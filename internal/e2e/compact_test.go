@@ -34,11 +34,12 @@ func logText(n int) []byte {
 // compacted once the session is closed: the audit log's `recording.compacted` event chains the
 // hash of session.close (old_sha256) to the file now on disk (`sha256sum FILE`), the session row
 // holds the new hash and size, the archive ships the compacted file (not the raw one), and a
-// replay from the bucket (the local file gone) plays the log.
+// replay from the bucket (the local file gone) plays the log. The file work runs in a child
+// process, as under `gatehouse serve` (the other compaction tests run it in process).
 func TestCompactionChainsTheAuditedHash(t *testing.T) {
 	s3 := testenv.StartS3(t)
 	newBucket(t, s3, "gh-archive")
-	b := testenv.Start(t, testenv.Options{Node: "n1", Config: archiveTOML(s3, "")})
+	b := testenv.Start(t, testenv.Options{Node: "n1", Config: archiveTOML(s3, ""), CompactWorker: compactChild()})
 	cl, err := archive.NewClient(b.App.Config().Archive)
 	if err != nil {
 		t.Fatal(err)
