@@ -119,3 +119,27 @@ func FuzzChildAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestCompactChildRequest: the child refuses a request that would point it anywhere but a
+// recording and its marker (relative paths, an id that is not one plain path element, no
+// audited hash, unknown fields, not JSON): a failure answer, exit 2, nothing touched.
+func TestCompactChildRequest(t *testing.T) {
+	h := strings.Repeat("a", 64)
+	for _, req := range []string{
+		``, `{`, `[]`,
+		`{"queue":"q","job":{"id":"x","path":"/r/x.ghrec","sha256":"` + h + `"}}`,
+		`{"queue":"/q","job":{"id":"x","path":"r/x.ghrec","sha256":"` + h + `"}}`,
+		`{"queue":"/q","job":{"id":"../x","path":"/r/x.ghrec","sha256":"` + h + `"}}`,
+		`{"queue":"/q","job":{"id":".x","path":"/r/x.ghrec","sha256":"` + h + `"}}`,
+		`{"queue":"/q","job":{"id":"","path":"/r/x.ghrec","sha256":"` + h + `"}}`,
+		`{"queue":"/q","job":{"id":"x","path":"/r/x.ghrec","sha256":"zz"}}`,
+		`{"queue":"/q","job":{"id":"x","path":"/r/x.ghrec","sha256":"` + h + `"},"more":1}`,
+	} {
+		var out, errb strings.Builder
+		code := compactChild(strings.NewReader(req), &out, &errb, &Compactor{})
+		var a childAnswer
+		if err := json.Unmarshal([]byte(out.String()), &a); err != nil || code != 2 || a.Fail != failError || a.Outcome != "" {
+			t.Errorf("%s: exit %d, answer %q", req, code, out.String())
+		}
+	}
+}
