@@ -179,11 +179,13 @@ func answerOf(res CompactResult, err error) childAnswer {
 // CompactChildMain is the child's main: it reads one request on stdin, does its file work at
 // idle priority and writes its answer on stdout; it returns the exit code (0 with an outcome).
 func CompactChildMain(stdin io.Reader, stdout, stderr io.Writer) int {
-	return compactChild(stdin, stdout, stderr, &Compactor{})
+	return compactChild(stdin, stdout, stderr, &Compactor{}, idleProcess)
 }
 
-// compactChild is CompactChildMain with the compactor's test hooks (c.crash, c.create).
-func compactChild(stdin io.Reader, stdout, stderr io.Writer, c *Compactor) (code int) {
+// compactChild is CompactChildMain with the compactor's test hooks (c.crash, c.create) and the
+// priority change (idle: idleProcess in a child; a test calling it in its own process must not
+// make that process idle).
+func compactChild(stdin io.Reader, stdout, stderr io.Writer, c *Compactor, idle func() error) (code int) {
 	var a childAnswer
 	defer func() {
 		if p := recover(); p != nil {
@@ -194,7 +196,7 @@ func compactChild(stdin io.Reader, stdout, stderr io.Writer, c *Compactor) (code
 			code = 1
 		}
 	}()
-	if err := idleProcess(); err != nil {
+	if err := idle(); err != nil {
 		_, _ = fmt.Fprintf(stderr, "gatehouse compaction child: idle priority refused, running at normal priority: %v\n", err)
 	}
 	var req childRequest

@@ -136,7 +136,7 @@ func TestCompactChildRequest(t *testing.T) {
 		`{"queue":"/q","job":{"id":"x","path":"/r/x.ghrec","sha256":"` + h + `"},"more":1}`,
 	} {
 		var out, errb strings.Builder
-		code := compactChild(strings.NewReader(req), &out, &errb, &Compactor{})
+		code := compactChild(strings.NewReader(req), &out, &errb, &Compactor{}, func() error { return nil })
 		var a childAnswer
 		if err := json.Unmarshal([]byte(out.String()), &a); err != nil || code != 2 || a.Fail != failError || a.Outcome != "" {
 			t.Errorf("%s: exit %d, answer %q", req, code, out.String())
