@@ -19,9 +19,14 @@ import (
 
 	"gatehouse/internal/app"
 	"gatehouse/internal/config"
+	"gatehouse/internal/record"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == record.CompactChildArg {
+		// gatehouse serve's compaction child (internal/record/compact_child.go): not a command.
+		os.Exit(record.CompactChildMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -250,7 +255,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopPprof()
-	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node})
+	a, err := app.Open(ctx, app.Options{DataDir: c.dataDir, ConfigFile: c.config, Listen: c.listen, Log: log, Store: c.store, Node: c.node,
+		CompactWorker: record.NewChildWorker(os.Stderr)})
 	if err != nil {
 		return err
 	}

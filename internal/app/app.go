@@ -41,6 +41,7 @@ import (
 	"gatehouse/internal/osh/cmd/groupowner"
 	"gatehouse/internal/osh/cmd/open"
 	"gatehouse/internal/osh/cmd/restricted"
+	"gatehouse/internal/record"
 	"gatehouse/internal/running"
 	"gatehouse/internal/seal"
 	"gatehouse/internal/session"
@@ -69,6 +70,10 @@ type Options struct {
 	// sync; nil is the system clock. Tests move a clock.Fake instead of sleeping. (Durations
 	// measured on the wire, such as dial times, stay on the real clock.)
 	Clock clock.Clock
+	// CompactWorker does each compaction's file work: `gatehouse serve` gives a child process,
+	// gatehouse's own binary re-run with record.CompactChildArg (Linux). nil: an idle thread of
+	// this process (elsewhere, and tests whose binary is not gatehouse).
+	CompactWorker record.CompactWorker
 }
 
 // App is one running (or ready to run) bastion.
@@ -101,6 +106,8 @@ type App struct {
 	WebAddr string
 	// Archive ships recordings and audit files to the [archive] bucket (nil without one).
 	Archive *archive.Shipper
+	// Compactor compresses closed recordings at rest (compact.go).
+	Compactor *record.Compactor
 
 	opts    Options
 	cluster clusterState
@@ -239,6 +246,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("archive: %w", err)
 	}
+	a.shipCompacted()
 	return a, nil
 }
 
@@ -379,6 +387,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	a.startSync(ctx)
 	a.runArchive(ctx)
+	a.runCompactor(ctx)
 	return a.Server.Serve(ctx, ln)
 }
 

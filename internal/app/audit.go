@@ -130,6 +130,9 @@ func (a *App) openAudit(ctx context.Context) error {
 		OnRecordingBytes: func(n int64) { a.Metrics.RecordingBytes.Add(float64(n)) },
 		OnRecordingError: func() { a.Metrics.RecordingErrors.Inc() },
 		OnRecordingLimit: truncated.Inc}
+	if err := a.openCompactor(); err != nil {
+		return err
+	}
 	return a.Tracker.Interrupted(ctx)
 }
 

@@ -165,6 +165,10 @@ type Shipper struct {
 	Retention time.Duration
 	// MaxBacklog and MinFree are the disk budget Admit enforces.
 	MaxBacklog, MinFree int64
+	// Hold, when set, says a recording is not to be shipped yet (its compaction waits: the
+	// compacted file is the one shipped, record.Compactor). It is queued, and shipped once
+	// Closed is called for it again.
+	Hold func(path string) bool
 
 	mu      sync.Mutex
 	done    map[string]shipped // by key
@@ -196,7 +200,8 @@ func (s *Shipper) Start(ctx context.Context) error {
 			}
 			return err
 		}
-		if d.Type().IsRegular() {
+		// A hidden file is a compaction's temporary copy (record.Compactor), never a recording.
+		if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
 			if _, ok := s.done[s.Client.RecordingKey(s.Node, p)]; !ok {
 				s.pending[p] = ""
 			}
@@ -305,6 +310,9 @@ func (s *Shipper) Pass(ctx context.Context) error {
 	s.mu.Unlock()
 	slices.Sort(paths)
 	for _, p := range paths {
+		if s.Hold != nil && s.Hold(p) {
+			continue
+		}
 		if err := s.shipRecording(ctx, p); err != nil {
 			return err
 		}

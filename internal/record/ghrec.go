@@ -125,6 +125,11 @@ type ghWriter struct {
 	bulk   bool   // the last chunk was written because it was full: take a full-size buffer
 	skip   int    // chunks still to store as is, after one that did not compress
 	begun  bool   // the magic is written (with the first chunk)
+	// stageFull: the chunk being written ends because its stage is full (streaming output).
+	stageFull bool
+
+	// Compress at rest: what decides to store chunks as is for the Compactor (compact_plan.go).
+	deferState
 }
 
 func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
@@ -145,7 +150,7 @@ func newGhWriter(o *sink, opts Options, start time.Time) (*ghWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: encode header: %w", err)
 	}
-	g := &ghWriter{sink: o, start: start}
+	g := &ghWriter{sink: o, start: start, deferState: deferState{budget: opts.Defer, maxBytes: opts.MaxBytes}}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.held = g
@@ -209,8 +214,9 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 		// The stage is full: the chunk ends here, before its 512 KiB, and the next one starts
 		// in the next stage, so that stages are written whole (the kernel's cost of a direct
 		// write is per write as much as per byte).
+		g.stageFull = true
 		g.writeHeld()
-		g.bulk = true
+		g.stageFull, g.bulk = false, true
 	}
 	if g.raw == nil {
 		if g.bulk {
@@ -257,6 +263,8 @@ func (g *ghWriter) writeHeld() {
 		asIs := g.skip > 0 && g.begun
 		if asIs {
 			g.skip--
+		} else if g.begun && g.plan(raw, g.hc.n, g.stageFull) != planCompress {
+			asIs = true // stored as is: for good (s2 finds nothing), or for the Compactor
 		} else {
 			out := g.out[:0]
 			if !g.begun {

@@ -148,6 +148,10 @@ type Options struct {
 	// disk…), as soon as the worker or the timed flush meets it, off the session's path (it must
 	// not block): the session can then end rather than go on unrecorded.
 	OnError func(error)
+	// Defer, when set (gatehouse format only), lets full chunks of compressible output be stored
+	// as is, within its budget, for a Compactor to compress once the recording is closed
+	// (compact_plan.go); DeferredBytes says how many were.
+	Defer *Deferral
 	// FlushInterval bounds how long written data may sit in the user-space
 	// buffer; 0 means 1 s.
 	FlushInterval time.Duration

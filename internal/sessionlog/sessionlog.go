@@ -77,6 +77,10 @@ type Tracker struct {
 	// OnClosed, when set, is told of each recording once closed and its SHA-256 audited (the
 	// archive ships it).
 	OnClosed func(path, sha256 string, size int64)
+	// Compact, when set, lets gatehouse recordings store streaming text as is within its budget
+	// (record.Deferral) and compacts each closed one that did, on idle CPU (compress at rest:
+	// docs/recording.md). It is told of the file before OnClosed, which then waits for it.
+	Compact *record.Compactor
 
 	// create opens a recording (record.Create when nil; a test's recorder otherwise).
 	create func(dir, name string, opts record.Options) (record.Recorder, string, error)
@@ -132,6 +136,9 @@ func (t *Tracker) Begin(ctx context.Context, s *session.Session, ln session.Line
 	cols, rows := s.Cols, s.Rows
 	opts := record.Options{Format: pol.Format, Cols: cols, Rows: rows, Term: s.Term, Title: fmt.Sprintf("%s: %s", s.Account.Name, title(kind, line)),
 		Command: req.Command(), Now: t.Now, MaxBytes: pol.MaxBytes, OnLimit: tr.limitReached, OnError: tr.recordingFailed, RecordInput: recordInput}
+	if t.Compact != nil {
+		opts.Defer = t.Compact.Defer
+	}
 	tr.stderr, tr.accountID, tr.endOnFailure = s.RawErr, s.Account.ID, req.HasTarget()
 	if stealth {
 		opts.StealthStdout = pol.Stealth
@@ -427,8 +434,29 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		}
 		go t.finishLater(tr.id, todo)
 	}
+	tr.queueCompaction(sum, size, rerr)
 	if t.OnClosed != nil && rerr == nil {
 		t.OnClosed(tr.path, sum, size)
+	}
+}
+
+// queueCompaction hands a closed recording that stored output as is to the compactor; a failed
+// recording is kept as it is (its deferred bytes are given back).
+func (tr *track) queueCompaction(sum string, size int64, rerr error) {
+	c := tr.t.Compact
+	if c == nil {
+		return
+	}
+	n := record.DeferredBytes(tr.rec)
+	if n == 0 {
+		return
+	}
+	if rerr != nil {
+		c.Defer.Release(n)
+		return
+	}
+	if err := c.Enqueue(record.CompactJob{ID: tr.id, Path: tr.path, SHA256: sum, Size: size, Deferred: n}); err != nil {
+		tr.t.Log.Error("recording not queued for compaction; it stays as it is", "id", tr.id, "path", tr.path, "err", err)
 	}
 }
 
@@ -479,8 +507,20 @@ func (t *Tracker) Interrupted(ctx context.Context) error {
 			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}}); err != nil {
 			t.Log.Error("cannot write an interrupted session to the audit log", "id", s.ID, "err", err)
 		}
+		t.compactInterrupted(s, sum, size)
 	}
 	return nil
+}
+
+// compactInterrupted queues the recording of a session a dead gatehouse left, if it is a
+// gatehouse recording: it may hold output stored as is (its torn last chunk stays as it is).
+func (t *Tracker) compactInterrupted(s store.Session, sum string, size int64) {
+	if t.Compact == nil || sum == "" || filepath.Ext(s.Recording) != "."+record.Gatehouse.Ext() {
+		return
+	}
+	if err := t.Compact.Enqueue(record.CompactJob{ID: s.ID, Path: s.Recording, SHA256: sum, Size: size}); err != nil {
+		t.Log.Error("an interrupted session's recording is not queued for compaction; it stays as it is", "id", s.ID, "err", err)
+	}
 }
 
 // hashFile returns the SHA-256 and size of what a recording holds ("" when unreadable).

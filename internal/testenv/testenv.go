@@ -57,6 +57,8 @@ type Options struct {
 	// Store is "" (SQLite in DataDir) or a postgres:// URL shared by the nodes of a cluster
 	// (StartNodes); Node names the node.
 	Store, Node string
+	// CompactWorker does the compactions' file work (app.Options; nil: in process).
+	CompactWorker record.CompactWorker
 }
 
 // Start starts gatehouse and creates the first admin with a key made by ssh-keygen.
@@ -82,7 +84,8 @@ func Start(t testing.TB, o Options) *Bastion {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	clock := new(Clock)
-	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node, Clock: clock})
+	a, err := app.Open(ctx, app.Options{DataDir: o.DataDir, Listen: "127.0.0.1:0", Log: log, Store: o.Store, Node: o.Node, Clock: clock,
+		CompactWorker: o.CompactWorker})
 	if err != nil {
 		cancel()
 		t.Fatalf("open gatehouse: %v", err)
