@@ -33,6 +33,7 @@ type AuditPassword struct {
 	InactiveDays          int     `json:"password_inactive_days"`
 	MaxDays               int     `json:"password_max_days"`
 	MinDays               int     `json:"password_min_days"`
+	Name                  string  `json:"password_name"` // The Bastion's helper names each account when run for all
 	Password              string  `json:"password_password"`
 	User                  string  `json:"password_user"`
 	WarnDays              int     `json:"password_warn_days"`
@@ -56,7 +57,7 @@ func newAuditPassword(cfg *config.Config) *AuditPassword {
 
 // set fills the account's part of p (PasswordInfo's meaning).
 func (p *AuditPassword) set(account string, configured bool, changed time.Time) {
-	p.User, p.Password, p.DateChanged, p.DateChangedTimestamp = account, "locked", nil, 0
+	p.User, p.Name, p.Password, p.DateChanged, p.DateChangedTimestamp = account, account, "locked", nil, 0
 	if !configured {
 		return
 	}

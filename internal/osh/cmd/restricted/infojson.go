@@ -237,6 +237,7 @@ func (v *Info) appendJSON(b []byte) []byte {
 		b = num(b, `,"password_inactive_days":`, int64(p.InactiveDays))
 		b = num(b, `,"password_max_days":`, int64(p.MaxDays))
 		b = num(b, `,"password_min_days":`, int64(p.MinDays))
+		b = str(b, `,"password_name":`, p.Name)
 		b = str(b, `,"password_password":`, p.Password)
 		b = str(b, `,"password_user":`, p.User)
 		b = num(b, `,"password_warn_days":`, int64(p.WarnDays))

@@ -306,6 +306,9 @@ func bastionAuditRow(in InfoInput, withPassword bool, cfg *config.Config) map[st
 		for k, x := range PasswordInfo(a.Name, m, cfg) {
 			v["password_"+k] = x
 		}
+		// The Bastion's password helper run with --all names each account in its answer
+		// (osh-accountGetPasswordInfo), and accountList copies every key, prefixed.
+		v["password_name"] = a.Name
 	}
 	return v
 }
