@@ -350,6 +350,16 @@ func (p *Printer) write(l string) {
 		p.widest = max(p.widest, 2+DisplayWidth(l))
 	}
 	p.buf = append(append(p.buf, l...), '\n')
+	p.writeBuf()
+}
+
+// writeBuf writes the line in buf. A line of human output never holds a JSON frame's marker:
+// with --quiet it is printed bare, and a value a user set (a comment, a key's comment) could
+// otherwise print a JSON_START line of its own before the real frame, for a script to parse.
+func (p *Printer) writeBuf() {
+	if bytes.Contains(p.buf, []byte("JSON_")) {
+		p.buf = append(p.buf[:0], markerFix.Replace(string(p.buf))...)
+	}
 	_, _ = p.W.Write(p.buf)
 }
 
@@ -369,7 +379,7 @@ func (p *Printer) LineBytes(l []byte) {
 		p.widest = max(p.widest, 2+DisplayWidthBytes(l))
 	}
 	p.buf = append(append(p.buf, l...), '\n')
-	_, _ = p.W.Write(p.buf)
+	p.writeBuf()
 }
 
 // Border is what starts a line inside the box ("" with --quiet), for text written to W
