@@ -158,6 +158,11 @@ func readMarker(p string) (CompactJob, error) {
 	if err == nil && (job.Path == "" || job.ID == "" || job.SHA256 == "") {
 		err = errors.New("marker without a path, an id or a hash")
 	}
+	if err == nil && job.ID+markerExt != filepath.Base(p) {
+		// The id names the marker the compaction writes (Queue/ID.json): one that is not this
+		// file's name could point out of the queue.
+		err = fmt.Errorf("marker of id %q", job.ID)
+	}
 	return job, err
 }
 

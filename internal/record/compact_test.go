@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -550,5 +551,33 @@ func TestCompactEnqueueOverAQueuedJob(t *testing.T) {
 		if r.Outcome != Compacted || r.Job.SHA256 != sum {
 			t.Errorf("renamed %v: outcome %s from %s, want compacted from the audited %s", renamed, r.Outcome, r.Job.SHA256, sum)
 		}
+	}
+}
+
+// TestCompactMarkerIDStaysInTheQueue: a marker whose id is not its own file name (a path out of
+// the queue) is not a job: the in-process compaction would write its marker where the id points.
+func TestCompactMarkerIDStaysInTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	log, _, _, _ := compactData()
+	d := bigBudget()
+	path, sum, size, deferred := compactRec(t, filepath.Join(dir, "rec"), "q.ghrec", d, log)
+	queue := filepath.Join(dir, "q", "queue")
+	if err := os.MkdirAll(queue, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(CompactJob{ID: "../../escaped", Path: path, SHA256: sum, Size: size, Deferred: deferred})
+	if err := os.WriteFile(filepath.Join(queue, "111122223333444455556666.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Compactor{Queue: queue, Defer: &Deferral{Budget: 1 << 40}}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Pass(context.Background())
+	if _, err := os.Stat(filepath.Join(dir, "escaped.json")); err == nil {
+		t.Fatal("a marker's id wrote a file out of the queue")
+	}
+	if c.Held(path) {
+		t.Fatal("a marker whose id is not its name is a job")
 	}
 }
