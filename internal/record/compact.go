@@ -158,6 +158,11 @@ func readMarker(p string) (CompactJob, error) {
 	if err == nil && (job.Path == "" || job.ID == "" || job.SHA256 == "") {
 		err = errors.New("marker without a path, an id or a hash")
 	}
+	if err == nil && job.ID+markerExt != filepath.Base(p) {
+		// The id names the marker the compaction writes (Queue/ID.json): one that is not this
+		// file's name could point out of the queue.
+		err = fmt.Errorf("marker of id %q", job.ID)
+	}
 	return job, err
 }
 
@@ -207,11 +212,26 @@ func (c *Compactor) Enqueue(job CompactJob) error {
 		return fmt.Errorf("record: compaction of %s: not queued (bad id %q or closed queue)", job.Path, job.ID)
 	}
 	job.NewSHA256, job.NewSize = "", 0
+	mine := job.Deferred // on a failure, only these are given back: an old marker stays
+	oldPath := ""
+	if old, err := readMarker(p); err == nil {
+		// Queued again (a restart's Interrupted, the row left open): the old marker's bytes
+		// are in the Deferral too, and are given back with this job's. A file its compaction
+		// already replaced keeps the old job, so the hash audited at its close is chained.
+		job.Deferred += old.Deferred
+		if old.Path == job.Path && (job.SHA256 == old.SHA256 || job.SHA256 == old.NewSHA256) {
+			old.Deferred, job = job.Deferred, old
+		}
+		oldPath = old.Path
+	}
 	if err := c.writeMarker(p, job); err != nil {
-		c.Defer.Release(job.Deferred)
+		c.Defer.Release(mine)
 		return fmt.Errorf("record: queue the compaction of %s: %w", job.Path, err)
 	}
 	c.mu.Lock()
+	if oldPath != job.Path {
+		delete(c.held, oldPath) // its marker is this one now
+	}
 	c.held[job.Path] = p
 	c.mu.Unlock()
 	select {

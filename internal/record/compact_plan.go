@@ -10,7 +10,6 @@ package record
 import (
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -133,10 +132,7 @@ func (d *Deferral) lowDisk(pending int64) bool {
 	if d.free != nil {
 		free = d.free()
 	} else {
-		var st syscall.Statfs_t
-		if syscall.Statfs(d.Dir, &st) == nil {
-			free = int64(st.Bavail) * int64(st.Bsize)
-		}
+		free = freeSpace(d.Dir)
 	}
 	return free < 0 || free < d.MinFree+pending // unknown free space: do not defer
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -511,4 +512,72 @@ func readTorn(t *testing.T, data []byte) []Event {
 		t.Fatal("a torn file does not read as truncated")
 	}
 	return evs
+}
+
+// TestCompactEnqueueOverAQueuedJob: a restart finds a job's marker (its deferred bytes in the
+// Deferral) and the same session is queued again (sessionlog's Interrupted, its row still open
+// because the store failed at its close): the bytes of the first marker are given back once the
+// job is done, and a file already replaced still gets its compaction recorded (old hash to new).
+func TestCompactEnqueueOverAQueuedJob(t *testing.T) {
+	for _, renamed := range []bool{false, true} {
+		dir := t.TempDir()
+		log, _, _, _ := compactData()
+		d := bigBudget()
+		path, sum, size, deferred := compactRec(t, filepath.Join(dir, "rec"), "q.ghrec", d, log)
+		if deferred == 0 {
+			t.Fatal("nothing deferred")
+		}
+		c, _ := testCompactor(t, dir, d)
+		const id = "111122223333444455556666"
+		mustQueue(t, c, id, path, sum, size, deferred)
+		if renamed {
+			// The compaction got as far as the rename; its outcome was not recorded (Done failed).
+			c.Done = func(context.Context, CompactResult) error { return errors.New("store away") }
+			if err := c.Pass(context.Background()); err == nil {
+				t.Fatal("Done's error is not reported")
+			}
+		}
+		d2 := &Deferral{Budget: 1 << 40}
+		c2, results := testCompactor(t, dir, d2)
+		now, nowSize := sumOf(t, path)
+		mustQueue(t, c2, id, path, now, nowSize, 0) // Interrupted: the file's hash now, nothing deferred
+		if err := c2.Pass(context.Background()); err != nil || len(*results) != 1 {
+			t.Fatalf("renamed %v: %v %+v", renamed, err, *results)
+		}
+		if p := d2.Pending(); p != 0 {
+			t.Errorf("renamed %v: %d bytes stay pending after the job is done", renamed, p)
+		}
+		r := (*results)[0]
+		if r.Outcome != Compacted || r.Job.SHA256 != sum {
+			t.Errorf("renamed %v: outcome %s from %s, want compacted from the audited %s", renamed, r.Outcome, r.Job.SHA256, sum)
+		}
+	}
+}
+
+// TestCompactMarkerIDStaysInTheQueue: a marker whose id is not its own file name (a path out of
+// the queue) is not a job: the in-process compaction would write its marker where the id points.
+func TestCompactMarkerIDStaysInTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	log, _, _, _ := compactData()
+	d := bigBudget()
+	path, sum, size, deferred := compactRec(t, filepath.Join(dir, "rec"), "q.ghrec", d, log)
+	queue := filepath.Join(dir, "q", "queue")
+	if err := os.MkdirAll(queue, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(CompactJob{ID: "../../escaped", Path: path, SHA256: sum, Size: size, Deferred: deferred})
+	if err := os.WriteFile(filepath.Join(queue, "111122223333444455556666.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Compactor{Queue: queue, Defer: &Deferral{Budget: 1 << 40}}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Pass(context.Background())
+	if _, err := os.Stat(filepath.Join(dir, "escaped.json")); err == nil {
+		t.Fatal("a marker's id wrote a file out of the queue")
+	}
+	if c.Held(path) {
+		t.Fatal("a marker whose id is not its name is a job")
+	}
 }

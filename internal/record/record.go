@@ -296,6 +296,8 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the timer below is armed: its flush reads onFail under mu.
+	out.onFail = opts.OnError
 	// The header may wait for the first timed flush; if nothing waits, the file rests now.
 	out.mu.Lock()
 	out.eventDone()
@@ -312,7 +314,6 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
 	}
-	out.onFail = opts.OnError
 	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
 	r.batchTimer.Stop()
 	return r, nil
