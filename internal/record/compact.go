@@ -366,10 +366,12 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 	if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("record: compaction marker: %w", err)
 	}
+	// Next is told while the file is still held, and the hold ends under the same lock: a
+	// pass of the archive between the two would otherwise ship the compacted file against the
+	// old hash (a false "differs from its audited sha256" alarm, then a second upload). Next
+	// must not call back into the Compactor (the archive's Closed does not; its pass asks Held
+	// without holding its own lock).
 	c.mu.Lock()
-	delete(c.held, job.Path)
-	c.mu.Unlock()
-	c.Defer.Release(job.Deferred)
 	if c.Next != nil && res.Outcome != Gone {
 		sum, size := job.SHA256, job.Size
 		if res.Outcome == Compacted {
@@ -377,6 +379,9 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 		}
 		c.Next(job.Path, sum, size)
 	}
+	delete(c.held, job.Path)
+	c.mu.Unlock()
+	c.Defer.Release(job.Deferred)
 	return nil
 }
 

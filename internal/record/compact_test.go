@@ -581,3 +581,32 @@ func TestCompactMarkerIDStaysInTheQueue(t *testing.T) {
 		t.Fatal("a marker whose id is not its name is a job")
 	}
 }
+
+// TestCompactNextWhileHeld: the archive learns the compacted file's hash (Next) while the file is
+// still held, and the hold ends under the same lock: an archive pass in between would ship the
+// new file against the old hash (a false tamper alarm, then a second upload).
+func TestCompactNextWhileHeld(t *testing.T) {
+	dir := t.TempDir()
+	d := bigBudget()
+	log, zeros, random, b64 := compactData()
+	path, sum, size, deferred := compactRec(t, filepath.Join(dir, "rec"), "a.ghrec", d, log, zeros, random, b64)
+	c, results := testCompactor(t, dir, d)
+	var calls int
+	c.Next = func(p, newSum string, newSize int64) {
+		calls++
+		_, held := c.held[p] // c.mu is held here: read the map directly
+		if !held || c.mu.TryLock() {
+			t.Errorf("Next(%s) called after the hold ended (held %v)", p, held)
+		}
+		if fileSum, fileSize := sumOf(t, p); newSum != fileSum || newSize != fileSize {
+			t.Errorf("Next gave %s/%d, the file is %s/%d", newSum, newSize, fileSum, fileSize)
+		}
+	}
+	mustQueue(t, c, "0123456789abcdef01234567", path, sum, size, deferred)
+	if err := c.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || len(*results) != 1 || (*results)[0].Outcome != Compacted || c.Held(path) {
+		t.Fatalf("Next called %d times, results %+v, held after %v", calls, *results, c.Held(path))
+	}
+}
