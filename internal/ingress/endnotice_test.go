@@ -251,6 +251,7 @@ func TestEndNoticeToDeafClient(t *testing.T) {
 	if status != 42 || out.Comment != "Your account has been frozen" {
 		t.Fatalf("status %d comment %q, want 42 and the reason", status, out.Comment)
 	}
+	<-ch.closedC // the exit status and the close are written on the end's goroutine (bounded too)
 	if ev := ch.events(); len(ev) < 2 || ev[0] != "exit-status 42" || ev[1] != "close" {
 		t.Fatalf("the deaf client's session did not end: %q", ev)
 	}

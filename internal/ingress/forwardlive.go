@@ -16,6 +16,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -182,14 +183,21 @@ type forwardWatch struct {
 	stopped bool
 }
 
-// arm sets the next check: forwardRecheckEvery from now, or the account's TTL if sooner.
-func (w *forwardWatch) arm() {
+// next is when the next check is due: forwardRecheckEvery from now, or the account's TTL if
+// sooner.
+func (w *forwardWatch) next() time.Duration {
 	d := forwardRecheckEvery
 	if !w.expires.IsZero() {
 		if left := w.expires.Sub(w.now()); left < d {
 			d = max(left, 0)
 		}
 	}
+	return d
+}
+
+// arm sets the next check (next).
+func (w *forwardWatch) arm() {
+	d := w.next()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.stopped {
@@ -202,13 +210,41 @@ func (w *forwardWatch) run() {
 	if w.ctx.Err() != nil {
 		return
 	}
-	if err := w.check(w.ctx); err != nil {
+	// The TTL is the open's, never moved: at its instant the forward ends without asking the
+	// store (which may not answer). A check that has not answered when the next one is due
+	// ends it too: a store that hangs (no error, no answer) must not keep it open unchecked.
+	if w.ttlPassed() {
+		w.end(w.ttlReason())
+		return
+	}
+	var answered atomic.Bool
+	hung := w.clk.AfterFunc(w.next(), func() {
+		switch {
+		case answered.Load():
+		case w.ttlPassed():
+			w.end(w.ttlReason())
+		default:
+			w.end("the store did not answer the re-check of this forward")
+		}
+	})
+	err := w.check(w.ctx)
+	answered.Store(true)
+	hung.Stop()
+	if err != nil {
 		if w.ctx.Err() == nil { // the relay did not end meanwhile: the refusal is the store's word
 			w.end(err.Error())
 		}
 		return
 	}
 	w.arm()
+}
+
+func (w *forwardWatch) ttlPassed() bool {
+	return !w.expires.IsZero() && !w.now().Before(w.expires)
+}
+
+func (w *forwardWatch) ttlReason() string {
+	return fmt.Sprintf("Your account TTL has expired (since %s)", w.expires.Format(time.RFC3339))
 }
 
 func (w *forwardWatch) stop() {

@@ -407,7 +407,9 @@ type halfCloser interface {
 // pipe relays client and other both ways until both directions end (each side's EOF is passed
 // on as a half close), or ctx ends; it returns the bytes client sent and received.
 func pipe(ctx context.Context, client ssh.Channel, other halfCloser) (sent, received int64) {
-	stop := context.AfterFunc(ctx, func() { _ = client.Close(); _ = other.Close() }) // ending it is the point
+	// Ending it is the point; the target's side first: the client's Close is a message on its
+	// connection, which a client that stopped reading holds for as long as it likes.
+	stop := context.AfterFunc(ctx, func() { _ = other.Close(); _ = client.Close() })
 	defer stop()
 	var s, rcv atomic.Int64
 	var wg sync.WaitGroup

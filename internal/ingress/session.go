@@ -327,9 +327,24 @@ func (e *ender) end(reason string, exit int) {
 		}
 		notice.Stop()
 		e.cancel()
-		_, _ = e.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
-		_ = e.ch.CloseWrite()
-		_ = e.ch.Close()
+		// The exit status and the close are writes to the connection too: a client that stopped
+		// reading its socket (not only its window) holds them in x/crypto's transport for as
+		// long as it likes, and with them the registry's End (a freeze's other sessions, the
+		// admin's command). What runs is cancelled already; they are waited for as long again.
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			defer crash.Recover(func(*crash.Panic) {})
+			_, _ = e.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(exit)}))
+			_ = e.ch.CloseWrite()
+			_ = e.ch.Close()
+		}()
+		bound, wait := clock.After(e.clk, endNoticeBound)
+		select {
+		case <-closed:
+		case <-bound:
+		}
+		wait.Stop()
 	})
 }
 

@@ -6,7 +6,11 @@
 // the sessions of an account recreated under a deleted account's name touches only its own.
 package running
 
-import "sync"
+import (
+	"sync"
+
+	"gatehouse/internal/crash"
+)
 
 // Registry is safe for concurrent use. Its zero value is not usable: use New.
 type Registry struct {
@@ -58,11 +62,28 @@ func (r *Registry) End(accountID, reason string, exit int) []string {
 		todo = append(todo, e)
 	}
 	r.mu.Unlock()
+	// Each session's end on its own goroutine, all waited for: one whose end is slow (its client
+	// stopped reading; the end waits a bounded time for it) does not hold the others' ends, so
+	// a freeze takes one bound, not one per such session. A panic is carried on to the caller,
+	// as when the ends ran on its goroutine.
 	ids := make([]string, 0, len(todo))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var panicked *crash.Panic
 	for _, e := range todo {
-		e.once.Do(func() { e.end(reason, exit) })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p := crash.Catch(func() { e.once.Do(func() { e.end(reason, exit) }) }); p != nil {
+				mu.Lock()
+				panicked = p
+				mu.Unlock()
+			}
+		}()
 		ids = append(ids, e.session)
 	}
+	wg.Wait()
+	crash.Rethrow(panicked)
 	return ids
 }
 
