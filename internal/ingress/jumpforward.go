@@ -293,8 +293,11 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 			l.s.log.Info("forwards through a target ended", "account", a.Name, "reason", reason)
 			l.endAll(&forwardEnded{reason: reason})
-			_ = l.client.Close() // ending the client's connection ends its forwards
-			go l.closeLogins()   // not here: a login being made holds l.mu, and end must be prompt
+			// Ending the client's connection ends its forwards. Not here: the client is the jump's
+			// inner connection, whose close is a message on the outer one, which blocks while
+			// that client does not read; the registry's End (an admin's freeze) must not wait on it.
+			go func() { _ = l.client.Close() }()
+			go l.closeLogins() // not here: a login being made holds l.mu, and end must be prompt
 		})
 	}
 	return conn, nil

@@ -210,8 +210,9 @@ func (r *remoteForwards) listen(payload []byte) bool {
 			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
 				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
 				r.endAll(&forwardEnded{reason: reason})
-				_ = r.client.Close() // ending the client's connection ends its forwards
-				_ = conn.Close()
+				// Ending the client's connection ends its forwards; off the registry's End (an
+				// admin's freeze): the close is a write to a client or a target that may not read.
+				go func() { _ = r.client.Close(); _ = conn.Close() }()
 			})
 		}
 	}
