@@ -22,7 +22,12 @@ import (
 type bulkRun struct {
 	sshRun
 	ghCPU, targetCPU, jumpCPU time.Duration
-	recording                 int64 // bytes of recording written by gatehouse
+	recording                 int64 // bytes of recording written by gatehouse (after its compaction)
+	// compactWait and compactCPU: after the session, until gatehouse's compaction queue is
+	// empty (compress at rest, docs/recording.md), the time and gatehouse's CPU (its reaped
+	// compaction child included). The next run starts after it, so that the compaction of one
+	// run is not measured as the slowness of the next.
+	compactWait, compactCPU time.Duration
 }
 
 func (b bulkRun) mbps() float64 { return float64(b.bytes) / 1e6 / b.wall.Seconds() }
@@ -113,6 +118,16 @@ func (e *env) bulkOnce(ctx context.Context, r route) (bulkRun, error) {
 	b.targetCPU, b.jumpCPU = after[0]-before[0], after[1]-before[1]
 	if r.gh != nil {
 		b.ghCPU = after[2] - before[2]
+		start := time.Now()
+		if err := waitCompacted(ctx, r.gh); err != nil {
+			return b, err
+		}
+		b.compactWait = time.Since(start)
+		done, err := cpuOf([]*benchserver.Server{r.gh})
+		if err != nil {
+			return b, err
+		}
+		b.compactCPU = done[0] - after[2]
 		if b.recording, err = cleanRecordings(r.gh); err != nil {
 			return b, err
 		}
@@ -130,6 +145,29 @@ func cpuOf(servers []*benchserver.Server) ([]time.Duration, error) {
 		out[i] = ticks(t)
 	}
 	return out, nil
+}
+
+// waitCompacted waits until gatehouse's compaction queue holds no job (its markers, *.json).
+func waitCompacted(ctx context.Context, gh *benchserver.Server) error {
+	queue := filepath.Join(gh.Dir, "data", "compact")
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		jobs, err := filepath.Glob(filepath.Join(queue, "*.json"))
+		if err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("compaction queue %s still holds %d jobs after 5 minutes", queue, len(jobs))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // cleanRecordings removes the recordings gatehouse has closed, so that 512 MiB runs do not fill

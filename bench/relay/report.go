@@ -106,6 +106,9 @@ func (r *report) printBulk(w io.Writer, o options) {
 		// What the recording itself costs, the figure that stays steady under load (the
 		// throughput ratios swing with what else runs on the cores): medians, on − off.
 		fmt.Fprintf(w, "recording %s: its own cost, gatehouse CPU per GiB on − off: %.2f s (off: %.2f s)\n", v, onCPU-offCPU, offCPU)
+		compactCPU := perGiB(b.runs["gatehouse-"+v], func(r bulkRun) time.Duration { return r.compactCPU })
+		fmt.Fprintf(w, "recording %s: compaction after the session (idle CPU, off the relay's path): %.2f CPU-s per GiB, %.1f s per run (median)\n", v,
+			compactCPU, med(b.runs["gatehouse-"+v], func(r bulkRun) float64 { return r.compactWait.Seconds() }))
 	}
 	// Each pair of one run: on/off per run, for a range rather than a ratio of medians.
 	if on := b.runs["gatehouse-"+recGatehouse]; on != nil {

@@ -103,7 +103,13 @@ func (w *ChildWorker) CompactFile(ctx context.Context, queue string, job Compact
 	return res, nil
 }
 
-// idleProcess gives every thread of this process the SCHED_IDLE policy. Threads started later
+// ioprio_set(2)'s arguments: one thread (IOPRIO_WHO_PROCESS with a thread id), the idle class.
+const (
+	ioprioWhoProcess = 1
+	ioprioClassIdle  = 3 << 13
+)
+
+// idleProcess gives every thread of this process the SCHED_IDLE policy and the idle I/O class. Threads started later
 // inherit it from the thread that starts them; a thread started while the loop runs is caught by
 // the next round.
 func idleProcess() error {
@@ -125,6 +131,9 @@ func idleProcess() error {
 			if err := unix.SchedSetAttr(tid, &attr, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 				return err
 			}
+			// Its disk I/O too, where the I/O scheduler honours classes (BFQ): best effort, an
+			// error changes nothing (the CPU policy above is what keeps it off the sessions).
+			_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassIdle)
 			changed = true
 		}
 		if !changed {
