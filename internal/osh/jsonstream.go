@@ -112,9 +112,9 @@ func (sw *streamWriter) flush(b []byte) []byte {
 	return b[:0]
 }
 
-// envelopeHead is the envelope of a result whose value writes itself, up to where the value
-// goes: `{"command":…,"value":`.
-func (r Result) envelopeHead() ([]byte, error) {
+// envelope is the result's JSON envelope around value: command (null when none), error code,
+// error message (the code when there is no message), value.
+func (r Result) envelope(value any) ([]byte, error) {
 	msg := r.Message
 	if msg == "" {
 		msg = r.Code
@@ -123,12 +123,18 @@ func (r Result) envelopeHead() ([]byte, error) {
 	if r.Command != "" {
 		cmd = r.Command
 	}
-	env, err := marshal(struct {
+	return marshal(struct {
 		Command      any    `json:"command"`
 		ErrorCode    string `json:"error_code"`
 		ErrorMessage string `json:"error_message"`
 		Value        any    `json:"value"`
-	}{cmd, r.Code, msg, nil}, "")
+	}{cmd, r.Code, msg, value}, "")
+}
+
+// envelopeHead is the envelope of a result whose value writes itself, up to where the value
+// goes: `{"command":…,"value":`.
+func (r Result) envelopeHead() ([]byte, error) {
+	env, err := r.envelope(nil)
 	if err != nil {
 		return nil, err
 	}

@@ -99,20 +99,7 @@ func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 func (r Result) appendJSON(dst []byte) ([]byte, error) {
 	a, appender := r.Value.(JSONAppender)
 	if !appender {
-		msg := r.Message
-		if msg == "" {
-			msg = r.Code
-		}
-		var cmd any
-		if r.Command != "" {
-			cmd = r.Command
-		}
-		env, err := marshal(struct {
-			Command      any    `json:"command"`
-			ErrorCode    string `json:"error_code"`
-			ErrorMessage string `json:"error_message"`
-			Value        any    `json:"value"`
-		}{cmd, r.Code, msg, r.Value}, "")
+		env, err := r.envelope(r.Value)
 		if err != nil {
 			return nil, err
 		}
