@@ -526,7 +526,7 @@ func (c *Connector) endRelay(ctx context.Context, d *dialed, rs *relayState, sta
 	r := relayed{status: status, bytesIn: rs.inCount.n.Load(), bytesOut: rs.counted.n.Load()}
 	if rs.killed.Load() {
 		f.Comment, r.comment = "idle_kill", "idle_kill"
-		waitKillNotice(rs.killSaid)
+		waitKillNotice(clock.Or(c.Env.Deps().Clock), rs.killSaid)
 	}
 	_ = c.observe(ctx, "connection.close", f) // after the fact: the log counted and alerted
 	return r

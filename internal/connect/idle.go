@@ -222,11 +222,11 @@ const killStuckAfter = 2 * killNoticeBound
 // endIfStuck ends the session when its relay outlives the kill by killStuckAfter.
 func (w *idleWatch) endIfStuck() {
 	defer crash.Recover(w.onPanic)
-	t := time.NewTimer(killStuckAfter)
+	due, t := clock.After(w.clk, killStuckAfter) // the server's clock: a test moves it
 	defer t.Stop()
 	select {
 	case <-w.relayDone:
-	case <-t.C:
+	case <-due:
 		w.stuck()
 	}
 }
@@ -236,16 +236,17 @@ func (w *idleWatch) endIfStuck() {
 // longer than this (the target's session is ended already).
 const killNoticeBound = 2 * time.Second
 
-// waitKillNotice waits, at most killNoticeBound, for an idle kill's notice (said closed).
-func waitKillNotice(said <-chan struct{}) {
+// waitKillNotice waits, at most killNoticeBound on clk (the server's clock), for an idle kill's
+// notice (said closed).
+func waitKillNotice(clk clock.Clock, said <-chan struct{}) {
 	if said == nil {
 		return
 	}
-	t := time.NewTimer(killNoticeBound)
+	due, t := clock.After(clk, killNoticeBound)
 	defer t.Stop()
 	select {
 	case <-said:
-	case <-t.C:
+	case <-due:
 	}
 }
 

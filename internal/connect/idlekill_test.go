@@ -59,13 +59,12 @@ func TestIdleKillNotBlockedByNonReadingClient(t *testing.T) {
 			}
 			// The relay outlives the kill (its output blocked too): the session is ended from the
 			// registry, which closes the client's channel, killStuckAfter later.
-			deadline := time.Now().Add(killStuckAfter + 10*time.Second)
-			for !stuck.Load() {
-				if time.Now().After(deadline) {
-					t.Fatal("a killed relay that did not end was never ended from the registry")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			// The clock is moved past the bound (again until seen: the timer may be armed after
+			// a move).
+			waitFor(t, "a killed relay that did not end to be ended from the registry", func() bool {
+				clk.Advance(killStuckAfter)
+				return stuck.Load()
+			})
 			close(term.release) // the client reads again
 			select {
 			case <-said:
@@ -81,10 +80,20 @@ func TestIdleKillNotBlockedByNonReadingClient(t *testing.T) {
 
 // TestWaitKillNoticeBounded: the relay's end waits for the kill notice at most killNoticeBound.
 func TestWaitKillNoticeBounded(t *testing.T) {
-	start := time.Now()
-	waitKillNotice(make(chan struct{})) // never written
-	if took := time.Since(start); took < killNoticeBound || took > killNoticeBound+3*time.Second {
-		t.Fatalf("waited %v for a notice never written, want %v", took, killNoticeBound)
+	clk := &clock.Fake{}
+	done := make(chan struct{})
+	go func() { waitKillNotice(clk, make(chan struct{})); close(done) }() // never written
+	waitFor(t, "the wait to end once the clock passes killNoticeBound", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		clk.Advance(killNoticeBound)
+		return false
+	})
+	if clk.Now().Sub(time.Now()) < killNoticeBound {
+		t.Fatalf("the wait ended before the clock passed killNoticeBound (offset %v)", clk.Now().Sub(time.Now()))
 	}
-	waitKillNotice(nil) // no idle watch: no wait
+	waitKillNotice(clk, nil) // no idle watch: no wait
 }
