@@ -182,6 +182,25 @@ func CompactChildMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	return compactChild(stdin, stdout, stderr, &Compactor{}, idleProcess)
 }
 
+// parseChildRequest reads the child's job from stdin (at most 64 KiB of JSON, no unknown field)
+// and checks it: absolute queue and path, an id of one path element not starting with ".", an
+// audited hash of 64 hex digits. The job it gives is the request's even on error (its id
+// names the answer).
+func parseChildRequest(stdin io.Reader) (childRequest, error) {
+	var req childRequest
+	dec := json.NewDecoder(io.LimitReader(stdin, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, err
+	}
+	j := req.Job
+	if !filepath.IsAbs(req.Queue) || !filepath.IsAbs(j.Path) || j.ID == "" || j.ID != filepath.Base(j.ID) ||
+		strings.HasPrefix(j.ID, ".") || !isSHA256(j.SHA256) {
+		return req, errors.New("bad request")
+	}
+	return req, nil
+}
+
 // compactChild is CompactChildMain with the compactor's test hooks (c.crash, c.create) and the
 // priority change (idle: idleProcess in a child; a test calling it in its own process must not
 // make that process idle).
@@ -199,18 +218,9 @@ func compactChild(stdin io.Reader, stdout, stderr io.Writer, c *Compactor, idle 
 	if err := idle(); err != nil {
 		_, _ = fmt.Fprintf(stderr, "gatehouse compaction child: idle priority refused, running at normal priority: %v\n", err)
 	}
-	var req childRequest
-	dec := json.NewDecoder(io.LimitReader(stdin, 64<<10))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
+	req, err := parseChildRequest(stdin)
 	j := req.Job
 	a.ID = j.ID
-	switch {
-	case err != nil:
-	case !filepath.IsAbs(req.Queue) || !filepath.IsAbs(j.Path) || j.ID == "" || j.ID != filepath.Base(j.ID) ||
-		strings.HasPrefix(j.ID, ".") || !isSHA256(j.SHA256):
-		err = errors.New("bad request")
-	}
 	if err != nil {
 		a = childAnswer{ID: j.ID, Fail: failError, Err: clip("request: " + err.Error())}
 		return 2

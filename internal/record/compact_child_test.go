@@ -1,8 +1,10 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,4 +144,25 @@ func TestCompactChildRequest(t *testing.T) {
 			t.Errorf("%s: exit %d, answer %q", req, code, out.String())
 		}
 	}
+}
+
+// FuzzChildRequest: whatever reaches the child's stdin, a request it accepts names absolute
+// paths, an id that stays one path element (the marker it writes, Queue/ID.json, stays in the
+// queue) and a well-formed audited hash; it never panics.
+func FuzzChildRequest(f *testing.F) {
+	f.Add([]byte(`{"queue":"/q","job":{"id":"0123456789abcdef01234567","path":"/r/a.ghrec","sha256":"` + strings.Repeat("a", 64) + `","size":1}}`))
+	f.Add([]byte(`{"queue":"q","job":{"id":"../x","path":"/r/a","sha256":"x"}}`))
+	f.Add([]byte(`{"queue":"/q","job":{"id":".x","path":"/r/a","sha256":"` + strings.Repeat("A", 64) + `"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := parseChildRequest(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		j := req.Job
+		marker := filepath.Join(req.Queue, j.ID+markerExt)
+		if !filepath.IsAbs(req.Queue) || !filepath.IsAbs(j.Path) || strings.HasPrefix(j.ID, ".") || !isSHA256(j.SHA256) ||
+			filepath.Dir(marker) != filepath.Clean(req.Queue) || filepath.Base(marker) != j.ID+markerExt {
+			t.Fatalf("accepted %q: %+v", b, req)
+		}
+	})
 }
