@@ -92,8 +92,8 @@ func TestWaitKillNoticeBounded(t *testing.T) {
 		clk.Advance(killNoticeBound)
 		return false
 	})
-	if clk.Now().Sub(time.Now()) < killNoticeBound {
-		t.Fatalf("the wait ended before the clock passed killNoticeBound (offset %v)", clk.Now().Sub(time.Now()))
+	if time.Until(clk.Now()) < killNoticeBound {
+		t.Fatalf("the wait ended before the clock passed killNoticeBound (offset %v)", time.Until(clk.Now()))
 	}
 	waitKillNotice(clk, nil) // no idle watch: no wait
 }
