@@ -123,7 +123,11 @@ func TestStreamingMemoryIsBounded(t *testing.T) {
 			if grew := int64(peak) - int64(before.HeapAlloc); grew > 16<<20 {
 				t.Errorf("heap grew by %d MiB while recording 256 MiB", grew>>20)
 			}
-			if alloc := now.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+			// Under -race only (never in CI's plain run), the total is not measured: the race
+			// runtime's sync.Pool drops a quarter of the Puts, so each lost 512 KiB chunk
+			// buffer (ghrec's rawPool and s2Pool) is made again: ~64 MiB more for 256 MiB,
+			// the detector's, not the recorder's. The live heap's bound above still holds.
+			if alloc := now.TotalAlloc - before.TotalAlloc; !raceBuild && alloc > 16<<20 {
 				t.Errorf("allocated %d MiB in total for a 256 MiB recording; the write path should not allocate per event", alloc>>20)
 			}
 		})
