@@ -84,6 +84,9 @@ type Tracker struct {
 
 	// create opens a recording (record.Create when nil; a test's recorder otherwise).
 	create func(dir, name string, opts record.Options) (record.Recorder, string, error)
+	// retryTick, when set, paces the writes of a session's end again (tests); a ticker of
+	// endRetryEvery otherwise.
+	retryTick <-chan time.Time
 }
 
 var _ ingress.Tracker = (*Tracker)(nil)
@@ -422,9 +425,17 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 	if auditErr != nil {
 		t.Log.Error("cannot write the session end to the audit log", "id", tr.id, "err", auditErr)
 	}
+	closed := func(written bool) {
+		tr.queueCompaction(sum, size, rerr, written)
+		if t.OnClosed != nil && rerr == nil {
+			t.OnClosed(tr.path, sum, size)
+		}
+	}
 	if rowErr != nil || auditErr != nil {
 		// A full disk (or a store that is away) must not leave the session "running" in the
 		// listings, nor its end out of the audit log: both are written again once they can be.
+		// The compaction waits for them: its `recording.compacted` chains the hash the
+		// session.close gives, and must come after it in the audit log.
 		var todo []func() error
 		if rowErr != nil {
 			todo = append(todo, closeRow)
@@ -432,17 +443,17 @@ func (tr *track) End(ctx context.Context, s *session.Session, o session.Outcome,
 		if auditErr != nil {
 			todo = append(todo, appendClose)
 		}
-		go t.finishLater(tr.id, todo)
+		go t.finishLater(tr.id, todo, closed)
+		return
 	}
-	tr.queueCompaction(sum, size, rerr)
-	if t.OnClosed != nil && rerr == nil {
-		t.OnClosed(tr.path, sum, size)
-	}
+	closed(true)
 }
 
-// queueCompaction hands a closed recording that stored output as is to the compactor; a failed
-// recording is kept as it is (its deferred bytes are given back).
-func (tr *track) queueCompaction(sum string, size int64, rerr error) {
+// queueCompaction hands a closed recording that stored output as is to the compactor, once its
+// close (row and audit event) is written; a failed recording, or one whose close could not be
+// written, is kept as it is (its deferred bytes are given back; a row left open is queued by the
+// next start's Interrupted, with the hash its session.interrupted event gives).
+func (tr *track) queueCompaction(sum string, size int64, rerr error, written bool) {
 	c := tr.t.Compact
 	if c == nil {
 		return
@@ -451,7 +462,7 @@ func (tr *track) queueCompaction(sum string, size int64, rerr error) {
 	if n == 0 {
 		return
 	}
-	if rerr != nil {
+	if rerr != nil || !written {
 		c.Defer.Release(n)
 		return
 	}
@@ -467,12 +478,17 @@ const (
 	endRetryEvery = time.Second
 )
 
-// finishLater runs each of todo again, every endRetryEvery, until it succeeds or endRetries ran.
-func (t *Tracker) finishLater(id string, todo []func() error) {
-	tick := time.NewTicker(endRetryEvery)
-	defer tick.Stop()
+// finishLater runs each of todo again, every endRetryEvery, until it succeeds or endRetries ran;
+// then done is told whether all were written.
+func (t *Tracker) finishLater(id string, todo []func() error, done func(written bool)) {
+	next := t.retryTick
+	if next == nil {
+		tick := time.NewTicker(endRetryEvery)
+		defer tick.Stop()
+		next = tick.C
+	}
 	for try := 0; try < endRetries && len(todo) > 0; try++ {
-		<-tick.C
+		<-next
 		left := todo[:0]
 		for _, f := range todo {
 			var err error
@@ -488,9 +504,11 @@ func (t *Tracker) finishLater(id string, todo []func() error) {
 	}
 	if len(todo) > 0 {
 		t.Log.Error("the session's end could not be written", "id", id, "left", len(todo))
+		done(false)
 		return
 	}
 	t.Log.Info("the session's end was written after a failure", "id", id)
+	done(true)
 }
 
 // Interrupted marks the sessions a dead gatehouse left open, in the store and the audit log.
@@ -506,6 +524,9 @@ func (t *Tracker) Interrupted(ctx context.Context) error {
 			CmdType: s.Kind, HostTo: s.Host, PortTo: s.PortTo, RecordingID: s.ID, RecordingSHA256: sum, RecordingSize: size,
 			Comment: "gatehouse stopped during the session; the recording holds what was shown until then"}}); err != nil {
 			t.Log.Error("cannot write an interrupted session to the audit log", "id", s.ID, "err", err)
+			// Not queued for compaction: a `recording.compacted` would chain a hash no event
+			// of the audit log gives. The file stays as it is.
+			continue
 		}
 		t.compactInterrupted(s, sum, size)
 	}
