@@ -65,39 +65,71 @@ func (a *App) shipCompacted() {
 
 // compactionDone records a compaction's outcome: the new hash and size in the session row and a
 // `recording.compacted` event that chains the hash audited at the session's close to the file
-// now on disk; a file whose hash is not the audited one gets a `recording.compaction_refused`
-// alert and is kept as it is.
+// now on disk; a file whose hash is not the audited one, or a row that vouches for neither the
+// file's hash nor the new one, gets a `recording.compaction_refused` alarm and nothing is
+// chained (record.DecideCompaction decides, in the row's transaction).
 func (a *App) compactionDone(ctx context.Context, r record.CompactResult) error {
 	j := r.Job
-	switch r.Outcome {
-	case record.Compacted:
-		unclosed := false
-		err := a.Store.CloseSession(ctx, j.ID, func(s *store.Session) {
-			switch {
-			case s.Status == "open":
-				unclosed = true // the session's end is still being written again (sessionlog)
-			case s.SHA256 == j.SHA256 || s.SHA256 == j.NewSHA256:
-				s.SHA256, s.Size = j.NewSHA256, j.NewSize
-			}
-		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("session row: %w", err)
+	if r.Outcome != record.Compacted {
+		v, why := record.DecideCompaction(record.CompactRow{}, nil, r)
+		if v != record.VerdictRefuse {
+			return nil
 		}
-		if unclosed {
-			// Its late close would write the hash audited at the close over the new one: the
-			// outcome is recorded once the row is closed (the job is tried again).
-			return errors.New("the session row is not closed yet")
+		return a.refuseCompaction(r, why, "")
+	}
+	var (
+		v   record.CompactVerdict
+		why string
+		row string // the row's hash, for the alarm
+	)
+	err := a.Store.CloseSession(ctx, j.ID, func(s *store.Session) {
+		v, why = record.DecideCompaction(record.CompactRow{Found: true, Status: s.Status, SHA256: s.SHA256, Path: s.Recording}, nil, r)
+		row = s.SHA256
+		if v == record.VerdictChain {
+			s.SHA256, s.Size = j.NewSHA256, j.NewSize
 		}
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		v, why = record.DecideCompaction(record.CompactRow{}, nil, r)
+	case err != nil:
+		v, why = record.DecideCompaction(record.CompactRow{}, err, r)
+	}
+	switch v {
+	case record.VerdictWait:
+		// An open row's late close would write the hash audited at the close over the new
+		// one: the outcome is recorded once the row is closed (the job is tried again).
+		if err != nil {
+			return fmt.Errorf("session row: %s: %w", why, err)
+		}
+		return errors.New("session row: " + why)
+	case record.VerdictRefuse:
+		return a.refuseCompaction(r, why, row)
+	case record.VerdictChain:
 		return a.Audit.Append(audit.Event{Type: "recording.compacted", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
 			RecordingSHA256: j.NewSHA256, RecordingSize: j.NewSize,
 			Extra: map[string]string{"old_sha256": j.SHA256, "old_size": strconv.FormatInt(j.Size, 10), "path": j.Path}}})
-	case record.Refused:
-		return a.Audit.Append(audit.Event{Type: "recording.compaction_refused", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
-			RecordingSHA256: j.SHA256, RecordingSize: j.Size,
-			Comment: "the recording's sha256 is not the one audited at its close: it is kept as it is, never compacted",
-			Extra:   map[string]string{"found_sha256": r.Found, "path": j.Path}}})
 	}
 	return nil
+}
+
+// refuseCompaction appends the alarm for a compaction that is not chained: the file's hash is
+// not the audited one (found), or the session row vouches for neither hash (row).
+func (a *App) refuseCompaction(r record.CompactResult, why, row string) error {
+	j := r.Job
+	extra := map[string]string{"path": j.Path, "reason": why}
+	if r.Found != "" {
+		extra["found_sha256"] = r.Found
+	}
+	if r.Outcome == record.Compacted {
+		// The file was rewritten before the row was read: say what it holds now.
+		extra["row_sha256"], extra["new_sha256"], extra["new_size"] = row, j.NewSHA256, strconv.FormatInt(j.NewSize, 10)
+	}
+	a.log.Error("recording: compaction not chained in the audit log", "id", j.ID, "path", j.Path, "reason", why)
+	return a.Audit.Append(audit.Event{Type: "recording.compaction_refused", Fields: audit.Fields{UniqID: j.ID, RecordingID: j.ID,
+		RecordingSHA256: j.SHA256, RecordingSize: j.Size,
+		Comment: "the recording's sha256 is not the one audited at its close, or its session row vouches for neither: no hash is chained",
+		Extra:   extra}})
 }
 
 // runCompactor compacts until ctx ends.
