@@ -113,6 +113,14 @@ type Compactor struct {
 // markerExt names the markers; temporary markers end in markerExt+".tmp".
 const markerExt = ".json"
 
+// ErrQueueBusy: another process (a second gatehouse on the same data directory) holds the
+// queue's lock; its pass is skipped and tried again after Retry.
+var ErrQueueBusy = errors.New("record: the compaction queue is locked by another process")
+
+// queueLockPath is the queue's lock file, beside it (DATA_DIR/compact.lock): the queue holds
+// markers only.
+func queueLockPath(queue string) string { return filepath.Clean(queue) + ".lock" }
+
 // Open loads the queue: markers left by a previous run are the jobs of this one (their bytes
 // count in the Deferral), torn marker copies are removed.
 func (c *Compactor) Open() error {
@@ -313,6 +321,13 @@ type compactDone struct {
 // Pass compacts every queued file once, in the order of their markers; it returns the first
 // error after trying them all (the failed ones stay queued).
 func (c *Compactor) Pass(ctx context.Context) error {
+	// One compactor at a time per queue: two processes on one data directory would remove
+	// each other's temporary copy and rename a half-written one over the recording.
+	unlock, err := lockQueue(c.Queue)
+	if err != nil {
+		return fmt.Errorf("record: compaction queue: %w", err)
+	}
+	defer unlock()
 	c.mu.Lock()
 	markers := make([]string, 0, len(c.held))
 	for _, m := range c.held {
@@ -335,6 +350,11 @@ func (c *Compactor) Pass(ctx context.Context) error {
 // one runs the job of marker m to its end, or to an error that keeps it queued.
 func (c *Compactor) one(ctx context.Context, m string) error {
 	job, err := readMarker(m)
+	if errors.Is(err, os.ErrNotExist) {
+		// Another process on this data directory finished it (and recorded it) meanwhile.
+		c.drop(m)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("record: compaction marker %s: %w", m, err)
 	}
@@ -383,6 +403,19 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 	c.mu.Unlock()
 	c.Defer.Release(job.Deferred)
 	return nil
+}
+
+// drop forgets the job of marker m, gone from the queue: its file is no longer held. Its
+// deferred bytes (counted when Open loaded it; the marker that said how many is gone) stay
+// counted until the next start: an over-count only makes recorders compress inline sooner.
+func (c *Compactor) drop(m string) {
+	c.mu.Lock()
+	for p, mm := range c.held {
+		if mm == m {
+			delete(c.held, p)
+		}
+	}
+	c.mu.Unlock()
 }
 
 func (c *Compactor) step(name string) {
