@@ -2,18 +2,22 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/app"
 	"gatehouse/internal/archive"
 	"gatehouse/internal/record"
+	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
 
@@ -220,6 +224,24 @@ func TestCompactionAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	const id = "feedface0000feedface0000"
+	// The session's row, closed with the hash its session.close audited: the compaction is
+	// chained only when the row vouches for it (record.DecideCompaction).
+	prev, err := app.Open(context.Background(), app.Options{DataDir: dataDir, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Store.OpenSession(context.Background(), store.Session{ID: id, Account: "alice", Kind: "ssh",
+		StartedAt: time.Now(), Status: "open", Recording: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Store.CloseSession(context.Background(), id, func(s *store.Session) {
+		s.Status, s.EndedAt, s.SHA256, s.Size = "closed", time.Now(), sum, size
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Close(); err != nil {
+		t.Fatal(err)
+	}
 	job, _ := json.Marshal(record.CompactJob{ID: id, Path: path, SHA256: sum, Size: size, Deferred: record.DeferredBytes(rec)})
 	queue := app.CompactQueueDir(dataDir)
 	if err := os.MkdirAll(queue, 0o700); err != nil {
@@ -245,6 +267,9 @@ func TestCompactionAfterRestart(t *testing.T) {
 	})
 	if done["recording_sha256"] != sha256File(t, path) || done["extra"].(map[string]any)["old_sha256"] != sum {
 		t.Fatalf("recording.compacted %v; the file has %s", done, sha256File(t, path))
+	}
+	if rows, err := b.App.Store.ListSessions(context.Background(), store.SessionFilter{ID: id}); err != nil || len(rows) != 1 || rows[0].SHA256 != done["recording_sha256"] {
+		t.Fatalf("the row after the compaction: %v %+v", err, rows)
 	}
 	if _, err := os.Stat(torn); !os.IsNotExist(err) {
 		t.Fatalf("the torn copy stays: %v", err)
