@@ -31,7 +31,7 @@ func CompactQueueDir(dataDir string) string { return filepath.Join(dataDir, "com
 // openCompactor sets up the compactor and hands it to the tracker (before the tracker marks
 // the sessions a dead run left: their recordings are queued too).
 func (a *App) openCompactor() error {
-	c := &record.Compactor{Queue: CompactQueueDir(a.DataDir), Log: a.log,
+	c := &record.Compactor{Queue: CompactQueueDir(a.DataDir), Root: RecordingsDir(a.DataDir), Log: a.log,
 		Defer: &record.Deferral{Budget: compactBudget, MinFree: compactMinFree, Dir: RecordingsDir(a.DataDir)}}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_recording_compactions_total",
 		Help: "Closed recordings the compactor finished, by outcome: compacted, unchanged, refused (the file's sha256 is not the audited one: an alert), gone."},

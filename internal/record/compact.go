@@ -80,7 +80,10 @@ type CompactResult struct {
 
 // Compactor compacts the queued recordings of a node.
 type Compactor struct {
-	Queue string    // marker directory (created 0700)
+	Queue string // marker directory (created 0700)
+	// Root, when set, is the recordings' directory: a marker naming a file elsewhere, or not a
+	// gatehouse recording (a marker edited by hand), is never compacted nor handed to Next.
+	Root  string
 	Defer *Deferral // given back each file's deferred bytes once it is done (may be nil)
 	Log   *slog.Logger
 	// Done records an outcome (the new hash in the session row and the audit log, the file to
@@ -145,6 +148,9 @@ func (c *Compactor) Open() error {
 			continue
 		}
 		job, err := readMarker(p)
+		if err == nil {
+			err = c.inRoot(job.Path)
+		}
 		if err != nil {
 			c.Log.Error("record: unreadable compaction marker; its recording stays as it is", "marker", p, "err", err)
 			continue
@@ -153,6 +159,19 @@ func (c *Compactor) Open() error {
 		if c.Defer != nil {
 			c.Defer.pending.Add(job.Deferred)
 		}
+	}
+	return nil
+}
+
+// inRoot checks that path is a gatehouse recording below Root (when set).
+func (c *Compactor) inRoot(path string) error {
+	if c.Root == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(filepath.Clean(c.Root), filepath.Clean(path))
+	if err != nil || !filepath.IsAbs(path) || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) ||
+		filepath.Ext(path) != "."+Gatehouse.Ext() {
+		return fmt.Errorf("%s is not a gatehouse recording below %s", path, c.Root)
 	}
 	return nil
 }
@@ -215,9 +234,9 @@ func syncDir(dir string) error {
 // as it is, uncompacted, and its deferred bytes are given back: the caller logs it.
 func (c *Compactor) Enqueue(job CompactJob) error {
 	p := filepath.Join(c.Queue, job.ID+markerExt)
-	if !c.ready || job.ID == "" || job.ID != filepath.Base(job.ID) || strings.HasPrefix(job.ID, ".") {
+	if !c.ready || job.ID == "" || job.ID != filepath.Base(job.ID) || strings.HasPrefix(job.ID, ".") || c.inRoot(job.Path) != nil {
 		c.Defer.Release(job.Deferred)
-		return fmt.Errorf("record: compaction of %s: not queued (bad id %q or closed queue)", job.Path, job.ID)
+		return fmt.Errorf("record: compaction of %s: not queued (bad id %q, a file outside the recordings, or closed queue)", job.Path, job.ID)
 	}
 	job.NewSHA256, job.NewSize = "", 0
 	mine := job.Deferred // on a failure, only these are given back: an old marker stays
@@ -354,6 +373,16 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 		// Another process on this data directory finished it (and recorded it) meanwhile.
 		c.drop(m)
 		return nil
+	}
+	if err == nil {
+		// The marker is read again for each try: one changed since it was queued is checked
+		// again, and must still name the file that is held.
+		err = c.inRoot(job.Path)
+		c.mu.Lock()
+		if m2, ok := c.held[job.Path]; err == nil && (!ok || m2 != m) {
+			err = fmt.Errorf("the marker names %s, not the file queued", job.Path)
+		}
+		c.mu.Unlock()
 	}
 	if err != nil {
 		return fmt.Errorf("record: compaction marker %s: %w", m, err)

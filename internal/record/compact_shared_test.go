@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -160,5 +161,66 @@ func TestCompactSwapBeforeRename(t *testing.T) {
 				t.Fatal("the file is not the one chained")
 			}
 		})
+	}
+}
+
+// TestCompactMarkerEditedByHand: a marker naming a file outside the recordings' directory, or a
+// file that is not a gatehouse recording (an attacker pointing the compactor, and then the
+// archive, at /etc/shadow with its right hash), is not loaded, not queued, never compacted nor
+// handed to Next; a marker changed after it was queued to name another file fails its try.
+func TestCompactMarkerEditedByHand(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rec")
+	log, _, _, _ := compactData()
+	path, sum, size, _ := compactRec(t, filepath.Join(root, "alice"), "a.ghrec", bigBudget(), log)
+	outside, osum, osize, _ := compactRec(t, filepath.Join(dir, "elsewhere"), "b.ghrec", bigBudget(), log)
+	secret := filepath.Join(root, "alice", "secret.txt")
+	if err := os.WriteFile(secret, []byte("root:x:0:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ssum, ssize := sumOf(t, secret)
+	queue := filepath.Join(dir, "queue")
+	if err := os.MkdirAll(queue, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	marker := func(id, p, sum string, size int64) {
+		b, _ := json.Marshal(CompactJob{ID: id, Path: p, SHA256: sum, Size: size})
+		if err := os.WriteFile(filepath.Join(queue, id+markerExt), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker("aaaaaaaaaaaaaaaaaaaaaaa1", outside, osum, osize)
+	marker("aaaaaaaaaaaaaaaaaaaaaaa2", secret, ssum, ssize)
+	marker("aaaaaaaaaaaaaaaaaaaaaaa3", filepath.Join(root, "..", "elsewhere", "b.ghrec"), osum, osize)
+	var told []string
+	c := &Compactor{Queue: queue, Root: root, Done: func(context.Context, CompactResult) error { return nil },
+		Next: func(p, _ string, _ int64) { told = append(told, p) }}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Held(outside) || c.Held(secret) {
+		t.Fatal("a marker naming a file outside the recordings was loaded")
+	}
+	if err := c.Enqueue(CompactJob{ID: "aaaaaaaaaaaaaaaaaaaaaaa4", Path: outside, SHA256: osum, Size: osize}); err == nil {
+		t.Fatal("a file outside the recordings was queued")
+	}
+	if err := c.Pass(context.Background()); err != nil || len(told) != 0 {
+		t.Fatalf("pass: %v, Next told of %v", err, told)
+	}
+	if s, _ := sumOf(t, outside); s != osum {
+		t.Fatal("a file outside the recordings was compacted")
+	}
+	// A queued job whose marker is then edited to name another recording (below the root).
+	other, otherSum, otherSize, _ := compactRec(t, filepath.Join(root, "bob"), "c.ghrec", bigBudget(), log)
+	mustQueue(t, c, "bbbbbbbbbbbbbbbbbbbbbbbb", path, sum, size, 0)
+	marker("bbbbbbbbbbbbbbbbbbbbbbbb", other, otherSum, otherSize)
+	if err := c.Pass(context.Background()); err == nil || len(told) != 0 {
+		t.Fatalf("a marker edited after it was queued: %v, Next told of %v", err, told)
+	}
+	if s, _ := sumOf(t, other); s != otherSum {
+		t.Fatal("the edited marker's file was compacted")
+	}
+	if !c.Held(path) {
+		t.Fatal("the queued recording is no longer held")
 	}
 }
