@@ -59,7 +59,7 @@ func (a *App) openCompactor() error {
 // compacted file.
 func (a *App) shipCompacted() {
 	if a.Archive != nil && a.Compactor != nil {
-		a.Archive.Hold, a.Compactor.Next = a.Compactor.Held, a.Archive.Closed
+		a.Archive.Hold, a.Compactor.Next = a.Compactor.Withheld, a.Archive.Closed
 	}
 }
 

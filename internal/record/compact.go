@@ -26,7 +26,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -102,10 +102,14 @@ type Compactor struct {
 	// work does a job's file part on Run's idle thread (when Worker is nil).
 	work func(CompactJob) (CompactResult, error)
 
-	mu    sync.Mutex
-	held  map[string]string // path -> marker file, for queued jobs
-	kick  chan struct{}
-	ready bool
+	mu   sync.Mutex
+	held map[string]string // path -> marker file, for queued jobs
+	// fails counts each marker's failed tries; released holds the queued files handed to
+	// Next (the archive) as they are, after a full disk or releaseAfter failed tries.
+	fails    map[string]int
+	released map[string]bool
+	kick     chan struct{}
+	ready    bool
 }
 
 // markerExt names the markers; temporary markers end in markerExt+".tmp".
@@ -126,6 +130,7 @@ func (c *Compactor) Open() error {
 		return fmt.Errorf("record: compaction queue: %w", err)
 	}
 	c.held, c.kick, c.ready = map[string]string{}, make(chan struct{}, 1), true
+	c.fails, c.released = map[string]int{}, map[string]bool{}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -156,73 +161,6 @@ func (c *Compactor) Open() error {
 		}
 	}
 	return nil
-}
-
-// inRoot checks that path is a gatehouse recording below Root (when set).
-func (c *Compactor) inRoot(path string) error {
-	if c.Root == "" {
-		return nil
-	}
-	rel, err := filepath.Rel(filepath.Clean(c.Root), filepath.Clean(path))
-	if err != nil || !filepath.IsAbs(path) || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) ||
-		filepath.Ext(path) != "."+Gatehouse.Ext() {
-		return fmt.Errorf("%s is not a gatehouse recording below %s", path, c.Root)
-	}
-	return nil
-}
-
-func readMarker(p string) (CompactJob, error) {
-	var job CompactJob
-	b, err := os.ReadFile(p)
-	if err == nil {
-		err = json.Unmarshal(b, &job)
-	}
-	if err == nil && (job.Path == "" || job.ID == "" || job.SHA256 == "") {
-		err = errors.New("marker without a path, an id or a hash")
-	}
-	if err == nil && job.ID+markerExt != filepath.Base(p) {
-		// The id names the marker the compaction writes (Queue/ID.json): one that is not this
-		// file's name could point out of the queue.
-		err = fmt.Errorf("marker of id %q", job.ID)
-	}
-	return job, err
-}
-
-// writeMarker writes job's marker atomically (a copy, fsynced, renamed, the directory fsynced).
-func (c *Compactor) writeMarker(p string, job CompactJob) error {
-	b, _ := json.Marshal(job) // plain fields: cannot fail
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp) // the write error is the one to report
-		return err
-	}
-	return syncDir(c.Queue)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Enqueue queues a closed recording. On an error (the marker cannot be written) the file stays
@@ -269,6 +207,43 @@ func (c *Compactor) Held(path string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.held[path]
 	return ok
+}
+
+// Withheld reports whether the archive is to wait for path: queued, and not released to it as
+// it is (after a full disk, or failed tries). The archive's Hold.
+func (c *Compactor) Withheld(path string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[path]
+	return ok && !c.released[path]
+}
+
+// releaseAfter is the number of failed tries after which a queued file is handed to Next (the
+// archive) as it is, still queued; a full disk hands it at once.
+const releaseAfter = 3
+
+// failed counts a failed try of marker m. A file whose compaction fails on a full disk, or
+// fails again and again, is not held from the archive any longer: the evidence leaves the
+// node as it is now, and once compacted it is handed to Next again. A shutdown is no failure.
+func (c *Compactor) failed(ctx context.Context, m string, err error) {
+	if ctx.Err() != nil || errors.Is(err, ErrQueueBusy) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fails[m]++
+	if c.fails[m] < releaseAfter && !errors.Is(err, syscall.ENOSPC) {
+		return
+	}
+	for p, mm := range c.held {
+		if mm == m && !c.released[p] {
+			c.released[p] = true
+			c.Log.Warn("record: a recording's compaction keeps failing; the archive ships it as it is", "path", p, "err", err)
+			if c.Next != nil {
+				c.Next(p, "", 0) // its hash is the marker's, or the compacted copy's: not known here
+			}
+		}
+	}
 }
 
 // Run compacts queued files until ctx ends, one file at a time. The files are read, compressed
@@ -354,7 +329,11 @@ func (c *Compactor) Pass(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := c.one(ctx, m); err != nil && first == nil {
+		err := c.one(ctx, m)
+		if err != nil {
+			c.failed(ctx, m, err)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
@@ -416,7 +395,8 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 	// must not call back into the Compactor (the archive's Closed does not; its pass asks Held
 	// without holding its own lock).
 	c.mu.Lock()
-	if c.Next != nil && res.Outcome != Gone {
+	// A file released to the archive as it is goes again only when it changed (compacted).
+	if c.Next != nil && res.Outcome != Gone && (!c.released[job.Path] || res.Outcome == Compacted) {
 		sum, size := job.SHA256, job.Size
 		if res.Outcome == Compacted {
 			sum, size = res.Job.NewSHA256, res.Job.NewSize
@@ -424,6 +404,8 @@ func (c *Compactor) one(ctx context.Context, m string) error {
 		c.Next(job.Path, sum, size)
 	}
 	delete(c.held, job.Path)
+	delete(c.released, job.Path)
+	delete(c.fails, m)
 	c.mu.Unlock()
 	c.Defer.Release(job.Deferred)
 	return nil
@@ -437,8 +419,10 @@ func (c *Compactor) drop(m string) {
 	for p, mm := range c.held {
 		if mm == m {
 			delete(c.held, p)
+			delete(c.released, p)
 		}
 	}
+	delete(c.fails, m)
 	c.mu.Unlock()
 }
 

@@ -325,8 +325,9 @@ func (w *fullDiskFile) Write(p []byte) (int, error) {
 func (w *fullDiskFile) Close() error { return w.f.Close() }
 
 // TestCompactFullDisk: a disk that fills during the compaction aborts it: the original stays
-// byte for byte, no partial copy is left, the job stays queued (and the recording held from the
-// archive); the next pass, with room, compacts it.
+// byte for byte, no partial copy is left, the job stays queued; the recording is no longer held
+// from the archive (Next is told of it once, as it is: the evidence leaves the node while its
+// disk is full); the next pass, with room, compacts it and tells Next of the compacted file.
 func TestCompactFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	d := bigBudget()
@@ -339,10 +340,14 @@ func TestCompactFullDisk(t *testing.T) {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		return &fullDiskFile{f: f, limit: 300 << 10}, err
 	}
+	var told []string
+	c.Next = func(p, sum string, _ int64) { told = append(told, p+" "+sum) }
 	mustQueue(t, c, "ffeeddccbbaa998877665544", path, sum, size, deferred)
-	err := c.Pass(context.Background())
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("pass on a full disk: %v", err)
+	for range 2 {
+		err := c.Pass(context.Background())
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("pass on a full disk: %v", err)
+		}
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, orig) {
 		t.Fatal("the original changed on a full disk")
@@ -350,12 +355,15 @@ func TestCompactFullDisk(t *testing.T) {
 	if _, err := os.Stat(tempPath(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("partial copy left: %v", err)
 	}
-	if !c.Held(path) || len(*results) != 0 || d.Pending() != deferred {
-		t.Fatalf("held %v, results %d, pending %d after a full disk", c.Held(path), len(*results), d.Pending())
+	if !c.Held(path) || c.Withheld(path) || len(told) != 1 || told[0] != path+" " || len(*results) != 0 || d.Pending() != deferred {
+		t.Fatalf("queued %v, withheld %v, Next told %q, results %d, pending %d after a full disk", c.Held(path), c.Withheld(path), told, len(*results), d.Pending())
 	}
 	c.create = nil // room again
 	if err := c.Pass(context.Background()); err != nil || len(*results) != 1 || (*results)[0].Outcome != Compacted {
 		t.Fatalf("retry: %v %+v", err, *results)
+	}
+	if len(told) != 2 || told[1] != path+" "+(*results)[0].Job.NewSHA256 {
+		t.Fatalf("Next told %q after the compaction", told)
 	}
 	sameEvents(t, "compacted after a full disk", eventsOfFile(t, path), want)
 }
