@@ -127,6 +127,14 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	o.Clock = clock.Or(o.Clock)
+	// Absolute: recordings' paths are kept in the session rows and the compaction markers,
+	// and the compaction child refuses a relative one (a `--data-dir ./data` left every
+	// recording uncompacted, its job failing each minute).
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	o.DataDir = abs
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}

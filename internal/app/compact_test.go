@@ -103,3 +103,25 @@ func TestCompactionDoneChecksTheRow(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactionWithARelativeDataDir: `--data-dir ./data` gives the recordings and the
+// compaction queue absolute paths (the compaction child refuses relative ones: every job
+// failed each minute, the recordings were never compacted).
+func TestCompactionWithARelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	a, err := Open(context.Background(), Options{DataDir: "data", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !filepath.IsAbs(a.Compactor.Queue) || !filepath.IsAbs(a.Compactor.Root) || !filepath.IsAbs(a.Tracker.Dir) {
+		t.Fatalf("queue %q, root %q, recordings %q", a.Compactor.Queue, a.Compactor.Root, a.Tracker.Dir)
+	}
+	path := filepath.Join(a.Tracker.Dir, "alice", "x.ghrec")
+	if err := a.Compactor.Enqueue(record.CompactJob{ID: "0123456789abcdef01234567", Path: path, SHA256: strings.Repeat("a", 64), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a.Compactor.Queue, "0123456789abcdef01234567.json")); err != nil {
+		t.Fatal(err)
+	}
+}
