@@ -101,6 +101,7 @@ type remoteForwards struct {
 	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
 	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
 	client   ssh.Conn                // where forwarded-tcpip channels go back to
+	conn     io.Closer               // the client's own connection (outer's): cut when client's close cannot go out
 	user     string
 	target   JumpTarget
 	answered []string // the factors the connection answered for its target
@@ -128,7 +129,7 @@ func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCau
 	if endAll == nil {
 		ctx, endAll = context.WithCancelCause(ctx)
 	}
-	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, user: user, target: t, answered: answered,
+	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, conn: outer, user: user, target: t, answered: answered,
 		binds: map[int]string{}, active: map[io.Closer]struct{}{}}
 }
 
@@ -207,13 +208,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		}
 		r.egress, r.egressKey = conn, loginKey(d)
 		if r.s.Running != nil {
-			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
-				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
-				r.endAll(&forwardEnded{reason: reason})
-				// Ending the client's connection ends its forwards; off the registry's End (an
-				// admin's freeze): the close is a write to a client or a target that may not read.
-				go func() { _ = r.client.Close(); _ = conn.Close() }()
-			})
+			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), r.registryEnd(a.Name, conn))
 		}
 	}
 	ok, _, err := r.egress.SendRequest("tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: uint32(port)}))
@@ -229,6 +224,20 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		return false
 	}
 	return true
+}
+
+// registryEnd is the Running registry's end of these forwards (a freeze, a deletion of
+// account): each relay ends with the reason, then the target's login (its listeners) and the
+// client's connection close, each on its own and off the registry's End (an admin's freeze):
+// either close may be a write to a peer that does not read. The target's must not wait on the
+// client's; a client's close that cannot go out cuts its connection (jumpend.go).
+func (r *remoteForwards) registryEnd(account string, login io.Closer) func(reason string, exit int) {
+	return func(reason string, _ int) {
+		r.s.log.Info("remote forwards ended", "account", account, "reason", reason)
+		r.endAll(&forwardEnded{reason: reason})
+		go func() { _ = login.Close() }() // ending it is the point
+		r.s.closeOrCut(r.client, r.conn, account, "the connection of remote forwards")
+	}
 }
 
 func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }

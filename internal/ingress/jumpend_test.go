@@ -1,0 +1,158 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"gatehouse/internal/clock"
+	"gatehouse/internal/running"
+)
+
+// TestCutDecisionTable: a client's connection is cut after an end only when the end came from
+// the registry (the account may do nothing any more) and its close has not gone out; every
+// combination.
+func TestCutDecisionTable(t *testing.T) {
+	for _, byRegistry := range []bool{true, false} {
+		for _, closed := range []bool{true, false} {
+			want := byRegistry && !closed
+			if got := cutDecision(byRegistry, closed); got != want {
+				t.Errorf("cutDecision(byRegistry=%v, closed=%v) = %v, want %v", byRegistry, closed, got, want)
+			}
+		}
+	}
+}
+
+// innerConn is a jump's inner connection as its forwards see it: its Close is a message on the
+// outer connection, which waits, while deaf, until release is closed (a client that stopped
+// reading its socket).
+type innerConn struct {
+	ssh.Conn // nothing else is used
+	deaf     bool
+	release  chan struct{}
+	closing  chan struct{} // closed when Close is called
+	once     sync.Once
+	closed   atomic.Bool // Close returned
+}
+
+func newInnerConn(deaf bool) *innerConn {
+	return &innerConn{deaf: deaf, release: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (c *innerConn) Close() error {
+	c.once.Do(func() { close(c.closing) })
+	if c.deaf {
+		<-c.release
+	}
+	c.closed.Store(true)
+	return nil
+}
+
+// closeCount counts Close calls: a login to the target, the client's socket.
+type closeCount struct {
+	ssh.Conn // nothing else is used
+	n        atomic.Int32
+}
+
+func (c *closeCount) Close() error { c.n.Add(1); return nil }
+
+// within waits until cond holds; bound is a failure's bound only.
+func within(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestRegistryEndNotHeldByDeafClient: a registry end (a freeze) of a jump's forwards (-L/-D, -R)
+// and of the jump itself returns at once even when the jump's client stopped reading its socket,
+// so that closing its inner connection blocks: the admin's freeze is not held. The forwards'
+// relays end with the reason, the logins to the target close at once (a -R listener must not
+// outlive the freeze while the client's close waits), the inner connection's close is made
+// (the jump's after jumpEndGrace, its sessions' time to tell their users), and when it has not
+// gone out within endNoticeBound the client's connection is cut; a close that went out cuts
+// nothing. The clock is moved, never waited for.
+func TestRegistryEndNotHeldByDeafClient(t *testing.T) {
+	const reason = "Your account has been frozen (test) by admin"
+	for _, kind := range []string{"local forwards", "remote forwards", "jump"} {
+		for _, deaf := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/deaf=%v", kind, deaf), func(t *testing.T) {
+				clk := &clock.Fake{}
+				s := New(clockEnv{clk: clk}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+				reg := running.New()
+				s.Running = reg
+				client, cut, login := newInnerConn(deaf), &closeCount{}, &closeCount{}
+				defer close(client.release)
+				ctx, endAll := context.WithCancelCause(context.Background())
+				defer endAll(nil)
+				grace := time.Duration(0)
+				switch kind {
+				case "local forwards":
+					l := &localForwards{s: s, ctx: ctx, endAll: endAll, client: client, conn: cut, egress: map[string]ssh.Conn{"k": login}}
+					reg.Add("acct-1", "local-forward-1", l.registryEnd("alice"))
+				case "remote forwards":
+					r := &remoteForwards{s: s, ctx: ctx, endAll: endAll, client: client, conn: cut}
+					reg.Add("acct-1", "remote-forward-1", r.registryEnd("alice", login))
+				case "jump":
+					remove := s.registerJump("acct-1", "alice", client, cut, func(why string) { endAll(&forwardEnded{reason: why}) }, make(chan struct{}))
+					defer remove()
+					grace = jumpEndGrace
+				}
+				ended := make(chan []string, 1)
+				go func() { ended <- reg.End("acct-1", reason, 42) }()
+				select {
+				case ids := <-ended:
+					if len(ids) != 1 {
+						t.Fatalf("ended %v", ids)
+					}
+				case <-time.After(5 * time.Second): // a failure's bound only
+					t.Fatal("the registry's end waits on the close of a client that does not read")
+				}
+				if got := endedReason(ctx); got != reason {
+					t.Fatalf("the relays ended with %q, want %q", got, reason)
+				}
+				if kind != "jump" {
+					within(t, "the login to the target to close", func() bool { return login.n.Load() == 1 })
+				}
+				if grace > 0 {
+					select {
+					case <-client.closing:
+						t.Fatal("the jump's inner connection was closed before its sessions could say why")
+					default:
+					}
+					clk.Advance(grace)
+				}
+				within(t, "the inner connection's close", func() bool {
+					select {
+					case <-client.closing:
+						return true
+					default:
+						return false
+					}
+				})
+				if deaf {
+					if n := cut.n.Load(); n != 0 {
+						t.Fatalf("the client's connection was cut before endNoticeBound (%d)", n)
+					}
+					clk.Advance(endNoticeBound)
+					within(t, "the client's connection to be cut", func() bool { return cut.n.Load() == 1 })
+					return
+				}
+				within(t, "the inner connection's close to go out", client.closed.Load)
+				clk.Advance(endNoticeBound)
+				if n := cut.n.Load(); n != 0 {
+					t.Fatalf("the client's connection was cut although its close went out (%d)", n)
+				}
+			})
+		}
+	}
+}
