@@ -156,3 +156,49 @@ func TestRegistryEndNotHeldByDeafClient(t *testing.T) {
 		}
 	}
 }
+
+// hungTarget is a login to a target that stopped answering: a request waits for a reply that
+// comes only once the connection is closed.
+type hungTarget struct {
+	ssh.Conn  // nothing else is used
+	entered   chan struct{}
+	closed    chan struct{}
+	enterOnce sync.Once
+	closeOnce sync.Once
+}
+
+func (h *hungTarget) SendRequest(string, bool, []byte) (bool, []byte, error) {
+	h.enterOnce.Do(func() { close(h.entered) })
+	<-h.closed
+	return false, nil, io.EOF
+}
+
+func (h *hungTarget) Close() error { h.closeOnce.Do(func() { close(h.closed) }); return nil }
+
+// TestRemoteForwardsCloseNotHeldByHungTarget: the end of a connection with -R forwards (its
+// client gone) is not held by a request to a target that stopped answering (a
+// cancel-tcpip-forward under way holds the forwards' lock until the reply): the login to the
+// target is closed first, which ends that wait, and close returns.
+func TestRemoteForwardsCloseNotHeldByHungTarget(t *testing.T) {
+	s := New(clockEnv{clk: &clock.Fake{}}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, endAll := context.WithCancelCause(context.Background())
+	r := &remoteForwards{s: s, ctx: ctx, endAll: endAll, binds: map[int]string{5432: "127.0.0.1"}, active: map[io.Closer]struct{}{}}
+	hung := &hungTarget{entered: make(chan struct{}), closed: make(chan struct{})}
+	r.setLogin(hung, "k")
+	cancelled := make(chan bool, 1)
+	go func() { cancelled <- r.cancel(ssh.Marshal(tcpipForward{Addr: "127.0.0.1", Port: 5432})) }()
+	<-hung.entered // the cancel waits for the target's reply, holding r.mu
+	closed := make(chan struct{})
+	go func() { r.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second): // a failure's bound only
+		t.Fatal("the forwards' end waits on a target that does not answer")
+	}
+	if <-cancelled {
+		t.Fatal("a cancel the target never answered was reported done")
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the forwards' relays were not ended")
+	}
+}

@@ -348,8 +348,10 @@ func (l *localForwards) closeLogins() {
 	}
 }
 
-// close ends the forwards of an inner connection that is over, and waits for their relays.
+// close ends the forwards of an inner connection that is over, and waits for their relays. Their
+// context first: a login being made holds l.mu, and it is made under that context.
 func (l *localForwards) close() {
+	l.endAll(nil)
 	l.mu.Lock()
 	l.closed = true
 	if l.unregister != nil {
@@ -359,7 +361,6 @@ func (l *localForwards) close() {
 	l.mu.Unlock()
 	l.closeLogins()
 	l.conns.Wait()
-	l.endAll(nil)
 }
 
 // forwardSession is the session a forward's login to its target acts for: outer's account and

@@ -112,11 +112,13 @@ type remoteForwards struct {
 	// granted through other keys must not ride it (the target's per-key limits would apply to
 	// the wrong key).
 	egressKey string
-	binds     map[int]string // listen port → the address the client asked for
-	closed    bool
-	active    map[io.Closer]struct{} // client channels being relayed, closed at the end
-	conns     sync.WaitGroup
-	open      atomic.Int64
+	// login is egress, readable without r.mu (close: a request to the target holds r.mu).
+	login  atomic.Pointer[ssh.Conn]
+	binds  map[int]string // listen port → the address the client asked for
+	closed bool
+	active map[io.Closer]struct{} // client channels being relayed, closed at the end
+	conns  sync.WaitGroup
+	open   atomic.Int64
 	// unregister takes the forwards out of the Running registry (a freeze or a deletion of the
 	// account ends them as it ends sessions).
 	unregister func()
@@ -206,7 +208,7 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		if err != nil {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
-		r.egress, r.egressKey = conn, loginKey(d)
+		r.setLogin(conn, loginKey(d))
 		if r.s.Running != nil {
 			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), r.registryEnd(a.Name, conn))
 		}
@@ -380,12 +382,25 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 	_ = r.s.audit(context.WithoutCancel(r.ctx), r.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 
+// setLogin keeps conn, made for a decision whose loginKey is key, as the connection's login to
+// the target; r.mu is held.
+func (r *remoteForwards) setLogin(conn ssh.Conn, key string) {
+	r.egress, r.egressKey = conn, key
+	r.login.Store(&conn)
+}
+
 // close ends the forwards of a connection that is over: the target stops listening (its
-// connection closes), relays end, and close waits for them.
+// connection closes), relays end, and close waits for them. The login to the target is closed
+// first, outside r.mu, and the forwards' context ended: a request to the target under way
+// (listen's tcpip-forward, a cancel) holds r.mu until the target answers, which a target that
+// stopped answering never does, and a login being made holds it until it is made.
 func (r *remoteForwards) close() {
+	r.endAll(nil)
+	if eg := r.login.Load(); eg != nil {
+		_ = (*eg).Close() // the connection is over: the target's listeners go with it
+	}
 	r.mu.Lock()
 	r.closed = true
-	eg := r.egress
 	if r.unregister != nil {
 		r.unregister()
 		r.unregister = nil
@@ -394,11 +409,7 @@ func (r *remoteForwards) close() {
 		_ = c.Close() // ending the relay is the point
 	}
 	r.mu.Unlock()
-	if eg != nil {
-		_ = eg.Close() // the connection is over: the target's listeners go with it
-	}
 	r.conns.Wait()
-	r.endAll(nil)
 }
 
 func joinHostPortU(host string, port uint32) string {
