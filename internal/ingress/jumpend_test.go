@@ -2,9 +2,12 @@ package ingress
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,5 +203,96 @@ func TestRemoteForwardsCloseNotHeldByHungTarget(t *testing.T) {
 	}
 	if ctx.Err() == nil {
 		t.Fatal("the forwards' relays were not ended")
+	}
+}
+
+// serverConnPair is an authenticated SSH connection of alice (account id acct-1) on loopback:
+// the server's side and the client's.
+func serverConnPair(t *testing.T) (*ssh.ServerConn, *ssh.Client) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ServerConfig{NoClientAuth: true, NoClientAuthCallback: func(ssh.ConnMetadata) (*ssh.Permissions, error) {
+		return &ssh.Permissions{Extensions: map[string]string{extAccount: "alice", extAccountID: "acct-1"}}, nil
+	}}
+	cfg.AddHostKey(hk)
+	// Loopback TCP, not net.Pipe: both ends write their version line first, and a pipe holds
+	// no byte that is not read.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	b, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type server struct {
+		conn *ssh.ServerConn
+		err  error
+	}
+	served := make(chan server, 1)
+	go func() {
+		conn, chans, reqs, err := ssh.NewServerConn(a, cfg)
+		if err == nil {
+			go ssh.DiscardRequests(reqs)
+			go func() {
+				for nch := range chans {
+					_ = nch.Reject(ssh.Prohibited, "no")
+				}
+			}()
+		}
+		served <- server{conn, err}
+	}()
+	cc, chans, reqs, err := ssh.NewClientConn(b, "pipe", &ssh.ClientConfig{User: "alice", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ssh.NewClient(cc, chans, reqs)
+	sv := <-served
+	if sv.err != nil {
+		t.Fatal(sv.err)
+	}
+	t.Cleanup(func() { client.Close(); sv.conn.Close() })
+	return sv.conn, client
+}
+
+// TestLiveForwardEndCutsDeafClient: a forwarded connection (ssh -L on the bastion, -L/-D and
+// -R through a jump) ended from the registry ends its relay with the reason at once, and when
+// the relay has not stopped once endNoticeBound has passed on the server's clock (its client
+// stopped reading: its channel's close, its copy, wait on the socket), the client's connection
+// is cut.
+func TestLiveForwardEndCutsDeafClient(t *testing.T) {
+	const reason = "Your account has been deleted by admin"
+	clk := &clock.Fake{}
+	s := New(clockEnv{clk: clk}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg := running.New()
+	s.Running = reg
+	outer, client := serverConnPair(t)
+	rctx, stop := s.liveForward(context.Background(), outer, time.Time{}, func(context.Context) error { return nil })
+	defer stop()
+	if ids := reg.End("acct-1", reason, 42); len(ids) != 1 {
+		t.Fatalf("ended %v", ids)
+	}
+	if got := endedReason(rctx); got != reason {
+		t.Fatalf("the relay ended with %q, want %q", got, reason)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- client.Wait() }()
+	clk.Advance(endNoticeBound) // the relay (never stopped here) is still blocked on its client
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second): // a failure's bound only
+		t.Fatal("the connection of a forward that could not end was not cut")
 	}
 }
