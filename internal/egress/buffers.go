@@ -124,29 +124,8 @@ type burstConn struct {
 // newBurstConn is conn for x/crypto: read through burstConn, written through sshwrite.
 func newBurstConn(conn net.Conn) *burstConn {
 	c := &burstConn{Conn: sshwrite.NewConn(conn, conn)}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.rawRead = c.readFD
-		}
-	}
+	c.useRaw(conn) // a socket is read through its RawConn where the OS allows (rawread_*.go)
 	return c
-}
-
-// readFD reads the socket once into c.p; false when it would block (raw.Read then waits for
-// the poller and calls it again).
-func (c *burstConn) readFD(fd uintptr) bool {
-	for {
-		n, err := syscall.Read(int(fd), c.p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err == syscall.EAGAIN {
-			return false
-		}
-		c.n, c.err = max(n, 0), err
-		return true
-	}
 }
 
 // Read is where x/crypto's read loop waits while the connection is idle: one frame of a few

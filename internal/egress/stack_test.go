@@ -3,7 +3,7 @@ package egress_test
 import (
 	"testing"
 
-	"gatehouse/internal/testenv"
+	"gatehouse/internal/testenv/frames"
 )
 
 // RunSession's loop is where an idle relayed session's goroutine waits, on top of ingress's,
@@ -11,7 +11,7 @@ import (
 // at a GC, at or over, it stays at 32 (connect's TestRelayWaitFramesAreSmall). The loop's
 // cases (exit status, window changes, signals) run in functions of their own.
 func TestRunSessionFrameIsSmall(t *testing.T) {
-	testenv.CheckFrames(t, "gatehouse/internal/egress", map[string]int{
+	frames.Check(t, "gatehouse/internal/egress", map[string]int{
 		"gatehouse/internal/egress.RunSession": 640,
 	})
 }
@@ -23,7 +23,7 @@ func TestRunSessionFrameIsSmall(t *testing.T) {
 // the socket's RawConn, about 1,290 before through sshwrite's wrapper and net.Conn's Read (8 KiB
 // kept). TestBurstConnWaitsThroughRawConn checks the path; this, burstConn.Read's frame.
 func TestBurstConnFrameIsSmall(t *testing.T) {
-	testenv.CheckFrames(t, "gatehouse/internal/egress", map[string]int{
+	frames.Check(t, "gatehouse/internal/egress", map[string]int{
 		"gatehouse/internal/egress.(*burstConn).Read": 48,
 	})
 }

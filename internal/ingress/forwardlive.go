@@ -155,11 +155,17 @@ func (s *Server) liveForward(ctx context.Context, outer *ssh.ServerConn, expires
 			end("the re-check of this forward failed")
 		}}
 	unregister := func() {}
+	var stopped atomic.Bool
 	if s.Running != nil {
-		unregister = s.Running.Add(accountID, "forward-"+strconv.FormatUint(nextLiveForwardID.Add(1), 10), func(reason string, _ int) { end(reason) })
+		unregister = s.Running.Add(accountID, "forward-"+strconv.FormatUint(nextLiveForwardID.Add(1), 10), func(reason string, _ int) {
+			end(reason)
+			// A relay that cannot end (its client does not read) cuts its connection (jumpend.go).
+			s.cutAfter(w.clk, &stopped, outer, accountOf(outer))
+		})
 	}
 	w.arm()
 	return rctx, func() {
+		stopped.Store(true)
 		w.stop()
 		unregister()
 		cancel(nil)

@@ -7,9 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // BenchmarkJumpDownload moves bytes the way a download crosses a jump: an inner SSH connection
@@ -81,12 +79,6 @@ func benchJump(b *testing.B, upload bool) {
 			b.ReportMetric(float64(writeSyscalls(b)-writes0)/mib, "writes/MiB")
 		})
 	}
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // writeSyscalls is the process's write system calls so far (write and writev: /proc/self/io).

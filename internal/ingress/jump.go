@@ -256,6 +256,12 @@ func (s *Server) handleJump(ctx context.Context, outer *ssh.ServerConn, nch ssh.
 		s.log.Error("cannot audit a jump's start, refusing it", "account", outer.User(), "err", err)
 		return
 	}
+	// A freeze or a deletion ends the jump itself, not only its sessions and forwards
+	// (jumpend.go): a client that stopped reading must not keep it, nor its outer connection.
+	done := make(chan struct{})
+	defer close(done)
+	defer s.registerJump(outer.Permissions.Extensions[extAccountID], accountOf(outer), inner, outer,
+		func(reason string) { endForwards(&forwardEnded{reason: reason}) }, done)()
 	sessions := s.channels(inner, outer.User(), outer.RemoteAddr())
 	for nch := range chans {
 		if lf.take(nch) {

@@ -94,6 +94,7 @@ type localForwards struct {
 	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
 	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
 	client   io.Closer               // the inner connection: a freeze ends it
+	conn     io.Closer               // the client's own connection (outer's): cut when client's close cannot go out
 	user     string
 	target   JumpTarget
 	answered []string // the factors the inner connection answered for its target
@@ -111,7 +112,7 @@ type localForwards struct {
 // so that their forward.close events say why: the connection's -R forwards share it (they
 // close the same client).
 func (s *Server) newLocalForwards(ctx context.Context, endAll context.CancelCauseFunc, outer, inner *ssh.ServerConn, t JumpTarget) *localForwards {
-	return &localForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: inner, user: inner.User(), target: t,
+	return &localForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: inner, conn: outer, user: inner.User(), target: t,
 		answered: answeredFrom(withAnswered(ctx, inner.Permissions)), egress: map[string]ssh.Conn{}}
 }
 
@@ -290,17 +291,25 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 	}
 	l.egress[k] = conn
 	if l.unregister == nil && l.s.Running != nil {
-		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
-			l.s.log.Info("forwards through a target ended", "account", a.Name, "reason", reason)
-			l.endAll(&forwardEnded{reason: reason})
-			// Ending the client's connection ends its forwards. Not here: the client is the jump's
-			// inner connection, whose close is a message on the outer one, which blocks while
-			// that client does not read; the registry's End (an admin's freeze) must not wait on it.
-			go func() { _ = l.client.Close() }()
-			go l.closeLogins() // not here: a login being made holds l.mu, and end must be prompt
-		})
+		l.unregister = l.s.Running.Add(a.ID, "local-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), l.registryEnd(a.Name))
 	}
 	return conn, nil
+}
+
+// registryEnd is the Running registry's end of these forwards (a freeze, a deletion of
+// account): each relay ends with the reason, then the client's connection and the logins to
+// the target close. It returns at once: ending the client's connection ends its forwards, but
+// the client is the jump's inner connection, whose close is a message on the outer one, which
+// blocks while that client does not read; the registry's End (an admin's freeze) must not wait
+// on it, and a close that cannot go out cuts the outer connection (jumpend.go). The logins are
+// closed on their own goroutine too: a login being made holds l.mu.
+func (l *localForwards) registryEnd(account string) func(reason string, exit int) {
+	return func(reason string, _ int) {
+		l.s.log.Info("forwards through a target ended", "account", account, "reason", reason)
+		l.endAll(&forwardEnded{reason: reason})
+		l.s.closeOrCut(l.client, l.conn, account, "a jump's inner connection")
+		go l.closeLogins()
+	}
 }
 
 // forwardMFA runs the MFA check of a forward whose login to the target was made before: the
@@ -339,8 +348,10 @@ func (l *localForwards) closeLogins() {
 	}
 }
 
-// close ends the forwards of an inner connection that is over, and waits for their relays.
+// close ends the forwards of an inner connection that is over, and waits for their relays. Their
+// context first: a login being made holds l.mu, and it is made under that context.
 func (l *localForwards) close() {
+	l.endAll(nil)
 	l.mu.Lock()
 	l.closed = true
 	if l.unregister != nil {
@@ -350,7 +361,6 @@ func (l *localForwards) close() {
 	l.mu.Unlock()
 	l.closeLogins()
 	l.conns.Wait()
-	l.endAll(nil)
 }
 
 // forwardSession is the session a forward's login to its target acts for: outer's account and

@@ -101,6 +101,7 @@ type remoteForwards struct {
 	endAll   context.CancelCauseFunc // ends ctx, so every relay, with a cause (forwardEnded)
 	outer    *ssh.ServerConn         // the authenticated connection: the account, the audit's source
 	client   ssh.Conn                // where forwarded-tcpip channels go back to
+	conn     io.Closer               // the client's own connection (outer's): cut when client's close cannot go out
 	user     string
 	target   JumpTarget
 	answered []string // the factors the connection answered for its target
@@ -111,11 +112,13 @@ type remoteForwards struct {
 	// granted through other keys must not ride it (the target's per-key limits would apply to
 	// the wrong key).
 	egressKey string
-	binds     map[int]string // listen port → the address the client asked for
-	closed    bool
-	active    map[io.Closer]struct{} // client channels being relayed, closed at the end
-	conns     sync.WaitGroup
-	open      atomic.Int64
+	// login is egress, readable without r.mu (close: a request to the target holds r.mu).
+	login  atomic.Pointer[ssh.Conn]
+	binds  map[int]string // listen port → the address the client asked for
+	closed bool
+	active map[io.Closer]struct{} // client channels being relayed, closed at the end
+	conns  sync.WaitGroup
+	open   atomic.Int64
 	// unregister takes the forwards out of the Running registry (a freeze or a deletion of the
 	// account ends them as it ends sessions).
 	unregister func()
@@ -128,7 +131,7 @@ func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCau
 	if endAll == nil {
 		ctx, endAll = context.WithCancelCause(ctx)
 	}
-	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, user: user, target: t, answered: answered,
+	return &remoteForwards{s: s, ctx: ctx, endAll: endAll, outer: outer, client: client, conn: outer, user: user, target: t, answered: answered,
 		binds: map[int]string{}, active: map[io.Closer]struct{}{}}
 }
 
@@ -205,15 +208,9 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		if err != nil {
 			return r.deny("forward.failed", f, "cannot log in to the target: "+err.Error())
 		}
-		r.egress, r.egressKey = conn, loginKey(d)
+		r.setLogin(conn, loginKey(d))
 		if r.s.Running != nil {
-			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), func(reason string, _ int) {
-				r.s.log.Info("remote forwards ended", "account", a.Name, "reason", reason)
-				r.endAll(&forwardEnded{reason: reason})
-				// Ending the client's connection ends its forwards; off the registry's End (an
-				// admin's freeze): the close is a write to a client or a target that may not read.
-				go func() { _ = r.client.Close(); _ = conn.Close() }()
-			})
+			r.unregister = r.s.Running.Add(a.ID, "remote-forward-"+strconv.FormatUint(nextForwardID.Add(1), 10), r.registryEnd(a.Name, conn))
 		}
 	}
 	ok, _, err := r.egress.SendRequest("tcpip-forward", true, ssh.Marshal(tcpipForward{Addr: addr, Port: uint32(port)}))
@@ -229,6 +226,20 @@ func (r *remoteForwards) listen(payload []byte) bool {
 		return false
 	}
 	return true
+}
+
+// registryEnd is the Running registry's end of these forwards (a freeze, a deletion of
+// account): each relay ends with the reason, then the target's login (its listeners) and the
+// client's connection close, each on its own and off the registry's End (an admin's freeze):
+// either close may be a write to a peer that does not read. The target's must not wait on the
+// client's; a client's close that cannot go out cuts its connection (jumpend.go).
+func (r *remoteForwards) registryEnd(account string, login io.Closer) func(reason string, exit int) {
+	return func(reason string, _ int) {
+		r.s.log.Info("remote forwards ended", "account", account, "reason", reason)
+		r.endAll(&forwardEnded{reason: reason})
+		go func() { _ = login.Close() }() // ending it is the point
+		r.s.closeOrCut(r.client, r.conn, account, "the connection of remote forwards")
+	}
 }
 
 func hasKey(m map[int]string, k int) bool { _, ok := m[k]; return ok }
@@ -371,12 +382,25 @@ func (r *remoteForwards) relay(nch ssh.NewChannel) {
 	_ = r.s.audit(context.WithoutCancel(r.ctx), r.outer, "forward.close", f) // after the fact: the log counts and alerts a failure
 }
 
+// setLogin keeps conn, made for a decision whose loginKey is key, as the connection's login to
+// the target; r.mu is held.
+func (r *remoteForwards) setLogin(conn ssh.Conn, key string) {
+	r.egress, r.egressKey = conn, key
+	r.login.Store(&conn)
+}
+
 // close ends the forwards of a connection that is over: the target stops listening (its
-// connection closes), relays end, and close waits for them.
+// connection closes), relays end, and close waits for them. The login to the target is closed
+// first, outside r.mu, and the forwards' context ended: a request to the target under way
+// (listen's tcpip-forward, a cancel) holds r.mu until the target answers, which a target that
+// stopped answering never does, and a login being made holds it until it is made.
 func (r *remoteForwards) close() {
+	r.endAll(nil)
+	if eg := r.login.Load(); eg != nil {
+		_ = (*eg).Close() // the connection is over: the target's listeners go with it
+	}
 	r.mu.Lock()
 	r.closed = true
-	eg := r.egress
 	if r.unregister != nil {
 		r.unregister()
 		r.unregister = nil
@@ -385,11 +409,7 @@ func (r *remoteForwards) close() {
 		_ = c.Close() // ending the relay is the point
 	}
 	r.mu.Unlock()
-	if eg != nil {
-		_ = eg.Close() // the connection is over: the target's listeners go with it
-	}
 	r.conns.Wait()
-	r.endAll(nil)
 }
 
 func joinHostPortU(host string, port uint32) string {

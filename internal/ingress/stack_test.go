@@ -3,7 +3,7 @@ package ingress_test
 import (
 	"testing"
 
-	"gatehouse/internal/testenv"
+	"gatehouse/internal/testenv/frames"
 )
 
 // A session channel's request loop waits for the session's life (except while a relay has
@@ -12,7 +12,7 @@ import (
 // and Go kept its stack at 8 KiB; with each request handled in sessionRequests.handle, whose
 // frame is gone while the loop waits, it uses under 2 KiB and keeps 4 KiB.
 func TestSessionLoopStackIsSmall(t *testing.T) {
-	testenv.CheckFrames(t, "gatehouse/internal/ingress", map[string]int{
+	frames.Check(t, "gatehouse/internal/ingress", map[string]int{
 		"gatehouse/internal/ingress.(*Server).handleSession":    160,
 		"gatehouse/internal/ingress.(*sessionRequests).loop":    160,
 		"gatehouse/internal/ingress.(*Server).handleConn.func7": 256,

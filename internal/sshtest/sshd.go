@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -176,8 +175,9 @@ func (s *SSHD) start(t testing.TB, prog, cfg string) error {
 	cmd := exec.Command(prog, "-D", "-e", "-f", cfg, "-p", strconv.Itoa(port))
 	// Its own process group, so cleanup also stops the per-connection sshd
 	// processes it forked (they hold its log pipe); and if the test binary
-	// dies (a timeout panic skips cleanups), the kernel kills the listener.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// dies (a timeout panic skips cleanups), the kernel kills the listener
+	// (where the OS can: proc_*.go).
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Stdout = lockedWriter{s}
 	cmd.Stderr = lockedWriter{s}
@@ -198,7 +198,7 @@ func (s *SSHD) start(t testing.TB, prog, cfg string) error {
 		if answers(addr) {
 			s.Addr, s.Port = addr, port
 			t.Cleanup(func() {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				killGroup(cmd.Process)
 				<-exited
 				if t.Failed() {
 					t.Logf("sshd log:\n%s", s.Log())
@@ -208,7 +208,7 @@ func (s *SSHD) start(t testing.TB, prog, cfg string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	killGroup(cmd.Process)
 	<-exited
 	return fmt.Errorf("sshd did not answer on %s", addr)
 }

@@ -1,8 +1,9 @@
+//go:build unix
+
 package egress
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -12,9 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 )
+
+// burstConn's raw reads of a socket (readFD through its RawConn) are the Unix poller's way
+// (rawread_unix.go); elsewhere it reads through net.Conn.
 
 // tcpPair is a loopback TCP connection: what burstConn reads through its RawConn.
 func tcpPair(t testing.TB) (client, server net.Conn) {
@@ -39,6 +41,29 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
+}
+
+// waitParked waits until a goroutine waits in all of fns, and returns its stack.
+func waitParked(t *testing.T, fns ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+	next:
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			for _, fn := range fns {
+				if !strings.Contains(g, fn) {
+					continue next
+				}
+			}
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine waits in %s:\n%s", strings.Join(fns, " and "), buf)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // burstConn on a socket reads through its RawConn with net.Conn's results: every byte in
@@ -74,29 +99,6 @@ func TestBurstConnRawReads(t *testing.T) {
 	}
 }
 
-// waitParked waits until a goroutine waits in all of fns, and returns its stack.
-func waitParked(t *testing.T, fns ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-	next:
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			for _, fn := range fns {
-				if !strings.Contains(g, fn) {
-					continue next
-				}
-			}
-			return g
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine waits in %s:\n%s", strings.Join(fns, " and "), buf)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // x/crypto's read loop of a target connection waits for a whole idle session in the frames
 // under it, which must be x/crypto's, burstConn.Read's and RawConn's only (see
 // TestBurstConnFrameIsSmall for why).
@@ -115,58 +117,6 @@ func TestBurstConnWaitsThroughRawConn(t *testing.T) {
 		if strings.Contains(g, f) {
 			t.Errorf("the read loop waits through %s:\n%s", f, g)
 		}
-	}
-}
-
-// fakeLoop is a user's session channel's request loop, lent to RunSession.
-type fakeLoop struct {
-	reqs     chan *ssh.Request
-	lendable bool
-	calls    []string
-	wc       chan WindowChange
-}
-
-func (f *fakeLoop) Lend() (<-chan *ssh.Request, bool) {
-	f.calls = append(f.calls, "lend")
-	if !f.lendable {
-		return nil, false
-	}
-	return f.reqs, true
-}
-func (f *fakeLoop) Handle(r *ssh.Request) {
-	f.calls = append(f.calls, "handle "+r.Type)
-	f.wc <- WindowChange{Cols: 200, Rows: 50}
-}
-func (f *fakeLoop) Closed() { f.calls = append(f.calls, "closed") }
-func (f *fakeLoop) Return() { f.calls = append(f.calls, "return") }
-
-// RunSession answers the user's channel's requests itself while it runs (a window change
-// reaches the target), notes their end, and gives the loop back once; a loop it cannot
-// borrow is left alone.
-func TestRunSessionBorrowsRequestLoop(t *testing.T) {
-	tg := newTarget(t)
-	c, _ := tg.client(t)
-	pty := &PtyRequest{Term: "xterm", Cols: 80, Rows: 24}
-	wc := make(chan WindowChange, 1)
-	f := &fakeLoop{reqs: make(chan *ssh.Request, 2), lendable: true, wc: wc}
-	f.reqs <- &ssh.Request{Type: "window-change"}
-	close(f.reqs)
-	var out bytes.Buffer
-	if _, _, err := RunSession(t.Context(), c, Request{Pty: pty, Command: "winch"}, Streams{Stdout: &out, WindowChanges: wc, Requests: f}); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "50 200\n" {
-		t.Fatalf("after the window change %q, want 50 200", out.String())
-	}
-	if got := strings.Join(f.calls, ", "); got != "lend, handle window-change, closed, return" {
-		t.Fatalf("calls %q", got)
-	}
-	f2 := &fakeLoop{}
-	if _, _, err := RunSession(t.Context(), c, Request{Command: "echo hi"}, Streams{Stdout: io.Discard, Requests: f2}); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(f2.calls, ", "); got != "lend" {
-		t.Fatalf("calls %q on a loop not lent", got)
 	}
 }
 
