@@ -334,9 +334,21 @@ func InactivityExpired(a *store.Account, now time.Time, globalDays int) (days in
 	if days < 0 {
 		days = globalDays
 	}
-	expired = days > 0 && !a.AlwaysActive && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour
-	return days, expired
+	if days <= 0 || a.AlwaysActive || a.LastSeenAt.IsZero() {
+		return days, false
+	}
+	// Past MaxInactiveDays the limit in nanoseconds overflows time.Duration (it wrapped
+	// negative: `--max-inactive-days 200000`, meant as "about never", expired the account at
+	// once), and no gap between two times is that long (Sub saturates): never expired.
+	if days > MaxInactiveDays {
+		return days, false
+	}
+	return days, now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour
 }
+
+// MaxInactiveDays is the largest --max-inactive-days (and accountMaxInactiveDays) accepted:
+// 100 years, as the configuration's bound; far below the ~106,751 days a time.Duration holds.
+const MaxInactiveDays = 100 * 365
 
 // MaintenanceSetting is the bastion setting that holds the maintenance message (adminMaintenance).
 const MaintenanceSetting = "maintenance"
