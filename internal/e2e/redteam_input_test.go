@@ -44,3 +44,31 @@ func TestRedteamMaxInactiveDaysHuge(t *testing.T) {
 		t.Errorf("bob with --max-inactive-days 36500: exit %d code %q %s", r.Exit, r.Code(), r.Stdout)
 	}
 }
+
+// TestRedteamKeyCommentCannotDriveTheAdminsTerminal: bob adds a key whose comment holds escape
+// sequences (OSC 0 sets the window title, CSI 2J clears the screen, OSC 52 writes the
+// clipboard); an admin listing bob's keys in human output got them raw, and their terminal
+// acted on them. Now human output writes controls as text; JSON keeps the comment exactly.
+func TestRedteamKeyCommentCannotDriveTheAdminsTerminal(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	key := b.CreateAccount("bob")
+	_, pub := testenv.NewKey(t, "ed25519", "second")
+	comment := "ev\x1b]0;PWNED\x07il\x1b[2J\x1b]52;c;ZXZpbA==\x07\u009b31m"
+	line := strings.Join(strings.Fields(pub)[:2], " ") + " " + comment
+	if r := b.SSH(key, "bob", "--json-greppable", "--osh", "selfAddIngressKey", "--public-key", "'"+line+"'"); r.Code() != "OK" {
+		t.Fatalf("selfAddIngressKey: exit %d %q %s", r.Exit, r.Code(), r.Stdout)
+	}
+	for _, quiet := range [][]string{nil, {"--quiet"}} {
+		r := b.Admin(append(quiet, "--osh", "accountListIngressKeys", "--account", "bob")...)
+		if r.Exit != 0 || !strings.Contains(r.Stdout, `ev\x1b]0;PWNED\x07il\x1b[2J`) {
+			t.Errorf("%v: exit %d, the comment is not shown as text: %q", quiet, r.Exit, r.Stdout)
+		}
+		if strings.ContainsAny(r.Stdout, "\x1b\x07\u009b") {
+			t.Errorf("%v: raw control characters reach the admin's terminal: %q", quiet, r.Stdout)
+		}
+	}
+	r := b.MustOK("--osh", "accountListIngressKeys", "--account", "bob")
+	if keys, _ := jsonValue(r, "value", "keys").([]any); len(keys) != 2 || !strings.Contains(r.Stdout, `ev\u001b]0;PWNED\u0007il\u001b[2J`) {
+		t.Errorf("the JSON answer does not keep the comment exactly: %s", r.Stdout)
+	}
+}
