@@ -134,11 +134,21 @@ func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCau
 
 // serve answers reqs, in order, until the connection ends.
 func (r *remoteForwards) serve(reqs <-chan *ssh.Request) {
+	refused, closing := 0, false
 	for req := range reqs {
 		ok := false
 		switch req.Type {
 		case "tcpip-forward":
-			ok = r.listen(req.Payload)
+			// Bounded per connection: each refusal is audited (refusedforwards.go).
+			decide, closeNow := refusedForwardVerdict(refused, closing)
+			if closeNow {
+				closing = true
+				r.deny("forward.denied", r.fields(0, ""), tooManyRefusedForwards)
+				_ = r.client.Close() // reqs closes: the loop ends
+			}
+			if ok = decide && r.listen(req.Payload); !ok {
+				refused++
+			}
 		case "cancel-tcpip-forward":
 			ok = r.cancel(req.Payload)
 		}
