@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, AppendAudit: a.appendAudit,
 		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
+		KeyGen:  make(chan struct{}, max(1, runtime.NumCPU()/2)), // half the CPUs at most generate keys
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -58,3 +60,47 @@ func TestRedteamRefusedForwardFloodIsBounded(t *testing.T) {
 
 // maxRefused is ingress's maxRefusedForwards, as the client sees it.
 const maxRefused = 16
+
+// TestRedteamKeyGenerationBounded: selfGenerateEgressKey is an open command, and an RSA 8192
+// key costs 15–40 s of CPU that nothing stops once started: ten per connection, disconnect,
+// ten more, and the bastion's CPUs stayed busy for as long as the attacker liked. Now key
+// generations run a few at a time (Env.KeyGen) and a request waits for its slot only while its
+// client is there: here every slot is taken, the client gives up, and no key is made after.
+func TestRedteamKeyGenerationBounded(t *testing.T) {
+	b := testenv.Start(t, testenv.Options{})
+	bobKey := b.CreateAccount("bob")
+	keys := func() int {
+		ks, err := b.App.Store.ListEgressKeys(context.Background(), "account", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ks)
+	}
+	before := keys()
+	slots := b.App.Env.KeyGen
+	if cap(slots) == 0 {
+		t.Fatal("no bound on key generation")
+	}
+	for range cap(slots) {
+		slots <- struct{}{} // busy generating
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ssh", append(b.SSHArgs(bobKey, "bob"), "--", "--osh", "selfGenerateEgressKey", "--algo", "ed25519")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.App.Server.ActiveSessions() == 1 })
+	cancel() // bob gives up
+	_ = cmd.Wait()
+	waitFor(t, func() bool { return b.App.Server.ActiveSessions() == 0 })
+	for range cap(slots) {
+		<-slots
+	}
+	if n := keys(); n != before {
+		t.Errorf("a key was generated for a client that had gone: %d keys, %d before", n, before)
+	}
+	if r := b.SSH(bobKey, "bob", "--json-greppable", "--osh", "selfGenerateEgressKey", "--algo", "ed25519"); r.Code() != "OK" || keys() != before+1 {
+		t.Errorf("with free slots: exit %d %q, %d keys", r.Exit, r.Code(), keys())
+	}
+}
+

@@ -68,6 +68,24 @@ type Env struct {
 	// non-nil error means it is not in the log: refuse what has not happened yet. nil: nothing
 	// is audited.
 	AppendAudit audit.AppendFunc
+	// KeyGen bounds the key pairs commands generate at once (a slot is a buffered send; nil: no
+	// bound). An RSA 8192 key costs 15–40 s of CPU and cannot be stopped once started: any
+	// account (selfGenerateEgressKey is an open command) could start ten per connection,
+	// disconnect and start ten more, and the CPU stayed busy long after they were gone.
+	KeyGen chan struct{}
+}
+
+// KeyGenSlot waits for a slot of KeyGen, or for ctx (the client gone); release gives it back.
+func (e *Env) KeyGenSlot(ctx context.Context) (release func(), err error) {
+	if e.KeyGen == nil {
+		return func() {}, nil
+	}
+	select {
+	case e.KeyGen <- struct{}{}:
+		return func() { <-e.KeyGen }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // AuditEvent appends ev through AppendAudit (nothing without it).

@@ -88,6 +88,13 @@ const SealPurpose = seal.PurposeEgressKey
 
 // NewEgressKey generates a key pair for an account or a group and stores it sealed.
 func NewEgressKey(ctx context.Context, c *osh.Call, ownerKind, owner, algo string, size int) (store.EgressKey, error) {
+	// At most len(KeyGen) at once, bastion-wide: a generation cannot be stopped, so a request
+	// waits for its slot while its client is there, never after.
+	release, err := c.Env.KeyGenSlot(ctx)
+	if err != nil {
+		return store.EgressKey{}, fmt.Errorf("waiting for a free key generator: %w", err)
+	}
+	defer release()
 	return StoreNewEgressKey(ctx, c.Env.Store, c.Env.Sealer, ownerKind, owner, algo, size, c.Now())
 }
 
