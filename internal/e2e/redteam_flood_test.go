@@ -103,4 +103,3 @@ func TestRedteamKeyGenerationBounded(t *testing.T) {
 		t.Errorf("with free slots: exit %d %q, %d keys", r.Exit, r.Code(), keys())
 	}
 }
-
