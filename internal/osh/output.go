@@ -422,14 +422,27 @@ func (p *Printer) LineBytes(l []byte) {
 		p.lines(string(l))
 		return
 	}
-	if !controlFreeBytes(l) {
+	// One pass for the common line, printable ASCII: its width is its length, and it holds
+	// nothing a terminal acts on.
+	plain := true
+	for _, c := range l {
+		if c < 0x20 || c >= 0x7f {
+			plain = false
+			break
+		}
+	}
+	if !plain && !controlFreeBytes(l) {
 		p.write(string(l))
 		return
 	}
 	p.buf = p.buf[:0]
 	if !p.Quiet {
 		p.buf = append(p.buf, "│ "...)
-		p.widest = max(p.widest, 2+DisplayWidthBytes(l))
+		w := len(l)
+		if !plain {
+			w = DisplayWidthBytes(l)
+		}
+		p.widest = max(p.widest, 2+w)
 	}
 	p.buf = append(append(p.buf, l...), '\n')
 	p.writeBuf()

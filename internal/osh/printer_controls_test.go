@@ -56,3 +56,15 @@ func TestPrinterNeutralisesControls(t *testing.T) {
 		t.Errorf("Block changed the bastion's own colours: %q", out.String())
 	}
 }
+
+// BenchmarkPrinterLineBytes: a listing's line (issue 14's 10,000 accounts), boxed.
+func BenchmarkPrinterLineBytes(b *testing.B) {
+	var out bytes.Buffer
+	p := &Printer{W: &out}
+	line := []byte("alice-the-account-0042           2026-12-02 23:59:59  admin   active")
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		out.Reset()
+		p.LineBytes(line)
+	}
+}
