@@ -14,7 +14,8 @@ import (
 )
 
 // TestRedteamRefusedForwardFloodIsBounded: an account with no grant at all sends tcpip-forward
-// requests (ssh -R) as fast as its connection carries them, without waiting for the answers,
+// and cancel-tcpip-forward requests (ssh -R) as fast as its connection carries them, without
+// waiting for the answers,
 // on the bastion itself and with a target in the user name. Each refusal was an audit entry:
 // 50,000 in under a second, 20 MB of audit log, filling the disk the audit log needs (and a full
 // audit log refuses every login). Now the connection is closed after maxRefusedForwards
@@ -36,7 +37,11 @@ func TestRedteamRefusedForwardFloodIsBounded(t *testing.T) {
 		}
 		sent := 0
 		for ; sent < 2000; sent++ {
-			if _, _, err := c.SendRequest("tcpip-forward", false, payload); err != nil {
+			typ := "tcpip-forward"
+			if sent%2 == 1 {
+				typ = "cancel-tcpip-forward" // refused too: nothing is forwarded
+			}
+			if _, _, err := c.SendRequest(typ, false, payload); err != nil {
 				break // the bastion closed the connection
 			}
 		}

@@ -138,7 +138,7 @@ func (r *remoteForwards) serve(reqs <-chan *ssh.Request) {
 	for req := range reqs {
 		ok := false
 		switch req.Type {
-		case "tcpip-forward":
+		case "tcpip-forward", "cancel-tcpip-forward":
 			// Bounded per connection: each refusal is audited (refusedforwards.go).
 			decide, closeNow := refusedForwardVerdict(refused, closing)
 			if closeNow {
@@ -146,11 +146,14 @@ func (r *remoteForwards) serve(reqs <-chan *ssh.Request) {
 				r.deny("forward.denied", r.fields(0, ""), tooManyRefusedForwards)
 				_ = r.client.Close() // reqs closes: the loop ends
 			}
-			if ok = decide && r.listen(req.Payload); !ok {
+			if decide && req.Type == "tcpip-forward" {
+				ok = r.listen(req.Payload)
+			} else if decide {
+				ok = r.cancel(req.Payload)
+			}
+			if !ok {
 				refused++
 			}
-		case "cancel-tcpip-forward":
-			ok = r.cancel(req.Payload)
 		}
 		if req.WantReply {
 			_ = req.Reply(ok, nil)
