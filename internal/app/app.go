@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -351,8 +352,11 @@ func (a *App) Close() error {
 // Listen opens the configured listening socket.
 func (a *App) Listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", a.Config().Listen)
-	if err != nil {
+	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("listen on %s: %w (another gatehouse running? use --listen)", a.Config().Listen, err)
+	}
+	if err != nil { // a bad address or port: the hint above would mislead
+		return nil, fmt.Errorf("listen on %s: %w", a.Config().Listen, err)
 	}
 	return ln, nil
 }
