@@ -167,6 +167,14 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	logMigration(log, a)
+	// The port first: a first start whose --listen is taken or wrong used to create the first
+	// admin and its key pair, then fail; the next start found an admin and never said where its
+	// key was, nor the host key fingerprints, nor how to log in.
+	ln, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ln.Close() }() // Serve closes it; here for the returns before Serve
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -266,6 +274,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	logMigration(log, a)
+	// The port first: a first start whose --listen is taken or wrong used to create the first
+	// admin and its key pair, then fail; the next start found an admin and never said where its
+	// key was, nor the host key fingerprints, nor how to log in.
+	ln, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ln.Close() }() // Serve closes it; here for the returns before Serve
 	b, err := a.CreateFirstAdmin(ctx, c.admin, c.adminKey)
 	if err != nil {
 		return err
@@ -280,10 +296,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// before "listening on" is printed, as SIGHUP above, since its default action ends the process.
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	ln, err := a.Listen()
-	if err != nil {
-		return err
-	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	fmt.Fprintf(stdout, "gatehouse %s listening on %s (data in %s)\n", app.Version, ln.Addr(), c.dataDir)
 	if limErr != nil {

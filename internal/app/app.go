@@ -14,8 +14,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -175,6 +177,7 @@ func Open(ctx context.Context, o Options) (*App, error) {
 		Store: st, Sealer: sealer, Config: a.Config, Registry: reg, Version: Version,
 		Now: o.Clock.Now, Clock: o.Clock, Log: o.Log, AppendAudit: a.appendAudit,
 		History: &history.Dir{Path: filepath.Join(o.DataDir, "history")},
+		KeyGen:  make(chan struct{}, max(1, runtime.NumCPU()/2)), // half the CPUs at most generate keys
 	}
 	a.Connector = &connect.Connector{Env: a.Env, Store: st, Sealer: sealer, Log: o.Log,
 		Dialer:  egress.Dialer{DialTimeout: 10 * time.Second, HandshakeTimeout: 20 * time.Second},
@@ -357,8 +360,11 @@ func (a *App) Close() error {
 // Listen opens the configured listening socket.
 func (a *App) Listen() (net.Listener, error) {
 	ln, err := net.Listen("tcp", a.Config().Listen)
-	if err != nil {
+	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("listen on %s: %w (another gatehouse running? use --listen)", a.Config().Listen, err)
+	}
+	if err != nil { // a bad address or port: the hint above would mislead
+		return nil, fmt.Errorf("listen on %s: %w", a.Config().Listen, err)
 	}
 	return ln, nil
 }

@@ -137,13 +137,26 @@ func (s *Server) newRemoteForwards(ctx context.Context, endAll context.CancelCau
 
 // serve answers reqs, in order, until the connection ends.
 func (r *remoteForwards) serve(reqs <-chan *ssh.Request) {
+	refused, closing := 0, false
 	for req := range reqs {
 		ok := false
 		switch req.Type {
-		case "tcpip-forward":
-			ok = r.listen(req.Payload)
-		case "cancel-tcpip-forward":
-			ok = r.cancel(req.Payload)
+		case "tcpip-forward", "cancel-tcpip-forward":
+			// Bounded per connection: each refusal is audited (refusedforwards.go).
+			decide, closeNow := refusedForwardVerdict(refused, closing)
+			if closeNow {
+				closing = true
+				r.deny("forward.denied", r.fields(0, ""), tooManyRefusedForwards)
+				_ = r.client.Close() // reqs closes: the loop ends
+			}
+			if decide && req.Type == "tcpip-forward" {
+				ok = r.listen(req.Payload)
+			} else if decide {
+				ok = r.cancel(req.Payload)
+			}
+			if !ok {
+				refused++
+			}
 		}
 		if req.WantReply {
 			_ = req.Reply(ok, nil)

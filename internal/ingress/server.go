@@ -618,6 +618,7 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 	}
 	// One goroutine serves both the global requests (all refused: keepalives get their "no")
 	// and the channel opens, until the connection ends.
+	refusedForwards, closing := 0, false
 	for chans != nil {
 		select {
 		case req, ok := <-reqs:
@@ -626,8 +627,18 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn, endSource func(Sou
 				continue
 			}
 			if req.Type == "tcpip-forward" { // ssh -R: nothing listens on the bastion for a user
-				_ = s.audit(cctx, sconn, "forward.denied", audit.Fields{Allowed: audit.Bool(false), Extra: map[string]string{"direction": "remote"},
-					Comment: "remote forwarding (-R) needs a target: use ProxyJump (ssh -J) or the target in the user name, with a --remote-forward grant"}) // refused either way
+				f := audit.Fields{Allowed: audit.Bool(false), Extra: map[string]string{"direction": "remote"},
+					Comment: "remote forwarding (-R) needs a target: use ProxyJump (ssh -J) or the target in the user name, with a --remote-forward grant"}
+				decide, closeNow := refusedForwardVerdict(refusedForwards, closing)
+				refusedForwards++
+				if closeNow { // a flood of audit entries (refusedforwards.go)
+					closing = true
+					f.Comment = tooManyRefusedForwards
+					_ = sconn.Close() // the reqs and chans channels close: the loop ends
+				}
+				if decide || closeNow {
+					_ = s.audit(cctx, sconn, "forward.denied", f) // refused either way
+				}
 			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)

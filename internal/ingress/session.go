@@ -31,6 +31,10 @@ type windowChange struct {
 	Cols, Rows, Width, High uint32
 }
 
+// noSubsystemHere is what a client that asks the bastion itself for a subsystem (sftp, scp in
+// its SFTP mode) is told.
+const noSubsystemHere = "gatehouse: the bastion has no sftp of its own: reach a server through it with ProxyJump (see --osh selfSshConfig), or with the wrapper of --osh sftp / --osh scp\r\n"
+
 // maxEnvVars bounds what a client may set with env requests.
 const maxEnvVars = 32
 
@@ -207,7 +211,13 @@ func (h *sessionRequests) handle(req *ssh.Request) {
 			// sftp subsystem of a target is served; any other subsystem is refused.
 			var sub struct{ Name string }
 			if ssh.Unmarshal(req.Payload, &sub) != nil || s.env.Parse(sub.Name).Request.Subsystem != "sftp" {
-				_ = req.Reply(false, nil)
+				// `sftp bastion` (or scp's SFTP mode) to the bastion itself. Refused, the client
+				// said only "subsystem request failed" (and left before printing anything on the
+				// channel's stderr): accepted, it is told why, and it ends with a failure.
+				h.started = true
+				_ = req.Reply(true, nil)
+				_, _ = io.WriteString(ch.Stderr(), noSubsystemHere)
+				h.done <- refusal.ExitPluginFailed
 				return
 			}
 			line = sub.Name

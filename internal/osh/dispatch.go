@@ -68,6 +68,24 @@ type Env struct {
 	// non-nil error means it is not in the log: refuse what has not happened yet. nil: nothing
 	// is audited.
 	AppendAudit audit.AppendFunc
+	// KeyGen bounds the key pairs commands generate at once (a slot is a buffered send; nil: no
+	// bound). An RSA 8192 key costs 15–40 s of CPU and cannot be stopped once started: any
+	// account (selfGenerateEgressKey is an open command) could start ten per connection,
+	// disconnect and start ten more, and the CPU stayed busy long after they were gone.
+	KeyGen chan struct{}
+}
+
+// KeyGenSlot waits for a slot of KeyGen, or for ctx (the client gone); release gives it back.
+func (e *Env) KeyGenSlot(ctx context.Context) (release func(), err error) {
+	if e.KeyGen == nil {
+		return func() {}, nil
+	}
+	select {
+	case e.KeyGen <- struct{}{}:
+		return func() { <-e.KeyGen }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // AuditEvent appends ev through AppendAudit (nothing without it).
@@ -334,9 +352,21 @@ func InactivityExpired(a *store.Account, now time.Time, globalDays int) (days in
 	if days < 0 {
 		days = globalDays
 	}
-	expired = days > 0 && !a.AlwaysActive && !a.LastSeenAt.IsZero() && now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour
-	return days, expired
+	if days <= 0 || a.AlwaysActive || a.LastSeenAt.IsZero() {
+		return days, false
+	}
+	// Past MaxInactiveDays the limit in nanoseconds overflows time.Duration (it wrapped
+	// negative: `--max-inactive-days 200000`, meant as "about never", expired the account at
+	// once), and no gap between two times is that long (Sub saturates): never expired.
+	if days > MaxInactiveDays {
+		return days, false
+	}
+	return days, now.Sub(a.LastSeenAt) > time.Duration(days)*24*time.Hour
 }
+
+// MaxInactiveDays is the largest --max-inactive-days (and accountMaxInactiveDays) accepted:
+// 100 years, as the configuration's bound; far below the ~106,751 days a time.Duration holds.
+const MaxInactiveDays = 100 * 365
 
 // MaintenanceSetting is the bastion setting that holds the maintenance message (adminMaintenance).
 const MaintenanceSetting = "maintenance"

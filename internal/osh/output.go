@@ -299,6 +299,8 @@ type Printer struct {
 	widest int
 	// buf is the line being written, reused: a listing prints 10,000 lines (issue 14).
 	buf []byte
+	// raw is set while Block prints the bastion's own text (the QR code's colours).
+	raw bool
 }
 
 // Line prints one line of human output.
@@ -312,6 +314,8 @@ func (p *Printer) Line(format string, a ...any) {
 // Block prints text as it is, each line inside the box: a QR code, a secret, scratch codes.
 // A trailing newline ends the last line rather than adding an empty one.
 func (p *Printer) Block(text string) {
+	p.raw = true
+	defer func() { p.raw = false }()
 	p.lines(strings.TrimSuffix(text, "\n"))
 }
 
@@ -331,6 +335,9 @@ func (p *Printer) lines(text string) {
 
 // write writes one line, in the box unless quiet, in one write.
 func (p *Printer) write(l string) {
+	if !p.raw && !controlFree(l) {
+		l = string(appendVisible(nil, l))
+	}
 	p.buf = p.buf[:0]
 	if !p.Quiet {
 		p.buf = append(p.buf, "│ "...)
@@ -338,6 +345,61 @@ func (p *Printer) write(l string) {
 	}
 	p.buf = append(append(p.buf, l...), '\n')
 	p.writeBuf()
+}
+
+// controlFree says whether l holds nothing a terminal acts on: no C0 control but tab, no DEL,
+// no C1 control (U+0080–U+009F, CSI among them), no byte that is not UTF-8 (an 8-bit
+// terminal reads 0x9b as CSI). Human output prints values other people set (a key's comment,
+// an account's comment, a remote command in a session list): printed as they are, escape
+// sequences in them would act on the reader's terminal (clear it and draw a fake listing, set
+// its title, write its clipboard with OSC 52).
+func controlFree(l string) bool {
+	ascii := true
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if ascii {
+		return true
+	}
+	for _, r := range l { // an invalid byte comes as RuneError
+		if r == utf8.RuneError || r >= 0x80 && r <= 0x9f {
+			return false // (a real U+FFFD is rewritten as itself by appendVisible)
+		}
+	}
+	return true
+}
+
+// controlFreeBytes is controlFree without a copy for ASCII (a listing's lines).
+func controlFreeBytes(l []byte) bool {
+	for _, c := range l {
+		if c < 0x20 && c != '\t' || c == 0x7f || c >= utf8.RuneSelf {
+			return controlFree(string(l))
+		}
+	}
+	return true
+}
+
+// appendVisible appends l to dst with what controlFree refuses written as text (\x1b, \u009b).
+func appendVisible(dst []byte, l string) []byte {
+	for i := 0; i < len(l); {
+		r, n := utf8.DecodeRuneInString(l[i:])
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20 && r != '\t', r == 0x7f:
+			dst = fmt.Appendf(dst, "\\x%02x", l[i])
+		case r >= 0x80 && r <= 0x9f:
+			dst = fmt.Appendf(dst, "\\u%04x", r)
+		default:
+			dst = append(dst, l[i:i+n]...)
+		}
+		i += n
+	}
+	return dst
 }
 
 // writeBuf writes the line in buf. A line of human output never holds a JSON frame's marker:
@@ -360,10 +422,27 @@ func (p *Printer) LineBytes(l []byte) {
 		p.lines(string(l))
 		return
 	}
+	// One pass for the common line, printable ASCII: its width is its length, and it holds
+	// nothing a terminal acts on.
+	plain := true
+	for _, c := range l {
+		if c < 0x20 || c >= 0x7f {
+			plain = false
+			break
+		}
+	}
+	if !plain && !controlFreeBytes(l) {
+		p.write(string(l))
+		return
+	}
 	p.buf = p.buf[:0]
 	if !p.Quiet {
 		p.buf = append(p.buf, "│ "...)
-		p.widest = max(p.widest, 2+DisplayWidthBytes(l))
+		w := len(l)
+		if !plain {
+			w = DisplayWidthBytes(l)
+		}
+		p.widest = max(p.widest, 2+w)
 	}
 	p.buf = append(append(p.buf, l...), '\n')
 	p.writeBuf()

@@ -3,7 +3,6 @@
 package common
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -89,6 +88,13 @@ const SealPurpose = seal.PurposeEgressKey
 
 // NewEgressKey generates a key pair for an account or a group and stores it sealed.
 func NewEgressKey(ctx context.Context, c *osh.Call, ownerKind, owner, algo string, size int) (store.EgressKey, error) {
+	// At most len(KeyGen) at once, bastion-wide: a generation cannot be stopped, so a request
+	// waits for its slot while its client is there, never after.
+	release, err := c.Env.KeyGenSlot(ctx)
+	if err != nil {
+		return store.EgressKey{}, fmt.Errorf("waiting for a free key generator: %w", err)
+	}
+	defer release()
 	return StoreNewEgressKey(ctx, c.Env.Store, c.Env.Sealer, ownerKind, owner, algo, size, c.Now())
 }
 
@@ -117,12 +123,28 @@ func ReadKeyLine(in io.Reader) (string, error) {
 	if in == nil {
 		return "", fmt.Errorf("no public key given: use --public-key \"ssh-… AAAA…\" or pipe it on standard input")
 	}
-	r := bufio.NewReaderSize(io.LimitReader(in, sshkey.MaxLineLen+2), sshkey.MaxLineLen+2)
-	line, err := r.ReadString('\n')
-	if err != nil && line == "" {
+	// Up to CR or LF, a byte at a time (bounded): on a terminal (ssh -t, the -i prompt) Enter
+	// sends CR, and nothing on the bastion's side turns it into LF; waiting for LF, "Please
+	// paste the SSH public key, then press Enter:" waited for ever. ^C and ^D, plain bytes on a
+	// raw terminal, give up (they are never part of a key).
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) <= sshkey.MaxLineLen {
+		n, err := in.Read(b)
+		if n == 1 {
+			if c := b[0]; c == '\n' || c == '\r' || c == 3 || c == 4 {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if strings.TrimSpace(string(line)) == "" {
 		return "", fmt.Errorf("no public key given: use --public-key \"ssh-… AAAA…\" or pipe it on standard input")
 	}
-	return strings.TrimSpace(line), nil
+	return strings.TrimSpace(string(line)), nil
 }
 
 // KeyFromArgs returns the ingress key named by --public-key, or read from standard input when

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -198,7 +197,7 @@ func setServers(ctx context.Context, c *osh.Call) osh.Result {
 	if c.Sess.PTY || c.Sess.Interactive {
 		c.P.Line("Type the entries of the new list, one per line: [USER@]HOST[:PORT][ COMMENT]; end with CTRL+D.")
 	}
-	data, err := io.ReadAll(io.LimitReader(c.Sess.In, maxSetServersBytes+1))
+	data, err := common.ReadAllInput(c, maxSetServersBytes) // ends at ^D on a terminal
 	if err != nil {
 		return osh.Fail("", "ERR_BAD_INPUT", "cannot read the new list: %v", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/term"
+
 	"gatehouse/internal/osh"
 	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/sshkey"
@@ -153,6 +155,33 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 	var results batchResults // bounded: see batchout.go
 	sc := bufio.NewScanner(c.Sess.In)
 	sc.Buffer(make([]byte, 64*1024), c.Cfg().MaxCommandLine)
+	next := func() (string, bool) {
+		if !sc.Scan() {
+			return "", false
+		}
+		return sc.Text(), true
+	}
+	if c.Sess.Editor != nil || c.Sess.PTY {
+		// On a terminal (`batch` typed in -i, or `ssh -t … --osh batch`, as the README's alias
+		// has -t) the client's terminal is raw and nothing here is a line discipline: Enter
+		// sends CR, ^D and ^C are plain bytes, nothing is echoed. Read by the scanner of LF-ended
+		// lines, no line ever came and nothing ended the batch but a disconnection. A line
+		// editor reads the lines as a terminal would: echoed, CR or LF, ^D or ^C ends the batch.
+		ed := c.Sess.Editor
+		if ed == nil {
+			t := term.NewTerminal(struct {
+				io.Reader
+				io.Writer
+			}{c.Sess.In, c.Sess.Out}, "")
+			ed = t
+			c.Sess.Editor = t // a factor asked by a line reads through it too (it reads ahead)
+			defer func() { c.Sess.Editor = nil }()
+		}
+		next = func() (string, bool) {
+			l, err := ed.ReadLine()
+			return l, err == nil
+		}
+	}
 	saved := c.Sess.InBatch
 	c.Sess.InBatch = true
 	defer func() { c.Sess.InBatch = saved }()
@@ -160,8 +189,12 @@ func batch(ctx context.Context, c *osh.Call) osh.Result {
 	c.P.Line("Feed me osh commands line by line on stdin, I'll execute them sequentially.")
 	c.P.Line("Use 'exit', 'quit' or ^D to stop.")
 	c.P.Line("--- waiting for input")
-	for n := 0; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	for n := 0; ; n++ {
+		text, ok := next()
+		if !ok {
+			break
+		}
+		line := strings.TrimSpace(text)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

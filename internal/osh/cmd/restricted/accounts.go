@@ -165,8 +165,9 @@ func accountCreate(ctx context.Context, c *osh.Call) osh.Result {
 		OshOnly: c.Args.Has("osh-only"), AlwaysActive: c.Args.Has("always-active"), MaxInactiveDays: -1,
 	}
 	if c.Args.Has("max-inactive-days") {
-		if a.MaxInactiveDays = c.Args.Int("max-inactive-days"); a.MaxInactiveDays < -1 {
-			return osh.Fail("", "ERR_INVALID_PARAMETER", "--max-inactive-days must be -1, 0 or more")
+		// Bounded as accountModify's: a larger number overflowed the inactivity check.
+		if a.MaxInactiveDays = c.Args.Int("max-inactive-days"); a.MaxInactiveDays < -1 || a.MaxInactiveDays > osh.MaxInactiveDays {
+			return osh.Fail("", "ERR_INVALID_PARAMETER", "--max-inactive-days must be -1, 0 or more, up to %d", osh.MaxInactiveDays)
 		}
 	}
 	if c.Args.Has("ttl") {

@@ -3,7 +3,6 @@ package restricted
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"gatehouse/internal/access"
 	"gatehouse/internal/audit"
@@ -11,6 +10,7 @@ import (
 	"gatehouse/internal/mfa/totp"
 	"gatehouse/internal/mfaauth"
 	"gatehouse/internal/osh"
+	"gatehouse/internal/osh/cmd/common"
 	"gatehouse/internal/store"
 )
 
@@ -126,7 +126,7 @@ func accountMFAImportTOTP(ctx context.Context, c *osh.Call) osh.Result {
 		return *r
 	}
 	c.P.Line("Paste the ~/.google_authenticator file of %s on standard input, then end it (^D).", a.Name)
-	data, err := io.ReadAll(io.LimitReader(c.Sess.In, totp.GAMaxFileSize+1))
+	data, err := common.ReadAllInput(c, totp.GAMaxFileSize) // ends at ^D on a terminal
 	if err != nil {
 		return osh.Fail("", "ERR_BAD_INPUT", "cannot read the file: %v", err)
 	}

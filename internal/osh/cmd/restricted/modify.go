@@ -74,8 +74,9 @@ var modifiers = []modifier{
 	{opt: "slack-user-id", mfa: true, apply: slackUserID},
 	{opt: "max-inactive-days", apply: func(a *store.Account, v string) (bool, error) {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < -1 {
-			return false, fmt.Errorf("--max-inactive-days must be -1 (global), 0 (never) or a number of days")
+		// Bounded: a larger number was stored as given and overflowed the inactivity check.
+		if err != nil || n < -1 || n > osh.MaxInactiveDays {
+			return false, fmt.Errorf("--max-inactive-days must be -1 (global), 0 (never) or a number of days up to %d", osh.MaxInactiveDays)
 		}
 		if a.MaxInactiveDays == n {
 			return false, nil
