@@ -124,7 +124,9 @@ type ghWriter struct {
 	out    []byte // compressed chunk, reused while output flows
 	bulk   bool   // the last chunk was written because it was full: take a full-size buffer
 	skip   int    // chunks still to store as is, after one that did not compress
-	begun  bool   // the magic is written (with the first chunk)
+	// storedAsIs: bytes of batches stored as is not yet counted in skip (storeBatch).
+	storedAsIs int
+	begun      bool // the magic is written (with the first chunk)
 	// stageFull: the chunk being written ends because its stage is full (streaming output).
 	stageFull bool
 
@@ -204,12 +206,8 @@ func (g *ghWriter) end(time.Time) {}
 
 // event appends one event to the chunk being built, and writes the chunk once it is full.
 func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
-	d := at.Sub(g.start)
-	if d < g.last {
-		d = g.last
-	}
-	delta := (d - g.last) / time.Microsecond
-	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
+	var delta uint64
+	delta, g.last = stepDelta(g.start, g.last, at)
 	if g.raw == &g.staged && len(g.staged)+eventOverhead+len(p)+4 > cap(g.staged) {
 		// The stage is full: the chunk ends here, before its 512 KiB, and the next one starts
 		// in the next stage, so that stages are written whole (the kernel's cost of a direct
@@ -232,7 +230,7 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 		*g.raw = append(*g.raw, make([]byte, chunkHeaderLen)...)
 	}
 	b := append(*g.raw, kind)
-	b = binary.AppendUvarint(b, uint64(delta))
+	b = binary.AppendUvarint(b, delta)
 	b = binary.AppendUvarint(b, uint64(len(p)))
 	b = append(b, p...)
 	*g.raw = b
@@ -283,8 +281,12 @@ func (g *ghWriter) writeHeld() {
 			if stored > len(raw)-len(raw)/64 && g.begun {
 				// Random or encrypted output (a binary, an archive), or text without repeats
 				// (base64): s2 finds nothing. Store it and the next storeRaw chunks as they
-				// are, then try again.
-				asIs, g.skip = true, storeRaw
+				// are, then try again. A few bytes that s2 cannot shrink (a keystroke's echo, the
+				// events held when a batch is stored as is) say nothing of what follows.
+				asIs = true
+				if len(raw) >= 3*probeLen {
+					g.skip = storeRaw
+				}
 			} else {
 				out = out[:hdr+chunkHeaderLen+stored]
 				binary.LittleEndian.PutUint32(out[hdr:], uint32(stored+4)|storedS2Flag)

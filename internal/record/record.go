@@ -567,8 +567,14 @@ func (r *recorder) handle(it item) {
 			reached = r.checkLimit(it.at)
 		}
 		// A batch: each Output's bytes at their own time, at most maxEventBytes per event, the
-		// cap checked after each (so the file passes it by one event at most).
+		// cap checked after each (so the file passes it by one event at most). A recording that
+		// stores its output as is takes the batch whole, as one chunk (storeBatch), when the
+		// cap is not within reach of it.
 		start := 0
+		if len(it.marks) > 0 && r.storeBatch(it) {
+			start = len(it.data)
+			reached = r.checkLimit(it.marks[len(it.marks)-1].at)
+		}
 		for _, m := range it.marks {
 			for start < m.end && !reached && r.out.usable() {
 				n := min(m.end-start, maxEventBytes)
@@ -589,6 +595,26 @@ func (r *recorder) handle(it item) {
 	if it.data != nil {
 		r.free <- item{data: it.data[:0], marks: it.marks[:0]} // room for every batch: never blocks
 	}
+}
+
+// batchStorer is an encoder that may write a batch whole (the gatehouse format's storeBatch).
+type batchStorer interface {
+	storeBatch(kind byte, data []byte, marks []mark) bool
+}
+
+// storeBatch gives the batch whole to an encoder that takes it so, and reports whether it did;
+// callers hold out.mu. A panic fails the recording, as in encode.
+func (r *recorder) storeBatch(it item) bool {
+	bs, ok := r.enc.(batchStorer)
+	if !ok {
+		return false
+	}
+	var stored bool
+	if pn := crash.Catch(func() { stored = bs.storeBatch(byte(it.kind), it.data, it.marks) }); pn != nil {
+		r.out.err = fmt.Errorf("record: encoding the recording: %w", pn)
+		return true // nothing more of this batch: the recording has failed
+	}
+	return stored
 }
 
 // encode writes one event; callers hold out.mu.
