@@ -313,6 +313,7 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
+		ownedFree: make(chan item, maxOwnedFree),
 	}
 	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
 	r.batchTimer.Stop()
@@ -362,6 +363,7 @@ type item struct {
 	data       []byte
 	marks      []mark
 	cols, rows int
+	owned      bool // data is a buffer OutputOwned took: it goes back to ownedFree, not free
 }
 
 // mark is the end (in item.data) and the time of one Output's or Input's bytes.
@@ -392,7 +394,10 @@ type recorder struct {
 	running bool // a worker goroutine is draining the queue
 	queue   chan item
 	free    chan item // emptied batches (data and marks), for reuse
-	done    chan struct{}
+	// ownedFree holds the buffers OutputOwned took once the worker is done with them, for its
+	// caller's next reads (record_owned.go).
+	ownedFree chan item
+	done      chan struct{}
 	// batch is the Output or Input being gathered (guarded by mu); batchTimer sends it after
 	// batchDelay.
 	batch      item
@@ -538,6 +543,9 @@ func (r *recorder) run(done chan struct{}) {
 					<-r.free
 					r.batches--
 				}
+				for len(r.ownedFree) > 0 {
+					<-r.ownedFree
+				}
 				r.mu.Unlock()
 				return
 			}
@@ -592,7 +600,13 @@ func (r *recorder) handle(it item) {
 	if reached && r.onLimit != nil {
 		r.onLimit()
 	}
-	if it.data != nil {
+	switch {
+	case it.owned:
+		select {
+		case r.ownedFree <- item{data: it.data[:0], marks: it.marks[:0]}:
+		default: // enough spares: this one goes to the garbage collector
+		}
+	case it.data != nil:
 		r.free <- item{data: it.data[:0], marks: it.marks[:0]} // room for every batch: never blocks
 	}
 }
