@@ -313,7 +313,7 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
-		ownedFree: make(chan item, maxOwnedFree),
+		ownedFree: make(chan item, maxOwned),
 	}
 	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
 	r.batchTimer.Stop()
@@ -395,8 +395,10 @@ type recorder struct {
 	queue   chan item
 	free    chan item // emptied batches (data and marks), for reuse
 	// ownedFree holds the buffers OutputOwned took once the worker is done with them, for its
-	// caller's next reads (record_owned.go).
+	// caller's next reads (record_owned.go); owned counts those the recorder holds (guarded by
+	// mu), at most maxOwned.
 	ownedFree chan item
+	owned     int
 	done      chan struct{}
 	// batch is the Output or Input being gathered (guarded by mu); batchTimer sends it after
 	// batchDelay.
@@ -545,6 +547,7 @@ func (r *recorder) run(done chan struct{}) {
 				}
 				for len(r.ownedFree) > 0 {
 					<-r.ownedFree
+					r.owned--
 				}
 				r.mu.Unlock()
 				return
@@ -602,10 +605,7 @@ func (r *recorder) handle(it item) {
 	}
 	switch {
 	case it.owned:
-		select {
-		case r.ownedFree <- item{data: it.data[:0], marks: it.marks[:0]}:
-		default: // enough spares: this one goes to the garbage collector
-		}
+		r.ownedFree <- item{data: it.data[:0]} // room for every owned buffer: never blocks
 	case it.data != nil:
 		r.free <- item{data: it.data[:0], marks: it.marks[:0]} // room for every batch: never blocks
 	}

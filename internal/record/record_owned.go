@@ -7,11 +7,13 @@ package record
 // OutputOwned takes the buffer itself instead: the batch is the relay's buffer, and the relay
 // reads on into a buffer the recorder is done with.
 
-// maxOwnedFree bounds the spare buffers a recorder keeps for OutputOwned's caller (the worker
-// drops the others): with the queue's and the worker's, a busy recording holds at most
-// queueLen+1+maxOwnedFree of them (1 MiB of the relay's 256 KiB buffers) and an idle one none
-// (the worker drops the spares when it goes idle, as it does the batches).
-const maxOwnedFree = 1
+// maxOwned bounds the buffers OutputOwned took that a recorder holds (queued, at the worker, or
+// done with and kept for the caller): with the one the caller reads into, a busy recording
+// holds at most maxOwned+1 of the relay's 256 KiB buffers (1 MiB; Output's batches held 512
+// KiB and the relay's buffer 256 KiB), and an idle one none (the worker drops the spares when
+// it goes idle, as it does the batches). At the bound, OutputOwned waits for the worker to be
+// done with one (back-pressure, as a full queue makes Output wait).
+const maxOwned = queueLen + 1
 
 // minOwned is the least output OutputOwned takes whole: smaller output is gathered into a batch
 // as Output does (a batch wakes the worker once per batchBytes, where each small read would).
@@ -38,16 +40,18 @@ func (r *recorder) OutputOwned(p []byte) []byte {
 	}
 	at := r.now()
 	r.flushBatch() // what was gathered before goes first
+	r.enqueue(item{kind: KindOutput, at: at, data: p, marks: []mark{{end: len(p), at: at}}, owned: true})
+	r.owned++
 	var it item
-	select {
-	case it = <-r.ownedFree:
-	default:
+	if r.owned < maxOwned {
+		select {
+		case it = <-r.ownedFree:
+		default:
+			return nil // the caller takes a buffer of its own: one more in circulation
+		}
+	} else {
+		it = <-r.ownedFree // the worker holds p or an earlier one: it gives one back soon
 	}
-	next := it.data
-	it = item{kind: KindOutput, at: at, data: p, marks: append(it.marks[:0], mark{end: len(p), at: at}), owned: true}
-	r.enqueue(it)
-	if next == nil {
-		return nil
-	}
-	return next[:cap(next)]
+	r.owned--
+	return it.data[:cap(it.data)]
 }

@@ -99,8 +99,8 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// TestOwnedBuffersBoundedAndDroppedWhenIdle: a recorder keeps at most maxOwnedFree spare
-// buffers for OutputOwned's caller while output streams, and none once its worker goes idle.
+// TestOwnedBuffersBoundedAndDroppedWhenIdle: a recorder holds at most maxOwned of the buffers
+// OutputOwned took while output streams, and none once its worker goes idle.
 func TestOwnedBuffersBoundedAndDroppedWhenIdle(t *testing.T) {
 	var out bytes.Buffer
 	rec, err := New(&out, Options{Format: Gatehouse, Now: newFakeClock().Now})
@@ -111,14 +111,17 @@ func TestOwnedBuffersBoundedAndDroppedWhenIdle(t *testing.T) {
 	r.idle = 10 * time.Millisecond
 	for range 50 {
 		r.OutputOwned(make([]byte, 256<<10))
-		if n := len(r.ownedFree); n > maxOwnedFree {
-			t.Fatalf("%d spare buffers, want at most %d", n, maxOwnedFree)
+		r.mu.Lock()
+		n := r.owned
+		r.mu.Unlock()
+		if n > maxOwned {
+			t.Fatalf("%d buffers held, want at most %d", n, maxOwned)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r.mu.Lock()
-		idle, spare := !r.running, len(r.ownedFree)
+		idle, spare := !r.running, r.owned
 		r.mu.Unlock()
 		if idle {
 			if spare != 0 {
