@@ -65,7 +65,6 @@ func WriteOwned(w io.Writer, p []byte) (next []byte, err error) {
 //
 // idle is the size of the buffer it waits with (idleBuffer or quietBuffer).
 func relay(w io.Writer, r io.Reader, idle int) error {
-	ow, _ := w.(OwnedWriter)
 	small := make([]byte, idle)
 	for {
 		n, err := r.Read(small)
@@ -81,13 +80,7 @@ func relay(w io.Writer, r io.Reader, idle int) error {
 		bp := bulkPool.Get().(*[]byte)
 		for {
 			n, err = r.Read(*bp)
-			var werr error
-			if ow != nil && n >= minOwned {
-				werr = writeOwned(ow, bp, n)
-			} else {
-				werr = writeAll(w, (*bp)[:n])
-			}
-			if werr != nil {
+			if werr := writeBulk(w, bp, n); werr != nil {
 				bulkPool.Put(bp)
 				return werr
 			}
@@ -109,6 +102,15 @@ type writerOnly struct{ io.Writer }
 // minOwned is the least a bulk read hands over whole (OwnedWriter): the recorder gathers smaller
 // ones into batches, and a read that drained the channel ends the burst anyway.
 const minOwned = 64 << 10
+
+// writeBulk writes a bulk read, (*bp)[:n]: handed over to an OwnedWriter (writeOwned) when it is
+// at least minOwned bytes, written otherwise.
+func writeBulk(w io.Writer, bp *[]byte, n int) error {
+	if ow, ok := w.(OwnedWriter); ok && n >= minOwned {
+		return writeOwned(ow, bp, n)
+	}
+	return writeAll(w, (*bp)[:n])
+}
 
 // writeOwned hands (*bp)[:n] to w and puts in *bp the buffer to read into next: w's, or one
 // from bulkPool (the one given away is w's now, and never goes back to the pool from here).
