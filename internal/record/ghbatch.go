@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"io"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // A batch stored as is, hashed in cache. Once a recording stores its chunks as they are (random
@@ -45,7 +47,9 @@ func (g *ghWriter) storeBatch(kind byte, data []byte, marks []mark) bool {
 	if !g.begun || !g.usable() || len(data) == 0 || !g.storesAsIs(data) {
 		return false
 	}
+	g.cut = true
 	g.writeHeld() // what is held goes first, in order
+	g.cut = false
 	if !g.usable() {
 		return false
 	}
@@ -95,20 +99,23 @@ func (g *ghWriter) storeBatch(kind byte, data []byte, marks []mark) bool {
 
 // storesAsIs reports whether a batch of data is stored as is: during the storeRaw chunks that
 // follow a failed s2 try, or, when chunks may be deferred (their plan probes each full chunk,
-// compact_plan.go), when the same probe finds nothing to compress in the batch (random,
-// base64: what planChunk stores as is for good; 3 × 4 KiB of s2, which gives up on such bytes
-// at ~20 GB/s). Text and runs go the way they went, into a chunk of chunkRaw bytes that
-// writeHeld plans whole.
+// compact_plan.go), when a probe of the batch's middle finds nothing to compress (random,
+// base64: what planChunk stores as is for good; 4 KiB of s2, which gives up on such bytes at
+// ~20 GB/s). Text and runs go the way they went, into a chunk of chunkRaw bytes that writeHeld
+// plans whole; while such a chunk holds 12 KiB or more (and the last chunk planned was not
+// stored as is for good: the first chunk, or text), the batches that follow join it unprobed (a probe of text costs s2 ~8 µs: once per chunk, not once per batch; a few held
+// bytes, a prompt or stderr's line between two reads, do not stop the probe).
 func (g *ghWriter) storesAsIs(data []byte) bool {
 	if g.budget == nil {
 		return g.skip > 0
 	}
-	if len(data) < 3*probeLen {
+	if g.heldBytes() >= 3*probeLen && !g.storing || len(data) < 3*probeLen {
 		return false
 	}
 	scratch := probePool.Get().(*[]byte)
 	defer probePool.Put(scratch)
-	return classify(data, *scratch) == sampleIncompressible
+	mid := len(data)/2 - probeLen/2
+	return len(s2.Encode((*scratch)[:cap(*scratch)], data[mid:mid+probeLen])) > probeLen-probeLen/64
 }
 
 // writeHashed writes p, whose bytes the caller has already added to the hash, and counts them

@@ -126,7 +126,12 @@ type ghWriter struct {
 	skip   int    // chunks still to store as is, after one that did not compress
 	// storedAsIs: bytes of batches stored as is not yet counted in skip (storeBatch).
 	storedAsIs int
-	begun      bool // the magic is written (with the first chunk)
+	// cut: the chunk being written is cut short by a batch stored as is (storeBatch).
+	cut bool
+	// storing: the last chunk planned was stored as is for good (random output): each batch is
+	// probed, even while events are held (storesAsIs).
+	storing bool
+	begun   bool // the magic is written (with the first chunk)
 	// stageFull: the chunk being written ends because its stage is full (streaming output).
 	stageFull bool
 
@@ -261,7 +266,7 @@ func (g *ghWriter) writeHeld() {
 		asIs := g.skip > 0 && g.begun
 		if asIs {
 			g.skip--
-		} else if g.begun && g.plan(raw, g.hc.n, g.stageFull) != planCompress {
+		} else if p := g.planBegun(raw); p != planCompress {
 			asIs = true // stored as is: for good (s2 finds nothing), or for the Compactor
 		} else {
 			out := g.out[:0]
@@ -281,10 +286,11 @@ func (g *ghWriter) writeHeld() {
 			if stored > len(raw)-len(raw)/64 && g.begun {
 				// Random or encrypted output (a binary, an archive), or text without repeats
 				// (base64): s2 finds nothing. Store it and the next storeRaw chunks as they
-				// are, then try again. A few bytes that s2 cannot shrink (a keystroke's echo, the
-				// events held when a batch is stored as is) say nothing of what follows.
+				// are, then try again. A few bytes that s2 cannot shrink (a keystroke's echo)
+				// say nothing of what follows, and neither do the events held when a batch is
+				// stored as is (cut): the batches are probed one by one (storesAsIs).
 				asIs = true
-				if len(raw) >= 3*probeLen {
+				if len(raw) >= 3*probeLen && !g.cut {
 					g.skip = storeRaw
 				}
 			} else {
@@ -318,6 +324,17 @@ func (g *ghWriter) writeHeld() {
 		rawPool.Put(g.raw)
 	}
 	g.raw, g.bulk = nil, false
+}
+
+// planBegun is plan for a chunk after the first (the first, with the magic, is compressed). It
+// notes whether the chunk is stored as is for good (storesAsIs probes the next batches then).
+func (g *ghWriter) planBegun(raw []byte) chunkPlan {
+	if !g.begun {
+		return planCompress
+	}
+	p := g.plan(raw, g.hc.n, g.stageFull)
+	g.storing = p == planStore
+	return p
 }
 
 // release drops the compressed chunk buffer once output pauses (after a timed flush), so an
