@@ -2,8 +2,8 @@ package sessionlog
 
 import (
 	"bytes"
-	crand "crypto/rand"
 	"context"
+	crand "crypto/rand"
 	"os"
 	"testing"
 
