@@ -628,6 +628,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteOwned passes the relay's buffer on to a recorder that takes it (egress.OwnedWriter).
+func (c *countWriter) WriteOwned(p []byte) ([]byte, error) {
+	next, err := egress.WriteOwned(c.w, p)
+	if err == nil {
+		c.n.Add(int64(len(p)))
+	}
+	return next, err
+}
+
 type countReader struct {
 	r io.Reader
 	n atomic.Int64

@@ -10,6 +10,7 @@ import (
 
 	"gatehouse/internal/clock"
 	"gatehouse/internal/crash"
+	"gatehouse/internal/egress"
 )
 
 // Locks holds the relayed sessions of each account that can be locked and unlocked (the lock
@@ -163,6 +164,14 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return w.w.Write(p)
+}
+
+// WriteOwned is Write for a relay that hands its buffer over (egress.OwnedWriter).
+func (w *gatedWriter) WriteOwned(p []byte) ([]byte, error) {
+	if err := w.g.wait(w.ctx); err != nil {
+		return p, err
+	}
+	return egress.WriteOwned(w.w, p)
 }
 
 // idleWatch locks a relayed session after lock of input idleness and ends it (cancel) after

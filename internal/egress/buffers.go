@@ -30,6 +30,29 @@ const (
 
 var bulkPool = sync.Pool{New: func() any { b := make([]byte, bulkBuffer); return &b }}
 
+// OwnedWriter is a writer that may keep the caller's buffer rather than copy it: a session's
+// recorder (the relay → recorder copy was a tenth of the recorder's CPU on bulk output). After
+// WriteOwned(p) the caller must not touch p again; it reads on into next, a buffer the writer
+// gives back (p itself when it kept nothing), or into a new one when next is nil. One goroutine
+// per writer calls it: a writer gives back a buffer only in a later call, once whatever the
+// caller did with it is over.
+type OwnedWriter interface {
+	WriteOwned(p []byte) (next []byte, err error)
+}
+
+// WriteOwned gives p to w, as w.WriteOwned when w is an OwnedWriter, as w.Write (nothing kept:
+// next is p) otherwise; for writers that wrap another.
+func WriteOwned(w io.Writer, p []byte) (next []byte, err error) {
+	if ow, ok := w.(OwnedWriter); ok {
+		return ow.WriteOwned(p)
+	}
+	n, err := w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return p, err
+}
+
 // relay copies r to w until EOF or an error, like io.Copy, and returns the
 // first error (nil at EOF). A read that fills the idle buffer means more
 // is waiting: it then reads with a pooled bulk buffer while reads come back
@@ -57,7 +80,7 @@ func relay(w io.Writer, r io.Reader, idle int) error {
 		bp := bulkPool.Get().(*[]byte)
 		for {
 			n, err = r.Read(*bp)
-			if werr := writeAll(w, (*bp)[:n]); werr != nil {
+			if werr := writeBulk(w, bp, n); werr != nil {
 				bulkPool.Put(bp)
 				return werr
 			}
@@ -71,6 +94,37 @@ func relay(w io.Writer, r io.Reader, idle int) error {
 		}
 		bulkPool.Put(bp)
 	}
+}
+
+// writerOnly hides every method of a writer but Write (OwnedWriter).
+type writerOnly struct{ io.Writer }
+
+// minOwned is the least a bulk read hands over whole (OwnedWriter): the recorder gathers smaller
+// ones into batches, and a read that drained the channel ends the burst anyway.
+const minOwned = 64 << 10
+
+// writeBulk writes a bulk read, (*bp)[:n]: handed over to an OwnedWriter (writeOwned) when it is
+// at least minOwned bytes, written otherwise.
+func writeBulk(w io.Writer, bp *[]byte, n int) error {
+	if ow, ok := w.(OwnedWriter); ok && n >= minOwned {
+		return writeOwned(ow, bp, n)
+	}
+	return writeAll(w, (*bp)[:n])
+}
+
+// writeOwned hands (*bp)[:n] to w and puts in *bp the buffer to read into next: w's, or one
+// from bulkPool (the one given away is w's now, and never goes back to the pool from here).
+func writeOwned(w OwnedWriter, bp *[]byte, n int) error {
+	next, err := w.WriteOwned((*bp)[:n])
+	switch {
+	case len(next) == bulkBuffer:
+		*bp = next
+	case next != nil && &next[:1][0] == &(*bp)[:1][0]:
+		// kept nothing: read on into the same buffer
+	default:
+		*bp = *bulkPool.Get().(*[]byte)
+	}
+	return err
 }
 
 func writeAll(w io.Writer, p []byte) error {

@@ -112,10 +112,15 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 	var outErr error
 	var outMu sync.Mutex
 	failed := make(chan struct{}, 3) // one per copier below, so none blocks
-	copyOut := func(w io.Writer, r io.Reader, idle int) {
+	copyOut := func(w io.Writer, r io.Reader, idle int, owned bool) {
 		defer wg.Done()
 		if w == nil {
 			w = io.Discard
+		}
+		if !owned {
+			// Both streams may end in the same recorder, which takes buffers (OwnedWriter)
+			// from one goroutine only: stdout's, the bulk one.
+			w = writerOnly{w}
 		}
 		// The writers are the session's (recording, idle gate, the user's channel): a panic
 		// in them stops this relay like a write error and is carried on by closedErr.
@@ -136,8 +141,8 @@ func RunSession(ctx context.Context, client ssh.Conn, req Request, st Streams) (
 		}
 	}
 	wg.Add(2)
-	go copyOut(st.Stdout, ch, idleBuffer)
-	go copyOut(st.Stderr, ch.Stderr(), quietBuffer)
+	go copyOut(st.Stdout, ch, idleBuffer, true)
+	go copyOut(st.Stderr, ch.Stderr(), quietBuffer, false)
 
 	// Input: user → target, then EOF. Not in wg: see Lifecycle above.
 	// Without stdin on a pty session we send no EOF at all: OpenSSH's sshd

@@ -31,6 +31,7 @@ package ingress
 //     log with the returned outcome (internal/sessionlog).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -101,7 +102,50 @@ func (s *Server) begin(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel
 // reaches the user that the recording was not given (a recorder that failed, a full disk,
 // fails the write before the user sees it; the user's own failure comes after the recording,
 // which then holds what the user may not have got: more evidence, never less).
-func recordFirst(rec, user io.Writer) io.Writer { return io.MultiWriter(rec, user) }
+func recordFirst(rec, user io.Writer) io.Writer { return &recordFirstWriter{rec: rec, user: user} }
+
+// recordFirstWriter is recordFirst's writer: io.MultiWriter(rec, user), which also passes a
+// relay's buffer to a recorder that takes it without a copy (WriteOwned).
+type recordFirstWriter struct{ rec, user io.Writer }
+
+func (w *recordFirstWriter) Write(p []byte) (int, error) {
+	n, err := w.rec.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return n, err
+	}
+	n, err = w.user.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, err
+}
+
+// ownedWriter is a writer that may keep the caller's buffer (egress.OwnedWriter).
+type ownedWriter interface {
+	WriteOwned(p []byte) (next []byte, err error)
+}
+
+// WriteOwned gives p to the recorder, which may keep it (the caller must not touch p again),
+// then to the user, and returns the recorder's buffer for the caller's next read (egress's
+// relay is the one caller of a session's output).
+func (w *recordFirstWriter) WriteOwned(p []byte) ([]byte, error) {
+	rec, ok := w.rec.(ownedWriter)
+	if !ok {
+		_, err := w.Write(p)
+		return p, err
+	}
+	next, err := rec.WriteOwned(p)
+	if err != nil {
+		return next, err
+	}
+	if n, err := w.user.Write(p); err != nil || n < len(p) { // read only, as the recorder's worker reads it
+		return next, cmp.Or(err, io.ErrShortWrite)
+	}
+	return next, nil
+}
 
 // InputRecording is a SessionTrack that may keep what the client sends (transferRecording =
 // "full" keeps a transfer's uploads): InputRecorder returns nil when it does not.

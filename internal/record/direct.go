@@ -133,12 +133,12 @@ func (w *fileWriter) startStage() error {
 	if err != nil {
 		return err
 	}
-	st := stagePool.Get().(*[]byte)
+	st := stages.get()
 	w.base = w.disk &^ (directAlign - 1)
 	if have := int(w.disk - w.base); have > 0 {
 		n, err := dfd.ReadAt((*st)[:directAlign], w.base)
 		if n < have {
-			stagePool.Put(st)
+			stages.put(st)
 			_ = dfd.Close() // the read's error is the one to report
 			if err == nil || isUnsupported(err) {
 				return fmt.Errorf("%w: read back %d of %d bytes: %v", errDirectUnsupported, n, have, err)
@@ -157,7 +157,7 @@ func (w *fileWriter) handOff() error {
 	if w.failed.Load() {
 		return w.stopWriter()
 	}
-	w.queueStage(stagePool.Get().(*[]byte))
+	w.queueStage(stages.get())
 	return nil
 }
 
@@ -199,7 +199,7 @@ func (w *fileWriter) space(n int) []byte {
 	}
 	if s := *w.stage; cap(s)-len(s) < n {
 		whole := len(s) &^ (directAlign - 1)
-		next := stagePool.Get().(*[]byte)
+		next := stages.get()
 		rest := append((*next)[:0], s[whole:]...)
 		*w.stage = s[:whole]
 		w.queueStage(next)
@@ -224,8 +224,7 @@ func (w *fileWriter) writeStages(queue <-chan stageWrite, done chan<- struct{}) 
 				w.failed.Store(true)
 			}
 		}
-		*sw.buf = (*sw.buf)[:0]
-		stagePool.Put(sw.buf)
+		stages.put(sw.buf)
 	}
 }
 
@@ -298,8 +297,7 @@ func (w *fileWriter) settle() error {
 			_, err = w.appendBuffered(s[from:])
 		}
 	}
-	*w.stage = s[:0]
-	stagePool.Put(w.stage)
+	stages.put(w.stage)
 	w.stage = nil
 	if cerr := w.dfd.Close(); err == nil {
 		err = cerr

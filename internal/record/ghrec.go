@@ -124,7 +124,14 @@ type ghWriter struct {
 	out    []byte // compressed chunk, reused while output flows
 	bulk   bool   // the last chunk was written because it was full: take a full-size buffer
 	skip   int    // chunks still to store as is, after one that did not compress
-	begun  bool   // the magic is written (with the first chunk)
+	// storedAsIs: bytes of batches stored as is not yet counted in skip (storeBatch).
+	storedAsIs int
+	// cut: the chunk being written is cut short by a batch stored as is (storeBatch).
+	cut bool
+	// storing: the last chunk planned was stored as is for good (random output): each batch is
+	// probed, even while events are held (storesAsIs).
+	storing bool
+	begun   bool // the magic is written (with the first chunk)
 	// stageFull: the chunk being written ends because its stage is full (streaming output).
 	stageFull bool
 
@@ -204,12 +211,8 @@ func (g *ghWriter) end(time.Time) {}
 
 // event appends one event to the chunk being built, and writes the chunk once it is full.
 func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
-	d := at.Sub(g.start)
-	if d < g.last {
-		d = g.last
-	}
-	delta := (d - g.last) / time.Microsecond
-	g.last = g.last + delta*time.Microsecond // keep the rounding error out of later deltas
+	var delta uint64
+	delta, g.last = stepDelta(g.start, g.last, at)
 	if g.raw == &g.staged && len(g.staged)+eventOverhead+len(p)+4 > cap(g.staged) {
 		// The stage is full: the chunk ends here, before its 512 KiB, and the next one starts
 		// in the next stage, so that stages are written whole (the kernel's cost of a direct
@@ -232,7 +235,7 @@ func (g *ghWriter) event(kind byte, at time.Time, p []byte) {
 		*g.raw = append(*g.raw, make([]byte, chunkHeaderLen)...)
 	}
 	b := append(*g.raw, kind)
-	b = binary.AppendUvarint(b, uint64(delta))
+	b = binary.AppendUvarint(b, delta)
 	b = binary.AppendUvarint(b, uint64(len(p)))
 	b = append(b, p...)
 	*g.raw = b
@@ -263,7 +266,7 @@ func (g *ghWriter) writeHeld() {
 		asIs := g.skip > 0 && g.begun
 		if asIs {
 			g.skip--
-		} else if g.begun && g.plan(raw, g.hc.n, g.stageFull) != planCompress {
+		} else if p := g.planBegun(raw); p != planCompress {
 			asIs = true // stored as is: for good (s2 finds nothing), or for the Compactor
 		} else {
 			out := g.out[:0]
@@ -283,8 +286,13 @@ func (g *ghWriter) writeHeld() {
 			if stored > len(raw)-len(raw)/64 && g.begun {
 				// Random or encrypted output (a binary, an archive), or text without repeats
 				// (base64): s2 finds nothing. Store it and the next storeRaw chunks as they
-				// are, then try again.
-				asIs, g.skip = true, storeRaw
+				// are, then try again. A few bytes that s2 cannot shrink (a keystroke's echo)
+				// say nothing of what follows, and neither do the events held when a batch is
+				// stored as is (cut): the batches are probed one by one (storesAsIs).
+				asIs = true
+				if len(raw) >= 3*probeLen && !g.cut {
+					g.skip = storeRaw
+				}
 			} else {
 				out = out[:hdr+chunkHeaderLen+stored]
 				binary.LittleEndian.PutUint32(out[hdr:], uint32(stored+4)|storedS2Flag)
@@ -316,6 +324,17 @@ func (g *ghWriter) writeHeld() {
 		rawPool.Put(g.raw)
 	}
 	g.raw, g.bulk = nil, false
+}
+
+// planBegun is plan for a chunk after the first (the first, with the magic, is compressed). It
+// notes whether the chunk is stored as is for good (storesAsIs probes the next batches then).
+func (g *ghWriter) planBegun(raw []byte) chunkPlan {
+	if !g.begun {
+		return planCompress
+	}
+	p := g.plan(raw, g.hc.n, g.stageFull)
+	g.storing = p == planStore
+	return p
 }
 
 // release drops the compressed chunk buffer once output pauses (after a timed flush), so an

@@ -313,6 +313,7 @@ func newRecorder(w io.Writer, f *recFile, opts Options) (Recorder, error) {
 		enc: enc, out: out, now: opts.Now, stealth: opts.Stealthed(), input: opts.RecordInput,
 		maxBytes: opts.MaxBytes, onLimit: opts.OnLimit,
 		queue: make(chan item, queueLen), free: make(chan item, maxBatches), idle: workerIdle,
+		ownedFree: make(chan item, maxOwned),
 	}
 	r.batchTimer = time.AfterFunc(time.Hour, r.sendBatch)
 	r.batchTimer.Stop()
@@ -362,6 +363,7 @@ type item struct {
 	data       []byte
 	marks      []mark
 	cols, rows int
+	owned      bool // data is a buffer OutputOwned took: it goes back to ownedFree, not free
 }
 
 // mark is the end (in item.data) and the time of one Output's or Input's bytes.
@@ -392,7 +394,12 @@ type recorder struct {
 	running bool // a worker goroutine is draining the queue
 	queue   chan item
 	free    chan item // emptied batches (data and marks), for reuse
-	done    chan struct{}
+	// ownedFree holds the buffers OutputOwned took once the worker is done with them, for its
+	// caller's next reads (record_owned.go); owned counts those the recorder holds (guarded by
+	// mu), at most maxOwned.
+	ownedFree chan item
+	owned     int
+	done      chan struct{}
 	// batch is the Output or Input being gathered (guarded by mu); batchTimer sends it after
 	// batchDelay.
 	batch      item
@@ -538,6 +545,10 @@ func (r *recorder) run(done chan struct{}) {
 					<-r.free
 					r.batches--
 				}
+				for len(r.ownedFree) > 0 {
+					<-r.ownedFree
+					r.owned--
+				}
 				r.mu.Unlock()
 				return
 			}
@@ -567,8 +578,14 @@ func (r *recorder) handle(it item) {
 			reached = r.checkLimit(it.at)
 		}
 		// A batch: each Output's bytes at their own time, at most maxEventBytes per event, the
-		// cap checked after each (so the file passes it by one event at most).
+		// cap checked after each (so the file passes it by one event at most). A recording that
+		// stores its output as is takes the batch whole, as one chunk (storeBatch), when the
+		// cap is not within reach of it.
 		start := 0
+		if len(it.marks) > 0 && r.storeBatch(it) {
+			start = len(it.data)
+			reached = r.checkLimit(it.marks[len(it.marks)-1].at)
+		}
 		for _, m := range it.marks {
 			for start < m.end && !reached && r.out.usable() {
 				n := min(m.end-start, maxEventBytes)
@@ -586,9 +603,32 @@ func (r *recorder) handle(it item) {
 	if reached && r.onLimit != nil {
 		r.onLimit()
 	}
-	if it.data != nil {
+	switch {
+	case it.owned:
+		r.ownedFree <- item{data: it.data[:0]} // room for every owned buffer: never blocks
+	case it.data != nil:
 		r.free <- item{data: it.data[:0], marks: it.marks[:0]} // room for every batch: never blocks
 	}
+}
+
+// batchStorer is an encoder that may write a batch whole (the gatehouse format's storeBatch).
+type batchStorer interface {
+	storeBatch(kind byte, data []byte, marks []mark) bool
+}
+
+// storeBatch gives the batch whole to an encoder that takes it so, and reports whether it did;
+// callers hold out.mu. A panic fails the recording, as in encode.
+func (r *recorder) storeBatch(it item) bool {
+	bs, ok := r.enc.(batchStorer)
+	if !ok {
+		return false
+	}
+	var stored bool
+	if pn := crash.Catch(func() { stored = bs.storeBatch(byte(it.kind), it.data, it.marks) }); pn != nil {
+		r.out.err = fmt.Errorf("record: encoding the recording: %w", pn)
+		return true // nothing more of this batch: the recording has failed
+	}
+	return stored
 }
 
 // encode writes one event; callers hold out.mu.

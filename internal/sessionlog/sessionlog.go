@@ -335,13 +335,36 @@ func (w *recWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	w.tr.rec.Output(p)
+	w.count(len(p))
+	return len(p), nil
+}
+
+// ownedOutput is a recorder that may take output without copying it (record's OutputOwned).
+type ownedOutput interface {
+	OutputOwned(p []byte) []byte
+}
+
+// WriteOwned is Write for a relay that hands its buffer over (egress.OwnedWriter): the recorder
+// keeps p rather than copy it, and gives back a buffer for the relay's next read (nil: none).
+func (w *recWriter) WriteOwned(p []byte) ([]byte, error) {
+	rec, ok := w.tr.rec.(ownedOutput)
+	if !ok || w.tr.failed.Load() || w.tr.paused.Load() {
+		_, err := w.Write(p) // nothing kept: the caller reads on into p
+		return p, err
+	}
+	next := rec.OutputOwned(p)
+	w.count(len(p))
+	return next, nil
+}
+
+// count adds n bytes recorded to the row's size and the metric.
+func (w *recWriter) count(n int) {
 	w.tr.mu.Lock()
-	w.tr.n += int64(len(p))
+	w.tr.n += int64(n)
 	w.tr.mu.Unlock()
 	if w.tr.t.OnRecordingBytes != nil {
-		w.tr.t.OnRecordingBytes(int64(len(p)))
+		w.tr.t.OnRecordingBytes(int64(n))
 	}
-	return len(p), nil
 }
 
 // inputWriter feeds the recorder's input stream; it never fails the user's stream.
