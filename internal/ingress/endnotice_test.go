@@ -170,7 +170,7 @@ func TestEndedSessionToldBeforeClose(t *testing.T) {
 				}
 				return session.Outcome{}, 7
 			}
-			out, status := s.registered(ch, cancel)(next)(ctx, b)
+			out, status := s.registered(nil, ch, cancel)(next)(ctx, b)
 			if c.late && c.registryEnd != "" && reg.EndSession("acct-1", "sess-1", c.registryEnd, exit) {
 				t.Error("a session that ended was still registered")
 			}
@@ -247,7 +247,7 @@ func TestEndNoticeToDeafClient(t *testing.T) {
 			}
 		}
 	}()
-	out, status := s.registered(ch, cancel)(next)(ctx, &begun{sess: sess})
+	out, status := s.registered(nil, ch, cancel)(next)(ctx, &begun{sess: sess})
 	if status != 42 || out.Comment != "Your account has been frozen" {
 		t.Fatalf("status %d comment %q, want 42 and the reason", status, out.Comment)
 	}

@@ -55,12 +55,13 @@ func TestEndNotHeldByStuckConnection(t *testing.T) {
 	defer close(stuck.stuck)
 	stuckCtx, stuckCancel := context.WithCancel(context.Background())
 	defer stuckCancel()
-	_, remove1 := s.register(&session.Session{Account: acct, ID: "sess-stuck"}, stuck, stuckCancel)
+	stuckConn := &closeCount{}
+	_, remove1 := s.register(&session.Session{Account: acct, ID: "sess-stuck"}, stuckConn, stuck, stuckCancel)
 	defer remove1()
 	other := &noticeChannel{}
 	otherCtx, otherCancel := context.WithCancel(context.Background())
 	defer otherCancel()
-	_, remove2 := s.register(&session.Session{Account: acct, ID: "sess-other"}, other, otherCancel)
+	_, remove2 := s.register(&session.Session{Account: acct, ID: "sess-other"}, &closeCount{}, other, otherCancel)
 	defer remove2()
 
 	ended := make(chan []string, 1)
@@ -75,6 +76,10 @@ func TestEndNotHeldByStuckConnection(t *testing.T) {
 			if stuckCtx.Err() == nil || otherCtx.Err() == nil {
 				t.Fatal("a session of the frozen account was not cancelled")
 			}
+			// An account-wide end whose close could not go out cuts the client's connection.
+			if n := stuckConn.n.Load(); n != 1 {
+				t.Fatalf("the stuck session's connection was closed %d times, want 1 (cut)", n)
+			}
 			// Closed on the end's goroutine: the clock moved fast above may have let End go
 			// before it was done.
 			for wait := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
@@ -87,6 +92,49 @@ func TestEndNotHeldByStuckConnection(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatalf("the freeze is held by a connection that stopped reading; other session: %q, cancelled %v", other.events(), otherCtx.Err() != nil)
+		default:
+			clk.Advance(endNoticeBound)
+			runtime.Gosched()
+		}
+	}
+}
+
+// TestEndSessionDoesNotCut: ending one session alone (the registry's EndSession: its recording
+// failed, an idle kill) on a connection whose client stopped reading cancels it and returns
+// within its bounds, but never cuts the client's connection: it may carry the account's other
+// sessions (ControlMaster), which go on.
+func TestEndSessionDoesNotCut(t *testing.T) {
+	reg := running.New()
+	clk := &clock.Fake{}
+	s := New(clockEnv{clk: clk}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.Running = reg
+	acct := store.Account{ID: "acct-1", Name: "alice"}
+	stuck := &stuckChannel{stuck: make(chan struct{})}
+	defer close(stuck.stuck)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn := &closeCount{}
+	_, remove := s.register(&session.Session{Account: acct, ID: "sess-stuck"}, conn, stuck, cancel)
+	defer remove()
+
+	ended := make(chan bool, 1)
+	go func() { ended <- reg.EndSession("acct-1", "sess-stuck", "Idle kill timeout", 42) }()
+	deadline := time.After(20 * time.Second) // a failure's bound only: the clock is moved below
+	for {
+		select {
+		case ok := <-ended:
+			if !ok {
+				t.Fatal("the session was not found")
+			}
+			if ctx.Err() == nil {
+				t.Fatal("the ended session was not cancelled")
+			}
+			if n := conn.n.Load(); n != 0 {
+				t.Fatalf("ending one session cut the client's connection (%d closes)", n)
+			}
+			return
+		case <-deadline:
+			t.Fatal("EndSession is held by a connection that stopped reading")
 		default:
 			clk.Advance(endNoticeBound)
 			runtime.Gosched()

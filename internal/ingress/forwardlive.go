@@ -157,7 +157,7 @@ func (s *Server) liveForward(ctx context.Context, outer *ssh.ServerConn, expires
 	unregister := func() {}
 	var stopped atomic.Bool
 	if s.Running != nil {
-		unregister = s.Running.Add(accountID, "forward-"+strconv.FormatUint(nextLiveForwardID.Add(1), 10), func(reason string, _ int) {
+		unregister = s.Running.Add(accountID, "forward-"+strconv.FormatUint(nextLiveForwardID.Add(1), 10), func(reason string, _ int, _ bool) {
 			end(reason)
 			// A relay that cannot end (its client does not read) cuts its connection (jumpend.go).
 			s.cutAfter(w.clk, &stopped, outer, accountOf(outer))

@@ -27,12 +27,15 @@ import (
 const jumpEndGrace = 2 * endNoticeBound
 
 // cutDecision says, once an end's bound has passed, whether the client's connection is cut:
-// only when the end's close has not gone out (closed false), and only for an end from the
-// registry (byRegistry: the account may do nothing any more, so nothing else on the connection
-// is lost). A close that went out, or an end of the forward's own (a grant revoked: the
-// account's other work on the connection goes on), never cuts. Pure; TestCutDecisionTable.
-func cutDecision(byRegistry, closed bool) bool {
-	return byRegistry && !closed
+// only when the end's close has not gone out (closed false), and only for an end of everything
+// of the account (accountWide: a registry End, a freeze or a deletion, or the account's TTL:
+// the account may do nothing any more, so nothing else on the connection is lost). A close that
+// went out, or an end of one part alone (a forward's grant revoked, a session's recording
+// failed or its idle kill, the registry's EndSession: the account's other work on the
+// connection, a ControlMaster's other sessions, goes on), never cuts. Pure;
+// TestCutDecisionTable.
+func cutDecision(accountWide, closed bool) bool {
+	return accountWide && !closed
 }
 
 // closeOrCut closes c (a close that is a message on conn, the client's connection) off the
@@ -65,7 +68,7 @@ func (s *Server) registerJump(accountID, account string, inner, conn io.Closer, 
 	if s.Running == nil {
 		return func() {}
 	}
-	return s.Running.Add(accountID, "jump-"+strconv.FormatUint(nextJumpID.Add(1), 10), func(reason string, _ int) {
+	return s.Running.Add(accountID, "jump-"+strconv.FormatUint(nextJumpID.Add(1), 10), func(reason string, _ int, _ bool) {
 		endForwards(reason)
 		clock.Or(s.env.Deps().Clock).AfterFunc(jumpEndGrace, func() {
 			select {

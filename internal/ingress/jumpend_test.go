@@ -19,15 +19,15 @@ import (
 	"gatehouse/internal/running"
 )
 
-// TestCutDecisionTable: a client's connection is cut after an end only when the end came from
-// the registry (the account may do nothing any more) and its close has not gone out; every
+// TestCutDecisionTable: a client's connection is cut after an end only when everything of the
+// account ends (the account may do nothing any more) and its close has not gone out; every
 // combination.
 func TestCutDecisionTable(t *testing.T) {
-	for _, byRegistry := range []bool{true, false} {
+	for _, accountWide := range []bool{true, false} {
 		for _, closed := range []bool{true, false} {
-			want := byRegistry && !closed
-			if got := cutDecision(byRegistry, closed); got != want {
-				t.Errorf("cutDecision(byRegistry=%v, closed=%v) = %v, want %v", byRegistry, closed, got, want)
+			want := accountWide && !closed
+			if got := cutDecision(accountWide, closed); got != want {
+				t.Errorf("cutDecision(accountWide=%v, closed=%v) = %v, want %v", accountWide, closed, got, want)
 			}
 		}
 	}

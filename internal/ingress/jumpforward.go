@@ -303,8 +303,8 @@ func (l *localForwards) login(a store.Account, tgt access.Target, d access.Decis
 // blocks while that client does not read; the registry's End (an admin's freeze) must not wait
 // on it, and a close that cannot go out cuts the outer connection (jumpend.go). The logins are
 // closed on their own goroutine too: a login being made holds l.mu.
-func (l *localForwards) registryEnd(account string) func(reason string, exit int) {
-	return func(reason string, _ int) {
+func (l *localForwards) registryEnd(account string) func(reason string, exit int, accountWide bool) {
+	return func(reason string, _ int, _ bool) {
 		l.s.log.Info("forwards through a target ended", "account", account, "reason", reason)
 		l.endAll(&forwardEnded{reason: reason})
 		l.s.closeOrCut(l.client, l.conn, account, "a jump's inner connection")

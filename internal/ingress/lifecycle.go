@@ -170,7 +170,7 @@ func chain(mw ...middleware) func(step) step {
 
 // run runs steps 6 to 8 for a session that began.
 func (s *Server) run(ctx context.Context, conn *ssh.ServerConn, ch ssh.Channel, cancel context.CancelFunc, b *begun, done chan<- int) {
-	h := chain(s.recovering(conn), s.registered(ch, cancel), s.reloaded)(s.serve)
+	h := chain(s.recovering(conn), s.registered(conn, ch, cancel), s.reloaded)(s.serve)
 	out, status := h(ctx, b)
 	// The user gets the exit status first; closing the recording (an fsync) and writing the
 	// audit entry happen after.
@@ -218,10 +218,10 @@ func (s *Server) recovering(conn *ssh.ServerConn) middleware {
 // registered puts the session in the Running registry while it runs: a freeze, a deletion,
 // the account's TTL or its recording failing ends it, and its outcome then says why. The
 // session's channel is closed only once the reason has been written to it.
-func (s *Server) registered(ch ssh.Channel, cancel context.CancelFunc) middleware {
+func (s *Server) registered(conn io.Closer, ch ssh.Channel, cancel context.CancelFunc) middleware {
 	return func(next step) step {
 		return func(ctx context.Context, b *begun) (session.Outcome, int) {
-			e, unregister := s.register(b.sess, ch, cancel)
+			e, unregister := s.register(b.sess, conn, ch, cancel)
 			remove := sync.OnceFunc(unregister)
 			defer remove() // also when what runs panics
 			b.ended = e.ended.Load
@@ -260,7 +260,7 @@ func endIfUnrecordable(e *ender, t SessionTrack) bool {
 	}
 	reason, exit, failed := f.RecordingFailure()
 	if failed {
-		e.end(reason, exit)
+		e.end(reason, exit, false) // this session alone: the connection may carry others
 	}
 	return failed
 }

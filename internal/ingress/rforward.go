@@ -246,8 +246,8 @@ func (r *remoteForwards) listen(payload []byte) bool {
 // client's connection close, each on its own and off the registry's End (an admin's freeze):
 // either close may be a write to a peer that does not read. The target's must not wait on the
 // client's; a client's close that cannot go out cuts its connection (jumpend.go).
-func (r *remoteForwards) registryEnd(account string, login io.Closer) func(reason string, exit int) {
-	return func(reason string, _ int) {
+func (r *remoteForwards) registryEnd(account string, login io.Closer) func(reason string, exit int, accountWide bool) {
+	return func(reason string, _ int, _ bool) {
 		r.s.log.Info("remote forwards ended", "account", account, "reason", reason)
 		r.endAll(&forwardEnded{reason: reason})
 		go func() { _ = login.Close() }() // ending it is the point

@@ -100,7 +100,7 @@ type Server struct {
 	// Running, when set, registers every session under its account's immutable id, so that a
 	// freeze or a deletion ends it at once (internal/running).
 	Running interface {
-		Add(accountID, sessionID string, end func(reason string, exit int)) (remove func())
+		Add(accountID, sessionID string, end func(reason string, exit int, accountWide bool)) (remove func())
 	}
 	// AuthEvent, when set, hears every authentication attempt (method, success) for audit and
 	// metrics; it is never given a secret.

@@ -313,11 +313,18 @@ type ender struct {
 	clk   clock.Clock
 	// cancel stops what runs; it winds down behind (its recording, its audit entries).
 	cancel context.CancelFunc
+	// cut closes the client's connection (its socket: it writes nothing), for an account-wide
+	// end whose exit status and close could not go out (cutDecision); nil: nothing to cut.
+	cut func()
 }
 
 // end tells the user why, gives the exit status and closes the channel; only the first call
-// does anything, a concurrent one returns once it is done.
-func (e *ender) end(reason string, exit int) {
+// does anything, a concurrent one returns once it is done. accountWide: everything of the
+// account ends (a freeze, a deletion, its TTL), so a client that does not read has its
+// connection cut once the close could not go out; an end of this session alone (its recording
+// failed, an idle kill) never cuts: the connection may carry the account's other sessions
+// (ControlMaster), and they go on.
+func (e *ender) end(reason string, exit int, accountWide bool) {
 	e.once.Do(func() {
 		e.ended.Store(&endedBy{reason, exit})
 		// The reason first, so that a reading client sees it before its channel closes; but a
@@ -340,7 +347,10 @@ func (e *ender) end(reason string, exit int) {
 		// The exit status and the close are writes to the connection too: a client that stopped
 		// reading its socket (not only its window) holds them in x/crypto's transport for as
 		// long as it likes, and with them the registry's End (a freeze's other sessions, the
-		// admin's command). What runs is cancelled already; they are waited for as long again.
+		// admin's command). What runs is cancelled already; they are waited for as long again,
+		// then, for an account-wide end, the connection is cut: what waits behind them (this
+		// goroutine, the connection's, the channel) would otherwise live as long as the client
+		// does not read.
 		closed := make(chan struct{})
 		go func() {
 			defer close(closed)
@@ -350,11 +360,21 @@ func (e *ender) end(reason string, exit int) {
 			_ = e.ch.Close()
 		}()
 		bound, wait := clock.After(e.clk, endNoticeBound)
+		wentOut := false
 		select {
 		case <-closed:
+			wentOut = true
 		case <-bound:
+			select {
+			case <-closed:
+				wentOut = true
+			default:
+			}
 		}
 		wait.Stop()
+		if e.cut != nil && cutDecision(accountWide, wentOut) {
+			e.cut()
+		}
 	})
 }
 
@@ -362,23 +382,32 @@ func (e *ender) end(reason string, exit int) {
 // the user before the channel closes), and none starts after (the session ended by itself).
 func (e *ender) settle() { e.once.Do(func() {}) }
 
-// register puts the session in the Running registry until remove is called. Ending it from
+// register puts the session of conn, the client's connection, in the Running registry until
+// remove is called. Ending it from
 // there (a freeze or a deletion of its account) tells the user why, gives the exit status and
 // closes the channel at once, whatever runs: a relay whose target is slow to close, or a session
 // blocked reading its input (batch, a confirmation), must not keep the user connected. What ran
 // is cancelled and winds down behind (its recording and audit entries are still completed);
 // e.ended holds the reason for the session's row. An account's TTL ends its sessions the same
 // way when it passes (a TTL is set at creation and never moved, so the session's copy is exact).
-func (s *Server) register(sess *session.Session, ch ssh.Channel, cancel context.CancelFunc) (e *ender, remove func()) {
+// An account-wide end (not EndSession's) whose close cannot go out cuts conn (ender.end).
+func (s *Server) register(sess *session.Session, conn io.Closer, ch ssh.Channel, cancel context.CancelFunc) (e *ender, remove func()) {
 	deps := s.env.Deps()
 	e = &ender{ch: ch, clk: clock.Or(deps.Clock), cancel: cancel}
+	if conn != nil {
+		account := sess.Account.Name
+		e.cut = func() {
+			s.log.Info("the client does not read: its connection is cut", "account", account, "what", "a session")
+			_ = conn.Close() // a socket's close writes nothing: that is the point
+		}
+	}
 	remove = func() {}
 	if s.Running != nil {
 		remove = s.Running.Add(sess.Account.ID, sess.ID, e.end)
 	}
 	if exp := sess.Account.ExpiresAt; !exp.IsZero() {
 		ttl := e.clk.AfterFunc(exp.Sub(deps.Now()), func() {
-			e.end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired)
+			e.end(fmt.Sprintf("Your account TTL has expired (since %s)", exp.Format(time.RFC3339)), refusal.ExitTTLExpired, true)
 		})
 		unregister := remove
 		remove = func() { ttl.Stop(); unregister() }

@@ -17,7 +17,7 @@ func TestEndDoesNotQueueBehindASlowSession(t *testing.T) {
 	var entered sync.WaitGroup
 	entered.Add(n)
 	for i := range n {
-		r.Add("acct", string(rune('a'+i)), func(string, int) {
+		r.Add("acct", string(rune('a'+i)), func(string, int, bool) {
 			entered.Done()
 			<-release // a slow end: a client that does not read
 		})

@@ -21,17 +21,20 @@ type Registry struct {
 type entry struct {
 	session string
 	once    sync.Once
-	end     func(reason string, exit int)
+	end     func(reason string, exit int, accountWide bool)
 }
 
 // New returns an empty registry.
 func New() *Registry { return &Registry{byAccount: map[string]map[*entry]struct{}{}} }
 
 // Add registers a running session (sessionID, its uniqid) of the account accountID. end is
-// called at most once, from End, with the reason to tell the user and the exit status to end
-// with; it must return promptly and make the session end (cancel it, close its channel). remove
-// unregisters the session; call it when the session ends.
-func (r *Registry) Add(accountID, sessionID string, end func(reason string, exit int)) (remove func()) {
+// called at most once, from End or EndSession, with the reason to tell the user, the exit status
+// to end with, and whether everything of the account ends (accountWide: End, so what else the
+// account has on the same client connection may be ended with it; false from EndSession, which
+// must leave the account's other sessions alone); it must return promptly and make the session
+// end (cancel it, close its channel). remove unregisters the session; call it when the session
+// ends.
+func (r *Registry) Add(accountID, sessionID string, end func(reason string, exit int, accountWide bool)) (remove func()) {
 	e := &entry{session: sessionID, end: end}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -74,7 +77,7 @@ func (r *Registry) End(accountID, reason string, exit int) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if p := crash.Catch(func() { e.once.Do(func() { e.end(reason, exit) }) }); p != nil {
+			if p := crash.Catch(func() { e.once.Do(func() { e.end(reason, exit, true) }) }); p != nil {
 				mu.Lock()
 				panicked = p
 				mu.Unlock()
@@ -87,8 +90,8 @@ func (r *Registry) End(accountID, reason string, exit int) []string {
 	return ids
 }
 
-// EndSession ends the running session sessionID of accountID, as End does, and reports
-// whether it ran here.
+// EndSession ends the running session sessionID of accountID, as End does but alone (its end is
+// not account-wide), and reports whether it ran here.
 func (r *Registry) EndSession(accountID, sessionID, reason string, exit int) bool {
 	r.mu.Lock()
 	var found *entry
@@ -102,7 +105,7 @@ func (r *Registry) EndSession(accountID, sessionID, reason string, exit int) boo
 	if found == nil || sessionID == "" {
 		return false
 	}
-	found.once.Do(func() { found.end(reason, exit) })
+	found.once.Do(func() { found.end(reason, exit, false) })
 	return true
 }
 

@@ -11,7 +11,7 @@ func TestEndOnlyThatIdentity(t *testing.T) {
 	var mu sync.Mutex
 	ended := map[string]string{}
 	add := func(acct, id string) func() {
-		return r.Add(acct, id, func(why string, _ int) { mu.Lock(); ended[id] = why; mu.Unlock() })
+		return r.Add(acct, id, func(why string, _ int, _ bool) { mu.Lock(); ended[id] = why; mu.Unlock() })
 	}
 	add("id-old-bob", "s1")
 	add("id-old-bob", "s2")
@@ -50,7 +50,7 @@ func TestConcurrentAddEnd(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			remove := r.Add("a", "s", func(string, int) {})
+			remove := r.Add("a", "s", func(string, int, bool) {})
 			if i%2 == 0 {
 				r.End("a", "x", 131)
 			}
