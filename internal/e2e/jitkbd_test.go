@@ -47,9 +47,11 @@ func startKbdJumpMode(t *testing.T, mode string) *kbdJump {
 	ask := filepath.Join(j.dir, "askpass")
 	script := `#!/bin/sh
 n=$(cat "$GH_COUNT" 2>/dev/null || echo 0); echo $((n+1)) > "$GH_COUNT"
+case "$1" in *code*|*Code*) ;; *) exit 1;; esac
+[ -f "$GH_COUNT.replay" ] && exec cat "$GH_COUNT.replay"
 case $n in 0) w="now - 30 seconds";; 1) w="now";; *) w="now + 30 seconds";; esac
-case "$1" in *code*|*Code*) exec oathtool --totp -b "$GH_TOTP_SECRET" -N "$w";; esac
-exit 1
+c=$(oathtool --totp -b "$GH_TOTP_SECRET" -N "$w") || exit 1
+echo "$c" > "$GH_COUNT.last"; echo "$c"
 `
 	if err := os.WriteFile(ask, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
@@ -112,12 +114,22 @@ func TestJumpJITMFAKeyboardInteractive(t *testing.T) {
 	if out, errs, code := k.runKbd(t, k.secret, "ssh", "-F", k.cfgKbd, "-p", port, k.target(), "echo mfa-$((40+2))"); code != 0 || !strings.Contains(out, "mfa-42") {
 		t.Fatalf("ssh exec through the jump: exit %d %q %q", code, out, errs)
 	}
-	// A code already used is refused (replay): the askpass now gives the next step's, used above.
-	if err := os.WriteFile(filepath.Join(k.dir, "askpass.count"), []byte("2\n"), 0o600); err != nil {
+	// A code already used is refused (replay): the askpass gives again the very code the exec
+	// above used (recomputing "the next step's" would give a fresh code once the wall clock
+	// crossed a 30 s step between the two: the test then failed, not the replay guard).
+	last, err := os.ReadFile(filepath.Join(k.dir, "askpass.count.last"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := filepath.Join(k.dir, "askpass.count.replay")
+	if err := os.WriteFile(replay, last, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, errs, code := k.runKbd(t, k.secret, "ssh", "-F", k.cfgKbd, "-p", port, k.target(), "echo replay"); code == 0 {
 		t.Fatalf("a used code passed again: %q", errs)
+	}
+	if err := os.Remove(replay); err != nil {
+		t.Fatal(err)
 	}
 	// A wrong code: refused, nothing written, audited.
 	wrong := enrolTOTPSecretOnly(t)

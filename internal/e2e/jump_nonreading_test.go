@@ -259,10 +259,12 @@ func TestJumpEndClientNotReading(t *testing.T) {
 			case <-time.After(15 * time.Second): // the ends take 2 s at most (two bounded notices)
 				t.Fatal("accountFreeze still waits on a jump whose client does not read")
 			}
-			// It did not wait for the cut either: the bastion's side of the client's connection is
-			// still established (a cut leaves it in FIN_WAIT1 behind the unread bytes).
+			// Whether the cut came before the freeze returned is only logged: the cut is due 3 s
+			// after the end started (jumpEndGrace + endNoticeBound), and a loaded CI machine can
+			// take that long for the admin command itself. That the end does not wait on the
+			// client is asserted on the server's fake clock by TestRegistryEndNotHeldByDeafClient.
 			if st := tcpState(t, b.Port, raw.LocalAddr().(*net.TCPAddr).Port); st != "01" {
-				t.Fatalf("the client's connection was cut (TCP state %s) before accountFreeze returned: the freeze waited on it", st)
+				t.Logf("the client's connection was already cut (TCP state %s) when accountFreeze returned", st)
 			}
 			if target != nil {
 				_ = target.SetReadDeadline(time.Now().Add(15 * time.Second))
