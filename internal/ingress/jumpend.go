@@ -70,12 +70,26 @@ func (s *Server) registerJump(accountID, account string, inner, conn io.Closer, 
 	}
 	return s.Running.Add(accountID, "jump-"+strconv.FormatUint(nextJumpID.Add(1), 10), func(reason string, _ int, _ bool) {
 		endForwards(reason)
-		clock.Or(s.env.Deps().Clock).AfterFunc(jumpEndGrace, func() {
+		clk := clock.Or(s.env.Deps().Clock)
+		clk.AfterFunc(jumpEndGrace, func() {
 			select {
 			case <-done:
+				return
 			default:
-				s.closeOrCut(inner, conn, account, "a jump's inner connection")
 			}
+			s.closeOrCut(inner, conn, account, "a jump's inner connection")
+			// The inner close may return (its message queued within the window) and the jump
+			// still not end, its relays blocked writing to a client that does not read: then
+			// its client is cut all the same once the close has had its bound (everything of
+			// the account ends; a loaded CI machine showed the jump left in the registry).
+			clk.AfterFunc(2*endNoticeBound, func() {
+				select {
+				case <-done:
+				default:
+					s.log.Info("a jump did not end after its inner connection's close: its client's connection is cut", "account", account)
+					_ = conn.Close() // a socket's close writes nothing: that is the point
+				}
+			})
 		})
 	})
 }
