@@ -173,20 +173,7 @@ func TestJumpEndClientNotReading(t *testing.T) {
 			b.MustOK("--osh", "accountAddPersonalAccess", "--account", "alice", "--host", "127.0.0.1", "--port", fmt.Sprint(rport), "--remote-forward")
 
 			// The outer connection: alice, on a socket that will stop being read.
-			raw, err := net.DialTimeout("tcp", b.Addr, 10*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = raw.(*net.TCPConn).SetReadBuffer(16 << 10) // the client's own choice: a small window
-			dc := &deafConn{Conn: raw}
-			t.Cleanup(func() { dc.hear(); raw.Close() }) // whatever failed, let it all unwind
-			cc, chans, reqs, err := ssh.NewClientConn(dc, b.Addr, &ssh.ClientConfig{User: "alice",
-				Auth:            []ssh.AuthMethod{ssh.PublicKeys(keySigner(t, aliceKey))},
-				HostKeyCallback: ssh.InsecureIgnoreHostKey()}) // the bastion's key is not what is tested
-			if err != nil {
-				t.Fatal(err)
-			}
-			outer := ssh.NewClient(cc, chans, reqs)
+			outer, dc, raw := dialDeaf(t, b, aliceKey)
 			// ssh -J: a direct-tcpip channel to the target, an SSH client inside it.
 			jch, jreqs, err := outer.OpenChannel("direct-tcpip", ssh.Marshal(struct {
 				Host     string
@@ -320,6 +307,12 @@ func floodingSession(t *testing.T, inner *ssh.Client) int {
 	if err := sess.Start(fmt.Sprintf("echo $$ > %s; exec yes", pidFile)); err != nil {
 		t.Fatal(err)
 	}
+	return waitPid(t, pidFile)
+}
+
+// waitPid waits for the pid a target's command wrote to pidFile (`echo $$ > pidFile`).
+func waitPid(t *testing.T, pidFile string) int {
+	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if raw, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(raw), "\n") {
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
@@ -329,6 +322,26 @@ func floodingSession(t *testing.T, inner *ssh.Client) int {
 			t.Fatal("the target's command never started")
 		}
 	}
+}
+
+// dialDeaf logs alice in (aliceKey) over a socket the test can stop reading (deafConn, with a
+// small receive buffer, the client's own choice); the cleanup lets everything unwind.
+func dialDeaf(t *testing.T, b *testenv.Bastion, aliceKey string) (*ssh.Client, *deafConn, net.Conn) {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", b.Addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.(*net.TCPConn).SetReadBuffer(16 << 10)
+	dc := &deafConn{Conn: raw}
+	t.Cleanup(func() { dc.hear(); raw.Close() }) // whatever failed, let it all unwind
+	cc, chans, reqs, err := ssh.NewClientConn(dc, b.Addr, &ssh.ClientConfig{User: "alice",
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(keySigner(t, aliceKey))},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey()}) // the bastion's key is not what is tested
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssh.NewClient(cc, chans, reqs), dc, raw
 }
 
 // tcpState is the state (/proc/net/tcp's hex: 01 established, 04 FIN_WAIT1) of the loopback

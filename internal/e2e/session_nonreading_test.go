@@ -4,14 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"gatehouse/internal/testenv"
 )
@@ -33,20 +28,7 @@ func TestPlainSessionEndClientNotReading(t *testing.T) {
 		t.Fatalf("the registry %T does not count", b.App.Server.Running)
 	}
 
-	raw, err := net.DialTimeout("tcp", b.Addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = raw.(*net.TCPConn).SetReadBuffer(16 << 10) // the client's own choice: a small window
-	dc := &deafConn{Conn: raw}
-	t.Cleanup(func() { dc.hear(); raw.Close() }) // whatever failed, let it all unwind
-	cc, chans, reqs, err := ssh.NewClientConn(dc, b.Addr, &ssh.ClientConfig{User: "alice",
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(keySigner(t, aliceKey))},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey()}) // the bastion's key is not what is tested
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := ssh.NewClient(cc, chans, reqs)
+	client, dc, raw := dialDeaf(t, b, aliceKey)
 	sess, err := client.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -56,15 +38,7 @@ func TestPlainSessionEndClientNotReading(t *testing.T) {
 	if err := sess.Start(fmt.Sprintf("%s@127.0.0.1 -p %d -- echo $$ > %s; exec yes", sshd.User, sshd.Port, pidFile)); err != nil {
 		t.Fatal(err)
 	}
-	pid := 0
-	for deadline := time.Now().Add(15 * time.Second); pid == 0; time.Sleep(20 * time.Millisecond) {
-		if raw, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(raw), "\n") {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the target's command never started")
-		}
-	}
+	pid := waitPid(t, pidFile)
 	dc.deaf()
 	blockedWriting(t)
 	clientPort := raw.LocalAddr().(*net.TCPAddr).Port
