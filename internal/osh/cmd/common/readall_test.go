@@ -36,3 +36,38 @@ func TestReadAllInputTable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadAllInput: whatever a user types or pipes, the read never takes more than limit+1
+// bytes, never panics, and on a terminal gives no CR and nothing from ^D on.
+func FuzzReadAllInput(f *testing.F) {
+	for _, s := range []string{"a\rb\x04next", "a\x03b", "", strings.Repeat("x", 40), "\x04\x03\r\n"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, in string, pty bool) {
+		const limit = 16
+		r := strings.NewReader(in)
+		c := &osh.Call{Sess: &osh.Session{}}
+		c.Sess.In, c.Sess.PTY = r, pty
+		got, err := ReadAllInput(c, limit)
+		taken := len(in) - r.Len()
+		if taken > limit+1 || len(got) > limit+1 {
+			t.Fatalf("took %d bytes, gave %d, past the limit %d", taken, len(got), limit)
+		}
+		if err != nil && !errors.Is(err, ErrInputAborted) {
+			t.Fatalf("error from a string reader: %v", err)
+		}
+		if !pty {
+			if string(got) != in[:taken] {
+				t.Fatalf("a pipe's bytes changed: %q from %q", got, in[:taken])
+			}
+			return
+		}
+		if strings.ContainsAny(string(got), "\r\x04") {
+			t.Fatalf("a terminal's input kept a CR or ^D: %q", got)
+		}
+		if errors.Is(err, ErrInputAborted) && got != nil {
+			t.Fatalf("an aborted input gave bytes: %q", got)
+		}
+	})
+}
